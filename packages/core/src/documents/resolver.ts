@@ -1,0 +1,44 @@
+import type { DocumentData } from "./store.js";
+
+/** One field two writers changed differently. */
+export interface FieldConflict {
+  /** The top-level field name. */
+  field: string;
+  /** Its value at the writer's base version (`undefined` when that version is gone). */
+  base: unknown;
+  /** Its value in the latest committed version. */
+  current: unknown;
+  /** The value the writer sent. */
+  incoming: unknown;
+}
+
+/** What a resolver is asked to decide. */
+export interface ResolveInput {
+  /** The document at the writer's base version, or `null` if it is no longer in history. */
+  base: DocumentData | null;
+  /** The latest committed document. */
+  current: DocumentData;
+  /** The fields the writer changed (top-level keys; `null` deletes a field). */
+  changes: DocumentData;
+  /** The version the writer based its change on. */
+  baseVersion: number;
+  /** The latest committed version. */
+  currentVersion: number;
+}
+
+/** A resolver's verdict. */
+export type Resolution =
+  | { outcome: "merged"; data: DocumentData }
+  | { outcome: "conflict"; conflicts: FieldConflict[] };
+
+/**
+ * Decides what happens when a writer's base version is stale (someone else
+ * committed since). Not consulted when the base is current: then the changes
+ * apply as they are. Must be a pure function of its input.
+ */
+export interface ConflictResolver {
+  /** A short name for logs and metrics, e.g. `fieldMerge`. */
+  readonly name: string;
+  /** Merges the changes into `current`, or names every conflicting field. */
+  resolve(input: ResolveInput): Resolution;
+}

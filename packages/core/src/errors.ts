@@ -1,0 +1,99 @@
+/**
+ * Every refusal Truss makes carries one of these codes: in a `connect_error`,
+ * in an `{ ok: false, error }` ack, or in an `error` event. The list is closed;
+ * a new code is a minor release.
+ */
+export const ERROR_CODES = [
+  /** The handshake carried no token (`auth.token` or `Authorization: Bearer`). */
+  "AUTH_MISSING_TOKEN",
+  /** The token is malformed, forged, unsigned (`alg: none`) or its signature fails. */
+  "AUTH_INVALID_TOKEN",
+  /** The token is signed with an algorithm the server does not accept. */
+  "AUTH_WRONG_ALGORITHM",
+  /** The token's `exp` is in the past. */
+  "AUTH_TOKEN_EXPIRED",
+  /** The token's `nbf` is in the future. */
+  "AUTH_TOKEN_NOT_YET_VALID",
+  /** The token's `iss` is not the configured issuer. */
+  "AUTH_WRONG_ISSUER",
+  /** The token's `aud` is not the configured audience. */
+  "AUTH_WRONG_AUDIENCE",
+  /** The token is valid but lacks a claim Truss needs (user or company). */
+  "AUTH_MISSING_CLAIMS",
+  /** A refreshed token names another user or company than the connection's. */
+  "AUTH_PRINCIPAL_MISMATCH",
+  /** The request's Origin header is not on the allow-list. */
+  "ORIGIN_NOT_ALLOWED",
+  /** A client event was larger than `limits.maxPayloadBytes`. */
+  "PAYLOAD_TOO_LARGE",
+  /** The socket sent more events than `limits.eventsPerSecond` allows. */
+  "RATE_LIMITED",
+  /** The client sent an event that no handler is registered for. */
+  "UNKNOWN_EVENT",
+  /** The payload failed the event's schema. */
+  "INVALID_PAYLOAD",
+  /** The document (or inbox item) does not exist in the caller's company. */
+  "NOT_FOUND",
+  /** The requested document version is not in the history (never existed or trimmed). */
+  "VERSION_NOT_FOUND",
+  /** The caller's roles do not allow the operation. */
+  "FORBIDDEN",
+  /** A store (presence, inbox, documents) could not be reached; nothing was written. */
+  "STORE_UNAVAILABLE",
+  /** The server is shutting down; reconnect to another node. */
+  "SERVER_SHUTTING_DOWN",
+  /** An application event handler threw; the message is the handler's own. */
+  "HANDLER_ERROR",
+  /** An unexpected failure inside Truss; the server log has the details. */
+  "INTERNAL_ERROR",
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The wire shape of an error: in acks, `error` events and `connect_error.data`. */
+export interface ErrorPayload {
+  /** A code from {@link ERROR_CODES}: branch on this, not on the message. */
+  code: ErrorCode;
+  /** A sentence a person can act on. */
+  message: string;
+}
+
+/**
+ * An error with a {@link ErrorCode}. Stores, authenticators and handlers throw
+ * it to refuse something on purpose; any other thrown value is reported to the
+ * client as `INTERNAL_ERROR` (or `HANDLER_ERROR` from an application handler)
+ * without leaking its message.
+ */
+export class TrussError extends Error {
+  override readonly name = "TrussError";
+
+  /**
+   * @param code - the machine-readable reason.
+   * @param message - a sentence that says what happened and what to do.
+   * @param options - `cause` for the underlying error, kept for logs only.
+   */
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** The shape sent to clients. */
+  toJSON(): ErrorPayload {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Whether `value` is a {@link TrussError} (also across duplicated module copies). */
+export function isTrussError(value: unknown): value is TrussError {
+  return (
+    value instanceof TrussError ||
+    (value instanceof Error &&
+      value.name === "TrussError" &&
+      typeof (value as { code?: unknown }).code === "string" &&
+      (ERROR_CODES as readonly string[]).includes((value as { code: string }).code))
+  );
+}

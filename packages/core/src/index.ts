@@ -1,0 +1,21 @@
+export * from "./errors.js";
+export type { Authenticator, AuthRequest, Principal } from "./auth/authenticator.js";
+export type {
+  DeviceRef,
+  PresenceDevice,
+  PresenceStore,
+  PresenceTransition,
+  PresenceUser,
+} from "./presence/store.js";
+export type { Inbox, InboxDropStats, InboxMessage, InboxOptions } from "./inbox/store.js";
+export { compareInboxIds, DEFAULT_INBOX_MAX_LENGTH, DEFAULT_INBOX_TTL_MS } from "./inbox/store.js";
+export type {
+  CompareAndSetResult,
+  DocumentData,
+  DocumentKey,
+  DocumentStore,
+  DocumentStoreOptions,
+  DocumentVersion,
+} from "./documents/store.js";
+export { DEFAULT_DOCUMENT_HISTORY } from "./documents/store.js";
+export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/resolver.js";

@@ -1,0 +1,69 @@
+/** One connected device of a user, as the presence store holds it. */
+export interface PresenceDevice {
+  /** The device id from the principal. */
+  deviceId: string;
+  /** When this device came online, epoch ms. */
+  connectedAt: number;
+  /** When this device was last heartbeated, epoch ms. */
+  lastSeen: number;
+}
+
+/** A user who is online, with every device that holds them online. */
+export interface PresenceUser {
+  /** The user's id. */
+  userId: string;
+  /** The devices currently online, oldest first. At least one. */
+  devices: PresenceDevice[];
+}
+
+/** Identifies one device of one user in one company. */
+export interface DeviceRef {
+  /** The tenant. */
+  companyId: string;
+  /** The user. */
+  userId: string;
+  /** The device. */
+  deviceId: string;
+}
+
+/** A user going online or offline, reported by the store so the engine can announce it. */
+export interface PresenceTransition {
+  /** The tenant the user belongs to. */
+  companyId: string;
+  /** The user whose state changed. */
+  userId: string;
+  /** `true`: the user's first device came online; `false`: the last one went. */
+  online: boolean;
+}
+
+/**
+ * Multi-device presence with time-to-live heartbeats. A device stays online
+ * only while it is heartbeated within `ttlMs`, so when a node dies its users go
+ * offline within the TTL. Implementations must be safe when many engine nodes
+ * share one store: every transition is reported exactly once across them.
+ */
+export interface PresenceStore {
+  /**
+   * Marks a device online until `now + ttlMs`. Resolves with the transition
+   * when this is the user's first live device, otherwise `null`.
+   */
+  connect(device: DeviceRef, ttlMs: number): Promise<PresenceTransition | null>;
+  /** Extends each listed device's expiry to `now + ttlMs`. Unknown devices are re-added. */
+  heartbeat(devices: readonly DeviceRef[], ttlMs: number): Promise<void>;
+  /**
+   * Marks a device offline. Resolves with the transition when it was the
+   * user's last live device, otherwise `null` (also when it was not online).
+   */
+  disconnect(device: DeviceRef): Promise<PresenceTransition | null>;
+  /**
+   * Removes every device whose expiry has passed and resolves with the users
+   * who thereby went offline. Each transition is returned to one caller only.
+   */
+  sweepExpired(): Promise<PresenceTransition[]>;
+  /** Whether the user has at least one live (unexpired) device. */
+  isOnline(companyId: string, userId: string): Promise<boolean>;
+  /** Every user of the company with at least one live device, ordered by user id. */
+  list(companyId: string): Promise<PresenceUser[]>;
+  /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
+  ping?(): Promise<void>;
+}

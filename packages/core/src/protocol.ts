@@ -1,0 +1,120 @@
+/**
+ * The Truss wire protocol: Socket.IO event names and payloads shared by the
+ * server and `@truss/client`. This module has no runtime dependencies, so a
+ * browser bundle can import it (`@truss/core/protocol`).
+ *
+ * @module
+ */
+import type { ErrorPayload } from "./errors.js";
+import type { FieldConflict } from "./documents/resolver.js";
+import type { DocumentData, DocumentVersion } from "./documents/store.js";
+import type { InboxMessage } from "./inbox/store.js";
+import type { PresenceUser } from "./presence/store.js";
+
+export type { ErrorCode, ErrorPayload } from "./errors.js";
+export { ERROR_CODES } from "./errors.js";
+export type { FieldConflict } from "./documents/resolver.js";
+export type { DocumentData, DocumentVersion } from "./documents/store.js";
+export type { InboxMessage } from "./inbox/store.js";
+export type { PresenceDevice, PresenceUser } from "./presence/store.js";
+export { compareInboxIds } from "./inbox/store.js";
+
+/** Event names Truss itself uses; application events must not reuse them. */
+export const PROTOCOL_EVENTS = {
+  presenceUpdate: "presence:update",
+  documentUpdated: "document:updated",
+  inboxMessage: "inbox:message",
+  authExpiring: "auth:expiring",
+  error: "error",
+  authRefresh: "auth:refresh",
+  inboxAck: "inbox:ack",
+  presenceList: "presence:list",
+  documentGet: "document:get",
+  documentUpdate: "document:update",
+  documentHistory: "document:history",
+  documentRollback: "document:rollback",
+} as const;
+
+/** Every reserved event name, for quick membership checks. */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set(Object.values(PROTOCOL_EVENTS));
+
+/** An acknowledgement: success with a body, or a coded error. */
+export type Ack<TBody extends object = object> = ({ ok: true } & TBody) | { ok: false; error: ErrorPayload };
+
+/** Payload of `presence:update`, sent to the company room. */
+export interface PresenceUpdate {
+  /** The user whose first device came online or whose last device went. */
+  userId: string;
+  /** Whether the user is now online. */
+  online: boolean;
+}
+
+/** Payload of `auth:expiring`. */
+export interface AuthExpiring {
+  /** When the connection's credential expires, epoch ms. */
+  expiresAt: number;
+  /** Milliseconds left until the server disconnects without an `auth:refresh`. */
+  expiresInMs: number;
+}
+
+/** Payload of `document:updated`, sent to the writer's company (not the writer). */
+export interface DocumentUpdated {
+  /** The document's kind. */
+  type: string;
+  /** The document's id. */
+  id: string;
+  /** The new version. */
+  version: number;
+  /** The full document at that version. */
+  data: DocumentData;
+  /** Who committed it. */
+  updatedBy: string | null;
+  /** The top-level fields this version changed. */
+  changedFields: string[];
+}
+
+/** `document:update` request. */
+export interface DocumentUpdateRequest {
+  /** The document's kind. */
+  type: string;
+  /** The document's id. */
+  id: string;
+  /** The version the changes are based on; 0 creates the document. */
+  baseVersion: number;
+  /** The top-level fields to set (`null` deletes a field). */
+  changes: DocumentData;
+  /** The client's clock when the change was made, epoch ms (informational). */
+  clientTs?: number;
+}
+
+/** The outcome of a `document:update`, in its ack. */
+export type DocumentUpdateResult =
+  | { status: "applied"; document: DocumentVersion }
+  | { status: "merged"; document: DocumentVersion }
+  | { status: "conflict"; current: DocumentVersion; conflicts: FieldConflict[] };
+
+/** Events the server sends to clients. */
+export interface TrussServerEvents {
+  "presence:update": (update: PresenceUpdate) => void;
+  "document:updated": (update: DocumentUpdated) => void;
+  "inbox:message": (message: InboxMessage) => void;
+  "auth:expiring": (notice: AuthExpiring) => void;
+  error: (error: ErrorPayload) => void;
+}
+
+/** Events clients send to the server; each takes an ack callback. */
+export interface TrussClientEvents {
+  "auth:refresh": (request: { token: string }, ack: (result: Ack<{ expiresAt: number | null }>) => void) => void;
+  "inbox:ack": (request: { ids: string[] }, ack: (result: Ack) => void) => void;
+  "presence:list": (request: Record<string, never>, ack: (result: Ack<{ users: PresenceUser[] }>) => void) => void;
+  "document:get": (request: { type: string; id: string }, ack: (result: Ack<{ document: DocumentVersion }>) => void) => void;
+  "document:update": (request: DocumentUpdateRequest, ack: (result: Ack<DocumentUpdateResult>) => void) => void;
+  "document:history": (
+    request: { type: string; id: string; limit?: number },
+    ack: (result: Ack<{ versions: DocumentVersion[] }>) => void,
+  ) => void;
+  "document:rollback": (
+    request: { type: string; id: string; toVersion: number },
+    ack: (result: Ack<{ document: DocumentVersion }>) => void,
+  ) => void;
+}

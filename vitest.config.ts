@@ -1,0 +1,40 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const packages = ["core", "conformance", "redis", "fastify", "express", "nestjs", "client"] as const;
+
+const fromRoot = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+/**
+ * Tests import every `@truss/*` package from its TypeScript source, so the
+ * suite runs without a build and a stack trace points at the real line.
+ */
+const alias = [
+  { find: "@truss/core/protocol", replacement: fromRoot("./packages/core/src/protocol.ts") },
+  ...packages.map((name) => ({
+    find: new RegExp(`^@truss/${name}$`),
+    replacement: fromRoot(`./packages/${name}/src/index.ts`),
+  })),
+  { find: /^@truss\/test-utils$/, replacement: fromRoot("./tools/test-utils/src/index.ts") },
+];
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    // Each package is its own project (vitest 4 replaced vitest.workspace.ts
+    // with `test.projects`).
+    projects: [
+      ...packages.map((name) => ({
+        extends: true as const,
+        test: { name, include: [`packages/${name}/test/**/*.test.ts`] },
+      })),
+      {
+        extends: true as const,
+        test: { name: "examples", include: ["examples/*/test/**/*.test.ts"] },
+      },
+    ],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    reporters: process.env.CI ? ["default"] : ["default"],
+  },
+});
