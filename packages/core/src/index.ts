@@ -19,3 +19,9 @@ export type {
 } from "./documents/store.js";
 export { DEFAULT_DOCUMENT_HISTORY } from "./documents/store.js";
 export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/resolver.js";
+export { memoryPresenceStore } from "./presence/memory.js";
+export { memoryInbox } from "./inbox/memory.js";
+export { memoryDocumentStore } from "./documents/memory.js";
+export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
+export { jwtAuth } from "./auth/jwt.js";
+export type { JwtAuthOptions } from "./auth/jwt.js";

@@ -1,0 +1,11 @@
+export type { Factory, SuiteOptions, TestFunction } from "./runner.js";
+export { presenceStoreSuite } from "./presence.js";
+export type { PresenceSuiteOptions } from "./presence.js";
+export { inboxSuite } from "./inbox.js";
+export type { InboxSuiteOptions } from "./inbox.js";
+export { documentStoreSuite } from "./documents.js";
+export type { DocumentSuiteOptions } from "./documents.js";
+export { authenticatorSuite } from "./authenticator.js";
+export type { AuthenticatorHarness, AuthenticatorSuiteOptions } from "./authenticator.js";
+export { conflictResolverSuite } from "./resolver.js";
+export type { ConflictResolverSuiteOptions } from "./resolver.js";
