@@ -93,7 +93,6 @@ export function isTrussError(value: unknown): value is TrussError {
     value instanceof TrussError ||
     (value instanceof Error &&
       value.name === "TrussError" &&
-      typeof (value as { code?: unknown }).code === "string" &&
-      (ERROR_CODES as readonly string[]).includes((value as { code: string }).code))
+      (ERROR_CODES as readonly unknown[]).includes((value as unknown as { code?: unknown }).code))
   );
 }

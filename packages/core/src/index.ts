@@ -25,3 +25,31 @@ export { memoryDocumentStore } from "./documents/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
 export { jwtAuth } from "./auth/jwt.js";
 export type { JwtAuthOptions } from "./auth/jwt.js";
+export { createRealtimeEngine } from "./engine/engine.js";
+export type {
+  ClientEventHandler,
+  CompanyEmitter,
+  DocumentsApi,
+  HandlerContext,
+  RealtimeEngine,
+  UserEmitter,
+} from "./engine/engine.js";
+export type { DocumentUpdate } from "./engine/documents.js";
+export { defineEvents } from "./engine/events.js";
+export type {
+  ClientEventData,
+  ClientEventName,
+  EventCatalog,
+  SchemaMap,
+  ServerEventData,
+  ServerEventName,
+} from "./engine/events.js";
+export type { HealthReport, StoreHealth } from "./engine/health.js";
+export type {
+  AuthExpiryOptions,
+  LimitOptions,
+  Logger,
+  PresenceOptions,
+  RealtimeEngineOptions,
+} from "./engine/options.js";
+export * from "./protocol.js";

@@ -1,0 +1,157 @@
+import type { DocumentData, DocumentKey, DocumentVersion } from "../documents/store.js";
+import { TrussError } from "../errors.js";
+import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "../protocol.js";
+import { companyRoom, storeCall, type EngineContext } from "./context.js";
+
+/**
+ * How often an update re-reads and retries after losing a compare-and-set
+ * race. Each lost race means another writer committed, so this bounds the
+ * work under contention, not correctness.
+ */
+const MAX_ATTEMPTS = 64;
+/** The most versions one `document:history` returns. */
+export const MAX_HISTORY_PAGE = 100;
+
+/** Who is writing, for `updatedBy` and to spare the writer's own socket the broadcast. */
+export interface Writer {
+  /** The user id, or `null` for a server-side write. */
+  userId: string | null;
+  /** The socket that sent the update; it gets the ack instead of `document:updated`. */
+  socketId?: string;
+}
+
+/** An update of some fields of a document, based on a version the writer saw. */
+export interface DocumentUpdate {
+  /** The version the changes are based on; 0 creates the document. */
+  baseVersion: number;
+  /** Top-level fields to set; `null` deletes a field. */
+  changes: DocumentData;
+}
+
+/**
+ * Versioned document updates: the resolver decides stale writes, the store
+ * commits with compare-and-set, the company hears about every commit.
+ * Socket handlers and server code (REST routes) share this path.
+ */
+export class DocumentService {
+  constructor(private readonly ctx: EngineContext) {}
+
+  /** The latest version; `NOT_FOUND` when the document does not exist in that company. */
+  async get(key: DocumentKey): Promise<DocumentVersion> {
+    const document = await storeCall("documents", () => this.ctx.stores.documents.get(key));
+    if (!document) throw notFound(key);
+    return document;
+  }
+
+  /** Up to `limit` committed versions, newest first. */
+  async history(key: DocumentKey, limit = 20): Promise<DocumentVersion[]> {
+    const versions = await storeCall("documents", () =>
+      this.ctx.stores.documents.history(key, Math.min(Math.max(1, limit), MAX_HISTORY_PAGE)),
+    );
+    if (versions.length === 0) throw notFound(key);
+    return versions;
+  }
+
+  /**
+   * Applies `update.changes` on top of the latest version when the base is
+   * current, otherwise asks the resolver; commits with compare-and-set and
+   * retries when another writer got in between.
+   */
+  async update(key: DocumentKey, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
+    const { documents } = this.ctx.stores;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await storeCall("documents", () => documents.get(key));
+      let next: DocumentData;
+      let status: "applied" | "merged";
+      if (current === null) {
+        if (update.baseVersion !== 0) throw notFound(key);
+        next = applyChanges({}, update.changes);
+        status = "applied";
+      } else if (update.baseVersion > current.version) {
+        throw new TrussError(
+          "VERSION_NOT_FOUND",
+          `Base version ${update.baseVersion} of ${key.type}/${key.id} is newer than the latest (${current.version}); reload the document.`,
+        );
+      } else if (update.baseVersion === current.version) {
+        next = applyChanges(current.data, update.changes);
+        status = "applied";
+      } else {
+        const base = await storeCall("documents", () => documents.getVersion(key, update.baseVersion));
+        const resolution = this.ctx.resolver.resolve({
+          base: base?.data ?? null,
+          current: current.data,
+          changes: update.changes,
+          baseVersion: update.baseVersion,
+          currentVersion: current.version,
+        });
+        if (resolution.outcome === "conflict") {
+          this.ctx.metrics.inc("truss_document_updates_total", { outcome: "conflict" });
+          return { status: "conflict", current, conflicts: resolution.conflicts };
+        }
+        next = resolution.data;
+        status = "merged";
+      }
+      const expected = current?.version ?? 0;
+      const result = await storeCall("documents", () => documents.compareAndSet(key, expected, next, writer.userId));
+      if (result.ok) {
+        this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
+        this.announce(key, result.document, Object.keys(update.changes), writer);
+        return { status, document: result.document };
+      }
+    }
+    throw new TrussError(
+      "STORE_UNAVAILABLE",
+      `${key.type}/${key.id} changed ${MAX_ATTEMPTS} times while this update was being applied; retry it.`,
+    );
+  }
+
+  /** Commits the data of an earlier version as a new version; history is never rewritten. */
+  async rollback(key: DocumentKey, toVersion: number, writer: Writer): Promise<DocumentVersion> {
+    const { documents } = this.ctx.stores;
+    const target = await storeCall("documents", () => documents.getVersion(key, toVersion));
+    if (!target) {
+      throw new TrussError("VERSION_NOT_FOUND", `Version ${toVersion} of ${key.type}/${key.id} is not in the history.`);
+    }
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.get(key);
+      const result = await storeCall("documents", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
+      if (result.ok) {
+        this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });
+        const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(
+          (field) => JSON.stringify(current.data[field]) !== JSON.stringify(target.data[field]),
+        );
+        this.announce(key, result.document, changed, writer);
+        return result.document;
+      }
+    }
+    throw new TrussError("STORE_UNAVAILABLE", `${key.type}/${key.id} kept changing during the rollback; retry it.`);
+  }
+
+  private announce(key: DocumentKey, document: DocumentVersion, changedFields: string[], writer: Writer): void {
+    const update: DocumentUpdated = {
+      type: document.type,
+      id: document.id,
+      version: document.version,
+      data: document.data,
+      updatedBy: document.updatedBy,
+      changedFields,
+    };
+    let target = this.ctx.namespace().to(companyRoom(key.companyId));
+    if (writer.socketId) target = target.except(writer.socketId);
+    target.emit(PROTOCOL_EVENTS.documentUpdated, update);
+  }
+}
+
+/** Sets each changed field on a copy of `data`; a `null` value deletes the field. */
+export function applyChanges(data: DocumentData, changes: DocumentData): DocumentData {
+  const next: DocumentData = { ...data };
+  for (const [field, value] of Object.entries(changes)) {
+    if (value === null) delete next[field];
+    else next[field] = value;
+  }
+  return next;
+}
+
+function notFound(key: DocumentKey): TrussError {
+  return new TrussError("NOT_FOUND", `No document ${key.type}/${key.id} in this company.`);
+}

@@ -1,0 +1,55 @@
+/**
+ * Counters and gauges the engine keeps, rendered in the Prometheus text
+ * format. Deliberately tiny: a label set is a string key, and nothing here
+ * allocates per message beyond a map lookup.
+ */
+export class MetricsRegistry {
+  private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
+  private readonly gauges = new Map<string, { help: string; read: () => number }>();
+
+  /** Declares a counter; `inc` on an undeclared name throws so typos surface in tests. */
+  counter(name: string, help: string): void {
+    this.counters.set(name, { help, values: new Map() });
+  }
+
+  /** Declares a gauge read at render time. */
+  gauge(name: string, help: string, read: () => number): void {
+    this.gauges.set(name, { help, read });
+  }
+
+  /** Adds `by` to the counter with the given labels. */
+  inc(name: string, labels?: Record<string, string>, by = 1): void {
+    const counter = this.counters.get(name);
+    if (!counter) throw new Error(`metric ${name} was not declared`);
+    const key = labels ? renderLabels(labels) : "";
+    counter.values.set(key, (counter.values.get(key) ?? 0) + by);
+  }
+
+  /** The current value of a counter with the given labels (0 if never incremented). */
+  value(name: string, labels?: Record<string, string>): number {
+    return this.counters.get(name)?.values.get(labels ? renderLabels(labels) : "") ?? 0;
+  }
+
+  /** Renders every metric, plus `extra` lines computed by the caller, in the Prometheus text format. */
+  render(extra: Array<{ name: string; help: string; type: "counter" | "gauge"; values: Array<[Record<string, string> | undefined, number]> }> = []): string {
+    const lines: string[] = [];
+    for (const [name, { help, read }] of this.gauges) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
+    }
+    for (const [name, { help, values }] of this.counters) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      if (values.size === 0) lines.push(`${name} 0`);
+      for (const [labels, value] of values) lines.push(`${name}${labels} ${value}`);
+    }
+    for (const metric of extra) {
+      lines.push(`# HELP ${metric.name} ${metric.help}`, `# TYPE ${metric.name} ${metric.type}`);
+      for (const [labels, value] of metric.values) lines.push(`${metric.name}${labels ? renderLabels(labels) : ""} ${value}`);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+}
+
+function renderLabels(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
+  return `{${parts.join(",")}}`;
+}

@@ -1,0 +1,131 @@
+import type { Principal } from "../auth/authenticator.js";
+import type { DeviceRef, PresenceTransition, PresenceUser } from "../presence/store.js";
+import { PROTOCOL_EVENTS, type PresenceUpdate } from "../protocol.js";
+import { deviceKey } from "./connection.js";
+import { companyRoom, storeCall, type EngineContext } from "./context.js";
+
+interface LocalDevice {
+  ref: DeviceRef;
+  sockets: number;
+  /** Store calls for one device run in order, so a quick reconnect cannot overtake its own disconnect. */
+  queue: Promise<unknown>;
+}
+
+/**
+ * Keeps this node's devices in the presence store: connect and disconnect per
+ * device (several sockets of one device count once), periodic heartbeats, and
+ * a sweep that announces users of crashed nodes going offline.
+ */
+export class PresenceService {
+  private readonly devices = new Map<string, LocalDevice>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly ttlMs: number,
+    private readonly heartbeatIntervalMs: number,
+    private readonly sweepIntervalMs: number,
+  ) {}
+
+  /** Starts heartbeats and sweeps; timers never keep the process alive. */
+  start(): void {
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatIntervalMs).unref();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.sweepIntervalMs).unref();
+  }
+
+  /** Stops the timers. */
+  stop(): void {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.sweepTimer);
+  }
+
+  /** Records a socket of `principal`'s device; announces the user if this is their first device anywhere. */
+  connected(principal: Principal): Promise<void> {
+    const key = deviceKey(principal);
+    let device = this.devices.get(key);
+    if (!device) {
+      const ref = { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
+      device = { ref, sockets: 0, queue: Promise.resolve() };
+      this.devices.set(key, device);
+    }
+    device.sockets += 1;
+    if (device.sockets > 1) return device.queue.then(() => undefined);
+    const ref = device.ref;
+    return this.enqueue(device, () => this.ctx.stores.presence.connect(ref, this.ttlMs));
+  }
+
+  /** Releases a socket; when the device has no socket left here, takes it offline. */
+  disconnected(principal: Principal): Promise<void> {
+    const key = deviceKey(principal);
+    const device = this.devices.get(key);
+    if (!device) return Promise.resolve();
+    device.sockets -= 1;
+    if (device.sockets > 0) return Promise.resolve();
+    this.devices.delete(key);
+    const ref = device.ref;
+    return this.enqueue(device, () => this.ctx.stores.presence.disconnect(ref));
+  }
+
+  /** Every online user of a company with their devices. */
+  list(companyId: string): Promise<PresenceUser[]> {
+    return storeCall("presence", () => this.ctx.stores.presence.list(companyId));
+  }
+
+  /** Whether a user of a company is online on any node. */
+  isOnline(companyId: string, userId: string): Promise<boolean> {
+    return storeCall("presence", () => this.ctx.stores.presence.isOnline(companyId, userId));
+  }
+
+  /** Extends every local device's TTL. */
+  async heartbeat(): Promise<void> {
+    if (this.devices.size === 0) return;
+    const refs = [...this.devices.values()].map((device) => device.ref);
+    await this.guard("heartbeat", () => this.ctx.stores.presence.heartbeat(refs, this.ttlMs));
+  }
+
+  /** Announces users whose devices expired (their node stopped heartbeating). */
+  async sweep(): Promise<void> {
+    const transitions = await this.guard("sweep", () => this.ctx.stores.presence.sweepExpired());
+    for (const transition of transitions ?? []) this.announce(transition);
+  }
+
+  private enqueue(device: LocalDevice, call: () => Promise<PresenceTransition | null>): Promise<void> {
+    const next = device.queue.then(async () => {
+      const transition = await this.guard("update", call);
+      if (transition) this.announce(transition);
+    });
+    device.queue = next;
+    return next;
+  }
+
+  private announce(transition: PresenceTransition): void {
+    const update: PresenceUpdate = { userId: transition.userId, online: transition.online };
+    this.ctx.namespace().to(companyRoom(transition.companyId)).emit(PROTOCOL_EVENTS.presenceUpdate, update);
+  }
+
+  /**
+   * Presence is best effort while its store is down: connections carry on and
+   * the failure is logged once per outage instead of once per socket.
+   */
+  private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await call();
+      if (this.failing) {
+        this.failing = false;
+        this.ctx.logger.warn("presence store is reachable again");
+      }
+      return result;
+    } catch (error) {
+      this.ctx.metrics.inc("truss_store_errors_total", { store: "presence" });
+      if (!this.failing) {
+        this.failing = true;
+        this.ctx.logger.error(`presence ${operation} failed; presence is stale until the store is back`, {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import { once } from "node:events";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createRealtimeEngine, jwtAuth, type EventCatalog, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import { signToken, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, type TestClaims } from "./tokens.js";
+
+/** An engine listening on a free loopback port. */
+export interface TestServer<C extends EventCatalog = EventCatalog> {
+  engine: RealtimeEngine<C>;
+  http: HttpServer;
+  url: string;
+  port: number;
+  /** Closes the engine, then the HTTP server. */
+  close(): Promise<void>;
+}
+
+/** The authenticator the tests use: HS256 with the test secret, issuer and audience. */
+export const testAuth = () => jwtAuth({ secret: TEST_SECRET, algorithms: ["HS256"], issuer: TEST_ISSUER, audience: TEST_AUDIENCE });
+
+/** Starts an engine on `127.0.0.1:0` with the test authenticator and quiet logging. */
+export async function startTestServer<C extends EventCatalog = EventCatalog>(
+  options: Partial<RealtimeEngineOptions<C>> = {},
+): Promise<TestServer<C>> {
+  const engine = createRealtimeEngine<C>({ auth: testAuth(), logger: false, ...options });
+  const http = createServer();
+  engine.attach(http);
+  http.listen(0, "127.0.0.1");
+  await once(http, "listening");
+  const { port } = http.address() as AddressInfo;
+  return {
+    engine,
+    http,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      await engine.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+/** Options of a test client. */
+export interface TestClientOptions extends Partial<ManagerOptions & SocketOptions> {
+  /** Overrides the token (default: one signed for the claims). */
+  token?: string;
+  /** The device id to ask for. */
+  deviceId?: string;
+}
+
+/** Connects a socket.io-client and waits for `connect`; rejects with the `connect_error`. */
+export async function connectAs(url: string, claims: TestClaims, options: TestClientOptions = {}): Promise<ClientSocket> {
+  const { token = signToken(claims), deviceId = claims.deviceId, ...rest } = options;
+  const socket = connectClient(url, {
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    auth: { token, ...(deviceId ? { deviceId } : {}) },
+    ...rest,
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", (error) => {
+      socket.close();
+      reject(error);
+    });
+  });
+  return socket;
+}
+
+/** Tries to connect and resolves with the coded `connect_error` payload (rejects if it connects). */
+export async function connectError(url: string, options: Partial<ManagerOptions & SocketOptions>): Promise<{ message: string; data?: { code: string; message: string } }> {
+  const socket = connectClient(url, { transports: ["websocket"], reconnection: false, forceNew: true, ...options });
+  try {
+    return await new Promise((resolve, reject) => {
+      socket.once("connect", () => reject(new Error("connected, but a refusal was expected")));
+      socket.once("connect_error", (error) => resolve(error as never));
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+/** Collects every payload of one event a socket receives. */
+export function collect<T = unknown>(socket: ClientSocket, event: string): T[] {
+  const received: T[] = [];
+  socket.on(event, (payload: T) => received.push(payload));
+  return received;
+}
+
+/** Emits with an ack and resolves with the ack's argument. */
+export function request<T = any>(socket: ClientSocket, event: string, payload?: unknown, timeoutMs = 5000): Promise<T> {
+  return socket.timeout(timeoutMs).emitWithAck(event, payload) as Promise<T>;
+}
+
+/** Polls `check` until it returns truthy, or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 5000, intervalMs = 10, message = "condition" } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${message}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

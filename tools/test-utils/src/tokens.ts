@@ -1,0 +1,32 @@
+import jwt from "jsonwebtoken";
+
+/** The HS256 secret every Truss test signs with. */
+export const TEST_SECRET = "truss-test-secret-do-not-use-in-production";
+/** Issuer and audience the test authenticators expect. */
+export const TEST_ISSUER = "truss-tests";
+export const TEST_AUDIENCE = "truss-clients";
+
+/** Claims of a test token. */
+export interface TestClaims {
+  userId: string;
+  companyId: string;
+  roles?: string[];
+  deviceId?: string;
+}
+
+/** Signs a valid HS256 token for the test authenticator; `expiresInSec` may be negative (already expired). */
+export function signToken(claims: TestClaims, options: { expiresInSec?: number; notBeforeSec?: number; secret?: string } = {}): string {
+  const now = Math.floor(Date.now() / 1000);
+  const payload: Record<string, unknown> = {
+    sub: claims.userId,
+    companyId: claims.companyId,
+    roles: claims.roles ?? ["member"],
+    iat: now,
+    exp: now + (options.expiresInSec ?? 3600),
+    iss: TEST_ISSUER,
+    aud: TEST_AUDIENCE,
+  };
+  if (claims.deviceId) payload.deviceId = claims.deviceId;
+  if (options.notBeforeSec !== undefined) payload.nbf = now + options.notBeforeSec;
+  return jwt.sign(payload, options.secret ?? TEST_SECRET, { algorithm: "HS256", noTimestamp: true });
+}
