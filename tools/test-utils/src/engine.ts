@@ -49,24 +49,39 @@ export interface TestClientOptions extends Partial<ManagerOptions & SocketOption
   deviceId?: string;
 }
 
-/** Connects a socket.io-client and waits for `connect`; rejects with the `connect_error`. */
-export async function connectAs(url: string, claims: TestClaims, options: TestClientOptions = {}): Promise<ClientSocket> {
+/**
+ * Creates a socket.io-client for the claims without connecting it, so a test
+ * can register listeners before the server's first packets (replays) arrive.
+ * Connect it with {@link open}.
+ */
+export function createClient(url: string, claims: TestClaims, options: TestClientOptions = {}): ClientSocket {
   const { token = signToken(claims), deviceId = claims.deviceId, ...rest } = options;
-  const socket = connectClient(url, {
+  return connectClient(url, {
     transports: ["websocket"],
     reconnection: false,
     forceNew: true,
+    autoConnect: false,
     auth: { token, ...(deviceId ? { deviceId } : {}) },
     ...rest,
   });
+}
+
+/** Connects a client made by {@link createClient}; rejects with the `connect_error`. */
+export async function open(socket: ClientSocket): Promise<ClientSocket> {
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", () => resolve());
     socket.once("connect_error", (error) => {
       socket.close();
       reject(error);
     });
+    socket.connect();
   });
   return socket;
+}
+
+/** Connects a socket.io-client and waits for `connect`; rejects with the `connect_error`. */
+export function connectAs(url: string, claims: TestClaims, options: TestClientOptions = {}): Promise<ClientSocket> {
+  return open(createClient(url, claims, options));
 }
 
 /** Tries to connect and resolves with the coded `connect_error` payload (rejects if it connects). */

@@ -39,6 +39,9 @@ import {
 } from "./options.js";
 import { PresenceService } from "./presence.js";
 
+/** How long `close()` waits for clients to receive their goodbye before closing transports. */
+const SHUTDOWN_FLUSH_MS = 2000;
+
 /** Emits an application event to every connected device of one company. */
 export interface CompanyEmitter<C extends EventCatalog> {
   /** Live, at-most-once, like a Socket.IO room broadcast; crosses nodes through the adapter. */
@@ -332,7 +335,13 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     }
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     if (this.nsp) await this.nsp.adapter.close?.();
-    if (this.ownsIo && this.io) this.io.engine.close();
+    if (this.ownsIo && this.io) {
+      // Let transports flush the goodbye before forcing the rest closed.
+      const engine = this.io.engine;
+      const deadline = Date.now() + SHUTDOWN_FLUSH_MS;
+      while (engine.clientsCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      engine.close();
+    }
   }
 
   /** Handshake: origin, then credential. Failures become a coded `connect_error`. */
