@@ -2,7 +2,8 @@ import { hostname } from "node:os";
 import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { Server, type Namespace, type Socket } from "socket.io";
-import type { Principal } from "../auth/authenticator.js";
+import type { Authenticator, Principal } from "../auth/authenticator.js";
+import { jwtAuth } from "../auth/jwt.js";
 import { memoryDocumentStore } from "../documents/memory.js";
 import { fieldMerge } from "../documents/resolvers.js";
 import type { DocumentKey, DocumentVersion } from "../documents/store.js";
@@ -154,12 +155,14 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly eventsPerSecond: number;
   private readonly warnBeforeMs: number;
   private readonly nodeId: string;
+  private readonly authenticator: Authenticator;
   private readonly dispatcher: ReturnType<typeof createDispatcher>;
 
   constructor(private readonly options: RealtimeEngineOptions<C>) {
-    if (!options?.auth || typeof options.auth.authenticate !== "function") {
-      throw new TypeError("createRealtimeEngine needs `auth`: an Authenticator such as jwtAuth({ secret, algorithms }).");
+    if (!options?.auth) {
+      throw new TypeError("createRealtimeEngine needs `auth`: an Authenticator, or jwtAuth options such as { secret, algorithms: [\"HS256\"] }.");
     }
+    this.authenticator = "authenticate" in options.auth ? options.auth : jwtAuth(options.auth);
     const limits = options.limits ?? {};
     this.allowedOrigins = limits.allowedOrigins ? new Set(limits.allowedOrigins) : null;
     this.maxPayloadBytes = positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes");
@@ -354,7 +357,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       throw connectError(originRefusal(originOf(socket.handshake)));
     }
     try {
-      const principal = await authenticate(this.options.auth, authRequestFrom(socket.handshake));
+      const principal = await authenticate(this.authenticator, authRequestFrom(socket.handshake));
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
       socket.data.principal = principal;
     } catch (error) {
@@ -428,7 +431,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     on(PROTOCOL_EVENTS.authRefresh, async (connection, payload) => {
       const token = requireString(payload, "token", 16_384);
       const { handshake } = connection.socket;
-      const next = await authenticate(this.options.auth, { ...authRequestFrom(handshake), token });
+      const next = await authenticate(this.authenticator, { ...authRequestFrom(handshake), token });
       assertSamePrincipal(connection.principal, next);
       connection.principal = { ...next, deviceId: connection.principal.deviceId };
       connection.socket.data.principal = connection.principal;

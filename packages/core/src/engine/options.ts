@@ -1,5 +1,6 @@
 import type { ServerOptions } from "socket.io";
 import type { Authenticator } from "../auth/authenticator.js";
+import type { JwtAuthOptions } from "../auth/jwt.js";
 import type { ConflictResolver } from "../documents/resolver.js";
 import type { DocumentStore } from "../documents/store.js";
 import type { Inbox } from "../inbox/store.js";
@@ -51,8 +52,12 @@ export interface AuthExpiryOptions {
 
 /** Everything `createRealtimeEngine` accepts. Only `auth` is required. */
 export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCatalog> {
-  /** Proves who connects; `jwtAuth(...)` or the application's own. */
-  auth: Authenticator;
+  /**
+   * Proves who connects: the application's own {@link Authenticator}, or
+   * `jwtAuth` options (`{ secret, algorithms: ["HS256"], issuer }`), which the
+   * engine turns into `jwtAuth(options)`.
+   */
+  auth: Authenticator | JwtAuthOptions;
   /** Presence store; default in-memory (one process). */
   presence?: PresenceStore;
   /** User inbox; default in-memory (one process). */
