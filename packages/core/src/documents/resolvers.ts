@@ -1,0 +1,107 @@
+import { jsonEqual } from "./json-equal.js";
+import type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./resolver.js";
+import type { DocumentData } from "./store.js";
+
+/*
+ * The built-in conflict resolvers. Each is consulted only when the writer's
+ * base version is stale, works on top-level fields, treats a `null` change as
+ * "delete this field" and a change whose value is `undefined` as no change
+ * (it cannot survive JSON anyway), and never mutates its input.
+ */
+
+/**
+ * The last writer wins: the changes are applied on top of the latest
+ * version, whatever happened since the writer's base. Fields the writer did
+ * not touch keep their current values, so only overlapping edits are lost.
+ * Choose it for data where a stale overwrite is harmless (a crew's current
+ * location, a device setting).
+ */
+export function lastWriteWins(): ConflictResolver {
+  return {
+    name: "lastWriteWins",
+    resolve({ current, changes }: ResolveInput): Resolution {
+      return { outcome: "merged", data: applyChanges(current, changes) };
+    },
+  };
+}
+
+/**
+ * A three-way merge per top-level field, the default. A changed field is
+ * taken from the writer when nobody else changed it since the writer's base,
+ * or when the other writer already set the same value; otherwise it is a
+ * conflict. Two site managers editing a project's `budget` and its `name`
+ * both get their edit; two editing `budget` to different amounts get a
+ * conflict naming `budget` with all three values.
+ *
+ * When the base version is no longer in history (`base: null`), nothing can
+ * prove a field was untouched, so every changed field whose current value
+ * differs from the incoming one is a conflict.
+ */
+export function fieldMerge(): ConflictResolver {
+  return {
+    name: "fieldMerge",
+    resolve({ base, current, changes }: ResolveInput): Resolution {
+      const conflicts: FieldConflict[] = [];
+      for (const [field, incoming] of changedFields(changes)) {
+        const currentValue = ownValue(current, field);
+        if (jsonEqual(currentValue, afterChange(incoming))) continue;
+        if (base !== null && jsonEqual(ownValue(base, field), currentValue)) continue;
+        conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
+      }
+      return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
+    },
+  };
+}
+
+/**
+ * Refuses every stale write that would change something: the writer must
+ * fetch the latest version and decide again. Each changed field whose current
+ * value differs from the incoming one is listed, so the client can show what
+ * the writer was about to overwrite or set. A stale write that changes nothing
+ * (every field already holds the incoming value) is merged, because refusing
+ * it would make the client retry a no-op. Choose it for approvals and money,
+ * where a person must see the latest state before committing.
+ */
+export function rejectOnConflict(): ConflictResolver {
+  return {
+    name: "rejectOnConflict",
+    resolve({ base, current, changes }: ResolveInput): Resolution {
+      const conflicts: FieldConflict[] = [];
+      for (const [field, incoming] of changedFields(changes)) {
+        const currentValue = ownValue(current, field);
+        if (jsonEqual(currentValue, afterChange(incoming))) continue;
+        conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
+      }
+      return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
+    },
+  };
+}
+
+/** The writer's changes as `[field, value]`, skipping `undefined` values. */
+function changedFields(changes: DocumentData): Array<[string, unknown]> {
+  return Object.entries(changes).filter(([, value]) => value !== undefined);
+}
+
+/** A field's value, read only from the object itself so `constructor` or `__proto__` never leak in. */
+function ownValue(data: DocumentData, field: string): unknown {
+  return Object.prototype.hasOwnProperty.call(data, field) ? data[field] : undefined;
+}
+
+/** The value a field holds after a change: `null` deletes it. */
+function afterChange(incoming: unknown): unknown {
+  return incoming === null ? undefined : incoming;
+}
+
+/**
+ * A new object: `current` with `changes` applied. Built with
+ * `Object.fromEntries` so a `__proto__` key from a client is stored as data
+ * instead of replacing the object's prototype.
+ */
+function applyChanges(current: DocumentData, changes: DocumentData): DocumentData {
+  const fields = new Map(Object.entries(current));
+  for (const [field, incoming] of changedFields(changes)) {
+    if (incoming === null) fields.delete(field);
+    else fields.set(field, incoming);
+  }
+  return Object.fromEntries(fields);
+}
