@@ -24,7 +24,7 @@ export { memoryInbox } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
 export { jwtAuth } from "./auth/jwt.js";
-export type { JwtAuthOptions } from "./auth/jwt.js";
+export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames } from "./auth/jwt.js";
 export { createRealtimeEngine } from "./engine/engine.js";
 export type {
   ClientEventHandler,
@@ -44,6 +44,7 @@ export type {
   ServerEventData,
   ServerEventName,
 } from "./engine/events.js";
+export { DEFAULT_HEALTH_PATH, healthResponse, PROMETHEUS_CONTENT_TYPE } from "./engine/health.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
 export type {
   AuthExpiryOptions,

@@ -1,5 +1,6 @@
 import { jsonEqual } from "./json-equal.js";
 import type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./resolver.js";
+import { applyChanges } from "./changes.js";
 import type { DocumentData } from "./store.js";
 
 /*
@@ -90,18 +91,4 @@ function ownValue(data: DocumentData, field: string): unknown {
 /** The value a field holds after a change: `null` deletes it. */
 function afterChange(incoming: unknown): unknown {
   return incoming === null ? undefined : incoming;
-}
-
-/**
- * A new object: `current` with `changes` applied. Built with
- * `Object.fromEntries` so a `__proto__` key from a client is stored as data
- * instead of replacing the object's prototype.
- */
-function applyChanges(current: DocumentData, changes: DocumentData): DocumentData {
-  const fields = new Map(Object.entries(current));
-  for (const [field, incoming] of changedFields(changes)) {
-    if (incoming === null) fields.delete(field);
-    else fields.set(field, incoming);
-  }
-  return Object.fromEntries(fields);
 }

@@ -1,3 +1,5 @@
+import { applyChanges } from "../documents/changes.js";
+import { jsonEqual } from "../documents/json-equal.js";
 import type { DocumentData, DocumentKey, DocumentVersion } from "../documents/store.js";
 import { TrussError } from "../errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "../protocol.js";
@@ -118,7 +120,7 @@ export class DocumentService {
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });
         const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(
-          (field) => JSON.stringify(current.data[field]) !== JSON.stringify(target.data[field]),
+          (field) => !jsonEqual(current.data[field], target.data[field]),
         );
         this.announce(key, result.document, changed, writer);
         return result.document;
@@ -140,16 +142,6 @@ export class DocumentService {
     if (writer.socketId) target = target.except(writer.socketId);
     target.emit(PROTOCOL_EVENTS.documentUpdated, update);
   }
-}
-
-/** Sets each changed field on a copy of `data`; a `null` value deletes the field. */
-export function applyChanges(data: DocumentData, changes: DocumentData): DocumentData {
-  const next: DocumentData = { ...data };
-  for (const [field, value] of Object.entries(changes)) {
-    if (value === null) delete next[field];
-    else next[field] = value;
-  }
-  return next;
 }
 
 function notFound(key: DocumentKey): TrussError {
