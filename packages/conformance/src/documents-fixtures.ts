@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import type {
+  CompareAndSetResult,
+  DocumentData,
+  DocumentKey,
+  DocumentStore,
+  DocumentStoreOptions,
+  DocumentVersion,
+} from "@truss/core";
+import { uniqueId } from "./fixtures.js";
+import type { CaseRegistrar } from "./registrar.js";
+
+/** The registrar every document case file uses. */
+export type DocumentCases = CaseRegistrar<DocumentStore, DocumentStoreOptions>;
+
+/** A project in a fresh company, so no two cases or runs share a document. */
+export function freshKey(overrides: Partial<DocumentKey> = {}): DocumentKey {
+  return { companyId: uniqueId("company"), type: "project", id: uniqueId("project"), ...overrides };
+}
+
+/** Asserts that the write committed and returns the version it committed. */
+export function committed(result: CompareAndSetResult): DocumentVersion {
+  assert.ok(result.ok, `compareAndSet committed (current: ${JSON.stringify(result.ok ? null : result.current)})`);
+  return result.document;
+}
+
+/** Commits `count` versions in a row, each with `{ revision }` set to its version. */
+export async function commitVersions(
+  store: DocumentStore,
+  key: DocumentKey,
+  count: number,
+): Promise<DocumentVersion[]> {
+  const versions: DocumentVersion[] = [];
+  for (let version = 1; version <= count; version += 1) {
+    versions.push(committed(await store.compareAndSet(key, version - 1, { revision: version }, "user-1")));
+  }
+  return versions;
+}
+
+/** The `data` of each version, for comparing histories by content. */
+export function dataOf(versions: readonly (DocumentVersion | null)[]): (DocumentData | null)[] {
+  return versions.map((version) => version?.data ?? null);
+}

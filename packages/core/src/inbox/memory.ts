@@ -1,0 +1,140 @@
+import {
+  compareInboxIds,
+  DEFAULT_INBOX_MAX_LENGTH,
+  DEFAULT_INBOX_TTL_MS,
+  type Inbox,
+  type InboxDropStats,
+  type InboxMessage,
+  type InboxOptions,
+} from "./store.js";
+
+interface UserInbox {
+  /** Oldest first; ids and `ts` both increase along the array. */
+  messages: InboxMessage[];
+  /** The last id handed out, kept after its message is dropped so ids never repeat. */
+  lastMs: number;
+  lastSeq: number;
+  /** deviceId → last acknowledged id. */
+  cursors: Map<string, string>;
+}
+
+const INBOX_ID = /^\d+-\d+$/;
+
+/**
+ * The in-memory inbox, the engine's default for a single node. Messages live
+ * only as long as the process, so use a durable inbox (`@truss/redis`) when
+ * devices must get their messages across a restart.
+ *
+ * Ids follow Redis Stream rules so clients see the same shape from either
+ * store: `<ms>-<seq>`, where `ms` never goes back even if the clock does, and
+ * `seq` counts appends within that ms. TTL is applied lazily whenever a user's
+ * inbox is touched (and for every inbox by `dropped()`), so no timer keeps the
+ * process alive.
+ *
+ * @param options.ttlMs How long a message is kept; default {@link DEFAULT_INBOX_TTL_MS}.
+ * @param options.maxLength Messages kept per user; default {@link DEFAULT_INBOX_MAX_LENGTH}.
+ * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
+ * @throws RangeError when `ttlMs` or `maxLength` is not a positive number.
+ */
+export function memoryInbox(options: InboxOptions & { now?: () => number } = {}): Inbox {
+  const now = options.now ?? Date.now;
+  const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
+  const maxLength = options.maxLength ?? DEFAULT_INBOX_MAX_LENGTH;
+  if (!(ttlMs > 0)) throw new RangeError(`memoryInbox: ttlMs must be a positive number of ms, got ${ttlMs}`);
+  if (!(Number.isInteger(maxLength) && maxLength > 0)) {
+    throw new RangeError(`memoryInbox: maxLength must be a positive integer, got ${maxLength}`);
+  }
+
+  const inboxes = new Map<string, UserInbox>();
+  const drops: InboxDropStats = { expired: 0, overCap: 0 };
+
+  const inboxFor = (userId: string): UserInbox => {
+    let inbox = inboxes.get(userId);
+    if (!inbox) {
+      inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map() };
+      inboxes.set(userId, inbox);
+    }
+    return inbox;
+  };
+
+  const dropExpired = (inbox: UserInbox, at: number) => {
+    const { messages } = inbox;
+    let count = 0;
+    while (count < messages.length && messages[count]!.ts + ttlMs <= at) count += 1;
+    if (count === 0) return;
+    messages.splice(0, count);
+    drops.expired += count;
+  };
+
+  return {
+    async append(userId, event, data) {
+      // Cloned before any state changes, so unserialisable data rejects with nothing stored.
+      const stored = structuredClone(data);
+      const at = now();
+      const inbox = inboxFor(userId);
+      dropExpired(inbox, at);
+      const ms = Math.max(at, inbox.lastMs);
+      const seq = ms === inbox.lastMs ? inbox.lastSeq + 1 : 0;
+      inbox.lastMs = ms;
+      inbox.lastSeq = seq;
+      const message: InboxMessage = { id: `${ms}-${seq}`, event, data: stored, ts: ms };
+      inbox.messages.push(message);
+      const overCap = inbox.messages.length - maxLength;
+      if (overCap > 0) {
+        inbox.messages.splice(0, overCap);
+        drops.overCap += overCap;
+      }
+      return copyOf(message);
+    },
+
+    async read(userId, afterId, limit) {
+      if (afterId !== null) assertInboxId(afterId);
+      const inbox = inboxes.get(userId);
+      if (!inbox || limit <= 0) return [];
+      dropExpired(inbox, now());
+      const { messages } = inbox;
+      const start = afterId === null ? 0 : firstIndexAfter(messages, afterId);
+      return messages.slice(start, start + limit).map(copyOf);
+    },
+
+    async ack(userId, deviceId, id) {
+      assertInboxId(id);
+      const { cursors } = inboxFor(userId);
+      const current = cursors.get(deviceId);
+      if (current === undefined || compareInboxIds(id, current) > 0) cursors.set(deviceId, id);
+    },
+
+    async cursor(userId, deviceId) {
+      return inboxes.get(userId)?.cursors.get(deviceId) ?? null;
+    },
+
+    async dropped() {
+      const at = now();
+      for (const inbox of inboxes.values()) dropExpired(inbox, at);
+      return { ...drops };
+    },
+  };
+}
+
+/** Rejects ids that `compareInboxIds` would order as NaN, i.e. arbitrarily. */
+function assertInboxId(id: string): void {
+  if (!INBOX_ID.test(id)) {
+    throw new TypeError(`memoryInbox: "${id}" is not an inbox id (expected <ms>-<seq>)`);
+  }
+}
+
+/** Binary search: the index of the first message whose id is greater than `afterId`. */
+function firstIndexAfter(messages: readonly InboxMessage[], afterId: string): number {
+  let low = 0;
+  let high = messages.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareInboxIds(messages[middle]!.id, afterId) <= 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+function copyOf(message: InboxMessage): InboxMessage {
+  return { ...message, data: structuredClone(message.data) };
+}
