@@ -46,6 +46,7 @@ export type {
 } from "./engine/events.js";
 export { DEFAULT_HEALTH_PATH, healthResponse, PROMETHEUS_CONTENT_TYPE } from "./engine/health.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
+export type { EngineStores } from "./engine/context.js";
 export type {
   AuthExpiryOptions,
   LimitOptions,

@@ -4,10 +4,10 @@ import { TrussError } from "../errors.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 
 /** The algorithms verified with a shared secret. */
-const SYMMETRIC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+const SYMMETRIC_ALGORITHMS: readonly JwtAlgorithm[] = ["HS256", "HS384", "HS512"];
 
 /** The algorithms verified with a public key (RSA, RSA-PSS, ECDSA). */
-const ASYMMETRIC_ALGORITHMS = [
+const ASYMMETRIC_ALGORITHMS: readonly JwtAlgorithm[] = [
   "RS256",
   "RS384",
   "RS512",
@@ -17,10 +17,14 @@ const ASYMMETRIC_ALGORITHMS = [
   "ES256",
   "ES384",
   "ES512",
-] as const;
+];
 
 /** One signing algorithm `jwtAuth` can verify; `none` is deliberately absent. */
-export type JwtAlgorithm = (typeof SYMMETRIC_ALGORITHMS)[number] | (typeof ASYMMETRIC_ALGORITHMS)[number];
+export type JwtAlgorithm =
+  | "HS256" | "HS384" | "HS512"
+  | "RS256" | "RS384" | "RS512"
+  | "PS256" | "PS384" | "PS512"
+  | "ES256" | "ES384" | "ES512";
 
 /**
  * A device id the client may choose for itself: short, and free of anything
