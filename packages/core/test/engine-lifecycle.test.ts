@@ -1,0 +1,90 @@
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server } from "socket.io";
+import { expect, test } from "vitest";
+import { createRealtimeEngine, memoryPresenceStore } from "@truss/core";
+import { collect, connectAs, request, sleep, testAuth, waitFor } from "@truss/test-utils";
+
+const alice = { userId: "alice", companyId: "acme" };
+
+/** Handles this process holds that would keep it alive, by type. */
+function liveHandles(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1;
+  return counts;
+}
+
+test("bind() serves Truss on an existing Socket.IO server beside the application's own namespace", async () => {
+  const http = createServer();
+  const io = new Server(http);
+  io.of("/chat").on("connection", (socket) => socket.on("ping", (ack: (v: string) => void) => ack("pong")));
+  const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
+  engine.bind(io);
+  http.listen(0, "127.0.0.1");
+  await once(http, "listening");
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+
+  const socket = await connectAs(url, alice);
+  const projects = collect(socket, "project:updated");
+  engine.toCompany("acme").emit("project:updated", { id: "p1" });
+  await waitFor(() => projects.length === 1);
+  expect((await request(socket, "presence:list", {})).users).toHaveLength(1);
+
+  const { io: connect } = await import("socket.io-client");
+  const chat = connect(`${url}/chat`, { transports: ["websocket"], forceNew: true });
+  expect(await chat.timeout(2000).emitWithAck("ping")).toBe("pong");
+  chat.close();
+
+  expect(() => engine.bind(io)).toThrow(/already attached/);
+  await engine.close();
+  await new Promise((resolve) => io.close(resolve));
+});
+
+test("close() leaves no timer, socket or server of the engine's behind", async () => {
+  const before = liveHandles();
+  const http = createServer();
+  const presence = memoryPresenceStore();
+  let backgroundCalls = 0;
+  const countingPresence = {
+    ...presence,
+    connect: presence.connect.bind(presence),
+    disconnect: presence.disconnect.bind(presence),
+    isOnline: presence.isOnline.bind(presence),
+    list: presence.list.bind(presence),
+    heartbeat: (...args: Parameters<typeof presence.heartbeat>) => (backgroundCalls++, presence.heartbeat(...args)),
+    sweepExpired: () => (backgroundCalls++, presence.sweepExpired()),
+  };
+  const engine = createRealtimeEngine({ auth: testAuth(), logger: false, presence: countingPresence, presenceTiming: { ttlMs: 300 } });
+  engine.attach(http);
+  http.listen(0, "127.0.0.1");
+  await once(http, "listening");
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const sockets = await Promise.all([connectAs(url, alice), connectAs(url, { userId: "bob", companyId: "acme" }, { transports: ["polling"] })]);
+  await engine.toUser("alice").emit("notification:new", { text: "hello" });
+
+  await waitFor(() => backgroundCalls > 0, { message: "heartbeats while running" });
+  await engine.close();
+  const callsAtClose = backgroundCalls;
+  await sleep(400);
+  expect(backgroundCalls).toBe(callsAtClose);
+  // The HTTP server is the application's; the engine leaves it open.
+  expect(http.listening).toBe(true);
+  await new Promise((resolve) => http.close(resolve));
+  for (const socket of sockets) socket.close();
+  await waitFor(() => {
+    const after = liveHandles();
+    return ["Timeout", "TCPSocketWrap", "TCPServerWrap"].every((type) => (after[type] ?? 0) <= (before[type] ?? 0));
+  }, { timeoutMs: 3000, message: `handles to return to ${JSON.stringify(before)}` });
+});
+
+test("toCompany before attach explains what to do", () => {
+  const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
+  expect(() => engine.toCompany("acme").emit("project:updated", {})).toThrow(/attach/);
+});
+
+test("the engine refuses to start without auth, and with nonsense limits", () => {
+  expect(() => createRealtimeEngine({} as never)).toThrow(/auth/);
+  expect(() => createRealtimeEngine({ auth: testAuth(), limits: { eventsPerSecond: 0 } })).toThrow(/eventsPerSecond/);
+  expect(() => createRealtimeEngine({ auth: { secret: "s", algorithms: [] } })).toThrow(/algorithms/);
+});
