@@ -53,7 +53,8 @@ export function createDispatcher(
     if (!handler) {
       return refuse(ctx, connection, ack, { code: "UNKNOWN_EVENT", message: `"${name}" is not an event this server handles.` });
     }
-    handler(connection, args[0]).then(
+    // A handler that throws synchronously must still answer through the ack.
+    new Promise<object | void>((resolve) => resolve(handler(connection, args[0]))).then(
       (body) => ack?.({ ok: true, ...(body ?? {}) }),
       (error: unknown) => refuse(ctx, connection, ack, errorPayload(ctx, name, error)),
     );

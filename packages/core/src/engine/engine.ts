@@ -6,7 +6,7 @@ import type { Authenticator, Principal } from "../auth/authenticator.js";
 import { jwtAuth } from "../auth/jwt.js";
 import { memoryDocumentStore } from "../documents/memory.js";
 import { fieldMerge } from "../documents/resolvers.js";
-import type { DocumentKey, DocumentVersion } from "../documents/store.js";
+import type { DocumentVersion } from "../documents/store.js";
 import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
 import { memoryInbox } from "../inbox/memory.js";
 import type { InboxMessage } from "../inbox/store.js";
@@ -16,7 +16,8 @@ import { PROTOCOL_EVENTS, RESERVED_EVENTS, type DocumentUpdateResult } from "../
 import { assertSamePrincipal, authenticate, authRequestFrom, connectError, expiredPayload, scheduleExpiry } from "./auth-session.js";
 import { Connection } from "./connection.js";
 import { companyRoom, userRoom, type EngineContext, type EngineStores } from "./context.js";
-import { createDispatcher, requireInteger, requireObject, requireString, type EventHandler } from "./dispatch.js";
+import { createDispatcher, type EventHandler } from "./dispatch.js";
+import { registerProtocolHandlers } from "./protocol-handlers.js";
 import { DocumentService, type DocumentUpdate } from "./documents.js";
 import {
   validateWithSchema,
@@ -29,7 +30,7 @@ import {
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "./inbox.js";
 import { isOriginAllowed, originOf, packetBytes } from "./limits.js";
-import { MetricsRegistry } from "./metrics.js";
+import { createEngineMetrics } from "./metrics.js";
 import {
   consoleLogger,
   DEFAULT_AUTH_WARN_BEFORE_MS,
@@ -176,7 +177,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       inbox: options.inbox ?? memoryInbox(),
       documents: options.documents ?? memoryDocumentStore(),
     };
-    const metrics = createMetrics(() => this.connections.size);
+    const metrics = createEngineMetrics(() => this.connections.size);
     this.ctx = {
       namespace: () => {
         if (!this.nsp) throw new Error("The engine is not attached yet: call engine.attach(httpServer) or engine.bind(io) first.");
@@ -197,7 +198,12 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.documentService = new DocumentService(this.ctx);
     this.documents = this.createDocumentsApi();
     this.dispatcher = createDispatcher(this.ctx, this.handlers, { maxPayloadBytes: this.maxPayloadBytes });
-    this.registerProtocolHandlers();
+    registerProtocolHandlers(this.handlers, {
+      refreshAuth: (connection, token) => this.refreshAuth(connection, token),
+      presence: this.presenceService,
+      inbox: this.inboxService,
+      documents: this.documentService,
+    });
   }
 
   attach(server: HttpServer | HttpsServer): Server {
@@ -420,51 +426,15 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     };
   }
 
-  private registerProtocolHandlers(): void {
-    const key = (connection: Connection, payload: unknown): DocumentKey => ({
-      companyId: connection.principal.companyId,
-      type: requireString(payload, "type"),
-      id: requireString(payload, "id"),
-    });
-    const on = (event: string, handler: EventHandler) => this.handlers.set(event, handler);
-
-    on(PROTOCOL_EVENTS.authRefresh, async (connection, payload) => {
-      const token = requireString(payload, "token", 16_384);
-      const { handshake } = connection.socket;
-      const next = await authenticate(this.authenticator, { ...authRequestFrom(handshake), token });
-      assertSamePrincipal(connection.principal, next);
-      connection.principal = { ...next, deviceId: connection.principal.deviceId };
-      connection.socket.data.principal = connection.principal;
-      scheduleExpiry(connection, this.warnBeforeMs, () => this.expire(connection));
-      this.ctx.metrics.inc("truss_auth_refreshed_total");
-      return { expiresAt: next.expiresAt };
-    });
-    on(PROTOCOL_EVENTS.inboxAck, async (connection, payload) => {
-      await this.inboxService.ack(connection, (payload as { ids?: unknown } | undefined)?.ids);
-    });
-    on(PROTOCOL_EVENTS.presenceList, async (connection) => ({
-      users: await this.presenceService.list(connection.principal.companyId),
-    }));
-    on(PROTOCOL_EVENTS.documentGet, async (connection, payload) => ({
-      document: await this.documentService.get(key(connection, payload)),
-    }));
-    on(PROTOCOL_EVENTS.documentUpdate, async (connection, payload) =>
-      this.documentService.update(
-        key(connection, payload),
-        { baseVersion: requireInteger(payload, "baseVersion"), changes: requireObject(payload, "changes") },
-        { userId: connection.principal.userId, socketId: connection.socket.id },
-      ),
-    );
-    on(PROTOCOL_EVENTS.documentHistory, async (connection, payload) => {
-      const limit = requireInteger(payload, "limit", { min: 1, optional: true });
-      return { versions: await this.documentService.history(key(connection, payload), Number.isNaN(limit) ? undefined : limit) };
-    });
-    on(PROTOCOL_EVENTS.documentRollback, async (connection, payload) => ({
-      document: await this.documentService.rollback(key(connection, payload), requireInteger(payload, "toVersion", { min: 1 }), {
-        userId: connection.principal.userId,
-        socketId: connection.socket.id,
-      }),
-    }));
+  /** Verifies a fresh token for a live connection and re-arms its expiry. */
+  private async refreshAuth(connection: Connection, token: string): Promise<{ expiresAt: number | null }> {
+    const next = await authenticate(this.authenticator, { ...authRequestFrom(connection.socket.handshake), token });
+    assertSamePrincipal(connection.principal, next);
+    connection.principal = { ...next, deviceId: connection.principal.deviceId };
+    connection.socket.data.principal = connection.principal;
+    scheduleExpiry(connection, this.warnBeforeMs, () => this.expire(connection));
+    this.ctx.metrics.inc("truss_auth_refreshed_total");
+    return { expiresAt: next.expiresAt };
   }
 
   private createDocumentsApi(): DocumentsApi {
@@ -477,23 +447,6 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
         service.rollback({ companyId, type, id }, toVersion, { userId: updatedBy }),
     };
   }
-}
-
-function createMetrics(connections: () => number): MetricsRegistry {
-  const metrics = new MetricsRegistry();
-  metrics.gauge("truss_connections", "Sockets connected to this node.", connections);
-  metrics.counter("truss_connections_total", "Sockets accepted by this node since start.");
-  metrics.counter("truss_auth_failures_total", "Handshakes refused, by error code.");
-  metrics.counter("truss_auth_expired_total", "Connections closed because their token expired.");
-  metrics.counter("truss_auth_refreshed_total", "Successful auth:refresh calls.");
-  metrics.counter("truss_events_received_total", "Client events received.");
-  metrics.counter("truss_errors_total", "Client events refused, by error code.");
-  metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, user).");
-  metrics.counter("truss_inbox_appended_total", "Messages stored in user inboxes by this node.");
-  metrics.counter("truss_inbox_pushed_total", "Live inbox pushes to sockets of this node.");
-  metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).");
-  metrics.counter("truss_store_errors_total", "Failed store calls in background work, by store.");
-  return metrics;
 }
 
 function assertApplicationEvent(event: string): void {

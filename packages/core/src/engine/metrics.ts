@@ -53,3 +53,21 @@ function renderLabels(labels: Record<string, string>): string {
   const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
   return `{${parts.join(",")}}`;
 }
+
+/** The registry of one engine, with every metric it reports declared up front. */
+export function createEngineMetrics(connections: () => number): MetricsRegistry {
+  const metrics = new MetricsRegistry();
+  metrics.gauge("truss_connections", "Sockets connected to this node.", connections);
+  metrics.counter("truss_connections_total", "Sockets accepted by this node since start.");
+  metrics.counter("truss_auth_failures_total", "Handshakes refused, by error code.");
+  metrics.counter("truss_auth_expired_total", "Connections closed because their token expired.");
+  metrics.counter("truss_auth_refreshed_total", "Successful auth:refresh calls.");
+  metrics.counter("truss_events_received_total", "Client events received.");
+  metrics.counter("truss_errors_total", "Client events refused, by error code.");
+  metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, user).");
+  metrics.counter("truss_inbox_appended_total", "Messages stored in user inboxes by this node.");
+  metrics.counter("truss_inbox_pushed_total", "Live inbox pushes to sockets of this node.");
+  metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).");
+  metrics.counter("truss_store_errors_total", "Failed store calls in background work, by store.");
+  return metrics;
+}
