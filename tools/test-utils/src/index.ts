@@ -1,2 +1,3 @@
 export * from "./tokens.js";
 export * from "./engine.js";
+export * from "./redis-server.js";

@@ -1,0 +1,61 @@
+import {
+  createAdapter,
+  createShardedAdapter,
+  type RedisAdapterOptions as ClassicAdapterOptions,
+} from "@socket.io/redis-adapter";
+import type { RedisClient } from "./script.js";
+
+/** `createShardedAdapter`'s own options (`channelPrefix`, `subscriptionMode`), which the package does not export by name. */
+type ShardedRedisAdapterOptions = NonNullable<Parameters<typeof createShardedAdapter>[2]>;
+
+/** Classic pub/sub (`PUBLISH`/`SUBSCRIBE`): any Redis version, one server or Sentinel. */
+export interface ClassicRedisAdapterOptions extends Partial<ClassicAdapterOptions> {
+  /** `false` or absent: classic pub/sub. */
+  sharded?: false;
+}
+
+/**
+ * Sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`): Redis 7+, the choice for Redis
+ * Cluster, where classic pub/sub copies every message to every node.
+ */
+export interface ShardedAdapterOptions extends ShardedRedisAdapterOptions {
+  /** `true`: sharded pub/sub. */
+  sharded: true;
+}
+
+/** Options of {@link redisAdapter}: the flag plus the chosen adapter's own options. */
+export type RedisAdapterOptions = ClassicRedisAdapterOptions | ShardedAdapterOptions;
+
+/** What `createRealtimeEngine({ adapter })` (Socket.IO's `adapter` option) takes. */
+export type RedisAdapterFactory = ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
+
+/**
+ * The Socket.IO adapter that carries company broadcasts and room operations
+ * between engine nodes, from `@socket.io/redis-adapter`.
+ *
+ * `pub` and `sub` must be two connections (a subscribed connection can run
+ * nothing else); `sub = pub.duplicate()` is the usual way. Both may be ioredis
+ * `Redis` or `Cluster` clients. For the sharded adapter on a Cluster, create
+ * the subscriber with `new Cluster(nodes, { shardedSubscribers: true })` so
+ * ioredis opens a subscriber per shard; without it `SSUBSCRIBE` reaches one
+ * node only, so this throws instead of losing messages silently.
+ *
+ * @throws TypeError for a sharded adapter on a Cluster without `shardedSubscribers`.
+ * @example
+ * const pub = new Redis(url);
+ * createRealtimeEngine({ auth, adapter: redisAdapter(pub, pub.duplicate()) });
+ */
+export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisAdapterOptions = {}): RedisAdapterFactory {
+  if (options.sharded === true) {
+    const { sharded: _sharded, ...adapterOptions } = options;
+    if (sub.isCluster && !(sub.options as { shardedSubscribers?: boolean }).shardedSubscribers) {
+      throw new TypeError(
+        "redisAdapter: the sharded adapter on Redis Cluster needs a subscriber created with " +
+          "new Cluster(nodes, { shardedSubscribers: true }), so that each shard's channels are subscribed on that shard",
+      );
+    }
+    return createShardedAdapter(pub, sub, adapterOptions);
+  }
+  const { sharded: _sharded, ...adapterOptions } = options;
+  return createAdapter(pub, sub, adapterOptions);
+}

@@ -1,0 +1,204 @@
+import {
+  DEFAULT_INBOX_MAX_LENGTH,
+  DEFAULT_INBOX_TTL_MS,
+  type Inbox,
+  type InboxDropStats,
+  type InboxMessage,
+  type InboxOptions,
+} from "@truss/core";
+import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js";
+import { luaScript, runScript, type RedisClient } from "./script.js";
+
+/** Options of {@link redisInbox}. */
+export interface RedisInboxOptions extends InboxOptions {
+  /**
+   * The ioredis client (or Cluster). Create it with `enableOfflineQueue: false`
+   * (or a small `maxRetriesPerRequest`) so that `append` rejects promptly when
+   * Redis is unreachable instead of waiting in ioredis's offline queue.
+   */
+  redis: RedisClient;
+  /** Prefix of every key. Default `"truss"`. */
+  prefix?: string;
+}
+
+// The server's clock decides both the stream ids (XADD *) and the TTL cut-off,
+// so the two can never disagree, whatever the engine nodes' clocks say.
+const SERVER_NOW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
+`;
+
+// KEYS: log. ARGV: ttlMs, maxLength, event, data.
+// Trims by age first, appends, then trims to the cap: XTRIM returns how many
+// entries it removed, so both drop counts are exact. Returns id, expired, overCap.
+const APPEND = luaScript(`${SERVER_NOW}
+local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
+local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[3], 'data', ARGV[4])
+local overCap = redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', ARGV[2])
+return { id, expired, overCap }
+`);
+
+// KEYS: log. ARGV: ttlMs, start (exclusive or '-'), limit.
+// Reading trims by age too, so expired messages are counted when they stop
+// being readable, not only at the user's next append. Returns expired, entries.
+const READ = luaScript(`${SERVER_NOW}
+local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
+return { expired, redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3]) }
+`);
+
+// KEYS: cursors. ARGV: device, id (canonical decimal parts, so comparing by
+// length, then as text, is exact even for sequences past 2^53).
+const ACK = luaScript(`
+local function greater(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local ms, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
+  local currentMs, currentSeq = string.match(current, '^(%d+)-(%d+)$')
+  local newer = greater(ms, currentMs) or (ms == currentMs and greater(seq, currentSeq))
+  if not newer then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`);
+
+// KEYS: stats. ARGV: expired, overCap.
+const ADD_DROPS = luaScript(`
+redis.call('HINCRBY', KEYS[1], 'expired', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'overCap', ARGV[2])
+return 1
+`);
+
+/**
+ * An {@link Inbox} on Redis Streams: one stream per user under the hash tag
+ * `{<prefix>:inbox:<user>}`, ids assigned by `XADD *` (so they are Redis
+ * Stream ids `<ms>-<seq>` that increase even across nodes), trimmed by age
+ * with `XTRIM MINID` and to the cap with an exact `XTRIM MAXLEN =`.
+ *
+ * A resolved `append` means the message is in Redis; any Redis error rejects
+ * it. Drop totals live in the `<prefix>:inbox:stats` hash, so every node's
+ * `dropped()` reports the same totals.
+ *
+ * @throws RangeError when `ttlMs` or `maxLength` is not a positive integer.
+ */
+export function redisInbox(options: RedisInboxOptions): Inbox {
+  const { redis } = options;
+  const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
+  const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
+  const maxLength = options.maxLength ?? DEFAULT_INBOX_MAX_LENGTH;
+  if (!(Number.isInteger(ttlMs) && ttlMs > 0)) {
+    throw new RangeError(`redisInbox: ttlMs must be a positive integer of ms, got ${ttlMs}`);
+  }
+  if (!(Number.isInteger(maxLength) && maxLength > 0)) {
+    throw new RangeError(`redisInbox: maxLength must be a positive integer, got ${maxLength}`);
+  }
+  const drops = new DropTotals(redis, inboxStatsKey(prefix));
+
+  return {
+    async append(userId, event, data) {
+      const encoded = data === undefined ? "" : JSON.stringify(data);
+      const [id, expired, overCap] = (await runScript(redis, APPEND, [inboxKeys(prefix, userId).log], [
+        ttlMs,
+        maxLength,
+        event,
+        encoded,
+      ])) as [string, number, number];
+      await drops.add(Number(expired), Number(overCap));
+      return toMessage(id, event, encoded);
+    },
+
+    async read(userId, afterId, limit) {
+      const start = afterId === null ? "-" : `(${canonicalId(afterId)}`;
+      if (limit <= 0) return [];
+      const [expired, entries] = (await runScript(redis, READ, [inboxKeys(prefix, userId).log], [
+        ttlMs,
+        start,
+        Math.floor(limit),
+      ])) as [number, [string, string[]][]];
+      await drops.add(Number(expired), 0);
+      return entries.map(([id, fields]) => toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")));
+    },
+
+    async ack(userId, deviceId, id) {
+      await runScript(redis, ACK, [inboxKeys(prefix, userId).cursors], [deviceId, canonicalId(id)]);
+    },
+
+    async cursor(userId, deviceId) {
+      return redis.hget(inboxKeys(prefix, userId).cursors, deviceId);
+    },
+
+    dropped: () => drops.read(),
+
+    async ping() {
+      await redis.ping();
+    },
+  };
+}
+
+/**
+ * The shared drop totals. A trim and its count happen in one script on the
+ * user's slot, but the totals live in another slot, so they are added right
+ * after. If that addition fails, the message is still stored (so `append`
+ * still resolves) and the counts wait in this process until the next append
+ * or `dropped()` adds them; `dropped()` rejects while they cannot be added.
+ */
+class DropTotals {
+  private pending: InboxDropStats = { expired: 0, overCap: 0 };
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly key: string,
+  ) {}
+
+  async add(expired: number, overCap: number): Promise<void> {
+    this.pending = { expired: this.pending.expired + expired, overCap: this.pending.overCap + overCap };
+    await this.flush().catch(() => undefined);
+  }
+
+  async read(): Promise<InboxDropStats> {
+    await this.flush();
+    const [expired, overCap] = await this.redis.hmget(this.key, "expired", "overCap");
+    return { expired: Number(expired ?? 0), overCap: Number(overCap ?? 0) };
+  }
+
+  private async flush(): Promise<void> {
+    const { expired, overCap } = this.pending;
+    if (expired === 0 && overCap === 0) return;
+    this.pending = { expired: 0, overCap: 0 };
+    try {
+      await runScript(this.redis, ADD_DROPS, [this.key], [expired, overCap]);
+    } catch (error) {
+      this.pending = { expired: this.pending.expired + expired, overCap: this.pending.overCap + overCap };
+      throw error;
+    }
+  }
+}
+
+const INBOX_ID = /^(\d+)-(\d+)$/;
+
+/** Validates an inbox id and drops leading zeros, so ids compare exactly as text in Lua. */
+function canonicalId(id: string): string {
+  const match = INBOX_ID.exec(id);
+  if (!match) throw new TypeError(`redisInbox: "${id}" is not an inbox id (expected <ms>-<seq>)`);
+  return `${BigInt(match[1]!)}-${BigInt(match[2]!)}`;
+}
+
+/** A field of a stream entry, whose fields come as a flat name, value list. */
+function fieldOf(fields: readonly string[], name: string): string {
+  for (let index = 0; index < fields.length; index += 2) {
+    if (fields[index] === name) return String(fields[index + 1] ?? "");
+  }
+  return "";
+}
+
+function toMessage(id: string, event: string, encodedData: string): InboxMessage {
+  return {
+    id,
+    event,
+    data: encodedData === "" ? undefined : JSON.parse(encodedData),
+    ts: Number(id.slice(0, id.indexOf("-"))),
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * Redis stores and Socket.IO adapter wiring for Truss: run several engine
+ * nodes against one Redis (or Redis Cluster) and they share presence, inboxes,
+ * documents and broadcasts.
+ *
+ * @packageDocumentation
+ */
+export { redisStores } from "./stores.js";
+export type { RedisStores, RedisStoresOptions } from "./stores.js";
+export { DEFAULT_PRESENCE_KEY_TTL_MS, redisPresenceStore } from "./presence.js";
+export type { RedisPresenceStoreOptions } from "./presence.js";
+export { redisInbox } from "./inbox.js";
+export type { RedisInboxOptions } from "./inbox.js";
+export { redisDocumentStore } from "./documents.js";
+export type { RedisDocumentStoreOptions } from "./documents.js";
+export { redisAdapter } from "./adapter.js";
+export type {
+  ClassicRedisAdapterOptions,
+  RedisAdapterFactory,
+  RedisAdapterOptions,
+  ShardedAdapterOptions,
+} from "./adapter.js";
+export { DEFAULT_PREFIX } from "./keys.js";
+export type { RedisClient } from "./script.js";

@@ -1,0 +1,110 @@
+/**
+ * Every Redis key Truss writes is built here, so the layout documented in the
+ * README has one source. Two rules hold for all of them:
+ *
+ * - Ids are encoded with `encodeURIComponent` before they are joined with
+ *   `:`. The encoding turns `:` into `%3A` (and `{`, `}` into `%7B`, `%7D`), so
+ *   no company, user, type or document id can collide with another key or
+ *   smuggle in a hash tag.
+ * - Keys that one Lua script touches together share a hash tag (`{...}`), so
+ *   they live in one Redis Cluster slot and the same scripts run unchanged on a
+ *   single server and on a cluster.
+ */
+
+/** The prefix every key starts with unless the caller picks another. */
+export const DEFAULT_PREFIX = "truss";
+
+/** Encodes one id so it can be joined with `:` without ambiguity. */
+export function encodeId(id: string): string {
+  return encodeURIComponent(id);
+}
+
+/** Reverses {@link encodeId}. */
+export function decodeId(encoded: string): string {
+  return decodeURIComponent(encoded);
+}
+
+/**
+ * Checks a caller's key prefix. A brace in the prefix would start or end a
+ * hash tag and silently break the one-slot guarantee, so it is refused.
+ *
+ * @throws TypeError when the prefix is empty or contains `{` or `}`.
+ */
+export function checkPrefix(prefix: string): string {
+  if (prefix.length === 0 || /[{}]/.test(prefix)) {
+    throw new TypeError(`@truss/redis: prefix must be non-empty and free of "{" and "}", got ${JSON.stringify(prefix)}`);
+  }
+  return prefix;
+}
+
+/** Keys of one company's presence; all share the hash tag `{<prefix>:c:<company>}`. */
+export interface CompanyPresenceKeys {
+  /** ZSET of `<user>:<device>` (both encoded) scored by expiry, epoch ms: what a sweep scans. */
+  expiry: string;
+  /** HASH of `<user>:<device>` to `<connectedAt>:<lastSeen>`: the listing detail. */
+  devices: string;
+  /** SET of encoded user ids that have at least one device entry. */
+  users: string;
+  /** The per-user ZSET key without the user: append the encoded user id. */
+  userBase: string;
+}
+
+/** The keys of one company's presence data. */
+export function companyPresenceKeys(prefix: string, companyId: string): CompanyPresenceKeys {
+  const tag = `{${prefix}:c:${encodeId(companyId)}}`;
+  return {
+    expiry: `${tag}:presence:expiry`,
+    devices: `${tag}:presence:devices`,
+    users: `${tag}:presence:users`,
+    userBase: `${tag}:presence:user:`,
+  };
+}
+
+/** Keys of the global sweep index; all share the hash tag `{<prefix>:presence}`. */
+export interface SweepIndexKeys {
+  /** ZSET of encoded company ids scored by when the company next needs a sweep. */
+  due: string;
+  /** HASH of encoded company id to the generation of its latest write. */
+  writes: string;
+  /** Counter that hands out write generations, so one is never reused. */
+  generation: string;
+}
+
+/** The keys of the sweep index that finds companies with expired devices. */
+export function sweepIndexKeys(prefix: string): SweepIndexKeys {
+  const tag = `{${prefix}:presence}`;
+  return { due: `${tag}:due`, writes: `${tag}:writes`, generation: `${tag}:generation` };
+}
+
+/** Keys of one user's inbox; both share the hash tag `{<prefix>:inbox:<user>}`. */
+export interface InboxKeys {
+  /** The STREAM of messages. */
+  log: string;
+  /** HASH of device id to the last acknowledged message id. */
+  cursors: string;
+}
+
+/** The keys of one user's inbox. */
+export function inboxKeys(prefix: string, userId: string): InboxKeys {
+  const tag = `{${prefix}:inbox:${encodeId(userId)}}`;
+  return { log: `${tag}:log`, cursors: `${tag}:cursors` };
+}
+
+/** The HASH with the inbox drop totals (`expired`, `overCap`), shared by every node. */
+export function inboxStatsKey(prefix: string): string {
+  return `${prefix}:inbox:stats`;
+}
+
+/** Keys of one document; both share the hash tag `{<prefix>:doc:<company>:<type>:<id>}`. */
+export interface DocumentKeys {
+  /** HASH with the latest `version` and the latest committed `document` (JSON). */
+  latest: string;
+  /** LIST of committed versions (JSON), newest first, trimmed to `maxHistory`. */
+  history: string;
+}
+
+/** The keys of one document. */
+export function documentKeys(prefix: string, key: { companyId: string; type: string; id: string }): DocumentKeys {
+  const tag = `{${prefix}:doc:${encodeId(key.companyId)}:${encodeId(key.type)}:${encodeId(key.id)}}`;
+  return { latest: tag, history: `${tag}:history` };
+}

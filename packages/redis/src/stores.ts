@@ -1,0 +1,53 @@
+import type { DocumentStore, DocumentStoreOptions, Inbox, InboxOptions, PresenceStore } from "@truss/core";
+import { redisDocumentStore } from "./documents.js";
+import { redisInbox } from "./inbox.js";
+import { DEFAULT_PREFIX } from "./keys.js";
+import { redisPresenceStore } from "./presence.js";
+import type { RedisClient } from "./script.js";
+
+/** Options of {@link redisStores}. */
+export interface RedisStoresOptions {
+  /** Prefix of every key, so several apps can share one Redis. Default `"truss"`. */
+  prefix?: string;
+  /**
+   * How long a company's presence keys outlive its latest connect or
+   * heartbeat, in ms (see `RedisPresenceStoreOptions.keyTtlMs`). Device TTLs
+   * themselves come from the engine's heartbeat settings. Default one hour.
+   */
+  presenceTtl?: number;
+  /** Inbox TTL and length cap. */
+  inbox?: InboxOptions;
+  /** How many versions each document's history keeps. */
+  documents?: DocumentStoreOptions;
+}
+
+/** The three stores, ready for `createRealtimeEngine({ ...stores })`. */
+export interface RedisStores {
+  /** Multi-device presence with TTL heartbeats. */
+  presence: PresenceStore;
+  /** Per-user durable message log. */
+  inbox: Inbox;
+  /** Versioned documents with compare-and-set. */
+  documents: DocumentStore;
+}
+
+/**
+ * Presence, inbox and document stores on one ioredis client, with one key
+ * prefix. Every engine node that uses the same Redis and prefix shares them.
+ *
+ * @example
+ * const redis = new Redis(process.env.REDIS_URL, { enableOfflineQueue: false });
+ * const engine = createRealtimeEngine({ auth, ...redisStores(redis, { inbox: { maxLength: 500 } }) });
+ */
+export function redisStores(redis: RedisClient, options: RedisStoresOptions = {}): RedisStores {
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  return {
+    presence: redisPresenceStore({
+      redis,
+      prefix,
+      ...(options.presenceTtl === undefined ? {} : { keyTtlMs: options.presenceTtl }),
+    }),
+    inbox: redisInbox({ redis, prefix, ...options.inbox }),
+    documents: redisDocumentStore({ redis, prefix, ...options.documents }),
+  };
+}

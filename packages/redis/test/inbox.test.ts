@@ -1,0 +1,81 @@
+import { randomUUID } from "node:crypto";
+import { redisInbox } from "@truss/redis";
+import { requireRedisOrSkip, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { inboxKeys } from "../src/keys.js";
+
+/** What the conformance suite cannot see: Redis itself, failures, and several nodes' totals. */
+describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on redis-server", () => {
+  let server: RedisServer;
+  const clients: Redis[] = [];
+  const prefix = `truss-inbox-${randomUUID()}`;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.disconnect();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const connect = async () => {
+    const client = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    clients.push(client);
+    await client.connect();
+    return client;
+  };
+
+  test("a resolved append is in the user's stream under its id", async () => {
+    const redis = await connect();
+    const message = await redisInbox({ redis, prefix }).append("user:1{x}", "expense:approved", { amount: 12 });
+    const entries = await redis.xrange(inboxKeys(prefix, "user:1{x}").log, "-", "+");
+    expect(entries).toEqual([[message.id, ["event", "expense:approved", "data", '{"amount":12}']]]);
+  });
+
+  test("append rejects while Redis is down and works again once it is back", async () => {
+    const redis = await connect();
+    const inbox = redisInbox({ redis, prefix });
+    await server.stop();
+    const startedAt = Date.now();
+    await expect(inbox.append("user-1", "expense:approved", {})).rejects.toThrow();
+    const ping = inbox.ping?.bind(inbox);
+    expect(ping).toBeTypeOf("function");
+    await expect(ping!()).rejects.toThrow();
+    // Rejected, not queued until a reconnect: the engine must learn at once.
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+
+    await server.restart();
+    await waitFor(() => redis.status === "ready", { message: "ioredis to reconnect" });
+    const message = await inbox.append("user-1", "expense:approved", {});
+    expect(await inbox.read("user-1", null, 10)).toEqual([message]);
+  });
+
+  test("drop totals counted on one node are reported by every node", async () => {
+    const [nodeA, nodeB] = [
+      redisInbox({ redis: await connect(), prefix, maxLength: 2 }),
+      redisInbox({ redis: await connect(), prefix, maxLength: 2 }),
+    ];
+    const before = await nodeB.dropped();
+    const userId = `user-${randomUUID()}`;
+    for (let index = 0; index < 5; index += 1) await nodeA.append(userId, "crew:changed", { index });
+    const after = await nodeB.dropped();
+    expect(after.overCap - before.overCap).toBe(3);
+    expect(after.expired).toBe(before.expired);
+  });
+
+  test("undefined data is delivered as undefined, not as null", async () => {
+    const inbox = redisInbox({ redis: await connect(), prefix });
+    const message = await inbox.append("user-2", "ping", undefined);
+    expect(message.data).toBeUndefined();
+    expect((await inbox.read("user-2", null, 1))[0]?.data).toBeUndefined();
+  });
+
+  test("ids that are not <ms>-<seq> are refused before anything is sent", async () => {
+    const inbox = redisInbox({ redis: await connect(), prefix });
+    await expect(inbox.ack("user-3", "phone", "latest")).rejects.toThrow(TypeError);
+    await expect(inbox.read("user-3", "12", 10)).rejects.toThrow(TypeError);
+  });
+});
