@@ -1,0 +1,176 @@
+import type { Socket } from "socket.io-client";
+import { RESERVED_EVENTS, type InboxMessage } from "@truss/core/protocol";
+import type { ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "@truss/core";
+import { Connection, handlerError, type ConnectionOptions, type ConnectionStatus } from "./connection.js";
+import { memoryDedupStore, type DedupStore } from "./dedup.js";
+import { DocumentSync, type ConflictHandler, type DocumentsClient } from "./documents.js";
+import type { TrussClientError } from "./errors.js";
+import { InboxReceiver } from "./inbox.js";
+import { Listeners } from "./listeners.js";
+import { PresenceTracker, type PresenceClient } from "./presence.js";
+
+/** Everything {@link connect} accepts. `deviceId` and one of `token`/`getToken` are required. */
+export interface ConnectOptions extends ConnectionOptions {
+  /**
+   * Remembers handled inbox ids so replays reach the app once. Default
+   * `memoryDedupStore(1000)`; in browsers, `localStorageDedupStore(key)`
+   * also covers page reloads.
+   */
+  dedupStore?: DedupStore;
+  /** Settles `documents.update` conflicts (ask the user, or a rule); without it conflicts are returned as they are. */
+  onConflict?: ConflictHandler;
+}
+
+/**
+ * What a client sends for client event `E`: the schema's input type (before
+ * the server's validation applies defaults and transforms).
+ */
+export type ClientEventPayload<C extends EventCatalog, E extends ClientEventName<C>> = NonNullable<C["client"][E]["~standard"]["types"]>["input"];
+
+/** A handler of server event `E`: `message` is set when the event came through the inbox. */
+export type ServerEventHandler<C extends EventCatalog, E extends ServerEventName<C>> = (
+  data: ServerEventData<C, E>,
+  message?: InboxMessage<ServerEventData<C, E>>,
+) => void | Promise<void>;
+
+/**
+ * A connection to a Truss server, typed by the application's event catalog.
+ * Made by {@link connect}.
+ */
+export interface TrussClient<C extends EventCatalog = EventCatalog> {
+  /**
+   * Handles server event `E`, whether it was a live company broadcast
+   * (`toCompany`) or a durable user message (`toUser`, through the inbox:
+   * deduplicated, and acknowledged once this handler settles). Returns an
+   * unsubscribe function.
+   */
+  on<E extends ServerEventName<C>>(event: E, handler: ServerEventHandler<C, E>): () => void;
+  /**
+   * Handles each inbox message once, in order, whatever its event. The
+   * message is acknowledged after every handler settled; a handler that
+   * throws is reported to `onError` and the message still counts as handled,
+   * so one bad message cannot block the rest. Returns an unsubscribe function.
+   */
+  onInbox(handler: (message: InboxMessage) => void | Promise<void>): () => void;
+  /**
+   * Sends client event `E` and resolves with the server handler's result;
+   * rejects with a {@link TrussClientError} (`INVALID_PAYLOAD`,
+   * `UNKNOWN_EVENT`, `RATE_LIMITED`, `HANDLER_ERROR`, `TIMEOUT`…).
+   */
+  emit<E extends ClientEventName<C>, R = unknown>(event: E, data: ClientEventPayload<C, E>): Promise<R>;
+  /** Versioned documents with base-version tracking and conflict handling. */
+  readonly documents: DocumentsClient;
+  /** Who is online in the company. */
+  readonly presence: PresenceClient;
+  /** Where the connection stands. */
+  readonly status: ConnectionStatus;
+  /** Calls `callback` on every status change; returns an unsubscribe function. */
+  onStatus(callback: (status: ConnectionStatus) => void): () => void;
+  /**
+   * Calls `callback` with every coded error that is not the answer to a call
+   * of yours: refused handshakes, failed attempts, the server's `error`
+   * events, a failed token refresh, handlers that threw. Returns an
+   * unsubscribe function.
+   */
+  onError(callback: (error: TrussClientError) => void): () => void;
+  /** Disconnects for good; pending calls reject with `CLIENT_CLOSED`. Idempotent. */
+  close(): void;
+  /** The underlying socket.io-client socket, for what this API does not cover. Do not connect or disconnect it yourself. */
+  readonly socket: Socket;
+}
+
+/**
+ * Opens a connection to a Truss server. Listeners registered right after
+ * this call, in the same tick, see everything the server replays on connect;
+ * register them before any `await`.
+ *
+ * @example
+ * ```ts
+ * const client = connect<typeof events>("https://erp.example.com", {
+ *   getToken: () => auth.currentToken(),
+ *   deviceId: deviceIdFromStorage(),
+ *   dedupStore: localStorageDedupStore(`truss:inbox:${userId}`),
+ * });
+ * client.on("project:updated", (project) => render(project));
+ * client.onInbox((message) => notify(message.event, message.data));
+ * ```
+ * @throws TypeError when `deviceId` or both `token` and `getToken` are missing.
+ */
+export function connect<C extends EventCatalog = EventCatalog>(url: string, options: ConnectOptions): TrussClient<C> {
+  return new Client<C>(url, options);
+}
+
+class Client<C extends EventCatalog> implements TrussClient<C> {
+  readonly documents: DocumentSync;
+  readonly presence: PresenceTracker;
+  private readonly connection: Connection;
+  private readonly handlers = new Map<string, Listeners<[unknown, InboxMessage?]>>();
+  private readonly inboxHandlers: Listeners<[InboxMessage]>;
+
+  constructor(url: string, options: ConnectOptions) {
+    this.connection = new Connection(url, options);
+    const report = (where: string) => (error: unknown) => this.connection.report(handlerError(where, error));
+    this.inboxHandlers = new Listeners(report("onInbox"));
+    this.documents = new DocumentSync(this.connection, options.onConflict, report("documents.onUpdated"));
+    this.presence = new PresenceTracker(this.connection, report("presence.subscribe"));
+    new InboxReceiver(this.connection, options.dedupStore ?? memoryDedupStore(), (message) => this.deliverInbox(message));
+    this.connection.socket.onAny((event: string, data: unknown) => {
+      if (!RESERVED_EVENTS.has(event)) this.handlers.get(event)?.emit(data);
+    });
+    this.connection.start();
+  }
+
+  get status(): ConnectionStatus {
+    return this.connection.status;
+  }
+
+  get socket(): Socket {
+    return this.connection.socket;
+  }
+
+  on<E extends ServerEventName<C>>(event: E, handler: ServerEventHandler<C, E>): () => void {
+    assertApplicationEvent(event);
+    let listeners = this.handlers.get(event);
+    if (!listeners) {
+      listeners = new Listeners((error) => this.connection.report(handlerError(`"${event}"`, error)));
+      this.handlers.set(event, listeners);
+    }
+    return listeners.add(handler as (data: unknown, message?: InboxMessage) => unknown);
+  }
+
+  onInbox(handler: (message: InboxMessage) => void | Promise<void>): () => void {
+    return this.inboxHandlers.add(handler);
+  }
+
+  async emit<E extends ClientEventName<C>, R = unknown>(event: E, data: ClientEventPayload<C, E>): Promise<R> {
+    assertApplicationEvent(event);
+    const body = await this.connection.call(event, data);
+    return body.result as R;
+  }
+
+  onStatus(callback: (status: ConnectionStatus) => void): () => void {
+    return this.connection.onStatus(callback);
+  }
+
+  onError(callback: (error: TrussClientError) => void): () => void {
+    return this.connection.onError(callback);
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+
+  private async deliverInbox(message: InboxMessage): Promise<void> {
+    await Promise.all([
+      this.inboxHandlers.emitAndWait(message),
+      this.handlers.get(message.event)?.emitAndWait(message.data, message),
+    ]);
+  }
+}
+
+function assertApplicationEvent(event: string): void {
+  if (typeof event !== "string" || event.length === 0) throw new TypeError("An event name must be a non-empty string.");
+  if (RESERVED_EVENTS.has(event)) {
+    throw new TypeError(`"${event}" is a Truss protocol event; use client.documents, client.presence or onInbox/onError instead.`);
+  }
+}

@@ -1,0 +1,337 @@
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import { PROTOCOL_EVENTS, type AuthExpiring, type ErrorCode, type ErrorPayload, type TrussClientEvents } from "@truss/core/protocol";
+import { Backoff, type ReconnectOptions } from "./backoff.js";
+import { fromPayload, isServerErrorCode, isTrussClientError, TrussClientError } from "./errors.js";
+import { Listeners } from "./listeners.js";
+
+/**
+ * Where the connection stands:
+ * - `connecting`: not connected yet, trying (also between failed first attempts);
+ * - `connected`: the server accepted the handshake;
+ * - `reconnecting`: was connected, lost it, and is trying again;
+ * - `closed`: `close()` was called or the client stopped for good (see `onError`).
+ */
+export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed";
+
+/** The credential and transport options of a connection. */
+export interface ConnectionOptions {
+  /**
+   * A fixed token (JWT). With only a token, the client cannot renew it: when
+   * the server refuses or expires it, the client stops and reports why.
+   */
+  token?: string;
+  /**
+   * Returns a current token; called before every connection attempt (the
+   * first one too, unless `token` is also given) and on `auth:expiring`, so a
+   * refresh never drops the connection.
+   */
+  getToken?: () => string | Promise<string>;
+  /** This device's stable id (one per phone or browser profile); inbox cursors are kept per device. */
+  deviceId: string;
+  /** Backoff between reconnection attempts. */
+  reconnect?: ReconnectOptions;
+  /** How long a request waits for the server's ack, in ms, including while offline. Default 10,000. */
+  ackTimeoutMs?: number;
+  /**
+   * Extra socket.io-client options (`path`, `transports`, `extraHeaders`…).
+   * `autoConnect`, `reconnection` and the `token`/`deviceId` fields of `auth`
+   * are the client's own; other `auth` fields are sent along.
+   */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+}
+
+/** The default `ackTimeoutMs`. */
+export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+
+/** Events the client sends with an ack, and the body of their successful ack. */
+type RequestEvent = keyof TrussClientEvents;
+type AckOf<E extends RequestEvent> = Parameters<Parameters<TrussClientEvents[E]>[1]>[0];
+/** The body of a successful ack of `E`, without `ok`. */
+export type AckBody<E extends RequestEvent> = WithoutOk<Extract<AckOf<E>, { ok: true }>>;
+/** Omits `ok` from each member of a union (a plain `Omit` would merge the members). */
+type WithoutOk<T> = T extends unknown ? Omit<T, "ok"> : never;
+
+/**
+ * Server refusals that a new attempt with the same kind of credential cannot
+ * fix: a misconfigured issuer, audience, algorithm or origin, or a user who
+ * may not connect. Retrying would only hammer the server.
+ */
+const FATAL_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>([
+  "AUTH_WRONG_ALGORITHM",
+  "AUTH_WRONG_ISSUER",
+  "AUTH_WRONG_AUDIENCE",
+  "AUTH_MISSING_CLAIMS",
+  "AUTH_PRINCIPAL_MISMATCH",
+  "ORIGIN_NOT_ALLOWED",
+  "FORBIDDEN",
+]);
+
+/** Refusals that a different token fixes: fatal with a fixed token, retried through `getToken`. */
+const TOKEN_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>(["AUTH_MISSING_TOKEN", "AUTH_INVALID_TOKEN", "AUTH_TOKEN_EXPIRED"]);
+
+/**
+ * Owns the socket: credentials, connection attempts, reconnection policy,
+ * token refresh and acknowledged requests. socket.io-client's own
+ * reconnection is off because it gives up after a server-side disconnect or
+ * a refused handshake, where Truss knows better (an expired token is renewed,
+ * a shutting-down server is retried, a forged token is not).
+ */
+export class Connection {
+  /** The socket.io-client socket, reused across reconnections so its listeners and send buffer survive. */
+  readonly socket: Socket;
+  private currentStatus: ConnectionStatus = "connecting";
+  private everConnected = false;
+  private stopped = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private attempting = false;
+  /** Whether an attempt already went out with the `token` option. */
+  private initialTokenUsed = false;
+  private token: string | undefined;
+  /** An `error` event that explains the server-side disconnect right after it. */
+  private disconnectReason: ErrorPayload | null = null;
+  private readonly backoff: Backoff;
+  private readonly ackTimeoutMs: number;
+  private readonly getToken: (() => string | Promise<string>) | undefined;
+  private readonly deviceId: string;
+  private readonly pending = new Set<(error: TrussClientError) => void>();
+  private readonly statusListeners: Listeners<[ConnectionStatus]>;
+  private readonly errorListeners: Listeners<[TrussClientError]>;
+
+  constructor(url: string, options: ConnectionOptions) {
+    if (typeof url !== "string" || url.length === 0) throw new TypeError("connect(url, options) needs the server's URL, e.g. https://erp.example.com.");
+    if (!options || typeof options.deviceId !== "string" || options.deviceId.length === 0) {
+      throw new TypeError("connect() needs a `deviceId`: a stable id for this phone or browser profile, kept across restarts.");
+    }
+    if (options.getToken !== undefined && typeof options.getToken !== "function") throw new TypeError("`getToken` must be a function returning a token.");
+    if (options.getToken === undefined && (typeof options.token !== "string" || options.token.length === 0)) {
+      throw new TypeError("connect() needs `token` (a string) or `getToken` (a function that returns one).");
+    }
+    this.token = options.token;
+    this.getToken = options.getToken;
+    this.deviceId = options.deviceId;
+    this.backoff = new Backoff(options.reconnect);
+    this.ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    if (!(this.ackTimeoutMs > 0)) throw new TypeError(`ackTimeoutMs must be a positive number; got ${String(options.ackTimeoutMs)}.`);
+    // Listener failures are reported as errors; an error listener's own failure has nowhere else to go.
+    this.errorListeners = new Listeners((error) => console.error("[truss] an onError listener threw", error));
+    this.statusListeners = new Listeners((error) => this.report(handlerError("onStatus", error)));
+
+    const socketOptions = options.socketOptions ?? {};
+    const extraAuth = typeof socketOptions.auth === "object" && socketOptions.auth !== null ? socketOptions.auth : {};
+    this.socket = io(url, {
+      // One manager per client: its lifecycle (close, reconnect) is this client's alone.
+      forceNew: true,
+      ...socketOptions,
+      autoConnect: false,
+      reconnection: false,
+      // Read on every attempt, so a reconnection carries the newest token.
+      auth: (send) => send({ ...extraAuth, token: this.token, deviceId: this.deviceId }),
+    });
+    this.listen();
+  }
+
+  /** The current status. */
+  get status(): ConnectionStatus {
+    return this.currentStatus;
+  }
+
+  /** Whether the client has stopped for good. */
+  get closed(): boolean {
+    return this.stopped;
+  }
+
+  /** Calls `callback` on every status change; returns an unsubscribe function. */
+  onStatus(callback: (status: ConnectionStatus) => void): () => void {
+    return this.statusListeners.add(callback);
+  }
+
+  /** Calls `callback` with every coded error; returns an unsubscribe function. */
+  onError(callback: (error: TrussClientError) => void): () => void {
+    return this.errorListeners.add(callback);
+  }
+
+  /** Hands an error to the `onError` listeners. */
+  report(error: TrussClientError): void {
+    this.errorListeners.emit(error);
+  }
+
+  /** Starts the first connection attempt. */
+  start(): void {
+    void this.attempt();
+  }
+
+  /**
+   * Sends a protocol event and resolves with its ack body, or rejects with a
+   * {@link TrussClientError}. While offline the event waits in the socket's
+   * buffer and goes out on reconnection, within `ackTimeoutMs`.
+   */
+  request<E extends RequestEvent>(event: E, payload: Parameters<TrussClientEvents[E]>[0]): Promise<AckBody<E>> {
+    return this.call(event, payload) as Promise<AckBody<E>>;
+  }
+
+  /** {@link request} for any event name (the application's own). */
+  call(event: string, payload: unknown): Promise<Record<string, unknown>> {
+    if (this.stopped) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => {
+      const fail = (error: TrussClientError) => {
+        this.pending.delete(fail);
+        reject(error);
+      };
+      this.pending.add(fail);
+      this.socket.timeout(this.ackTimeoutMs).emit(event, payload, (error: Error | null, ack: unknown) => {
+        if (!this.pending.has(fail)) return;
+        if (error) return fail(this.transportError(event, error));
+        this.pending.delete(fail);
+        const reply = ack as { ok?: unknown; error?: ErrorPayload } | null | undefined;
+        if (reply?.ok === true) {
+          const { ok: _ok, ...body } = reply;
+          resolve(body);
+        } else {
+          reject(fromPayload(reply?.error, `"${event}" was refused without a reason.`));
+        }
+      });
+    });
+  }
+
+  /** Stops for good: no more attempts, pending requests reject with `CLIENT_CLOSED`. */
+  close(reason?: TrussClientError): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.socket.disconnect();
+    const error = closedError(reason);
+    for (const fail of [...this.pending]) fail(error);
+    this.setStatus("closed");
+  }
+
+  private listen(): void {
+    const { socket } = this;
+    socket.on("connect", () => {
+      this.attempting = false;
+      this.everConnected = true;
+      this.disconnectReason = null;
+      this.backoff.reset();
+      this.setStatus("connected");
+    });
+    socket.on("connect_error", (error: Error & { data?: ErrorPayload }) => {
+      this.attempting = false;
+      if (this.stopped) return;
+      const refusal = error.data && isServerErrorCode(error.data.code) ? fromPayload(error.data, error.message) : null;
+      if (!refusal) {
+        this.report(new TrussClientError("CONNECTION_FAILED", `Could not reach the server (${error.message}); retrying.`, { cause: error }));
+        return this.retry();
+      }
+      this.report(refusal);
+      if (FATAL_REFUSALS.has(refusal.code) || (TOKEN_REFUSALS.has(refusal.code) && !this.getToken)) return this.close(refusal);
+      this.retry();
+    });
+    socket.on("disconnect", (reason: string) => {
+      this.attempting = false;
+      if (this.stopped) return;
+      if (reason === "io client disconnect") return this.close();
+      if (reason !== "io server disconnect") return this.retry();
+      // The server ended the session on purpose; its `error` event just before says why.
+      const cause = this.disconnectReason;
+      this.disconnectReason = null;
+      if (cause?.code === "SERVER_SHUTTING_DOWN") return this.retry();
+      if (cause?.code === "AUTH_TOKEN_EXPIRED" && this.getToken) return this.retry();
+      const error = cause
+        ? fromPayload(cause, cause.message)
+        : new TrussClientError("SERVER_DISCONNECTED", "The server closed this session without a reason; not reconnecting. Create a new client to try again.");
+      if (!cause) this.report(error);
+      this.close(error);
+    });
+    socket.on(PROTOCOL_EVENTS.error, (payload: ErrorPayload) => {
+      if (payload?.code === "SERVER_SHUTTING_DOWN" || payload?.code === "AUTH_TOKEN_EXPIRED") this.disconnectReason = payload;
+      this.report(fromPayload(payload, "The server reported an error without a message."));
+    });
+    socket.on(PROTOCOL_EVENTS.authExpiring, (notice: AuthExpiring) => void this.refresh(notice));
+  }
+
+  /** One connection attempt: a fresh token if there is a provider, then the handshake. */
+  private async attempt(): Promise<void> {
+    this.retryTimer = undefined;
+    if (this.stopped || this.attempting || this.socket.connected) return;
+    this.attempting = true;
+    // The first attempt may use the `token` it was given; later ones always ask the provider.
+    if (this.getToken && (this.token === undefined || this.initialTokenUsed)) {
+      try {
+        this.token = await this.fetchToken();
+      } catch (error) {
+        this.attempting = false;
+        if (this.stopped) return;
+        this.report(tokenError(error));
+        return this.retry();
+      }
+      if (this.stopped) {
+        this.attempting = false;
+        return;
+      }
+    }
+    this.initialTokenUsed = true;
+    this.socket.connect();
+  }
+
+  private retry(): void {
+    if (this.stopped || this.retryTimer !== undefined) return;
+    this.setStatus(this.everConnected ? "reconnecting" : "connecting");
+    this.retryTimer = setTimeout(() => void this.attempt(), this.backoff.next());
+  }
+
+  /**
+   * Renews the credential on the live connection. If this fails the server
+   * closes the connection at expiry, and the reconnection asks `getToken`
+   * again, so a failed refresh costs a reconnect, never the session.
+   */
+  private async refresh(notice: AuthExpiring): Promise<void> {
+    if (!this.getToken) return;
+    try {
+      const token = await this.fetchToken();
+      await this.request(PROTOCOL_EVENTS.authRefresh, { token });
+      this.token = token;
+    } catch (error) {
+      if (this.stopped) return;
+      const cause = isTrussClientError(error) ? error : tokenError(error);
+      this.report(
+        new TrussClientError(cause.code, `Refreshing the token failed (${cause.message}); the server closes this connection in ${Math.max(0, notice.expiresInMs)} ms and the client will reconnect with a new token.`, { cause: error }),
+      );
+    }
+  }
+
+  private async fetchToken(): Promise<string> {
+    const token = await this.getToken!();
+    if (typeof token !== "string" || token.length === 0) throw new TypeError(`getToken() returned ${token === "" ? "an empty string" : typeof token}, not a token.`);
+    return token;
+  }
+
+  private transportError(event: string, error: Error): TrussClientError {
+    if (this.stopped) return closedError();
+    if (/timed out/i.test(error.message)) {
+      return new TrussClientError("TIMEOUT", `"${event}" got no answer within ${this.ackTimeoutMs} ms; it may or may not have been applied.`, { cause: error });
+    }
+    return new TrussClientError("DISCONNECTED", `The connection dropped before "${event}" was answered; it may or may not have been applied.`, { cause: error });
+  }
+
+  private setStatus(status: ConnectionStatus): void {
+    if (status === this.currentStatus) return;
+    this.currentStatus = status;
+    this.statusListeners.emit(status);
+  }
+}
+
+function closedError(reason?: TrussClientError): TrussClientError {
+  return new TrussClientError("CLIENT_CLOSED", reason ? `The client stopped: ${reason.message}` : "The client is closed.", reason ? { cause: reason } : undefined);
+}
+
+function tokenError(error: unknown): TrussClientError {
+  if (isTrussClientError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TrussClientError("TOKEN_UNAVAILABLE", `getToken() failed: ${message}`, { cause: error });
+}
+
+/** Wraps a failure of an application callback. */
+export function handlerError(where: string, error: unknown): TrussClientError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new TrussClientError("HANDLER_ERROR", `A ${where} handler threw: ${message}`, { cause: error });
+}

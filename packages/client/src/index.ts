@@ -1,0 +1,38 @@
+/**
+ * `@truss/client`: the typed browser and Node client of the Truss real-time
+ * engine, on socket.io-client. Imports only the runtime-free wire protocol
+ * from `@truss/core`, so bundles stay free of server code.
+ *
+ * @module
+ */
+export { connect } from "./client.js";
+export type { ClientEventPayload, ConnectOptions, ServerEventHandler, TrussClient } from "./client.js";
+export type { ConnectionOptions, ConnectionStatus } from "./connection.js";
+export { DEFAULT_ACK_TIMEOUT_MS } from "./connection.js";
+export { DEFAULT_RECONNECT } from "./backoff.js";
+export type { ReconnectOptions } from "./backoff.js";
+export { DEFAULT_DEDUP_MAX, localStorageDedupStore, memoryDedupStore } from "./dedup.js";
+export type { DedupStore, KeyValueStorage } from "./dedup.js";
+export type {
+  ConflictHandler,
+  ConflictResolution,
+  DocumentConflict,
+  DocumentsClient,
+  DocumentUpdateOptions,
+  DocumentUpdateOutcome,
+} from "./documents.js";
+export type { PresenceClient } from "./presence.js";
+export { CLIENT_ERROR_CODES, isTrussClientError, TrussClientError } from "./errors.js";
+export type { ClientErrorCode, ClientOnlyErrorCode } from "./errors.js";
+export { ERROR_CODES } from "@truss/core/protocol";
+export type {
+  DocumentData,
+  DocumentUpdated,
+  DocumentVersion,
+  ErrorCode,
+  FieldConflict,
+  InboxMessage,
+  PresenceDevice,
+  PresenceUpdate,
+  PresenceUser,
+} from "@truss/core/protocol";

@@ -1,0 +1,58 @@
+/**
+ * A set of callbacks with `add` returning its own unsubscribe function. A
+ * callback that throws (or rejects) does not stop the others: the failure goes
+ * to `onFailure`, so one broken UI widget cannot stall the connection.
+ */
+export class Listeners<TArgs extends unknown[]> {
+  private readonly callbacks = new Set<(...args: TArgs) => unknown>();
+
+  constructor(private readonly onFailure: (error: unknown) => void) {}
+
+  /** Registers `callback`; call the returned function to remove it. */
+  add(callback: (...args: TArgs) => unknown): () => void {
+    if (typeof callback !== "function") throw new TypeError("Expected a callback function.");
+    // Wrapping makes each registration distinct, so adding one function twice and removing one keeps the other.
+    const entry = (...args: TArgs) => callback(...args);
+    this.callbacks.add(entry);
+    return () => void this.callbacks.delete(entry);
+  }
+
+  /** How many callbacks are registered. */
+  get size(): number {
+    return this.callbacks.size;
+  }
+
+  /** Calls every callback without waiting for async ones. */
+  emit(...args: TArgs): void {
+    for (const callback of [...this.callbacks]) {
+      try {
+        const result = callback(...args);
+        if (isPromiseLike(result)) result.then(undefined, this.onFailure);
+      } catch (error) {
+        this.onFailure(error);
+      }
+    }
+  }
+
+  /** Calls every callback and resolves when all have settled; failures go to `onFailure`. */
+  async emitAndWait(...args: TArgs): Promise<void> {
+    await Promise.all(
+      [...this.callbacks].map(async (callback) => {
+        try {
+          await callback(...args);
+        } catch (error) {
+          this.onFailure(error);
+        }
+      }),
+    );
+  }
+
+  /** Removes every callback. */
+  clear(): void {
+    this.callbacks.clear();
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
+}

@@ -1,0 +1,106 @@
+import { PROTOCOL_EVENTS, type PresenceUser } from "@truss/core/protocol";
+import type { Connection } from "./connection.js";
+import type { ClientErrorCode, TrussClientError } from "./errors.js";
+import { Listeners } from "./listeners.js";
+
+/** Failures of a background refresh that the next (re)connection repairs by itself. */
+const QUIET_FAILURES: ReadonlySet<ClientErrorCode> = new Set(["DISCONNECTED", "TIMEOUT", "CLIENT_CLOSED"]);
+
+/** Who is online in the company, as `client.presence`. */
+export interface PresenceClient {
+  /** Asks the server for the online users of the company, with their devices. */
+  list(): Promise<PresenceUser[]>;
+  /**
+   * Calls `callback` with the whole list whenever it changes (a user or a
+   * device came or went), and right away when a list is already known.
+   * The list is fetched on each (re)connection and after each
+   * `presence:update`. Returns an unsubscribe function.
+   */
+  subscribe(callback: (users: PresenceUser[]) => void): () => void;
+  /** The last list seen, or `null` before the first one. */
+  readonly current: PresenceUser[] | null;
+}
+
+/** Keeps the company's presence list of one connection. */
+export class PresenceTracker implements PresenceClient {
+  private users: PresenceUser[] | null = null;
+  private readonly listeners: Listeners<[PresenceUser[]]>;
+  private refreshing = false;
+  private stale = false;
+
+  constructor(
+    private readonly connection: Connection,
+    onListenerFailure: (error: unknown) => void,
+  ) {
+    this.listeners = new Listeners(onListenerFailure);
+    // `presence:update` says who changed, not their devices, so the listing is fetched rather than patched.
+    connection.socket.on("connect", () => this.refresh());
+    connection.socket.on(PROTOCOL_EVENTS.presenceUpdate, () => this.refresh());
+  }
+
+  get current(): PresenceUser[] | null {
+    return this.users;
+  }
+
+  async list(): Promise<PresenceUser[]> {
+    const { users } = await this.connection.request(PROTOCOL_EVENTS.presenceList, {});
+    this.accept(users);
+    return users;
+  }
+
+  subscribe(callback: (users: PresenceUser[]) => void): () => void {
+    const unsubscribe = this.listeners.add(callback);
+    const known = this.users;
+    if (known) {
+      // Deferred so the callback never runs before `subscribe` has returned its unsubscribe function.
+      queueMicrotask(() => {
+        if (this.users === known) callback(known);
+      });
+    }
+    if (this.connection.status === "connected") this.refresh();
+    return unsubscribe;
+  }
+
+  /**
+   * Fetches the list, at most one request at a time: updates that arrive
+   * while one is in flight cause a single follow-up fetch, so a crew of
+   * twenty logging in at 7:00 costs two requests, not twenty.
+   */
+  private refresh(): void {
+    if (this.listeners.size === 0) return;
+    if (this.refreshing) {
+      this.stale = true;
+      return;
+    }
+    this.refreshing = true;
+    void (async () => {
+      try {
+        do {
+          this.stale = false;
+          try {
+            await this.list();
+          } catch (error) {
+            const failure = error as TrussClientError;
+            // A dropped connection refetches on reconnect anyway.
+            if (QUIET_FAILURES.has(failure.code)) return;
+            this.connection.report(failure);
+          }
+        } while (this.stale && !this.connection.closed);
+      } finally {
+        this.refreshing = false;
+      }
+    })();
+  }
+
+  /** Stores the list and tells subscribers when it differs from the last one. */
+  private accept(users: PresenceUser[]): void {
+    const changed = this.users === null || signature(this.users) !== signature(users);
+    this.users = users;
+    if (changed) this.listeners.emit(users);
+  }
+}
+
+/** Users and their devices, ignoring heartbeat times, which change without anyone coming or going. */
+function signature(users: PresenceUser[]): string {
+  return JSON.stringify(users.map((user) => [user.userId, user.devices.map((device) => device.deviceId).sort()]).sort());
+}

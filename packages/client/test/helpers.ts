@@ -1,0 +1,61 @@
+import { signToken, waitFor, type TestClaims } from "@truss/test-utils";
+import { connect, type ConnectOptions, type TrussClient } from "@truss/client";
+import type { EventCatalog } from "@truss/core";
+
+/** A site manager on her phone. */
+export const alice = { userId: "alice", companyId: "acme", deviceId: "alice-phone" } satisfies TestClaims;
+/** The office accountant. */
+export const bob = { userId: "bob", companyId: "acme", deviceId: "bob-laptop" } satisfies TestClaims;
+
+/** Reconnection fast enough for tests, still exponential and jittered. */
+export const fastReconnect = { initialDelayMs: 20, maxDelayMs: 200 };
+
+/** Opens clients and closes every one of them with {@link closeClients}. */
+const opened = new Set<TrussClient<any>>();
+
+/** Connects a client as `claims` with a signed token, unless the options bring their own credential. */
+export function openClient<C extends EventCatalog = EventCatalog>(url: string, claims: TestClaims, options: Partial<ConnectOptions> = {}): TrussClient<C> {
+  // Tokens are not bound to a device here, so the server takes the client's own deviceId.
+  const credential = options.getToken || options.token ? {} : { token: signToken({ userId: claims.userId, companyId: claims.companyId }) };
+  const client = connect<C>(url, {
+    deviceId: claims.deviceId ?? `${claims.userId}-device`,
+    reconnect: fastReconnect,
+    socketOptions: { transports: ["websocket"] },
+    ...credential,
+    ...options,
+  });
+  opened.add(client);
+  return client;
+}
+
+/** Closes every client opened by {@link openClient}. */
+export function closeClients(): void {
+  for (const client of opened) client.close();
+  opened.clear();
+}
+
+/** Resolves once the client reports `status`. */
+export function waitForStatus(client: TrussClient<any>, status: TrussClient["status"], timeoutMs = 5000): Promise<unknown> {
+  return waitFor(() => client.status === status, { timeoutMs, message: `status ${status} (is ${client.status})` });
+}
+
+/**
+ * A minimal Standard Schema (what zod, valibot and arktype implement): the
+ * value must be an object whose listed fields have the given `typeof`.
+ */
+export function objectSchema<T extends Record<string, unknown>>(fields: { [K in keyof T]: "string" | "number" | "boolean" }) {
+  return {
+    "~standard": {
+      version: 1 as const,
+      vendor: "truss-client-test",
+      validate(value: unknown) {
+        if (typeof value !== "object" || value === null) return { issues: [{ message: "expected an object" }] };
+        for (const [key, kind] of Object.entries(fields)) {
+          if (typeof (value as Record<string, unknown>)[key] !== kind) return { issues: [{ message: `expected a ${kind}`, path: [key] }] };
+        }
+        return { value: value as T };
+      },
+      types: undefined as unknown as { input: T; output: T },
+    },
+  };
+}

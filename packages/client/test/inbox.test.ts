@@ -1,0 +1,109 @@
+import { afterEach, expect, test } from "vitest";
+import { memoryInbox, type InboxMessage } from "@truss/core";
+import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import type { ConnectionStatus, TrussClientError } from "@truss/client";
+import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  closeClients();
+  await server?.close();
+  server = undefined;
+});
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+test("each of 50 messages reaches the app once, in order, across a connection dropped mid-stream", async () => {
+  server = await startTestServer();
+  const client = openClient(server.url, alice);
+  const handled: InboxMessage[] = [];
+  const onTheWire: string[] = [];
+  const statuses: ConnectionStatus[] = [];
+  // The handler waits until the drop, so it lands while messages are received but not yet acknowledged.
+  let release!: () => void;
+  const dropped = new Promise<void>((resolve) => (release = resolve));
+  client.onInbox(async (message) => {
+    await dropped;
+    handled.push(message);
+  });
+  client.socket.on("inbox:message", (message: InboxMessage) => onTheWire.push(message.id));
+  client.onStatus((status) => statuses.push(status));
+  await waitForStatus(client, "connected");
+
+  for (const n of range(50)) {
+    await server.engine.toUser("alice").emit("notification:new", { n });
+    // Let the client read what was sent so far (client and server share this event loop).
+    await sleep(2);
+    if (n === 20) {
+      await waitFor(() => onTheWire.length > 0, { message: "messages before the drop" });
+      client.socket.io.engine.close();
+      release();
+    }
+  }
+  await waitFor(() => handled.length >= 50, { message: "50 handled messages" });
+  await sleep(150);
+
+  expect(statuses).toEqual(["connected", "reconnecting", "connected"]);
+  expect(handled.map((message) => message.data)).toEqual(range(50).map((n) => ({ n })));
+  expect(new Set(handled.map((message) => message.id)).size).toBe(50);
+  // The replay after the reconnection re-sent messages the client already had: those were dropped as duplicates.
+  expect(onTheWire.length).toBeGreaterThan(50);
+
+  // Everything was acknowledged: the same device with an empty dedup store gets nothing replayed.
+  client.close();
+  const again = openClient(server.url, alice);
+  const replayed: InboxMessage[] = [];
+  again.onInbox((message) => void replayed.push(message));
+  await waitForStatus(again, "connected");
+  await sleep(150);
+  expect(replayed).toEqual([]);
+});
+
+test("on(event) gets inbox messages by their event name, with the message; onInbox sees them too", async () => {
+  server = await startTestServer();
+  const client = openClient(server.url, alice);
+  const approved: Array<[unknown, InboxMessage | undefined]> = [];
+  const all: string[] = [];
+  client.on("expense:approved", (data, message) => void approved.push([data, message]));
+  client.onInbox((message) => void all.push(message.event));
+  await waitForStatus(client, "connected");
+
+  const sent = await server.engine.toUser("alice").emit("expense:approved", { id: "e1", amount: 120 });
+  await server.engine.toUser("alice").emit("crew:assigned", { crew: "concrete" });
+  await waitFor(() => all.length === 2);
+  expect(all).toEqual(["expense:approved", "crew:assigned"]);
+  expect(approved).toEqual([[{ id: "e1", amount: 120 }, sent]]);
+});
+
+test("a message is acknowledged only once its handler has resolved", async () => {
+  const inbox = memoryInbox();
+  server = await startTestServer({ inbox });
+  const client = openClient(server.url, alice);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  client.onInbox(() => gate);
+  await waitForStatus(client, "connected");
+
+  const sent = await server.engine.toUser("alice").emit("expense:approved", { id: "e1" });
+  await sleep(150);
+  expect(await inbox.cursor("alice", alice.deviceId)).toBeNull();
+  release();
+  await waitFor(async () => (await inbox.cursor("alice", alice.deviceId)) === sent.id, { message: "the ack" });
+});
+
+test("a handler that throws is reported; the message counts as handled and later ones still arrive", async () => {
+  server = await startTestServer();
+  const client = openClient(server.url, alice);
+  const errors: TrussClientError[] = [];
+  const handled: unknown[] = [];
+  client.onError((error) => errors.push(error));
+  client.onInbox((message) => {
+    if ((message.data as { n: number }).n === 0) throw new Error("could not render");
+    handled.push(message.data);
+  });
+  await waitForStatus(client, "connected");
+  for (const n of range(3)) await server.engine.toUser("alice").emit("notification:new", { n });
+  await waitFor(() => handled.length === 2);
+  expect(handled).toEqual([{ n: 1 }, { n: 2 }]);
+  expect(errors.map((error) => [error.code, error.message])).toEqual([["HANDLER_ERROR", "A onInbox handler threw: could not render"]]);
+});

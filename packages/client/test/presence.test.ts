@@ -1,0 +1,55 @@
+import { afterEach, expect, test } from "vitest";
+import type { PresenceUser } from "@truss/core";
+import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { alice, bob, closeClients, openClient, waitForStatus } from "./helpers.js";
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  closeClients();
+  await server?.close();
+  server = undefined;
+});
+
+const online = (lists: PresenceUser[][]) => lists.at(-1)?.map((user) => user.userId);
+
+test("a subscription sees a second user come and go, with the whole list each time", async () => {
+  server = await startTestServer();
+  const watcher = openClient(server.url, alice);
+  const lists: PresenceUser[][] = [];
+  watcher.presence.subscribe((users) => void lists.push(users));
+  await waitFor(() => online(lists)?.join() === "alice", { message: "alice alone" });
+
+  const office = openClient(server.url, bob);
+  await waitFor(() => online(lists)?.join() === "alice,bob", { message: "bob online" });
+  expect(lists.at(-1)!.find((user) => user.userId === "bob")!.devices.map((device) => device.deviceId)).toEqual(["bob-laptop"]);
+  expect(watcher.presence.current).toBe(lists.at(-1));
+
+  office.close();
+  await waitFor(() => online(lists)?.join() === "alice", { message: "bob offline" });
+  expect(lists.map((users) => users.map((user) => user.userId).join())).toEqual(["alice", "alice,bob", "alice"]);
+});
+
+test("a second device of a present user changes the list; a late subscriber gets the current list; unsubscribe stops calls", async () => {
+  server = await startTestServer();
+  const watcher = openClient(server.url, bob);
+  const early: PresenceUser[][] = [];
+  const stop = watcher.presence.subscribe((users) => void early.push(users));
+  await waitForStatus(watcher, "connected");
+  openClient(server.url, alice);
+  await waitFor(() => online(early)?.join() === "alice,bob");
+
+  const late: PresenceUser[][] = [];
+  watcher.presence.subscribe((users) => void late.push(users));
+  await waitFor(() => late.length >= 1);
+  expect(online(late)).toEqual(["alice", "bob"]);
+
+  stop();
+  const count = early.length;
+  // A second device brings no presence:update (alice was online already); a later update refreshes the devices too.
+  openClient(server.url, { ...alice, deviceId: "alice-tablet" });
+  await sleep(100);
+  openClient(server.url, { userId: "carol", companyId: "acme", deviceId: "carol-phone" });
+  await waitFor(() => online(late)?.join() === "alice,bob,carol");
+  expect(late.at(-1)!.find((user) => user.userId === "alice")!.devices.map((device) => device.deviceId).sort()).toEqual(["alice-phone", "alice-tablet"]);
+  expect(early).toHaveLength(count);
+});
