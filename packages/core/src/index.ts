@@ -46,6 +46,8 @@ export type {
 } from "./engine/events.js";
 export { DEFAULT_HEALTH_PATH, healthResponse, PROMETHEUS_CONTENT_TYPE } from "./engine/health.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
+export { engineFrom, realtimeRoutes } from "./engine/http.js";
+export type { RealtimeEngineSource, RealtimeHttpOptions, RealtimeHttpReply, RealtimeHttpRoute } from "./engine/http.js";
 export type { EngineStores } from "./engine/context.js";
 export type {
   AuthExpiryOptions,

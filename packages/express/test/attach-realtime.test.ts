@@ -1,0 +1,174 @@
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createRealtimeEngine, memoryPresenceStore, PROMETHEUS_CONTENT_TYPE, type ErrorPayload, type InboxMessage, type RealtimeEngine } from "@truss/core";
+import { attachRealtime, realtimeHandler } from "@truss/express";
+import { collect, connectAs, createClient, open, sleep, testAuth, waitFor } from "@truss/test-utils";
+import express from "express";
+import { afterEach, describe, expect, test } from "vitest";
+import { expectNoNewHandles, handleCounts } from "./open-handles.js";
+
+const acmeAlice = { userId: "alice", companyId: "acme" };
+const globexEve = { userId: "eve", companyId: "globex" };
+
+interface TestApp {
+  server: Server;
+  realtime: RealtimeEngine;
+  url: string;
+  /** The shutdown order the README gives: the engine first (clients told why), then the server. */
+  close(): Promise<void>;
+}
+
+let running: TestApp | undefined;
+afterEach(async () => {
+  await running?.close();
+  running = undefined;
+});
+
+/** An ERP-like app: REST routes that change data and tell the right people through `req.realtime`. */
+async function startApp(options: Record<string, unknown> = {}, http: Parameters<typeof realtimeHandler>[1] = {}): Promise<TestApp> {
+  const app = express();
+  const server = createServer(app);
+  const realtime = attachRealtime(server, { auth: testAuth(), logger: false, ...options });
+  app.use(express.json());
+  app.use(realtimeHandler(realtime, http));
+  app.patch("/companies/:companyId/projects/:id", (req, res) => {
+    const project = { id: req.params.id, name: (req.body as { name: string }).name };
+    req.realtime.toCompany(req.params.companyId).emit("project:updated", project);
+    res.json(project);
+  });
+  app.post("/expenses/:id/approve", async (req, res) => {
+    const message = await req.realtime.toUser((req.body as { submittedBy: string }).submittedBy).emit("expense:approved", { id: req.params.id });
+    res.status(202).json({ messageId: message.id });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  running = {
+    server,
+    realtime,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      await realtime.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return running;
+}
+
+const send = (method: string, body: unknown) => ({ method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+describe("emitting from route handlers", () => {
+  test("a REST change reaches the company's clients and no other company's", async () => {
+    const { url } = await startApp();
+    const alice = await connectAs(url, acmeAlice);
+    const eve = await connectAs(url, globexEve);
+    const aliceSaw = collect(alice, "project:updated");
+    const eveSaw: string[] = [];
+    eve.onAny((event: string) => eveSaw.push(event));
+
+    const response = await fetch(`${url}/companies/acme/projects/p1`, send("PATCH", { name: "Tower B" }));
+    expect(response.status).toBe(200);
+
+    await waitFor(() => aliceSaw.length === 1, { message: "acme's broadcast" });
+    expect(aliceSaw).toEqual([{ id: "p1", name: "Tower B" }]);
+    await sleep(100);
+    expect(eveSaw).toEqual([]);
+    alice.close();
+    eve.close();
+  });
+
+  test("toUser from a handler reaches the user's device through the inbox", async () => {
+    const { url } = await startApp();
+    const alice = createClient(url, acmeAlice);
+    const inbox = collect<InboxMessage>(alice, "inbox:message");
+    await open(alice);
+
+    const response = await fetch(`${url}/expenses/e7/approve`, send("POST", { submittedBy: "alice" }));
+    expect(response.status).toBe(202);
+    const { messageId } = (await response.json()) as { messageId: string };
+
+    await waitFor(() => inbox.length === 1, { message: "the inbox message" });
+    expect(inbox[0]).toMatchObject({ id: messageId, event: "expense:approved", data: { id: "e7" } });
+    alice.close();
+  });
+
+  test("attachRealtime serves a prebuilt engine and returns it", async () => {
+    const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
+    const app = await startApp({ engine });
+    expect(app.realtime).toBe(engine);
+    const alice = await connectAs(app.url, acmeAlice);
+    expect(await engine.isOnline("acme", "alice")).toBe(true);
+    alice.close();
+  });
+});
+
+describe("health and metrics routes", () => {
+  test("health answers 200 while every store is up and 503 once one is down", async () => {
+    let presenceUp = true;
+    const presence = Object.assign(memoryPresenceStore(), {
+      ping: () => (presenceUp ? Promise.resolve() : Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:6379"))),
+    });
+    const { url } = await startApp({ presence });
+    const alice = await connectAs(url, acmeAlice);
+
+    const healthy = await fetch(`${url}/health/websocket`);
+    expect(healthy.status).toBe(200);
+    expect(healthy.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(healthy.headers.get("cache-control")).toBe("no-store");
+    expect(await healthy.json()).toMatchObject({
+      status: "ok",
+      connections: 1,
+      stores: { presence: { state: "up" }, inbox: { state: "up" }, documents: { state: "up" } },
+    });
+
+    presenceUp = false;
+    const degraded = await fetch(`${url}/health/websocket`);
+    expect(degraded.status).toBe(503);
+    expect(await degraded.json()).toMatchObject({
+      status: "degraded",
+      stores: { presence: { state: "down", error: "connect ECONNREFUSED 127.0.0.1:6379" }, inbox: { state: "up" } },
+    });
+    alice.close();
+  });
+
+  test("metrics are served only at the path the user names, and the health path can move", async () => {
+    const { url } = await startApp({}, { healthPath: "/internal/health", metricsPath: "/internal/metrics" });
+    const alice = await connectAs(url, acmeAlice);
+
+    const metrics = await fetch(`${url}/internal/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get("content-type")).toBe(PROMETHEUS_CONTENT_TYPE);
+    expect(await metrics.text()).toContain("truss_connections 1");
+    expect((await fetch(`${url}/internal/health`)).status).toBe(200);
+    expect((await fetch(`${url}/health/websocket`)).status).toBe(404);
+    // Other methods on the path fall through to the app's own routes.
+    expect((await fetch(`${url}/internal/health`, { method: "POST" })).status).toBe(404);
+    alice.close();
+  });
+
+  test("no metrics route unless named, and no health route with healthPath false", async () => {
+    const { url } = await startApp({}, { healthPath: false });
+    expect((await fetch(`${url}/health/websocket`)).status).toBe(404);
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+  });
+});
+
+describe("shutdown", () => {
+  test("closing the engine and the server tells clients why, disconnects them and leaves no open handle", async () => {
+    const before = handleCounts();
+    const app = await startApp();
+    const alice = await connectAs(app.url, acmeAlice);
+    const errors = collect<ErrorPayload>(alice, "error");
+    const reasons = collect<string>(alice, "disconnect");
+    expect((await fetch(`${app.url}/health/websocket`)).status).toBe(200);
+
+    await app.close();
+    running = undefined;
+
+    await waitFor(() => reasons.length === 1, { message: "the disconnect" });
+    expect(errors.map((error) => error.code)).toEqual(["SERVER_SHUTTING_DOWN"]);
+    expect(reasons).toEqual(["io server disconnect"]);
+    await expectNoNewHandles(before);
+  });
+});

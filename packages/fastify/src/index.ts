@@ -1,0 +1,54 @@
+import { engineFrom, realtimeRoutes, type RealtimeEngine, type RealtimeEngineSource, type RealtimeHttpOptions } from "@truss/core";
+import type { FastifyPluginAsync } from "fastify";
+import fastifyPlugin from "fastify-plugin";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The Truss engine serving Socket.IO on this app's server: emit from routes with `this.realtime` or `app.realtime`. */
+    realtime: RealtimeEngine;
+  }
+}
+
+/**
+ * Options of {@link trussFastify}: the engine options of `@truss/core` (or a
+ * prebuilt `{ engine }`), plus the health and metrics paths.
+ */
+export type TrussFastifyOptions = RealtimeEngineSource & RealtimeHttpOptions;
+
+const plugin: FastifyPluginAsync<TrussFastifyOptions> = async (app, options) => {
+  const engine = engineFrom(options);
+  // Same server and port as the REST routes; a prebuilt engine may already be bound elsewhere.
+  if (!engine.io) engine.attach(app.server);
+  app.decorate("realtime", engine);
+  // preClose runs before the server stops listening, so clients hear SERVER_SHUTTING_DOWN
+  // and their upgraded sockets end instead of holding `app.close()` open.
+  app.addHook("preClose", async () => {
+    await engine.close();
+  });
+  for (const route of realtimeRoutes(options)) {
+    app.get(route.path, async (_request, reply) => {
+      const answer = await route.reply(engine);
+      return reply.code(answer.statusCode).headers(answer.headers).send(answer.body);
+    });
+  }
+};
+
+/**
+ * Serves Truss on the Fastify app's own HTTP server and decorates
+ * `app.realtime`. Register it once, at the root (it is not encapsulated):
+ *
+ * @example
+ * ```ts
+ * await app.register(trussFastify, { auth: { secret: process.env.JWT_SECRET!, algorithms: ["HS256"] } });
+ * app.patch("/projects/:id", async (request) => {
+ *   const project = await projects.update(request.params.id, request.body);
+ *   app.realtime.toCompany(project.companyId).emit("project:updated", project);
+ *   return project;
+ * });
+ * ```
+ */
+export const trussFastify = fastifyPlugin(plugin, { fastify: "5.x", name: "@truss/fastify" });
+
+export default trussFastify;
+
+export type { RealtimeEngine, RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core";

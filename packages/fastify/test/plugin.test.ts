@@ -1,0 +1,148 @@
+import { createRealtimeEngine, memoryInbox, PROMETHEUS_CONTENT_TYPE, type ErrorPayload, type InboxMessage } from "@truss/core";
+import { trussFastify } from "@truss/fastify";
+import { collect, connectAs, createClient, open, sleep, testAuth, waitFor } from "@truss/test-utils";
+import Fastify, { type FastifyInstance } from "fastify";
+import { afterEach, describe, expect, test } from "vitest";
+import { expectNoNewHandles, handleCounts } from "./open-handles.js";
+
+const acmeAlice = { userId: "alice", companyId: "acme" };
+const globexEve = { userId: "eve", companyId: "globex" };
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+/** An ERP-like app: REST routes that change data and tell the right people through `app.realtime`. */
+async function startApp(options: Record<string, unknown> = {}): Promise<{ app: FastifyInstance; url: string }> {
+  const instance = Fastify();
+  await instance.register(trussFastify, { auth: testAuth(), logger: false, ...options });
+  instance.patch<{ Params: { companyId: string; id: string }; Body: { name: string } }>("/companies/:companyId/projects/:id", async (request) => {
+    const project = { id: request.params.id, name: request.body.name };
+    instance.realtime.toCompany(request.params.companyId).emit("project:updated", project);
+    return project;
+  });
+  instance.post<{ Params: { id: string }; Body: { submittedBy: string } }>("/expenses/:id/approve", async (request, reply) => {
+    const message = await instance.realtime.toUser(request.body.submittedBy).emit("expense:approved", { id: request.params.id });
+    return reply.code(202).send({ messageId: message.id });
+  });
+  const address = await instance.listen({ port: 0, host: "127.0.0.1" });
+  app = instance;
+  return { app: instance, url: address };
+}
+
+const json = (body: unknown) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+describe("emitting from route handlers", () => {
+  test("a REST change reaches the company's clients and no other company's", async () => {
+    const { url } = await startApp();
+    const alice = await connectAs(url, acmeAlice);
+    const eve = await connectAs(url, globexEve);
+    const aliceSaw = collect(alice, "project:updated");
+    const eveSaw: string[] = [];
+    eve.onAny((event: string) => eveSaw.push(event));
+
+    const response = await fetch(`${url}/companies/acme/projects/p1`, { ...json({ name: "Tower B" }), method: "PATCH" });
+    expect(response.status).toBe(200);
+
+    await waitFor(() => aliceSaw.length === 1, { message: "acme's broadcast" });
+    expect(aliceSaw).toEqual([{ id: "p1", name: "Tower B" }]);
+    await sleep(100);
+    expect(eveSaw).toEqual([]);
+    alice.close();
+    eve.close();
+  });
+
+  test("toUser from a handler reaches the user's device through the inbox", async () => {
+    const { url } = await startApp();
+    const alice = createClient(url, acmeAlice);
+    const inbox = collect<InboxMessage>(alice, "inbox:message");
+    await open(alice);
+
+    const response = await fetch(`${url}/expenses/e7/approve`, json({ submittedBy: "alice" }));
+    expect(response.status).toBe(202);
+    const { messageId } = (await response.json()) as { messageId: string };
+
+    await waitFor(() => inbox.length === 1, { message: "the inbox message" });
+    expect(inbox[0]).toMatchObject({ id: messageId, event: "expense:approved", data: { id: "e7" } });
+    alice.close();
+  });
+
+  test("a prebuilt engine is served and decorated as it is", async () => {
+    const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
+    const { app: instance, url } = await startApp({ engine });
+    expect(instance.realtime).toBe(engine);
+    const alice = await connectAs(url, acmeAlice);
+    expect(await engine.isOnline("acme", "alice")).toBe(true);
+    alice.close();
+  });
+});
+
+describe("health and metrics routes", () => {
+  test("health answers 200 while every store is up and 503 once one is down", async () => {
+    let inboxUp = true;
+    const inbox = Object.assign(memoryInbox(), {
+      ping: () => (inboxUp ? Promise.resolve() : Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:6379"))),
+    });
+    const { url } = await startApp({ inbox });
+    const alice = await connectAs(url, acmeAlice);
+
+    const healthy = await fetch(`${url}/health/websocket`);
+    expect(healthy.status).toBe(200);
+    expect(healthy.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(healthy.headers.get("cache-control")).toBe("no-store");
+    expect(await healthy.json()).toMatchObject({
+      status: "ok",
+      connections: 1,
+      stores: { presence: { state: "up" }, inbox: { state: "up" }, documents: { state: "up" } },
+    });
+
+    inboxUp = false;
+    const degraded = await fetch(`${url}/health/websocket`);
+    expect(degraded.status).toBe(503);
+    expect(await degraded.json()).toMatchObject({
+      status: "degraded",
+      stores: { inbox: { state: "down", error: "connect ECONNREFUSED 127.0.0.1:6379" }, documents: { state: "up" } },
+    });
+    alice.close();
+  });
+
+  test("metrics are served only at the path the user names, and the health path can move", async () => {
+    const { url } = await startApp({ healthPath: "/internal/health", metricsPath: "/internal/metrics" });
+    const alice = await connectAs(url, acmeAlice);
+
+    const metrics = await fetch(`${url}/internal/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get("content-type")).toBe(PROMETHEUS_CONTENT_TYPE);
+    expect(await metrics.text()).toContain("truss_connections 1");
+    expect((await fetch(`${url}/internal/health`)).status).toBe(200);
+    expect((await fetch(`${url}/health/websocket`)).status).toBe(404);
+    alice.close();
+  });
+
+  test("no metrics route unless named, and none of either with healthPath false", async () => {
+    const { url } = await startApp({ healthPath: false });
+    expect((await fetch(`${url}/health/websocket`)).status).toBe(404);
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+  });
+});
+
+describe("shutdown", () => {
+  test("app.close() tells clients why, disconnects them and leaves no open handle", async () => {
+    const before = handleCounts();
+    const { app: instance, url } = await startApp();
+    const alice = await connectAs(url, acmeAlice);
+    const errors = collect<ErrorPayload>(alice, "error");
+    const reasons = collect<string>(alice, "disconnect");
+    expect((await fetch(`${url}/health/websocket`)).status).toBe(200);
+
+    await instance.close();
+    app = undefined;
+
+    await waitFor(() => reasons.length === 1, { message: "the disconnect" });
+    expect(errors.map((error) => error.code)).toEqual(["SERVER_SHUTTING_DOWN"]);
+    expect(reasons).toEqual(["io server disconnect"]);
+    await expectNoNewHandles(before);
+  });
+});

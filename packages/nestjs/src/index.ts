@@ -1,0 +1,12 @@
+export { RealtimeModule } from "./realtime.module.js";
+export { REALTIME_MODULE_OPTIONS } from "./realtime.module-definition.js";
+export type {
+  RealtimeModuleAsyncOptions,
+  RealtimeModuleExtras,
+  RealtimeModuleForRootOptions,
+  RealtimeModuleOptions,
+} from "./realtime.module-definition.js";
+export { RealtimeService } from "./realtime.service.js";
+export { TrussIoAdapter } from "./truss-io.adapter.js";
+export { REALTIME_ENGINE } from "./tokens.js";
+export type { EventCatalog, RealtimeEngine, RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core";
