@@ -69,6 +69,47 @@ export function registerPresenceSharedBackendCases(cases: PresenceCases): void {
     },
     { timeoutMs: 15_000 },
   );
+
+  cases.withTwoHandles("heartbeats re-adding one device on two nodes at once report it once", async (nodeA, nodeB) => {
+    for (let round = 0; round < RACE_ROUNDS; round += 1) {
+      const device = freshDevice();
+      const [onA, onB] = await Promise.all([nodeA.heartbeat([device], LONG_TTL_MS), nodeB.heartbeat([device], LONG_TTL_MS)]);
+      assert.deepEqual(transitionsIn(device.companyId, [...onA, ...onB]), [transitionOf(device, true)]);
+    }
+  });
+
+  cases.withTwoHandles("a heartbeat racing a connect of the same user reports one online transition", async (nodeA, nodeB) => {
+    for (let round = 0; round < RACE_ROUNDS; round += 1) {
+      const [beating, connecting] = devicesOfOneUser(2) as [DeviceRef, DeviceRef];
+      const [beat, connected] = await Promise.all([
+        nodeA.heartbeat([beating], LONG_TTL_MS),
+        nodeB.connect(connecting, LONG_TTL_MS),
+      ]);
+      assert.deepEqual(transitionsIn(beating.companyId, [...beat, connected]), [transitionOf(beating, true)]);
+    }
+  });
+
+  cases.withTwoHandles(
+    "devices swept offline and re-added by heartbeats on both nodes are reported online once each",
+    async (nodeA, nodeB) => {
+      const companyId = uniqueId("company");
+      const devices = Array.from({ length: 6 }, () => freshDevice({ companyId }));
+      await Promise.all(devices.map((device) => nodeA.connect(device, 150)));
+      await sleep(400);
+      // Node A stalled past the TTL; node B swept its users offline.
+      assert.equal(transitionsIn(companyId, await nodeB.sweepExpired()).length, devices.length);
+      // Node A heartbeats its devices again, and node B (say, holding the same
+      // devices through a second socket each) does too, at the same moment.
+      const [onA, onB] = await Promise.all([nodeA.heartbeat(devices, LONG_TTL_MS), nodeB.heartbeat(devices, LONG_TTL_MS)]);
+      const byUser = (a: { userId: string }, b: { userId: string }) => (a.userId < b.userId ? -1 : 1);
+      assert.deepEqual(
+        transitionsIn(companyId, [...onA, ...onB]).sort(byUser),
+        devices.map((device) => transitionOf(device, true)).sort(byUser),
+      );
+      assert.equal((await nodeA.list(companyId)).length, devices.length);
+    },
+    { timeoutMs: 15_000 },
+  );
 }
 
 function devicesOfOneUser(count: number): DeviceRef[] {

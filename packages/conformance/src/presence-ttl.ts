@@ -29,7 +29,7 @@ export function registerPresenceTtlCases(cases: PresenceCases): void {
       // Five heartbeats a third of the TTL apart: 500 ms in all, well past the first TTL.
       for (let beat = 0; beat < 5; beat += 1) {
         await sleep(100);
-        await store.heartbeat([device], ttlMs);
+        assert.deepEqual(await store.heartbeat([device], ttlMs), [], "a live device's heartbeat is no transition");
       }
       assert.equal(await store.isOnline(device.companyId, device.userId), true);
       assert.deepEqual(transitionsIn(device.companyId, await store.sweepExpired()), []);
@@ -95,6 +95,39 @@ export function registerPresenceTtlCases(cases: PresenceCases): void {
       await store.sweepExpired();
       assert.deepEqual(await store.connect(device, LONG_TTL_MS), transitionOf(device, true));
       assert.equal(await store.isOnline(device.companyId, device.userId), true);
+    },
+    { timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
+  cases.withInstance(
+    "a device swept offline is reported online once by the heartbeat that re-adds it",
+    async (store) => {
+      // What a node sees after it stalled (or lost Redis) past the TTL while
+      // another node swept its users offline: its next heartbeat brings them back.
+      const device = freshDevice();
+      await store.connect(device, SHORT_TTL_MS);
+      await sleep(PAST_SHORT_TTL_MS);
+      assert.deepEqual(transitionsIn(device.companyId, await store.sweepExpired()), [transitionOf(device, false)]);
+      assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), [transitionOf(device, true)]);
+      assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), []);
+      assert.equal(await store.isOnline(device.companyId, device.userId), true);
+      assert.deepEqual(transitionsIn(device.companyId, await store.sweepExpired()), []);
+      assert.deepEqual(await store.disconnect(device), transitionOf(device, false));
+    },
+    { timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
+  cases.withInstance(
+    "a heartbeat revives a lapsed device that was not swept yet without a transition",
+    async (store) => {
+      // No offline transition was reported for it, so none of the user's state changed.
+      const device = freshDevice();
+      await store.connect(device, SHORT_TTL_MS);
+      await sleep(PAST_SHORT_TTL_MS);
+      assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), []);
+      assert.equal(await store.isOnline(device.companyId, device.userId), true);
+      assert.deepEqual(transitionsIn(device.companyId, await store.sweepExpired()), []);
+      assert.deepEqual(await store.disconnect(device), transitionOf(device, false));
     },
     { timeoutMs: TTL_CASE_TIMEOUT_MS },
   );

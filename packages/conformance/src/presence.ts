@@ -81,12 +81,49 @@ function registerPresenceTransitionCases(cases: PresenceCases): void {
     assert.deepEqual(await store.connect(device, LONG_TTL_MS), transitionOf(device, true));
   });
 
-  cases.withInstance("heartbeat re-adds a device the store does not know", async (store) => {
+  cases.withInstance("heartbeat re-adds a device the store does not know and reports its user online", async (store) => {
     const device = freshDevice();
-    await store.heartbeat([device], LONG_TTL_MS);
+    assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), [transitionOf(device, true)]);
     assert.equal(await store.isOnline(device.companyId, device.userId), true);
     const [user] = await store.list(device.companyId);
     assert.deepEqual(user?.devices.map((listed) => listed.deviceId), [device.deviceId]);
+    assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), [], "a second heartbeat finds the device live");
+  });
+
+  cases.withInstance("heartbeat of devices that are online reports nothing", async (store) => {
+    const phone = freshDevice();
+    const laptop = sibling(phone);
+    await store.connect(phone, LONG_TTL_MS);
+    // The laptop is unknown, but its user is online through the phone.
+    assert.deepEqual(await store.heartbeat([phone, laptop], LONG_TTL_MS), []);
+    assert.equal((await store.list(phone.companyId))[0]?.devices.length, 2);
+    assert.equal(await store.disconnect(phone), null);
+    assert.deepEqual(await store.disconnect(laptop), transitionOf(laptop, false));
+  });
+
+  cases.withInstance("heartbeat re-adding several devices reports each user once, in each company", async (store) => {
+    const phone = freshDevice();
+    const laptop = sibling(phone);
+    const colleague = freshDevice({ companyId: phone.companyId });
+    const elsewhere = freshDevice({ userId: phone.userId });
+    const reported = await store.heartbeat([phone, laptop, colleague, elsewhere], LONG_TTL_MS);
+    const key = (transition: { companyId: string; userId: string }) => `${transition.companyId}/${transition.userId}`;
+    assert.deepEqual(
+      [...reported].map(key).sort(),
+      [phone, colleague, elsewhere].map((device) => key(transitionOf(device, true))).sort(),
+    );
+    assert.ok(reported.every((transition) => transition.online), "every transition is an online one");
+    // Re-added devices are counted like connected ones: the last to leave reports.
+    assert.equal(await store.disconnect(phone), null);
+    assert.deepEqual(await store.disconnect(laptop), transitionOf(laptop, false));
+  });
+
+  cases.withInstance("a user who disconnected is reported online again by a heartbeat that re-adds the device", async (store) => {
+    const device = freshDevice();
+    await store.connect(device, LONG_TTL_MS);
+    await store.disconnect(device);
+    assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), [transitionOf(device, true)]);
+    assert.deepEqual(await store.connect(device, LONG_TTL_MS), null);
   });
 
   cases.withInstance("ping resolves when the store has one", async (store) => {
@@ -129,7 +166,7 @@ function registerPresenceListingCases(cases: PresenceCases): void {
     await store.connect(device, LONG_TTL_MS);
     const [before] = (await store.list(device.companyId))[0]?.devices ?? [];
     await sleep(25);
-    await store.heartbeat([device], LONG_TTL_MS);
+    assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), []);
     const [after] = (await store.list(device.companyId))[0]?.devices ?? [];
     assert.ok(before && after, "the device is listed before and after the heartbeat");
     assert.equal(after.connectedAt, before.connectedAt);

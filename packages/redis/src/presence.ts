@@ -70,12 +70,18 @@ return cameOnline
 
 // KEYS: expiry, devices, users, then one user key per device.
 // ARGV: now, expiresAt, keepMs, then user and device for each device.
-const HEARTBEAT = luaScript(`${HELPERS}
+// Returns the users who came back online: those with no device entry left
+// (swept, so reported offline, or lost with Redis's data) before this
+// re-added one. The entry it adds makes the next device of the same user, in
+// this call or a racing one, find an entry, so each is returned once.
+const HEARTBEAT = luaScript(`${HELPERS}${LUA_AS_ARRAY}
 local keep = tonumber(ARGV[3])
+local cameOnline = {}
 for i = 1, #KEYS - 3 do
   local userKey, user, device = KEYS[3 + i], ARGV[2 + 2 * i], ARGV[3 + 2 * i]
   local member = user .. ':' .. device
   local connectedAt = ARGV[1]
+  if redis.call('ZCARD', userKey) == 0 then cameOnline[#cameOnline + 1] = user end
   -- A lapsed but unswept device is revived as it was: no offline transition
   -- was reported for it.
   if redis.call('ZSCORE', userKey, device) then connectedAt = connectedAtOf(KEYS[2], member, ARGV[1]) end
@@ -86,7 +92,7 @@ for i = 1, #KEYS - 3 do
   keepFor(userKey, keep)
 end
 for i = 1, 3 do keepFor(KEYS[i], keep) end
-return 1
+return asArray(cameOnline)
 `);
 
 // KEYS: expiry, devices, users, user. ARGV: user, device, now.
@@ -207,19 +213,34 @@ export function redisPresenceStore(options: RedisPresenceStoreOptions): Presence
         if (group) group.push(device);
         else byCompany.set(device.companyId, [device]);
       }
-      await Promise.all(
+      let failure: { error: unknown } | undefined;
+      const outcomes = await Promise.allSettled(
         [...byCompany].map(async ([companyId, inCompany]) => {
           const keys = keysOf(companyId);
           const userKeys = inCompany.map((device) => keys.userBase + encodeId(device.userId));
-          await runScript(redis, HEARTBEAT, [...companyKeys(keys), ...userKeys], [
+          const cameOnline = (await runScript(redis, HEARTBEAT, [...companyKeys(keys), ...userKeys], [
             at,
             expiresAt,
             ttlMs + keyTtlMs,
             ...inCompany.flatMap(deviceArgs),
-          ]);
-          await index.touch(encodeId(companyId), expiresAt);
+          ])) as string[];
+          // The next heartbeat touches the index again, so a failed touch
+          // must not cost the transitions the script already recorded.
+          await index.touch(encodeId(companyId), expiresAt).catch((error: unknown) => {
+            failure ??= { error };
+          });
+          return cameOnline.map((user): PresenceTransition => ({ companyId, userId: decodeId(user), online: true }));
         }),
       );
+      const transitions: PresenceTransition[] = [];
+      for (const outcome of outcomes) {
+        if (outcome.status === "fulfilled") transitions.push(...outcome.value);
+        else failure ??= { error: outcome.reason };
+      }
+      // As in sweepExpired: users the store already counts as back online
+      // must reach the caller, or nobody would ever announce them.
+      if (failure && transitions.length === 0) throw failure.error;
+      return transitions;
     },
 
     async disconnect(device) {

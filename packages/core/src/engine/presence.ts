@@ -21,6 +21,7 @@ export class PresenceService {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private failing = false;
+  private inFlightHeartbeat: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -65,7 +66,14 @@ export class PresenceService {
     if (device.sockets > 0) return Promise.resolve();
     this.devices.delete(key);
     const ref = device.ref;
-    return this.enqueue(device, () => this.ctx.stores.presence.disconnect(ref));
+    // A heartbeat already on its way still names this device; were the
+    // disconnect to overtake it, the heartbeat would re-add the device and
+    // announce its user online again.
+    const heartbeat = this.inFlightHeartbeat;
+    return this.enqueue(device, async () => {
+      await heartbeat;
+      return this.ctx.stores.presence.disconnect(ref);
+    });
   }
 
   /** Every online user of a company with their devices. */
@@ -78,11 +86,22 @@ export class PresenceService {
     return storeCall("presence", () => this.ctx.stores.presence.isOnline(companyId, userId));
   }
 
-  /** Extends every local device's TTL. */
-  async heartbeat(): Promise<void> {
-    if (this.devices.size === 0) return;
+  /**
+   * Extends every local device's TTL, and announces users it brings back:
+   * after an outage or a stall past the TTL another node may have swept them
+   * offline (or Redis lost them), and the store re-adds them.
+   */
+  heartbeat(): Promise<void> {
+    if (this.devices.size === 0) return Promise.resolve();
     const refs = [...this.devices.values()].map((device) => device.ref);
-    await this.guard("heartbeat", () => this.ctx.stores.presence.heartbeat(refs, this.ttlMs));
+    const beat = this.guard("heartbeat", () => this.ctx.stores.presence.heartbeat(refs, this.ttlMs)).then((transitions) => {
+      for (const transition of transitions ?? []) this.announce(transition);
+    });
+    this.inFlightHeartbeat = beat;
+    void beat.finally(() => {
+      if (this.inFlightHeartbeat === beat) this.inFlightHeartbeat = undefined;
+    });
+    return beat;
   }
 
   /** Announces users whose devices expired (their node stopped heartbeating). */

@@ -26,7 +26,8 @@ type UserDevices = Map<string, DeviceEntry>;
  * A user's offline transition is reported by exactly one of `disconnect` or
  * `sweepExpired`, never both: a device that expired before its disconnect is
  * left for the sweep, and a disconnect that takes the user offline also
- * forgets the user's expired devices.
+ * forgets the user's expired devices. A heartbeat that re-adds a device of a
+ * user with no device left (one already reported offline) reports them online.
  *
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
  */
@@ -86,8 +87,12 @@ export function memoryPresenceStore(options: { now?: () => number } = {}): Prese
 
     async heartbeat(refs, ttlMs) {
       const at = now();
+      const transitions: PresenceTransition[] = [];
       for (const ref of refs) {
         const devices = userDevicesForWrite(ref.companyId, ref.userId);
+        // No entry at all: the user's offline transition was reported (or
+        // never happened here), so the first re-added device brings them back.
+        if (devices.size === 0) transitions.push(transition(ref, true));
         const existing = devices.get(ref.deviceId);
         if (existing) {
           // A lapsed but unswept device is revived as it was: no offline
@@ -98,6 +103,7 @@ export function memoryPresenceStore(options: { now?: () => number } = {}): Prese
           devices.set(ref.deviceId, { connectedAt: at, lastSeen: at, expiresAt: at + ttlMs });
         }
       }
+      return transitions;
     },
 
     async disconnect(device) {

@@ -48,8 +48,19 @@ export interface PresenceStore {
    * when this is the user's first live device, otherwise `null`.
    */
   connect(device: DeviceRef, ttlMs: number): Promise<PresenceTransition | null>;
-  /** Extends each listed device's expiry to `now + ttlMs`. Unknown devices are re-added. */
-  heartbeat(devices: readonly DeviceRef[], ttlMs: number): Promise<void>;
+  /**
+   * Extends each listed device's expiry to `now + ttlMs`. A device the store
+   * no longer holds (swept after its node stalled past the TTL, or lost with
+   * the store's data) is re-added, and resolves with one online transition
+   * for each user who thereby comes back: a user who had no device entry
+   * left, so their offline transition was reported or their data is gone.
+   * Each such user is reported once, across every handle on the store, and
+   * once however many of their devices are re-added. A lapsed device that
+   * was not swept yet is revived as it was, with no transition, since no
+   * offline transition was reported for it. Resolves `[]` when nobody came
+   * back.
+   */
+  heartbeat(devices: readonly DeviceRef[], ttlMs: number): Promise<PresenceTransition[]>;
   /**
    * Marks a device offline. Resolves with the transition when it was the
    * user's last live device, otherwise `null` (also when it was not online).
