@@ -4,16 +4,9 @@ import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { expect, test } from "vitest";
 import { createRealtimeEngine, memoryPresenceStore } from "@truss/core";
-import { collect, connectAs, request, sleep, testAuth, waitFor } from "@truss/test-utils";
+import { collect, connectAs, expectNoNewHandles, handleCounts, request, sleep, testAuth, waitFor } from "@truss/test-utils";
 
 const alice = { userId: "alice", companyId: "acme" };
-
-/** Handles this process holds that would keep it alive, by type. */
-function liveHandles(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1;
-  return counts;
-}
 
 test("bind() serves Truss on an existing Socket.IO server beside the application's own namespace", async () => {
   const http = createServer();
@@ -42,7 +35,7 @@ test("bind() serves Truss on an existing Socket.IO server beside the application
 });
 
 test("close() leaves no timer, socket or server of the engine's behind", async () => {
-  const before = liveHandles();
+  const before = handleCounts();
   const http = createServer();
   const presence = memoryPresenceStore();
   let backgroundCalls = 0;
@@ -72,10 +65,7 @@ test("close() leaves no timer, socket or server of the engine's behind", async (
   expect(http.listening).toBe(true);
   await new Promise((resolve) => http.close(resolve));
   for (const socket of sockets) socket.close();
-  await waitFor(() => {
-    const after = liveHandles();
-    return ["Timeout", "TCPSocketWrap", "TCPServerWrap"].every((type) => (after[type] ?? 0) <= (before[type] ?? 0));
-  }, { timeoutMs: 3000, message: `handles to return to ${JSON.stringify(before)}` });
+  await expectNoNewHandles(before);
 });
 
 test("toCompany before attach explains what to do", () => {

@@ -6,7 +6,7 @@ import { attachRealtime, realtimeHandler } from "@truss/express";
 import { collect, connectAs, createClient, open, sleep, testAuth, waitFor } from "@truss/test-utils";
 import express from "express";
 import { afterEach, describe, expect, test } from "vitest";
-import { expectNoNewHandles, handleCounts } from "./open-handles.js";
+import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
 
 const acmeAlice = { userId: "alice", companyId: "acme" };
 const globexEve = { userId: "eve", companyId: "globex" };

@@ -3,7 +3,7 @@ import { trussFastify } from "@truss/fastify";
 import { collect, connectAs, createClient, open, sleep, testAuth, waitFor } from "@truss/test-utils";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, test } from "vitest";
-import { expectNoNewHandles, handleCounts } from "./open-handles.js";
+import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
 
 const acmeAlice = { userId: "alice", companyId: "acme" };
 const globexEve = { userId: "eve", companyId: "globex" };

@@ -5,7 +5,7 @@ import { collect, connectAs, request, testAuth, waitFor } from "@truss/test-util
 import { io as connectClient, type Socket } from "socket.io-client";
 import { afterEach, expect, test } from "vitest";
 import { appModule, ChatGateway, LegacyGateway, startNest, type RunningApp } from "./app.js";
-import { expectNoNewHandles, handleCounts } from "./open-handles.js";
+import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
 
 const acmeAlice = { userId: "alice", companyId: "acme" };
 

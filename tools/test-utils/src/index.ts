@@ -1,3 +1,4 @@
 export * from "./tokens.js";
 export * from "./engine.js";
 export * from "./redis-server.js";
+export * from "./open-handles.js";

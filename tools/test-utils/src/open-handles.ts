@@ -1,4 +1,4 @@
-import { waitFor } from "@truss/test-utils";
+import { waitFor } from "./engine.js";
 
 // Listening servers, sockets and timers: what keeps a process alive after it should have exited.
 const WATCHED = ["TCPServerWrap", "TCPSocketWrap", "Timeout"] as const;

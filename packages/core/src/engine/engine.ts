@@ -337,6 +337,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.closing = true;
     this.presenceService.stop();
     const goodbye: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
+    const transports = [...this.connections.values()].map((connection) => connection.socket.conn);
     for (const connection of this.connections.values()) {
       connection.clearTimers();
       connection.socket.emit(PROTOCOL_EVENTS.error, goodbye);
@@ -344,13 +345,13 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     }
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     if (this.nsp) await this.nsp.adapter.close?.();
-    if (this.ownsIo && this.io) {
-      // Let transports flush the goodbye before forcing the rest closed.
-      const engine = this.io.engine;
-      const deadline = Date.now() + SHUTDOWN_FLUSH_MS;
-      while (engine.clientsCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-      engine.close();
+    // Let our clients' transports flush the goodbye before anything is forced
+    // shut; other namespaces' clients (a NestJS gateway's) are not ours to wait for.
+    const deadline = Date.now() + SHUTDOWN_FLUSH_MS;
+    while (transports.some((transport) => transport.readyState !== "closed") && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    if (this.ownsIo && this.io) this.io.engine.close();
   }
 
   /** Handshake: origin, then credential. Failures become a coded `connect_error`. */
