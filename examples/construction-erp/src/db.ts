@@ -1,0 +1,160 @@
+/**
+ * The embedded SQLite database: opening it, its schema, and loading the seed
+ * into an empty one. Every table that holds tenant data has a `company_id`
+ * column, and every query in `data/` filters on it.
+ *
+ * @module
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { hashPassword } from "./auth.js";
+import type { SeedData } from "./seed.js";
+
+/** A better-sqlite3 connection. */
+export type Db = Database.Database;
+
+/**
+ * Opens (creating if needed) the database at `filename`, or a private one
+ * for `":memory:"`, and creates the ERP's tables.
+ *
+ * WAL lets the dashboard's reads proceed while a write commits; the busy
+ * timeout makes a second process wait for the write lock instead of failing.
+ */
+export function openDatabase(filename: string): Db {
+  if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true });
+  const db = new Database(filename);
+  if (filename !== ":memory:") db.pragma("journal_mode = WAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  db.exec(SCHEMA);
+  return db;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS companies (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS users (
+    id            TEXT PRIMARY KEY,
+    company_id    TEXT NOT NULL REFERENCES companies(id),
+    name          TEXT NOT NULL,
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role          TEXT NOT NULL CHECK (role IN ('manager', 'member')),
+    title         TEXT NOT NULL,
+    password_hash TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS projects (
+    id         TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL REFERENCES companies(id),
+    name       TEXT NOT NULL,
+    site       TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    budget     REAL NOT NULL,
+    spent      REAL NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS tasks (
+    id          TEXT PRIMARY KEY,
+    company_id  TEXT NOT NULL REFERENCES companies(id),
+    project_id  TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    title       TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    assignee_id TEXT REFERENCES users(id),
+    due_date    TEXT,
+    updated_at  INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS expenses (
+    id           TEXT PRIMARY KEY,
+    company_id   TEXT NOT NULL REFERENCES companies(id),
+    project_id   TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    submitted_by TEXT NOT NULL REFERENCES users(id),
+    description  TEXT NOT NULL,
+    amount       REAL NOT NULL,
+    status       TEXT NOT NULL,
+    decided_by   TEXT REFERENCES users(id),
+    decided_at   INTEGER,
+    reason       TEXT,
+    created_at   INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS invoices (
+    id         TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL REFERENCES companies(id),
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    number     TEXT NOT NULL,
+    vendor     TEXT NOT NULL,
+    amount     REAL NOT NULL,
+    status     TEXT NOT NULL,
+    paid_at    INTEGER
+  );
+  CREATE TABLE IF NOT EXISTS payments (
+    id           TEXT PRIMARY KEY,
+    company_id   TEXT NOT NULL REFERENCES companies(id),
+    invoice_id   TEXT NOT NULL REFERENCES invoices(id) ON DELETE CASCADE,
+    amount       REAL NOT NULL,
+    method       TEXT NOT NULL,
+    processed_by TEXT NOT NULL REFERENCES users(id),
+    processed_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS inventory_items (
+    id            TEXT PRIMARY KEY,
+    company_id    TEXT NOT NULL REFERENCES companies(id),
+    sku           TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    unit          TEXT NOT NULL,
+    quantity      INTEGER NOT NULL CHECK (quantity >= 0),
+    reorder_level INTEGER NOT NULL CHECK (reorder_level >= 0),
+    location      TEXT NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (company_id, sku)
+  );
+`;
+
+/**
+ * Loads the seed's rows into a database that has no companies yet; a
+ * database that already has data is left alone, so restarts keep changes.
+ * Documents are seeded separately, through the document store.
+ *
+ * @returns whether the seed was loaded.
+ */
+export function seedDatabase(db: Db, seed: SeedData): boolean {
+  const { count } = db.prepare<[], { count: number }>("SELECT COUNT(*) AS count FROM companies").get()!;
+  if (count > 0) return false;
+  // One hash for the shared demo password: scrypt is deliberately slow.
+  const passwordHashes = new Map<string, string>();
+  const hashFor = (password: string) => {
+    let hash = passwordHashes.get(password);
+    if (!hash) passwordHashes.set(password, (hash = hashPassword(password)));
+    return hash;
+  };
+  db.transaction(() => {
+    const company = db.prepare("INSERT INTO companies (id, name) VALUES (@id, @name)");
+    for (const row of seed.companies) company.run(row);
+    const user = db.prepare(
+      "INSERT INTO users (id, company_id, name, email, role, title, password_hash) VALUES (@id, @companyId, @name, @email, @role, @title, @passwordHash)",
+    );
+    for (const row of seed.users) user.run({ ...row, passwordHash: hashFor(row.password) });
+    const project = db.prepare(
+      "INSERT INTO projects (id, company_id, name, site, status, budget, spent, updated_at) VALUES (@id, @companyId, @name, @site, @status, @budget, @spent, @updatedAt)",
+    );
+    for (const row of seed.projects) project.run(row);
+    const task = db.prepare(
+      "INSERT INTO tasks (id, company_id, project_id, title, status, assignee_id, due_date, updated_at) VALUES (@id, @companyId, @projectId, @title, @status, @assigneeId, @dueDate, @updatedAt)",
+    );
+    for (const row of seed.tasks) task.run(row);
+    const expense = db.prepare(
+      "INSERT INTO expenses (id, company_id, project_id, submitted_by, description, amount, status, decided_by, decided_at, reason, created_at) VALUES (@id, @companyId, @projectId, @submittedBy, @description, @amount, @status, @decidedBy, @decidedAt, @reason, @createdAt)",
+    );
+    for (const row of seed.expenses) expense.run(row);
+    const invoice = db.prepare(
+      "INSERT INTO invoices (id, company_id, project_id, number, vendor, amount, status, paid_at) VALUES (@id, @companyId, @projectId, @number, @vendor, @amount, @status, @paidAt)",
+    );
+    for (const row of seed.invoices) invoice.run(row);
+    const item = db.prepare(
+      "INSERT INTO inventory_items (id, company_id, sku, name, unit, quantity, reorder_level, location, updated_at) VALUES (@id, @companyId, @sku, @name, @unit, @quantity, @reorderLevel, @location, @updatedAt)",
+    );
+    for (const row of seed.inventory) item.run(row);
+  })();
+  return true;
+}

@@ -1,0 +1,123 @@
+/**
+ * The ERP's Truss engine: its JWT settings, event catalog and stores. With
+ * `REDIS_URL` set, presence, inboxes and broadcasts go through Redis so
+ * several server processes can share them; documents always stay in the
+ * SQLite database.
+ *
+ * @module
+ */
+import { createRealtimeEngine, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import { redisAdapter, redisStores } from "@truss/redis";
+import { Redis } from "ioredis";
+import { jwtOptions } from "./auth.js";
+import { catalog, type ErpCatalog } from "./catalog.js";
+import type { SqliteDocumentStore } from "./sqlite-document-store.js";
+
+/** What {@link createErpRealtime} needs. */
+export interface ErpRealtimeOptions {
+  /** The HS256 secret the login route signs with. */
+  jwtSecret: string;
+  /** The SQLite-backed document store. */
+  documents: SqliteDocumentStore;
+  /** A Redis URL for presence, inbox and the Socket.IO adapter; in-memory when absent. */
+  redisUrl?: string | undefined;
+  /** Further engine options (presence timing, limits, logger). */
+  engine?: Partial<Omit<RealtimeEngineOptions<ErpCatalog>, "auth" | "events" | "documents">>;
+}
+
+/** The engine and what must be closed after it. */
+export interface ErpRealtime {
+  engine: RealtimeEngine<ErpCatalog>;
+  /** Where presence and inboxes live, for the start banner. */
+  storage: "memory" | "redis";
+  /** Disconnects Redis; call after the engine has closed. */
+  disconnect(): Promise<void>;
+}
+
+/** How long start-up waits for Redis before giving up with a clear error. */
+const REDIS_CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Builds the engine with the ERP's catalog and its `user:typing` relay.
+ *
+ * @throws Error when `redisUrl` is set and Redis cannot be reached.
+ */
+export async function createErpRealtime(options: ErpRealtimeOptions): Promise<ErpRealtime> {
+  const base: RealtimeEngineOptions<ErpCatalog> = {
+    ...options.engine,
+    auth: jwtOptions(options.jwtSecret),
+    events: catalog,
+    documents: options.documents,
+  };
+  let storage: ErpRealtime["storage"] = "memory";
+  let clients: Redis[] = [];
+  if (options.redisUrl) {
+    clients = await connectRedis(options.redisUrl);
+    const [store, pub, sub] = clients as [Redis, Redis, Redis];
+    const { presence, inbox } = redisStores(store, { prefix: "truss:construction-erp" });
+    Object.assign(base, { presence, inbox, adapter: redisAdapter(pub, sub) });
+    storage = "redis";
+  }
+  const engine = createRealtimeEngine<ErpCatalog>(base);
+  // Relayed to the sender's company only; the engine validated the payload
+  // against the catalog, and the user id comes from the verified token.
+  engine.handle("user:typing", (data, { principal, broadcast }) => {
+    broadcast("user:typing", { ...data, userId: principal.userId });
+  });
+  return {
+    engine,
+    storage,
+    async disconnect() {
+      await Promise.allSettled(clients.map((client) => client.quit()));
+    },
+  };
+}
+
+/**
+ * Opens the store connection and the adapter's publisher and subscriber.
+ * Requests fail fast while Redis is down (no offline queue, one retry) so a
+ * route answers `STORE_UNAVAILABLE` instead of hanging.
+ */
+async function connectRedis(url: string): Promise<Redis[]> {
+  const store = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: REDIS_CONNECT_TIMEOUT_MS });
+  const pub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: REDIS_CONNECT_TIMEOUT_MS });
+  const sub = pub.duplicate();
+  const clients = [store, pub, sub];
+  // ioredis reports every failed reconnect as an `error` event; once running,
+  // say so at most every 10 s (the stores' own failures reach the clients as
+  // STORE_UNAVAILABLE). During start-up the failed connect() says it instead.
+  let started = false;
+  let startupError: Error | undefined;
+  let lastWarning = 0;
+  for (const client of clients) {
+    client.on("error", (error: Error) => {
+      if (!started) {
+        startupError ??= error;
+        return;
+      }
+      if (Date.now() - lastWarning < 10_000) return;
+      lastWarning = Date.now();
+      console.warn(`[redis] ${error.message}; retrying.`);
+    });
+  }
+  try {
+    await Promise.all(clients.map((client) => client.connect()));
+  } catch (error) {
+    clients.forEach((client) => client.disconnect());
+    const reason = startupError ?? error;
+    throw new Error(`Cannot reach Redis at ${redactUrl(url)}: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: reason });
+  }
+  started = true;
+  return clients;
+}
+
+/** A Redis URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable REDIS_URL)";
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * `pnpm start`: runs the ERP on PORT (default 3000) on 127.0.0.1, prints the
+ * URL and the demo logins, and shuts down cleanly on Ctrl-C.
+ *
+ * @module
+ */
+import { buildApp } from "./app.js";
+import { resolveJwtSecret } from "./auth.js";
+import { DEFAULT_DATABASE_PATH } from "./paths.js";
+import { redactUrl } from "./realtime.js";
+import { demoLogins } from "./seed.js";
+
+const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST ?? "127.0.0.1";
+const databasePath = process.env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH;
+const redisUrl = process.env.REDIS_URL || undefined;
+const { secret, isDevDefault } = resolveJwtSecret();
+
+if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  console.error(`PORT must be a port number; got ${JSON.stringify(process.env.PORT)}.`);
+  process.exit(1);
+}
+if (isDevDefault) {
+  console.warn(
+    "WARNING: JWT_SECRET is not set, so tokens are signed with the public development secret.\n" +
+      "         Anyone can forge a login. Set JWT_SECRET before this server is reachable by others.\n",
+  );
+}
+
+const { app, storage } = await buildApp({
+  jwtSecret: secret,
+  databasePath,
+  redisUrl,
+  logger: { level: process.env.LOG_LEVEL ?? "warn" },
+}).catch((error: unknown) => {
+  // Typically Redis unreachable or the database file not writable: say so, without a stack trace.
+  console.error(`Could not start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
+
+try {
+  await app.listen({ port, host });
+} catch (error) {
+  const code = (error as NodeJS.ErrnoException).code;
+  console.error(code === "EADDRINUSE" ? `Port ${port} on ${host} is already in use; start with PORT=<another port>.` : error);
+  await app.close();
+  process.exit(1);
+}
+
+const address = app.server.address();
+const boundPort = typeof address === "object" && address ? address.port : port;
+const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+const logins = demoLogins();
+const width = Math.max(...logins.map((login) => login.email.length));
+console.log(
+  [
+    "",
+    `Truss construction ERP is running at ${url}`,
+    "",
+    `  dashboard   ${url}/`,
+    `  health      ${url}/health/websocket`,
+    `  metrics     ${url}/metrics`,
+    `  database    ${databasePath}`,
+    `  realtime    ${storage === "redis" ? `Redis (${redactUrl(redisUrl!)})` : "in-memory presence and inboxes (set REDIS_URL for Redis)"}`,
+    "",
+    "Demo logins (open two browser windows and log in as two people):",
+    ...logins.map((login) => `  ${login.email.padEnd(width)}  ${login.password}   ${login.name}, ${login.role} at ${login.company}`),
+    "",
+    "Press Ctrl-C to stop.",
+    "",
+  ].join("\n"),
+);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) {
+      console.log("Forced exit.");
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`\n${signal}: closing connections…`);
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error("Shutdown failed:", error);
+        process.exit(1);
+      },
+    );
+  });
+}

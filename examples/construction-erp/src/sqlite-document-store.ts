@@ -1,0 +1,184 @@
+/**
+ * A Truss {@link DocumentStore} on the ERP's own SQLite database: the latest
+ * version of each document in `documents` (with a `version` column that the
+ * compare-and-set checks), every kept version in `document_versions`.
+ *
+ * @module
+ */
+import {
+  DEFAULT_DOCUMENT_HISTORY,
+  type CompareAndSetResult,
+  type DocumentData,
+  type DocumentKey,
+  type DocumentStore,
+  type DocumentStoreOptions,
+  type DocumentVersion,
+} from "@truss/core";
+import type { Database } from "better-sqlite3";
+
+/** Options of {@link sqliteDocumentStore}. */
+export interface SqliteDocumentStoreOptions extends DocumentStoreOptions {
+  /** Clock in epoch ms, for tests; default `Date.now`. */
+  now?: () => number;
+}
+
+/** One row of the document list of a company. */
+export interface DocumentSummary {
+  type: string;
+  id: string;
+  version: number;
+  updatedAt: number;
+  updatedBy: string | null;
+  /** The document's `title` field, when it has a string one. */
+  title: string | null;
+}
+
+/** The store, plus a listing the core contract does not need but the ERP's REST API does. */
+export interface SqliteDocumentStore extends DocumentStore {
+  /** The latest version of every document of a company, optionally of one type, ordered by type and id. */
+  list(companyId: string, type?: string): DocumentSummary[];
+}
+
+interface VersionRow {
+  type: string;
+  id: string;
+  version: number;
+  data: string;
+  updated_at: number;
+  updated_by: string | null;
+}
+
+/**
+ * Creates the store's tables if they are missing and returns the store.
+ *
+ * Company, type and id are separate key columns, so no id can make two
+ * documents collide. The compare-and-set runs in one `BEGIN IMMEDIATE`
+ * transaction: the version check and both writes happen under SQLite's write
+ * lock, so two connections on one database file (two processes, or the two
+ * handles the conformance suite races) can never both commit the same
+ * version. History beyond `maxHistory` is deleted in the same transaction.
+ *
+ * @throws RangeError when `maxHistory` is not a positive integer.
+ */
+export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOptions = {}): SqliteDocumentStore {
+  const now = options.now ?? Date.now;
+  const maxHistory = options.maxHistory ?? DEFAULT_DOCUMENT_HISTORY;
+  if (!(Number.isInteger(maxHistory) && maxHistory > 0)) {
+    throw new RangeError(`sqliteDocumentStore: maxHistory must be a positive integer, got ${maxHistory}`);
+  }
+
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS documents (
+      company_id TEXT NOT NULL,
+      type       TEXT NOT NULL,
+      id         TEXT NOT NULL,
+      version    INTEGER NOT NULL CHECK (version > 0),
+      data       TEXT NOT NULL CHECK (json_valid(data)),
+      updated_at INTEGER NOT NULL,
+      updated_by TEXT,
+      PRIMARY KEY (company_id, type, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS document_versions (
+      company_id TEXT NOT NULL,
+      type       TEXT NOT NULL,
+      id         TEXT NOT NULL,
+      version    INTEGER NOT NULL,
+      data       TEXT NOT NULL,
+      updated_at INTEGER NOT NULL,
+      updated_by TEXT,
+      PRIMARY KEY (company_id, type, id, version)
+    ) WITHOUT ROWID;
+  `);
+
+  const columns = "type, id, version, data, updated_at, updated_by";
+  const selectLatest = db.prepare<[string, string, string], VersionRow>(
+    `SELECT ${columns} FROM documents WHERE company_id = ? AND type = ? AND id = ?`,
+  );
+  const selectVersion = db.prepare<[string, string, string, number], VersionRow>(
+    `SELECT ${columns} FROM document_versions WHERE company_id = ? AND type = ? AND id = ? AND version = ?`,
+  );
+  const selectHistory = db.prepare<[string, string, string, number], VersionRow>(
+    `SELECT ${columns} FROM document_versions WHERE company_id = ? AND type = ? AND id = ? ORDER BY version DESC LIMIT ?`,
+  );
+  const insertLatest = db.prepare(
+    `INSERT INTO documents (company_id, type, id, version, data, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const updateLatest = db.prepare(
+    `UPDATE documents SET version = ?, data = ?, updated_at = ?, updated_by = ?
+     WHERE company_id = ? AND type = ? AND id = ? AND version = ?`,
+  );
+  const insertVersion = db.prepare(
+    `INSERT INTO document_versions (company_id, type, id, version, data, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const trimHistory = db.prepare(
+    `DELETE FROM document_versions WHERE company_id = ? AND type = ? AND id = ? AND version <= ?`,
+  );
+  const listAll = db.prepare<[string], VersionRow>(`SELECT ${columns} FROM documents WHERE company_id = ? ORDER BY type, id`);
+  const listOfType = db.prepare<[string, string], VersionRow>(
+    `SELECT ${columns} FROM documents WHERE company_id = ? AND type = ? ORDER BY id`,
+  );
+
+  const commit = db.transaction(
+    (key: DocumentKey, expectedVersion: number, json: string, updatedBy: string | null): CompareAndSetResult => {
+      const latest = selectLatest.get(key.companyId, key.type, key.id);
+      if ((latest?.version ?? 0) !== expectedVersion) {
+        return { ok: false, current: latest ? toVersion(latest) : null };
+      }
+      const version = expectedVersion + 1;
+      const updatedAt = now();
+      if (latest) updateLatest.run(version, json, updatedAt, updatedBy, key.companyId, key.type, key.id, expectedVersion);
+      else insertLatest.run(key.companyId, key.type, key.id, version, json, updatedAt, updatedBy);
+      insertVersion.run(key.companyId, key.type, key.id, version, json, updatedAt, updatedBy);
+      trimHistory.run(key.companyId, key.type, key.id, version - maxHistory);
+      return { ok: true, document: { type: key.type, id: key.id, version, data: JSON.parse(json) as DocumentData, updatedAt, updatedBy } };
+    },
+  );
+
+  return {
+    async get(key) {
+      const row = selectLatest.get(key.companyId, key.type, key.id);
+      return row ? toVersion(row) : null;
+    },
+
+    async getVersion(key, version) {
+      const row = selectVersion.get(key.companyId, key.type, key.id, version);
+      return row ? toVersion(row) : null;
+    },
+
+    async compareAndSet(key, expectedVersion, data, updatedBy) {
+      // Serialised before the transaction, so data that is not JSON rejects with nothing written.
+      const json = JSON.stringify(data);
+      if (typeof json !== "string" || !json.startsWith("{")) throw new TypeError("A document's data must be a JSON object.");
+      return commit.immediate(key, expectedVersion, json, updatedBy);
+    },
+
+    async history(key, limit) {
+      if (limit <= 0) return [];
+      return selectHistory.all(key.companyId, key.type, key.id, limit).map(toVersion);
+    },
+
+    async ping() {
+      db.prepare("SELECT 1").get();
+    },
+
+    list(companyId, type) {
+      const rows = type === undefined ? listAll.all(companyId) : listOfType.all(companyId, type);
+      return rows.map((row) => {
+        const { data, ...rest } = toVersion(row);
+        return { ...rest, title: typeof data.title === "string" ? data.title : null };
+      });
+    },
+  };
+}
+
+/** Rows hold JSON text, so every read hands out a fresh object nobody else shares. */
+function toVersion(row: VersionRow): DocumentVersion {
+  return {
+    type: row.type,
+    id: row.id,
+    version: row.version,
+    data: JSON.parse(row.data) as DocumentData,
+    updatedAt: row.updated_at,
+    updatedBy: row.updated_by,
+  };
+}

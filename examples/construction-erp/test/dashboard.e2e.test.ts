@@ -1,0 +1,154 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { buildDashboard } from "../scripts/build.mjs";
+import { EXAMPLE_ROOT, PUBLIC_DIR } from "../src/paths.js";
+import { startErp, type RunningErp } from "./helpers.js";
+
+/** Debian's package, then other usual places; `CHROMIUM_PATH` wins. */
+const CANDIDATES = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+const executablePath = CANDIDATES.find((path): path is string => Boolean(path && existsSync(path)));
+const hasChromium = executablePath !== undefined;
+const ARTIFACTS = join(EXAMPLE_ROOT, "test-results");
+
+if (!hasChromium && !process.env.CI) {
+  console.warn(
+    "\n" +
+      "!!! dashboard.e2e.test.ts did NOT run: no Chromium found (looked for CHROMIUM_PATH and /usr/bin/chromium).\n" +
+      "!!! Install it (apt-get install chromium) to run the browser test. With CI set, a missing Chromium fails instead.\n",
+  );
+}
+
+/**
+ * The live dashboard in a real browser: two colleagues at Northwind in two
+ * browser contexts, and a Globex user who must see none of it.
+ */
+describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", () => {
+  let erp: RunningErp;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const pageErrors: string[] = [];
+  let alice: Page;
+  let ben: Page;
+  let gus: Page;
+
+  beforeAll(async () => {
+    if (!executablePath) throw new Error("CI is set but no Chromium was found; install the chromium package or set CHROMIUM_PATH.");
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const bundleDir = await buildDashboard({ outdir: join(ARTIFACTS, "dashboard-bundle") });
+    erp = await startErp({ assets: { publicDir: PUBLIC_DIR, bundleDir } });
+    browser = await chromium.launch({
+      executablePath,
+      args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    [alice, ben, gus] = await Promise.all([logIn("alice@northwind.test"), logIn("ben@northwind.test"), logIn("gus@globex.test")]);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(contexts.map((context) => context.close()));
+    await browser?.close();
+    await erp?.close();
+  });
+
+  /** A fresh browser context (its own storage, so its own session and device) logged in through the login page. */
+  async function logIn(email: string): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 1020 } });
+    context.setDefaultTimeout(8000);
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
+    await page.goto(erp.url);
+    await page.locator(`#demo-logins button[data-email="${email}"]`).click();
+    await page.locator('#connection-status[data-status="connected"]').waitFor();
+    await page.locator('#editor[data-ready="true"]').waitFor({ state: "attached" });
+    await page.locator("#projects tr").first().waitFor();
+    return page;
+  }
+
+  const presenceIds = (page: Page) => page.locator("#presence li[data-user-id]").evaluateAll((items) => items.map((item) => item.getAttribute("data-user-id")));
+  const screenshot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  test("two colleagues see each other online; the other company sees only its own people", async () => {
+    await alice.locator('#presence li[data-user-id="u-ben"]').waitFor();
+    await ben.locator('#presence li[data-user-id="u-alice"]').waitFor();
+    await expect.poll(() => presenceIds(alice)).toEqual(["u-alice", "u-ben"]);
+    expect(await alice.locator('#presence li[data-user-id="u-ben"]').innerText()).toMatch(/Ben Okafor[\s\S]*1 device: chrome-\w+ since/);
+    expect(await presenceIds(gus)).toEqual(["u-gus"]);
+  });
+
+  test("Alice approves Ben's expense and Ben gets the notification; the budget moves for both", async () => {
+    await alice.locator('#expenses li[data-expense-id="e-pump"] button.approve').click();
+    const notification = ben.locator("#notifications li", { hasText: "Expense approved" });
+    await notification.waitFor();
+    expect(await notification.innerText()).toContain("Alice Moreno approved \"Concrete pump rental (2 days)\" ($1,850).");
+    await ben.locator('#expenses li[data-expense-id="e-pump"][data-status="approved"]').waitFor();
+    for (const page of [alice, ben]) {
+      await page.locator('#projects tr[data-project-id="p-riverside"] .spend', { hasText: "$1,831,850 of $4,200,000" }).waitFor();
+    }
+  });
+
+  test("a rejection sent while Chloe was offline is waiting for her when she logs in", async () => {
+    await alice.locator('#expenses li[data-expense-id="e-drone"] button.reject').click();
+    await alice.locator('#expenses li[data-expense-id="e-drone"][data-status="rejected"]').waitFor();
+    const chloe = await logIn("chloe@northwind.test");
+    const waiting = chloe.locator("#notifications li.offline", { hasText: "Expense rejected" });
+    await waiting.waitFor();
+    expect(await waiting.innerText()).toContain("Survey drone batteries");
+    await alice.locator('#presence li[data-user-id="u-chloe"]').waitFor();
+  });
+
+  test("stock taken below the reorder level raises a reorder alert on a colleague's screen", async () => {
+    // Rebar: 14 t, reorder level 10.
+    const takeFive = ben.locator('#stock tr[data-item-id="s-rebar"] button[aria-label="Take 5 Rebar 12 mm"]');
+    await takeFive.click();
+    await alice.locator('#stock tr.low[data-item-id="s-rebar"] .qty', { hasText: "9 t" }).waitFor();
+    await alice.locator('#reorders li[data-item-id="s-rebar"]', { hasText: "order 11 t" }).waitFor();
+  });
+
+  test("both edit the same field; Ben is shown the conflict and merges it", async () => {
+    const mine = "Crane inspection at 14:00. Ben: crane operator confirmed.";
+    const theirs = "Crane inspection moved to 15:00 (Alice).";
+    // Ben starts typing first, then Alice saves the same field.
+    await ben.locator('#editor textarea[name="notes"]').fill(mine);
+    await alice.locator("#typing", { hasText: "Ben Okafor is typing in notes" }).waitFor();
+    await alice.locator('#editor textarea[name="notes"]').fill(theirs);
+    await alice.locator('#editor button[type="submit"]').click();
+    await alice.locator("#document-version", { hasText: "v2 · saved by Alice Moreno" }).waitFor();
+    await ben.locator("#editor-notice", { hasText: "Alice Moreno saved version 2 while you were editing" }).waitFor();
+    // Ben's unsaved text is still his.
+    expect(await ben.locator('#editor textarea[name="notes"]').inputValue()).toBe(mine);
+
+    await ben.locator('#editor button[type="submit"]').click();
+    const dialog = ben.locator("#conflict-dialog[open]");
+    await dialog.waitFor();
+    const field = dialog.locator('.conflict-field[data-field="notes"]');
+    expect(await field.locator(".theirs").innerText()).toContain(theirs);
+    expect(await field.locator(".mine").innerText()).toContain(mine);
+    await screenshot(ben, "dashboard-conflict");
+
+    await dialog.locator('button[data-choice="merge"]').click();
+    const merged = "Crane inspection moved to 15:00; crane operator confirmed.";
+    await dialog.locator('textarea[name="notes"]').fill(merged);
+    await dialog.locator('button[data-choice="save-merge"]').click();
+    await ben.locator("#editor-notice", { hasText: "Saved your merge." }).waitFor();
+    await ben.locator("#document-version", { hasText: "v3 · saved by Ben Okafor" }).waitFor();
+    // Alice had no unsaved edits, so her form follows live.
+    await expect.poll(() => alice.locator('#editor textarea[name="notes"]').inputValue()).toBe(merged);
+    await alice.locator("#document-version", { hasText: "v3 · saved by Ben Okafor" }).waitFor();
+    await screenshot(alice, "dashboard");
+  });
+
+  test("the Globex user saw none of it", async () => {
+    expect(await presenceIds(gus)).toEqual(["u-gus"]);
+    expect(await gus.locator("#notifications li").allInnerTexts()).toEqual(["Nothing yet."]);
+    expect(await gus.locator("#projects tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-project-id")).sort())).toEqual(["p-annex", "p-hangar"]);
+    expect(await gus.locator("#expenses li[data-expense-id]").evaluateAll((items) => items.map((item) => item.getAttribute("data-expense-id")))).toEqual(["e-rebar"]);
+    expect(await gus.locator("#reorders li").allInnerTexts()).toEqual(["No alerts."]);
+    expect(await gus.locator("#typing").innerText()).toBe("");
+    expect(await gus.locator('#editor textarea[name="notes"]').inputValue()).toBe("Waiting for the steel delivery window.");
+    expect(await gus.locator("#document-version").textContent()).toMatch(/^v1 · saved by the server/);
+    await screenshot(gus, "dashboard-globex");
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,125 @@
+import type { AddressInfo } from "node:net";
+import { io, type Socket } from "socket.io-client";
+import { buildApp, type BuildAppOptions, type ErpApp } from "../src/app.js";
+import { DEMO_PASSWORD } from "../src/seed.js";
+
+/** The secret the tests sign with; never the development default, so a test cannot pass by accident with it. */
+export const TEST_JWT_SECRET = "construction-erp-test-secret";
+
+/** How long a test waits for an event before failing. */
+export const EVENT_TIMEOUT_MS = 5000;
+
+/** A running ERP on a free loopback port with a fresh in-memory database. */
+export interface RunningErp extends ErpApp {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds the ERP with the demo seed and listens on `127.0.0.1:0`. */
+export async function startErp(options: Partial<BuildAppOptions> = {}): Promise<RunningErp> {
+  const erp = await buildApp({ jwtSecret: TEST_JWT_SECRET, engine: { logger: false }, ...options });
+  await erp.app.listen({ port: 0, host: "127.0.0.1" });
+  const { port } = erp.app.server.address() as AddressInfo;
+  return { ...erp, url: `http://127.0.0.1:${port}`, close: () => erp.app.close() };
+}
+
+/** What `POST /api/login` returns. */
+export interface LoggedIn {
+  token: string;
+  user: { id: string; companyId: string; name: string; role: string };
+}
+
+/** Logs a demo user in over REST. */
+export async function login(url: string, email: string, password: string = DEMO_PASSWORD): Promise<LoggedIn> {
+  const response = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  if (response.status !== 200) throw new Error(`login of ${email} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as LoggedIn;
+}
+
+/** Calls the REST API with a bearer token; resolves with the status and parsed body. */
+export async function call<T = any>(url: string, token: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/** A connected device, with the log of everything it received since before its handshake. */
+export interface Device {
+  socket: Socket;
+  log: EventLog;
+}
+
+/**
+ * Opens a Socket.IO connection as one device of a logged-in user and
+ * resolves once connected. The log starts before the handshake: the server
+ * replays queued inbox messages right after it, possibly in the same read.
+ */
+export async function openSocket(url: string, token: string, deviceId: string): Promise<Device> {
+  const socket = io(url, { transports: ["websocket"], auth: { token, deviceId }, reconnection: false, forceNew: true, autoConnect: false });
+  const log = new EventLog(socket);
+  socket.connect();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${deviceId} did not connect within ${EVENT_TIMEOUT_MS} ms`)), EVENT_TIMEOUT_MS);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once("connect_error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+  return { socket, log };
+}
+
+/**
+ * Records every event a socket receives, so a test can wait for one or
+ * assert that one never came.
+ */
+export class EventLog {
+  readonly events: Array<{ event: string; data: any }> = [];
+  private readonly waiters = new Set<() => void>();
+
+  constructor(socket: Socket) {
+    socket.onAny((event: string, data: unknown) => {
+      this.events.push({ event, data });
+      for (const waiter of this.waiters) waiter();
+    });
+  }
+
+  /** The payloads of `event` received so far. */
+  of(event: string): any[] {
+    return this.events.filter((entry) => entry.event === event).map((entry) => entry.data);
+  }
+
+  /** Resolves with the first payload of `event` matching `predicate` (already received or future). */
+  waitFor(event: string, predicate: (data: any) => boolean = () => true, timeoutMs = EVENT_TIMEOUT_MS): Promise<any> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.events.find((entry) => entry.event === event && predicate(entry.data));
+        if (!found) return false;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve(found.data);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`no "${event}" within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((entry) => entry.event))}`));
+      }, timeoutMs);
+      if (!check()) this.waiters.add(check);
+    });
+  }
+}
+
+/** Sends an event with an ack and resolves with the ack. */
+export function request<T = any>(socket: Socket, event: string, payload: unknown): Promise<T> {
+  return socket.timeout(EVENT_TIMEOUT_MS).emitWithAck(event, payload) as Promise<T>;
+}

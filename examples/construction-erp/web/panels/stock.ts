@@ -1,0 +1,54 @@
+import type { InventoryItem } from "../../src/catalog.js";
+import type { ApiError } from "../api.js";
+import type { DashboardContext } from "../context.js";
+import { byId, flash, h, time, toast } from "../dom.js";
+
+const STEPS = [-5, -1, 10];
+
+/**
+ * Stock levels. Every adjustment anyone in the company makes arrives as
+ * `stock:updated`; falling to the reorder level raises `reorder:triggered`.
+ */
+export function mountStock({ client, api }: DashboardContext): void {
+  const body = byId<HTMLTableSectionElement>("stock");
+  const alerts = byId<HTMLUListElement>("reorders");
+  const rows = new Map<string, HTMLTableRowElement>();
+
+  const show = (item: InventoryItem, highlight: boolean) => {
+    let row = rows.get(item.id);
+    if (!row) {
+      row = body.appendChild(h("tr", { "data-item-id": item.id }));
+      rows.set(item.id, row);
+    }
+    const low = item.quantity <= item.reorderLevel;
+    row.className = low ? "low" : "";
+    row.replaceChildren(
+      h("td", {}, item.name, h("span", { class: "sub" }, `${item.sku} · ${item.location}`)),
+      h("td", { class: "qty" }, `${item.quantity} ${item.unit}`),
+      h("td", {}, `${item.reorderLevel} ${item.unit}`),
+      h("td", {}, h("div", { class: "steppers" }, ...STEPS.map((delta) => stepButton(item, delta)))),
+    );
+    if (highlight) flash(row);
+  };
+
+  const stepButton = (item: InventoryItem, delta: number) => {
+    const button = h("button", { type: "button", class: "small ghost", "aria-label": `${delta > 0 ? "Add" : "Take"} ${Math.abs(delta)} ${item.name}` }, delta > 0 ? `+${delta}` : `−${-delta}`);
+    button.addEventListener("click", () => {
+      api<InventoryItem>(`/inventory/${item.id}/adjust`, { body: { delta, reason: "dashboard" } }).then(
+        (updated) => show(updated, true),
+        (error: ApiError) => toast(error.message),
+      );
+    });
+    return button;
+  };
+
+  client.on("stock:updated", ({ item }) => show(item, true));
+  client.on("item:added", (item) => show(item, true));
+  client.on("reorder:triggered", ({ item, suggestedQuantity }) => {
+    alerts.querySelector(".empty")?.remove();
+    const alert = h("li", { "data-item-id": item.id }, `${time(Date.now())} Reorder ${item.name}: ${item.quantity} ${item.unit} left, order ${suggestedQuantity} ${item.unit}.`);
+    alerts.prepend(alert);
+    flash(alert);
+  });
+  void api<InventoryItem[]>("/inventory").then((items) => items.forEach((item) => show(item, false)));
+}
