@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRealtimeEngine, memoryPresenceStore, PROMETHEUS_CONTENT_TYPE, type ErrorPayload, type InboxMessage, type RealtimeEngine } from "@truss/core";
 import { attachRealtime, realtimeHandler } from "@truss/express";
-import { collect, connectAs, createClient, open, sleep, testAuth, waitFor } from "@truss/test-utils";
+import { collect, connectAs, createClient, expectHealthRouteFollows, open, sleep, switchableStore, testAuth, waitFor } from "@truss/test-utils";
 import express from "express";
 import { afterEach, describe, expect, test } from "vitest";
 import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
@@ -105,30 +105,11 @@ describe("emitting from route handlers", () => {
 
 describe("health and metrics routes", () => {
   test("health answers 200 while every store is up and 503 once one is down", async () => {
-    let presenceUp = true;
-    const presence = Object.assign(memoryPresenceStore(), {
-      ping: () => (presenceUp ? Promise.resolve() : Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:6379"))),
-    });
+    const { store: presence, takeDown } = switchableStore(memoryPresenceStore());
     const { url } = await startApp({ presence });
     const alice = await connectAs(url, acmeAlice);
 
-    const healthy = await fetch(`${url}/health/websocket`);
-    expect(healthy.status).toBe(200);
-    expect(healthy.headers.get("content-type")).toMatch(/^application\/json/);
-    expect(healthy.headers.get("cache-control")).toBe("no-store");
-    expect(await healthy.json()).toMatchObject({
-      status: "ok",
-      connections: 1,
-      stores: { presence: { state: "up" }, inbox: { state: "up" }, documents: { state: "up" } },
-    });
-
-    presenceUp = false;
-    const degraded = await fetch(`${url}/health/websocket`);
-    expect(degraded.status).toBe(503);
-    expect(await degraded.json()).toMatchObject({
-      status: "degraded",
-      stores: { presence: { state: "down", error: "connect ECONNREFUSED 127.0.0.1:6379" }, inbox: { state: "up" } },
-    });
+    await expectHealthRouteFollows(url, "presence", takeDown);
     alice.close();
   });
 

@@ -1,6 +1,6 @@
 import { createRealtimeEngine, memoryInbox, PROMETHEUS_CONTENT_TYPE, type ErrorPayload, type InboxMessage } from "@truss/core";
 import { trussFastify } from "@truss/fastify";
-import { collect, connectAs, createClient, open, sleep, testAuth, waitFor } from "@truss/test-utils";
+import { collect, connectAs, createClient, expectHealthRouteFollows, open, sleep, switchableStore, testAuth, waitFor } from "@truss/test-utils";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, test } from "vitest";
 import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
@@ -81,30 +81,11 @@ describe("emitting from route handlers", () => {
 
 describe("health and metrics routes", () => {
   test("health answers 200 while every store is up and 503 once one is down", async () => {
-    let inboxUp = true;
-    const inbox = Object.assign(memoryInbox(), {
-      ping: () => (inboxUp ? Promise.resolve() : Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:6379"))),
-    });
+    const { store: inbox, takeDown } = switchableStore(memoryInbox());
     const { url } = await startApp({ inbox });
     const alice = await connectAs(url, acmeAlice);
 
-    const healthy = await fetch(`${url}/health/websocket`);
-    expect(healthy.status).toBe(200);
-    expect(healthy.headers.get("content-type")).toMatch(/^application\/json/);
-    expect(healthy.headers.get("cache-control")).toBe("no-store");
-    expect(await healthy.json()).toMatchObject({
-      status: "ok",
-      connections: 1,
-      stores: { presence: { state: "up" }, inbox: { state: "up" }, documents: { state: "up" } },
-    });
-
-    inboxUp = false;
-    const degraded = await fetch(`${url}/health/websocket`);
-    expect(degraded.status).toBe(503);
-    expect(await degraded.json()).toMatchObject({
-      status: "degraded",
-      stores: { inbox: { state: "down", error: "connect ECONNREFUSED 127.0.0.1:6379" }, documents: { state: "up" } },
-    });
+    await expectHealthRouteFollows(url, "inbox", takeDown);
     alice.close();
   });
 
