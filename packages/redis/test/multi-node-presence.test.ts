@@ -1,0 +1,131 @@
+import type { PresenceUpdate } from "@truss/core";
+import { collect, requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { startChildNode, type ChildNode } from "./support/child-node.js";
+import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+
+const TTL_MS = 1000;
+
+/**
+ * Presence across engine nodes sharing one redis-server: every node lists the
+ * same users, every node's clients hear each transition once, and a node that
+ * dies without cleaning up stops holding its users online within the TTL.
+ */
+describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("presence across nodes", () => {
+  let server: RedisServer;
+  let group: NodeGroup | undefined;
+  let child: ChildNode | undefined;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterEach(async () => {
+    await child?.kill();
+    child = undefined;
+    await group?.closeAll();
+    group = undefined;
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const listing = async (node: EngineNode, companyId: string) =>
+    (await node.engine.presence(companyId)).map((listed) => ({
+      userId: listed.userId,
+      devices: listed.devices.map((device) => device.deviceId).sort(),
+    }));
+
+  test("every node lists the same users, and clients on every node hear each transition once", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodes = await group.startThree();
+    const companyId = company();
+    const watchers = await Promise.all(nodes.map((node) => group!.connect(node, { userId: user("watcher"), companyId })));
+    const outsider = await group.connect(nodes[1], { userId: user("outsider"), companyId: company() });
+    const ann = user("ann");
+    const heard = watchers.map((socket) => collect<PresenceUpdate>(socket, "presence:update"));
+    const aboutAnn = (updates: PresenceUpdate[]) => updates.filter((update) => update.userId === ann);
+    const outsiderHeard = collect<PresenceUpdate>(outsider, "presence:update");
+
+    // Ann's first two devices come online at once, on two different nodes.
+    const [phone, laptop] = await Promise.all([
+      group.connect(nodes[1], { userId: ann, companyId, deviceId: "phone" }),
+      group.connect(nodes[2], { userId: ann, companyId, deviceId: "laptop" }),
+    ]);
+    await waitFor(() => heard.every((updates) => aboutAnn(updates).length > 0), { message: "ann online on every node" });
+    for (const node of nodes) {
+      await waitFor(async () => (await listing(node, companyId)).some((listed) => listed.userId === ann && listed.devices.length === 2), {
+        message: `both of ann's devices listed on ${node.name}`,
+      });
+    }
+    const listings = await Promise.all(nodes.map((node) => listing(node, companyId)));
+    expect(listings[1]).toEqual(listings[0]);
+    expect(listings[2]).toEqual(listings[0]);
+    expect(listings[0]?.find((listed) => listed.userId === ann)?.devices).toEqual(["laptop", "phone"]);
+    expect(listings[0]?.length).toBe(4);
+
+    // One device leaving is no transition; the last one is, heard once everywhere.
+    phone.close();
+    await sleep(300);
+    for (const node of nodes) expect(await node.engine.isOnline(companyId, ann)).toBe(true);
+    laptop.close();
+    await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 2), { message: "ann offline on every node" });
+    await sleep(300);
+    for (const updates of heard) {
+      expect(aboutAnn(updates)).toEqual([
+        { userId: ann, online: true },
+        { userId: ann, online: false },
+      ]);
+    }
+    for (const node of nodes) expect((await listing(node, companyId)).map((listed) => listed.userId)).not.toContain(ann);
+    expect(outsiderHeard.filter((update) => update.userId === ann)).toEqual([]);
+  });
+
+  test("a node killed with SIGKILL stops holding its users online within the TTL, and the others announce it once", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(3);
+    const companyId = company();
+    const watchers = [
+      await group.connect(nodeA, { userId: user("watcher"), companyId }),
+      await group.connect(nodeB, { userId: user("watcher"), companyId }),
+    ];
+    const ann = user("ann");
+    const bob = user("bob");
+    const heard = watchers.map((socket) => collect<PresenceUpdate>(socket, "presence:update"));
+    const aboutAnn = (updates: PresenceUpdate[]) => updates.filter((update) => update.userId === ann);
+
+    await group.connect({ url: child.url }, { userId: ann, companyId, deviceId: "phone" });
+    await group.connect(nodeA, { userId: bob, companyId });
+    await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 1), { message: "ann online, heard on A and B" });
+    // Past the TTL, the child's heartbeats still hold her online.
+    await sleep(TTL_MS * 1.5);
+    expect(await nodeA.engine.isOnline(companyId, ann)).toBe(true);
+    expect((await listing(nodeB, companyId)).map((listed) => listed.userId)).toContain(ann);
+
+    const killedAt = Date.now();
+    await child.kill();
+    await waitFor(async () => !(await nodeA.engine.isOnline(companyId, ann)), {
+      timeoutMs: TTL_MS * 3,
+      message: "ann offline after the crash",
+    });
+    const offlineAfterMs = Date.now() - killedAt;
+    // Her last heartbeat was at most a heartbeat interval before the kill.
+    expect(offlineAfterMs).toBeLessThanOrEqual(TTL_MS + 500);
+    await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 2), {
+      timeoutMs: TTL_MS * 3,
+      message: "ann's offline transition on A and B",
+    });
+    // Both nodes sweep; a few more sweep intervals must not repeat it.
+    await sleep(TTL_MS);
+    for (const updates of heard) {
+      expect(aboutAnn(updates)).toEqual([
+        { userId: ann, online: true },
+        { userId: ann, online: false },
+      ]);
+    }
+    expect(await nodeB.engine.isOnline(companyId, bob)).toBe(true);
+    expect((await listing(nodeB, companyId)).map((listed) => listed.userId)).not.toContain(ann);
+  });
+});

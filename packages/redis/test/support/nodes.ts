@@ -1,0 +1,164 @@
+import { randomUUID } from "node:crypto";
+import type { RealtimeEngineOptions } from "@truss/core";
+import { redisAdapter, redisStores, type RedisClient } from "@truss/redis";
+import {
+  createClient,
+  open,
+  startTestServer,
+  waitFor,
+  type TestClaims,
+  type TestClientOptions,
+  type TestServer,
+} from "@truss/test-utils";
+import { Cluster, Redis } from "ioredis";
+import type { Socket as ClientSocket } from "socket.io-client";
+
+/** Where the nodes' Redis lives: one server, or the masters of a Redis Cluster. */
+export type RedisTarget = { url: string } | { cluster: { host: string; port: number }[] };
+
+/** One engine node with its own three Redis connections, as a production process holds them. */
+export interface EngineNode extends TestServer {
+  /** A label for assertion messages. */
+  readonly name: string;
+  /** The fail-fast client the stores run on. */
+  readonly storeClient: RedisClient;
+  /** The adapter's publisher and subscriber (ioredis defaults: they queue and re-subscribe). */
+  readonly pub: RedisClient;
+  readonly sub: RedisClient;
+  /** Every `error` event any of the three clients emitted. */
+  readonly redisErrors: Error[];
+}
+
+/** Options of {@link NodeGroup}. */
+export interface NodeGroupOptions {
+  /** Sharded pub/sub (`SSUBSCRIBE`) instead of classic. */
+  sharded?: boolean;
+  /** Engine options every node gets, on top of the Redis stores and adapter. */
+  engine?: Partial<RealtimeEngineOptions>;
+}
+
+/**
+ * Engine nodes sharing one Redis under a fresh key prefix and channel prefix,
+ * so that tests on one redis-server never see each other's keys or
+ * broadcasts. Tracks every node, client and Redis connection it made, and
+ * {@link NodeGroup.closeAll} ends them all, pass or fail.
+ */
+export class NodeGroup {
+  /** The key prefix and the adapter's channel prefix. */
+  readonly prefix = `truss-mn-${randomUUID()}`;
+  readonly nodes: EngineNode[] = [];
+  private readonly sockets = new Set<ClientSocket>();
+  private readonly clients = new Set<RedisClient>();
+
+  constructor(
+    private readonly target: RedisTarget,
+    private readonly options: NodeGroupOptions = {},
+  ) {}
+
+  /** Starts one node on a free port. */
+  async start(name: string, engine: Partial<RealtimeEngineOptions> = {}): Promise<EngineNode> {
+    const redisErrors: Error[] = [];
+    const track = <T extends RedisClient>(client: T): T => {
+      // What production code must do as well: without a listener ioredis
+      // prints "Unhandled error event" for every failed reconnect.
+      client.on("error", (error: Error) => redisErrors.push(error));
+      this.clients.add(client);
+      return client;
+    };
+    const storeClient = track(this.storeClient());
+    const pub = track(this.pubClient());
+    const sub = track(this.subClient(pub));
+    await Promise.all([storeClient.connect(), pub.connect(), sub.connect()]);
+    const prefix = this.prefix;
+    const server = await startTestServer({
+      ...redisStores(storeClient, { prefix, documents: { maxHistory: 200 } }),
+      adapter: this.options.sharded
+        ? redisAdapter(pub, sub, { sharded: true, channelPrefix: prefix })
+        : redisAdapter(pub, sub, { key: prefix }),
+      ...this.options.engine,
+      ...engine,
+    });
+    const node: EngineNode = Object.assign(server, { name, storeClient, pub, sub, redisErrors });
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Starts nodes A, B and C. */
+  async startThree(engine: Partial<RealtimeEngineOptions> = {}): Promise<[EngineNode, EngineNode, EngineNode]> {
+    return [await this.start("A", engine), await this.start("B", engine), await this.start("C", engine)];
+  }
+
+  /** Connects a client to a node (websocket only, no reconnection) and tracks it. */
+  async connect(node: { url: string }, claims: TestClaims, options: TestClientOptions = {}): Promise<ClientSocket> {
+    return open(this.client(node, claims, options));
+  }
+
+  /** A tracked client that is not connected yet, so listeners can go on first. */
+  client(node: { url: string }, claims: TestClaims, options: TestClientOptions = {}): ClientSocket {
+    const socket = createClient(node.url, claims, options);
+    this.sockets.add(socket);
+    return socket;
+  }
+
+  /**
+   * Waits until every node's adapter is subscribed (each counts all of them
+   * on the request channel), so a server-side emit reaches every node.
+   */
+  async adaptersReady(expected = this.nodes.length): Promise<void> {
+    for (const node of this.nodes) {
+      const adapter = node.engine.io!.of("/").adapter;
+      await waitFor(async () => (await adapter.serverCount()) >= expected, {
+        intervalMs: 25,
+        message: `${node.name}'s adapter to see ${expected} nodes`,
+      });
+    }
+  }
+
+  /** Closes every client, node and Redis connection this group made. */
+  async closeAll(): Promise<void> {
+    for (const socket of this.sockets) socket.close();
+    this.sockets.clear();
+    await Promise.allSettled(this.nodes.splice(0).map((node) => withTimeout(node.close(), 10_000)));
+    for (const client of this.clients) client.disconnect();
+    this.clients.clear();
+  }
+
+  /** Stores fail fast (README): no offline queue, one retry. */
+  private storeClient(): RedisClient {
+    if ("url" in this.target) {
+      return new Redis(this.target.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    }
+    return new Cluster(this.target.cluster, {
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      redisOptions: { maxRetriesPerRequest: 1 },
+    });
+  }
+
+  private pubClient(): RedisClient {
+    if ("url" in this.target) return new Redis(this.target.url, { lazyConnect: true });
+    return new Cluster(this.target.cluster, { lazyConnect: true });
+  }
+
+  private subClient(pub: RedisClient): RedisClient {
+    if ("url" in this.target) return (pub as Redis).duplicate();
+    // The sharded adapter needs one subscriber per shard.
+    return new Cluster(this.target.cluster, { lazyConnect: true, shardedSubscribers: true });
+  }
+}
+
+/** A fresh company id, so cases on one Redis never share rooms. */
+export const company = (label = "company") => `${label}-${randomUUID()}`;
+
+/** A fresh user id. */
+export const user = (label = "user") => `${label}-${randomUUID()}`;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
