@@ -54,8 +54,42 @@ export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisA
           "new Cluster(nodes, { shardedSubscribers: true }), so that each shard's channels are subscribed on that shard",
       );
     }
-    return createShardedAdapter(pub, sub, adapterOptions);
+    return createShardedAdapter(handlingRejections(pub), handlingRejections(sub), adapterOptions);
   }
   const { sharded: _sharded, ...adapterOptions } = options;
-  return createAdapter(pub, sub, adapterOptions);
+  return createAdapter(handlingRejections(pub), handlingRejections(sub), adapterOptions);
+}
+
+/**
+ * The client as the adapter sees it: every promise its methods return has a
+ * rejection handler attached, and is still returned unchanged to the caller.
+ *
+ * `@socket.io/redis-adapter` fires most commands and forgets them (the classic
+ * adapter's `publish` for every broadcast and server-side emit, the sharded
+ * adapter's `SSUBSCRIBE` when a room is created). During a Redis outage
+ * ioredis fails queued commands once `maxRetriesPerRequest` reconnects have
+ * failed (about 10 s with the defaults), and each of those promises would be
+ * an unhandled rejection, which ends a Node process. A broadcast is
+ * at-most-once, so dropping it is the documented outcome; the outage itself is
+ * reported by the client's `error` events and by the stores' health.
+ */
+function handlingRejections<T extends RedisClient>(client: T): T {
+  const wrappers = new WeakMap<(...args: unknown[]) => unknown, (...args: unknown[]) => unknown>();
+  return new Proxy(client, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      const method = value as (...args: unknown[]) => unknown;
+      let wrapper = wrappers.get(method);
+      if (!wrapper) {
+        wrapper = (...args: unknown[]) => {
+          const result = method.apply(target, args);
+          if (result instanceof Promise) result.catch(() => undefined);
+          return result;
+        };
+        wrappers.set(method, wrapper);
+      }
+      return wrapper;
+    },
+  });
 }

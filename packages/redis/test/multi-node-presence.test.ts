@@ -128,4 +128,49 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     expect(await nodeB.engine.isOnline(companyId, bob)).toBe(true);
     expect((await listing(nodeB, companyId)).map((listed) => listed.userId)).not.toContain(ann);
   });
+
+  test("a node that stalls past the TTL is swept offline, and announces its users online again when it resumes", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(3);
+    const companyId = company();
+    const watchers = [
+      await group.connect(nodeA, { userId: user("watcher"), companyId }),
+      await group.connect(nodeB, { userId: user("watcher"), companyId }),
+    ];
+    const ann = user("ann");
+    const heard = watchers.map((socket) => collect<PresenceUpdate>(socket, "presence:update"));
+    const aboutAnn = (updates: PresenceUpdate[]) => updates.filter((update) => update.userId === ann);
+    const phone = await group.connect({ url: child.url }, { userId: ann, companyId, deviceId: "phone" });
+    await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 1), { message: "ann online" });
+
+    child.pause();
+    try {
+      await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 2), {
+        timeoutMs: TTL_MS * 4,
+        message: "ann swept offline while her node stalls",
+      });
+      expect(await nodeA.engine.isOnline(companyId, ann)).toBe(false);
+    } finally {
+      child.resume();
+    }
+
+    // Her socket never dropped; the node's first heartbeat re-adds her device.
+    await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 3), {
+      timeoutMs: TTL_MS * 3,
+      message: "ann announced online again",
+    });
+    await sleep(TTL_MS);
+    for (const updates of heard) {
+      expect(aboutAnn(updates)).toEqual([
+        { userId: ann, online: true },
+        { userId: ann, online: false },
+        { userId: ann, online: true },
+      ]);
+    }
+    expect(phone.connected).toBe(true);
+    expect(await nodeB.engine.isOnline(companyId, ann)).toBe(true);
+  });
 });

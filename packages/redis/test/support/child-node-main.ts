@@ -19,7 +19,12 @@ interface ChildNodeConfig {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.env.TRUSS_CHILD_NODE ?? "") as ChildNodeConfig;
-  const storeClient = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  const storeClient = new Redis(config.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2_000,
+    lazyConnect: true,
+  });
   const pub = new Redis(config.redisUrl);
   const sub = pub.duplicate();
   for (const client of [storeClient, pub, sub]) client.on("error", () => undefined);

@@ -17,6 +17,10 @@ export interface ChildNode {
   readonly url: string;
   /** SIGKILL, as a crash: no shutdown code runs. Resolves once the process is gone. */
   kill(): Promise<void>;
+  /** SIGSTOP: the process stalls (as in a long GC pause or a frozen VM) with its sockets open. */
+  pause(): void;
+  /** SIGCONT: the stalled process carries on where it stopped. */
+  resume(): void;
 }
 
 /**
@@ -64,6 +68,8 @@ export async function startChildNode(config: { redisUrl: string; prefix: string;
         process.removeListener("exit", killChild);
         await rm(dir, { recursive: true, force: true });
       },
+      pause: () => void running.kill("SIGSTOP"),
+      resume: () => void running.kill("SIGCONT"),
     };
   } catch (error) {
     killChild();

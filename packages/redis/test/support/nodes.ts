@@ -13,6 +13,9 @@ import {
 import { Cluster, Redis } from "ioredis";
 import type { Socket as ClientSocket } from "socket.io-client";
 
+/** The store client's `commandTimeout`, as the README recommends. */
+export const STORE_COMMAND_TIMEOUT_MS = 2_000;
+
 /** Where the nodes' Redis lives: one server, or the masters of a Redis Cluster. */
 export type RedisTarget = { url: string } | { cluster: { host: string; port: number }[] };
 
@@ -123,16 +126,12 @@ export class NodeGroup {
     this.clients.clear();
   }
 
-  /** Stores fail fast (README): no offline queue, one retry. */
+  /** Stores fail fast (README): no offline queue, one retry, a bound on every command. */
   private storeClient(): RedisClient {
-    if ("url" in this.target) {
-      return new Redis(this.target.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
-    }
-    return new Cluster(this.target.cluster, {
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      redisOptions: { maxRetriesPerRequest: 1 },
-    });
+    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS };
+    if ("url" in this.target) return new Redis(this.target.url, { ...options, lazyConnect: true });
+    const { enableOfflineQueue, ...perNode } = options;
+    return new Cluster(this.target.cluster, { enableOfflineQueue, lazyConnect: true, redisOptions: perNode });
   }
 
   private pubClient(): RedisClient {

@@ -1,0 +1,221 @@
+import type { InboxMessage } from "@truss/core";
+import {
+  collect,
+  request,
+  requireRedisOrSkip,
+  sleep,
+  startRedisServer,
+  waitFor,
+  type RedisServer,
+} from "@truss/test-utils";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { Redis } from "ioredis";
+import { company, NodeGroup, STORE_COMMAND_TIMEOUT_MS, user, type EngineNode } from "./support/nodes.js";
+
+const TTL_MS = 1000;
+/**
+ * Longer than the TTL, and longer than ioredis's default 20 retries of a
+ * queued command take (about 10.5 s of back-off), so commands queued on the
+ * adapter's connections at the start of the outage are failed, not replayed.
+ */
+const OUTAGE_MS = 12_000;
+const RECOVERY_BUDGET_MS = 5_000;
+/** Longer than the store client's command timeout. */
+const PAUSE_MS = 4_000;
+
+/**
+ * Two engine nodes on one redis-server, which is stopped mid-run and started
+ * again, empty, on the same port: nothing crashes, the outage is reported,
+ * durable sends fail fast with a code, and everything works again shortly
+ * after Redis is back, without restarting the application.
+ */
+describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage under two engine nodes", () => {
+  let server: RedisServer;
+  let group: NodeGroup | undefined;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+
+  beforeAll(async () => {
+    process.on("unhandledRejection", onUnhandled);
+    process.on("uncaughtException", onUnhandled);
+    server = await startRedisServer();
+  });
+  afterEach(async () => {
+    // The nodes must close against a live Redis, even when a case failed mid-outage.
+    await server.restart().catch(() => undefined);
+    await group?.closeAll();
+    group = undefined;
+  });
+  afterAll(async () => {
+    process.off("unhandledRejection", onUnhandled);
+    process.off("uncaughtException", onUnhandled);
+    await server?.stop();
+  });
+
+  test(
+    "stopping and restarting Redis crashes nothing, degrades health, fails toUser fast, and recovers within 5 s",
+    async ({ annotate }) => {
+      group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+      const nodeA = await group.start("A");
+      const nodeB = await group.start("B");
+      await group.adaptersReady();
+      const companyId = company();
+      const watcherId = user("watcher");
+      const ann = user("ann");
+      const watcher = await group.connect(nodeA, { userId: watcherId, companyId });
+      const phone = await group.connect(nodeB, { userId: ann, companyId, deviceId: "phone" });
+      const onPhone = collect<{ probe: number }>(phone, "project:updated");
+      const onWatcher = collect<{ probe: number }>(watcher, "project:updated");
+      const inbox = collect<InboxMessage>(phone, "inbox:message");
+      await waitFor(async () => (await nodeA.engine.presence(companyId)).length === 2, { message: "both users online" });
+      expect((await nodeA.engine.health()).status).toBe("ok");
+
+      await server.stop();
+
+      for (const node of [nodeA, nodeB]) {
+        await waitFor(
+          async () => {
+            const health = await node.engine.health();
+            return (
+              health.status === "degraded" &&
+              health.stores.presence.state === "down" &&
+              health.stores.inbox.state === "down" &&
+              health.stores.documents.state === "down"
+            );
+          },
+          { timeoutMs: 3_000, message: `${node.name} reporting its stores down` },
+        );
+      }
+
+      // Durable sends refuse at once, with a code, on both nodes.
+      for (const node of [nodeA, nodeB]) {
+        const startedAt = Date.now();
+        const failure = await node.engine
+          .toUser(ann)
+          .emit("expense:approved", { during: "outage" })
+          .then(() => null, (error: unknown) => error);
+        expect(failure, `toUser on ${node.name}`).toMatchObject({ code: "STORE_UNAVAILABLE" });
+        expect(Date.now() - startedAt).toBeLessThan(3_000);
+      }
+      // So do socket requests that need a store.
+      const ack = await request(phone, "document:get", { type: "project", id: "tower-b" });
+      expect(ack).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
+      // Live broadcasts go nowhere but must not throw or crash anything later.
+      expect(() => nodeA.engine.toCompany(companyId).emit("project:updated", { probe: -1 })).not.toThrow();
+      expect(() => nodeB.engine.toCompany(companyId).emit("project:updated", { probe: -1 })).not.toThrow();
+
+      await sleep(OUTAGE_MS);
+      await server.restart();
+      const backAt = Date.now();
+
+      const recovered = await measureRecovery({ nodeA, nodeB, companyId, ann, onPhone, onWatcher, inbox });
+      await annotate(`working again after Redis came back, ms: ${JSON.stringify(recovered)}`);
+      // The restarted Redis knew no subscriptions: ioredis re-made them on both nodes.
+      for (const node of [nodeA, nodeB]) expect(await node.engine.io!.of("/").adapter.serverCount()).toBe(2);
+      expect(Math.max(...Object.values(recovered)), JSON.stringify(recovered)).toBeLessThan(RECOVERY_BUDGET_MS);
+      expect(Date.now() - backAt).toBeLessThan(RECOVERY_BUDGET_MS + 1_000);
+
+      // Redis came back empty: only the heartbeats can have put both users back.
+      const listed = await request(watcher, "presence:list", {});
+      expect(listed.users.map((listedUser: { userId: string }) => listedUser.userId).sort()).toEqual([ann, watcherId].sort());
+      expect(unhandled).toEqual([]);
+      expect(nodeA.redisErrors.length + nodeB.redisErrors.length).toBeGreaterThan(0);
+    },
+    OUTAGE_MS + 30_000,
+  );
+
+  test("a Redis that stops answering (CLIENT PAUSE) fails toUser within the command timeout instead of hanging", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    await group.adaptersReady();
+    const companyId = company();
+    const ann = user("ann");
+    const phone = await group.connect(nodeB, { userId: ann, companyId, deviceId: "phone" });
+    const inbox = collect<InboxMessage>(phone, "inbox:message");
+    const admin = new Redis(server.url);
+    admin.on("error", () => undefined);
+    try {
+      // The TCP connections stay up; Redis just does not answer, as when it
+      // is blocked by a slow script or a network drops packets silently.
+      await admin.call("CLIENT", "PAUSE", String(PAUSE_MS), "ALL");
+      const startedAt = Date.now();
+      const failure = await nodeA.engine
+        .toUser(ann)
+        .emit("expense:approved", { during: "pause" })
+        .then(() => null, (error: unknown) => error);
+      const elapsed = Date.now() - startedAt;
+      expect(failure).toMatchObject({ code: "STORE_UNAVAILABLE" });
+      expect(elapsed).toBeLessThan(STORE_COMMAND_TIMEOUT_MS + 1_000);
+      expect((await nodeA.engine.health()).status).toBe("degraded");
+
+      await waitFor(async () => (await nodeA.engine.health()).status === "ok", {
+        timeoutMs: PAUSE_MS + 5_000,
+        message: "health ok once the pause ends",
+      });
+      const after = await nodeA.engine.toUser(ann).emit("expense:approved", { after: "pause" });
+      await waitFor(() => inbox.some((message) => message.id === after.id), { message: "the message after the pause on B" });
+      expect(unhandled).toEqual([]);
+    } finally {
+      await admin.call("CLIENT", "UNPAUSE").catch(() => undefined);
+      admin.disconnect();
+    }
+  }, 30_000);
+});
+
+interface RecoveryProbes {
+  nodeA: EngineNode;
+  nodeB: EngineNode;
+  companyId: string;
+  ann: string;
+  onPhone: { probe: number }[];
+  onWatcher: { probe: number }[];
+  inbox: InboxMessage[];
+}
+
+/**
+ * Probes every path until each works again, and resolves with how long each
+ * took after Redis came back, in ms: health, cross-node broadcasts both ways,
+ * a toUser from A delivered on B, and presence listing both users on both nodes.
+ */
+async function measureRecovery(probes: RecoveryProbes): Promise<Record<string, number>> {
+  const { nodeA, nodeB, companyId, ann, onPhone, onWatcher, inbox } = probes;
+  const startedAt = Date.now();
+  const done: Record<string, number> = {};
+  let probe = 0;
+  const sentToUser = new Set<string>();
+  const checks: Record<string, () => Promise<boolean>> = {
+    health: async () => (await nodeA.engine.health()).status === "ok" && (await nodeB.engine.health()).status === "ok",
+    broadcastAtoB: async () => {
+      probe += 1;
+      nodeA.engine.toCompany(companyId).emit("project:updated", { probe });
+      return onPhone.some((payload) => payload.probe > 0);
+    },
+    broadcastBtoA: async () => {
+      probe += 1;
+      nodeB.engine.toCompany(companyId).emit("project:updated", { probe });
+      return onWatcher.some((payload) => payload.probe > 0);
+    },
+    toUserAtoB: async () => {
+      await nodeA.engine
+        .toUser(ann)
+        .emit("expense:approved", { after: "outage" })
+        .then((message) => sentToUser.add(message.id), () => undefined);
+      return inbox.some((message) => sentToUser.has(message.id));
+    },
+    presence: async () => {
+      const listings = await Promise.all([nodeA, nodeB].map((node) => node.engine.presence(companyId).catch(() => [])));
+      return listings.every((listing) => listing.length === 2);
+    },
+  };
+  await waitFor(
+    async () => {
+      for (const [name, check] of Object.entries(checks)) {
+        if (done[name] === undefined && (await check().catch(() => false))) done[name] = Date.now() - startedAt;
+      }
+      return Object.keys(done).length === Object.keys(checks).length;
+    },
+    { timeoutMs: RECOVERY_BUDGET_MS * 3, intervalMs: 50, message: "every path working again" },
+  );
+  return done;
+}
