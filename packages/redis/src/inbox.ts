@@ -30,11 +30,15 @@ local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 `;
 
 // KEYS: log. ARGV: ttlMs, maxLength, event, data.
-// Trims by age first, appends, then trims to the cap: XTRIM returns how many
-// entries it removed, so both drop counts are exact. Returns id, expired, overCap.
+// Appends, then trims by age, then to the cap: XTRIM returns how many entries
+// it removed, so both drop counts are exact (the new entry is never older than
+// the age cut-off). XADD must be the script's first write: Redis refuses a
+// script under maxmemory only at its first write command that can grow
+// memory, and an XTRIM before it would wave the XADD through past the limit.
+// Returns id, expired, overCap.
 const APPEND = luaScript(`${SERVER_NOW}
-local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[3], 'data', ARGV[4])
+local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 local overCap = redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', ARGV[2])
 return { id, expired, overCap }
 `);

@@ -161,6 +161,39 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       admin.disconnect();
     }
   }, 30_000);
+
+  test("at maxmemory with noeviction, toUser is refused with STORE_UNAVAILABLE and Redis stays within its limit", async () => {
+    const maxmemory = 4 * 1024 * 1024;
+    const full = await startRedisServer({ args: ["--maxmemory", String(maxmemory), "--maxmemory-policy", "noeviction"] });
+    const oomGroup = new NodeGroup({ url: full.url });
+    const observer = new Redis(full.url);
+    observer.on("error", () => undefined);
+    try {
+      const node = await oomGroup.start("A");
+      const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await observer.info("memory"))?.[1]);
+      const payload = { note: "x".repeat(300) };
+      let stored = 0;
+      let refusal: unknown;
+      // A stream per user: each new one costs a few KB, so 4 MB fill up fast.
+      while (refusal === undefined && stored < 20_000) {
+        await node.engine
+          .toUser(`user-${stored % 2_000}`)
+          .emit("expense:approved", payload)
+          .then(() => (stored += 1), (error: unknown) => (refusal = error));
+      }
+      expect(refusal, `${stored} messages stored and none refused`).toMatchObject({
+        code: "STORE_UNAVAILABLE",
+        message: expect.stringContaining("OOM"),
+      });
+      // Refused before the write, so Redis is over its limit by one write at most.
+      expect(await usedMemory()).toBeLessThan(maxmemory * 1.05);
+      expect(unhandled).toEqual([]);
+    } finally {
+      observer.disconnect();
+      await oomGroup.closeAll();
+      await full.stop();
+    }
+  }, 60_000);
 });
 
 interface RecoveryProbes {
