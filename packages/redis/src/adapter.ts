@@ -54,7 +54,7 @@ export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisA
           "new Cluster(nodes, { shardedSubscribers: true }), so that each shard's channels are subscribed on that shard",
       );
     }
-    return createShardedAdapter(handlingRejections(pub), handlingRejections(sub), adapterOptions);
+    return createShardedAdapter(handlingRejections(pub, { publishInBackground: true }), handlingRejections(sub), adapterOptions);
   }
   const { sharded: _sharded, ...adapterOptions } = options;
   return createAdapter(handlingRejections(pub), handlingRejections(sub), adapterOptions);
@@ -72,8 +72,15 @@ export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisA
  * an unhandled rejection, which ends a Node process. A broadcast is
  * at-most-once, so dropping it is the documented outcome; the outage itself is
  * reported by the client's `error` events and by the stores' health.
+ *
+ * With `publishInBackground`, `SPUBLISH` also resolves at once (with 0
+ * receivers) while the command goes on in the background. The sharded
+ * adapter awaits its publish before it delivers a broadcast to this node's
+ * own sockets, so while Redis is down or not answering even same-node clients
+ * would wait until ioredis gives up on the command. It never reads the reply;
+ * ioredis still sends commands in order, so per-sender ordering holds.
  */
-function handlingRejections<T extends RedisClient>(client: T): T {
+function handlingRejections<T extends RedisClient>(client: T, options: { publishInBackground?: boolean } = {}): T {
   const wrappers = new WeakMap<(...args: unknown[]) => unknown, (...args: unknown[]) => unknown>();
   return new Proxy(client, {
     get(target, property) {
@@ -82,10 +89,12 @@ function handlingRejections<T extends RedisClient>(client: T): T {
       const method = value as (...args: unknown[]) => unknown;
       let wrapper = wrappers.get(method);
       if (!wrapper) {
+        const inBackground = options.publishInBackground === true && property === "spublish";
         wrapper = (...args: unknown[]) => {
           const result = method.apply(target, args);
-          if (result instanceof Promise) result.catch(() => undefined);
-          return result;
+          if (!(result instanceof Promise)) return result;
+          result.catch(() => undefined);
+          return inBackground ? Promise.resolve(0) : result;
         };
         wrappers.set(method, wrapper);
       }

@@ -162,6 +162,45 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
     }
   }, 30_000);
 
+  test("with the sharded adapter, a broadcast during the outage still reaches the node's own clients at once, and crosses nodes again after it", async () => {
+    group = new NodeGroup({ url: server.url }, { sharded: true });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    const companyId = company();
+    const local = await group.connect(nodeA, { userId: user(), companyId });
+    const remote = await group.connect(nodeB, { userId: user(), companyId });
+    const onLocal = collect<{ probe: number }>(local, "project:updated");
+    const onRemote = collect<{ probe: number }>(remote, "project:updated");
+    let probe = 0;
+    await waitFor(
+      () => {
+        nodeA.engine.toCompany(companyId).emit("project:updated", { probe: (probe += 1) });
+        return onRemote.length > 0;
+      },
+      { intervalMs: 50, message: "a broadcast from A on B" },
+    );
+
+    await server.stop();
+    const sentAt = Date.now();
+    nodeA.engine.toCompany(companyId).emit("project:updated", { probe: -1 });
+    await waitFor(() => onLocal.some((payload) => payload.probe === -1), { timeoutMs: 1_000, message: "the broadcast on A's own client" });
+    expect(Date.now() - sentAt).toBeLessThan(1_000);
+
+    await sleep(2_000);
+    await server.restart();
+    const backAt = Date.now();
+    const afterOutage = probe + 1_000;
+    await waitFor(
+      () => {
+        nodeA.engine.toCompany(companyId).emit("project:updated", { probe: (probe += 1) + 1_000 });
+        return onRemote.some((payload) => payload.probe > afterOutage);
+      },
+      { timeoutMs: RECOVERY_BUDGET_MS, intervalMs: 50, message: "a broadcast from A on B after the restart" },
+    );
+    expect(Date.now() - backAt).toBeLessThan(RECOVERY_BUDGET_MS);
+    expect(unhandled).toEqual([]);
+  }, 30_000);
+
   test("at maxmemory with noeviction, toUser is refused with STORE_UNAVAILABLE and Redis stays within its limit", async () => {
     const maxmemory = 4 * 1024 * 1024;
     const full = await startRedisServer({ args: ["--maxmemory", String(maxmemory), "--maxmemory-policy", "noeviction"] });
