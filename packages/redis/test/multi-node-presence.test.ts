@@ -80,7 +80,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     expect(outsiderHeard.filter((update) => update.userId === ann)).toEqual([]);
   });
 
-  test("a node killed with SIGKILL stops holding its users online within the TTL, and the others announce it once", async () => {
+  test("a node killed with SIGKILL stops holding its users online within the TTL, and the others announce it once", async ({ annotate }) => {
     group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
@@ -111,12 +111,14 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
       message: "ann offline after the crash",
     });
     const offlineAfterMs = Date.now() - killedAt;
+    await annotate(`offline ${offlineAfterMs} ms after SIGKILL (TTL ${TTL_MS} ms)`);
     // Her last heartbeat was at most a heartbeat interval before the kill.
     expect(offlineAfterMs).toBeLessThanOrEqual(TTL_MS + 500);
     await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 2), {
       timeoutMs: TTL_MS * 3,
       message: "ann's offline transition on A and B",
     });
+    await annotate(`offline announced on A and B ${Date.now() - killedAt} ms after SIGKILL`);
     // Both nodes sweep; a few more sweep intervals must not repeat it.
     await sleep(TTL_MS);
     for (const updates of heard) {
