@@ -38,7 +38,7 @@ export const ERROR_CODES = [
   "VERSION_NOT_FOUND",
   /** The caller's roles do not allow the operation. */
   "FORBIDDEN",
-  /** A store (presence, inbox, documents) could not be reached; nothing was written. */
+  /** A store (presence, inbox, documents) could not be reached or did not answer in time; the operation was not confirmed (a timed-out write may still land). */
   "STORE_UNAVAILABLE",
   /** The server is shutting down; reconnect to another node. */
   "SERVER_SHUTTING_DOWN",

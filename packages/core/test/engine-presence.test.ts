@@ -46,3 +46,29 @@ test("two sockets of the same device count as one device", async () => {
   expect(updates.map((u) => u.online)).toEqual([true, false]);
   watcher.close();
 });
+
+test("a device that reconnects while its disconnect is still being stored ends up online", async () => {
+  const { memoryPresenceStore } = await import("@truss/core");
+  const store = memoryPresenceStore();
+  const slowStore = {
+    ...store,
+    connect: store.connect.bind(store),
+    heartbeat: store.heartbeat.bind(store),
+    sweepExpired: store.sweepExpired.bind(store),
+    isOnline: store.isOnline.bind(store),
+    list: store.list.bind(store),
+    disconnect: async (...args: Parameters<typeof store.disconnect>) => {
+      await sleep(200);
+      return store.disconnect(...args);
+    },
+  };
+  server = await startTestServer({ presence: slowStore });
+  const phone = { userId: "alice", companyId: "acme", deviceId: "phone" };
+  const first = await connectAs(server.url, phone);
+  first.close();
+  await sleep(20);
+  const second = await connectAs(server.url, phone);
+  await sleep(400);
+  expect(await server.engine.isOnline("acme", "alice")).toBe(true);
+  second.close();
+});

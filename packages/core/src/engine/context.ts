@@ -32,7 +32,7 @@ export const userRoom = (userId: string): string => `user:${userId}`;
 /**
  * Awaits a store call, turning a failure that is not a deliberate TrussError
  * (a dropped connection, a timeout) into `STORE_UNAVAILABLE`, so callers and
- * clients learn that nothing was written rather than seeing a driver's error.
+ * clients learn the operation was not confirmed rather than seeing a driver's error.
  */
 export async function storeCall<T>(store: keyof EngineStores, call: () => Promise<T>): Promise<T> {
   try {
@@ -40,7 +40,7 @@ export async function storeCall<T>(store: keyof EngineStores, call: () => Promis
   } catch (error) {
     if (isTrussError(error)) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable (${reason}); nothing was written. Retry later.`, {
+    throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable (${reason}); the operation was not confirmed. Retry later.`, {
       cause: error,
     });
   }

@@ -18,6 +18,8 @@ interface LocalDevice {
  */
 export class PresenceService {
   private readonly devices = new Map<string, LocalDevice>();
+  /** Disconnects still running for devices that left; a reconnect of the same device waits for them. */
+  private readonly leaving = new Map<string, Promise<unknown>>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private failing = false;
@@ -48,7 +50,7 @@ export class PresenceService {
     let device = this.devices.get(key);
     if (!device) {
       const ref = { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
-      device = { ref, sockets: 0, queue: Promise.resolve() };
+      device = { ref, sockets: 0, queue: this.leaving.get(key) ?? Promise.resolve() };
       this.devices.set(key, device);
     }
     device.sockets += 1;
@@ -70,10 +72,15 @@ export class PresenceService {
     // disconnect to overtake it, the heartbeat would re-add the device and
     // announce its user online again.
     const heartbeat = this.inFlightHeartbeat;
-    return this.enqueue(device, async () => {
+    const done = this.enqueue(device, async () => {
       await heartbeat;
       return this.ctx.stores.presence.disconnect(ref);
     });
+    this.leaving.set(key, done);
+    void done.finally(() => {
+      if (this.leaving.get(key) === done) this.leaving.delete(key);
+    });
+    return done;
   }
 
   /** Every online user of a company with their devices. */
