@@ -1,15 +1,22 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { createRequire } from "node:module";
 import { TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET } from "@truss/test-utils";
 
 const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
 const entry = fileURLToPath(new URL("./child-node-main.ts", import.meta.url));
 const START_TIMEOUT_MS = 15_000;
+
+/**
+ * esbuild as tsup (a root dev dependency) ships it, so the bundle step needs
+ * no extra install and no `node_modules/.bin` entry a clean install may lack.
+ */
+const requireFromTsup = createRequire(createRequire(import.meta.url).resolve("tsup"));
+const esbuild = requireFromTsup("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
 
 /** An engine node running in a child process. */
 export interface ChildNode {
@@ -36,11 +43,18 @@ export async function startChildNode(config: { redisUrl: string; prefix: string;
   let child: ChildProcess | undefined;
   const killChild = () => child?.kill("SIGKILL");
   try {
-    await promisify(execFile)(
-      join(repoRoot, "node_modules", ".bin", "esbuild"),
-      [entry, "--bundle", "--platform=node", "--format=cjs", "--packages=external", "--target=node20", `--outfile=${bundle}`, "--log-level=error"],
-      { cwd: repoRoot, timeout: 30_000 },
-    );
+    await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      packages: "external",
+      target: "node20",
+      outfile: bundle,
+      logLevel: "error",
+      tsconfig: join(repoRoot, "tsconfig.base.json"),
+      absWorkingDir: repoRoot,
+    });
     child = spawn(process.execPath, [bundle], {
       stdio: ["ignore", "pipe", "pipe"],
       env: {
