@@ -1,0 +1,308 @@
+/**
+ * The load generator: one process holding every bench client, driven by the
+ * runner over IPC. It opens connections with bounded concurrency, records
+ * delivery latency from the send time each server stamps into its messages,
+ * acknowledges inbox messages like a device would, and runs the document
+ * writers. Servers and generator share a clock (see lib/clock.mjs).
+ */
+import { serveCommands } from "../lib/commands.mjs";
+import { now, sleep } from "../lib/clock.mjs";
+import { Histogram } from "../lib/histogram.mjs";
+import { signToken } from "../lib/tokens.mjs";
+import { numberField, socketUrl, stringField, WireClient } from "./wire-client.mjs";
+
+/** How long a device holds inbox ids before acknowledging them in one `inbox:ack`. */
+const ACK_DELAY_MS = 20;
+/** The most ids one `inbox:ack` carries. */
+const ACK_BATCH = 200;
+
+const groups = new Map();
+const tokens = new Map();
+let stats = freshStats();
+
+function freshStats() {
+  return {
+    startedAt: now(),
+    firstAt: 0,
+    lastAt: 0,
+    /** Every event received, whatever its name. */
+    events: 0,
+    /** Application broadcasts (`project:updated`) received, by the node the client is on. */
+    delivered: [0, 0],
+    latency: [new Histogram(), new Histogram()],
+    inbox: { received: 0, duplicates: 0, acks: 0, ackErrors: 0, latency: new Histogram() },
+    documentBroadcasts: 0,
+    other: {},
+  };
+}
+
+function tokenFor(spec) {
+  const key = `${spec.userId}\u0000${spec.companyId}`;
+  let token = tokens.get(key);
+  if (!token) tokens.set(key, (token = signToken(spec)));
+  return token;
+}
+
+function compareIds(a, b) {
+  const [aMs, aSeq] = a.split("-").map(Number);
+  const [bMs, bSeq] = b.split("-").map(Number);
+  return aMs - bMs || aSeq - bSeq;
+}
+
+function onEvent(client, event, packet) {
+  const at = now();
+  if (stats.firstAt === 0) stats.firstAt = at;
+  stats.lastAt = at;
+  stats.events += 1;
+  if (event === "project:updated") {
+    stats.delivered[client.node] += 1;
+    stats.latency[client.node].record(at - numberField(packet, '"t":'));
+  } else if (event === "inbox:message") {
+    onInboxMessage(client, packet, at);
+  } else if (event === "document:updated") {
+    stats.documentBroadcasts += 1;
+    const known = client.state?.known;
+    if (known) {
+      const id = stringField(packet, '"id":"');
+      const version = numberField(packet, '"version":');
+      if ((known.get(id) ?? 0) < version) known.set(id, version);
+    }
+  } else {
+    stats.other[event] = (stats.other[event] ?? 0) + 1;
+  }
+}
+
+function onInboxMessage(client, packet, at) {
+  const inbox = client.inbox;
+  const id = stringField(packet, '"id":"');
+  if (inbox.lastId !== null && compareIds(id, inbox.lastId) <= 0) {
+    stats.inbox.duplicates += 1;
+    return;
+  }
+  inbox.lastId = id;
+  inbox.received += 1;
+  stats.inbox.received += 1;
+  stats.inbox.latency.record(at - numberField(packet, '"t":'));
+  inbox.pending.push(id);
+  if (inbox.pending.length >= ACK_BATCH) flushAcks(client);
+  else inbox.timer ??= setTimeout(() => flushAcks(client), ACK_DELAY_MS);
+  if (inbox.received === inbox.expected) inbox.onDrained?.();
+}
+
+function flushAcks(client) {
+  const inbox = client.inbox;
+  clearTimeout(inbox.timer);
+  inbox.timer = undefined;
+  if (inbox.pending.length === 0 || !client.connected) return;
+  const ids = inbox.pending;
+  inbox.pending = [];
+  client.request("inbox:ack", { ids }).then(
+    (ack) => (ack?.ok ? (stats.inbox.acks += 1) : (stats.inbox.ackErrors += 1)),
+    () => (stats.inbox.ackErrors += 1),
+  );
+}
+
+function makeClient(spec, index, ports) {
+  const client = new WireClient({
+    url: socketUrl(ports[index % ports.length]),
+    auth: { token: tokenFor(spec), deviceId: spec.deviceId ?? `d-${spec.userId}` },
+    onEvent,
+  });
+  client.node = index % ports.length;
+  client.spec = spec;
+  client.inbox = { received: 0, expected: spec.expectInbox ?? -1, lastId: null, pending: [], timer: undefined, onDrained: null };
+  return client;
+}
+
+/**
+ * Opens `specs.length` connections, `concurrency` at a time. Tokens are signed
+ * before the clock starts: the server's verification is measured, not ours.
+ */
+async function connectAll(specs, ports, concurrency, onClient) {
+  for (const spec of specs) tokenFor(spec);
+  const clients = [];
+  const latency = new Histogram();
+  const errors = {};
+  let next = 0;
+  let failed = 0;
+  const startedAt = now();
+  const lane = async () => {
+    while (next < specs.length) {
+      const index = next++;
+      const client = makeClient(specs[index], index, ports);
+      onClient?.(client);
+      const t0 = now();
+      try {
+        await client.connect();
+        latency.record(now() - t0);
+        clients.push(client);
+      } catch (error) {
+        failed += 1;
+        const key = String(error.message).slice(0, 120);
+        errors[key] = (errors[key] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, lane));
+  const elapsedMs = now() - startedAt;
+  return {
+    clients,
+    result: {
+      connected: clients.length,
+      failed,
+      errors,
+      elapsedMs: Math.round(elapsedMs),
+      perSecond: Math.round((clients.length / elapsedMs) * 1000),
+      latency: latency.summary(),
+    },
+  };
+}
+
+function group(name) {
+  const clients = groups.get(name);
+  if (!clients) throw new Error(`no client group "${name}"`);
+  return clients;
+}
+
+/** One document writer: update, wait for the ack, repeat until the deadline. */
+async function runWriter(client, { deadline, docs, fields, outcome, latency }) {
+  const known = client.state.known;
+  while (now() < deadline && client.connected) {
+    const id = docs[(Math.random() * docs.length) | 0];
+    const field = fields[(Math.random() * fields.length) | 0];
+    const t0 = now();
+    let ack;
+    try {
+      ack = await client.request("document:update", {
+        type: "project",
+        id,
+        baseVersion: known.get(id) ?? 1,
+        changes: { [field]: Math.round(Math.random() * 1e6) },
+      });
+    } catch {
+      outcome.error += 1;
+      return;
+    }
+    latency.record(now() - t0);
+    if (!ack?.ok) {
+      const code = ack?.error?.code ?? "UNKNOWN";
+      outcome.errors[code] = (outcome.errors[code] ?? 0) + 1;
+      outcome.error += 1;
+      continue;
+    }
+    outcome[ack.status] += 1;
+    const version = ack.status === "conflict" ? ack.current.version : ack.document.version;
+    if ((known.get(id) ?? 0) < version) known.set(id, version);
+  }
+}
+
+serveCommands({
+  /** Opens a group of clients, spread over `ports` (one per node). */
+  async connect({ group: name, ports, clients: specs, concurrency = 100 }) {
+    const { clients, result } = await connectAll(specs, ports, concurrency);
+    groups.set(name, [...(groups.get(name) ?? []), ...clients]);
+    return result;
+  },
+
+  /** Closes a group's connections. */
+  async close({ group: name }) {
+    const clients = groups.get(name) ?? [];
+    groups.delete(name);
+    for (let index = 0; index < clients.length; index += 500) {
+      await Promise.all(clients.slice(index, index + 500).map((client) => client.close()));
+    }
+    return { closed: clients.length };
+  },
+
+  reset() {
+    stats = freshStats();
+    return true;
+  },
+
+  /** Counters, and with `latency` (the default) the latency summaries, which take a few ms to compute. */
+  stats({ latency = true } = {}) {
+    const counts = {
+      startedAt: stats.startedAt,
+      firstAt: stats.firstAt,
+      lastAt: stats.lastAt,
+      events: stats.events,
+      delivered: stats.delivered[0] + stats.delivered[1],
+      inboxReceived: stats.inbox.received,
+    };
+    if (!latency) return counts;
+    return {
+      startedAt: stats.startedAt,
+      firstAt: stats.firstAt,
+      lastAt: stats.lastAt,
+      events: stats.events,
+      delivered: stats.delivered[0] + stats.delivered[1],
+      deliveredByNode: stats.delivered,
+      latency: mergedSummary(stats.latency),
+      latencyByNode: stats.latency.map((histogram) => histogram.summary()),
+      inbox: { ...stats.inbox, latency: stats.inbox.latency.summary() },
+      documentBroadcasts: stats.documentBroadcasts,
+      other: stats.other,
+      openClients: [...groups.values()].reduce((sum, clients) => sum + clients.filter((client) => client.connected).length, 0),
+    };
+  },
+
+  /**
+   * Connects devices that have `perClient` messages waiting and resolves when
+   * every one has received them all (acknowledging as it goes).
+   */
+  async drain({ group: name, ports, clients: specs, perClient, concurrency = 100, timeoutMs = 60_000 }) {
+    let drained = 0;
+    let resolveAll;
+    const allDrained = new Promise((resolve) => (resolveAll = resolve));
+    const startedAt = now();
+    const { clients, result } = await connectAll(
+      specs.map((spec) => ({ ...spec, expectInbox: perClient })),
+      ports,
+      concurrency,
+      (client) => {
+        client.inbox.onDrained = () => {
+          drained += 1;
+          if (drained === specs.length) resolveAll();
+        };
+      },
+    );
+    const connectedAt = now();
+    groups.set(name, clients);
+    const timedOut = await Promise.race([allDrained.then(() => false), sleep(timeoutMs).then(() => true)]);
+    const drainedAt = now();
+    for (const client of clients) flushAcks(client);
+    return {
+      connect: result,
+      devices: specs.length,
+      drained,
+      timedOut,
+      received: clients.reduce((sum, client) => sum + client.inbox.received, 0),
+      connectMs: Math.round(connectedAt - startedAt),
+      drainMs: Math.round(drainedAt - startedAt),
+    };
+  },
+
+  /** Runs every client of a group as a closed-loop document writer for `durationMs`. */
+  async write({ group: name, durationMs, docs, fields }) {
+    const clients = group(name);
+    const outcome = { applied: 0, merged: 0, conflict: 0, error: 0, errors: {} };
+    const latency = new Histogram();
+    for (const client of clients) client.state = { known: new Map(docs.map((id) => [id, 1])) };
+    const startedAt = now();
+    const deadline = startedAt + durationMs;
+    await Promise.all(clients.map((client) => runWriter(client, { deadline, docs, fields, outcome, latency })));
+    const elapsedMs = now() - startedAt;
+    return { ...outcome, elapsedMs: Math.round(elapsedMs), latency: latency.summary() };
+  },
+});
+
+function mergedSummary(histograms) {
+  const merged = new Histogram();
+  for (const histogram of histograms) {
+    for (let index = 0; index < histogram.counts.length; index++) merged.counts[index] += histogram.counts[index];
+    merged.count += histogram.count;
+    merged.sum += histogram.sum;
+    merged.max = Math.max(merged.max, histogram.max);
+  }
+  return merged.summary();
+}

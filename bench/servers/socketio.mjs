@@ -1,0 +1,102 @@
+/**
+ * The baseline: plain Socket.IO doing each job by hand, the way an
+ * application would without Truss — `jsonwebtoken` in a middleware, a
+ * `company:<id>` room per socket, and only for the scenarios that need them
+ * a hand-written inbox (user room, ids, per-device cursor, replay, ack) and
+ * hand-written versioned documents (compare-and-set, field merge, history).
+ * Socket.IO's defaults are kept: that is what "plain" means.
+ */
+import jwt from "jsonwebtoken";
+import { Server } from "socket.io";
+import { serveCommands } from "../lib/commands.mjs";
+import { BENCH_KEY } from "../lib/tokens.mjs";
+import { memoryInbox, redisInbox } from "./by-hand/inbox.mjs";
+import { memoryDocuments, redisDocuments } from "./by-hand/documents.mjs";
+import { expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
+
+let io;
+let inbox;
+let documents;
+
+serveCommands({
+  /**
+   * @param {object} args
+   * @param {string[]} [args.features] `inbox`, `documents`: the hand-written services to register
+   * @param {"memory"|"redis"} [args.store]
+   * @param {number} [args.redisPort]
+   * @param {boolean} [args.adapter] `@socket.io/redis-adapter`, for several nodes
+   */
+  async start({ features = [], store = "memory", redisPort, adapter = false, prefix = "bench" }) {
+    let redis;
+    let adapterFactory;
+    if (store === "redis" || adapter) {
+      const { Redis } = await import("ioredis");
+      redis = new Redis({ host: "127.0.0.1", port: redisPort, maxRetriesPerRequest: 2 });
+      if (adapter) {
+        const { createAdapter } = await import("@socket.io/redis-adapter");
+        adapterFactory = createAdapter(redis, redis.duplicate());
+      }
+    }
+    const { server, port } = await listen();
+    io = new Server(server, { serveClient: false, ...(adapterFactory ? { adapter: adapterFactory } : {}) });
+
+    io.use((socket, next) => {
+      try {
+        const claims = jwt.verify(socket.handshake.auth?.token, BENCH_KEY, { algorithms: ["HS256"] });
+        if (typeof claims.sub !== "string" || typeof claims.companyId !== "string") throw new Error("missing claims");
+        const deviceId = socket.handshake.auth?.deviceId;
+        socket.data.user = { userId: claims.sub, companyId: claims.companyId, deviceId: typeof deviceId === "string" ? deviceId : socket.id };
+        next();
+      } catch {
+        next(Object.assign(new Error("unauthorized"), { data: { code: "AUTH_INVALID_TOKEN" } }));
+      }
+    });
+
+    if (features.includes("inbox")) inbox = store === "redis" ? redisInbox(io, redis, prefix) : memoryInbox(io);
+    if (features.includes("documents")) documents = store === "redis" ? redisDocuments(io, redis, prefix) : memoryDocuments(io);
+
+    io.on("connection", (socket) => {
+      const { companyId } = socket.data.user;
+      socket.join(`company:${companyId}`);
+      inbox?.onConnection(socket);
+      documents?.onConnection(socket);
+    });
+    return { port, pid: process.pid };
+  },
+
+  broadcast: ({ companies, rate, durationMs }) =>
+    pace({
+      rate,
+      durationMs,
+      send: (seq, t) => {
+        const companyId = companies[seq % companies.length];
+        io.to(`company:${companyId}`).emit("project:updated", projectUpdate(t, seq, companyId));
+      },
+    }),
+
+  async toUser({ users, rate, durationMs }) {
+    const tracker = new SendTracker();
+    const paced = await pace({
+      rate,
+      durationMs,
+      send: (seq, t) => tracker.track(inbox.send(users[seq % users.length], "expense:approved", expenseApproved(t, seq))),
+    });
+    return { ...paced, ...(await tracker.settle()) };
+  },
+
+  async enqueue({ users, perUser, concurrency = 200 }) {
+    const startedAt = performance.now();
+    const failed = await runBounded(users.length, concurrency, async (index) => {
+      for (let seq = 0; seq < perUser; seq++) await inbox.send(users[index], "expense:approved", expenseApproved(0, seq));
+    });
+    return { failed, elapsedMs: Math.round(performance.now() - startedAt) };
+  },
+
+  async seedDocuments({ companyId, docs, fields }) {
+    const data = Object.fromEntries(fields.map((field) => [field, 0]));
+    for (const id of docs) await documents.update({ companyId, type: "project", id }, { baseVersion: 0, changes: data }, null);
+    return { seeded: docs.length };
+  },
+
+  memory: async () => ({ ...(await memoryReport()), sockets: io.engine.clientsCount }),
+});

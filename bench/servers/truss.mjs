@@ -1,0 +1,98 @@
+/**
+ * The server under test: Truss, configured as an application would
+ * (HS256 JWT auth, in-memory or Redis stores, optionally the Redis adapter),
+ * driven by the runner's commands.
+ */
+import { serveCommands } from "../lib/commands.mjs";
+import { BENCH_SECRET } from "../lib/tokens.mjs";
+import { expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
+
+let engine;
+let io;
+
+serveCommands({
+  /**
+   * @param {object} args
+   * @param {"memory"|"redis"} [args.store]
+   * @param {number} [args.redisPort] with `store: "redis"` or `adapter: true`
+   * @param {boolean} [args.adapter] Redis adapter, for several nodes
+   * @param {string} [args.prefix] Redis key prefix, shared by the nodes of one run
+   * @param {boolean} [args.dropRequest] measure the proposed core change: drop the handshake request once the socket is built
+   */
+  async start({ store = "memory", redisPort, adapter = false, prefix = "bench", dropRequest = false }) {
+    // TRUSS_CORE points at another build of @truss/core (a proposed change) to measure it against the same workload.
+    const { createRealtimeEngine } = await import(process.env.TRUSS_CORE ?? "@truss/core");
+    const options = {
+      auth: { secret: BENCH_SECRET, algorithms: ["HS256"] },
+      logger: false,
+      // The bench's writers and acking devices send far more than a person
+      // would; the rate limit still runs (and costs what it costs), it just never trips.
+      limits: { eventsPerSecond: 1_000_000 },
+    };
+    if (store === "redis" || adapter) {
+      const { Redis } = await import("ioredis");
+      const redis = await import("@truss/redis");
+      const connect = () => {
+        return new Redis({ host: "127.0.0.1", port: redisPort, maxRetriesPerRequest: 2 });
+      };
+      if (store === "redis") Object.assign(options, redis.redisStores(connect(), { prefix }));
+      if (adapter) {
+        const pub = connect();
+        options.adapter = redis.redisAdapter(pub, pub.duplicate());
+      }
+    }
+    engine = createRealtimeEngine(options);
+    const { server, port } = await listen();
+    io = engine.attach(server);
+    if (dropRequest) {
+      // What the proposed core change does, from the outside: Truss's own
+      // connection listener has run by now, so the handshake (headers
+      // included) is built and the socket no longer needs the request.
+      io.of("/").on("connection", (socket) => {
+        socket.conn.request = null;
+      });
+    }
+    return { port, pid: process.pid };
+  },
+
+  broadcast: ({ companies, rate, durationMs }) =>
+    pace({
+      rate,
+      durationMs,
+      send: (seq, t) => {
+        const companyId = companies[seq % companies.length];
+        engine.toCompany(companyId).emit("project:updated", projectUpdate(t, seq, companyId));
+      },
+    }),
+
+  /** `toUser` at a paced rate, round-robin over `users`. */
+  async toUser({ users, rate, durationMs }) {
+    const tracker = new SendTracker();
+    const paced = await pace({
+      rate,
+      durationMs,
+      send: (seq, t) => tracker.track(engine.toUser(users[seq % users.length]).emit("expense:approved", expenseApproved(t, seq))),
+    });
+    return { ...paced, ...(await tracker.settle()) };
+  },
+
+  /** Queues `perUser` messages for each of `users` (who are offline), in order per user. */
+  async enqueue({ users, perUser, concurrency = 200 }) {
+    const startedAt = performance.now();
+    const failed = await runBounded(users.length, concurrency, async (index) => {
+      for (let seq = 0; seq < perUser; seq++) {
+        await engine.toUser(users[index]).emit("expense:approved", expenseApproved(0, seq));
+      }
+    });
+    return { failed, elapsedMs: Math.round(performance.now() - startedAt) };
+  },
+
+  /** Creates the documents the writers update, each with `fields` set (version 1). */
+  async seedDocuments({ companyId, docs, fields }) {
+    const data = Object.fromEntries(fields.map((field) => [field, 0]));
+    for (const id of docs) await engine.documents.update(companyId, "project", id, { baseVersion: 0, changes: data });
+    return { seeded: docs.length };
+  },
+
+  memory: async () => ({ ...(await memoryReport()), sockets: io.engine.clientsCount }),
+});
