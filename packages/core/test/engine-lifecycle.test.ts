@@ -78,3 +78,24 @@ test("the engine refuses to start without auth, and with nonsense limits", () =>
   expect(() => createRealtimeEngine({ auth: testAuth(), limits: { eventsPerSecond: 0 } })).toThrow(/eventsPerSecond/);
   expect(() => createRealtimeEngine({ auth: { secret: "s", algorithms: [] } })).toThrow(/algorithms/);
 });
+
+test("admitted sockets do not keep their handshake request alive (websocket and polling)", async () => {
+  const http = createServer();
+  const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
+  const io = engine.attach(http);
+  http.listen(0, "127.0.0.1");
+  await once(http, "listening");
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const clients = await Promise.all([connectAs(url, alice), connectAs(url, { userId: "bob", companyId: "acme" }, { transports: ["polling"] })]);
+  const sockets = await io.fetchSockets();
+  expect(sockets).toHaveLength(2);
+  for (const socket of io.of("/").sockets.values()) {
+    expect(socket.conn.request).toBeNull();
+    // What Truss reads later (auth:refresh) survives in the handshake copy.
+    expect(socket.handshake.headers.host).toMatch(/^127\.0\.0\.1:/);
+  }
+  expect((await request(clients[0]!, "presence:list", {})).ok).toBe(true);
+  for (const client of clients) client.close();
+  await engine.close();
+  await new Promise((resolve) => http.close(resolve));
+});

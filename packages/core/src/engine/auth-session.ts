@@ -43,10 +43,19 @@ export function connectError(payload: ErrorPayload): Error & { data: ErrorPayloa
   return Object.assign(new Error(payload.message), { data: payload });
 }
 
+/** Timer durations are rounded up to this, so connections share Node's per-duration timer lists. */
+const TIMER_GRANULARITY_MS = 1000;
+
+const roundUp = (ms: number): number => Math.ceil(Math.max(0, ms) / TIMER_GRANULARITY_MS) * TIMER_GRANULARITY_MS;
+
 /**
- * Arms the expiry timers of a connection: `auth:expiring` `warnBeforeMs`
- * ahead, then a coded `error` and a disconnect at expiry. Re-arming (after
- * `auth:refresh`) replaces the previous timers.
+ * Arms the expiry of a connection: `auth:expiring` `warnBeforeMs` ahead, then
+ * a coded `error` and a disconnect at expiry. One timer at a time (the
+ * expiry timer is armed when the warning fires), its duration rounded up to a
+ * whole second: Node keeps one list per distinct duration, and tokens that
+ * expire at different milliseconds would otherwise cost every connection two
+ * timers and their own lists. The disconnect comes at most a second after
+ * expiry, never before it. Re-arming (after `auth:refresh`) replaces the timer.
  */
 export function scheduleExpiry(connection: Connection, warnBeforeMs: number, onExpired: () => void): void {
   connection.clearTimers();
@@ -57,14 +66,21 @@ export function scheduleExpiry(connection: Connection, warnBeforeMs: number, onE
     connection.expiryTimer = setTimeout(() => scheduleExpiry(connection, warnBeforeMs, onExpired), MAX_TIMER_MS);
     return;
   }
-  const warnIn = Math.max(0, untilExpiry - warnBeforeMs);
+  const armExpiry = () => {
+    connection.expiryTimer = setTimeout(() => {
+      // A timer may fire a millisecond before Date.now() agrees; never leave the connection unarmed.
+      if (Date.now() < expiresAt) armExpiry();
+      else onExpired();
+    }, roundUp(expiresAt - Date.now()));
+  };
   connection.warnTimer = setTimeout(() => {
+    connection.warnTimer = undefined;
     connection.socket.emit(PROTOCOL_EVENTS.authExpiring, {
       expiresAt,
       expiresInMs: Math.max(0, expiresAt - Date.now()),
     });
-  }, warnIn);
-  connection.expiryTimer = setTimeout(onExpired, Math.max(0, untilExpiry));
+    armExpiry();
+  }, roundUp(untilExpiry - warnBeforeMs));
 }
 
 /** The `error` payload sent right before an expired connection is closed. */

@@ -18,6 +18,7 @@ import { Connection } from "./connection.js";
 import { companyRoom, userRoom, type EngineContext, type EngineStores } from "./context.js";
 import { createDispatcher, type EventHandler } from "./dispatch.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
+import { UpgradeRequests } from "./upgrade-request.js";
 import { DocumentService, type DocumentUpdate } from "./documents.js";
 import {
   validateWithSchema,
@@ -145,6 +146,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private closed: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private readonly connections = new Map<string, Connection>();
+  private readonly upgradeRequests = new UpgradeRequests();
   private readonly handlers = new Map<string, EventHandler>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly ctx: EngineContext;
@@ -227,6 +229,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.io = io;
     this.nsp = io.of(this.options.namespace ?? "/");
     this.guardOrigins(io);
+    this.upgradeRequests.track(io);
     this.nsp.use((socket, next) => void this.admit(socket).then(() => next(), next));
     this.nsp.on("connection", (socket) => this.onConnection(socket));
     this.inboxService.bindNamespace();
@@ -376,6 +379,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
   private onConnection(socket: Socket): void {
     const principal = socket.data.principal as Principal;
+    this.upgradeRequests.release(socket);
     const connection = new Connection(socket, principal, this.eventsPerSecond);
     this.connections.set(socket.id, connection);
     this.ctx.metrics.inc("truss_connections_total");
