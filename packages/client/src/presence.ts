@@ -33,9 +33,11 @@ export class PresenceTracker implements PresenceClient {
     onListenerFailure: (error: unknown) => void,
   ) {
     this.listeners = new Listeners(onListenerFailure);
-    // `presence:update` says who changed, not their devices, so the listing is fetched rather than patched.
+    // Presence events say who changed, not their devices, so the listing is fetched rather than patched;
+    // `presence:updates` carries a burst's changes in one packet, so a storm costs one refresh.
     connection.socket.on("connect", () => this.refresh());
     connection.socket.on(PROTOCOL_EVENTS.presenceUpdate, () => this.refresh());
+    connection.socket.on(PROTOCOL_EVENTS.presenceUpdates, () => this.refresh());
   }
 
   get current(): PresenceUser[] | null {

@@ -22,6 +22,7 @@ export { compareInboxIds } from "./inbox/store.js";
 /** Event names Truss itself uses; application events must not reuse them. */
 export const PROTOCOL_EVENTS = {
   presenceUpdate: "presence:update",
+  presenceUpdates: "presence:updates",
   documentUpdated: "document:updated",
   inboxMessage: "inbox:message",
   authExpiring: "auth:expiring",
@@ -47,6 +48,16 @@ export interface PresenceUpdate {
   userId: string;
   /** Whether the user is now online. */
   online: boolean;
+}
+
+/**
+ * Payload of `presence:updates`: the changes of one company collected during
+ * a burst (a site's phones reconnecting together), oldest first. The first
+ * change of a burst still goes out at once as `presence:update`.
+ */
+export interface PresenceUpdates {
+  /** Each user's change, in the order they happened. */
+  updates: PresenceUpdate[];
 }
 
 /** Payload of `auth:expiring`. */
@@ -96,6 +107,7 @@ export type DocumentUpdateResult =
 /** Events the server sends to clients. */
 export interface TrussServerEvents {
   "presence:update": (update: PresenceUpdate) => void;
+  "presence:updates": (batch: PresenceUpdates) => void;
   "document:updated": (update: DocumentUpdated) => void;
   "inbox:message": (message: InboxMessage) => void;
   "auth:expiring": (notice: AuthExpiring) => void;

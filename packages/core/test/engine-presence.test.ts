@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { collect, connectAs, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { collect, collectPresence, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
 import type { PresenceUpdate } from "@truss/core";
 
 let server: TestServer;
@@ -8,7 +8,7 @@ afterEach(() => server?.close());
 test("presence:update fires on a user's first device online and last device offline, not in between", async () => {
   server = await startTestServer();
   const watcher = await connectAs(server.url, { userId: "bob", companyId: "acme" });
-  const updates = collect<PresenceUpdate>(watcher, "presence:update");
+  const updates = collectPresence(watcher);
 
   const laptop = await connectAs(server.url, { userId: "alice", companyId: "acme", deviceId: "laptop" });
   await waitFor(() => updates.length === 1);
@@ -35,7 +35,7 @@ test("presence:update fires on a user's first device online and last device offl
 test("two sockets of the same device count as one device", async () => {
   server = await startTestServer();
   const watcher = await connectAs(server.url, { userId: "bob", companyId: "acme" });
-  const updates = collect<PresenceUpdate>(watcher, "presence:update");
+  const updates = collectPresence(watcher);
   const tabA = await connectAs(server.url, { userId: "alice", companyId: "acme", deviceId: "laptop" });
   const tabB = await connectAs(server.url, { userId: "alice", companyId: "acme", deviceId: "laptop" });
   tabA.close();
@@ -71,4 +71,20 @@ test("a device that reconnects while its disconnect is still being stored ends u
   await sleep(400);
   expect(await server.engine.isOnline("acme", "alice")).toBe(true);
   second.close();
+});
+
+test("a burst of users coming online reaches each member as one change and one batch, not one message per user", async () => {
+  server = await startTestServer();
+  const watcher = await connectAs(server.url, { userId: "watcher", companyId: "acme" });
+  await sleep(1100); // let the watcher's own window close
+  const singles = collect(watcher, "presence:update");
+  const batches = collect<{ updates: Array<{ userId: string; online: boolean }> }>(watcher, "presence:updates");
+  const crew = await Promise.all(Array.from({ length: 8 }, (_, i) => connectAs(server.url, { userId: `crew-${i}`, companyId: "acme" })));
+  await waitFor(() => singles.length + batches.reduce((n, b) => n + b.updates.length, 0) === 8, { timeoutMs: 3000 });
+  expect(singles).toHaveLength(1);
+  expect(batches).toHaveLength(1);
+  const heard = [...singles, ...batches[0]!.updates] as Array<{ userId: string; online: boolean }>;
+  expect(heard.map((u) => u.userId).sort()).toEqual(crew.map((_, i) => `crew-${i}`).sort());
+  expect(heard.every((u) => u.online)).toBe(true);
+  for (const socket of [watcher, ...crew]) socket.close();
 });

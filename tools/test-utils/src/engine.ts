@@ -104,6 +104,17 @@ export function collect<T = unknown>(socket: ClientSocket, event: string): T[] {
   return received;
 }
 
+/**
+ * Collects every presence change a socket hears, in order, whether it came
+ * alone (`presence:update`) or in a burst's batch (`presence:updates`).
+ */
+export function collectPresence(socket: ClientSocket): Array<{ userId: string; online: boolean }> {
+  const received: Array<{ userId: string; online: boolean }> = [];
+  socket.on("presence:update", (update: { userId: string; online: boolean }) => received.push(update));
+  socket.on("presence:updates", (batch: { updates: Array<{ userId: string; online: boolean }> }) => received.push(...batch.updates));
+  return received;
+}
+
 /** Emits with an ack and resolves with the ack's argument. */
 export function request<T = any>(socket: ClientSocket, event: string, payload?: unknown, timeoutMs = 5000): Promise<T> {
   return socket.timeout(timeoutMs).emitWithAck(event, payload) as Promise<T>;

@@ -1,6 +1,6 @@
 import type { Principal } from "../auth/authenticator.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "../presence/store.js";
-import { PROTOCOL_EVENTS, type PresenceUpdate } from "../protocol.js";
+import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "../protocol.js";
 import { deviceKey } from "./connection.js";
 import { companyRoom, storeCall, type EngineContext } from "./context.js";
 
@@ -11,6 +11,9 @@ interface LocalDevice {
   queue: Promise<unknown>;
 }
 
+/** How long presence changes of one company are collected after one went out. */
+const PRESENCE_WINDOW_MS = 1000;
+
 /**
  * Keeps this node's devices in the presence store: connect and disconnect per
  * device (several sockets of one device count once), periodic heartbeats, and
@@ -18,9 +21,13 @@ interface LocalDevice {
  */
 export class PresenceService {
   private readonly devices = new Map<string, LocalDevice>();
+  /** Companies with an announcement in the current window: the changes queued since, and the window's timer. */
+  private readonly windows = new Map<string, { queued: PresenceUpdate[]; timer: NodeJS.Timeout }>();
   /** Disconnects still running for devices that left; a reconnect of the same device waits for them. */
   private readonly leaving = new Map<string, Promise<unknown>>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** After `stop()` changes go out one by one: no window timer may outlive the engine. */
+  private stopped = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private failing = false;
   private inFlightHeartbeat: Promise<void> | undefined;
@@ -42,6 +49,11 @@ export class PresenceService {
   stop(): void {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    this.stopped = true;
+    for (const companyId of [...this.windows.keys()]) {
+      clearTimeout(this.windows.get(companyId)!.timer);
+      this.flushWindow(companyId);
+    }
   }
 
   /** Records a socket of `principal`'s device; announces the user if this is their first device anywhere. */
@@ -126,9 +138,36 @@ export class PresenceService {
     return next;
   }
 
+  /**
+   * The first change in a company goes out at once; the changes of the next
+   * PRESENCE_WINDOW_MS go out together when it ends, in one packet to the
+   * whole company. A reconnect storm then costs each member one message per
+   * window instead of one per user that comes back.
+   */
   private announce(transition: PresenceTransition): void {
     const update: PresenceUpdate = { userId: transition.userId, online: transition.online };
+    const window = this.windows.get(transition.companyId);
+    if (window) {
+      window.queued.push(update);
+      return;
+    }
     this.ctx.namespace().to(companyRoom(transition.companyId)).emit(PROTOCOL_EVENTS.presenceUpdate, update);
+    if (!this.stopped) this.openWindow(transition.companyId);
+  }
+
+  private openWindow(companyId: string): void {
+    const timer = setTimeout(() => this.flushWindow(companyId), PRESENCE_WINDOW_MS).unref();
+    this.windows.set(companyId, { queued: [], timer });
+  }
+
+  private flushWindow(companyId: string): void {
+    const queued = this.windows.get(companyId)?.queued ?? [];
+    this.windows.delete(companyId);
+    if (queued.length === 0) return;
+    const batch: PresenceUpdates = { updates: queued };
+    this.ctx.namespace().to(companyRoom(companyId)).emit(PROTOCOL_EVENTS.presenceUpdates, batch);
+    // Keep collecting while the burst lasts.
+    if (!this.stopped) this.openWindow(companyId);
   }
 
   /**
