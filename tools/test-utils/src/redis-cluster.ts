@@ -1,12 +1,9 @@
 import { execFile } from "node:child_process";
-import { once } from "node:events";
-import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { redisServerBinary, startRedisServer, type RedisServer } from "./redis-server.js";
+import { firstExecutable, freePort, onPath, redisServerBinary, startRedisServer, type RedisServer } from "./redis-server.js";
 
 const run = promisify(execFile);
 
@@ -29,19 +26,7 @@ export interface RedisCluster {
  */
 export function redisCliBinary(): string | null {
   const server = redisServerBinary();
-  const candidates = [
-    ...(server ? [join(dirname(server), "redis-cli")] : []),
-    ...(process.env.PATH ?? "").split(":").filter(Boolean).map((dir) => join(dir, "redis-cli")),
-  ];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not here; try the next one.
-    }
-  }
-  return null;
+  return firstExecutable([...(server ? [join(dirname(server), "redis-cli")] : []), ...onPath("redis-cli")]);
 }
 
 /**
@@ -117,14 +102,4 @@ async function waitUntilReady(cli: string, servers: readonly RedisServer[]): Pro
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** A port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

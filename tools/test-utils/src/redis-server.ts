@@ -38,15 +38,23 @@ let exitHookInstalled = false;
  * first `redis-server` on the PATH, else `null`.
  */
 export function redisServerBinary(): string | null {
-  const candidates = process.env.TRUSS_REDIS_SERVER
-    ? [process.env.TRUSS_REDIS_SERVER]
-    : (process.env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, "redis-server"));
+  const fromEnv = process.env.TRUSS_REDIS_SERVER;
+  return firstExecutable(fromEnv ? [fromEnv] : onPath("redis-server"));
+}
+
+/** `name` in each directory of the PATH, in order. */
+export function onPath(name: string): string[] {
+  return (process.env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, name));
+}
+
+/** The first of `candidates` that is an executable file, else `null`. */
+export function firstExecutable(candidates: readonly string[]): string | null {
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;
     } catch {
-      // Not here; try the next directory.
+      // Not here; try the next one.
     }
   }
   return null;
@@ -188,7 +196,7 @@ function sendCommand(port: number, command: string): Promise<string> {
 }
 
 /** A port that was free a moment ago: bind port 0, read the port, close. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
