@@ -3,10 +3,9 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRealtimeEngine, memoryPresenceStore, PROMETHEUS_CONTENT_TYPE, type ErrorPayload, type InboxMessage, type RealtimeEngine } from "@truss/core";
 import { attachRealtime, realtimeHandler } from "@truss/express";
-import { collect, connectAs, createClient, expectHealthRouteFollows, open, sleep, switchableStore, testAuth, waitFor } from "@truss/test-utils";
+import { adapterScenarios, collect, connectAs, expectHealthRouteFollows, expectNoNewHandles, handleCounts, open, switchableStore, testAuth, waitFor } from "@truss/test-utils";
 import express from "express";
 import { afterEach, describe, expect, test } from "vitest";
-import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
 
 const acmeAlice = { userId: "alice", companyId: "acme" };
 const globexEve = { userId: "eve", companyId: "globex" };
@@ -56,41 +55,16 @@ async function startApp(options: Record<string, unknown> = {}, http: Parameters<
   return running;
 }
 
-const send = (method: string, body: unknown) => ({ method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("emitting from route handlers", () => {
   test("a REST change reaches the company's clients and no other company's", async () => {
     const { url } = await startApp();
-    const alice = await connectAs(url, acmeAlice);
-    const eve = await connectAs(url, globexEve);
-    const aliceSaw = collect(alice, "project:updated");
-    const eveSaw: string[] = [];
-    eve.onAny((event: string) => eveSaw.push(event));
-
-    const response = await fetch(`${url}/companies/acme/projects/p1`, send("PATCH", { name: "Tower B" }));
-    expect(response.status).toBe(200);
-
-    await waitFor(() => aliceSaw.length === 1, { message: "acme's broadcast" });
-    expect(aliceSaw).toEqual([{ id: "p1", name: "Tower B" }]);
-    await sleep(100);
-    expect(eveSaw).toEqual([]);
-    alice.close();
-    eve.close();
+    await adapterScenarios.restChangeReachesOnlyItsCompany(url);
   });
 
   test("toUser from a handler reaches the user's device through the inbox", async () => {
     const { url } = await startApp();
-    const alice = createClient(url, acmeAlice);
-    const inbox = collect<InboxMessage>(alice, "inbox:message");
-    await open(alice);
-
-    const response = await fetch(`${url}/expenses/e7/approve`, send("POST", { submittedBy: "alice" }));
-    expect(response.status).toBe(202);
-    const { messageId } = (await response.json()) as { messageId: string };
-
-    await waitFor(() => inbox.length === 1, { message: "the inbox message" });
-    expect(inbox[0]).toMatchObject({ id: messageId, event: "expense:approved", data: { id: "e7" } });
-    alice.close();
+    await adapterScenarios.toUserFromRouteReachesTheDevice(url);
   });
 
   test("attachRealtime serves a prebuilt engine and returns it", async () => {

@@ -1,9 +1,8 @@
 import { createRealtimeEngine, memoryInbox, PROMETHEUS_CONTENT_TYPE, type ErrorPayload, type InboxMessage } from "@truss/core";
 import { trussFastify } from "@truss/fastify";
-import { collect, connectAs, createClient, expectHealthRouteFollows, open, sleep, switchableStore, testAuth, waitFor } from "@truss/test-utils";
+import { adapterScenarios, collect, connectAs, expectHealthRouteFollows, expectNoNewHandles, handleCounts, open, switchableStore, testAuth, waitFor } from "@truss/test-utils";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, test } from "vitest";
-import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
 
 const acmeAlice = { userId: "alice", companyId: "acme" };
 const globexEve = { userId: "eve", companyId: "globex" };
@@ -32,41 +31,16 @@ async function startApp(options: Record<string, unknown> = {}): Promise<{ app: F
   return { app: instance, url: address };
 }
 
-const json = (body: unknown) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("emitting from route handlers", () => {
   test("a REST change reaches the company's clients and no other company's", async () => {
     const { url } = await startApp();
-    const alice = await connectAs(url, acmeAlice);
-    const eve = await connectAs(url, globexEve);
-    const aliceSaw = collect(alice, "project:updated");
-    const eveSaw: string[] = [];
-    eve.onAny((event: string) => eveSaw.push(event));
-
-    const response = await fetch(`${url}/companies/acme/projects/p1`, { ...json({ name: "Tower B" }), method: "PATCH" });
-    expect(response.status).toBe(200);
-
-    await waitFor(() => aliceSaw.length === 1, { message: "acme's broadcast" });
-    expect(aliceSaw).toEqual([{ id: "p1", name: "Tower B" }]);
-    await sleep(100);
-    expect(eveSaw).toEqual([]);
-    alice.close();
-    eve.close();
+    await adapterScenarios.restChangeReachesOnlyItsCompany(url);
   });
 
   test("toUser from a handler reaches the user's device through the inbox", async () => {
     const { url } = await startApp();
-    const alice = createClient(url, acmeAlice);
-    const inbox = collect<InboxMessage>(alice, "inbox:message");
-    await open(alice);
-
-    const response = await fetch(`${url}/expenses/e7/approve`, json({ submittedBy: "alice" }));
-    expect(response.status).toBe(202);
-    const { messageId } = (await response.json()) as { messageId: string };
-
-    await waitFor(() => inbox.length === 1, { message: "the inbox message" });
-    expect(inbox[0]).toMatchObject({ id: messageId, event: "expense:approved", data: { id: "e7" } });
-    alice.close();
+    await adapterScenarios.toUserFromRouteReachesTheDevice(url);
   });
 
   test("a prebuilt engine is served and decorated as it is", async () => {

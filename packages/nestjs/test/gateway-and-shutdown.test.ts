@@ -1,11 +1,10 @@
 import "reflect-metadata";
 import type { ErrorPayload } from "@truss/core";
 import { RealtimeModule, RealtimeService } from "@truss/nestjs";
-import { collect, connectAs, request, testAuth, waitFor } from "@truss/test-utils";
+import { collect, connectAs, expectNoNewHandles, handleCounts, request, testAuth, waitFor } from "@truss/test-utils";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { afterEach, expect, test } from "vitest";
 import { appModule, ChatGateway, LegacyGateway, startNest, type RunningApp } from "./app.js";
-import { expectNoNewHandles, handleCounts } from "@truss/test-utils";
 
 const acmeAlice = { userId: "alice", companyId: "acme" };
 

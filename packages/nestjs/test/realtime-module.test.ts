@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { Inject, Injectable, Module } from "@nestjs/common";
 import { memoryDocumentStore, PROMETHEUS_CONTENT_TYPE, type Authenticator, type InboxMessage, type RealtimeEngine } from "@truss/core";
 import { REALTIME_ENGINE, RealtimeModule, RealtimeService } from "@truss/nestjs";
-import { collect, connectAs, createClient, open, sleep, testAuth, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, waitFor } from "@truss/test-utils";
+import { TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, adapterScenarios, collect, jsonRequest, connectAs, testAuth, waitFor } from "@truss/test-utils";
 import { afterEach, describe, expect, test } from "vitest";
 import { appModule, startNest, type RunningApp } from "./app.js";
 
@@ -22,41 +22,16 @@ async function start(...args: Parameters<typeof startNest>): Promise<RunningApp>
 
 const parameters = (contentType: string | null) => contentType?.split(";").map((part) => part.trim()).sort();
 
-const send = (method: string, body: unknown) => ({ method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("forRoot", () => {
   test("a REST change reaches the company's clients and no other company's", async () => {
     const { url } = await start(appModule(RealtimeModule.forRoot({ auth: testAuth(), logger: false })));
-    const alice = await connectAs(url, acmeAlice);
-    const eve = await connectAs(url, globexEve);
-    const aliceSaw = collect(alice, "project:updated");
-    const eveSaw: string[] = [];
-    eve.onAny((event: string) => eveSaw.push(event));
-
-    const response = await fetch(`${url}/companies/acme/projects/p1`, send("PATCH", { name: "Tower B" }));
-    expect(response.status).toBe(200);
-
-    await waitFor(() => aliceSaw.length === 1, { message: "acme's broadcast" });
-    expect(aliceSaw).toEqual([{ id: "p1", name: "Tower B" }]);
-    await sleep(100);
-    expect(eveSaw).toEqual([]);
-    alice.close();
-    eve.close();
+    await adapterScenarios.restChangeReachesOnlyItsCompany(url);
   });
 
   test("toUser from an injected service reaches the user's device through the inbox", async () => {
     const { url } = await start(appModule(RealtimeModule.forRoot({ auth: testAuth(), logger: false })));
-    const alice = createClient(url, acmeAlice);
-    const inbox = collect<InboxMessage>(alice, "inbox:message");
-    await open(alice);
-
-    const response = await fetch(`${url}/expenses/e7/approve`, send("POST", { submittedBy: "alice" }));
-    expect(response.status).toBe(202);
-    const { messageId } = (await response.json()) as { messageId: string };
-
-    await waitFor(() => inbox.length === 1, { message: "the inbox message" });
-    expect(inbox[0]).toMatchObject({ id: messageId, event: "expense:approved", data: { id: "e7" } });
-    alice.close();
+    await adapterScenarios.toUserFromRouteReachesTheDevice(url);
   });
 
   test("Truss serves even when Nest never calls a WebSocket adapter (no gateway, no TrussIoAdapter)", async () => {
@@ -121,7 +96,7 @@ describe("forRootAsync", () => {
     const alice = await connectAs(url, acmeAlice);
     const aliceSaw = collect(alice, "project:updated");
 
-    await fetch(`${url}/companies/acme/projects/p2`, send("PATCH", { name: "Depot" }));
+    await fetch(`${url}/companies/acme/projects/p2`, jsonRequest("PATCH", { name: "Depot" }));
     await waitFor(() => aliceSaw.length === 1, { message: "acme's broadcast" });
 
     const metrics = await fetch(`${url}/metrics`);

@@ -4,3 +4,4 @@ export * from "./redis-server.js";
 export * from "./open-handles.js";
 export * from "./redis-cluster.js";
 export * from "./health.js";
+export * from "./adapter-scenarios.js";
