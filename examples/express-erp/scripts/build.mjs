@@ -1,32 +1,6 @@
 // @ts-check
-/**
- * Bundles the server into `dist/server.js`. The construction ERP's shared
- * modules (catalog, seed, auth, data) are TypeScript sources, so they are
- * bundled in; every other package stays an import, loaded from node_modules
- * at run time (the `@truss/*` packages must be built: `pnpm build` at the root).
- */
-import { build } from "esbuild";
+/** Bundles the server into `dist/server.js` (see the construction ERP's bundle-node-app). */
 import { fileURLToPath } from "node:url";
+import { bundleNodeApp } from "@truss/example-construction-erp/bundle-node-app";
 
-/** @type {import("esbuild").Plugin} */
-const packagesExceptExamples = {
-  name: "packages-except-examples",
-  setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith("@truss/example-") ? undefined : { path: args.path, external: true }));
-  },
-};
-
-await build({
-  absWorkingDir: fileURLToPath(new URL("..", import.meta.url)),
-  entryPoints: { server: "src/server.ts" },
-  outdir: "dist",
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: true,
-  tsconfigRaw: {},
-  plugins: [packagesExceptExamples],
-  logLevel: "warning",
-});
-console.log("Built dist/server.js.");
+await bundleNodeApp({ root: fileURLToPath(new URL("..", import.meta.url)), entry: "src/server.ts", name: "server" });
