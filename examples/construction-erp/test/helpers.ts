@@ -1,7 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { io, type Socket } from "socket.io-client";
 import { buildApp, type BuildAppOptions, type ErpApp } from "../src/app.js";
-import { DEMO_PASSWORD } from "../src/seed.js";
 
 /** The secret the tests sign with; never the development default, so a test cannot pass by accident with it. */
 export const TEST_JWT_SECRET = "construction-erp-test-secret";
@@ -23,32 +22,7 @@ export async function startErp(options: Partial<BuildAppOptions> = {}): Promise<
   return { ...erp, url: `http://127.0.0.1:${port}`, close: () => erp.app.close() };
 }
 
-/** What `POST /api/login` returns. */
-export interface LoggedIn {
-  token: string;
-  user: { id: string; companyId: string; name: string; role: string };
-}
-
-/** Logs a demo user in over REST. */
-export async function login(url: string, email: string, password: string = DEMO_PASSWORD): Promise<LoggedIn> {
-  const response = await fetch(`${url}/api/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email, password }),
-  });
-  if (response.status !== 200) throw new Error(`login of ${email} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as LoggedIn;
-}
-
-/** Calls the REST API with a bearer token; resolves with the status and parsed body. */
-export async function call<T = any>(url: string, token: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const headers: Record<string, string> = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body) });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+export { call, login, type LoggedIn } from "./rest.js";
 
 /** A connected device, with the log of everything it received since before its handshake. */
 export interface Device {

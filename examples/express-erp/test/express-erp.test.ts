@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { connect, type TrussClient } from "@truss/client";
 import type { ErpCatalog } from "@truss/example-construction-erp/catalog";
+import { call, login as erpLogin } from "@truss/example-construction-erp/test-rest";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createExpressErp, type ExpressErp } from "../src/app.js";
 
@@ -11,13 +12,8 @@ describe("the Express ERP", () => {
   let url: string;
   const clients: TrussClient<ErpCatalog>[] = [];
 
-  const login = async (email: string) => {
-    const response = await fetch(`${url}/api/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: "truss-demo" }) });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { token: string }).token;
-  };
-  const api = (token: string, method: string, path: string, body?: unknown) =>
-    fetch(`${url}/api${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? null : JSON.stringify(body) });
+  const login = async (email: string) => (await erpLogin(url, email)).token;
+  const api = (token: string, method: string, path: string, body?: unknown) => call(url, token, method, `/api${path}`, body);
 
   /** A @truss/client connection, resolved once connected, with every project:updated it receives. */
   const open = async (token: string, deviceId: string) => {

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { INestApplication } from "@nestjs/common";
 import { io, type Socket } from "socket.io-client";
+import { call, login as erpLogin } from "@truss/example-construction-erp/test-rest";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createNestErp } from "../src/bootstrap.js";
 
@@ -9,13 +10,8 @@ describe("the NestJS ERP", () => {
   let url: string;
   const sockets: Socket[] = [];
 
-  const login = async (email: string) => {
-    const response = await fetch(`${url}/api/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: "truss-demo" }) });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { token: string }).token;
-  };
-  const api = (token: string, method: string, path: string, body?: unknown) =>
-    fetch(`${url}/api${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? null : JSON.stringify(body) });
+  const login = async (email: string) => (await erpLogin(url, email)).token;
+  const api = (token: string, method: string, path: string, body?: unknown) => call(url, token, method, `/api${path}`, body);
 
   /** A connected socket with every event it received, recorded from before the handshake. */
   const open = async (token: string, deviceId: string) => {
