@@ -28,6 +28,12 @@ export const ERROR_CODES = [
   "PAYLOAD_TOO_LARGE",
   /** The socket sent more events than `limits.eventsPerSecond` allows. */
   "RATE_LIMITED",
+  /** An update or rollback would make the document larger than `limits.maxDocumentBytes`; nothing was stored. */
+  "DOCUMENT_TOO_LARGE",
+  /** The socket stopped reading and more than `limits.maxBufferedBytes` waited for it; it was disconnected. Reconnect. */
+  "SLOW_CONSUMER",
+  /** The user already has `limits.maxDevicesPerUser` devices connected; close one first. */
+  "TOO_MANY_DEVICES",
   /** The client sent an event that no handler is registered for. */
   "UNKNOWN_EVENT",
   /** The payload failed the event's schema. */

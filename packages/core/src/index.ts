@@ -7,8 +7,8 @@ export type {
   PresenceTransition,
   PresenceUser,
 } from "./presence/store.js";
-export type { Inbox, InboxDropStats, InboxMessage, InboxOptions } from "./inbox/store.js";
-export { compareInboxIds, DEFAULT_INBOX_MAX_LENGTH, DEFAULT_INBOX_TTL_MS } from "./inbox/store.js";
+export type { Inbox, InboxDropStats, InboxMessage, InboxOptions, InboxStore, UserKey } from "./inbox/store.js";
+export { compareInboxIds, DEFAULT_INBOX_MAX_LENGTH, DEFAULT_INBOX_TTL_MS, isInboxId } from "./inbox/store.js";
 export type {
   CompareAndSetResult,
   DocumentData,
@@ -17,7 +17,7 @@ export type {
   DocumentStoreOptions,
   DocumentVersion,
 } from "./documents/store.js";
-export { DEFAULT_DOCUMENT_HISTORY } from "./documents/store.js";
+export { DEFAULT_DOCUMENT_HISTORY, DEFAULT_DOCUMENT_HISTORY_BYTES } from "./documents/store.js";
 export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInbox } from "./inbox/memory.js";

@@ -17,7 +17,7 @@ export type { FieldConflict } from "./documents/resolver.js";
 export type { DocumentData, DocumentVersion } from "./documents/store.js";
 export type { InboxMessage } from "./inbox/store.js";
 export type { PresenceDevice, PresenceUser } from "./presence/store.js";
-export { compareInboxIds } from "./inbox/store.js";
+export { compareInboxIds, isInboxId } from "./inbox/store.js";
 
 /** Event names Truss itself uses; application events must not reuse them. */
 export const PROTOCOL_EVENTS = {

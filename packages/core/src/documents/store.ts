@@ -46,7 +46,7 @@ export interface DocumentStore {
   /**
    * Atomically commits `data` as version `expectedVersion + 1` if the latest
    * version is `expectedVersion` (0 = the document must not exist yet), and
-   * appends it to the history. Otherwise changes nothing and resolves
+   * appends it to the history, trimming the history to its count and byte caps. Otherwise changes nothing and resolves
    * `{ ok: false, current }`.
    */
   compareAndSet(
@@ -65,7 +65,15 @@ export interface DocumentStore {
 export interface DocumentStoreOptions {
   /** How many versions of each document the history keeps. Default 100. */
   maxHistory?: number;
+  /**
+   * How many bytes of versions (their data as JSON) each document's history
+   * keeps; the oldest go first, and the latest version is always kept.
+   * Default 4 MiB.
+   */
+  maxHistoryBytes?: number;
 }
 
 /** Default number of versions kept per document. */
 export const DEFAULT_DOCUMENT_HISTORY = 100;
+/** Default bytes of history kept per document: 4 MiB. */
+export const DEFAULT_DOCUMENT_HISTORY_BYTES = 4 * 1024 * 1024;

@@ -1,6 +1,5 @@
 import type { Socket } from "socket.io";
 import type { Principal } from "../auth/authenticator.js";
-import type { InboxMessage } from "../inbox/store.js";
 import { TokenBucket } from "./limits.js";
 
 /**
@@ -15,10 +14,6 @@ export class Connection {
   readonly bucket: TokenBucket;
   /** When the last "rate limited" notice went out, to send at most one a second. */
   lastRateNoticeAt = 0;
-  /** Inbox replay in progress: live messages wait here so the device sees ids in order. */
-  replayBuffer: InboxMessage[] | null = [];
-  /** The newest inbox id replayed to this socket; live messages up to it are duplicates. */
-  lastReplayedId: string | null = null;
   /** `auth:expiring` timer. */
   warnTimer: NodeJS.Timeout | undefined;
   /** Disconnect-at-expiry timer. */

@@ -2,34 +2,50 @@ import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "../protocol.js";
 import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
+import { assertDepth } from "./payload.js";
 
 /** A handler of one client event: resolves with the ack body, or throws a TrussError. */
 export type EventHandler = (connection: Connection, payload: unknown) => Promise<object | void>;
 
 type Ack = (response: unknown) => void;
 
-/** Per-socket checks that run before any handler. */
+/** Checks that run before any handler. */
 export interface DispatchLimits {
   maxPayloadBytes: number;
+  maxDepth: number;
 }
 
 /**
  * Routes every client event of a socket: size limit, rate limit, known event,
- * then the handler, with its result or coded error sent back in the ack.
- * One function per socket replaces a listener per event per socket, which
- * matters at tens of thousands of idle connections.
+ * nesting depth, then the handler, with its result or coded error sent back in
+ * the ack. One function per socket replaces a listener per event per socket,
+ * which matters at tens of thousands of idle connections.
+ *
+ * Every path ends in a coded answer: a handler that throws, rejects, or
+ * returns what cannot be encoded (a BigInt, a cycle, a string past V8's
+ * limit) is answered `INTERNAL_ERROR` or `PAYLOAD_TOO_LARGE`, never left to
+ * escape as an unhandled rejection that would end the process.
  */
-export function createDispatcher(
-  ctx: EngineContext,
-  handlers: ReadonlyMap<string, EventHandler>,
-  limits: DispatchLimits,
-): (connection: Connection, packet: unknown[]) => void {
-  return (connection, packet) => {
+export class Dispatcher {
+  /** Acks of calls still running, answered with `SERVER_SHUTTING_DOWN` if `close()` cannot wait for them. */
+  private readonly inFlight = new Set<Ack>();
+  private closing = false;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly handlers: ReadonlyMap<string, EventHandler>,
+    private readonly limits: DispatchLimits,
+  ) {}
+
+  /** Handles one packet (`[event, ...args, ack?]`) of a socket. */
+  dispatch(connection: Connection, packet: unknown[]): void {
+    const { ctx, limits } = this;
     const [event, ...args] = packet;
     const ack = typeof args[args.length - 1] === "function" ? (args.pop() as Ack) : undefined;
     const name = typeof event === "string" ? event : String(event);
     ctx.metrics.inc("truss_events_received_total");
 
+    if (this.closing) return refuse(ctx, connection, ack, SHUTTING_DOWN);
     if (connection.lastPacketBytes > limits.maxPayloadBytes) {
       return refuse(ctx, connection, ack, {
         code: "PAYLOAD_TOO_LARGE",
@@ -49,16 +65,69 @@ export function createDispatcher(
         message: `Too many events; this connection may send ${connection.bucket.perSecond} a second.`,
       });
     }
-    const handler = handlers.get(name);
+    const handler = this.handlers.get(name);
     if (!handler) {
       return refuse(ctx, connection, ack, { code: "UNKNOWN_EVENT", message: `"${name}" is not an event this server handles.` });
     }
+    try {
+      assertDepth(args[0], limits.maxDepth, `The payload of "${name}"`);
+    } catch (error) {
+      return refuse(ctx, connection, ack, errorPayload(ctx, name, error));
+    }
+    if (ack) this.inFlight.add(ack);
     // A handler that throws synchronously must still answer through the ack.
     new Promise<object | void>((resolve) => resolve(handler(connection, args[0]))).then(
-      (body) => ack?.({ ok: true, ...(body ?? {}) }),
-      (error: unknown) => refuse(ctx, connection, ack, errorPayload(ctx, name, error)),
+      (body) => {
+        if (ack) this.inFlight.delete(ack);
+        answer(ctx, connection, ack, name, body);
+      },
+      (error: unknown) => {
+        if (ack) this.inFlight.delete(ack);
+        refuse(ctx, connection, ack, errorPayload(ctx, name, error));
+      },
     );
-  };
+  }
+
+  /**
+   * Refuses new events with `SERVER_SHUTTING_DOWN`, waits up to `graceMs` for
+   * running calls to answer, then answers the rest with `SERVER_SHUTTING_DOWN`
+   * (their outcome is not confirmed: a write may still land).
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.closing = true;
+    const deadline = Date.now() + graceMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const ack of this.inFlight) {
+      this.ctx.metrics.inc("truss_errors_total", { code: SHUTTING_DOWN.code });
+      ack({ ok: false, error: SHUTTING_DOWN_UNCONFIRMED });
+    }
+    this.inFlight.clear();
+  }
+}
+
+const SHUTTING_DOWN: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
+const SHUTTING_DOWN_UNCONFIRMED: ErrorPayload = {
+  code: "SERVER_SHUTTING_DOWN",
+  message: "The server shut down before this call finished; its outcome is not confirmed. Retry after reconnecting.",
+};
+
+/** Sends a handler's result; an answer that cannot be encoded becomes a coded refusal instead. */
+function answer(ctx: EngineContext, connection: Connection, ack: Ack | undefined, event: string, body: object | void): void {
+  if (!ack) return;
+  try {
+    ack({ ok: true, ...(body ?? {}) });
+  } catch (error) {
+    // Socket.IO encodes inside `ack` and marks it sent only afterwards, so it can still carry the refusal.
+    ctx.logger.error(`the answer to "${event}" could not be encoded`, { error: error instanceof Error ? error.message : String(error) });
+    refuse(
+      ctx,
+      connection,
+      ack,
+      error instanceof RangeError
+        ? { code: "PAYLOAD_TOO_LARGE", message: `The answer to "${event}" is too large to send.` }
+        : { code: "INTERNAL_ERROR", message: `The answer to "${event}" could not be encoded on the server; it has been logged.` },
+    );
+  }
 }
 
 /** Sends a coded refusal: in the ack when there is one, else as an `error` event. */

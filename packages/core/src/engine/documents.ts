@@ -1,9 +1,10 @@
 import { applyChanges } from "../documents/changes.js";
 import { jsonEqual } from "../documents/json-equal.js";
 import type { DocumentData, DocumentKey, DocumentVersion } from "../documents/store.js";
-import { TrussError } from "../errors.js";
+import { isTrussError, TrussError } from "../errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "../protocol.js";
 import { companyRoom, storeCall, type EngineContext } from "./context.js";
+import { assertDepth, encodeJson } from "./payload.js";
 
 /**
  * How often an update re-reads and retries after losing a compare-and-set
@@ -13,6 +14,16 @@ import { companyRoom, storeCall, type EngineContext } from "./context.js";
 const MAX_ATTEMPTS = 64;
 /** The most versions one `document:history` returns. */
 export const MAX_HISTORY_PAGE = 100;
+/** The most bytes of versions (as JSON) one `document:history` returns; at least one version is always returned. */
+export const MAX_HISTORY_ANSWER_BYTES = 1024 * 1024;
+
+/** Limits on what a document may hold. */
+export interface DocumentLimits {
+  /** Largest document, in bytes of JSON. */
+  maxDocumentBytes: number;
+  /** Deepest nesting of a document's data. */
+  maxDepth: number;
+}
 
 /** Who is writing, for `updatedBy` and to spare the writer's own socket the broadcast. */
 export interface Writer {
@@ -36,21 +47,32 @@ export interface DocumentUpdate {
  * Socket handlers and server code (REST routes) share this path.
  */
 export class DocumentService {
-  constructor(private readonly ctx: EngineContext) {}
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly limits: DocumentLimits,
+  ) {}
 
   /** The latest version; `NOT_FOUND` when the document does not exist in that company. */
   async get(key: DocumentKey): Promise<DocumentVersion> {
-    const document = await storeCall("documents", () => this.ctx.stores.documents.get(key));
+    const document = await storeCall(this.ctx, "documents", () => this.ctx.stores.documents.get(key));
     if (!document) throw notFound(key);
     return document;
   }
 
-  /** Up to `limit` committed versions, newest first. */
+  /**
+   * Up to `limit` committed versions, newest first, cut short where they
+   * would pass {@link MAX_HISTORY_ANSWER_BYTES} (the newest always comes).
+   */
   async history(key: DocumentKey, limit = 20): Promise<DocumentVersion[]> {
-    const versions = await storeCall("documents", () =>
+    const versions = await storeCall(this.ctx, "documents", () =>
       this.ctx.stores.documents.history(key, Math.min(Math.max(1, limit), MAX_HISTORY_PAGE)),
     );
     if (versions.length === 0) throw notFound(key);
+    let bytes = 0;
+    for (let index = 0; index < versions.length; index++) {
+      bytes += Buffer.byteLength(JSON.stringify(versions[index]!.data));
+      if (bytes > MAX_HISTORY_ANSWER_BYTES && index > 0) return versions.slice(0, index);
+    }
     return versions;
   }
 
@@ -61,8 +83,9 @@ export class DocumentService {
    */
   async update(key: DocumentKey, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
     const { documents } = this.ctx.stores;
+    assertDepth(update.changes, this.limits.maxDepth, `The changes to ${key.type}/${key.id}`);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await storeCall("documents", () => documents.get(key));
+      const current = await storeCall(this.ctx, "documents", () => documents.get(key));
       let next: DocumentData;
       let status: "applied" | "merged";
       if (current === null) {
@@ -78,7 +101,7 @@ export class DocumentService {
         next = applyChanges(current.data, update.changes);
         status = "applied";
       } else {
-        const base = await storeCall("documents", () => documents.getVersion(key, update.baseVersion));
+        const base = await storeCall(this.ctx, "documents", () => documents.getVersion(key, update.baseVersion));
         const resolution = this.ctx.resolver.resolve({
           base: base?.data ?? null,
           current: current.data,
@@ -93,8 +116,9 @@ export class DocumentService {
         next = resolution.data;
         status = "merged";
       }
+      this.assertFits(key, next);
       const expected = current?.version ?? 0;
-      const result = await storeCall("documents", () => documents.compareAndSet(key, expected, next, writer.userId));
+      const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, expected, next, writer.userId));
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
         this.announce(key, result.document, Object.keys(update.changes), writer);
@@ -110,13 +134,14 @@ export class DocumentService {
   /** Commits the data of an earlier version as a new version; history is never rewritten. */
   async rollback(key: DocumentKey, toVersion: number, writer: Writer): Promise<DocumentVersion> {
     const { documents } = this.ctx.stores;
-    const target = await storeCall("documents", () => documents.getVersion(key, toVersion));
+    const target = await storeCall(this.ctx, "documents", () => documents.getVersion(key, toVersion));
     if (!target) {
       throw new TrussError("VERSION_NOT_FOUND", `Version ${toVersion} of ${key.type}/${key.id} is not in the history.`);
     }
+    this.assertFits(key, target.data);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.get(key);
-      const result = await storeCall("documents", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
+      const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });
         const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(
@@ -127,6 +152,22 @@ export class DocumentService {
       }
     }
     throw new TrussError("STORE_UNAVAILABLE", `${key.type}/${key.id} kept changing during the rollback; retry it.`);
+  }
+
+  /** Refuses data over the document limits before it reaches the store. */
+  private assertFits(key: DocumentKey, data: DocumentData): void {
+    assertDepth(data, this.limits.maxDepth, `${key.type}/${key.id}`);
+    try {
+      encodeJson(data, this.limits.maxDocumentBytes, `${key.type}/${key.id}`);
+    } catch (error) {
+      if (isTrussError(error) && error.code === "PAYLOAD_TOO_LARGE") {
+        throw new TrussError(
+          "DOCUMENT_TOO_LARGE",
+          `${key.type}/${key.id} would exceed ${this.limits.maxDocumentBytes} bytes as JSON; nothing was stored. Split it or remove fields.`,
+        );
+      }
+      throw error;
+    }
   }
 
   private announce(key: DocumentKey, document: DocumentVersion, changedFields: string[], writer: Writer): void {

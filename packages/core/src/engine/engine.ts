@@ -16,7 +16,7 @@ import { PROTOCOL_EVENTS, RESERVED_EVENTS, type DocumentUpdateResult } from "../
 import { assertSamePrincipal, authenticate, authRequestFrom, connectError, expiredPayload, scheduleExpiry } from "./auth-session.js";
 import { Connection } from "./connection.js";
 import { companyRoom, userRoom, type EngineContext, type EngineStores } from "./context.js";
-import { createDispatcher, type EventHandler } from "./dispatch.js";
+import { Dispatcher, type EventHandler } from "./dispatch.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
 import { UpgradeRequests } from "./upgrade-request.js";
 import { DocumentService, type DocumentUpdate } from "./documents.js";
@@ -41,8 +41,11 @@ import {
   type RealtimeEngineOptions,
 } from "./options.js";
 import { PresenceService } from "./presence.js";
+import { SlowConsumerGuard } from "./slow-consumers.js";
 
-/** How long `close()` waits for clients to receive their goodbye before closing transports. */
+const MISSING_EXPIRY = "The token has no exp claim; a connection whose token expires needs a token that expires too. Issue tokens with exp.";
+
+/** How long `close()` waits for running calls, then for clients to receive their goodbye, before closing transports. */
 const SHUTDOWN_FLUSH_MS = 2000;
 
 /** Emits an application event to every connected device of one company. */
@@ -55,8 +58,10 @@ export interface CompanyEmitter<C extends EventCatalog> {
 export interface UserEmitter<C extends EventCatalog> {
   /**
    * Appends to the user's inbox, then pushes to each online device. Resolves
-   * once the message is stored; rejects with `STORE_UNAVAILABLE` when it is
-   * not (then nothing was sent).
+   * once the message is stored. Rejects with `INVALID_PAYLOAD` (not JSON, or
+   * nested past `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
+   * `limits.maxUserMessageBytes`) before anything is stored, and with
+   * `STORE_UNAVAILABLE` when the store did not confirm the append.
    */
   emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): Promise<InboxMessage>;
 }
@@ -102,8 +107,11 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   readonly documents: DocumentsApi;
   /** Emits to a company's room. */
   toCompany(companyId: string): CompanyEmitter<C>;
-  /** Sends durably to every device of a user. */
-  toUser(userId: string): UserEmitter<C>;
+  /**
+   * Sends durably to every device of one user of one company. Users are
+   * scoped by company: the same user id in another company is another user.
+   */
+  toUser(companyId: string, userId: string): UserEmitter<C>;
   /** Registers the handler of an application client event; its schema (if any) is checked first. */
   handle<E extends ClientEventName<C>>(event: E, handler: ClientEventHandler<C, E>): this;
   /** Whether a user of a company is online on any node. */
@@ -156,10 +164,13 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly allowedOrigins: ReadonlySet<string> | null;
   private readonly maxPayloadBytes: number;
   private readonly eventsPerSecond: number;
+  private readonly maxDevicesPerUser: number;
   private readonly warnBeforeMs: number;
+  private readonly requireExpiry: boolean;
   private readonly nodeId: string;
   private readonly authenticator: Authenticator;
-  private readonly dispatcher: ReturnType<typeof createDispatcher>;
+  private readonly dispatcher: Dispatcher;
+  private readonly slowConsumers: SlowConsumerGuard;
 
   constructor(private readonly options: RealtimeEngineOptions<C>) {
     if (!options?.auth) {
@@ -170,7 +181,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.allowedOrigins = limits.allowedOrigins ? new Set(limits.allowedOrigins) : null;
     this.maxPayloadBytes = positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes");
     this.eventsPerSecond = positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond");
+    this.maxDevicesPerUser = positive(limits.maxDevicesPerUser, DEFAULT_LIMITS.maxDevicesPerUser, "limits.maxDevicesPerUser");
+    const maxDepth = positive(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "limits.maxDepth");
     this.warnBeforeMs = options.authExpiry?.warnBeforeMs ?? DEFAULT_AUTH_WARN_BEFORE_MS;
+    this.requireExpiry = options.authExpiry?.requireExpiry === true;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
     const ttlMs = positive(options.presenceTiming?.ttlMs, DEFAULT_PRESENCE_TTL_MS, "presenceTiming.ttlMs");
 
@@ -196,10 +210,21 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       options.presenceTiming?.heartbeatIntervalMs ?? Math.max(100, Math.floor(ttlMs / 3)),
       options.presenceTiming?.sweepIntervalMs ?? Math.max(100, Math.floor(ttlMs / 2)),
     );
-    this.inboxService = new InboxService(this.ctx);
-    this.documentService = new DocumentService(this.ctx);
+    this.inboxService = new InboxService(this.ctx, {
+      maxDepth,
+      maxMessageBytes: positive(limits.maxUserMessageBytes, DEFAULT_LIMITS.maxUserMessageBytes, "limits.maxUserMessageBytes"),
+    });
+    this.documentService = new DocumentService(this.ctx, {
+      maxDepth,
+      maxDocumentBytes: positive(limits.maxDocumentBytes, DEFAULT_LIMITS.maxDocumentBytes, "limits.maxDocumentBytes"),
+    });
     this.documents = this.createDocumentsApi();
-    this.dispatcher = createDispatcher(this.ctx, this.handlers, { maxPayloadBytes: this.maxPayloadBytes });
+    this.dispatcher = new Dispatcher(this.ctx, this.handlers, { maxPayloadBytes: this.maxPayloadBytes, maxDepth });
+    this.slowConsumers = new SlowConsumerGuard(
+      this.ctx,
+      positive(limits.maxBufferedBytes, DEFAULT_LIMITS.maxBufferedBytes, "limits.maxBufferedBytes"),
+      () => this.connections.values(),
+    );
     registerProtocolHandlers(this.handlers, {
       refreshAuth: (connection, token) => this.refreshAuth(connection, token),
       presence: this.presenceService,
@@ -234,6 +259,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.nsp.on("connection", (socket) => this.onConnection(socket));
     this.inboxService.bindNamespace();
     this.presenceService.start();
+    this.slowConsumers.start();
   }
 
   toCompany(companyId: string): CompanyEmitter<C> {
@@ -246,11 +272,14 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     };
   }
 
-  toUser(userId: string): UserEmitter<C> {
+  toUser(companyId: string, userId: string): UserEmitter<C> {
+    if (typeof companyId !== "string" || typeof userId !== "string") {
+      throw new TypeError("toUser(companyId, userId) takes the user's company id and user id: users are scoped by company.");
+    }
     return {
       emit: async (event, data) => {
         assertApplicationEvent(event);
-        const message = await this.inboxService.send(userId, event, data);
+        const message = await this.inboxService.send({ companyId, userId }, event, data);
         this.ctx.metrics.inc("truss_broadcasts_total", { scope: "user" });
         return message;
       },
@@ -339,6 +368,9 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.presenceService.stop();
+    this.slowConsumers.stop();
+    // Calls already running get their answer (or SERVER_SHUTTING_DOWN) before their socket goes.
+    await this.dispatcher.drain(SHUTDOWN_FLUSH_MS);
     const goodbye: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
     const transports = [...this.connections.values()].map((connection) => connection.socket.conn);
     for (const connection of this.connections.values()) {
@@ -369,6 +401,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     try {
       const principal = await authenticate(this.authenticator, authRequestFrom(socket.handshake));
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
+      if (principal.expiresAt === null && this.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
+      if (!(await this.presenceService.admitsDevice(principal, this.maxDevicesPerUser))) {
+        throw new TrussError("TOO_MANY_DEVICES", tooManyDevices(this.maxDevicesPerUser).message);
+      }
       socket.data.principal = principal;
     } catch (error) {
       const payload = isTrussError(error) ? error.toJSON() : { code: "AUTH_INVALID_TOKEN" as const, message: "The token could not be verified." };
@@ -380,23 +416,29 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private onConnection(socket: Socket): void {
     const principal = socket.data.principal as Principal;
     this.upgradeRequests.release(socket);
+    if (!this.presenceService.admitsDeviceLocally(principal, this.maxDevicesPerUser)) {
+      this.ctx.metrics.inc("truss_auth_failures_total", { code: "TOO_MANY_DEVICES" });
+      socket.emit(PROTOCOL_EVENTS.error, tooManyDevices(this.maxDevicesPerUser));
+      socket.disconnect(true);
+      return;
+    }
     const connection = new Connection(socket, principal, this.eventsPerSecond);
     this.connections.set(socket.id, connection);
     this.ctx.metrics.inc("truss_connections_total");
-    socket.join([companyRoom(principal.companyId), userRoom(principal.userId)]);
+    socket.join([companyRoom(principal.companyId), userRoom(principal.companyId, principal.userId)]);
     socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
       if (packet.type === "message") connection.lastPacketBytes = packetBytes(packet.data);
     });
-    socket.use((packet) => this.dispatcher(connection, packet));
+    socket.use((packet) => this.dispatcher.dispatch(connection, packet));
     scheduleExpiry(connection, this.warnBeforeMs, () => this.expire(connection));
     socket.on("disconnect", () => {
       connection.clearTimers();
       this.connections.delete(socket.id);
-      this.inboxService.disconnected(connection);
+      this.inboxService.disconnected(socket);
       this.track(this.presenceService.disconnected(connection.principal));
     });
     this.track(this.presenceService.connected(principal));
-    this.track(this.inboxService.connected(connection));
+    this.track(this.inboxService.connected(socket, principal));
   }
 
   private expire(connection: Connection): void {
@@ -419,6 +461,15 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private guardOrigins(io: Server): void {
     const engine = io.engine as { opts: { allowRequest?: (req: IncomingMessage, fn: (err: string | null | undefined, ok: boolean) => void) => void } } | undefined;
     if (!engine || !this.allowedOrigins) return;
+    // allowRequest runs for handshakes only; polling requests and the WebSocket
+    // upgrade of an existing session (with a `sid`) are checked here.
+    (engine as { use?: (middleware: (req: IncomingMessage, res: unknown, next: (error?: Error) => void) => void) => void }).use?.(
+      (request, _response, next) => {
+        if (!request.url?.includes("sid=") || isOriginAllowed(originOf(request), this.allowedOrigins)) return next();
+        this.ctx.metrics.inc("truss_auth_failures_total", { code: "ORIGIN_NOT_ALLOWED" });
+        next(new Error(originRefusal(originOf(request)).message));
+      },
+    );
     const previous = engine.opts.allowRequest;
     engine.opts.allowRequest = (request, callback) => {
       const origin = originOf(request);
@@ -435,6 +486,9 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private async refreshAuth(connection: Connection, token: string): Promise<{ expiresAt: number | null }> {
     const next = await authenticate(this.authenticator, { ...authRequestFrom(connection.socket.handshake), token });
     assertSamePrincipal(connection.principal, next);
+    if (next.expiresAt === null && (this.requireExpiry || connection.principal.expiresAt !== null)) {
+      throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
+    }
     connection.principal = { ...next, deviceId: connection.principal.deviceId };
     connection.socket.data.principal = connection.principal;
     scheduleExpiry(connection, this.warnBeforeMs, () => this.expire(connection));
@@ -456,6 +510,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
 function assertApplicationEvent(event: string): void {
   if (RESERVED_EVENTS.has(event)) throw new TypeError(`"${event}" is a Truss protocol event and cannot be emitted by the application.`);
+}
+
+function tooManyDevices(max: number): ErrorPayload {
+  return { code: "TOO_MANY_DEVICES", message: `This user already has ${max} devices connected; disconnect one, or raise limits.maxDevicesPerUser.` };
 }
 
 function originRefusal(origin: string | undefined): ErrorPayload {

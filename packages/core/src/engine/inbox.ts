@@ -1,17 +1,44 @@
+import type { Socket } from "socket.io";
 import { Adapter } from "socket.io-adapter";
+import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../errors.js";
-import { compareInboxIds, type InboxMessage } from "../inbox/store.js";
+import { compareInboxIds, isInboxId, type InboxMessage, type UserKey } from "../inbox/store.js";
 import { PROTOCOL_EVENTS } from "../protocol.js";
-import type { Connection } from "./connection.js";
-import { storeCall, type EngineContext } from "./context.js";
+import { storeCall, userKeyOf, type EngineContext } from "./context.js";
+import { assertDepth, encodeJson } from "./payload.js";
 
 /** Server-side event that carries a freshly stored inbox message to the other nodes. */
 const RELAY_EVENT = "truss:inbox";
 /** How many messages a replay reads at a time. */
 const REPLAY_PAGE = 200;
-const INBOX_ID = /^\d{1,16}-\d{1,16}$/;
 /** The most ids one `inbox:ack` may carry. */
 export const MAX_ACK_IDS = 1000;
+
+/**
+ * The event an adapter emits on itself when it may have missed messages from
+ * other nodes (its subscription to them was lost and is back, as after a
+ * Redis restart). The engine then reads every local device's inbox past what
+ * it last delivered, so no stored message waits for the device's next reconnect.
+ */
+export const ADAPTER_RESUBSCRIBED_EVENT = "truss:resubscribed";
+
+/** What the inbox keeps for one socket: where its delivery stands. */
+interface Delivery {
+  readonly socket: Socket;
+  readonly principal: Principal;
+  /** While a replay or catch-up reads the store, live messages wait here, so the device sees ids in order. */
+  held: InboxMessage[] | null;
+  /** How far the store has been read for this socket: a live message up to it was sent by that read. */
+  readUpTo: string | null;
+}
+
+/** Limits on what `toUser` stores. */
+export interface InboxLimits {
+  /** Largest message data, in bytes of JSON. */
+  maxMessageBytes: number;
+  /** Deepest nesting of message data. */
+  maxDepth: number;
+}
 
 /**
  * Durable per-user delivery. A message is appended to the inbox before it is
@@ -23,97 +50,160 @@ export const MAX_ACK_IDS = 1000;
  * device sees ids in order; other nodes get the message as a server-side event.
  */
 export class InboxService {
-  private readonly byUser = new Map<string, Set<Connection>>();
+  /** User (company and id) → this node's deliveries to their sockets. */
+  private readonly byUser = new Map<string, Set<Delivery>>();
+  private readonly bySocket = new Map<string, Delivery>();
   private clustered = false;
 
-  constructor(private readonly ctx: EngineContext) {}
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly limits: InboxLimits,
+  ) {}
 
   /** Listens for messages stored on other nodes. Call once the namespace exists. */
   bindNamespace(): void {
     const namespace = this.ctx.namespace();
     // The in-memory adapter has no other node to reach and warns on every call.
     this.clustered = namespace.adapter.serverSideEmit !== Adapter.prototype.serverSideEmit;
-    namespace.on(RELAY_EVENT, (userId: string, message: InboxMessage) => this.deliverLocally(userId, message));
+    namespace.on(RELAY_EVENT, (user: UserKey, message: InboxMessage) => this.deliverLocally(user, message));
+    namespace.adapter.on(ADAPTER_RESUBSCRIBED_EVENT, () => void this.catchUpAll());
   }
 
-  /** Stores a message for a user and pushes it to every device of theirs that is online. */
-  async send(userId: string, event: string, data: unknown): Promise<InboxMessage> {
-    const message = await storeCall("inbox", () => this.ctx.stores.inbox.append(userId, event, data));
+  /**
+   * Stores a message for a user of a company and pushes it to every device of
+   * theirs that is online. Data that is not JSON, too deep or too large is
+   * refused before the store sees it, so one bad message can never block a
+   * user's replay.
+   */
+  async send(user: UserKey, event: string, data: unknown): Promise<InboxMessage> {
+    assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
+    encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
+    const key = { companyId: user.companyId, userId: user.userId };
+    const message = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.append(key, event, data));
     this.ctx.metrics.inc("truss_inbox_appended_total");
-    this.deliverLocally(userId, message);
-    if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, userId, message);
+    this.deliverLocally(key, message);
+    if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, key, message);
     return message;
   }
 
   /** Registers a new socket and replays what its device has not acknowledged. */
-  async connected(connection: Connection): Promise<void> {
-    const { userId } = connection.principal;
-    let connections = this.byUser.get(userId);
-    if (!connections) this.byUser.set(userId, (connections = new Set()));
-    connections.add(connection);
-    try {
-      await this.replay(connection);
-    } catch (error) {
-      connection.socket.emit(PROTOCOL_EVENTS.error, {
-        code: "STORE_UNAVAILABLE",
-        message: "Queued messages could not be loaded; reconnect to try again.",
-      });
-      this.ctx.logger.warn("inbox replay failed", { userId, error: error instanceof Error ? error.message : String(error) });
-    } finally {
-      this.flushHeld(connection);
-    }
+  async connected(socket: Socket, principal: Principal): Promise<void> {
+    const delivery: Delivery = { socket, principal, held: [], readUpTo: null };
+    this.bySocket.set(socket.id, delivery);
+    const key = userKeyOf(principal);
+    let deliveries = this.byUser.get(key);
+    if (!deliveries) this.byUser.set(key, (deliveries = new Set()));
+    deliveries.add(delivery);
+    await this.catchUp(delivery);
   }
 
   /** Forgets a socket. */
-  disconnected(connection: Connection): void {
-    const connections = this.byUser.get(connection.principal.userId);
-    connections?.delete(connection);
-    if (connections?.size === 0) this.byUser.delete(connection.principal.userId);
+  disconnected(socket: Socket): void {
+    const delivery = this.bySocket.get(socket.id);
+    if (!delivery) return;
+    this.bySocket.delete(socket.id);
+    const key = userKeyOf(delivery.principal);
+    const deliveries = this.byUser.get(key);
+    deliveries?.delete(delivery);
+    if (deliveries?.size === 0) this.byUser.delete(key);
   }
 
   /** Moves the device's cursor past the acknowledged ids. */
-  async ack(connection: Connection, ids: unknown): Promise<void> {
-    if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_ACK_IDS || !ids.every((id) => typeof id === "string" && INBOX_ID.test(id))) {
+  async ack(principal: Principal, ids: unknown): Promise<void> {
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_ACK_IDS || !ids.every(isInboxId)) {
       throw new TrussError("INVALID_PAYLOAD", `inbox:ack takes { ids } with 1 to ${MAX_ACK_IDS} inbox ids.`);
     }
     const newest = (ids as string[]).reduce((a, b) => (compareInboxIds(a, b) >= 0 ? a : b));
-    const { userId, deviceId } = connection.principal;
-    await storeCall("inbox", () => this.ctx.stores.inbox.ack(userId, deviceId, newest));
+    const { companyId, userId, deviceId } = principal;
+    await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.ack({ companyId, userId, deviceId }, newest));
   }
 
-  private async replay(connection: Connection): Promise<void> {
-    const { userId, deviceId } = connection.principal;
-    let after = await storeCall("inbox", () => this.ctx.stores.inbox.cursor(userId, deviceId));
+  /** Re-reads every local device's inbox past what it last got: messages relayed while the adapter was cut off. */
+  private async catchUpAll(): Promise<void> {
+    const deliveries = [...this.bySocket.values()].filter((delivery) => delivery.held === null);
+    for (const delivery of deliveries) delivery.held = [];
+    await Promise.all(deliveries.map((delivery) => this.catchUp(delivery)));
+  }
+
+  /**
+   * Sends a socket what the store has past both its device's cursor (what the
+   * device acknowledged) and what earlier reads sent, then what arrived live
+   * meanwhile. A live message sent before a catch-up may come again; the
+   * client drops it by id, as with any at-least-once delivery. The delivery
+   * must be holding (`held` not null) when this is called.
+   */
+  private async catchUp(delivery: Delivery): Promise<void> {
+    try {
+      await this.readFromStore(delivery);
+    } catch (error) {
+      delivery.socket.emit(PROTOCOL_EVENTS.error, {
+        code: "STORE_UNAVAILABLE",
+        message: "Queued messages could not be loaded; reconnect to try again.",
+      });
+      this.ctx.logger.warn("inbox replay failed", {
+        userId: delivery.principal.userId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      this.flushHeld(delivery);
+    }
+  }
+
+  private async readFromStore(delivery: Delivery): Promise<void> {
+    const { companyId, userId, deviceId } = delivery.principal;
+    const user = { companyId, userId };
+    const cursor = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.cursor({ ...user, deviceId }));
+    let after = newer(cursor, delivery.readUpTo);
     for (;;) {
-      const page = await storeCall("inbox", () => this.ctx.stores.inbox.read(userId, after, REPLAY_PAGE));
-      for (const message of page) connection.socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
+      const page = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.read(user, after, REPLAY_PAGE));
+      for (const message of page) this.emit(delivery, message);
       if (page.length > 0) after = page[page.length - 1]!.id;
-      connection.lastReplayedId = after;
-      if (page.length < REPLAY_PAGE || !connection.socket.connected) return;
+      delivery.readUpTo = after;
+      if (page.length < REPLAY_PAGE || !delivery.socket.connected) return;
     }
   }
 
-  /** Sends what arrived live during the replay, minus what the replay already covered. */
-  private flushHeld(connection: Connection): void {
-    const held = connection.replayBuffer ?? [];
-    connection.replayBuffer = null;
+  /** Sends what arrived live during the read, minus what the read already covered. */
+  private flushHeld(delivery: Delivery): void {
+    const held = delivery.held ?? [];
+    delivery.held = null;
     held.sort((a, b) => compareInboxIds(a.id, b.id));
-    for (const message of held) this.push(connection, message);
+    for (const message of held) this.push(delivery, message);
   }
 
-  private deliverLocally(userId: string, message: InboxMessage): void {
-    const connections = this.byUser.get(userId);
-    if (!connections) return;
-    for (const connection of connections) {
-      if (connection.replayBuffer) connection.replayBuffer.push(message);
-      else this.push(connection, message);
+  private deliverLocally(user: UserKey, message: InboxMessage): void {
+    const deliveries = this.byUser.get(userKeyOf(user));
+    if (!deliveries) return;
+    for (const delivery of deliveries) {
+      if (delivery.held) delivery.held.push(message);
+      else this.push(delivery, message);
     }
   }
 
-  private push(connection: Connection, message: InboxMessage): void {
-    // Ids up to the replay's last one were in the log when it was read, so they were replayed.
-    if (connection.lastReplayedId !== null && compareInboxIds(message.id, connection.lastReplayedId) <= 0) return;
-    connection.socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
+  private push(delivery: Delivery, message: InboxMessage): void {
+    // Ids up to the last one read were in the log when it was read, so they were sent.
+    if (delivery.readUpTo !== null && compareInboxIds(message.id, delivery.readUpTo) <= 0) return;
+    this.emit(delivery, message);
     this.ctx.metrics.inc("truss_inbox_pushed_total");
   }
+
+  /** One message to one socket; a message that cannot be encoded is skipped and logged, never a stall. */
+  private emit(delivery: Delivery, message: InboxMessage): void {
+    try {
+      delivery.socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
+    } catch (error) {
+      this.ctx.metrics.inc("truss_inbox_undeliverable_total");
+      this.ctx.logger.error("an inbox message could not be encoded and was skipped", {
+        id: message.id,
+        event: message.event,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+}
+
+function newer(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return compareInboxIds(a, b) >= 0 ? a : b;
 }

@@ -68,6 +68,8 @@ export function createEngineMetrics(connections: () => number): MetricsRegistry 
   metrics.counter("truss_inbox_appended_total", "Messages stored in user inboxes by this node.");
   metrics.counter("truss_inbox_pushed_total", "Live inbox pushes to sockets of this node.");
   metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).");
-  metrics.counter("truss_store_errors_total", "Failed store calls in background work, by store.");
+  metrics.counter("truss_store_errors_total", "Store calls that failed because the store was unreachable or did not answer, by store.");
+  metrics.counter("truss_slow_consumers_total", "Sockets disconnected with SLOW_CONSUMER because too much waited to be written to them.");
+  metrics.counter("truss_inbox_undeliverable_total", "Stored inbox messages skipped because they could not be encoded for a socket.");
   return metrics;
 }

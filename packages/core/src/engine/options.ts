@@ -3,7 +3,7 @@ import type { Authenticator } from "../auth/authenticator.js";
 import type { JwtAuthOptions } from "../auth/jwt.js";
 import type { ConflictResolver } from "../documents/resolver.js";
 import type { DocumentStore } from "../documents/store.js";
-import type { Inbox } from "../inbox/store.js";
+import type { InboxStore } from "../inbox/store.js";
 import type { PresenceStore } from "../presence/store.js";
 import type { EventCatalog } from "./events.js";
 
@@ -32,6 +32,35 @@ export interface LimitOptions {
   maxPayloadBytes?: number;
   /** Events a socket may send per second (a token bucket of that size). Default 50. */
   eventsPerSecond?: number;
+  /**
+   * Deepest nesting of objects and arrays in any client event's payload, in a
+   * document and in `toUser` data. Deeper values are refused with
+   * `INVALID_PAYLOAD` before any handler or store sees them. Default 64.
+   */
+  maxDepth?: number;
+  /**
+   * Largest document, in bytes of its JSON after an update or rollback is
+   * applied. A larger result is refused with `DOCUMENT_TOO_LARGE` and nothing
+   * is stored. Default 256 KiB.
+   */
+  maxDocumentBytes?: number;
+  /**
+   * Largest `toUser` data, in bytes of JSON. Larger data (or data that is not
+   * JSON: a BigInt, a cycle) is refused before it is stored. Default 64 KiB.
+   */
+  maxUserMessageBytes?: number;
+  /**
+   * Most bytes waiting to be written to one socket (a client that stopped
+   * reading). Past this the socket is sent `SLOW_CONSUMER` and disconnected,
+   * so a stalled reader cannot grow the server's memory. Default 1 MiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Most devices one user may have connected at once, across all nodes. A
+   * further device is refused with `TOO_MANY_DEVICES` at the handshake; more
+   * sockets of a device already online are allowed. Default 20.
+   */
+  maxDevicesPerUser?: number;
 }
 
 /** Presence timing. */
@@ -48,6 +77,13 @@ export interface PresenceOptions {
 export interface AuthExpiryOptions {
   /** How long before expiry `auth:expiring` is sent, in ms. Default 60 s. */
   warnBeforeMs?: number;
+  /**
+   * Refuse tokens without an `exp` claim, at the handshake and on
+   * `auth:refresh`, with `AUTH_MISSING_CLAIMS`. Default `false`. Either way a
+   * connection whose token had an `exp` cannot be refreshed with one that has
+   * none, which would make the session immortal.
+   */
+  requireExpiry?: boolean;
 }
 
 /** Everything `createRealtimeEngine` accepts. Only `auth` is required. */
@@ -61,7 +97,7 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   /** Presence store; default in-memory (one process). */
   presence?: PresenceStore;
   /** User inbox; default in-memory (one process). */
-  inbox?: Inbox;
+  inbox?: InboxStore;
   /** Document store; default in-memory (one process). */
   documents?: DocumentStore;
   /** Decides stale-base document updates. Default `fieldMerge()`. */
@@ -90,6 +126,11 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
 export const DEFAULT_LIMITS = {
   maxPayloadBytes: 64 * 1024,
   eventsPerSecond: 50,
+  maxDepth: 64,
+  maxDocumentBytes: 256 * 1024,
+  maxUserMessageBytes: 64 * 1024,
+  maxBufferedBytes: 1024 * 1024,
+  maxDevicesPerUser: 20,
 } as const;
 
 /** Default presence TTL. */

@@ -2,7 +2,7 @@ import type { Principal } from "../auth/authenticator.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "../presence/store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "../protocol.js";
 import { deviceKey } from "./connection.js";
-import { companyRoom, storeCall, type EngineContext } from "./context.js";
+import { companyRoom, storeCall, userKeyOf, type EngineContext } from "./context.js";
 
 interface LocalDevice {
   ref: DeviceRef;
@@ -21,6 +21,8 @@ const PRESENCE_WINDOW_MS = 1000;
  */
 export class PresenceService {
   private readonly devices = new Map<string, LocalDevice>();
+  /** User (company and id) → ids of their devices with a socket here, for the device cap. */
+  private readonly deviceIdsByUser = new Map<string, Set<string>>();
   /** Companies with an announcement in the current window: the changes queued since, and the window's timer. */
   private readonly windows = new Map<string, { queued: PresenceUpdate[]; timer: NodeJS.Timeout }>();
   /** Disconnects still running for devices that left; a reconnect of the same device waits for them. */
@@ -64,6 +66,10 @@ export class PresenceService {
       const ref = { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
       device = { ref, sockets: 0, queue: this.leaving.get(key) ?? Promise.resolve() };
       this.devices.set(key, device);
+      const user = userKeyOf(principal);
+      let ids = this.deviceIdsByUser.get(user);
+      if (!ids) this.deviceIdsByUser.set(user, (ids = new Set()));
+      ids.add(principal.deviceId);
     }
     device.sockets += 1;
     if (device.sockets > 1) return device.queue.then(() => undefined);
@@ -79,6 +85,10 @@ export class PresenceService {
     device.sockets -= 1;
     if (device.sockets > 0) return Promise.resolve();
     this.devices.delete(key);
+    const user = userKeyOf(principal);
+    const ids = this.deviceIdsByUser.get(user);
+    ids?.delete(principal.deviceId);
+    if (ids?.size === 0) this.deviceIdsByUser.delete(user);
     const ref = device.ref;
     // A heartbeat already on its way still names this device; were the
     // disconnect to overtake it, the heartbeat would re-add the device and
@@ -95,14 +105,37 @@ export class PresenceService {
     return done;
   }
 
+  /**
+   * Whether a device of `principal` may connect under a cap of `max` devices
+   * per user: yes when that device is online already, or when the user's
+   * devices (in the store, and those connecting here) are fewer than `max`.
+   * While the store is down the cap is not enforced (presence is best effort).
+   */
+  async admitsDevice(principal: Principal, max: number): Promise<boolean> {
+    const stored = await this.guard("device count", () => this.ctx.stores.presence.deviceIds(principal.companyId, principal.userId));
+    const ids = new Set(stored ?? []);
+    for (const id of this.deviceIdsByUser.get(userKeyOf(principal)) ?? []) ids.add(id);
+    return ids.has(principal.deviceId) || ids.size < max;
+  }
+
+  /**
+   * The same cap over this node's devices alone, checked synchronously as a
+   * socket connects: handshakes that passed {@link admitsDevice} together,
+   * before any of them was registered, cannot all get in.
+   */
+  admitsDeviceLocally(principal: Principal, max: number): boolean {
+    const ids = this.deviceIdsByUser.get(userKeyOf(principal));
+    return ids === undefined || ids.has(principal.deviceId) || ids.size < max;
+  }
+
   /** Every online user of a company with their devices. */
   list(companyId: string): Promise<PresenceUser[]> {
-    return storeCall("presence", () => this.ctx.stores.presence.list(companyId));
+    return storeCall(this.ctx, "presence", () => this.ctx.stores.presence.list(companyId));
   }
 
   /** Whether a user of a company is online on any node. */
   isOnline(companyId: string, userId: string): Promise<boolean> {
-    return storeCall("presence", () => this.ctx.stores.presence.isOnline(companyId, userId));
+    return storeCall(this.ctx, "presence", () => this.ctx.stores.presence.isOnline(companyId, userId));
   }
 
   /**

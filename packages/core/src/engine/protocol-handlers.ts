@@ -31,7 +31,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
 
   on(PROTOCOL_EVENTS.authRefresh, (connection, payload) => services.refreshAuth(connection, requireString(payload, "token", 16_384)));
   on(PROTOCOL_EVENTS.inboxAck, async (connection, payload) => {
-    await services.inbox.ack(connection, (payload as { ids?: unknown } | undefined)?.ids);
+    await services.inbox.ack(connection.principal, (payload as { ids?: unknown } | undefined)?.ids);
   });
   on(PROTOCOL_EVENTS.presenceList, async (connection) => ({
     users: await services.presence.list(connection.principal.companyId),

@@ -2,10 +2,12 @@ import {
   compareInboxIds,
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
-  type Inbox,
+  isInboxId,
   type InboxDropStats,
   type InboxMessage,
   type InboxOptions,
+  type InboxStore,
+  type UserKey,
 } from "./store.js";
 
 interface UserInbox {
@@ -17,8 +19,6 @@ interface UserInbox {
   /** deviceId → last acknowledged id. */
   cursors: Map<string, string>;
 }
-
-const INBOX_ID = /^\d+-\d+$/;
 
 /**
  * The in-memory inbox, the engine's default for a single node. Messages live
@@ -36,7 +36,7 @@ const INBOX_ID = /^\d+-\d+$/;
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive number.
  */
-export function memoryInbox(options: InboxOptions & { now?: () => number } = {}): Inbox {
+export function memoryInbox(options: InboxOptions & { now?: () => number } = {}): InboxStore {
   const now = options.now ?? Date.now;
   const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
   const maxLength = options.maxLength ?? DEFAULT_INBOX_MAX_LENGTH;
@@ -45,14 +45,18 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
     throw new RangeError(`memoryInbox: maxLength must be a positive integer, got ${maxLength}`);
   }
 
-  const inboxes = new Map<string, UserInbox>();
+  /** companyId → userId → inbox: nested, never joined into one key, so no ids can collide. */
+  const companies = new Map<string, Map<string, UserInbox>>();
   const drops: InboxDropStats = { expired: 0, overCap: 0 };
 
-  const inboxFor = (userId: string): UserInbox => {
-    let inbox = inboxes.get(userId);
+  const inboxOf = (user: UserKey): UserInbox | undefined => companies.get(user.companyId)?.get(user.userId);
+  const inboxFor = (user: UserKey): UserInbox => {
+    let users = companies.get(user.companyId);
+    if (!users) companies.set(user.companyId, (users = new Map()));
+    let inbox = users.get(user.userId);
     if (!inbox) {
       inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map() };
-      inboxes.set(userId, inbox);
+      users.set(user.userId, inbox);
     }
     return inbox;
   };
@@ -67,11 +71,11 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
   };
 
   return {
-    async append(userId, event, data) {
+    async append(user, event, data) {
       // Cloned before any state changes, so unserialisable data rejects with nothing stored.
       const stored = structuredClone(data);
       const at = now();
-      const inbox = inboxFor(userId);
+      const inbox = inboxFor(user);
       dropExpired(inbox, at);
       const ms = Math.max(at, inbox.lastMs);
       const seq = ms === inbox.lastMs ? inbox.lastSeq + 1 : 0;
@@ -87,9 +91,9 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
       return copyOf(message);
     },
 
-    async read(userId, afterId, limit) {
+    async read(user, afterId, limit) {
       if (afterId !== null) assertInboxId(afterId);
-      const inbox = inboxes.get(userId);
+      const inbox = inboxOf(user);
       if (!inbox || limit <= 0) return [];
       dropExpired(inbox, now());
       const { messages } = inbox;
@@ -97,20 +101,20 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
       return messages.slice(start, start + limit).map(copyOf);
     },
 
-    async ack(userId, deviceId, id) {
+    async ack(device, id) {
       assertInboxId(id);
-      const { cursors } = inboxFor(userId);
-      const current = cursors.get(deviceId);
-      if (current === undefined || compareInboxIds(id, current) > 0) cursors.set(deviceId, id);
+      const { cursors } = inboxFor(device);
+      const current = cursors.get(device.deviceId);
+      if (current === undefined || compareInboxIds(id, current) > 0) cursors.set(device.deviceId, id);
     },
 
-    async cursor(userId, deviceId) {
-      return inboxes.get(userId)?.cursors.get(deviceId) ?? null;
+    async cursor(device) {
+      return inboxOf(device)?.cursors.get(device.deviceId) ?? null;
     },
 
     async dropped() {
       const at = now();
-      for (const inbox of inboxes.values()) dropExpired(inbox, at);
+      for (const users of companies.values()) for (const inbox of users.values()) dropExpired(inbox, at);
       return { ...drops };
     },
   };
@@ -118,7 +122,7 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
 
 /** Rejects ids that `compareInboxIds` would order as NaN, i.e. arbitrarily. */
 function assertInboxId(id: string): void {
-  if (!INBOX_ID.test(id)) {
+  if (!isInboxId(id)) {
     throw new TypeError(`memoryInbox: "${id}" is not an inbox id (expected <ms>-<seq>)`);
   }
 }

@@ -1,3 +1,5 @@
+import type { DeviceRef } from "../presence/store.js";
+
 /** A message in a user's inbox, as delivered in `inbox:message`. */
 export interface InboxMessage<TData = unknown> {
   /**
@@ -22,26 +24,41 @@ export interface InboxDropStats {
 }
 
 /**
+ * Addresses one user of one company. Every inbox is per company and user:
+ * two tenants that number their users alike never share an inbox.
+ */
+export interface UserKey {
+  /** The tenant. */
+  companyId: string;
+  /** The user within the tenant. */
+  userId: string;
+}
+
+/**
  * A durable, per-user message log with a read cursor for each device. The
  * engine appends before it pushes, so a message whose append resolved is never
  * lost short of its TTL or the cap; what those drop is counted, never silent.
+ *
+ * Users are addressed by company and user id together; an implementation must
+ * keep `{ companyId: "a", userId: "1" }` and `{ companyId: "b", userId: "1" }`
+ * apart, whatever characters the ids contain.
  */
-export interface Inbox {
+export interface InboxStore {
   /**
    * Appends a message and resolves with it (id and ts assigned) once it is
    * durably stored. Applies the length cap; rejects (nothing stored) when the
-   * store is unreachable.
+   * store is unreachable. `data` is JSON: the engine checks it before calling.
    */
-  append(userId: string, event: string, data: unknown): Promise<InboxMessage>;
+  append(user: UserKey, event: string, data: unknown): Promise<InboxMessage>;
   /**
    * Up to `limit` unexpired messages with an id greater than `afterId` (all
    * when `afterId` is `null`), oldest first.
    */
-  read(userId: string, afterId: string | null, limit: number): Promise<InboxMessage[]>;
+  read(user: UserKey, afterId: string | null, limit: number): Promise<InboxMessage[]>;
   /** Moves the device's cursor forward to `id`; never moves it back. */
-  ack(userId: string, deviceId: string, id: string): Promise<void>;
+  ack(device: DeviceRef, id: string): Promise<void>;
   /** The last id the device acknowledged, or `null` if it never did. */
-  cursor(userId: string, deviceId: string): Promise<string | null>;
+  cursor(device: DeviceRef): Promise<string | null>;
   /** Totals of what TTL and the cap have dropped since the store was created. */
   dropped(): Promise<InboxDropStats>;
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
@@ -55,6 +72,20 @@ export interface InboxOptions {
   /** How many messages a user's inbox keeps; the oldest go first. Default 1,000. */
   maxLength?: number;
 }
+
+/**
+ * The former name of {@link InboxStore}.
+ *
+ * @deprecated Use `InboxStore`; its methods take a {@link UserKey} or a `DeviceRef` instead of a bare user id.
+ */
+export type Inbox = InboxStore;
+
+/** Whether `id` has the inbox id form `<ms>-<seq>` (decimal digits, at most 16 each). */
+export function isInboxId(id: unknown): id is string {
+  return typeof id === "string" && INBOX_ID.test(id);
+}
+
+const INBOX_ID = /^\d{1,16}-\d{1,16}$/;
 
 /** Default inbox TTL: 24 hours. */
 export const DEFAULT_INBOX_TTL_MS = 24 * 60 * 60 * 1000;

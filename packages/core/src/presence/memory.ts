@@ -143,6 +143,13 @@ export function memoryPresenceStore(options: { now?: () => number } = {}): Prese
       return devices !== undefined && hasLiveDevice(devices, now());
     },
 
+    async deviceIds(companyId, userId) {
+      const at = now();
+      const ids: string[] = [];
+      for (const [deviceId, entry] of userDevices(companyId, userId) ?? []) if (isLive(entry, at)) ids.push(deviceId);
+      return ids;
+    },
+
     async list(companyId) {
       const at = now();
       const users = companies.get(companyId);

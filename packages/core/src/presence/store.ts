@@ -73,6 +73,8 @@ export interface PresenceStore {
   sweepExpired(): Promise<PresenceTransition[]>;
   /** Whether the user has at least one live (unexpired) device. */
   isOnline(companyId: string, userId: string): Promise<boolean>;
+  /** The ids of the user's live (unexpired) devices, in any order; `[]` when offline. */
+  deviceIds(companyId: string, userId: string): Promise<string[]>;
   /** Every user of the company with at least one live device, ordered by user id. */
   list(companyId: string): Promise<PresenceUser[]>;
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */

@@ -1,0 +1,53 @@
+import { TrussError } from "../errors.js";
+
+/**
+ * Refuses a value nested deeper than `maxDepth` objects and arrays. Iterative,
+ * so a hostile payload cannot overflow the stack while being checked; it
+ * stops at the first level past the limit, so the cost is bounded by the
+ * payload's size, which the transport already capped.
+ *
+ * @throws TrussError `INVALID_PAYLOAD` naming `what` and the limit.
+ */
+export function assertDepth(value: unknown, maxDepth: number, what: string): void {
+  if (typeof value !== "object" || value === null) return;
+  const stack: Array<[object, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > maxDepth) {
+      throw new TrussError("INVALID_PAYLOAD", `${what} is nested more than ${maxDepth} levels deep; flatten it.`);
+    }
+    if (ArrayBuffer.isView(node) || node instanceof ArrayBuffer) continue;
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (const child of children) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+}
+
+/**
+ * The UTF-8 size of `value` as JSON, checked against `maxBytes`. Values JSON
+ * cannot carry (a BigInt, a cycle) are refused here, before any store sees
+ * them, instead of failing later in an encoder where nobody can answer.
+ *
+ * @returns the encoded JSON (`undefined` for `undefined`).
+ * @throws TrussError `INVALID_PAYLOAD` for a value that is not JSON, `PAYLOAD_TOO_LARGE` past `maxBytes`.
+ */
+export function encodeJson(value: unknown, maxBytes: number, what: string): string | undefined {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    // TypeError: BigInt or a cycle; RangeError: a string past V8's limit or a stack overflow.
+    if (error instanceof RangeError) {
+      throw new TrussError("PAYLOAD_TOO_LARGE", `${what} is too large to encode; the limit is ${maxBytes} bytes.`, { cause: error });
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TrussError("INVALID_PAYLOAD", `${what} is not JSON (${reason}).`, { cause: error });
+  }
+  // A UTF-16 unit is at most three UTF-8 bytes: measure only when that bound is not enough.
+  if (json !== undefined && json.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(json);
+    if (bytes > maxBytes) throw new TrussError("PAYLOAD_TOO_LARGE", `${what} is ${bytes} bytes as JSON; the limit is ${maxBytes}.`);
+  }
+  return json;
+}
