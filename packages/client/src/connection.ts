@@ -66,6 +66,14 @@ const FATAL_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>([
   "FORBIDDEN",
 ]);
 
+/**
+ * Codes the server sends in an `error` event right before it ends a session,
+ * and that a later attempt may get past: the client reconnects with backoff.
+ * `SLOW_CONSUMER`: the client stopped reading; `TOO_MANY_DEVICES`: the user's
+ * other devices filled the cap, and one may leave.
+ */
+const RETRIED_DISCONNECTS: ReadonlySet<string> = new Set<ErrorCode>(["SERVER_SHUTTING_DOWN", "SLOW_CONSUMER", "TOO_MANY_DEVICES"]);
+
 /** Refusals that a different token fixes: fatal with a fixed token, retried through `getToken`. */
 const TOKEN_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>(["AUTH_MISSING_TOKEN", "AUTH_INVALID_TOKEN", "AUTH_TOKEN_EXPIRED"]);
 
@@ -234,7 +242,7 @@ export class Connection {
       // The server ended the session on purpose; its `error` event just before says why.
       const cause = this.disconnectReason;
       this.disconnectReason = null;
-      if (cause?.code === "SERVER_SHUTTING_DOWN") return this.retry();
+      if (cause && RETRIED_DISCONNECTS.has(cause.code)) return this.retry();
       if (cause?.code === "AUTH_TOKEN_EXPIRED" && this.getToken) return this.retry();
       const error = cause
         ? fromPayload(cause, cause.message)
@@ -243,7 +251,7 @@ export class Connection {
       this.close(error);
     });
     socket.on(PROTOCOL_EVENTS.error, (payload: ErrorPayload) => {
-      if (payload?.code === "SERVER_SHUTTING_DOWN" || payload?.code === "AUTH_TOKEN_EXPIRED") this.disconnectReason = payload;
+      if (payload && (payload.code === "AUTH_TOKEN_EXPIRED" || RETRIED_DISCONNECTS.has(payload.code))) this.disconnectReason = payload;
       this.report(fromPayload(payload, "The server reported an error without a message."));
     });
     socket.on(PROTOCOL_EVENTS.authExpiring, (notice: AuthExpiring) => void this.refresh(notice));

@@ -1,15 +1,33 @@
 import assert from "node:assert/strict";
-import { compareInboxIds, type Inbox, type InboxMessage, type InboxOptions } from "@truss/core";
+import {
+  compareInboxIds,
+  type DeviceRef,
+  type InboxMessage,
+  type InboxOptions,
+  type InboxStore,
+  type UserKey,
+} from "@truss/core";
+import { uniqueId } from "./fixtures.js";
 import type { CaseRegistrar } from "./registrar.js";
 
 /** The registrar every inbox case file uses. */
-export type InboxCases = CaseRegistrar<Inbox, InboxOptions>;
+export type InboxCases = CaseRegistrar<InboxStore, InboxOptions>;
+
+/** A fresh user in a fresh company, so no two cases or runs share an inbox. */
+export function freshUser(overrides: Partial<UserKey> = {}): UserKey {
+  return { companyId: uniqueId("company"), userId: uniqueId("user"), ...overrides };
+}
+
+/** One of the user's devices. */
+export function deviceOf(user: UserKey, deviceId: string): DeviceRef {
+  return { companyId: user.companyId, userId: user.userId, deviceId };
+}
 
 /** Appends `count` messages whose data is their index, one after another. */
-export async function appendSequence(inbox: Inbox, userId: string, count: number): Promise<InboxMessage[]> {
+export async function appendSequence(inbox: InboxStore, user: UserKey, count: number): Promise<InboxMessage[]> {
   const appended: InboxMessage[] = [];
   for (let index = 0; index < count; index += 1) {
-    appended.push(await inbox.append(userId, "expense:approved", { index }));
+    appended.push(await inbox.append(user, "expense:approved", { index }));
   }
   return appended;
 }

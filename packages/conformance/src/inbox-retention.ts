@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Inbox, InboxDropStats } from "@truss/core";
-import { sleep, uniqueId } from "./fixtures.js";
-import { appendSequence, assertStrictlyIncreasing, type InboxCases } from "./inbox-fixtures.js";
+import type { InboxDropStats, InboxStore } from "@truss/core";
+import { sleep } from "./fixtures.js";
+import { appendSequence, assertStrictlyIncreasing, deviceOf, freshUser, type InboxCases } from "./inbox-fixtures.js";
 
 const TTL_CASE_TIMEOUT_MS = 15_000;
 
@@ -14,13 +14,13 @@ export function registerInboxRetentionCases(cases: InboxCases): void {
   cases.withInstance(
     "messages past the TTL are dropped and counted",
     async (inbox) => {
-      const userId = uniqueId("user");
+      const user = freshUser();
       const before = await inbox.dropped();
-      await appendSequence(inbox, userId, 3);
+      await appendSequence(inbox, user, 3);
       await sleep(450);
-      assert.deepEqual(await inbox.read(userId, null, 10), [], "expired messages are never read");
-      const fresh = await inbox.append(userId, "expense:approved", { index: 3 });
-      assert.deepEqual(await inbox.read(userId, null, 10), [fresh]);
+      assert.deepEqual(await inbox.read(user, null, 10), [], "expired messages are never read");
+      const fresh = await inbox.append(user, "expense:approved", { index: 3 });
+      assert.deepEqual(await inbox.read(user, null, 10), [fresh]);
       assert.deepEqual(dropsSince(before, await inbox.dropped()), { expired: 3, overCap: 0 });
     },
     { factoryOptions: { ttlMs: 200 }, timeoutMs: TTL_CASE_TIMEOUT_MS },
@@ -29,12 +29,12 @@ export function registerInboxRetentionCases(cases: InboxCases): void {
   cases.withInstance(
     "messages younger than the TTL are kept",
     async (inbox) => {
-      const userId = uniqueId("user");
-      await inbox.append(userId, "expense:approved", { index: 0 });
+      const user = freshUser();
+      await inbox.append(user, "expense:approved", { index: 0 });
       await sleep(300);
-      const younger = await inbox.append(userId, "expense:approved", { index: 1 });
+      const younger = await inbox.append(user, "expense:approved", { index: 1 });
       await sleep(300);
-      assert.deepEqual(await inbox.read(userId, null, 10), [younger]);
+      assert.deepEqual(await inbox.read(user, null, 10), [younger]);
     },
     { factoryOptions: { ttlMs: 500 }, timeoutMs: TTL_CASE_TIMEOUT_MS },
   );
@@ -42,22 +42,23 @@ export function registerInboxRetentionCases(cases: InboxCases): void {
   cases.withInstance(
     "over the length cap the oldest messages go first and are counted",
     async (inbox) => {
-      const userId = uniqueId("user");
+      const user = freshUser();
       const before = await inbox.dropped();
-      const appended = await appendSequence(inbox, userId, 8);
-      assert.deepEqual(await inbox.read(userId, null, 100), appended.slice(3));
+      const appended = await appendSequence(inbox, user, 8);
+      assert.deepEqual(await inbox.read(user, null, 100), appended.slice(3));
       assert.deepEqual(dropsSince(before, await inbox.dropped()), { expired: 0, overCap: 3 });
 
-      const next = await inbox.append(userId, "expense:approved", { index: 8 });
+      const next = await inbox.append(user, "expense:approved", { index: 8 });
       assertStrictlyIncreasing([...appended, next].map((message) => message.id));
       // A device may acknowledge a message the cap dropped after it was delivered.
-      await inbox.ack(userId, "phone", appended[0]!.id);
-      assert.equal(await inbox.cursor(userId, "phone"), appended[0]!.id);
+      const phone = deviceOf(user, "phone");
+      await inbox.ack(phone, appended[0]!.id);
+      assert.equal(await inbox.cursor(phone), appended[0]!.id);
     },
     { factoryOptions: { maxLength: 5 } },
   );
 
-  cases.withInstance("dropped() reports whole counts", async (inbox: Inbox) => {
+  cases.withInstance("dropped() reports whole counts", async (inbox: InboxStore) => {
     const { expired, overCap } = await inbox.dropped();
     assert.ok(Number.isInteger(expired) && expired >= 0, `expired ${expired} is a count`);
     assert.ok(Number.isInteger(overCap) && overCap >= 0, `overCap ${overCap} is a count`);

@@ -26,6 +26,7 @@ export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolve
 export { jwtAuth } from "./auth/jwt.js";
 export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames } from "./auth/jwt.js";
 export { createRealtimeEngine } from "./engine/engine.js";
+export { ADAPTER_RESUBSCRIBED_EVENT } from "./engine/inbox.js";
 export type {
   ClientEventHandler,
   CompanyEmitter,

@@ -3,6 +3,7 @@ import {
   createShardedAdapter,
   type RedisAdapterOptions as ClassicAdapterOptions,
 } from "@socket.io/redis-adapter";
+import { ADAPTER_RESUBSCRIBED_EVENT } from "@truss/core";
 import type { RedisClient } from "./script.js";
 
 /** `createShardedAdapter`'s own options (`channelPrefix`, `subscriptionMode`), which the package does not export by name. */
@@ -54,10 +55,55 @@ export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisA
           "new Cluster(nodes, { shardedSubscribers: true }), so that each shard's channels are subscribed on that shard",
       );
     }
-    return createShardedAdapter(handlingRejections(pub, { publishInBackground: true }), handlingRejections(sub), adapterOptions);
+    return signallingResubscribe(
+      createShardedAdapter(handlingRejections(pub, { publishInBackground: true }), handlingRejections(sub), adapterOptions),
+      sub,
+    );
   }
   const { sharded: _sharded, ...adapterOptions } = options;
-  return createAdapter(handlingRejections(pub), handlingRejections(sub), adapterOptions);
+  return signallingResubscribe(createAdapter(handlingRejections(pub), handlingRejections(sub), adapterOptions), sub);
+}
+
+/**
+ * Makes each adapter the factory creates emit `ADAPTER_RESUBSCRIBED_EVENT`
+ * once its subscriber is back after losing its connection. Messages other
+ * nodes published meanwhile (inbox pushes among them) never reached this
+ * node; the engine answers the event by reading each local device's inbox
+ * past what it delivered, so connected devices catch up without reconnecting.
+ *
+ * ioredis emits `ready` before it re-sends the subscriptions, so the signal
+ * waits for a PING sent after them on the same connection: its reply means
+ * the subscriptions are in place, and a store read after it cannot miss a
+ * message that pub/sub would not carry.
+ */
+function signallingResubscribe<F extends RedisAdapterFactory>(factory: F, sub: RedisClient): F {
+  const wrapped = function (this: unknown, namespace: Parameters<F>[0]) {
+    const adapter = (factory as (namespace: Parameters<F>[0]) => ReturnType<F>)(namespace);
+    let lost = false;
+    const onClose = () => {
+      lost = true;
+    };
+    const onReady = () => {
+      if (!lost) return;
+      lost = false;
+      setImmediate(() => {
+        void sub
+          .ping()
+          .catch(() => undefined)
+          .then(() => adapter.emit(ADAPTER_RESUBSCRIBED_EVENT));
+      });
+    };
+    sub.on("close", onClose);
+    sub.on("ready", onReady);
+    const close = adapter.close.bind(adapter);
+    adapter.close = () => {
+      sub.off("close", onClose);
+      sub.off("ready", onReady);
+      return close();
+    };
+    return adapter;
+  };
+  return wrapped as unknown as F;
 }
 
 /**

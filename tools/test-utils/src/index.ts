@@ -5,3 +5,4 @@ export * from "./open-handles.js";
 export * from "./redis-cluster.js";
 export * from "./health.js";
 export * from "./adapter-scenarios.js";
+export * from "./tcp-proxy.js";

@@ -14,18 +14,21 @@ export interface TestClaims {
   deviceId?: string;
 }
 
-/** Signs a valid HS256 token for the test authenticator; `expiresInSec` may be negative (already expired). */
-export function signToken(claims: TestClaims, options: { expiresInSec?: number; notBeforeSec?: number; secret?: string } = {}): string {
+/**
+ * Signs a valid HS256 token for the test authenticator; `expiresInSec` may be
+ * negative (already expired), or `null` for a token without `exp`.
+ */
+export function signToken(claims: TestClaims, options: { expiresInSec?: number | null; notBeforeSec?: number; secret?: string } = {}): string {
   const now = Math.floor(Date.now() / 1000);
   const payload: Record<string, unknown> = {
     sub: claims.userId,
     companyId: claims.companyId,
     roles: claims.roles ?? ["member"],
     iat: now,
-    exp: now + (options.expiresInSec ?? 3600),
     iss: TEST_ISSUER,
     aud: TEST_AUDIENCE,
   };
+  if (options.expiresInSec !== null) payload.exp = now + (options.expiresInSec ?? 3600);
   if (claims.deviceId) payload.deviceId = claims.deviceId;
   if (options.notBeforeSec !== undefined) payload.nbf = now + options.notBeforeSec;
   return jwt.sign(payload, options.secret ?? TEST_SECRET, { algorithm: "HS256", noTimestamp: true });

@@ -71,7 +71,7 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
 
     async compareAndSet(key, expectedVersion, data, updatedBy) {
       // Encoded before the check, so data JSON cannot carry rejects with nothing written.
-      const json = JSON.stringify(data);
+      const json = JSON.stringify(data, refuseNonJson);
       if (typeof json !== "string" || json[0] !== "{") throw new TypeError("memoryDocumentStore: document data must be a JSON object");
       // No await from here on: the check and the write happen in one turn of
       // the event loop, which is what makes this compare-and-set atomic.
@@ -108,4 +108,12 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
 
 function decode(stored: StoredVersion): DocumentVersion {
   return { ...stored.meta, data: JSON.parse(stored.json) as DocumentVersion["data"] };
+}
+
+/** A JSON.stringify replacer that refuses what JSON would silently drop, so a write never loses a field. */
+function refuseNonJson(this: unknown, key: string, value: unknown): unknown {
+  if (typeof value === "function" || typeof value === "symbol") {
+    throw new TypeError(`memoryDocumentStore: field "${key}" holds a ${typeof value}, which JSON cannot carry`);
+  }
+  return value;
 }

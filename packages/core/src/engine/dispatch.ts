@@ -123,7 +123,7 @@ function answer(ctx: EngineContext, connection: Connection, ack: Ack | undefined
       ctx,
       connection,
       ack,
-      error instanceof RangeError
+      error instanceof RangeError && /string length/i.test(error.message)
         ? { code: "PAYLOAD_TOO_LARGE", message: `The answer to "${event}" is too large to send.` }
         : { code: "INTERNAL_ERROR", message: `The answer to "${event}" could not be encoded on the server; it has been logged.` },
     );

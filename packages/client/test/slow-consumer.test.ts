@@ -1,0 +1,36 @@
+import { afterEach, expect, test } from "vitest";
+import { sleep, startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+
+let server: TestServer | undefined;
+let proxy: TcpProxy | undefined;
+afterEach(async () => {
+  closeClients();
+  await proxy?.close();
+  await server?.close();
+});
+
+test("a client the server dropped as a slow consumer reconnects by itself once it reads again", async () => {
+  server = await startTestServer({ limits: { maxBufferedBytes: 128 * 1024 } });
+  proxy = await startTcpProxy(server.port);
+  const client = openClient(proxy.url, alice);
+  const statuses: string[] = [];
+  client.onStatus((status) => statuses.push(status));
+  await waitForStatus(client, "connected");
+  const connectionsBefore = server.engine.io!.of("/").sockets.size;
+
+  proxy.stallDownstream();
+  const payload = "s".repeat(16 * 1024);
+  for (let burst = 0; burst < 200 && server.engine.io!.of("/").sockets.size === connectionsBefore; burst++) {
+    for (let i = 0; i < 50; i++) server.engine.toCompany("acme").emit("stock:updated", { payload });
+    await sleep(20);
+  }
+  expect(server.engine.io!.of("/").sockets.size).toBe(connectionsBefore - 1);
+  expect(await server.engine.metrics()).toMatch(/truss_slow_consumers_total 1/);
+
+  // The dropped transport surfaces on the client; once it reads again it is back without any help.
+  proxy.resumeDownstream();
+  await waitFor(() => statuses.includes("reconnecting"), { timeoutMs: 10_000, message: "a reconnect" });
+  await waitForStatus(client, "connected", 10_000);
+  expect(client.status).toBe("connected");
+});

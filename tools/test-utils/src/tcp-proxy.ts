@@ -1,0 +1,106 @@
+import { once } from "node:events";
+import { createConnection, createServer, type AddressInfo, type Socket } from "node:net";
+
+/** A TCP proxy on 127.0.0.1 between clients and one server, for simulating bad networks. */
+export interface TcpProxy {
+  /** The port clients connect to. */
+  readonly port: number;
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** How many bytes went from the server towards clients (including what a stall holds back). */
+  readonly bytesFromServer: number;
+  /** Destroys every open connection, as a dropped network would; new ones still pass. */
+  cut(): void;
+  /**
+   * Stops reading from the server on every open connection, as a client that
+   * stopped reading would: the server's writes pile up in its own buffers.
+   * Client-to-server traffic still flows.
+   */
+  stallDownstream(): void;
+  /** Reads from the server again. */
+  resumeDownstream(): void;
+  /** Holds new connections unanswered (accepted, never forwarded) until {@link release}. */
+  hold(): void;
+  /** Forwards held and new connections again. */
+  release(): void;
+  /** Destroys every connection and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a TCP proxy on a free loopback port that forwards to
+ * `127.0.0.1:targetPort`. Faults are applied for real, on sockets: cut
+ * connections, a stalled reader, held handshakes.
+ */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const pairs = new Set<{ client: Socket; server: Socket }>();
+  const held: Socket[] = [];
+  let holding = false;
+  let stalled = false;
+  let bytesFromServer = 0;
+
+  const forward = (client: Socket) => {
+    const server = createConnection({ host: "127.0.0.1", port: targetPort });
+    const pair = { client, server };
+    pairs.add(pair);
+    server.on("data", (chunk: Buffer) => {
+      bytesFromServer += chunk.length;
+      if (!client.write(chunk)) server.pause();
+    });
+    client.on("drain", () => {
+      if (!stalled) server.resume();
+    });
+    client.pipe(server);
+    if (stalled) server.pause();
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      server.destroy();
+    };
+    client.on("close", end).on("error", end);
+    server.on("close", end).on("error", end);
+  };
+
+  const listener = createServer((client) => {
+    if (holding) held.push(client);
+    else forward(client);
+  });
+  listener.listen(0, "127.0.0.1");
+  await once(listener, "listening");
+  const { port } = listener.address() as AddressInfo;
+
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    get bytesFromServer() {
+      return bytesFromServer;
+    },
+    cut() {
+      for (const { client, server } of pairs) {
+        client.destroy();
+        server.destroy();
+      }
+      pairs.clear();
+    },
+    stallDownstream() {
+      stalled = true;
+      for (const { server } of pairs) server.pause();
+    },
+    resumeDownstream() {
+      stalled = false;
+      for (const { server } of pairs) server.resume();
+    },
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const client of held.splice(0)) forward(client);
+    },
+    async close() {
+      this.cut();
+      for (const client of held.splice(0)) client.destroy();
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    },
+  };
+}
