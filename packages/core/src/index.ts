@@ -34,7 +34,7 @@ export type {
   HandlerContext,
   RealtimeEngine,
   UserEmitter,
-} from "./engine/engine.js";
+} from "./engine/api.js";
 export type { DocumentUpdate } from "./engine/documents.js";
 export { defineEvents } from "./engine/events.js";
 export type {
@@ -55,6 +55,7 @@ export type {
   LimitOptions,
   Logger,
   PresenceOptions,
+  PresenceTimingOptions,
   RealtimeEngineOptions,
 } from "./engine/options.js";
 export * from "./protocol.js";

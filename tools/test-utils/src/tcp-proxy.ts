@@ -69,7 +69,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   await once(listener, "listening");
   const { port } = listener.address() as AddressInfo;
 
-  return {
+  const proxy: TcpProxy = {
     port,
     url: `http://127.0.0.1:${port}`,
     get bytesFromServer() {
@@ -98,9 +98,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       for (const client of held.splice(0)) forward(client);
     },
     async close() {
-      this.cut();
+      proxy.cut();
       for (const client of held.splice(0)) client.destroy();
       await new Promise<void>((resolve) => listener.close(() => resolve()));
     },
   };
+  return proxy;
 }

@@ -1,19 +1,15 @@
 import type { Socket } from "socket.io";
 import type { Principal } from "../auth/authenticator.js";
-import { TokenBucket } from "./limits.js";
 
 /**
- * What the engine keeps for one live socket on this node. Held in a Map by
- * socket id rather than in `socket.data`, which the Redis adapter would
- * serialise across nodes.
+ * Who is on one live socket of this node, and until when: the verified
+ * principal (replaced by `auth:refresh`) and its expiry timers, which the
+ * handshake arms. Every other service keeps its own per-socket state beside
+ * its code (the dispatcher its event budget, the inbox its replay position,
+ * presence its device counts). Held in a Map by socket id rather than in
+ * `socket.data`, which the Redis adapter would serialise across nodes.
  */
 export class Connection {
-  /** Size of the last packet the socket sent, set before the event is dispatched. */
-  lastPacketBytes = 0;
-  /** The per-socket event budget. */
-  readonly bucket: TokenBucket;
-  /** When the last "rate limited" notice went out, to send at most one a second. */
-  lastRateNoticeAt = 0;
   /** `auth:expiring` timer. */
   warnTimer: NodeJS.Timeout | undefined;
   /** Disconnect-at-expiry timer. */
@@ -22,10 +18,7 @@ export class Connection {
   constructor(
     readonly socket: Socket,
     public principal: Principal,
-    eventsPerSecond: number,
-  ) {
-    this.bucket = new TokenBucket(eventsPerSecond);
-  }
+  ) {}
 
   /** Stops this connection's timers. */
   clearTimers(): void {

@@ -1,7 +1,9 @@
-import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
+import { TrussError, type ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "../protocol.js";
 import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
+import { packetBytes, TokenBucket } from "./limits.js";
+import { encodeFailure, toTrussError } from "./failures.js";
 import { assertDepth } from "./payload.js";
 
 /** A handler of one client event: resolves with the ack body, or throws a TrussError. */
@@ -13,6 +15,20 @@ type Ack = (response: unknown) => void;
 export interface DispatchLimits {
   maxPayloadBytes: number;
   maxDepth: number;
+  eventsPerSecond: number;
+}
+
+/** What the dispatcher keeps for one socket: its event budget and the size of the packet being dispatched. */
+class SocketBudget {
+  /** Size of the last packet the socket sent, set before the event is dispatched. */
+  lastPacketBytes = 0;
+  /** When the last "rate limited" notice went out, to send at most one a second. */
+  lastRateNoticeAt = 0;
+  readonly bucket: TokenBucket;
+
+  constructor(eventsPerSecond: number) {
+    this.bucket = new TokenBucket(eventsPerSecond);
+  }
 }
 
 /**
@@ -37,8 +53,17 @@ export class Dispatcher {
     private readonly limits: DispatchLimits,
   ) {}
 
+  /** Routes every event of a new connection through this dispatcher. */
+  attach(connection: Connection): void {
+    const budget = new SocketBudget(this.limits.eventsPerSecond);
+    connection.socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
+      if (packet.type === "message") budget.lastPacketBytes = packetBytes(packet.data);
+    });
+    connection.socket.use((packet) => this.dispatch(connection, budget, packet));
+  }
+
   /** Handles one packet (`[event, ...args, ack?]`) of a socket. */
-  dispatch(connection: Connection, packet: unknown[]): void {
+  private dispatch(connection: Connection, budget: SocketBudget, packet: unknown[]): void {
     const { ctx, limits } = this;
     const [event, ...args] = packet;
     const ack = typeof args[args.length - 1] === "function" ? (args.pop() as Ack) : undefined;
@@ -46,23 +71,23 @@ export class Dispatcher {
     ctx.metrics.inc("truss_events_received_total");
 
     if (this.closing) return refuse(ctx, connection, ack, SHUTTING_DOWN);
-    if (connection.lastPacketBytes > limits.maxPayloadBytes) {
+    if (budget.lastPacketBytes > limits.maxPayloadBytes) {
       return refuse(ctx, connection, ack, {
         code: "PAYLOAD_TOO_LARGE",
-        message: `"${name}" was ${connection.lastPacketBytes} bytes; the limit is ${limits.maxPayloadBytes}.`,
+        message: `"${name}" was ${budget.lastPacketBytes} bytes; the limit is ${limits.maxPayloadBytes}.`,
       });
     }
-    if (!connection.bucket.take()) {
+    if (!budget.bucket.take()) {
       const now = Date.now();
       // Without an ack to answer, tell a flooding socket once a second, not once per event.
-      if (!ack && now - connection.lastRateNoticeAt < 1000) {
+      if (!ack && now - budget.lastRateNoticeAt < 1000) {
         ctx.metrics.inc("truss_errors_total", { code: "RATE_LIMITED" });
         return;
       }
-      connection.lastRateNoticeAt = now;
+      budget.lastRateNoticeAt = now;
       return refuse(ctx, connection, ack, {
         code: "RATE_LIMITED",
-        message: `Too many events; this connection may send ${connection.bucket.perSecond} a second.`,
+        message: `Too many events; this connection may send ${budget.bucket.perSecond} a second.`,
       });
     }
     const handler = this.handlers.get(name);
@@ -119,14 +144,7 @@ function answer(ctx: EngineContext, connection: Connection, ack: Ack | undefined
   } catch (error) {
     // Socket.IO encodes inside `ack` and marks it sent only afterwards, so it can still carry the refusal.
     ctx.logger.error(`the answer to "${event}" could not be encoded`, { error: error instanceof Error ? error.message : String(error) });
-    refuse(
-      ctx,
-      connection,
-      ack,
-      error instanceof RangeError && /string length/i.test(error.message)
-        ? { code: "PAYLOAD_TOO_LARGE", message: `The answer to "${event}" is too large to send.` }
-        : { code: "INTERNAL_ERROR", message: `The answer to "${event}" could not be encoded on the server; it has been logged.` },
-    );
+    refuse(ctx, connection, ack, encodeFailure(error, `The answer to "${event}"`, "INTERNAL_ERROR").toJSON());
   }
 }
 
@@ -138,9 +156,8 @@ export function refuse(ctx: EngineContext, connection: Connection, ack: Ack | un
 }
 
 function errorPayload(ctx: EngineContext, event: string, error: unknown): ErrorPayload {
-  if (isTrussError(error)) return error.toJSON();
-  ctx.logger.error(`handler for "${event}" failed`, { error: error instanceof Error ? error.stack : String(error) });
-  return { code: "INTERNAL_ERROR", message: `"${event}" failed on the server; it has been logged.` };
+  const fallback = { code: "INTERNAL_ERROR" as const, message: `"${event}" failed on the server; it has been logged.` };
+  return toTrussError(error, fallback, { logger: ctx.logger, what: `handler for "${event}" failed` }).toJSON();
 }
 
 /** Reads a required string field of a client payload. */

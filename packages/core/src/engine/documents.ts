@@ -3,7 +3,9 @@ import { jsonEqual } from "../documents/json-equal.js";
 import type { DocumentData, DocumentKey, DocumentVersion } from "../documents/store.js";
 import { isTrussError, TrussError } from "../errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "../protocol.js";
-import { companyRoom, storeCall, type EngineContext } from "./context.js";
+import type { DocumentsApi } from "./api.js";
+import { companyRoom, type EngineContext } from "./context.js";
+import { storeCall } from "./failures.js";
 import { assertDepth, encodeJson } from "./payload.js";
 
 /**
@@ -152,6 +154,16 @@ export class DocumentService {
       }
     }
     throw new TrussError("STORE_UNAVAILABLE", `${key.type}/${key.id} kept changing during the rollback; retry it.`);
+  }
+
+  /** The server-side API (`engine.documents`): the same path as the socket events, for a company given by the caller. */
+  api(): DocumentsApi {
+    return {
+      get: (companyId, type, id) => this.get({ companyId, type, id }),
+      update: (companyId, type, id, update, updatedBy = null) => this.update({ companyId, type, id }, update, { userId: updatedBy }),
+      history: (companyId, type, id, limit) => this.history({ companyId, type, id }, limit),
+      rollback: (companyId, type, id, toVersion, updatedBy = null) => this.rollback({ companyId, type, id }, toVersion, { userId: updatedBy }),
+    };
   }
 
   /** Refuses data over the document limits before it reaches the store. */

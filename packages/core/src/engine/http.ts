@@ -1,4 +1,5 @@
-import { createRealtimeEngine, type RealtimeEngine } from "./engine.js";
+import type { RealtimeEngine } from "./api.js";
+import { createRealtimeEngine } from "./engine.js";
 import type { EventCatalog } from "./events.js";
 import { DEFAULT_HEALTH_PATH, healthResponse, PROMETHEUS_CONTENT_TYPE, type HealthReport } from "./health.js";
 import type { RealtimeEngineOptions } from "./options.js";

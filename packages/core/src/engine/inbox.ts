@@ -4,7 +4,8 @@ import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../errors.js";
 import { compareInboxIds, isInboxId, type InboxMessage, type UserKey } from "../inbox/store.js";
 import { PROTOCOL_EVENTS } from "../protocol.js";
-import { storeCall, userKeyOf, type EngineContext } from "./context.js";
+import { userKeyOf, type EngineContext } from "./context.js";
+import { storeCall } from "./failures.js";
 import { assertDepth, encodeJson } from "./payload.js";
 
 /** Server-side event that carries a freshly stored inbox message to the other nodes. */

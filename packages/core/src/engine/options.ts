@@ -1,10 +1,16 @@
+import { hostname } from "node:os";
 import type { ServerOptions } from "socket.io";
 import type { Authenticator } from "../auth/authenticator.js";
-import type { JwtAuthOptions } from "../auth/jwt.js";
+import { jwtAuth, type JwtAuthOptions } from "../auth/jwt.js";
+import { memoryDocumentStore } from "../documents/memory.js";
 import type { ConflictResolver } from "../documents/resolver.js";
+import { fieldMerge } from "../documents/resolvers.js";
 import type { DocumentStore } from "../documents/store.js";
+import { memoryInbox } from "../inbox/memory.js";
 import type { InboxStore } from "../inbox/store.js";
+import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
+import type { EngineStores } from "./context.js";
 import type { EventCatalog } from "./events.js";
 
 /** What the engine writes to its log; `console` fits. */
@@ -63,8 +69,8 @@ export interface LimitOptions {
   maxDevicesPerUser?: number;
 }
 
-/** Presence timing. */
-export interface PresenceOptions {
+/** Presence timing, the `presenceTiming` option. */
+export interface PresenceTimingOptions {
   /** How long a device stays online without a heartbeat, in ms. Default 30 s. */
   ttlMs?: number;
   /** How often this node heartbeats its devices, in ms. Default a third of the TTL. */
@@ -107,7 +113,7 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   /** Protective limits. */
   limits?: LimitOptions;
   /** Presence timing. */
-  presenceTiming?: PresenceOptions;
+  presenceTiming?: PresenceTimingOptions;
   /** Token-expiry behaviour. */
   authExpiry?: AuthExpiryOptions;
   /** The application's typed, schema-validated events. */
@@ -121,6 +127,13 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   /** This node's name in logs and health. Default `<hostname>:<pid>`. */
   nodeId?: string;
 }
+
+/**
+ * The former name of {@link PresenceTimingOptions}.
+ *
+ * @deprecated Use `PresenceTimingOptions`, named after the `presenceTiming` option it types.
+ */
+export type PresenceOptions = PresenceTimingOptions;
 
 /** Default limits. */
 export const DEFAULT_LIMITS = {
@@ -146,3 +159,70 @@ export const consoleLogger: Logger = {
   warn: (message, context) => console.warn(`[truss] ${message}`, context ?? ""),
   error: (message, context) => console.error(`[truss] ${message}`, context ?? ""),
 };
+
+/** Every option with its default applied and checked: what the engine's parts are built from. */
+export interface ResolvedOptions {
+  authenticator: Authenticator;
+  stores: EngineStores;
+  resolver: ConflictResolver;
+  logger: Logger;
+  nodeId: string;
+  namespace: string;
+  limits: Required<Omit<LimitOptions, "allowedOrigins">> & {
+    /** `null`: any origin. */
+    allowedOrigins: ReadonlySet<string> | null;
+  };
+  presenceTiming: Required<PresenceTimingOptions>;
+  authExpiry: Required<AuthExpiryOptions>;
+}
+
+/**
+ * Applies the defaults and checks every number once, so a misconfiguration
+ * fails at `createRealtimeEngine` with the option's name, not later.
+ *
+ * @throws TypeError when `auth` is missing or a number is not positive.
+ */
+export function resolveOptions(options: RealtimeEngineOptions<EventCatalog>): ResolvedOptions {
+  if (!options?.auth) {
+    throw new TypeError('createRealtimeEngine needs `auth`: an Authenticator, or jwtAuth options such as { secret, algorithms: ["HS256"] }.');
+  }
+  const limits = options.limits ?? {};
+  const ttlMs = positive(options.presenceTiming?.ttlMs, DEFAULT_PRESENCE_TTL_MS, "presenceTiming.ttlMs");
+  return {
+    authenticator: "authenticate" in options.auth ? options.auth : jwtAuth(options.auth),
+    stores: {
+      presence: options.presence ?? memoryPresenceStore(),
+      inbox: options.inbox ?? memoryInbox(),
+      documents: options.documents ?? memoryDocumentStore(),
+    },
+    resolver: options.resolver ?? fieldMerge(),
+    logger: options.logger === false ? silentLogger : (options.logger ?? consoleLogger),
+    nodeId: options.nodeId ?? `${hostname()}:${process.pid}`,
+    namespace: options.namespace ?? "/",
+    limits: {
+      allowedOrigins: limits.allowedOrigins ? new Set(limits.allowedOrigins) : null,
+      maxPayloadBytes: positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes"),
+      eventsPerSecond: positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond"),
+      maxDepth: positive(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "limits.maxDepth"),
+      maxDocumentBytes: positive(limits.maxDocumentBytes, DEFAULT_LIMITS.maxDocumentBytes, "limits.maxDocumentBytes"),
+      maxUserMessageBytes: positive(limits.maxUserMessageBytes, DEFAULT_LIMITS.maxUserMessageBytes, "limits.maxUserMessageBytes"),
+      maxBufferedBytes: positive(limits.maxBufferedBytes, DEFAULT_LIMITS.maxBufferedBytes, "limits.maxBufferedBytes"),
+      maxDevicesPerUser: positive(limits.maxDevicesPerUser, DEFAULT_LIMITS.maxDevicesPerUser, "limits.maxDevicesPerUser"),
+    },
+    presenceTiming: {
+      ttlMs,
+      heartbeatIntervalMs: options.presenceTiming?.heartbeatIntervalMs ?? Math.max(100, Math.floor(ttlMs / 3)),
+      sweepIntervalMs: options.presenceTiming?.sweepIntervalMs ?? Math.max(100, Math.floor(ttlMs / 2)),
+    },
+    authExpiry: {
+      warnBeforeMs: options.authExpiry?.warnBeforeMs ?? DEFAULT_AUTH_WARN_BEFORE_MS,
+      requireExpiry: options.authExpiry?.requireExpiry === true,
+    },
+  };
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(typeof value === "number" && value > 0)) throw new TypeError(`${name} must be a positive number; got ${String(value)}.`);
+  return value;
+}

@@ -1,4 +1,5 @@
 import { TrussError } from "../errors.js";
+import { encodeFailure } from "./failures.js";
 
 /**
  * Refuses a value nested deeper than `maxDepth` objects and arrays. Iterative,
@@ -37,12 +38,7 @@ export function encodeJson(value: unknown, maxBytes: number, what: string): stri
   try {
     json = JSON.stringify(value);
   } catch (error) {
-    // TypeError: BigInt or a cycle; RangeError: a string past V8's limit or a stack overflow.
-    if (error instanceof RangeError) {
-      throw new TrussError("PAYLOAD_TOO_LARGE", `${what} is too large to encode; the limit is ${maxBytes} bytes.`, { cause: error });
-    }
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new TrussError("INVALID_PAYLOAD", `${what} is not JSON (${reason}).`, { cause: error });
+    throw encodeFailure(error, what);
   }
   // A UTF-16 unit is at most three UTF-8 bytes: measure only when that bound is not enough.
   if (json !== undefined && json.length * 3 > maxBytes) {

@@ -2,7 +2,9 @@ import type { Principal } from "../auth/authenticator.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "../presence/store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "../protocol.js";
 import { deviceKey } from "./connection.js";
-import { companyRoom, storeCall, userKeyOf, type EngineContext } from "./context.js";
+import { companyRoom, userKeyOf, type EngineContext } from "./context.js";
+import { storeCall } from "./failures.js";
+import type { PresenceTimingOptions } from "./options.js";
 
 interface LocalDevice {
   ref: DeviceRef;
@@ -34,17 +36,19 @@ export class PresenceService {
   private failing = false;
   private inFlightHeartbeat: Promise<void> | undefined;
 
+  private readonly ttlMs: number;
+
   constructor(
     private readonly ctx: EngineContext,
-    private readonly ttlMs: number,
-    private readonly heartbeatIntervalMs: number,
-    private readonly sweepIntervalMs: number,
-  ) {}
+    private readonly timing: Required<PresenceTimingOptions>,
+  ) {
+    this.ttlMs = timing.ttlMs;
+  }
 
   /** Starts heartbeats and sweeps; timers never keep the process alive. */
   start(): void {
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatIntervalMs).unref();
-    this.sweepTimer = setInterval(() => void this.sweep(), this.sweepIntervalMs).unref();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.timing.heartbeatIntervalMs).unref();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.timing.sweepIntervalMs).unref();
   }
 
   /** Stops the timers. */

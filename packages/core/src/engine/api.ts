@@ -1,0 +1,92 @@
+import type { Server as HttpServer } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { Server } from "socket.io";
+import type { Principal } from "../auth/authenticator.js";
+import type { DocumentVersion } from "../documents/store.js";
+import type { InboxMessage } from "../inbox/store.js";
+import type { PresenceUser } from "../presence/store.js";
+import type { DocumentUpdateResult } from "../protocol.js";
+import type { DocumentUpdate } from "./documents.js";
+import type { ClientEventData, ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "./events.js";
+import type { HealthReport } from "./health.js";
+
+/** Emits an application event to every connected device of one company. */
+export interface CompanyEmitter<C extends EventCatalog> {
+  /** Live, at-most-once, like a Socket.IO room broadcast; crosses nodes through the adapter. */
+  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
+}
+
+/** Sends an application event to every device of one user, durably. */
+export interface UserEmitter<C extends EventCatalog> {
+  /**
+   * Appends to the user's inbox, then pushes to each online device. Resolves
+   * once the message is stored. Rejects with `INVALID_PAYLOAD` (not JSON, or
+   * nested past `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
+   * `limits.maxUserMessageBytes`) before anything is stored, and with
+   * `STORE_UNAVAILABLE` when the store did not confirm the append.
+   */
+  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): Promise<InboxMessage>;
+}
+
+/** What an application event handler is given besides the payload. */
+export interface HandlerContext<C extends EventCatalog> {
+  /** The verified sender. */
+  principal: Principal;
+  /** Emits to the sender's company, except the sender's own socket (e.g. `user:typing`). */
+  broadcast<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
+}
+
+/** Handles one application client event; its return value is the ack's `result`. */
+export type ClientEventHandler<C extends EventCatalog, E extends ClientEventName<C>> = (
+  data: ClientEventData<C, E>,
+  context: HandlerContext<C>,
+) => unknown;
+
+/** Server-side document operations, scoped to a company; the same path as the socket events. */
+export interface DocumentsApi {
+  /** The latest version; rejects `NOT_FOUND`. */
+  get(companyId: string, type: string, id: string): Promise<DocumentVersion>;
+  /** Applies an update exactly as `document:update` does, broadcasting `document:updated`. */
+  update(companyId: string, type: string, id: string, update: DocumentUpdate, updatedBy?: string | null): Promise<DocumentUpdateResult>;
+  /** Committed versions, newest first. */
+  history(companyId: string, type: string, id: string, limit?: number): Promise<DocumentVersion[]>;
+  /** Commits an earlier version's data as a new version. */
+  rollback(companyId: string, type: string, id: string, toVersion: number, updatedBy?: string | null): Promise<DocumentVersion>;
+}
+
+/**
+ * The Truss engine: authenticated Socket.IO connections in server-decided
+ * rooms, with presence, durable user inboxes and versioned documents.
+ */
+export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
+  /** Creates a Socket.IO server on `server` (your HTTP server stays yours: `close()` does not close it). */
+  attach(server: HttpServer | HttpsServer): Server;
+  /** Serves Truss on an existing Socket.IO server (e.g. NestJS's). */
+  bind(io: Server): void;
+  /** The Socket.IO server, once attached or bound. */
+  readonly io: Server | undefined;
+  /** Server-side document operations. */
+  readonly documents: DocumentsApi;
+  /** Emits to a company's room. */
+  toCompany(companyId: string): CompanyEmitter<C>;
+  /**
+   * Sends durably to every device of one user of one company. Users are
+   * scoped by company: the same user id in another company is another user.
+   */
+  toUser(companyId: string, userId: string): UserEmitter<C>;
+  /** Registers the handler of an application client event; its schema (if any) is checked first. */
+  handle<E extends ClientEventName<C>>(event: E, handler: ClientEventHandler<C, E>): this;
+  /** Whether a user of a company is online on any node. */
+  isOnline(companyId: string, userId: string): Promise<boolean>;
+  /** The online users of a company, with their devices. */
+  presence(companyId: string): Promise<PresenceUser[]>;
+  /** Store reachability and connection count; `status` is `degraded` when a store is down. */
+  health(): Promise<HealthReport>;
+  /** Counters and gauges in the Prometheus text format. */
+  metrics(): Promise<string>;
+  /**
+   * Tells every client `SERVER_SHUTTING_DOWN`, disconnects it, takes its
+   * presence offline and stops every timer. Idempotent.
+   */
+  close(): Promise<void>;
+}

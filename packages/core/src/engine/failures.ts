@@ -1,0 +1,66 @@
+import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
+import type { EngineContext, EngineStores } from "./context.js";
+
+/**
+ * How every failure the engine did not mean becomes a coded answer, in one
+ * place: a `TrussError` keeps its code; anything else is logged with its stack
+ * and answered with a code that says what kind of failure it was, never with
+ * its own message (which may carry internals).
+ */
+
+/** A thrown value as a TrussError: itself when it is one, else `fallback`, with the original logged as `what`. */
+export function toTrussError(error: unknown, fallback: ErrorPayload, log?: { logger: EngineContext["logger"]; what: string }): TrussError {
+  if (isTrussError(error)) return error;
+  log?.logger.error(log.what, { error: error instanceof Error ? error.stack : String(error) });
+  return new TrussError(fallback.code, fallback.message, { cause: error });
+}
+
+/**
+ * Codes a failure to encode a value for the wire (JSON.stringify, Socket.IO's
+ * encoder): a string past V8's limit is `PAYLOAD_TOO_LARGE`; a BigInt, a
+ * cycle or a stack overflow is `what` not being JSON.
+ */
+export function encodeFailure(error: unknown, what: string, notJson: ErrorPayload["code"] = "INVALID_PAYLOAD"): TrussError {
+  if (error instanceof RangeError && /string length/i.test(error.message)) {
+    return new TrussError("PAYLOAD_TOO_LARGE", `${what} is too large to send.`, { cause: error });
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new TrussError(notJson, notJson === "INVALID_PAYLOAD" ? `${what} is not JSON (${reason}).` : `${what} could not be encoded on the server; it has been logged.`, {
+    cause: error,
+  });
+}
+
+/**
+ * Awaits a store call and codes its failure. A driver's error (a dropped
+ * connection, a timeout, a refusal by the server) becomes `STORE_UNAVAILABLE`:
+ * the operation was not confirmed, and `truss_store_errors_total` counts it.
+ * A programming error or a value the store could not take (`TypeError`,
+ * `RangeError`, a failed clone) is a bug, not an outage: it becomes
+ * `INTERNAL_ERROR`, so it neither tells clients to retry nor counts as a
+ * store error.
+ */
+export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger">, store: keyof EngineStores, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isTrussError(error)) throw error;
+    if (isBug(error)) {
+      throw toTrussError(error, { code: "INTERNAL_ERROR", message: `The ${store} store failed on the server; it has been logged.` }, { logger: ctx.logger, what: `${store} store call failed` });
+    }
+    ctx.metrics.inc("truss_store_errors_total", { store });
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable (${reason}); the operation was not confirmed. Retry later.`, {
+      cause: error,
+    });
+  }
+}
+
+function isBug(error: unknown): boolean {
+  return (
+    error instanceof TypeError ||
+    error instanceof RangeError ||
+    error instanceof ReferenceError ||
+    error instanceof SyntaxError ||
+    (error instanceof Error && error.name === "DataCloneError")
+  );
+}

@@ -1,0 +1,229 @@
+import type { IncomingMessage } from "node:http";
+import type { Server, Socket } from "socket.io";
+import type { Authenticator, AuthRequest, Principal } from "../auth/authenticator.js";
+import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
+import { PROTOCOL_EVENTS } from "../protocol.js";
+import type { Connection } from "./connection.js";
+import type { EngineContext } from "./context.js";
+import { isOriginAllowed, originOf } from "./limits.js";
+import type { ResolvedOptions } from "./options.js";
+import type { PresenceService } from "./presence.js";
+
+/** Node's setTimeout overflows past about 24.8 days; longer expiries are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Timer durations are rounded up to this, so connections share Node's per-duration timer lists. */
+const TIMER_GRANULARITY_MS = 1000;
+
+const SHUTTING_DOWN: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
+const MISSING_EXPIRY = "The token has no exp claim; a connection whose token expires needs a token that expires too. Issue tokens with exp.";
+
+/**
+ * Who may be on a socket, and until when: the Origin allow-list on every
+ * request, the credential at the handshake and on `auth:refresh`, the device
+ * cap, and the expiry timers of each live connection. Every refusal is coded.
+ */
+export class Handshake {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly options: Pick<ResolvedOptions, "authenticator" | "authExpiry"> & {
+      limits: Pick<ResolvedOptions["limits"], "allowedOrigins" | "maxDevicesPerUser">;
+    },
+    private readonly presence: PresenceService,
+    private readonly isClosing: () => boolean,
+  ) {}
+
+  /**
+   * Refuses foreign Origins at the Engine.IO level: the handshake (polling or
+   * WebSocket) through `allowRequest`, with a coded body, and every later
+   * polling request or upgrade of a session through a middleware, since
+   * Engine.IO asks `allowRequest` about handshakes only.
+   */
+  guardOrigins(io: Server): void {
+    const allowed = this.options.limits.allowedOrigins;
+    type Engine = {
+      opts: { allowRequest?: (req: IncomingMessage, fn: (err: string | null | undefined, ok: boolean) => void) => void };
+      use?: (middleware: (req: IncomingMessage, res: unknown, next: (error?: Error) => void) => void) => void;
+    };
+    const engine = io.engine as Engine | undefined;
+    if (!engine || !allowed) return;
+    engine.use?.((request, _response, next) => {
+      if (!request.url?.includes("sid=") || isOriginAllowed(originOf(request), allowed)) return next();
+      this.ctx.metrics.inc("truss_auth_failures_total", { code: "ORIGIN_NOT_ALLOWED" });
+      next(new Error(originRefusal(originOf(request)).message));
+    });
+    const previous = engine.opts.allowRequest;
+    engine.opts.allowRequest = (request, callback) => {
+      const origin = originOf(request);
+      if (!isOriginAllowed(origin, allowed)) {
+        this.ctx.metrics.inc("truss_auth_failures_total", { code: "ORIGIN_NOT_ALLOWED" });
+        return callback(JSON.stringify(originRefusal(origin)), false);
+      }
+      if (previous) previous(request, callback);
+      else callback(null, true);
+    };
+  }
+
+  /** The namespace middleware: origin, credential, expiry, device cap. Resolves with the principal or rejects with a coded `connect_error`. */
+  async admit(socket: Socket): Promise<Principal> {
+    if (this.isClosing()) throw connectError(SHUTTING_DOWN);
+    if (!isOriginAllowed(originOf(socket.handshake), this.options.limits.allowedOrigins)) {
+      this.ctx.metrics.inc("truss_auth_failures_total", { code: "ORIGIN_NOT_ALLOWED" });
+      throw connectError(originRefusal(originOf(socket.handshake)));
+    }
+    try {
+      const principal = await this.authenticate(authRequestFrom(socket.handshake));
+      if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
+      if (principal.expiresAt === null && this.options.authExpiry.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
+      const { maxDevicesPerUser } = this.options.limits;
+      if (!(await this.presence.admitsDevice(principal, maxDevicesPerUser))) throw new TrussError("TOO_MANY_DEVICES", tooManyDevices(maxDevicesPerUser).message);
+      return principal;
+    } catch (error) {
+      const payload = isTrussError(error) ? error.toJSON() : { code: "AUTH_INVALID_TOKEN" as const, message: "The token could not be verified." };
+      this.ctx.metrics.inc("truss_auth_failures_total", { code: payload.code });
+      throw connectError(payload);
+    }
+  }
+
+  /**
+   * The device cap again over this node's devices, as the socket connects:
+   * handshakes that passed {@link admit} together cannot all get in. A socket
+   * over the cap is told `TOO_MANY_DEVICES` and disconnected; returns whether it may stay.
+   */
+  seat(socket: Socket, principal: Principal): boolean {
+    const { maxDevicesPerUser } = this.options.limits;
+    if (this.presence.admitsDeviceLocally(principal, maxDevicesPerUser)) return true;
+    this.ctx.metrics.inc("truss_auth_failures_total", { code: "TOO_MANY_DEVICES" });
+    socket.emit(PROTOCOL_EVENTS.error, tooManyDevices(maxDevicesPerUser));
+    socket.disconnect(true);
+    return false;
+  }
+
+  /** Arms the connection's expiry: `auth:expiring` ahead of it, then a coded disconnect. */
+  startSession(connection: Connection): void {
+    scheduleExpiry(connection, this.options.authExpiry.warnBeforeMs, () => this.expire(connection));
+  }
+
+  /** Verifies a fresh token for a live connection and re-arms its expiry. */
+  async refresh(connection: Connection, token: string): Promise<{ expiresAt: number | null }> {
+    const next = await this.authenticate({ ...authRequestFrom(connection.socket.handshake), token });
+    assertSamePrincipal(connection.principal, next);
+    if (next.expiresAt === null && (this.options.authExpiry.requireExpiry || connection.principal.expiresAt !== null)) {
+      throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
+    }
+    connection.principal = { ...next, deviceId: connection.principal.deviceId };
+    connection.socket.data.principal = connection.principal;
+    this.startSession(connection);
+    this.ctx.metrics.inc("truss_auth_refreshed_total");
+    return { expiresAt: next.expiresAt };
+  }
+
+  private expire(connection: Connection): void {
+    const { expiresAt } = connection.principal;
+    if (expiresAt === null || expiresAt > Date.now()) return;
+    this.ctx.metrics.inc("truss_auth_expired_total");
+    connection.socket.emit(PROTOCOL_EVENTS.error, expiredPayload(expiresAt));
+    connection.socket.disconnect(true);
+  }
+
+  /** Runs the authenticator, turning anything but a TrussError into AUTH_INVALID_TOKEN. */
+  private async authenticate(request: AuthRequest): Promise<Principal> {
+    try {
+      return await this.options.authenticator.authenticate(request);
+    } catch (error) {
+      if (isTrussError(error)) throw error;
+      throw new TrussError("AUTH_INVALID_TOKEN", "The token could not be verified.", { cause: error });
+    }
+  }
+}
+
+/**
+ * Builds the authenticator's input from a handshake. The token comes from
+ * `auth.token` or an `Authorization: Bearer` header, never the query string,
+ * which ends up in access logs and proxies.
+ */
+export function authRequestFrom(handshake: Socket["handshake"]): AuthRequest {
+  const auth = (handshake.auth ?? {}) as Record<string, unknown>;
+  let token = typeof auth.token === "string" && auth.token.length > 0 ? auth.token : undefined;
+  if (token === undefined) {
+    const header = handshake.headers.authorization;
+    const match = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    token = match?.[1];
+  }
+  return {
+    token,
+    deviceId: typeof auth.deviceId === "string" ? auth.deviceId : undefined,
+    headers: handshake.headers,
+    address: handshake.address,
+  };
+}
+
+/** A `connect_error` carrying a coded payload in `err.data`, as Socket.IO middleware expects. */
+function connectError(payload: ErrorPayload): Error & { data: ErrorPayload } {
+  return Object.assign(new Error(payload.message), { data: payload });
+}
+
+const roundUp = (ms: number): number => Math.ceil(Math.max(0, ms) / TIMER_GRANULARITY_MS) * TIMER_GRANULARITY_MS;
+
+/**
+ * Arms the expiry of a connection: `auth:expiring` `warnBeforeMs` ahead, then
+ * a coded `error` and a disconnect at expiry. One timer at a time (the
+ * expiry timer is armed when the warning fires), its duration rounded up to a
+ * whole second: Node keeps one list per distinct duration, and tokens that
+ * expire at different milliseconds would otherwise cost every connection two
+ * timers and their own lists. The disconnect comes at most a second after
+ * expiry, never before it. Re-arming (after `auth:refresh`) replaces the timer.
+ */
+function scheduleExpiry(connection: Connection, warnBeforeMs: number, onExpired: () => void): void {
+  connection.clearTimers();
+  const expiresAt = connection.principal.expiresAt;
+  if (expiresAt === null) return;
+  const untilExpiry = expiresAt - Date.now();
+  if (untilExpiry > MAX_TIMER_MS) {
+    connection.expiryTimer = setTimeout(() => scheduleExpiry(connection, warnBeforeMs, onExpired), MAX_TIMER_MS);
+    return;
+  }
+  const armExpiry = () => {
+    connection.expiryTimer = setTimeout(() => {
+      // A timer may fire a millisecond before Date.now() agrees; never leave the connection unarmed.
+      if (Date.now() < expiresAt) armExpiry();
+      else onExpired();
+    }, roundUp(expiresAt - Date.now()));
+  };
+  connection.warnTimer = setTimeout(() => {
+    connection.warnTimer = undefined;
+    connection.socket.emit(PROTOCOL_EVENTS.authExpiring, {
+      expiresAt,
+      expiresInMs: Math.max(0, expiresAt - Date.now()),
+    });
+    armExpiry();
+  }, roundUp(untilExpiry - warnBeforeMs));
+}
+
+/** The `error` payload sent right before an expired connection is closed. */
+function expiredPayload(expiresAt: number): ErrorPayload {
+  return {
+    code: "AUTH_TOKEN_EXPIRED",
+    message: `The token expired at ${new Date(expiresAt).toISOString()}; reconnect with a new token, or send auth:refresh before expiry.`,
+  };
+}
+
+/**
+ * Checks a refreshed principal against the connection's: a refresh may extend
+ * a session, never switch it to another user or company.
+ */
+function assertSamePrincipal(current: Principal, next: Principal): void {
+  if (current.userId !== next.userId || current.companyId !== next.companyId) {
+    throw new TrussError(
+      "AUTH_PRINCIPAL_MISMATCH",
+      "The refreshed token names another user or company than this connection; open a new connection instead.",
+    );
+  }
+}
+
+function tooManyDevices(max: number): ErrorPayload {
+  return { code: "TOO_MANY_DEVICES", message: `This user already has ${max} devices connected; disconnect one, or raise limits.maxDevicesPerUser.` };
+}
+
+function originRefusal(origin: string | undefined): ErrorPayload {
+  return { code: "ORIGIN_NOT_ALLOWED", message: `Origin ${origin ?? "(none)"} may not connect; add it to limits.allowedOrigins.` };
+}
