@@ -1,4 +1,4 @@
-import type { Socket } from "socket.io";
+import type { TrussSocket } from "./context.js";
 import type { Principal } from "../auth/authenticator.js";
 
 /**
@@ -16,7 +16,7 @@ export class Connection {
   expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: TrussSocket,
     public principal: Principal,
   ) {}
 

@@ -1,7 +1,9 @@
-import type { Namespace } from "socket.io";
+import type { Namespace, Socket } from "socket.io";
+import type { Principal } from "../auth/authenticator.js";
 import type { ConflictResolver } from "../documents/resolver.js";
 import type { DocumentStore } from "../documents/store.js";
-import type { InboxStore } from "../inbox/store.js";
+import type { InboxMessage, InboxStore, UserKey } from "../inbox/store.js";
+import type { TrussClientEvents, TrussServerEvents } from "../protocol.js";
 import type { PresenceStore } from "../presence/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./options.js";
@@ -13,10 +15,35 @@ export interface EngineStores {
   documents: DocumentStore;
 }
 
+/** Events the engine's nodes send each other through the adapter. */
+export interface TrussInterServerEvents {
+  /** A message stored in a user's inbox on another node, for this node's sockets of that user. */
+  "truss:inbox": (user: UserKey, message: InboxMessage) => void;
+}
+
+/** What the engine keeps in `socket.data`: the principal the handshake admitted (replaced by `auth:refresh`). */
+export interface TrussSocketData {
+  principal: Principal;
+}
+
+/** The namespace Truss serves, typed with the protocol's events; application events go through {@link emitApplicationEvent}. */
+export type TrussNamespace = Namespace<TrussClientEvents, TrussServerEvents, TrussInterServerEvents, TrussSocketData>;
+/** A socket of {@link TrussNamespace}. */
+export type TrussSocket = Socket<TrussClientEvents, TrussServerEvents, TrussInterServerEvents, TrussSocketData>;
+
+/**
+ * Emits an application event, whose name and payload the protocol's event
+ * maps cannot know: the one place the typed wire is left on purpose. Callers
+ * check the name against the reserved protocol events first.
+ */
+export function emitApplicationEvent(target: { emit(...args: never[]): unknown }, event: string, data: unknown): void {
+  (target as unknown as { emit(event: string, data: unknown): void }).emit(event, data);
+}
+
 /** What the engine's services share. */
 export interface EngineContext {
   /** The namespace once attached or bound; throws before. */
-  namespace(): Namespace;
+  namespace(): TrussNamespace;
   readonly stores: EngineStores;
   readonly resolver: ConflictResolver;
   readonly metrics: MetricsRegistry;

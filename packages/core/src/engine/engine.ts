@@ -1,13 +1,12 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
-import { Server, type Namespace, type Socket } from "socket.io";
-import type { Principal } from "../auth/authenticator.js";
+import { Server } from "socket.io";
 import { TrussError, type ErrorPayload } from "../errors.js";
 import type { PresenceUser } from "../presence/store.js";
 import { PROTOCOL_EVENTS, RESERVED_EVENTS } from "../protocol.js";
 import type { ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, UserEmitter } from "./api.js";
 import { Connection } from "./connection.js";
-import { companyRoom, userRoom, type EngineContext } from "./context.js";
+import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "./context.js";
 import { Dispatcher, type EventHandler } from "./dispatch.js";
 import { DocumentService } from "./documents.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "./events.js";
@@ -50,7 +49,7 @@ export function createRealtimeEngine<C extends EventCatalog = EventCatalog>(opti
 class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   io: Server | undefined;
   readonly documents: DocumentsApi;
-  private nsp: Namespace | undefined;
+  private nsp: TrussNamespace | undefined;
   private ownsIo = false;
   private closing = false;
   private closed: Promise<void> | undefined;
@@ -117,7 +116,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   bind(io: Server): void {
     if (this.nsp) throw new Error("This engine is already attached; create one engine per Socket.IO server.");
     this.io = io;
-    this.nsp = io.of(this.resolved.namespace);
+    this.nsp = io.of(this.resolved.namespace) as unknown as TrussNamespace;
     this.handshake.guardOrigins(io);
     this.upgradeRequests.track(io);
     this.nsp.use((socket, next) =>
@@ -136,7 +135,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     return {
       emit: (event, data) => {
         assertApplicationEvent(event);
-        this.ctx.namespace().to(companyRoom(companyId)).emit(event, data);
+        emitApplicationEvent(this.ctx.namespace().to(companyRoom(companyId)), event, data);
         this.ctx.metrics.inc("truss_broadcasts_total", { scope: "company" });
       },
     };
@@ -177,7 +176,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
           principal,
           broadcast: (name, body) => {
             assertApplicationEvent(name);
-            socket.to(companyRoom(principal.companyId)).emit(name, body);
+            emitApplicationEvent(socket.to(companyRoom(principal.companyId)), name, body);
           },
         });
         return result === undefined ? {} : { result };
@@ -258,8 +257,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     if (this.ownsIo && this.io) this.io.engine.close();
   }
 
-  private onConnection(socket: Socket): void {
-    const principal = socket.data.principal as Principal;
+  private onConnection(socket: TrussSocket): void {
+    const { principal } = socket.data;
     this.upgradeRequests.release(socket);
     if (!this.handshake.seat(socket, principal)) return;
     const connection = new Connection(socket, principal);

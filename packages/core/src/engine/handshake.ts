@@ -1,10 +1,10 @@
 import type { IncomingMessage } from "node:http";
-import type { Server, Socket } from "socket.io";
+import type { Server } from "socket.io";
 import type { Authenticator, AuthRequest, Principal } from "../auth/authenticator.js";
 import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "../protocol.js";
 import type { Connection } from "./connection.js";
-import type { EngineContext } from "./context.js";
+import type { EngineContext, TrussSocket } from "./context.js";
 import { isOriginAllowed, originOf } from "./limits.js";
 import type { ResolvedOptions } from "./options.js";
 import type { PresenceService } from "./presence.js";
@@ -64,7 +64,7 @@ export class Handshake {
   }
 
   /** The namespace middleware: origin, credential, expiry, device cap. Resolves with the principal or rejects with a coded `connect_error`. */
-  async admit(socket: Socket): Promise<Principal> {
+  async admit(socket: TrussSocket): Promise<Principal> {
     if (this.isClosing()) throw connectError(SHUTTING_DOWN);
     if (!isOriginAllowed(originOf(socket.handshake), this.options.limits.allowedOrigins)) {
       this.ctx.metrics.inc("truss_auth_failures_total", { code: "ORIGIN_NOT_ALLOWED" });
@@ -89,7 +89,7 @@ export class Handshake {
    * handshakes that passed {@link admit} together cannot all get in. A socket
    * over the cap is told `TOO_MANY_DEVICES` and disconnected; returns whether it may stay.
    */
-  seat(socket: Socket, principal: Principal): boolean {
+  seat(socket: TrussSocket, principal: Principal): boolean {
     const { maxDevicesPerUser } = this.options.limits;
     if (this.presence.admitsDeviceLocally(principal, maxDevicesPerUser)) return true;
     this.ctx.metrics.inc("truss_auth_failures_total", { code: "TOO_MANY_DEVICES" });
@@ -141,7 +141,7 @@ export class Handshake {
  * `auth.token` or an `Authorization: Bearer` header, never the query string,
  * which ends up in access logs and proxies.
  */
-export function authRequestFrom(handshake: Socket["handshake"]): AuthRequest {
+export function authRequestFrom(handshake: TrussSocket["handshake"]): AuthRequest {
   const auth = (handshake.auth ?? {}) as Record<string, unknown>;
   let token = typeof auth.token === "string" && auth.token.length > 0 ? auth.token : undefined;
   if (token === undefined) {

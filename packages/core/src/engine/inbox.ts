@@ -1,4 +1,4 @@
-import type { Socket } from "socket.io";
+import type { TrussSocket } from "./context.js";
 import { Adapter } from "socket.io-adapter";
 import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../errors.js";
@@ -25,7 +25,7 @@ export const ADAPTER_RESUBSCRIBED_EVENT = "truss:resubscribed";
 
 /** What the inbox keeps for one socket: where its delivery stands. */
 interface Delivery {
-  readonly socket: Socket;
+  readonly socket: TrussSocket;
   readonly principal: Principal;
   /** While a replay or catch-up reads the store, live messages wait here, so the device sees ids in order. */
   held: InboxMessage[] | null;
@@ -88,7 +88,7 @@ export class InboxService {
   }
 
   /** Registers a new socket and replays what its device has not acknowledged. */
-  async connected(socket: Socket, principal: Principal): Promise<void> {
+  async connected(socket: TrussSocket, principal: Principal): Promise<void> {
     const delivery: Delivery = { socket, principal, held: [], readUpTo: null };
     this.bySocket.set(socket.id, delivery);
     const key = userKeyOf(principal);
@@ -99,7 +99,7 @@ export class InboxService {
   }
 
   /** Forgets a socket. */
-  disconnected(socket: Socket): void {
+  disconnected(socket: TrussSocket): void {
     const delivery = this.bySocket.get(socket.id);
     if (!delivery) return;
     this.bySocket.delete(socket.id);

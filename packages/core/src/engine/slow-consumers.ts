@@ -1,4 +1,4 @@
-import type { Socket } from "socket.io";
+import type { TrussSocket } from "./context.js";
 import type { ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "../protocol.js";
 import type { EngineContext } from "./context.js";
@@ -35,7 +35,7 @@ export class SlowConsumerGuard {
   constructor(
     private readonly ctx: EngineContext,
     private readonly maxBufferedBytes: number,
-    private readonly sockets: () => Iterable<{ socket: Socket }>,
+    private readonly sockets: () => Iterable<{ socket: TrussSocket }>,
   ) {}
 
   /** Starts the periodic check; its timer never keeps the process alive. */
@@ -59,7 +59,7 @@ export class SlowConsumerGuard {
     }
   }
 
-  private disconnect(socket: Socket, conn: EngineConnection): void {
+  private disconnect(socket: TrussSocket, conn: EngineConnection): void {
     this.ctx.metrics.inc("truss_slow_consumers_total");
     // What is queued would never be read in time: drop it, so the refusal is next in line.
     conn.writeBuffer.length = 0;

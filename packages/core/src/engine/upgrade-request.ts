@@ -1,5 +1,6 @@
 import { ServerResponse, type IncomingMessage } from "node:http";
-import type { Server, Socket } from "socket.io";
+import type { Server } from "socket.io";
+import type { TrussSocket } from "./context.js";
 
 /** The stand-in response Engine.IO gives its middlewares during a WebSocket upgrade. */
 interface UpgradeResponse {
@@ -29,7 +30,7 @@ export class UpgradeRequests {
   }
 
   /** Drops the socket's upgrade request; `socket.request` is `null` afterwards. */
-  release(socket: Socket): void {
+  release(socket: TrussSocket): void {
     const conn = socket.conn as unknown as { request: IncomingMessage | null };
     const request = conn.request;
     if (!request) return;
