@@ -18,7 +18,7 @@ export type {
   DocumentVersion,
 } from "./documents/store.js";
 export { DEFAULT_DOCUMENT_HISTORY, DEFAULT_DOCUMENT_HISTORY_BYTES } from "./documents/store.js";
-export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/resolver.js";
+export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInbox } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";

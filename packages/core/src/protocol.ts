@@ -6,14 +6,14 @@
  * @module
  */
 import type { ErrorPayload } from "./errors.js";
-import type { FieldConflict } from "./documents/resolver.js";
+import type { FieldConflict } from "./documents/conflict-resolver.js";
 import type { DocumentData, DocumentVersion } from "./documents/store.js";
 import type { InboxMessage } from "./inbox/store.js";
 import type { PresenceUser } from "./presence/store.js";
 
 export type { ErrorCode, ErrorPayload } from "./errors.js";
 export { ERROR_CODES } from "./errors.js";
-export type { FieldConflict } from "./documents/resolver.js";
+export type { FieldConflict } from "./documents/conflict-resolver.js";
 export type { DocumentData, DocumentVersion } from "./documents/store.js";
 export type { InboxMessage } from "./inbox/store.js";
 export type { PresenceDevice, PresenceUser } from "./presence/store.js";

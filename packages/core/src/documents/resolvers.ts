@@ -1,5 +1,5 @@
 import { jsonEqual } from "./json-equal.js";
-import type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./resolver.js";
+import type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./conflict-resolver.js";
 import { applyChanges } from "./changes.js";
 import type { DocumentData } from "./store.js";
 

@@ -1,6 +1,6 @@
 import type { Namespace, Socket } from "socket.io";
 import type { Principal } from "../auth/authenticator.js";
-import type { ConflictResolver } from "../documents/resolver.js";
+import type { ConflictResolver } from "../documents/conflict-resolver.js";
 import type { DocumentStore } from "../documents/store.js";
 import type { InboxMessage, InboxStore, UserKey } from "../inbox/store.js";
 import type { TrussClientEvents, TrussServerEvents } from "../protocol.js";

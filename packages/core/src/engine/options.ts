@@ -3,7 +3,7 @@ import type { ServerOptions } from "socket.io";
 import type { Authenticator } from "../auth/authenticator.js";
 import { jwtAuth, type JwtAuthOptions } from "../auth/jwt.js";
 import { memoryDocumentStore } from "../documents/memory.js";
-import type { ConflictResolver } from "../documents/resolver.js";
+import type { ConflictResolver } from "../documents/conflict-resolver.js";
 import { fieldMerge } from "../documents/resolvers.js";
 import type { DocumentStore } from "../documents/store.js";
 import { memoryInbox } from "../inbox/memory.js";
