@@ -1,7 +1,7 @@
 import type { Socket } from "socket.io-client";
 import { RESERVED_EVENTS, type InboxMessage } from "@truss/core/protocol";
 import type { ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "@truss/core";
-import { Connection, handlerError, type ConnectionOptions, type ConnectionStatus } from "./connection.js";
+import { Connection, handlerError, type ConnectionOptions, type ConnectionStatus, type StatusChange } from "./connection.js";
 import { memoryDedupStore, type DedupStore } from "./dedup.js";
 import { DocumentSync, type ConflictHandler, type DocumentsClient } from "./documents.js";
 import type { TrussClientError } from "./errors.js";
@@ -64,8 +64,13 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
   readonly presence: PresenceClient;
   /** Where the connection stands. */
   readonly status: ConnectionStatus;
-  /** Calls `callback` on every status change; returns an unsubscribe function. */
-  onStatus(callback: (status: ConnectionStatus) => void): () => void;
+  /**
+   * Calls `callback` on every status change with the new status and the
+   * change (`{ status, previous, reason }`: why, as a coded error, when it was
+   * not your own `close()`), so an app need not pair a `closed` status with
+   * an earlier `onError`. Returns an unsubscribe function.
+   */
+  onStatus(callback: (status: ConnectionStatus, change: StatusChange) => void): () => void;
   /**
    * Calls `callback` with every coded error that is not the answer to a call
    * of yours: refused handshakes, failed attempts, the server's `error`
@@ -148,7 +153,7 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     return body.result as R;
   }
 
-  onStatus(callback: (status: ConnectionStatus) => void): () => void {
+  onStatus(callback: (status: ConnectionStatus, change: StatusChange) => void): () => void {
     return this.connection.onStatus(callback);
   }
 

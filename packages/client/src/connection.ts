@@ -1,7 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { PROTOCOL_EVENTS, type AuthExpiring, type ErrorCode, type ErrorPayload, type TrussClientEvents } from "@truss/core/protocol";
 import { Backoff, type ReconnectOptions } from "./backoff.js";
-import { fromPayload, isServerErrorCode, isTrussClientError, TrussClientError } from "./errors.js";
+import { fromPayload, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
 import { Listeners } from "./listeners.js";
 
 /**
@@ -51,31 +51,51 @@ export type AckBody<E extends RequestEvent> = WithoutOk<Extract<AckOf<E>, { ok: 
 /** Omits `ok` from each member of a union (a plain `Omit` would merge the members). */
 type WithoutOk<T> = T extends unknown ? Omit<T, "ok"> : never;
 
-/**
- * Server refusals that a new attempt with the same kind of credential cannot
- * fix: a misconfigured issuer, audience, algorithm or origin, or a user who
- * may not connect. Retrying would only hammer the server.
- */
-const FATAL_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>([
-  "AUTH_WRONG_ALGORITHM",
-  "AUTH_WRONG_ISSUER",
-  "AUTH_WRONG_AUDIENCE",
-  "AUTH_MISSING_CLAIMS",
-  "AUTH_PRINCIPAL_MISMATCH",
-  "ORIGIN_NOT_ALLOWED",
-  "FORBIDDEN",
-]);
+/** What a status change reports besides the new status. */
+export interface StatusChange {
+  /** The new status. */
+  status: ConnectionStatus;
+  /** The status before. */
+  previous: ConnectionStatus;
+  /**
+   * Why it changed, when it was not the client's own doing: the refusal, the
+   * lost transport or the server's reason for ending the session (for
+   * `closed`, the error that stopped the client; `null` after `close()`).
+   */
+  reason: TrussClientError | null;
+}
+
+/** What the client does after a failure: try again (with backoff), try again with a renewed token, or stop. */
+type Decision = "retry" | "renew" | "close";
 
 /**
- * Codes the server sends in an `error` event right before it ends a session,
- * and that a later attempt may get past: the client reconnects with backoff.
- * `SLOW_CONSUMER`: the client stopped reading; `TOO_MANY_DEVICES`: the user's
- * other devices filled the cap, and one may leave.
+ * The client's one reconnection policy: every cause of a failed or lost
+ * connection, by code, to what happens next. Causes: a refused handshake
+ * (the server's code), no answer (`CONNECTION_FAILED`), a dropped transport
+ * (`DISCONNECTED`), a failed token provider (`TOKEN_UNAVAILABLE`), and a
+ * session the server ended (the code of its `error` event right before,
+ * `SERVER_DISCONNECTED` when it gave none). Anything not listed closes: a
+ * new attempt with the same kind of credential could not fix it, and
+ * retrying would only hammer the server.
  */
-const RETRIED_DISCONNECTS: ReadonlySet<string> = new Set<ErrorCode>(["SERVER_SHUTTING_DOWN", "SLOW_CONSUMER", "TOO_MANY_DEVICES"]);
+const ON_FAILURE: Partial<Record<ClientErrorCode, Decision>> = {
+  CONNECTION_FAILED: "retry",
+  DISCONNECTED: "retry",
+  TOKEN_UNAVAILABLE: "retry",
+  SERVER_SHUTTING_DOWN: "retry",
+  SLOW_CONSUMER: "retry",
+  TOO_MANY_DEVICES: "retry",
+  STORE_UNAVAILABLE: "retry",
+  INTERNAL_ERROR: "retry",
+  RATE_LIMITED: "retry",
+  AUTH_TOKEN_NOT_YET_VALID: "retry",
+  AUTH_MISSING_TOKEN: "renew",
+  AUTH_INVALID_TOKEN: "renew",
+  AUTH_TOKEN_EXPIRED: "renew",
+};
 
-/** Refusals that a different token fixes: fatal with a fixed token, retried through `getToken`. */
-const TOKEN_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>(["AUTH_MISSING_TOKEN", "AUTH_INVALID_TOKEN", "AUTH_TOKEN_EXPIRED"]);
+/** Codes of the `error` event the server sends right before it ends a session on purpose. */
+const SESSION_ENDING: ReadonlySet<string> = new Set<ErrorCode>(["SERVER_SHUTTING_DOWN", "AUTH_TOKEN_EXPIRED", "SLOW_CONSUMER", "TOO_MANY_DEVICES"]);
 
 /**
  * Owns the socket: credentials, connection attempts, reconnection policy,
@@ -102,7 +122,7 @@ export class Connection {
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private readonly deviceId: string;
   private readonly pending = new Set<(error: TrussClientError) => void>();
-  private readonly statusListeners: Listeners<[ConnectionStatus]>;
+  private readonly statusListeners: Listeners<[ConnectionStatus, StatusChange]>;
   private readonly errorListeners: Listeners<[TrussClientError]>;
 
   constructor(url: string, options: ConnectionOptions) {
@@ -148,8 +168,8 @@ export class Connection {
     return this.stopped;
   }
 
-  /** Calls `callback` on every status change; returns an unsubscribe function. */
-  onStatus(callback: (status: ConnectionStatus) => void): () => void {
+  /** Calls `callback` on every status change, with the change and its reason; returns an unsubscribe function. */
+  onStatus(callback: (status: ConnectionStatus, change: StatusChange) => void): () => void {
     return this.statusListeners.add(callback);
   }
 
@@ -210,7 +230,7 @@ export class Connection {
     this.socket.disconnect();
     const error = closedError(reason);
     for (const fail of [...this.pending]) fail(error);
-    this.setStatus("closed");
+    this.setStatus("closed", reason ?? null);
   }
 
   private listen(): void {
@@ -220,41 +240,40 @@ export class Connection {
       this.everConnected = true;
       this.disconnectReason = null;
       this.backoff.reset();
-      this.setStatus("connected");
+      this.setStatus("connected", null);
     });
     socket.on("connect_error", (error: Error & { data?: ErrorPayload }) => {
       this.attempting = false;
       if (this.stopped) return;
       const refusal = error.data && isServerErrorCode(error.data.code) ? fromPayload(error.data, error.message) : null;
-      if (!refusal) {
-        this.report(new TrussClientError("CONNECTION_FAILED", `Could not reach the server (${error.message}); retrying.`, { cause: error }));
-        return this.retry();
-      }
-      this.report(refusal);
-      if (FATAL_REFUSALS.has(refusal.code) || (TOKEN_REFUSALS.has(refusal.code) && !this.getToken)) return this.close(refusal);
-      this.retry();
+      this.fail(refusal ?? new TrussClientError("CONNECTION_FAILED", `Could not reach the server (${error.message}); retrying.`, { cause: error }));
     });
     socket.on("disconnect", (reason: string) => {
       this.attempting = false;
       if (this.stopped) return;
       if (reason === "io client disconnect") return this.close();
-      if (reason !== "io server disconnect") return this.retry();
-      // The server ended the session on purpose; its `error` event just before says why.
       const cause = this.disconnectReason;
       this.disconnectReason = null;
-      if (cause && RETRIED_DISCONNECTS.has(cause.code)) return this.retry();
-      if (cause?.code === "AUTH_TOKEN_EXPIRED" && this.getToken) return this.retry();
-      const error = cause
-        ? fromPayload(cause, cause.message)
-        : new TrussClientError("SERVER_DISCONNECTED", "The server closed this session without a reason; not reconnecting. Create a new client to try again.");
-      if (!cause) this.report(error);
-      this.close(error);
+      if (reason !== "io server disconnect") {
+        return this.fail(new TrussClientError("DISCONNECTED", `The connection dropped (${reason}); reconnecting.`), { silently: true });
+      }
+      // The server ended the session on purpose; its `error` event just before says why (and was reported then).
+      if (cause) return this.fail(fromPayload(cause, cause.message), { silently: true });
+      this.fail(new TrussClientError("SERVER_DISCONNECTED", "The server closed this session without a reason; not reconnecting. Create a new client to try again."));
     });
     socket.on(PROTOCOL_EVENTS.error, (payload: ErrorPayload) => {
-      if (payload && (payload.code === "AUTH_TOKEN_EXPIRED" || RETRIED_DISCONNECTS.has(payload.code))) this.disconnectReason = payload;
+      if (payload && SESSION_ENDING.has(payload.code)) this.disconnectReason = payload;
       this.report(fromPayload(payload, "The server reported an error without a message."));
     });
     socket.on(PROTOCOL_EVENTS.authExpiring, (notice: AuthExpiring) => void this.refresh(notice));
+  }
+
+  /** Applies the reconnection policy ({@link ON_FAILURE}) to one failure, reporting it unless it was already. */
+  private fail(error: TrussClientError, { silently = false } = {}): void {
+    if (!silently) this.report(error);
+    const decision = ON_FAILURE[error.code] ?? "close";
+    if (decision === "retry" || (decision === "renew" && this.getToken)) this.retry(error);
+    else this.close(error);
   }
 
   /** One connection attempt: a fresh token if there is a provider, then the handshake. */
@@ -269,8 +288,7 @@ export class Connection {
       } catch (error) {
         this.attempting = false;
         if (this.stopped) return;
-        this.report(tokenError(error));
-        return this.retry();
+        return this.fail(tokenError(error));
       }
       if (this.stopped) {
         this.attempting = false;
@@ -281,9 +299,9 @@ export class Connection {
     this.socket.connect();
   }
 
-  private retry(): void {
+  private retry(reason: TrussClientError): void {
     if (this.stopped || this.retryTimer !== undefined) return;
-    this.setStatus(this.everConnected ? "reconnecting" : "connecting");
+    this.setStatus(this.everConnected ? "reconnecting" : "connecting", reason);
     this.retryTimer = setTimeout(() => void this.attempt(), this.backoff.next());
   }
 
@@ -321,10 +339,11 @@ export class Connection {
     return new TrussClientError("DISCONNECTED", `The connection dropped before "${event}" was answered; it may or may not have been applied.`, { cause: error });
   }
 
-  private setStatus(status: ConnectionStatus): void {
+  private setStatus(status: ConnectionStatus, reason: TrussClientError | null): void {
     if (status === this.currentStatus) return;
+    const previous = this.currentStatus;
     this.currentStatus = status;
-    this.statusListeners.emit(status);
+    this.statusListeners.emit(status, { status, previous, reason });
   }
 }
 

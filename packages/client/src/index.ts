@@ -7,7 +7,7 @@
  */
 export { connect } from "./client.js";
 export type { ClientEventPayload, ConnectOptions, ServerEventHandler, TrussClient } from "./client.js";
-export type { ConnectionOptions, ConnectionStatus } from "./connection.js";
+export type { ConnectionOptions, ConnectionStatus, StatusChange } from "./connection.js";
 export { DEFAULT_ACK_TIMEOUT_MS } from "./connection.js";
 export { DEFAULT_RECONNECT } from "./backoff.js";
 export type { ReconnectOptions } from "./backoff.js";
