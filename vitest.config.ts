@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
-const packages = ["core", "conformance", "redis", "fastify", "express", "nestjs", "client"] as const;
+const packages = ["protocol", "core", "conformance", "redis", "fastify", "express", "nestjs", "client"] as const;
 
 const fromRoot = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -31,6 +31,16 @@ export default defineConfig({
       {
         extends: true as const,
         test: { name: "examples", include: ["examples/*/test/**/*.test.ts"] },
+      },
+      {
+        extends: true as const,
+        test: {
+          name: "chaos",
+          include: ["tests/chaos/**/*.test.ts"],
+          // Each case bounds its own run time; these are the outer limits for a slow CI machine.
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+        },
       },
     ],
     testTimeout: 20_000,

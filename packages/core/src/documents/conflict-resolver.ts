@@ -1,16 +1,6 @@
-import type { DocumentData } from "./store.js";
+import type { DocumentData, FieldConflict } from "@truss/protocol";
 
-/** One field two writers changed differently. */
-export interface FieldConflict {
-  /** The top-level field name. */
-  field: string;
-  /** Its value at the writer's base version (`undefined` when that version is gone). */
-  base: unknown;
-  /** Its value in the latest committed version. */
-  current: unknown;
-  /** The value the writer sent. */
-  incoming: unknown;
-}
+export type { FieldConflict } from "@truss/protocol";
 
 /** What a resolver is asked to decide. */
 export interface ResolveInput {

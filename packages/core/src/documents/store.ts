@@ -1,5 +1,6 @@
-/** A document's fields: a flat-or-nested JSON object. */
-export type DocumentData = Record<string, unknown>;
+import type { DocumentData, DocumentVersion } from "@truss/protocol";
+
+export type { DocumentData, DocumentVersion } from "@truss/protocol";
 
 /** Addresses one document. `companyId` always comes from the verified principal. */
 export interface DocumentKey {
@@ -9,22 +10,6 @@ export interface DocumentKey {
   type: string;
   /** The document's id within its type. */
   id: string;
-}
-
-/** One committed version of a document. */
-export interface DocumentVersion<TData extends DocumentData = DocumentData> {
-  /** The document's kind. */
-  type: string;
-  /** The document's id. */
-  id: string;
-  /** 1 for the first commit, then +1 per commit. */
-  version: number;
-  /** The full document at this version. */
-  data: TData;
-  /** When this version was committed, epoch ms. */
-  updatedAt: number;
-  /** The user who committed it, or `null` for a server-side write. */
-  updatedBy: string | null;
 }
 
 /** The outcome of {@link DocumentStore.compareAndSet}. */

@@ -1,19 +1,8 @@
+import type { InboxMessage } from "@truss/protocol";
 import type { DeviceRef } from "../presence/store.js";
 
-/** A message in a user's inbox, as delivered in `inbox:message`. */
-export interface InboxMessage<TData = unknown> {
-  /**
-   * Unique within the user's inbox and increasing in append order, in the form
-   * `<epoch ms>-<sequence>` (a Redis Stream id). Compare with `compareInboxIds`.
-   */
-  id: string;
-  /** The application event name, e.g. `expense:approved`. */
-  event: string;
-  /** The event's payload, JSON-serialisable. */
-  data: TData;
-  /** When the message was appended, epoch ms. */
-  ts: number;
-}
+export type { InboxMessage } from "@truss/protocol";
+export { compareInboxIds, isInboxId } from "@truss/protocol";
 
 /** What one `trim` or append dropped, for `metrics()`. */
 export interface InboxDropStats {
@@ -80,25 +69,7 @@ export interface InboxOptions {
  */
 export type Inbox = InboxStore;
 
-/** Whether `id` has the inbox id form `<ms>-<seq>` (decimal digits, at most 16 each). */
-export function isInboxId(id: unknown): id is string {
-  return typeof id === "string" && INBOX_ID.test(id);
-}
-
-const INBOX_ID = /^\d{1,16}-\d{1,16}$/;
-
 /** Default inbox TTL: 24 hours. */
 export const DEFAULT_INBOX_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default inbox length cap: 1,000 messages a user. */
 export const DEFAULT_INBOX_MAX_LENGTH = 1000;
-
-/**
- * Orders two inbox ids (`<ms>-<seq>`): negative when `a` is older, positive
- * when newer, 0 when equal.
- */
-export function compareInboxIds(a: string, b: string): number {
-  const [aMs = "0", aSeq = "0"] = a.split("-");
-  const [bMs = "0", bSeq = "0"] = b.split("-");
-  const byMs = Number(aMs) - Number(bMs);
-  return byMs !== 0 ? byMs : Number(aSeq) - Number(bSeq);
-}

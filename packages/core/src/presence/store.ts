@@ -1,20 +1,6 @@
-/** One connected device of a user, as the presence store holds it. */
-export interface PresenceDevice {
-  /** The device id from the principal. */
-  deviceId: string;
-  /** When this device came online, epoch ms. */
-  connectedAt: number;
-  /** When this device was last heartbeated, epoch ms. */
-  lastSeen: number;
-}
+import type { PresenceDevice, PresenceUser } from "@truss/protocol";
 
-/** A user who is online, with every device that holds them online. */
-export interface PresenceUser {
-  /** The user's id. */
-  userId: string;
-  /** The devices currently online, oldest first. At least one. */
-  devices: PresenceDevice[];
-}
+export type { PresenceDevice, PresenceUser } from "@truss/protocol";
 
 /** Identifies one device of one user in one company. */
 export interface DeviceRef {

@@ -1,0 +1,66 @@
+/**
+ * Every refusal Truss makes carries one of these codes: in a `connect_error`,
+ * in an `{ ok: false, error }` ack, or in an `error` event. The list is closed;
+ * a new code is a minor release.
+ */
+export const ERROR_CODES = [
+  /** The handshake carried no token (`auth.token` or `Authorization: Bearer`). */
+  "AUTH_MISSING_TOKEN",
+  /** The token is malformed, forged, unsigned (`alg: none`) or its signature fails. */
+  "AUTH_INVALID_TOKEN",
+  /** The token is signed with an algorithm the server does not accept. */
+  "AUTH_WRONG_ALGORITHM",
+  /** The token's `exp` is in the past. */
+  "AUTH_TOKEN_EXPIRED",
+  /** The token's `nbf` is in the future. */
+  "AUTH_TOKEN_NOT_YET_VALID",
+  /** The token's `iss` is not the configured issuer. */
+  "AUTH_WRONG_ISSUER",
+  /** The token's `aud` is not the configured audience. */
+  "AUTH_WRONG_AUDIENCE",
+  /** The token is valid but lacks a claim Truss needs (user or company). */
+  "AUTH_MISSING_CLAIMS",
+  /** A refreshed token names another user or company than the connection's. */
+  "AUTH_PRINCIPAL_MISMATCH",
+  /** The request's Origin header is not on the allow-list. */
+  "ORIGIN_NOT_ALLOWED",
+  /** A client event was larger than `limits.maxPayloadBytes`. */
+  "PAYLOAD_TOO_LARGE",
+  /** The socket sent more events than `limits.eventsPerSecond` allows. */
+  "RATE_LIMITED",
+  /** An update or rollback would make the document larger than `limits.maxDocumentBytes`; nothing was stored. */
+  "DOCUMENT_TOO_LARGE",
+  /** The socket stopped reading and more than `limits.maxBufferedBytes` waited for it; it was disconnected. Reconnect. */
+  "SLOW_CONSUMER",
+  /** The user already has `limits.maxDevicesPerUser` devices connected; close one first. */
+  "TOO_MANY_DEVICES",
+  /** The client sent an event that no handler is registered for. */
+  "UNKNOWN_EVENT",
+  /** The payload failed the event's schema. */
+  "INVALID_PAYLOAD",
+  /** The document (or inbox item) does not exist in the caller's company. */
+  "NOT_FOUND",
+  /** The requested document version is not in the history (never existed or trimmed). */
+  "VERSION_NOT_FOUND",
+  /** The caller's roles do not allow the operation. */
+  "FORBIDDEN",
+  /** A store (presence, inbox, documents) could not be reached or did not answer in time; the operation was not confirmed (a timed-out write may still land). */
+  "STORE_UNAVAILABLE",
+  /** The server is shutting down; reconnect to another node. */
+  "SERVER_SHUTTING_DOWN",
+  /** An application event handler threw; the message is the handler's own. */
+  "HANDLER_ERROR",
+  /** An unexpected failure inside Truss; the server log has the details. */
+  "INTERNAL_ERROR",
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The wire shape of an error: in acks, `error` events and `connect_error.data`. */
+export interface ErrorPayload {
+  /** A code from {@link ERROR_CODES}: branch on this, not on the message. */
+  code: ErrorCode;
+  /** A sentence a person can act on. */
+  message: string;
+}

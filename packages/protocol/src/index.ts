@@ -1,0 +1,12 @@
+/**
+ * The Truss wire protocol: the Socket.IO event names and payloads the server
+ * (`@truss/core`) and `@truss/client` share, the closed list of error codes,
+ * and the inbox id format. No runtime dependencies, so a browser app that
+ * imports it installs no server code.
+ *
+ * @module
+ */
+export * from "./errors.js";
+export * from "./data.js";
+export * from "./events.js";
+export * from "./inbox-ids.js";
