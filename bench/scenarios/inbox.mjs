@@ -79,7 +79,7 @@ export default {
   async run(ctx) {
     const { layout, ...rest } = plan(ctx.quick);
     const clients = clientsOf({ ...layout, prefix: "i" });
-    const setup = { clients, users: clients.map((client) => client.userId), ...rest };
+    const setup = { clients, users: clients.map(({ companyId, userId }) => ({ companyId, userId })), ...rest };
     const results = {};
     const rows = [];
     for (const store of ["memory", "redis"]) {

@@ -74,12 +74,13 @@ serveCommands({
       },
     }),
 
+  // Bench user ids are unique across companies, so the hand-written inbox keys by user id alone.
   async toUser({ users, rate, durationMs }) {
     const tracker = new SendTracker();
     const paced = await pace({
       rate,
       durationMs,
-      send: (seq, t) => tracker.track(inbox.send(users[seq % users.length], "expense:approved", expenseApproved(t, seq))),
+      send: (seq, t) => tracker.track(inbox.send(users[seq % users.length].userId, "expense:approved", expenseApproved(t, seq))),
     });
     return { ...paced, ...(await tracker.settle()) };
   },
@@ -87,7 +88,7 @@ serveCommands({
   async enqueue({ users, perUser, concurrency = 200 }) {
     const startedAt = performance.now();
     const failed = await runBounded(users.length, concurrency, async (index) => {
-      for (let seq = 0; seq < perUser; seq++) await inbox.send(users[index], "expense:approved", expenseApproved(0, seq));
+      for (let seq = 0; seq < perUser; seq++) await inbox.send(users[index].userId, "expense:approved", expenseApproved(0, seq));
     });
     return { failed, elapsedMs: Math.round(performance.now() - startedAt) };
   },

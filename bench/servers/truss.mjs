@@ -65,13 +65,16 @@ serveCommands({
       },
     }),
 
-  /** `toUser` at a paced rate, round-robin over `users`. */
+  /** `toUser` at a paced rate, round-robin over `users` (`{ companyId, userId }`). */
   async toUser({ users, rate, durationMs }) {
     const tracker = new SendTracker();
     const paced = await pace({
       rate,
       durationMs,
-      send: (seq, t) => tracker.track(engine.toUser(users[seq % users.length]).emit("expense:approved", expenseApproved(t, seq))),
+      send: (seq, t) => {
+        const { companyId, userId } = users[seq % users.length];
+        return tracker.track(engine.toUser(companyId, userId).emit("expense:approved", expenseApproved(t, seq)));
+      },
     });
     return { ...paced, ...(await tracker.settle()) };
   },
@@ -81,7 +84,7 @@ serveCommands({
     const startedAt = performance.now();
     const failed = await runBounded(users.length, concurrency, async (index) => {
       for (let seq = 0; seq < perUser; seq++) {
-        await engine.toUser(users[index]).emit("expense:approved", expenseApproved(0, seq));
+        await engine.toUser(users[index].companyId, users[index].userId).emit("expense:approved", expenseApproved(0, seq));
       }
     });
     return { failed, elapsedMs: Math.round(performance.now() - startedAt) };

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RealtimeEngine, ServerEventData, ServerEventName } from "@truss/core";
+import type { RealtimeEngine, ServerEventData, ServerEventName, UserKey } from "@truss/core";
 import type { ErpCatalog, Notification } from "./catalog.js";
 import { newId } from "./data/ids.js";
 
@@ -21,7 +21,7 @@ export function notification(kind: Notification["kind"], title: string, body: st
 }
 
 /**
- * Sends an event to every device of a user through their inbox.
+ * Sends an event to every device of a company's user through their inbox.
  *
  * The database change that caused it has already committed, so a failure
  * here (the inbox store is down) must not turn a successful request into an
@@ -31,15 +31,15 @@ export function notification(kind: Notification["kind"], title: string, body: st
 export async function sendToUser<E extends ServerEventName<ErpCatalog>>(
   realtime: RealtimeEngine<ErpCatalog>,
   log: WarningLogger,
-  userId: string,
+  user: UserKey,
   event: E,
   data: ServerEventData<ErpCatalog, E>,
 ): Promise<boolean> {
   try {
-    await realtime.toUser(userId).emit(event, data);
+    await realtime.toUser(user.companyId, user.userId).emit(event, data);
     return true;
   } catch (error) {
-    log.warn({ err: error, userId, event }, "could not queue a user message; the change itself is saved");
+    log.warn({ err: error, ...user, event }, "could not queue a user message; the change itself is saved");
     return false;
   }
 }

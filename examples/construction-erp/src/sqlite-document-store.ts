@@ -7,6 +7,7 @@
  */
 import {
   DEFAULT_DOCUMENT_HISTORY,
+  DEFAULT_DOCUMENT_HISTORY_BYTES,
   type CompareAndSetResult,
   type DocumentData,
   type DocumentKey,
@@ -56,15 +57,21 @@ interface VersionRow {
  * transaction: the version check and both writes happen under SQLite's write
  * lock, so two connections on one database file (two processes, or the two
  * handles the conformance suite races) can never both commit the same
- * version. History beyond `maxHistory` is deleted in the same transaction.
+ * version. History beyond `maxHistory` versions, or beyond `maxHistoryBytes`
+ * of their data (UTF-8 bytes of the JSON), is deleted in the same
+ * transaction, oldest first; the latest version is always kept.
  *
- * @throws RangeError when `maxHistory` is not a positive integer.
+ * @throws RangeError when `maxHistory` or `maxHistoryBytes` is not a positive integer.
  */
 export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOptions = {}): SqliteDocumentStore {
   const now = options.now ?? Date.now;
   const maxHistory = options.maxHistory ?? DEFAULT_DOCUMENT_HISTORY;
+  const maxHistoryBytes = options.maxHistoryBytes ?? DEFAULT_DOCUMENT_HISTORY_BYTES;
   if (!(Number.isInteger(maxHistory) && maxHistory > 0)) {
     throw new RangeError(`sqliteDocumentStore: maxHistory must be a positive integer, got ${maxHistory}`);
+  }
+  if (!(Number.isInteger(maxHistoryBytes) && maxHistoryBytes > 0)) {
+    throw new RangeError(`sqliteDocumentStore: maxHistoryBytes must be a positive integer, got ${maxHistoryBytes}`);
   }
 
   db.exec(`
@@ -113,6 +120,15 @@ export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOp
   const trimHistory = db.prepare(
     `DELETE FROM document_versions WHERE company_id = ? AND type = ? AND id = ? AND version <= ?`,
   );
+  // The oldest version still kept: the first, going back from the latest,
+  // whose data and everything newer fit in the byte cap (the latest when it
+  // alone does not). Casting to BLOB makes length() count UTF-8 bytes.
+  const oldestWithinBytes = db.prepare<[string, string, string, number], { version: number | null }>(
+    `SELECT MIN(version) AS version FROM (
+       SELECT version, SUM(length(CAST(data AS BLOB))) OVER (ORDER BY version DESC) AS bytes
+       FROM document_versions WHERE company_id = ? AND type = ? AND id = ?
+     ) WHERE bytes <= ?`,
+  );
   const listAll = db.prepare<[string], VersionRow>(`SELECT ${columns} FROM documents WHERE company_id = ? ORDER BY type, id`);
   const listOfType = db.prepare<[string, string], VersionRow>(
     `SELECT ${columns} FROM documents WHERE company_id = ? AND type = ? ORDER BY id`,
@@ -129,7 +145,8 @@ export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOp
       if (latest) updateLatest.run(version, json, updatedAt, updatedBy, key.companyId, key.type, key.id, expectedVersion);
       else insertLatest.run(key.companyId, key.type, key.id, version, json, updatedAt, updatedBy);
       insertVersion.run(key.companyId, key.type, key.id, version, json, updatedAt, updatedBy);
-      trimHistory.run(key.companyId, key.type, key.id, version - maxHistory);
+      const oldestKept = oldestWithinBytes.get(key.companyId, key.type, key.id, maxHistoryBytes)?.version ?? version;
+      trimHistory.run(key.companyId, key.type, key.id, Math.max(version - maxHistory, oldestKept - 1));
       return { ok: true, document: { type: key.type, id: key.id, version, data: JSON.parse(json) as DocumentData, updatedAt, updatedBy } };
     },
   );

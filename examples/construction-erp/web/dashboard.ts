@@ -59,7 +59,7 @@ function showDashboard(session: Session): void {
     token: session.token,
     deviceId: device,
     // Per tab, like the device id: each tab is a device with its own inbox cursor.
-    dedupStore: localStorageDedupStore(`truss:inbox:${session.user.id}:${device}`, 1000, sessionStorage),
+    dedupStore: localStorageDedupStore(`truss:inbox:${session.user.companyId}:${session.user.id}:${device}`, 1000, sessionStorage),
   });
   const status = byId("connection-status");
   client.onStatus((next) => {

@@ -62,8 +62,9 @@ export function expenseRoutes(repos: Repositories): Router {
       return;
     }
     const realtime = realtimeOf(req);
-    await sendToUser(realtime, console, decided.expense.submittedBy, "expense:approved", decided.expense);
-    await sendToUser(realtime, console, decided.expense.submittedBy, "notification:new", notification("expense", "Expense approved", `"${decided.expense.description}" was approved.`));
+    const submitter = { companyId, userId: decided.expense.submittedBy };
+    await sendToUser(realtime, console, submitter, "expense:approved", decided.expense);
+    await sendToUser(realtime, console, submitter, "notification:new", notification("expense", "Expense approved", `"${decided.expense.description}" was approved.`));
     if (decided.project) realtime.toCompany(companyId).emit("project:updated", decided.project);
     res.json(decided.expense);
   });

@@ -35,8 +35,9 @@ export class ExpensesService {
     if (!decided) throw new ConflictException(`Expense ${id} was already ${existing.status}.`);
     const { expense, project } = decided;
     const log = { warn: (context: object, message: string) => this.logger.warn(`${message} ${JSON.stringify(context)}`) };
-    await sendToUser(this.realtime.engine, log, expense.submittedBy, "expense:approved", expense);
-    await sendToUser(this.realtime.engine, log, expense.submittedBy, "notification:new", notification("expense", "Expense approved", `"${expense.description}" was approved.`));
+    const submitter = { companyId: principal.companyId, userId: expense.submittedBy };
+    await sendToUser(this.realtime.engine, log, submitter, "expense:approved", expense);
+    await sendToUser(this.realtime.engine, log, submitter, "notification:new", notification("expense", "Expense approved", `"${expense.description}" was approved.`));
     if (project) this.realtime.toCompany(principal.companyId).emit("project:updated", project);
     return expense;
   }

@@ -1,11 +1,10 @@
-import { PROTOCOL_EVENTS, type InboxMessage } from "@truss/core/protocol";
+import { isInboxId, PROTOCOL_EVENTS, type InboxMessage } from "@truss/core/protocol";
 import type { Connection } from "./connection.js";
 import type { DedupStore } from "./dedup.js";
 import { TrussClientError } from "./errors.js";
 
 /** How many handled messages may wait before an ack goes out even though more are queued. */
 const ACK_BATCH = 100;
-const INBOX_ID = /^\d{1,16}-\d{1,16}$/;
 /** Ack failures that need no report: the next ack or the replay on reconnect covers them. */
 const EXPECTED_ACK_FAILURES = new Set(["DISCONNECTED", "TIMEOUT", "CLIENT_CLOSED"]);
 
@@ -42,7 +41,7 @@ export class InboxReceiver {
   }
 
   private receive(message: InboxMessage): void {
-    if (typeof message?.id !== "string" || !INBOX_ID.test(message.id) || typeof message.event !== "string") {
+    if (!isInboxId(message?.id) || typeof message.event !== "string") {
       this.connection.report(new TrussClientError("INTERNAL_ERROR", "Ignored a malformed inbox:message from the server."));
       return;
     }

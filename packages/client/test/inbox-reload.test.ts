@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { memoryInbox, type Inbox, type InboxMessage } from "@truss/core";
+import { memoryInbox, type InboxMessage, type InboxStore } from "@truss/core";
 import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import { localStorageDedupStore, memoryDedupStore, type DedupStore, type KeyValueStorage } from "@truss/client";
 import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
@@ -16,13 +16,13 @@ afterEach(async () => {
  * page reloads (or the network drops) before the ack leaves: every new
  * connection of the device gets the whole inbox again.
  */
-function lostAcksInbox(): Inbox {
+function lostAcksInbox(): InboxStore {
   const inbox = memoryInbox();
   return {
-    append: (userId, event, data) => inbox.append(userId, event, data),
-    read: (userId, afterId, limit) => inbox.read(userId, afterId, limit),
+    append: (user, event, data) => inbox.append(user, event, data),
+    read: (user, afterId, limit) => inbox.read(user, afterId, limit),
     ack: async () => {},
-    cursor: (userId, deviceId) => inbox.cursor(userId, deviceId),
+    cursor: (device) => inbox.cursor(device),
     dropped: () => inbox.dropped(),
   };
 }
@@ -45,12 +45,12 @@ test("messages handled before a reload are not handed to the app again by the ne
   server = await startTestServer({ inbox: lostAcksInbox() });
   const storage = new Map<string, string>();
   const localStorage: KeyValueStorage = { getItem: (key) => storage.get(key) ?? null, setItem: (key, value) => void storage.set(key, value) };
-  for (const n of [1, 2, 3]) await server.engine.toUser("alice").emit("notification:new", { n });
+  for (const n of [1, 2, 3]) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
 
   const first = await pageLoad(server.url, localStorageDedupStore("truss:inbox:alice", 100, localStorage), 3);
   expect(first).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
 
-  for (const n of [4, 5]) await server.engine.toUser("alice").emit("notification:new", { n });
+  for (const n of [4, 5]) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
   // The reload: a new client and a new store instance over the same storage.
   const second = await pageLoad(server.url, localStorageDedupStore("truss:inbox:alice", 100, localStorage), 5);
   expect(second).toEqual([{ n: 4 }, { n: 5 }]);
@@ -63,9 +63,9 @@ test("messages handled before a reload are not handed to the app again by the ne
 test("two client instances sharing one memory store hand each message to the app once", async () => {
   server = await startTestServer({ inbox: lostAcksInbox() });
   const shared = memoryDedupStore(100);
-  await server.engine.toUser("alice").emit("notification:new", { n: 1 });
+  await server.engine.toUser("acme", "alice").emit("notification:new", { n: 1 });
   expect(await pageLoad(server.url, shared, 1)).toEqual([{ n: 1 }]);
-  await server.engine.toUser("alice").emit("notification:new", { n: 2 });
+  await server.engine.toUser("acme", "alice").emit("notification:new", { n: 2 });
   expect(await pageLoad(server.url, shared, 2)).toEqual([{ n: 2 }]);
 });
 
@@ -76,8 +76,8 @@ test("an async store (IndexedDB-like) is awaited, keeping order and once-only de
     has: async (id) => (await sleep(5), ids.has(id)),
     add: async (id) => void (await sleep(5), ids.add(id)),
   };
-  for (const n of [1, 2, 3]) await server.engine.toUser("alice").emit("notification:new", { n });
+  for (const n of [1, 2, 3]) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
   expect(await pageLoad(server.url, slowStore, 3)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
-  await server.engine.toUser("alice").emit("notification:new", { n: 4 });
+  await server.engine.toUser("acme", "alice").emit("notification:new", { n: 4 });
   expect(await pageLoad(server.url, slowStore, 4)).toEqual([{ n: 4 }]);
 });

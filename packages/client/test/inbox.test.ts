@@ -31,7 +31,7 @@ test("each of 50 messages reaches the app once, in order, across a connection dr
   await waitForStatus(client, "connected");
 
   for (const n of range(50)) {
-    await server.engine.toUser("alice").emit("notification:new", { n });
+    await server.engine.toUser("acme", "alice").emit("notification:new", { n });
     // Let the client read what was sent so far (client and server share this event loop).
     await sleep(2);
     if (n === 20) {
@@ -68,8 +68,8 @@ test("on(event) gets inbox messages by their event name, with the message; onInb
   client.onInbox((message) => void all.push(message.event));
   await waitForStatus(client, "connected");
 
-  const sent = await server.engine.toUser("alice").emit("expense:approved", { id: "e1", amount: 120 });
-  await server.engine.toUser("alice").emit("crew:assigned", { crew: "concrete" });
+  const sent = await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "e1", amount: 120 });
+  await server.engine.toUser("acme", "alice").emit("crew:assigned", { crew: "concrete" });
   await waitFor(() => all.length === 2);
   expect(all).toEqual(["expense:approved", "crew:assigned"]);
   expect(approved).toEqual([[{ id: "e1", amount: 120 }, sent]]);
@@ -84,11 +84,11 @@ test("a message is acknowledged only once its handler has resolved", async () =>
   client.onInbox(() => gate);
   await waitForStatus(client, "connected");
 
-  const sent = await server.engine.toUser("alice").emit("expense:approved", { id: "e1" });
+  const sent = await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "e1" });
   await sleep(150);
-  expect(await inbox.cursor("alice", alice.deviceId)).toBeNull();
+  expect(await inbox.cursor(alice)).toBeNull();
   release();
-  await waitFor(async () => (await inbox.cursor("alice", alice.deviceId)) === sent.id, { message: "the ack" });
+  await waitFor(async () => (await inbox.cursor(alice)) === sent.id, { message: "the ack" });
 });
 
 test("a handler that throws is reported; the message counts as handled and later ones still arrive", async () => {
@@ -102,7 +102,7 @@ test("a handler that throws is reported; the message counts as handled and later
     handled.push(message.data);
   });
   await waitForStatus(client, "connected");
-  for (const n of range(3)) await server.engine.toUser("alice").emit("notification:new", { n });
+  for (const n of range(3)) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
   await waitFor(() => handled.length === 2);
   expect(handled).toEqual([{ n: 1 }, { n: 2 }]);
   expect(errors.map((error) => [error.code, error.message])).toEqual([["HANDLER_ERROR", "A onInbox handler threw: could not render"]]);

@@ -28,7 +28,8 @@ export interface DocumentSuiteOptions extends SuiteOptions<DocumentStore> {
 /**
  * Registers the {@link DocumentStore} conformance cases with `test`. The
  * factory is called once per case with the options that case needs (a small
- * `maxHistory`; `{}` otherwise), and every case uses a fresh random company.
+ * `maxHistory` or `maxHistoryBytes`; `{}` otherwise), and every case uses a
+ * fresh random company.
  *
  * @example
  * documentStoreSuite(test, (options) => redisDocumentStore({ redis, ...options }), { sharedBackend: true });

@@ -31,7 +31,7 @@ export function inboxSuite(
   factory: Factory<InboxStore, InboxOptions>,
   options: InboxSuiteOptions = {},
 ): void {
-  const cases = caseRegistrar(test, factory, options, { prefix: "Inbox", factoryOptions: {} });
+  const cases = caseRegistrar(test, factory, options, { prefix: "InboxStore", factoryOptions: {} });
   registerInboxLogCases(cases, options.sharedBackend ?? false);
   registerInboxCursorCases(cases);
   registerInboxRetentionCases(cases);

@@ -16,7 +16,9 @@ export function registerPresenceSharedBackendCases(cases: PresenceCases): void {
     await nodeA.connect(device, LONG_TTL_MS);
     assert.equal(await nodeB.isOnline(device.companyId, device.userId), true);
     assert.equal((await nodeB.list(device.companyId)).length, 1);
+    assert.deepEqual(await nodeB.deviceIds(device.companyId, device.userId), [device.deviceId]);
     assert.deepEqual(await nodeB.disconnect(device), transitionOf(device, false));
+    assert.deepEqual(await nodeA.deviceIds(device.companyId, device.userId), []);
     assert.equal(await nodeA.isOnline(device.companyId, device.userId), false);
   });
 

@@ -71,6 +71,25 @@ export function registerPresenceTtlCases(cases: PresenceCases): void {
   );
 
   cases.withInstance(
+    "deviceIds leaves out expired devices, before and after a sweep",
+    async (store) => {
+      const lapsed = freshDevice();
+      const active = sibling(lapsed);
+      const alone = freshDevice({ companyId: lapsed.companyId });
+      await store.connect(lapsed, SHORT_TTL_MS);
+      await store.connect(active, LONG_TTL_MS);
+      await store.connect(alone, SHORT_TTL_MS);
+      await sleep(PAST_SHORT_TTL_MS);
+      assert.deepEqual(await store.deviceIds(lapsed.companyId, lapsed.userId), [active.deviceId]);
+      assert.deepEqual(await store.deviceIds(alone.companyId, alone.userId), []);
+      await store.sweepExpired();
+      assert.deepEqual(await store.deviceIds(lapsed.companyId, lapsed.userId), [active.deviceId]);
+      assert.deepEqual(await store.deviceIds(alone.companyId, alone.userId), []);
+    },
+    { timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
+  cases.withInstance(
     "an expired device's disconnect and a sweep report its user offline once between them",
     async (store) => {
       const device = freshDevice();

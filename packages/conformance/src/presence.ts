@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { PresenceStore } from "@truss/core";
 import { isPlausibleTimestamp, sleep, uniqueId } from "./fixtures.js";
 import { freshDevice, LONG_TTL_MS, type PresenceCases, sibling, transitionOf } from "./presence-fixtures.js";
+import { registerPresenceDeviceIdCases } from "./presence-device-ids.js";
 import { registerPresenceSharedBackendCases } from "./presence-shared.js";
 import { registerPresenceTtlCases } from "./presence-ttl.js";
 import { caseRegistrar } from "./registrar.js";
@@ -33,6 +34,7 @@ export function presenceStoreSuite(
   const cases = caseRegistrar(test, factory, options, { prefix: "PresenceStore", factoryOptions: undefined });
   registerPresenceTransitionCases(cases);
   registerPresenceListingCases(cases);
+  registerPresenceDeviceIdCases(cases);
   registerPresenceTtlCases(cases);
   if (options.sharedBackend) registerPresenceSharedBackendCases(cases);
 }

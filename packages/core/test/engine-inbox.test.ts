@@ -13,7 +13,7 @@ test("toUser resolves once stored and reaches every online device", async () => 
   const a = await connectAs(server.url, laptop);
   const b = await connectAs(server.url, phone);
   const [onA, onB] = [collect<InboxMessage>(a, "inbox:message"), collect<InboxMessage>(b, "inbox:message")];
-  const sent = await server.engine.toUser("alice").emit("expense:approved", { id: "e1", amount: 120 });
+  const sent = await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "e1", amount: 120 });
   expect(sent).toMatchObject({ event: "expense:approved", data: { id: "e1", amount: 120 } });
   await waitFor(() => onA.length === 1 && onB.length === 1);
   expect(onA[0]).toEqual(sent);
@@ -31,20 +31,20 @@ test("a device offline during sends gets every message once, in order, after rec
   // The phone connects, acknowledges the first message, then drops off the network.
   let offline = await connectAs(server.url, phone);
   const first = collect<InboxMessage>(offline, "inbox:message");
-  await server.engine.toUser("alice").emit("notification:new", { n: 0 });
+  await server.engine.toUser("acme", "alice").emit("notification:new", { n: 0 });
   await waitFor(() => first.length === 1);
   expect((await request(offline, "inbox:ack", { ids: [first[0]!.id] })).ok).toBe(true);
   offline.close();
 
   const sent: InboxMessage[] = [];
-  for (let n = 1; n <= 25; n++) sent.push(await server.engine.toUser("alice").emit("notification:new", { n }));
+  for (let n = 1; n <= 25; n++) sent.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n }));
   await waitFor(() => onLaptop.length === 26, { message: "laptop to receive all" });
 
   offline = createClient(server.url, phone);
   const replayed = collect<InboxMessage>(offline, "inbox:message");
   await open(offline);
   // A send racing the replay must still arrive once and after the backlog.
-  const racing = await server.engine.toUser("alice").emit("notification:new", { n: 26 });
+  const racing = await server.engine.toUser("acme", "alice").emit("notification:new", { n: 26 });
   await waitFor(() => replayed.length >= 26, { message: "replay" });
   await sleep(100);
   expect(replayed.map((m) => m.data)).toEqual([...sent, racing].map((m) => m.data));
@@ -56,7 +56,7 @@ test("a device offline during sends gets every message once, in order, after rec
 test("acknowledged messages are not replayed; an ack never moves the cursor back", async () => {
   server = await startTestServer();
   const messages: InboxMessage[] = [];
-  for (let n = 0; n < 5; n++) messages.push(await server.engine.toUser("alice").emit("notification:new", { n }));
+  for (let n = 0; n < 5; n++) messages.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n }));
   let device = createClient(server.url, phone);
   const first = collect<InboxMessage>(device, "inbox:message");
   await open(device);
@@ -85,7 +85,7 @@ test("a malformed inbox:ack is refused with INVALID_PAYLOAD", async () => {
 test("the inbox's length cap drops the oldest and metrics report it", async () => {
   const { memoryInbox } = await import("@truss/core");
   server = await startTestServer({ inbox: memoryInbox({ maxLength: 3 }) });
-  for (let n = 0; n < 5; n++) await server.engine.toUser("alice").emit("notification:new", { n });
+  for (let n = 0; n < 5; n++) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
   const device = createClient(server.url, phone);
   const got = collect<InboxMessage>(device, "inbox:message");
   await open(device);

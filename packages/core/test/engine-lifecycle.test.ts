@@ -54,7 +54,7 @@ test("close() leaves no timer, socket or server of the engine's behind", async (
   await once(http, "listening");
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const sockets = await Promise.all([connectAs(url, alice), connectAs(url, { userId: "bob", companyId: "acme" }, { transports: ["polling"] })]);
-  await engine.toUser("alice").emit("notification:new", { text: "hello" });
+  await engine.toUser("acme", "alice").emit("notification:new", { text: "hello" });
 
   await waitFor(() => backgroundCalls > 0, { message: "heartbeats while running" });
   await engine.close();

@@ -17,7 +17,7 @@ test("a client of company A never receives company B's broadcasts, documents, pr
   const aliceProjects = collect(alice, "project:updated");
 
   server.engine.toCompany("acme").emit("project:updated", { id: "p1", name: "Tower B" });
-  await server.engine.toUser("alice").emit("expense:approved", { id: "e1" });
+  await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "e1" });
   const bob = await connectAs(server.url, acmeBob);
   const created = await request(bob, "document:update", { type: "project", id: "p1", baseVersion: 0, changes: { name: "Tower B" } });
   expect(created.ok).toBe(true);
@@ -50,7 +50,7 @@ test("a client of company A never receives company B's broadcasts, documents, pr
 
 test("a device id that claims another user's device gets only its own user's inbox", async () => {
   server = await startTestServer();
-  await server.engine.toUser("alice").emit("expense:approved", { id: "secret" });
+  await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "secret" });
   const eve = createClient(server.url, globexEve, { deviceId: "alice-phone" });
   const inbox = collect(eve, "inbox:message");
   await open(eve);

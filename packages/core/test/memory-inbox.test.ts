@@ -1,6 +1,10 @@
 import { memoryInbox } from "@truss/core";
 import { afterEach, describe, expect, test, vi } from "vitest";
 
+const ann = { companyId: "acme", userId: "ann" };
+const bob = { companyId: "acme", userId: "bob" };
+const annPhone = { ...ann, deviceId: "phone" };
+
 function manualClock(start = 1_700_000_000_000) {
   let current = start;
   return { now: () => current, set: (ms: number) => void (current = ms), advance: (ms: number) => void (current += ms) };
@@ -14,9 +18,9 @@ describe("memoryInbox", () => {
   test("schedules no timers, so it never keeps the process alive", async () => {
     vi.useFakeTimers();
     const inbox = memoryInbox({ ttlMs: 1000 });
-    const message = await inbox.append("ann", "expense:approved", {});
-    await inbox.read("ann", null, 10);
-    await inbox.ack("ann", "phone", message.id);
+    const message = await inbox.append(ann, "expense:approved", {});
+    await inbox.read(ann, null, 10);
+    await inbox.ack(annPhone, message.id);
     await inbox.dropped();
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -25,38 +29,38 @@ describe("memoryInbox", () => {
     const clock = manualClock(5000);
     const inbox = memoryInbox({ now: clock.now });
     const ids = [];
-    ids.push((await inbox.append("ann", "e", 1)).id, (await inbox.append("ann", "e", 2)).id);
+    ids.push((await inbox.append(ann, "e", 1)).id, (await inbox.append(ann, "e", 2)).id);
     clock.set(4000);
-    ids.push((await inbox.append("ann", "e", 3)).id);
+    ids.push((await inbox.append(ann, "e", 3)).id);
     clock.set(6000);
-    ids.push((await inbox.append("ann", "e", 4)).id);
+    ids.push((await inbox.append(ann, "e", 4)).id);
     expect(ids).toEqual(["5000-0", "5000-1", "5000-2", "6000-0"]);
   });
 
   test("ids keep increasing after every message was dropped", async () => {
     const clock = manualClock(5000);
     const inbox = memoryInbox({ now: clock.now, maxLength: 1 });
-    await inbox.append("ann", "e", 1);
-    await inbox.append("ann", "e", 2);
-    expect((await inbox.append("ann", "e", 3)).id).toBe("5000-2");
+    await inbox.append(ann, "e", 1);
+    await inbox.append(ann, "e", 2);
+    expect((await inbox.append(ann, "e", 3)).id).toBe("5000-2");
   });
 
   test("a message expires at the instant its TTL runs out", async () => {
     const clock = manualClock();
     const inbox = memoryInbox({ now: clock.now, ttlMs: 1000 });
-    await inbox.append("ann", "e", {});
+    await inbox.append(ann, "e", {});
     clock.advance(999);
-    expect(await inbox.read("ann", null, 10)).toHaveLength(1);
+    expect(await inbox.read(ann, null, 10)).toHaveLength(1);
     clock.advance(1);
-    expect(await inbox.read("ann", null, 10)).toEqual([]);
+    expect(await inbox.read(ann, null, 10)).toEqual([]);
     expect(await inbox.dropped()).toEqual({ expired: 1, overCap: 0 });
   });
 
   test("dropped() counts expiry in inboxes nobody touched since", async () => {
     const clock = manualClock();
     const inbox = memoryInbox({ now: clock.now, ttlMs: 1000 });
-    await inbox.append("ann", "e", {});
-    await inbox.append("bob", "e", {});
+    await inbox.append(ann, "e", {});
+    await inbox.append(bob, "e", {});
     clock.advance(1000);
     expect(await inbox.dropped()).toEqual({ expired: 2, overCap: 0 });
     expect(await inbox.dropped()).toEqual({ expired: 2, overCap: 0 });
@@ -65,25 +69,25 @@ describe("memoryInbox", () => {
   test("stored data is a copy, in both directions", async () => {
     const inbox = memoryInbox();
     const data = { items: ["rebar"] };
-    const appended = await inbox.append("ann", "e", data);
+    const appended = await inbox.append(ann, "e", data);
     data.items.push("mutated");
     (appended.data as typeof data).items.push("mutated");
-    const [read] = await inbox.read("ann", null, 1);
+    const [read] = await inbox.read(ann, null, 1);
     (read?.data as typeof data).items.push("mutated");
-    expect((await inbox.read("ann", null, 1))[0]?.data).toEqual({ items: ["rebar"] });
+    expect((await inbox.read(ann, null, 1))[0]?.data).toEqual({ items: ["rebar"] });
   });
 
   test("data that cannot be stored rejects and stores nothing", async () => {
     const inbox = memoryInbox();
-    await expect(inbox.append("ann", "e", { callback: () => 1 })).rejects.toThrow();
-    expect(await inbox.read("ann", null, 10)).toEqual([]);
+    await expect(inbox.append(ann, "e", { callback: () => 1 })).rejects.toThrow();
+    expect(await inbox.read(ann, null, 10)).toEqual([]);
   });
 
   test("ids that are not <ms>-<seq> are refused rather than ordered arbitrarily", async () => {
     const inbox = memoryInbox();
-    await expect(inbox.ack("ann", "phone", "latest")).rejects.toThrow(TypeError);
-    await expect(inbox.read("ann", "1-x", 10)).rejects.toThrow(TypeError);
-    expect(await inbox.cursor("ann", "phone")).toBeNull();
+    await expect(inbox.ack(annPhone, "latest")).rejects.toThrow(TypeError);
+    await expect(inbox.read(ann, "1-x", 10)).rejects.toThrow(TypeError);
+    expect(await inbox.cursor(annPhone)).toBeNull();
   });
 
   test("a TTL or cap that would drop everything is refused", () => {

@@ -36,8 +36,8 @@ async function startApp(options: Record<string, unknown> = {}, http: Parameters<
     req.realtime.toCompany(req.params.companyId).emit("project:updated", project);
     res.json(project);
   });
-  app.post("/expenses/:id/approve", async (req, res) => {
-    const message = await req.realtime.toUser((req.body as { submittedBy: string }).submittedBy).emit("expense:approved", { id: req.params.id });
+  app.post("/companies/:companyId/expenses/:id/approve", async (req, res) => {
+    const message = await req.realtime.toUser(req.params.companyId, (req.body as { submittedBy: string }).submittedBy).emit("expense:approved", { id: req.params.id });
     res.status(202).json({ messageId: message.id });
   });
   server.listen(0, "127.0.0.1");

@@ -22,8 +22,8 @@ async function startApp(options: Record<string, unknown> = {}): Promise<{ app: F
     instance.realtime.toCompany(request.params.companyId).emit("project:updated", project);
     return project;
   });
-  instance.post<{ Params: { id: string }; Body: { submittedBy: string } }>("/expenses/:id/approve", async (request, reply) => {
-    const message = await instance.realtime.toUser(request.body.submittedBy).emit("expense:approved", { id: request.params.id });
+  instance.post<{ Params: { companyId: string; id: string }; Body: { submittedBy: string } }>("/companies/:companyId/expenses/:id/approve", async (request, reply) => {
+    const message = await instance.realtime.toUser(request.params.companyId, request.body.submittedBy).emit("expense:approved", { id: request.params.id });
     return reply.code(202).send({ messageId: message.id });
   });
   const address = await instance.listen({ port: 0, host: "127.0.0.1" });

@@ -12,7 +12,7 @@ import { REALTIME_ENGINE } from "./tokens.js";
  * export class ExpensesService {
  *   constructor(private readonly realtime: RealtimeService) {}
  *   async approve(expense: Expense) {
- *     await this.realtime.toUser(expense.submittedBy).emit("expense:approved", expense);
+ *     await this.realtime.toUser(expense.companyId, expense.submittedBy).emit("expense:approved", expense);
  *   }
  * }
  * ```
@@ -35,9 +35,9 @@ export class RealtimeService<C extends EventCatalog = EventCatalog> implements O
     return this.engine.toCompany(companyId);
   }
 
-  /** Sends durably (through the inbox) to every device of a user. */
-  toUser(userId: string): ReturnType<RealtimeEngine<C>["toUser"]> {
-    return this.engine.toUser(userId);
+  /** Sends durably (through the inbox) to every device of a company's user. */
+  toUser(companyId: string, userId: string): ReturnType<RealtimeEngine<C>["toUser"]> {
+    return this.engine.toUser(companyId, userId);
   }
 
   /** Whether a user of a company is online on any node. */

@@ -16,8 +16,8 @@ export class ExpensesService {
   constructor(@Inject(RealtimeService) private readonly realtime: RealtimeService) {}
 
   /** Approving an expense tells its submitter on every device, durably. */
-  async approve(id: string, submittedBy: string): Promise<{ messageId: string }> {
-    const message = await this.realtime.toUser(submittedBy).emit("expense:approved", { id });
+  async approve(companyId: string, id: string, submittedBy: string): Promise<{ messageId: string }> {
+    const message = await this.realtime.toUser(companyId, submittedBy).emit("expense:approved", { id });
     return { messageId: message.id };
   }
 }
@@ -36,10 +36,10 @@ export class ErpController {
     return project;
   }
 
-  @Post("expenses/:id/approve")
+  @Post("companies/:companyId/expenses/:id/approve")
   @HttpCode(202)
-  approveExpense(@Param("id") id: string, @Body() body: { submittedBy: string }) {
-    return this.expenses.approve(id, body.submittedBy);
+  approveExpense(@Param("companyId") companyId: string, @Param("id") id: string, @Body() body: { submittedBy: string }) {
+    return this.expenses.approve(companyId, id, body.submittedBy);
   }
 }
 

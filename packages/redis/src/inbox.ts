@@ -1,10 +1,12 @@
 import {
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
-  type Inbox,
+  isInboxId,
   type InboxDropStats,
   type InboxMessage,
   type InboxOptions,
+  type InboxStore,
+  type UserKey,
 } from "@truss/core";
 import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js";
 import { luaScript, runScript, type RedisClient } from "./script.js";
@@ -77,8 +79,9 @@ return 1
 `);
 
 /**
- * An {@link Inbox} on Redis Streams: one stream per user under the hash tag
- * `{<prefix>:inbox:<user>}`, ids assigned by `XADD *` (so they are Redis
+ * An {@link InboxStore} on Redis Streams: one stream per user of a company
+ * under the hash tag `{<prefix>:inbox:<company>:<user>}` (both ids encoded,
+ * so no two users share one), ids assigned by `XADD *` (so they are Redis
  * Stream ids `<ms>-<seq>` that increase even across nodes), trimmed by age
  * with `XTRIM MINID` and to the cap with an exact `XTRIM MAXLEN =`.
  *
@@ -88,7 +91,7 @@ return 1
  *
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive integer.
  */
-export function redisInbox(options: RedisInboxOptions): Inbox {
+export function redisInbox(options: RedisInboxOptions): InboxStore {
   const { redis } = options;
   const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
   const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
@@ -100,11 +103,12 @@ export function redisInbox(options: RedisInboxOptions): Inbox {
     throw new RangeError(`redisInbox: maxLength must be a positive integer, got ${maxLength}`);
   }
   const drops = new DropTotals(redis, inboxStatsKey(prefix));
+  const keysOf = (user: UserKey) => inboxKeys(prefix, user.companyId, user.userId);
 
   return {
-    async append(userId, event, data) {
+    async append(user, event, data) {
       const encoded = data === undefined ? "" : JSON.stringify(data);
-      const [id, expired, overCap] = (await runScript(redis, APPEND, [inboxKeys(prefix, userId).log], [
+      const [id, expired, overCap] = (await runScript(redis, APPEND, [keysOf(user).log], [
         ttlMs,
         maxLength,
         event,
@@ -114,10 +118,10 @@ export function redisInbox(options: RedisInboxOptions): Inbox {
       return toMessage(id, event, encoded);
     },
 
-    async read(userId, afterId, limit) {
+    async read(user, afterId, limit) {
       const start = afterId === null ? "-" : `(${canonicalId(afterId)}`;
       if (limit <= 0) return [];
-      const [expired, entries] = (await runScript(redis, READ, [inboxKeys(prefix, userId).log], [
+      const [expired, entries] = (await runScript(redis, READ, [keysOf(user).log], [
         ttlMs,
         start,
         Math.floor(limit),
@@ -126,12 +130,12 @@ export function redisInbox(options: RedisInboxOptions): Inbox {
       return entries.map(([id, fields]) => toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")));
     },
 
-    async ack(userId, deviceId, id) {
-      await runScript(redis, ACK, [inboxKeys(prefix, userId).cursors], [deviceId, canonicalId(id)]);
+    async ack(device, id) {
+      await runScript(redis, ACK, [keysOf(device).cursors], [device.deviceId, canonicalId(id)]);
     },
 
-    async cursor(userId, deviceId) {
-      return redis.hget(inboxKeys(prefix, userId).cursors, deviceId);
+    async cursor(device) {
+      return redis.hget(keysOf(device).cursors, device.deviceId);
     },
 
     dropped: () => drops.read(),
@@ -181,13 +185,11 @@ class DropTotals {
   }
 }
 
-const INBOX_ID = /^(\d+)-(\d+)$/;
-
 /** Validates an inbox id and drops leading zeros, so ids compare exactly as text in Lua. */
 function canonicalId(id: string): string {
-  const match = INBOX_ID.exec(id);
-  if (!match) throw new TypeError(`redisInbox: "${id}" is not an inbox id (expected <ms>-<seq>)`);
-  return `${BigInt(match[1]!)}-${BigInt(match[2]!)}`;
+  if (!isInboxId(id)) throw new TypeError(`redisInbox: "${id}" is not an inbox id (expected <ms>-<seq>)`);
+  const [ms, seq] = id.split("-");
+  return `${BigInt(ms!)}-${BigInt(seq!)}`;
 }
 
 /** A field of a stream entry, whose fields come as a flat name, value list. */

@@ -76,7 +76,7 @@ export function sweepIndexKeys(prefix: string): SweepIndexKeys {
   return { due: `${tag}:due`, writes: `${tag}:writes`, generation: `${tag}:generation` };
 }
 
-/** Keys of one user's inbox; both share the hash tag `{<prefix>:inbox:<user>}`. */
+/** Keys of one user's inbox; both share the hash tag `{<prefix>:inbox:<company>:<user>}`. */
 export interface InboxKeys {
   /** The STREAM of messages. */
   log: string;
@@ -84,9 +84,9 @@ export interface InboxKeys {
   cursors: string;
 }
 
-/** The keys of one user's inbox. */
-export function inboxKeys(prefix: string, userId: string): InboxKeys {
-  const tag = `{${prefix}:inbox:${encodeId(userId)}}`;
+/** The keys of one user's inbox; users are scoped by company, so both ids are in the tag. */
+export function inboxKeys(prefix: string, companyId: string, userId: string): InboxKeys {
+  const tag = `{${prefix}:inbox:${encodeId(companyId)}:${encodeId(userId)}}`;
   return { log: `${tag}:log`, cursors: `${tag}:cursors` };
 }
 
@@ -95,16 +95,18 @@ export function inboxStatsKey(prefix: string): string {
   return `${prefix}:inbox:stats`;
 }
 
-/** Keys of one document; both share the hash tag `{<prefix>:doc:<company>:<type>:<id>}`. */
+/** Keys of one document; all share the hash tag `{<prefix>:doc:<company>:<type>:<id>}`. */
 export interface DocumentKeys {
   /** HASH with the latest `version` and the latest committed `document` (JSON). */
   latest: string;
-  /** LIST of committed versions (JSON), newest first, trimmed to `maxHistory`. */
+  /** LIST of committed versions (JSON), newest first, trimmed to `maxHistory` and `maxHistoryBytes`. */
   history: string;
+  /** LIST of the UTF-8 size of each history entry's `data` JSON, in step with `history`. */
+  historyBytes: string;
 }
 
 /** The keys of one document. */
 export function documentKeys(prefix: string, key: { companyId: string; type: string; id: string }): DocumentKeys {
   const tag = `{${prefix}:doc:${encodeId(key.companyId)}:${encodeId(key.type)}:${encodeId(key.id)}}`;
-  return { latest: tag, history: `${tag}:history` };
+  return { latest: tag, history: `${tag}:history`, historyBytes: `${tag}:history:bytes` };
 }

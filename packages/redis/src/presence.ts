@@ -279,6 +279,12 @@ export function redisPresenceStore(options: RedisPresenceStoreOptions): Presence
       return (await redis.zcount(user, `(${now()}`, "+inf")) > 0;
     },
 
+    async deviceIds(companyId, userId) {
+      const user = keysOf(companyId).userBase + encodeId(userId);
+      const live = await redis.zrangebyscore(user, `(${now()}`, "+inf");
+      return live.map(decodeId);
+    },
+
     async list(companyId) {
       const keys = keysOf(companyId);
       const flat = (await runScript(redis, LIST, [keys.users, keys.devices], [now(), keys.userBase])) as string[];

@@ -1,4 +1,4 @@
-import type { DocumentStore, DocumentStoreOptions, Inbox, InboxOptions, PresenceStore } from "@truss/core";
+import type { DocumentStore, DocumentStoreOptions, InboxOptions, InboxStore, PresenceStore } from "@truss/core";
 import { redisDocumentStore } from "./documents.js";
 import { redisInbox } from "./inbox.js";
 import { DEFAULT_PREFIX } from "./keys.js";
@@ -17,7 +17,7 @@ export interface RedisStoresOptions {
   presenceTtl?: number;
   /** Inbox TTL and length cap. */
   inbox?: InboxOptions;
-  /** How many versions each document's history keeps. */
+  /** How many versions, and how many bytes of them, each document's history keeps. */
   documents?: DocumentStoreOptions;
 }
 
@@ -26,7 +26,7 @@ export interface RedisStores {
   /** Multi-device presence with TTL heartbeats. */
   presence: PresenceStore;
   /** Per-user durable message log. */
-  inbox: Inbox;
+  inbox: InboxStore;
   /** Versioned documents with compare-and-set. */
   documents: DocumentStore;
 }

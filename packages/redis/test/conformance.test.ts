@@ -107,7 +107,7 @@ describe("against ioredis-mock", () => {
   test("redisInbox (ioredis-mock): append rejects, because ioredis-mock lacks XTRIM", async () => {
     const redis = connect();
     try {
-      await expect(redisInbox({ redis, prefix }).append("user-1", "expense:approved", {})).rejects.toThrow();
+      await expect(redisInbox({ redis, prefix }).append({ companyId: "acme", userId: "user-1" }, "expense:approved", {})).rejects.toThrow();
     } finally {
       await redis.quit();
     }

@@ -91,7 +91,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       for (const node of [nodeA, nodeB]) {
         const startedAt = Date.now();
         const failure = await node.engine
-          .toUser(ann)
+          .toUser(companyId, ann)
           .emit("expense:approved", { during: "outage" })
           .then(() => null, (error: unknown) => error);
         expect(failure, `toUser on ${node.name}`).toMatchObject({ code: "STORE_UNAVAILABLE" });
@@ -141,7 +141,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       await admin.call("CLIENT", "PAUSE", String(PAUSE_MS), "ALL");
       const startedAt = Date.now();
       const failure = await nodeA.engine
-        .toUser(ann)
+        .toUser(companyId, ann)
         .emit("expense:approved", { during: "pause" })
         .then(() => null, (error: unknown) => error);
       const elapsed = Date.now() - startedAt;
@@ -153,7 +153,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
         timeoutMs: PAUSE_MS + 5_000,
         message: "health ok once the pause ends",
       });
-      const after = await nodeA.engine.toUser(ann).emit("expense:approved", { after: "pause" });
+      const after = await nodeA.engine.toUser(companyId, ann).emit("expense:approved", { after: "pause" });
       await waitFor(() => inbox.some((message) => message.id === after.id), { message: "the message after the pause on B" });
       expect(unhandled).toEqual([]);
     } finally {
@@ -216,7 +216,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       // A stream per user: each new one costs a few KB, so 4 MB fill up fast.
       while (refusal === undefined && stored < 20_000) {
         await node.engine
-          .toUser(`user-${stored % 2_000}`)
+          .toUser("acme", `user-${stored % 2_000}`)
           .emit("expense:approved", payload)
           .then(() => (stored += 1), (error: unknown) => (refusal = error));
       }
@@ -270,7 +270,7 @@ async function measureRecovery(probes: RecoveryProbes): Promise<Record<string, n
     },
     toUserAtoB: async () => {
       await nodeA.engine
-        .toUser(ann)
+        .toUser(companyId, ann)
         .emit("expense:approved", { after: "outage" })
         .then((message) => sentToUser.add(message.id), () => undefined);
       return inbox.some((message) => sentToUser.has(message.id));

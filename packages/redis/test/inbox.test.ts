@@ -21,6 +21,8 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
     await server?.stop();
   });
 
+  const user1 = { companyId: "acme", userId: "user-1" };
+
   const connect = async () => {
     const client = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
     clients.push(client);
@@ -30,8 +32,9 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
 
   test("a resolved append is in the user's stream under its id", async () => {
     const redis = await connect();
-    const message = await redisInbox({ redis, prefix }).append("user:1{x}", "expense:approved", { amount: 12 });
-    const entries = await redis.xrange(inboxKeys(prefix, "user:1{x}").log, "-", "+");
+    const user = { companyId: "acme:{1}", userId: "user:1{x}" };
+    const message = await redisInbox({ redis, prefix }).append(user, "expense:approved", { amount: 12 });
+    const entries = await redis.xrange(inboxKeys(prefix, user.companyId, user.userId).log, "-", "+");
     expect(entries).toEqual([[message.id, ["event", "expense:approved", "data", '{"amount":12}']]]);
   });
 
@@ -40,7 +43,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
     const inbox = redisInbox({ redis, prefix });
     await server.stop();
     const startedAt = Date.now();
-    await expect(inbox.append("user-1", "expense:approved", {})).rejects.toThrow();
+    await expect(inbox.append(user1, "expense:approved", {})).rejects.toThrow();
     const ping = inbox.ping?.bind(inbox);
     expect(ping).toBeTypeOf("function");
     await expect(ping!()).rejects.toThrow();
@@ -49,8 +52,8 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
 
     await server.restart();
     await waitFor(() => redis.status === "ready", { message: "ioredis to reconnect" });
-    const message = await inbox.append("user-1", "expense:approved", {});
-    expect(await inbox.read("user-1", null, 10)).toEqual([message]);
+    const message = await inbox.append(user1, "expense:approved", {});
+    expect(await inbox.read(user1, null, 10)).toEqual([message]);
   });
 
   test("drop totals counted on one node are reported by every node", async () => {
@@ -59,8 +62,8 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
       redisInbox({ redis: await connect(), prefix, maxLength: 2 }),
     ];
     const before = await nodeB.dropped();
-    const userId = `user-${randomUUID()}`;
-    for (let index = 0; index < 5; index += 1) await nodeA.append(userId, "crew:changed", { index });
+    const user = { companyId: "acme", userId: `user-${randomUUID()}` };
+    for (let index = 0; index < 5; index += 1) await nodeA.append(user, "crew:changed", { index });
     const after = await nodeB.dropped();
     expect(after.overCap - before.overCap).toBe(3);
     expect(after.expired).toBe(before.expired);
@@ -68,14 +71,26 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
 
   test("undefined data is delivered as undefined, not as null", async () => {
     const inbox = redisInbox({ redis: await connect(), prefix });
-    const message = await inbox.append("user-2", "ping", undefined);
+    const user = { companyId: "acme", userId: "user-2" };
+    const message = await inbox.append(user, "ping", undefined);
     expect(message.data).toBeUndefined();
-    expect((await inbox.read("user-2", null, 1))[0]?.data).toBeUndefined();
+    expect((await inbox.read(user, null, 1))[0]?.data).toBeUndefined();
   });
 
   test("ids that are not <ms>-<seq> are refused before anything is sent", async () => {
     const inbox = redisInbox({ redis: await connect(), prefix });
-    await expect(inbox.ack("user-3", "phone", "latest")).rejects.toThrow(TypeError);
-    await expect(inbox.read("user-3", "12", 10)).rejects.toThrow(TypeError);
+    const user = { companyId: "acme", userId: "user-3" };
+    await expect(inbox.ack({ ...user, deviceId: "phone" }, "latest")).rejects.toThrow(TypeError);
+    await expect(inbox.read(user, "12", 10)).rejects.toThrow(TypeError);
+    await expect(inbox.read(user, `${"1".repeat(17)}-0`, 10)).rejects.toThrow(TypeError);
+  });
+
+  test("acknowledged ids are stored without leading zeros, so a cursor compares exactly", async () => {
+    const inbox = redisInbox({ redis: await connect(), prefix });
+    const phone = { companyId: "acme", userId: `user-${randomUUID()}`, deviceId: "phone" };
+    await inbox.ack(phone, "0010-0");
+    expect(await inbox.cursor(phone)).toBe("10-0");
+    await inbox.ack(phone, "9-5");
+    expect(await inbox.cursor(phone)).toBe("10-0");
   });
 });

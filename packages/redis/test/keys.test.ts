@@ -29,11 +29,14 @@ describe("key layout", () => {
     const tags = [presence.expiry, presence.devices, presence.users, `${presence.userBase}${encodeId(awkward)}`].map(hashTag);
     expect(new Set(tags)).toEqual(new Set([`truss:c:${encodeId(awkward)}`]));
 
-    const inbox = inboxKeys("truss", awkward);
+    const inbox = inboxKeys("truss", awkward, awkward);
     expect(hashTag(inbox.log)).toBe(hashTag(inbox.cursors));
+    expect(hashTag(inbox.log)).toBe(`truss:inbox:${encodeId(awkward)}:${encodeId(awkward)}`);
 
     const document = documentKeys("truss", { companyId: awkward, type: awkward, id: awkward });
-    expect(hashTag(document.latest)).toBe(hashTag(document.history));
+    expect(new Set([document.latest, document.history, document.historyBytes].map(hashTag))).toEqual(
+      new Set([hashTag(document.latest)]),
+    );
 
     const index = sweepIndexKeys("truss");
     expect(new Set([index.due, index.writes, index.generation].map(hashTag))).toEqual(new Set(["truss:presence"]));
@@ -44,6 +47,26 @@ describe("key layout", () => {
     const first = documentKeys("truss", { companyId: "a:b", type: "c", id: "d" });
     const second = documentKeys("truss", { companyId: "a", type: "b:c", id: "d" });
     expect(first.latest).not.toBe(second.latest);
+  });
+
+  test("inboxes are per company and user, and no id can make two users share one", () => {
+    const tagOf = (companyId: string, userId: string) => hashTag(inboxKeys("truss", companyId, userId).log);
+    expect(tagOf("acme", "u-1")).not.toBe(tagOf("globex", "u-1"));
+    const confusable: [string, string][] = [
+      ["a:b", "c"],
+      ["a", "b:c"],
+      ["a%3Ab", "c"],
+      ["a{b}", "c"],
+      ["a", "{b}c"],
+      ["a/b", "c"],
+      ["a", "b/c"],
+      ["é", "c"],
+      ["e\u0301", "c"],
+      ["__proto__", "c"],
+      ["a", "__proto__"],
+    ];
+    const tags = confusable.map(([companyId, userId]) => tagOf(companyId, userId));
+    expect(new Set(tags).size).toBe(confusable.length);
   });
 
   test("a prefix that would open or close a hash tag is refused", () => {

@@ -36,7 +36,7 @@ export function registerExpenseRoutes(api: FastifyInstance, { repos, realtime }:
       await sendToUser(
         realtime,
         request.log,
-        manager.id,
+        { companyId, userId: manager.id },
         "notification:new",
         notification("expense", "Expense waiting for approval", `${submitter}: ${expense.description}, ${money.format(expense.amount)} on ${project.name}.`),
       );
@@ -57,10 +57,11 @@ export function registerExpenseRoutes(api: FastifyInstance, { repos, realtime }:
       if (!decided) throw new HttpError(409, "ALREADY_DECIDED", `Expense ${id} was already ${existing.status}.`);
       const { expense, project } = decided;
 
-      await sendToUser(realtime, request.log, expense.submittedBy, status === "approved" ? "expense:approved" : "expense:rejected", expense);
+      const recipient = { companyId, userId: expense.submittedBy };
+      await sendToUser(realtime, request.log, recipient, status === "approved" ? "expense:approved" : "expense:rejected", expense);
       const manager = repos.users.get(companyId, userId)?.name ?? "A manager";
       const body = `${manager} ${status} "${expense.description}" (${money.format(expense.amount)})${reason ? `: ${reason}` : "."}`;
-      await sendToUser(realtime, request.log, expense.submittedBy, "notification:new", notification("expense", `Expense ${status}`, body));
+      await sendToUser(realtime, request.log, recipient, "notification:new", notification("expense", `Expense ${status}`, body));
       if (project) realtime.toCompany(companyId).emit("project:updated", project);
       return expense;
     });

@@ -67,7 +67,7 @@ export function registerInventoryRoutes(api: FastifyInstance, { repos, realtime 
         await sendToUser(
           realtime,
           request.log,
-          manager.id,
+          { companyId, userId: manager.id },
           "notification:new",
           notification("stock", `Reorder ${item.name}`, `${item.quantity} ${item.unit} left (reorder level ${item.reorderLevel}); suggested order: ${suggestedQuantity} ${item.unit}.`),
         );

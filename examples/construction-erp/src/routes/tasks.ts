@@ -51,8 +51,8 @@ function requireColleague({ repos }: RouteContext, companyId: string, userId: st
 }
 
 async function announceAssignment({ realtime, repos }: RouteContext, request: FastifyRequest, task: Task): Promise<void> {
-  const assigneeId = task.assigneeId!;
+  const assignee = { companyId: request.principal.companyId, userId: task.assigneeId! };
   const by = repos.users.get(request.principal.companyId, request.principal.userId)?.name ?? "A colleague";
-  await sendToUser(realtime, request.log, assigneeId, "task:assigned", { task, assignedBy: request.principal.userId });
-  await sendToUser(realtime, request.log, assigneeId, "notification:new", notification("task", "New task for you", `${by} assigned you "${task.title}".`));
+  await sendToUser(realtime, request.log, assignee, "task:assigned", { task, assignedBy: request.principal.userId });
+  await sendToUser(realtime, request.log, assignee, "notification:new", notification("task", "New task for you", `${by} assigned you "${task.title}".`));
 }

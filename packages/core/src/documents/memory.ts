@@ -70,7 +70,7 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
     },
 
     async compareAndSet(key, expectedVersion, data, updatedBy) {
-      // Encoded before the check, so data JSON cannot carry rejects with nothing written.
+      // Encoded before the check: data that JSON cannot carry rejects with nothing written.
       const json = JSON.stringify(data, refuseNonJson);
       if (typeof json !== "string" || json[0] !== "{") throw new TypeError("memoryDocumentStore: document data must be a JSON object");
       // No await from here on: the check and the write happen in one turn of

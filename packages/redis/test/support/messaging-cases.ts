@@ -68,7 +68,7 @@ export function registerMessagingCases(startGroup: () => Promise<ThreeNodes>): v
     const [nodeA, nodeB, nodeC] = started.nodes;
     await group.adaptersReady();
     const claims = { userId: user("ann"), companyId: company() };
-    const send = (n: number) => nodeA.engine.toUser(claims.userId).emit("expense:approved", { n });
+    const send = (n: number) => nodeA.engine.toUser(claims.companyId, claims.userId).emit("expense:approved", { n });
 
     const phone = group.client(nodeB, { ...claims, deviceId: "phone" });
     const onPhone = collect<InboxMessage>(phone, "inbox:message");
