@@ -1,6 +1,6 @@
 import type { Socket } from "socket.io-client";
-import { RESERVED_EVENTS, type InboxMessage } from "@truss/core/protocol";
-import type { ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "@truss/core";
+import { RESERVED_EVENTS, type InboxMessage } from "@truss/protocol";
+import type { ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "@truss/protocol";
 import { Connection, handlerError, type ConnectionOptions, type ConnectionStatus, type StatusChange } from "./connection.js";
 import { memoryDedupStore, type DedupStore } from "./dedup.js";
 import { DocumentSync, type ConflictHandler, type DocumentsClient } from "./documents.js";

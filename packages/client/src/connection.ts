@@ -1,5 +1,5 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import { PROTOCOL_EVENTS, type AuthExpiring, type ErrorCode, type ErrorPayload, type TrussClientEvents } from "@truss/core/protocol";
+import { PROTOCOL_EVENTS, type AuthExpiring, type ErrorCode, type ErrorPayload, type TrussClientEvents } from "@truss/protocol";
 import { Backoff, type ReconnectOptions } from "./backoff.js";
 import { fromPayload, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
 import { Listeners } from "./listeners.js";

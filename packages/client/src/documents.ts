@@ -4,7 +4,7 @@ import {
   type DocumentUpdated,
   type DocumentVersion,
   type FieldConflict,
-} from "@truss/core/protocol";
+} from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { Listeners } from "./listeners.js";
 

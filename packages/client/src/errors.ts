@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, type ErrorPayload } from "@truss/core/protocol";
+import { ERROR_CODES, type ErrorCode, type ErrorPayload } from "@truss/protocol";
 
 /**
  * Codes the client itself produces, next to the server's {@link ERROR_CODES}.

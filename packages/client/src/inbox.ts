@@ -1,4 +1,4 @@
-import { isInboxId, PROTOCOL_EVENTS, type InboxMessage } from "@truss/core/protocol";
+import { isInboxId, PROTOCOL_EVENTS, type InboxMessage } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { DedupStore } from "./dedup.js";
 import { TrussClientError } from "./errors.js";

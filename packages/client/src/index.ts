@@ -1,7 +1,8 @@
 /**
  * `@truss/client`: the typed browser and Node client of the Truss real-time
- * engine, on socket.io-client. Imports only the runtime-free wire protocol
- * from `@truss/core`, so bundles stay free of server code.
+ * engine, on socket.io-client. It depends on `@truss/protocol` (no
+ * dependencies of its own), never on `@truss/core`, so an app installs and
+ * bundles no server code.
  *
  * @module
  */
@@ -24,7 +25,7 @@ export type {
 export type { PresenceClient } from "./presence.js";
 export { CLIENT_ERROR_CODES, isTrussClientError, TrussClientError } from "./errors.js";
 export type { ClientErrorCode, ClientOnlyErrorCode } from "./errors.js";
-export { ERROR_CODES } from "@truss/core/protocol";
+export { ERROR_CODES } from "@truss/protocol";
 export type {
   DocumentData,
   DocumentUpdated,
@@ -35,4 +36,4 @@ export type {
   PresenceDevice,
   PresenceUpdate,
   PresenceUser,
-} from "@truss/core/protocol";
+} from "@truss/protocol";

@@ -1,4 +1,4 @@
-import { PROTOCOL_EVENTS, type PresenceUser } from "@truss/core/protocol";
+import { PROTOCOL_EVENTS, type PresenceUser } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { ClientErrorCode, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";

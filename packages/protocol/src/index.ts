@@ -1,7 +1,8 @@
 /**
  * The Truss wire protocol: the Socket.IO event names and payloads the server
  * (`@truss/core`) and `@truss/client` share, the closed list of error codes,
- * and the inbox id format. No runtime dependencies, so a browser app that
+ * the inbox id format, and the application's typed event catalog
+ * (`defineEvents`), which server and browser code can then share. No runtime dependencies, so a browser app that
  * imports it installs no server code.
  *
  * @module
@@ -10,3 +11,4 @@ export * from "./errors.js";
 export * from "./data.js";
 export * from "./events.js";
 export * from "./inbox-ids.js";
+export * from "./catalog.js";

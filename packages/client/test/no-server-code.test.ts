@@ -1,0 +1,62 @@
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { expect, test } from "vitest";
+
+const clientDir = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Packages of the server side: none may reach a browser app through @truss/client. */
+const SERVER_PACKAGES = ["@truss/core", "socket.io", "engine.io", "socket.io-adapter", "jsonwebtoken", "ioredis"];
+
+/** Every package @truss/client installs for its users, following production dependencies as Node resolves them. */
+function installedTree(): Set<string> {
+  const seen = new Set<string>();
+  const visit = (packageDir: string) => {
+    const manifest = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+    for (const name of Object.keys(manifest.dependencies ?? {})) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      visit(installedDir(packageDir, name));
+    }
+  };
+  visit(clientDir);
+  return seen;
+}
+
+/** Where `name` is installed for the package at `from`: the nearest node_modules up the tree, as Node looks. */
+function installedDir(from: string, name: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", name);
+    if (existsSync(join(candidate, "package.json"))) return realpathSync(candidate);
+    if (dir === dirname(dir)) throw new Error(`${name} is not installed for ${from}`);
+  }
+}
+
+test("installing @truss/client brings no server package", () => {
+  const tree = installedTree();
+  expect(tree).toContain("@truss/protocol");
+  expect(tree).toContain("socket.io-client");
+  for (const name of SERVER_PACKAGES) expect(tree.has(name), `${name} is in @truss/client's dependency tree`).toBe(false);
+});
+
+test("a browser bundle of @truss/client contains no server code", async () => {
+  const result = await build({
+    stdin: { contents: 'export * from "@truss/client";', resolveDir: clientDir, loader: "ts" },
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+    // The workspace resolves @truss/* to sources, as an app's bundler resolves the published builds.
+    alias: { "@truss/client": join(clientDir, "src/index.ts"), "@truss/protocol": join(clientDir, "../protocol/src/index.ts") },
+  });
+  const inputs = Object.keys(result.metafile.inputs);
+  expect(inputs.some((input) => input.includes("socket.io-client"))).toBe(true);
+  const server = inputs.filter((input) =>
+    SERVER_PACKAGES.some((name) => input.includes(`node_modules/${name}/`)) || input.includes("packages/core/"),
+  );
+  expect(server).toEqual([]);
+  const code = result.outputFiles[0]!.text;
+  expect(code).not.toMatch(/jsonwebtoken|createRealtimeEngine|maxHttpBufferSize/);
+});
