@@ -11,6 +11,7 @@ const fromRoot = (path: string) => fileURLToPath(new URL(path, import.meta.url))
  */
 const alias = [
   { find: "@truss/core/protocol", replacement: fromRoot("./packages/core/src/protocol.ts") },
+  { find: "@truss/core/http", replacement: fromRoot("./packages/core/src/http.ts") },
   ...packages.map((name) => ({
     find: new RegExp(`^@truss/${name}$`),
     replacement: fromRoot(`./packages/${name}/src/index.ts`),

@@ -45,10 +45,7 @@ export type {
   ServerEventData,
   ServerEventName,
 } from "./engine/events.js";
-export { DEFAULT_HEALTH_PATH, healthResponse, PROMETHEUS_CONTENT_TYPE } from "./engine/health.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
-export { engineFrom, realtimeRoutes } from "./engine/http.js";
-export type { RealtimeEngineSource, RealtimeHttpOptions, RealtimeHttpReply, RealtimeHttpRoute } from "./engine/http.js";
 export type { EngineStores } from "./engine/context.js";
 export type {
   AuthExpiryOptions,

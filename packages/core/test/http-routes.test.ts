@@ -1,4 +1,6 @@
-import { createRealtimeEngine, DEFAULT_HEALTH_PATH, engineFrom, PROMETHEUS_CONTENT_TYPE, realtimeRoutes, type HealthReport } from "@truss/core";
+import { createServer } from "node:http";
+import { createRealtimeEngine, type HealthReport } from "@truss/core";
+import { DEFAULT_HEALTH_PATH, engineFrom, mountRealtime, PROMETHEUS_CONTENT_TYPE, realtimeRoutes } from "@truss/core/http";
 import { testAuth } from "@truss/test-utils";
 import { describe, expect, test } from "vitest";
 
@@ -59,5 +61,23 @@ describe("engineFrom", () => {
     const engine = engineFrom({ auth: testAuth(), logger: false, healthPath: "/ops", metricsPath: "/metrics" });
     expect((await engine.health()).status).toBe("ok");
     await engine.close();
+  });
+});
+
+describe("mountRealtime", () => {
+  test("attaches once, leaves an engine that already serves a server alone, and closes it", async () => {
+    const first = createServer();
+    const second = createServer();
+    const mount = mountRealtime({ auth: testAuth(), logger: false, metricsPath: "/metrics" });
+    expect(mount.routes.map((route) => route.name)).toEqual(["health", "metrics"]);
+    const io = mount.attach(first).io;
+    expect(io).toBeDefined();
+    expect(mount.attach(second).io).toBe(io);
+    const given = mountRealtime({ engine: mount.engine });
+    expect(given.attach(second).io).toBe(io);
+    await mount.close();
+    expect((await mount.engine.health()).status).toBe("closing");
+    first.close();
+    second.close();
   });
 });

@@ -1,13 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
-import {
-  engineFrom,
-  realtimeRoutes,
-  type EventCatalog,
-  type RealtimeEngine,
-  type RealtimeEngineSource,
-  type RealtimeHttpOptions,
-} from "@truss/core";
+import type { EventCatalog, RealtimeEngine } from "@truss/core";
+import { mountRealtime, realtimeRoutes, type RealtimeEngineSource, type RealtimeHttpOptions } from "@truss/core/http";
 import type { RequestHandler } from "express";
 
 declare global {
@@ -40,10 +34,7 @@ export function attachRealtime<C extends EventCatalog = EventCatalog>(
   server: HttpServer | HttpsServer,
   options: RealtimeEngineSource<C>,
 ): RealtimeEngine<C> {
-  const engine = engineFrom<C>(options);
-  // A prebuilt engine may already serve another server; attaching twice would throw.
-  if (!engine.io) engine.attach(server);
-  return engine;
+  return mountRealtime<C>(options).attach(server);
 }
 
 /**
@@ -64,4 +55,5 @@ export function realtimeHandler(engine: RealtimeEngine<any>, options: RealtimeHt
   };
 }
 
-export type { RealtimeEngine, RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core";
+export type { RealtimeEngine } from "@truss/core";
+export type { RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core/http";

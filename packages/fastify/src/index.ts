@@ -1,4 +1,5 @@
-import { engineFrom, realtimeRoutes, type RealtimeEngine, type RealtimeEngineSource, type RealtimeHttpOptions } from "@truss/core";
+import type { RealtimeEngine } from "@truss/core";
+import { mountRealtime, type RealtimeEngineSource, type RealtimeHttpOptions } from "@truss/core/http";
 import type { FastifyPluginAsync } from "fastify";
 import fastifyPlugin from "fastify-plugin";
 
@@ -16,18 +17,15 @@ declare module "fastify" {
 export type TrussFastifyOptions = RealtimeEngineSource & RealtimeHttpOptions;
 
 const plugin: FastifyPluginAsync<TrussFastifyOptions> = async (app, options) => {
-  const engine = engineFrom(options);
-  // Same server and port as the REST routes; a prebuilt engine may already be bound elsewhere.
-  if (!engine.io) engine.attach(app.server);
-  app.decorate("realtime", engine);
+  const realtime = mountRealtime(options);
+  // Same server and port as the REST routes.
+  app.decorate("realtime", realtime.attach(app.server));
   // preClose runs before the server stops listening, so clients hear SERVER_SHUTTING_DOWN
   // and their upgraded sockets end instead of holding `app.close()` open.
-  app.addHook("preClose", async () => {
-    await engine.close();
-  });
-  for (const route of realtimeRoutes(options)) {
+  app.addHook("preClose", realtime.close);
+  for (const route of realtime.routes) {
     app.get(route.path, async (_request, reply) => {
-      const answer = await route.reply(engine);
+      const answer = await route.reply(realtime.engine);
       return reply.code(answer.statusCode).headers(answer.headers).send(answer.body);
     });
   }
@@ -51,4 +49,5 @@ export const trussFastify = fastifyPlugin(plugin, { fastify: "5.x", name: "@trus
 
 export default trussFastify;
 
-export type { RealtimeEngine, RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core";
+export type { RealtimeEngine } from "@truss/core";
+export type { RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core/http";

@@ -1,4 +1,5 @@
-import { createRealtimeEngine, memoryInbox, PROMETHEUS_CONTENT_TYPE, type ErrorPayload, type InboxMessage } from "@truss/core";
+import { createRealtimeEngine, memoryInbox, type ErrorPayload, type InboxMessage } from "@truss/core";
+import { PROMETHEUS_CONTENT_TYPE } from "@truss/core/http";
 import { trussFastify } from "@truss/fastify";
 import { adapterScenarios, collect, connectAs, expectHealthRouteFollows, expectNoNewHandles, handleCounts, open, switchableStore, testAuth, waitFor } from "@truss/test-utils";
 import Fastify, { type FastifyInstance } from "fastify";

@@ -9,4 +9,5 @@ export type {
 export { RealtimeService } from "./realtime.service.js";
 export { TrussIoAdapter } from "./truss-io.adapter.js";
 export { REALTIME_ENGINE } from "./tokens.js";
-export type { EventCatalog, RealtimeEngine, RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core";
+export type { EventCatalog, RealtimeEngine } from "@truss/core";
+export type { RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core/http";

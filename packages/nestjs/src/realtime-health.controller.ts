@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Res, type Type } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
-import { realtimeRoutes, type RealtimeEngine, type RealtimeHttpOptions, type RealtimeHttpRoute } from "@truss/core";
+import type { RealtimeEngine } from "@truss/core";
+import { realtimeRoutes, type RealtimeHttpOptions, type RealtimeHttpRoute } from "@truss/core/http";
 import { REALTIME_ENGINE } from "./tokens.js";
 
 /**

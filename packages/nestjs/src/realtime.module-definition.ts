@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder, type ConfigurableModuleAsyncOptions } from "@nestjs/common";
-import { DEFAULT_HEALTH_PATH, type RealtimeEngineSource, type RealtimeHttpOptions } from "@truss/core";
+import { DEFAULT_HEALTH_PATH, type RealtimeEngineSource, type RealtimeHttpOptions } from "@truss/core/http";
 import { createRealtimeHealthController } from "./realtime-health.controller.js";
 
 /**

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from "@nestjs/common";
-import { engineFrom } from "@truss/core";
+import { engineFrom } from "@truss/core/http";
 import {
   REALTIME_MODULE_OPTIONS,
   RealtimeConfigurableModule,

@@ -4,7 +4,36 @@ import type { EventCatalog, RealtimeEngine } from "@truss/core";
 import { REALTIME_ENGINE } from "./tokens.js";
 
 /**
- * Truss for your controllers and services: inject it and emit where data changes.
+ * Every member of `RealtimeEngine`. The compiler checks the list is complete
+ * (see `Unlisted` below), so the service can never fall behind the engine.
+ */
+const ENGINE_MEMBERS = [
+  "attach",
+  "bind",
+  "io",
+  "documents",
+  "toCompany",
+  "toUser",
+  "handle",
+  "isOnline",
+  "presence",
+  "health",
+  "metrics",
+  "close",
+] as const satisfies ReadonlyArray<keyof RealtimeEngine>;
+type Unlisted = Exclude<keyof RealtimeEngine, (typeof ENGINE_MEMBERS)[number]>;
+const everyMemberListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyMemberListed;
+
+/** The service has every member of the engine; they are forwarded, not written out one by one. */
+export interface RealtimeService<C extends EventCatalog = EventCatalog> extends RealtimeEngine<C> {}
+
+/**
+ * Truss for your controllers and services: inject it and emit where data
+ * changes. It is the module's engine (`toCompany`, `toUser`, `handle`,
+ * `documents`, `presence`, `health`…), plus the Nest lifecycle: it serves
+ * Truss on the app's HTTP server at bootstrap and closes the engine when the
+ * module is destroyed.
  *
  * @example
  * ```ts
@@ -20,44 +49,18 @@ import { REALTIME_ENGINE } from "./tokens.js";
 @Injectable()
 export class RealtimeService<C extends EventCatalog = EventCatalog> implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
-    /** The engine itself, for what this service does not wrap (`handle`, `io`). */
+    /** The engine itself (the same object as the `REALTIME_ENGINE` provider). */
     @Inject(REALTIME_ENGINE) readonly engine: RealtimeEngine<C>,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
-  ) {}
-
-  /** Server-side document operations, scoped to a company. */
-  get documents(): RealtimeEngine<C>["documents"] {
-    return this.engine.documents;
-  }
-
-  /** Emits live to every connected device of a company. */
-  toCompany(companyId: string): ReturnType<RealtimeEngine<C>["toCompany"]> {
-    return this.engine.toCompany(companyId);
-  }
-
-  /** Sends durably (through the inbox) to every device of a company's user. */
-  toUser(companyId: string, userId: string): ReturnType<RealtimeEngine<C>["toUser"]> {
-    return this.engine.toUser(companyId, userId);
-  }
-
-  /** Whether a user of a company is online on any node. */
-  isOnline(companyId: string, userId: string): Promise<boolean> {
-    return this.engine.isOnline(companyId, userId);
-  }
-
-  /** The online users of a company, with their devices. */
-  presence(companyId: string): ReturnType<RealtimeEngine<C>["presence"]> {
-    return this.engine.presence(companyId);
-  }
-
-  /** Store reachability and connection count. */
-  health(): ReturnType<RealtimeEngine<C>["health"]> {
-    return this.engine.health();
-  }
-
-  /** Counters and gauges in the Prometheus text format. */
-  metrics(): Promise<string> {
-    return this.engine.metrics();
+  ) {
+    for (const name of ENGINE_MEMBERS) {
+      Object.defineProperty(this, name, {
+        get: () => {
+          const value: unknown = engine[name];
+          return typeof value === "function" ? value.bind(engine) : value;
+        },
+      });
+    }
   }
 
   /**

@@ -60,19 +60,3 @@ async function ping(call: (() => Promise<void>) | undefined): Promise<StoreHealt
     clearTimeout(timer);
   }
 }
-
-/** The content type of `engine.metrics()` output, for a metrics route. */
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-
-/** The default path of the health route the framework adapters serve. */
-export const DEFAULT_HEALTH_PATH = "/health/websocket";
-
-/**
- * What a health route answers: 200 with the report when every store is up,
- * 503 when one is down or the engine is closing. Framework adapters serve
- * this as it is, so every framework reports health the same way.
- */
-export async function healthResponse(engine: { health(): Promise<HealthReport> }): Promise<{ statusCode: 200 | 503; body: HealthReport }> {
-  const body = await engine.health();
-  return { statusCode: body.status === "ok" ? 200 : 503, body };
-}

@@ -1,8 +1,36 @@
-import type { RealtimeEngine } from "./api.js";
-import { createRealtimeEngine } from "./engine.js";
-import type { EventCatalog } from "./events.js";
-import { DEFAULT_HEALTH_PATH, healthResponse, PROMETHEUS_CONTENT_TYPE, type HealthReport } from "./health.js";
-import type { RealtimeEngineOptions } from "./options.js";
+/**
+ * `@truss/core/http`: what a framework adapter needs to serve Truss, in one
+ * layer above the engine. `mountRealtime` gives every adapter the same shape
+ * (the engine, built or given; `attach` to the app's HTTP server unless it
+ * already serves one; `close`; the health and metrics routes), so an adapter
+ * only translates these into its framework's idioms.
+ *
+ * @module
+ */
+import type { Server as HttpServer } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { RealtimeEngine } from "./engine/api.js";
+import { createRealtimeEngine } from "./engine/engine.js";
+import type { EventCatalog } from "./engine/events.js";
+import type { HealthReport } from "./engine/health.js";
+import type { RealtimeEngineOptions } from "./engine/options.js";
+
+/** The content type of `engine.metrics()` output, for a metrics route. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** The default path of the health route the framework adapters serve. */
+export const DEFAULT_HEALTH_PATH = "/health/websocket";
+
+/**
+ * What a health route answers: 200 with the report when every store is up,
+ * 503 when one is down or the engine is closing. Framework adapters serve
+ * this as it is, so every framework reports health the same way.
+ */
+export async function healthResponse(engine: { health(): Promise<HealthReport> }): Promise<{ statusCode: 200 | 503; body: HealthReport }> {
+  const body = await engine.health();
+  return { statusCode: body.status === "ok" ? 200 : 503, body };
+}
+
 
 /**
  * What a framework adapter serves: an engine built from these options, or one
@@ -89,4 +117,43 @@ function checkPath(name: string, path: string): string {
     throw new TypeError(`${name} must be a path starting with "/" (or false to serve none); got ${JSON.stringify(path)}.`);
   }
   return path;
+}
+
+/** The engine an adapter serves, with everything the adapter does with it. */
+export interface RealtimeMount<C extends EventCatalog = EventCatalog> {
+  /** The engine: built from the options, or the one given as `{ engine }`. */
+  readonly engine: RealtimeEngine<C>;
+  /** The routes to register in the framework (health, and metrics when named). */
+  readonly routes: readonly RealtimeHttpRoute[];
+  /** Serves Truss on the app's HTTP server, unless the engine already serves one (a prebuilt engine may); returns the engine. */
+  attach(server: HttpServer | HttpsServer): RealtimeEngine<C>;
+  /** Closes the engine: clients hear `SERVER_SHUTTING_DOWN`. Call it before the HTTP server closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * Everything a framework adapter does with its options, in one shape: the
+ * engine, attaching it to the app's server, closing it, and its routes.
+ *
+ * @example
+ * ```ts
+ * const realtime = mountRealtime(options);
+ * realtime.attach(app.server);
+ * for (const route of realtime.routes) app.get(route.path, async () => write(await route.reply(realtime.engine)));
+ * onShutdown(() => realtime.close());
+ * ```
+ * @throws TypeError for invalid route paths (see {@link realtimeRoutes}).
+ */
+export function mountRealtime<C extends EventCatalog = EventCatalog>(source: RealtimeEngineSource<C> & RealtimeHttpOptions): RealtimeMount<C> {
+  const routes = realtimeRoutes(source);
+  const engine = engineFrom<C>(source);
+  return {
+    engine,
+    routes,
+    attach(server) {
+      if (!engine.io) engine.attach(server);
+      return engine;
+    },
+    close: () => engine.close(),
+  };
 }
