@@ -11,9 +11,11 @@ export interface RedisStoresOptions {
   prefix?: string;
   /**
    * How long a company's presence keys outlive its latest connect or
-   * heartbeat, in ms (see `RedisPresenceStoreOptions.keyTtlMs`). Device TTLs
+   * heartbeat, in ms (`RedisPresenceStoreOptions.keyTtlMs`). Device TTLs
    * themselves come from the engine's heartbeat settings. Default one hour.
    */
+  presenceKeyTtlMs?: number;
+  /** @deprecated Use `presenceKeyTtlMs` (same meaning, the unit in its name). */
   presenceTtl?: number;
   /** Inbox TTL and length cap. */
   inbox?: InboxOptions;
@@ -41,12 +43,9 @@ export interface RedisStores {
  */
 export function redisStores(redis: RedisClient, options: RedisStoresOptions = {}): RedisStores {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const keyTtlMs = options.presenceKeyTtlMs ?? options.presenceTtl;
   return {
-    presence: redisPresenceStore({
-      redis,
-      prefix,
-      ...(options.presenceTtl === undefined ? {} : { keyTtlMs: options.presenceTtl }),
-    }),
+    presence: redisPresenceStore({ redis, prefix, ...(keyTtlMs === undefined ? {} : { keyTtlMs }) }),
     inbox: redisInbox({ redis, prefix, ...options.inbox }),
     documents: redisDocumentStore({ redis, prefix, ...options.documents }),
   };
