@@ -55,4 +55,4 @@ export type {
   PresenceTimingOptions,
   RealtimeEngineOptions,
 } from "./engine/options.js";
-export * from "./protocol.js";
+export * from "@truss/protocol";

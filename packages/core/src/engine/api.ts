@@ -5,7 +5,7 @@ import type { Principal } from "../auth/authenticator.js";
 import type { DocumentVersion } from "../documents/store.js";
 import type { InboxMessage } from "../inbox/store.js";
 import type { PresenceUser } from "../presence/store.js";
-import type { DocumentUpdateResult } from "../protocol.js";
+import type { DocumentUpdateResult } from "@truss/protocol";
 import type { DocumentUpdate } from "./documents.js";
 import type { ClientEventData, ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "./events.js";
 import type { HealthReport } from "./health.js";

@@ -3,7 +3,7 @@ import type { Principal } from "../auth/authenticator.js";
 import type { ConflictResolver } from "../documents/conflict-resolver.js";
 import type { DocumentStore } from "../documents/store.js";
 import type { InboxMessage, InboxStore, UserKey } from "../inbox/store.js";
-import type { TrussClientEvents, TrussServerEvents } from "../protocol.js";
+import type { TrussClientEvents, TrussServerEvents } from "@truss/protocol";
 import type { PresenceStore } from "../presence/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./options.js";

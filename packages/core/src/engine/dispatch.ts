@@ -1,5 +1,5 @@
 import { TrussError, type ErrorPayload } from "../errors.js";
-import { PROTOCOL_EVENTS } from "../protocol.js";
+import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
 import { packetBytes, TokenBucket } from "./limits.js";

@@ -2,7 +2,7 @@ import { applyChanges } from "../documents/changes.js";
 import { jsonEqual } from "../documents/json-equal.js";
 import type { DocumentData, DocumentKey, DocumentVersion } from "../documents/store.js";
 import { isTrussError, TrussError } from "../errors.js";
-import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "../protocol.js";
+import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import type { DocumentsApi } from "./api.js";
 import { companyRoom, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";

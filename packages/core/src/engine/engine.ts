@@ -3,7 +3,7 @@ import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
 import { TrussError, type ErrorPayload } from "../errors.js";
 import type { PresenceUser } from "../presence/store.js";
-import { PROTOCOL_EVENTS, RESERVED_EVENTS } from "../protocol.js";
+import { PROTOCOL_EVENTS, RESERVED_EVENTS } from "@truss/protocol";
 import type { ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, UserEmitter } from "./api.js";
 import { Connection } from "./connection.js";
 import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "./context.js";

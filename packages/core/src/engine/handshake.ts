@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Server } from "socket.io";
 import type { Authenticator, AuthRequest, Principal } from "../auth/authenticator.js";
 import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
-import { PROTOCOL_EVENTS } from "../protocol.js";
+import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { EngineContext, TrussSocket } from "./context.js";
 import { isOriginAllowed, originOf } from "./limits.js";

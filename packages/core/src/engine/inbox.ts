@@ -3,7 +3,7 @@ import { Adapter } from "socket.io-adapter";
 import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../errors.js";
 import { compareInboxIds, isInboxId, type InboxMessage, type UserKey } from "../inbox/store.js";
-import { PROTOCOL_EVENTS } from "../protocol.js";
+import { PROTOCOL_EVENTS } from "@truss/protocol";
 import { userKeyOf, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";
 import { assertDepth, encodeJson } from "./payload.js";

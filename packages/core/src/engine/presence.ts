@@ -1,6 +1,6 @@
 import type { Principal } from "../auth/authenticator.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "../presence/store.js";
-import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "../protocol.js";
+import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
 import { deviceKey } from "./connection.js";
 import { companyRoom, userKeyOf, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";

@@ -1,5 +1,5 @@
 import type { DocumentKey } from "../documents/store.js";
-import { PROTOCOL_EVENTS } from "../protocol.js";
+import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { requireInteger, requireObject, requireString, type EventHandler } from "./dispatch.js";
 import type { DocumentService } from "./documents.js";

@@ -1,6 +1,6 @@
 import type { TrussSocket } from "./context.js";
 import type { ErrorPayload } from "../errors.js";
-import { PROTOCOL_EVENTS } from "../protocol.js";
+import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { EngineContext } from "./context.js";
 
 /** How often every socket's outgoing buffer is measured. */
