@@ -135,6 +135,26 @@ describe("nesting past limits.maxDepth is refused on every client event", () => 
   });
 });
 
+describe("ids that no encoding can carry", () => {
+  test("a document id with a lone surrogate is INVALID_PAYLOAD before any store call", async () => {
+    server = await startTestServer();
+    const socket = await connect(alice);
+    for (const event of ["document:get", "document:history"]) {
+      expect((await request(socket, event, { type: "note", id: "\udfff-x" })).error.code).toBe("INVALID_PAYLOAD");
+    }
+    const update = await request(socket, "document:update", { type: "\ud800", id: "n1", baseVersion: 0, changes: { text: "x" } });
+    expect(update.error.code).toBe("INVALID_PAYLOAD");
+  });
+
+  test("a principal whose ids are not well-formed Unicode is refused at the handshake", async () => {
+    server = await startTestServer({
+      auth: { authenticate: async () => ({ userId: "ben\udc00", companyId: "acme", deviceId: "d1", roles: [], expiresAt: null }) },
+    });
+    const refusal = await connectError(server.url, { auth: { token: "anything" } });
+    expect(refusal.data?.code).toBe("AUTH_MISSING_CLAIMS");
+  });
+});
+
 describe("a store's bug is not an outage", () => {
   test("a TypeError from a store answers INTERNAL_ERROR and is not counted as a store error; a driver error is STORE_UNAVAILABLE", async () => {
     const documents = memoryDocumentStore();

@@ -4,7 +4,7 @@ import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
 import { packetBytes, TokenBucket } from "./limits.js";
 import { encodeFailure, toTrussError } from "./failures.js";
-import { assertDepth } from "./payload.js";
+import { assertDepth, isWellFormedText } from "./payload.js";
 
 /** A handler of one client event: resolves with the ack body, or throws a TrussError. */
 export type EventHandler = (connection: Connection, payload: unknown) => Promise<object | void>;
@@ -163,8 +163,8 @@ function errorPayload(ctx: EngineContext, event: string, error: unknown): ErrorP
 /** Reads a required string field of a client payload. */
 export function requireString(payload: unknown, field: string, maxLength = 256): string {
   const value = (payload as Record<string, unknown> | null | undefined)?.[field];
-  if (typeof value !== "string" || value.length === 0 || value.length > maxLength) {
-    throw new TrussError("INVALID_PAYLOAD", `"${field}" must be a non-empty string of at most ${maxLength} characters.`);
+  if (typeof value !== "string" || value.length === 0 || value.length > maxLength || !isWellFormedText(value)) {
+    throw new TrussError("INVALID_PAYLOAD", `"${field}" must be a non-empty string of well-formed Unicode, at most ${maxLength} characters.`);
   }
   return value;
 }

@@ -16,6 +16,7 @@ import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "./inbox.js";
 import { createEngineMetrics } from "./metrics.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
+import { isWellFormedText } from "./payload.js";
 import { PresenceService } from "./presence.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
@@ -144,6 +145,9 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   toUser(companyId: string, userId: string): UserEmitter<C> {
     if (typeof companyId !== "string" || typeof userId !== "string") {
       throw new TypeError("toUser(companyId, userId) takes the user's company id and user id: users are scoped by company.");
+    }
+    if (!isWellFormedText(companyId) || !isWellFormedText(userId)) {
+      throw new TypeError("toUser(companyId, userId): the ids must be well-formed Unicode (no lone surrogates).");
     }
     return {
       emit: async (event, data) => {

@@ -35,7 +35,7 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * connection, a timeout, a refusal by the server) becomes `STORE_UNAVAILABLE`:
  * the operation was not confirmed, and `truss_store_errors_total` counts it.
  * A programming error or a value the store could not take (`TypeError`,
- * `RangeError`, a failed clone) is a bug, not an outage: it becomes
+ * `RangeError`, `URIError`, a failed clone) is a bug, not an outage: it becomes
  * `INTERNAL_ERROR`, so it neither tells clients to retry nor counts as a
  * store error.
  */
@@ -61,6 +61,7 @@ function isBug(error: unknown): boolean {
     error instanceof RangeError ||
     error instanceof ReferenceError ||
     error instanceof SyntaxError ||
+    error instanceof URIError ||
     (error instanceof Error && error.name === "DataCloneError")
   );
 }

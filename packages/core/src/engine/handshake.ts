@@ -7,6 +7,7 @@ import type { Connection } from "./connection.js";
 import type { EngineContext, TrussSocket } from "./context.js";
 import { isOriginAllowed, originOf } from "./limits.js";
 import type { ResolvedOptions } from "./options.js";
+import { isWellFormedText } from "./payload.js";
 import type { PresenceService } from "./presence.js";
 
 /** Node's setTimeout overflows past about 24.8 days; longer expiries are re-armed. */
@@ -72,6 +73,9 @@ export class Handshake {
     }
     try {
       const principal = await this.authenticate(authRequestFrom(socket.handshake));
+      if (![principal.companyId, principal.userId, principal.deviceId].every((id) => typeof id === "string" && id !== "" && isWellFormedText(id))) {
+        throw new TrussError("AUTH_MISSING_CLAIMS", "The token's user, company or device id is empty or not well-formed Unicode.");
+      }
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
       if (principal.expiresAt === null && this.options.authExpiry.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
       const { maxDevicesPerUser } = this.options.limits;

@@ -47,3 +47,14 @@ export function encodeJson(value: unknown, maxBytes: number, what: string): stri
   }
   return json;
 }
+
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Whether a string is well-formed Unicode: no lone surrogate, which no
+ * encoding (UTF-8, a URI, a Redis key) can carry. Ids that name a document,
+ * a user or a company must be.
+ */
+export function isWellFormedText(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}
