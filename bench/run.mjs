@@ -7,6 +7,7 @@
  *   node --expose-gc run.mjs                 every scenario (results/latest.json)
  *   node --expose-gc run.mjs --only fanout   one or more scenarios, comma-separated
  *   node --expose-gc run.mjs --quick         a smoke run with small numbers (seconds)
+ *   node --expose-gc run.mjs --repeat 3      run everything 3 times; each figure is the median, each ratio the median of the rounds' ratios
  *   node --expose-gc run.mjs --cpu-prof      also write server CPU profiles to results/profiles/
  *   node --expose-gc run.mjs --out file.json write the JSON elsewhere
  *   node run.mjs --markdown results/latest.json  print a saved run as a Markdown table (no run)
@@ -78,6 +79,7 @@ const { values } = parseArgs({
   options: {
     only: { type: "string" },
     quick: { type: "boolean", default: false },
+    repeat: { type: "string", default: "1" },
     "cpu-prof": { type: "boolean", default: false },
     out: { type: "string" },
     markdown: { type: "string" },
@@ -87,7 +89,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  process.stdout.write(`usage: node --expose-gc run.mjs [--only ${NAMES.join(",")}] [--quick] [--cpu-prof] [--out file] | --markdown file.json\n`);
+  process.stdout.write(`usage: node --expose-gc run.mjs [--only ${NAMES.join(",")}] [--quick] [--repeat N] [--cpu-prof] [--out file] | --markdown file.json\n`);
   process.exit(0);
 }
 
@@ -103,6 +105,11 @@ if (unknown.length > 0) {
   process.stderr.write(`unknown scenario(s): ${unknown.join(", ")}; choose from ${NAMES.join(", ")}\n`);
   process.exit(2);
 }
+const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1) {
+  process.stderr.write(`--repeat takes a whole number of rounds, at least 1; got ${values.repeat}\n`);
+  process.exit(2);
+}
 const wanted = new Set(only ?? NAMES);
 const selected = MODULES.map((module) => ({ module, names: (module.names ?? [module.name]).filter((name) => wanted.has(name)) })).filter(
   ({ names }) => names.length > 0,
@@ -111,7 +118,6 @@ const complete = !only && !values.quick;
 const outFile = resolve(values.out ?? `${BENCH_DIR}/results/${complete ? "latest.json" : "partial.tmp.json"}`);
 
 const ctx = new ScenarioContext({ quick: values.quick, cpuProf: values["cpu-prof"] });
-const results = [];
 let failed = false;
 
 const shutdown = async () => {
@@ -126,29 +132,36 @@ if (loadAtStart > 0.5) {
   progress("bench", `warning: load average ${loadAtStart.toFixed(2)} before the start; other work on this machine will show in the figures`);
 }
 progress("bench", `${[...wanted].join(", ")}${values.quick ? " (quick)" : ""}`, canPin() ? "server on core 0, generator on core 1" : "taskset not found: processes are not pinned");
-for (const { module, names } of selected) {
-  const name = names.join("+");
-  ctx.scenario = name;
-  const startedAt = elapsedSeconds();
-  progress(name, module.title);
-  try {
-    const result = await module.run(ctx, new Set(names));
-    results.push({ name, title: module.title, seconds: Math.round(elapsedSeconds() - startedAt), ...result });
-  } catch (error) {
-    failed = true;
-    progress(name, "FAILED", error instanceof Error ? error.message : String(error));
-    results.push({ name, title: module.title, error: error instanceof Error ? error.stack : String(error) });
-  } finally {
-    await ctx.stopAll();
+const rounds = [];
+for (let round = 1; round <= repeat; round++) {
+  const results = [];
+  for (const { module, names } of selected) {
+    const name = names.join("+");
+    ctx.scenario = repeat > 1 ? `${name} (round ${round}/${repeat})` : name;
+    const startedAt = elapsedSeconds();
+    progress(ctx.scenario, module.title);
+    try {
+      const result = await module.run(ctx, new Set(names));
+      results.push({ name, title: module.title, seconds: Math.round(elapsedSeconds() - startedAt), ...result });
+    } catch (error) {
+      failed = true;
+      progress(ctx.scenario, "FAILED", error instanceof Error ? error.message : String(error));
+      results.push({ name, title: module.title, error: error instanceof Error ? error.stack : String(error) });
+    } finally {
+      await ctx.stopAll();
+    }
+    progress(ctx.scenario, `done in ${Math.round(elapsedSeconds() - startedAt)} s`);
   }
-  progress(name, `done in ${Math.round(elapsedSeconds() - startedAt)} s`);
+  rounds.push(results);
 }
+const results = repeat === 1 ? rounds[0] : mergeRounds(rounds);
 await ctx.close();
 
 const report = {
   generatedAt: new Date().toISOString(),
   complete,
   quick: values.quick,
+  rounds: repeat,
   seconds: Math.round(elapsedSeconds()),
   machine: {
     cpu: cpus()[0]?.model ?? "unknown",
@@ -171,3 +184,38 @@ writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`${renderText(results)}\n`);
 progress("bench", `finished in ${report.seconds} s`, `JSON: ${outFile}`);
 process.exit(failed ? 1 : 0);
+
+/**
+ * Several rounds as one result: each figure is the median of the rounds',
+ * and each ratio the median of the rounds' own ratios (each measured in one
+ * run, on one machine state), with every round's figures kept beside it.
+ * Rows are matched by position: a scenario reports the same rows each round.
+ */
+function mergeRounds(allRounds) {
+  const median = (values) => {
+    const sorted = values.filter((value) => typeof value === "number").sort((a, b) => a - b);
+    if (sorted.length === 0) return undefined;
+    const middle = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  };
+  return allRounds[0].map((first, index) => {
+    const same = allRounds.map((results) => results[index]);
+    if (same.some((result) => result.error)) return same.find((result) => result.error);
+    return {
+      ...first,
+      seconds: same.reduce((sum, result) => sum + result.seconds, 0),
+      rows: first.rows.map((row, rowIndex) => {
+        const perRound = same.map((result) => result.rows[rowIndex]);
+        return {
+          ...row,
+          truss: median(perRound.map((r) => r.truss)),
+          baseline: median(perRound.map((r) => r.baseline)),
+          ceiling: median(perRound.map((r) => r.ceiling)),
+          ratio: median(perRound.map((r) => ratioOf(r))),
+          rounds: perRound.map((r) => ({ truss: r.truss, baseline: r.baseline, ratio: ratioOf(r) })),
+        };
+      }),
+      details: same.map((result) => result.details),
+    };
+  });
+}

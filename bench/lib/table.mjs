@@ -4,8 +4,13 @@
  * ratio meets its target.
  */
 
-/** Truss ÷ baseline, rounded to two decimals; null when either is missing or the baseline is 0. */
+/**
+ * Truss ÷ baseline, rounded to two decimals; null when either is missing or
+ * the baseline is 0. A row merged from several rounds carries its ratio (the
+ * median of the rounds' ratios).
+ */
 export function ratioOf(row) {
+  if (typeof row.ratio === "number") return row.ratio;
   if (typeof row.truss !== "number" || typeof row.baseline !== "number" || row.baseline === 0) return null;
   return Math.round((row.truss / row.baseline) * 100) / 100;
 }

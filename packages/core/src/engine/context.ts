@@ -53,10 +53,10 @@ export interface EngineContext {
 /** The room of a company: every socket of its users, on every node. */
 export const companyRoom = (companyId: string): string => `company:${companyId}`;
 /**
- * The room of one user of one company: every device of theirs, on every node.
- * The company id is length-prefixed, so no pair of ids can name another pair's room.
+ * A key for one user of one company, unambiguous for any ids: the company id
+ * is length-prefixed, so no pair of ids can spell another pair's key.
  */
-export const userRoom = (companyId: string, userId: string): string => `user:${companyId.length}:${companyId}:${userId}`;
+export const userKeyOf = (user: { companyId: string; userId: string }): string => `${user.companyId.length}:${user.companyId}:${user.userId}`;
 
-/** A map key for one user of one company, unambiguous for any ids. */
-export const userKeyOf = (user: { companyId: string; userId: string }): string => JSON.stringify([user.companyId, user.userId]);
+/** The room of one user of one company: every device of theirs, on every node. */
+export const userRoom = (companyId: string, userId: string): string => `user:${userKeyOf({ companyId, userId })}`;

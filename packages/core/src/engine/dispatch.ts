@@ -18,17 +18,12 @@ export interface DispatchLimits {
   eventsPerSecond: number;
 }
 
-/** What the dispatcher keeps for one socket: its event budget and the size of the packet being dispatched. */
-class SocketBudget {
+/** What the dispatcher keeps for one socket: its event budget (one object, it is per socket) and the size of the packet being dispatched. */
+class SocketBudget extends TokenBucket {
   /** Size of the last packet the socket sent, set before the event is dispatched. */
   lastPacketBytes = 0;
   /** When the last "rate limited" notice went out, to send at most one a second. */
   lastRateNoticeAt = 0;
-  readonly bucket: TokenBucket;
-
-  constructor(eventsPerSecond: number) {
-    this.bucket = new TokenBucket(eventsPerSecond);
-  }
 }
 
 /**
@@ -77,7 +72,7 @@ export class Dispatcher {
         message: `"${name}" was ${budget.lastPacketBytes} bytes; the limit is ${limits.maxPayloadBytes}.`,
       });
     }
-    if (!budget.bucket.take()) {
+    if (!budget.take()) {
       const now = Date.now();
       // Without an ack to answer, tell a flooding socket once a second, not once per event.
       if (!ack && now - budget.lastRateNoticeAt < 1000) {
@@ -87,7 +82,7 @@ export class Dispatcher {
       budget.lastRateNoticeAt = now;
       return refuse(ctx, connection, ack, {
         code: "RATE_LIMITED",
-        message: `Too many events; this connection may send ${budget.bucket.perSecond} a second.`,
+        message: `Too many events; this connection may send ${budget.perSecond} a second.`,
       });
     }
     const handler = this.handlers.get(name);

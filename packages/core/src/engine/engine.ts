@@ -271,14 +271,15 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     socket.join([companyRoom(principal.companyId), userRoom(principal.companyId, principal.userId)]);
     this.dispatcher.attach(connection);
     this.handshake.startSession(connection);
+    const delivery = this.inboxService.register(socket, principal);
     socket.on("disconnect", () => {
       connection.clearTimers();
       this.connections.delete(socket.id);
-      this.inboxService.disconnected(socket);
+      this.inboxService.unregister(delivery);
       this.track(this.presenceService.disconnected(connection.principal));
     });
     this.track(this.presenceService.connected(principal));
-    this.track(this.inboxService.connected(socket, principal));
+    this.track(this.inboxService.replay(delivery));
   }
 
   private track(promise: Promise<unknown>): void {

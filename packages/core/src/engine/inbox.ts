@@ -1,11 +1,11 @@
-import type { TrussSocket } from "./context.js";
 import { Adapter } from "socket.io-adapter";
 import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../errors.js";
 import { compareInboxIds, isInboxId, type InboxMessage, type UserKey } from "../inbox/store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import { userKeyOf, type EngineContext } from "./context.js";
+import { userKeyOf, type EngineContext, type TrussSocket } from "./context.js";
 import { storeCall } from "./failures.js";
+import { Groups } from "./groups.js";
 import { assertDepth, encodeJson } from "./payload.js";
 
 /** Server-side event that carries a freshly stored inbox message to the other nodes. */
@@ -24,7 +24,7 @@ export const MAX_ACK_IDS = 1000;
 export const ADAPTER_RESUBSCRIBED_EVENT = "truss:resubscribed";
 
 /** What the inbox keeps for one socket: where its delivery stands. */
-interface Delivery {
+export interface Delivery {
   readonly socket: TrussSocket;
   readonly principal: Principal;
   /** While a replay or catch-up reads the store, live messages wait here, so the device sees ids in order. */
@@ -52,8 +52,7 @@ export interface InboxLimits {
  */
 export class InboxService {
   /** User (company and id) → this node's deliveries to their sockets. */
-  private readonly byUser = new Map<string, Set<Delivery>>();
-  private readonly bySocket = new Map<string, Delivery>();
+  private readonly byUser = new Groups<string, Delivery>();
   private clustered = false;
 
   constructor(
@@ -87,26 +86,24 @@ export class InboxService {
     return message;
   }
 
-  /** Registers a new socket and replays what its device has not acknowledged. */
-  async connected(socket: TrussSocket, principal: Principal): Promise<void> {
+  /**
+   * Registers a new socket; live messages for its user are held from now
+   * until {@link replay} has sent what its device has not acknowledged.
+   */
+  register(socket: TrussSocket, principal: Principal): Delivery {
     const delivery: Delivery = { socket, principal, held: [], readUpTo: null };
-    this.bySocket.set(socket.id, delivery);
-    const key = userKeyOf(principal);
-    let deliveries = this.byUser.get(key);
-    if (!deliveries) this.byUser.set(key, (deliveries = new Set()));
-    deliveries.add(delivery);
-    await this.catchUp(delivery);
+    this.byUser.add(userKeyOf(principal), delivery);
+    return delivery;
+  }
+
+  /** Sends a registered socket what its device has not acknowledged, then what arrived meanwhile. */
+  replay(delivery: Delivery): Promise<void> {
+    return this.catchUp(delivery);
   }
 
   /** Forgets a socket. */
-  disconnected(socket: TrussSocket): void {
-    const delivery = this.bySocket.get(socket.id);
-    if (!delivery) return;
-    this.bySocket.delete(socket.id);
-    const key = userKeyOf(delivery.principal);
-    const deliveries = this.byUser.get(key);
-    deliveries?.delete(delivery);
-    if (deliveries?.size === 0) this.byUser.delete(key);
+  unregister(delivery: Delivery): void {
+    this.byUser.delete(userKeyOf(delivery.principal), delivery);
   }
 
   /** Moves the device's cursor past the acknowledged ids. */
@@ -121,7 +118,7 @@ export class InboxService {
 
   /** Re-reads every local device's inbox past what it last got: messages relayed while the adapter was cut off. */
   private async catchUpAll(): Promise<void> {
-    const deliveries = [...this.bySocket.values()].filter((delivery) => delivery.held === null);
+    const deliveries = [...this.byUser.all()].filter((delivery) => delivery.held === null);
     for (const delivery of deliveries) delivery.held = [];
     await Promise.all(deliveries.map((delivery) => this.catchUp(delivery)));
   }
@@ -173,9 +170,7 @@ export class InboxService {
   }
 
   private deliverLocally(user: UserKey, message: InboxMessage): void {
-    const deliveries = this.byUser.get(userKeyOf(user));
-    if (!deliveries) return;
-    for (const delivery of deliveries) {
+    for (const delivery of this.byUser.of(userKeyOf(user))) {
       if (delivery.held) delivery.held.push(message);
       else this.push(delivery, message);
     }

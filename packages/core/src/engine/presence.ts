@@ -4,6 +4,7 @@ import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@tru
 import { deviceKey } from "./connection.js";
 import { companyRoom, userKeyOf, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";
+import { Groups } from "./groups.js";
 import type { PresenceTimingOptions } from "./options.js";
 
 interface LocalDevice {
@@ -24,7 +25,7 @@ const PRESENCE_WINDOW_MS = 1000;
 export class PresenceService {
   private readonly devices = new Map<string, LocalDevice>();
   /** User (company and id) → ids of their devices with a socket here, for the device cap. */
-  private readonly deviceIdsByUser = new Map<string, Set<string>>();
+  private readonly deviceIdsByUser = new Groups<string, string>();
   /** Companies with an announcement in the current window: the changes queued since, and the window's timer. */
   private readonly windows = new Map<string, { queued: PresenceUpdate[]; timer: NodeJS.Timeout }>();
   /** Disconnects still running for devices that left; a reconnect of the same device waits for them. */
@@ -70,10 +71,7 @@ export class PresenceService {
       const ref = { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
       device = { ref, sockets: 0, queue: this.leaving.get(key) ?? Promise.resolve() };
       this.devices.set(key, device);
-      const user = userKeyOf(principal);
-      let ids = this.deviceIdsByUser.get(user);
-      if (!ids) this.deviceIdsByUser.set(user, (ids = new Set()));
-      ids.add(principal.deviceId);
+      this.deviceIdsByUser.add(userKeyOf(principal), principal.deviceId);
     }
     device.sockets += 1;
     if (device.sockets > 1) return device.queue.then(() => undefined);
@@ -89,10 +87,7 @@ export class PresenceService {
     device.sockets -= 1;
     if (device.sockets > 0) return Promise.resolve();
     this.devices.delete(key);
-    const user = userKeyOf(principal);
-    const ids = this.deviceIdsByUser.get(user);
-    ids?.delete(principal.deviceId);
-    if (ids?.size === 0) this.deviceIdsByUser.delete(user);
+    this.deviceIdsByUser.delete(userKeyOf(principal), principal.deviceId);
     const ref = device.ref;
     // A heartbeat already on its way still names this device; were the
     // disconnect to overtake it, the heartbeat would re-add the device and
@@ -118,7 +113,7 @@ export class PresenceService {
   async admitsDevice(principal: Principal, max: number): Promise<boolean> {
     const stored = await this.guard("device count", () => this.ctx.stores.presence.deviceIds(principal.companyId, principal.userId));
     const ids = new Set(stored ?? []);
-    for (const id of this.deviceIdsByUser.get(userKeyOf(principal)) ?? []) ids.add(id);
+    for (const id of this.deviceIdsByUser.of(userKeyOf(principal))) ids.add(id);
     return ids.has(principal.deviceId) || ids.size < max;
   }
 
@@ -128,8 +123,8 @@ export class PresenceService {
    * before any of them was registered, cannot all get in.
    */
   admitsDeviceLocally(principal: Principal, max: number): boolean {
-    const ids = this.deviceIdsByUser.get(userKeyOf(principal));
-    return ids === undefined || ids.has(principal.deviceId) || ids.size < max;
+    const key = userKeyOf(principal);
+    return this.deviceIdsByUser.sizeOf(key) < max || [...this.deviceIdsByUser.of(key)].includes(principal.deviceId);
   }
 
   /** Every online user of a company with their devices. */

@@ -1,0 +1,21 @@
+import { expect, test } from "vitest";
+import { Groups } from "../src/engine/groups.js";
+
+test("a group holds its members whether it has one or many, and disappears when empty", () => {
+  const groups = new Groups<string, string>();
+  groups.add("acme/ann", "phone");
+  groups.add("acme/ann", "phone");
+  expect([...groups.of("acme/ann")]).toEqual(["phone"]);
+  groups.add("acme/ann", "laptop");
+  groups.add("acme/bob", "tablet");
+  expect(groups.sizeOf("acme/ann")).toBe(2);
+  expect([...groups.all()].sort()).toEqual(["laptop", "phone", "tablet"]);
+  groups.delete("acme/ann", "phone");
+  expect([...groups.of("acme/ann")]).toEqual(["laptop"]);
+  groups.delete("acme/ann", "someone-else");
+  expect(groups.sizeOf("acme/ann")).toBe(1);
+  groups.delete("acme/ann", "laptop");
+  expect(groups.sizeOf("acme/ann")).toBe(0);
+  expect([...groups.of("acme/ann")]).toEqual([]);
+  expect([...groups.all()]).toEqual(["tablet"]);
+});
