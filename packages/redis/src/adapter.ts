@@ -77,6 +77,7 @@ export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisA
  * message that pub/sub would not carry.
  */
 function signallingResubscribe<F extends RedisAdapterFactory>(factory: F, sub: RedisClient): F {
+  handleResubscribeRejections(sub);
   const wrapped = function (this: unknown, namespace: Parameters<F>[0]) {
     const adapter = (factory as (namespace: Parameters<F>[0]) => ReturnType<F>)(namespace);
     let lost = false;
@@ -86,12 +87,7 @@ function signallingResubscribe<F extends RedisAdapterFactory>(factory: F, sub: R
     const onReady = () => {
       if (!lost) return;
       lost = false;
-      setImmediate(() => {
-        void sub
-          .ping()
-          .catch(() => undefined)
-          .then(() => adapter.emit(ADAPTER_RESUBSCRIBED_EVENT));
-      });
+      setImmediate(() => adapter.emit(ADAPTER_RESUBSCRIBED_EVENT));
     };
     sub.on("close", onClose);
     sub.on("ready", onReady);
@@ -147,4 +143,29 @@ function handlingRejections<T extends RedisClient>(client: T, options: { publish
       return wrapper;
     },
   });
+}
+
+/**
+ * ioredis re-sends a subscriber's `SUBSCRIBE`/`PSUBSCRIBE`/`SSUBSCRIBE` itself
+ * when it reconnects, and never handles the promises those calls return. If
+ * the connection closes again before Redis answers (Redis flapping, or the app
+ * shutting down right after a restart), each rejects with "Connection is
+ * closed." unhandled, which ends a Node process. These methods of the
+ * subscriber are wrapped once so that every promise they return has a
+ * rejection handler; callers still get the promise unchanged.
+ */
+function handleResubscribeRejections(sub: RedisClient): void {
+  const HANDLED = Symbol.for("@truss/redis:resubscribe-rejections-handled");
+  const target = sub as unknown as Record<string | symbol, unknown>;
+  if (target[HANDLED] === true) return;
+  target[HANDLED] = true;
+  for (const name of ["subscribe", "psubscribe", "ssubscribe"]) {
+    const method = target[name];
+    if (typeof method !== "function") continue;
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      const result: unknown = (method as (...args: unknown[]) => unknown).apply(this, args);
+      if (result instanceof Promise) result.catch(() => undefined);
+      return result;
+    };
+  }
 }
