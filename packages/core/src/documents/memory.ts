@@ -6,6 +6,7 @@ import {
   type DocumentStoreOptions,
   type DocumentVersion,
 } from "./store.js";
+import { refuseNonJsonFields } from "../json-fields.js";
 
 /** One committed version as stored: its data kept as JSON, which is both the copy and the size. */
 interface StoredVersion {
@@ -71,7 +72,8 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
 
     async compareAndSet(key, expectedVersion, data, updatedBy) {
       // Encoded before the check: data that JSON cannot carry rejects with nothing written.
-      const json = JSON.stringify(data, refuseNonJson);
+      refuseNonJsonFields(data, "memoryDocumentStore");
+      const json = JSON.stringify(data);
       if (typeof json !== "string" || json[0] !== "{") throw new TypeError("memoryDocumentStore: document data must be a JSON object");
       // No await from here on: the check and the write happen in one turn of
       // the event loop, which is what makes this compare-and-set atomic.
@@ -108,12 +110,4 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
 
 function decode(stored: StoredVersion): DocumentVersion {
   return { ...stored.meta, data: JSON.parse(stored.json) as DocumentVersion["data"] };
-}
-
-/** A JSON.stringify replacer that refuses what JSON would silently drop, so a write never loses a field. */
-function refuseNonJson(this: unknown, key: string, value: unknown): unknown {
-  if (typeof value === "function" || typeof value === "symbol") {
-    throw new TypeError(`memoryDocumentStore: field "${key}" holds a ${typeof value}, which JSON cannot carry`);
-  }
-  return value;
 }

@@ -118,7 +118,8 @@ export class DocumentService {
         next = resolution.data;
         status = "merged";
       }
-      this.assertFits(key, next);
+      // The changes were checked for depth above and the current version when it was written: only the size is new.
+      this.assertFits(key, next, { checkDepth: false });
       const expected = current?.version ?? 0;
       const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, expected, next, writer.userId));
       if (result.ok) {
@@ -140,7 +141,7 @@ export class DocumentService {
     if (!target) {
       throw new TrussError("VERSION_NOT_FOUND", `Version ${toVersion} of ${key.type}/${key.id} is not in the history.`);
     }
-    this.assertFits(key, target.data);
+    this.assertFits(key, target.data, { checkDepth: true });
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.get(key);
       const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
@@ -167,8 +168,8 @@ export class DocumentService {
   }
 
   /** Refuses data over the document limits before it reaches the store. */
-  private assertFits(key: DocumentKey, data: DocumentData): void {
-    assertDepth(data, this.limits.maxDepth, `${key.type}/${key.id}`);
+  private assertFits(key: DocumentKey, data: DocumentData, { checkDepth }: { checkDepth: boolean }): void {
+    if (checkDepth) assertDepth(data, this.limits.maxDepth, `${key.type}/${key.id}`);
     try {
       encodeJson(data, this.limits.maxDocumentBytes, `${key.type}/${key.id}`);
     } catch (error) {

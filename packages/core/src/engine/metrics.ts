@@ -49,9 +49,17 @@ export class MetricsRegistry {
   }
 }
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+/** `{a="1",b="2"}`, escaping values as the text format requires. On the hot path: no arrays, no regex work for plain values. */
 function renderLabels(labels: Record<string, string>): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
-  return `{${parts.join(",")}}`;
+  let out = "{";
+  for (const key in labels) {
+    const value = labels[key]!;
+    const text = NEEDS_ESCAPE.test(value) ? value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : value;
+    out += `${out.length > 1 ? "," : ""}${key}="${text}"`;
+  }
+  return `${out}}`;
 }
 
 /** The registry of one engine, with every metric it reports declared up front. */

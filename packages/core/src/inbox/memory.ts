@@ -9,10 +9,20 @@ import {
   type InboxStore,
   type UserKey,
 } from "./store.js";
+import { refuseNonJsonFields } from "../json-fields.js";
+
+/** A stored message: its data kept as JSON text, so nothing a caller holds can change it. */
+interface StoredMessage {
+  id: string;
+  event: string;
+  /** The data as JSON; `undefined` for a message without data. */
+  json: string | undefined;
+  ts: number;
+}
 
 interface UserInbox {
   /** Oldest first; ids and `ts` both increase along the array. */
-  messages: InboxMessage[];
+  messages: StoredMessage[];
   /** The last id handed out, kept after its message is dropped so ids never repeat. */
   lastMs: number;
   lastSeq: number;
@@ -72,8 +82,9 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
 
   return {
     async append(user, event, data) {
-      // Cloned before any state changes, so unserialisable data rejects with nothing stored.
-      const stored = structuredClone(data);
+      // Encoded before any state changes, so data JSON cannot carry rejects with nothing stored.
+      refuseNonJsonFields(data, "memoryInbox");
+      const json = JSON.stringify(data) as string | undefined;
       const at = now();
       const inbox = inboxFor(user);
       dropExpired(inbox, at);
@@ -81,14 +92,14 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
       const seq = ms === inbox.lastMs ? inbox.lastSeq + 1 : 0;
       inbox.lastMs = ms;
       inbox.lastSeq = seq;
-      const message: InboxMessage = { id: `${ms}-${seq}`, event, data: stored, ts: ms };
+      const message: StoredMessage = { id: `${ms}-${seq}`, event, json, ts: ms };
       inbox.messages.push(message);
       const overCap = inbox.messages.length - maxLength;
       if (overCap > 0) {
         inbox.messages.splice(0, overCap);
         drops.overCap += overCap;
       }
-      return copyOf(message);
+      return decode(message);
     },
 
     async read(user, afterId, limit) {
@@ -98,7 +109,7 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
       dropExpired(inbox, now());
       const { messages } = inbox;
       const start = afterId === null ? 0 : firstIndexAfter(messages, afterId);
-      return messages.slice(start, start + limit).map(copyOf);
+      return messages.slice(start, start + limit).map(decode);
     },
 
     async ack(device, id) {
@@ -128,7 +139,7 @@ function assertInboxId(id: string): void {
 }
 
 /** Binary search: the index of the first message whose id is greater than `afterId`. */
-function firstIndexAfter(messages: readonly InboxMessage[], afterId: string): number {
+function firstIndexAfter(messages: readonly StoredMessage[], afterId: string): number {
   let low = 0;
   let high = messages.length;
   while (low < high) {
@@ -139,6 +150,6 @@ function firstIndexAfter(messages: readonly InboxMessage[], afterId: string): nu
   return low;
 }
 
-function copyOf(message: InboxMessage): InboxMessage {
-  return { ...message, data: structuredClone(message.data) };
+function decode({ id, event, json, ts }: StoredMessage): InboxMessage {
+  return { id, event, data: json === undefined ? undefined : JSON.parse(json), ts };
 }
