@@ -12,6 +12,8 @@ import { assertDepth, encodeJson } from "./payload.js";
 const RELAY_EVENT = "truss:inbox";
 /** How many messages a replay reads at a time. */
 const REPLAY_PAGE = 200;
+/** How many sockets read their inbox at once when the adapter resubscribes. */
+const CATCH_UP_CONCURRENCY = 64;
 /** The most ids one `inbox:ack` may carry. */
 export const MAX_ACK_IDS = 1000;
 
@@ -116,11 +118,20 @@ export class InboxService {
     await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.ack({ companyId, userId, deviceId }, newest));
   }
 
-  /** Re-reads every local device's inbox past what it last got: messages relayed while the adapter was cut off. */
+  /**
+   * Re-reads every local device's inbox past what it last got: messages
+   * relayed while the adapter was cut off. At most {@link CATCH_UP_CONCURRENCY}
+   * sockets read at once, so a node with tens of thousands of sockets does not
+   * meet a Redis that just came back with all their reads together.
+   */
   private async catchUpAll(): Promise<void> {
     const deliveries = [...this.byUser.all()].filter((delivery) => delivery.held === null);
     for (const delivery of deliveries) delivery.held = [];
-    await Promise.all(deliveries.map((delivery) => this.catchUp(delivery)));
+    let next = 0;
+    const worker = async () => {
+      while (next < deliveries.length) await this.catchUp(deliveries[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, deliveries.length) }, worker));
   }
 
   /**
