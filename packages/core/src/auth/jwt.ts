@@ -128,8 +128,14 @@ export function jwtAuth(options: JwtAuthOptions): Authenticator {
   return {
     async authenticate(request: AuthRequest): Promise<Principal> {
       const token = bearerToken(request.token);
-      checkHeader(token, algorithms);
-      const payload = verify(token, key, verifyOptions);
+      let payload: JwtPayload;
+      try {
+        payload = verify(token, key, verifyOptions);
+      } catch (error) {
+        // Only a refused token pays for decoding its header, to say exactly what is wrong with it.
+        checkHeader(token, algorithms);
+        throw error;
+      }
       return toPrincipal(payload, readClaims, request.deviceId);
     },
   };
