@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { memoryDocumentStore, memoryInbox, memoryPresenceStore, type EngineStores, type RealtimeEngineOptions } from "@truss/core";
 import { redisAdapter, redisStores, type RedisClient } from "@truss/redis";
-import { startTestServer, waitFor, type RedisServer, type TestServer } from "@truss/test-utils";
+import { startTestServer, waitFor, withTimeout, type RedisServer, type TestServer } from "@truss/test-utils";
 import { Redis } from "./deps.js";
 
 /** Engine options plus a hook that may wrap the stores (to count or spy on their calls). */
@@ -124,14 +124,4 @@ export function callsTo(calls: ReadonlyMap<string, number>, prefix: string): num
   let total = 0;
   for (const [key, count] of calls) if (key.startsWith(prefix)) total += count;
   return total;
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -6,6 +6,7 @@ import {
   open,
   startTestServer,
   waitFor,
+  withTimeout,
   type TestClaims,
   type TestClientOptions,
   type TestServer,
@@ -151,13 +152,3 @@ export const company = (label = "company") => `${label}-${randomUUID()}`;
 
 /** A fresh user id. */
 export const user = (label = "user") => `${label}-${randomUUID()}`;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
