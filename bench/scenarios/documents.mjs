@@ -56,7 +56,7 @@ export default {
       const truss = await measureServer(ctx, "truss", store, setup);
       results[store] = { truss, baseline };
       rows.push(
-        { metric: `${store}: commits per second`, unit: "/s", better: "higher", truss: truss.commitsPerSecond, baseline: baseline.commitsPerSecond },
+        { metric: `${store}: commits per second`, unit: "/s", better: "higher", truss: truss.commitsPerSecond, baseline: baseline.commitsPerSecond, target: { min: 0.95 } },
         { metric: `${store}: server CPU per update`, unit: "µs", better: "lower", truss: truss.cpuPerUpdate, baseline: baseline.cpuPerUpdate },
         { metric: `${store}: conflict rate`, unit: "", better: "lower", truss: truss.conflictRate, baseline: baseline.conflictRate },
         { metric: `${store}: update ack p99`, unit: "ms", better: "lower", truss: truss.latency.p99, baseline: baseline.latency.p99 },

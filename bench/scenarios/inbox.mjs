@@ -87,7 +87,7 @@ export default {
       const truss = await measureServer(ctx, "truss", store, setup);
       results[store] = { truss, baseline };
       rows.push(
-        { metric: `${store}: delivered under flood`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: baseline.flood.deliveredPerSecond },
+        { metric: `${store}: delivered under flood`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: baseline.flood.deliveredPerSecond, target: { min: 0.95 } },
         { metric: `${store}: server CPU per message (flood)`, unit: "µs", better: "lower", truss: truss.flood.cpuPerMessage, baseline: baseline.flood.cpuPerMessage },
         { metric: `${store}: p50 at ${setup.steadyRate} msg/s`, unit: "ms", better: "lower", truss: truss.steady.latency.p50, baseline: baseline.steady.latency.p50 },
         { metric: `${store}: p99 at ${setup.steadyRate} msg/s`, unit: "ms", better: "lower", truss: truss.steady.latency.p99, baseline: baseline.steady.latency.p99 },
