@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Server } from "socket.io";
-import type { Authenticator, AuthRequest, Principal } from "../auth/authenticator.js";
+import type { AuthRequest, Principal } from "../auth/authenticator.js";
 import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";

@@ -1,4 +1,4 @@
-import type { PresenceDevice, PresenceUser } from "@truss/protocol";
+import type { PresenceUser } from "@truss/protocol";
 
 export type { PresenceDevice, PresenceUser } from "@truss/protocol";
 
