@@ -87,7 +87,12 @@ function signallingResubscribe<F extends RedisAdapterFactory>(factory: F, sub: R
     const onReady = () => {
       if (!lost) return;
       lost = false;
-      setImmediate(() => adapter.emit(ADAPTER_RESUBSCRIBED_EVENT));
+      setImmediate(() => {
+        void sub
+          .ping()
+          .catch(() => undefined)
+          .then(() => adapter.emit(ADAPTER_RESUBSCRIBED_EVENT));
+      });
     };
     sub.on("close", onClose);
     sub.on("ready", onReady);
