@@ -37,14 +37,10 @@ export class PresenceService {
   private failing = false;
   private inFlightHeartbeat: Promise<void> | undefined;
 
-  private readonly ttlMs: number;
-
   constructor(
     private readonly ctx: EngineContext,
     private readonly timing: Required<PresenceTimingOptions>,
-  ) {
-    this.ttlMs = timing.ttlMs;
-  }
+  ) {}
 
   /** Starts heartbeats and sweeps; timers never keep the process alive. */
   start(): void {
@@ -76,7 +72,7 @@ export class PresenceService {
     device.sockets += 1;
     if (device.sockets > 1) return device.queue.then(() => undefined);
     const ref = device.ref;
-    return this.enqueue(device, () => this.ctx.stores.presence.connect(ref, this.ttlMs));
+    return this.enqueue(device, () => this.ctx.stores.presence.connect(ref, this.timing.ttlMs));
   }
 
   /** Releases a socket; when the device has no socket left here, takes it offline. */
@@ -145,7 +141,7 @@ export class PresenceService {
   heartbeat(): Promise<void> {
     if (this.devices.size === 0) return Promise.resolve();
     const refs = [...this.devices.values()].map((device) => device.ref);
-    const beat = this.guard("heartbeat", () => this.ctx.stores.presence.heartbeat(refs, this.ttlMs)).then((transitions) => {
+    const beat = this.guard("heartbeat", () => this.ctx.stores.presence.heartbeat(refs, this.timing.ttlMs)).then((transitions) => {
       for (const transition of transitions ?? []) this.announce(transition);
     });
     this.inFlightHeartbeat = beat;
