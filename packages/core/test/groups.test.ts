@@ -9,6 +9,7 @@ test("a group holds its members whether it has one or many, and disappears when 
   groups.add("acme/ann", "laptop");
   groups.add("acme/bob", "tablet");
   expect(groups.sizeOf("acme/ann")).toBe(2);
+  expect(groups.has("acme/ann", "laptop") && !groups.has("acme/bob", "laptop")).toBe(true);
   expect([...groups.all()].sort()).toEqual(["laptop", "phone", "tablet"]);
   groups.delete("acme/ann", "phone");
   expect([...groups.of("acme/ann")]).toEqual(["laptop"]);

@@ -3,7 +3,7 @@ import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
 import { packetBytes, TokenBucket } from "./limits.js";
-import { encodeFailure, toTrussError } from "./failures.js";
+import { encodeFailure, SHUTTING_DOWN, toTrussError } from "./failures.js";
 import { assertDepth, isWellFormedText } from "./payload.js";
 
 /** A handler of one client event: resolves with the ack body, or throws a TrussError. */
@@ -125,7 +125,6 @@ export class Dispatcher {
   }
 }
 
-const SHUTTING_DOWN: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
 const SHUTTING_DOWN_UNCONFIRMED: ErrorPayload = {
   code: "SERVER_SHUTTING_DOWN",
   message: "The server shut down before this call finished; its outcome is not confirmed. Retry after reconnecting.",

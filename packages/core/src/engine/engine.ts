@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
-import { TrussError, type ErrorPayload } from "../errors.js";
+import { TrussError } from "../errors.js";
 import type { PresenceUser } from "../presence/store.js";
 import { PROTOCOL_EVENTS, RESERVED_EVENTS } from "@truss/protocol";
 import type { ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, UserEmitter } from "./api.js";
@@ -10,7 +10,7 @@ import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type T
 import { Dispatcher, type EventHandler } from "./dispatch.js";
 import { DocumentService } from "./documents.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "./events.js";
-import { toTrussError } from "./failures.js";
+import { SHUTTING_DOWN, toTrussError } from "./failures.js";
 import { Handshake } from "./handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "./inbox.js";
@@ -243,11 +243,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.slowConsumers.stop();
     // Calls already running get their answer (or SERVER_SHUTTING_DOWN) before their socket goes.
     await this.dispatcher.drain(SHUTDOWN_FLUSH_MS);
-    const goodbye: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
     const transports = [...this.connections.values()].map((connection) => connection.socket.conn);
     for (const connection of this.connections.values()) {
       connection.clearTimers();
-      connection.socket.emit(PROTOCOL_EVENTS.error, goodbye);
+      connection.socket.emit(PROTOCOL_EVENTS.error, SHUTTING_DOWN);
       connection.socket.disconnect(true);
     }
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);

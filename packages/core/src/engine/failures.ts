@@ -8,6 +8,9 @@ import type { EngineContext, EngineStores } from "./context.js";
  * its own message (which may carry internals).
  */
 
+/** What a client is told when the engine is closing: on a new handshake, a new event, and as the goodbye before its socket goes. */
+export const SHUTTING_DOWN: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
+
 /** A thrown value as a TrussError: itself when it is one, else `fallback`, with the original logged as `what`. */
 export function toTrussError(error: unknown, fallback: ErrorPayload, log?: { logger: EngineContext["logger"]; what: string }): TrussError {
   if (isTrussError(error)) return error;

@@ -33,6 +33,12 @@ export class Groups<K, V> {
     else if (group !== undefined) yield group;
   }
 
+  /** Whether `member` is in the group of `key`. */
+  has(key: K, member: V): boolean {
+    const group = this.groups.get(key);
+    return group instanceof Set ? group.has(member) : group === member;
+  }
+
   /** How many members the group of `key` has. */
   sizeOf(key: K): number {
     const group = this.groups.get(key);

@@ -5,6 +5,7 @@ import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { EngineContext, TrussSocket } from "./context.js";
+import { SHUTTING_DOWN } from "./failures.js";
 import { isOriginAllowed, originOf } from "./limits.js";
 import type { ResolvedOptions } from "./options.js";
 import { isWellFormedText } from "./payload.js";
@@ -15,7 +16,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Timer durations are rounded up to this, so connections share Node's per-duration timer lists. */
 const TIMER_GRANULARITY_MS = 1000;
 
-const SHUTTING_DOWN: ErrorPayload = { code: "SERVER_SHUTTING_DOWN", message: "The server is shutting down; reconnect shortly." };
 const MISSING_EXPIRY = "The token has no exp claim; a connection whose token expires needs a token that expires too. Issue tokens with exp.";
 
 /**

@@ -120,7 +120,7 @@ export class PresenceService {
    */
   admitsDeviceLocally(principal: Principal, max: number): boolean {
     const key = userKeyOf(principal);
-    return this.deviceIdsByUser.sizeOf(key) < max || [...this.deviceIdsByUser.of(key)].includes(principal.deviceId);
+    return this.deviceIdsByUser.sizeOf(key) < max || this.deviceIdsByUser.has(key, principal.deviceId);
   }
 
   /** Every online user of a company with their devices. */

@@ -2,6 +2,7 @@ import type { TrussSocket } from "./context.js";
 import type { ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { EngineContext } from "./context.js";
+import { packetBytes } from "./limits.js";
 
 /** How often every socket's outgoing buffer is measured. */
 const CHECK_INTERVAL_MS = 250;
@@ -74,10 +75,6 @@ export class SlowConsumerGuard {
 
 function queuedBytes(conn: EngineConnection): number {
   let bytes = 0;
-  for (const packet of conn.writeBuffer) {
-    const { data } = packet;
-    if (typeof data === "string") bytes += data.length;
-    else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) bytes += data.byteLength;
-  }
+  for (const packet of conn.writeBuffer) bytes += packetBytes(packet.data);
   return bytes;
 }
