@@ -14,6 +14,8 @@ const RELAY_EVENT = "truss:inbox";
 const REPLAY_PAGE = 200;
 /** How many sockets read their inbox at once when the adapter resubscribes. */
 const CATCH_UP_CONCURRENCY = 64;
+/** Waits before reading again for sockets whose catch-up read failed (about 30 s in all). */
+const CATCH_UP_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15000];
 /** The most ids one `inbox:ack` may carry. */
 export const MAX_ACK_IDS = 1000;
 
@@ -99,8 +101,8 @@ export class InboxService {
   }
 
   /** Sends a registered socket what its device has not acknowledged, then what arrived meanwhile. */
-  replay(delivery: Delivery): Promise<void> {
-    return this.catchUp(delivery);
+  async replay(delivery: Delivery): Promise<void> {
+    await this.catchUp(delivery, { final: true });
   }
 
   /** Forgets a socket. */
@@ -122,16 +124,29 @@ export class InboxService {
    * Re-reads every local device's inbox past what it last got: messages
    * relayed while the adapter was cut off. At most {@link CATCH_UP_CONCURRENCY}
    * sockets read at once, so a node with tens of thousands of sockets does not
-   * meet a Redis that just came back with all their reads together.
+   * meet a Redis that just came back with all their reads together. The store
+   * client reconnects on its own schedule and may still be down when the
+   * subscriber is back, so sockets whose read failed are tried again, with
+   * backoff, for about half a minute before they are told to reconnect.
    */
   private async catchUpAll(): Promise<void> {
-    const deliveries = [...this.byUser.all()].filter((delivery) => delivery.held === null);
-    for (const delivery of deliveries) delivery.held = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < deliveries.length) await this.catchUp(deliveries[next++]!);
-    };
-    await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, deliveries.length) }, worker));
+    let pending = [...this.byUser.all()].filter((delivery) => delivery.held === null);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const final = attempt === CATCH_UP_RETRY_DELAYS_MS.length;
+      for (const delivery of pending) delivery.held = [];
+      const failed: Delivery[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < pending.length) {
+          const delivery = pending[next++]!;
+          if (!(await this.catchUp(delivery, { final }))) failed.push(delivery);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, pending.length) }, worker));
+      if (final || failed.length === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, CATCH_UP_RETRY_DELAYS_MS[attempt]).unref());
+      pending = failed.filter((delivery) => delivery.socket.connected && delivery.held === null);
+    }
   }
 
   /**
@@ -139,20 +154,26 @@ export class InboxService {
    * device acknowledged) and what earlier reads sent, then what arrived live
    * meanwhile. A live message sent before a catch-up may come again; the
    * client drops it by id, as with any at-least-once delivery. The delivery
-   * must be holding (`held` not null) when this is called.
+   * must be holding (`held` not null) when this is called. Resolves whether
+   * the store could be read; when it could not and this was the `final` try,
+   * the socket is told to reconnect.
    */
-  private async catchUp(delivery: Delivery): Promise<void> {
+  private async catchUp(delivery: Delivery, { final }: { final: boolean }): Promise<boolean> {
     try {
       await this.readFromStore(delivery);
+      return true;
     } catch (error) {
-      delivery.socket.emit(PROTOCOL_EVENTS.error, {
-        code: "STORE_UNAVAILABLE",
-        message: "Queued messages could not be loaded; reconnect to try again.",
-      });
+      if (final) {
+        delivery.socket.emit(PROTOCOL_EVENTS.error, {
+          code: "STORE_UNAVAILABLE",
+          message: "Queued messages could not be loaded; reconnect to try again.",
+        });
+      }
       this.ctx.logger.warn("inbox replay failed", {
         userId: delivery.principal.userId,
         error: error instanceof Error ? error.message : String(error),
       });
+      return false;
     } finally {
       this.flushHeld(delivery);
     }
