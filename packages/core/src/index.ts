@@ -33,8 +33,22 @@ export type {
   DocumentsApi,
   HandlerContext,
   RealtimeEngine,
+  TopicEmitter,
   UserEmitter,
 } from "./engine/api.js";
+export type {
+  AuthorizationRefusal,
+  AuthorizationRequest,
+  AuthorizationResult,
+  AuthorizePolicy,
+  DocumentRequest,
+  EventRequest,
+  TopicSubscribeRequest,
+} from "./engine/policy.js";
+export { DEFAULT_AUTHORIZE_TIMEOUT_MS } from "./engine/policy.js";
+export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./engine/topics.js";
+export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./engine/topics.js";
+export type { DisconnectCode, DisconnectReason, RevocationResult } from "./engine/revocation.js";
 export type { DocumentUpdate } from "./engine/documents.js";
 export { defineEvents } from "./engine/events.js";
 export type {

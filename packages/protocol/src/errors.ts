@@ -42,8 +42,12 @@ export const ERROR_CODES = [
   "NOT_FOUND",
   /** The requested document version is not in the history (never existed or trimmed). */
   "VERSION_NOT_FOUND",
-  /** The caller's roles do not allow the operation. */
+  /** The server's `authorize` policy refused the operation (or has none for topics, or threw, or timed out). */
   "FORBIDDEN",
+  /** The socket already holds `topics.maxPerConnection` subscriptions (topics and watched documents); unsubscribe from one first. */
+  "TOO_MANY_TOPICS",
+  /** The application revoked this user's access (`engine.disconnectUser` or `engine.unsubscribeUser`); do not reconnect with the same credential. */
+  "ACCESS_REVOKED",
   /** A store (presence, inbox, documents) could not be reached or did not answer in time; the operation was not confirmed (a timed-out write may still land). */
   "STORE_UNAVAILABLE",
   /** The server is shutting down; reconnect to another node. */

@@ -16,6 +16,12 @@ export const PROTOCOL_EVENTS = {
   documentUpdate: "document:update",
   documentHistory: "document:history",
   documentRollback: "document:rollback",
+  documentWatch: "document:watch",
+  documentUnwatch: "document:unwatch",
+  documentDropped: "document:dropped",
+  topicSubscribe: "topic:subscribe",
+  topicUnsubscribe: "topic:unsubscribe",
+  topicDropped: "topic:dropped",
 } as const;
 
 /** Every reserved event name, for quick membership checks. */
@@ -50,7 +56,12 @@ export interface AuthExpiring {
   expiresInMs: number;
 }
 
-/** Payload of `document:updated`, sent to the writer's company (not the writer). */
+/**
+ * Payload of `document:updated`, sent to every socket that may read the
+ * document except the writer's: without an `authorize` policy the writer's
+ * whole company, with one only the sockets watching the document
+ * (`document:watch`), whose read the policy allowed.
+ */
 export interface DocumentUpdated {
   /** The document's kind. */
   type: string;
@@ -86,6 +97,27 @@ export type DocumentUpdateResult =
   | { status: "merged"; document: DocumentVersion }
   | { status: "conflict"; current: DocumentVersion; conflicts: FieldConflict[] };
 
+/** Payload of `topic:dropped`: the server ended one subscription of this socket. */
+export interface TopicDropped {
+  /** The topic the socket no longer receives. */
+  topic: string;
+  /**
+   * Why: `FORBIDDEN` when a refreshed token no longer passes the policy,
+   * `ACCESS_REVOKED` when the application revoked it (`engine.unsubscribeUser`).
+   */
+  error: ErrorPayload;
+}
+
+/** Payload of `document:dropped`: the server stopped sending a watched document's updates to this socket. */
+export interface DocumentDropped {
+  /** The document's kind. */
+  type: string;
+  /** The document's id. */
+  id: string;
+  /** Why, as in {@link TopicDropped}. */
+  error: ErrorPayload;
+}
+
 /** Events the server sends to clients. */
 export interface TrussServerEvents {
   "presence:update": (update: PresenceUpdate) => void;
@@ -93,12 +125,22 @@ export interface TrussServerEvents {
   "document:updated": (update: DocumentUpdated) => void;
   "inbox:message": (message: InboxMessage) => void;
   "auth:expiring": (notice: AuthExpiring) => void;
+  "topic:dropped": (notice: TopicDropped) => void;
+  "document:dropped": (notice: DocumentDropped) => void;
   error: (error: ErrorPayload) => void;
 }
 
 /** Events clients send to the server; each takes an ack callback. */
 export interface TrussClientEvents {
-  "auth:refresh": (request: { token: string }, ack: (result: Ack<{ expiresAt: number | null }>) => void) => void;
+  /**
+   * Renews the connection's credential. Every subscription is authorized
+   * again with it; those the policy now refuses are ended (each with a
+   * `topic:dropped` or `document:dropped`) and listed in `dropped`.
+   */
+  "auth:refresh": (
+    request: { token: string },
+    ack: (result: Ack<{ expiresAt: number | null; dropped: { topics: string[]; documents: Array<{ type: string; id: string }> } }>) => void,
+  ) => void;
   "inbox:ack": (request: { ids: string[] }, ack: (result: Ack) => void) => void;
   "presence:list": (request: Record<string, never>, ack: (result: Ack<{ users: PresenceUser[] }>) => void) => void;
   "document:get": (request: { type: string; id: string }, ack: (result: Ack<{ document: DocumentVersion }>) => void) => void;
@@ -111,4 +153,16 @@ export interface TrussClientEvents {
     request: { type: string; id: string; toVersion: number },
     ack: (result: Ack<{ document: DocumentVersion }>) => void,
   ) => void;
+  /**
+   * Reads a document and, once the policy allowed the read, sends this socket
+   * its `document:updated` from then on. The ack carries the latest version,
+   * or `document: null` when it does not exist yet (it is watched anyway).
+   */
+  "document:watch": (request: { type: string; id: string }, ack: (result: Ack<{ document: DocumentVersion | null }>) => void) => void;
+  /** Stops a watch; answers `ok` even when the document was not watched. */
+  "document:unwatch": (request: { type: string; id: string }, ack: (result: Ack) => void) => void;
+  /** Subscribes this socket to a topic of its company once the policy allowed it. Idempotent. */
+  "topic:subscribe": (request: { topic: string }, ack: (result: Ack<{ topic: string }>) => void) => void;
+  /** Ends a subscription; answers `ok` even when the socket was not subscribed. */
+  "topic:unsubscribe": (request: { topic: string }, ack: (result: Ack) => void) => void;
 }

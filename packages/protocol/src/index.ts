@@ -12,3 +12,4 @@ export * from "./data.js";
 export * from "./events.js";
 export * from "./inbox-ids.js";
 export * from "./catalog.js";
+export * from "./topics.js";

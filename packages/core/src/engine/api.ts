@@ -9,10 +9,17 @@ import type { DocumentUpdateResult } from "@truss/protocol";
 import type { DocumentUpdate } from "./documents.js";
 import type { ClientEventData, ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "./events.js";
 import type { HealthReport } from "./health.js";
+import type { DisconnectReason, RevocationResult } from "./revocation.js";
 
 /** Emits an application event to every connected device of one company. */
 export interface CompanyEmitter<C extends EventCatalog> {
   /** Live, at-most-once, like a Socket.IO room broadcast; crosses nodes through the adapter. */
+  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
+}
+
+/** Emits an application event to the sockets of one company subscribed to one topic. */
+export interface TopicEmitter<C extends EventCatalog> {
+  /** Live, at-most-once, to the topic's subscribers in that company only; crosses nodes through the adapter. */
   emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
 }
 
@@ -69,6 +76,29 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   readonly documents: DocumentsApi;
   /** Emits to a company's room. */
   toCompany(companyId: string): CompanyEmitter<C>;
+  /**
+   * Emits to the sockets of one company subscribed to `topic`
+   * (`client.subscribe(topic)`, allowed by the `authorize` policy). The same
+   * topic name in another company is another topic.
+   *
+   * @throws TypeError when `topic` is not a topic name.
+   */
+  toTopic(companyId: string, topic: string): TopicEmitter<C>;
+  /**
+   * Disconnects every device of a user of a company, on every node, telling
+   * each client why (`ACCESS_REVOKED` by default, which stops
+   * `@truss/client` instead of reconnecting). Resolves with how many sockets
+   * it reached. To keep the user out, the authenticator (or the policy) must
+   * refuse them from now on too: a disconnect does not invalidate a token.
+   */
+  disconnectUser(companyId: string, userId: string, reason?: DisconnectReason): Promise<RevocationResult>;
+  /**
+   * Ends a user's subscription to `topic` on every device and node, with
+   * `topic:dropped` (`ACCESS_REVOKED`) to each. Resolves with how many sockets
+   * held it. Make the policy refuse the topic too, or the client may
+   * subscribe again.
+   */
+  unsubscribeUser(companyId: string, userId: string, topic: string): Promise<RevocationResult>;
   /**
    * Sends durably to every device of one user of one company. Users are
    * scoped by company: the same user id in another company is another user.

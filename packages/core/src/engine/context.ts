@@ -1,4 +1,5 @@
 import type { Namespace, Socket } from "socket.io";
+import { Adapter } from "socket.io-adapter";
 import type { Principal } from "../auth/authenticator.js";
 import type { ConflictResolver } from "../documents/conflict-resolver.js";
 import type { DocumentStore } from "../documents/store.js";
@@ -7,6 +8,7 @@ import type { TrussClientEvents, TrussServerEvents } from "@truss/protocol";
 import type { PresenceStore } from "../presence/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./options.js";
+import type { ErrorPayload } from "../errors.js";
 
 /** The stores an engine runs on, by the name used in health and errors. */
 export interface EngineStores {
@@ -19,7 +21,14 @@ export interface EngineStores {
 export interface TrussInterServerEvents {
   /** A message stored in a user's inbox on another node, for this node's sockets of that user. */
   "truss:inbox": (user: UserKey, message: InboxMessage) => void;
+  /** A revocation (`disconnectUser`, `unsubscribeUser`) for this node's sockets; answered with how many it reached. */
+  "truss:revoke": (command: RevokeCommand, answer: (sockets: number) => void) => void;
 }
+
+/** What one revocation asks every node to do to one user's sockets. */
+export type RevokeCommand =
+  | { kind: "disconnect"; companyId: string; userId: string; error: ErrorPayload }
+  | { kind: "unsubscribe"; companyId: string; userId: string; topic: string; error: ErrorPayload };
 
 /** What the engine keeps in `socket.data`: the principal the handshake admitted (replaced by `auth:refresh`). */
 export interface TrussSocketData {
@@ -60,3 +69,9 @@ export const userKeyOf = (user: { companyId: string; userId: string }): string =
 
 /** The room of one user of one company: every device of theirs, on every node. */
 export const userRoom = (companyId: string, userId: string): string => `user:${userKeyOf({ companyId, userId })}`;
+
+/**
+ * Whether the namespace's adapter reaches other nodes. The in-memory adapter
+ * has none to reach and warns on every server-side emit.
+ */
+export const isClustered = (namespace: TrussNamespace): boolean => namespace.adapter.serverSideEmit !== Adapter.prototype.serverSideEmit;

@@ -7,6 +7,7 @@ import type { DocumentsApi } from "./api.js";
 import { companyRoom, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";
 import { assertDepth, encodeJson } from "./payload.js";
+import { documentRoom } from "./topics.js";
 
 /**
  * How often an update re-reads and retries after losing a compare-and-set
@@ -45,20 +46,31 @@ export interface DocumentUpdate {
 
 /**
  * Versioned document updates: the resolver decides stale writes, the store
- * commits with compare-and-set, the company hears about every commit.
+ * commits with compare-and-set, and every commit is announced to those who
+ * may read it (the company, or with a policy the document's watchers).
  * Socket handlers and server code (REST routes) share this path.
  */
 export class DocumentService {
+  /**
+   * @param audience - who hears a commit: the whole `company` (no policy), or
+   * only the sockets `watchers` of the document, whose read the policy allowed.
+   */
   constructor(
     private readonly ctx: EngineContext,
     private readonly limits: DocumentLimits,
+    private readonly audience: "company" | "watchers",
   ) {}
 
   /** The latest version; `NOT_FOUND` when the document does not exist in that company. */
   async get(key: DocumentKey): Promise<DocumentVersion> {
-    const document = await storeCall(this.ctx, "documents", () => this.ctx.stores.documents.get(key));
+    const document = await this.find(key);
     if (!document) throw notFound(key);
     return document;
+  }
+
+  /** The latest version, or `null` when the document does not exist in that company. */
+  find(key: DocumentKey): Promise<DocumentVersion | null> {
+    return storeCall(this.ctx, "documents", () => this.ctx.stores.documents.get(key));
   }
 
   /**
@@ -192,7 +204,8 @@ export class DocumentService {
       updatedBy: document.updatedBy,
       changedFields,
     };
-    let target = this.ctx.namespace().to(companyRoom(key.companyId));
+    const room = this.audience === "company" ? companyRoom(key.companyId) : documentRoom(key.companyId, key.type, key.id);
+    let target = this.ctx.namespace().to(room);
     if (writer.socketId) target = target.except(writer.socketId);
     target.emit(PROTOCOL_EVENTS.documentUpdated, update);
   }

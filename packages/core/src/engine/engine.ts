@@ -3,8 +3,8 @@ import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
 import { TrussError } from "../errors.js";
 import type { PresenceUser } from "../presence/store.js";
-import { PROTOCOL_EVENTS, RESERVED_EVENTS } from "@truss/protocol";
-import type { ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, UserEmitter } from "./api.js";
+import { isTopicName, PROTOCOL_EVENTS, RESERVED_EVENTS } from "@truss/protocol";
+import type { ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import { Connection } from "./connection.js";
 import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "./context.js";
 import { Dispatcher, type EventHandler } from "./dispatch.js";
@@ -17,8 +17,12 @@ import { InboxService } from "./inbox.js";
 import { createEngineMetrics } from "./metrics.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
 import { isWellFormedText } from "./payload.js";
+import { Policy } from "./policy.js";
 import { PresenceService } from "./presence.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
+import { Revocations, type DisconnectReason, type RevocationResult } from "./revocation.js";
+import { Subscriptions } from "./subscriptions.js";
+import { topicRoom } from "./topics.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
 import { UpgradeRequests } from "./upgrade-request.js";
 
@@ -37,15 +41,16 @@ const SHUTDOWN_FLUSH_MS = 2000;
  * engine.toCompany("acme").emit("project:updated", { id: "p1", name: "Tower B" });
  * ```
  */
-export function createRealtimeEngine<C extends EventCatalog = EventCatalog>(options: RealtimeEngineOptions<C>): RealtimeEngine<C> {
-  return new TrussEngine<C>(options);
+export function createRealtimeEngine<C extends EventCatalog = EventCatalog, T extends string = string>(options: RealtimeEngineOptions<C, T>): RealtimeEngine<C> {
+  return new TrussEngine<C>(options as RealtimeEngineOptions<C>);
 }
 
 /**
  * Wires the engine's parts together; each part owns its state and its file:
  * the handshake (who may connect, until when), the dispatcher (every client
- * event, its limits and its answer), presence, the inbox, documents, and the
- * slow-consumer guard.
+ * event, its limits and its answer), the policy and subscriptions (what a
+ * connection may touch and hear inside its company), revocations, presence,
+ * the inbox, documents, and the slow-consumer guard.
  */
 class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   io: Server | undefined;
@@ -68,6 +73,9 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly inboxService: InboxService;
   private readonly documentService: DocumentService;
   private readonly slowConsumers: SlowConsumerGuard;
+  private readonly policy: Policy;
+  private readonly subscriptions: Subscriptions;
+  private readonly revocations: Revocations;
 
   constructor(private readonly options: RealtimeEngineOptions<C>) {
     const resolved = (this.resolved = resolveOptions(options));
@@ -82,15 +90,28 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       metrics: createEngineMetrics(() => this.connections.size),
       logger: resolved.logger,
     };
+    this.policy = new Policy(this.ctx, resolved.authorize, limits.authorizeTimeoutMs);
+    this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, resolved.topics.maxPerConnection);
+    this.revocations = new Revocations(this.ctx, (socketId) => this.connections.get(socketId), this.subscriptions);
     this.presenceService = new PresenceService(this.ctx, resolved.presenceTiming);
     this.inboxService = new InboxService(this.ctx, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxUserMessageBytes });
-    this.documentService = new DocumentService(this.ctx, { maxDepth: limits.maxDepth, maxDocumentBytes: limits.maxDocumentBytes });
+    this.documentService = new DocumentService(
+      this.ctx,
+      { maxDepth: limits.maxDepth, maxDocumentBytes: limits.maxDocumentBytes },
+      // With a policy, only sockets whose read it allowed (watchers) hear a document's commits.
+      this.policy.configured ? "watchers" : "company",
+    );
     this.documents = this.documentService.api();
     this.handshake = new Handshake(this.ctx, resolved, this.presenceService, () => this.closing);
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
     this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections.values());
     registerProtocolHandlers(this.handlers, {
-      refreshAuth: (connection, token) => this.handshake.refresh(connection, token),
+      refreshAuth: async (connection, token) => {
+        const { expiresAt } = await this.handshake.refresh(connection, token);
+        return { expiresAt, dropped: await this.subscriptions.recheck(connection) };
+      },
+      policy: this.policy,
+      subscriptions: this.subscriptions,
       presence: this.presenceService,
       inbox: this.inboxService,
       documents: this.documentService,
@@ -128,6 +149,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     );
     this.nsp.on("connection", (socket) => this.onConnection(socket));
     this.inboxService.bindNamespace();
+    this.revocations.bindNamespace();
     this.presenceService.start();
     this.slowConsumers.start();
   }
@@ -140,6 +162,27 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
         this.ctx.metrics.inc("truss_broadcasts_total", { scope: "company" });
       },
     };
+  }
+
+  toTopic(companyId: string, topic: string): TopicEmitter<C> {
+    if (typeof companyId !== "string" || !isWellFormedText(companyId)) throw new TypeError("toTopic(companyId, topic): the company id must be a well-formed string.");
+    if (!isTopicName(topic)) throw new TypeError(`toTopic(companyId, topic): ${JSON.stringify(topic)} is not a topic name (letters, digits, _ . @ - in parts joined by : or /).`);
+    const room = topicRoom(companyId, topic);
+    return {
+      emit: (event, data) => {
+        assertApplicationEvent(event);
+        emitApplicationEvent(this.ctx.namespace().to(room), event, data);
+        this.ctx.metrics.inc("truss_broadcasts_total", { scope: "topic" });
+      },
+    };
+  }
+
+  disconnectUser(companyId: string, userId: string, reason?: DisconnectReason): Promise<RevocationResult> {
+    return this.revocations.disconnectUser(companyId, userId, reason);
+  }
+
+  unsubscribeUser(companyId: string, userId: string, topic: string): Promise<RevocationResult> {
+    return this.revocations.unsubscribeUser(companyId, userId, topic);
   }
 
   toUser(companyId: string, userId: string): UserEmitter<C> {
@@ -168,6 +211,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     }
     const failed = { code: "HANDLER_ERROR" as const, message: `"${event}" could not be handled; the server logged why.` };
     this.handlers.set(event, async (connection, payload) => {
+      await this.policy.check(connection.principal, { action: "event", event });
       let data = payload;
       if (schema) {
         const validation = await validateWithSchema(event, schema, payload);

@@ -1,9 +1,8 @@
-import { Adapter } from "socket.io-adapter";
 import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../errors.js";
 import { compareInboxIds, isInboxId, type InboxMessage, type UserKey } from "../inbox/store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import { userKeyOf, type EngineContext, type TrussSocket } from "./context.js";
+import { isClustered, userKeyOf, type EngineContext, type TrussSocket } from "./context.js";
 import { storeCall } from "./failures.js";
 import { Groups } from "./groups.js";
 import { assertDepth, encodeJson } from "./payload.js";
@@ -67,8 +66,7 @@ export class InboxService {
   /** Listens for messages stored on other nodes. Call once the namespace exists. */
   bindNamespace(): void {
     const namespace = this.ctx.namespace();
-    // The in-memory adapter has no other node to reach and warns on every call.
-    this.clustered = namespace.adapter.serverSideEmit !== Adapter.prototype.serverSideEmit;
+    this.clustered = isClustered(namespace);
     namespace.on(RELAY_EVENT, (user: UserKey, message: InboxMessage) => this.deliverLocally(user, message));
     namespace.adapter.on(ADAPTER_RESUBSCRIBED_EVENT, () => void this.catchUpAll());
   }

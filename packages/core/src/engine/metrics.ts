@@ -72,12 +72,16 @@ export function createEngineMetrics(connections: () => number): MetricsRegistry 
   metrics.counter("truss_auth_refreshed_total", "Successful auth:refresh calls.");
   metrics.counter("truss_events_received_total", "Client events received.");
   metrics.counter("truss_errors_total", "Client events refused, by error code.");
-  metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, user).");
+  metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, topic, user).");
   metrics.counter("truss_inbox_appended_total", "Messages stored in user inboxes by this node.");
   metrics.counter("truss_inbox_pushed_total", "Live inbox pushes to sockets of this node.");
   metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).");
   metrics.counter("truss_store_errors_total", "Store calls that failed because the store was unreachable or did not answer, by store.");
   metrics.counter("truss_slow_consumers_total", "Sockets disconnected with SLOW_CONSUMER because too much waited to be written to them.");
   metrics.counter("truss_inbox_undeliverable_total", "Stored inbox messages skipped because they could not be encoded for a socket.");
+  metrics.counter("truss_authorization_refusals_total", "Operations the authorize policy refused (or could not decide), by action.");
+  metrics.counter("truss_topic_subscriptions_total", "Topic subscriptions granted on this node.");
+  metrics.counter("truss_subscriptions_dropped_total", "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).");
+  metrics.counter("truss_revocations_total", "disconnectUser and unsubscribeUser calls made on this node, by kind.");
   return metrics;
 }

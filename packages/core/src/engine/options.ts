@@ -12,6 +12,8 @@ import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
 import type { EngineStores } from "./context.js";
 import type { EventCatalog } from "./events.js";
+import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "./policy.js";
+import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "./topics.js";
 
 /** What the engine writes to its log; `console` fits. */
 export interface Logger {
@@ -67,6 +69,11 @@ export interface LimitOptions {
    * sockets of a device already online are allowed. Default 20.
    */
   maxDevicesPerUser?: number;
+  /**
+   * How long the `authorize` policy may take to answer one request, in ms;
+   * past it the request is refused with `FORBIDDEN`. Default 5 s.
+   */
+  authorizeTimeoutMs?: number;
 }
 
 /** Presence timing, the `presenceTiming` option. */
@@ -93,13 +100,24 @@ export interface AuthExpiryOptions {
 }
 
 /** Everything `createRealtimeEngine` accepts. Only `auth` is required. */
-export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCatalog> {
+export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCatalog, TTopic extends string = string> {
   /**
    * Proves who connects: the application's own {@link Authenticator}, or
    * `jwtAuth` options (`{ secret, algorithms: ["HS256"], issuer }`), which the
    * engine turns into `jwtAuth(options)`.
    */
   auth: Authenticator | JwtAuthOptions;
+  /**
+   * The authorization policy inside a tenant, run before every socket
+   * operation on a resource: `topic:subscribe`, `document:read|write|rollback`
+   * and application events. Only `true` allows; `false`, a refusal, a throw or
+   * no answer within `limits.authorizeTimeoutMs` answers `FORBIDDEN`.
+   * Without it documents and events stay open to the whole company and every
+   * topic subscription is refused.
+   */
+  authorize?(...args: Parameters<AuthorizePolicy<TTopic>>): ReturnType<AuthorizePolicy<TTopic>>;
+  /** Topic patterns clients may subscribe to, and the per-socket cap. */
+  topics?: TopicOptions<TTopic>;
   /** Presence store; default in-memory (one process). */
   presence?: PresenceStore;
   /** User inbox; default in-memory (one process). */
@@ -144,6 +162,7 @@ export const DEFAULT_LIMITS = {
   maxUserMessageBytes: 64 * 1024,
   maxBufferedBytes: 1024 * 1024,
   maxDevicesPerUser: 20,
+  authorizeTimeoutMs: DEFAULT_AUTHORIZE_TIMEOUT_MS,
 } as const;
 
 /** Default presence TTL. */
@@ -174,6 +193,8 @@ export interface ResolvedOptions {
   };
   presenceTiming: Required<PresenceTimingOptions>;
   authExpiry: Required<AuthExpiryOptions>;
+  authorize: AuthorizePolicy | undefined;
+  topics: { patterns: TopicPatterns; maxPerConnection: number };
 }
 
 /**
@@ -182,7 +203,7 @@ export interface ResolvedOptions {
  *
  * @throws TypeError when `auth` is missing or a number is not positive.
  */
-export function resolveOptions(options: RealtimeEngineOptions<EventCatalog>): ResolvedOptions {
+export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, string>): ResolvedOptions {
   if (!options?.auth) {
     throw new TypeError('createRealtimeEngine needs `auth`: an Authenticator, or jwtAuth options such as { secret, algorithms: ["HS256"] }.');
   }
@@ -208,6 +229,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog>): Re
       maxUserMessageBytes: positive(limits.maxUserMessageBytes, DEFAULT_LIMITS.maxUserMessageBytes, "limits.maxUserMessageBytes"),
       maxBufferedBytes: positive(limits.maxBufferedBytes, DEFAULT_LIMITS.maxBufferedBytes, "limits.maxBufferedBytes"),
       maxDevicesPerUser: positive(limits.maxDevicesPerUser, DEFAULT_LIMITS.maxDevicesPerUser, "limits.maxDevicesPerUser"),
+      authorizeTimeoutMs: positive(limits.authorizeTimeoutMs, DEFAULT_LIMITS.authorizeTimeoutMs, "limits.authorizeTimeoutMs"),
     },
     presenceTiming: {
       ttlMs,
@@ -218,7 +240,18 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog>): Re
       warnBeforeMs: options.authExpiry?.warnBeforeMs ?? DEFAULT_AUTH_WARN_BEFORE_MS,
       requireExpiry: options.authExpiry?.requireExpiry === true,
     },
+    authorize: authorizePolicy(options.authorize),
+    topics: {
+      patterns: new TopicPatterns(options.topics?.patterns),
+      maxPerConnection: positive(options.topics?.maxPerConnection, DEFAULT_MAX_TOPICS_PER_CONNECTION, "topics.maxPerConnection"),
+    },
   };
+}
+
+function authorizePolicy(policy: unknown): AuthorizePolicy | undefined {
+  if (policy === undefined) return undefined;
+  if (typeof policy !== "function") throw new TypeError("`authorize` must be a function (principal, request) => boolean | refusal, or a promise of one.");
+  return policy as AuthorizePolicy;
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

@@ -3,12 +3,17 @@ import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { requireInteger, requireObject, requireString, type EventHandler } from "./dispatch.js";
 import type { DocumentService } from "./documents.js";
+import type { DocumentRequest } from "./policy.js";
 import type { InboxService } from "./inbox.js";
+import type { Policy } from "./policy.js";
 import type { PresenceService } from "./presence.js";
+import type { DroppedSubscriptions, Subscriptions } from "./subscriptions.js";
 
 /** What the protocol's client events are served by. */
 export interface ProtocolServices {
-  refreshAuth(connection: Connection, token: string): Promise<{ expiresAt: number | null }>;
+  refreshAuth(connection: Connection, token: string): Promise<{ expiresAt: number | null; dropped: DroppedSubscriptions }>;
+  policy: Policy;
+  subscriptions: Subscriptions;
   presence: PresenceService;
   inbox: InboxService;
   documents: DocumentService;
@@ -16,9 +21,9 @@ export interface ProtocolServices {
 
 /**
  * Registers the handlers of the protocol's client events (`auth:refresh`,
- * `inbox:ack`, `presence:list`, `document:*`). Each validates its payload by
- * hand, and every document key takes its company from the principal, never
- * from the payload.
+ * `inbox:ack`, `presence:list`, `document:*`, `topic:*`). Each validates its
+ * payload by hand, every document key takes its company from the principal,
+ * never from the payload, and every document operation asks the policy first.
  */
 export function registerProtocolHandlers(handlers: Map<string, EventHandler>, services: ProtocolServices): void {
   const key = (connection: Connection, payload: unknown): DocumentKey => ({
@@ -26,6 +31,12 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     type: requireString(payload, "type"),
     id: requireString(payload, "id"),
   });
+  /** The document's key, once the policy allowed `action` on it. */
+  const authorized = async (connection: Connection, payload: unknown, action: DocumentRequest["action"]): Promise<DocumentKey> => {
+    const document = key(connection, payload);
+    await services.policy.check(connection.principal, { action, type: document.type, id: document.id });
+    return document;
+  };
   const writer = (connection: Connection) => ({ userId: connection.principal.userId, socketId: connection.socket.id });
   const on = (event: string, handler: EventHandler) => handlers.set(event, handler);
 
@@ -37,20 +48,30 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     users: await services.presence.list(connection.principal.companyId),
   }));
   on(PROTOCOL_EVENTS.documentGet, async (connection, payload) => ({
-    document: await services.documents.get(key(connection, payload)),
+    document: await services.documents.get(await authorized(connection, payload, "document:read")),
   }));
-  on(PROTOCOL_EVENTS.documentUpdate, (connection, payload) =>
-    services.documents.update(
-      key(connection, payload),
-      { baseVersion: requireInteger(payload, "baseVersion"), changes: requireObject(payload, "changes") },
-      writer(connection),
-    ),
-  );
+  on(PROTOCOL_EVENTS.documentUpdate, async (connection, payload) => {
+    const update = { baseVersion: requireInteger(payload, "baseVersion"), changes: requireObject(payload, "changes") };
+    return services.documents.update(await authorized(connection, payload, "document:write"), update, writer(connection));
+  });
   on(PROTOCOL_EVENTS.documentHistory, async (connection, payload) => {
     const limit = requireInteger(payload, "limit", { min: 1, optional: true });
-    return { versions: await services.documents.history(key(connection, payload), Number.isNaN(limit) ? undefined : limit) };
+    const document = await authorized(connection, payload, "document:read");
+    return { versions: await services.documents.history(document, Number.isNaN(limit) ? undefined : limit) };
   });
-  on(PROTOCOL_EVENTS.documentRollback, async (connection, payload) => ({
-    document: await services.documents.rollback(key(connection, payload), requireInteger(payload, "toVersion", { min: 1 }), writer(connection)),
-  }));
+  on(PROTOCOL_EVENTS.documentRollback, async (connection, payload) => {
+    const toVersion = requireInteger(payload, "toVersion", { min: 1 });
+    return { document: await services.documents.rollback(await authorized(connection, payload, "document:rollback"), toVersion, writer(connection)) };
+  });
+  on(PROTOCOL_EVENTS.documentWatch, async (connection, payload) => {
+    const document = key(connection, payload);
+    return { document: await services.subscriptions.watch(connection, document, () => services.documents.find(document)) };
+  });
+  on(PROTOCOL_EVENTS.documentUnwatch, async (connection, payload) => {
+    services.subscriptions.unwatch(connection, key(connection, payload));
+  });
+  on(PROTOCOL_EVENTS.topicSubscribe, (connection, payload) => services.subscriptions.subscribe(connection, payload));
+  on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => {
+    services.subscriptions.unsubscribe(connection, payload);
+  });
 }

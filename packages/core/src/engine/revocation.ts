@@ -1,0 +1,122 @@
+import type { ErrorPayload } from "../errors.js";
+import { isTopicName, PROTOCOL_EVENTS } from "@truss/protocol";
+import type { Connection } from "./connection.js";
+import { isClustered, userRoom, type EngineContext, type RevokeCommand } from "./context.js";
+import { isWellFormedText } from "./payload.js";
+import type { Subscriptions } from "./subscriptions.js";
+
+/** Server-side event that carries a revocation to the other nodes. */
+const REVOKE_EVENT = "truss:revoke";
+
+/** Codes `disconnectUser` may close a session with, as the client reads them. */
+export type DisconnectCode = "ACCESS_REVOKED" | "FORBIDDEN" | "AUTH_TOKEN_EXPIRED";
+
+/** Why `disconnectUser` closes a user's sessions, as their clients are told. */
+export interface DisconnectReason {
+  /**
+   * `ACCESS_REVOKED` (default) and `FORBIDDEN` stop `@truss/client` for good;
+   * `AUTH_TOKEN_EXPIRED` makes it reconnect with a fresh token from
+   * `getToken` (for "your roles changed, sign in again").
+   */
+  code?: DisconnectCode;
+  /** A sentence for the user. Default: "Your access to this company was revoked." */
+  message?: string;
+}
+
+/** What a revocation reached. */
+export interface RevocationResult {
+  /** Sockets disconnected (or unsubscribed) on every node that answered. */
+  sockets: number;
+  /**
+   * Whether every node answered within the adapter's request timeout. When
+   * `false`, a node that did not answer still acts on the revocation when it
+   * receives it; only its count is missing.
+   */
+  complete: boolean;
+}
+
+const DISCONNECT_CODES: ReadonlySet<string> = new Set<DisconnectCode>(["ACCESS_REVOKED", "FORBIDDEN", "AUTH_TOKEN_EXPIRED"]);
+
+/**
+ * Revocations that reach a user's sockets on every node: each node acts on
+ * its own sockets and answers with how many it reached, through the adapter
+ * (Redis pub/sub with `@truss/redis`), and the caller gets the sum.
+ */
+export class Revocations {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly connectionOf: (socketId: string) => Connection | undefined,
+    private readonly subscriptions: Subscriptions,
+  ) {}
+
+  /** Answers other nodes' revocations. Call once the namespace exists. */
+  bindNamespace(): void {
+    this.ctx.namespace().on(REVOKE_EVENT, (command: RevokeCommand, answer: unknown) => {
+      const sockets = this.applyLocally(command);
+      if (typeof answer === "function") answer(sockets);
+    });
+  }
+
+  /** Disconnects every socket of a user of a company, on every node, with a coded reason. */
+  disconnectUser(companyId: string, userId: string, reason: DisconnectReason = {}): Promise<RevocationResult> {
+    assertUser("disconnectUser", companyId, userId);
+    const code = reason.code ?? "ACCESS_REVOKED";
+    if (!DISCONNECT_CODES.has(code)) throw new TypeError(`disconnectUser: code must be one of ${[...DISCONNECT_CODES].join(", ")}; got ${String(code)}.`);
+    const message = typeof reason.message === "string" && reason.message !== "" ? reason.message : "Your access to this company was revoked.";
+    return this.run({ kind: "disconnect", companyId, userId, error: { code, message } });
+  }
+
+  /** Ends one topic subscription on every socket of a user of a company, on every node. */
+  unsubscribeUser(companyId: string, userId: string, topic: string): Promise<RevocationResult> {
+    assertUser("unsubscribeUser", companyId, userId);
+    if (!isTopicName(topic)) throw new TypeError(`unsubscribeUser: ${JSON.stringify(topic)} is not a topic name.`);
+    const error: ErrorPayload = { code: "ACCESS_REVOKED", message: `Your access to "${topic}" was revoked.` };
+    return this.run({ kind: "unsubscribe", companyId, userId, topic, error });
+  }
+
+  private async run(command: RevokeCommand): Promise<RevocationResult> {
+    const namespace = this.ctx.namespace();
+    const local = this.applyLocally(command);
+    this.ctx.metrics.inc("truss_revocations_total", { kind: command.kind });
+    if (!isClustered(namespace)) return { sockets: local, complete: true };
+    const { responses, complete } = await new Promise<{ responses: unknown[]; complete: boolean }>((resolve) => {
+      try {
+        namespace.serverSideEmit(REVOKE_EVENT, command, (error: (Error & { responses?: unknown[] }) | null, responses: unknown[]) =>
+          resolve({ responses: (error ? error.responses : responses) ?? [], complete: !error }),
+        );
+      } catch (error) {
+        // An adapter without acknowledgements: the others still act on the command; their counts are unknown.
+        this.ctx.logger.warn("revocation sent to other nodes without a count", { error: error instanceof Error ? error.message : String(error) });
+        resolve({ responses: [], complete: false });
+      }
+    });
+    const remote = responses.reduce<number>((sum, answer) => sum + (typeof answer === "number" && answer >= 0 ? answer : 0), 0);
+    return { sockets: local + remote, complete };
+  }
+
+  /** Acts on this node's sockets of the command's user; how many it reached. */
+  private applyLocally(command: RevokeCommand): number {
+    const namespace = this.ctx.namespace();
+    const ids = namespace.adapter.rooms.get(userRoom(command.companyId, command.userId));
+    if (!ids) return 0;
+    let reached = 0;
+    for (const id of [...ids]) {
+      const connection = this.connectionOf(id);
+      if (!connection) continue;
+      if (command.kind === "unsubscribe") {
+        if (this.subscriptions.revokeTopic(connection, command.topic, command.error)) reached++;
+        continue;
+      }
+      connection.socket.emit(PROTOCOL_EVENTS.error, command.error);
+      connection.socket.disconnect(true);
+      reached++;
+    }
+    return reached;
+  }
+}
+
+function assertUser(method: string, companyId: unknown, userId: unknown): void {
+  if (typeof companyId !== "string" || typeof userId !== "string" || !isWellFormedText(companyId) || !isWellFormedText(userId)) {
+    throw new TypeError(`${method}(companyId, userId, …) takes the company id and the user id as well-formed strings.`);
+  }
+}
