@@ -10,12 +10,23 @@ import { channelOf, TenantSide } from "./support/tenant-sides.js";
 /**
  * Two companies whose ids, users and devices collide or are crafted to
  * collide under naive key and room schemes. Whatever company A does (company
- * broadcasts, `toUser` messages live and replayed, document updates,
+ * broadcasts, topic messages to a topic of the same name, `toUser` messages
+ * live and replayed, document updates to watchers of the same document key,
  * presence) never reaches a socket of company B, and the other way round;
  * each side's own traffic is checked to arrive, so a silent server cannot
  * pass. On Redis, A's sockets and B's sit on different nodes and every
  * server-side send goes through the other node.
  */
+
+/** One topic name both companies use. */
+const SHARED_TOPIC = "project:shared";
+
+/**
+ * Every socket may do anything inside its company, so each check below is
+ * about the tenant boundary alone; with a policy, document updates go to the
+ * document's watchers rather than the company.
+ */
+const ENGINE_OPTIONS = { authorize: () => true };
 
 /** Presence changes after a company's first are coalesced for up to a second: wait that long before the last look. */
 const PRESENCE_WINDOW_MS = 1_200;
@@ -38,7 +49,7 @@ interface PairRun {
 }
 
 /** The channels leaks are counted by, printed even when nothing leaked. */
-const LEAK_CHANNELS = ["company broadcast", "inbox (live)", "inbox (replay)", "document:updated", "presence", "store"];
+const LEAK_CHANNELS = ["company broadcast", "topic", "inbox (live)", "inbox (replay)", "document:updated", "presence", "store"];
 
 const markOf = (side: "A" | "B", index: number) => `${side}#${index}#`;
 
@@ -75,6 +86,14 @@ async function runPair(topology: Topology, pair: TenantPair, index: number, sett
     run.storeLeaks.push(`B's user was refused while A's was online: ${preview(error.data ?? String(error))}`);
   });
 
+  // Both watchers hold the same topic and watch the same document key, each in their own company.
+  for (const side of [a, b]) {
+    const watcher = side.sockets.get("watcher")!;
+    expect(await request(watcher, "topic:subscribe", { topic: SHARED_TOPIC }), "topic:subscribe").toEqual({ ok: true, topic: SHARED_TOPIC });
+    expect(await request(watcher, "document:watch", { type: docType, id: docId }), "document:watch").toMatchObject({ ok: true });
+  }
+  homeB.engine.toTopic(pair.a, SHARED_TOPIC).emit("chaos:topic", { mark: markA });
+  homeA.engine.toTopic(pair.b, SHARED_TOPIC).emit("chaos:topic", { mark: markB });
   homeB.engine.toCompany(pair.a).emit("chaos:company", { mark: markA });
   homeA.engine.toCompany(pair.b).emit("chaos:company", { mark: markB });
   await homeB.engine.toUser(pair.a, pair.user).emit("chaos:direct", { mark: markA });
@@ -101,6 +120,8 @@ async function runPair(topology: Topology, pair: TenantPair, index: number, sett
   await waitFor(
     () =>
       a.heard("watcher", "chaos:company", markA) &&
+      a.heard("watcher", "chaos:topic", markA) &&
+      b.heard("watcher", "chaos:topic", markB) &&
       a.heard("user", "inbox:message", markA) &&
       a.heard("watcher", "document:updated", markA) &&
       b.heard("watcher", "chaos:company", markB) &&
@@ -145,7 +166,7 @@ function sweep(backend: () => Backend, settleMs: number): void {
   const section = () => `${backend().name}`;
 
   beforeAll(async () => {
-    topology = await backend().start();
+    topology = await backend().start(ENGINE_OPTIONS);
     for (const channel of LEAK_CHANNELS) figures.set(section(), `leaks: ${channel}`, 0);
   });
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { RealtimeEngine } from "@truss/core";
+import type { RealtimeEngine, RealtimeEngineOptions } from "@truss/core";
 import { createClient, open, request, requireRedisOrSkip, signToken, startRedisServer, type RedisServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
@@ -40,8 +40,20 @@ const tokens: Record<TokenName, string> = {
 /** Object.prototype's own members before any input: the server shares this process, so pollution shows here. */
 const PROTOTYPE_MEMBERS = new Set(Object.getOwnPropertyNames(Object.prototype));
 
-/** Default limits, except the event rate: every event should reach its checks, not the rate limiter. */
-const ENGINE_OPTIONS = { limits: { eventsPerSecond: 1_000_000 } };
+/**
+ * Default limits, except the event rate: every event should reach its checks,
+ * not the rate limiter. A policy with every kind of answer (allow, refuse,
+ * async, throw) and declared topic patterns, so fuzzed input reaches them too.
+ */
+const ENGINE_OPTIONS: Partial<RealtimeEngineOptions> = {
+  limits: { eventsPerSecond: 1_000_000, authorizeTimeoutMs: 500 },
+  topics: { patterns: ["project:{projectId}", { pattern: "crew:{crewId}", params: { crewId: /^\d+$/ } }] },
+  authorize: async (_principal, request) => {
+    if (request.action === "topic:subscribe" && request.pattern === "crew:{crewId}") throw new Error("the crew roster is down");
+    if (request.action === "topic:subscribe") return request.params.projectId !== "deny";
+    return request.action !== "document:rollback" || { message: "Only managers roll back." };
+  },
+};
 
 const figures = new Figures("wire-fuzz");
 const crashes = new CrashWatch();

@@ -62,6 +62,7 @@ export function channelOf(entry: Received): string {
   if (entry.event === "inbox:message") return `inbox (${entry.phase})`;
   if (entry.event.startsWith("presence:")) return "presence";
   if (entry.event === "document:updated") return "document:updated";
+  if (entry.event === "chaos:topic") return "topic";
   if (entry.event.startsWith("chaos:")) return "company broadcast";
   return entry.event;
 }

@@ -173,6 +173,13 @@ const changesSpec = fc.oneof(
   { arbitrary: anySpec, weight: 1 },
 );
 
+/** Topic names: declared shapes (allowed, refused, throwing in the fuzz policy), near misses and anything. */
+const topicSpec: fc.Arbitrary<ValueSpec> = fc.oneof(
+  leaf("project:p1", "project:deny", "crew:7", "crew:x", "project:a:b", "__proto__", "project:__proto__", "project:\u00fc", "project:\ud800", "", "p".repeat(10_240)),
+  fc.string({ unit: "binary", maxLength: 40 }).map((text) => ({ leaf: `project:${text}` })),
+  docIdSpec,
+);
+
 const payloadByEvent: Record<string, fc.Arbitrary<ValueSpec>> = {
   "document:get": objectOf({ type: docIdSpec, id: docIdSpec }),
   "document:update": objectOf({
@@ -184,6 +191,10 @@ const payloadByEvent: Record<string, fc.Arbitrary<ValueSpec>> = {
   }),
   "document:history": objectOf({ type: docIdSpec, id: docIdSpec, limit: limitSpec }),
   "document:rollback": objectOf({ type: docIdSpec, id: docIdSpec, toVersion: versionSpec }),
+  "document:watch": objectOf({ type: docIdSpec, id: docIdSpec }),
+  "document:unwatch": objectOf({ type: docIdSpec, id: docIdSpec }),
+  "topic:subscribe": objectOf({ topic: topicSpec }),
+  "topic:unsubscribe": objectOf({ topic: topicSpec }),
   "inbox:ack": objectOf({ ids: inboxIdsSpec }),
   "presence:list": objectOf({}),
   "auth:refresh": objectOf({ token: tokenSpec }),

@@ -58,7 +58,7 @@ export class Revocations {
   }
 
   /** Disconnects every socket of a user of a company, on every node, with a coded reason. */
-  disconnectUser(companyId: string, userId: string, reason: DisconnectReason = {}): Promise<RevocationResult> {
+  async disconnectUser(companyId: string, userId: string, reason: DisconnectReason = {}): Promise<RevocationResult> {
     assertUser("disconnectUser", companyId, userId);
     const code = reason.code ?? "ACCESS_REVOKED";
     if (!DISCONNECT_CODES.has(code)) throw new TypeError(`disconnectUser: code must be one of ${[...DISCONNECT_CODES].join(", ")}; got ${String(code)}.`);
@@ -67,7 +67,7 @@ export class Revocations {
   }
 
   /** Ends one topic subscription on every socket of a user of a company, on every node. */
-  unsubscribeUser(companyId: string, userId: string, topic: string): Promise<RevocationResult> {
+  async unsubscribeUser(companyId: string, userId: string, topic: string): Promise<RevocationResult> {
     assertUser("unsubscribeUser", companyId, userId);
     if (!isTopicName(topic)) throw new TypeError(`unsubscribeUser: ${JSON.stringify(topic)} is not a topic name.`);
     const error: ErrorPayload = { code: "ACCESS_REVOKED", message: `Your access to "${topic}" was revoked.` };

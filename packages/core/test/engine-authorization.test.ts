@@ -1,0 +1,399 @@
+import { createRealtimeEngine, type AuthorizationRequest, type AuthorizePolicy, type Principal } from "@truss/core";
+import { collect, connectAs, request, signToken, sleep, startTestServer, testAuth, waitFor, type TestClaims, type TestServer } from "@truss/test-utils";
+import type { Socket as ClientSocket } from "socket.io-client";
+import { afterEach, describe, expect, test } from "vitest";
+
+let server: TestServer;
+const sockets: ClientSocket[] = [];
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.close();
+  await server?.close();
+});
+
+const connect = async (claims: TestClaims) => {
+  const socket = await connectAs(server.url, claims);
+  sockets.push(socket);
+  return socket;
+};
+
+/** A policy that records every request and answers with `decide`. */
+function recording(decide: (principal: Principal, request: AuthorizationRequest) => ReturnType<AuthorizePolicy>) {
+  const asked: AuthorizationRequest[] = [];
+  const authorize: AuthorizePolicy = (principal, request) => {
+    asked.push(request);
+    return decide(principal, request);
+  };
+  return { asked, authorize };
+}
+
+const alice = { userId: "alice", companyId: "acme" };
+const report = { type: "site-report", id: "r1" };
+
+describe("without a policy", () => {
+  test("topic subscriptions are refused, documents stay tenant-wide and their commits reach the whole company", async () => {
+    server = await startTestServer();
+    const a = await connect(alice);
+    const b = await connect({ userId: "bob", companyId: "acme" });
+    const refused = await request(a, "topic:subscribe", { topic: "project:p1" });
+    expect(refused).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    expect(refused.error.message).toMatch(/no authorize policy/);
+
+    const heard = collect(b, "document:updated");
+    const created = await request(a, "document:update", { ...report, baseVersion: 0, changes: { notes: "poured" } });
+    expect(created).toMatchObject({ ok: true, status: "applied" });
+    expect(await request(a, "document:rollback", { ...report, toVersion: 1 })).toMatchObject({ ok: true });
+    // Bob never watched the report: without a policy the company hears every commit, as before policies existed.
+    await waitFor(() => heard.length === 2);
+  });
+});
+
+describe("the authorize policy", () => {
+  // `attempt` names another topic or document the second time: a subscription already held is not asked about again.
+  const kinds: Array<{ action: string; send: (socket: ClientSocket, attempt: number) => Promise<any> }> = [
+    { action: "topic:subscribe", send: (s, attempt) => request(s, "topic:subscribe", { topic: `project:p${attempt}` }) },
+    { action: "document:read", send: (s) => request(s, "document:get", report) },
+    { action: "document:read", send: (s) => request(s, "document:history", report) },
+    { action: "document:read", send: (s, attempt) => request(s, "document:watch", { ...report, id: `r${attempt}` }) },
+    { action: "document:write", send: (s) => request(s, "document:update", { ...report, baseVersion: 1, changes: { notes: "x" } }) },
+    { action: "document:rollback", send: (s) => request(s, "document:rollback", { ...report, toVersion: 1 }) },
+    { action: "event", send: (s) => request(s, "crew:checkin", { crew: 4 }) },
+  ];
+  const policies: Array<[string, (allow: boolean) => AuthorizePolicy]> = [
+    ["sync", (allow) => () => allow],
+    ["async", (allow) => async () => {
+      await sleep(5);
+      return allow;
+    }],
+  ];
+
+  for (const [style, policy] of policies) {
+    for (const { action, send } of kinds) {
+      test(`${style} policy: ${action} allowed when it answers true, FORBIDDEN and untouched when false`, async () => {
+        let allow = true;
+        let handled = 0;
+        const inner = { allow: policy(true), deny: policy(false) };
+        server = await startTestServer({ authorize: (principal, request) => (allow ? inner.allow : inner.deny)(principal, request) });
+        server.engine.handle("crew:checkin", () => ({ handled: ++handled }));
+        await server.engine.documents.update("acme", report.type, report.id, { baseVersion: 0, changes: { notes: "v1" } });
+        const socket = await connect(alice);
+
+        const allowed = await send(socket, 1);
+        expect(allowed.ok).toBe(true);
+        const before = await server.engine.documents.get("acme", report.type, report.id);
+        const handledBefore = handled;
+
+        allow = false;
+        const refused = await send(socket, 2);
+        expect(refused).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+        // Nothing was written, rolled back or handled by the refused call.
+        expect(await server.engine.documents.get("acme", report.type, report.id)).toEqual(before);
+        expect(handled).toBe(handledBefore);
+        expect(await server.engine.metrics()).toMatch(new RegExp(`truss_authorization_refusals_total\\{action="${action}"\\} 1`));
+      });
+    }
+  }
+
+  test("the policy gets the principal and the request, with the company never taken from the client", async () => {
+    const { asked, authorize } = recording(() => true);
+    let seen: Principal | undefined;
+    server = await startTestServer({
+      authorize: (principal, request) => {
+        seen = principal;
+        return authorize(principal, request);
+      },
+      topics: { patterns: ["project:{projectId}", "site:{siteId}/crew:{crewId}"] },
+    });
+    const socket = await connect({ ...alice, roles: ["manager"] });
+    await request(socket, "topic:subscribe", { topic: "site:tower-b/crew:4" });
+    await request(socket, "document:get", { ...report, companyId: "globex" });
+    expect(asked).toEqual([
+      { action: "topic:subscribe", topic: "site:tower-b/crew:4", pattern: "site:{siteId}/crew:{crewId}", params: { siteId: "tower-b", crewId: "4" } },
+      { action: "document:read", type: "site-report", id: "r1" },
+    ]);
+    expect(seen).toMatchObject({ userId: "alice", companyId: "acme", roles: ["manager"] });
+  });
+
+  test("a policy that throws, rejects, times out or answers anything but true refuses with FORBIDDEN", async () => {
+    const answers: Record<string, () => unknown> = {
+      throws: () => {
+        throw new Error("database down");
+      },
+      rejects: () => Promise.reject(new Error("database down")),
+      hangs: () => new Promise(() => {}),
+      truthy: () => "yes",
+      object: () => ({ allow: true }),
+      undefined: () => undefined,
+    };
+    server = await startTestServer({
+      authorize: (_principal, request) => answers[(request as { topic: string }).topic.slice("t:".length)]!() as never,
+      limits: { authorizeTimeoutMs: 200 },
+    });
+    const socket = await connect(alice);
+    for (const name of Object.keys(answers)) {
+      const answer = await request(socket, "topic:subscribe", { topic: `t:${name}` });
+      expect(answer, name).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    }
+    // The socket is still served after every kind of failure.
+    expect(await request(socket, "presence:list", {})).toMatchObject({ ok: true });
+  });
+
+  test("a refusal object carries its message, and NOT_FOUND hides that the document exists", async () => {
+    server = await startTestServer({
+      authorize: (_principal, request) =>
+        request.action === "document:read" ? { code: "NOT_FOUND", message: "No such report." } : { message: "Only managers may roll back." },
+    });
+    const socket = await connect(alice);
+    expect(await request(socket, "document:get", report)).toEqual({ ok: false, error: { code: "NOT_FOUND", message: "No such report." } });
+    expect(await request(socket, "document:rollback", { ...report, toVersion: 1 })).toEqual({
+      ok: false,
+      error: { code: "FORBIDDEN", message: "Only managers may roll back." },
+    });
+  });
+
+  test("crafted topic names are refused with INVALID_PAYLOAD before the policy runs", async () => {
+    const { asked, authorize } = recording(() => true);
+    server = await startTestServer({ authorize, topics: { patterns: ["project:{projectId}", { pattern: "crew:{crewId}", params: { crewId: /^\d+$/ } }] } });
+    const socket = await connect(alice);
+    const crafted: unknown[] = [
+      "project:a:b",
+      "project:a/b",
+      "project:",
+      "project",
+      ":p1",
+      "project::p1",
+      "project:p1 ",
+      " project:p1",
+      "project:p\u00fc",
+      "project:p1\u200b",
+      "project:\ud800",
+      "project:\u0000",
+      "__proto__",
+      "project:__proto__",
+      "constructor",
+      "project:_x",
+      "crew:abc",
+      "crew:4x",
+      `project:${"a".repeat(10_240)}`,
+      "x".repeat(10_240),
+      "",
+      42,
+      null,
+      { toString: "project:p1" },
+      ["project:p1"],
+    ];
+    for (const topic of crafted) {
+      const answer = await request(socket, "topic:subscribe", { topic });
+      expect(answer, JSON.stringify(topic)?.slice(0, 40)).toMatchObject({ ok: false, error: { code: "INVALID_PAYLOAD" } });
+    }
+    expect(await request(socket, "topic:subscribe", null)).toMatchObject({ ok: false, error: { code: "INVALID_PAYLOAD" } });
+    expect(asked).toEqual([]);
+    // Well-formed topics of the declared shapes do reach the policy.
+    expect(await request(socket, "topic:subscribe", { topic: "crew:4" })).toEqual({ ok: true, topic: "crew:4" });
+    expect(await request(socket, "topic:subscribe", { topic: "project:p-1.b@x" })).toEqual({ ok: true, topic: "project:p-1.b@x" });
+    expect(asked).toHaveLength(2);
+  });
+
+  test("malformed patterns fail at start-up with the pattern's name", () => {
+    for (const pattern of ["project:{projectId", "project:{a}:{a}", "project:{}", " project:{id}", "project::{id}"]) {
+      expect(() => createRealtimeEngine({ auth: testAuth(), authorize: () => true, topics: { patterns: [pattern] } }), pattern).toThrow(TypeError);
+    }
+  });
+});
+
+describe("topics", () => {
+  test("toTopic reaches only that company's subscribers: 0 cross deliveries over 1,000 sends with the same topic name", async () => {
+    server = await startTestServer({ authorize: () => true, topics: { patterns: ["project:{projectId}"] } });
+    const acme = await connect(alice);
+    const globex = await connect({ userId: "alice", companyId: "globex" });
+    const bystander = await connect({ userId: "bob", companyId: "acme" });
+    for (const socket of [acme, globex]) expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toEqual({ ok: true, topic: "project:p1" });
+    const heard = { acme: collect<{ n: number; company: string }>(acme, "project:updated"), globex: collect<{ n: number; company: string }>(globex, "project:updated") };
+    const bystanderHeard = collect(bystander, "project:updated");
+    for (let n = 0; n < 1000; n++) {
+      const company = n % 2 === 0 ? "acme" : "globex";
+      server.engine.toTopic(company, "project:p1").emit("project:updated", { n, company });
+    }
+    await waitFor(() => heard.acme.length + heard.globex.length === 1000);
+    await sleep(50);
+    expect(heard.acme).toHaveLength(500);
+    expect(heard.globex).toHaveLength(500);
+    expect(heard.acme.every((message) => message.company === "acme")).toBe(true);
+    expect(heard.globex.every((message) => message.company === "globex")).toBe(true);
+    expect(bystanderHeard).toEqual([]);
+  });
+
+  test("unsubscribing stops delivery; subscribing twice is one subscription", async () => {
+    server = await startTestServer({ authorize: () => true });
+    const socket = await connect(alice);
+    const heard = collect(socket, "stock:updated");
+    await request(socket, "topic:subscribe", { topic: "yard" });
+    await request(socket, "topic:subscribe", { topic: "yard" });
+    server.engine.toTopic("acme", "yard").emit("stock:updated", { n: 1 });
+    await waitFor(() => heard.length === 1);
+    expect(await request(socket, "topic:unsubscribe", { topic: "yard" })).toEqual({ ok: true });
+    expect(await request(socket, "topic:unsubscribe", { topic: "yard" })).toEqual({ ok: true });
+    server.engine.toTopic("acme", "yard").emit("stock:updated", { n: 2 });
+    await sleep(50);
+    expect(heard).toEqual([{ n: 1 }]);
+  });
+
+  test("past topics.maxPerConnection (topics and watched documents together) answers TOO_MANY_TOPICS", async () => {
+    server = await startTestServer({ authorize: () => true, topics: { maxPerConnection: 3 } });
+    const socket = await connect(alice);
+    expect(await request(socket, "topic:subscribe", { topic: "a" })).toMatchObject({ ok: true });
+    expect(await request(socket, "topic:subscribe", { topic: "b" })).toMatchObject({ ok: true });
+    expect(await request(socket, "document:watch", report)).toEqual({ ok: true, document: null });
+    expect(await request(socket, "topic:subscribe", { topic: "c" })).toMatchObject({ ok: false, error: { code: "TOO_MANY_TOPICS" } });
+    expect(await request(socket, "document:watch", { type: "site-report", id: "r2" })).toMatchObject({ ok: false, error: { code: "TOO_MANY_TOPICS" } });
+    // Many subscribes at once cannot pass the cap between the check and the join.
+    await request(socket, "topic:unsubscribe", { topic: "b" });
+    const burst = await Promise.all(["c", "d", "e", "f"].map((topic) => request(socket, "topic:subscribe", { topic })));
+    expect(burst.filter((answer) => answer.ok)).toHaveLength(1);
+    expect(burst.filter((answer) => answer.error?.code === "TOO_MANY_TOPICS")).toHaveLength(3);
+    // A topic already held is not a new one.
+    expect(await request(socket, "topic:subscribe", { topic: "a" })).toMatchObject({ ok: true });
+  });
+
+  test("a socket that leaves while its policy check runs joins no room", async () => {
+    let release: ((value: boolean) => void) | undefined;
+    server = await startTestServer({ authorize: () => new Promise<boolean>((resolve) => (release = resolve)) });
+    const socket = await connect(alice);
+    socket.emit("topic:subscribe", { topic: "yard" }, () => {});
+    await waitFor(() => release !== undefined);
+    socket.close();
+    await waitFor(() => server.engine.io!.of("/").sockets.size === 0);
+    release!(true);
+    await sleep(20);
+    expect([...server.engine.io!.of("/").adapter.rooms.keys()].filter((room) => room.startsWith("topic:"))).toEqual([]);
+  });
+});
+
+describe("documents with a policy", () => {
+  test("a socket refused document:read receives none of that document's updates while another socket edits it", async () => {
+    const readers = new Set(["alice", "carol"]);
+    server = await startTestServer({
+      authorize: (principal, request) => (request.action === "document:read" ? readers.has(principal.userId) : true),
+    });
+    await server.engine.documents.update("acme", report.type, report.id, { baseVersion: 0, changes: { notes: "v1", secret: "budget" } });
+    const editor = await connect(alice);
+    const reader = await connect({ userId: "carol", companyId: "acme" });
+    const outsider = await connect({ userId: "dave", companyId: "acme" });
+    const readerHeard = collect<{ version: number }>(reader, "document:updated");
+    const outsiderHeard = collect(outsider, "document:updated");
+    const outsiderAny: unknown[] = [];
+    outsider.onAny((event, payload) => outsiderAny.push([event, payload]));
+
+    expect(await request(reader, "document:watch", report)).toMatchObject({ ok: true, document: { version: 1 } });
+    expect(await request(outsider, "document:watch", report)).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    expect(await request(outsider, "document:get", report)).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    expect(await request(outsider, "document:history", report)).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+
+    for (let version = 1; version <= 20; version++) {
+      const answer = await request(editor, "document:update", { ...report, baseVersion: version, changes: { notes: `v${version + 1}` } });
+      expect(answer.status).toBe("applied");
+    }
+    await server.engine.documents.update("acme", report.type, report.id, { baseVersion: 21, changes: { notes: "server" } });
+    await waitFor(() => readerHeard.length === 21);
+    expect(readerHeard.map((update) => update.version)).toEqual(Array.from({ length: 21 }, (_, index) => index + 2));
+    await sleep(50);
+    expect(outsiderHeard).toEqual([]);
+    expect(JSON.stringify(outsiderAny)).not.toContain("budget");
+
+    // Unwatching stops the updates.
+    expect(await request(reader, "document:unwatch", report)).toEqual({ ok: true });
+    await request(editor, "document:update", { ...report, baseVersion: 22, changes: { notes: "after" } });
+    await sleep(50);
+    expect(readerHeard).toHaveLength(21);
+  });
+
+  test("members edit but cannot roll back; the writer learns from its ack", async () => {
+    server = await startTestServer({
+      authorize: (principal, request) => request.action !== "document:rollback" || principal.roles.includes("manager"),
+    });
+    const member = await connect({ ...alice, roles: ["member"] });
+    const manager = await connect({ userId: "mia", companyId: "acme", roles: ["manager"] });
+    expect(await request(member, "document:update", { ...report, baseVersion: 0, changes: { notes: "v1" } })).toMatchObject({ status: "applied" });
+    expect(await request(member, "document:update", { ...report, baseVersion: 1, changes: { notes: "v2" } })).toMatchObject({ status: "applied" });
+    expect(await request(member, "document:rollback", { ...report, toVersion: 1 })).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    expect((await server.engine.documents.get("acme", report.type, report.id)).version).toBe(2);
+    expect(await request(manager, "document:rollback", { ...report, toVersion: 1 })).toMatchObject({ ok: true, document: { version: 3, data: { notes: "v1" } } });
+  });
+});
+
+describe("auth:refresh", () => {
+  test("a refreshed token whose roles no longer pass the policy drops the subscription and says which", async () => {
+    server = await startTestServer({
+      authorize: (principal, request) =>
+        request.action === "topic:subscribe" && request.topic === "budget" ? principal.roles.includes("manager") : true,
+    });
+    const socket = await connect({ ...alice, roles: ["manager"] });
+    await request(socket, "topic:subscribe", { topic: "budget" });
+    await request(socket, "topic:subscribe", { topic: "yard" });
+    await request(socket, "document:watch", report);
+    const dropped = collect(socket, "topic:dropped");
+    const heard = collect<{ topic: string }>(socket, "stock:updated");
+
+    const downgraded = signToken({ ...alice, roles: ["member"] });
+    const answer = await request(socket, "auth:refresh", { token: downgraded });
+    expect(answer).toMatchObject({ ok: true, dropped: { topics: ["budget"], documents: [] } });
+    expect(dropped).toEqual([{ topic: "budget", error: { code: "FORBIDDEN", message: expect.any(String) } }]);
+
+    server.engine.toTopic("acme", "budget").emit("stock:updated", { topic: "budget" });
+    server.engine.toTopic("acme", "yard").emit("stock:updated", { topic: "yard" });
+    await waitFor(() => heard.length === 1);
+    await sleep(50);
+    expect(heard).toEqual([{ topic: "yard" }]);
+    expect(await server.engine.metrics()).toMatch(/truss_subscriptions_dropped_total\{kind="topic"\} 1/);
+  });
+
+  test("a refresh drops a watched document the new roles may not read", async () => {
+    server = await startTestServer({ authorize: (principal) => principal.roles.includes("manager") });
+    const socket = await connect({ ...alice, roles: ["manager"] });
+    await request(socket, "document:watch", report);
+    const dropped = collect(socket, "document:dropped");
+    const answer = await request(socket, "auth:refresh", { token: signToken({ ...alice, roles: ["member"] }) });
+    expect(answer).toMatchObject({ ok: true, dropped: { topics: [], documents: [report] } });
+    expect(dropped).toEqual([{ ...report, error: { code: "FORBIDDEN", message: expect.any(String) } }]);
+  });
+});
+
+describe("revocation on one node", () => {
+  test("disconnectUser disconnects every device of that user only, with a coded reason, and reports the count", async () => {
+    server = await startTestServer();
+    const phone = await connect({ ...alice, deviceId: "phone" });
+    const laptop = await connect({ ...alice, deviceId: "laptop" });
+    const namesake = await connect({ userId: "alice", companyId: "globex" });
+    const errors = [collect(phone, "error"), collect(laptop, "error")];
+    const reasons: string[] = [];
+    for (const socket of [phone, laptop]) socket.on("disconnect", (reason) => reasons.push(reason));
+
+    expect(await server.engine.disconnectUser("acme", "alice")).toEqual({ sockets: 2, complete: true });
+    await waitFor(() => reasons.length === 2);
+    expect(reasons).toEqual(["io server disconnect", "io server disconnect"]);
+    for (const received of errors) expect(received).toEqual([{ code: "ACCESS_REVOKED", message: "Your access to this company was revoked." }]);
+    expect(namesake.connected).toBe(true);
+
+    expect(await server.engine.disconnectUser("acme", "nobody", { code: "FORBIDDEN", message: "Removed." })).toEqual({ sockets: 0, complete: true });
+    await expect(server.engine.disconnectUser("acme", "alice", { code: "RATE_LIMITED" as never })).rejects.toThrow(TypeError);
+  });
+
+  test("unsubscribeUser ends one topic on every device of the user and reports how many held it", async () => {
+    server = await startTestServer({ authorize: () => true });
+    const phone = await connect({ ...alice, deviceId: "phone" });
+    const laptop = await connect({ ...alice, deviceId: "laptop" });
+    const colleague = await connect({ userId: "bob", companyId: "acme" });
+    for (const socket of [phone, laptop, colleague]) await request(socket, "topic:subscribe", { topic: "project:p1" });
+    const dropped = collect(phone, "topic:dropped");
+    const heard = [collect(phone, "project:updated"), collect(laptop, "project:updated"), collect(colleague, "project:updated")];
+
+    expect(await server.engine.unsubscribeUser("acme", "alice", "project:p1")).toEqual({ sockets: 2, complete: true });
+    expect(await server.engine.unsubscribeUser("acme", "alice", "project:p1")).toEqual({ sockets: 0, complete: true });
+    server.engine.toTopic("acme", "project:p1").emit("project:updated", { id: "p1" });
+    await waitFor(() => heard[2]!.length === 1);
+    await sleep(50);
+    expect(heard[0]).toEqual([]);
+    expect(heard[1]).toEqual([]);
+    expect(dropped).toEqual([{ topic: "project:p1", error: { code: "ACCESS_REVOKED", message: expect.any(String) } }]);
+    expect(phone.connected).toBe(true);
+  });
+});

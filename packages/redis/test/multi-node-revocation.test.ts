@@ -1,0 +1,108 @@
+import { collect, request, sleep, waitFor, requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
+import type { Socket as ClientSocket } from "socket.io-client";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+
+/**
+ * Topics and revocations across three engine nodes on one redis-server, with
+ * classic and with sharded pub/sub: `toTopic` on one node reaches the topic's
+ * subscribers on the others (and no other company's), and `disconnectUser` /
+ * `unsubscribeUser` called on one node act on the user's sockets on every
+ * node and report the total.
+ */
+describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("topics and revocation across nodes", () => {
+  let server: RedisServer;
+  let group: NodeGroup | undefined;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterEach(async () => {
+    await group?.closeAll();
+    group = undefined;
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  for (const sharded of [false, true]) {
+    describe(sharded ? "sharded pub/sub" : "classic pub/sub", () => {
+      const start = async (): Promise<[EngineNode, EngineNode, EngineNode]> => {
+        group = new NodeGroup({ url: server.url }, { sharded, engine: { authorize: () => true, topics: { patterns: ["project:{projectId}"] } } });
+        const nodes = await group.startThree();
+        await group.adaptersReady();
+        return nodes;
+      };
+
+      test("disconnectUser on node A disconnects the user's devices on A and B, reports 3, and touches no one else", async () => {
+        const [nodeA, nodeB, nodeC] = await start();
+        const acme = company("acme");
+        const globex = company("globex");
+        const revoked = user("revoked");
+        const devices = [
+          await group!.connect(nodeA, { userId: revoked, companyId: acme, deviceId: "laptop" }),
+          await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "phone" }),
+          await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "tablet" }),
+        ];
+        const bystanders = [
+          await group!.connect(nodeC, { userId: user("colleague"), companyId: acme }),
+          // The same user id in another company is another user.
+          await group!.connect(nodeB, { userId: revoked, companyId: globex }),
+        ];
+        const errors = devices.map((socket) => collect<{ code: string }>(socket, "error"));
+        const gone = devices.map(() => false);
+        devices.forEach((socket, index) => socket.on("disconnect", () => (gone[index] = true)));
+
+        const result = await nodeA.engine.disconnectUser(acme, revoked, { message: "Removed from Acme by a manager." });
+        expect(result).toEqual({ sockets: 3, complete: true });
+        await waitFor(() => gone.every(Boolean), { message: "every device disconnected" });
+        for (const received of errors) expect(received).toEqual([{ code: "ACCESS_REVOKED", message: "Removed from Acme by a manager." }]);
+        await sleep(100);
+        for (const socket of bystanders) expect(socket.connected).toBe(true);
+        expect(await nodeC.engine.disconnectUser(acme, revoked)).toEqual({ sockets: 0, complete: true });
+      });
+
+      test("toTopic on one node reaches subscribers on every node; unsubscribeUser on another ends the user's subscription everywhere", async () => {
+        const [nodeA, nodeB, nodeC] = await start();
+        const acme = company("acme");
+        const globex = company("globex");
+        const member = user("member");
+        const colleague = user("colleague");
+        const subscribe = async (node: EngineNode, userId: string, companyId: string): Promise<ClientSocket> => {
+          const socket = await group!.connect(node, { userId, companyId, deviceId: `${node.name}-${userId}` });
+          expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toEqual({ ok: true, topic: "project:p1" });
+          return socket;
+        };
+        const memberSockets = [await subscribe(nodeA, member, acme), await subscribe(nodeC, member, acme)];
+        const colleagueSocket = await subscribe(nodeB, colleague, acme);
+        const otherCompany = await subscribe(nodeB, member, globex);
+        const heard = [...memberSockets, colleagueSocket].map((socket) => collect<{ seq: number }>(socket, "project:updated"));
+        const leaked = collect(otherCompany, "project:updated");
+        const dropped = memberSockets.map((socket) => collect(socket, "topic:dropped"));
+
+        // The sharded adapter subscribes to a room's channel when a node first joins it: probe until every node hears.
+        await waitFor(
+          () => {
+            nodeB.engine.toTopic(acme, "project:p1").emit("project:updated", { seq: 0 });
+            return heard.every((received) => received.length > 0);
+          },
+          { intervalMs: 50, message: "a probe on every node" },
+        );
+        for (let seq = 1; seq <= 20; seq++) nodeB.engine.toTopic(acme, "project:p1").emit("project:updated", { seq });
+        await waitFor(() => heard.every((received) => received.some((message) => message.seq === 20)), { message: "twenty topic messages everywhere" });
+
+        expect(await nodeB.engine.unsubscribeUser(acme, member, "project:p1")).toEqual({ sockets: 2, complete: true });
+        await waitFor(() => dropped.every((received) => received.length === 1));
+        for (const received of dropped) expect(received).toEqual([{ topic: "project:p1", error: { code: "ACCESS_REVOKED", message: expect.any(String) } }]);
+        const before = heard.map((received) => received.length);
+        nodeA.engine.toTopic(acme, "project:p1").emit("project:updated", { seq: 21 });
+        await waitFor(() => heard[2]!.some((message) => message.seq === 21));
+        await sleep(200);
+        expect(heard[0]).toHaveLength(before[0]!);
+        expect(heard[1]).toHaveLength(before[1]!);
+        expect(leaked).toEqual([]);
+        for (const socket of memberSockets) expect(socket.connected).toBe(true);
+      });
+    });
+  }
+});
