@@ -211,7 +211,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     }
     const failed = { code: "HANDLER_ERROR" as const, message: `"${event}" could not be handled; the server logged why.` };
     this.handlers.set(event, async (connection, payload) => {
-      await this.policy.check(connection.principal, { action: "event", event });
+      const pending = this.policy.check(connection.principal, { action: "event", event });
+      if (pending) await pending;
       let data = payload;
       if (schema) {
         const validation = await validateWithSchema(event, schema, payload);

@@ -95,55 +95,69 @@ export class Policy {
     return this.authorize !== undefined;
   }
 
-  /** Resolves when allowed; rejects with a coded {@link TrussError} when refused. */
-  async check(principal: Principal, request: AuthorizationRequest): Promise<void> {
-    const refusal = await this.decide(principal, request);
-    if (refusal) throw new TrussError(refusal.code ?? "FORBIDDEN", refusal.message);
+  /**
+   * Returns when allowed, throws a coded {@link TrussError} when refused. A
+   * synchronous policy (or none) is answered synchronously, so the common
+   * path adds no promise; an asynchronous one returns a promise of the same.
+   */
+  check(principal: Principal, request: AuthorizationRequest): void | Promise<void> {
+    const decision = this.decide(principal, request);
+    if (decision instanceof Promise) return decision.then(throwIfRefused);
+    throwIfRefused(decision);
   }
 
-  /** The refusal, or `null` when allowed; never rejects. */
-  async decide(principal: Principal, request: AuthorizationRequest): Promise<AuthorizationRefusal | null> {
-    const refusal = await this.evaluate(principal, request);
-    if (refusal) this.ctx.metrics.inc("truss_authorization_refusals_total", { action: request.action });
-    return refusal;
-  }
-
-  private async evaluate(principal: Principal, request: AuthorizationRequest): Promise<AuthorizationRefusal | null> {
+  /** The refusal, or `null` when allowed; never throws or rejects. */
+  decide(principal: Principal, request: AuthorizationRequest): AuthorizationRefusal | null | Promise<AuthorizationRefusal | null> {
     const { authorize } = this;
     if (!authorize) {
-      return request.action === "topic:subscribe"
-        ? { message: `Topic "${request.topic}" was refused: this server has no authorize policy, and topics stay closed without one.` }
-        : null;
+      if (request.action !== "topic:subscribe") return null;
+      return this.refused(request, { message: `Topic "${request.topic}" was refused: this server has no authorize policy, and topics stay closed without one.` });
     }
-    let timer: NodeJS.Timeout | undefined;
+    let answer: AuthorizationResult | PromiseLike<AuthorizationResult>;
     try {
-      const answer = authorize(principal, Object.freeze({ ...request }) as AuthorizationRequest);
-      // A synchronous answer is used as it is: no promise, no timer on the common path.
-      const result = isThenable(answer)
-          ? await Promise.race([
-              answer,
-              new Promise<"timeout">((resolve) => {
-                timer = setTimeout(resolve, this.timeoutMs, "timeout");
-              }),
-            ])
-          : answer;
-      if (result === true) return null;
-      if (result === "timeout") {
-        this.ctx.logger.warn("the authorize policy did not answer in time; refused", { action: request.action, timeoutMs: this.timeoutMs });
-        return { message: `${describe(request)} was refused: the authorization check did not answer in time.` };
-      }
-      if (isRefusal(result)) return { code: result.code === "NOT_FOUND" ? "NOT_FOUND" : "FORBIDDEN", message: result.message };
-      return { message: `${describe(request)} is not allowed for this user.` };
+      answer = authorize(principal, Object.freeze({ ...request }) as AuthorizationRequest);
     } catch (error) {
-      this.ctx.logger.warn("the authorize policy threw; refused", {
-        action: request.action,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return { message: `${describe(request)} was refused: the authorization check failed; the server logged why.` };
-    } finally {
-      clearTimeout(timer);
+      return this.failed(request, error);
     }
+    if (!isThenable(answer)) return this.judge(request, answer);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(resolve, this.timeoutMs, "timeout");
+    });
+    return Promise.race([answer, timeout]).then(
+      (result) => {
+        clearTimeout(timer);
+        if (result !== "timeout") return this.judge(request, result);
+        this.ctx.logger.warn("the authorize policy did not answer in time; refused", { action: request.action, timeoutMs: this.timeoutMs });
+        return this.refused(request, { message: `${describe(request)} was refused: the authorization check did not answer in time.` });
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        return this.failed(request, error);
+      },
+    );
   }
+
+  /** Only `true` allows; a refusal keeps its message; anything else refuses. */
+  private judge(request: AuthorizationRequest, result: unknown): AuthorizationRefusal | null {
+    if (result === true) return null;
+    if (isRefusal(result)) return this.refused(request, { code: result.code === "NOT_FOUND" ? "NOT_FOUND" : "FORBIDDEN", message: result.message });
+    return this.refused(request, { message: `${describe(request)} is not allowed for this user.` });
+  }
+
+  private failed(request: AuthorizationRequest, error: unknown): AuthorizationRefusal {
+    this.ctx.logger.warn("the authorize policy threw; refused", { action: request.action, error: error instanceof Error ? error.message : String(error) });
+    return this.refused(request, { message: `${describe(request)} was refused: the authorization check failed; the server logged why.` });
+  }
+
+  private refused(request: AuthorizationRequest, refusal: AuthorizationRefusal): AuthorizationRefusal {
+    this.ctx.metrics.inc("truss_authorization_refusals_total", { action: request.action });
+    return refusal;
+  }
+}
+
+function throwIfRefused(refusal: AuthorizationRefusal | null): void {
+  if (refusal) throw new TrussError(refusal.code ?? "FORBIDDEN", refusal.message);
 }
 
 function isThenable(value: unknown): value is PromiseLike<AuthorizationResult> {

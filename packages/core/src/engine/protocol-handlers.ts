@@ -34,7 +34,8 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   /** The document's key, once the policy allowed `action` on it. */
   const authorized = async (connection: Connection, payload: unknown, action: DocumentRequest["action"]): Promise<DocumentKey> => {
     const document = key(connection, payload);
-    await services.policy.check(connection.principal, { action, type: document.type, id: document.id });
+    const pending = services.policy.check(connection.principal, { action, type: document.type, id: document.id });
+    if (pending) await pending;
     return document;
   };
   const writer = (connection: Connection) => ({ userId: connection.principal.userId, socketId: connection.socket.id });
