@@ -8,6 +8,8 @@ import type { TrussClientError } from "./errors.js";
 import { InboxReceiver } from "./inbox.js";
 import { Listeners } from "./listeners.js";
 import { PresenceTracker, type PresenceClient } from "./presence.js";
+import type { DroppedSubscription } from "./subscriptions.js";
+import { TopicSubscriptions } from "./topics.js";
 
 /** Everything {@link connect} accepts. `deviceId` and one of `token`/`getToken` are required. */
 export interface ConnectOptions extends ConnectionOptions {
@@ -39,8 +41,9 @@ export type ServerEventHandler<C extends EventCatalog, E extends ServerEventName
  */
 export interface TrussClient<C extends EventCatalog = EventCatalog> {
   /**
-   * Handles server event `E`, whether it was a live company broadcast
-   * (`toCompany`) or a durable user message (`toUser`, through the inbox:
+   * Handles server event `E`, whether it was a live broadcast to the company
+   * (`toCompany`) or to a topic this client subscribed to (`toTopic`), or a
+   * durable user message (`toUser`, through the inbox:
    * deduplicated, and acknowledged once this handler settles). Returns an
    * unsubscribe function.
    */
@@ -58,6 +61,38 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
    * `UNKNOWN_EVENT`, `RATE_LIMITED`, `HANDLER_ERROR`, `TIMEOUT`…).
    */
   emit<E extends ClientEventName<C>, R = unknown>(event: E, data: ClientEventPayload<C, E>): Promise<R>;
+  /**
+   * Subscribes to a topic of the user's company (`project:p-17`) and
+   * resolves once the server's `authorize` policy allowed it; from then the
+   * `on(event)` handlers hear what the server sends to the topic
+   * (`engine.toTopic(companyId, topic)`). The client keeps the topic until
+   * {@link unsubscribe}, subscribing again after every reconnection; a topic
+   * the server refuses then, or drops, is forgotten and reported to
+   * {@link onDropped}. Made while offline, the call waits for the connection.
+   * Rejects with a {@link TrussClientError}: `INVALID_PAYLOAD` (a malformed
+   * name, refused before sending, or one the server does not offer),
+   * `FORBIDDEN`, `TOO_MANY_TOPICS` (topics and watched documents count
+   * against one cap per connection), `TIMEOUT`, `CANCELLED` (unsubscribed
+   * before it was sent), `CLIENT_CLOSED`. Subscribing twice is harmless.
+   */
+  subscribe(topic: string): Promise<void>;
+  /**
+   * Forgets a topic and ends its subscription on the server; resolves also
+   * when it was not subscribed, and right away when offline.
+   */
+  unsubscribe(topic: string): Promise<void>;
+  /** The topics this client wants: subscribed, or waiting for the server or the connection. A snapshot. */
+  readonly subscriptions: ReadonlySet<string>;
+  /**
+   * Calls `callback` when the server ends a subscription of this client: a
+   * topic or watched document it dropped (`ACCESS_REVOKED` after
+   * `engine.unsubscribeUser`, `FORBIDDEN` when a refreshed token no longer
+   * passes the policy) or refused when the client asked for it again after a
+   * reconnection. The subscription is already forgotten (no longer in
+   * {@link subscriptions}, not asked for again). Returns an unsubscribe
+   * function.
+   */
+  onDropped(callback: (drop: DroppedSubscription) => void): () => void;
   /** Versioned documents with base-version tracking and conflict handling. */
   readonly documents: DocumentsClient;
   /** Who is online in the company. */
@@ -111,12 +146,17 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
   private readonly connection: Connection;
   private readonly handlers = new Map<string, Listeners<[unknown, InboxMessage?]>>();
   private readonly inboxHandlers: Listeners<[InboxMessage]>;
+  private readonly droppedHandlers: Listeners<[DroppedSubscription]>;
+  private readonly topics: TopicSubscriptions;
 
   constructor(url: string, options: ConnectOptions) {
     this.connection = new Connection(url, options);
     const report = (where: string) => (error: unknown) => this.connection.report(handlerError(where, error));
     this.inboxHandlers = new Listeners(report("onInbox"));
-    this.documents = new DocumentSync(this.connection, options.onConflict, report("documents.onUpdated"));
+    this.droppedHandlers = new Listeners(report("onDropped"));
+    const dropped = (drop: DroppedSubscription) => this.droppedHandlers.emit(drop);
+    this.topics = new TopicSubscriptions(this.connection, dropped);
+    this.documents = new DocumentSync(this.connection, options.onConflict, report("documents.onUpdated"), dropped);
     this.presence = new PresenceTracker(this.connection, report("presence.subscribe"));
     new InboxReceiver(this.connection, options.dedupStore ?? memoryDedupStore(), (message) => this.deliverInbox(message));
     this.connection.socket.onAny((event: string, data: unknown) => {
@@ -153,6 +193,22 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     return body.result as R;
   }
 
+  subscribe(topic: string): Promise<void> {
+    return this.topics.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): Promise<void> {
+    return this.topics.unsubscribe(topic);
+  }
+
+  get subscriptions(): ReadonlySet<string> {
+    return this.topics.topics;
+  }
+
+  onDropped(callback: (drop: DroppedSubscription) => void): () => void {
+    return this.droppedHandlers.add(callback);
+  }
+
   onStatus(callback: (status: ConnectionStatus, change: StatusChange) => void): () => void {
     return this.connection.onStatus(callback);
   }
@@ -176,6 +232,6 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
 function assertApplicationEvent(event: string): void {
   if (typeof event !== "string" || event.length === 0) throw new TypeError("An event name must be a non-empty string.");
   if (RESERVED_EVENTS.has(event)) {
-    throw new TypeError(`"${event}" is a Truss protocol event; use client.documents, client.presence or onInbox/onError instead.`);
+    throw new TypeError(`"${event}" is a Truss protocol event; use client.subscribe, client.documents, client.presence or onInbox/onError/onDropped instead.`);
   }
 }

@@ -9,7 +9,8 @@ import { Listeners } from "./listeners.js";
  * - `connecting`: not connected yet, trying (also between failed first attempts);
  * - `connected`: the server accepted the handshake;
  * - `reconnecting`: was connected, lost it, and is trying again;
- * - `closed`: `close()` was called or the client stopped for good (see `onError`).
+ * - `closed`: `close()` was called or the client stopped for good, e.g. its
+ *   access was revoked (the change's `reason` says why).
  */
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed";
 
@@ -92,10 +93,20 @@ const ON_FAILURE: Partial<Record<ClientErrorCode, Decision>> = {
   AUTH_MISSING_TOKEN: "renew",
   AUTH_INVALID_TOKEN: "renew",
   AUTH_TOKEN_EXPIRED: "renew",
+  // The application took the user's access away (`engine.disconnectUser`); coming back would defy it.
+  ACCESS_REVOKED: "close",
+  FORBIDDEN: "close",
 };
 
 /** Codes of the `error` event the server sends right before it ends a session on purpose. */
-const SESSION_ENDING: ReadonlySet<string> = new Set<ErrorCode>(["SERVER_SHUTTING_DOWN", "AUTH_TOKEN_EXPIRED", "SLOW_CONSUMER", "TOO_MANY_DEVICES"]);
+const SESSION_ENDING: ReadonlySet<string> = new Set<ErrorCode>([
+  "SERVER_SHUTTING_DOWN",
+  "AUTH_TOKEN_EXPIRED",
+  "SLOW_CONSUMER",
+  "TOO_MANY_DEVICES",
+  "ACCESS_REVOKED",
+  "FORBIDDEN",
+]);
 
 /**
  * Owns the socket: credentials, connection attempts, reconnection policy,
@@ -347,7 +358,8 @@ export class Connection {
   }
 }
 
-function closedError(reason?: TrussClientError): TrussClientError {
+/** The error of a call the client cannot make or finish because it stopped; `reason` is why it stopped. */
+export function closedError(reason?: TrussClientError): TrussClientError {
   return new TrussClientError("CLIENT_CLOSED", reason ? `The client stopped: ${reason.message}` : "The client is closed.", reason ? { cause: reason } : undefined);
 }
 

@@ -1,12 +1,15 @@
 import {
   PROTOCOL_EVENTS,
   type DocumentData,
+  type DocumentDropped,
   type DocumentUpdated,
   type DocumentVersion,
   type FieldConflict,
 } from "@truss/protocol";
 import type { Connection } from "./connection.js";
+import { fromPayload } from "./errors.js";
 import { Listeners } from "./listeners.js";
+import { KeptSubscriptions, type DroppedSubscription } from "./subscriptions.js";
 
 /** What an {@link ConflictHandler} is shown. */
 export interface DocumentConflict {
@@ -92,8 +95,30 @@ export interface DocumentsClient {
   history(type: string, id: string, limit?: number): Promise<DocumentVersion[]>;
   /** Commits the data of `toVersion` as a new version; resolves with it. */
   rollback(type: string, id: string, toVersion: number): Promise<DocumentVersion>;
-  /** Calls `callback` when someone else in the company commits a version; returns an unsubscribe function. */
+  /**
+   * Calls `callback` when someone else commits a version: of any document of
+   * the company when the server has no `authorize` policy; with one, only of
+   * the documents this client {@link watch}es. Also called when a re-watch
+   * after a reconnection finds a version newer than the client knew (then
+   * `changedFields` compares it with the last version the client saw of the
+   * document, or lists every field when it saw none). Returns an
+   * unsubscribe function.
+   */
   onUpdated(callback: (update: DocumentUpdated) => void): () => void;
+  /**
+   * Watches a document: resolves with its latest version (`null` when it
+   * does not exist yet) once the server's policy allowed reading it, and
+   * from then `onUpdated` hears its commits. The client watches it again
+   * after every reconnection; a watch the server refuses then, or ends
+   * (`document:dropped`), is reported to `client.onDropped`. Made while
+   * offline, the call waits for the connection. Rejects with a
+   * `TrussClientError`: `FORBIDDEN`, `NOT_FOUND` (the policy hides it),
+   * `TOO_MANY_TOPICS` (watches count against the server's per-connection
+   * cap), `CANCELLED` (unwatched before it was sent), `CLIENT_CLOSED`.
+   */
+  watch(type: string, id: string): Promise<DocumentVersion | null>;
+  /** Stops watching a document; resolves also when it was not watched. */
+  unwatch(type: string, id: string): Promise<void>;
   /** The last version this client saw of a document, or `undefined`. */
   knownVersion(type: string, id: string): number | undefined;
 }
@@ -107,26 +132,57 @@ const MAX_TRACKED = 1000;
  */
 const MAX_CONFLICT_ROUNDS = 5;
 
+/** A document by kind and id. */
+interface DocumentRef {
+  type: string;
+  id: string;
+}
+
 /** The {@link DocumentsClient} of one connection. */
 export class DocumentSync implements DocumentsClient {
   private readonly versions = new Map<string, number>();
+  /** The last version seen of each watched document, to tell which fields a re-watch found changed. */
+  private readonly watchedData = new Map<string, DocumentData>();
   private readonly updated: Listeners<[DocumentUpdated]>;
+  private readonly watches: KeptSubscriptions<DocumentRef, { document: DocumentVersion | null }>;
 
+  /**
+   * @param connection - the connection to send through.
+   * @param onConflict - the client's conflict handler, if any.
+   * @param onListenerFailure - where a throwing `onUpdated` callback is reported.
+   * @param onDropped - told when the server ends or refuses again a watch it had accepted.
+   */
   constructor(
     private readonly connection: Connection,
     private readonly onConflict: ConflictHandler | undefined,
     onListenerFailure: (error: unknown) => void,
+    onDropped: (drop: DroppedSubscription) => void,
   ) {
     this.updated = new Listeners(onListenerFailure);
+    this.watches = new KeptSubscriptions(connection, {
+      id: ({ type, id }) => documentKey(type, id),
+      describe: ({ type, id }) => `document ${type}/${id}`,
+      subscribe: (ref) => connection.request(PROTOCOL_EVENTS.documentWatch, { type: ref.type, id: ref.id }),
+      unsubscribe: (ref) => connection.request(PROTOCOL_EVENTS.documentUnwatch, { type: ref.type, id: ref.id }),
+      accepted: (ref, { document }, resumed) => this.watched(ref, document, resumed),
+      dropped: ({ type, id }, error) => {
+        this.watchedData.delete(documentKey(type, id));
+        onDropped({ kind: "document", type, id, error });
+      },
+    });
     connection.socket.on(PROTOCOL_EVENTS.documentUpdated, (update: DocumentUpdated) => {
-      this.remember(update.type, update.id, update.version);
+      this.remember(update);
       this.updated.emit(update);
+    });
+    connection.socket.on(PROTOCOL_EVENTS.documentDropped, (notice: DocumentDropped) => {
+      if (typeof notice?.type !== "string" || typeof notice.id !== "string") return;
+      this.watches.drop({ type: notice.type, id: notice.id }, fromPayload(notice.error, `The server stopped sending updates of ${notice.type}/${notice.id}.`));
     });
   }
 
   async get(type: string, id: string): Promise<DocumentVersion> {
     const { document } = await this.connection.request(PROTOCOL_EVENTS.documentGet, { type, id });
-    this.remember(type, id, document.version);
+    this.remember(document);
     return document;
   }
 
@@ -138,11 +194,11 @@ export class DocumentSync implements DocumentsClient {
     for (let round = 0; ; round++) {
       const result = await this.connection.request(PROTOCOL_EVENTS.documentUpdate, { type, id, baseVersion, changes: pending, clientTs: Date.now() });
       if (result.status !== "conflict") {
-        this.remember(type, id, result.document.version);
+        this.remember(result.document);
         return { status: result.status, document: result.document, ...resolved };
       }
       const { current, conflicts } = result;
-      this.remember(type, id, current.version);
+      this.remember(current);
       if (!onConflict || round >= MAX_CONFLICT_ROUNDS) return { status: "conflict", current, conflicts };
       const decision = await onConflict({ type, id, current, conflicts, changes: pending });
       if (decision === "theirs") return { status: "conflict", current, conflicts, resolution: "theirs" };
@@ -160,13 +216,13 @@ export class DocumentSync implements DocumentsClient {
 
   async history(type: string, id: string, limit?: number): Promise<DocumentVersion[]> {
     const { versions } = await this.connection.request(PROTOCOL_EVENTS.documentHistory, limit === undefined ? { type, id } : { type, id, limit });
-    if (versions[0]) this.remember(type, id, versions[0].version);
+    if (versions[0]) this.remember(versions[0]);
     return versions;
   }
 
   async rollback(type: string, id: string, toVersion: number): Promise<DocumentVersion> {
     const { document } = await this.connection.request(PROTOCOL_EVENTS.documentRollback, { type, id, toVersion });
-    this.remember(type, id, document.version);
+    this.remember(document);
     return document;
   }
 
@@ -178,8 +234,31 @@ export class DocumentSync implements DocumentsClient {
     return this.versions.get(documentKey(type, id));
   }
 
+  async watch(type: string, id: string): Promise<DocumentVersion | null> {
+    const { document } = await this.watches.add({ type, id });
+    return document;
+  }
+
+  async unwatch(type: string, id: string): Promise<void> {
+    this.watchedData.delete(documentKey(type, id));
+    await this.watches.remove({ type, id });
+  }
+
+  /** Takes in a watch's answer; after a reconnection, tells `onUpdated` about a version committed while offline. */
+  private watched({ type, id }: DocumentRef, document: DocumentVersion | null, resumed: boolean): void {
+    if (!document) return;
+    const key = documentKey(type, id);
+    const known = this.versions.get(key);
+    const missed = resumed && (known === undefined || document.version > known);
+    const before = this.watchedData.get(key);
+    this.remember(document);
+    if (!missed) return;
+    const { version, data, updatedBy } = document;
+    this.updated.emit({ type, id, version, data, updatedBy, changedFields: changedFields(before, data) });
+  }
+
   /** Records a version unless a newer one is known (a broadcast can arrive after a newer ack). */
-  private remember(type: string, id: string, version: number): void {
+  private remember({ type, id, version, data }: { type: string; id: string; version: number; data: DocumentData }): void {
     const key = documentKey(type, id);
     const known = this.versions.get(key);
     if (known !== undefined && known > version) return;
@@ -187,7 +266,26 @@ export class DocumentSync implements DocumentsClient {
     this.versions.delete(key);
     this.versions.set(key, version);
     if (this.versions.size > MAX_TRACKED) this.versions.delete(this.versions.keys().next().value as string);
+    if (this.watches.has({ type, id })) this.watchedData.set(key, data);
+    else this.watchedData.delete(key);
   }
+}
+
+/** The top-level fields that differ between two versions' data; every field of `after` when `before` is unknown. */
+function changedFields(before: DocumentData | undefined, after: DocumentData): string[] {
+  if (!before) return Object.keys(after);
+  const fields = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...fields].filter((field) => !sameJson(before[field], after[field]));
+}
+
+/** Deep equality of JSON values, ignoring key order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  const keys = Object.keys(left);
+  return keys.length === Object.keys(right).length && keys.every((key) => Object.hasOwn(right, key) && sameJson(left[key], right[key]));
 }
 
 function documentKey(type: string, id: string): string {

@@ -18,6 +18,8 @@ export const CLIENT_ERROR_CODES = [
   "TOKEN_UNAVAILABLE",
   /** The server ended the session without giving a reason code; the client does not reconnect. */
   "SERVER_DISCONNECTED",
+  /** `unsubscribe` or `documents.unwatch` withdrew a subscription whose `subscribe` or `watch` was still waiting to be sent. */
+  "CANCELLED",
 ] as const;
 
 /** One of {@link CLIENT_ERROR_CODES}. */

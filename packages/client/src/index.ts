@@ -23,9 +23,10 @@ export type {
   DocumentUpdateOutcome,
 } from "./documents.js";
 export type { PresenceClient } from "./presence.js";
+export type { DroppedSubscription } from "./subscriptions.js";
 export { CLIENT_ERROR_CODES, isTrussClientError, TrussClientError } from "./errors.js";
 export type { ClientErrorCode, ClientOnlyErrorCode } from "./errors.js";
-export { ERROR_CODES } from "@truss/protocol";
+export { ERROR_CODES, isTopicName, MAX_TOPIC_LENGTH } from "@truss/protocol";
 export type {
   DocumentData,
   DocumentUpdated,
