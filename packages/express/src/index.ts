@@ -8,7 +8,10 @@ declare global {
   // Express's own extension point for request properties (express-serve-static-core).
   namespace Express {
     interface Request {
-      /** The Truss engine, set by {@link realtimeHandler}: emit from any route with `req.realtime.toCompany(...)`. */
+      /**
+       * The Truss engine, set by {@link realtimeHandler}: emit from any route with
+       * `req.realtime.toCompany(...)` or `toTopic(...)`, revoke with `disconnectUser(...)`.
+       */
       realtime: RealtimeEngine;
     }
   }

@@ -5,7 +5,11 @@ import fastifyPlugin from "fastify-plugin";
 
 declare module "fastify" {
   interface FastifyInstance {
-    /** The Truss engine serving Socket.IO on this app's server: emit from routes with `this.realtime` or `app.realtime`. */
+    /**
+     * The Truss engine serving Socket.IO on this app's server: emit from routes
+     * with `app.realtime` (or `this.realtime`), and revoke access with
+     * `app.realtime.disconnectUser(...)` or `unsubscribeUser(...)`.
+     */
     realtime: RealtimeEngine;
   }
 }

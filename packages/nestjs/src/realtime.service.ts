@@ -33,10 +33,11 @@ export interface RealtimeService<C extends EventCatalog = EventCatalog> extends 
 
 /**
  * Truss for your controllers and services: inject it and emit where data
- * changes. It is the module's engine (`toCompany`, `toUser`, `handle`,
- * `documents`, `presence`, `health`…), plus the Nest lifecycle: it serves
- * Truss on the app's HTTP server at bootstrap and closes the engine when the
- * module is destroyed.
+ * changes, or revoke access where it is taken away. It is the module's
+ * engine (`toCompany`, `toTopic`, `toUser`, `disconnectUser`,
+ * `unsubscribeUser`, `handle`, `documents`, `presence`, `health`…), plus the
+ * Nest lifecycle: it serves Truss on the app's HTTP server at bootstrap and
+ * closes the engine when the module is destroyed.
  *
  * @example
  * ```ts
