@@ -9,3 +9,5 @@ export { authenticatorSuite } from "./authenticator.js";
 export type { AuthenticatorHarness, AuthenticatorSuiteOptions } from "./authenticator.js";
 export { conflictResolverSuite } from "./resolver.js";
 export type { ConflictResolverSuiteOptions } from "./resolver.js";
+export { streamStoreSuite } from "./streams.js";
+export type { StreamSuiteOptions } from "./streams.js";

@@ -18,10 +18,22 @@ export type {
   DocumentVersion,
 } from "./documents/store.js";
 export { DEFAULT_DOCUMENT_HISTORY, DEFAULT_DOCUMENT_HISTORY_BYTES } from "./documents/store.js";
+export type {
+  StreamEntry,
+  StreamGapReason,
+  StreamKey,
+  StreamRead,
+  StreamStore,
+  StreamStoreOptions,
+  StreamTrimStats,
+} from "./streams/store.js";
+export { DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS } from "./streams/store.js";
 export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInbox } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";
+export { DEFAULT_STREAM_IDLE_MS, memoryStreamStore } from "./streams/memory.js";
+export type { MemoryStreamStoreOptions } from "./streams/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
 export { jwtAuth } from "./auth/jwt.js";
 export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames } from "./auth/jwt.js";
@@ -32,6 +44,7 @@ export type {
   CompanyEmitter,
   DocumentsApi,
   HandlerContext,
+  BroadcastEmitter,
   RealtimeEngine,
   TopicEmitter,
   UserEmitter,
@@ -48,6 +61,7 @@ export type {
 export { DEFAULT_AUTHORIZE_TIMEOUT_MS } from "./engine/policy.js";
 export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./engine/topics.js";
 export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./engine/topics.js";
+export { DEFAULT_MAX_REPLAY } from "./engine/options.js";
 export type { DisconnectCode, DisconnectReason, RevocationResult } from "./engine/revocation.js";
 export type { DocumentUpdate } from "./engine/documents.js";
 export { defineEvents } from "./engine/events.js";
@@ -63,6 +77,7 @@ export type { HealthReport, StoreHealth } from "./engine/health.js";
 export type { EngineStores } from "./engine/context.js";
 export type {
   AuthExpiryOptions,
+  HistoryOptions,
   LimitOptions,
   Logger,
   PresenceOptions,

@@ -1,5 +1,5 @@
 import { createRealtimeEngine, type AuthorizationRequest, type AuthorizePolicy, type Principal } from "@truss/core";
-import { collect, connectAs, request, signToken, sleep, startTestServer, testAuth, waitFor, type TestClaims, type TestServer } from "@truss/test-utils";
+import { collect, connectAs, createClient, request, signToken, sleep, startTestServer, testAuth, waitFor, type TestClaims, type TestServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterEach, describe, expect, test } from "vitest";
 
@@ -395,5 +395,69 @@ describe("revocation on one node", () => {
     expect(heard[1]).toEqual([]);
     expect(dropped).toEqual([{ topic: "project:p1", error: { code: "ACCESS_REVOKED", message: expect.any(String) } }]);
     expect(phone.connected).toBe(true);
+  });
+});
+
+describe("races", () => {
+  test("a subscription whose policy check was running during auth:refresh must pass the refreshed roles too", async () => {
+    server = await startTestServer({
+      authorize: async (principal, request) => {
+        await sleep(150);
+        return request.action !== "topic:subscribe" || principal.roles.includes("manager");
+      },
+    });
+    const socket = await connect({ ...alice, roles: ["manager"] });
+    const heard = collect(socket, "budget:changed");
+    const subscribing = request(socket, "topic:subscribe", { topic: "budget" });
+    await sleep(20);
+    const refreshed = await request(socket, "auth:refresh", { token: signToken({ ...alice, roles: ["member"] }) });
+    expect(refreshed).toMatchObject({ ok: true, dropped: { topics: [] } });
+    expect(await subscribing).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    await server.engine.toTopic("acme", "budget").emit("budget:changed", { total: 1 });
+    await sleep(50);
+    expect(heard).toEqual([]);
+  });
+
+  test("a device whose handshake was running when disconnectUser came is refused as it joins", async () => {
+    let admitting: (() => void) | undefined;
+    const inner = testAuth();
+    server = await startTestServer({
+      auth: {
+        authenticate: async (request) => {
+          const principal = await inner.authenticate(request);
+          if (principal.deviceId === "slow-phone") await new Promise<void>((resolve) => (admitting = resolve));
+          return principal;
+        },
+      },
+    });
+    const slow = createClient(server.url, { ...alice, deviceId: "slow-phone" });
+    sockets.push(slow);
+    const errors = collect(slow, "error");
+    let disconnected = false;
+    slow.on("disconnect", () => (disconnected = true));
+    slow.connect();
+    await waitFor(() => admitting !== undefined);
+    expect(await server.engine.disconnectUser("acme", "alice")).toEqual({ sockets: 0, complete: true });
+    admitting!();
+    await waitFor(() => disconnected, { message: "the late device disconnected" });
+    expect(errors).toEqual([{ code: "ACCESS_REVOKED", message: "Your access to this company was revoked." }]);
+    // A handshake that begins after the revocation is the authenticator's to judge: this one lets alice back in.
+    expect((await connect({ ...alice, deviceId: "laptop" })).connected).toBe(true);
+  });
+
+  test("auth:refresh refuses a principal that has already expired, whatever the authenticator said", async () => {
+    const inner = testAuth();
+    let expired = false;
+    server = await startTestServer({
+      auth: {
+        authenticate: async (request) => {
+          const principal = await inner.authenticate(request);
+          return expired ? { ...principal, expiresAt: Date.now() - 1000 } : principal;
+        },
+      },
+    });
+    const socket = await connect(alice);
+    expired = true;
+    expect(await request(socket, "auth:refresh", { token: signToken(alice) })).toMatchObject({ ok: false, error: { code: "AUTH_TOKEN_EXPIRED" } });
   });
 });

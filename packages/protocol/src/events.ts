@@ -22,6 +22,7 @@ export const PROTOCOL_EVENTS = {
   topicSubscribe: "topic:subscribe",
   topicUnsubscribe: "topic:unsubscribe",
   topicDropped: "topic:dropped",
+  streamRead: "stream:read",
 } as const;
 
 /** Every reserved event name, for quick membership checks. */
@@ -118,6 +119,63 @@ export interface DocumentDropped {
   error: ErrorPayload;
 }
 
+/** The stream of a company's broadcasts (`toCompany`); a topic's stream is `topic:` and the topic name. */
+export const COMPANY_STREAM = "company";
+
+/** The stream name of a topic's broadcasts. */
+export const topicStream = (topic: string): string => `topic:${topic}`;
+
+/**
+ * Where a broadcast sits in its stream: the third argument of every company
+ * and topic broadcast that was stored (volatile ones carry none). Offsets
+ * grow by one per message within an epoch; a new epoch means the stream's
+ * history was lost and offsets started again.
+ */
+export interface StreamPosition {
+  /** `company`, or `topic:<name>`. */
+  stream: string;
+  /** The stream's epoch. */
+  epoch: string;
+  /** The message's offset in that epoch. */
+  offset: number;
+}
+
+/** Why a stream's gap could not be replayed: the app should refetch that state. */
+export const RESYNC_REASONS = [
+  /** The missed messages were dropped by the stream's size cap. */
+  "HISTORY_TRIMMED",
+  /** The missed messages were older than the stream's TTL. */
+  "HISTORY_EXPIRED",
+  /** The stream's history was lost (a store restarted empty); offsets started again. */
+  "EPOCH_CHANGED",
+  /** More messages were missed than the server replays at once (`history.maxReplay`). */
+  "TOO_MANY_MISSED",
+] as const;
+
+/** One of {@link RESYNC_REASONS}. */
+export type ResyncReason = (typeof RESYNC_REASONS)[number];
+
+/** A stored broadcast, as `stream:read` returns it. */
+export interface StreamMessage {
+  /** Its offset in the stream's epoch. */
+  offset: number;
+  /** The application event. */
+  event: string;
+  /** The event's data. */
+  data: unknown;
+  /** When it was broadcast, epoch ms. */
+  ts: number;
+}
+
+/**
+ * The answer to `stream:read`: the messages after the asked offset, or a
+ * resync when they cannot all be given. `top` is the stream's last offset;
+ * read again after the last entry until it is reached.
+ */
+export type StreamReadResult =
+  | { epoch: string; top: number; entries: StreamMessage[]; resync: null }
+  | { epoch: string; top: number; entries: []; resync: { reason: ResyncReason; message: string } };
+
 /** Events the server sends to clients. */
 export interface TrussServerEvents {
   "presence:update": (update: PresenceUpdate) => void;
@@ -165,4 +223,9 @@ export interface TrussClientEvents {
   "topic:subscribe": (request: { topic: string }, ack: (result: Ack<{ topic: string }>) => void) => void;
   /** Ends a subscription; answers `ok` even when the socket was not subscribed. */
   "topic:unsubscribe": (request: { topic: string }, ack: (result: Ack) => void) => void;
+  /**
+   * Reads a stream's messages after `after` in `epoch`: the company's stream,
+   * or a topic this socket is subscribed to. A page holds at most 200.
+   */
+  "stream:read": (request: { stream: string; epoch: string; after: number }, ack: (result: Ack<StreamReadResult>) => void) => void;
 }

@@ -1,7 +1,7 @@
 /**
  * Redis stores and Socket.IO adapter wiring for Truss: run several engine
  * nodes against one Redis (or Redis Cluster) and they share presence, inboxes,
- * documents and broadcasts.
+ * documents, broadcasts and their recoverable history.
  *
  * @packageDocumentation
  */
@@ -13,6 +13,8 @@ export { redisInbox } from "./inbox.js";
 export type { RedisInboxOptions } from "./inbox.js";
 export { redisDocumentStore } from "./documents.js";
 export type { RedisDocumentStoreOptions } from "./documents.js";
+export { redisStreamStore } from "./streams.js";
+export type { RedisStreamStoreOptions } from "./streams.js";
 export { redisAdapter } from "./adapter.js";
 export type {
   ClassicRedisAdapterOptions,

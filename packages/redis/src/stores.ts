@@ -1,8 +1,16 @@
-import type { DocumentStore, DocumentStoreOptions, InboxOptions, InboxStore, PresenceStore } from "@truss/core";
+import type {
+  DocumentStore,
+  DocumentStoreOptions,
+  InboxOptions,
+  InboxStore,
+  PresenceStore,
+  StreamStore,
+} from "@truss/core";
 import { redisDocumentStore } from "./documents.js";
 import { redisInbox } from "./inbox.js";
 import { DEFAULT_PREFIX } from "./keys.js";
 import { redisPresenceStore } from "./presence.js";
+import { redisStreamStore, type RedisStreamStoreOptions } from "./streams.js";
 import type { RedisClient } from "./script.js";
 
 /** Options of {@link redisStores}. */
@@ -21,9 +29,11 @@ export interface RedisStoresOptions {
   inbox?: InboxOptions;
   /** How many versions, and how many bytes of them, each document's history keeps. */
   documents?: DocumentStoreOptions;
+  /** How many entries, for how long, each broadcast stream keeps, and how long an idle stream is remembered. */
+  streams?: Omit<RedisStreamStoreOptions, "prefix" | "redis">;
 }
 
-/** The three stores, ready for `createRealtimeEngine({ ...stores })`. */
+/** The stores, ready for `createRealtimeEngine({ ...stores })`. */
 export interface RedisStores {
   /** Multi-device presence with TTL heartbeats. */
   presence: PresenceStore;
@@ -31,10 +41,12 @@ export interface RedisStores {
   inbox: InboxStore;
   /** Versioned documents with compare-and-set. */
   documents: DocumentStore;
+  /** Bounded, offset-numbered history of company and topic broadcasts. */
+  streams: StreamStore;
 }
 
 /**
- * Presence, inbox and document stores on one ioredis client, with one key
+ * Presence, inbox, document and stream stores on one ioredis client, with one key
  * prefix. Every engine node that uses the same Redis and prefix shares them.
  *
  * @example
@@ -48,5 +60,6 @@ export function redisStores(redis: RedisClient, options: RedisStoresOptions = {}
     presence: redisPresenceStore({ redis, prefix, ...(keyTtlMs === undefined ? {} : { keyTtlMs }) }),
     inbox: redisInbox({ redis, prefix, ...options.inbox }),
     documents: redisDocumentStore({ redis, prefix, ...options.documents }),
+    streams: redisStreamStore({ ...options.streams, redis, prefix }),
   };
 }

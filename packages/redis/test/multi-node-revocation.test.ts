@@ -105,4 +105,28 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("
       });
     });
   }
+
+  test("with Redis unreachable, a revocation still acts on the local node and settles with complete: false", async () => {
+    const own = await startRedisServer();
+    const groups = [false, true].map((sharded) => new NodeGroup({ url: own.url }, { sharded }));
+    try {
+      const started = await Promise.all(groups.map(async (nodes) => [await nodes.start("A"), await nodes.start("B")] as const));
+      await Promise.all(groups.map((nodes) => nodes.adaptersReady()));
+      const acme = company("acme");
+      const member = user("member");
+      const local = await Promise.all(started.map(([nodeA], index) => groups[index]!.connect(nodeA, { userId: member, companyId: acme })));
+      await own.stop();
+      const startedAt = Date.now();
+      const results = await Promise.all(started.map(([nodeA]) => nodeA.engine.disconnectUser(acme, member)));
+      expect(results).toEqual([
+        { sockets: 1, complete: false },
+        { sockets: 1, complete: false },
+      ]);
+      expect(Date.now() - startedAt).toBeLessThan(8_000);
+      await waitFor(() => local.every((socket) => !socket.connected));
+    } finally {
+      await Promise.all(groups.map((nodes) => nodes.closeAll()));
+      await own.stop();
+    }
+  }, 30_000);
 });

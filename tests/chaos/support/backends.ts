@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { memoryDocumentStore, memoryInbox, memoryPresenceStore, type EngineStores, type RealtimeEngineOptions } from "@truss/core";
+import { memoryDocumentStore, memoryInbox, memoryPresenceStore, memoryStreamStore, type EngineStores, type RealtimeEngineOptions } from "@truss/core";
 import { redisAdapter, redisStores, type RedisClient } from "@truss/redis";
 import { startTestServer, waitFor, withTimeout, type RedisServer, type TestServer } from "@truss/test-utils";
 import { Redis } from "./deps.js";
@@ -34,7 +34,7 @@ export interface Backend {
 export const memoryBackend: Backend = {
   name: "memory",
   async start({ wrapStores, ...engine } = {}) {
-    const stores: EngineStores = { presence: memoryPresenceStore(), inbox: memoryInbox(), documents: memoryDocumentStore() };
+    const stores: EngineStores = { presence: memoryPresenceStore(), inbox: memoryInbox(), documents: memoryDocumentStore(), streams: memoryStreamStore() };
     const server = await startTestServer({ ...(wrapStores ? wrapStores(stores) : stores), ...engine });
     return { a: server, b: server, nodes: [server], redisErrors: [], close: () => server.close() };
   },
@@ -116,6 +116,7 @@ export function countStoreCalls(calls: Map<string, number>): (stores: EngineStor
     presence: wrap("presence", stores.presence),
     inbox: wrap("inbox", stores.inbox),
     documents: wrap("documents", stores.documents),
+    streams: wrap("streams", stores.streams),
   });
 }
 

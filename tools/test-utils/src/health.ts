@@ -21,7 +21,7 @@ export function switchableStore<T extends object>(store: T): { store: T & { ping
  */
 export async function expectHealthRouteFollows(
   url: string,
-  storeName: "presence" | "inbox" | "documents",
+  storeName: "presence" | "inbox" | "documents" | "streams",
   takeDown: () => void,
   path = "/health/websocket",
 ): Promise<void> {
@@ -36,6 +36,7 @@ export async function expectHealthRouteFollows(
     presence: "up",
     inbox: "up",
     documents: "up",
+    streams: "up",
   });
 
   takeDown();

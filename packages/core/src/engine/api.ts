@@ -5,23 +5,44 @@ import type { Principal } from "../auth/authenticator.js";
 import type { DocumentVersion } from "../documents/store.js";
 import type { InboxMessage } from "../inbox/store.js";
 import type { PresenceUser } from "../presence/store.js";
-import type { DocumentUpdateResult } from "@truss/protocol";
+import type { DocumentUpdateResult, StreamPosition } from "@truss/protocol";
 import type { DocumentUpdate } from "./documents.js";
 import type { ClientEventData, ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "./events.js";
 import type { HealthReport } from "./health.js";
 import type { DisconnectReason, RevocationResult } from "./revocation.js";
 
-/** Emits an application event to every connected device of one company. */
-export interface CompanyEmitter<C extends EventCatalog> {
-  /** Live, at-most-once, like a Socket.IO room broadcast; crosses nodes through the adapter. */
-  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
+/**
+ * Emits application events to one stream's sockets: a company's (`toCompany`)
+ * or one topic's subscribers in a company (`toTopic`). Crosses nodes through
+ * the adapter.
+ */
+export interface BroadcastEmitter<C extends EventCatalog> {
+  /**
+   * Stores the event in the stream's history with the next offset, then
+   * sends it live with its position, so a device that was away catches up
+   * on reconnect (or is told to resync). Resolves with the position; never
+   * rejects: when the stream store cannot take it, the event still goes out
+   * live without a position, and `null` comes back.
+   *
+   * @throws TrussError `INVALID_PAYLOAD` (not JSON, nested past
+   * `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
+   * `limits.maxUserMessageBytes`), before anything is stored or sent.
+   */
+  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): Promise<StreamPosition | null>;
+  /**
+   * Live only, at-most-once, outside the stream: for what is stale a second
+   * later (typing indicators, cursors). A device that was away never gets it.
+   */
+  readonly volatile: {
+    emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
+  };
 }
 
-/** Emits an application event to the sockets of one company subscribed to one topic. */
-export interface TopicEmitter<C extends EventCatalog> {
-  /** Live, at-most-once, to the topic's subscribers in that company only; crosses nodes through the adapter. */
-  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
-}
+/** Emits an application event to every connected device of one company. */
+export type CompanyEmitter<C extends EventCatalog> = BroadcastEmitter<C>;
+
+/** Emits an application event to the sockets of one company subscribed to one topic, and nobody else. */
+export type TopicEmitter<C extends EventCatalog> = BroadcastEmitter<C>;
 
 /** Sends an application event to every device of one user, durably. */
 export interface UserEmitter<C extends EventCatalog> {
@@ -39,7 +60,7 @@ export interface UserEmitter<C extends EventCatalog> {
 export interface HandlerContext<C extends EventCatalog> {
   /** The verified sender. */
   principal: Principal;
-  /** Emits to the sender's company, except the sender's own socket (e.g. `user:typing`). */
+  /** Emits to the sender's company, except the sender's own socket, live only and outside the stream (e.g. `user:typing`). */
   broadcast<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
 }
 

@@ -3,8 +3,9 @@ import { Adapter } from "socket.io-adapter";
 import type { Principal } from "../auth/authenticator.js";
 import type { ConflictResolver } from "../documents/conflict-resolver.js";
 import type { DocumentStore } from "../documents/store.js";
+import type { StreamStore } from "../streams/store.js";
 import type { InboxMessage, InboxStore, UserKey } from "../inbox/store.js";
-import type { TrussClientEvents, TrussServerEvents } from "@truss/protocol";
+import type { StreamPosition, TrussClientEvents, TrussServerEvents } from "@truss/protocol";
 import type { PresenceStore } from "../presence/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./options.js";
@@ -15,6 +16,7 @@ export interface EngineStores {
   presence: PresenceStore;
   inbox: InboxStore;
   documents: DocumentStore;
+  streams: StreamStore;
 }
 
 /** Events the engine's nodes send each other through the adapter. */
@@ -45,8 +47,10 @@ export type TrussSocket = Socket<TrussClientEvents, TrussServerEvents, TrussInte
  * maps cannot know: the one place the typed wire is left on purpose. Callers
  * check the name against the reserved protocol events first.
  */
-export function emitApplicationEvent(target: { emit(...args: never[]): unknown }, event: string, data: unknown): void {
-  (target as unknown as { emit(event: string, data: unknown): void }).emit(event, data);
+export function emitApplicationEvent(target: { emit(...args: never[]): unknown }, event: string, data: unknown, position?: StreamPosition): void {
+  const emitter = target as unknown as { emit(event: string, ...args: unknown[]): void };
+  if (position) emitter.emit(event, data, position);
+  else emitter.emit(event, data);
 }
 
 /** What the engine's services share. */

@@ -3,8 +3,9 @@ import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
 import { TrussError } from "../errors.js";
 import type { PresenceUser } from "../presence/store.js";
-import { isTopicName, PROTOCOL_EVENTS, RESERVED_EVENTS } from "@truss/protocol";
-import type { ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
+import { COMPANY_STREAM, isTopicName, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
+import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
+import type { StreamKey } from "../streams/store.js";
 import { Connection } from "./connection.js";
 import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "./context.js";
 import { Dispatcher, type EventHandler } from "./dispatch.js";
@@ -21,6 +22,7 @@ import { Policy } from "./policy.js";
 import { PresenceService } from "./presence.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
 import { Revocations, type DisconnectReason, type RevocationResult } from "./revocation.js";
+import { StreamService } from "./streams.js";
 import { Subscriptions } from "./subscriptions.js";
 import { topicRoom } from "./topics.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
@@ -76,6 +78,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly policy: Policy;
   private readonly subscriptions: Subscriptions;
   private readonly revocations: Revocations;
+  private readonly streams: StreamService;
 
   constructor(private readonly options: RealtimeEngineOptions<C>) {
     const resolved = (this.resolved = resolveOptions(options));
@@ -93,6 +96,11 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.policy = new Policy(this.ctx, resolved.authorize, limits.authorizeTimeoutMs);
     this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, resolved.topics.maxPerConnection);
     this.revocations = new Revocations(this.ctx, (socketId) => this.connections.get(socketId), this.subscriptions);
+    this.streams = new StreamService(this.ctx, resolved.stores.streams, {
+      maxDepth: limits.maxDepth,
+      maxMessageBytes: limits.maxUserMessageBytes,
+      maxReplay: resolved.maxReplay,
+    });
     this.presenceService = new PresenceService(this.ctx, resolved.presenceTiming);
     this.inboxService = new InboxService(this.ctx, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxUserMessageBytes });
     this.documentService = new DocumentService(
@@ -112,6 +120,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       },
       policy: this.policy,
       subscriptions: this.subscriptions,
+      streams: this.streams,
       presence: this.presenceService,
       inbox: this.inboxService,
       documents: this.documentService,
@@ -155,24 +164,31 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   }
 
   toCompany(companyId: string): CompanyEmitter<C> {
-    return {
-      emit: (event, data) => {
-        assertApplicationEvent(event);
-        emitApplicationEvent(this.ctx.namespace().to(companyRoom(companyId)), event, data);
-        this.ctx.metrics.inc("truss_broadcasts_total", { scope: "company" });
-      },
-    };
+    if (typeof companyId !== "string" || !isWellFormedText(companyId)) throw new TypeError("toCompany(companyId): the company id must be a well-formed string.");
+    return this.broadcaster("company", { companyId, stream: COMPANY_STREAM }, companyRoom(companyId));
   }
 
   toTopic(companyId: string, topic: string): TopicEmitter<C> {
     if (typeof companyId !== "string" || !isWellFormedText(companyId)) throw new TypeError("toTopic(companyId, topic): the company id must be a well-formed string.");
     if (!isTopicName(topic)) throw new TypeError(`toTopic(companyId, topic): ${JSON.stringify(topic)} is not a topic name (letters, digits, _ . @ - in parts joined by : or /).`);
-    const room = topicRoom(companyId, topic);
+    return this.broadcaster("topic", { companyId, stream: topicStream(topic) }, topicRoom(companyId, topic));
+  }
+
+  /** The emitter of one stream: stored with a position, or volatile (live only). */
+  private broadcaster(scope: "company" | "topic", key: StreamKey, room: string): BroadcastEmitter<C> {
     return {
       emit: (event, data) => {
         assertApplicationEvent(event);
-        emitApplicationEvent(this.ctx.namespace().to(room), event, data);
-        this.ctx.metrics.inc("truss_broadcasts_total", { scope: "topic" });
+        const published = this.streams.publish(key, room, event, data);
+        this.ctx.metrics.inc("truss_broadcasts_total", { scope });
+        return published;
+      },
+      volatile: {
+        emit: (event, data) => {
+          assertApplicationEvent(event);
+          emitApplicationEvent(this.ctx.namespace().to(room), event, data);
+          this.ctx.metrics.inc("truss_broadcasts_total", { scope: `${scope}_volatile` });
+        },
       },
     };
   }
@@ -254,27 +270,39 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   }
 
   async metrics(): Promise<string> {
-    let dropped: { expired: number; overCap: number } | null = null;
-    try {
-      dropped = await this.ctx.stores.inbox.dropped();
-    } catch {
-      // The inbox is down; the store error counter already says so.
-    }
-    return this.ctx.metrics.render(
-      dropped
+    const [dropped, trimmed] = await Promise.all([
+      // A store that is down is already counted by the store error counter; its totals are left out.
+      this.ctx.stores.inbox.dropped().catch(() => null),
+      this.ctx.stores.streams.trimmed().catch(() => null),
+    ]);
+    return this.ctx.metrics.render([
+      ...(dropped
         ? [
             {
               name: "truss_inbox_dropped_total",
               help: "Inbox messages dropped unread, by reason (TTL or length cap), across all nodes sharing the store.",
-              type: "counter",
+              type: "counter" as const,
               values: [
                 [{ reason: "expired" }, dropped.expired],
                 [{ reason: "over_cap" }, dropped.overCap],
-              ],
+              ] as Array<[Record<string, string>, number]>,
             },
           ]
-        : [],
-    );
+        : []),
+      ...(trimmed
+        ? [
+            {
+              name: "truss_stream_dropped_total",
+              help: "Stored broadcasts dropped from stream history, by reason (TTL or size cap), across all nodes sharing the store.",
+              type: "counter" as const,
+              values: [
+                [{ reason: "expired" }, trimmed.expired],
+                [{ reason: "over_cap" }, trimmed.trimmed],
+              ] as Array<[Record<string, string>, number]>,
+            },
+          ]
+        : []),
+    ]);
   }
 
   close(): Promise<void> {
@@ -308,7 +336,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private onConnection(socket: TrussSocket): void {
     const { principal } = socket.data;
     this.upgradeRequests.release(socket);
-    if (!this.handshake.seat(socket, principal)) return;
+    if (!this.handshake.seat(socket, principal) || this.revocations.revokedWhileJoining(socket, principal)) return;
     const connection = new Connection(socket, principal);
     this.connections.set(socket.id, connection);
     this.ctx.metrics.inc("truss_connections_total");

@@ -111,6 +111,7 @@ export class Handshake {
   async refresh(connection: Connection, token: string): Promise<{ expiresAt: number | null }> {
     const next = await this.authenticate({ ...authRequestFrom(connection.socket.handshake), token });
     assertSamePrincipal(connection.principal, next);
+    if (next.expiresAt !== null && next.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(next.expiresAt).message);
     if (next.expiresAt === null && (this.options.authExpiry.requireExpiry || connection.principal.expiresAt !== null)) {
       throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
     }

@@ -82,6 +82,9 @@ export function createEngineMetrics(connections: () => number): MetricsRegistry 
   metrics.counter("truss_authorization_refusals_total", "Operations the authorize policy refused (or could not decide), by action.");
   metrics.counter("truss_topic_subscriptions_total", "Topic subscriptions granted on this node.");
   metrics.counter("truss_subscriptions_dropped_total", "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).");
+  metrics.counter("truss_stream_append_failures_total", "Company or topic broadcasts the stream store could not take; they went out live only, without a position.");
+  metrics.counter("truss_stream_resyncs_total", "stream:read answers that told a device to refetch, by reason.");
+  metrics.counter("truss_stream_replayed_total", "Stored broadcasts sent to devices catching up with stream:read.");
   metrics.counter("truss_revocations_total", "disconnectUser and unsubscribeUser calls made on this node, by kind.");
   return metrics;
 }

@@ -12,6 +12,8 @@ import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
 import type { EngineStores } from "./context.js";
 import type { EventCatalog } from "./events.js";
+import { memoryStreamStore } from "../streams/memory.js";
+import type { StreamStore } from "../streams/store.js";
 import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "./policy.js";
 import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "./topics.js";
 
@@ -76,6 +78,19 @@ export interface LimitOptions {
   authorizeTimeoutMs?: number;
 }
 
+/** Broadcast history, the `history` option. */
+export interface HistoryOptions {
+  /** Entries each stream keeps in the default in-memory store. Default 1,000. A store you pass takes its own. */
+  size?: number;
+  /** How long an entry is kept in the default in-memory store, in ms. Default 10 minutes. A store you pass takes its own. */
+  ttlMs?: number;
+  /** Most missed messages of one stream a device may catch up on; past it the device gets a `TOO_MANY_MISSED` resync. Default 1,000. */
+  maxReplay?: number;
+}
+
+/** The default `history.maxReplay`. */
+export const DEFAULT_MAX_REPLAY = 1000;
+
 /** Presence timing, the `presenceTiming` option. */
 export interface PresenceTimingOptions {
   /** How long a device stays online without a heartbeat, in ms. Default 30 s. */
@@ -124,6 +139,13 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   inbox?: InboxStore;
   /** Document store; default in-memory (one process). */
   documents?: DocumentStore;
+  /**
+   * Where company and topic broadcasts are kept so devices that were away can
+   * catch up; default in-memory (one process), sized by `history`.
+   */
+  streams?: StreamStore;
+  /** How much broadcast history the default stream store keeps, and how much a device may catch up on. */
+  history?: HistoryOptions;
   /** Decides stale-base document updates. Default `fieldMerge()`. */
   resolver?: ConflictResolver;
   /** A Socket.IO adapter constructor (e.g. `redisAdapter(pub, sub)` from `@truss/redis`) for several nodes. */
@@ -195,6 +217,7 @@ export interface ResolvedOptions {
   authExpiry: Required<AuthExpiryOptions>;
   authorize: AuthorizePolicy | undefined;
   topics: { patterns: TopicPatterns; maxPerConnection: number };
+  maxReplay: number;
 }
 
 /**
@@ -215,6 +238,12 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       presence: options.presence ?? memoryPresenceStore(),
       inbox: options.inbox ?? memoryInbox(),
       documents: options.documents ?? memoryDocumentStore(),
+      streams:
+        options.streams ??
+        memoryStreamStore({
+          ...(options.history?.size !== undefined ? { size: positive(options.history.size, 0, "history.size") } : {}),
+          ...(options.history?.ttlMs !== undefined ? { ttlMs: positive(options.history.ttlMs, 0, "history.ttlMs") } : {}),
+        }),
     },
     resolver: options.resolver ?? fieldMerge(),
     logger: options.logger === false ? silentLogger : (options.logger ?? consoleLogger),
@@ -241,6 +270,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       requireExpiry: options.authExpiry?.requireExpiry === true,
     },
     authorize: authorizePolicy(options.authorize),
+    maxReplay: positive(options.history?.maxReplay, DEFAULT_MAX_REPLAY, "history.maxReplay"),
     topics: {
       patterns: new TopicPatterns(options.topics?.patterns),
       maxPerConnection: positive(options.topics?.maxPerConnection, DEFAULT_MAX_TOPICS_PER_CONNECTION, "topics.maxPerConnection"),

@@ -7,6 +7,7 @@ import type { DocumentRequest } from "./policy.js";
 import type { InboxService } from "./inbox.js";
 import type { Policy } from "./policy.js";
 import type { PresenceService } from "./presence.js";
+import type { StreamService } from "./streams.js";
 import type { DroppedSubscriptions, Subscriptions } from "./subscriptions.js";
 
 /** What the protocol's client events are served by. */
@@ -14,6 +15,7 @@ export interface ProtocolServices {
   refreshAuth(connection: Connection, token: string): Promise<{ expiresAt: number | null; dropped: DroppedSubscriptions }>;
   policy: Policy;
   subscriptions: Subscriptions;
+  streams: StreamService;
   presence: PresenceService;
   inbox: InboxService;
   documents: DocumentService;
@@ -71,6 +73,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   on(PROTOCOL_EVENTS.documentUnwatch, async (connection, payload) => {
     services.subscriptions.unwatch(connection, key(connection, payload));
   });
+  on(PROTOCOL_EVENTS.streamRead, (connection, payload) => services.streams.read(connection, payload));
   on(PROTOCOL_EVENTS.topicSubscribe, (connection, payload) => services.subscriptions.subscribe(connection, payload));
   on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => {
     services.subscriptions.unsubscribe(connection, payload);

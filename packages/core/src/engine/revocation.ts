@@ -1,12 +1,24 @@
 import type { ErrorPayload } from "../errors.js";
 import { isTopicName, PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
-import { isClustered, userRoom, type EngineContext, type RevokeCommand } from "./context.js";
+import type { Principal } from "../auth/authenticator.js";
+import { isClustered, userKeyOf, userRoom, type EngineContext, type RevokeCommand, type TrussSocket } from "./context.js";
 import { isWellFormedText } from "./payload.js";
 import type { Subscriptions } from "./subscriptions.js";
 
 /** Server-side event that carries a revocation to the other nodes. */
 const REVOKE_EVENT = "truss:revoke";
+/**
+ * How long a revocation waits for the other nodes' counts. The adapters time
+ * out at 5 s on their own, but may never answer when Redis is unreachable;
+ * past this the call resolves with what it has and `complete: false`.
+ */
+const REVOKE_ANSWER_TIMEOUT_MS = 6_000;
+/**
+ * How long a node remembers a `disconnectUser`, to refuse that user's sockets
+ * whose handshake began before it but had not joined their rooms yet.
+ */
+const TOMBSTONE_MS = 30_000;
 
 /** Codes `disconnectUser` may close a session with, as the client reads them. */
 export type DisconnectCode = "ACCESS_REVOKED" | "FORBIDDEN" | "AUTH_TOKEN_EXPIRED";
@@ -43,6 +55,9 @@ const DISCONNECT_CODES: ReadonlySet<string> = new Set<DisconnectCode>(["ACCESS_R
  * (Redis pub/sub with `@truss/redis`), and the caller gets the sum.
  */
 export class Revocations {
+  /** Users disconnected in the last {@link TOMBSTONE_MS}, by user key: when, and what they were told. */
+  private readonly tombstones = new Map<string, { at: number; error: ErrorPayload }>();
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly connectionOf: (socketId: string) => Connection | undefined,
@@ -80,23 +95,50 @@ export class Revocations {
     this.ctx.metrics.inc("truss_revocations_total", { kind: command.kind });
     if (!isClustered(namespace)) return { sockets: local, complete: true };
     const { responses, complete } = await new Promise<{ responses: unknown[]; complete: boolean }>((resolve) => {
+      let settled = false;
+      const finish = (responses: unknown[], complete: boolean, error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error) this.ctx.logger.warn("revocation sent to other nodes without every count", { error: error instanceof Error ? error.message : String(error) });
+        resolve({ responses, complete });
+      };
+      const timer = setTimeout(() => finish([], false, new Error(`no answer from the adapter within ${REVOKE_ANSWER_TIMEOUT_MS} ms`)), REVOKE_ANSWER_TIMEOUT_MS);
+      const answered = (error: (Error & { responses?: unknown[] }) | null, responses: unknown[]) =>
+        finish((error ? error.responses : responses) ?? [], !error, error ?? undefined);
       try {
-        namespace.serverSideEmit(REVOKE_EVENT, command, (error: (Error & { responses?: unknown[] }) | null, responses: unknown[]) =>
-          resolve({ responses: (error ? error.responses : responses) ?? [], complete: !error }),
-        );
+        // The adapter directly rather than the namespace, which drops the promise
+        // of an adapter whose serverSideEmit is async (a rejection there, as when
+        // Redis is unreachable, would otherwise go unhandled).
+        const sent: unknown = namespace.adapter.serverSideEmit([REVOKE_EVENT, command, answered]);
+        if (sent instanceof Promise) sent.catch((error: unknown) => finish([], false, error));
       } catch (error) {
-        // An adapter without acknowledgements: the others still act on the command; their counts are unknown.
-        this.ctx.logger.warn("revocation sent to other nodes without a count", { error: error instanceof Error ? error.message : String(error) });
-        resolve({ responses: [], complete: false });
+        finish([], false, error);
       }
     });
     const remote = responses.reduce<number>((sum, answer) => sum + (typeof answer === "number" && answer >= 0 ? answer : 0), 0);
     return { sockets: local + remote, complete };
   }
 
+  /**
+   * Whether a socket that is joining now was disconnected while its
+   * handshake ran: `disconnectUser` came after the handshake began but before
+   * the socket joined its rooms, where the revocation looked for it. Such a
+   * socket is told the revocation's reason and disconnected.
+   */
+  revokedWhileJoining(socket: TrussSocket, principal: Principal): boolean {
+    if (this.tombstones.size === 0) return false;
+    const tombstone = this.tombstones.get(userKeyOf(principal));
+    if (!tombstone || tombstone.at < socket.handshake.issued) return false;
+    socket.emit(PROTOCOL_EVENTS.error, tombstone.error);
+    socket.disconnect(true);
+    return true;
+  }
+
   /** Acts on this node's sockets of the command's user; how many it reached. */
   private applyLocally(command: RevokeCommand): number {
     const namespace = this.ctx.namespace();
+    if (command.kind === "disconnect") this.remember(command);
     const ids = namespace.adapter.rooms.get(userRoom(command.companyId, command.userId));
     if (!ids) return 0;
     let reached = 0;
@@ -112,6 +154,17 @@ export class Revocations {
       reached++;
     }
     return reached;
+  }
+
+  private remember(command: RevokeCommand): void {
+    const now = Date.now();
+    for (const [key, { at }] of this.tombstones) {
+      if (now - at < TOMBSTONE_MS) break;
+      this.tombstones.delete(key);
+    }
+    const key = userKeyOf(command);
+    this.tombstones.delete(key);
+    this.tombstones.set(key, { at: now, error: command.error });
   }
 }
 

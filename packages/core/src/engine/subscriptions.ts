@@ -35,7 +35,7 @@ export class Subscriptions {
     const room = topicRoom(connection.principal.companyId, topic);
     if (connection.subscriptions?.has(room)) return { topic };
     this.assertRoom(connection);
-    await this.policy.check(connection.principal, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
+    await this.authorize(connection, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
     this.add(connection, room, { kind: "topic", topic, pattern, params });
     this.ctx.metrics.inc("truss_topic_subscriptions_total");
     return { topic };
@@ -56,7 +56,7 @@ export class Subscriptions {
     const room = documentRoom(key.companyId, key.type, key.id);
     if (!connection.subscriptions?.has(room)) {
       this.assertRoom(connection);
-      await this.policy.check(connection.principal, { action: "document:read", type: key.type, id: key.id });
+      await this.authorize(connection, { action: "document:read", type: key.type, id: key.id });
       this.add(connection, room, { kind: "document", type: key.type, id: key.id });
     }
     return read();
@@ -103,6 +103,19 @@ export class Subscriptions {
     else connection.socket.emit(PROTOCOL_EVENTS.documentDropped, { type: subscription.type, id: subscription.id, error });
     this.ctx.metrics.inc("truss_subscriptions_dropped_total", { kind: subscription.kind });
     return true;
+  }
+
+  /**
+   * Asks the policy with the connection's principal, and again if an
+   * `auth:refresh` replaced it meanwhile: the refresh's re-check only sees
+   * subscriptions already made, so one in flight must pass the new roles too.
+   */
+  private async authorize(connection: Connection, request: AuthorizationRequest): Promise<void> {
+    for (;;) {
+      const { principal } = connection;
+      await this.policy.check(principal, request);
+      if (connection.principal === principal) return;
+    }
   }
 
   private assertRoom(connection: Connection): void {

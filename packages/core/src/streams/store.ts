@@ -1,0 +1,97 @@
+/**
+ * Addresses one stream: a company's broadcasts (`stream: "company"`) or one
+ * topic of a company (`stream: "topic:<name>"`). Streams are per company:
+ * two tenants that name a topic alike never share a stream, whatever
+ * characters the ids contain.
+ */
+export interface StreamKey {
+  /** The tenant. */
+  companyId: string;
+  /** The stream within the tenant: `company`, or `topic:` and the topic name. */
+  stream: string;
+}
+
+/** One broadcast as a stream keeps it. */
+export interface StreamEntry {
+  /** Its place in the stream: 1 for the first entry of an epoch, then +1 per entry, with no gaps. */
+  offset: number;
+  /** The application event name. */
+  event: string;
+  /** The event's data (JSON; the engine checks it before appending). */
+  data: unknown;
+  /** When it was appended, epoch ms. */
+  ts: number;
+}
+
+/** Why a stream cannot fill a gap from a given offset. */
+export type StreamGapReason = "HISTORY_TRIMMED" | "HISTORY_EXPIRED";
+
+/** What {@link StreamStore.read} found after an offset. */
+export interface StreamRead {
+  /**
+   * The stream's current epoch: an id that changes whenever the stream's
+   * history was lost (a store restarted empty, a stream that expired
+   * entirely). Offsets of different epochs are unrelated.
+   */
+  epoch: string;
+  /** The last offset appended in this epoch (0 when nothing was). */
+  top: number;
+  /** Up to `limit` entries after `after`, oldest first, contiguous. */
+  entries: StreamEntry[];
+  /**
+   * Set when entries right after `after` are gone (so `entries` does not
+   * start at `after + 1`): dropped by the size cap (`HISTORY_TRIMMED`) or by
+   * the TTL (`HISTORY_EXPIRED`). `null` when nothing is missing.
+   */
+  gap: StreamGapReason | null;
+}
+
+/** Totals of what the size cap and the TTL dropped, for `metrics()`. */
+export interface StreamTrimStats {
+  /** Entries dropped because their stream was over its size cap. */
+  trimmed: number;
+  /** Entries dropped because they were older than the TTL. */
+  expired: number;
+}
+
+/**
+ * A bounded history per stream, so a device that was away gets what it
+ * missed. `append` assigns the next offset and stores the entry in one atomic
+ * step: offsets of one stream are contiguous and ordered even when several
+ * engine nodes append at once, and an entry whose append resolved can be read
+ * until the size cap or the TTL drops it (counted, never silent).
+ */
+export interface StreamStore {
+  /**
+   * Appends an entry with the stream's next offset and resolves with it and
+   * the epoch. Starts a new epoch when the stream has no history at all (its
+   * first append, or after a store restart). Applies the size cap and TTL.
+   * Rejects (nothing stored) when the store is unreachable.
+   */
+  append(key: StreamKey, event: string, data: unknown): Promise<{ epoch: string; entry: StreamEntry }>;
+  /**
+   * Entries with an offset greater than `after`, oldest first, at most
+   * `limit`, with the stream's epoch and top offset. For a stream that never
+   * had an entry (or lost them all, store restarted), resolves with a fresh
+   * epoch, `top: 0` and no entries; the epoch must then stay the one the next
+   * `append` uses.
+   */
+  read(key: StreamKey, after: number, limit: number): Promise<StreamRead>;
+  /** Totals of what the size cap and the TTL have dropped since the store was created. */
+  trimmed(): Promise<StreamTrimStats>;
+  /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
+  ping?(): Promise<void>;
+}
+
+/** Options every stream store accepts. */
+export interface StreamStoreOptions {
+  /** How many entries each stream keeps; the oldest go first. Default 1,000. */
+  size?: number;
+  /** How long an entry is kept, in ms. Default 10 minutes. */
+  ttlMs?: number;
+}
+
+/** Default entries kept per stream. */
+export const DEFAULT_STREAM_SIZE = 1000;
+/** Default time an entry is kept: 10 minutes, longer than a site phone's usual drop-out. */
+export const DEFAULT_STREAM_TTL_MS = 10 * 60 * 1000;

@@ -1,0 +1,294 @@
+import { randomUUID } from "node:crypto";
+import {
+  DEFAULT_STREAM_IDLE_MS,
+  DEFAULT_STREAM_SIZE,
+  DEFAULT_STREAM_TTL_MS,
+  type StreamEntry,
+  type StreamGapReason,
+  type StreamKey,
+  type StreamStore,
+  type StreamStoreOptions,
+  type StreamTrimStats,
+} from "@truss/core";
+import { checkPrefix, DEFAULT_PREFIX, encodeId } from "./keys.js";
+import { luaScript, runScript, type RedisClient } from "./script.js";
+
+/** Options of {@link redisStreamStore}. */
+export interface RedisStreamStoreOptions extends StreamStoreOptions {
+  /**
+   * The ioredis client (or Cluster), created fail-fast like the other stores'
+   * (`enableOfflineQueue: false`), so a broadcast goes out live at once
+   * instead of waiting in ioredis's offline queue when Redis is down.
+   */
+  redis: RedisClient;
+  /** Prefix of every key. Default `"truss"`. */
+  prefix?: string;
+  /**
+   * How long a stream's keys outlive its TTL after its last append or read,
+   * in ms. Until then a device that reconnects to a quiet stream keeps its
+   * epoch; after it the keys expire and the stream starts a new epoch.
+   * Default {@link DEFAULT_STREAM_IDLE_MS} (one hour).
+   */
+  idleMs?: number;
+}
+
+/** Keys of one stream; both share the hash tag `{<prefix>:stream:<company>:<stream>}`. */
+export interface StreamKeys {
+  /** HASH: `epoch`, `top` (last offset), `trimmed` and `expired` (highest offset each cause dropped). */
+  meta: string;
+  /** LIST of kept entries, oldest first, each `<ts>,<JSON [event, data]>`; the last one has offset `top`. */
+  log: string;
+}
+
+/** The keys of one stream; streams are per company, so both ids are in the tag, encoded. */
+export function streamKeys(prefix: string, key: StreamKey): StreamKeys {
+  const tag = `{${prefix}:stream:${encodeId(key.companyId)}:${encodeId(key.stream)}}`;
+  return { meta: `${tag}:meta`, log: `${tag}:log` };
+}
+
+/** The HASH with the totals (`trimmed`, `expired`) of every node. */
+export function streamStatsKey(prefix: string): string {
+  return `${prefix}:stream:stats`;
+}
+
+// Shared by both scripts. KEYS: meta, log. ARGV[1]: epoch candidate, ARGV[2]: ttlMs.
+// The server's clock decides ts and the TTL cut-off, whatever the nodes' clocks say.
+// `openStream` reads the stream's state and starts a new epoch, with an empty
+// log, when it has none or when the log no longer holds what the meta says
+// it should (keys evicted or deleted outside this store): a history that lost
+// entries silently must not keep its epoch. Setting the epoch is then the
+// script's first write; an HSET can grow memory, so under maxmemory Redis
+// refuses the script there, before anything is written.
+// `dropExpired` removes entries whose ts + ttl <= now from the front; ts never
+// decreases along the log, so it stops at the first live entry.
+const STREAM_STATE = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+
+local function tsOf(entry)
+  return tonumber(string.match(entry, '^%d+'))
+end
+
+local function openStream()
+  local meta = redis.call('HMGET', KEYS[1], 'epoch', 'top', 'trimmed', 'expired')
+  local state = { epoch = meta[1], top = tonumber(meta[2] or '0'), trimmed = tonumber(meta[3] or '0'), expired = tonumber(meta[4] or '0') }
+  if state.epoch and redis.call('LLEN', KEYS[2]) == state.top - math.max(state.trimmed, state.expired) then
+    return state
+  end
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'top', 0, 'trimmed', 0, 'expired', 0)
+  redis.call('DEL', KEYS[2])
+  return { epoch = ARGV[1], top = 0, trimmed = 0, expired = 0 }
+end
+
+local function dropExpired(state)
+  local length = redis.call('LLEN', KEYS[2])
+  local first = state.top - length + 1
+  local count = 0
+  while count < length do
+    local batch = redis.call('LRANGE', KEYS[2], count, count + 99)
+    local live = false
+    for i = 1, #batch do
+      if tsOf(batch[i]) + ttl > now then
+        live = true
+        break
+      end
+      count = count + 1
+    end
+    if live or #batch == 0 then break end
+  end
+  if count == 0 then return 0 end
+  if count == length then redis.call('DEL', KEYS[2]) else redis.call('LTRIM', KEYS[2], count, -1) end
+  state.expired = first + count - 1
+  redis.call('HSET', KEYS[1], 'expired', state.expired)
+  return count
+end
+`;
+
+// KEYS: meta, log. ARGV: epoch candidate, ttlMs, keyTtlMs, size, JSON [event, data].
+// Offset and write in one script, so offsets are contiguous and ordered
+// whichever node appends. The push comes before any trim so that, for a
+// stream that exists, it is the script's first write (see STREAM_STATE).
+// Returns epoch, offset, ts, expired, trimmed.
+const APPEND = luaScript(`${STREAM_STATE}
+local state = openStream()
+local last = redis.call('LINDEX', KEYS[2], -1)
+local ts = now
+if last then ts = math.max(now, tsOf(last)) end
+redis.call('RPUSH', KEYS[2], string.format('%.0f', ts) .. ',' .. ARGV[5])
+state.top = redis.call('HINCRBY', KEYS[1], 'top', 1)
+local expired = dropExpired(state)
+local overCap = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[4])
+if overCap > 0 then
+  redis.call('LTRIM', KEYS[2], overCap, -1)
+  state.trimmed = state.top - tonumber(ARGV[4])
+  redis.call('HSET', KEYS[1], 'trimmed', state.trimmed)
+else
+  overCap = 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return { state.epoch, state.top, string.format('%.0f', ts), expired, overCap }
+`);
+
+// KEYS: meta, log. ARGV: epoch candidate, ttlMs, keyTtlMs, after, limit.
+// Reading applies the TTL too, so what expired is counted when it stops being
+// readable, and keeps the keys alive like an append: the epoch a reader saw
+// is the one the next append uses. The gap names why the entry right after
+// `after` went, from the highest offset each cause dropped.
+// Returns epoch, top, gap ('' for none), expired, offset of the first entry, entries.
+const READ = luaScript(`${STREAM_STATE}
+local state = openStream()
+local expired = dropExpired(state)
+local after = tonumber(ARGV[4])
+local length = redis.call('LLEN', KEYS[2])
+local first = state.top - length + 1
+local gap = ''
+if after + 1 < first and after < state.top then
+  local earlier, later = 'HISTORY_EXPIRED', 'HISTORY_TRIMMED'
+  if state.trimmed < state.expired then earlier, later = 'HISTORY_TRIMMED', 'HISTORY_EXPIRED' end
+  if after + 1 > math.min(state.trimmed, state.expired) then gap = later else gap = earlier end
+end
+local start = math.max(after + 1, first)
+local entries = {}
+if tonumber(ARGV[5]) > 0 and start <= state.top then
+  entries = redis.call('LRANGE', KEYS[2], start - first, start - first + tonumber(ARGV[5]) - 1)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return { state.epoch, state.top, gap, expired, start, entries }
+`);
+
+// KEYS: stats. ARGV: trimmed, expired.
+const ADD_TOTALS = luaScript(`
+redis.call('HINCRBY', KEYS[1], 'trimmed', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'expired', ARGV[2])
+return 1
+`);
+
+/**
+ * A {@link StreamStore} on Redis. Each stream is a hash with its epoch and top
+ * offset and a list of its kept entries, under the hash tag
+ * `{<prefix>:stream:<company>:<stream>}` (both ids encoded, so no two streams
+ * share keys and the scripts run unchanged on Redis Cluster). An append takes
+ * the next offset and pushes the entry in one Lua script, then drops entries
+ * older than the TTL and trims to `size`; a read applies the TTL too.
+ *
+ * The epoch is a random id set only when the stream has none, on its first
+ * append or read, so a read before any append fixes the epoch the next append
+ * uses; a Redis that restarted empty, or a stream whose keys expired, gets a
+ * new one. A stream's keys expire `ttlMs + idleMs` after its last append or
+ * read, so idle streams do not stay in Redis. Entries that expire with their
+ * keys, unread, are not counted in `trimmed()`; everything a trim or a read
+ * drops is, in the `<prefix>:stream:stats` hash shared by every node.
+ *
+ * A resolved `append` means the entry is in Redis; any Redis error rejects
+ * it, and the engine reports it as the store being unavailable.
+ *
+ * @throws RangeError when `size`, `ttlMs` or `idleMs` is not a positive integer.
+ */
+export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore {
+  const { redis } = options;
+  const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
+  const size = options.size ?? DEFAULT_STREAM_SIZE;
+  const ttlMs = options.ttlMs ?? DEFAULT_STREAM_TTL_MS;
+  const idleMs = options.idleMs ?? DEFAULT_STREAM_IDLE_MS;
+  for (const [name, value] of [["size", size], ["ttlMs", ttlMs], ["idleMs", idleMs]] as const) {
+    if (!(Number.isSafeInteger(value) && value > 0)) {
+      throw new RangeError(`redisStreamStore: ${name} must be a positive integer, got ${value}`);
+    }
+  }
+  const keyTtlMs = ttlMs + idleMs;
+  const totals = new TrimTotals(redis, streamStatsKey(prefix));
+  const keysOf = (key: StreamKey) => {
+    const { meta, log } = streamKeys(prefix, key);
+    return [meta, log];
+  };
+
+  return {
+    async append(key, event, data) {
+      const encoded = JSON.stringify(data === undefined ? [event] : [event, data]);
+      const [epoch, offset, ts, expired, trimmed] = (await runScript(redis, APPEND, keysOf(key), [
+        randomUUID(),
+        ttlMs,
+        keyTtlMs,
+        size,
+        encoded,
+      ])) as [string, number, string, number, number];
+      await totals.add(Number(trimmed), Number(expired));
+      return { epoch, entry: { offset: Number(offset), event, data, ts: Number(ts) } };
+    },
+
+    async read(key, after, limit) {
+      if (!(Number.isSafeInteger(after) && after >= 0)) {
+        throw new TypeError(`redisStreamStore: after must be an offset (an integer >= 0), got ${after}`);
+      }
+      const count = limit > 0 ? Math.min(Math.floor(limit), size) : 0;
+      const [epoch, top, gap, expired, start, entries] = (await runScript(redis, READ, keysOf(key), [
+        randomUUID(),
+        ttlMs,
+        keyTtlMs,
+        after,
+        count,
+      ])) as [string, number, string, number, number, string[]];
+      await totals.add(0, Number(expired));
+      return {
+        epoch,
+        top: Number(top),
+        entries: entries.map((entry, index) => decodeEntry(Number(start) + index, entry)),
+        gap: gap === "" ? null : (gap as StreamGapReason),
+      };
+    },
+
+    trimmed: () => totals.read(),
+
+    async ping() {
+      await redis.ping();
+    },
+  };
+}
+
+/**
+ * The shared totals. A trim happens in the stream's slot, the totals live in
+ * another, so they are added right after. If that fails the entry is still
+ * stored (so `append` still resolves) and the counts wait in this process
+ * until the next call adds them; `trimmed()` rejects while they cannot be added.
+ */
+class TrimTotals {
+  private pending: StreamTrimStats = { trimmed: 0, expired: 0 };
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly key: string,
+  ) {}
+
+  async add(trimmed: number, expired: number): Promise<void> {
+    this.pending = { trimmed: this.pending.trimmed + trimmed, expired: this.pending.expired + expired };
+    await this.flush().catch(() => undefined);
+  }
+
+  async read(): Promise<StreamTrimStats> {
+    await this.flush();
+    const [trimmed, expired] = await this.redis.hmget(this.key, "trimmed", "expired");
+    return { trimmed: Number(trimmed ?? 0), expired: Number(expired ?? 0) };
+  }
+
+  private async flush(): Promise<void> {
+    const { trimmed, expired } = this.pending;
+    if (trimmed === 0 && expired === 0) return;
+    this.pending = { trimmed: 0, expired: 0 };
+    try {
+      await runScript(this.redis, ADD_TOTALS, [this.key], [trimmed, expired]);
+    } catch (error) {
+      this.pending = { trimmed: this.pending.trimmed + trimmed, expired: this.pending.expired + expired };
+      throw error;
+    }
+  }
+}
+
+/** An entry of the log: `<ts>,<JSON [event]>` or `<ts>,<JSON [event, data]>`. */
+function decodeEntry(offset: number, stored: string): StreamEntry {
+  const comma = stored.indexOf(",");
+  const [event, data] = JSON.parse(stored.slice(comma + 1)) as [string, unknown?];
+  return { offset, event, data, ts: Number(stored.slice(0, comma)) };
+}

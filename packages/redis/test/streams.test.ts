@@ -1,0 +1,225 @@
+import { randomUUID } from "node:crypto";
+import { streamStoreSuite } from "@truss/conformance";
+import { redisStreamStore } from "@truss/redis";
+import { requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { streamKeys } from "../src/streams.js";
+
+/** What Redis Cluster hashes: the text between the first `{` and the next `}`. */
+function hashTag(key: string): string {
+  const open = key.indexOf("{");
+  const close = key.indexOf("}", open + 1);
+  return open >= 0 && close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStreamStore on redis-server", () => {
+  let server: RedisServer;
+  const prefix = `truss-streams-${randomUUID()}`;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  // The options the README recommends: fail fast instead of queueing.
+  const connect = async () => {
+    const client = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    client.on("error", () => undefined);
+    await client.connect();
+    return client;
+  };
+
+  describe("conformance", () => {
+    const clients = new Map<object, Redis>();
+    streamStoreSuite(
+      test,
+      async (options) => {
+        const redis = await connect();
+        const store = redisStreamStore({ redis, prefix, ...options });
+        clients.set(store, redis);
+        return store;
+      },
+      {
+        prefix: "redisStreamStore (redis-server)",
+        sharedBackend: true,
+        async teardown(store) {
+          await clients.get(store)?.quit();
+          clients.delete(store);
+        },
+      },
+    );
+  });
+
+  describe("what the suite cannot see", () => {
+    const clients: Redis[] = [];
+    const client = async () => {
+      const redis = await connect();
+      clients.push(redis);
+      return redis;
+    };
+    const freshKey = () => ({ companyId: `acme:{${randomUUID()}}`, stream: "topic:project:{1}" });
+
+    afterEach(() => {
+      for (const redis of clients.splice(0)) redis.disconnect();
+    });
+
+    test("a stream is a hash with its epoch and top and a list of entries, under one hash tag", async () => {
+      const redis = await client();
+      const key = freshKey();
+      const store = redisStreamStore({ redis, prefix });
+      const { epoch, entry } = await store.append(key, "project:updated", { budget: 12 });
+      const keys = streamKeys(prefix, key);
+      expect(hashTag(keys.meta)).toBe(hashTag(keys.log));
+      expect(await redis.hgetall(keys.meta)).toEqual({ epoch, top: "1", trimmed: "0", expired: "0" });
+      expect(await redis.lrange(keys.log, 0, -1)).toEqual([`${entry.ts},["project:updated",{"budget":12}]`]);
+    });
+
+    test("the key layout keeps crafted company ids and stream names apart", () => {
+      const confusable: [string, string][] = [
+        ["a:b", "c"],
+        ["a", "b:c"],
+        ["a%3Ab", "c"],
+        ["a{b}", "c"],
+        ["a", "{b}c"],
+        ["a/b", "c"],
+        ["a", "b/c"],
+        ["é", "c"],
+        ["e\u0301", "c"],
+        ["__proto__", "c"],
+        ["a", "__proto__"],
+        ["a", "topic:b:c"],
+        ["a:topic", "b:c"],
+      ];
+      const tags = confusable.map(([companyId, stream]) => hashTag(streamKeys("truss", { companyId, stream }).meta));
+      expect(new Set(tags).size).toBe(confusable.length);
+      for (const tag of tags) expect(tag).toMatch(/^truss:stream:[^:{}]+:[^:{}]+$/);
+    });
+
+    test("a Redis restart that lost the data gives every stream a new epoch, read or appended first", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix });
+      const [readFirst, appendFirst] = [freshKey(), freshKey()];
+      const before = [(await store.append(readFirst, "e", 1)).epoch, (await store.append(appendFirst, "e", 1)).epoch];
+      await store.append(readFirst, "e", 2);
+
+      await server.restart();
+      await waitFor(() => redis.status === "ready", { message: "ioredis to reconnect" });
+
+      const read = await store.read(readFirst, 2, 10);
+      expect(read.epoch).not.toBe(before[0]);
+      expect(read).toEqual({ epoch: read.epoch, top: 0, entries: [], gap: null });
+      expect(await store.append(readFirst, "e", 3)).toMatchObject({ epoch: read.epoch, entry: { offset: 1 } });
+      const appended = await store.append(appendFirst, "e", 2);
+      expect(appended.epoch).not.toBe(before[1]);
+      expect(appended.entry.offset).toBe(1);
+    });
+
+    test("a stream whose entries were lost outside the store (evicted, deleted) starts a new epoch", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix });
+      const key = freshKey();
+      const { epoch } = await store.append(key, "e", 1);
+      await store.append(key, "e", 2);
+      await redis.del(streamKeys(prefix, key).log);
+      const read = await store.read(key, 0, 10);
+      expect(read.epoch).not.toBe(epoch);
+      expect(read.top).toBe(0);
+
+      const other = freshKey();
+      const first = await store.append(other, "e", 1);
+      await redis.del(streamKeys(prefix, other).meta);
+      const next = await store.append(other, "e", 2);
+      expect(next.epoch).not.toBe(first.epoch);
+      expect(next.entry.offset).toBe(1);
+      expect((await store.read(other, 0, 10)).entries.map((entry) => entry.data)).toEqual([2]);
+    });
+
+    test("a stream's keys expire ttlMs + idleMs after its last append or read, and it then starts a new epoch", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix, ttlMs: 200, idleMs: 300 });
+      const key = freshKey();
+      const keys = streamKeys(prefix, key);
+      const { epoch } = await store.append(key, "e", 1);
+      for (const name of [keys.meta, keys.log]) {
+        const ttl = await redis.pttl(name);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(500);
+      }
+      await sleep(300);
+      // The read finds the entry expired but keeps the stream (and its epoch) for another 500 ms.
+      expect(await store.read(key, 0, 10)).toEqual({ epoch, top: 1, entries: [], gap: "HISTORY_EXPIRED" });
+      expect(await redis.pttl(keys.meta)).toBeGreaterThan(300);
+      await waitFor(async () => (await redis.exists(keys.meta, keys.log)) === 0, {
+        timeoutMs: 3000,
+        message: "the stream's keys to expire",
+      });
+      const read = await store.read(key, 1, 10);
+      expect(read.epoch).not.toBe(epoch);
+      expect(read.top).toBe(0);
+    });
+
+    test("trim totals counted on one node are reported by every node", async () => {
+      const [nodeA, nodeB] = [
+        redisStreamStore({ redis: await client(), prefix, size: 2 }),
+        redisStreamStore({ redis: await client(), prefix, size: 2 }),
+      ];
+      const before = await nodeB.trimmed();
+      const key = freshKey();
+      for (let index = 0; index < 5; index += 1) await nodeA.append(key, "crew:changed", { index });
+      const after = await nodeB.trimmed();
+      expect(after.trimmed - before.trimmed).toBe(3);
+      expect(after.expired).toBe(before.expired);
+    });
+
+    test("append rejects while Redis is down and works again once it is back", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix });
+      const key = freshKey();
+      await server.stop();
+      const startedAt = Date.now();
+      await expect(store.append(key, "e", {})).rejects.toThrow();
+      await expect(store.read(key, 0, 10)).rejects.toThrow();
+      await expect(store.ping!()).rejects.toThrow();
+      // Rejected, not queued until a reconnect: the engine must learn at once.
+      expect(Date.now() - startedAt).toBeLessThan(1_000);
+
+      await server.restart();
+      await waitFor(() => redis.status === "ready", { message: "ioredis to reconnect" });
+      const { epoch, entry } = await store.append(key, "e", {});
+      expect(await store.read(key, 0, 10)).toEqual({ epoch, top: 1, entries: [entry], gap: null });
+    });
+
+    test("an entry without data reads back without data, and events keep any characters", async () => {
+      const store = redisStreamStore({ redis: await client(), prefix });
+      const key = freshKey();
+      await store.append(key, "ping", undefined);
+      await store.append(key, "a,b:\"c\"\n", null);
+      const { entries } = await store.read(key, 0, 10);
+      expect(entries.map(({ event, data }) => ({ event, data }))).toEqual([
+        { event: "ping", data: undefined },
+        { event: "a,b:\"c\"\n", data: null },
+      ]);
+    });
+
+    test("bad offsets and options are refused before anything is sent", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix });
+      for (const after of [-1, 1.5, Number.NaN]) await expect(store.read(freshKey(), after, 10)).rejects.toThrow(TypeError);
+      expect(() => redisStreamStore({ redis, size: 0 })).toThrow(RangeError);
+      expect(() => redisStreamStore({ redis, ttlMs: 1.5 })).toThrow(RangeError);
+      expect(() => redisStreamStore({ redis, idleMs: 0 })).toThrow(RangeError);
+      expect(() => redisStreamStore({ redis, prefix: "app{1}" })).toThrow(TypeError);
+    });
+
+    test("a read asks for no more entries than the stream can hold", async () => {
+      const store = redisStreamStore({ redis: await client(), prefix, size: 3 });
+      const key = freshKey();
+      for (let index = 0; index < 5; index += 1) await store.append(key, "e", index);
+      const read = await store.read(key, 2, Number.POSITIVE_INFINITY);
+      expect(read.entries.map((entry) => entry.offset)).toEqual([3, 4, 5]);
+    });
+  });
+});
