@@ -4,15 +4,17 @@
  *
  * @module
  */
-import type { RealtimeEngine, RealtimeEngineOptions } from "@truss/core";
+import type { RealtimeEngine } from "@truss/core";
 import { trussFastify } from "@truss/fastify";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { createAccess } from "./access.js";
+import { memberAuthenticator } from "./auth.js";
 import type { ErpCatalog } from "./catalog.js";
 import { createRepositories } from "./data/index.js";
 import { openDatabase, seedDatabase, type Db } from "./db.js";
 import { installErrorHandler } from "./http-errors.js";
 import { BUNDLE_DIR, PUBLIC_DIR } from "./paths.js";
-import { createErpRealtime } from "./realtime.js";
+import { createErpRealtime, type ErpEngineOptions } from "./realtime.js";
 import type { RouteContext } from "./routes/context.js";
 import { requireToken } from "./routes/authenticate.js";
 import { registerDashboardRoutes, type DashboardAssets } from "./routes/dashboard.js";
@@ -23,6 +25,7 @@ import { registerInvoiceRoutes } from "./routes/invoices.js";
 import { registerProjectRoutes } from "./routes/projects.js";
 import { registerLoginRoute, registerSessionRoutes } from "./routes/session.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
+import { registerUserRoutes } from "./routes/users.js";
 import { demoLogins, seedData, type SeedData } from "./seed.js";
 import { sqliteDocumentStore, type SqliteDocumentStore } from "./sqlite-document-store.js";
 
@@ -41,7 +44,7 @@ export interface BuildAppOptions {
   /** Where the dashboard's files are; default the example's `public/` and `dist/public/`. */
   assets?: DashboardAssets;
   /** Further engine options: presence timing, limits, the engine's logger. */
-  engine?: Partial<Omit<RealtimeEngineOptions<ErpCatalog>, "auth" | "events" | "documents">>;
+  engine?: ErpEngineOptions;
 }
 
 /** The app, with typed handles on what tests and the server entry point need. */
@@ -75,9 +78,13 @@ export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
     seedDatabase(db, seed);
     await seedDocuments(documents, seed);
   }
+  const repos = createRepositories(db);
+  // One authenticator and one policy for both doors: the socket and the REST API.
+  const authenticator = memberAuthenticator(options.jwtSecret, (companyId, userId) => repos.users.get(companyId, userId));
+  const access = createAccess(repos);
   let realtimeSetup;
   try {
-    realtimeSetup = await createErpRealtime({ jwtSecret: options.jwtSecret, documents, redisUrl: options.redisUrl, engine: options.engine });
+    realtimeSetup = await createErpRealtime({ authenticator, access, documents, redisUrl: options.redisUrl, engine: options.engine });
   } catch (error) {
     db.close();
     throw error;
@@ -93,12 +100,13 @@ export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
     db.close();
   });
 
-  const context: RouteContext = { repos: createRepositories(db), realtime, documents, jwtSecret: options.jwtSecret };
+  const context: RouteContext = { repos, access, realtime, documents, jwtSecret: options.jwtSecret };
   registerLoginRoute(app, context, seed ? demoLogins(seed) : null);
   await app.register(
     async (api) => {
-      requireToken(api, options.jwtSecret);
+      requireToken(api, authenticator);
       registerSessionRoutes(api, context);
+      registerUserRoutes(api, context);
       registerProjectRoutes(api, context);
       registerTaskRoutes(api, context);
       registerExpenseRoutes(api, context);

@@ -1,13 +1,13 @@
 /**
  * Logins and tokens, independent of the web framework: password hashes, the
- * HS256 tokens the login route issues, and the verifier that REST routes and
- * the Truss engine share, so a token that opens a socket opens the API too
- * and nothing else does.
+ * HS256 tokens the login route issues, and the authenticator that REST routes
+ * and the Truss engine share, so a token that opens a socket opens the API
+ * too and nothing else does.
  *
  * @module
  */
 import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
-import { jwtAuth, type JwtAuthOptions, type Principal } from "@truss/core";
+import { jwtAuth, TrussError, type Authenticator, type JwtAuthOptions, type Principal } from "@truss/core";
 import jwt from "jsonwebtoken";
 import type { Role } from "./seed.js";
 
@@ -57,20 +57,45 @@ export function issueToken(user: TokenSubject, secret: string, ttlSec: number = 
   });
 }
 
+/** The current role of a token's user, or `undefined` once they are no longer a member of the company. */
+export type MemberLookup = (companyId: string, userId: string) => { role: Role } | undefined;
+
+/**
+ * The ERP's authenticator: the token must verify, and its user must still be
+ * a member of its company. A token outlives a removal (it is valid until it
+ * expires), so this check is what keeps a removed user out of both the API
+ * and the socket: `ACCESS_REVOKED`, which `@truss/client` does not retry. The
+ * principal carries the user's current role, not the one signed at login.
+ */
+export function memberAuthenticator(secret: string, members: MemberLookup): Authenticator {
+  const tokens = jwtAuth(jwtOptions(secret));
+  return {
+    async authenticate(request) {
+      const principal = await tokens.authenticate(request);
+      const member = members(principal.companyId, principal.userId);
+      if (!member) throw new TrussError("ACCESS_REVOKED", "Your account was removed from this company; ask a manager if that is a mistake.");
+      return { ...principal, roles: [member.role] };
+    },
+  };
+}
+
 /**
  * Verifies the `Authorization` header of a REST request with the same
  * authenticator the engine uses for sockets. Rejects with a `TrussError`
- * (`AUTH_MISSING_TOKEN`, `AUTH_TOKEN_EXPIRED`, …) that says why.
+ * (`AUTH_MISSING_TOKEN`, `AUTH_TOKEN_EXPIRED`, `ACCESS_REVOKED`, …) that says why.
  */
 export type RequestVerifier = (authorization: string | undefined, address: string) => Promise<Principal>;
 
-/** Builds the {@link RequestVerifier} for a secret. */
-export function createRequestVerifier(secret: string): RequestVerifier {
-  const authenticator = jwtAuth(jwtOptions(secret));
+/** Builds the {@link RequestVerifier} for an authenticator, or for the JWT alone given its secret. */
+export function createRequestVerifier(secretOrAuthenticator: string | Authenticator): RequestVerifier {
+  const authenticator = typeof secretOrAuthenticator === "string" ? jwtAuth(jwtOptions(secretOrAuthenticator)) : secretOrAuthenticator;
   return (authorization, address) => authenticator.authenticate({ token: authorization, deviceId: undefined, headers: {}, address });
 }
 
-/** Whether the principal may approve expenses, pay invoices and delete projects. */
+/**
+ * Whether the principal's token says manager. The Express and NestJS examples
+ * use it; this app asks `policy.ts`, which reads the role from the database.
+ */
 export function isManager(principal: Pick<Principal, "roles">): boolean {
   return principal.roles.includes("manager");
 }

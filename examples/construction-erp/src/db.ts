@@ -15,11 +15,20 @@ import type { SeedData } from "./seed.js";
 export type Db = Database.Database;
 
 /**
+ * The schema's version, in SQLite's `user_version`. Version 2 added
+ * subcontractors, project assignments, the projects of documents and removed
+ * users; `CREATE TABLE IF NOT EXISTS` cannot change an older file's tables.
+ */
+const SCHEMA_VERSION = 2;
+
+/**
  * Opens (creating if needed) the database at `filename`, or a private one
  * for `":memory:"`, and creates the ERP's tables.
  *
  * WAL lets the dashboard's reads proceed while a write commits; the busy
  * timeout makes a second process wait for the write lock instead of failing.
+ *
+ * @throws Error when the file was created by an earlier version of the demo.
  */
 export function openDatabase(filename: string): Db {
   if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true });
@@ -27,7 +36,22 @@ export function openDatabase(filename: string): Db {
   if (filename !== ":memory:") db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
-  db.exec(SCHEMA);
+  // One write transaction, so a second process opening the file meanwhile sees the tables and their version together.
+  const createSchema = db.transaction(() => {
+    const version = db.pragma("user_version", { simple: true }) as number;
+    const hasTables = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'companies'").get() !== undefined;
+    if (hasTables && version < SCHEMA_VERSION) {
+      throw new Error(`${filename} was created by an earlier version of this demo (schema ${version}, now ${SCHEMA_VERSION}). Delete it; the next start seeds a fresh one.`);
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  });
+  try {
+    createSchema.immediate();
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   return db;
 }
 
@@ -41,9 +65,11 @@ const SCHEMA = `
     company_id    TEXT NOT NULL REFERENCES companies(id),
     name          TEXT NOT NULL,
     email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    role          TEXT NOT NULL CHECK (role IN ('manager', 'member')),
+    role          TEXT NOT NULL CHECK (role IN ('manager', 'member', 'subcontractor')),
     title         TEXT NOT NULL,
-    password_hash TEXT NOT NULL
+    password_hash TEXT NOT NULL,
+    -- Set when a manager removes the user; rows they wrote keep pointing at them.
+    removed_at    INTEGER
   );
   CREATE TABLE IF NOT EXISTS projects (
     id         TEXT PRIMARY KEY,
@@ -54,6 +80,20 @@ const SCHEMA = `
     budget     REAL NOT NULL,
     spent      REAL NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS project_assignments (
+    company_id TEXT NOT NULL REFERENCES companies(id),
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (project_id, user_id)
+  );
+  CREATE INDEX IF NOT EXISTS project_assignments_by_user ON project_assignments (company_id, user_id);
+  CREATE TABLE IF NOT EXISTS project_documents (
+    company_id TEXT NOT NULL REFERENCES companies(id),
+    doc_type   TEXT NOT NULL,
+    doc_id     TEXT NOT NULL,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    PRIMARY KEY (company_id, doc_type, doc_id)
   );
   CREATE TABLE IF NOT EXISTS tasks (
     id          TEXT PRIMARY KEY,
@@ -155,6 +195,10 @@ export function seedDatabase(db: Db, seed: SeedData): boolean {
       "INSERT INTO inventory_items (id, company_id, sku, name, unit, quantity, reorder_level, location, updated_at) VALUES (@id, @companyId, @sku, @name, @unit, @quantity, @reorderLevel, @location, @updatedAt)",
     );
     for (const row of seed.inventory) item.run(row);
+    const assignment = db.prepare("INSERT INTO project_assignments (company_id, project_id, user_id) VALUES (@companyId, @projectId, @userId)");
+    for (const row of seed.assignments) assignment.run(row);
+    const documentProject = db.prepare("INSERT INTO project_documents (company_id, doc_type, doc_id, project_id) VALUES (@companyId, @type, @id, @projectId)");
+    for (const row of seed.documents) if (row.projectId !== null) documentProject.run(row);
   })();
   return true;
 }

@@ -35,11 +35,6 @@ export function notFound(what: string, id: string): HttpError {
   return new HttpError(404, "NOT_FOUND", `No ${what} ${id} in your company.`);
 }
 
-/** A 403 for an action the caller's role does not allow. */
-export function forbidden(action: string): HttpError {
-  return new HttpError(403, "FORBIDDEN", `Only managers may ${action}.`);
-}
-
 /**
  * Validates a request body or query with a zod schema.
  * @throws HttpError 400 `INVALID_PAYLOAD` naming each failing field.
@@ -64,6 +59,7 @@ const TRUSS_STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_WRONG_ISSUER: 401,
   AUTH_WRONG_AUDIENCE: 401,
   AUTH_MISSING_CLAIMS: 401,
+  ACCESS_REVOKED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   VERSION_NOT_FOUND: 409,

@@ -1,28 +1,34 @@
 /**
- * The ERP's Truss engine: its JWT settings, event catalog and stores. With
- * `REDIS_URL` set, presence, inboxes and broadcasts go through Redis so
- * several server processes can share them; documents always stay in the
- * SQLite database.
+ * The ERP's Truss engine: its authenticator, policy, topics, event catalog
+ * and stores. With `REDIS_URL` set, presence, inboxes and broadcasts go
+ * through Redis so several server processes can share them; documents always
+ * stay in the SQLite database.
  *
  * @module
  */
-import { createRealtimeEngine, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import { createRealtimeEngine, TrussError, type Authenticator, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
 import { redisAdapter, redisStores } from "@truss/redis";
 import { Redis } from "ioredis";
-import { jwtOptions } from "./auth.js";
+import type { ErpAccess } from "./access.js";
 import { catalog, type ErpCatalog } from "./catalog.js";
 import type { SqliteDocumentStore } from "./sqlite-document-store.js";
+import { projectTopic, TOPIC_PATTERNS, type ErpTopicPattern } from "./topics.js";
+
+/** Engine options the ERP leaves to its caller. */
+export type ErpEngineOptions = Partial<Omit<RealtimeEngineOptions<ErpCatalog, ErpTopicPattern>, "auth" | "authorize" | "topics" | "events" | "documents">>;
 
 /** What {@link createErpRealtime} needs. */
 export interface ErpRealtimeOptions {
-  /** The HS256 secret the login route signs with. */
-  jwtSecret: string;
+  /** Verifies a socket's token and that its user is still a member (`memberAuthenticator`). */
+  authenticator: Authenticator;
+  /** The policy, bound to the database; the REST routes ask the same one. */
+  access: ErpAccess;
   /** The SQLite-backed document store. */
   documents: SqliteDocumentStore;
   /** A Redis URL for presence, inbox and the Socket.IO adapter; in-memory when absent. */
   redisUrl?: string | undefined;
   /** Further engine options (presence timing, limits, logger). */
-  engine?: Partial<Omit<RealtimeEngineOptions<ErpCatalog>, "auth" | "events" | "documents">>;
+  engine?: ErpEngineOptions | undefined;
 }
 
 /** The engine and what must be closed after it. */
@@ -38,14 +44,18 @@ export interface ErpRealtime {
 const REDIS_CONNECT_TIMEOUT_MS = 5000;
 
 /**
- * Builds the engine with the ERP's catalog and its `user:typing` relay.
+ * Builds the engine with the ERP's catalog, policy and topics, and its
+ * `user:typing` relay.
  *
  * @throws Error when `redisUrl` is set and Redis cannot be reached.
  */
 export async function createErpRealtime(options: ErpRealtimeOptions): Promise<ErpRealtime> {
-  const base: RealtimeEngineOptions<ErpCatalog> = {
+  const { access } = options;
+  const base: RealtimeEngineOptions<ErpCatalog, ErpTopicPattern> = {
     ...options.engine,
-    auth: jwtOptions(options.jwtSecret),
+    auth: options.authenticator,
+    authorize: access.authorize,
+    topics: { patterns: TOPIC_PATTERNS },
     events: catalog,
     documents: options.documents,
   };
@@ -58,11 +68,16 @@ export async function createErpRealtime(options: ErpRealtimeOptions): Promise<Er
     Object.assign(base, { presence, inbox, adapter: redisAdapter(pub, sub) });
     storage = "redis";
   }
-  const engine = createRealtimeEngine<ErpCatalog>(base);
-  // Relayed to the sender's company only; the engine validated the payload
-  // against the catalog, and the user id comes from the verified token.
-  engine.handle("user:typing", (data, { principal, broadcast }) => {
-    broadcast("user:typing", { ...data, userId: principal.userId });
+  const engine = createRealtimeEngine<ErpCatalog, ErpTopicPattern>(base);
+  // Relayed to the topic of the document's project, whose subscribers are the
+  // people who may read it (the sender's own devices included). The engine
+  // validated the payload against the catalog; the user id comes from the
+  // verified token. A document of no project gets no typing hints.
+  engine.handle("user:typing", (data, { principal }) => {
+    const request = access.documentRequest(principal.companyId, "document:read", data.type, data.id);
+    const decision = access.decide(principal, request);
+    if (decision !== true) throw new TrussError(decision.code, decision.message);
+    if (request.project) engine.toTopic(principal.companyId, projectTopic(request.project)).emit("user:typing", { ...data, userId: principal.userId });
   });
   return {
     engine,

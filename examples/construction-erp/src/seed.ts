@@ -1,7 +1,7 @@
 /**
  * The demo's starting data: two companies that must never see each other's
- * rows, with a few users, projects, expenses, invoices, stock items and a
- * shared site report each. Plain data with no database import, so the
+ * rows, with a few users (a subcontractor each, assigned to one project),
+ * projects, expenses, invoices, stock items and site reports. Plain data with no database import, so the
  * Express and NestJS examples can start from the same world.
  *
  * @module
@@ -17,8 +17,12 @@ export interface SeedCompany {
   name: string;
 }
 
-/** A role decides what a user may do: managers approve expenses, pay invoices and delete projects. */
-export type Role = "manager" | "member";
+/**
+ * A role decides what a user may do; `src/policy.ts` holds the full table.
+ * Managers run the company, members do its daily work, and subcontractors
+ * see only the projects they are assigned to.
+ */
+export type Role = "manager" | "member" | "subcontractor";
 
 /** A user who can log in. */
 export interface SeedUser {
@@ -37,7 +41,16 @@ export interface SeedDocument {
   companyId: string;
   type: string;
   id: string;
+  /** The project it belongs to; `null` for a company-wide document, which subcontractors never see. */
+  projectId: string | null;
   data: Record<string, unknown>;
+}
+
+/** A user assigned to a project. For a subcontractor the assignments are all they can see. */
+export interface SeedAssignment {
+  companyId: string;
+  projectId: string;
+  userId: string;
 }
 
 /** Everything the demo starts with, each row tagged with its company. */
@@ -50,6 +63,7 @@ export interface SeedData {
   invoices: Array<Invoice & { companyId: string }>;
   inventory: Array<InventoryItem & { companyId: string }>;
   documents: SeedDocument[];
+  assignments: SeedAssignment[];
 }
 
 /** The type of the site reports the document editor opens. */
@@ -70,8 +84,10 @@ export function seedData(now: number = Date.now()): SeedData {
       { id: "u-alice", companyId: "northwind", name: "Alice Moreno", email: "alice@northwind.test", password: DEMO_PASSWORD, role: "manager", title: "Project manager" },
       { id: "u-ben", companyId: "northwind", name: "Ben Okafor", email: "ben@northwind.test", password: DEMO_PASSWORD, role: "member", title: "Site foreman" },
       { id: "u-chloe", companyId: "northwind", name: "Chloe Park", email: "chloe@northwind.test", password: DEMO_PASSWORD, role: "member", title: "Site engineer" },
+      { id: "u-sam", companyId: "northwind", name: "Sam Reyes", email: "sam@northwind.test", password: DEMO_PASSWORD, role: "subcontractor", title: "Reyes Concrete, formwork" },
       { id: "u-gus", companyId: "globex", name: "Gus Lindqvist", email: "gus@globex.test", password: DEMO_PASSWORD, role: "manager", title: "Operations director" },
       { id: "u-hana", companyId: "globex", name: "Hana Sato", email: "hana@globex.test", password: DEMO_PASSWORD, role: "member", title: "Buyer" },
+      { id: "u-ines", companyId: "globex", name: "Ines Duarte", email: "ines@globex.test", password: DEMO_PASSWORD, role: "subcontractor", title: "Duarte Electrical" },
     ],
     projects: [
       { companyId: "northwind", id: "p-riverside", name: "Riverside Tower", site: "14 Quay Road", status: "active", budget: 4_200_000, spent: 1_830_000, updatedAt: now },
@@ -107,6 +123,7 @@ export function seedData(now: number = Date.now()): SeedData {
         companyId: "northwind",
         type: SITE_REPORT,
         id: "riverside-daily",
+        projectId: "p-riverside",
         data: {
           title: "Riverside Tower: daily site report",
           weather: "Sunny, 18 °C, light wind",
@@ -115,9 +132,22 @@ export function seedData(now: number = Date.now()): SeedData {
         },
       },
       {
+        companyId: "northwind",
+        type: SITE_REPORT,
+        id: "harbor-daily",
+        projectId: "p-harbor",
+        data: {
+          title: "Harbor Bridge Retrofit: daily site report",
+          weather: "Fog until 10:00, 11 °C",
+          progress: "Span 3 bearings replaced; scaffolding moved to span 4.",
+          notes: "Lane closure on the bridge until Friday.",
+        },
+      },
+      {
         companyId: "globex",
         type: SITE_REPORT,
         id: "annex-daily",
+        projectId: "p-annex",
         data: {
           title: "Globex HQ Annex: daily site report",
           weather: "Overcast, 12 °C",
@@ -126,17 +156,38 @@ export function seedData(now: number = Date.now()): SeedData {
         },
       },
     ],
+    assignments: [
+      { companyId: "northwind", projectId: "p-riverside", userId: "u-sam" },
+      { companyId: "globex", projectId: "p-hangar", userId: "u-ines" },
+    ],
   };
 }
 
+/** A demo login, for the start banner and the login page. */
+export interface DemoLogin {
+  company: string;
+  name: string;
+  email: string;
+  password: string;
+  role: Role;
+  /** For a subcontractor, the projects they are assigned to (all they can see); `null` for staff. */
+  projects: string[] | null;
+}
+
 /** The demo logins, for the start banner and the READMEs. */
-export function demoLogins(seed: SeedData = seedData()): Array<{ company: string; name: string; email: string; password: string; role: Role }> {
+export function demoLogins(seed: SeedData = seedData()): DemoLogin[] {
   return seed.users.map((user) => ({
     company: seed.companies.find((company) => company.id === user.companyId)?.name ?? user.companyId,
     name: user.name,
     email: user.email,
     password: user.password,
     role: user.role,
+    projects:
+      user.role === "subcontractor"
+        ? seed.assignments
+            .filter((assignment) => assignment.userId === user.id)
+            .map((assignment) => seed.projects.find((project) => project.id === assignment.projectId)?.name ?? assignment.projectId)
+        : null,
   }));
 }
 

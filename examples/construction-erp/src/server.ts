@@ -64,7 +64,10 @@ console.log(
     `  realtime    ${storage === "redis" ? `Redis (${redactUrl(redisUrl!)})` : "in-memory presence and inboxes (set REDIS_URL for Redis)"}`,
     "",
     "Demo logins (open two browser windows and log in as two people):",
-    ...logins.map((login) => `  ${login.email.padEnd(width)}  ${login.password}   ${login.name}, ${login.role} at ${login.company}`),
+    ...logins.map(
+      (login) =>
+        `  ${login.email.padEnd(width)}  ${login.password}   ${login.name}, ${login.role} at ${login.company}${login.projects ? ` (sees only ${login.projects.join(", ")})` : ""}`,
+    ),
     "",
     "Press Ctrl-C to stop.",
     "",

@@ -22,15 +22,19 @@ if (!hasChromium && !process.env.CI) {
 
 /**
  * The live dashboard in a real browser: two colleagues at Northwind in two
- * browser contexts, and a Globex user who must see none of it.
+ * browser contexts, a subcontractor who must see only his project, and a
+ * Globex user who must see none of it.
  */
 describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", () => {
   let erp: RunningErp;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
+  /** Every WebSocket frame each page received, to prove what never arrived. */
+  const framesOf = new Map<Page, string[]>();
   let alice: Page;
   let ben: Page;
+  let chloe: Page;
   let gus: Page;
 
   beforeAll(async () => {
@@ -42,7 +46,11 @@ describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", 
       executablePath,
       args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
-    [alice, ben, gus] = await Promise.all([logIn("alice@northwind.test"), logIn("ben@northwind.test"), logIn("gus@globex.test")]);
+    [alice, ben, gus] = await Promise.all([
+      logIn("alice@northwind.test", "riverside-daily"),
+      logIn("ben@northwind.test", "riverside-daily"),
+      logIn("gus@globex.test"),
+    ]);
   });
 
   afterAll(async () => {
@@ -51,19 +59,33 @@ describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", 
     await erp?.close();
   });
 
-  /** A fresh browser context (its own storage, so its own session and device) logged in through the login page. */
-  async function logIn(email: string): Promise<Page> {
+  /**
+   * A fresh browser context (its own storage, so its own session and device)
+   * logged in through the login page, once every panel holds its topics and
+   * the site report (`report`, or the first) is open and watched.
+   */
+  async function logIn(email: string, report?: string): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1440, height: 1020 } });
     context.setDefaultTimeout(8000);
     contexts.push(context);
     const page = await context.newPage();
     page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
+    const frames: string[] = [];
+    framesOf.set(page, frames);
+    page.on("websocket", (socket) => socket.on("framereceived", (frame) => frames.push(String(frame.payload))));
     await page.goto(erp.url);
     await page.locator(`#demo-logins button[data-email="${email}"]`).click();
     await page.locator('#connection-status[data-status="connected"]').waitFor();
+    await page.locator('body[data-live="true"]').waitFor({ state: "attached" });
     await page.locator('#editor[data-ready="true"]').waitFor({ state: "attached" });
     await page.locator("#projects tr").first().waitFor();
+    if (report) await openReport(page, report);
     return page;
+  }
+
+  async function openReport(page: Page, report: string): Promise<void> {
+    await page.locator("#report-picker").selectOption(report);
+    await page.locator(`#editor[data-document-id="${report}"][data-ready="true"]`).waitFor({ state: "attached" });
   }
 
   const presenceIds = (page: Page) => page.locator("#presence li[data-user-id]").evaluateAll((items) => items.map((item) => item.getAttribute("data-user-id")));
@@ -91,7 +113,7 @@ describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", 
   test("a rejection sent while Chloe was offline is waiting for her when she logs in", async () => {
     await alice.locator('#expenses li[data-expense-id="e-drone"] button.reject').click();
     await alice.locator('#expenses li[data-expense-id="e-drone"][data-status="rejected"]').waitFor();
-    const chloe = await logIn("chloe@northwind.test");
+    chloe = await logIn("chloe@northwind.test");
     const waiting = chloe.locator("#notifications li.offline", { hasText: "Expense rejected" });
     await waiting.waitFor();
     expect(await waiting.innerText()).toContain("Survey drone batteries");
@@ -139,6 +161,38 @@ describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", 
     await screenshot(alice, "dashboard");
   });
 
+  test("Sam, a subcontractor, sees only Riverside Tower and none of Harbor Bridge's updates while Alice changes both", async () => {
+    const sam = await logIn("sam@northwind.test");
+    expect(await sam.locator("#user-role").innerText()).toMatch(/subcontractor/i);
+    expect(await sam.locator("#projects tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-project-id")))).toEqual(["p-riverside"]);
+    expect(await sam.locator('#projects tr[data-project-id="p-riverside"] input').count()).toBe(0);
+    expect(await sam.locator("#report-picker option").evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value))).toEqual(["riverside-daily"]);
+    expect(await sam.locator("#stock-card").isHidden()).toBe(true);
+
+    // Harbor first, in the order a leak would have to arrive before Riverside's change.
+    const setBudget = async (projectId: string, budget: number) => {
+      const row = alice.locator(`#projects tr[data-project-id="${projectId}"]`);
+      await row.locator('input[name="budget"]').fill(String(budget));
+      await row.locator('button[type="submit"]').click();
+    };
+    await setBudget("p-harbor", 3_100_000);
+    await alice.locator('#projects tr[data-project-id="p-harbor"] .spend', { hasText: "of $3,100,000" }).waitFor();
+    await openReport(alice, "harbor-daily");
+    await alice.locator('#editor textarea[name="notes"]').fill("Lane closure extended to Monday.");
+    await alice.locator('#editor button[type="submit"]').click();
+    await alice.locator("#document-version", { hasText: "v2 · saved by Alice Moreno" }).waitFor();
+    await openReport(alice, "riverside-daily");
+    await setBudget("p-riverside", 4_300_000);
+
+    await sam.locator('#projects tr[data-project-id="p-riverside"] .spend', { hasText: "of $4,300,000" }).waitFor();
+    await ben.locator('#projects tr[data-project-id="p-harbor"] .spend', { hasText: "of $3,100,000" }).waitFor();
+    const received = framesOf.get(sam)!.join("\n");
+    expect(received).toContain("4300000");
+    expect(received).not.toMatch(/p-harbor|harbor-daily|Harbor|3100000/);
+    expect(await sam.locator('#projects tr[data-project-id="p-harbor"]').count()).toBe(0);
+    await screenshot(sam, "dashboard-subcontractor");
+  });
+
   test("the Globex user saw none of it", async () => {
     expect(await presenceIds(gus)).toEqual(["u-gus"]);
     expect(await gus.locator("#notifications li").allInnerTexts()).toEqual(["Nothing yet."]);
@@ -149,6 +203,22 @@ describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", 
     expect(await gus.locator('#editor textarea[name="notes"]').inputValue()).toBe("Waiting for the steel delivery window.");
     expect(await gus.locator("#document-version").textContent()).toMatch(/^v1 · saved by the server/);
     await screenshot(gus, "dashboard-globex");
+    expect(pageErrors).toEqual([]);
+  });
+
+  test("Alice removes Chloe from the company: Chloe's dashboard says her access was revoked", async () => {
+    const remove = alice.locator('#presence li[data-user-id="u-chloe"] button[data-remove="u-chloe"]');
+    await remove.click();
+    await expect.poll(() => remove.innerText()).toBe("Remove Chloe Park?");
+    await remove.click();
+    await alice.locator(".toast", { hasText: "Removed Chloe Park; 1 device disconnected." }).waitFor();
+
+    const banner = chloe.locator('#access-banner[data-kind="revoked"]');
+    await banner.waitFor();
+    expect(await banner.innerText()).toContain("Your access was revoked. Alice Moreno removed you from Northwind Construction.");
+    await chloe.locator('#connection-status[data-status="closed"]').waitFor();
+    await expect.poll(() => presenceIds(alice)).not.toContain("u-chloe");
+    await screenshot(chloe, "dashboard-revoked");
     expect(pageErrors).toEqual([]);
   });
 });

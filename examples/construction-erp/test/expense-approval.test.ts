@@ -1,7 +1,7 @@
 import type { Socket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { catalog } from "../src/catalog.js";
-import { call, login, openSocket, request, startErp, type LoggedIn, type RunningErp } from "./helpers.js";
+import { call, login, openSocket, request, startErp, subscribe, type LoggedIn, type RunningErp } from "./helpers.js";
 
 describe("expense approval reaches the submitter durably", () => {
   let erp: RunningErp;
@@ -30,11 +30,12 @@ describe("expense approval reaches the submitter durably", () => {
     phone.socket.disconnect();
     await waitUntil(async () => !(await erp.realtime.isOnline("northwind", "u-ben")));
 
-    const { log: aliceLog } = await open(alice, "alice-laptop");
+    const { socket: aliceSocket, log: aliceLog } = await open(alice, "alice-laptop");
+    await subscribe(aliceSocket, "project:p-riverside");
     const approved = await call(erp.url, alice.token, "POST", "/api/expenses/e-pump/approve", {});
     expect(approved.status).toBe(200);
     expect(approved.body).toMatchObject({ id: "e-pump", status: "approved", decidedBy: "u-alice", submittedBy: "u-ben" });
-    // The company sees the project's spend go up live.
+    // The project's subscribers see its spend go up live.
     await aliceLog.waitFor("project:updated", (project) => project.id === "p-riverside" && project.spent === 1_830_000 + 1_850);
 
     const { socket: back, log: backLog } = await open(ben, "ben-phone");

@@ -97,3 +97,18 @@ export class EventLog {
 export function request<T = any>(socket: Socket, event: string, payload: unknown): Promise<T> {
   return socket.timeout(EVENT_TIMEOUT_MS).emitWithAck(event, payload) as Promise<T>;
 }
+
+/** Subscribes a socket to topics (`topic:subscribe`), failing the test on any refusal. */
+export async function subscribe(socket: Socket, ...topics: string[]): Promise<void> {
+  for (const topic of topics) {
+    const ack = await request(socket, "topic:subscribe", { topic });
+    if (!ack.ok) throw new Error(`subscribing to ${topic} was refused: ${JSON.stringify(ack.error)}`);
+  }
+}
+
+/** Watches a document (`document:watch`), failing the test on a refusal; resolves with its latest version. */
+export async function watch(socket: Socket, type: string, id: string): Promise<any> {
+  const ack = await request(socket, "document:watch", { type, id });
+  if (!ack.ok) throw new Error(`watching ${type}/${id} was refused: ${JSON.stringify(ack.error)}`);
+  return ack.document;
+}

@@ -1,12 +1,16 @@
 import type { Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { catalog } from "../src/catalog.js";
-import { call, EventLog, login, openSocket, request, startErp, type LoggedIn, type RunningErp } from "./helpers.js";
+import { call, EventLog, login, openSocket, request, startErp, subscribe, watch, type LoggedIn, type RunningErp } from "./helpers.js";
+
+/** Every Northwind project's topic and the staff feeds, as a Northwind dashboard subscribes. */
+const NORTHWIND_STAFF_TOPICS = ["project:p-riverside", "project:p-harbor", "project:p-elm", "company:projects", "company:inventory", "company:invoices"];
 
 /**
  * REST changes reach the right company's sockets as the catalog's events,
- * and never the other company's. The Globex "fence" makes the negative
- * checks exact rather than timed: Globex's own change is emitted after the
+ * and never the other company's. Each socket subscribes to the topics a
+ * dashboard of its user would. The Globex "fence" makes the negative checks
+ * exact rather than timed: Globex's own change is emitted after the
  * Northwind one, and a socket receives its events in order, so once the
  * fence arrives anything misrouted would already be in the log.
  */
@@ -42,6 +46,9 @@ describe("REST changes emit the catalog's events to the right company", () => {
     ]);
     sockets.push(...devices.map((device) => device.socket));
     [aliceLog, benLog, gusLog] = devices.map((device) => device.log) as [EventLog, EventLog, EventLog];
+    await subscribe(devices[0].socket, ...NORTHWIND_STAFF_TOPICS);
+    await subscribe(devices[1].socket, ...NORTHWIND_STAFF_TOPICS);
+    await subscribe(devices[2].socket, "project:p-annex", "project:p-hangar", "company:projects", "company:inventory", "company:invoices");
   });
 
   afterAll(async () => {
@@ -62,11 +69,13 @@ describe("REST changes emit the catalog's events to the right company", () => {
     expect(globexLeaks()).toEqual([]);
   });
 
-  test("creating and deleting a project emits project:created and project:deleted; members may not delete", async () => {
+  test("creating and deleting a project emits project:created to the staff feed and project:deleted to its topic; members may not delete", async () => {
     const created = await call(erp.url, alice.token, "POST", "/api/projects", { name: "Depot 7", budget: 250_000 });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: "Depot 7", status: "planned", budget: 250_000, spent: 0, site: "" });
     await benLog.waitFor("project:created", (data) => data.id === created.body.id);
+    // As the dashboard does: a new project's own topic, for its later changes.
+    await subscribe(sockets[1]!, `project:${created.body.id}`);
 
     const refused = await call(erp.url, ben.token, "DELETE", `/api/projects/${created.body.id}`);
     expect(refused.status).toBe(403);
@@ -143,23 +152,27 @@ describe("REST changes emit the catalog's events to the right company", () => {
     expect(aliceLog.of("inbox:message").filter((entry) => entry.event === "task:assigned")).toEqual([]);
   });
 
-  test("user:typing is relayed to the sender's colleagues only, and validated against the catalog", async () => {
+  test("user:typing is relayed to the subscribers of the document's project only, and validated against the catalog", async () => {
     const [benSocket] = [sockets[1]!];
     const ack = await request(benSocket, "user:typing", { type: "site-report", id: "riverside-daily", field: "notes" });
     expect(ack).toEqual({ ok: true });
-    expect(await aliceLog.waitFor("user:typing")).toEqual({ type: "site-report", id: "riverside-daily", field: "notes", userId: "u-ben" });
+    const hint = { type: "site-report", id: "riverside-daily", field: "notes", userId: "u-ben" };
+    expect(await aliceLog.waitFor("user:typing")).toEqual(hint);
+    // The topic includes the sender's own devices; the dashboard ignores its own hints.
+    expect(await benLog.waitFor("user:typing")).toEqual(hint);
 
     const invalid = await request(benSocket, "user:typing", { type: "site-report", field: 42 });
     expect(invalid.ok).toBe(false);
     expect(invalid.error.code).toBe("INVALID_PAYLOAD");
 
     await fence();
-    expect(benLog.of("user:typing")).toEqual([]);
     expect(globexLeaks()).toEqual([]);
   });
 
-  test("a REST document update emits document:updated; a stale edit of the same field is a 409 conflict", async () => {
+  test("a REST document update emits document:updated to its watchers; a stale edit of the same field is a 409 conflict", async () => {
     const path = "/api/documents/site-report/riverside-daily";
+    // With a policy, document:updated goes only to the sockets watching the document.
+    expect(await watch(sockets[1]!, "site-report", "riverside-daily")).toMatchObject({ version: 1 });
     const current = (await call(erp.url, ben.token, "GET", path)).body;
     expect(current).toMatchObject({ version: 1, data: { notes: "Crane inspection at 14:00." } });
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
 import type { Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { call, login, openSocket, startErp, type RunningErp } from "./helpers.js";
+import { call, login, openSocket, startErp, subscribe, type RunningErp } from "./helpers.js";
 
 /**
  * With `REDIS_URL` (here: `redisUrl`), presence, inboxes and broadcasts go
@@ -38,7 +38,8 @@ describe.runIf(requireRedisOrSkip("construction-erp Redis tests"))("two ERP node
     expect([nodeA.storage, nodeB.storage]).toEqual(["redis", "redis"]);
     const health = await call(nodeB.url, null, "GET", "/health/websocket");
     expect(health.status).toBe(200);
-    expect(health.body.stores).toEqual({ presence: { state: "up" }, inbox: { state: "up" }, documents: { state: "up" } });
+    expect(health.body.stores).toMatchObject({ presence: { state: "up" }, inbox: { state: "up" }, documents: { state: "up" } });
+    expect(Object.values(health.body.stores).every((store: any) => store.state === "up")).toBe(true);
   });
 
   test("a change made through one node reaches a colleague connected to the other; presence spans both", async () => {
@@ -46,6 +47,7 @@ describe.runIf(requireRedisOrSkip("construction-erp Redis tests"))("two ERP node
     const aliceOnA = await openSocket(nodeA.url, alice.token, "alice-laptop");
     const benOnB = await openSocket(nodeB.url, ben.token, "ben-phone");
     sockets.push(aliceOnA.socket, benOnB.socket);
+    await subscribe(aliceOnA.socket, "project:p-elm");
 
     await expect.poll(() => nodeA.realtime.isOnline("northwind", "u-ben"), { timeout: 5000 }).toBe(true);
     expect((await nodeA.realtime.presence("northwind")).map((user) => user.userId)).toEqual(["u-alice", "u-ben"]);
@@ -65,5 +67,22 @@ describe.runIf(requireRedisOrSkip("construction-erp Redis tests"))("two ERP node
     sockets.push(back.socket);
     const message = await back.log.waitFor("inbox:message", (entry) => entry.event === "expense:approved");
     expect(message.data).toMatchObject({ id: "e-drone", status: "approved", decidedBy: "u-alice" });
+  });
+
+  test("removing a user on one node disconnects their devices on both, and both nodes refuse the token afterwards", async () => {
+    const [gus, hana] = await Promise.all([login(nodeA.url, "gus@globex.test"), login(nodeA.url, "hana@globex.test")]);
+    const onA = await openSocket(nodeA.url, hana.token, "hana-laptop");
+    const onB = await openSocket(nodeB.url, hana.token, "hana-phone");
+    sockets.push(onA.socket, onB.socket);
+    const closed = [onA, onB].map((device) => new Promise<string>((resolve) => device.socket.once("disconnect", resolve)));
+
+    const removed = await call(nodeA.url, gus.token, "DELETE", "/api/users/u-hana");
+    expect(removed.body).toMatchObject({ id: "u-hana", disconnectedSockets: 2, allNodesAnswered: true });
+    expect(await Promise.all(closed)).toEqual(["io server disconnect", "io server disconnect"]);
+    expect(onB.log.of("error")).toEqual([expect.objectContaining({ code: "ACCESS_REVOKED" })]);
+    for (const node of [nodeA, nodeB]) {
+      expect((await call(node.url, hana.token, "GET", "/api/projects")).body.error.code).toBe("ACCESS_REVOKED");
+      await expect(openSocket(node.url, hana.token, "hana-phone")).rejects.toMatchObject({ data: { code: "ACCESS_REVOKED" } });
+    }
   });
 });

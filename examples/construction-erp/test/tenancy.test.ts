@@ -63,8 +63,8 @@ describe("a user can never read or change another company's rows", () => {
     expect(await ids("/api/projects", gus.token)).toEqual(["p-annex", "p-hangar"]);
     expect(await ids("/api/expenses", alice.token)).toEqual(["e-drone", "e-pump"]);
     expect(await ids("/api/inventory", gus.token)).toEqual(["s-beams", "s-gravel"]);
-    expect(await ids("/api/users", gus.token)).toEqual(["u-gus", "u-hana"]);
-    expect(await ids("/api/documents", alice.token)).toEqual(["riverside-daily"]);
+    expect(await ids("/api/users", gus.token)).toEqual(["u-gus", "u-hana", "u-ines"]);
+    expect(await ids("/api/documents", alice.token)).toEqual(["harbor-daily", "riverside-daily"]);
     expect(await ids("/api/invoices", alice.token)).toEqual(["i-atlas"]);
     expect(await ids("/api/tasks", gus.token)).toEqual(["t-steel"]);
   });

@@ -1,5 +1,6 @@
 import type { TrussClient } from "@truss/client";
 import type { ErpCatalog } from "../src/catalog.js";
+import type { Role } from "../src/seed.js";
 import type { Api } from "./api.js";
 import type { Session } from "./session.js";
 
@@ -8,7 +9,7 @@ export interface Person {
   id: string;
   name: string;
   title: string;
-  role: "manager" | "member";
+  role: Role;
 }
 
 /** What every panel gets: the live connection, the REST API, who is logged in and who their colleagues are. */

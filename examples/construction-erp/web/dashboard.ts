@@ -1,9 +1,12 @@
 /**
  * The live dashboard: logs in over REST, then opens one Truss connection
- * for the tab and hands it to each panel.
+ * for the tab and hands it to each panel. Each panel subscribes to the
+ * topics and watches the documents it shows; the server's policy decides
+ * which ones this user may have.
  */
-import { connect, localStorageDedupStore, type TrussClientError } from "@truss/client";
+import { connect, localStorageDedupStore, type DroppedSubscription, type TrussClientError } from "@truss/client";
 import type { ErpCatalog } from "../src/catalog.js";
+import type { DemoLogin } from "../src/seed.js";
 import { createApi, type ApiError } from "./api.js";
 import { Directory, type DashboardContext } from "./context.js";
 import { byId, h, toast } from "./dom.js";
@@ -31,11 +34,12 @@ function showLogin(): void {
       (failure: ApiError) => (error.textContent = failure.message),
     );
   });
-  void createApi()<Array<{ email: string; password: string; name: string; role: string; company: string }>>("/demo-logins").then(
+  void createApi()<DemoLogin[]>("/demo-logins").then(
     (logins) =>
       byId("demo-logins").replaceChildren(
         ...logins.map((login) => {
-          const button = h("button", { type: "button", class: "ghost", "data-email": login.email }, `${login.name} `, h("span", { class: "role" }, `${login.role}, ${login.company}`));
+          const scope = login.projects ? `, ${login.projects.join(", ")} only` : "";
+          const button = h("button", { type: "button", class: "ghost", "data-email": login.email }, `${login.name} `, h("span", { class: "role" }, `${login.role}, ${login.company}${scope}`));
           button.addEventListener("click", () => {
             (form.elements.namedItem("email") as HTMLInputElement).value = login.email;
             (form.elements.namedItem("password") as HTMLInputElement).value = login.password;
@@ -51,8 +55,10 @@ function showLogin(): void {
 function showDashboard(session: Session): void {
   byId("dashboard-view").hidden = false;
   byId("session").hidden = false;
+  document.body.dataset.role = session.user.role;
   byId("company-name").textContent = session.company.name;
   byId("user-name").textContent = `${session.user.name} · ${session.user.title}`;
+  byId("user-role").textContent = session.user.role;
 
   const device = deviceId();
   const client = connect<ErpCatalog>(location.origin, {
@@ -62,33 +68,56 @@ function showDashboard(session: Session): void {
     dedupStore: localStorageDedupStore(`truss:inbox:${session.user.companyId}:${session.user.id}:${device}`, 1000, sessionStorage),
   });
   const status = byId("connection-status");
-  client.onStatus((next) => {
+  client.onStatus((next, change) => {
     status.dataset.status = next;
     status.textContent = next;
+    // The server took this user's access away (removed from the company): it will not let the client back in.
+    if (next === "closed" && change.reason && STOPPED_FOR_GOOD.has(change.reason.code)) showRevoked(session, change.reason.message);
   });
   client.onError((error: TrussClientError) => {
     if (SESSION_ENDED.has(error.code)) {
       logOut();
       location.reload();
-    } else if (error.code !== "CONNECTION_FAILED") toast(error.message);
+    } else if (error.code !== "CONNECTION_FAILED" && !STOPPED_FOR_GOOD.has(error.code)) toast(error.message);
   });
+  client.onDropped((drop) => showDropped(drop));
 
   const api = createApi(session.token);
   const context: DashboardContext = { client, api, session, directory: new Directory() };
   // Every panel registers its listeners now, before any await, so none misses the inbox replay.
-  mountProjects(context);
-  mountPresence(context);
-  mountNotifications(context);
-  mountExpenses(context);
-  mountStock(context);
-  mountEditor(context);
+  const live = [mountProjects(context), mountPresence(context), mountNotifications(context), mountExpenses(context), mountStock(context), mountEditor(context)];
   void context.directory.load(api);
+  // Set once every panel holds its subscriptions, so a test knows updates will reach this tab.
+  void Promise.allSettled(live).then(() => (document.body.dataset.live = "true"));
 
   byId("logout").addEventListener("click", () => {
     client.close();
     logOut();
     location.reload();
   });
+}
+
+/** Codes with which the server stopped this client for good: the user's access was taken away. */
+const STOPPED_FOR_GOOD = new Set(["ACCESS_REVOKED", "FORBIDDEN"]);
+
+/** Replaces the dashboard with the reason this user can no longer use it. */
+function showRevoked(session: Session, reason: string): void {
+  const banner = byId("access-banner");
+  banner.replaceChildren(
+    h("strong", {}, "Your access was revoked. "),
+    `${reason} `,
+    h("span", { class: "muted" }, `Nothing of ${session.company.name} updates here any more.`),
+  );
+  banner.hidden = false;
+  banner.dataset.kind = "revoked";
+  byId("dashboard-view").inert = true;
+  byId("dashboard-view").classList.add("revoked");
+}
+
+/** Says that the server ended a subscription; the panel concerned stops showing what it covered. */
+function showDropped(drop: DroppedSubscription): void {
+  const what = drop.kind === "topic" ? `updates of ${drop.topic}` : `the ${drop.type} ${drop.id}`;
+  toast(`You no longer receive ${what}: ${drop.error.message}`);
 }
 
 const session = storedSession();

@@ -3,12 +3,13 @@
  * tab is its own session and its own Truss device, so two tabs can be two
  * people, or one person on two devices, and a reload keeps both.
  */
+import type { Role } from "../src/seed.js";
 import { createApi } from "./api.js";
 
 /** A logged-in user, as `POST /api/login` returns it. */
 export interface Session {
   token: string;
-  user: { id: string; companyId: string; name: string; email: string; role: "manager" | "member"; title: string };
+  user: { id: string; companyId: string; name: string; email: string; role: Role; title: string };
   company: { id: string; name: string };
 }
 

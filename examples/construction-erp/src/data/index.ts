@@ -1,4 +1,6 @@
 import type { Db } from "../db.js";
+import { createAssignments } from "./assignments.js";
+import { createDocumentProjects } from "./document-projects.js";
 import { createExpenses } from "./expenses.js";
 import { createInventory } from "./inventory.js";
 import { createInvoices } from "./invoices.js";
@@ -9,8 +11,10 @@ import { createUsers } from "./users.js";
 /** Every table's queries, bound to one database. */
 export function createRepositories(db: Db, now: () => number = Date.now) {
   return {
-    users: createUsers(db),
+    users: createUsers(db, now),
     projects: createProjects(db, now),
+    assignments: createAssignments(db),
+    documentProjects: createDocumentProjects(db),
     tasks: createTasks(db, now),
     expenses: createExpenses(db, now),
     invoices: createInvoices(db, now),

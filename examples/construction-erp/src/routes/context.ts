@@ -1,4 +1,5 @@
 import type { Principal, RealtimeEngine } from "@truss/core";
+import type { ErpAccess } from "../access.js";
 import type { ErpCatalog } from "../catalog.js";
 import type { Repositories } from "../data/index.js";
 import type { SqliteDocumentStore } from "../sqlite-document-store.js";
@@ -17,6 +18,8 @@ declare module "fastify" {
  */
 export interface RouteContext {
   repos: Repositories;
+  /** The policy every route asks before it reads or changes a row; the engine asks the same one. */
+  access: ErpAccess;
   realtime: RealtimeEngine<ErpCatalog>;
   documents: SqliteDocumentStore;
   /** Signs login tokens. */

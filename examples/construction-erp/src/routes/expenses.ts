@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { isManager } from "../auth.js";
-import { HttpError, forbidden, notFound, parseInput } from "../http-errors.js";
+import { HttpError, notFound, parseInput } from "../http-errors.js";
 import { notification, sendToUser } from "../notifications.js";
+import { projectTopic } from "../topics.js";
 import type { RouteContext } from "./context.js";
 
 const idParams = z.object({ id: z.string() });
@@ -16,19 +16,27 @@ const rejectBody = z.object({ reason: z.string().trim().max(500).nullable().defa
 const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
 
 /**
- * Expenses and their approval. The submitter hears the decision durably
+ * Expenses and their approval. A subcontractor sees and submits only their
+ * own, on their projects. The submitter hears the decision durably
  * (`expense:approved` / `expense:rejected` plus a `notification:new`, through
- * their inbox), and an approval's new project spend goes to the whole
- * company as `project:updated`.
+ * their inbox), and an approval's new project spend goes to the project's
+ * topic as `project:updated`.
  */
-export function registerExpenseRoutes(api: FastifyInstance, { repos, realtime }: RouteContext): void {
-  api.get("/expenses", async (request) => repos.expenses.list(request.principal.companyId));
+export function registerExpenseRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
+  api.get("/expenses", async (request) =>
+    access.visible(request.principal, repos.expenses.list(request.principal.companyId), (expense) => ({
+      action: "expense:read",
+      project: expense.projectId,
+      owner: expense.submittedBy,
+    })),
+  );
 
   api.post("/expenses", async (request, reply) => {
     const { companyId, userId } = request.principal;
     const fields = parseInput(createBody, request.body);
     const project = repos.projects.get(companyId, fields.projectId);
     if (!project) throw notFound("project", fields.projectId);
+    access.require(request.principal, { action: "expense:submit", project: project.id, resource: `project ${project.id}` });
     const expense = repos.expenses.create(companyId, { ...fields, submittedBy: userId });
     const submitter = repos.users.get(companyId, userId)?.name ?? "Someone";
     for (const manager of repos.users.managers(companyId)) {
@@ -49,7 +57,7 @@ export function registerExpenseRoutes(api: FastifyInstance, { repos, realtime }:
     api.post(`/expenses/:id/${action}`, async (request) => {
       const { id } = parseInput(idParams, request.params);
       const { companyId, userId } = request.principal;
-      if (!isManager(request.principal)) throw forbidden(`${action} expenses`);
+      access.require(request.principal, { action: "expense:decide" });
       const { reason } = status === "rejected" ? parseInput(rejectBody, request.body) : { reason: null };
       const existing = repos.expenses.get(companyId, id);
       if (!existing) throw notFound("expense", id);
@@ -62,7 +70,7 @@ export function registerExpenseRoutes(api: FastifyInstance, { repos, realtime }:
       const manager = repos.users.get(companyId, userId)?.name ?? "A manager";
       const body = `${manager} ${status} "${expense.description}" (${money.format(expense.amount)})${reason ? `: ${reason}` : "."}`;
       await sendToUser(realtime, request.log, recipient, "notification:new", notification("expense", `Expense ${status}`, body));
-      if (project) realtime.toCompany(companyId).emit("project:updated", project);
+      if (project) realtime.toTopic(companyId, projectTopic(project.id)).emit("project:updated", project);
       return expense;
     });
   }

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { InsufficientStockError } from "../data/index.js";
 import { HttpError, notFound, parseInput } from "../http-errors.js";
 import { notification, sendToUser } from "../notifications.js";
+import { companyTopic } from "../topics.js";
 import type { RouteContext } from "./context.js";
 
 const idParams = z.object({ id: z.string() });
@@ -24,29 +25,37 @@ const adjustBody = z.object({
 });
 
 /**
- * Stock. Adding an item sends `item:added`; every adjustment sends
+ * Stock, for staff. Adding an item sends `item:added`; every adjustment sends
  * `stock:updated`; an adjustment that takes an item from above its reorder
- * level to at or below it sends `reorder:triggered` to the company and a
- * durable notification to its managers. Only the crossing triggers, so a
- * crew drawing stock all day does not reorder ten times.
+ * level to at or below it sends `reorder:triggered` and a durable
+ * notification to the managers. Only the crossing triggers, so a crew drawing
+ * stock all day does not reorder ten times. The events go to the
+ * `company:inventory` topic, which subcontractors cannot subscribe to.
  */
-export function registerInventoryRoutes(api: FastifyInstance, { repos, realtime }: RouteContext): void {
-  api.get("/inventory", async (request) => repos.inventory.list(request.principal.companyId));
+export function registerInventoryRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
+  const inventoryTopic = (companyId: string) => realtime.toTopic(companyId, companyTopic("inventory"));
+
+  api.get("/inventory", async (request) => {
+    access.require(request.principal, { action: "inventory:read" });
+    return repos.inventory.list(request.principal.companyId);
+  });
 
   api.post("/inventory", async (request, reply) => {
     const { companyId } = request.principal;
+    access.require(request.principal, { action: "inventory:write" });
     const fields = parseInput(createBody, request.body);
     if (repos.inventory.list(companyId).some((item) => item.sku === fields.sku)) {
       throw new HttpError(409, "DUPLICATE_SKU", `Your company already has an item with SKU ${fields.sku}.`);
     }
     const item = repos.inventory.create(companyId, fields);
-    realtime.toCompany(companyId).emit("item:added", item);
+    inventoryTopic(companyId).emit("item:added", item);
     return reply.code(201).send(item);
   });
 
   api.post("/inventory/:id/adjust", async (request) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId, userId } = request.principal;
+    access.require(request.principal, { action: "inventory:write" });
     const { delta, reason } = parseInput(adjustBody, request.body);
     let change;
     try {
@@ -57,12 +66,12 @@ export function registerInventoryRoutes(api: FastifyInstance, { repos, realtime 
     }
     if (!change) throw notFound("inventory item", id);
     const { item, previousQuantity } = change;
-    const company = realtime.toCompany(companyId);
-    company.emit("stock:updated", { item, delta, reason, updatedBy: userId });
+    const staff = inventoryTopic(companyId);
+    staff.emit("stock:updated", { item, delta, reason, updatedBy: userId });
     if (previousQuantity > item.reorderLevel && item.quantity <= item.reorderLevel) {
       // Enough to get back to twice the reorder level, a common rule of thumb.
       const suggestedQuantity = Math.max(1, item.reorderLevel * 2 - item.quantity);
-      company.emit("reorder:triggered", { item, suggestedQuantity });
+      staff.emit("reorder:triggered", { item, suggestedQuantity });
       for (const manager of repos.users.managers(companyId)) {
         await sendToUser(
           realtime,

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { isManager } from "../auth.js";
 import { projectSchema } from "../catalog.js";
-import { forbidden, notFound, parseInput } from "../http-errors.js";
+import { notFound, parseInput } from "../http-errors.js";
+import { companyTopic, projectTopic } from "../topics.js";
 import type { RouteContext } from "./context.js";
 
 const idParams = z.object({ id: z.string() });
@@ -19,41 +19,53 @@ const updateBody = projectFields
   .refine((changes) => Object.keys(changes).length > 0, "name at least one field to change");
 
 /**
- * Projects and their budgets. Every change is broadcast to the company:
- * `project:created`, `project:updated`, `project:deleted`.
+ * Projects and their budgets. A subcontractor sees only the projects they are
+ * assigned to. A new project goes to the staff's `company:projects` feed as
+ * `project:created`; a change or deletion goes to the project's own topic as
+ * `project:updated` or `project:deleted`, so it reaches only the people who
+ * may see that project.
  */
-export function registerProjectRoutes(api: FastifyInstance, { repos, realtime }: RouteContext): void {
-  api.get("/projects", async (request) => repos.projects.list(request.principal.companyId));
+export function registerProjectRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
+  const about = (id: string) => ({ project: id, resource: `project ${id}` });
+
+  api.get("/projects", async (request) =>
+    access.visible(request.principal, repos.projects.list(request.principal.companyId), (project) => ({ action: "project:read", ...about(project.id) })),
+  );
 
   api.get("/projects/:id", async (request) => {
     const { id } = parseInput(idParams, request.params);
     const project = repos.projects.get(request.principal.companyId, id);
     if (!project) throw notFound("project", id);
+    access.require(request.principal, { action: "project:read", ...about(id) });
     return project;
   });
 
   api.post("/projects", async (request, reply) => {
     const { companyId } = request.principal;
+    access.require(request.principal, { action: "project:create" });
     const project = repos.projects.create(companyId, parseInput(createBody, request.body));
-    realtime.toCompany(companyId).emit("project:created", project);
+    realtime.toTopic(companyId, companyTopic("projects")).emit("project:created", project);
     return reply.code(201).send(project);
   });
 
   api.patch("/projects/:id", async (request) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId } = request.principal;
+    if (!repos.projects.get(companyId, id)) throw notFound("project", id);
+    access.require(request.principal, { action: "project:edit", ...about(id) });
     const project = repos.projects.update(companyId, id, parseInput(updateBody, request.body));
     if (!project) throw notFound("project", id);
-    realtime.toCompany(companyId).emit("project:updated", project);
+    realtime.toTopic(companyId, projectTopic(id)).emit("project:updated", project);
     return project;
   });
 
   api.delete("/projects/:id", async (request, reply) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId } = request.principal;
-    if (!isManager(request.principal)) throw forbidden("delete projects");
+    if (!repos.projects.get(companyId, id)) throw notFound("project", id);
+    access.require(request.principal, { action: "project:delete", ...about(id) });
     if (!repos.projects.remove(companyId, id)) throw notFound("project", id);
-    realtime.toCompany(companyId).emit("project:deleted", { id });
+    realtime.toTopic(companyId, projectTopic(id)).emit("project:deleted", { id });
     return reply.code(204).send();
   });
 }

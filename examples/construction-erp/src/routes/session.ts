@@ -2,18 +2,10 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { issueToken, verifyPassword } from "../auth.js";
 import { HttpError, parseInput } from "../http-errors.js";
+import type { DemoLogin } from "../seed.js";
 import type { RouteContext } from "./context.js";
 
 const loginBody = z.object({ email: z.string().min(3).max(200), password: z.string().min(1).max(200) });
-
-/** A login shown on the dashboard's login page. */
-export interface DemoLogin {
-  company: string;
-  name: string;
-  email: string;
-  password: string;
-  role: string;
-}
 
 /**
  * `POST /api/login`, the only route without a token, and, for a database
@@ -35,11 +27,10 @@ export function registerLoginRoute(app: FastifyInstance, { repos, jwtSecret }: R
   });
 }
 
-/** `GET /api/me` and `GET /api/users`: who is logged in, and the company directory. */
+/** `GET /api/me`: who is logged in, with their current role. */
 export function registerSessionRoutes(api: FastifyInstance, { repos }: RouteContext): void {
   api.get("/me", async (request) => {
     const { userId, companyId } = request.principal;
     return { user: repos.users.get(companyId, userId), company: repos.users.company(companyId) };
   });
-  api.get("/users", async (request) => repos.users.list(request.principal.companyId));
 }

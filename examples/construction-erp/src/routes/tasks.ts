@@ -15,19 +15,23 @@ const createBody = z.object({
 const assignBody = z.object({ assigneeId: z.string() });
 
 /**
- * Tasks. Assigning one sends `task:assigned` and a notification to the
+ * Tasks. A subcontractor sees the tasks of their projects; staff create and
+ * assign them. Assigning one sends `task:assigned` and a notification to the
  * assignee durably, so they see it on their phone even if it was off.
  */
 export function registerTaskRoutes(api: FastifyInstance, context: RouteContext): void {
-  const { repos } = context;
+  const { repos, access } = context;
 
-  api.get("/tasks", async (request) => repos.tasks.list(request.principal.companyId));
+  api.get("/tasks", async (request) =>
+    access.visible(request.principal, repos.tasks.list(request.principal.companyId), (task) => ({ action: "task:read", project: task.projectId })),
+  );
 
   api.post("/tasks", async (request, reply) => {
     const { companyId } = request.principal;
     const fields = parseInput(createBody, request.body);
     if (!repos.projects.get(companyId, fields.projectId)) throw notFound("project", fields.projectId);
-    if (fields.assigneeId !== null) requireColleague(context, companyId, fields.assigneeId);
+    access.require(request.principal, { action: "task:manage", project: fields.projectId, resource: `project ${fields.projectId}` });
+    if (fields.assigneeId !== null) requireAssignee(context, companyId, fields.assigneeId, fields.projectId);
     const task = repos.tasks.create(companyId, fields);
     if (task.assigneeId) await announceAssignment(context, request, task);
     return reply.code(201).send(task);
@@ -37,7 +41,10 @@ export function registerTaskRoutes(api: FastifyInstance, context: RouteContext):
     const { id } = parseInput(idParams, request.params);
     const { companyId } = request.principal;
     const { assigneeId } = parseInput(assignBody, request.body);
-    requireColleague(context, companyId, assigneeId);
+    const existing = repos.tasks.get(companyId, id);
+    if (!existing) throw notFound("task", id);
+    access.require(request.principal, { action: "task:manage", project: existing.projectId, resource: `task ${id}` });
+    requireAssignee(context, companyId, assigneeId, existing.projectId);
     const task = repos.tasks.assign(companyId, id, assigneeId);
     if (!task) throw notFound("task", id);
     await announceAssignment(context, request, task);
@@ -45,9 +52,16 @@ export function registerTaskRoutes(api: FastifyInstance, context: RouteContext):
   });
 }
 
-/** A task may only go to a user of the same company; anyone else is "not found". */
-function requireColleague({ repos }: RouteContext, companyId: string, userId: string): void {
-  if (!repos.users.get(companyId, userId)) throw new HttpError(404, "NOT_FOUND", `No user ${userId} in your company.`);
+/**
+ * A task may only go to a user of the same company ("not found" otherwise)
+ * who may see its project: a subcontractor assigned to it, or staff.
+ */
+function requireAssignee({ repos, access }: RouteContext, companyId: string, userId: string, projectId: string): void {
+  const assignee = repos.users.get(companyId, userId);
+  if (!assignee) throw new HttpError(404, "NOT_FOUND", `No user ${userId} in your company.`);
+  if (access.decide({ companyId, userId }, { action: "task:read", project: projectId }) !== true) {
+    throw new HttpError(409, "NOT_ASSIGNED", `${assignee.name} is not assigned to project ${projectId}, so they could not see the task.`);
+  }
 }
 
 async function announceAssignment({ realtime, repos }: RouteContext, request: FastifyRequest, task: Task): Promise<void> {

@@ -1,22 +1,31 @@
 import type { DocumentVersion } from "@truss/client";
 import type { DocumentSummary } from "../../src/sqlite-document-store.js";
 import type { DashboardContext } from "../context.js";
-import { byId, time, toast } from "../dom.js";
+import { byId, h, time, toast } from "../dom.js";
 import { askToResolve } from "./conflict-dialog.js";
 
 const SITE_REPORT = "site-report";
 const TYPING_EVERY_MS = 1500;
 const TYPING_SHOWN_MS = 3000;
 
+/** A document as `GET /api/documents` lists it: with the project it belongs to. */
+type ListedDocument = DocumentSummary & { projectId: string | null };
+
 /**
- * The site report editor. The form remembers the version it was loaded
- * from; fields the user has not touched follow other people's saves live,
- * fields they have touched stay theirs. Saving sends only the touched fields
- * on that base version, so Truss merges edits of different fields and
+ * The site report editor, on one of the reports this user may read (the
+ * picker lists them; a subcontractor's are their projects'). The open report
+ * is watched (`client.documents.watch`): with the server's policy on, only
+ * watchers hear a document's commits. The form remembers the version it was
+ * loaded from; fields the user has not touched follow other people's saves
+ * live, fields they have touched stay theirs. Saving sends only the touched
+ * fields on that base version, so Truss merges edits of different fields and
  * reports edits of the same field as a conflict, which the dialog settles.
+ *
+ * @returns a promise that settles once the first report is open and watched.
  */
-export function mountEditor({ client, api, directory }: DashboardContext): void {
+export function mountEditor({ client, api, session, directory }: DashboardContext): Promise<void> {
   const form = byId<HTMLFormElement>("editor");
+  const picker = byId<HTMLSelectElement>("report-picker");
   const versionLabel = byId("document-version");
   const notice = byId("editor-notice");
   const typing = byId("typing");
@@ -99,23 +108,56 @@ export function mountEditor({ client, api, directory }: DashboardContext): void 
   });
 
   client.on("user:typing", ({ type, id, field, userId }) => {
-    if (type !== SITE_REPORT || id !== documentId) return;
+    // The project's topic brings this user's own hints back too.
+    if (type !== SITE_REPORT || id !== documentId || userId === session.user.id) return;
     typing.textContent = `${directory.nameOf(userId)} is typing in ${field}…`;
     clearTimeout(typingTimer);
     typingTimer = setTimeout(() => (typing.textContent = ""), TYPING_SHOWN_MS);
   });
 
-  // Waits for the connection: documents are read over the socket.
-  const open = async () => {
-    const reports = (await api<DocumentSummary[]>("/documents")).filter((summary) => summary.type === SITE_REPORT);
-    const first = reports[0];
-    if (!first) {
-      notice.textContent = "This company has no site report yet.";
+  client.onDropped((drop) => {
+    if (drop.kind !== "document" || drop.type !== SITE_REPORT) return;
+    picker.querySelector(`option[value="${CSS.escape(drop.id)}"]`)?.remove();
+    if (drop.id !== documentId) return;
+    documentId = null;
+    delete form.dataset.ready;
+    form.inert = true;
+    notice.textContent = `You can no longer see this report: ${drop.error.message}`;
+  });
+
+  /** Watches a report (and stops watching the previous one) and shows it; unsaved edits of the previous one are dropped. */
+  const openReport = async (id: string) => {
+    const previous = documentId;
+    documentId = id;
+    delete form.dataset.ready;
+    if (previous && previous !== id) void client.documents.unwatch(SITE_REPORT, previous).catch(() => undefined);
+    const document = await client.documents.watch(SITE_REPORT, id);
+    if (documentId !== id) return;
+    if (!document) {
+      notice.textContent = `The report ${id} no longer exists.`;
       return;
     }
-    documentId = first.id;
-    loadCommitted(await client.documents.get(SITE_REPORT, first.id));
+    form.inert = false;
+    loadCommitted(document);
+    form.dataset.documentId = id;
     form.dataset.ready = "true";
   };
-  open().catch((error: Error) => toast(`Could not open the site report: ${error.message}`));
+
+  picker.addEventListener("change", () => {
+    openReport(picker.value).catch((error: Error) => toast(`Could not open the site report: ${error.message}`));
+  });
+
+  // Waits for the connection: documents are read over the socket.
+  const open = async () => {
+    const reports = (await api<ListedDocument[]>("/documents")).filter((summary) => summary.type === SITE_REPORT);
+    picker.replaceChildren(...reports.map((report) => h("option", { value: report.id }, report.title ?? report.id)));
+    const first = reports[0];
+    if (!first) {
+      form.inert = true;
+      notice.textContent = "There is no site report you can open.";
+      return;
+    }
+    await openReport(first.id);
+  };
+  return open().catch((error: Error) => toast(`Could not open the site report: ${error.message}`));
 }

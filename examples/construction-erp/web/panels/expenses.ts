@@ -1,4 +1,5 @@
 import type { Expense, Project } from "../../src/catalog.js";
+import { roleMay } from "../../src/policy.js";
 import type { ApiError } from "../api.js";
 import type { DashboardContext } from "../context.js";
 import { byId, flash, h, money, toast } from "../dom.js";
@@ -6,13 +7,14 @@ import { byId, flash, h, money, toast } from "../dom.js";
 /**
  * Expenses and their approval. Managers approve or reject pending ones; the
  * submitter hears the decision through their inbox (`expense:approved`,
- * `expense:rejected`), on every device, even one that was offline.
+ * `expense:rejected`), on every device, even one that was offline. The list
+ * is what the server lets this user see: a subcontractor, only their own.
  */
 export function mountExpenses({ client, api, session, directory }: DashboardContext): void {
   const list = byId<HTMLUListElement>("expenses");
   const form = byId<HTMLFormElement>("expense-form");
   const projectSelect = form.elements.namedItem("projectId") as HTMLSelectElement;
-  const isManager = session.user.role === "manager";
+  const mayDecide = roleMay(session.user.role, "expense:decide");
   const expenses = new Map<string, Expense>();
   const projectNames = new Map<string, string>();
 
@@ -24,7 +26,7 @@ export function mountExpenses({ client, api, session, directory }: DashboardCont
     }
     list.replaceChildren(
       ...sorted.map((expense) => {
-        const canDecide = isManager && expense.status === "pending" && expense.submittedBy !== session.user.id;
+        const canDecide = mayDecide && expense.status === "pending" && expense.submittedBy !== session.user.id;
         const item = h(
           "li",
           { "data-expense-id": expense.id, "data-status": expense.status },
@@ -81,7 +83,7 @@ export function mountExpenses({ client, api, session, directory }: DashboardCont
   client.on("expense:approved", upsert);
   client.on("expense:rejected", upsert);
   client.on("notification:new", (notification) => {
-    if (notification.kind === "expense" && isManager) void reload();
+    if (notification.kind === "expense" && mayDecide) void reload();
   });
   directory.onChange(() => render());
   void api<Project[]>("/projects").then((projects) => {

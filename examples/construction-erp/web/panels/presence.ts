@@ -1,17 +1,45 @@
 import type { PresenceUser } from "@truss/client";
+import { roleMay } from "../../src/policy.js";
+import type { ApiError } from "../api.js";
 import type { DashboardContext } from "../context.js";
-import { byId, h, time } from "../dom.js";
+import { byId, h, time, toast } from "../dom.js";
 import { deviceId } from "../session.js";
 
 /**
  * Who in the company is online, with each of their devices (one per browser
  * tab or phone). The client refetches the list whenever someone's first
- * device connects or last device leaves.
+ * device connects or last device leaves. A manager can remove a colleague
+ * from the company here: the server disconnects every device of theirs.
  */
-export function mountPresence({ client, session, directory }: DashboardContext): void {
+export function mountPresence({ client, api, session, directory }: DashboardContext): void {
   const list = byId<HTMLUListElement>("presence");
   const thisDevice = deviceId();
+  const mayRemove = roleMay(session.user.role, "user:remove");
   let users: PresenceUser[] = [];
+
+  /** Two clicks: "Remove", then "Remove Chloe Park?", so a slip does not lock someone out. */
+  const removeButton = (userId: string, name: string) => {
+    const button = h("button", { type: "button", class: "small ghost remove", "data-remove": userId }, "Remove");
+    button.addEventListener("click", () => {
+      if (button.dataset.armed !== "true") {
+        button.dataset.armed = "true";
+        button.textContent = `Remove ${name}?`;
+        return;
+      }
+      button.disabled = true;
+      api<{ name: string; disconnectedSockets: number }>(`/users/${userId}`, { method: "DELETE" }).then(
+        (removed) => {
+          toast(`Removed ${removed.name}; ${removed.disconnectedSockets} device${removed.disconnectedSockets === 1 ? "" : "s"} disconnected.`);
+          void directory.load(api);
+        },
+        (error: ApiError) => {
+          button.disabled = false;
+          toast(error.message);
+        },
+      );
+    });
+    return button;
+  };
 
   const render = () => {
     if (users.length === 0) {
@@ -33,9 +61,10 @@ export function mountPresence({ client, session, directory }: DashboardContext):
             {},
             h("strong", {}, name),
             user.userId === session.user.id ? h("span", { class: "me-tag" }, " (you)") : null,
-            person ? h("div", { class: "devices" }, person.title) : null,
+            person ? h("div", { class: "devices" }, `${person.title} · ${person.role}`) : null,
             h("div", { class: "devices" }, `${user.devices.length} device${user.devices.length === 1 ? "" : "s"}: ${devices.join(", ")}`),
           ),
+          mayRemove && user.userId !== session.user.id ? removeButton(user.userId, name) : null,
         );
       }),
     );

@@ -1,16 +1,24 @@
 import type { Project } from "../../src/catalog.js";
+import { roleMay } from "../../src/policy.js";
+import { companyTopic, mayFollowFeed, projectTopic } from "../../src/topics.js";
 import type { ApiError } from "../api.js";
 import type { DashboardContext } from "../context.js";
 import { byId, flash, h, money, toast } from "../dom.js";
 
 /**
- * Projects with their budgets. Every change in the company arrives as
- * `project:created`, `project:updated` or `project:deleted`, including the
- * spend that an approved expense or a paid invoice adds.
+ * Projects with their budgets: the ones this user may see (a subcontractor,
+ * only those they are assigned to). The panel subscribes to each project's
+ * topic, where its changes arrive as `project:updated` and `project:deleted`,
+ * including the spend an approved expense or a paid invoice adds; staff also
+ * follow `company:projects` for `project:created`. A topic the server drops
+ * takes its row away.
+ *
+ * @returns a promise that settles once the initial subscriptions are in place.
  */
-export function mountProjects({ client, api }: DashboardContext): void {
+export function mountProjects({ client, api, session }: DashboardContext): Promise<void> {
   const body = byId<HTMLTableSectionElement>("projects");
   const shown = new Map<string, { row: HTMLTableRowElement; project: Project }>();
+  const canEdit = roleMay(session.user.role, "project:edit");
 
   const show = (project: Project, highlight: boolean) => {
     const existing = shown.get(project.id);
@@ -20,6 +28,11 @@ export function mountProjects({ client, api }: DashboardContext): void {
     fillRow(row, project, existing?.project);
     shown.set(project.id, { row, project });
     if (highlight) flash(row);
+  };
+
+  const forget = (id: string) => {
+    shown.get(id)?.row.remove();
+    shown.delete(id);
   };
 
   const fillRow = (row: HTMLTableRowElement, project: Project, previous: Project | undefined) => {
@@ -34,7 +47,7 @@ export function mountProjects({ client, api }: DashboardContext): void {
     // Keep a budget the user is typing; only a changed budget replaces the input.
     const budgetCell = row.cells[3];
     if (budgetCell && previous?.budget === project.budget) cells.push(budgetCell);
-    else cells.push(h("td", {}, budgetForm(project)));
+    else cells.push(h("td", { class: "budget" }, canEdit ? budgetForm(project) : money(project.budget)));
     row.replaceChildren(...cells);
   };
 
@@ -51,11 +64,31 @@ export function mountProjects({ client, api }: DashboardContext): void {
     return form;
   };
 
-  client.on("project:created", (project) => show(project, true));
+  /** Subscribes to a project's topic; the row says when it is live. */
+  const follow = (projectId: string) =>
+    client.subscribe(projectTopic(projectId)).then(
+      () => shown.get(projectId)?.row.setAttribute("data-live", "true"),
+      (error: Error) => toast(`No live updates for project ${projectId}: ${error.message}`),
+    );
+
+  client.on("project:created", (project) => {
+    show(project, true);
+    void follow(project.id);
+  });
   client.on("project:updated", (project) => show(project, true));
   client.on("project:deleted", ({ id }) => {
-    shown.get(id)?.row.remove();
-    shown.delete(id);
+    forget(id);
+    void client.unsubscribe(projectTopic(id));
   });
-  void api<Project[]>("/projects").then((projects) => projects.forEach((project) => show(project, false)));
+  client.onDropped((drop) => {
+    // The user may no longer see the project: it leaves the table.
+    if (drop.kind === "topic" && drop.topic.startsWith("project:")) forget(drop.topic.slice("project:".length));
+  });
+
+  const feeds = mayFollowFeed(session.user.role, "projects") ? [client.subscribe(companyTopic("projects"))] : [];
+  return api<Project[]>("/projects").then(async (projects) => {
+    projects.forEach((project) => show(project, false));
+    await Promise.all([...feeds, ...projects.map((project) => follow(project.id))]);
+    body.dataset.live = "true";
+  });
 }

@@ -1,4 +1,5 @@
 import type { InventoryItem } from "../../src/catalog.js";
+import { companyTopic, mayFollowFeed } from "../../src/topics.js";
 import type { ApiError } from "../api.js";
 import type { DashboardContext } from "../context.js";
 import { byId, flash, h, time, toast } from "../dom.js";
@@ -6,10 +7,18 @@ import { byId, flash, h, time, toast } from "../dom.js";
 const STEPS = [-5, -1, 10];
 
 /**
- * Stock levels. Every adjustment anyone in the company makes arrives as
+ * Stock levels, for staff: the panel follows the `company:inventory` feed,
+ * where every adjustment anyone in the company makes arrives as
  * `stock:updated`; falling to the reorder level raises `reorder:triggered`.
+ * Subcontractors see no stock, so for them the panel stays hidden.
+ *
+ * @returns a promise that settles once the feed is subscribed.
  */
-export function mountStock({ client, api }: DashboardContext): void {
+export function mountStock({ client, api, session }: DashboardContext): Promise<void> {
+  if (!mayFollowFeed(session.user.role, "inventory")) {
+    byId("stock-card").hidden = true;
+    return Promise.resolve();
+  }
   const body = byId<HTMLTableSectionElement>("stock");
   const alerts = byId<HTMLUListElement>("reorders");
   const rows = new Map<string, HTMLTableRowElement>();
@@ -51,4 +60,8 @@ export function mountStock({ client, api }: DashboardContext): void {
     flash(alert);
   });
   void api<InventoryItem[]>("/inventory").then((items) => items.forEach((item) => show(item, false)));
+  return client.subscribe(companyTopic("inventory")).then(
+    () => void (body.dataset.live = "true"),
+    (error: Error) => toast(`No live stock updates: ${error.message}`),
+  );
 }

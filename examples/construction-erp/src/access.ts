@@ -1,0 +1,91 @@
+/**
+ * The policy of `policy.ts`, fed with facts from the database and offered to
+ * both doors: REST routes call {@link ErpAccess.require} and
+ * {@link ErpAccess.visible}, and the engine's `authorize` option is
+ * {@link ErpAccess.authorize}. Role and assignments are read per request, so
+ * a change takes effect at once, whatever the token said at login.
+ *
+ * @module
+ */
+import type { AuthorizePolicy, Principal } from "@truss/core";
+import type { Repositories } from "./data/index.js";
+import { HttpError } from "./http-errors.js";
+import { decide, type AccessRequest, type Actor, type Decision } from "./policy.js";
+import { COMPANY_FEEDS, type CompanyFeed, type ErpTopicPattern } from "./topics.js";
+
+/** A user of a company: a principal, or anyone the application asks about. */
+export type UserRef = Pick<Principal, "companyId" | "userId">;
+
+/** The policy bound to one database. */
+export interface ErpAccess {
+  /** The user as the database knows them now; `undefined` once removed. */
+  actorOf(user: UserRef): Actor | undefined;
+  /** The policy's answer for the user. */
+  decide(user: UserRef, request: AccessRequest): Decision;
+  /** @throws HttpError 403 `FORBIDDEN` or 404 `NOT_FOUND` unless the policy allows the request. */
+  require(user: UserRef, request: AccessRequest): void;
+  /** The rows the user may see, each asked about with `requestOf(row)`. */
+  visible<T>(user: UserRef, rows: readonly T[], requestOf: (row: T) => AccessRequest): T[];
+  /** A request about a document, with the project it belongs to looked up. */
+  documentRequest(companyId: string, action: "document:read" | "document:write" | "document:rollback", type: string, id: string): AccessRequest;
+  /** The engine's `authorize` option: the same decisions for topics, documents and events. */
+  authorize: AuthorizePolicy<ErpTopicPattern>;
+}
+
+const REMOVED = { code: "FORBIDDEN", message: "You are no longer a member of this company." } as const;
+
+/** Binds the policy to the repositories' facts. */
+export function createAccess(repos: Repositories): ErpAccess {
+  const actorOf = ({ companyId, userId }: UserRef): Actor | undefined => {
+    const user = repos.users.get(companyId, userId);
+    if (!user) return undefined;
+    return { userId, role: user.role, assignedProjects: new Set(repos.assignments.projectsOf(companyId, userId)) };
+  };
+
+  const decideFor = (user: UserRef, request: AccessRequest): Decision => {
+    const actor = actorOf(user);
+    return actor ? decide(actor, request) : REMOVED;
+  };
+
+  const documentRequest: ErpAccess["documentRequest"] = (companyId, action, type, id) => ({
+    action,
+    project: repos.documentProjects.projectOf(companyId, type, id),
+    resource: `document ${type}/${id}`,
+  });
+
+  const authorize: AuthorizePolicy<ErpTopicPattern> = (principal, request) => {
+    const { companyId } = principal;
+    switch (request.action) {
+      case "topic:subscribe":
+        if (request.pattern === "project:{projectId}") {
+          const { projectId } = request.params;
+          // A project that does not exist is refused like one the user may not see.
+          if (!repos.projects.get(companyId, projectId)) return { code: "NOT_FOUND", message: `No project ${projectId} in your company.` };
+          return decideFor(principal, { action: "project:read", project: projectId, resource: `project ${projectId}` });
+        }
+        return decideFor(principal, { action: COMPANY_FEEDS[request.params.feed as CompanyFeed] });
+      case "document:read":
+      case "document:write":
+      case "document:rollback":
+        return decideFor(principal, documentRequest(companyId, request.action, request.type, request.id));
+      case "event":
+        // `user:typing`, the one client event, checks the document it names itself.
+        return actorOf(principal) ? true : REMOVED;
+    }
+  };
+
+  return {
+    actorOf,
+    decide: decideFor,
+    require(user, request) {
+      const decision = decideFor(user, request);
+      if (decision !== true) throw new HttpError(decision.code === "NOT_FOUND" ? 404 : 403, decision.code, decision.message);
+    },
+    visible(user, rows, requestOf) {
+      const actor = actorOf(user);
+      return actor ? rows.filter((row) => decide(actor, requestOf(row)) === true) : [];
+    },
+    documentRequest,
+    authorize,
+  };
+}
