@@ -2,7 +2,6 @@ import {
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
   isInboxId,
-  type InboxDropStats,
   type InboxMessage,
   type InboxOptions,
   type InboxStore,
@@ -10,6 +9,7 @@ import {
 } from "@truss/core";
 import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js";
 import { luaScript, runScript, type RedisClient } from "./script.js";
+import { SharedTotals } from "./totals.js";
 
 /** Options of {@link redisInbox}. */
 export interface RedisInboxOptions extends InboxOptions {
@@ -71,13 +71,6 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `);
 
-// KEYS: stats. ARGV: expired, overCap.
-const ADD_DROPS = luaScript(`
-redis.call('HINCRBY', KEYS[1], 'expired', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'overCap', ARGV[2])
-return 1
-`);
-
 /**
  * An {@link InboxStore} on Redis Streams: one stream per user of a company
  * under the hash tag `{<prefix>:inbox:<company>:<user>}` (both ids encoded,
@@ -102,7 +95,7 @@ export function redisInbox(options: RedisInboxOptions): InboxStore {
   if (!(Number.isInteger(maxLength) && maxLength > 0)) {
     throw new RangeError(`redisInbox: maxLength must be a positive integer, got ${maxLength}`);
   }
-  const drops = new DropTotals(redis, inboxStatsKey(prefix));
+  const drops = new SharedTotals(redis, inboxStatsKey(prefix), ["expired", "overCap"] as const);
   const keysOf = (user: UserKey) => inboxKeys(prefix, user.companyId, user.userId);
 
   return {
@@ -114,7 +107,7 @@ export function redisInbox(options: RedisInboxOptions): InboxStore {
         event,
         encoded,
       ])) as [string, number, number];
-      await drops.add(Number(expired), Number(overCap));
+      await drops.add({ expired: Number(expired), overCap: Number(overCap) });
       return toMessage(id, event, encoded);
     },
 
@@ -126,7 +119,7 @@ export function redisInbox(options: RedisInboxOptions): InboxStore {
         start,
         Math.floor(limit),
       ])) as [number, [string, string[]][]];
-      await drops.add(Number(expired), 0);
+      await drops.add({ expired: Number(expired) });
       return entries.map(([id, fields]) => toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")));
     },
 
@@ -144,45 +137,6 @@ export function redisInbox(options: RedisInboxOptions): InboxStore {
       await redis.ping();
     },
   };
-}
-
-/**
- * The shared drop totals. A trim and its count happen in one script on the
- * user's slot, but the totals live in another slot, so they are added right
- * after. If that addition fails, the message is still stored (so `append`
- * still resolves) and the counts wait in this process until the next append
- * or `dropped()` adds them; `dropped()` rejects while they cannot be added.
- */
-class DropTotals {
-  private pending: InboxDropStats = { expired: 0, overCap: 0 };
-
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly key: string,
-  ) {}
-
-  async add(expired: number, overCap: number): Promise<void> {
-    this.pending = { expired: this.pending.expired + expired, overCap: this.pending.overCap + overCap };
-    await this.flush().catch(() => undefined);
-  }
-
-  async read(): Promise<InboxDropStats> {
-    await this.flush();
-    const [expired, overCap] = await this.redis.hmget(this.key, "expired", "overCap");
-    return { expired: Number(expired ?? 0), overCap: Number(overCap ?? 0) };
-  }
-
-  private async flush(): Promise<void> {
-    const { expired, overCap } = this.pending;
-    if (expired === 0 && overCap === 0) return;
-    this.pending = { expired: 0, overCap: 0 };
-    try {
-      await runScript(this.redis, ADD_DROPS, [this.key], [expired, overCap]);
-    } catch (error) {
-      this.pending = { expired: this.pending.expired + expired, overCap: this.pending.overCap + overCap };
-      throw error;
-    }
-  }
 }
 
 /** Validates an inbox id and drops leading zeros, so ids compare exactly as text in Lua. */

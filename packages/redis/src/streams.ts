@@ -8,10 +8,10 @@ import {
   type StreamKey,
   type StreamStore,
   type StreamStoreOptions,
-  type StreamTrimStats,
 } from "@truss/core";
 import { checkPrefix, DEFAULT_PREFIX, encodeId } from "./keys.js";
 import { luaScript, runScript, type RedisClient } from "./script.js";
+import { SharedTotals } from "./totals.js";
 
 /** Options of {@link redisStreamStore}. */
 export interface RedisStreamStoreOptions extends StreamStoreOptions {
@@ -159,13 +159,6 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return { state.epoch, state.top, gap, expired, start, entries }
 `);
 
-// KEYS: stats. ARGV: trimmed, expired.
-const ADD_TOTALS = luaScript(`
-redis.call('HINCRBY', KEYS[1], 'trimmed', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'expired', ARGV[2])
-return 1
-`);
-
 /**
  * A {@link StreamStore} on Redis. Each stream is a hash with its epoch and top
  * offset and a list of its kept entries, under the hash tag
@@ -199,7 +192,7 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
     }
   }
   const keyTtlMs = ttlMs + idleMs;
-  const totals = new TrimTotals(redis, streamStatsKey(prefix));
+  const totals = new SharedTotals(redis, streamStatsKey(prefix), ["trimmed", "expired"] as const);
   const keysOf = (key: StreamKey) => {
     const { meta, log } = streamKeys(prefix, key);
     return [meta, log];
@@ -215,7 +208,7 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
         size,
         encoded,
       ])) as [string, number, string, number, number];
-      await totals.add(Number(trimmed), Number(expired));
+      await totals.add({ trimmed: Number(trimmed), expired: Number(expired) });
       return { epoch, entry: { offset: Number(offset), event, data, ts: Number(ts) } };
     },
 
@@ -231,7 +224,7 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
         after,
         count,
       ])) as [string, number, string, number, number, string[]];
-      await totals.add(0, Number(expired));
+      await totals.add({ expired: Number(expired) });
       return {
         epoch,
         top: Number(top),
@@ -246,44 +239,6 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
       await redis.ping();
     },
   };
-}
-
-/**
- * The shared totals. A trim happens in the stream's slot, the totals live in
- * another, so they are added right after. If that fails the entry is still
- * stored (so `append` still resolves) and the counts wait in this process
- * until the next call adds them; `trimmed()` rejects while they cannot be added.
- */
-class TrimTotals {
-  private pending: StreamTrimStats = { trimmed: 0, expired: 0 };
-
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly key: string,
-  ) {}
-
-  async add(trimmed: number, expired: number): Promise<void> {
-    this.pending = { trimmed: this.pending.trimmed + trimmed, expired: this.pending.expired + expired };
-    await this.flush().catch(() => undefined);
-  }
-
-  async read(): Promise<StreamTrimStats> {
-    await this.flush();
-    const [trimmed, expired] = await this.redis.hmget(this.key, "trimmed", "expired");
-    return { trimmed: Number(trimmed ?? 0), expired: Number(expired ?? 0) };
-  }
-
-  private async flush(): Promise<void> {
-    const { trimmed, expired } = this.pending;
-    if (trimmed === 0 && expired === 0) return;
-    this.pending = { trimmed: 0, expired: 0 };
-    try {
-      await runScript(this.redis, ADD_TOTALS, [this.key], [trimmed, expired]);
-    } catch (error) {
-      this.pending = { trimmed: this.pending.trimmed + trimmed, expired: this.pending.expired + expired };
-      throw error;
-    }
-  }
 }
 
 /** An entry of the log: `<ts>,<JSON [event]>` or `<ts>,<JSON [event, data]>`. */
