@@ -28,9 +28,10 @@ import companies from "./scenarios/companies.mjs";
 import connect from "./scenarios/connect.mjs";
 import documents from "./scenarios/documents.mjs";
 import inbox from "./scenarios/inbox.mjs";
+import topics from "./scenarios/topics.mjs";
 
 /** Scenario modules in run order; one module may serve several names that share their set-up. */
-const MODULES = [connect, companies, inbox, documents, cluster];
+const MODULES = [connect, companies, inbox, documents, cluster, topics];
 const NAMES = MODULES.flatMap((module) => module.names ?? [module.name]);
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 

@@ -15,8 +15,9 @@ export const BENCH_KEY = createSecretKey(Buffer.from(BENCH_SECRET));
 
 /**
  * Signs the token a bench client presents: `sub` is the user, `companyId` the
- * tenant, valid for an hour, like a typical access token.
+ * tenant, `roles` (only when given) what the servers' authorization reads,
+ * valid for an hour, like a typical access token.
  */
-export function signToken({ userId, companyId }) {
-  return jwt.sign({ companyId }, BENCH_KEY, { algorithm: "HS256", subject: userId, expiresIn: 3600 });
+export function signToken({ userId, companyId, roles }) {
+  return jwt.sign(roles ? { companyId, roles } : { companyId }, BENCH_KEY, { algorithm: "HS256", subject: userId, expiresIn: 3600 });
 }

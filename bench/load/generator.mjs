@@ -37,7 +37,7 @@ function freshStats() {
 }
 
 function tokenFor(spec) {
-  const key = `${spec.userId}\u0000${spec.companyId}`;
+  const key = `${spec.userId}\u0000${spec.companyId}\u0000${spec.roles?.join(" ") ?? ""}`;
   let token = tokens.get(key);
   if (!token) tokens.set(key, (token = signToken(spec)));
   return token;
@@ -202,6 +202,49 @@ serveCommands({
     const { clients, result } = await connectAll(specs, ports, concurrency);
     groups.set(name, [...(groups.get(name) ?? []), ...clients]);
     return result;
+  },
+
+  /**
+   * Subscribes every client of a group to each topic of its spec's `topics`
+   * (acked `topic:subscribe`, `concurrency` requests in flight), then asks
+   * once for its spec's `refusedTopic`, which the server must refuse: the
+   * authorization is exercised both ways.
+   */
+  async subscribe({ group: name, concurrency = 100 }) {
+    const clients = group(name);
+    const latency = new Histogram();
+    const outcome = { subscribed: 0, refused: 0, wronglyAllowed: 0, failed: 0, errors: {} };
+    const requests = clients.flatMap((client) => [
+      ...(client.spec.topics ?? []).map((topic) => ({ client, topic, allowed: true })),
+      ...(client.spec.refusedTopic ? [{ client, topic: client.spec.refusedTopic, allowed: false }] : []),
+    ]);
+    let next = 0;
+    const startedAt = now();
+    const lane = async () => {
+      while (next < requests.length) {
+        const { client, topic, allowed } = requests[next++];
+        const t0 = now();
+        let ack;
+        try {
+          ack = await client.request("topic:subscribe", { topic });
+        } catch {
+          outcome.failed += 1;
+          continue;
+        }
+        latency.record(now() - t0);
+        if (ack?.ok && allowed) outcome.subscribed += 1;
+        else if (ack?.ok) outcome.wronglyAllowed += 1;
+        else if (!allowed && ack?.error?.code === "FORBIDDEN") outcome.refused += 1;
+        else {
+          outcome.failed += 1;
+          const code = ack?.error?.code ?? "NO_ANSWER";
+          outcome.errors[code] = (outcome.errors[code] ?? 0) + 1;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, lane));
+    const elapsedMs = now() - startedAt;
+    return { ...outcome, requests: requests.length, elapsedMs: Math.round(elapsedMs), perSecond: Math.round((requests.length / elapsedMs) * 1000), latency: latency.summary() };
   },
 
   /** Closes a group's connections. */

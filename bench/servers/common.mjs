@@ -107,6 +107,14 @@ export function projectUpdate(t, seq, companyId) {
   };
 }
 
+/**
+ * The authorization rule of the topic scenario, which both servers apply to
+ * `project:<id>` subscriptions (Truss in its `authorize` policy, plain
+ * Socket.IO in its `topic:subscribe` handler): the token's roles must hold
+ * `member` and the grant `project:<id>`.
+ */
+export const canSeeProject = (roles, projectId) => roles.includes("member") && roles.includes(`project:${projectId}`);
+
 /** The user message of the inbox scenarios. */
 export function expenseApproved(t, seq) {
   return { t, seq, expenseId: `e-${seq}`, amount: 1249.5, currency: "EUR", approvedBy: "u-controller" };

@@ -2,8 +2,9 @@
  * The baseline: plain Socket.IO doing each job by hand, the way an
  * application would without Truss — `jsonwebtoken` in a middleware, a
  * `company:<id>` room per socket, and only for the scenarios that need them
- * a hand-written inbox (user room, ids, per-device cursor, replay, ack) and
- * hand-written versioned documents (compare-and-set, field merge, history).
+ * a hand-written inbox (user room, ids, per-device cursor, replay, ack),
+ * hand-written versioned documents (compare-and-set, field merge, history)
+ * and hand-written topics (roles checked, then a company-scoped room).
  * Socket.IO's defaults are kept: that is what "plain" means.
  */
 import jwt from "jsonwebtoken";
@@ -12,16 +13,20 @@ import { serveCommands } from "../lib/commands.mjs";
 import { BENCH_KEY } from "../lib/tokens.mjs";
 import { memoryInbox, redisInbox } from "./by-hand/inbox.mjs";
 import { memoryDocuments, redisDocuments } from "./by-hand/documents.mjs";
+import { handTopics, topicRoom } from "./by-hand/topics.mjs";
 import { expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
 
 let io;
 let inbox;
 let documents;
+let topics;
+/** The roles of a token that carries none, shared rather than one empty array per socket. */
+const NO_ROLES = Object.freeze([]);
 
 serveCommands({
   /**
    * @param {object} args
-   * @param {string[]} [args.features] `inbox`, `documents`: the hand-written services to register
+   * @param {string[]} [args.features] `inbox`, `documents`, `topics`: the hand-written services to register
    * @param {"memory"|"redis"} [args.store]
    * @param {number} [args.redisPort]
    * @param {boolean} [args.adapter] `@socket.io/redis-adapter`, for several nodes
@@ -45,7 +50,8 @@ serveCommands({
         const claims = jwt.verify(socket.handshake.auth?.token, BENCH_KEY, { algorithms: ["HS256"] });
         if (typeof claims.sub !== "string" || typeof claims.companyId !== "string") throw new Error("missing claims");
         const deviceId = socket.handshake.auth?.deviceId;
-        socket.data.user = { userId: claims.sub, companyId: claims.companyId, deviceId: typeof deviceId === "string" ? deviceId : socket.id };
+        const roles = Array.isArray(claims.roles) ? claims.roles.filter((role) => typeof role === "string") : NO_ROLES;
+        socket.data.user = { userId: claims.sub, companyId: claims.companyId, deviceId: typeof deviceId === "string" ? deviceId : socket.id, roles };
         next();
       } catch {
         next(Object.assign(new Error("unauthorized"), { data: { code: "AUTH_INVALID_TOKEN" } }));
@@ -54,12 +60,14 @@ serveCommands({
 
     if (features.includes("inbox")) inbox = store === "redis" ? redisInbox(io, redis, prefix) : memoryInbox(io);
     if (features.includes("documents")) documents = store === "redis" ? redisDocuments(io, redis, prefix) : memoryDocuments(io);
+    if (features.includes("topics")) topics = handTopics();
 
     io.on("connection", (socket) => {
       const { companyId } = socket.data.user;
       socket.join(`company:${companyId}`);
       inbox?.onConnection(socket);
       documents?.onConnection(socket);
+      topics?.onConnection(socket);
     });
     return { port, pid: process.pid };
   },
@@ -71,6 +79,16 @@ serveCommands({
       send: (seq, t) => {
         const companyId = companies[seq % companies.length];
         io.to(`company:${companyId}`).emit("project:updated", projectUpdate(t, seq, companyId));
+      },
+    }),
+
+  toTopic: ({ targets, rate, durationMs }) =>
+    pace({
+      rate,
+      durationMs,
+      send: (seq, t) => {
+        const [companyId, topic] = targets[seq % targets.length];
+        io.to(topicRoom(companyId, topic)).emit("project:updated", projectUpdate(t, seq, companyId));
       },
     }),
 

@@ -1,11 +1,12 @@
 /**
  * The server under test: Truss, configured as an application would
- * (HS256 JWT auth, in-memory or Redis stores, optionally the Redis adapter),
- * driven by the runner's commands.
+ * (HS256 JWT auth, in-memory or Redis stores, optionally the Redis adapter,
+ * for the topic scenario a topic pattern and an `authorize` policy), driven
+ * by the runner's commands.
  */
 import { serveCommands } from "../lib/commands.mjs";
 import { BENCH_SECRET } from "../lib/tokens.mjs";
-import { expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
+import { canSeeProject, expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
 
 let engine;
 let io;
@@ -13,13 +14,14 @@ let io;
 serveCommands({
   /**
    * @param {object} args
+   * @param {string[]} [args.features] `topics`: the `project:{projectId}` pattern and an `authorize` policy
    * @param {"memory"|"redis"} [args.store]
    * @param {number} [args.redisPort] with `store: "redis"` or `adapter: true`
    * @param {boolean} [args.adapter] Redis adapter, for several nodes
    * @param {string} [args.prefix] Redis key prefix, shared by the nodes of one run
    * @param {boolean} [args.dropRequest] measure the proposed core change: drop the handshake request once the socket is built
    */
-  async start({ store = "memory", redisPort, adapter = false, prefix = "bench", dropRequest = false }) {
+  async start({ features = [], store = "memory", redisPort, adapter = false, prefix = "bench", dropRequest = false }) {
     // TRUSS_CORE points at another build of @truss/core (a proposed change) to measure it against the same workload.
     const { createRealtimeEngine } = await import(process.env.TRUSS_CORE ?? "@truss/core");
     const options = {
@@ -29,6 +31,11 @@ serveCommands({
       // would; the rate limit still runs (and costs what it costs), it just never trips.
       limits: { eventsPerSecond: 1_000_000 },
     };
+    if (features.includes("topics")) {
+      // Only here: a policy also narrows who hears document commits, which the document scenarios measure without one.
+      options.topics = { patterns: ["project:{projectId}"], maxPerConnection: 100 };
+      options.authorize = (principal, request) => request.action !== "topic:subscribe" || canSeeProject(principal.roles, request.params.projectId);
+    }
     if (store === "redis" || adapter) {
       const { Redis } = await import("ioredis");
       const redis = await import("@truss/redis");
@@ -62,6 +69,17 @@ serveCommands({
       send: (seq, t) => {
         const companyId = companies[seq % companies.length];
         engine.toCompany(companyId).emit("project:updated", projectUpdate(t, seq, companyId));
+      },
+    }),
+
+  /** `toTopic` at a paced rate, cycling through `targets` (`[companyId, topic]`). */
+  toTopic: ({ targets, rate, durationMs }) =>
+    pace({
+      rate,
+      durationMs,
+      send: (seq, t) => {
+        const [companyId, topic] = targets[seq % targets.length];
+        engine.toTopic(companyId, topic).emit("project:updated", projectUpdate(t, seq, companyId));
       },
     }),
 
