@@ -1,9 +1,6 @@
 import type { TrussSocket } from "./context.js";
 import type { Principal } from "../auth/authenticator.js";
 
-/** One subscription of a socket: a topic, or a watched document. */
-export type Subscription = { kind: "topic"; topic: string; pattern: string; params: Readonly<Record<string, string>> } | { kind: "document"; type: string; id: string };
-
 /**
  * Who is on one live socket of this node, and until when: the verified
  * principal (replaced by `auth:refresh`) and its expiry timers, which the
@@ -17,11 +14,6 @@ export class Connection {
   warnTimer: NodeJS.Timeout | undefined;
   /** Disconnect-at-expiry timer. */
   expiryTimer: NodeJS.Timeout | undefined;
-  /**
-   * Topics and watched documents, by room. Created on the first one, so a
-   * socket that subscribes to nothing costs nothing.
-   */
-  subscriptions: Map<string, Subscription> | undefined;
 
   constructor(
     readonly socket: TrussSocket,

@@ -115,7 +115,7 @@ export class Policy {
     }
     let answer: AuthorizationResult | PromiseLike<AuthorizationResult>;
     try {
-      answer = authorize(principal, Object.freeze({ ...request }) as AuthorizationRequest);
+      answer = authorize(principal, request);
     } catch (error) {
       return this.failed(request, error);
     }

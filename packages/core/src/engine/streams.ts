@@ -92,7 +92,7 @@ export class StreamService {
     }
     const { companyId } = connection.principal;
     const topic = stream.startsWith(TOPIC_PREFIX) ? stream.slice(TOPIC_PREFIX.length) : null;
-    if (stream !== COMPANY_STREAM && !(topic !== null && connection.subscriptions?.has(topicRoom(companyId, topic)))) {
+    if (stream !== COMPANY_STREAM && !(topic !== null && connection.socket.rooms.has(topicRoom(companyId, topic)))) {
       throw new TrussError("FORBIDDEN", `Stream "${stream.slice(0, 200)}" is not one this connection may read: subscribe to its topic first.`);
     }
     const found = await storeCall(this.ctx, "streams", () => this.store.read({ companyId, stream }, after, STREAM_READ_PAGE));

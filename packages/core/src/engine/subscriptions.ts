@@ -1,7 +1,7 @@
 import type { DocumentKey, DocumentVersion } from "../documents/store.js";
 import { TrussError, type ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import type { Connection, Subscription } from "./connection.js";
+import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
 import type { AuthorizationRequest, Policy } from "./policy.js";
 import { documentRoom, topicRoom, type TopicPatterns } from "./topics.js";
@@ -12,11 +12,18 @@ export interface DroppedSubscriptions {
   documents: Array<{ type: string; id: string }>;
 }
 
+/** One subscription of a socket, as its room name spells it. */
+export type Subscription = { kind: "topic"; topic: string } | { kind: "document"; type: string; id: string };
+
 /**
  * A socket's topics and watched documents: each one authorized by the policy
  * before the socket joins its room, counted against one cap, authorized
  * again on every `auth:refresh`, and ended with a coded notice when the
  * policy or the application takes it away.
+ *
+ * The socket's rooms are the only record: a topic or document room names
+ * its subscription ({@link subscriptionOf}), so a subscription costs the
+ * room Socket.IO keeps anyway and nothing more per socket.
  */
 export class Subscriptions {
   constructor(
@@ -33,10 +40,10 @@ export class Subscriptions {
   async subscribe(connection: Connection, payload: unknown): Promise<{ topic: string }> {
     const { topic, pattern, params } = this.patterns.match((payload as { topic?: unknown } | null | undefined)?.topic);
     const room = topicRoom(connection.principal.companyId, topic);
-    if (connection.subscriptions?.has(room)) return { topic };
+    if (connection.socket.rooms.has(room)) return { topic };
     this.assertRoom(connection);
     await this.authorize(connection, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
-    this.add(connection, room, { kind: "topic", topic, pattern, params });
+    this.add(connection, room);
     this.ctx.metrics.inc("truss_topic_subscriptions_total");
     return { topic };
   }
@@ -44,7 +51,7 @@ export class Subscriptions {
   /** Ends a socket's subscription to a topic; a topic it did not hold is fine. */
   unsubscribe(connection: Connection, payload: unknown): void {
     const { topic } = this.patterns.match((payload as { topic?: unknown } | null | undefined)?.topic);
-    this.remove(connection, topicRoom(connection.principal.companyId, topic));
+    void connection.socket.leave(topicRoom(connection.principal.companyId, topic));
   }
 
   /**
@@ -54,17 +61,22 @@ export class Subscriptions {
    */
   async watch(connection: Connection, key: DocumentKey, read: () => Promise<DocumentVersion | null>): Promise<DocumentVersion | null> {
     const room = documentRoom(key.companyId, key.type, key.id);
-    if (!connection.subscriptions?.has(room)) {
+    if (!connection.socket.rooms.has(room)) {
       this.assertRoom(connection);
       await this.authorize(connection, { action: "document:read", type: key.type, id: key.id });
-      this.add(connection, room, { kind: "document", type: key.type, id: key.id });
+      this.add(connection, room);
     }
     return read();
   }
 
   /** Stops sending a document's updates to a socket. */
   unwatch(connection: Connection, key: DocumentKey): void {
-    this.remove(connection, documentRoom(key.companyId, key.type, key.id));
+    void connection.socket.leave(documentRoom(key.companyId, key.type, key.id));
+  }
+
+  /** Whether a socket holds a topic of its company. */
+  holds(connection: Connection, topic: string): boolean {
+    return connection.socket.rooms.has(topicRoom(connection.principal.companyId, topic));
   }
 
   /**
@@ -73,14 +85,13 @@ export class Subscriptions {
    */
   async recheck(connection: Connection): Promise<DroppedSubscriptions> {
     const dropped: DroppedSubscriptions = { topics: [], documents: [] };
-    const held = connection.subscriptions;
-    if (!held || held.size === 0) return dropped;
     const { principal } = connection;
+    const held = this.held(connection);
     await Promise.all(
-      [...held].map(async ([room, subscription]) => {
-        const refusal = await this.policy.decide(principal, requestOf(subscription));
+      held.map(async ([room, subscription]) => {
+        const refusal = await this.policy.decide(principal, this.requestOf(subscription));
         if (!refusal || connection.principal !== principal) return;
-        if (this.end(connection, room, { code: refusal.code ?? "FORBIDDEN", message: refusal.message })) {
+        if (this.end(connection, room, subscription, { code: refusal.code ?? "FORBIDDEN", message: refusal.message })) {
           if (subscription.kind === "topic") dropped.topics.push(subscription.topic);
           else dropped.documents.push({ type: subscription.type, id: subscription.id });
         }
@@ -91,18 +102,27 @@ export class Subscriptions {
 
   /** Ends one topic subscription of a socket with a coded notice; whether it held the topic. */
   revokeTopic(connection: Connection, topic: string, error: ErrorPayload): boolean {
-    return this.end(connection, topicRoom(connection.principal.companyId, topic), error);
+    return this.end(connection, topicRoom(connection.principal.companyId, topic), { kind: "topic", topic }, error);
   }
 
-  /** Ends a subscription by room and sends the socket `topic:dropped` or `document:dropped`. */
-  private end(connection: Connection, room: string, error: ErrorPayload): boolean {
-    const subscription = connection.subscriptions?.get(room);
-    if (!subscription) return false;
-    this.remove(connection, room);
+  /** Ends a subscription and sends the socket `topic:dropped` or `document:dropped`; whether it was held. */
+  private end(connection: Connection, room: string, subscription: Subscription, error: ErrorPayload): boolean {
+    if (!connection.socket.rooms.has(room)) return false;
+    void connection.socket.leave(room);
     if (subscription.kind === "topic") connection.socket.emit(PROTOCOL_EVENTS.topicDropped, { topic: subscription.topic, error });
     else connection.socket.emit(PROTOCOL_EVENTS.documentDropped, { type: subscription.type, id: subscription.id, error });
     this.ctx.metrics.inc("truss_subscriptions_dropped_total", { kind: subscription.kind });
     return true;
+  }
+
+  /** The socket's subscriptions with their rooms. */
+  private held(connection: Connection): Array<[string, Subscription]> {
+    const held: Array<[string, Subscription]> = [];
+    for (const room of connection.socket.rooms) {
+      const subscription = subscriptionOf(connection.principal.companyId, room);
+      if (subscription) held.push([room, subscription]);
+    }
+    return held;
   }
 
   /**
@@ -119,7 +139,7 @@ export class Subscriptions {
   }
 
   private assertRoom(connection: Connection): void {
-    if ((connection.subscriptions?.size ?? 0) >= this.maxPerConnection) throw tooMany(this.maxPerConnection);
+    if (this.held(connection).length >= this.maxPerConnection) throw tooMany(this.maxPerConnection);
   }
 
   /**
@@ -127,26 +147,34 @@ export class Subscriptions {
    * while it ran: the socket may be gone (joining would leak the room) or
    * other subscriptions may have filled the cap.
    */
-  private add(connection: Connection, room: string, subscription: Subscription): void {
-    if (!connection.socket.connected) return;
-    const held = (connection.subscriptions ??= new Map());
-    if (held.has(room)) return;
-    if (held.size >= this.maxPerConnection) throw tooMany(this.maxPerConnection);
-    held.set(room, subscription);
+  private add(connection: Connection, room: string): void {
+    if (!connection.socket.connected || connection.socket.rooms.has(room)) return;
+    this.assertRoom(connection);
     void connection.socket.join(room);
   }
 
-  private remove(connection: Connection, room: string): void {
-    if (!connection.subscriptions?.delete(room)) return;
-    void connection.socket.leave(room);
-    if (connection.subscriptions.size === 0) connection.subscriptions = undefined;
+  /** The policy request a held subscription was granted under, with a topic's pattern and parameters matched again. */
+  private requestOf(subscription: Subscription): AuthorizationRequest {
+    if (subscription.kind === "document") return { action: "document:read", type: subscription.type, id: subscription.id };
+    const { topic, pattern, params } = this.patterns.match(subscription.topic);
+    return { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest;
   }
 }
 
-function requestOf(subscription: Subscription): AuthorizationRequest {
-  return subscription.kind === "topic"
-    ? ({ action: "topic:subscribe", topic: subscription.topic, pattern: subscription.pattern, params: subscription.params } as AuthorizationRequest)
-    : { action: "document:read", type: subscription.type, id: subscription.id };
+/**
+ * The subscription a room of a company stands for, or `null` for any other
+ * room (the company's, the user's, the socket's own). The inverse of
+ * {@link topicRoom} and {@link documentRoom}.
+ */
+export function subscriptionOf(companyId: string, room: string): Subscription | null {
+  const topicPrefix = topicRoom(companyId, "");
+  if (room.startsWith(topicPrefix)) return { kind: "topic", topic: room.slice(topicPrefix.length) };
+  const documentPrefix = `doc:${companyId.length}:${companyId}:`;
+  if (!room.startsWith(documentPrefix)) return null;
+  const rest = room.slice(documentPrefix.length);
+  const colon = rest.indexOf(":");
+  const typeLength = Number(rest.slice(0, colon));
+  return { kind: "document", type: rest.slice(colon + 1, colon + 1 + typeLength), id: rest.slice(colon + 2 + typeLength) };
 }
 
 function tooMany(max: number): TrussError {
