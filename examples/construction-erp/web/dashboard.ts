@@ -81,6 +81,16 @@ function showDashboard(session: Session): void {
     } else if (error.code !== "CONNECTION_FAILED" && !STOPPED_FOR_GOOD.has(error.code)) toast(error.message);
   });
   client.onDropped((drop) => showDropped(drop));
+  // After a reconnect the client reads what this tab missed; say when that is done.
+  let reconnected = false;
+  client.onStatus((next, change) => {
+    if (next === "connected" && change.previous === "reconnecting") reconnected = true;
+  });
+  client.onRecovering((recovering) => {
+    status.textContent = recovering ? "catching up…" : client.status;
+    if (!recovering && reconnected) toast("Caught up after reconnect.");
+    if (!recovering) reconnected = false;
+  });
 
   const api = createApi(session.token);
   const context: DashboardContext = { client, api, session, directory: new Directory() };

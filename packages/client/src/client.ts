@@ -7,7 +7,10 @@ import { DocumentSync, type ConflictHandler, type DocumentsClient } from "./docu
 import type { TrussClientError } from "./errors.js";
 import { InboxReceiver } from "./inbox.js";
 import { Listeners } from "./listeners.js";
+import { isStreamPosition, type StreamResync } from "./ordered-stream.js";
+import { memoryPositionStore, type PositionStore } from "./positions.js";
 import { PresenceTracker, type PresenceClient } from "./presence.js";
+import { StreamRecovery } from "./recovery.js";
 import type { DroppedSubscription } from "./subscriptions.js";
 import { TopicSubscriptions } from "./topics.js";
 
@@ -19,6 +22,13 @@ export interface ConnectOptions extends ConnectionOptions {
    * also covers page reloads.
    */
   dedupStore?: DedupStore;
+  /**
+   * Remembers, per company and topic stream, the last broadcast handed to
+   * the app, so a reconnection reads exactly what was missed. Default
+   * `memoryPositionStore()`; in browsers, `localStoragePositionStore(key)`
+   * also recovers across page reloads.
+   */
+  positionStore?: PositionStore;
   /** Settles `documents.update` conflicts (ask the user, or a rule); without it conflicts are returned as they are. */
   onConflict?: ConflictHandler;
 }
@@ -41,11 +51,13 @@ export type ServerEventHandler<C extends EventCatalog, E extends ServerEventName
  */
 export interface TrussClient<C extends EventCatalog = EventCatalog> {
   /**
-   * Handles server event `E`, whether it was a live broadcast to the company
+   * Handles server event `E`, whether it was a broadcast to the company
    * (`toCompany`) or to a topic this client subscribed to (`toTopic`), or a
    * durable user message (`toUser`, through the inbox:
-   * deduplicated, and acknowledged once this handler settles). Returns an
-   * unsubscribe function.
+   * deduplicated, and acknowledged once this handler settles). Broadcasts
+   * come once each, in their stream's order, including those sent while the
+   * client was away (see {@link onResync} for when that cannot be); volatile
+   * ones, live only. Returns an unsubscribe function.
    */
   on<E extends ServerEventName<C>>(event: E, handler: ServerEventHandler<C, E>): () => void;
   /**
@@ -93,6 +105,25 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
    * function.
    */
   onDropped(callback: (drop: DroppedSubscription) => void): () => void;
+  /**
+   * Calls `callback` when the broadcasts a stream (`company`, or a topic's
+   * `topic:<name>`) sent while this client was away cannot be replayed:
+   * history trimmed by its size cap (`HISTORY_TRIMMED`) or TTL
+   * (`HISTORY_EXPIRED`), lost with the server's store (`EPOCH_CHANGED`), or
+   * more than the server replays at once (`TOO_MANY_MISSED`). None of the
+   * gap is delivered: refetch the state the stream carries. Live delivery
+   * continues after it. Returns an unsubscribe function.
+   */
+  onResync(callback: (resync: StreamResync) => void): () => void;
+  /**
+   * Whether the client is catching up on broadcasts missed while it was
+   * away, after a (re)connection or the resubscription of a topic. `status`
+   * stays `connected` meanwhile, so code that waits for `connected` keeps
+   * working; show "syncing…" from this instead.
+   */
+  readonly recovering: boolean;
+  /** Calls `callback` with each change of {@link recovering}. Returns an unsubscribe function. */
+  onRecovering(callback: (recovering: boolean) => void): () => void;
   /** Versioned documents with base-version tracking and conflict handling. */
   readonly documents: DocumentsClient;
   /** Who is online in the company. */
@@ -130,7 +161,9 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
  *   getToken: () => auth.currentToken(),
  *   deviceId: deviceIdFromStorage(),
  *   dedupStore: localStorageDedupStore(`truss:inbox:${userId}`),
+ *   positionStore: localStoragePositionStore(`truss:streams:${companyId}:${userId}`),
  * });
+ * client.onResync(({ stream }) => refetch(stream));
  * client.on("project:updated", (project) => render(project));
  * client.onInbox((message) => notify(message.event, message.data));
  * ```
@@ -148,6 +181,7 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
   private readonly inboxHandlers: Listeners<[InboxMessage]>;
   private readonly droppedHandlers: Listeners<[DroppedSubscription]>;
   private readonly topics: TopicSubscriptions;
+  private readonly streams: StreamRecovery;
 
   constructor(url: string, options: ConnectOptions) {
     this.connection = new Connection(url, options);
@@ -155,12 +189,17 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     this.inboxHandlers = new Listeners(report("onInbox"));
     this.droppedHandlers = new Listeners(report("onDropped"));
     const dropped = (drop: DroppedSubscription) => this.droppedHandlers.emit(drop);
-    this.topics = new TopicSubscriptions(this.connection, dropped);
+    const deliver = (event: string, data: unknown) => this.handlers.get(event)?.emit(data);
+    this.streams = new StreamRecovery(this.connection, options.positionStore ?? memoryPositionStore(), deliver, report);
+    this.topics = new TopicSubscriptions(this.connection, dropped, this.streams);
     this.documents = new DocumentSync(this.connection, options.onConflict, report("documents.onUpdated"), dropped);
     this.presence = new PresenceTracker(this.connection, report("presence.subscribe"));
     new InboxReceiver(this.connection, options.dedupStore ?? memoryDedupStore(), (message) => this.deliverInbox(message));
-    this.connection.socket.onAny((event: string, data: unknown) => {
-      if (!RESERVED_EVENTS.has(event)) this.handlers.get(event)?.emit(data);
+    this.connection.socket.onAny((event: string, data: unknown, position?: unknown) => {
+      if (RESERVED_EVENTS.has(event)) return;
+      // Stored broadcasts carry their stream position; volatile ones, and those the server could not store, go straight through.
+      if (isStreamPosition(position)) this.streams.receive(event, data, position);
+      else deliver(event, data);
     });
     this.connection.start();
   }
@@ -207,6 +246,18 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
 
   onDropped(callback: (drop: DroppedSubscription) => void): () => void {
     return this.droppedHandlers.add(callback);
+  }
+
+  onResync(callback: (resync: StreamResync) => void): () => void {
+    return this.streams.onResync(callback);
+  }
+
+  get recovering(): boolean {
+    return this.streams.recovering;
+  }
+
+  onRecovering(callback: (recovering: boolean) => void): () => void {
+    return this.streams.onRecovering(callback);
   }
 
   onStatus(callback: (status: ConnectionStatus, change: StatusChange) => void): () => void {

@@ -14,6 +14,9 @@ export { DEFAULT_RECONNECT } from "./backoff.js";
 export type { ReconnectOptions } from "./backoff.js";
 export { DEFAULT_DEDUP_MAX, localStorageDedupStore, memoryDedupStore } from "./dedup.js";
 export type { DedupStore, KeyValueStorage } from "./dedup.js";
+export { DEFAULT_POSITION_MAX, localStoragePositionStore, memoryPositionStore } from "./positions.js";
+export type { PositionStore, StoredPosition } from "./positions.js";
+export type { StreamResync } from "./ordered-stream.js";
 export type {
   ConflictHandler,
   ConflictResolution,
@@ -26,7 +29,7 @@ export type { PresenceClient } from "./presence.js";
 export type { DroppedSubscription } from "./subscriptions.js";
 export { CLIENT_ERROR_CODES, isTrussClientError, TrussClientError } from "./errors.js";
 export type { ClientErrorCode, ClientOnlyErrorCode } from "./errors.js";
-export { ERROR_CODES, isTopicName, MAX_TOPIC_LENGTH } from "@truss/protocol";
+export { COMPANY_STREAM, ERROR_CODES, isTopicName, MAX_TOPIC_LENGTH, RESYNC_REASONS, topicStream } from "@truss/protocol";
 export type {
   DocumentData,
   DocumentUpdated,
@@ -37,4 +40,6 @@ export type {
   PresenceDevice,
   PresenceUpdate,
   PresenceUser,
+  ResyncReason,
+  StreamPosition,
 } from "@truss/protocol";

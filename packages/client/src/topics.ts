@@ -1,23 +1,42 @@
-import { isTopicName, MAX_TOPIC_LENGTH, PROTOCOL_EVENTS, type TopicDropped } from "@truss/protocol";
+import { isTopicName, MAX_TOPIC_LENGTH, PROTOCOL_EVENTS, topicStream, type TopicDropped } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { fromPayload, TrussClientError } from "./errors.js";
 import { KeptSubscriptions, type DroppedSubscription } from "./subscriptions.js";
 
+/** What a topic's subscription tells the topic's stream (`topic:<name>`). */
+export interface TopicStreams {
+  /** The app wants the topic: track its stream, from a stored position if there is one. */
+  track(stream: string): void;
+  /** The server accepted the subscription (again): catch the stream up. */
+  recover(stream: string): void;
+  /** The topic is no longer wanted or allowed: forget the stream's position. */
+  forget(stream: string): void;
+}
+
 /**
  * The topics of one connection (`client.subscribe`): the ones the app wants,
  * subscribed again after every reconnection, and forgotten when the server
- * drops them.
+ * drops them. Each topic's stream is caught up once its subscription is
+ * accepted, since the server lets a socket read only the topics it holds.
  */
 export class TopicSubscriptions {
   private readonly kept: KeptSubscriptions<string, unknown>;
 
-  constructor(connection: Connection, onDropped: (drop: DroppedSubscription) => void) {
+  constructor(
+    connection: Connection,
+    onDropped: (drop: DroppedSubscription) => void,
+    private readonly streams: TopicStreams,
+  ) {
     this.kept = new KeptSubscriptions(connection, {
       id: (topic) => topic,
       describe: (topic) => `topic "${topic}"`,
       subscribe: (topic) => connection.request(PROTOCOL_EVENTS.topicSubscribe, { topic }),
       unsubscribe: (topic) => connection.request(PROTOCOL_EVENTS.topicUnsubscribe, { topic }),
-      dropped: (topic, error) => onDropped({ kind: "topic", topic, error }),
+      accepted: (topic) => streams.recover(topicStream(topic)),
+      dropped: (topic, error) => {
+        streams.forget(topicStream(topic));
+        onDropped({ kind: "topic", topic, error });
+      },
     });
     connection.socket.on(PROTOCOL_EVENTS.topicDropped, (notice: TopicDropped) => {
       if (!isTopicName(notice?.topic)) return;
@@ -32,11 +51,19 @@ export class TopicSubscriptions {
 
   async subscribe(topic: string): Promise<void> {
     assertTopic(topic);
-    await this.kept.add(topic);
+    this.streams.track(topicStream(topic));
+    try {
+      await this.kept.add(topic);
+    } catch (error) {
+      // Refused: a position kept from an earlier page is of no use any more. A closed client keeps it for the next page.
+      if (!this.kept.has(topic) && (error as TrussClientError).code !== "CLIENT_CLOSED") this.streams.forget(topicStream(topic));
+      throw error;
+    }
   }
 
   async unsubscribe(topic: string): Promise<void> {
     assertTopic(topic);
+    this.streams.forget(topicStream(topic));
     await this.kept.remove(topic);
   }
 }

@@ -40,6 +40,29 @@ export function waitForStatus(client: TrussClient<any>, status: TrussClient["sta
 }
 
 /**
+ * Resolves once the client has been `reconnecting` and is `connected` again.
+ * Call it before the cut: a reconnection can finish faster than a poll of
+ * `status` would notice the `reconnecting` in between.
+ */
+export function reconnection(client: TrussClient<any>, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let wentAway = false;
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`no reconnection within ${timeoutMs} ms (status ${client.status})`));
+    }, timeoutMs);
+    const stop = client.onStatus((status) => {
+      if (status === "reconnecting") wentAway = true;
+      if (status === "connected" && wentAway) {
+        clearTimeout(timer);
+        stop();
+        resolve();
+      }
+    });
+  });
+}
+
+/**
  * A minimal Standard Schema (what zod, valibot and arktype implement): the
  * value must be an object whose listed fields have the given `typeof`.
  */

@@ -2,7 +2,7 @@ import { afterEach, expect, test } from "vitest";
 import type { AuthorizePolicy, DocumentUpdated, RealtimeEngineOptions } from "@truss/core";
 import { signToken, sleep, startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import type { DroppedSubscription, StatusChange, TrussClient, TrussClientError } from "@truss/client";
-import { alice, bob, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, bob, closeClients, openClient, reconnection, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
 let proxy: TcpProxy | undefined;
@@ -162,9 +162,9 @@ test("a topic revoked with unsubscribeUser reaches onDropped and is not asked fo
   expect(drops[0]).toMatchObject({ kind: "topic", topic: "project:p-17", error: { name: "TrussClientError", code: "ACCESS_REVOKED" } });
   expect([...client.subscriptions]).toEqual(["project:control"]);
 
+  const back = reconnection(client);
   proxy.cut();
-  await waitForStatus(client, "reconnecting");
-  await waitForStatus(client, "connected");
+  await back;
   await waitFor(() => asked.filter((topic) => topic === "project:control").length === 2, { message: "the control topic's resubscription" });
   engine.toTopic("acme", "project:p-17").emit("project:note", { text: "revoked" });
   engine.toTopic("acme", "project:control").emit("project:note", { text: "control" });
@@ -223,9 +223,9 @@ test("disconnectUser with FORBIDDEN closes too, and with AUTH_TOKEN_EXPIRED the 
   await engine.disconnectUser("acme", "alice", { code: "FORBIDDEN", message: "You left this company." });
   await waitForStatus(forbidden, "closed");
   expect(closedBecause).toMatchObject({ code: "FORBIDDEN", message: "You left this company." });
+  const renewed = reconnection(renewing);
   await engine.disconnectUser("acme", "bob", { code: "AUTH_TOKEN_EXPIRED", message: "Your roles changed; sign in again." });
-  await waitForStatus(renewing, "reconnecting");
-  await waitForStatus(renewing, "connected");
+  await renewed;
   await sleep(300);
   expect(forbidden.status).toBe("closed");
   expect(await connections()).toBe(3);

@@ -85,6 +85,12 @@ export function mountProjects({ client, api, session }: DashboardContext): Promi
     if (drop.kind === "topic" && drop.topic.startsWith("project:")) forget(drop.topic.slice("project:".length));
   });
 
+  // Updates of a project (or the company's project feed) were missed and cannot be replayed: load the list again.
+  client.onResync(({ stream }) => {
+    if (!stream.startsWith("topic:project:") && stream !== `topic:${companyTopic("projects")}`) return;
+    void api<Project[]>("/projects").then((projects) => projects.forEach((project) => show(project, false)));
+  });
+
   const feeds = mayFollowFeed(session.user.role, "projects") ? [client.subscribe(companyTopic("projects"))] : [];
   return api<Project[]>("/projects").then(async (projects) => {
     projects.forEach((project) => show(project, false));

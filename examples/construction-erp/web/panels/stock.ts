@@ -59,7 +59,12 @@ export function mountStock({ client, api, session }: DashboardContext): Promise<
     alerts.prepend(alert);
     flash(alert);
   });
-  void api<InventoryItem[]>("/inventory").then((items) => items.forEach((item) => show(item, false)));
+  const load = () => api<InventoryItem[]>("/inventory").then((items) => items.forEach((item) => show(item, false)));
+  // Stock changes were missed and cannot be replayed: load the stock again.
+  client.onResync(({ stream }) => {
+    if (stream === `topic:${companyTopic("inventory")}`) void load();
+  });
+  void load();
   return client.subscribe(companyTopic("inventory")).then(
     () => void (body.dataset.live = "true"),
     (error: Error) => toast(`No live stock updates: ${error.message}`),

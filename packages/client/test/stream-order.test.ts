@@ -1,0 +1,128 @@
+import { afterEach, expect, test } from "vitest";
+import type { StreamPosition } from "@truss/core";
+import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { countingStreamStore, numbers, range, resyncs, waitForCount } from "./stream-helpers.js";
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  closeClients();
+  await server?.close();
+  server = undefined;
+});
+
+const company = { companyId: "acme", stream: "company" };
+
+/**
+ * A server whose company stream the test writes by hand: `store` appends
+ * without a broadcast, and `deliver` sends a stored message live with its
+ * position, in whatever order the test wants, as two nodes publishing
+ * concurrently may.
+ */
+async function handWrittenStream() {
+  const store = countingStreamStore();
+  server = await startTestServer({ streams: store });
+  const client = openClient(server.url, alice);
+  const received = numbers(client, "stock:updated");
+  await waitForStatus(client, "connected");
+  const first = await server.engine.toCompany("acme").emit("stock:updated", { n: 1 });
+  await waitForCount(received, 1);
+  const epoch = first!.epoch;
+  const append = async (n: number) => (await store.append(company, "stock:updated", { n })).entry.offset;
+  const deliver = (offset: number, position: Partial<StreamPosition> = {}) =>
+    server!.engine.io!.emit("stock:updated", { n: offset }, { stream: "company", epoch, offset, ...position });
+  return { store, client, received, epoch, append, deliver };
+}
+
+test("a message that overtook its predecessor waits for it, and both reach the app in offset order without a read", async () => {
+  const { store, received, append, deliver } = await handWrittenStream();
+  for (const n of [2, 3]) await append(n);
+  deliver(3);
+  deliver(2);
+  await waitForCount(received, 3);
+  await sleep(300);
+  expect(received).toEqual([1, 2, 3]);
+  expect(store.reads).toBe(0);
+});
+
+test("a gap that outlives the grace period is read from the server, once", async () => {
+  const { store, received, append, deliver } = await handWrittenStream();
+  for (const n of range(2, 5)) await append(n);
+  deliver(5);
+  deliver(3);
+  await sleep(50);
+  expect(received).toEqual([1]);
+  await waitForCount(received, 5);
+  await sleep(300);
+  expect(received).toEqual([1, 2, 3, 4, 5]);
+  expect(store.reads).toBe(1);
+});
+
+test("duplicates are dropped, and messages without a position go straight through, even past an open gap", async () => {
+  const { client, received, append, deliver } = await handWrittenStream();
+  deliver(1);
+  await append(2);
+  deliver(2);
+  deliver(2);
+  await append(3);
+  deliver(3);
+  await waitForCount(received, 3);
+
+  await append(4);
+  await append(5);
+  deliver(5);
+  server!.engine.toCompany("acme").volatile.emit("stock:updated", { n: 100 });
+  // An event without a position from a raw emit, as when the server could not store it.
+  server!.engine.io!.emit("stock:updated", { n: 200 });
+  await waitForCount(received, 7);
+  await sleep(300);
+  expect(received).toEqual([1, 2, 3, 100, 200, 4, 5]);
+  expect(client.recovering).toBe(false);
+});
+
+test("a stale message of an epoch the stream left is dropped once a read shows the stream is still in its own", async () => {
+  const { client, store, received, deliver } = await handWrittenStream();
+  const resynced = resyncs(client);
+  deliver(2, { epoch: "an-old-epoch" });
+  await waitFor(() => store.reads === 1);
+  await sleep(100);
+  await server!.engine.toCompany("acme").emit("stock:updated", { n: 2 });
+  await waitForCount(received, 2);
+  expect(received).toEqual([1, 2]);
+  expect(resynced).toEqual([]);
+});
+
+test("a live client with nothing missing follows a stream that started over from the new epoch's start, without a resync", async () => {
+  const { client, store, received } = await handWrittenStream();
+  const resynced = resyncs(client);
+  store.restart();
+  for (const n of range(2, 4)) await server!.engine.toCompany("acme").emit("stock:updated", { n });
+  await waitForCount(received, 4);
+  await sleep(200);
+  expect(received).toEqual([1, 2, 3, 4]);
+  expect(resynced).toEqual([]);
+});
+
+test("a stream that started over while a message of the old epoch was still missing is an EPOCH_CHANGED resync", async () => {
+  const { client, store, received, append, deliver } = await handWrittenStream();
+  const resynced = resyncs(client);
+  await append(2);
+  await append(3);
+  deliver(3);
+  store.restart();
+  await server!.engine.toCompany("acme").emit("stock:updated", { n: 100 });
+  await waitFor(() => resynced.length === 1, { message: "a resync" });
+  await server!.engine.toCompany("acme").emit("stock:updated", { n: 101 });
+  await waitForCount(received, 2);
+  await sleep(200);
+  expect(resynced).toEqual([{ stream: "company", topic: null, reason: "EPOCH_CHANGED", message: expect.any(String) }]);
+  expect(received).toEqual([1, 101]);
+});
+
+test("positioned messages of a topic the client does not follow are handed over as they come", async () => {
+  const { received } = await handWrittenStream();
+  server!.engine.io!.emit("stock:updated", { n: 9 }, { stream: "topic:elsewhere", epoch: "e", offset: 9 });
+  server!.engine.io!.emit("stock:updated", { n: 8 }, { stream: "topic:elsewhere", epoch: "e", offset: 8 });
+  await waitFor(() => received.length === 3);
+  expect(received).toEqual([1, 9, 8]);
+});
