@@ -37,7 +37,8 @@ export interface StreamHost {
   /** Whether a read can go out now. */
   readonly connected: boolean;
   /** One `stream:read` page; rejects with a {@link TrussClientError}. */
-  read(stream: string, epoch: string, after: number): Promise<StreamReadResult>;
+  /** `until`: the last offset needed, when filling a hole in live delivery. */
+  read(stream: string, epoch: string, after: number, until?: number): Promise<StreamReadResult>;
   /** Hands a message to the app's handlers. */
   deliver(event: string, data: unknown): void;
   /** Tells the app a gap cannot be replayed. */
@@ -171,12 +172,14 @@ export class OrderedStream {
     try {
       await this.loading;
       let target: number | null = null;
+      // Filling a hole in live delivery needs only what comes before the messages held back.
+      const needed = recovering ? undefined : this.heldUntil();
       while (run === this.run && this.position && this.host.connected) {
         const { epoch, offset } = this.position;
         const sent = ++this.readsSent;
         let answer: StreamReadResult;
         try {
-          answer = await this.host.read(this.stream, epoch, offset);
+          answer = await this.host.read(this.stream, epoch, offset, needed !== undefined && needed > offset ? needed : undefined);
         } catch (error) {
           if (run !== this.run) return;
           const { code } = error as TrussClientError;
@@ -204,12 +207,19 @@ export class OrderedStream {
         this.foreign = this.foreign.filter((arrival) => arrival.mark >= sent);
         this.drainPending();
         this.persist();
-        target ??= answer.top;
+        target ??= needed ?? answer.top;
         if (this.position.offset >= target || this.position.offset === offset) return;
       }
     } finally {
       if (run === this.run) this.settle();
     }
+  }
+
+  /** The offset just below the first message held back, or `undefined` when none is (a read up to the top). */
+  private heldUntil(): number | undefined {
+    if (this.pending.size === 0 || !this.position) return undefined;
+    const first = Math.min(...this.pending.keys());
+    return first > this.position.offset + 1 ? first - 1 : undefined;
   }
 
   /** Stops reading and timers, keeping the position and what arrived: the connection dropped. */

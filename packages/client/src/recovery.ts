@@ -39,7 +39,8 @@ export class StreamRecovery {
       get connected() {
         return connection.socket.connected && !connection.closed;
       },
-      read: (stream, epoch, after) => connection.request(PROTOCOL_EVENTS.streamRead, { stream, epoch, after }) as Promise<StreamReadResult>,
+      read: (stream, epoch, after, until) =>
+        connection.request(PROTOCOL_EVENTS.streamRead, until === undefined ? { stream, epoch, after } : { stream, epoch, after, until }) as Promise<StreamReadResult>,
       deliver,
       resync: (resync) => this.resyncListeners.emit(resync),
       save: (stream, position) => this.save(stream, position),

@@ -19,9 +19,9 @@ const company = { companyId: "acme", stream: "company" };
  * position, in whatever order the test wants, as two nodes publishing
  * concurrently may.
  */
-async function handWrittenStream() {
+async function handWrittenStream(options: { history?: { maxReplay: number } } = {}) {
   const store = countingStreamStore();
-  server = await startTestServer({ streams: store });
+  server = await startTestServer({ streams: store, ...options });
   const client = openClient(server.url, alice);
   const received = numbers(client, "stock:updated");
   await waitForStatus(client, "connected");
@@ -56,6 +56,18 @@ test("a gap that outlives the grace period is read from the server, once", async
   await sleep(300);
   expect(received).toEqual([1, 2, 3, 4, 5]);
   expect(store.reads).toBe(1);
+});
+
+test("filling a small hole in a busy stream asks only up to the held messages, so history.maxReplay does not turn it into a resync", async () => {
+  const { client, received, append, deliver } = await handWrittenStream({ history: { maxReplay: 3 } });
+  const reported = resyncs(client);
+  for (const n of range(2, 20)) await append(n);
+  // 2 and 3 are lost on the way; 4 to 20 arrive live: a hole of two in a stream already 19 ahead of it.
+  for (const offset of range(4, 20)) deliver(offset);
+  await waitForCount(received, 20);
+  await sleep(200);
+  expect(received).toEqual(range(1, 20));
+  expect(reported).toEqual([]);
 });
 
 test("duplicates are dropped, and messages without a position go straight through, even past an open gap", async () => {

@@ -95,6 +95,11 @@ describe("company and topic streams", () => {
     const tooMany = await request(socket, "stream:read", { stream: "company", epoch, after: 4 });
     expect(tooMany).toMatchObject({ entries: [], resync: { reason: "TOO_MANY_MISSED" } });
     expect(await request(socket, "stream:read", { stream: "company", epoch, after: 8 })).toMatchObject({ resync: null, entries: [{ offset: 9 }, { offset: 10 }, { offset: 11 }, { offset: 12 }] });
+    // A reader filling a hole names the last offset it needs: only that much counts against maxReplay.
+    const hole = await request(socket, "stream:read", { stream: "company", epoch, after: 4, until: 7 });
+    expect(hole).toMatchObject({ ok: true, resync: null, top: 12 });
+    expect(hole.entries.map((entry: { offset: number }) => entry.offset)).toEqual([5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(await request(socket, "stream:read", { stream: "company", epoch, after: 4, until: 4 })).toMatchObject({ ok: false, error: { code: "INVALID_PAYLOAD" } });
     expect(await request(socket, "stream:read", { stream: "company", epoch: "another-epoch", after: 8 })).toMatchObject({ entries: [], resync: { reason: "EPOCH_CHANGED" } });
     expect(await request(socket, "stream:read", { stream: "company", epoch, after: 99 })).toMatchObject({ entries: [], resync: { reason: "EPOCH_CHANGED" } });
 

@@ -226,6 +226,9 @@ export interface TrussClientEvents {
   /**
    * Reads a stream's messages after `after` in `epoch`: the company's stream,
    * or a topic this socket is subscribed to. A page holds at most 200.
+   * `until` (optional) is the last offset the reader needs, for filling a
+   * hole in live delivery: only the messages up to it count against
+   * `history.maxReplay`.
    */
-  "stream:read": (request: { stream: string; epoch: string; after: number }, ack: (result: Ack<StreamReadResult>) => void) => void;
+  "stream:read": (request: { stream: string; epoch: string; after: number; until?: number }, ack: (result: Ack<StreamReadResult>) => void) => void;
 }

@@ -9,6 +9,8 @@ import { topicRoom } from "./topics.js";
 
 const TOPIC_PREFIX = topicStream("");
 
+const isOffset = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+
 /** The most entries one `stream:read` returns. */
 export const STREAM_READ_PAGE = 200;
 
@@ -85,10 +87,16 @@ export class StreamService {
    * in `epoch` is returned a page at a time, or a resync says why it cannot be.
    */
   async read(connection: Connection, payload: unknown): Promise<StreamReadResult> {
-    const request = (payload ?? {}) as { stream?: unknown; epoch?: unknown; after?: unknown };
-    const { stream, epoch, after } = request;
-    if (typeof stream !== "string" || typeof epoch !== "string" || epoch.length > 200 || typeof after !== "number" || !Number.isSafeInteger(after) || after < 0) {
-      throw new TrussError("INVALID_PAYLOAD", "stream:read takes { stream, epoch, after } with the last offset the client processed.");
+    const request = (payload ?? {}) as { stream?: unknown; epoch?: unknown; after?: unknown; until?: unknown };
+    const { stream, epoch, after, until } = request;
+    if (
+      typeof stream !== "string" ||
+      typeof epoch !== "string" ||
+      epoch.length > 200 ||
+      !isOffset(after) ||
+      (until !== undefined && !(isOffset(until) && until > after))
+    ) {
+      throw new TrussError("INVALID_PAYLOAD", "stream:read takes { stream, epoch, after, until? }: the last offset the client processed, and optionally the last it needs.");
     }
     const { companyId } = connection.principal;
     const topic = stream.startsWith(TOPIC_PREFIX) ? stream.slice(TOPIC_PREFIX.length) : null;
@@ -106,8 +114,9 @@ export class StreamService {
       const why = found.gap === "HISTORY_TRIMMED" ? "dropped by the history's size cap" : "older than the history's TTL";
       return resync(found.gap, `Messages of "${stream}" after offset ${after} were ${why}; refetch its state.`);
     }
-    if (found.top - after > this.limits.maxReplay) {
-      return resync("TOO_MANY_MISSED", `${found.top - after} messages of "${stream}" were missed; more than the ${this.limits.maxReplay} replayed at once. Refetch its state.`);
+    const missed = Math.min(found.top, until ?? found.top) - after;
+    if (missed > this.limits.maxReplay) {
+      return resync("TOO_MANY_MISSED", `${missed} messages of "${stream}" were missed; more than the ${this.limits.maxReplay} replayed at once. Refetch its state.`);
     }
     this.ctx.metrics.inc("truss_stream_replayed_total", undefined, found.entries.length);
     return { epoch: found.epoch, top: found.top, entries: found.entries, resync: null };
