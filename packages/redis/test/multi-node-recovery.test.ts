@@ -74,7 +74,7 @@ const key = ({ node, n }: Tagged) => `${node}${n}`;
  * it missed from the shared Redis history, and devices on different nodes
  * hear one order however the nodes' publishes interleave.
  */
-describe.runIf(requireRedisOrSkip("@truss/redis multi-node recovery tests"))("stream recovery across nodes", () => {
+for (const sharded of [false, true]) describe.runIf(requireRedisOrSkip("@truss/redis multi-node recovery tests"))(`stream recovery across nodes, ${sharded ? "sharded" : "classic"} pub/sub`, () => {
   let server: RedisServer;
   let group: NodeGroup | undefined;
   let clients: TrussClient[] = [];
@@ -94,14 +94,14 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node recovery tests"))("st
   });
 
   const startTwo = async (): Promise<[EngineNode, EngineNode]> => {
-    group = new NodeGroup({ url: server.url });
+    group = new NodeGroup({ url: server.url }, { sharded });
     const nodes: [EngineNode, EngineNode] = [await group.start("A"), await group.start("B")];
     await group.adaptersReady();
     return nodes;
   };
 
   const startThree = async (): Promise<[EngineNode, EngineNode, EngineNode]> => {
-    group = new NodeGroup({ url: server.url });
+    group = new NodeGroup({ url: server.url }, { sharded });
     const nodes = await group.startThree();
     await group.adaptersReady();
     return nodes;
