@@ -1,3 +1,7 @@
+import { checkMax, defaultStorage, readJson, writeJson, type KeyValueStorage } from "./storage.js";
+
+export type { KeyValueStorage } from "./storage.js";
+
 /**
  * Remembers which inbox message ids the app has already handled, so a message
  * the server sends again (its ack was lost, the page reloaded before the ack
@@ -27,19 +31,11 @@ export const DEFAULT_DEDUP_MAX = 1000;
  * @param max - how many ids to keep; the oldest go first. Default 1,000.
  */
 export function memoryDedupStore(max = DEFAULT_DEDUP_MAX): DedupStore {
-  const ids = new BoundedIdSet(checkMax(max));
+  const ids = new BoundedIdSet(checkMax(max, "dedup store"));
   return {
     has: (id) => ids.has(id),
     add: (id) => void ids.add(id),
   };
-}
-
-/** The part of the Web Storage API {@link localStorageDedupStore} uses. */
-export interface KeyValueStorage {
-  /** The stored string, or `null`. */
-  getItem(key: string): string | null;
-  /** Stores a string; may throw when the quota is exceeded. */
-  setItem(key: string, value: string): void;
 }
 
 /**
@@ -56,18 +52,14 @@ export interface KeyValueStorage {
  * @param storage - defaults to `globalThis.localStorage`; pass `sessionStorage` or a compatible object.
  */
 export function localStorageDedupStore(key: string, max = DEFAULT_DEDUP_MAX, storage?: KeyValueStorage): DedupStore {
-  const bound = checkMax(max);
+  const bound = checkMax(max, "dedup store");
   const backing = storage ?? defaultStorage();
-  const ids = new BoundedIdSet(bound, readIds(backing, key).slice(-bound));
+  const stored = readJson(backing, key);
+  const ids = new BoundedIdSet(bound, Array.isArray(stored) ? stored.filter((id): id is string => typeof id === "string").slice(-bound) : []);
   return {
     has: (id) => ids.has(id),
     add: (id) => {
-      if (!ids.add(id) || !backing) return;
-      try {
-        backing.setItem(key, JSON.stringify(ids.toArray()));
-      } catch {
-        // Quota exceeded or storage disabled: the in-memory copy still covers this page.
-      }
+      if (ids.add(id)) writeJson(backing, key, ids.toArray());
     },
   };
 }
@@ -98,30 +90,5 @@ class BoundedIdSet {
 
   toArray(): string[] {
     return [...this.ids];
-  }
-}
-
-function checkMax(max: number): number {
-  if (!Number.isSafeInteger(max) || max < 1) throw new TypeError(`A dedup store's max must be a positive integer; got ${String(max)}.`);
-  return max;
-}
-
-function defaultStorage(): KeyValueStorage | undefined {
-  try {
-    return (globalThis as { localStorage?: KeyValueStorage }).localStorage;
-  } catch {
-    // Some browsers throw on access when storage is disabled.
-    return undefined;
-  }
-}
-
-function readIds(storage: KeyValueStorage | undefined, key: string): string[] {
-  if (!storage) return [];
-  try {
-    const parsed: unknown = JSON.parse(storage.getItem(key) ?? "[]");
-    return Array.isArray(parsed) ? parsed.filter((id): id is string => typeof id === "string") : [];
-  } catch {
-    // Corrupt or foreign data under our key: start empty rather than fail the client.
-    return [];
   }
 }

@@ -1,5 +1,5 @@
 import type { StreamPosition } from "@truss/protocol";
-import type { KeyValueStorage } from "./dedup.js";
+import { checkMax, defaultStorage, readJson, writeJson, type KeyValueStorage } from "./storage.js";
 
 /** Where the last message of a stream that was handed to the app sits: its epoch and offset. */
 export type StoredPosition = Pick<StreamPosition, "epoch" | "offset">;
@@ -33,7 +33,7 @@ export const DEFAULT_POSITION_MAX = 1000;
  * @param max - how many streams to remember; the least recently saved go first. Default 1,000.
  */
 export function memoryPositionStore(max = DEFAULT_POSITION_MAX): PositionStore {
-  const positions = new BoundedPositions(checkMax(max));
+  const positions = new BoundedPositions(checkMax(max, "position store"));
   return {
     get: (stream) => positions.get(stream),
     set: (stream, position) => void positions.set(stream, position),
@@ -56,17 +56,16 @@ export function memoryPositionStore(max = DEFAULT_POSITION_MAX): PositionStore {
  * @param storage - defaults to `globalThis.localStorage`; pass `sessionStorage` or a compatible object.
  */
 export function localStoragePositionStore(key: string, max = DEFAULT_POSITION_MAX, storage?: KeyValueStorage): PositionStore {
-  const bound = checkMax(max);
+  const bound = checkMax(max, "position store");
   const backing = storage ?? defaultStorage();
-  const positions = new BoundedPositions(bound, readPositions(backing, key));
-  const write = () => {
-    if (!backing) return;
-    try {
-      backing.setItem(key, JSON.stringify(positions.toEntries()));
-    } catch {
-      // Quota exceeded or storage disabled: the in-memory copy still covers this page.
-    }
-  };
+  const stored = readJson(backing, key);
+  const positions = new BoundedPositions(
+    bound,
+    Array.isArray(stored)
+      ? stored.filter((entry): entry is [string, StoredPosition] => Array.isArray(entry) && typeof entry[0] === "string" && isStoredPosition(entry[1]))
+      : [],
+  );
+  const write = () => writeJson(backing, key, positions.toEntries());
   return {
     get: (stream) => positions.get(stream),
     set: (stream, position) => {
@@ -116,32 +115,4 @@ class BoundedPositions {
 function isStoredPosition(value: unknown): value is StoredPosition {
   const candidate = value as Partial<StoredPosition> | null;
   return typeof candidate?.epoch === "string" && Number.isSafeInteger(candidate.offset) && candidate.offset! >= 0;
-}
-
-function checkMax(max: number): number {
-  if (!Number.isSafeInteger(max) || max < 1) throw new TypeError(`A position store's max must be a positive integer; got ${String(max)}.`);
-  return max;
-}
-
-function defaultStorage(): KeyValueStorage | undefined {
-  try {
-    return (globalThis as { localStorage?: KeyValueStorage }).localStorage;
-  } catch {
-    // Some browsers throw on access when storage is disabled.
-    return undefined;
-  }
-}
-
-function readPositions(storage: KeyValueStorage | undefined, key: string): Array<[string, StoredPosition]> {
-  if (!storage) return [];
-  try {
-    const parsed: unknown = JSON.parse(storage.getItem(key) ?? "[]");
-    if (!Array.isArray(parsed)) return [];
-    return parsed.filter(
-      (entry): entry is [string, StoredPosition] => Array.isArray(entry) && typeof entry[0] === "string" && isStoredPosition(entry[1]),
-    );
-  } catch {
-    // Corrupt or foreign data under our key: start empty rather than fail the client.
-    return [];
-  }
 }
