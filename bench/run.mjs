@@ -28,10 +28,11 @@ import companies from "./scenarios/companies.mjs";
 import connect from "./scenarios/connect.mjs";
 import documents from "./scenarios/documents.mjs";
 import inbox from "./scenarios/inbox.mjs";
+import recovery from "./scenarios/recovery.mjs";
 import topics from "./scenarios/topics.mjs";
 
 /** Scenario modules in run order; one module may serve several names that share their set-up. */
-const MODULES = [connect, companies, inbox, documents, cluster, topics];
+const MODULES = [connect, companies, inbox, documents, cluster, topics, recovery];
 const NAMES = MODULES.flatMap((module) => module.names ?? [module.name]);
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 
@@ -69,6 +70,7 @@ function versions() {
     jsonwebtoken: versionOf("jsonwebtoken"),
     ioredis: versionOf("ioredis"),
     "@socket.io/redis-adapter": versionOf("@socket.io/redis-adapter"),
+    "@socket.io/redis-streams-adapter": versionOf("@socket.io/redis-streams-adapter"),
     "redis-server": redis,
     trussCore: process.env.TRUSS_CORE ?? "workspace @truss/core",
   };

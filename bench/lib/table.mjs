@@ -15,16 +15,21 @@ export function ratioOf(row) {
   return Math.round((row.truss / row.baseline) * 100) / 100;
 }
 
-/** "met", "missed" or null (no target), from the ratio and `target: { min }` or `{ max }`. */
+/**
+ * "met", "missed" or null (no target), from the ratio and `target: { min }`
+ * or `{ max }`, or from Truss's own figure and `{ atMost }` (in the row's unit).
+ */
 export function verdictOf(row) {
+  if (row.target?.atMost !== undefined) return typeof row.truss !== "number" ? null : row.truss <= row.target.atMost ? "met" : "missed";
   const ratio = ratioOf(row);
   if (!row.target || ratio === null) return null;
   if (row.target.min !== undefined) return ratio >= row.target.min ? "met" : "missed";
   return ratio <= row.target.max ? "met" : "missed";
 }
 
-export function targetText(target) {
+export function targetText(target, unit) {
   if (!target) return "";
+  if (target.atMost !== undefined) return `≤ ${formatValue(target.atMost, unit)}`;
   return target.min !== undefined ? `≥ ${target.min}x` : `≤ ${target.max}x`;
 }
 
@@ -54,7 +59,7 @@ export function tableRows(results) {
           formatValue(row.baseline, row.unit),
           ratioOf(row) === null ? "—" : `${ratioOf(row).toFixed(2)}x`,
           formatValue(row.ceiling, row.unit),
-          row.target ? `${targetText(row.target)} ${verdict ?? "n/a"}` : "",
+          row.target ? `${targetText(row.target, row.unit)} ${verdict ?? "n/a"}` : "",
         ],
       });
     }

@@ -3,18 +3,22 @@
  * runner over IPC. It opens connections with bounded concurrency, records
  * delivery latency from the send time each server stamps into its messages,
  * acknowledges inbox messages like a device would, and runs the document
- * writers. Servers and generator share a clock (see lib/clock.mjs).
+ * writers, and cuts and reconnects devices that then catch up on what they
+ * missed. Servers and generator share a clock (see lib/clock.mjs).
  */
 import { serveCommands } from "../lib/commands.mjs";
 import { now, sleep } from "../lib/clock.mjs";
 import { Histogram } from "../lib/histogram.mjs";
 import { signToken } from "../lib/tokens.mjs";
+import { SocketIoSession, TrussStreamPosition } from "./recovery.mjs";
 import { numberField, socketUrl, stringField, WireClient } from "./wire-client.mjs";
 
 /** How long a device holds inbox ids before acknowledging them in one `inbox:ack`. */
 const ACK_DELAY_MS = 20;
 /** The most ids one `inbox:ack` carries. */
 const ACK_BATCH = 200;
+/** How a device keeps its place in the broadcasts, by the `recovery` a group is connected with. */
+const RECOVERY = { truss: TrussStreamPosition, socketio: SocketIoSession };
 
 const groups = new Map();
 const tokens = new Map();
@@ -57,6 +61,7 @@ function onEvent(client, event, packet) {
   if (event === "project:updated") {
     stats.delivered[client.node] += 1;
     stats.latency[client.node].record(at - numberField(packet, '"t":'));
+    client.recovery?.observe(packet);
   } else if (event === "inbox:message") {
     onInboxMessage(client, packet, at);
   } else if (event === "document:updated") {
@@ -102,7 +107,7 @@ function flushAcks(client) {
   );
 }
 
-function makeClient(spec, index, ports) {
+function makeClient(spec, index, ports, recovery) {
   const client = new WireClient({
     url: socketUrl(ports[index % ports.length]),
     auth: { token: tokenFor(spec), deviceId: spec.deviceId ?? `d-${spec.userId}` },
@@ -111,6 +116,7 @@ function makeClient(spec, index, ports) {
   client.node = index % ports.length;
   client.spec = spec;
   client.inbox = { received: 0, expected: spec.expectInbox ?? -1, lastId: null, pending: [], timer: undefined, onDrained: null };
+  client.recovery = recovery ? new RECOVERY[recovery]() : null;
   return client;
 }
 
@@ -118,7 +124,7 @@ function makeClient(spec, index, ports) {
  * Opens `specs.length` connections, `concurrency` at a time. Tokens are signed
  * before the clock starts: the server's verification is measured, not ours.
  */
-async function connectAll(specs, ports, concurrency, onClient) {
+async function connectAll(specs, ports, concurrency, onClient, recovery) {
   for (const spec of specs) tokenFor(spec);
   const clients = [];
   const latency = new Histogram();
@@ -129,12 +135,13 @@ async function connectAll(specs, ports, concurrency, onClient) {
   const lane = async () => {
     while (next < specs.length) {
       const index = next++;
-      const client = makeClient(specs[index], index, ports);
+      const client = makeClient(specs[index], index, ports, recovery);
       onClient?.(client);
       const t0 = now();
       try {
         await client.connect();
         latency.record(now() - t0);
+        client.recovery?.connected?.(client);
         clients.push(client);
       } catch (error) {
         failed += 1;
@@ -197,9 +204,13 @@ async function runWriter(client, { deadline, docs, fields, outcome, latency }) {
 }
 
 serveCommands({
-  /** Opens a group of clients, spread over `ports` (one per node). */
-  async connect({ group: name, ports, clients: specs, concurrency = 100 }) {
-    const { clients, result } = await connectAll(specs, ports, concurrency);
+  /**
+   * Opens a group of clients, spread over `ports` (one per node). With
+   * `recovery` (`truss` or `socketio`), each keeps its place in the company
+   * broadcasts that way, for `cut` and `recover`.
+   */
+  async connect({ group: name, ports, clients: specs, concurrency = 100, recovery = null }) {
+    const { clients, result } = await connectAll(specs, ports, concurrency, undefined, recovery);
     groups.set(name, [...(groups.get(name) ?? []), ...clients]);
     return result;
   },
@@ -255,6 +266,55 @@ serveCommands({
       await Promise.all(clients.slice(index, index + 500).map((client) => client.close()));
     }
     return { closed: clients.length };
+  },
+
+  /**
+   * Drops every connection of a group the way a lost network does: the TCP
+   * connection is destroyed, with no WebSocket close frame and no Socket.IO
+   * disconnect packet, so the server sees a transport close. The clients
+   * stay in the group, with what they know, to `recover`.
+   */
+  async cut({ group: name }) {
+    const clients = group(name);
+    await Promise.all(clients.map((client) => client.close()));
+    return { cut: clients.length, holdingPosition: clients.filter((client) => client.recovery?.holdsPosition).length };
+  },
+
+  /**
+   * Reconnects every client of a group at once and waits until each has
+   * caught up on the `expected` broadcasts it missed (see load/recovery.mjs).
+   * Times are from the moment the reconnections start: per device when it
+   * was connected again and when it had all it missed, in order.
+   */
+  async recover({ group: name, expected, timeoutMs = 60_000 }) {
+    const clients = group(name);
+    const connected = new Histogram();
+    const caughtUp = new Histogram();
+    const outcome = { devices: clients.length, caughtUp: 0, handedOver: 0, outOfOrder: 0, pages: 0, failed: 0, errors: {} };
+    const startedAt = now();
+    const deadline = sleep(timeoutMs).then(() => {
+      throw new Error("timed out");
+    });
+    await Promise.all(
+      clients.map(async (client) => {
+        try {
+          const recovered = await Promise.race([client.recovery.recover(client, { expected, onConnected: () => connected.record(now() - startedAt) }), deadline]);
+          outcome.handedOver += recovered.handedOver;
+          outcome.outOfOrder += recovered.outOfOrder;
+          outcome.pages += recovered.pages;
+          if (recovered.handedOver === expected && recovered.outOfOrder === 0) {
+            outcome.caughtUp += 1;
+            caughtUp.record(now() - startedAt);
+          } else outcome.failed += 1;
+        } catch (error) {
+          outcome.failed += 1;
+          const key = String(error.message).slice(0, 120);
+          outcome.errors[key] = (outcome.errors[key] ?? 0) + 1;
+        }
+      }),
+    );
+    deadline.catch(() => {});
+    return { ...outcome, totalMs: Math.round(now() - startedAt), connected: connected.summary(), caughtUpMs: caughtUp.summary() };
   },
 
   reset() {

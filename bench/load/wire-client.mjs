@@ -25,7 +25,7 @@ export class WireClient {
   /**
    * @param {object} options
    * @param {string} options.url `socketUrl(port)`
-   * @param {object} options.auth The CONNECT payload, `{ token, deviceId }`.
+   * @param {object} options.auth The CONNECT payload, `{ token, deviceId }`; may be replaced before a reconnection.
    * @param {(client: WireClient, event: string, packet: string) => void} [options.onEvent]
    */
   constructor({ url, auth, onEvent }) {
@@ -34,6 +34,8 @@ export class WireClient {
     this.onEvent = onEvent ?? (() => {});
     this.ws = null;
     this.connected = false;
+    /** The server's CONNECT answer as sent (`{"sid":…}`, with Socket.IO's connection state recovery also `"pid"`). */
+    this.connectAnswer = null;
     this.nextAckId = 0;
     this.acks = new Map();
     /** Set by the generator: per-client counters and state of the running scenario. */
@@ -86,6 +88,7 @@ export class WireClient {
         }
       } else if (kind === SIO_CONNECT) {
         this.connected = true;
+        this.connectAnswer = packet.slice(2);
         this.onConnected();
       } else if (kind === SIO_CONNECT_ERROR) {
         this.onConnectError(packet.slice(2));

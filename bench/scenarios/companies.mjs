@@ -14,9 +14,7 @@
  *   steps as the ceiling.
  */
 import { clientsOf, companyIds } from "./layout.mjs";
-import { awaitDelivery } from "../lib/settle.mjs";
-
-const HELD_P99_MS = 50;
+import { climbFanout, describeStep } from "../lib/fanout.mjs";
 
 function plan(quick) {
   if (quick) {
@@ -30,37 +28,6 @@ function plan(quick) {
     stepMs: 2000,
   };
 }
-
-async function runStep(ctx, server, generator, { companies, perCompany, rate, durationMs, label }) {
-  await generator.call("reset");
-  const cpuBefore = await server.call("cpu");
-  const sent = await ctx.profiled(server, label, () => server.call("broadcast", { companies, rate, durationMs }));
-  const expected = sent.sent * perCompany;
-  const stats = await awaitDelivery(generator, (current) => current.delivered >= expected);
-  const cpuMicros = (await server.call("cpu")) - cpuBefore;
-  const seconds = Math.max(durationMs, stats.lastAt - sent.startedAt) / 1000;
-  const offered = rate * perCompany;
-  const deliveredPerSecond = Math.round(stats.delivered / seconds);
-  const held = sent.sent === sent.planned && stats.delivered === expected && stats.latency.p99 !== null && stats.latency.p99 < HELD_P99_MS;
-  return {
-    rate,
-    offered,
-    planned: sent.planned,
-    sent: sent.sent,
-    expected,
-    delivered: stats.delivered,
-    deliveredPerSecond,
-    latency: stats.latency,
-    eventLoopDelay: sent.eventLoopDelay,
-    cpuMicros,
-    cpuPerMessage: stats.delivered ? Math.round((cpuMicros / stats.delivered) * 100) / 100 : null,
-    held,
-    saturated: deliveredPerSecond < 0.9 * offered,
-  };
-}
-
-const describe = (step) =>
-  `${step.offered.toLocaleString("en-US")} msg/s offered → ${step.deliveredPerSecond.toLocaleString("en-US")} delivered, p99 ${step.latency.p99} ms${step.held ? ", held" : ""}; server ${step.cpuPerMessage} µs CPU/msg, loop delay max ${step.eventLoopDelay.max} ms`;
 
 async function measureServer(ctx, kind, selected, setup, { halfRate = null, from = 0 } = {}) {
   const { layout, clients, companies, warmup, stepMs } = setup;
@@ -83,37 +50,21 @@ async function measureServer(ctx, kind, selected, setup, { halfRate = null, from
   }
 
   if (selected.has("fanout")) {
-    const common = { companies, perCompany: layout.perCompany, durationMs: stepMs };
-    await runStep(ctx, server, generator, { ...common, rate: warmup, durationMs: Math.min(stepMs, 1000), label: `${kind}-warmup` });
-    result.steps = [];
-    let saturatedSteps = 0;
-    // A step that delivered everything but missed p99 gets one more try: on a
-    // shared machine that is often a neighbour's burst.
-    const measure = async (rate, label, durationMs = stepMs) => {
-      const step = await runStep(ctx, server, generator, { ...common, rate, durationMs, label });
-      if (step.held || step.saturated) return step;
-      ctx.step(kind, `${describe(step)}; once more`);
-      await ctx.quiet(generator, { quietMs: 200 });
-      return runStep(ctx, server, generator, { ...common, rate, durationMs, label: `${label}-again` });
-    };
-    for (const rate of steps) {
-      const step = await measure(rate, `${kind}-${rate}`);
-      result.steps.push(step);
-      ctx.step(kind, describe(step));
-      // Two saturated steps (one for the ceiling), so the peak is not one unlucky sample.
-      if (step.saturated && ++saturatedSteps === (kind === "ws" ? 1 : 2)) break;
-      await ctx.quiet(generator, { quietMs: 200 });
-    }
-    const delivered = result.steps.reduce((sum, step) => sum + step.delivered, 0);
-    result.cpuPerMessage = Math.round((result.steps.reduce((sum, step) => sum + step.cpuMicros, 0) / delivered) * 100) / 100;
-    const held = result.steps.filter((step) => step.held);
-    result.highestHeld = held.length ? held[held.length - 1].offered : null;
-    result.peakDelivered = Math.max(...result.steps.map((step) => step.deliveredPerSecond));
-    const half = halfRate ?? (held.length ? held[held.length - 1].rate / 2 : null);
+    const { result: climbed, measure } = await climbFanout(ctx, server, generator, {
+      kind,
+      companies,
+      perCompany: layout.perCompany,
+      warmup,
+      steps,
+      stepMs,
+      saturatedStops: kind === "ws" ? 1 : 2,
+    });
+    Object.assign(result, climbed);
+    const half = halfRate ?? (climbed.highestHeldRate ? climbed.highestHeldRate / 2 : null);
     if (half && kind !== "ws") {
       await ctx.quiet(generator, { quietMs: 200 });
       result.half = await measure(half, `${kind}-half`, stepMs * 1.2);
-      ctx.step(kind, `half of Socket.IO's highest held rate: ${describe(result.half)}`);
+      ctx.step(kind, `half of Socket.IO's highest held rate: ${describeStep(result.half)}`);
     }
   }
   await ctx.stopAll();

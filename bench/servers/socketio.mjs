@@ -5,11 +5,15 @@
  * a hand-written inbox (user room, ids, per-device cursor, replay, ack),
  * hand-written versioned documents (compare-and-set, field merge, history)
  * and hand-written topics (roles checked, then a company-scoped room).
- * Socket.IO's defaults are kept: that is what "plain" means.
+ * Socket.IO's defaults are kept: that is what "plain" means, except in the
+ * recovery scenario, where its connection state recovery is on (with the
+ * in-memory adapter, or `@socket.io/redis-streams-adapter` on Redis, since
+ * the classic Redis adapter cannot recover sessions).
  */
 import jwt from "jsonwebtoken";
 import { Server } from "socket.io";
 import { serveCommands } from "../lib/commands.mjs";
+import { now } from "../lib/clock.mjs";
 import { BENCH_KEY } from "../lib/tokens.mjs";
 import { memoryInbox, redisInbox } from "./by-hand/inbox.mjs";
 import { memoryDocuments, redisDocuments } from "./by-hand/documents.mjs";
@@ -17,11 +21,14 @@ import { handTopics, topicRoom } from "./by-hand/topics.mjs";
 import { expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
 
 let io;
+let redis;
 let inbox;
 let documents;
 let topics;
 /** The roles of a token that carries none, shared rather than one empty array per socket. */
 const NO_ROLES = Object.freeze([]);
+/** The `seq` of the next `burst` broadcast: increasing over the server's life, so a device can check the order it gets them in. */
+let burstSeq = 0;
 
 serveCommands({
   /**
@@ -29,21 +36,30 @@ serveCommands({
    * @param {string[]} [args.features] `inbox`, `documents`, `topics`: the hand-written services to register
    * @param {"memory"|"redis"} [args.store]
    * @param {number} [args.redisPort]
-   * @param {boolean} [args.adapter] `@socket.io/redis-adapter`, for several nodes
+   * @param {boolean} [args.adapter] `@socket.io/redis-adapter`, for several nodes; with `recovery`, `@socket.io/redis-streams-adapter`
+   * @param {boolean} [args.recovery] connection state recovery: `{ maxDisconnectionDuration: 120000, skipMiddlewares: false }`
    */
-  async start({ features = [], store = "memory", redisPort, adapter = false, prefix = "bench" }) {
-    let redis;
+  async start({ features = [], store = "memory", redisPort, adapter = false, recovery = false, prefix = "bench" }) {
     let adapterFactory;
     if (store === "redis" || adapter) {
       const { Redis } = await import("ioredis");
       redis = new Redis({ host: "127.0.0.1", port: redisPort, maxRetriesPerRequest: 2 });
-      if (adapter) {
+      if (adapter && recovery) {
+        // Its README's ioredis form, on the same driver as every other bench server.
+        const { createAdapter } = await import("@socket.io/redis-streams-adapter");
+        adapterFactory = createAdapter(redis, { streamName: `${prefix}:socket.io`, channelPrefix: `${prefix}:socket.io`, sessionKeyPrefix: `${prefix}:sio:session:` });
+      } else if (adapter) {
         const { createAdapter } = await import("@socket.io/redis-adapter");
         adapterFactory = createAdapter(redis, redis.duplicate());
       }
     }
     const { server, port } = await listen();
-    io = new Server(server, { serveClient: false, ...(adapterFactory ? { adapter: adapterFactory } : {}) });
+    io = new Server(server, {
+      serveClient: false,
+      ...(adapterFactory ? { adapter: adapterFactory } : {}),
+      // The middlewares (the JWT check) run again on a recovered connection, as Truss authenticates every reconnection.
+      ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false } } : {}),
+    });
 
     io.use((socket, next) => {
       try {
@@ -81,6 +97,26 @@ serveCommands({
         io.to(`company:${companyId}`).emit("project:updated", projectUpdate(t, seq, companyId));
       },
     }),
+
+  /**
+   * `perCompany` company broadcasts to each of `companies`, round-robin, as
+   * fast as they go. On Redis, resolves once Redis has answered everything
+   * sent before (the streams adapter's XADDs go out on this connection).
+   */
+  async burst({ companies, perCompany }) {
+    const startedAt = now();
+    let sent = 0;
+    for (let round = 0; round < perCompany; round++) {
+      for (const companyId of companies) {
+        io.to(`company:${companyId}`).emit("project:updated", projectUpdate(now(), burstSeq++, companyId));
+        sent += 1;
+      }
+    }
+    if (redis) await redis.ping();
+    return { sent, stored: sent, elapsedMs: Math.round(now() - startedAt) };
+  },
+
+  sockets: () => io.engine.clientsCount,
 
   toTopic: ({ targets, rate, durationMs }) =>
     pace({

@@ -5,11 +5,14 @@
  * by the runner's commands.
  */
 import { serveCommands } from "../lib/commands.mjs";
+import { now } from "../lib/clock.mjs";
 import { BENCH_SECRET } from "../lib/tokens.mjs";
 import { canSeeProject, expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
 
 let engine;
 let io;
+/** The `seq` of the next `burst` broadcast: increasing over the server's life, so a device can check the order it gets them in. */
+let burstSeq = 0;
 
 serveCommands({
   /**
@@ -71,6 +74,23 @@ serveCommands({
         engine.toCompany(companyId).emit("project:updated", projectUpdate(t, seq, companyId));
       },
     }),
+
+  /**
+   * `perCompany` company broadcasts to each of `companies`, round-robin, as
+   * fast as they go; resolves once every one is stored in its stream.
+   */
+  async burst({ companies, perCompany }) {
+    const startedAt = now();
+    const published = [];
+    for (let round = 0; round < perCompany; round++) {
+      for (const companyId of companies) published.push(engine.toCompany(companyId).emit("project:updated", projectUpdate(now(), burstSeq++, companyId)));
+    }
+    const positions = await Promise.all(published);
+    return { sent: published.length, stored: positions.filter(Boolean).length, elapsedMs: Math.round(now() - startedAt) };
+  },
+
+  /** Open connections, without the collections `memory` runs first. */
+  sockets: () => io.engine.clientsCount,
 
   /** `toTopic` at a paced rate, cycling through `targets` (`[companyId, topic]`). */
   toTopic: ({ targets, rate, durationMs }) =>
