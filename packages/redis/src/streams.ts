@@ -82,6 +82,9 @@ local function openStream()
 end
 
 local function dropExpired(state)
+  -- The common case, nothing expired, costs one LINDEX rather than a copy of a batch.
+  local head = redis.call('LINDEX', KEYS[2], 0)
+  if not head or tsOf(head) + ttl > now then return 0 end
   local length = redis.call('LLEN', KEYS[2])
   local first = state.top - length + 1
   local count = 0
