@@ -1,9 +1,20 @@
 import { once } from "node:events";
 import { createConnection, createServer, type AddressInfo, type Socket } from "node:net";
 import { connect, type StreamResync, type TrussClient } from "@truss/client";
-import { requireRedisOrSkip, signToken, sleep, startRedisServer, waitFor, type RedisServer, type TestClaims } from "@truss/test-utils";
+import {
+  requireRedisClusterOrSkip,
+  requireRedisOrSkip,
+  signToken,
+  sleep,
+  startRedisCluster,
+  startRedisServer,
+  waitFor,
+  type RedisCluster,
+  type RedisServer,
+  type TestClaims,
+} from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+import { company, NodeGroup, user, type EngineNode, type RedisTarget } from "./support/nodes.js";
 
 /** A load balancer on 127.0.0.1 in front of the nodes: it sends each new connection to the node it points at. */
 interface Balancer {
@@ -74,15 +85,32 @@ const key = ({ node, n }: Tagged) => `${node}${n}`;
  * it missed from the shared Redis history, and devices on different nodes
  * hear one order however the nodes' publishes interleave.
  */
-for (const sharded of [false, true]) describe.runIf(requireRedisOrSkip("@truss/redis multi-node recovery tests"))(`stream recovery across nodes, ${sharded ? "sharded" : "classic"} pub/sub`, () => {
-  let server: RedisServer;
+const TOPOLOGIES = [
+  { name: "classic pub/sub", sharded: false, cluster: false },
+  { name: "sharded pub/sub", sharded: true, cluster: false },
+  { name: "a three-master Redis Cluster with sharded pub/sub", sharded: true, cluster: true },
+] as const;
+
+for (const { name, sharded, cluster } of TOPOLOGIES) describe.runIf(
+  cluster ? requireRedisClusterOrSkip("@truss/redis multi-node recovery on Redis Cluster") : requireRedisOrSkip("@truss/redis multi-node recovery tests"),
+)(`stream recovery across nodes, ${name}`, () => {
+  let server: RedisServer | RedisCluster;
+  let target: RedisTarget;
   let group: NodeGroup | undefined;
   let clients: TrussClient[] = [];
   let balancers: Balancer[] = [];
 
   beforeAll(async () => {
-    server = await startRedisServer();
-  });
+    if (cluster) {
+      const started = await startRedisCluster();
+      server = started;
+      target = { cluster: started.nodes };
+    } else {
+      const started = await startRedisServer();
+      server = started;
+      target = { url: started.url };
+    }
+  }, 60_000);
   afterEach(async () => {
     for (const client of clients.splice(0)) client.close();
     for (const balancer of balancers.splice(0)) await balancer.close();
@@ -94,14 +122,14 @@ for (const sharded of [false, true]) describe.runIf(requireRedisOrSkip("@truss/r
   });
 
   const startTwo = async (): Promise<[EngineNode, EngineNode]> => {
-    group = new NodeGroup({ url: server.url }, { sharded });
+    group = new NodeGroup(target, { sharded });
     const nodes: [EngineNode, EngineNode] = [await group.start("A"), await group.start("B")];
     await group.adaptersReady();
     return nodes;
   };
 
   const startThree = async (): Promise<[EngineNode, EngineNode, EngineNode]> => {
-    group = new NodeGroup({ url: server.url }, { sharded });
+    group = new NodeGroup(target, { sharded });
     const nodes = await group.startThree();
     await group.adaptersReady();
     return nodes;
