@@ -8,16 +8,23 @@ import { awaitDelivery } from "./settle.mjs";
 /** A step is held when everything went out on schedule and arrived, with p99 under this. */
 export const HELD_P99_MS = 50;
 
-/** One step: `rate` company broadcasts a second for `durationMs`, each to a company's `perCompany` clients. */
-export async function runStep(ctx, server, generator, { companies, perCompany, rate, durationMs, label }) {
+/**
+ * Measures one paced sending step: `send()` makes the server send for
+ * `durationMs` and answers `{ sent, planned, startedAt, eventLoopDelay }`;
+ * `expectedFor(n)` is how many messages `n` sends deliver. Returns delivered
+ * messages per second, latency, server CPU per delivered message, and
+ * whether the step was held (everything out on schedule and in, p99 under
+ * {@link HELD_P99_MS}) or saturated (under 90% of what was offered).
+ */
+export async function measureStep(ctx, server, generator, { rate, durationMs, label, send, expectedFor }) {
   await generator.call("reset");
   const cpuBefore = await server.call("cpu");
-  const sent = await ctx.profiled(server, label, () => server.call("broadcast", { companies, rate, durationMs }));
-  const expected = sent.sent * perCompany;
+  const sent = await ctx.profiled(server, label, send);
+  const expected = expectedFor(sent.sent);
   const stats = await awaitDelivery(generator, (current) => current.delivered >= expected);
   const cpuMicros = (await server.call("cpu")) - cpuBefore;
   const seconds = Math.max(durationMs, stats.lastAt - sent.startedAt) / 1000;
-  const offered = rate * perCompany;
+  const offered = Math.round(expectedFor(sent.planned) / (durationMs / 1000));
   const deliveredPerSecond = Math.round(stats.delivered / seconds);
   const held = sent.sent === sent.planned && stats.delivered === expected && stats.latency.p99 !== null && stats.latency.p99 < HELD_P99_MS;
   return {
@@ -35,6 +42,17 @@ export async function runStep(ctx, server, generator, { companies, perCompany, r
     held,
     saturated: deliveredPerSecond < 0.9 * offered,
   };
+}
+
+/** One step: `rate` company broadcasts a second for `durationMs`, each to a company's `perCompany` clients. */
+export function runStep(ctx, server, generator, { companies, perCompany, rate, durationMs, label }) {
+  return measureStep(ctx, server, generator, {
+    rate,
+    durationMs,
+    label,
+    send: () => server.call("broadcast", { companies, rate, durationMs }),
+    expectedFor: (sent) => sent * perCompany,
+  });
 }
 
 export const describeStep = (step) =>

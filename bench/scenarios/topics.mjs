@@ -16,9 +16,8 @@
  *   rate held, and the latency at half of Socket.IO's highest held rate.
  */
 import { clientsOf, companyIds } from "./layout.mjs";
-import { awaitDelivery } from "../lib/settle.mjs";
+import { measureStep } from "../lib/fanout.mjs";
 
-const HELD_P99_MS = 50;
 const SEED = 0x7a55;
 
 function plan(quick) {
@@ -96,32 +95,14 @@ export function topicLayout({ layout, projectsPerCompany, topicsPerClient, draws
   };
 }
 
-async function runStep(ctx, server, generator, setup, { rate, durationMs, label }) {
-  await generator.call("reset");
-  const cpuBefore = await server.call("cpu");
-  const sent = await ctx.profiled(server, label, () => server.call("toTopic", { targets: setup.targets, rate, durationMs }));
-  const expected = setup.expectedFor(sent.sent);
-  const stats = await awaitDelivery(generator, (current) => current.delivered >= expected);
-  const cpuMicros = (await server.call("cpu")) - cpuBefore;
-  const seconds = Math.max(durationMs, stats.lastAt - sent.startedAt) / 1000;
-  const offered = Math.round(setup.expectedFor(sent.planned) / (durationMs / 1000));
-  const deliveredPerSecond = Math.round(stats.delivered / seconds);
-  const held = sent.sent === sent.planned && stats.delivered === expected && stats.latency.p99 !== null && stats.latency.p99 < HELD_P99_MS;
-  return {
+function runStep(ctx, server, generator, setup, { rate, durationMs, label }) {
+  return measureStep(ctx, server, generator, {
     rate,
-    offered,
-    planned: sent.planned,
-    sent: sent.sent,
-    expected,
-    delivered: stats.delivered,
-    deliveredPerSecond,
-    latency: stats.latency,
-    eventLoopDelay: sent.eventLoopDelay,
-    cpuMicros,
-    cpuPerMessage: stats.delivered ? Math.round((cpuMicros / stats.delivered) * 100) / 100 : null,
-    held,
-    saturated: deliveredPerSecond < 0.9 * offered,
-  };
+    durationMs,
+    label,
+    send: () => server.call("toTopic", { targets: setup.targets, rate, durationMs }),
+    expectedFor: setup.expectedFor,
+  });
 }
 
 const describe = (step) =>
