@@ -27,12 +27,12 @@ export type {
   StreamStoreOptions,
   StreamTrimStats,
 } from "./streams/store.js";
-export { DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS } from "./streams/store.js";
+export { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS, resolveStreamStoreOptions } from "./streams/store.js";
 export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInbox } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";
-export { DEFAULT_STREAM_IDLE_MS, memoryStreamStore } from "./streams/memory.js";
+export { memoryStreamStore } from "./streams/memory.js";
 export type { MemoryStreamStoreOptions } from "./streams/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
 export { jwtAuth } from "./auth/jwt.js";

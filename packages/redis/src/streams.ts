@@ -1,8 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
-  DEFAULT_STREAM_IDLE_MS,
-  DEFAULT_STREAM_SIZE,
-  DEFAULT_STREAM_TTL_MS,
+  resolveStreamStoreOptions,
   type StreamEntry,
   type StreamGapReason,
   type StreamKey,
@@ -23,13 +21,6 @@ export interface RedisStreamStoreOptions extends StreamStoreOptions {
   redis: RedisClient;
   /** Prefix of every key. Default `"truss"`. */
   prefix?: string;
-  /**
-   * How long a stream's keys outlive its TTL after its last append or read,
-   * in ms. Until then a device that reconnects to a quiet stream keeps its
-   * epoch; after it the keys expire and the stream starts a new epoch.
-   * Default {@link DEFAULT_STREAM_IDLE_MS} (one hour).
-   */
-  idleMs?: number;
 }
 
 /** Keys of one stream; both share the hash tag `{<prefix>:stream:<company>:<stream>}`. */
@@ -186,14 +177,7 @@ return { state.epoch, state.top, gap, expired, start, entries }
 export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore {
   const { redis } = options;
   const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
-  const size = options.size ?? DEFAULT_STREAM_SIZE;
-  const ttlMs = options.ttlMs ?? DEFAULT_STREAM_TTL_MS;
-  const idleMs = options.idleMs ?? DEFAULT_STREAM_IDLE_MS;
-  for (const [name, value] of [["size", size], ["ttlMs", ttlMs], ["idleMs", idleMs]] as const) {
-    if (!(Number.isSafeInteger(value) && value > 0)) {
-      throw new RangeError(`redisStreamStore: ${name} must be a positive integer, got ${value}`);
-    }
-  }
+  const { size, ttlMs, idleMs } = resolveStreamStoreOptions("redisStreamStore", options);
   const keyTtlMs = ttlMs + idleMs;
   const totals = new SharedTotals(redis, streamStatsKey(prefix), ["trimmed", "expired"] as const);
   const keysOf = (key: StreamKey) => {

@@ -17,7 +17,7 @@ import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "./inbox.js";
 import { createEngineMetrics } from "./metrics.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
-import { isWellFormedText } from "./payload.js";
+import { assertIds } from "./payload.js";
 import { Policy } from "./policy.js";
 import { PresenceService } from "./presence.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
@@ -164,12 +164,12 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   }
 
   toCompany(companyId: string): CompanyEmitter<C> {
-    if (typeof companyId !== "string" || !isWellFormedText(companyId)) throw new TypeError("toCompany(companyId): the company id must be a well-formed string.");
+    assertIds("toCompany(companyId)", { companyId });
     return this.broadcaster("company", { companyId, stream: COMPANY_STREAM }, companyRoom(companyId));
   }
 
   toTopic(companyId: string, topic: string): TopicEmitter<C> {
-    if (typeof companyId !== "string" || !isWellFormedText(companyId)) throw new TypeError("toTopic(companyId, topic): the company id must be a well-formed string.");
+    assertIds("toTopic(companyId, topic)", { companyId });
     if (!isTopicName(topic)) throw new TypeError(`toTopic(companyId, topic): ${JSON.stringify(topic)} is not a topic name (letters, digits, _ . @ - in parts joined by : or /).`);
     return this.broadcaster("topic", { companyId, stream: topicStream(topic) }, topicRoom(companyId, topic));
   }
@@ -202,12 +202,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   }
 
   toUser(companyId: string, userId: string): UserEmitter<C> {
-    if (typeof companyId !== "string" || typeof userId !== "string") {
-      throw new TypeError("toUser(companyId, userId) takes the user's company id and user id: users are scoped by company.");
-    }
-    if (!isWellFormedText(companyId) || !isWellFormedText(userId)) {
-      throw new TypeError("toUser(companyId, userId): the ids must be well-formed Unicode (no lone surrogates).");
-    }
+    // Users are scoped by company: the same user id in another company is another user.
+    assertIds("toUser(companyId, userId)", { companyId, userId });
     return {
       emit: async (event, data) => {
         assertApplicationEvent(event);
@@ -270,38 +266,22 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   }
 
   async metrics(): Promise<string> {
+    // A store that is down is already counted by the store error counter; its totals are left out.
     const [dropped, trimmed] = await Promise.all([
-      // A store that is down is already counted by the store error counter; its totals are left out.
       this.ctx.stores.inbox.dropped().catch(() => null),
       this.ctx.stores.streams.trimmed().catch(() => null),
     ]);
+    const totals = (name: string, help: string, values: { expired: number; overCap: number } | null) =>
+      values
+        ? [{ name, help, type: "counter" as const, values: [[{ reason: "expired" }, values.expired], [{ reason: "over_cap" }, values.overCap]] as Array<[Record<string, string>, number]> }]
+        : [];
     return this.ctx.metrics.render([
-      ...(dropped
-        ? [
-            {
-              name: "truss_inbox_dropped_total",
-              help: "Inbox messages dropped unread, by reason (TTL or length cap), across all nodes sharing the store.",
-              type: "counter" as const,
-              values: [
-                [{ reason: "expired" }, dropped.expired],
-                [{ reason: "over_cap" }, dropped.overCap],
-              ] as Array<[Record<string, string>, number]>,
-            },
-          ]
-        : []),
-      ...(trimmed
-        ? [
-            {
-              name: "truss_stream_dropped_total",
-              help: "Stored broadcasts dropped from stream history, by reason (TTL or size cap), across all nodes sharing the store.",
-              type: "counter" as const,
-              values: [
-                [{ reason: "expired" }, trimmed.expired],
-                [{ reason: "over_cap" }, trimmed.trimmed],
-              ] as Array<[Record<string, string>, number]>,
-            },
-          ]
-        : []),
+      ...totals("truss_inbox_dropped_total", "Inbox messages dropped unread, by reason (TTL or length cap), across all nodes sharing the store.", dropped),
+      ...totals(
+        "truss_stream_dropped_total",
+        "Stored broadcasts dropped from stream history, by reason (TTL or size cap), across all nodes sharing the store.",
+        trimmed && { expired: trimmed.expired, overCap: trimmed.trimmed },
+      ),
     ]);
   }
 

@@ -58,3 +58,17 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 export function isWellFormedText(value: string): boolean {
   return !LONE_SURROGATE.test(value);
 }
+
+/**
+ * Checks the ids a server-side call names a tenant (and user) with: each a
+ * string of well-formed Unicode, so it can key a room, a Redis key or a store.
+ *
+ * @throws TypeError naming the call and the id.
+ */
+export function assertIds(call: string, ids: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(ids)) {
+    if (typeof value !== "string" || !isWellFormedText(value)) {
+      throw new TypeError(`${call}: ${name} must be a string of well-formed Unicode (no lone surrogates); got ${typeof value === "string" ? "a lone surrogate" : typeof value}.`);
+    }
+  }
+}

@@ -3,7 +3,7 @@ import { isTopicName, PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { Principal } from "../auth/authenticator.js";
 import { isClustered, userKeyOf, userRoom, type EngineContext, type RevokeCommand, type TrussSocket } from "./context.js";
-import { isWellFormedText } from "./payload.js";
+import { assertIds } from "./payload.js";
 import type { Subscriptions } from "./subscriptions.js";
 
 /** Server-side event that carries a revocation to the other nodes. */
@@ -74,7 +74,7 @@ export class Revocations {
 
   /** Disconnects every socket of a user of a company, on every node, with a coded reason. */
   async disconnectUser(companyId: string, userId: string, reason: DisconnectReason = {}): Promise<RevocationResult> {
-    assertUser("disconnectUser", companyId, userId);
+    assertIds("disconnectUser(companyId, userId, reason)", { companyId, userId });
     const code = reason.code ?? "ACCESS_REVOKED";
     if (!DISCONNECT_CODES.has(code)) throw new TypeError(`disconnectUser: code must be one of ${[...DISCONNECT_CODES].join(", ")}; got ${String(code)}.`);
     const message = typeof reason.message === "string" && reason.message !== "" ? reason.message : "Your access to this company was revoked.";
@@ -83,7 +83,7 @@ export class Revocations {
 
   /** Ends one topic subscription on every socket of a user of a company, on every node. */
   async unsubscribeUser(companyId: string, userId: string, topic: string): Promise<RevocationResult> {
-    assertUser("unsubscribeUser", companyId, userId);
+    assertIds("unsubscribeUser(companyId, userId, topic)", { companyId, userId });
     if (!isTopicName(topic)) throw new TypeError(`unsubscribeUser: ${JSON.stringify(topic)} is not a topic name.`);
     const error: ErrorPayload = { code: "ACCESS_REVOKED", message: `Your access to "${topic}" was revoked.` };
     return this.run({ kind: "unsubscribe", companyId, userId, topic, error });
@@ -165,11 +165,5 @@ export class Revocations {
     const key = userKeyOf(command);
     this.tombstones.delete(key);
     this.tombstones.set(key, { at: now, error: command.error });
-  }
-}
-
-function assertUser(method: string, companyId: unknown, userId: unknown): void {
-  if (typeof companyId !== "string" || typeof userId !== "string" || !isWellFormedText(companyId) || !isWellFormedText(userId)) {
-    throw new TypeError(`${method}(companyId, userId, …) takes the company id and the user id as well-formed strings.`);
   }
 }

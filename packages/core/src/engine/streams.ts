@@ -31,7 +31,7 @@ export interface StreamLimits {
  * with a coded resync that it cannot.
  */
 export class StreamService {
-  /** Per stream, the last append in flight on this node: publishes follow it so this node sends each stream in offset order. */
+  /** Per stream (by its room), the last append in flight on this node: publishes follow it so this node sends each stream in offset order. */
   private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -53,13 +53,13 @@ export class StreamService {
     const namespace = this.ctx.namespace();
     assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
     encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
-    const tailKey = JSON.stringify([key.companyId, key.stream]);
     // Settled at once (never rejects), so a failure waiting behind an earlier publish is never an unhandled rejection.
     const appended = storeCall(this.ctx, "streams", () => this.store.append(key, event, data)).then(
       ({ epoch, entry }) => ({ position: { stream: key.stream, epoch, offset: entry.offset } }),
       (error: unknown) => ({ error }),
     );
-    const previous = this.tails.get(tailKey);
+    // The room names the stream (company or topic, within one company): no key to build per broadcast.
+    const previous = this.tails.get(room);
     const published = (previous ? previous.then(() => appended) : appended).then((outcome): StreamPosition | null => {
       const target = namespace.to(room);
       if ("position" in outcome) {
@@ -74,9 +74,9 @@ export class StreamService {
       emitApplicationEvent(target, event, data);
       return null;
     });
-    this.tails.set(tailKey, published);
+    this.tails.set(room, published);
     void published.then(() => {
-      if (this.tails.get(tailKey) === published) this.tails.delete(tailKey);
+      if (this.tails.get(room) === published) this.tails.delete(room);
     });
     return published;
   }

@@ -4,16 +4,13 @@ import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
 import type { AuthorizationRequest, Policy } from "./policy.js";
-import { documentRoom, topicRoom, type TopicPatterns } from "./topics.js";
+import { documentRoom, subscriptionOf, topicRoom, type Subscription, type TopicPatterns } from "./topics.js";
 
 /** What a refresh ended: the subscriptions the policy no longer allows. */
 export interface DroppedSubscriptions {
   topics: string[];
   documents: Array<{ type: string; id: string }>;
 }
-
-/** One subscription of a socket, as its room name spells it. */
-export type Subscription = { kind: "topic"; topic: string } | { kind: "document"; type: string; id: string };
 
 /**
  * A socket's topics and watched documents: each one authorized by the policy
@@ -139,7 +136,10 @@ export class Subscriptions {
   }
 
   private assertRoom(connection: Connection): void {
-    if (this.held(connection).length >= this.maxPerConnection) throw tooMany(this.maxPerConnection);
+    const { companyId } = connection.principal;
+    let held = 0;
+    for (const room of connection.socket.rooms) if (subscriptionOf(companyId, room)) held++;
+    if (held >= this.maxPerConnection) throw tooMany(this.maxPerConnection);
   }
 
   /**
@@ -159,22 +159,6 @@ export class Subscriptions {
     const { topic, pattern, params } = this.patterns.match(subscription.topic);
     return { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest;
   }
-}
-
-/**
- * The subscription a room of a company stands for, or `null` for any other
- * room (the company's, the user's, the socket's own). The inverse of
- * {@link topicRoom} and {@link documentRoom}.
- */
-export function subscriptionOf(companyId: string, room: string): Subscription | null {
-  const topicPrefix = topicRoom(companyId, "");
-  if (room.startsWith(topicPrefix)) return { kind: "topic", topic: room.slice(topicPrefix.length) };
-  const documentPrefix = `doc:${companyId.length}:${companyId}:`;
-  if (!room.startsWith(documentPrefix)) return null;
-  const rest = room.slice(documentPrefix.length);
-  const colon = rest.indexOf(":");
-  const typeLength = Number(rest.slice(0, colon));
-  return { kind: "document", type: rest.slice(colon + 1, colon + 1 + typeLength), id: rest.slice(colon + 2 + typeLength) };
 }
 
 function tooMany(max: number): TrussError {

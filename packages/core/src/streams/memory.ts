@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
-  DEFAULT_STREAM_SIZE,
-  DEFAULT_STREAM_TTL_MS,
+  resolveStreamStoreOptions,
   type StreamEntry,
   type StreamGapReason,
   type StreamKey,
@@ -12,21 +11,9 @@ import {
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {
-  /**
-   * How long a stream is remembered after its last append or read once its
-   * entries have all expired, in ms. Default {@link DEFAULT_STREAM_IDLE_MS}.
-   */
-  idleMs?: number;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
-
-/**
- * How long an idle stream outlives its last entry by default: one hour. Until
- * then a device that reconnects to a quiet stream keeps its epoch and needs
- * no resync; after it the stream is forgotten and starts a new epoch.
- */
-export const DEFAULT_STREAM_IDLE_MS = 60 * 60 * 1000;
 
 interface StreamRecord {
   epoch: string;
@@ -69,14 +56,7 @@ interface StreamRecord {
  */
 export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): StreamStore {
   const now = options.now ?? Date.now;
-  const size = options.size ?? DEFAULT_STREAM_SIZE;
-  const ttlMs = options.ttlMs ?? DEFAULT_STREAM_TTL_MS;
-  const idleMs = options.idleMs ?? DEFAULT_STREAM_IDLE_MS;
-  for (const [name, value] of [["size", size], ["ttlMs", ttlMs], ["idleMs", idleMs]] as const) {
-    if (!(Number.isSafeInteger(value) && value > 0)) {
-      throw new RangeError(`memoryStreamStore: ${name} must be a positive integer, got ${value}`);
-    }
-  }
+  const { size, ttlMs, idleMs } = resolveStreamStoreOptions("memoryStreamStore", options);
   const sweepEveryMs = Math.min(ttlMs, idleMs);
 
   /** companyId → stream → record: nested, never joined into one key, so no ids can collide. */

@@ -89,9 +89,41 @@ export interface StreamStoreOptions {
   size?: number;
   /** How long an entry is kept, in ms. Default 10 minutes. */
   ttlMs?: number;
+  /**
+   * How long a stream is remembered after its last append or read once its
+   * entries have all expired, in ms; after it the stream starts a new epoch.
+   * Default {@link DEFAULT_STREAM_IDLE_MS} (one hour).
+   */
+  idleMs?: number;
 }
 
 /** Default entries kept per stream. */
 export const DEFAULT_STREAM_SIZE = 1000;
 /** Default time an entry is kept: 10 minutes, longer than a site phone's usual drop-out. */
 export const DEFAULT_STREAM_TTL_MS = 10 * 60 * 1000;
+
+/**
+ * How long an idle stream outlives its last entry by default: one hour. Until
+ * then a device that reconnects to a quiet stream keeps its epoch and needs
+ * no resync; after it the stream is forgotten and starts a new epoch.
+ */
+export const DEFAULT_STREAM_IDLE_MS = 60 * 60 * 1000;
+
+/**
+ * A stream store's options with their defaults applied and checked, for
+ * implementations (the memory and Redis stores use it).
+ *
+ * @param store - the store's name, for the error.
+ * @throws RangeError when `size`, `ttlMs` or `idleMs` is not a positive integer.
+ */
+export function resolveStreamStoreOptions(store: string, options: StreamStoreOptions): Required<StreamStoreOptions> {
+  const resolved = {
+    size: options.size ?? DEFAULT_STREAM_SIZE,
+    ttlMs: options.ttlMs ?? DEFAULT_STREAM_TTL_MS,
+    idleMs: options.idleMs ?? DEFAULT_STREAM_IDLE_MS,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!(Number.isSafeInteger(value) && value > 0)) throw new RangeError(`${store}: ${name} must be a positive integer, got ${value}`);
+  }
+  return resolved;
+}
