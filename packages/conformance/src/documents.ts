@@ -4,6 +4,7 @@ import { registerDocumentConcurrencyCases } from "./documents-concurrency.js";
 import { committed, type DocumentCases, freshKey } from "./documents-fixtures.js";
 import { registerDocumentHistoryCases } from "./documents-history.js";
 import { registerDocumentIsolationCases } from "./documents-isolation.js";
+import { registerDocumentMutationCases } from "./documents-mutations.js";
 import { isPlausibleTimestamp } from "./fixtures.js";
 import { caseRegistrar } from "./registrar.js";
 import type { Factory, SuiteOptions, TestFunction } from "./runner.js";
@@ -13,7 +14,8 @@ export interface DocumentSuiteOptions extends SuiteOptions<DocumentStore> {
   /**
    * Calling the factory twice gives two handles on the same data, as two
    * engine nodes sharing one Redis would hold. The racing-writer cases then
-   * spread their writers over both handles.
+   * spread their writers over both handles, as do the cases where two nodes
+   * receive the same mutation at once.
    */
   sharedBackend?: boolean;
   /**
@@ -28,8 +30,9 @@ export interface DocumentSuiteOptions extends SuiteOptions<DocumentStore> {
 /**
  * Registers the {@link DocumentStore} conformance cases with `test`. The
  * factory is called once per case with the options that case needs (a small
- * `maxHistory` or `maxHistoryBytes`; `{}` otherwise), and every case uses a
- * fresh random company.
+ * `maxHistory`, `maxHistoryBytes` or `maxMutations`, or a `mutationTtlMs` of
+ * 150 ms that the case waits out in real time; `{}` otherwise), and every case
+ * uses a fresh random company.
  *
  * @example
  * documentStoreSuite(test, (options) => redisDocumentStore({ redis, ...options }), { sharedBackend: true });
@@ -44,6 +47,7 @@ export function documentStoreSuite(
   registerDocumentHistoryCases(cases);
   registerDocumentConcurrencyCases(cases, options.sharedBackend ?? false);
   registerDocumentIsolationCases(cases, options.copiesData ?? true);
+  registerDocumentMutationCases(cases, options.sharedBackend ?? false);
 }
 
 function registerDocumentCompareAndSetCases(cases: DocumentCases): void {

@@ -27,7 +27,7 @@ export function deviceOf(user: UserKey, deviceId: string): DeviceRef {
 export async function appendSequence(inbox: InboxStore, user: UserKey, count: number): Promise<InboxMessage[]> {
   const appended: InboxMessage[] = [];
   for (let index = 0; index < count; index += 1) {
-    appended.push(await inbox.append(user, "expense:approved", { index }));
+    appended.push((await inbox.append(user, "expense:approved", { index })).message);
   }
   return appended;
 }

@@ -16,7 +16,7 @@ export function registerInboxIsolationCases(cases: InboxCases): void {
     const ann = freshUser();
     const bob = freshUser({ companyId: ann.companyId });
     const forAnn = await appendSequence(inbox, ann, 2);
-    const forBob = await inbox.append(bob, "crew:changed", { crew: "north" });
+    const forBob = (await inbox.append(bob, "crew:changed", { crew: "north" })).message;
     assert.deepEqual(await inbox.read(ann, null, 10), forAnn);
     assert.deepEqual(await inbox.read(bob, null, 10), [forBob]);
   });
@@ -34,7 +34,7 @@ export function registerInboxIsolationCases(cases: InboxCases): void {
     const inBuildCo = freshUser({ userId: inAcme.userId });
     const forAcme = await appendSequence(inbox, inAcme, 2);
     assert.deepEqual(await inbox.read(inBuildCo, null, 10), []);
-    const forBuildCo = await inbox.append(inBuildCo, "crew:changed", { crew: "north" });
+    const forBuildCo = (await inbox.append(inBuildCo, "crew:changed", { crew: "north" })).message;
     assert.deepEqual(await inbox.read(inAcme, null, 10), forAcme);
     assert.deepEqual(await inbox.read(inBuildCo, null, 10), [forBuildCo]);
     await assertCursorsApart(inbox, deviceOf(inAcme, "phone"), deviceOf(inBuildCo, "phone"), [...forAcme, forBuildCo]);
@@ -42,8 +42,8 @@ export function registerInboxIsolationCases(cases: InboxCases): void {
 
   cases.withInstance("no character in company, user or device ids makes two inboxes or cursors collide", async (inbox) => {
     for (const [first, second] of confusableDevices()) {
-      const forFirst = await inbox.append(userOf(first), "expense:approved", { to: first });
-      const forSecond = await inbox.append(userOf(second), "expense:approved", { to: second });
+      const forFirst = (await inbox.append(userOf(first), "expense:approved", { to: first })).message;
+      const forSecond = (await inbox.append(userOf(second), "expense:approved", { to: second })).message;
       const apart = `${JSON.stringify(first)} and ${JSON.stringify(second)} are apart`;
       assert.deepEqual(await inbox.read(userOf(first), null, 10), [forFirst], apart);
       assert.deepEqual(await inbox.read(userOf(second), null, 10), [forSecond], apart);

@@ -19,7 +19,7 @@ export function registerInboxRetentionCases(cases: InboxCases): void {
       await appendSequence(inbox, user, 3);
       await sleep(450);
       assert.deepEqual(await inbox.read(user, null, 10), [], "expired messages are never read");
-      const fresh = await inbox.append(user, "expense:approved", { index: 3 });
+      const fresh = (await inbox.append(user, "expense:approved", { index: 3 })).message;
       assert.deepEqual(await inbox.read(user, null, 10), [fresh]);
       assert.deepEqual(dropsSince(before, await inbox.dropped()), { expired: 3, overCap: 0 });
     },
@@ -32,7 +32,7 @@ export function registerInboxRetentionCases(cases: InboxCases): void {
       const user = freshUser();
       await inbox.append(user, "expense:approved", { index: 0 });
       await sleep(300);
-      const younger = await inbox.append(user, "expense:approved", { index: 1 });
+      const younger = (await inbox.append(user, "expense:approved", { index: 1 })).message;
       await sleep(300);
       assert.deepEqual(await inbox.read(user, null, 10), [younger]);
     },
@@ -48,7 +48,7 @@ export function registerInboxRetentionCases(cases: InboxCases): void {
       assert.deepEqual(await inbox.read(user, null, 100), appended.slice(3));
       assert.deepEqual(dropsSince(before, await inbox.dropped()), { expired: 0, overCap: 3 });
 
-      const next = await inbox.append(user, "expense:approved", { index: 8 });
+      const next = (await inbox.append(user, "expense:approved", { index: 8 })).message;
       assertStrictlyIncreasing([...appended, next].map((message) => message.id));
       // A device may acknowledge a message the cap dropped after it was delivered.
       const phone = deviceOf(user, "phone");

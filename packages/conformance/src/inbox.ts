@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { isInboxId, type InboxMessage, type InboxOptions, type InboxStore } from "@truss/core";
 import { isPlausibleTimestamp, uniqueId } from "./fixtures.js";
 import { appendSequence, assertStrictlyIncreasing, deviceOf, freshUser, type InboxCases } from "./inbox-fixtures.js";
+import { registerInboxIdempotencyCases } from "./inbox-idempotency.js";
 import { registerInboxIsolationCases } from "./inbox-isolation.js";
 import { registerInboxRetentionCases } from "./inbox-retention.js";
 import { caseRegistrar } from "./registrar.js";
@@ -11,8 +12,9 @@ import type { Factory, SuiteOptions, TestFunction } from "./runner.js";
 export interface InboxSuiteOptions extends SuiteOptions<InboxStore> {
   /**
    * Calling the factory twice gives two handles on the same data, as two
-   * engine nodes sharing one Redis would hold. The concurrent-append case then
-   * spreads its appends over both handles.
+   * engine nodes sharing one Redis would hold. The concurrent-append cases
+   * (with and without an idempotency key) then spread their appends over both
+   * handles.
    */
   sharedBackend?: boolean;
 }
@@ -21,7 +23,10 @@ export interface InboxSuiteOptions extends SuiteOptions<InboxStore> {
  * Registers the {@link InboxStore} conformance cases with `test`. The factory
  * is called once per case with the options that case needs (a short TTL, a
  * small cap; `{}` otherwise), and every case uses fresh random company and
- * user ids.
+ * user ids. Idempotent appends (`append(..., { idempotencyKey })`) are
+ * covered too: repeats, keys of other users and companies, racing repeats,
+ * expiry after the TTL, the first message dropped by the cap, the bound on
+ * remembered keys, and malformed keys.
  *
  * @example
  * inboxSuite(test, (options) => redisInbox({ redis, ...options }), { sharedBackend: true });
@@ -36,6 +41,7 @@ export function inboxSuite(
   registerInboxCursorCases(cases);
   registerInboxRetentionCases(cases);
   registerInboxIsolationCases(cases);
+  registerInboxIdempotencyCases(cases, options.sharedBackend ?? false);
 }
 
 const ids = (messages: readonly InboxMessage[]) => messages.map((message) => message.id);
@@ -43,7 +49,8 @@ const ids = (messages: readonly InboxMessage[]) => messages.map((message) => mes
 function registerInboxLogCases(cases: InboxCases, sharedBackend: boolean): void {
   cases.withInstance("append assigns an id and a timestamp and keeps event and data", async (inbox) => {
     const data = { expenseId: uniqueId("expense"), amount: 129.5, tags: ["fuel"] };
-    const message = await inbox.append(freshUser(), "expense:approved", data);
+    const { message, duplicate } = await inbox.append(freshUser(), "expense:approved", data);
+    assert.equal(duplicate, false);
     assert.ok(isInboxId(message.id), `${message.id} is an inbox id`);
     assert.equal(message.event, "expense:approved");
     assert.deepEqual(message.data, data);
@@ -91,7 +98,7 @@ function registerInboxLogCases(cases: InboxCases, sharedBackend: boolean): void 
     const user = freshUser();
     const appended = await Promise.all(
       Array.from({ length: 100 }, (_, index) =>
-        handles[index % handles.length]!.append(user, "project:assigned", { index }),
+        handles[index % handles.length]!.append(user, "project:assigned", { index }).then((result) => result.message),
       ),
     );
     assert.equal(new Set(ids(appended)).size, 100);

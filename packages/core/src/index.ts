@@ -7,8 +7,26 @@ export type {
   PresenceTransition,
   PresenceUser,
 } from "./presence/store.js";
-export type { Inbox, InboxDropStats, InboxMessage, InboxOptions, InboxStore, UserKey } from "./inbox/store.js";
-export { compareInboxIds, DEFAULT_INBOX_MAX_LENGTH, DEFAULT_INBOX_TTL_MS, isInboxId } from "./inbox/store.js";
+export type {
+  Inbox,
+  InboxAppendOptions,
+  InboxAppendResult,
+  InboxDropStats,
+  InboxMessage,
+  InboxOptions,
+  InboxStore,
+  UserKey,
+} from "./inbox/store.js";
+export {
+  compareInboxIds,
+  DEFAULT_INBOX_MAX_LENGTH,
+  DEFAULT_INBOX_TTL_MS,
+  idempotencyKeyOf,
+  INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
+  isIdempotencyKey,
+  isInboxId,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+} from "./inbox/store.js";
 export type {
   CompareAndSetResult,
   DocumentData,
@@ -16,8 +34,17 @@ export type {
   DocumentStore,
   DocumentStoreOptions,
   DocumentVersion,
+  MutationRef,
+  MutationState,
 } from "./documents/store.js";
-export { DEFAULT_DOCUMENT_HISTORY, DEFAULT_DOCUMENT_HISTORY_BYTES } from "./documents/store.js";
+export {
+  DEFAULT_DOCUMENT_HISTORY,
+  DEFAULT_DOCUMENT_HISTORY_BYTES,
+  DEFAULT_MAX_MUTATIONS,
+  DEFAULT_MUTATION_TTL_MS,
+  mutationMayBeForgotten,
+  resolveDocumentStoreOptions,
+} from "./documents/store.js";
 export type {
   StreamEntry,
   StreamGapReason,
@@ -45,6 +72,7 @@ export type {
   DocumentsApi,
   HandlerContext,
   BroadcastEmitter,
+  InboxSendOptions,
   RealtimeEngine,
   TopicEmitter,
   UserEmitter,

@@ -1,6 +1,6 @@
-import { afterEach, expect, test } from "vitest";
+import { afterEach, describe, expect, test } from "vitest";
 import { collect, connectAs, createClient, open, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import type { InboxMessage } from "@truss/core";
+import { memoryInbox, type InboxMessage } from "@truss/core";
 
 let server: TestServer;
 afterEach(() => server?.close());
@@ -93,4 +93,96 @@ test("the inbox's length cap drops the oldest and metrics report it", async () =
   expect(got.map((m) => m.data)).toEqual([{ n: 2 }, { n: 3 }, { n: 4 }]);
   expect(await server.engine.metrics()).toContain('truss_inbox_dropped_total{reason="over_cap"} 2');
   device.close();
+});
+
+describe("toUser with an idempotency key", () => {
+  test("a repeat resolves with the first message, stores nothing and pushes one inbox:message to the connected device", async () => {
+    const inbox = memoryInbox();
+    server = await startTestServer({ inbox });
+    const device = await connectAs(server.url, phone);
+    const received = collect<InboxMessage>(device, "inbox:message");
+    const send = (data: unknown, event = "expense:approved") =>
+      server.engine.toUser("acme", "alice").emit(event, data, { idempotencyKey: "expense-42:approved" });
+
+    const first = await send({ id: "e42", amount: 120 });
+    await waitFor(() => received.length === 1, { message: "the first push" });
+    const repeats = [await send({ id: "e42", amount: 999 }, "expense:rejected"), await send({ id: "e42", amount: 120 })];
+    expect(repeats).toEqual([first, first]);
+    await sleep(150);
+    expect(received).toEqual([first]);
+    expect(await inbox.read({ companyId: "acme", userId: "alice" }, null, 10)).toEqual([first]);
+
+    const metrics = await server.engine.metrics();
+    expect(metrics).toMatch(/^truss_inbox_duplicates_total 2$/m);
+    expect(metrics).toMatch(/^truss_inbox_appended_total 1$/m);
+    expect(metrics).toMatch(/^truss_broadcasts_total\{scope="user"\} 1$/m);
+    device.close();
+  });
+
+  test("the same key for another user, or without a key, stores a new message", async () => {
+    server = await startTestServer();
+    const key = { idempotencyKey: "k-1" };
+    const forAlice = await server.engine.toUser("acme", "alice").emit("notification:new", { n: 1 }, key);
+    const forBob = await server.engine.toUser("acme", "bob").emit("notification:new", { n: 1 }, key);
+    const forNamesake = await server.engine.toUser("globex", "alice").emit("notification:new", { n: 1 }, key);
+    const unkeyed = [
+      await server.engine.toUser("acme", "alice").emit("notification:new", { n: 1 }),
+      await server.engine.toUser("acme", "alice").emit("notification:new", { n: 1 }),
+    ];
+    expect(new Set([forAlice, ...unkeyed].map((message) => message.id)).size).toBe(3);
+    expect(forBob.data).toEqual({ n: 1 });
+    expect(forNamesake.data).toEqual({ n: 1 });
+    expect(await server.engine.metrics()).toMatch(/^truss_inbox_duplicates_total 0$/m);
+  });
+
+  test("a malformed key or options object is a TypeError before anything is stored", async () => {
+    const inbox = memoryInbox();
+    let appends = 0;
+    server = await startTestServer({ inbox: { ...inbox, append: (...args: Parameters<typeof inbox.append>) => (appends++, inbox.append(...args)) } });
+    const emit = (options: unknown) =>
+      server.engine.toUser("acme", "alice").emit("expense:approved", { id: "e1" }, options as { idempotencyKey?: string });
+    for (const idempotencyKey of ["", "\ud800", "key\udfff", "k".repeat(201), "🏗".repeat(201), 7, null, ["k"]]) {
+      await expect(emit({ idempotencyKey }), JSON.stringify(idempotencyKey)).rejects.toThrow(TypeError);
+    }
+    await expect(emit(null)).rejects.toThrow(TypeError);
+    await expect(emit("expense-1")).rejects.toThrow(TypeError);
+    expect(appends).toBe(0);
+    // The longest key, 200 characters of which each is two UTF-16 units, is accepted.
+    await expect(emit({ idempotencyKey: "🏗".repeat(200) })).resolves.toMatchObject({ data: { id: "e1" } });
+    await expect(emit({})).resolves.toMatchObject({ data: { id: "e1" } });
+    expect(appends).toBe(2);
+  });
+
+  test("a retry after an append that landed but was not confirmed is pushed once to the connected device", async () => {
+    const inbox = memoryInbox();
+    let loseNextReply = true;
+    server = await startTestServer({
+      inbox: {
+        ...inbox,
+        async append(...args: Parameters<typeof inbox.append>) {
+          const result = await inbox.append(...args);
+          if (loseNextReply) {
+            loseNextReply = false;
+            throw new Error("Command timed out");
+          }
+          return result;
+        },
+      },
+    });
+    const device = await connectAs(server.url, phone);
+    const received = collect<InboxMessage>(device, "inbox:message");
+    const send = () => server.engine.toUser("acme", "alice").emit("expense:approved", { id: "e7" }, { idempotencyKey: "e7" });
+
+    await expect(send()).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+    await sleep(100);
+    expect(received, "nothing is pushed for an append that was not confirmed").toEqual([]);
+    const retried = await send();
+    await waitFor(() => received.length === 1, { message: "the retried message" });
+    expect(received).toEqual([retried]);
+    expect(await send()).toEqual(retried);
+    await sleep(150);
+    expect(received).toEqual([retried]);
+    expect(await inbox.read({ companyId: "acme", userId: "alice" }, null, 10)).toEqual([retried]);
+    device.close();
+  });
 });

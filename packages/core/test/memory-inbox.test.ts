@@ -18,7 +18,7 @@ describe("memoryInbox", () => {
   test("schedules no timers, so it never keeps the process alive", async () => {
     vi.useFakeTimers();
     const inbox = memoryInbox({ ttlMs: 1000 });
-    const message = await inbox.append(ann, "expense:approved", {});
+    const { message } = await inbox.append(ann, "expense:approved", {});
     await inbox.read(ann, null, 10);
     await inbox.ack(annPhone, message.id);
     await inbox.dropped();
@@ -29,11 +29,11 @@ describe("memoryInbox", () => {
     const clock = manualClock(5000);
     const inbox = memoryInbox({ now: clock.now });
     const ids = [];
-    ids.push((await inbox.append(ann, "e", 1)).id, (await inbox.append(ann, "e", 2)).id);
+    ids.push((await inbox.append(ann, "e", 1)).message.id, (await inbox.append(ann, "e", 2)).message.id);
     clock.set(4000);
-    ids.push((await inbox.append(ann, "e", 3)).id);
+    ids.push((await inbox.append(ann, "e", 3)).message.id);
     clock.set(6000);
-    ids.push((await inbox.append(ann, "e", 4)).id);
+    ids.push((await inbox.append(ann, "e", 4)).message.id);
     expect(ids).toEqual(["5000-0", "5000-1", "5000-2", "6000-0"]);
   });
 
@@ -42,7 +42,7 @@ describe("memoryInbox", () => {
     const inbox = memoryInbox({ now: clock.now, maxLength: 1 });
     await inbox.append(ann, "e", 1);
     await inbox.append(ann, "e", 2);
-    expect((await inbox.append(ann, "e", 3)).id).toBe("5000-2");
+    expect((await inbox.append(ann, "e", 3)).message.id).toBe("5000-2");
   });
 
   test("a message expires at the instant its TTL runs out", async () => {
@@ -69,7 +69,7 @@ describe("memoryInbox", () => {
   test("stored data is a copy, in both directions", async () => {
     const inbox = memoryInbox();
     const data = { items: ["rebar"] };
-    const appended = await inbox.append(ann, "e", data);
+    const { message: appended } = await inbox.append(ann, "e", data);
     data.items.push("mutated");
     (appended.data as typeof data).items.push("mutated");
     const [read] = await inbox.read(ann, null, 1);

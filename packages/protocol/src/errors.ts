@@ -42,6 +42,12 @@ export const ERROR_CODES = [
   "NOT_FOUND",
   /** The requested document version is not in the history (never existed or trimmed). */
   "VERSION_NOT_FOUND",
+  /**
+   * A write carried a mutation id older than the window the server remembers
+   * them for: it may have been committed already, so it was not applied again.
+   * Reload the document and redo the change if it is missing.
+   */
+  "MUTATION_EXPIRED",
   /** The server's `authorize` policy refused the operation (or has none for topics, or threw, or timed out). */
   "FORBIDDEN",
   /** The socket already holds `topics.maxPerConnection` subscriptions (topics and watched documents); unsubscribe from one first. */

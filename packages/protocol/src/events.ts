@@ -90,12 +90,49 @@ export interface DocumentUpdateRequest {
   changes: DocumentData;
   /** The client's clock when the change was made, epoch ms (informational). */
   clientTs?: number;
+  /**
+   * The write's mutation id, unique among the user's writes (at most
+   * {@link MAX_MUTATION_ID_LENGTH} characters; `@truss/client` sends 32 random
+   * hex digits). The server commits a mutation once: sending it again answers
+   * with the version the first commit made, `duplicate: true`.
+   */
+  mutationId?: string;
+  /**
+   * How long ago the change was made, in ms by the client's own clock (so the
+   * two clocks need not agree). The server refuses a mutation older than the
+   * window it remembers mutation ids for (`MUTATION_EXPIRED`) instead of
+   * risking a second commit. Default 0.
+   */
+  mutationAgeMs?: number;
+  /**
+   * Changes this writer made on top of `baseVersion` in earlier writes that
+   * are committed now (its outbox's writes to the same document, made
+   * before this one). The resolver compares against the base with these
+   * applied, so a writer's own queued edits never conflict with each other,
+   * while others' edits since the base still do.
+   */
+  baseChanges?: DocumentData;
 }
+
+/** The longest mutation id a client may send. */
+export const MAX_MUTATION_ID_LENGTH = 128;
 
 /** The outcome of a `document:update`, in its ack. */
 export type DocumentUpdateResult =
-  | { status: "applied"; document: DocumentVersion }
-  | { status: "merged"; document: DocumentVersion }
+  | {
+      /**
+       * `applied` on the base version, `merged` by the resolver into a newer
+       * one. A repeated mutation answers `applied`, with `duplicate: true`.
+       */
+      status: "applied" | "merged";
+      /**
+       * The committed version. For a repeated mutation, the version its first
+       * commit made, or the latest when that one is no longer in the history.
+       */
+      document: DocumentVersion;
+      /** Set when this mutation id had been committed before: nothing new was committed. */
+      duplicate?: true;
+    }
   | { status: "conflict"; current: DocumentVersion; conflicts: FieldConflict[] };
 
 /** Payload of `topic:dropped`: the server ended one subscription of this socket. */

@@ -1,6 +1,8 @@
 import {
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
+  idempotencyKeyOf,
+  INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
   isInboxId,
   type InboxMessage,
   type InboxOptions,
@@ -31,18 +33,61 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 `;
 
-// KEYS: log. ARGV: ttlMs, maxLength, event, data.
-// Appends, then trims by age, then to the cap: XTRIM returns how many entries
-// it removed, so both drop counts are exact (the new entry is never older than
-// the age cut-off). XADD must be the script's first write: Redis refuses a
-// script under maxmemory only at its first write command that can grow
-// memory, and an XTRIM before it would wave the XADD through past the limit.
-// Returns id, expired, overCap.
+// KEYS: log, idempotency, idempotencyOrder. ARGV: ttlMs, maxLength, event,
+// data, idempotency key ('' for none), most keys remembered.
+//
+// With a key, the key is looked up first: a key whose first message is
+// younger than the TTL is a duplicate, and the script returns that id (and
+// the entry, while the cap has not trimmed it) without writing anything.
+// Otherwise it appends, then trims by age, then to the cap: XTRIM returns how
+// many entries it removed, so both drop counts are exact (the new entry is
+// never older than the age cut-off). XADD must be the script's first write:
+// Redis refuses a script under maxmemory only at its first write command that
+// can grow memory, and an XTRIM (or recording the key) before it would wave
+// the XADD through past the limit; the lookup before it only reads. Then the
+// key is recorded: keys past the TTL and the oldest past the bound are
+// forgotten, the new one is added, and both idempotency keys expire once the
+// newest key is past the TTL, so an idle user's keys do not outlive it.
+// Returns id, expired, overCap, duplicate (0 or 1), the first entry's fields
+// (a duplicate whose entry is still in the log) or false.
 const APPEND = luaScript(`${SERVER_NOW}
+local ttlMs = tonumber(ARGV[1])
+local key = ARGV[5]
+local function msOf(id)
+  return tonumber(string.match(id, '^(%d+)-'))
+end
+if key ~= '' then
+  local first = redis.call('HGET', KEYS[2], key)
+  if first and msOf(first) >= tonumber(minId) then
+    local entries = redis.call('XRANGE', KEYS[1], first, first)
+    local fields = false
+    if entries[1] then fields = entries[1][2] end
+    return { first, 0, 0, 1, fields }
+  end
+end
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[3], 'data', ARGV[4])
 local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 local overCap = redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', ARGV[2])
-return { id, expired, overCap }
+if key ~= '' then
+  local function forgetOldest()
+    local entry = redis.call('LPOP', KEYS[3])
+    local entryId, entryKey = string.match(entry, '^(%S+) (.*)$')
+    if redis.call('HGET', KEYS[2], entryKey) == entryId then redis.call('HDEL', KEYS[2], entryKey) end
+  end
+  while true do
+    local oldest = redis.call('LINDEX', KEYS[3], 0)
+    if not oldest or msOf(oldest) >= tonumber(minId) then break end
+    forgetOldest()
+  end
+  local excess = redis.call('LLEN', KEYS[3]) + 1 - tonumber(ARGV[6])
+  for _ = 1, excess do forgetOldest() end
+  redis.call('HSET', KEYS[2], key, id)
+  redis.call('RPUSH', KEYS[3], id .. ' ' .. key)
+  local lifetime = math.max(msOf(id) + ttlMs - now, 1)
+  redis.call('PEXPIRE', KEYS[2], lifetime)
+  redis.call('PEXPIRE', KEYS[3], lifetime)
+end
+return { id, expired, overCap, 0 }
 `);
 
 // KEYS: log. ARGV: ttlMs, start (exclusive or '-'), limit.
@@ -82,6 +127,13 @@ return 1
  * it. Drop totals live in the `<prefix>:inbox:stats` hash, so every node's
  * `dropped()` reports the same totals.
  *
+ * An append with an idempotency key is checked and recorded in the same Lua
+ * script as the `XADD`, so it is atomic across nodes: the key maps to the
+ * first id in the `:idempotency` hash, in the user's hash tag. Keys are
+ * remembered for the TTL (by the server's clock, like the messages) and at
+ * most `10 × maxLength` per user (the `:idempotency:order` list, oldest
+ * forgotten first).
+ *
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive integer.
  */
 export function redisInbox(options: RedisInboxOptions): InboxStore {
@@ -96,19 +148,27 @@ export function redisInbox(options: RedisInboxOptions): InboxStore {
     throw new RangeError(`redisInbox: maxLength must be a positive integer, got ${maxLength}`);
   }
   const drops = new SharedTotals(redis, inboxStatsKey(prefix), ["expired", "overCap"] as const);
+  const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
   const keysOf = (user: UserKey) => inboxKeys(prefix, user.companyId, user.userId);
 
   return {
-    async append(user, event, data) {
+    async append(user, event, data, options) {
+      const idempotencyKey = idempotencyKeyOf(options, "redisInbox");
       const encoded = data === undefined ? "" : JSON.stringify(data);
-      const [id, expired, overCap] = (await runScript(redis, APPEND, [keysOf(user).log], [
-        ttlMs,
-        maxLength,
-        event,
-        encoded,
-      ])) as [string, number, number];
+      const keys = keysOf(user);
+      const [id, expired, overCap, duplicate, fields] = (await runScript(
+        redis,
+        APPEND,
+        [keys.log, keys.idempotency, keys.idempotencyOrder],
+        [ttlMs, maxLength, event, encoded, idempotencyKey ?? "", maxKeys],
+      )) as [string, number, number, number, string[] | null];
+      if (Number(duplicate) === 1) {
+        // The cap may have trimmed the first entry: its id (and so its ts) still answer for it.
+        const message = fields ? toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")) : toMessage(id, event, encoded);
+        return { message, duplicate: true };
+      }
       await drops.add({ expired: Number(expired), overCap: Number(overCap) });
-      return toMessage(id, event, encoded);
+      return { message: toMessage(id, event, encoded), duplicate: false };
     },
 
     async read(user, afterId, limit) {

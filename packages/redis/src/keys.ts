@@ -76,18 +76,26 @@ export function sweepIndexKeys(prefix: string): SweepIndexKeys {
   return { due: `${tag}:due`, writes: `${tag}:writes`, generation: `${tag}:generation` };
 }
 
-/** Keys of one user's inbox; both share the hash tag `{<prefix>:inbox:<company>:<user>}`. */
+/** Keys of one user's inbox; all share the hash tag `{<prefix>:inbox:<company>:<user>}`. */
 export interface InboxKeys {
   /** The STREAM of messages. */
   log: string;
   /** HASH of device id to the last acknowledged message id. */
   cursors: string;
+  /** HASH of idempotency key (as given, not encoded: it is a field, not a key) to the id of the first message stored with it. */
+  idempotency: string;
+  /**
+   * LIST of `<id> <idempotency key>`, oldest first: the order keys are
+   * forgotten in, past the TTL or the bound. Both idempotency keys expire
+   * (`PEXPIRE`) once every key in them is past the TTL.
+   */
+  idempotencyOrder: string;
 }
 
 /** The keys of one user's inbox; users are scoped by company, so both ids are in the tag. */
 export function inboxKeys(prefix: string, companyId: string, userId: string): InboxKeys {
   const tag = `{${prefix}:inbox:${encodeId(companyId)}:${encodeId(userId)}}`;
-  return { log: `${tag}:log`, cursors: `${tag}:cursors` };
+  return { log: `${tag}:log`, cursors: `${tag}:cursors`, idempotency: `${tag}:idempotency`, idempotencyOrder: `${tag}:idempotency:order` };
 }
 
 /** The HASH with the inbox drop totals (`expired`, `overCap`), shared by every node. */
@@ -97,16 +105,34 @@ export function inboxStatsKey(prefix: string): string {
 
 /** Keys of one document; all share the hash tag `{<prefix>:doc:<company>:<type>:<id>}`. */
 export interface DocumentKeys {
-  /** HASH with the latest `version` and the latest committed `document` (JSON). */
+  /**
+   * HASH with the latest `version`, the latest committed `document` (JSON)
+   * and, once the `maxMutations` cap has pushed out a mutation, `forgotten`:
+   * the newest record time it pushed out (epoch ms).
+   */
   latest: string;
   /** LIST of committed versions (JSON), newest first, trimmed to `maxHistory` and `maxHistoryBytes`. */
   history: string;
   /** LIST of the UTF-8 size of each history entry's `data` JSON, in step with `history`. */
   historyBytes: string;
+  /** HASH of mutation id to the version its commit made: the mutations the document remembers. */
+  mutations: string;
+  /**
+   * ZSET of the same mutations, each as `<version, 16 digits>:<mutation id>`,
+   * scored by when it was recorded (epoch ms), so the oldest go first and a
+   * tie within a millisecond goes to the lower version.
+   */
+  mutationTimes: string;
 }
 
 /** The keys of one document. */
 export function documentKeys(prefix: string, key: { companyId: string; type: string; id: string }): DocumentKeys {
   const tag = `{${prefix}:doc:${encodeId(key.companyId)}:${encodeId(key.type)}:${encodeId(key.id)}}`;
-  return { latest: tag, history: `${tag}:history`, historyBytes: `${tag}:history:bytes` };
+  return {
+    latest: tag,
+    history: `${tag}:history`,
+    historyBytes: `${tag}:history:bytes`,
+    mutations: `${tag}:mutations`,
+    mutationTimes: `${tag}:mutations:times`,
+  };
 }

@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { documentKeys } from "../src/keys.js";
 
-/** How the history's byte cap is kept in Redis, which the conformance suite cannot see. */
+/** How the history's byte cap and the mutation records are kept in Redis, which the conformance suite cannot see. */
 describe.runIf(requireRedisOrSkip("@truss/redis document tests"))("redisDocumentStore on redis-server", () => {
   let server: RedisServer;
   let redis: Redis;
@@ -67,5 +67,77 @@ describe.runIf(requireRedisOrSkip("@truss/redis document tests"))("redisDocument
   test("maxHistoryBytes must be a positive integer", () => {
     expect(() => redisDocumentStore({ redis, prefix, maxHistoryBytes: 0 })).toThrow(RangeError);
     expect(() => redisDocumentStore({ redis, prefix, maxHistoryBytes: 1.5 })).toThrow(RangeError);
+  });
+
+  test("maxMutations and mutationTtlMs must be positive integers", () => {
+    expect(() => redisDocumentStore({ redis, prefix, maxMutations: 0 })).toThrow(RangeError);
+    expect(() => redisDocumentStore({ redis, prefix, mutationTtlMs: 1.5 })).toThrow(RangeError);
+  });
+
+  test("a document's mutation keys share its hash tag", () => {
+    const keys = documentKeys(prefix, { companyId: "a:b{c}", type: "d}e", id: "f" });
+    const tag = keys.latest;
+    expect(tag).toMatch(/^\{[^{}]+\}$/);
+    for (const name of ["history", "historyBytes", "mutations", "mutationTimes"] as const) expect(keys[name].startsWith(`${tag}:`)).toBe(true);
+  });
+
+  test("mutations are kept as id → version and timed members; a tie within a millisecond forgets the oldest commit first", async () => {
+    const at = 1_700_000_000_000;
+    const store = redisDocumentStore({ redis, prefix, maxMutations: 2, now: () => at });
+    const key = freshKey();
+    const keys = documentKeys(prefix, key);
+    // Ids that sort the other way round from their commits, and contain ':'.
+    const mutations = ["z:1", "y:2", "x:3"].map((id) => ({ id: `${id}:${randomUUID()}`, madeAt: at }));
+    for (const [index, mutation] of mutations.entries()) {
+      expect((await store.compareAndSet(key, index, { revision: index + 1 }, "u-1", mutation)).ok).toBe(true);
+    }
+    const [first, second, third] = mutations as [(typeof mutations)[0], (typeof mutations)[0], (typeof mutations)[0]];
+    expect(await redis.hgetall(keys.mutations)).toEqual({ [second.id]: "2", [third.id]: "3" });
+    expect(await redis.zrange(keys.mutationTimes, 0, -1, "WITHSCORES")).toEqual([
+      `0000000000000002:${second.id}`,
+      String(at),
+      `0000000000000003:${third.id}`,
+      String(at),
+    ]);
+    expect(await redis.hget(keys.latest, "forgotten")).toBe(String(at));
+    expect(await store.mutation(key, first)).toEqual({ state: "expired" });
+    expect(await store.mutation(key, second)).toEqual({ state: "committed", version: 2 });
+    expect(await store.mutation(key, { id: "later", madeAt: at + 1 })).toEqual({ state: "new" });
+  });
+
+  test("records past mutationTtlMs are forgotten on the next commit without moving the cap's forgotten time", async () => {
+    let at = 1_700_000_000_000;
+    const store = redisDocumentStore({ redis, prefix, mutationTtlMs: 1_000, now: () => at });
+    const key = freshKey();
+    const keys = documentKeys(prefix, key);
+    const old = { id: "old", madeAt: at };
+    expect((await store.compareAndSet(key, 0, { revision: 1 }, "u-1", old)).ok).toBe(true);
+    at += 1_000;
+    // Exactly at the TTL the record is kept: only those older than now - mutationTtlMs go.
+    expect((await store.compareAndSet(key, 1, { revision: 2 }, "u-1", { id: "middle", madeAt: at })).ok).toBe(true);
+    expect(await redis.hgetall(keys.mutations)).toEqual({ old: "1", middle: "2" });
+    at += 1;
+    expect((await store.compareAndSet(key, 2, { revision: 3 }, "u-1", { id: "new", madeAt: at })).ok).toBe(true);
+    expect(await redis.hgetall(keys.mutations)).toEqual({ middle: "2", new: "3" });
+    expect(await redis.zcard(keys.mutationTimes)).toBe(2);
+    expect(await redis.hget(keys.latest, "forgotten")).toBeNull();
+    expect(await store.mutation(key, old)).toEqual({ state: "expired" });
+    expect(await store.compareAndSet(key, 3, { revision: 4 }, "u-1", old)).toMatchObject({ ok: false, mutation: { state: "expired" } });
+  });
+
+  test("a commit without a mutation touches no mutation key", async () => {
+    const store = redisDocumentStore({ redis, prefix });
+    const key = freshKey();
+    const keys = documentKeys(prefix, key);
+    await store.compareAndSet(key, 0, { revision: 1 }, "u-1");
+    expect(await redis.exists(keys.mutations, keys.mutationTimes)).toBe(0);
+    expect((await redis.hkeys(keys.latest)).sort()).toEqual(["document", "version"]);
+  });
+
+  test("an empty mutation id is refused with nothing written", async () => {
+    const store = redisDocumentStore({ redis, prefix });
+    const key = freshKey();
+    await expect(store.compareAndSet(key, 0, { revision: 1 }, "u-1", { id: "", madeAt: Date.now() })).rejects.toThrow(TypeError);
+    expect(await store.get(key)).toBeNull();
   });
 });

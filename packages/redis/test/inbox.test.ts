@@ -33,7 +33,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
   test("a resolved append is in the user's stream under its id", async () => {
     const redis = await connect();
     const user = { companyId: "acme:{1}", userId: "user:1{x}" };
-    const message = await redisInbox({ redis, prefix }).append(user, "expense:approved", { amount: 12 });
+    const { message } = await redisInbox({ redis, prefix }).append(user, "expense:approved", { amount: 12 });
     const entries = await redis.xrange(inboxKeys(prefix, user.companyId, user.userId).log, "-", "+");
     expect(entries).toEqual([[message.id, ["event", "expense:approved", "data", '{"amount":12}']]]);
   });
@@ -52,7 +52,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
 
     await server.restart();
     await waitFor(() => redis.status === "ready", { message: "ioredis to reconnect" });
-    const message = await inbox.append(user1, "expense:approved", {});
+    const { message } = await inbox.append(user1, "expense:approved", {});
     expect(await inbox.read(user1, null, 10)).toEqual([message]);
   });
 
@@ -72,7 +72,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
   test("undefined data is delivered as undefined, not as null", async () => {
     const inbox = redisInbox({ redis: await connect(), prefix });
     const user = { companyId: "acme", userId: "user-2" };
-    const message = await inbox.append(user, "ping", undefined);
+    const { message } = await inbox.append(user, "ping", undefined);
     expect(message.data).toBeUndefined();
     expect((await inbox.read(user, null, 1))[0]?.data).toBeUndefined();
   });
@@ -92,5 +92,43 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
     expect(await inbox.cursor(phone)).toBe("10-0");
     await inbox.ack(phone, "9-5");
     expect(await inbox.cursor(phone)).toBe("10-0");
+  });
+
+  test("idempotency keys live in the user's hash tag, expire with the TTL, and cost nothing without a key", async () => {
+    const redis = await connect();
+    const ttlMs = 60_000;
+    const inbox = redisInbox({ redis, prefix, ttlMs });
+    const user = { companyId: "acme", userId: `user-${randomUUID()}` };
+    const keys = inboxKeys(prefix, user.companyId, user.userId);
+    await inbox.append(user, "expense:approved", { plain: true });
+    expect(await redis.exists(keys.idempotency, keys.idempotencyOrder)).toBe(0);
+
+    const { message } = await inbox.append(user, "expense:approved", { n: 1 }, { idempotencyKey: "expense 42: approved" });
+    expect(await redis.hgetall(keys.idempotency)).toEqual({ "expense 42: approved": message.id });
+    expect(await redis.lrange(keys.idempotencyOrder, 0, -1)).toEqual([`${message.id} expense 42: approved`]);
+    for (const key of [keys.idempotency, keys.idempotencyOrder]) {
+      const pttl = await redis.pttl(key);
+      expect(pttl).toBeGreaterThan(ttlMs - 5_000);
+      expect(pttl).toBeLessThanOrEqual(ttlMs + 1_000);
+    }
+  });
+
+  test("a repeat is answered under maxmemory, since it writes nothing; a new key there is refused with nothing recorded", async () => {
+    const redis = await connect();
+    const inbox = redisInbox({ redis, prefix });
+    const user = { companyId: "acme", userId: `user-${randomUUID()}` };
+    const keys = inboxKeys(prefix, user.companyId, user.userId);
+    const { message } = await inbox.append(user, "expense:approved", { n: 1 }, { idempotencyKey: "k-1" });
+    const used = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))![1]);
+    await redis.config("SET", "maxmemory-policy", "noeviction");
+    await redis.config("SET", "maxmemory", String(Math.max(used - 1024 * 1024, 1024 * 1024)));
+    try {
+      expect(await inbox.append(user, "expense:approved", { n: 2 }, { idempotencyKey: "k-1" })).toEqual({ message, duplicate: true });
+      await expect(inbox.append(user, "expense:approved", { n: 3 }, { idempotencyKey: "k-2" })).rejects.toThrow(/OOM/);
+    } finally {
+      await redis.config("SET", "maxmemory", "0");
+    }
+    expect(await redis.hkeys(keys.idempotency)).toEqual(["k-1"]);
+    expect(await redis.xlen(keys.log)).toBe(1);
   });
 });

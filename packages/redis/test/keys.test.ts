@@ -31,6 +31,8 @@ describe("key layout", () => {
 
     const inbox = inboxKeys("truss", awkward, awkward);
     expect(hashTag(inbox.log)).toBe(hashTag(inbox.cursors));
+    expect(hashTag(inbox.log)).toBe(hashTag(inbox.idempotency));
+    expect(hashTag(inbox.log)).toBe(hashTag(inbox.idempotencyOrder));
     expect(hashTag(inbox.log)).toBe(`truss:inbox:${encodeId(awkward)}:${encodeId(awkward)}`);
 
     const document = documentKeys("truss", { companyId: awkward, type: awkward, id: awkward });

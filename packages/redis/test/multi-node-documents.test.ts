@@ -127,4 +127,21 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node document tests"))("fi
     expect(latest.data.status).toBe(byVersion.get(WRITERS + 1));
     await waitFor(() => heard.every((updates) => updates.length === WRITERS), { message: "every version on both watchers" });
   });
+
+  test("one mutation sent through both nodes at once, by many sockets of the user: one commit, every answer names it", async () => {
+    const { nodes, companyId, doc, heard } = await setUp();
+    // One user's tabs and phones, half on each node, all resending the same queued write.
+    const devices = await Promise.all(range(1, 20).map((index) => group!.connect(nodes[index % 2]!, { userId: "site-engineer", companyId })));
+    const update = { ...doc, baseVersion: 1, changes: { status: "poured" }, mutationId: "3f1c9a7e5b2d4c6a8e0f1a2b3c4d5e6f", mutationAgeMs: 2_000 };
+    const acks = (await Promise.all(devices.map((socket) => request(socket, "document:update", update, 15_000)))) as UpdateAck[];
+    expect(acks.every((ack) => ack.ok && ack.status === "applied")).toBe(true);
+    const versions = new Set(acks.map((ack) => (ack.ok && ack.status !== "conflict" ? ack.document.version : null)));
+    expect([...versions]).toEqual([2]);
+    expect(acks.filter((ack) => (ack as { duplicate?: boolean }).duplicate)).toHaveLength(19);
+    const history = await nodes[1].engine.documents.history(companyId, doc.type, doc.id, 100);
+    expect(versionsOf(history)).toEqual([1, 2]);
+    await waitFor(() => heard.every((updates) => updates.length === 1), { message: "the one commit on both watchers" });
+    await sleep(100);
+    expect(heard.map((updates) => updates.length)).toEqual([1, 1]);
+  });
 });

@@ -17,7 +17,18 @@ export interface TcpProxy {
    * Client-to-server traffic still flows.
    */
   stallDownstream(): void;
-  /** Reads from the server again. */
+  /**
+   * Keeps reading from the server on every open and new connection but throws
+   * what it sends away, as a network that loses replies would: the server
+   * acts on every request and the client hears nothing back. Client-to-server
+   * traffic still flows. A connection that lost bytes is out of step with its
+   * client (a Redis client would match later replies to earlier commands), so
+   * {@link cut} it before {@link resumeDownstream}.
+   */
+  dropDownstream(): void;
+  /** How many bytes from the server {@link dropDownstream} threw away. */
+  readonly bytesDropped: number;
+  /** Reads from the server again and forwards what it sends: ends a stall or a drop. */
   resumeDownstream(): void;
   /** Holds new connections unanswered (accepted, never forwarded) until {@link release}. */
   hold(): void;
@@ -30,14 +41,16 @@ export interface TcpProxy {
 /**
  * Starts a TCP proxy on a free loopback port that forwards to
  * `127.0.0.1:targetPort`. Faults are applied for real, on sockets: cut
- * connections, a stalled reader, held handshakes.
+ * connections, a stalled reader, lost replies, held handshakes.
  */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<{ client: Socket; server: Socket }>();
   const held: Socket[] = [];
   let holding = false;
   let stalled = false;
+  let dropping = false;
   let bytesFromServer = 0;
+  let bytesDropped = 0;
 
   const forward = (client: Socket) => {
     const server = createConnection({ host: "127.0.0.1", port: targetPort });
@@ -45,6 +58,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     pairs.add(pair);
     server.on("data", (chunk: Buffer) => {
       bytesFromServer += chunk.length;
+      if (dropping) {
+        bytesDropped += chunk.length;
+        return;
+      }
       if (!client.write(chunk)) server.pause();
     });
     client.on("drain", () => {
@@ -75,6 +92,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     get bytesFromServer() {
       return bytesFromServer;
     },
+    get bytesDropped() {
+      return bytesDropped;
+    },
     cut() {
       for (const { client, server } of pairs) {
         client.destroy();
@@ -86,8 +106,14 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       stalled = true;
       for (const { server } of pairs) server.pause();
     },
+    dropDownstream() {
+      dropping = true;
+      stalled = false;
+      for (const { server } of pairs) server.resume();
+    },
     resumeDownstream() {
       stalled = false;
+      dropping = false;
       for (const { server } of pairs) server.resume();
     },
     hold() {

@@ -44,6 +44,21 @@ export type CompanyEmitter<C extends EventCatalog> = BroadcastEmitter<C>;
 /** Emits an application event to the sockets of one company subscribed to one topic, and nobody else. */
 export type TopicEmitter<C extends EventCatalog> = BroadcastEmitter<C>;
 
+/** Options of one `toUser(...).emit`. */
+export interface InboxSendOptions {
+  /**
+   * Makes the send safe to retry: a repeat with the same key for the same
+   * user (company and user) within the inbox TTL stores nothing new, pushes
+   * nothing the user's devices were already sent, and resolves with the first
+   * message (same id, ts, event and data). Use one key per logical message,
+   * e.g. the id of the business event. A non-empty string of well-formed
+   * Unicode, at most 200 characters. Keys are remembered for the inbox TTL
+   * and, per user, for at most 10 × the inbox's `maxLength` sends; past
+   * either, the key is new again.
+   */
+  idempotencyKey?: string;
+}
+
 /** Sends an application event to every device of one user, durably. */
 export interface UserEmitter<C extends EventCatalog> {
   /**
@@ -51,15 +66,37 @@ export interface UserEmitter<C extends EventCatalog> {
    * once the message is stored. Rejects with `INVALID_PAYLOAD` (not JSON, or
    * nested past `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
    * `limits.maxUserMessageBytes`) before anything is stored, and with
-   * `STORE_UNAVAILABLE` when the store did not confirm the append.
+   * `STORE_UNAVAILABLE` when the store did not confirm the append: the
+   * message may or may not be stored, so retry it with the same
+   * `options.idempotencyKey` to have it stored once.
+   *
+   * With an idempotency key, a repeat within the inbox TTL resolves with the
+   * first message and stores nothing (`truss_inbox_duplicates_total` counts
+   * it). If the first send's append landed but was not confirmed, the repeat
+   * is what pushes the message to the devices online now; a device already
+   * sent it is not sent it again by this node. When the inbox's length cap
+   * already dropped the first message, the repeat still stores nothing and
+   * resolves with the first id and ts, carrying this call's event and data.
+   *
+   * @throws TypeError (as a rejection, nothing stored) when `options` is not
+   * an object or `idempotencyKey` is not a non-empty string of well-formed
+   * Unicode of at most 200 characters.
    */
-  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): Promise<InboxMessage>;
+  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>, options?: InboxSendOptions): Promise<InboxMessage>;
 }
 
 /** What an application event handler is given besides the payload. */
 export interface HandlerContext<C extends EventCatalog> {
   /** The verified sender. */
   principal: Principal;
+  /**
+   * The write's mutation id when the client queued the event in its outbox
+   * (`connect({ outbox: { events } })`): the same on every resend of one
+   * write. Truss cannot make your handler's own effects happen once; store
+   * it with them (a unique column) and answer a repeat with the first
+   * result. Unique per user, not across users.
+   */
+  mutationId?: string;
   /** Emits to the sender's company, except the sender's own socket, live only and outside the stream (e.g. `user:typing`). */
   broadcast<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
 }

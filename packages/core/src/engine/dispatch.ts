@@ -6,8 +6,12 @@ import { packetBytes, TokenBucket } from "./limits.js";
 import { encodeFailure, SHUTTING_DOWN, toTrussError } from "./failures.js";
 import { assertDepth, isWellFormedText } from "./payload.js";
 
-/** A handler of one client event: resolves with the ack body, or throws a TrussError. */
-export type EventHandler = (connection: Connection, payload: unknown) => Promise<object | void>;
+/**
+ * A handler of one client event: resolves with the ack body, or throws a
+ * TrussError. `meta` is the event's optional second argument (an
+ * application event's `{ mutationId }`), unchecked.
+ */
+export type EventHandler = (connection: Connection, payload: unknown, meta?: unknown) => Promise<object | void>;
 
 type Ack = (response: unknown) => void;
 
@@ -96,7 +100,7 @@ export class Dispatcher {
     }
     if (ack) this.inFlight.add(ack);
     // A handler that throws synchronously must still answer through the ack.
-    new Promise<object | void>((resolve) => resolve(handler(connection, args[0]))).then(
+    new Promise<object | void>((resolve) => resolve(handler(connection, args[0], args[1]))).then(
       (body) => {
         if (ack) this.inFlight.delete(ack);
         answer(ctx, connection, ack, name, body);

@@ -1,6 +1,6 @@
 import { applyChanges } from "../documents/changes.js";
 import { jsonEqual } from "../documents/json-equal.js";
-import type { DocumentData, DocumentKey, DocumentVersion } from "../documents/store.js";
+import type { DocumentData, DocumentKey, DocumentVersion, MutationRef, MutationState } from "../documents/store.js";
 import { isTrussError, TrussError } from "../errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import type { DocumentsApi } from "./api.js";
@@ -36,12 +36,35 @@ export interface Writer {
   socketId?: string;
 }
 
+/**
+ * How much earlier than its reported age a mutation is taken to be made. A
+ * client reports the age by its own clock and the message takes time to
+ * arrive, so the server's estimate could be a little late; erring early
+ * only makes a mutation look older (refused as expired sooner), never newer
+ * than a record the store forgot.
+ */
+const MUTATION_CLOCK_MARGIN_MS = 1000;
+
 /** An update of some fields of a document, based on a version the writer saw. */
 export interface DocumentUpdate {
   /** The version the changes are based on; 0 creates the document. */
   baseVersion: number;
   /** Top-level fields to set; `null` deletes a field. */
   changes: DocumentData;
+  /**
+   * Makes the update idempotent: a mutation id the writer's user already
+   * committed to this document is not committed again; the answer is the
+   * version it made, with `duplicate: true`.
+   */
+  mutationId?: string;
+  /** How long ago the change was made, in ms (default 0); a mutation older than the store's window is refused `MUTATION_EXPIRED`. */
+  mutationAgeMs?: number;
+  /**
+   * The writer's own committed changes on top of `baseVersion` (earlier
+   * writes it queued): the resolver's base is the base version with these
+   * applied, so they do not count as someone else's edits.
+   */
+  baseChanges?: DocumentData;
 }
 
 /**
@@ -98,34 +121,51 @@ export class DocumentService {
   async update(key: DocumentKey, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
     const { documents } = this.ctx.stores;
     assertDepth(update.changes, this.limits.maxDepth, `The changes to ${key.type}/${key.id}`);
+    if (update.baseChanges) assertDepth(update.baseChanges, this.limits.maxDepth, `The base changes to ${key.type}/${key.id}`);
+    const mutation = mutationOf(update, writer);
+    // Every exit that does not reach the compare-and-set first asks whether the
+    // mutation was committed already (its repeat may well look stale or
+    // conflicting); the compare-and-set checks it atomically itself.
+    const unlessRepeated = async <T>(outcome: () => T): Promise<T | DocumentUpdateResult> => {
+      if (!mutation) return outcome();
+      const state = await storeCall(this.ctx, "documents", () => documents.mutation(key, mutation));
+      return state.state === "new" ? outcome() : this.repeated(key, state);
+    };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await storeCall(this.ctx, "documents", () => documents.get(key));
       let next: DocumentData;
       let status: "applied" | "merged";
       if (current === null) {
-        if (update.baseVersion !== 0) throw notFound(key);
+        if (update.baseVersion !== 0) return unlessRepeated(() => throwing(notFound(key)));
         next = applyChanges({}, update.changes);
         status = "applied";
       } else if (update.baseVersion > current.version) {
-        throw new TrussError(
-          "VERSION_NOT_FOUND",
-          `Base version ${update.baseVersion} of ${key.type}/${key.id} is newer than the latest (${current.version}); reload the document.`,
+        return unlessRepeated(() =>
+          throwing(
+            new TrussError(
+              "VERSION_NOT_FOUND",
+              `Base version ${update.baseVersion} of ${key.type}/${key.id} is newer than the latest (${current.version}); reload the document.`,
+            ),
+          ),
         );
       } else if (update.baseVersion === current.version) {
         next = applyChanges(current.data, update.changes);
         status = "applied";
       } else {
         const base = await storeCall(this.ctx, "documents", () => documents.getVersion(key, update.baseVersion));
+        const baseData = base && update.baseChanges ? applyChanges(base.data, update.baseChanges) : (base?.data ?? null);
         const resolution = this.ctx.resolver.resolve({
-          base: base?.data ?? null,
+          base: baseData,
           current: current.data,
           changes: update.changes,
           baseVersion: update.baseVersion,
           currentVersion: current.version,
         });
         if (resolution.outcome === "conflict") {
-          this.ctx.metrics.inc("truss_document_updates_total", { outcome: "conflict" });
-          return { status: "conflict", current, conflicts: resolution.conflicts };
+          return unlessRepeated(() => {
+            this.ctx.metrics.inc("truss_document_updates_total", { outcome: "conflict" });
+            return { status: "conflict" as const, current, conflicts: resolution.conflicts };
+          });
         }
         next = resolution.data;
         status = "merged";
@@ -133,17 +173,40 @@ export class DocumentService {
       // The changes were checked for depth above and the current version when it was written: only the size is new.
       this.assertFits(key, next, { checkDepth: false });
       const expected = current?.version ?? 0;
-      const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, expected, next, writer.userId));
+      const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, expected, next, writer.userId, mutation));
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
+        if (mutation) this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "committed" });
         this.announce(key, result.document, Object.keys(update.changes), writer);
         return { status, document: result.document };
       }
+      if (result.mutation) return this.repeated(key, result.mutation);
     }
     throw new TrussError(
       "STORE_UNAVAILABLE",
       `${key.type}/${key.id} changed ${MAX_ATTEMPTS} times while this update was being applied; retry it.`,
     );
+  }
+
+  /**
+   * The answer to a mutation that is not new: the version its first commit
+   * made (the latest when that one left the history), or `MUTATION_EXPIRED`.
+   */
+  private async repeated(key: DocumentKey, state: Exclude<MutationState, { state: "new" }>): Promise<DocumentUpdateResult> {
+    if (state.state === "expired") {
+      this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "expired" });
+      throw new TrussError(
+        "MUTATION_EXPIRED",
+        `This change to ${key.type}/${key.id} is older than the server remembers writes for, so it may have been saved already; it was not applied again. Reload the document and redo it if it is missing.`,
+      );
+    }
+    this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "duplicate" });
+    const { documents } = this.ctx.stores;
+    const document =
+      (await storeCall(this.ctx, "documents", () => documents.getVersion(key, state.version))) ??
+      (await storeCall(this.ctx, "documents", () => documents.get(key)));
+    if (!document) throw notFound(key);
+    return { status: "applied", document, duplicate: true };
   }
 
   /** Commits the data of an earlier version as a new version; history is never rewritten. */
@@ -209,6 +272,20 @@ export class DocumentService {
     if (writer.socketId) target = target.except(writer.socketId);
     target.emit(PROTOCOL_EVENTS.documentUpdated, update);
   }
+}
+
+/** The store's record of an update's mutation: the id scoped to the writer's user, and when it was made (server clock, erring early). */
+function mutationOf(update: DocumentUpdate, writer: Writer): MutationRef | undefined {
+  if (update.mutationId === undefined) return undefined;
+  const user = writer.userId ?? "";
+  return {
+    id: `${user.length}:${user}:${update.mutationId}`,
+    madeAt: Date.now() - (update.mutationAgeMs ?? 0) - MUTATION_CLOCK_MARGIN_MS,
+  };
+}
+
+function throwing(error: Error): never {
+  throw error;
 }
 
 function notFound(key: DocumentKey): TrussError {

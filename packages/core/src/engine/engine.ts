@@ -3,12 +3,12 @@ import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
 import { TrussError } from "../errors.js";
 import type { PresenceUser } from "../presence/store.js";
-import { COMPANY_STREAM, isTopicName, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
+import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
 import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
 import { Connection } from "./connection.js";
 import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "./context.js";
-import { Dispatcher, type EventHandler } from "./dispatch.js";
+import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService } from "./documents.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "./events.js";
 import { SHUTTING_DOWN, toTrussError } from "./failures.js";
@@ -205,10 +205,11 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     // Users are scoped by company: the same user id in another company is another user.
     assertIds("toUser(companyId, userId)", { companyId, userId });
     return {
-      emit: async (event, data) => {
+      emit: async (event, data, options) => {
         assertApplicationEvent(event);
-        const message = await this.inboxService.send({ companyId, userId }, event, data);
-        this.ctx.metrics.inc("truss_broadcasts_total", { scope: "user" });
+        const { message, duplicate } = await this.inboxService.send({ companyId, userId }, event, data, options);
+        // A repeat of an idempotent send is not a new event.
+        if (!duplicate) this.ctx.metrics.inc("truss_broadcasts_total", { scope: "user" });
         return message;
       },
     };
@@ -222,7 +223,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       throw new TypeError(`"${event}" is not in the event catalog's client events; add it with its schema.`);
     }
     const failed = { code: "HANDLER_ERROR" as const, message: `"${event}" could not be handled; the server logged why.` };
-    this.handlers.set(event, async (connection, payload) => {
+    this.handlers.set(event, async (connection, payload, meta) => {
+      const mutationId = mutationIdOf(meta);
       const pending = this.policy.check(connection.principal, { action: "event", event });
       if (pending) await pending;
       let data = payload;
@@ -235,6 +237,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       try {
         const result = await handler(data as ClientEventData<C, E>, {
           principal,
+          ...(mutationId === undefined ? {} : { mutationId }),
           broadcast: (name, body) => {
             assertApplicationEvent(name);
             emitApplicationEvent(socket.to(companyRoom(principal.companyId)), name, body);
@@ -345,4 +348,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
 function assertApplicationEvent(event: string): void {
   if (RESERVED_EVENTS.has(event)) throw new TypeError(`"${event}" is a Truss protocol event and cannot be emitted by the application.`);
+}
+
+/** The mutation id an application event may carry in its second argument (`{ mutationId }`, sent by `@truss/client`'s outbox). */
+function mutationIdOf(meta: unknown): string | undefined {
+  if (meta === undefined || meta === null) return undefined;
+  return requireString(meta, "mutationId", MAX_MUTATION_ID_LENGTH);
 }

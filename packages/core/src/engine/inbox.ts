@@ -1,7 +1,15 @@
 import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../errors.js";
-import { compareInboxIds, isInboxId, type InboxMessage, type UserKey } from "../inbox/store.js";
+import {
+  compareInboxIds,
+  idempotencyKeyOf,
+  isInboxId,
+  type InboxAppendResult,
+  type InboxMessage,
+  type UserKey,
+} from "../inbox/store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
+import type { InboxSendOptions } from "./api.js";
 import { isClustered, userKeyOf, type EngineContext, type TrussSocket } from "./context.js";
 import { storeCall } from "./failures.js";
 import { Groups } from "./groups.js";
@@ -17,6 +25,13 @@ const CATCH_UP_CONCURRENCY = 64;
 const CATCH_UP_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15000];
 /** The most ids one `inbox:ack` may carry. */
 export const MAX_ACK_IDS = 1000;
+/**
+ * How many (user, message id) pairs a node remembers having pushed to its
+ * sockets, so that a repeated idempotent send pushes the first message only
+ * to devices it was not pushed to. Past it, a repeat may push a message again
+ * (same id: clients drop it), never lose one.
+ */
+const RECENTLY_PUSHED = 10_000;
 
 /**
  * The event an adapter emits on itself when it may have missed messages from
@@ -56,6 +71,8 @@ export interface InboxLimits {
 export class InboxService {
   /** User (company and id) → this node's deliveries to their sockets. */
   private readonly byUser = new Groups<string, Delivery>();
+  /** `<id> <user key>` of messages recently pushed to this node's sockets, oldest first. */
+  private readonly recentlyPushed = new Set<string>();
   private clustered = false;
 
   constructor(
@@ -73,19 +90,32 @@ export class InboxService {
 
   /**
    * Stores a message for a user of a company and pushes it to every device of
-   * theirs that is online. Data that is not JSON, too deep or too large is
-   * refused before the store sees it, so one bad message can never block a
-   * user's replay.
+   * theirs that is online. Data that is not JSON, too deep or too large, and
+   * a malformed idempotency key, are refused before the store sees them, so
+   * one bad message can never block a user's replay.
+   *
+   * A duplicate (the idempotency key was used for this user within the TTL)
+   * stores nothing. It is still offered to the user's online devices, on
+   * every node, because the first send may have been stored without being
+   * confirmed, and so without being pushed; each node pushes it only to
+   * devices it has not already pushed it to (see {@link RECENTLY_PUSHED}).
    */
-  async send(user: UserKey, event: string, data: unknown): Promise<InboxMessage> {
+  async send(user: UserKey, event: string, data: unknown, options: InboxSendOptions = {}): Promise<InboxAppendResult> {
+    const idempotencyKey = idempotencyKeyOf(options, "toUser(companyId, userId).emit");
     assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
     encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
     const key = { companyId: user.companyId, userId: user.userId };
-    const message = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.append(key, event, data));
-    this.ctx.metrics.inc("truss_inbox_appended_total");
+    const appendOptions = idempotencyKey === undefined ? undefined : { idempotencyKey };
+    const result = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.append(key, event, data, appendOptions));
+    if (!isInboxId(result?.message?.id)) {
+      // A custom store written against the old contract, which resolved with the message itself.
+      throw new TrussError("INTERNAL_ERROR", "The inbox store's append did not resolve with { message, duplicate }; update it to the current InboxStore contract.");
+    }
+    const { message, duplicate } = result;
+    this.ctx.metrics.inc(duplicate ? "truss_inbox_duplicates_total" : "truss_inbox_appended_total");
     this.deliverLocally(key, message);
     if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, key, message);
-    return message;
+    return { message, duplicate };
   }
 
   /**
@@ -199,8 +229,24 @@ export class InboxService {
     for (const message of held) this.push(delivery, message);
   }
 
+  /**
+   * Pushes a stored message to this node's sockets of the user, unless this
+   * node already did: a repeated idempotent send offers the first message
+   * again. Ids of one user's inbox never repeat, so this never holds back a
+   * new message.
+   */
   private deliverLocally(user: UserKey, message: InboxMessage): void {
-    for (const delivery of this.byUser.of(userKeyOf(user))) {
+    const userKey = userKeyOf(user);
+    let first = true;
+    for (const delivery of this.byUser.of(userKey)) {
+      if (first) {
+        first = false;
+        // Ids never contain a space, so the pair cannot be read two ways.
+        const pushed = `${message.id} ${userKey}`;
+        if (this.recentlyPushed.has(pushed)) return;
+        this.recentlyPushed.add(pushed);
+        if (this.recentlyPushed.size > RECENTLY_PUSHED) this.recentlyPushed.delete(this.recentlyPushed.values().next().value!);
+      }
       if (delivery.held) delivery.held.push(message);
       else this.push(delivery, message);
     }

@@ -75,7 +75,12 @@ export function createEngineMetrics(connections: () => number): MetricsRegistry 
   metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, topic, user).");
   metrics.counter("truss_inbox_appended_total", "Messages stored in user inboxes by this node.");
   metrics.counter("truss_inbox_pushed_total", "Live inbox pushes to sockets of this node.");
+  metrics.counter("truss_inbox_duplicates_total", "toUser sends on this node that repeated an idempotency key within the inbox TTL, so stored nothing new.");
   metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).");
+  metrics.counter(
+    "truss_document_mutations_total",
+    "Document updates that carried a mutation id, by outcome: committed (recorded with its commit), duplicate (committed before; answered with that version) or expired (older than the stores remember; refused with MUTATION_EXPIRED).",
+  );
   metrics.counter("truss_store_errors_total", "Store calls that failed because the store was unreachable or did not answer, by store.");
   metrics.counter("truss_slow_consumers_total", "Sockets disconnected with SLOW_CONSUMER because too much waited to be written to them.");
   metrics.counter("truss_inbox_undeliverable_total", "Stored inbox messages skipped because they could not be encoded for a socket.");

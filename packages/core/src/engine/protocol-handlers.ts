@@ -1,5 +1,6 @@
 import type { DocumentKey } from "../documents/store.js";
-import { PROTOCOL_EVENTS } from "@truss/protocol";
+import { TrussError } from "../errors.js";
+import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { requireInteger, requireObject, requireString, type EventHandler } from "./dispatch.js";
 import type { DocumentService } from "./documents.js";
@@ -54,7 +55,12 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     document: await services.documents.get(await authorized(connection, payload, "document:read")),
   }));
   on(PROTOCOL_EVENTS.documentUpdate, async (connection, payload) => {
-    const update = { baseVersion: requireInteger(payload, "baseVersion"), changes: requireObject(payload, "changes") };
+    const update = {
+      baseVersion: requireInteger(payload, "baseVersion"),
+      changes: requireObject(payload, "changes"),
+      ...optionalMutation(payload),
+      ...((payload as { baseChanges?: unknown }).baseChanges === undefined ? {} : { baseChanges: requireObject(payload, "baseChanges") }),
+    };
     return services.documents.update(await authorized(connection, payload, "document:write"), update, writer(connection));
   });
   on(PROTOCOL_EVENTS.documentHistory, async (connection, payload) => {
@@ -78,4 +84,16 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => {
     services.subscriptions.unsubscribe(connection, payload);
   });
+}
+
+/** The optional `mutationId` and `mutationAgeMs` of a `document:update`. */
+function optionalMutation(payload: unknown): { mutationId?: string; mutationAgeMs?: number } {
+  const fields = (payload ?? {}) as { mutationId?: unknown; mutationAgeMs?: unknown };
+  if (fields.mutationId === undefined) {
+    if (fields.mutationAgeMs !== undefined) throw new TrussError("INVALID_PAYLOAD", `"mutationAgeMs" needs a "mutationId".`);
+    return {};
+  }
+  const mutationId = requireString(payload, "mutationId", MAX_MUTATION_ID_LENGTH);
+  const age = requireInteger(payload, "mutationAgeMs", { optional: true });
+  return Number.isNaN(age) ? { mutationId } : { mutationId, mutationAgeMs: age };
 }

@@ -2,6 +2,8 @@ import {
   compareInboxIds,
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
+  idempotencyKeyOf,
+  INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
   isInboxId,
   type InboxDropStats,
   type InboxMessage,
@@ -28,6 +30,12 @@ interface UserInbox {
   lastSeq: number;
   /** deviceId → last acknowledged id. */
   cursors: Map<string, string>;
+  /**
+   * Idempotency key → the id and ts of the first message stored with it.
+   * Insertion order is age order (a key is re-inserted only after it was
+   * forgotten), so the oldest keys are dropped from the front.
+   */
+  keys: Map<string, { id: string; ts: number }>;
 }
 
 /**
@@ -40,6 +48,12 @@ interface UserInbox {
  * `seq` counts appends within that ms. TTL is applied lazily whenever a user's
  * inbox is touched (and for every inbox by `dropped()`), so no timer keeps the
  * process alive.
+ *
+ * Idempotency keys are kept per user next to the messages: each for the TTL
+ * from its first message's ts, and at most
+ * `INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE × maxLength` of them, the oldest
+ * dropped first. An append is one synchronous step, so two appends with the
+ * same key on this instance never both store.
  *
  * @param options.ttlMs How long a message is kept; default {@link DEFAULT_INBOX_TTL_MS}.
  * @param options.maxLength Messages kept per user; default {@link DEFAULT_INBOX_MAX_LENGTH}.
@@ -54,6 +68,7 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
   if (!(Number.isInteger(maxLength) && maxLength > 0)) {
     throw new RangeError(`memoryInbox: maxLength must be a positive integer, got ${maxLength}`);
   }
+  const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
 
   /** companyId → userId → inbox: nested, never joined into one key, so no ids can collide. */
   const companies = new Map<string, Map<string, UserInbox>>();
@@ -65,7 +80,7 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
     if (!users) companies.set(user.companyId, (users = new Map()));
     let inbox = users.get(user.userId);
     if (!inbox) {
-      inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map() };
+      inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map(), keys: new Map() };
       users.set(user.userId, inbox);
     }
     return inbox;
@@ -80,14 +95,34 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
     drops.expired += count;
   };
 
+  /** Forgets keys past the TTL, then the oldest beyond the bound (`extra` makes room for keys about to be added). */
+  const dropKeys = (inbox: UserInbox, at: number, extra: number) => {
+    for (const [key, first] of inbox.keys) {
+      if (first.ts + ttlMs > at && inbox.keys.size + extra <= maxKeys) break;
+      inbox.keys.delete(key);
+    }
+  };
+
   return {
-    async append(user, event, data) {
+    async append(user, event, data, options) {
+      const key = idempotencyKeyOf(options, "memoryInbox");
       // Encoded before any state changes, so data JSON cannot carry rejects with nothing stored.
       refuseNonJsonFields(data, "memoryInbox");
       const json = JSON.stringify(data) as string | undefined;
       const at = now();
       const inbox = inboxFor(user);
       dropExpired(inbox, at);
+      if (key !== undefined) {
+        dropKeys(inbox, at, 0);
+        const first = inbox.keys.get(key);
+        if (first) {
+          const index = firstIndexAfter(inbox.messages, first.id) - 1;
+          const stored = inbox.messages[index];
+          // The cap may have dropped the first message: its id and ts still answer for it.
+          const message = stored?.id === first.id ? decode(stored) : decode({ id: first.id, event, json, ts: first.ts });
+          return { message, duplicate: true };
+        }
+      }
       const ms = Math.max(at, inbox.lastMs);
       const seq = ms === inbox.lastMs ? inbox.lastSeq + 1 : 0;
       inbox.lastMs = ms;
@@ -99,7 +134,11 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
         inbox.messages.splice(0, overCap);
         drops.overCap += overCap;
       }
-      return decode(message);
+      if (key !== undefined) {
+        dropKeys(inbox, at, 1);
+        inbox.keys.set(key, { id: message.id, ts: message.ts });
+      }
+      return { message: decode(message), duplicate: false };
     },
 
     async read(user, afterId, limit) {
@@ -125,7 +164,12 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
 
     async dropped() {
       const at = now();
-      for (const users of companies.values()) for (const inbox of users.values()) dropExpired(inbox, at);
+      for (const users of companies.values()) {
+        for (const inbox of users.values()) {
+          dropExpired(inbox, at);
+          dropKeys(inbox, at, 0);
+        }
+      }
       return { ...drops };
     },
   };

@@ -37,8 +37,25 @@ export interface InboxStore {
    * Appends a message and resolves with it (id and ts assigned) once it is
    * durably stored. Applies the length cap; rejects (nothing stored) when the
    * store is unreachable. `data` is JSON: the engine checks it before calling.
+   *
+   * With `options.idempotencyKey`, the append is idempotent per user (company
+   * and user): if the same key was appended for the same user within the TTL,
+   * nothing is stored and it resolves with the first message and
+   * `duplicate: true`. The check and the append are one atomic step, so two
+   * appends with the same key at once (from two engine nodes) store one
+   * message. A store remembers a key for the TTL, counted from the first
+   * message's `ts`, and keeps a user's newest
+   * {@link INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE} × `maxLength` keys, forgetting
+   * older ones first (so the memory a user's keys take is bounded); a
+   * forgotten key is a new key. When the length cap has already dropped the
+   * first message but its key is remembered, the result is still a duplicate
+   * and its message carries the first id and ts with this call's `event` and
+   * `data` (what was stored is gone). Without a key nothing is remembered.
+   *
+   * @throws TypeError when `options.idempotencyKey` is present but not an
+   * idempotency key ({@link isIdempotencyKey}).
    */
-  append(user: UserKey, event: string, data: unknown): Promise<InboxMessage>;
+  append(user: UserKey, event: string, data: unknown, options?: InboxAppendOptions): Promise<InboxAppendResult>;
   /**
    * Up to `limit` unexpired messages with an id greater than `afterId` (all
    * when `afterId` is `null`), oldest first.
@@ -52,6 +69,28 @@ export interface InboxStore {
   dropped(): Promise<InboxDropStats>;
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
   ping?(): Promise<void>;
+}
+
+/** Options of one {@link InboxStore.append}. */
+export interface InboxAppendOptions {
+  /**
+   * Makes the append idempotent for this user: a repeat with the same key
+   * within the TTL stores nothing and resolves with the first message. A
+   * non-empty string of well-formed Unicode, at most
+   * {@link MAX_IDEMPOTENCY_KEY_LENGTH} characters.
+   */
+  idempotencyKey?: string;
+}
+
+/** What {@link InboxStore.append} resolves with. */
+export interface InboxAppendResult {
+  /**
+   * The stored message; for a duplicate, the first message stored with the
+   * key (its id and ts, and its event and data unless the cap dropped it).
+   */
+  message: InboxMessage;
+  /** Whether the key was already used for this user, so nothing was stored. */
+  duplicate: boolean;
 }
 
 /** Options every inbox implementation accepts. */
@@ -73,3 +112,49 @@ export type Inbox = InboxStore;
 export const DEFAULT_INBOX_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default inbox length cap: 1,000 messages a user. */
 export const DEFAULT_INBOX_MAX_LENGTH = 1000;
+
+/** The longest idempotency key, in characters (Unicode code points). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+/**
+ * How many idempotency keys a store remembers per user, as a multiple of its
+ * `maxLength`: at most `10 × maxLength`, the oldest forgotten first.
+ */
+export const INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE = 10;
+
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Whether `value` can be an idempotency key: a non-empty string of
+ * well-formed Unicode (no lone surrogate) of at most
+ * {@link MAX_IDEMPOTENCY_KEY_LENGTH} characters.
+ */
+export function isIdempotencyKey(value: unknown): value is string {
+  if (typeof value !== "string" || value.length === 0 || LONE_SURROGATE.test(value)) return false;
+  // A code point is one or two UTF-16 units, so only lengths in between need counting.
+  if (value.length <= MAX_IDEMPOTENCY_KEY_LENGTH) return true;
+  if (value.length > 2 * MAX_IDEMPOTENCY_KEY_LENGTH) return false;
+  let characters = 0;
+  for (const _ of value) characters += 1;
+  return characters <= MAX_IDEMPOTENCY_KEY_LENGTH;
+}
+
+/**
+ * The idempotency key of append options, or `undefined` without one; for
+ * store implementations.
+ *
+ * @throws TypeError naming `who` when the options or the key are malformed.
+ */
+export function idempotencyKeyOf(options: InboxAppendOptions | undefined, who: string): string | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${who}: options must be an object, got ${options === null ? "null" : typeof options}`);
+  }
+  const key = options.idempotencyKey;
+  if (key === undefined) return undefined;
+  if (!isIdempotencyKey(key)) {
+    throw new TypeError(
+      `${who}: idempotencyKey must be a non-empty string of well-formed Unicode of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+    );
+  }
+  return key;
+}

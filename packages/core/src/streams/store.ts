@@ -1,3 +1,5 @@
+import { checkPositiveIntegers } from "../store-options.js";
+
 /**
  * Addresses one stream: a company's broadcasts (`stream: "company"`) or one
  * topic of a company (`stream: "topic:<name>"`). Streams are per company:
@@ -117,13 +119,9 @@ export const DEFAULT_STREAM_IDLE_MS = 60 * 60 * 1000;
  * @throws RangeError when `size`, `ttlMs` or `idleMs` is not a positive integer.
  */
 export function resolveStreamStoreOptions(store: string, options: StreamStoreOptions): Required<StreamStoreOptions> {
-  const resolved = {
+  return checkPositiveIntegers(store, {
     size: options.size ?? DEFAULT_STREAM_SIZE,
     ttlMs: options.ttlMs ?? DEFAULT_STREAM_TTL_MS,
     idleMs: options.idleMs ?? DEFAULT_STREAM_IDLE_MS,
-  };
-  for (const [name, value] of Object.entries(resolved)) {
-    if (!(Number.isSafeInteger(value) && value > 0)) throw new RangeError(`${store}: ${name} must be a positive integer, got ${value}`);
-  }
-  return resolved;
+  });
 }
