@@ -8,6 +8,8 @@ import type { TrussClientError } from "./errors.js";
 import { InboxReceiver } from "./inbox.js";
 import { Listeners } from "./listeners.js";
 import { isStreamPosition, type StreamResync } from "./ordered-stream.js";
+import { Outbox, type OutboxClient } from "./outbox.js";
+import { memoryOutboxStore, type OutboxStore } from "./outbox-stores.js";
 import { memoryPositionStore, type PositionStore } from "./positions.js";
 import { PresenceTracker, type PresenceClient } from "./presence.js";
 import { StreamRecovery } from "./recovery.js";
@@ -29,8 +31,44 @@ export interface ConnectOptions extends ConnectionOptions {
    * also recovers across page reloads.
    */
   positionStore?: PositionStore;
-  /** Settles `documents.update` conflicts (ask the user, or a rule); without it conflicts are returned as they are. */
+  /**
+   * Settles `documents.update` conflicts (ask the user, or a rule); without
+   * it conflicts are returned as they are. It also settles the conflicts of
+   * writes an earlier page queued, whose own `onConflict` did not survive.
+   */
   onConflict?: ConflictHandler;
+  /** Where writes wait until the server committed them, and which application events queue like document updates. */
+  outbox?: OutboxOptions;
+}
+
+/** The outbox's options. */
+export interface OutboxOptions {
+  /**
+   * Keeps the pending writes. Default `memoryOutboxStore()`, which survives
+   * reconnections; `localStorageOutboxStore(key)` or
+   * `indexedDbOutboxStore(name)` also survive a reload or a closed tab: the
+   * next page of the same browser profile sends them.
+   */
+  store?: OutboxStore;
+  /**
+   * Application events that `emit` queues in the outbox like document
+   * updates: kept while offline, sent in order with a mutation id (the
+   * handler's `context.mutationId`), and resolved with the handler's result
+   * once it answered. Other events fail fast when offline, as before.
+   */
+  events?: readonly string[];
+}
+
+/** Where the client stands as a whole, for an "offline, 2 changes waiting" or "in sync" indicator. */
+export interface SyncState {
+  /** The connection's status. */
+  status: ConnectionStatus;
+  /** Writes waiting in the outbox (the one being sent included). */
+  pendingWrites: number;
+  /** Whether broadcasts missed while away are being caught up on. */
+  recovering: boolean;
+  /** Connected, caught up, and no write waiting: everything this device did is on the server, and everything it should have heard, it heard. */
+  inSync: boolean;
 }
 
 /**
@@ -70,7 +108,9 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
   /**
    * Sends client event `E` and resolves with the server handler's result;
    * rejects with a {@link TrussClientError} (`INVALID_PAYLOAD`,
-   * `UNKNOWN_EVENT`, `RATE_LIMITED`, `HANDLER_ERROR`, `TIMEOUT`…).
+   * `UNKNOWN_EVENT`, `RATE_LIMITED`, `HANDLER_ERROR`, `TIMEOUT`…). An event
+   * listed in `outbox.events` waits in the outbox instead: across
+   * disconnections and lost answers, until the handler answered for good.
    */
   emit<E extends ClientEventName<C>, R = unknown>(event: E, data: ClientEventPayload<C, E>): Promise<R>;
   /**
@@ -126,6 +166,12 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
   onRecovering(callback: (recovering: boolean) => void): () => void;
   /** Versioned documents with base-version tracking and conflict handling. */
   readonly documents: DocumentsClient;
+  /** The writes waiting to be sent: document updates and queued events. */
+  readonly outbox: OutboxClient;
+  /** The connection, the outbox and recovery together: `inSync` or not, and why. */
+  readonly sync: SyncState;
+  /** Calls `callback` with each change of {@link sync}. Returns an unsubscribe function. */
+  onSync(callback: (state: SyncState) => void): () => void;
   /** Who is online in the company. */
   readonly presence: PresenceClient;
   /** Where the connection stands. */
@@ -175,6 +221,7 @@ export function connect<C extends EventCatalog = EventCatalog>(url: string, opti
 
 class Client<C extends EventCatalog> implements TrussClient<C> {
   readonly documents: DocumentSync;
+  readonly outbox: Outbox;
   readonly presence: PresenceTracker;
   private readonly connection: Connection;
   private readonly handlers = new Map<string, Listeners<[unknown, InboxMessage?]>>();
@@ -182,6 +229,9 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
   private readonly droppedHandlers: Listeners<[DroppedSubscription]>;
   private readonly topics: TopicSubscriptions;
   private readonly streams: StreamRecovery;
+  private readonly queuedEvents: ReadonlySet<string>;
+  private readonly syncListeners: Listeners<[SyncState]>;
+  private lastSync: SyncState | undefined;
 
   constructor(url: string, options: ConnectOptions) {
     this.connection = new Connection(url, options);
@@ -192,7 +242,29 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     const deliver = (event: string, data: unknown) => this.handlers.get(event)?.emit(data);
     this.streams = new StreamRecovery(this.connection, options.positionStore ?? memoryPositionStore(), deliver, report);
     this.topics = new TopicSubscriptions(this.connection, dropped, this.streams);
-    this.documents = new DocumentSync(this.connection, options.onConflict, report("documents.onUpdated"), dropped);
+    this.queuedEvents = new Set(options.outbox?.events ?? []);
+    for (const event of this.queuedEvents) assertApplicationEvent(event);
+    this.outbox = new Outbox(
+      this.connection,
+      options.outbox?.store ?? memoryOutboxStore(),
+      async (write, persist) =>
+        write.kind === "document"
+          ? this.documents.send(write, persist)
+          : (await this.connection.call(write.event, write.data, { mutationId: write.mutationId })).result,
+      report,
+    );
+    this.documents = new DocumentSync(this.connection, this.outbox, options.onConflict, report("documents.onUpdated"), dropped);
+    this.syncListeners = new Listeners(report("onSync"));
+    const syncChanged = () => {
+      const state = this.sync;
+      const last = this.lastSync;
+      if (last && last.status === state.status && last.pendingWrites === state.pendingWrites && last.recovering === state.recovering) return;
+      this.lastSync = state;
+      this.syncListeners.emit(state);
+    };
+    this.connection.onStatus(syncChanged);
+    this.outbox.onChange(syncChanged);
+    this.streams.onRecovering(syncChanged);
     this.presence = new PresenceTracker(this.connection, report("presence.subscribe"));
     new InboxReceiver(this.connection, options.dedupStore ?? memoryDedupStore(), (message) => this.deliverInbox(message));
     this.connection.socket.onAny((event: string, data: unknown, position?: unknown) => {
@@ -228,8 +300,20 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
 
   async emit<E extends ClientEventName<C>, R = unknown>(event: E, data: ClientEventPayload<C, E>): Promise<R> {
     assertApplicationEvent(event);
+    if (this.queuedEvents.has(event)) return (await this.outbox.add({ kind: "event", event, data })) as R;
     const body = await this.connection.call(event, data);
     return body.result as R;
+  }
+
+  get sync(): SyncState {
+    const status = this.connection.status;
+    const pendingWrites = this.outbox.size;
+    const recovering = this.streams.recovering;
+    return { status, pendingWrites, recovering, inSync: status === "connected" && pendingWrites === 0 && !recovering };
+  }
+
+  onSync(callback: (state: SyncState) => void): () => void {
+    return this.syncListeners.add(callback);
   }
 
   subscribe(topic: string): Promise<void> {

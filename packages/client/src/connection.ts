@@ -208,8 +208,12 @@ export class Connection {
     return this.call(event, payload) as Promise<AckBody<E>>;
   }
 
-  /** {@link request} for any event name (the application's own). */
-  call(event: string, payload: unknown): Promise<Record<string, unknown>> {
+  /**
+   * {@link request} for any event name (the application's own). `meta`, when
+   * given, goes as the event's second argument (`{ mutationId }` of a queued
+   * write).
+   */
+  call(event: string, payload: unknown, meta?: { mutationId: string }): Promise<Record<string, unknown>> {
     if (this.stopped) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
       const fail = (error: TrussClientError) => {
@@ -217,7 +221,7 @@ export class Connection {
         reject(error);
       };
       this.pending.add(fail);
-      this.socket.timeout(this.ackTimeoutMs).emit(event, payload, (error: Error | null, ack: unknown) => {
+      const onAck = (error: Error | null, ack: unknown) => {
         if (!this.pending.has(fail)) return;
         if (error) return fail(this.transportError(event, error));
         this.pending.delete(fail);
@@ -228,7 +232,10 @@ export class Connection {
         } else {
           reject(fromPayload(reply?.error, `"${event}" was refused without a reason.`));
         }
-      });
+      };
+      const socket = this.socket.timeout(this.ackTimeoutMs);
+      if (meta) socket.emit(event, payload, meta, onAck);
+      else socket.emit(event, payload, onAck);
     });
   }
 
@@ -238,13 +245,44 @@ export class Connection {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.unwatchNetwork();
     this.socket.disconnect();
     const error = closedError(reason);
     for (const fail of [...this.pending]) fail(error);
     this.setStatus("closed", reason ?? null);
   }
 
+  /**
+   * Follows the browser's own idea of the network (`online` / `offline` on
+   * `window`): going offline drops the transport at once instead of waiting
+   * for a ping to time out, so writes queue and the status says so; coming
+   * back online tries to connect now instead of waiting out the backoff.
+   * A no-op where there is no such event source (Node).
+   */
+  private watchNetwork(): void {
+    const target = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
+    if (typeof target.addEventListener !== "function" || typeof target.removeEventListener !== "function") return;
+    const offline = () => {
+      if (this.socket.connected) this.socket.io.engine?.close();
+    };
+    const online = () => {
+      if (this.stopped || this.socket.connected || this.attempting) return;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      void this.attempt();
+    };
+    target.addEventListener("offline", offline);
+    target.addEventListener("online", online);
+    this.unwatchNetwork = () => {
+      target.removeEventListener!("offline", offline);
+      target.removeEventListener!("online", online);
+    };
+  }
+
+  private unwatchNetwork: () => void = () => undefined;
+
   private listen(): void {
+    this.watchNetwork();
     const { socket } = this;
     socket.on("connect", () => {
       this.attempting = false;

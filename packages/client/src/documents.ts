@@ -1,4 +1,5 @@
 import {
+  MAX_MUTATION_ID_LENGTH,
   PROTOCOL_EVENTS,
   type DocumentData,
   type DocumentDropped,
@@ -9,6 +10,8 @@ import {
 import type { Connection } from "./connection.js";
 import { fromPayload } from "./errors.js";
 import { Listeners } from "./listeners.js";
+import { newMutationId, type Outbox } from "./outbox.js";
+import type { PendingDocumentWrite, PendingWrite } from "./outbox-stores.js";
 import { KeptSubscriptions, type DroppedSubscription } from "./subscriptions.js";
 
 /** What an {@link ConflictHandler} is shown. */
@@ -51,6 +54,11 @@ export type DocumentUpdateOutcome =
       current?: undefined;
       /** When `onConflict` resolved a conflict first: the fields it was about. */
       conflicts?: FieldConflict[];
+      /**
+       * Set when the server had committed this write before (an earlier send
+       * whose answer was lost): `document` is the version that commit made.
+       */
+      duplicate?: true;
       /** How `onConflict` resolved the conflict, if there was one. */
       resolution?: "mine" | "custom";
     }
@@ -79,6 +87,13 @@ export interface DocumentUpdateOptions {
   baseVersion?: number;
   /** Overrides the client's `onConflict` for this call; `null` returns conflicts unresolved. */
   onConflict?: ConflictHandler | null;
+  /**
+   * The write's mutation id, to find it in `client.outbox.pending` and
+   * `onSettled` (default: 32 random hex digits). It must be new: the server
+   * answers a second write with an id it has committed as a repeat of the
+   * first. At most 128 characters.
+   */
+  mutationId?: string;
 }
 
 /** Versioned documents, as `client.documents`. */
@@ -89,6 +104,16 @@ export interface DocumentsClient {
    * Sets top-level fields (`null` deletes one), based on the last version this
    * client saw. A stale base is merged or refused by the server's resolver;
    * a refusal goes to `onConflict` when there is one.
+   *
+   * The update goes through the outbox (`client.outbox`): it is kept, in
+   * order with the client's other writes, while offline and after a lost
+   * answer, and sent with a mutation id so the server commits it once
+   * however often it is sent. The promise resolves when the server committed
+   * it (or answered a conflict), not when the network gave up; it rejects on
+   * a final refusal (`FORBIDDEN`, `NOT_FOUND`, `VERSION_NOT_FOUND`,
+   * `DOCUMENT_TOO_LARGE`, `MUTATION_EXPIRED`…), on `DISCARDED` and, with the
+   * write kept in a persistent outbox store for the next page, on
+   * `CLIENT_CLOSED`.
    */
   update(type: string, id: string, changes: DocumentData, options?: DocumentUpdateOptions): Promise<DocumentUpdateOutcome>;
   /** Up to `limit` committed versions (server default 20, at most 100), newest first. */
@@ -145,15 +170,19 @@ export class DocumentSync implements DocumentsClient {
   private readonly watchedData = new Map<string, DocumentData>();
   private readonly updated: Listeners<[DocumentUpdated]>;
   private readonly watches: KeptSubscriptions<DocumentRef, { document: DocumentVersion | null }>;
+  /** The `onConflict` given to an `update` call, by its mutation id, while the call waits; `null` for "return conflicts unresolved". */
+  private readonly callConflictHandlers = new Map<string, ConflictHandler | null>();
 
   /**
    * @param connection - the connection to send through.
+   * @param outbox - where updates wait until the server committed them; it sends them through {@link send}.
    * @param onConflict - the client's conflict handler, if any.
    * @param onListenerFailure - where a throwing `onUpdated` callback is reported.
    * @param onDropped - told when the server ends or refuses again a watch it had accepted.
    */
   constructor(
     private readonly connection: Connection,
+    private readonly outbox: Outbox,
     private readonly onConflict: ConflictHandler | undefined,
     onListenerFailure: (error: unknown) => void,
     onDropped: (drop: DroppedSubscription) => void,
@@ -187,30 +216,65 @@ export class DocumentSync implements DocumentsClient {
   }
 
   async update(type: string, id: string, changes: DocumentData, options: DocumentUpdateOptions = {}): Promise<DocumentUpdateOutcome> {
-    const onConflict = options.onConflict === undefined ? this.onConflict : (options.onConflict ?? undefined);
-    let baseVersion = options.baseVersion ?? this.knownVersion(type, id) ?? 0;
-    let pending = changes;
+    if (typeof changes !== "object" || changes === null || Array.isArray(changes)) {
+      throw new TypeError("documents.update(type, id, changes) takes the fields to set as an object.");
+    }
+    const baseVersion = options.baseVersion ?? this.knownVersion(type, id) ?? 0;
+    const mutationId = options.mutationId ?? newMutationId();
+    if (typeof mutationId !== "string" || mutationId.length === 0 || mutationId.length > MAX_MUTATION_ID_LENGTH) {
+      throw new TypeError(`A mutationId must be a string of 1 to ${MAX_MUTATION_ID_LENGTH} characters.`);
+    }
+    if (options.onConflict !== undefined) this.callConflictHandlers.set(mutationId, options.onConflict);
+    try {
+      return (await this.outbox.add({ kind: "document", type, id, changes, baseVersion, mutationId })) as DocumentUpdateOutcome;
+    } finally {
+      this.callConflictHandlers.delete(mutationId);
+    }
+  }
+
+  /**
+   * Sends one queued document write until the server answers for good: a
+   * commit (also a repeat's, `duplicate`), or a conflict that `onConflict`
+   * does not settle. A settled conflict is sent again with the same mutation
+   * id, based on the current version, and kept that way in the outbox.
+   */
+  async send(write: PendingDocumentWrite, persist: (write: PendingWrite) => Promise<void>): Promise<DocumentUpdateOutcome> {
+    const { type, id } = write;
+    const perCall = this.callConflictHandlers.get(write.mutationId);
+    const onConflict = perCall === undefined ? this.onConflict : (perCall ?? undefined);
     let resolved: { resolution: "mine" | "custom"; conflicts: FieldConflict[] } | undefined;
     for (let round = 0; ; round++) {
-      const result = await this.connection.request(PROTOCOL_EVENTS.documentUpdate, { type, id, baseVersion, changes: pending, clientTs: Date.now() });
+      const result = await this.connection.request(PROTOCOL_EVENTS.documentUpdate, {
+        type,
+        id,
+        baseVersion: write.baseVersion,
+        changes: write.changes,
+        clientTs: write.createdAt,
+        mutationId: write.mutationId,
+        mutationAgeMs: Math.max(0, Date.now() - write.createdAt),
+        ...(write.baseChanges ? { baseChanges: write.baseChanges } : {}),
+      });
       if (result.status !== "conflict") {
         this.remember(result.document);
-        return { status: result.status, document: result.document, ...resolved };
+        return { status: result.status, document: result.document, ...(result.duplicate ? { duplicate: true as const } : {}), ...resolved };
       }
       const { current, conflicts } = result;
       this.remember(current);
       if (!onConflict || round >= MAX_CONFLICT_ROUNDS) return { status: "conflict", current, conflicts };
-      const decision = await onConflict({ type, id, current, conflicts, changes: pending });
+      const decision = await onConflict({ type, id, current, conflicts, changes: write.changes });
       if (decision === "theirs") return { status: "conflict", current, conflicts, resolution: "theirs" };
       if (decision === "mine") {
         resolved = { resolution: "mine", conflicts };
       } else if (typeof decision === "object" && decision !== null && !Array.isArray(decision)) {
         resolved = { resolution: "custom", conflicts };
-        pending = decision;
+        write.changes = decision;
       } else {
         throw new TypeError(`onConflict must return "mine", "theirs" or an object of changes; got ${JSON.stringify(decision)}.`);
       }
-      baseVersion = current.version;
+      // Settled against the current version, which has every earlier change of this writer in it.
+      write.baseVersion = current.version;
+      delete write.baseChanges;
+      await persist(write);
     }
   }
 

@@ -20,6 +20,10 @@ export const CLIENT_ERROR_CODES = [
   "SERVER_DISCONNECTED",
   /** `unsubscribe` or `documents.unwatch` withdrew a subscription whose `subscribe` or `watch` was still waiting to be sent. */
   "CANCELLED",
+  /** `client.outbox.discard()` removed the pending write; if it was being sent, the server may still have committed it. */
+  "DISCARDED",
+  /** The outbox store could not keep or update a write (storage full or disabled); a write it could not keep was not queued. */
+  "STORAGE_FAILED",
 ] as const;
 
 /** One of {@link CLIENT_ERROR_CODES}. */

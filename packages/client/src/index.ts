@@ -7,7 +7,10 @@
  * @module
  */
 export { connect } from "./client.js";
-export type { ClientEventPayload, ConnectOptions, ServerEventHandler, TrussClient } from "./client.js";
+export type { ClientEventPayload, ConnectOptions, OutboxOptions, ServerEventHandler, SyncState, TrussClient } from "./client.js";
+export { indexedDbOutboxStore, localStorageOutboxStore, memoryOutboxStore } from "./outbox-stores.js";
+export type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
+export type { OutboxClient, SettledWrite } from "./outbox.js";
 export type { ConnectionOptions, ConnectionStatus, StatusChange } from "./connection.js";
 export { DEFAULT_ACK_TIMEOUT_MS } from "./connection.js";
 export { DEFAULT_RECONNECT } from "./backoff.js";

@@ -1,0 +1,298 @@
+import { Backoff } from "./backoff.js";
+import { closedError, type Connection } from "./connection.js";
+import { isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
+import { Listeners } from "./listeners.js";
+import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
+
+/** What became of a pending write: `result` when the server took it, `error` when it refused it for good or it was discarded. */
+export type SettledWrite =
+  | {
+      write: PendingWrite;
+      /** A document write's `DocumentUpdateOutcome`, or an event handler's result. */
+      result: unknown;
+      error?: undefined;
+    }
+  | { write: PendingWrite; result?: undefined; error: TrussClientError };
+
+/** Writes waiting to be sent, as `client.outbox`. */
+export interface OutboxClient {
+  /** How many writes wait (the one being sent included). */
+  readonly size: number;
+  /** The waiting writes, oldest first: a snapshot. */
+  readonly pending: readonly PendingWrite[];
+  /** Resolves once the writes a persistent store kept from an earlier page are loaded (and queued before any new one). */
+  readonly ready: Promise<void>;
+  /** Calls `callback` with the waiting writes whenever they change. Returns an unsubscribe function. */
+  onChange(callback: (pending: readonly PendingWrite[]) => void): () => void;
+  /**
+   * Calls `callback` when a write leaves the outbox: committed, refused for
+   * good, or discarded. The only way to hear of writes an earlier page
+   * queued (their promises did not survive the reload). Returns an
+   * unsubscribe function.
+   */
+  onSettled(callback: (settled: SettledWrite) => void): () => void;
+  /**
+   * Drops a waiting write; its promise rejects with `DISCARDED`. A write
+   * that is being sent may still be committed by the server. Resolves
+   * whether there was such a write.
+   */
+  discard(mutationId: string): Promise<boolean>;
+}
+
+/**
+ * Sends one write and resolves with its result once the server answered for
+ * good. `persist` keeps a write whose base or changes changed on the way (a
+ * conflict settled by `onConflict`), so a resend after a reload sends that.
+ */
+export type WriteSender = (write: PendingWrite, persist: (write: PendingWrite) => Promise<void>) => Promise<unknown>;
+
+/** A write as `add` takes it: the outbox numbers and dates it, and makes a mutation id unless the caller brings one. */
+export type WriteDraft<W extends PendingWrite> = Omit<W, "mutationId" | "seq" | "createdAt"> & { mutationId?: string };
+
+/** What a caller waits on for its write. */
+interface Waiter {
+  resolve(result: unknown): void;
+  reject(error: TrussClientError): void;
+}
+
+/**
+ * Failures after which the same write is sent again, unchanged: the network
+ * or the server gave out before an answer (the mutation id makes the retry
+ * safe), or the server asked to come back later. Anything else the server
+ * answers is final.
+ */
+const SEND_AGAIN: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
+  "TIMEOUT",
+  "DISCONNECTED",
+  "CONNECTION_FAILED",
+  "STORE_UNAVAILABLE",
+  "RATE_LIMITED",
+  "INTERNAL_ERROR",
+  "SERVER_SHUTTING_DOWN",
+  "TOKEN_UNAVAILABLE",
+  "AUTH_TOKEN_EXPIRED",
+]);
+
+/**
+ * The outbox: writes in the order they were made, each with a mutation id,
+ * sent one at a time while connected and kept (in its store) until the
+ * server answers for good. A lost ack, a dropped connection or a server
+ * without its store only delay a write; the mutation id makes every resend
+ * harmless. One at a time keeps the order, and lets a write wait for the
+ * outcome of the one before it on the same document.
+ */
+export class Outbox implements OutboxClient {
+  readonly ready: Promise<void>;
+  private readonly queue: PendingWrite[] = [];
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly changed: Listeners<[readonly PendingWrite[]]>;
+  private readonly settled: Listeners<[SettledWrite]>;
+  private readonly backoff = new Backoff({ initialDelayMs: 250, maxDelayMs: 10_000 });
+  private nextSeq = 1;
+  private running = false;
+  private runAgain = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private wakeRetry: (() => void) | undefined;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly store: OutboxStore,
+    private readonly send: WriteSender,
+    report: (where: string) => (error: unknown) => void,
+  ) {
+    this.changed = new Listeners(report("outbox.onChange"));
+    this.settled = new Listeners(report("outbox.onSettled"));
+    this.ready = this.load().catch((error: unknown) => report("the outbox store's load")(error));
+    connection.onStatus((status, change) => {
+      if (status === "connected") this.kick();
+      if (status === "closed") this.stop(change.reason);
+    });
+  }
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  get pending(): readonly PendingWrite[] {
+    return this.queue.map((write) => ({ ...write }));
+  }
+
+  onChange(callback: (pending: readonly PendingWrite[]) => void): () => void {
+    return this.changed.add(callback);
+  }
+
+  onSettled(callback: (settled: SettledWrite) => void): () => void {
+    return this.settled.add(callback);
+  }
+
+  /**
+   * Queues a write and resolves with its result once the server committed it
+   * (or rejects when the server refused it for good, or it was discarded).
+   * Rejects at once, with nothing queued, when the client is closed or the
+   * store could not keep the write.
+   */
+  async add(draft: WriteDraft<PendingDocumentWrite> | WriteDraft<PendingEventWrite>): Promise<unknown> {
+    await this.ready;
+    if (this.connection.closed) throw closedError();
+    if (draft.mutationId !== undefined && this.queue.some((waiting) => waiting.mutationId === draft.mutationId)) {
+      throw new TypeError(`The mutation id "${draft.mutationId}" is already waiting in the outbox.`);
+    }
+    const write = { mutationId: newMutationId(), ...draft, seq: this.nextSeq++, createdAt: Date.now() } as PendingWrite;
+    try {
+      await this.store.put(write);
+    } catch (error) {
+      throw new TrussClientError("STORAGE_FAILED", `The outbox store could not keep the write, so it was not queued: ${String(error)}`, { cause: error });
+    }
+    this.queue.push(write);
+    const done = new Promise<unknown>((resolve, reject) => this.waiters.set(write.mutationId, { resolve, reject }));
+    this.changed.emit(this.pending);
+    this.kick();
+    return done;
+  }
+
+  async discard(mutationId: string): Promise<boolean> {
+    const write = this.queue.find((candidate) => candidate.mutationId === mutationId);
+    if (!write) return false;
+    const sending = this.queue[0] === write && this.running;
+    await this.remove(write, {
+      error: new TrussClientError(
+        "DISCARDED",
+        sending ? "The write was discarded while it was being sent; the server may still have committed it." : "The write was discarded before it was sent.",
+      ),
+    });
+    return true;
+  }
+
+  private async load(): Promise<void> {
+    const stored = await this.store.load();
+    stored.sort((a, b) => a.seq - b.seq);
+    this.queue.unshift(...stored);
+    this.nextSeq = Math.max(this.nextSeq, ...stored.map((write) => write.seq + 1));
+    if (stored.length > 0) this.changed.emit(this.pending);
+  }
+
+  /** Starts sending, or has the running pass look again once it is done. */
+  private kick(): void {
+    this.wakeRetry?.();
+    if (this.running) {
+      this.runAgain = true;
+      return;
+    }
+    this.running = true;
+    void (async () => {
+      try {
+        do {
+          this.runAgain = false;
+          await this.drain();
+        } while (this.runAgain);
+      } finally {
+        this.running = false;
+      }
+    })();
+  }
+
+  /** Sends the writes in order while connected; stops at a failure that only a new connection can fix. */
+  private async drain(): Promise<void> {
+    await this.ready;
+    while (this.connection.status === "connected" && this.queue.length > 0) {
+      const write = this.queue[0]!;
+      const base = write.kind === "document" ? write.baseVersion : 0;
+      let result: unknown;
+      try {
+        result = await this.send(write, (changed) => this.persist(changed));
+      } catch (error) {
+        if (this.queue[0] !== write) continue; // discarded meanwhile; its caller has been told
+        const failure = isTrussClientError(error) ? error : new TrussClientError("HANDLER_ERROR", `Sending a queued write failed: ${String(error)}`, { cause: error });
+        if (failure.code === "CLIENT_CLOSED") return;
+        if (SEND_AGAIN.has(failure.code)) {
+          if (this.connection.status !== "connected") return; // sent again on the next connection
+          await this.pause(this.backoff.next());
+          continue;
+        }
+        await this.remove(write, { error: failure });
+        continue;
+      }
+      this.backoff.reset();
+      if (this.queue[0] !== write) continue;
+      if (write.kind === "document") await this.rebaseFollowers(write, base, result);
+      await this.remove(write, { result });
+    }
+  }
+
+  /**
+   * The next writes of the same document, made on the same base as a write
+   * that just committed, were made on top of it. When it committed right on
+   * its base (nobody else committed in between), they are sent based on its
+   * version. When it was merged with others' edits, they keep their base and
+   * carry its changes as `baseChanges`: the server then counts them as the
+   * writer's own, so the user's queued edits never conflict with each
+   * other, while others' edits since the base still can.
+   */
+  private async rebaseFollowers(write: PendingDocumentWrite, base: number, result: unknown): Promise<void> {
+    const version = (result as { document?: { version?: unknown } } | undefined)?.document?.version;
+    if (typeof version !== "number") return;
+    for (const follower of this.queue) {
+      if (follower === write || follower.kind !== "document") continue;
+      if (follower.type !== write.type || follower.id !== write.id || follower.baseVersion !== base) continue;
+      if (version === base + 1 && !follower.baseChanges) follower.baseVersion = version;
+      else follower.baseChanges = { ...follower.baseChanges, ...write.changes };
+      await this.persist(follower);
+    }
+  }
+
+  /** Takes a write out of the queue and the store, and settles it. */
+  private async remove(write: PendingWrite, outcome: { result: unknown; error?: undefined } | { error: TrussClientError }): Promise<void> {
+    const index = this.queue.indexOf(write);
+    if (index === -1) return;
+    this.queue.splice(index, 1);
+    const waiter = this.waiters.get(write.mutationId);
+    this.waiters.delete(write.mutationId);
+    try {
+      await this.store.delete(write.mutationId);
+    } catch (error) {
+      // Kept in the store, the write would be sent again by the next page; the server answers it as a duplicate.
+      this.connection.report(new TrussClientError("STORAGE_FAILED", `The outbox store could not remove a settled write: ${String(error)}`, { cause: error }));
+    }
+    if (outcome.error) waiter?.reject(outcome.error);
+    else waiter?.resolve(outcome.result);
+    this.settled.emit({ write: { ...write }, ...outcome } as SettledWrite);
+    this.changed.emit(this.pending);
+  }
+
+  private async persist(write: PendingWrite): Promise<void> {
+    try {
+      await this.store.put(write);
+    } catch (error) {
+      this.connection.report(new TrussClientError("STORAGE_FAILED", `The outbox store could not keep a changed write: ${String(error)}`, { cause: error }));
+    }
+  }
+
+  /** Waits before sending again; a new connection (or `close`) cuts the wait short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        this.wakeRetry = undefined;
+        resolve();
+      };
+      this.wakeRetry = wake;
+      this.retryTimer = setTimeout(wake, ms);
+    });
+  }
+
+  /** The client stopped: callers waiting on writes are told; the writes stay in the store for the next page. */
+  private stop(reason: TrussClientError | null): void {
+    this.wakeRetry?.();
+    const error = closedError(reason ?? undefined);
+    for (const waiter of this.waiters.values()) waiter.reject(error);
+    this.waiters.clear();
+  }
+}
+
+/** 128 random bits as hex: unique without coordination, and available in insecure contexts (unlike `crypto.randomUUID`). */
+export function newMutationId(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}

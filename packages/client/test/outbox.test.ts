@@ -1,0 +1,303 @@
+import { afterEach, expect, test } from "vitest";
+import { memoryDocumentStore, type DocumentVersion } from "@truss/core";
+import { startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import {
+  localStorageOutboxStore,
+  memoryOutboxStore,
+  type DocumentUpdateOutcome,
+  type PendingWrite,
+  type SettledWrite,
+  type SyncState,
+  type TrussClientError,
+} from "@truss/client";
+import { alice, bob, closeClients, openClient, reconnection, waitForStatus } from "./helpers.js";
+import { fakeStorage } from "./stream-helpers.js";
+
+let server: TestServer | undefined;
+let proxy: TcpProxy | undefined;
+afterEach(async () => {
+  closeClients();
+  await proxy?.close();
+  await server?.close();
+  proxy = undefined;
+  server = undefined;
+});
+
+const REPORT = { type: "site-report", id: "r-7" };
+
+async function start(options: Parameters<typeof startTestServer>[0] = {}) {
+  server = await startTestServer(options);
+  await server.engine.documents.update("acme", REPORT.type, REPORT.id, { baseVersion: 0, changes: { weather: "dry", crew: 4 } });
+  proxy = await startTcpProxy(server.port);
+  return { server, proxy };
+}
+
+const history = () => server!.engine.documents.history("acme", REPORT.type, REPORT.id, 100);
+
+/** Takes the network away: open connections drop and new ones hang unanswered, as in a basement. */
+function goOffline(network: TcpProxy) {
+  network.hold();
+  network.cut();
+}
+
+test("updates made while the server is unreachable are committed once, in order, when it returns", async () => {
+  const { proxy } = await start();
+  // A short ack timeout: the writes must outlive many of them while offline.
+  const client = openClient(proxy.url, alice, { ackTimeoutMs: 300 });
+  await waitForStatus(client, "connected");
+  await client.documents.get(REPORT.type, REPORT.id);
+
+  const states: SyncState[] = [];
+  client.onSync((state) => states.push(state));
+  goOffline(proxy);
+  await waitForStatus(client, "reconnecting");
+  const writes = [
+    client.documents.update(REPORT.type, REPORT.id, { crew: 5 }),
+    client.documents.update(REPORT.type, REPORT.id, { weather: "rain" }),
+    client.documents.update(REPORT.type, REPORT.id, { crew: 6, notes: "pump failed" }),
+  ];
+  await waitFor(() => client.outbox.size === 3);
+  expect(client.sync).toMatchObject({ status: "reconnecting", pendingWrites: 3, inSync: false });
+  expect(client.outbox.pending.map((write) => write.kind === "document" && write.changes)).toEqual([{ crew: 5 }, { weather: "rain" }, { crew: 6, notes: "pump failed" }]);
+  // Several ack timeouts pass offline; nothing is given up.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  expect(client.outbox.size).toBe(3);
+
+  proxy.release();
+  const outcomes = await Promise.all(writes);
+  expect(outcomes.map((outcome) => [outcome.status, outcome.document?.version])).toEqual([
+    ["applied", 2],
+    ["applied", 3],
+    ["applied", 4],
+  ]);
+  const versions = await history();
+  expect(versions.map((version) => version.version)).toEqual([4, 3, 2, 1]);
+  expect(versions[0]!.data).toEqual({ weather: "rain", crew: 6, notes: "pump failed" });
+  expect(client.outbox.size).toBe(0);
+  await waitFor(() => client.sync.inSync);
+  expect(states.at(-1)).toMatchObject({ status: "connected", pendingWrites: 0, inSync: true });
+  expect(states.some((state) => state.status === "reconnecting" && state.pendingWrites === 3)).toBe(true);
+});
+
+test("a reload while offline loses nothing: the next page sends what the last one queued", async () => {
+  const { proxy } = await start();
+  const storage = fakeStorage();
+  const store = () => localStorageOutboxStore("truss:outbox:acme:alice", storage);
+  const firstPage = openClient(proxy.url, alice, { outbox: { store: store() } });
+  await waitForStatus(firstPage, "connected");
+  await firstPage.documents.get(REPORT.type, REPORT.id);
+  goOffline(proxy);
+  await waitForStatus(firstPage, "reconnecting");
+  const lost = [firstPage.documents.update(REPORT.type, REPORT.id, { crew: 7 }), firstPage.documents.update(REPORT.type, REPORT.id, { notes: "rebar delivered" })];
+  await waitFor(() => firstPage.outbox.size === 2);
+  const rejections = lost.map((write) => write.catch((error: TrussClientError) => error.code));
+  // The page goes away while offline: its promises end, its writes stay in storage.
+  firstPage.close();
+  expect(await Promise.all(rejections)).toEqual(["CLIENT_CLOSED", "CLIENT_CLOSED"]);
+
+  proxy.release();
+  const settled: SettledWrite[] = [];
+  const nextPage = openClient(proxy.url, alice, { outbox: { store: store() } });
+  nextPage.outbox.onSettled((write) => settled.push(write));
+  await nextPage.outbox.ready;
+  expect(nextPage.outbox.pending.map((write) => write.kind === "document" && write.changes)).toEqual([{ crew: 7 }, { notes: "rebar delivered" }]);
+  await waitFor(() => settled.length === 2, { message: "both restored writes settled" });
+  expect(settled.map(({ result }) => (result as DocumentUpdateOutcome).document?.version)).toEqual([2, 3]);
+  expect((await history())[0]!.data).toEqual({ weather: "dry", crew: 7, notes: "rebar delivered" });
+  expect(store().load()).toEqual([]);
+});
+
+test("an ack lost after the commit: the resend yields the same version and history shows one commit", async () => {
+  const { server, proxy } = await start();
+  const client = openClient(proxy.url, alice);
+  await waitForStatus(client, "connected");
+  await client.documents.get(REPORT.type, REPORT.id);
+
+  // The server's answers stop reaching the client; its requests still arrive.
+  proxy.stallDownstream();
+  const write = client.documents.update(REPORT.type, REPORT.id, { crew: 9 });
+  await waitFor(async () => (await server.engine.documents.get("acme", REPORT.type, REPORT.id)).version === 2, { message: "the commit" });
+  const back = reconnection(client);
+  proxy.cut();
+  proxy.resumeDownstream();
+  await back;
+
+  const outcome = await write;
+  expect(outcome).toMatchObject({ status: "applied", duplicate: true, document: { version: 2, data: { crew: 9 } } });
+  expect((await history()).map((version) => version.version)).toEqual([2, 1]);
+  expect(await server.engine.metrics()).toMatch(/truss_document_mutations_total\{outcome="duplicate"\} 1/);
+});
+
+test("a final refusal rejects the write and lets the next ones through", async () => {
+  const policy = (_: unknown, request: { action: string; id?: string }) => request.action !== "document:write" || request.id !== "locked";
+  const { proxy } = await start({ authorize: policy as never });
+  const client = openClient(proxy.url, alice);
+  await waitForStatus(client, "connected");
+  const refused = client.documents.update(REPORT.type, "locked", { crew: 1 }).catch((error: TrussClientError) => error.code);
+  const next = client.documents.update(REPORT.type, REPORT.id, { crew: 2 }, { baseVersion: 1 });
+  expect(await refused).toBe("FORBIDDEN");
+  expect(await next).toMatchObject({ status: "applied", document: { version: 2 } });
+  expect(client.outbox.size).toBe(0);
+});
+
+test("a discarded write rejects DISCARDED and is never sent", async () => {
+  const { proxy } = await start();
+  const client = openClient(proxy.url, alice);
+  await waitForStatus(client, "connected");
+  goOffline(proxy);
+  await waitForStatus(client, "reconnecting");
+  const kept = client.documents.update(REPORT.type, REPORT.id, { crew: 11 }, { baseVersion: 1 });
+  const dropped = client.documents.update(REPORT.type, REPORT.id, { crew: 12 }, { baseVersion: 1 }).catch((error: TrussClientError) => error.code);
+  await waitFor(() => client.outbox.size === 2);
+  const [, second] = client.outbox.pending as PendingWrite[];
+  expect(await client.outbox.discard(second!.mutationId)).toBe(true);
+  expect(await client.outbox.discard(second!.mutationId)).toBe(false);
+  expect(await dropped).toBe("DISCARDED");
+  proxy.release();
+  expect(await kept).toMatchObject({ document: { version: 2, data: { crew: 11 } } });
+  expect((await history()).map((version) => version.version)).toEqual([2, 1]);
+});
+
+test("a queued write whose base went stale goes through the resolver: merged, or a conflict for onConflict", async () => {
+  const { server, proxy } = await start();
+  const asked: unknown[] = [];
+  const client = openClient(proxy.url, alice, {
+    onConflict: (conflict) => {
+      asked.push(conflict.conflicts);
+      return "mine";
+    },
+  });
+  await waitForStatus(client, "connected");
+  await client.documents.get(REPORT.type, REPORT.id);
+  goOffline(proxy);
+  await waitForStatus(client, "reconnecting");
+  const merged = client.documents.update(REPORT.type, REPORT.id, { notes: "scaffold up" });
+  const conflicting = client.documents.update(REPORT.type, REPORT.id, { weather: "storm" });
+  await waitFor(() => client.outbox.size === 2);
+  // Meanwhile in the office: someone changes the weather (and only that).
+  await server.engine.documents.update("acme", REPORT.type, REPORT.id, { baseVersion: 1, changes: { weather: "fog" } }, "bob");
+  proxy.release();
+  expect(await merged).toMatchObject({ status: "merged", document: { version: 3 } });
+  const settled = await conflicting;
+  expect(settled).toMatchObject({ status: "applied", resolution: "mine", document: { version: 4, data: { weather: "storm", notes: "scaffold up" } } });
+  expect(asked).toEqual([[{ field: "weather", base: "dry", current: "fog", incoming: "storm" }]]);
+});
+
+test("an outbox's own queued edits of one field never conflict with each other, even merged with others' edits", async () => {
+  const { server, proxy } = await start();
+  const client = openClient(proxy.url, alice);
+  await waitForStatus(client, "connected");
+  await client.documents.get(REPORT.type, REPORT.id);
+  goOffline(proxy);
+  await waitForStatus(client, "reconnecting");
+  const edits = [1, 2, 3].map((crew) => client.documents.update(REPORT.type, REPORT.id, { crew }));
+  await waitFor(() => client.outbox.size === 3);
+  await server.engine.documents.update("acme", REPORT.type, REPORT.id, { baseVersion: 1, changes: { notes: "from the office" } }, "bob");
+  proxy.release();
+  const outcomes = await Promise.all(edits);
+  expect(outcomes.map((outcome) => outcome.status)).toEqual(["merged", "merged", "merged"]);
+  expect((await history())[0]!.data).toEqual({ weather: "dry", crew: 3, notes: "from the office" });
+});
+
+test("20 devices each queue 10 offline edits to one document and reconnect together: each applied or a conflict, none twice, none lost", async () => {
+  const documents = memoryDocumentStore({ maxHistory: 1000 });
+  const { server, proxy } = await start({ documents });
+  const devices = Array.from({ length: 20 }, (_, index) =>
+    openClient(proxy.url, { userId: `crew-${index % 5}`, companyId: "acme", deviceId: `phone-${index}` }, { ackTimeoutMs: 2000 }),
+  );
+  await Promise.all(devices.map((device) => waitForStatus(device, "connected")));
+  await Promise.all(devices.map((device) => device.documents.get(REPORT.type, REPORT.id)));
+  goOffline(proxy);
+  await Promise.all(devices.map((device) => waitForStatus(device, "reconnecting")));
+
+  // Each device edits its own field ten times, and every fifth edit also the shared `notes`.
+  const writes = devices.flatMap((device, index) =>
+    Array.from({ length: 10 }, (_, edit) => {
+      const changes: Record<string, unknown> = { [`count-${index}`]: edit };
+      if (edit % 5 === 4) changes.notes = `phone-${index} edit ${edit}`;
+      return { device: index, edit, changes, outcome: device.documents.update(REPORT.type, REPORT.id, changes) };
+    }),
+  );
+  await waitFor(() => devices.every((device) => device.outbox.size === 10));
+  proxy.release();
+  const outcomes = await Promise.all(writes.map((write) => write.outcome));
+
+  const committed = outcomes.filter((outcome): outcome is DocumentUpdateOutcome & { document: DocumentVersion } => outcome.status !== "conflict");
+  const conflicts = outcomes.filter((outcome) => outcome.status === "conflict");
+  expect(committed.length + conflicts.length).toBe(200);
+  // None twice: no write was answered as a repeat, and no two writes share a committed version.
+  expect(committed.filter((outcome) => outcome.duplicate)).toHaveLength(0);
+  const versions = committed.map((outcome) => outcome.document.version).sort((a, b) => a - b);
+  expect(new Set(versions).size).toBe(versions.length);
+  // None lost: history holds exactly the seed and those commits.
+  const stored = (await documents.history({ companyId: "acme", ...REPORT }, 1000)).map((version) => version.version).sort((a, b) => a - b);
+  expect(stored).toEqual([1, ...versions]);
+  // A device's own field never conflicts with itself; only `notes`, edited by all, can.
+  for (const outcome of conflicts) {
+    expect(outcome.conflicts!.map((conflict) => conflict.field)).toEqual(["notes"]);
+  }
+  const latest = await server.engine.documents.get("acme", REPORT.type, REPORT.id);
+  // Each device's own field holds its last committed edit: its writes went out in order.
+  for (let index = 0; index < devices.length; index++) {
+    const lastCommitted = Math.max(...writes.filter((write, at) => write.device === index && outcomes[at]!.status !== "conflict").map((write) => write.edit));
+    expect(latest.data[`count-${index}`]).toBe(lastCommitted);
+  }
+  expect(devices.every((device) => device.outbox.size === 0)).toBe(true);
+});
+
+test("a queued application event is sent once the connection is back, with the same mutation id on every send", async () => {
+  server = await startTestServer();
+  proxy = await startTcpProxy(server.port);
+  const seen: Array<string | undefined> = [];
+  server.engine.handle("expense:submit", (data, { mutationId }) => {
+    seen.push(mutationId);
+    return { stored: (data as { amount: number }).amount };
+  });
+  const client = openClient(proxy.url, bob, { outbox: { events: ["expense:submit"], store: memoryOutboxStore() } });
+  await waitForStatus(client, "connected");
+  goOffline(proxy);
+  await waitForStatus(client, "reconnecting");
+  const submitted = client.emit("expense:submit", { amount: 120 });
+  await waitFor(() => client.sync.pendingWrites === 1);
+  proxy.release();
+  expect(await submitted).toEqual({ stored: 120 });
+  expect(seen).toHaveLength(1);
+  expect(seen[0]).toMatch(/^[0-9a-f]{32}$/);
+  // An event not listed is not queued: it is a plain request.
+  server.engine.handle("ping", () => "pong");
+  expect(await client.emit("ping", {})).toBe("pong");
+  expect(seen).toHaveLength(1);
+});
+
+test("a write the outbox store cannot keep is refused STORAGE_FAILED, not silently kept in memory only", async () => {
+  const { proxy } = await start();
+  const full = localStorageOutboxStore("truss:outbox", {
+    getItem: () => null,
+    setItem: () => {
+      throw new Error("QuotaExceededError");
+    },
+  });
+  const client = openClient(proxy.url, alice, { outbox: { store: full } });
+  await waitForStatus(client, "connected");
+  await expect(client.documents.update(REPORT.type, REPORT.id, { crew: 1 }, { baseVersion: 1 })).rejects.toMatchObject({ code: "STORAGE_FAILED" });
+  expect(client.outbox.size).toBe(0);
+  expect((await history()).map((version) => version.version)).toEqual([1]);
+});
+
+test("a caller's own mutation id names the write in the outbox; a second write with it is refused while the first waits", async () => {
+  const { proxy } = await start();
+  const client = openClient(proxy.url, alice);
+  await waitForStatus(client, "connected");
+  goOffline(proxy);
+  await waitForStatus(client, "reconnecting");
+  const settled: SettledWrite[] = [];
+  client.outbox.onSettled((write) => settled.push(write));
+  const write = client.documents.update(REPORT.type, REPORT.id, { crew: 3 }, { baseVersion: 1, mutationId: "report-r-7-save-1" });
+  await waitFor(() => client.outbox.size === 1);
+  expect(client.outbox.pending[0]).toMatchObject({ mutationId: "report-r-7-save-1", kind: "document", changes: { crew: 3 } });
+  await expect(client.documents.update(REPORT.type, REPORT.id, { crew: 4 }, { mutationId: "report-r-7-save-1" })).rejects.toThrow("already waiting");
+  await expect(client.documents.update(REPORT.type, REPORT.id, { crew: 4 }, { mutationId: "" })).rejects.toThrow(TypeError);
+  proxy.release();
+  expect(await write).toMatchObject({ document: { version: 2 } });
+  expect(settled.map(({ write: settledWrite }) => settledWrite.mutationId)).toEqual(["report-r-7-save-1"]);
+});
