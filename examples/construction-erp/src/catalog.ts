@@ -97,6 +97,17 @@ export const typingSchema = z.object({
   field: z.string().min(1).max(64),
 });
 
+/**
+ * A new expense as its submitter sends it: over REST (`POST /api/expenses`)
+ * or as the `expense:submit` event, which the dashboard queues in its outbox
+ * while offline.
+ */
+export const expenseSubmissionSchema = z.object({
+  projectId: z.string().min(1).max(128),
+  description: z.string().trim().min(1).max(200),
+  amount: z.number().positive().max(1e9),
+});
+
 /** The events of the construction ERP. */
 export const catalog = defineEvents({
   server: {
@@ -116,6 +127,12 @@ export const catalog = defineEvents({
   },
   client: {
     "user:typing": typingSchema,
+    /**
+     * Submits an expense; the handler answers with the created expense. Sent
+     * from the dashboard's outbox with a mutation id, so a resend after a
+     * lost answer or a reload answers with the same expense and adds no row.
+     */
+    "expense:submit": expenseSubmissionSchema,
   },
 });
 
@@ -134,5 +151,7 @@ export type Invoice = z.infer<typeof invoiceSchema>;
 export type Payment = z.infer<typeof paymentSchema>;
 /** An inventory item. */
 export type InventoryItem = z.infer<typeof inventoryItemSchema>;
+/** A new expense, as submitted. */
+export type ExpenseSubmission = z.input<typeof expenseSubmissionSchema>;
 /** A notification. */
 export type Notification = z.infer<typeof notificationSchema>;

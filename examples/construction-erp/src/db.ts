@@ -17,9 +17,15 @@ export type Db = Database.Database;
 /**
  * The schema's version, in SQLite's `user_version`. Version 2 added
  * subcontractors, project assignments, the projects of documents and removed
- * users; `CREATE TABLE IF NOT EXISTS` cannot change an older file's tables.
+ * users; `CREATE TABLE IF NOT EXISTS` cannot change an older file's tables,
+ * so a file older than {@link OLDEST_UPGRADABLE} is refused. Version 3 added
+ * the mutation id of an expense submitted through the dashboard's outbox; a
+ * version 2 file gets the column in place ({@link upgrade}).
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
+
+/** The oldest schema {@link openDatabase} upgrades in place. */
+const OLDEST_UPGRADABLE = 2;
 
 /**
  * Opens (creating if needed) the database at `filename`, or a private one
@@ -40,11 +46,12 @@ export function openDatabase(filename: string): Db {
   const createSchema = db.transaction(() => {
     const version = db.pragma("user_version", { simple: true }) as number;
     const hasTables = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'companies'").get() !== undefined;
-    if (hasTables && version < SCHEMA_VERSION) {
+    if (hasTables && version < OLDEST_UPGRADABLE) {
       throw new Error(`${filename} was created by an earlier version of this demo (schema ${version}, now ${SCHEMA_VERSION}). Delete it; the next start seeds a fresh one.`);
     }
     db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    upgrade(db);
+    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   });
   try {
     createSchema.immediate();
@@ -53,6 +60,19 @@ export function openDatabase(filename: string): Db {
     throw error;
   }
   return db;
+}
+
+/**
+ * Brings a version 2 file's tables up to the current schema (rows are kept:
+ * it only adds), and creates the index that {@link SCHEMA} leaves to it. On
+ * a current file it changes nothing.
+ */
+function upgrade(db: Db): void {
+  const expenseColumns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('expenses')").all();
+  if (!expenseColumns.some((column) => column.name === "mutation_id")) db.exec("ALTER TABLE expenses ADD COLUMN mutation_id TEXT");
+  // SQLite cannot add a column with a UNIQUE constraint, so the constraint is this index, on new and upgraded files alike.
+  // Mutation ids are unique per user (each device makes its own), hence the submitter in the key.
+  db.exec("CREATE UNIQUE INDEX IF NOT EXISTS expenses_by_mutation ON expenses (company_id, submitted_by, mutation_id) WHERE mutation_id IS NOT NULL");
 }
 
 const SCHEMA = `
@@ -116,7 +136,9 @@ const SCHEMA = `
     decided_by   TEXT REFERENCES users(id),
     decided_at   INTEGER,
     reason       TEXT,
-    created_at   INTEGER NOT NULL
+    created_at   INTEGER NOT NULL,
+    -- The outbox mutation id of an expense:submit event; a resend finds the first row (index expenses_by_mutation).
+    mutation_id  TEXT
   );
   CREATE TABLE IF NOT EXISTS invoices (
     id         TEXT PRIMARY KEY,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RealtimeEngine, ServerEventData, ServerEventName, UserKey } from "@truss/core";
+import type { InboxSendOptions, RealtimeEngine, ServerEventData, ServerEventName, UserKey } from "@truss/core";
 import type { ErpCatalog, Notification } from "./catalog.js";
 import { newId } from "./data/ids.js";
 
@@ -26,7 +26,7 @@ export function notification(kind: Notification["kind"], title: string, body: st
  * The database change that caused it has already committed, so a failure
  * here (the inbox store is down) must not turn a successful request into an
  * error: it is logged, and the function reports whether the message was
- * stored.
+ * stored. `options.idempotencyKey` makes a repeated send store nothing new.
  */
 export async function sendToUser<E extends ServerEventName<ErpCatalog>>(
   realtime: RealtimeEngine<ErpCatalog>,
@@ -34,9 +34,10 @@ export async function sendToUser<E extends ServerEventName<ErpCatalog>>(
   user: UserKey,
   event: E,
   data: ServerEventData<ErpCatalog, E>,
+  options?: InboxSendOptions,
 ): Promise<boolean> {
   try {
-    await realtime.toUser(user.companyId, user.userId).emit(event, data);
+    await realtime.toUser(user.companyId, user.userId).emit(event, data, options);
     return true;
   } catch (error) {
     log.warn({ err: error, ...user, event }, "could not queue a user message; the change itself is saved");

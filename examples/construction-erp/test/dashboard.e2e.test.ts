@@ -1,31 +1,19 @@
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildDashboard } from "../scripts/build.mjs";
-import { EXAMPLE_ROOT, PUBLIC_DIR } from "../src/paths.js";
+import { PUBLIC_DIR } from "../src/paths.js";
+import { ARTIFACTS, launchChromium, runBrowserTests, warnIfNoChromium } from "./browser.js";
 import { startErp, type RunningErp } from "./helpers.js";
 
-/** Debian's package, then other usual places; `CHROMIUM_PATH` wins. */
-const CANDIDATES = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
-const executablePath = CANDIDATES.find((path): path is string => Boolean(path && existsSync(path)));
-const hasChromium = executablePath !== undefined;
-const ARTIFACTS = join(EXAMPLE_ROOT, "test-results");
-
-if (!hasChromium && !process.env.CI) {
-  console.warn(
-    "\n" +
-      "!!! dashboard.e2e.test.ts did NOT run: no Chromium found (looked for CHROMIUM_PATH and /usr/bin/chromium).\n" +
-      "!!! Install it (apt-get install chromium) to run the browser test. With CI set, a missing Chromium fails instead.\n",
-  );
-}
+warnIfNoChromium("dashboard.e2e.test.ts");
 
 /**
  * The live dashboard in a real browser: two colleagues at Northwind in two
  * browser contexts, a subcontractor who must see only his project, and a
  * Globex user who must see none of it.
  */
-describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", () => {
+describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
   let erp: RunningErp;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
@@ -38,14 +26,9 @@ describe.runIf(hasChromium || process.env.CI)("the live dashboard in Chromium", 
   let gus: Page;
 
   beforeAll(async () => {
-    if (!executablePath) throw new Error("CI is set but no Chromium was found; install the chromium package or set CHROMIUM_PATH.");
-    mkdirSync(ARTIFACTS, { recursive: true });
+    browser = await launchChromium();
     const bundleDir = await buildDashboard({ outdir: join(ARTIFACTS, "dashboard-bundle") });
     erp = await startErp({ assets: { publicDir: PUBLIC_DIR, bundleDir } });
-    browser = await chromium.launch({
-      executablePath,
-      args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
     [alice, ben, gus] = await Promise.all([
       logIn("alice@northwind.test", "riverside-daily"),
       logIn("ben@northwind.test", "riverside-daily"),

@@ -13,7 +13,7 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the API; resolves with the JSON body, rejects with an {@link ApiError}. */
+/** Calls the API; resolves with the JSON body, rejects with an {@link ApiError}, or a plain `Error` when the server could not be reached. */
 export type Api = <T>(path: string, init?: { method?: string; body?: unknown }) => Promise<T>;
 
 /** An {@link Api} that sends `token` as a bearer token (or none, for the login). */
@@ -22,11 +22,17 @@ export function createApi(token?: string): Api {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     if (init.body !== undefined) headers["content-type"] = "application/json";
-    const response = await fetch(`/api${path}`, {
-      method: init.method ?? (init.body === undefined ? "GET" : "POST"),
-      headers,
-      body: init.body === undefined ? null : JSON.stringify(init.body),
-    });
+    let response: Response;
+    try {
+      response = await fetch(`/api${path}`, {
+        method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+        headers,
+        body: init.body === undefined ? null : JSON.stringify(init.body),
+      });
+    } catch (error) {
+      // Never reached the server: not an ApiError, so callers can tell (see `isNetworkFailure`).
+      throw new Error("The server cannot be reached (offline?); try again once connected.", { cause: error });
+    }
     if (response.status === 204) return undefined as T;
     const body = (await response.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
     if (!response.ok) {

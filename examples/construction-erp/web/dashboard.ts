@@ -3,13 +3,29 @@
  * for the tab and hands it to each panel. Each panel subscribes to the
  * topics and watches the documents it shows; the server's policy decides
  * which ones this user may have.
+ *
+ * It also works offline: a service worker (`/sw.js`) keeps the page's own
+ * files for a reload without the network, panels render from what they
+ * cached of the API, and the site report's saves and expense submissions
+ * wait in the client's outbox (IndexedDB, per user) until the server
+ * committed them, across reloads and closed tabs.
  */
-import { connect, localStorageDedupStore, type DroppedSubscription, type TrussClientError } from "@truss/client";
+import {
+  connect,
+  indexedDbOutboxStore,
+  localStorageDedupStore,
+  localStorageOutboxStore,
+  type DroppedSubscription,
+  type OutboxStore,
+  type TrussClientError,
+} from "@truss/client";
 import type { ErpCatalog } from "../src/catalog.js";
 import type { DemoLogin } from "../src/seed.js";
 import { createApi, type ApiError } from "./api.js";
 import { Directory, type DashboardContext } from "./context.js";
 import { byId, h, toast } from "./dom.js";
+import { isNetworkFailure, OfflineCache } from "./offline-cache.js";
+import { askToResolve } from "./panels/conflict-dialog.js";
 import { mountEditor } from "./panels/editor.js";
 import { mountExpenses } from "./panels/expenses.js";
 import { mountNotifications } from "./panels/notifications.js";
@@ -17,6 +33,10 @@ import { mountPresence } from "./panels/presence.js";
 import { mountProjects } from "./panels/projects.js";
 import { mountStock } from "./panels/stock.js";
 import { deviceId, logIn, logOut, storedSession, type Session } from "./session.js";
+import { showSyncStatus } from "./sync-status.js";
+
+/** Application events that wait in the outbox while offline, like the site report's saves. */
+const QUEUED_EVENTS = ["expense:submit"] as const;
 
 /** Codes after which this token will never connect again: back to the login form. */
 const SESSION_ENDED = new Set(["AUTH_TOKEN_EXPIRED", "AUTH_INVALID_TOKEN", "AUTH_MISSING_TOKEN", "AUTH_WRONG_ISSUER", "AUTH_WRONG_AUDIENCE"]);
@@ -61,16 +81,24 @@ function showDashboard(session: Session): void {
   byId("user-role").textContent = session.user.role;
 
   const device = deviceId();
+  const userScope = `${session.user.companyId}:${session.user.id}`;
+  const cache = new OfflineCache(userScope);
+  const directory = new Directory(cache);
   const client = connect<ErpCatalog>(location.origin, {
     token: session.token,
     deviceId: device,
     // Per tab, like the device id: each tab is a device with its own inbox cursor.
-    dedupStore: localStorageDedupStore(`truss:inbox:${session.user.companyId}:${session.user.id}:${device}`, 1000, sessionStorage),
+    dedupStore: localStorageDedupStore(`truss:inbox:${userScope}:${device}`, 1000, sessionStorage),
+    outbox: {
+      // Per user, not per tab: what a closed tab queued goes out from the user's next page, with their token.
+      store: outboxStore(`erp-outbox:${userScope}`),
+      events: QUEUED_EVENTS,
+    },
+    // For every save, also those restored from an earlier page, whose own handler did not survive the reload.
+    onConflict: (conflict) => askToResolve(conflict, (userId) => directory.nameOf(userId)),
   });
-  const status = byId("connection-status");
+  showSyncStatus(client, byId("connection-status"));
   client.onStatus((next, change) => {
-    status.dataset.status = next;
-    status.textContent = next;
     // The server took this user's access away (removed from the company): it will not let the client back in.
     if (next === "closed" && change.reason && STOPPED_FOR_GOOD.has(change.reason.code)) showRevoked(session, change.reason.message);
   });
@@ -87,24 +115,57 @@ function showDashboard(session: Session): void {
     if (next === "connected" && change.previous === "reconnecting") reconnected = true;
   });
   client.onRecovering((recovering) => {
-    status.textContent = recovering ? "catching up…" : client.status;
     if (!recovering && reconnected) toast("Caught up after reconnect.");
     if (!recovering) reconnected = false;
   });
 
   const api = createApi(session.token);
-  const context: DashboardContext = { client, api, session, directory: new Directory() };
+  const context: DashboardContext = { client, api, session, directory, cache };
   // Every panel registers its listeners now, before any await, so none misses the inbox replay.
   const live = [mountProjects(context), mountPresence(context), mountNotifications(context), mountExpenses(context), mountStock(context), mountEditor(context)];
-  void context.directory.load(api);
+  loadDirectory(context);
   // Set once every panel holds its subscriptions, so a test knows updates will reach this tab.
   void Promise.allSettled(live).then(() => (document.body.dataset.live = "true"));
 
   byId("logout").addEventListener("click", () => {
     client.close();
+    // The cached answers go; writes still waiting stay in the outbox and go out at this user's next login.
+    cache.clear();
     logOut();
     location.reload();
   });
+}
+
+/** IndexedDB where the browser has it (it may not, e.g. some private modes), else Web Storage. */
+function outboxStore(name: string): OutboxStore {
+  return typeof indexedDB === "undefined" ? localStorageOutboxStore(name) : indexedDbOutboxStore(name);
+}
+
+/** Loads the company directory; offline, names come from the cache, and the list loads again on reconnection. */
+function loadDirectory({ client, api, directory }: DashboardContext): void {
+  let loaded = false;
+  const load = () =>
+    directory.load(api).then(
+      () => void (loaded = true),
+      (error: Error) => {
+        if (!isNetworkFailure(error)) toast(`Could not load the company directory: ${error.message}`);
+      },
+    );
+  void load();
+  client.onStatus((status) => {
+    if (status === "connected" && !loaded) void load();
+  });
+}
+
+/**
+ * Registers the service worker that keeps the page, its stylesheet and its
+ * script for reloads without the network (`public/sw.js`). Once it is
+ * active, `body[data-offline-ready]` is set.
+ */
+function registerShellCache(): void {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("/sw.js").catch((error: Error) => console.warn(`The dashboard will not reload offline: ${error.message}`));
+  void navigator.serviceWorker.ready.then(() => (document.body.dataset.offlineReady = "true"));
 }
 
 /** Codes with which the server stopped this client for good: the user's access was taken away. */
@@ -130,6 +191,7 @@ function showDropped(drop: DroppedSubscription): void {
   toast(`You no longer receive ${what}: ${drop.error.message}`);
 }
 
+registerShellCache();
 const session = storedSession();
 if (session) showDashboard(session);
 else showLogin();

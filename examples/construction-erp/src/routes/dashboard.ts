@@ -2,9 +2,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 
-/** The dashboard's files: the page and stylesheet as written, the script as bundled. */
+/** The dashboard's files: the page, stylesheet and service worker as written, the script as bundled. */
 export interface DashboardAssets {
-  /** Holds `index.html` and `dashboard.css`. */
+  /** Holds `index.html`, `dashboard.css` and `sw.js`. */
   publicDir: string;
   /** Holds `dashboard.js` (and its source map), written by `scripts/build.mjs`. */
   bundleDir: string;
@@ -15,12 +15,14 @@ const FILES: Record<string, { dir: keyof DashboardAssets; file: string; type: st
   "/assets/dashboard.css": { dir: "publicDir", file: "dashboard.css", type: "text/css; charset=utf-8" },
   "/assets/dashboard.js": { dir: "bundleDir", file: "dashboard.js", type: "text/javascript; charset=utf-8" },
   "/assets/dashboard.js.map": { dir: "bundleDir", file: "dashboard.js.map", type: "application/json; charset=utf-8" },
+  // At the root, so its scope is the whole site; it caches the three files above (not the API) for offline reloads.
+  "/sw.js": { dir: "publicDir", file: "sw.js", type: "text/javascript; charset=utf-8" },
 };
 
 /**
- * Serves the dashboard's four files by hand: a static-file plugin would be
+ * Serves the dashboard's five files by hand: a static-file plugin would be
  * more code to configure than this. Files are read per request, so a rebuilt
- * bundle shows up on reload.
+ * bundle shows up on reload (the service worker asks the network first).
  */
 export function registerDashboardRoutes(app: FastifyInstance, assets: DashboardAssets): void {
   for (const [path, { dir, file, type }] of Object.entries(FILES)) {

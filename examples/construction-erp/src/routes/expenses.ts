@@ -1,16 +1,13 @@
+import { TrussError, type Principal } from "@truss/core";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { expenseSubmissionSchema, type Expense } from "../catalog.js";
 import { HttpError, notFound, parseInput } from "../http-errors.js";
-import { notification, sendToUser } from "../notifications.js";
+import { notification, sendToUser, type WarningLogger } from "../notifications.js";
 import { projectTopic } from "../topics.js";
 import type { RouteContext } from "./context.js";
 
 const idParams = z.object({ id: z.string() });
-const createBody = z.object({
-  projectId: z.string(),
-  description: z.string().trim().min(1).max(200),
-  amount: z.number().positive().max(1e9),
-});
 const rejectBody = z.object({ reason: z.string().trim().max(500).nullable().default(null) });
 
 const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
@@ -21,8 +18,14 @@ const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD
  * (`expense:approved` / `expense:rejected` plus a `notification:new`, through
  * their inbox), and an approval's new project spend goes to the project's
  * topic as `project:updated`.
+ *
+ * An expense is submitted through either door, with the same checks: `POST
+ * /api/expenses`, or the `expense:submit` event, which the dashboard queues
+ * in its outbox while offline. The event carries the write's mutation id,
+ * stored with the expense, so a resend answers with the first expense.
  */
-export function registerExpenseRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
+export function registerExpenseRoutes(api: FastifyInstance, context: RouteContext): void {
+  const { repos, access, realtime } = context;
   api.get("/expenses", async (request) =>
     access.visible(request.principal, repos.expenses.list(request.principal.companyId), (expense) => ({
       action: "expense:read",
@@ -32,24 +35,21 @@ export function registerExpenseRoutes(api: FastifyInstance, { repos, access, rea
   );
 
   api.post("/expenses", async (request, reply) => {
-    const { companyId, userId } = request.principal;
-    const fields = parseInput(createBody, request.body);
-    const project = repos.projects.get(companyId, fields.projectId);
-    if (!project) throw notFound("project", fields.projectId);
-    access.require(request.principal, { action: "expense:submit", project: project.id, resource: `project ${project.id}` });
-    const expense = repos.expenses.create(companyId, { ...fields, submittedBy: userId });
-    const submitter = repos.users.get(companyId, userId)?.name ?? "Someone";
-    for (const manager of repos.users.managers(companyId)) {
-      if (manager.id === userId) continue;
-      await sendToUser(
-        realtime,
-        request.log,
-        { companyId, userId: manager.id },
-        "notification:new",
-        notification("expense", "Expense waiting for approval", `${submitter}: ${expense.description}, ${money.format(expense.amount)} on ${project.name}.`),
-      );
-    }
+    const expense = await submitExpense(context, request.principal, parseInput(expenseSubmissionSchema, request.body), request.log);
     return reply.code(201).send(expense);
+  });
+
+  // The engine validated the payload against the catalog, and its policy checked the sender is still a member.
+  realtime.handle("expense:submit", async (fields, { principal, mutationId }) => {
+    try {
+      return await submitExpense(context, principal, fields, api.log, mutationId);
+    } catch (error) {
+      // The REST door's refusals, in the engine's terms: final for the outbox, which then tells the dashboard.
+      if (error instanceof HttpError && (error.code === "NOT_FOUND" || error.code === "FORBIDDEN")) throw new TrussError(error.code, error.message);
+      // Another process held the database past the busy timeout: the outbox sends the same write again later.
+      if ((error as { code?: unknown }).code === "SQLITE_BUSY") throw new TrussError("STORE_UNAVAILABLE", "The database is busy; try again.");
+      throw error;
+    }
   });
 
   for (const status of ["approved", "rejected"] as const) {
@@ -74,4 +74,41 @@ export function registerExpenseRoutes(api: FastifyInstance, { repos, access, rea
       return expense;
     });
   }
+}
+
+/**
+ * Creates an expense for its submitter after the policy's check, and tells
+ * the managers. With a `mutationId` (the event door), a repeat creates
+ * nothing and answers with the first expense; the managers' notifications
+ * carry idempotency keys, so a repeat after a send that failed half-way
+ * completes them without doubling any.
+ *
+ * @throws HttpError 404 for a project the company does not have, or the policy's refusal.
+ */
+async function submitExpense(
+  { repos, access, realtime }: RouteContext,
+  principal: Principal,
+  fields: z.output<typeof expenseSubmissionSchema>,
+  log: WarningLogger,
+  mutationId?: string,
+): Promise<Expense> {
+  const { companyId, userId } = principal;
+  const project = repos.projects.get(companyId, fields.projectId);
+  if (!project) throw notFound("project", fields.projectId);
+  access.require(principal, { action: "expense:submit", project: project.id, resource: `project ${project.id}` });
+  const submission = { ...fields, submittedBy: userId };
+  const expense = mutationId === undefined ? repos.expenses.create(companyId, submission) : repos.expenses.createOnce(companyId, submission, mutationId).expense;
+  const submitter = repos.users.get(companyId, userId)?.name ?? "Someone";
+  for (const manager of repos.users.managers(companyId)) {
+    if (manager.id === userId) continue;
+    await sendToUser(
+      realtime,
+      log,
+      { companyId, userId: manager.id },
+      "notification:new",
+      notification("expense", "Expense waiting for approval", `${submitter}: ${expense.description}, ${money.format(expense.amount)} on ${project.name}.`),
+      { idempotencyKey: `expense-submitted:${expense.id}` },
+    );
+  }
+  return expense;
 }

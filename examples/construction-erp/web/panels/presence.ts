@@ -42,6 +42,11 @@ export function mountPresence({ client, api, session, directory }: DashboardCont
   };
 
   const render = () => {
+    const offline = client.status === "reconnecting" || (client.status === "connecting" && !navigator.onLine);
+    if (offline) {
+      list.replaceChildren(h("li", { class: "empty" }, "You are offline; who is online shows again once connected."));
+      return;
+    }
     if (users.length === 0) {
       list.replaceChildren(h("li", { class: "empty" }, "Nobody is online."));
       return;
@@ -75,4 +80,6 @@ export function mountPresence({ client, api, session, directory }: DashboardCont
     render();
   });
   directory.onChange(render);
+  client.onStatus(render);
+  render();
 }

@@ -4,6 +4,7 @@ import { companyTopic, mayFollowFeed, projectTopic } from "../../src/topics.js";
 import type { ApiError } from "../api.js";
 import type { DashboardContext } from "../context.js";
 import { byId, flash, h, money, toast } from "../dom.js";
+import { cachedGet } from "../offline-cache.js";
 
 /**
  * Projects with their budgets: the ones this user may see (a subcontractor,
@@ -15,7 +16,8 @@ import { byId, flash, h, money, toast } from "../dom.js";
  *
  * @returns a promise that settles once the initial subscriptions are in place.
  */
-export function mountProjects({ client, api, session }: DashboardContext): Promise<void> {
+export function mountProjects(context: DashboardContext): Promise<void> {
+  const { client, api, session } = context;
   const body = byId<HTMLTableSectionElement>("projects");
   const shown = new Map<string, { row: HTMLTableRowElement; project: Project }>();
   const canEdit = roleMay(session.user.role, "project:edit");
@@ -92,9 +94,15 @@ export function mountProjects({ client, api, session }: DashboardContext): Promi
   });
 
   const feeds = mayFollowFeed(session.user.role, "projects") ? [client.subscribe(companyTopic("projects"))] : [];
-  return api<Project[]>("/projects").then(async (projects) => {
+  // Offline, the list this browser cached shows at once; the server's replaces it once reachable.
+  let following: Promise<unknown> = Promise.resolve();
+  return cachedGet<Project[]>(context, "/projects", (projects, cached) => {
+    if (!cached) for (const id of shown.keys()) if (!projects.some((project) => project.id === id)) forget(id);
     projects.forEach((project) => show(project, false));
-    await Promise.all([...feeds, ...projects.map((project) => follow(project.id))]);
+    // Subscribing again is harmless; a project new in the server's list gets its topic too.
+    following = Promise.all(projects.map((project) => follow(project.id)));
+  }).then(async () => {
+    await Promise.all([...feeds, following]);
     body.dataset.live = "true";
   });
 }

@@ -3,6 +3,7 @@ import { companyTopic, mayFollowFeed } from "../../src/topics.js";
 import type { ApiError } from "../api.js";
 import type { DashboardContext } from "../context.js";
 import { byId, flash, h, time, toast } from "../dom.js";
+import { cachedGet } from "../offline-cache.js";
 
 const STEPS = [-5, -1, 10];
 
@@ -14,7 +15,8 @@ const STEPS = [-5, -1, 10];
  *
  * @returns a promise that settles once the feed is subscribed.
  */
-export function mountStock({ client, api, session }: DashboardContext): Promise<void> {
+export function mountStock(context: DashboardContext): Promise<void> {
+  const { client, api, session } = context;
   if (!mayFollowFeed(session.user.role, "inventory")) {
     byId("stock-card").hidden = true;
     return Promise.resolve();
@@ -64,7 +66,8 @@ export function mountStock({ client, api, session }: DashboardContext): Promise<
   client.onResync(({ stream }) => {
     if (stream === `topic:${companyTopic("inventory")}`) void load();
   });
-  void load();
+  // Offline, the stock this browser cached shows at once; the server's replaces it once reachable.
+  void cachedGet<InventoryItem[]>(context, "/inventory", (items) => items.forEach((item) => show(item, false))).catch(() => undefined);
   return client.subscribe(companyTopic("inventory")).then(
     () => void (body.dataset.live = "true"),
     (error: Error) => toast(`No live stock updates: ${error.message}`),
