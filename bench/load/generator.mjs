@@ -6,6 +6,7 @@
  * writers, and cuts and reconnects devices that then catch up on what they
  * missed. Servers and generator share a clock (see lib/clock.mjs).
  */
+import { randomBytes } from "node:crypto";
 import { serveCommands } from "../lib/commands.mjs";
 import { now, sleep } from "../lib/clock.mjs";
 import { Histogram } from "../lib/histogram.mjs";
@@ -172,7 +173,7 @@ function group(name) {
 }
 
 /** One document writer: update, wait for the ack, repeat until the deadline. */
-async function runWriter(client, { deadline, docs, fields, outcome, latency }) {
+async function runWriter(client, { deadline, docs, fields, outcome, latency, mutationIds }) {
   const known = client.state.known;
   while (now() < deadline && client.connected) {
     const id = docs[(Math.random() * docs.length) | 0];
@@ -185,6 +186,8 @@ async function runWriter(client, { deadline, docs, fields, outcome, latency }) {
         id,
         baseVersion: known.get(id) ?? 1,
         changes: { [field]: Math.round(Math.random() * 1e6) },
+        // As @truss/client's outbox sends every update: 128 random bits, age since the edit.
+        ...(mutationIds ? { mutationId: randomBytes(16).toString("hex"), mutationAgeMs: 0 } : {}),
       });
     } catch {
       outcome.error += 1;
@@ -386,14 +389,14 @@ serveCommands({
   },
 
   /** Runs every client of a group as a closed-loop document writer for `durationMs`. */
-  async write({ group: name, durationMs, docs, fields }) {
+  async write({ group: name, durationMs, docs, fields, mutationIds = false }) {
     const clients = group(name);
     const outcome = { applied: 0, merged: 0, conflict: 0, error: 0, errors: {} };
     const latency = new Histogram();
     for (const client of clients) client.state = { known: new Map(docs.map((id) => [id, 1])) };
     const startedAt = now();
     const deadline = startedAt + durationMs;
-    await Promise.all(clients.map((client) => runWriter(client, { deadline, docs, fields, outcome, latency })));
+    await Promise.all(clients.map((client) => runWriter(client, { deadline, docs, fields, outcome, latency, mutationIds })));
     const elapsedMs = now() - startedAt;
     return { ...outcome, elapsedMs: Math.round(elapsedMs), latency: latency.summary() };
   },
