@@ -104,7 +104,7 @@ export class Outbox implements OutboxClient {
     this.settled = new Listeners(report("outbox.onSettled"));
     this.ready = this.load().catch((error: unknown) => report("the outbox store's load")(error));
     connection.onStatus((status, change) => {
-      if (status === "connected") this.kick();
+      if (status === "connected") this.kick({ wake: true });
       if (status === "closed") this.stop(change.reason);
     });
   }
@@ -171,9 +171,13 @@ export class Outbox implements OutboxClient {
     if (stored.length > 0) this.changed.emit(this.pending);
   }
 
-  /** Starts sending, or has the running pass look again once it is done. */
-  private kick(): void {
-    this.wakeRetry?.();
+  /**
+   * Starts sending, or has the running pass look again once it is done.
+   * `wake` cuts a backoff pause short: a new connection is worth trying at
+   * once, a new write behind a server that asked to wait is not.
+   */
+  private kick({ wake = false } = {}): void {
+    if (wake) this.wakeRetry?.();
     if (this.running) {
       this.runAgain = true;
       return;

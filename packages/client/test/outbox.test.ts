@@ -301,3 +301,26 @@ test("a caller's own mutation id names the write in the outbox; a second write w
   expect(await write).toMatchObject({ document: { version: 2 } });
   expect(settled.map(({ write: settledWrite }) => settledWrite.mutationId)).toEqual(["report-r-7-save-1"]);
 });
+
+test("a commit the store made but could not confirm (STORE_UNAVAILABLE) is resent while connected and answered as the same version", async () => {
+  const documents = memoryDocumentStore();
+  let unconfirmed = 0;
+  const flaky = {
+    ...documents,
+    async compareAndSet(...args: Parameters<typeof documents.compareAndSet>) {
+      const result = await documents.compareAndSet(...args);
+      // The write landed, then the connection to the store died before its answer came back.
+      if (unconfirmed-- > 0) throw new Error("Connection is closed.");
+      return result;
+    },
+  };
+  const { proxy } = await start({ documents: flaky });
+  const client = openClient(proxy.url, alice);
+  await waitForStatus(client, "connected");
+  unconfirmed = 2;
+  const outcome = await client.documents.update(REPORT.type, REPORT.id, { crew: 8 }, { baseVersion: 1 });
+  expect(unconfirmed).toBeLessThan(0);
+  expect(outcome).toMatchObject({ status: "applied", duplicate: true, document: { version: 2, data: { crew: 8 } } });
+  expect((await history()).map((version) => version.version)).toEqual([2, 1]);
+  expect(client.status).toBe("connected");
+});
