@@ -68,7 +68,7 @@ export interface DocumentStore {
    * caps. Otherwise changes nothing and resolves `{ ok: false, current }`.
    *
    * With a `mutation`, its state is checked first, in the same atomic step:
-   * a mutation already `committed` or `expired` ({@link mutation}) commits
+   * a mutation already `committed` or `expired` ({@link DocumentStore.mutation}) commits
    * nothing and resolves `{ ok: false, current, mutation }`. A commit records
    * the mutation with the version it made, then forgets records older than
    * `mutationTtlMs` and, oldest first (in the order they were recorded, so
