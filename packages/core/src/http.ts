@@ -15,7 +15,7 @@ import type { EventCatalog } from "./engine/events.js";
 import type { HealthReport } from "./engine/health.js";
 import type { RealtimeEngineOptions } from "./engine/options.js";
 
-/** The content type of `engine.metrics()` output, for a metrics route. */
+/** The content type of `engine.metrics()` output with the default registry (prom-client's Prometheus text format); the metrics route uses the engine's registry content type (`metricsContentType`, on engines made by `createRealtimeEngine`) when the engine has it. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** The default path of the health route the framework adapters serve. */
@@ -63,7 +63,7 @@ export interface RealtimeHttpRoute {
   /** The path, starting with `/`. */
   path: string;
   /** Builds the answer from the engine's current state. */
-  reply(engine: { health(): Promise<HealthReport>; metrics(): Promise<string> }): Promise<RealtimeHttpReply>;
+  reply(engine: { health(): Promise<HealthReport>; metrics(): Promise<string>; readonly metricsContentType?: string }): Promise<RealtimeHttpReply>;
 }
 
 // Probes and scrapers must see the current state, never a cached copy.
@@ -95,7 +95,7 @@ export function realtimeRoutes(options: RealtimeHttpOptions = {}): RealtimeHttpR
       name: "metrics",
       path: checkPath("metricsPath", metricsPath),
       async reply(engine) {
-        return { statusCode: 200, headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": NO_STORE }, body: await engine.metrics() };
+        return { statusCode: 200, headers: { "content-type": engine.metricsContentType ?? PROMETHEUS_CONTENT_TYPE, "cache-control": NO_STORE }, body: await engine.metrics() };
       },
     });
   }

@@ -63,7 +63,7 @@ export { memoryStreamStore } from "./streams/memory.js";
 export type { MemoryStreamStoreOptions } from "./streams/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
 export { jwtAuth } from "./auth/jwt.js";
-export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames } from "./auth/jwt.js";
+export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames, JwtClaims } from "./auth/jwt.js";
 export { createRealtimeEngine } from "./engine/engine.js";
 export { ADAPTER_RESUBSCRIBED_EVENT } from "./engine/inbox.js";
 export type {
@@ -102,6 +102,8 @@ export type {
   ServerEventName,
 } from "./engine/events.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
+export type { MetricsOptions } from "./engine/metrics.js";
+export { DEFAULT_COMPANY_LABEL_MAX } from "./engine/metrics.js";
 export type { EngineStores } from "./engine/context.js";
 export type {
   AuthExpiryOptions,

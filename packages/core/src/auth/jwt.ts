@@ -1,5 +1,5 @@
 import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from "node:crypto";
-import jwt, { type Algorithm, type JwtPayload, type VerifyOptions } from "jsonwebtoken";
+import jwt, { type Algorithm, type VerifyOptions } from "jsonwebtoken";
 import { TrussError } from "../errors.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 
@@ -48,12 +48,36 @@ export interface JwtClaimNames {
 }
 
 /**
+ * A verified token's payload: the registered claims typed, any other claim
+ * as the issuer wrote it. Declared here rather than taken from
+ * `jsonwebtoken`'s types, so an app's type check needs nothing beyond
+ * `@truss/core` itself.
+ */
+export interface JwtClaims {
+  [claim: string]: unknown;
+  /** Issuer. */
+  iss?: string;
+  /** Subject: by default, the user id. */
+  sub?: string;
+  /** Audience. */
+  aud?: string | string[];
+  /** Expiry, seconds since the epoch. */
+  exp?: number;
+  /** Not before, seconds since the epoch. */
+  nbf?: number;
+  /** Issued at, seconds since the epoch. */
+  iat?: number;
+  /** Token id. */
+  jti?: string;
+}
+
+/**
  * Builds the principal's fields from a verified payload, for issuers whose
  * tokens need more than renaming (nested claims, prefixed ids). `expiresAt`
  * is not yours to set: it always comes from `exp`, so a mapping can never
  * keep a connection alive past its token.
  */
-export type JwtClaimMapper = (payload: JwtPayload) => Partial<Omit<Principal, "expiresAt">>;
+export type JwtClaimMapper = (payload: JwtClaims) => Partial<Omit<Principal, "expiresAt">>;
 
 /** Options for {@link jwtAuth}. Give exactly one of `secret` and `publicKey`. */
 export interface JwtAuthOptions {
@@ -128,7 +152,7 @@ export function jwtAuth(options: JwtAuthOptions): Authenticator {
   return {
     async authenticate(request: AuthRequest): Promise<Principal> {
       const token = bearerToken(request.token);
-      let payload: JwtPayload;
+      let payload: JwtClaims;
       try {
         payload = verify(token, key, verifyOptions);
       } catch (error) {
@@ -284,7 +308,7 @@ function checkHeader(token: string, algorithms: readonly JwtAlgorithm[]): void {
 }
 
 /** Verifies signature and registered claims, translating `jsonwebtoken`'s errors into Truss codes. */
-function verify(token: string, key: KeyObject, options: VerifyOptions): JwtPayload {
+function verify(token: string, key: KeyObject, options: VerifyOptions): JwtClaims {
   let payload: unknown;
   try {
     payload = jwt.verify(token, key, options);
@@ -294,7 +318,7 @@ function verify(token: string, key: KeyObject, options: VerifyOptions): JwtPaylo
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
     throw invalidToken("its payload is not a JSON object of claims");
   }
-  return payload as JwtPayload;
+  return payload as JwtClaims;
 }
 
 /**
@@ -393,7 +417,7 @@ function toId(value: unknown): string | null {
 }
 
 /** Assembles the principal, refusing a token that does not say whose and which tenant's it is. */
-function toPrincipal(payload: JwtPayload, readClaims: JwtClaimMapper, requestedDeviceId: string | undefined): Principal {
+function toPrincipal(payload: JwtClaims, readClaims: JwtClaimMapper, requestedDeviceId: string | undefined): Principal {
   let mapped: Partial<Omit<Principal, "expiresAt">>;
   try {
     mapped = readClaims(payload) ?? {};

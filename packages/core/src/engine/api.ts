@@ -170,8 +170,13 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   presence(companyId: string): Promise<PresenceUser[]>;
   /** Store reachability and connection count; `status` is `degraded` when a store is down. */
   health(): Promise<HealthReport>;
-  /** Counters and gauges in the Prometheus text format. */
+  /**
+   * Every metric of the engine's prom-client registry (counters, gauges,
+   * histograms) in its text format: the engine's own registry by default,
+   * or the whole application registry given as `metrics.registry`.
+   */
   metrics(): Promise<string>;
+
   /**
    * Tells every client `SERVER_SHUTTING_DOWN`, disconnects it, takes its
    * presence offline and stops every timer. Idempotent.

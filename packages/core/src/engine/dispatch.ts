@@ -3,6 +3,7 @@ import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { EngineContext } from "./context.js";
 import { packetBytes, TokenBucket } from "./limits.js";
+import { secondsSince } from "./metrics.js";
 import { encodeFailure, SHUTTING_DOWN, toTrussError } from "./failures.js";
 import { assertDepth, isWellFormedText } from "./payload.js";
 
@@ -67,7 +68,10 @@ export class Dispatcher {
     const [event, ...args] = packet;
     const ack = typeof args[args.length - 1] === "function" ? (args.pop() as Ack) : undefined;
     const name = typeof event === "string" ? event : String(event);
+    const start = performance.now();
     ctx.metrics.inc("truss_events_received_total");
+    const company = ctx.metrics.company(connection.principal.companyId);
+    if (company !== null) ctx.metrics.inc("truss_company_events_received_total", { company });
 
     if (this.closing) return refuse(ctx, connection, ack, SHUTTING_DOWN);
     if (budget.lastPacketBytes > limits.maxPayloadBytes) {
@@ -100,14 +104,17 @@ export class Dispatcher {
     }
     if (ack) this.inFlight.add(ack);
     // A handler that throws synchronously must still answer through the ack.
+    // `name` has a handler: a protocol event or a registered application event, so the label is bounded.
     new Promise<object | void>((resolve) => resolve(handler(connection, args[0], args[1]))).then(
       (body) => {
         if (ack) this.inFlight.delete(ack);
         answer(ctx, connection, ack, name, body);
+        ctx.metrics.observe("truss_command_duration_seconds", { event: name, outcome: "ok" }, secondsSince(start));
       },
       (error: unknown) => {
         if (ack) this.inFlight.delete(ack);
         refuse(ctx, connection, ack, errorPayload(ctx, name, error));
+        ctx.metrics.observe("truss_command_duration_seconds", { event: name, outcome: "error" }, secondsSince(start));
       },
     );
   }

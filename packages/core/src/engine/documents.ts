@@ -93,7 +93,7 @@ export class DocumentService {
 
   /** The latest version, or `null` when the document does not exist in that company. */
   find(key: DocumentKey): Promise<DocumentVersion | null> {
-    return storeCall(this.ctx, "documents", () => this.ctx.stores.documents.get(key));
+    return storeCall(this.ctx, "documents", "get", () => this.ctx.stores.documents.get(key));
   }
 
   /**
@@ -101,7 +101,7 @@ export class DocumentService {
    * would pass {@link MAX_HISTORY_ANSWER_BYTES} (the newest always comes).
    */
   async history(key: DocumentKey, limit = 20): Promise<DocumentVersion[]> {
-    const versions = await storeCall(this.ctx, "documents", () =>
+    const versions = await storeCall(this.ctx, "documents", "history", () =>
       this.ctx.stores.documents.history(key, Math.min(Math.max(1, limit), MAX_HISTORY_PAGE)),
     );
     if (versions.length === 0) throw notFound(key);
@@ -128,11 +128,11 @@ export class DocumentService {
     // conflicting); the compare-and-set checks it atomically itself.
     const unlessRepeated = async <T>(outcome: () => T): Promise<T | DocumentUpdateResult> => {
       if (!mutation) return outcome();
-      const state = await storeCall(this.ctx, "documents", () => documents.mutation(key, mutation));
+      const state = await storeCall(this.ctx, "documents", "mutation", () => documents.mutation(key, mutation));
       return state.state === "new" ? outcome() : this.repeated(key, state);
     };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await storeCall(this.ctx, "documents", () => documents.get(key));
+      const current = await storeCall(this.ctx, "documents", "get", () => documents.get(key));
       let next: DocumentData;
       let status: "applied" | "merged";
       if (current === null) {
@@ -152,7 +152,7 @@ export class DocumentService {
         next = applyChanges(current.data, update.changes);
         status = "applied";
       } else {
-        const base = await storeCall(this.ctx, "documents", () => documents.getVersion(key, update.baseVersion));
+        const base = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, update.baseVersion));
         const baseData = base && update.baseChanges ? applyChanges(base.data, update.baseChanges) : (base?.data ?? null);
         const resolution = this.ctx.resolver.resolve({
           base: baseData,
@@ -173,7 +173,7 @@ export class DocumentService {
       // The changes were checked for depth above and the current version when it was written: only the size is new.
       this.assertFits(key, next, { checkDepth: false });
       const expected = current?.version ?? 0;
-      const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, expected, next, writer.userId, mutation));
+      const result = await storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation));
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
         if (mutation) this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "committed" });
@@ -203,8 +203,8 @@ export class DocumentService {
     this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "duplicate" });
     const { documents } = this.ctx.stores;
     const document =
-      (await storeCall(this.ctx, "documents", () => documents.getVersion(key, state.version))) ??
-      (await storeCall(this.ctx, "documents", () => documents.get(key)));
+      (await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, state.version))) ??
+      (await storeCall(this.ctx, "documents", "get", () => documents.get(key)));
     if (!document) throw notFound(key);
     return { status: "applied", document, duplicate: true };
   }
@@ -212,14 +212,14 @@ export class DocumentService {
   /** Commits the data of an earlier version as a new version; history is never rewritten. */
   async rollback(key: DocumentKey, toVersion: number, writer: Writer): Promise<DocumentVersion> {
     const { documents } = this.ctx.stores;
-    const target = await storeCall(this.ctx, "documents", () => documents.getVersion(key, toVersion));
+    const target = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, toVersion));
     if (!target) {
       throw new TrussError("VERSION_NOT_FOUND", `Version ${toVersion} of ${key.type}/${key.id} is not in the history.`);
     }
     this.assertFits(key, target.data, { checkDepth: true });
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.get(key);
-      const result = await storeCall(this.ctx, "documents", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
+      const result = await storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });
         const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(

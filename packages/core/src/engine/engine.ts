@@ -15,7 +15,7 @@ import { SHUTTING_DOWN, toTrussError } from "./failures.js";
 import { Handshake } from "./handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "./inbox.js";
-import { createEngineMetrics } from "./metrics.js";
+import { createEngineMetrics, disconnectReasonLabel } from "./metrics.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
 import { assertIds } from "./payload.js";
 import { Policy } from "./policy.js";
@@ -25,6 +25,7 @@ import { Revocations, type DisconnectReason, type RevocationResult } from "./rev
 import { StreamService } from "./streams.js";
 import { Subscriptions } from "./subscriptions.js";
 import { topicRoom } from "./topics.js";
+import { SPAN_KIND, startSpan } from "../tracing.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
 import { UpgradeRequests } from "./upgrade-request.js";
 
@@ -90,7 +91,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       },
       stores: resolved.stores,
       resolver: resolved.resolver,
-      metrics: createEngineMetrics(() => this.connections.size),
+      metrics: createEngineMetrics(() => this.connections.size, resolved.stores, options.metrics),
       logger: resolved.logger,
     };
     this.policy = new Policy(this.ctx, resolved.authorize, limits.authorizeTimeoutMs);
@@ -180,17 +181,24 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       emit: (event, data) => {
         assertApplicationEvent(event);
         const published = this.streams.publish(key, room, event, data);
-        this.ctx.metrics.inc("truss_broadcasts_total", { scope });
+        this.countBroadcast(key.companyId, scope);
         return published;
       },
       volatile: {
         emit: (event, data) => {
           assertApplicationEvent(event);
           emitApplicationEvent(this.ctx.namespace().to(room), event, data);
-          this.ctx.metrics.inc("truss_broadcasts_total", { scope: `${scope}_volatile` });
+          this.countBroadcast(key.companyId, `${scope}_volatile`);
         },
       },
     };
+  }
+
+  /** Counts one application event emitted, and per company when `metrics.companyLabel` is on. */
+  private countBroadcast(companyId: string, scope: string): void {
+    this.ctx.metrics.inc("truss_broadcasts_total", { scope });
+    const company = this.ctx.metrics.company(companyId);
+    if (company !== null) this.ctx.metrics.inc("truss_company_broadcasts_total", { company, scope });
   }
 
   disconnectUser(companyId: string, userId: string, reason?: DisconnectReason): Promise<RevocationResult> {
@@ -206,11 +214,21 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     assertIds("toUser(companyId, userId)", { companyId, userId });
     return {
       emit: async (event, data, options) => {
-        assertApplicationEvent(event);
-        const { message, duplicate } = await this.inboxService.send({ companyId, userId }, event, data, options);
-        // A repeat of an idempotent send is not a new event.
-        if (!duplicate) this.ctx.metrics.inc("truss_broadcasts_total", { scope: "user" });
-        return message;
+        const span = startSpan("truss.to_user", SPAN_KIND.internal, { "truss.event": String(event).slice(0, 100), "truss.company_id": companyId });
+        try {
+          assertApplicationEvent(event);
+          const { message, duplicate } = await this.inboxService.send({ companyId, userId }, event, data, options);
+          span.set("truss.inbox.duplicate", duplicate);
+          span.set("truss.inbox.message_id", message.id);
+          // A repeat of an idempotent send is not a new event.
+          if (!duplicate) this.countBroadcast(companyId, "user");
+          return message;
+        } catch (error) {
+          span.fail(error);
+          throw error;
+        } finally {
+          span.end();
+        }
       },
     };
   }
@@ -268,24 +286,18 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     });
   }
 
-  async metrics(): Promise<string> {
-    // A store that is down is already counted by the store error counter; its totals are left out.
-    const [dropped, trimmed] = await Promise.all([
-      this.ctx.stores.inbox.dropped().catch(() => null),
-      this.ctx.stores.streams.trimmed().catch(() => null),
-    ]);
-    const totals = (name: string, help: string, values: { expired: number; overCap: number } | null) =>
-      values
-        ? [{ name, help, type: "counter" as const, values: [[{ reason: "expired" }, values.expired], [{ reason: "over_cap" }, values.overCap]] as Array<[Record<string, string>, number]> }]
-        : [];
-    return this.ctx.metrics.render([
-      ...totals("truss_inbox_dropped_total", "Inbox messages dropped unread, by reason (TTL or length cap), across all nodes sharing the store.", dropped),
-      ...totals(
-        "truss_stream_dropped_total",
-        "Stored broadcasts dropped from stream history, by reason (TTL or size cap), across all nodes sharing the store.",
-        trimmed && { expired: trimmed.expired, overCap: trimmed.trimmed },
-      ),
-    ]);
+  metrics(): Promise<string> {
+    // Store totals (inbox and stream drops) are read by the registry's collect callbacks at each scrape.
+    return this.ctx.metrics.render();
+  }
+
+  /**
+   * The content type of `metrics()` output: the registry's (Prometheus text,
+   * or OpenMetrics for an OpenMetrics registry). Not part of `RealtimeEngine`
+   * (wrappers forward its members); the metrics route reads it when present.
+   */
+  get metricsContentType(): string {
+    return this.ctx.metrics.contentType;
   }
 
   close(): Promise<void> {
@@ -327,7 +339,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.dispatcher.attach(connection);
     this.handshake.startSession(connection);
     const delivery = this.inboxService.register(socket, principal);
-    socket.on("disconnect", () => {
+    socket.on("disconnect", (reason) => {
+      this.ctx.metrics.inc("truss_disconnects_total", { reason: disconnectReasonLabel(reason) });
       connection.clearTimers();
       this.connections.delete(socket.id);
       this.inboxService.unregister(delivery);

@@ -1,4 +1,5 @@
 import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
+import { secondsSince } from "./metrics.js";
 import type { EngineContext, EngineStores } from "./context.js";
 
 /**
@@ -40,9 +41,11 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * A programming error or a value the store could not take (`TypeError`,
  * `RangeError`, `URIError`, a failed clone) is a bug, not an outage: it becomes
  * `INTERNAL_ERROR`, so it neither tells clients to retry nor counts as a
- * store error.
+ * store error. Every call, failed or not, is timed in
+ * `truss_store_call_duration_seconds{store, operation}`.
  */
-export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger">, store: keyof EngineStores, call: () => Promise<T>): Promise<T> {
+export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger">, store: keyof EngineStores, operation: string, call: () => Promise<T>): Promise<T> {
+  const start = performance.now();
   try {
     return await call();
   } catch (error) {
@@ -55,6 +58,8 @@ export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger"
     throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable (${reason}); the operation was not confirmed. Retry later.`, {
       cause: error,
     });
+  } finally {
+    ctx.metrics.observe("truss_store_call_duration_seconds", { store, operation }, secondsSince(start));
   }
 }
 

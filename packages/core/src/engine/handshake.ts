@@ -1,3 +1,5 @@
+import { secondsSince } from "./metrics.js";
+import { SPAN_KIND, startSpan } from "../tracing.js";
 import type { IncomingMessage } from "node:http";
 import type { Server } from "socket.io";
 import type { AuthRequest, Principal } from "../auth/authenticator.js";
@@ -66,6 +68,25 @@ export class Handshake {
 
   /** The namespace middleware: origin, credential, expiry, device cap. Resolves with the principal or rejects with a coded `connect_error`. */
   async admit(socket: TrussSocket): Promise<Principal> {
+    const start = performance.now();
+    const span = startSpan("truss.handshake", SPAN_KIND.server, { "truss.namespace": socket.nsp.name });
+    try {
+      const principal = await this.check(socket);
+      span.set("truss.outcome", "accepted");
+      span.set("truss.company_id", principal.companyId);
+      this.ctx.metrics.observe("truss_handshake_duration_seconds", { outcome: "accepted" }, secondsSince(start));
+      return principal;
+    } catch (error) {
+      span.set("truss.outcome", "refused");
+      span.fail((error as { data?: unknown }).data ?? error);
+      this.ctx.metrics.observe("truss_handshake_duration_seconds", { outcome: "refused" }, secondsSince(start));
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async check(socket: TrussSocket): Promise<Principal> {
     if (this.isClosing()) throw connectError(SHUTTING_DOWN);
     if (!isOriginAllowed(originOf(socket.handshake), this.options.limits.allowedOrigins)) {
       this.ctx.metrics.inc("truss_auth_failures_total", { code: "ORIGIN_NOT_ALLOWED" });

@@ -106,7 +106,7 @@ export class InboxService {
     encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
     const key = { companyId: user.companyId, userId: user.userId };
     const appendOptions = idempotencyKey === undefined ? undefined : { idempotencyKey };
-    const result = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.append(key, event, data, appendOptions));
+    const result = await storeCall(this.ctx, "inbox", "append", () => this.ctx.stores.inbox.append(key, event, data, appendOptions));
     if (!isInboxId(result?.message?.id)) {
       // A custom store written against the old contract, which resolved with the message itself.
       throw new TrussError("INTERNAL_ERROR", "The inbox store's append did not resolve with { message, duplicate }; update it to the current InboxStore contract.");
@@ -145,7 +145,10 @@ export class InboxService {
     }
     const newest = (ids as string[]).reduce((a, b) => (compareInboxIds(a, b) >= 0 ? a : b));
     const { companyId, userId, deviceId } = principal;
-    await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.ack({ companyId, userId, deviceId }, newest));
+    await storeCall(this.ctx, "inbox", "ack", () => this.ctx.stores.inbox.ack({ companyId, userId, deviceId }, newest));
+    // Inbox ids are `<ms stored>-<seq>`: the lag of the newest acknowledged message, stored → acknowledged.
+    const storedAt = Number.parseInt(newest, 10);
+    if (Number.isFinite(storedAt)) this.ctx.metrics.observe("truss_inbox_delivery_lag_seconds", undefined, Math.max(0, Date.now() - storedAt) / 1000);
   }
 
   /**
@@ -210,10 +213,10 @@ export class InboxService {
   private async readFromStore(delivery: Delivery): Promise<void> {
     const { companyId, userId, deviceId } = delivery.principal;
     const user = { companyId, userId };
-    const cursor = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.cursor({ ...user, deviceId }));
+    const cursor = await storeCall(this.ctx, "inbox", "cursor", () => this.ctx.stores.inbox.cursor({ ...user, deviceId }));
     let after = newer(cursor, delivery.readUpTo);
     for (;;) {
-      const page = await storeCall(this.ctx, "inbox", () => this.ctx.stores.inbox.read(user, after, REPLAY_PAGE));
+      const page = await storeCall(this.ctx, "inbox", "read", () => this.ctx.stores.inbox.read(user, after, REPLAY_PAGE));
       for (const message of page) this.emit(delivery, message);
       if (page.length > 0) after = page[page.length - 1]!.id;
       delivery.readUpTo = after;

@@ -1,95 +1,311 @@
+import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from "prom-client";
+import type { EngineStores } from "./context.js";
+
 /**
- * Counters and gauges the engine keeps, rendered in the Prometheus text
- * format. Deliberately tiny: a label set is a string key, and nothing here
- * allocates per message beyond a map lookup.
+ * Where the engine's metrics go, and which optional labels they carry: the
+ * `metrics` option of `createRealtimeEngine`.
+ *
+ * @example One metrics route for the application and Truss
+ * ```ts
+ * import { collectDefaultMetrics, Registry } from "prom-client";
+ * const registry = new Registry();
+ * collectDefaultMetrics({ register: registry });
+ * const engine = createRealtimeEngine({ auth, metrics: { registry } });
+ * app.get("/metrics", async (_req, res) => res.type(registry.contentType).send(await registry.metrics()));
+ * ```
+ */
+export interface MetricsOptions {
+  /**
+   * The prom-client registry Truss registers its metrics in. Default: a
+   * registry of the engine's own, rendered by `engine.metrics()` and the
+   * adapters' metrics route. Pass the application's registry to serve both
+   * from one scrape; `engine.metrics()` then renders the whole registry.
+   * One engine per registry: a second engine registering the same names in
+   * it is refused at `createRealtimeEngine`.
+   */
+  registry?: Registry<RegistryContentType>;
+  /**
+   * Opt-in per-company counters (`truss_company_*`, label `company`). Off by
+   * default: a label per tenant multiplies time series by the number of
+   * tenants. `max` caps the distinct companies labelled by this node: the
+   * first `max` companies seen keep their id, every later one is counted
+   * under `company="other"`, so at most `max + 1` series exist per label set.
+   */
+  companyLabel?: { max?: number };
+}
+
+/** The default `metrics.companyLabel.max` when `companyLabel` is given as `{}`. */
+export const DEFAULT_COMPANY_LABEL_MAX = 100;
+
+/** The `company` label value of companies past the `companyLabel.max` cap. */
+export const OTHER_COMPANY = "other";
+
+type Labels = Record<string, string>;
+interface Child {
+  inc(value?: number): void;
+}
+interface Observer {
+  observe(value: number): void;
+}
+interface Declared<C> {
+  metric: Counter<string> | Histogram<string>;
+  labelNames: readonly string[];
+  /** Label key → prom-client child, so a hot path does not build one per call. */
+  children: Map<string, C>;
+}
+
+/**
+ * The engine's metrics on a prom-client {@link Registry}. Call sites keep a
+ * small shape (`inc(name, labels)`, `observe(name, labels, seconds)`) while
+ * prom-client renders the text format; label children are cached per label
+ * set, so a repeated increment is two map lookups and an add.
  */
 export class MetricsRegistry {
-  private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
-  private readonly gauges = new Map<string, { help: string; read: () => number }>();
+  /** The prom-client registry the metrics live in (the application's, when given). */
+  readonly registry: Registry<RegistryContentType>;
+  private readonly counters = new Map<string, Declared<Child>>();
+  private readonly histograms = new Map<string, Declared<Observer>>();
+  private readonly companies: Set<string> | null;
+  private readonly companyMax: number;
 
-  /** Declares a counter; `inc` on an undeclared name throws so typos surface in tests. */
-  counter(name: string, help: string): void {
-    this.counters.set(name, { help, values: new Map() });
+  constructor(options: MetricsOptions = {}) {
+    this.registry = options.registry ?? new Registry<RegistryContentType>();
+    const cap = options.companyLabel;
+    this.companyMax = cap ? positiveInteger(cap.max ?? DEFAULT_COMPANY_LABEL_MAX, "metrics.companyLabel.max") : 0;
+    this.companies = cap ? new Set() : null;
   }
 
-  /** Declares a gauge read at render time. */
+  /** Whether per-company counters are on (`metrics.companyLabel`). */
+  get companyLabels(): boolean {
+    return this.companies !== null;
+  }
+
+  /**
+   * The `company` label for a company: its id while fewer than the cap have
+   * been seen (or it was seen before), else `other`; `null` when company
+   * labels are off.
+   */
+  company(companyId: string): string | null {
+    const seen = this.companies;
+    if (!seen) return null;
+    if (seen.has(companyId)) return companyId;
+    if (seen.size >= this.companyMax) return OTHER_COMPANY;
+    seen.add(companyId);
+    return companyId;
+  }
+
+  /** The content type of {@link render}'s output. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * Declares a counter; `inc` on an undeclared name throws so typos surface in
+   * tests. An unlabelled counter renders `name 0` before its first increment.
+   * `collect` runs at every scrape (for totals read from a store).
+   */
+  counter(name: string, help: string, labelNames: readonly string[] = [], collect?: (counter: Counter<string>) => Promise<void> | void): void {
+    const metric = this.register(
+      name,
+      () =>
+        new Counter({
+          name,
+          help,
+          labelNames: [...labelNames],
+          registers: [this.registry],
+          ...(collect ? { collect(this: Counter<string>) { return collect(this); } } : {}),
+        }),
+    );
+    this.counters.set(name, { metric, labelNames, children: new Map() });
+  }
+
+  /** Declares a gauge read at every scrape. */
   gauge(name: string, help: string, read: () => number): void {
-    this.gauges.set(name, { help, read });
+    this.register(name, () => new Gauge({ name, help, registers: [this.registry], collect(this: Gauge<string>) { this.set(read()); } }));
+  }
+
+  /** Declares a histogram of seconds (or bytes) with the given buckets. */
+  histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): void {
+    const metric = this.register(name, () => new Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [this.registry] }));
+    this.histograms.set(name, { metric, labelNames, children: new Map() });
   }
 
   /** Adds `by` to the counter with the given labels. */
-  inc(name: string, labels?: Record<string, string>, by = 1): void {
+  inc(name: string, labels?: Labels, by = 1): void {
     const counter = this.counters.get(name);
     if (!counter) throw new Error(`metric ${name} was not declared`);
-    const key = labels ? renderLabels(labels) : "";
-    counter.values.set(key, (counter.values.get(key) ?? 0) + by);
+    if (counter.labelNames.length === 0) {
+      (counter.metric as Counter<string>).inc(by);
+      return;
+    }
+    child(counter, labels, (metric, values) => (metric as Counter<string>).labels(values)).inc(by);
   }
 
-  /** The current value of a counter with the given labels (0 if never incremented). */
-  value(name: string, labels?: Record<string, string>): number {
-    return this.counters.get(name)?.values.get(labels ? renderLabels(labels) : "") ?? 0;
+  /** Records one observation (in the histogram's unit: seconds, bytes) with the given labels. */
+  observe(name: string, labels: Labels | undefined, value: number): void {
+    const histogram = this.histograms.get(name);
+    if (!histogram) throw new Error(`metric ${name} was not declared`);
+    if (histogram.labelNames.length === 0) {
+      (histogram.metric as Histogram<string>).observe(value);
+      return;
+    }
+    child(histogram, labels, (metric, values) => (metric as Histogram<string>).labels(values)).observe(value);
   }
 
-  /** Renders every metric, plus `extra` lines computed by the caller, in the Prometheus text format. */
-  render(extra: Array<{ name: string; help: string; type: "counter" | "gauge"; values: Array<[Record<string, string> | undefined, number]> }> = []): string {
-    const lines: string[] = [];
-    for (const [name, { help, read }] of this.gauges) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
+  /** Renders the registry (every metric in it, the application's too when it was given) in its text format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private register<M>(name: string, create: () => M): M {
+    if (this.registry.getSingleMetric(name)) {
+      throw new Error(
+        `The metrics registry already has "${name}": give each engine its own registry (metrics.registry), or merge registries with Registry.merge for one scrape.`,
+      );
     }
-    for (const [name, { help, values }] of this.counters) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      if (values.size === 0) lines.push(`${name} 0`);
-      for (const [labels, value] of values) lines.push(`${name}${labels} ${value}`);
-    }
-    for (const metric of extra) {
-      lines.push(`# HELP ${metric.name} ${metric.help}`, `# TYPE ${metric.name} ${metric.type}`);
-      for (const [labels, value] of metric.values) lines.push(`${metric.name}${labels ? renderLabels(labels) : ""} ${value}`);
-    }
-    return `${lines.join("\n")}\n`;
+    return create();
   }
 }
 
-const NEEDS_ESCAPE = /[\\"\n]/;
-
-/** `{a="1",b="2"}`, escaping values as the text format requires. On the hot path: no arrays, no regex work for plain values. */
-function renderLabels(labels: Record<string, string>): string {
-  let out = "{";
-  for (const key in labels) {
-    const value = labels[key]!;
-    const text = NEEDS_ESCAPE.test(value) ? value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : value;
-    out += `${out.length > 1 ? "," : ""}${key}="${text}"`;
+/** The cached prom-client child of a label set; keyed by the declared labels' values in order. */
+function child<C>(declared: Declared<C>, labels: Labels | undefined, create: (metric: Declared<C>["metric"], values: Labels) => C): C {
+  const { labelNames, children } = declared;
+  let key = "";
+  for (let i = 0; i < labelNames.length; i++) key += (i > 0 ? "\u0001" : "") + (labels?.[labelNames[i]!] ?? "");
+  let found = children.get(key);
+  if (!found) {
+    found = create(declared.metric, { ...labels });
+    children.set(key, found);
   }
-  return `${out}}`;
+  return found;
 }
+
+function positiveInteger(value: number, name: string): number {
+  if (!(Number.isSafeInteger(value) && value > 0)) throw new TypeError(`${name} must be a positive integer; got ${String(value)}.`);
+  return value;
+}
+
+/** Seconds since `start` (a `performance.now()` reading). */
+export function secondsSince(start: number): number {
+  return (performance.now() - start) / 1000;
+}
+
+/** Buckets of `truss_command_duration_seconds`: 1 ms to 10 s. */
+export const COMMAND_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+/** Buckets of `truss_store_call_duration_seconds`: 0.5 ms to 5 s. */
+export const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
+/** Buckets of `truss_handshake_duration_seconds`: 5 ms to 10 s. */
+export const HANDSHAKE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+/** Buckets of `truss_inbox_delivery_lag_seconds`: 50 ms to a day (a device may be offline for hours). */
+export const DELIVERY_LAG_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400] as const;
+
+/** Socket.IO disconnect reasons, as the `reason` label of `truss_disconnects_total`; anything else is `other`. */
+const DISCONNECT_REASONS = new Map<string, string>([
+  ["transport close", "transport_close"],
+  ["transport error", "transport_error"],
+  ["ping timeout", "ping_timeout"],
+  ["parse error", "parse_error"],
+  ["server namespace disconnect", "server_disconnect"],
+  ["client namespace disconnect", "client_disconnect"],
+  ["forced close", "forced_close"],
+  ["forced server close", "forced_server_close"],
+  ["server shutting down", "server_shutting_down"],
+]);
+
+/** The bounded `reason` label of a Socket.IO disconnect reason. */
+export function disconnectReasonLabel(reason: string): string {
+  return DISCONNECT_REASONS.get(reason) ?? "other";
+}
+
+/** Store totals (shared by every node on the store) rendered at scrape time. */
+type StoreTotals = Pick<EngineStores, "inbox" | "streams">;
 
 /** The registry of one engine, with every metric it reports declared up front. */
-export function createEngineMetrics(connections: () => number): MetricsRegistry {
-  const metrics = new MetricsRegistry();
+export function createEngineMetrics(connections: () => number, stores: StoreTotals, options: MetricsOptions = {}): MetricsRegistry {
+  const metrics = new MetricsRegistry(options);
   metrics.gauge("truss_connections", "Sockets connected to this node.", connections);
   metrics.counter("truss_connections_total", "Sockets accepted by this node since start.");
-  metrics.counter("truss_auth_failures_total", "Handshakes refused, by error code.");
+  metrics.counter("truss_disconnects_total", "Sockets of this node that disconnected, by Socket.IO reason (transport_close, ping_timeout, server_disconnect, client_disconnect, ... or other).", [
+    "reason",
+  ]);
+  metrics.counter("truss_auth_failures_total", "Handshakes refused, by error code.", ["code"]);
   metrics.counter("truss_auth_expired_total", "Connections closed because their token expired.");
   metrics.counter("truss_auth_refreshed_total", "Successful auth:refresh calls.");
   metrics.counter("truss_events_received_total", "Client events received.");
-  metrics.counter("truss_errors_total", "Client events refused, by error code.");
-  metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, topic, user).");
+  metrics.counter("truss_errors_total", "Client events refused, by error code.", ["code"]);
+  metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, topic, user).", ["scope"]);
   metrics.counter("truss_inbox_appended_total", "Messages stored in user inboxes by this node.");
   metrics.counter("truss_inbox_pushed_total", "Live inbox pushes to sockets of this node.");
   metrics.counter("truss_inbox_duplicates_total", "toUser sends on this node that repeated an idempotency key within the inbox TTL, so stored nothing new.");
-  metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).");
+  metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).", ["outcome"]);
   metrics.counter(
     "truss_document_mutations_total",
     "Document updates that carried a mutation id, by outcome: committed (recorded with its commit), duplicate (committed before; answered with that version) or expired (older than the stores remember; refused with MUTATION_EXPIRED).",
+    ["outcome"],
   );
-  metrics.counter("truss_store_errors_total", "Store calls that failed because the store was unreachable or did not answer, by store.");
+  metrics.counter("truss_store_errors_total", "Store calls that failed because the store was unreachable or did not answer, by store.", ["store"]);
   metrics.counter("truss_slow_consumers_total", "Sockets disconnected with SLOW_CONSUMER because too much waited to be written to them.");
   metrics.counter("truss_inbox_undeliverable_total", "Stored inbox messages skipped because they could not be encoded for a socket.");
-  metrics.counter("truss_authorization_refusals_total", "Operations the authorize policy refused (or could not decide), by action.");
+  metrics.counter("truss_authorization_refusals_total", "Operations the authorize policy refused (or could not decide), by action.", ["action"]);
   metrics.counter("truss_topic_subscriptions_total", "Topic subscriptions granted on this node.");
-  metrics.counter("truss_subscriptions_dropped_total", "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).");
+  metrics.counter("truss_subscriptions_dropped_total", "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).", ["kind"]);
   metrics.counter("truss_stream_append_failures_total", "Company or topic broadcasts the stream store could not take; they went out live only, without a position.");
-  metrics.counter("truss_stream_resyncs_total", "stream:read answers that told a device to refetch, by reason.");
+  metrics.counter("truss_stream_resyncs_total", "stream:read answers that told a device to refetch, by reason.", ["reason"]);
   metrics.counter("truss_stream_replayed_total", "Stored broadcasts sent to devices catching up with stream:read.");
-  metrics.counter("truss_revocations_total", "disconnectUser and unsubscribeUser calls made on this node, by kind.");
+  metrics.counter("truss_stream_recoveries_total", "stream:read answers that sent a device stored broadcasts it had missed, instead of a resync (a gap read in several pages counts once per page).");
+  metrics.counter("truss_revocations_total", "disconnectUser and unsubscribeUser calls made on this node, by kind.", ["kind"]);
+
+  // Totals kept by the stores, across all nodes sharing them, read at scrape time. A store
+  // that is down is already counted by truss_store_errors_total; its samples are left out.
+  const storeTotals = (read: () => Promise<{ expired: number; overCap: number }>) => async (counter: Counter<string>) => {
+    const totals = await read().catch(() => null);
+    counter.reset();
+    if (!totals) return;
+    counter.labels({ reason: "expired" }).inc(totals.expired);
+    counter.labels({ reason: "over_cap" }).inc(totals.overCap);
+  };
+  metrics.counter(
+    "truss_inbox_dropped_total",
+    "Inbox messages dropped unread, by reason (TTL or length cap), across all nodes sharing the store.",
+    ["reason"],
+    storeTotals(() => stores.inbox.dropped()),
+  );
+  metrics.counter(
+    "truss_stream_dropped_total",
+    "Stored broadcasts dropped from stream history, by reason (TTL or size cap), across all nodes sharing the store.",
+    ["reason"],
+    storeTotals(async () => {
+      const trimmed = await stores.streams.trimmed();
+      return { expired: trimmed.expired, overCap: trimmed.trimmed };
+    }),
+  );
+
+  metrics.histogram(
+    "truss_command_duration_seconds",
+    "Time from receiving a client event to answering it, for events that reached a handler, by event (protocol and registered application events; anything else is other) and outcome (ok, error).",
+    ["event", "outcome"],
+    COMMAND_BUCKETS,
+  );
+  metrics.histogram("truss_store_call_duration_seconds", "Duration of store calls made by this node, by store and operation.", ["store", "operation"], STORE_BUCKETS);
+  metrics.histogram(
+    "truss_handshake_duration_seconds",
+    "Duration of the Truss handshake (origin, authentication, device cap), by outcome (accepted, refused).",
+    ["outcome"],
+    HANDSHAKE_BUCKETS,
+  );
+  metrics.histogram(
+    "truss_inbox_delivery_lag_seconds",
+    "Time from storing an inbox message to a device acknowledging it (per inbox:ack, for the newest id acknowledged).",
+    [],
+    DELIVERY_LAG_BUCKETS,
+  );
+
+  if (metrics.companyLabels) {
+    metrics.counter("truss_company_broadcasts_total", "Application events emitted, by company (capped by metrics.companyLabel.max; the rest are other) and scope.", [
+      "company",
+      "scope",
+    ]);
+    metrics.counter("truss_company_events_received_total", "Client events received, by company (capped by metrics.companyLabel.max; the rest are other).", ["company"]);
+  }
   return metrics;
 }

@@ -12,6 +12,7 @@ import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
 import type { EngineStores } from "./context.js";
 import type { EventCatalog } from "./events.js";
+import type { MetricsOptions } from "./metrics.js";
 import { memoryStreamStore } from "../streams/memory.js";
 import type { StreamStore } from "../streams/store.js";
 import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "./policy.js";
@@ -166,6 +167,13 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   logger?: Logger | false;
   /** This node's name in logs and health. Default `<hostname>:<pid>`. */
   nodeId?: string;
+  /**
+   * Where the engine's Prometheus metrics go (`registry`: the application's
+   * prom-client registry, for one `/metrics`) and opt-in per-company labels
+   * with a cap (`companyLabel: { max }`). Default: a registry of the
+   * engine's own, without company labels. See `docs/operations.md`.
+   */
+  metrics?: MetricsOptions;
 }
 
 /**

@@ -125,12 +125,12 @@ export class PresenceService {
 
   /** Every online user of a company with their devices. */
   list(companyId: string): Promise<PresenceUser[]> {
-    return storeCall(this.ctx, "presence", () => this.ctx.stores.presence.list(companyId));
+    return storeCall(this.ctx, "presence", "list", () => this.ctx.stores.presence.list(companyId));
   }
 
   /** Whether a user of a company is online on any node. */
   isOnline(companyId: string, userId: string): Promise<boolean> {
-    return storeCall(this.ctx, "presence", () => this.ctx.stores.presence.isOnline(companyId, userId));
+    return storeCall(this.ctx, "presence", "isOnline", () => this.ctx.stores.presence.isOnline(companyId, userId));
   }
 
   /**

@@ -1,3 +1,4 @@
+import { SPAN_KIND, startSpan } from "../tracing.js";
 import type { DocumentKey } from "../documents/store.js";
 import { TrussError } from "../errors.js";
 import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS } from "@truss/protocol";
@@ -55,13 +56,29 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     document: await services.documents.get(await authorized(connection, payload, "document:read")),
   }));
   on(PROTOCOL_EVENTS.documentUpdate, async (connection, payload) => {
-    const update = {
-      baseVersion: requireInteger(payload, "baseVersion"),
-      changes: requireObject(payload, "changes"),
-      ...optionalMutation(payload),
-      ...((payload as { baseChanges?: unknown }).baseChanges === undefined ? {} : { baseChanges: requireObject(payload, "baseChanges") }),
-    };
-    return services.documents.update(await authorized(connection, payload, "document:write"), update, writer(connection));
+    const type = (payload as { type?: unknown } | null | undefined)?.type;
+    const span = startSpan("truss.document.update", SPAN_KIND.server, {
+      "truss.event": PROTOCOL_EVENTS.documentUpdate,
+      "truss.company_id": connection.principal.companyId,
+      ...(typeof type === "string" ? { "truss.document.type": type.slice(0, 100) } : {}),
+    });
+    try {
+      const update = {
+        baseVersion: requireInteger(payload, "baseVersion"),
+        changes: requireObject(payload, "changes"),
+        ...optionalMutation(payload),
+        ...((payload as { baseChanges?: unknown }).baseChanges === undefined ? {} : { baseChanges: requireObject(payload, "baseChanges") }),
+      };
+      const result = await services.documents.update(await authorized(connection, payload, "document:write"), update, writer(connection));
+      span.set("truss.outcome", result.status);
+      if ("duplicate" in result && result.duplicate) span.set("truss.document.duplicate", true);
+      return result;
+    } catch (error) {
+      span.fail(error);
+      throw error;
+    } finally {
+      span.end();
+    }
   });
   on(PROTOCOL_EVENTS.documentHistory, async (connection, payload) => {
     const limit = requireInteger(payload, "limit", { min: 1, optional: true });

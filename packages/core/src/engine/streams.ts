@@ -54,7 +54,7 @@ export class StreamService {
     assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
     encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
     // Settled at once (never rejects), so a failure waiting behind an earlier publish is never an unhandled rejection.
-    const appended = storeCall(this.ctx, "streams", () => this.store.append(key, event, data)).then(
+    const appended = storeCall(this.ctx, "streams", "append", () => this.store.append(key, event, data)).then(
       ({ epoch, entry }) => ({ position: { stream: key.stream, epoch, offset: entry.offset } }),
       (error: unknown) => ({ error }),
     );
@@ -103,7 +103,7 @@ export class StreamService {
     if (stream !== COMPANY_STREAM && !(topic !== null && connection.socket.rooms.has(topicRoom(companyId, topic)))) {
       throw new TrussError("FORBIDDEN", `Stream "${stream.slice(0, 200)}" is not one this connection may read: subscribe to its topic first.`);
     }
-    const found = await storeCall(this.ctx, "streams", () => this.store.read({ companyId, stream }, after, STREAM_READ_PAGE));
+    const found = await storeCall(this.ctx, "streams", "read", () => this.store.read({ companyId, stream }, after, STREAM_READ_PAGE));
     const resync = (reason: "EPOCH_CHANGED" | "HISTORY_TRIMMED" | "HISTORY_EXPIRED" | "TOO_MANY_MISSED", message: string): StreamReadResult => {
       this.ctx.metrics.inc("truss_stream_resyncs_total", { reason });
       return { epoch: found.epoch, top: found.top, entries: [], resync: { reason, message } };
@@ -119,6 +119,7 @@ export class StreamService {
       return resync("TOO_MANY_MISSED", `${missed} messages of "${stream}" were missed; more than the ${this.limits.maxReplay} replayed at once. Refetch its state.`);
     }
     this.ctx.metrics.inc("truss_stream_replayed_total", undefined, found.entries.length);
+    if (found.entries.length > 0) this.ctx.metrics.inc("truss_stream_recoveries_total");
     return { epoch: found.epoch, top: found.top, entries: found.entries, resync: null };
   }
 }
