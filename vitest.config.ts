@@ -19,6 +19,35 @@ const alias = [
   { find: /^@truss\/test-utils$/, replacement: fromRoot("./tools/test-utils/src/index.ts") },
 ];
 
+/**
+ * An adapter's own test suite, run again against another major of its
+ * framework. The workspace package `tests/frameworks/<name>` depends on that
+ * major, and every bare import of the framework, in the tests and in the
+ * adapter's source alike, resolves to the fixture's copy; the fixture's own
+ * tests check that it did.
+ */
+function otherMajor(
+  name: string,
+  adapter: (typeof packages)[number],
+  frameworks: readonly string[],
+  options: { fixture?: string; provide?: Record<string, unknown> } = {},
+) {
+  const fixture = `tests/frameworks/${options.fixture ?? name}`;
+  return {
+    extends: true as const,
+    resolve: {
+      alias: frameworks.map((framework) => ({
+        find: new RegExp(`^${framework.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`),
+        replacement: fromRoot(`./${fixture}/node_modules/${framework}`),
+      })),
+    },
+    test: { name, include: [`packages/${adapter}/test/**/*.test.ts`, `${fixture}/*.test.ts`], provide: options.provide ?? {} },
+  };
+}
+
+/** Every Nest package the adapter or its tests load: one major at a time, since they peer-depend on each other. */
+const nestPackages = ["@nestjs/common", "@nestjs/core", "@nestjs/websockets", "@nestjs/platform-socket.io", "@nestjs/platform-express", "@nestjs/platform-fastify"];
+
 export default defineConfig({
   resolve: { alias },
   test: {
@@ -29,9 +58,22 @@ export default defineConfig({
         extends: true as const,
         test: { name, include: [`packages/${name}/test/**/*.test.ts`] },
       })),
+      otherMajor("express4", "express", ["express"]),
+      otherMajor("fastify4", "fastify", ["fastify"]),
+      {
+        extends: true as const,
+        test: { name: "nestjs-fastify", include: ["packages/nestjs/test/**/*.test.ts"], provide: { nestPlatform: "fastify" } },
+      },
+      otherMajor("nestjs12", "nestjs", nestPackages),
+      otherMajor("nestjs12-fastify", "nestjs", nestPackages, { fixture: "nestjs12", provide: { nestPlatform: "fastify" } }),
       {
         extends: true as const,
         test: { name: "examples", include: ["examples/*/test/**/*.test.ts"] },
+      },
+      {
+        extends: true as const,
+        // The guides and READMEs: links resolve, code blocks compile, the built site links (tests/docs).
+        test: { name: "docs", include: ["tests/docs/**/*.test.ts"], testTimeout: 120_000 },
       },
       {
         extends: true as const,
@@ -41,6 +83,19 @@ export default defineConfig({
           // Each case bounds its own run time; these are the outer limits for a slow CI machine.
           testTimeout: 90_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true as const,
+        test: {
+          name: "packaging",
+          include: ["tests/packaging/**/*.test.ts"],
+          // Packs and installs with npm, then spawns node and tsc: bounded per step in the file.
+          // Runs after every other project (a higher group), so its npm install and tsc
+          // compete with no timing-sensitive test for the CPU.
+          sequence: { groupOrder: 1 },
+          testTimeout: 200_000,
+          hookTimeout: 420_000,
         },
       },
     ],

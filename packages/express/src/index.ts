@@ -53,7 +53,9 @@ export function realtimeHandler(engine: RealtimeEngine<any>, options: RealtimeHt
     const route = req.method === "GET" || req.method === "HEAD" ? routes.get(req.path) : undefined;
     if (!route) return next();
     route.reply(engine).then((answer) => {
-      res.status(answer.statusCode).set(answer.headers).send(answer.body);
+      // A Buffer, so Express sends the content type as given: for a string, Express 4
+      // rewrites it (`charset` moved before the Prometheus `version` parameter).
+      res.status(answer.statusCode).set(answer.headers).send(Buffer.from(answer.body));
     }, next);
   };
 }

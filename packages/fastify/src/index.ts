@@ -49,7 +49,7 @@ const plugin: FastifyPluginAsync<TrussFastifyOptions> = async (app, options) => 
  * });
  * ```
  */
-export const trussFastify = fastifyPlugin(plugin, { fastify: "5.x", name: "@truss/fastify" });
+export const trussFastify = fastifyPlugin(plugin, { fastify: "^4.28.0 || ^5.0.0", name: "@truss/fastify" });
 
 export default trussFastify;
 

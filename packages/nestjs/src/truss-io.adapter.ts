@@ -3,8 +3,13 @@ import { IoAdapter } from "@nestjs/platform-socket.io";
 import type { RealtimeEngine } from "@truss/core";
 import { REALTIME_ENGINE } from "./tokens.js";
 
-/** The Socket.IO server type, as `@truss/core` sees it. */
-type SocketIoServer = NonNullable<RealtimeEngine["io"]>;
+/**
+ * `IoAdapter.createIOServer`'s own parameter and return types, so the override
+ * matches NestJS 11 (`any`) and NestJS 12 (socket.io's `ServerOptions` and
+ * `Server`, from the socket.io copy `@nestjs/platform-socket.io` pins).
+ */
+type IoServerOptions = Parameters<IoAdapter["createIOServer"]>[1];
+type IoServer = ReturnType<IoAdapter["createIOServer"]>;
 
 /**
  * Makes your `@WebSocketGateway`s share Truss's Socket.IO server, so one
@@ -30,11 +35,12 @@ export class TrussIoAdapter extends IoAdapter {
   }
 
   /** Returns Truss's Socket.IO server (attaching it on first use) for gateways on the app's own server. */
-  override createIOServer(port: number, options?: { path?: string }): SocketIoServer {
+  override createIOServer(port: number, options?: IoServerOptions): IoServer {
     if (port === 0 && this.httpServer) {
       const engine = this.app.get<RealtimeEngine>(REALTIME_ENGINE, { strict: false });
       const io = engine.io ?? engine.attach(this.httpServer);
-      if ((options?.path ?? "/socket.io") === io.path()) return io;
+      // The same socket.io 4 `Server`, typed from `@truss/core`'s copy of socket.io rather than Nest's.
+      if ((options?.path ?? "/socket.io") === io.path()) return io as unknown as IoServer;
     }
     return super.createIOServer(port, options);
   }

@@ -4,6 +4,17 @@ import { Body, Controller, HttpCode, Inject, Injectable, Module, Param, Patch, P
 import { NestFactory } from "@nestjs/core";
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer } from "@nestjs/websockets";
 import { RealtimeService, TrussIoAdapter, type RealtimeEngine } from "@truss/nestjs";
+import { inject } from "vitest";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The Nest HTTP platform the suite runs on (vitest.config.ts provides it per project); Express when unset. */
+    nestPlatform?: "express" | "fastify";
+  }
+}
+
+/** The HTTP platform of this run: the same tests run on `@nestjs/platform-express` and `@nestjs/platform-fastify`. */
+export const nestPlatform = inject("nestPlatform") ?? "express";
 
 type Namespace = ReturnType<NonNullable<RealtimeEngine["io"]>["of"]>;
 
@@ -82,9 +93,12 @@ export interface RunningApp {
   url: string;
 }
 
-/** Creates the app, optionally with TrussIoAdapter, and listens on 127.0.0.1:0. */
+/** Creates the app on this run's platform, optionally with TrussIoAdapter, and listens on 127.0.0.1:0. */
 export async function startNest(module: new () => unknown, options: { trussAdapter?: boolean } = {}): Promise<RunningApp> {
-  const app = await NestFactory.create(module, { logger: false });
+  const app =
+    nestPlatform === "fastify"
+      ? await NestFactory.create(module, new (await import("@nestjs/platform-fastify")).FastifyAdapter(), { logger: false })
+      : await NestFactory.create(module, { logger: false });
   if (options.trussAdapter ?? true) app.useWebSocketAdapter(new TrussIoAdapter(app));
   await app.listen(0, "127.0.0.1");
   const { port } = app.getHttpServer().address() as AddressInfo;
