@@ -1,0 +1,202 @@
+/**
+ * Every code block in the guides (`docs/*.md`) and the root README works
+ * when pasted:
+ *
+ * - `ts`/`typescript` blocks type-check, each as its own module, against the
+ *   workspace packages' sources (the `paths` of `tsconfig.base.json`), with
+ *   the compiler options the packages use;
+ * - `json` blocks parse;
+ * - `sh` blocks name only scripts and files that exist: `pnpm <script>`
+ *   (with `--filter`, the filtered package's script) and `node <file>`.
+ *
+ * A block that needs names it does not define gets them from an HTML comment
+ * right above it, which readers of the rendered page do not see:
+ *
+ *     <!-- snippet: context
+ *     declare const token: string;
+ *     -->
+ *
+ * `<!-- snippet: skip <why> -->` skips a block. Blocks that are not code
+ * (output, diagrams) are tagged `text` or `mermaid` and not checked.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import ts from "typescript";
+import { describe, expect, test } from "vitest";
+import { codeBlocks, guides, rel, ROOT, type CodeBlock } from "./markdown.js";
+
+const documents = [join(ROOT, "README.md"), ...guides()];
+const blocks = documents.flatMap((file) => codeBlocks(file));
+const TS = new Set(["ts", "typescript", "tsx"]);
+const SHELL = new Set(["sh", "bash", "shell", "console"]);
+const NOT_CODE = new Set(["text", "mermaid", "txt", "diff"]);
+
+test("every block says what it is", () => {
+  const known = new Set([...TS, ...SHELL, ...NOT_CODE, "json", "js", "javascript"]);
+  const unlabelled = blocks.filter((block) => !known.has(block.lang)).map((block) => `${rel(block.file)}:${block.line} \`\`\`${block.lang}`);
+  expect(unlabelled, "tag a block ts, sh, json, or text for output that is not code").toEqual([]);
+});
+
+// ---------------------------------------------------------------- TypeScript
+
+interface Snippet {
+  block: CodeBlock;
+  fileName: string;
+  /** Lines added above the block (its context), to map diagnostics back to the Markdown. */
+  offset: number;
+}
+
+/** Type-checks every TypeScript block in one program (the packages' sources are parsed once). */
+function typecheck(): Map<Snippet, string[]> {
+  const config = ts.readConfigFile(join(ROOT, "tsconfig.base.json"), ts.sys.readFile);
+  const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
+  Object.assign(options, { noEmit: true, declaration: false, sourceMap: false, allowImportingTsExtensions: true });
+
+  const snippets: Snippet[] = [];
+  const sources = new Map<string, string>();
+  for (const block of blocks) {
+    if (!TS.has(block.lang) || block.directive?.kind === "skip") continue;
+    const context = block.directive?.kind === "context" ? `${block.directive.body.trimEnd()}\n` : "";
+    // Beside the Markdown file, so relative imports in a snippet resolve as a reader would expect.
+    const fileName = join(dirname(block.file), `.snippet-${rel(block.file).replace(/[/.]/g, "_")}-${block.line}.${block.lang === "tsx" ? "tsx" : "ts"}`);
+    sources.set(fileName, `${context}${block.code}\nexport {};\n`);
+    snippets.push({ block, fileName, offset: context === "" ? 0 : context.split("\n").length - 1 });
+  }
+
+  // A bare import resolves from the snippet's folder first, then from each
+  // workspace package: `fastify` lives in packages/fastify's node_modules,
+  // `socket.io` in packages/core's, as they would in the reader's own app.
+  const fallbacks = ["packages", "examples"].flatMap((dir) =>
+    readdirSync(join(ROOT, dir))
+      .filter((name) => existsSync(join(ROOT, dir, name, "package.json")))
+      .map((name) => join(ROOT, dir, name, "index.ts")),
+  );
+  const host = ts.createCompilerHost(options, true);
+  const readFile = host.readFile.bind(host);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.fileExists = (name) => sources.has(name) || ts.sys.fileExists(name);
+  host.readFile = (name) => sources.get(name) ?? readFile(name);
+  host.getSourceFile = (name, language, onError, create) => {
+    const source = sources.get(name);
+    return source === undefined ? getSourceFile(name, language, onError, create) : ts.createSourceFile(name, source, language, true);
+  };
+  const cache = ts.createModuleResolutionCache(ROOT, (name) => name, options);
+  host.resolveModuleNameLiterals = (literals, containingFile, redirect, compilerOptions, containingSource) =>
+    literals.map((literal) => {
+      const name = literal.text;
+      const mode = ts.getModeForUsageLocation(containingSource, literal, compilerOptions);
+      const first = ts.resolveModuleName(name, containingFile, compilerOptions, host, cache, redirect, mode);
+      if (first.resolvedModule || !sources.has(containingFile) || name.startsWith(".")) return first;
+      for (const from of fallbacks) {
+        const next = ts.resolveModuleName(name, from, compilerOptions, host, cache, redirect, mode);
+        if (next.resolvedModule) return next;
+      }
+      return first;
+    });
+
+  const program = ts.createProgram({ rootNames: [...sources.keys()], options, host });
+  const results = new Map<Snippet, string[]>();
+  for (const snippet of snippets) {
+    const source = program.getSourceFile(snippet.fileName)!;
+    const diagnostics = [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)];
+    results.set(
+      snippet,
+      diagnostics.map((diagnostic) => {
+        const { line } = diagnostic.file && diagnostic.start !== undefined ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start) : { line: -1 };
+        const where = line - snippet.offset >= 0 ? `${rel(snippet.block.file)}:${snippet.block.line + 1 + line - snippet.offset}` : `${rel(snippet.block.file)}:${snippet.block.line} (context)`;
+        return `${where}: TS${diagnostic.code} ${ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")}`;
+      }),
+    );
+  }
+  return results;
+}
+
+describe("TypeScript blocks type-check", () => {
+  let results: Map<Snippet, string[]> | undefined;
+  const check = () => (results ??= typecheck());
+  const tsBlocks = blocks.filter((block) => TS.has(block.lang) && block.directive?.kind !== "skip");
+
+  test("there are blocks to check", () => {
+    expect(tsBlocks.length).toBeGreaterThan(5);
+  });
+
+  test.each(tsBlocks.map((block) => [`${rel(block.file)}:${block.line}`, block] as const))("%s", (_name, block) => {
+    const snippet = [...check().keys()].find((candidate) => candidate.block === block)!;
+    expect(check().get(snippet)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------- JSON
+
+const jsonBlocks = blocks.filter((block) => block.lang === "json");
+describe.runIf(jsonBlocks.length > 0)("JSON blocks parse", () => {
+  test.each(jsonBlocks.map((block) => [`${rel(block.file)}:${block.line}`, block] as const))("%s", (_name, block) => {
+    expect(() => JSON.parse(block.code)).not.toThrow();
+  });
+});
+
+// ---------------------------------------------------------------- shell
+
+/** pnpm's own commands, which are not package scripts. */
+const PNPM_COMMANDS = new Set(["add", "install", "i", "remove", "rm", "update", "up", "exec", "dlx", "create", "run", "publish", "pack", "link", "unlink", "why", "list", "ls", "outdated", "store", "env", "setup", "init", "config", "audit", "licenses", "patch", "rebuild", "prune", "fetch", "deploy", "root", "bin", "import", "-r", "--recursive"]);
+
+const packageJson = (dir: string) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; scripts?: Record<string, string> };
+
+/** Workspace folders by path (`./examples/construction-erp`) and by package name. */
+const workspace = new Map<string, string>();
+for (const dir of ["packages", "examples", "tools", "bench"]) {
+  const candidates = existsSync(join(ROOT, dir, "package.json")) ? [join(ROOT, dir)] : existsSync(join(ROOT, dir)) ? readdirSync(join(ROOT, dir)).map((name) => join(ROOT, dir, name)) : [];
+  for (const path of candidates) {
+    if (!existsSync(join(path, "package.json"))) continue;
+    workspace.set(`./${rel(path)}`, path);
+    const { name } = packageJson(path);
+    if (name) workspace.set(name, path);
+  }
+}
+
+/** What a shell block names that must exist, as messages for what does not. */
+function checkShell(block: CodeBlock): string[] {
+  const problems: string[] = [];
+  const lines = block.code.split("\n");
+  lines.forEach((raw, index) => {
+    const where = `${rel(block.file)}:${block.line + 1 + index}`;
+    const line = raw.replace(/^\s*\$\s+/, "").replace(/(^|\s)#.*$/, "");
+    for (const command of line.split(/&&|\|\||;|\|/)) {
+      const words = command.trim().split(/\s+/).filter((word) => !/^[A-Z_][A-Z0-9_]*=/.test(word)); // drop VAR=value
+      const tool = words[0];
+      if (tool === "npx" && /^pnpm(@|$)/.test(words[1] ?? "")) words.shift();
+      if (/^pnpm(@|$)/.test(words[0] ?? "")) {
+        let dir = ROOT;
+        const rest = words.slice(1);
+        while (rest[0]?.startsWith("-")) {
+          const flag = rest.shift()!;
+          if (flag === "--filter" || flag === "-F" || flag === "-C" || flag === "--dir") {
+            const value = rest.shift() ?? "";
+            const target = workspace.get(value.replace(/^["']|["']$/g, ""));
+            if (!target) problems.push(`${where}: pnpm ${flag} ${value} names no workspace package`);
+            else dir = target;
+          }
+        }
+        if (rest[0] === "run") rest.shift();
+        const script = rest[0];
+        if (!script || PNPM_COMMANDS.has(script)) continue;
+        if (!packageJson(dir).scripts?.[script]) problems.push(`${where}: \`pnpm ${script}\` is not a script of ${rel(join(dir, "package.json")) || "package.json"}`);
+      } else if (tool === "node") {
+        const file = words.slice(1).find((word) => !word.startsWith("-"));
+        if (file && /\.[cm]?[jt]s$/.test(file) && !existsSync(join(ROOT, file))) problems.push(`${where}: node ${file}: no such file`);
+      }
+    }
+  });
+  return problems;
+}
+
+const shellBlocks = blocks.filter((block) => SHELL.has(block.lang));
+describe("shell blocks name scripts and files that exist", () => {
+  test.each(shellBlocks.map((block) => [`${rel(block.file)}:${block.line}`, block] as const))("%s", (_name, block) => {
+    expect(checkShell(block)).toEqual([]);
+  });
+
+  test("the checker catches a missing script", () => {
+    expect(checkShell({ file: join(ROOT, "README.md"), line: 1, lang: "sh", code: "pnpm no-such-script\npnpm run docs" })).toHaveLength(1);
+  });
+});
