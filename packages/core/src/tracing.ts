@@ -58,7 +58,7 @@ function otel(): OtelApi | null {
 }
 
 /** Starts a span named `name` in the active context (so a `toUser` inside a traced request is its child). */
-export function startSpan(name: string, kind: number, attributes: Record<string, AttributeValue>): TrussSpan {
+function startSpan(name: string, kind: number, attributes: Record<string, AttributeValue>): TrussSpan {
   const found = otel();
   if (!found) return NOOP_SPAN;
   const span = found.trace.getTracer(TRACER_NAME).startSpan(name, { kind, attributes });
@@ -71,6 +71,29 @@ export function startSpan(name: string, kind: number, attributes: Record<string,
     },
     end: () => span.end(),
   };
+}
+
+/**
+ * Runs `work` inside a span named `name`: a rejection marks the span failed
+ * ({@link TrussSpan.fail}, with `failure(error)` when the error carries its
+ * code elsewhere) and is rethrown; the span ends either way.
+ */
+export async function traced<T>(
+  name: string,
+  kind: number,
+  attributes: Record<string, AttributeValue>,
+  work: (span: TrussSpan) => Promise<T>,
+  failure: (error: unknown) => unknown = (error) => error,
+): Promise<T> {
+  const span = startSpan(name, kind, attributes);
+  try {
+    return await work(span);
+  } catch (error) {
+    span.fail(failure(error));
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 /** The code of a TrussError or of an error payload (`{ code, message }`); a TypeError (a bad argument) is `INVALID_ARGUMENT`, anything else `INTERNAL_ERROR`. */

@@ -25,7 +25,7 @@ import { Revocations, type DisconnectReason, type RevocationResult } from "./rev
 import { StreamService } from "./streams.js";
 import { Subscriptions } from "./subscriptions.js";
 import { topicRoom } from "./topics.js";
-import { SPAN_KIND, startSpan } from "../tracing.js";
+import { SPAN_KIND, traced } from "../tracing.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
 import { UpgradeRequests } from "./upgrade-request.js";
 
@@ -213,9 +213,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     // Users are scoped by company: the same user id in another company is another user.
     assertIds("toUser(companyId, userId)", { companyId, userId });
     return {
-      emit: async (event, data, options) => {
-        const span = startSpan("truss.to_user", SPAN_KIND.internal, { "truss.event": String(event).slice(0, 100), "truss.company_id": companyId });
-        try {
+      emit: (event, data, options) =>
+        traced("truss.to_user", SPAN_KIND.internal, { "truss.event": String(event).slice(0, 100), "truss.company_id": companyId }, async (span) => {
           assertApplicationEvent(event);
           const { message, duplicate } = await this.inboxService.send({ companyId, userId }, event, data, options);
           span.set("truss.inbox.duplicate", duplicate);
@@ -223,13 +222,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
           // A repeat of an idempotent send is not a new event.
           if (!duplicate) this.countBroadcast(companyId, "user");
           return message;
-        } catch (error) {
-          span.fail(error);
-          throw error;
-        } finally {
-          span.end();
-        }
-      },
+        }),
     };
   }
 

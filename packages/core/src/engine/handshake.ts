@@ -1,5 +1,5 @@
 import { secondsSince } from "./metrics.js";
-import { SPAN_KIND, startSpan } from "../tracing.js";
+import { SPAN_KIND, traced } from "../tracing.js";
 import type { IncomingMessage } from "node:http";
 import type { Server } from "socket.io";
 import type { AuthRequest, Principal } from "../auth/authenticator.js";
@@ -69,21 +69,25 @@ export class Handshake {
   /** The namespace middleware: origin, credential, expiry, device cap. Resolves with the principal or rejects with a coded `connect_error`. */
   async admit(socket: TrussSocket): Promise<Principal> {
     const start = performance.now();
-    const span = startSpan("truss.handshake", SPAN_KIND.server, { "truss.namespace": socket.nsp.name });
-    try {
-      const principal = await this.check(socket);
-      span.set("truss.outcome", "accepted");
-      span.set("truss.company_id", principal.companyId);
-      this.ctx.metrics.observe("truss_handshake_duration_seconds", { outcome: "accepted" }, secondsSince(start));
-      return principal;
-    } catch (error) {
-      span.set("truss.outcome", "refused");
-      span.fail((error as { data?: unknown }).data ?? error);
-      this.ctx.metrics.observe("truss_handshake_duration_seconds", { outcome: "refused" }, secondsSince(start));
-      throw error;
-    } finally {
-      span.end();
-    }
+    const finished = (outcome: "accepted" | "refused") => this.ctx.metrics.observe("truss_handshake_duration_seconds", { outcome }, secondsSince(start));
+    return traced(
+      "truss.handshake",
+      SPAN_KIND.server,
+      { "truss.namespace": socket.nsp.name },
+      async (span) => {
+        const principal = await this.check(socket).catch((error: unknown) => {
+          span.set("truss.outcome", "refused");
+          finished("refused");
+          throw error;
+        });
+        span.set("truss.outcome", "accepted");
+        span.set("truss.company_id", principal.companyId);
+        finished("accepted");
+        return principal;
+      },
+      // A refused handshake carries its code in the connect_error's `data`.
+      (error) => (error as { data?: unknown }).data ?? error,
+    );
   }
 
   private async check(socket: TrussSocket): Promise<Principal> {

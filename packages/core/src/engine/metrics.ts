@@ -48,7 +48,8 @@ interface Observer {
   observe(value: number): void;
 }
 interface Declared<C> {
-  metric: Counter<string> | Histogram<string>;
+  /** The metric; without labels it is its own (only) child. */
+  metric: C & { labels(values: Labels): C };
   labelNames: readonly string[];
   /** Label key → prom-client child, so a hot path does not build one per call. */
   children: Map<string, C>;
@@ -132,24 +133,12 @@ export class MetricsRegistry {
 
   /** Adds `by` to the counter with the given labels. */
   inc(name: string, labels?: Labels, by = 1): void {
-    const counter = this.counters.get(name);
-    if (!counter) throw new Error(`metric ${name} was not declared`);
-    if (counter.labelNames.length === 0) {
-      (counter.metric as Counter<string>).inc(by);
-      return;
-    }
-    child(counter, labels, (metric, values) => (metric as Counter<string>).labels(values)).inc(by);
+    childOf(this.counters, name, labels).inc(by);
   }
 
   /** Records one observation (in the histogram's unit: seconds, bytes) with the given labels. */
   observe(name: string, labels: Labels | undefined, value: number): void {
-    const histogram = this.histograms.get(name);
-    if (!histogram) throw new Error(`metric ${name} was not declared`);
-    if (histogram.labelNames.length === 0) {
-      (histogram.metric as Histogram<string>).observe(value);
-      return;
-    }
-    child(histogram, labels, (metric, values) => (metric as Histogram<string>).labels(values)).observe(value);
+    childOf(this.histograms, name, labels).observe(value);
   }
 
   /** Renders the registry (every metric in it, the application's too when it was given) in its text format. */
@@ -167,17 +156,24 @@ export class MetricsRegistry {
   }
 }
 
-/** The cached prom-client child of a label set; keyed by the declared labels' values in order. */
-function child<C>(declared: Declared<C>, labels: Labels | undefined, create: (metric: Declared<C>["metric"], values: Labels) => C): C {
-  const { labelNames, children } = declared;
+/**
+ * The prom-client child of a declared metric for a label set: the metric
+ * itself when it has no labels, else the child cached under the declared
+ * labels' values in order. Throws for an undeclared name, so typos surface in tests.
+ */
+function childOf<C>(declared: ReadonlyMap<string, Declared<C>>, name: string, labels: Labels | undefined): C {
+  const found = declared.get(name);
+  if (!found) throw new Error(`metric ${name} was not declared`);
+  const { metric, labelNames, children } = found;
+  if (labelNames.length === 0) return metric;
   let key = "";
   for (let i = 0; i < labelNames.length; i++) key += (i > 0 ? "\u0001" : "") + (labels?.[labelNames[i]!] ?? "");
-  let found = children.get(key);
-  if (!found) {
-    found = create(declared.metric, { ...labels });
-    children.set(key, found);
+  let child = children.get(key);
+  if (!child) {
+    child = metric.labels({ ...labels });
+    children.set(key, child);
   }
-  return found;
+  return child;
 }
 
 function positiveInteger(value: number, name: string): number {

@@ -1,4 +1,4 @@
-import { SPAN_KIND, startSpan } from "../tracing.js";
+import { SPAN_KIND, traced } from "../tracing.js";
 import type { DocumentKey } from "../documents/store.js";
 import { TrussError } from "../errors.js";
 import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS } from "@truss/protocol";
@@ -55,14 +55,14 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   on(PROTOCOL_EVENTS.documentGet, async (connection, payload) => ({
     document: await services.documents.get(await authorized(connection, payload, "document:read")),
   }));
-  on(PROTOCOL_EVENTS.documentUpdate, async (connection, payload) => {
+  on(PROTOCOL_EVENTS.documentUpdate, (connection, payload) => {
     const type = (payload as { type?: unknown } | null | undefined)?.type;
-    const span = startSpan("truss.document.update", SPAN_KIND.server, {
+    const attributes = {
       "truss.event": PROTOCOL_EVENTS.documentUpdate,
       "truss.company_id": connection.principal.companyId,
       ...(typeof type === "string" ? { "truss.document.type": type.slice(0, 100) } : {}),
-    });
-    try {
+    };
+    return traced("truss.document.update", SPAN_KIND.server, attributes, async (span) => {
       const update = {
         baseVersion: requireInteger(payload, "baseVersion"),
         changes: requireObject(payload, "changes"),
@@ -73,12 +73,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
       span.set("truss.outcome", result.status);
       if ("duplicate" in result && result.duplicate) span.set("truss.document.duplicate", true);
       return result;
-    } catch (error) {
-      span.fail(error);
-      throw error;
-    } finally {
-      span.end();
-    }
+    });
   });
   on(PROTOCOL_EVENTS.documentHistory, async (connection, payload) => {
     const limit = requireInteger(payload, "limit", { min: 1, optional: true });
