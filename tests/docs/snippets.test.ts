@@ -1,6 +1,6 @@
 /**
- * Every code block in the guides (`docs/*.md`) and the root README works
- * when pasted:
+ * Every code block in the guides (`docs/*.md`), the root README and each
+ * package's and example's README works when pasted:
  *
  * - `ts`/`typescript` blocks type-check, each as its own module, against the
  *   workspace packages' sources (the `paths` of `tsconfig.base.json`), with
@@ -16,16 +16,25 @@
  *     declare const token: string;
  *     -->
  *
+ * A `// module <path>` line in the comment starts a file the block imports
+ * (by that path, relative to the Markdown file), such as the app's own event
+ * catalog; everything after it, up to the next such line, is that file:
+ *
+ *     <!-- snippet: context
+ *     // module ./catalog.ts
+ *     export const events = defineEvents({ server: {}, client: {} });
+ *     -->
+ *
  * `<!-- snippet: skip <why> -->` skips a block. Blocks that are not code
  * (output, diagrams) are tagged `text` or `mermaid` and not checked.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import ts from "typescript";
 import { describe, expect, test } from "vitest";
-import { codeBlocks, guides, rel, ROOT, type CodeBlock } from "./markdown.js";
+import { codeBlocks, linkedMarkdown, rel, ROOT, type CodeBlock } from "./markdown.js";
 
-const documents = [join(ROOT, "README.md"), ...guides()];
+const documents = linkedMarkdown();
 const blocks = documents.flatMap((file) => codeBlocks(file));
 const TS = new Set(["ts", "typescript", "tsx"]);
 const SHELL = new Set(["sh", "bash", "shell", "console"]);
@@ -50,13 +59,21 @@ interface Snippet {
 function typecheck(): Map<Snippet, string[]> {
   const config = ts.readConfigFile(join(ROOT, "tsconfig.base.json"), ts.sys.readFile);
   const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
-  Object.assign(options, { noEmit: true, declaration: false, sourceMap: false, allowImportingTsExtensions: true });
+  // Legacy decorators, as every NestJS app's tsconfig turns them on (no other snippet uses decorators).
+  Object.assign(options, { noEmit: true, declaration: false, sourceMap: false, allowImportingTsExtensions: true, experimentalDecorators: true });
 
   const snippets: Snippet[] = [];
   const sources = new Map<string, string>();
   for (const block of blocks) {
     if (!TS.has(block.lang) || block.directive?.kind === "skip") continue;
-    const context = block.directive?.kind === "context" ? `${block.directive.body.trimEnd()}\n` : "";
+    const [declarations = "", ...modules] = block.directive?.kind === "context" ? block.directive.body.split(/^\/\/ module (\S+)\n/m) : [];
+    for (let index = 0; index < modules.length; index += 2) {
+      const path = resolve(dirname(block.file), modules[index]!);
+      const source = `${modules[index + 1]!.trimEnd()}\n`;
+      if (sources.has(path) && sources.get(path) !== source) throw new Error(`${rel(block.file)}:${block.line}: ${rel(path)} is given twice, with different text`);
+      sources.set(path, source);
+    }
+    const context = declarations.trim() === "" ? "" : `${declarations.trimEnd()}\n`;
     // Beside the Markdown file, so relative imports in a snippet resolve as a reader would expect.
     const fileName = join(dirname(block.file), `.snippet-${rel(block.file).replace(/[/.]/g, "_")}-${block.line}.${block.lang === "tsx" ? "tsx" : "ts"}`);
     sources.set(fileName, `${context}${block.code}\nexport {};\n`);
@@ -75,6 +92,8 @@ function typecheck(): Map<Snippet, string[]> {
   const readFile = host.readFile.bind(host);
   const getSourceFile = host.getSourceFile.bind(host);
   host.fileExists = (name) => sources.has(name) || ts.sys.fileExists(name);
+  const folders = new Set([...sources.keys()].map((name) => dirname(name)));
+  host.directoryExists = (name) => folders.has(name) || ts.sys.directoryExists(name);
   host.readFile = (name) => sources.get(name) ?? readFile(name);
   host.getSourceFile = (name, language, onError, create) => {
     const source = sources.get(name);
