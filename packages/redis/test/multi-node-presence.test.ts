@@ -85,7 +85,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
-    await group.adaptersReady(3);
+    await group.adaptersReady(3, () => `child node ${child!.describe()}`);
     const companyId = company();
     const watchers = [
       await group.connect(nodeA, { userId: user("watcher"), companyId }),
@@ -136,7 +136,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
-    await group.adaptersReady(3);
+    await group.adaptersReady(3, () => `child node ${child!.describe()}`);
     const companyId = company();
     const watchers = [
       await group.connect(nodeA, { userId: user("watcher"), companyId }),

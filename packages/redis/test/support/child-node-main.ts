@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     lazyConnect: true,
   });
   const pub = new Redis(config.redisUrl);
-  const sub = pub.duplicate();
+  const sub = pub.duplicate({ connectionName: "child-sub" });
   for (const client of [storeClient, pub, sub]) client.on("error", () => undefined);
   await storeClient.connect();
   const engine = createRealtimeEngine({

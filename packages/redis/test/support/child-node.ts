@@ -28,6 +28,8 @@ export interface ChildNode {
   pause(): void;
   /** SIGCONT: the stalled process carries on where it stopped. */
   resume(): void;
+  /** "running", or how the process ended and the last of its stderr: for assertion messages. */
+  describe(): string;
 }
 
 /**
@@ -68,7 +70,8 @@ export async function startChildNode(config: { redisUrl: string; prefix: string;
     });
     // If the test process dies first, the child must not outlive it.
     process.once("exit", killChild);
-    const port = await readPort(child);
+    const output = { stderr: "" };
+    const port = await readPort(child, output);
     const running = child;
     return {
       port,
@@ -84,6 +87,10 @@ export async function startChildNode(config: { redisUrl: string; prefix: string;
       },
       pause: () => void running.kill("SIGSTOP"),
       resume: () => void running.kill("SIGCONT"),
+      describe: () =>
+        running.exitCode === null && running.signalCode === null
+          ? "running"
+          : `exited (${running.exitCode ?? running.signalCode}); stderr: ${output.stderr || "(none)"}`,
     };
   } catch (error) {
     killChild();
@@ -93,17 +100,17 @@ export async function startChildNode(config: { redisUrl: string; prefix: string;
   }
 }
 
-/** Resolves with the port the child prints; rejects with its output if it exits or stays silent. */
-function readPort(child: ChildProcess): Promise<number> {
+/** Resolves with the port the child prints; rejects with its output if it exits or stays silent. Collects stderr into `output`. */
+function readPort(child: ChildProcess, output: { stderr: string }): Promise<number> {
   return new Promise((resolve, reject) => {
     let stdout = "";
-    let stderr = "";
     const timer = setTimeout(() => fail(new Error(`the child node printed no port within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     const fail = (error: Error) => {
       clearTimeout(timer);
-      reject(new Error(`${error.message}\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(new Error(`${error.message}\nstdout: ${stdout}\nstderr: ${output.stderr}`));
     };
-    child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    // Kept after the port is read, so a child that dies later can say why.
+    child.stderr?.on("data", (chunk: Buffer) => (output.stderr = (output.stderr + chunk.toString()).slice(-4000)));
     child.stdout?.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
       const line = stdout.split("\n").find((candidate) => candidate.startsWith("{"));

@@ -71,7 +71,7 @@ export class NodeGroup {
     };
     const storeClient = track(this.storeClient());
     const pub = track(this.pubClient());
-    const sub = track(this.subClient(pub));
+    const sub = track(this.subClient(pub, name));
     await Promise.all([storeClient.connect(), pub.connect(), sub.connect()]);
     const prefix = this.prefix;
     const server = await startTestServer({
@@ -106,14 +106,26 @@ export class NodeGroup {
 
   /**
    * Waits until every node's adapter is subscribed (each counts all of them
-   * on the request channel), so a server-side emit reaches every node.
+   * on the request channel), so a server-side emit reaches every node. On a
+   * timeout the error lists the counts seen, the subscribed connections
+   * Redis knows of (each node's is named `<node>-sub`), and `others()`, for
+   * subscribers outside the group such as a child process.
    */
-  async adaptersReady(expected = this.nodes.length): Promise<void> {
+  async adaptersReady(expected = this.nodes.length, others?: () => string): Promise<void> {
     for (const node of this.nodes) {
       const adapter = node.engine.io!.of("/").adapter;
-      await waitFor(async () => (await adapter.serverCount()) >= expected, {
-        intervalMs: 25,
-        message: `${node.name}'s adapter to see ${expected} nodes`,
+      const seen: number[] = [];
+      const count = async () => {
+        seen.push(await adapter.serverCount());
+        return seen.at(-1)! >= expected;
+      };
+      await waitFor(count, { intervalMs: 25, message: `${node.name}'s adapter to see ${expected} nodes` }).catch(async (error: Error) => {
+        const clients = String(await node.storeClient.call("CLIENT", "LIST"))
+          .split("\n")
+          .filter((line) => / (p|s)?sub=[1-9]/.test(line))
+          .map((line) => line.replace(/^.*? (addr=\S+).*? (name=\S*).*? (age=\d+).*? (sub=\d+ psub=\d+).*$/, "$1 $2 $3 $4"));
+        const beyond = others ? `\nothers: ${others()}` : "";
+        throw new Error(`${error.message}; counts seen: ${seen.slice(-10).join(", ")}\nsubscribed connections:\n${clients.join("\n")}${beyond}`);
       });
     }
   }
@@ -140,8 +152,8 @@ export class NodeGroup {
     return new Cluster(this.target.cluster, { lazyConnect: true });
   }
 
-  private subClient(pub: RedisClient): RedisClient {
-    if ("url" in this.target) return (pub as Redis).duplicate();
+  private subClient(pub: RedisClient, name: string): RedisClient {
+    if ("url" in this.target) return (pub as Redis).duplicate({ connectionName: `${name}-sub` });
     // The sharded adapter needs one subscriber per shard.
     return new Cluster(this.target.cluster, { lazyConnect: true, shardedSubscribers: true });
   }
