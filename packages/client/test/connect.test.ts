@@ -1,17 +1,13 @@
 import { afterEach, expect, test, vi } from "vitest";
-import { signToken, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { signToken, waitFor, type TestServer } from "@truss/test-utils";
 import { connect, type ConnectionStatus, type TrussClientError } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 test("connects with a static token as the given device, and close() ends the session", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice, { deviceId: "alice-tablet" });
   const statuses: ConnectionStatus[] = [client.status];
   client.onStatus((status) => statuses.push(status));
@@ -26,7 +22,7 @@ test("connects with a static token as the given device, and close() ends the ses
 });
 
 test("getToken is asked before every connection attempt, the reconnection after a dropped transport too", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const getToken = vi.fn(async () => signToken({ userId: "alice", companyId: "acme" }));
   const client = openClient(server.url, alice, { getToken });
   const statuses: ConnectionStatus[] = [];
@@ -41,7 +37,7 @@ test("getToken is asked before every connection attempt, the reconnection after 
 });
 
 test("a token given with getToken is used first; a refused one is replaced by asking getToken", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const expired = signToken({ userId: "alice", companyId: "acme" }, { expiresInSec: -60 });
   const getToken = vi.fn(() => signToken({ userId: "alice", companyId: "acme" }));
   const client = openClient(server.url, alice, { token: expired, getToken });
@@ -53,7 +49,7 @@ test("a token given with getToken is used first; a refused one is replaced by as
 });
 
 test("a getToken that fails is reported as TOKEN_UNAVAILABLE and retried", async () => {
-  server = await startTestServer();
+  server = await startServer();
   let calls = 0;
   const client = openClient(server.url, alice, {
     getToken: async () => {

@@ -1,22 +1,18 @@
 import { afterEach, expect, test, vi } from "vitest";
 import type { DocumentUpdated } from "@truss/core";
-import { startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { waitFor, type TestServer } from "@truss/test-utils";
 import type { ConflictHandler, ConflictResolution, TrussClient } from "@truss/client";
-import { alice, bob, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, bob, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 const TYPE = "project";
 const ID = "tower-b";
 
 /** Tower B at version 1, written server-side (a REST import). */
 async function seeded(): Promise<TestServer> {
-  server = await startTestServer();
+  server = await startServer();
   const result = await server.engine.documents.update("acme", TYPE, ID, { baseVersion: 0, changes: { name: "Tower B", budget: 1_000_000, status: "planning" } });
   expect(result.status).toBe("applied");
   return server;

@@ -1,8 +1,8 @@
 import { afterEach, expect, test } from "vitest";
 import { defineEvents } from "@truss/core";
-import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { TrussClientError } from "@truss/client";
-import { alice, bob, closeClients, objectSchema, openClient, waitForStatus } from "./helpers.js";
+import { alice, bob, closeAll, objectSchema, openClient, startServer, waitForStatus } from "./helpers.js";
 
 const events = defineEvents({
   server: {
@@ -17,14 +17,10 @@ const events = defineEvents({
 type Events = typeof events;
 
 let server: TestServer<Events> | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 test("company broadcasts reach typed handlers until they unsubscribe", async () => {
-  server = await startTestServer<Events>({ events });
+  server = await startServer<Events>({ events });
   const client = openClient<Events>(server.url, alice);
   const names: string[] = [];
   const unsubscribe = client.on("project:updated", (project) => {
@@ -46,7 +42,7 @@ test("company broadcasts reach typed handlers until they unsubscribe", async () 
 });
 
 test("emit resolves with the server handler's result and others hear its broadcast", async () => {
-  server = await startTestServer<Events>({ events });
+  server = await startServer<Events>({ events });
   server.engine.handle("user:typing", ({ documentId }, { principal, broadcast }) => {
     broadcast("user:typing", { documentId, userId: principal.userId });
     return { seenBy: principal.userId };
@@ -64,7 +60,7 @@ test("emit resolves with the server handler's result and others hear its broadca
 });
 
 test("refusals reject with a TrussClientError carrying the server's code", async () => {
-  server = await startTestServer<Events>({ events });
+  server = await startServer<Events>({ events });
   server.engine.handle("expense:submit", () => {
     throw new Error("ledger offline");
   });
@@ -81,7 +77,7 @@ test("refusals reject with a TrussClientError carrying the server's code", async
 });
 
 test("Truss's own event names are refused: they have their own API", async () => {
-  server = await startTestServer<Events>({ events });
+  server = await startServer<Events>({ events });
   const client = openClient(server.url, alice);
   expect(() => client.on("document:updated", () => {})).toThrow(TypeError);
   await expect(client.emit("inbox:ack", { ids: [] })).rejects.toThrow(TypeError);

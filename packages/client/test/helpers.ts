@@ -1,6 +1,9 @@
-import { signToken, waitFor, type TestClaims } from "@truss/test-utils";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { signToken, startTcpProxy, startTestServer, testAuth, waitFor, type TcpProxy, type TestClaims, type TestServer } from "@truss/test-utils";
 import { connect, type ConnectOptions, type TrussClient } from "@truss/client";
-import type { EventCatalog } from "@truss/core";
+import { createRealtimeEngine, type EventCatalog, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
 
 /** A site manager on her phone. */
 export const alice = { userId: "alice", companyId: "acme", deviceId: "alice-phone" } satisfies TestClaims;
@@ -32,6 +35,65 @@ export function openClient<C extends EventCatalog = EventCatalog>(url: string, c
 export function closeClients(): void {
   for (const client of opened) client.close();
   opened.clear();
+}
+
+/** What {@link closeAll} closes besides the clients, in the order they were opened. */
+const cleanups: Array<() => Promise<void>> = [];
+
+/** Has {@link closeAll} run `close` (after the clients, newest first). */
+export function onCleanup(close: () => Promise<void>): void {
+  cleanups.push(close);
+}
+
+/** A test server that {@link closeAll} closes. */
+export async function startServer<C extends EventCatalog = EventCatalog>(options: Partial<RealtimeEngineOptions<C>> = {}): Promise<TestServer<C>> {
+  const server = await startTestServer<C>(options);
+  onCleanup(() => server.close());
+  return server;
+}
+
+/** A TCP proxy in front of `port` that {@link closeAll} closes. */
+export async function startProxy(port: number): Promise<TcpProxy> {
+  const proxy = await startTcpProxy(port);
+  onCleanup(() => proxy.close());
+  return proxy;
+}
+
+/** A loopback port that was free a moment ago, for a server that must come back on the same port. */
+export async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+/**
+ * An engine on a given loopback port, as a restarted server would be (with
+ * empty in-memory stores). `close` may be called by the test and again by
+ * {@link closeAll}.
+ */
+export async function startServerAt(port: number, options: Partial<RealtimeEngineOptions> = {}): Promise<{ engine: RealtimeEngine; close(): Promise<void> }> {
+  const engine = createRealtimeEngine({ auth: testAuth(), logger: false, ...options });
+  const http = createServer();
+  engine.attach(http);
+  http.listen(port, "127.0.0.1");
+  await once(http, "listening");
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      await engine.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    })());
+  onCleanup(close);
+  return { engine, close };
+}
+
+/** For `afterEach`: closes every client, then every proxy and server the test started, newest first. */
+export async function closeAll(): Promise<void> {
+  closeClients();
+  for (const close of cleanups.splice(0).reverse()) await close();
 }
 
 /** Resolves once the client reports `status`. */

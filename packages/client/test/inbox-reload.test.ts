@@ -1,15 +1,11 @@
 import { afterEach, expect, test } from "vitest";
 import { memoryInbox, type InboxMessage, type InboxStore } from "@truss/core";
-import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import { localStorageDedupStore, memoryDedupStore, type DedupStore, type KeyValueStorage } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 /**
  * An inbox whose acks never land, as when a phone handles a message and the
@@ -42,7 +38,7 @@ async function pageLoad(url: string, dedupStore: DedupStore, expectedOnTheWire: 
 }
 
 test("messages handled before a reload are not handed to the app again by the new page", async () => {
-  server = await startTestServer({ inbox: lostAcksInbox() });
+  server = await startServer({ inbox: lostAcksInbox() });
   const storage = new Map<string, string>();
   const localStorage: KeyValueStorage = { getItem: (key) => storage.get(key) ?? null, setItem: (key, value) => void storage.set(key, value) };
   for (const n of [1, 2, 3]) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
@@ -61,7 +57,7 @@ test("messages handled before a reload are not handed to the app again by the ne
 });
 
 test("two client instances sharing one memory store hand each message to the app once", async () => {
-  server = await startTestServer({ inbox: lostAcksInbox() });
+  server = await startServer({ inbox: lostAcksInbox() });
   const shared = memoryDedupStore(100);
   await server.engine.toUser("acme", "alice").emit("notification:new", { n: 1 });
   expect(await pageLoad(server.url, shared, 1)).toEqual([{ n: 1 }]);
@@ -70,7 +66,7 @@ test("two client instances sharing one memory store hand each message to the app
 });
 
 test("an async store (IndexedDB-like) is awaited, keeping order and once-only delivery", async () => {
-  server = await startTestServer({ inbox: lostAcksInbox() });
+  server = await startServer({ inbox: lostAcksInbox() });
   const ids = new Set<string>();
   const slowStore: DedupStore = {
     has: async (id) => (await sleep(5), ids.has(id)),

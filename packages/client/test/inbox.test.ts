@@ -1,20 +1,16 @@
 import { afterEach, expect, test } from "vitest";
 import { memoryInbox, type InboxMessage } from "@truss/core";
-import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConnectionStatus, TrussClientError } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 test("each of 50 messages reaches the app once, in order, across a connection dropped mid-stream", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice);
   const handled: InboxMessage[] = [];
   const onTheWire: string[] = [];
@@ -60,7 +56,7 @@ test("each of 50 messages reaches the app once, in order, across a connection dr
 });
 
 test("on(event) gets inbox messages by their event name, with the message; onInbox sees them too", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice);
   const approved: Array<[unknown, InboxMessage | undefined]> = [];
   const all: string[] = [];
@@ -77,7 +73,7 @@ test("on(event) gets inbox messages by their event name, with the message; onInb
 
 test("a message is acknowledged only once its handler has resolved", async () => {
   const inbox = memoryInbox();
-  server = await startTestServer({ inbox });
+  server = await startServer({ inbox });
   const client = openClient(server.url, alice);
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
@@ -92,7 +88,7 @@ test("a message is acknowledged only once its handler has resolved", async () =>
 });
 
 test("a handler that throws is reported; the message counts as handled and later ones still arrive", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice);
   const errors: TrussClientError[] = [];
   const handled: unknown[] = [];

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, test } from "vitest";
-import { startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { alice, closeAll, openClient, startProxy, startServer, waitForStatus } from "./helpers.js";
 
 /** A window's `online`/`offline` events, as a browser fires them when the device loses or regains its network. */
 let network: EventTarget;
@@ -12,17 +12,14 @@ beforeEach(() => {
   Object.assign(globalThis, { addEventListener: network.addEventListener.bind(network), removeEventListener: network.removeEventListener.bind(network) });
 });
 afterEach(async () => {
-  closeClients();
-  await proxy?.close();
-  await server?.close();
-  proxy = server = undefined;
+  await closeAll();
   delete (globalThis as { addEventListener?: unknown }).addEventListener;
   delete (globalThis as { removeEventListener?: unknown }).removeEventListener;
 });
 
 test("the browser's offline event drops the connection at once; its online event reconnects without waiting out the backoff", async () => {
-  server = await startTestServer();
-  proxy = await startTcpProxy(server.port);
+  server = await startServer();
+  proxy = await startProxy(server.port);
   // A minute of backoff without jitter: only the online event can bring the client back within the test.
   const client = openClient(proxy.url, alice, { reconnect: { initialDelayMs: 60_000, jitter: 0 } });
   await waitForStatus(client, "connected");
@@ -43,7 +40,7 @@ test("the browser's offline event drops the connection at once; its online event
 });
 
 test("a closed client stops listening to the network events", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice, { reconnect: { initialDelayMs: 60_000, jitter: 0 } });
   await waitForStatus(client, "connected");
   client.close();

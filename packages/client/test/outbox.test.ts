@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import { memoryDocumentStore, type DocumentVersion } from "@truss/core";
-import { startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import {
   localStorageOutboxStore,
   memoryOutboxStore,
@@ -10,25 +10,19 @@ import {
   type SyncState,
   type TrussClientError,
 } from "@truss/client";
-import { alice, bob, closeClients, openClient, reconnection, waitForStatus } from "./helpers.js";
+import { alice, bob, closeAll, openClient, reconnection, startProxy, startServer, waitForStatus } from "./helpers.js";
 import { fakeStorage } from "./stream-helpers.js";
 
 let server: TestServer | undefined;
 let proxy: TcpProxy | undefined;
-afterEach(async () => {
-  closeClients();
-  await proxy?.close();
-  await server?.close();
-  proxy = undefined;
-  server = undefined;
-});
+afterEach(closeAll);
 
 const REPORT = { type: "site-report", id: "r-7" };
 
-async function start(options: Parameters<typeof startTestServer>[0] = {}) {
-  server = await startTestServer(options);
+async function start(options: Parameters<typeof startServer>[0] = {}) {
+  server = await startServer(options);
   await server.engine.documents.update("acme", REPORT.type, REPORT.id, { baseVersion: 0, changes: { weather: "dry", crew: 4 } });
-  proxy = await startTcpProxy(server.port);
+  proxy = await startProxy(server.port);
   return { server, proxy };
 }
 
@@ -246,8 +240,8 @@ test("20 devices each queue 10 offline edits to one document and reconnect toget
 });
 
 test("a queued application event is sent once the connection is back, with the same mutation id on every send", async () => {
-  server = await startTestServer();
-  proxy = await startTcpProxy(server.port);
+  server = await startServer();
+  proxy = await startProxy(server.port);
   const seen: Array<string | undefined> = [];
   server.engine.handle("expense:submit", (data, { mutationId }) => {
     seen.push(mutationId);

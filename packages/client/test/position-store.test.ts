@@ -1,15 +1,11 @@
 import { afterEach, expect, test } from "vitest";
-import { sleep, startTestServer, type TestServer } from "@truss/test-utils";
+import { sleep, type TestServer } from "@truss/test-utils";
 import { localStoragePositionStore, memoryPositionStore, type PositionStore, type StoredPosition } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 import { fakeStorage, numbers, range, waitForCount } from "./stream-helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 test("the memory store keeps the last position of each stream, as a copy, forgetting the least recently saved past its bound", () => {
   const store = memoryPositionStore(2);
@@ -67,7 +63,7 @@ function slowStore(inner: PositionStore, delayMs: number): PositionStore {
 }
 
 test("an async store is awaited: what arrives before it answered waits, and a reload still recovers in order", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const shared = memoryPositionStore();
   const send = (n: number) => server!.engine.toCompany("acme").emit("stock:updated", { n });
 
@@ -92,7 +88,7 @@ test("an async store is awaited: what arrives before it answered waits, and a re
 });
 
 test("a store that fails is reported once as STORE_UNAVAILABLE, and delivery goes on", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const broken: PositionStore = {
     get: () => undefined,
     set: () => {

@@ -1,19 +1,15 @@
 import { afterEach, expect, test } from "vitest";
 import type { PresenceUser } from "@truss/core";
-import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { alice, bob, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { sleep, waitFor, type TestServer } from "@truss/test-utils";
+import { alice, bob, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 const online = (lists: PresenceUser[][]) => lists.at(-1)?.map((user) => user.userId);
 
 test("a subscription sees a second user come and go, with the whole list each time", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const watcher = openClient(server.url, alice);
   const lists: PresenceUser[][] = [];
   watcher.presence.subscribe((users) => void lists.push(users));
@@ -30,7 +26,7 @@ test("a subscription sees a second user come and go, with the whole list each ti
 });
 
 test("a second device of a present user changes the list; a late subscriber gets the current list; unsubscribe stops calls", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const watcher = openClient(server.url, bob);
   const early: PresenceUser[][] = [];
   const stop = watcher.presence.subscribe((users) => void early.push(users));

@@ -1,51 +1,9 @@
-import { once } from "node:events";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, expect, test } from "vitest";
-import { createRealtimeEngine } from "@truss/core";
-import { signToken, sleep, startTestServer, testAuth, waitFor, type TestServer } from "@truss/test-utils";
+import { signToken, sleep, waitFor } from "@truss/test-utils";
 import type { ConnectionStatus, TrussClientError } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, freePort, openClient, startServer, startServerAt, waitForStatus } from "./helpers.js";
 
-let servers: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  closeClients();
-  await Promise.all(servers.map((server) => server.close()));
-  servers = [];
-});
-
-async function start(): Promise<TestServer> {
-  const server = await startTestServer();
-  servers.push(server);
-  return server;
-}
-
-/** An engine on a given loopback port, as a restarted server would be. */
-async function startOnPort(port: number) {
-  const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
-  const http = createServer();
-  engine.attach(http);
-  http.listen(port, "127.0.0.1");
-  await once(http, "listening");
-  const server = {
-    engine,
-    close: async () => {
-      await engine.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    },
-  };
-  servers.push(server);
-  return server;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
+afterEach(closeAll);
 
 function recordErrors(client: { onError(cb: (error: TrussClientError) => void): unknown }): TrussClientError[] {
   const errors: TrussClientError[] = [];
@@ -54,7 +12,7 @@ function recordErrors(client: { onError(cb: (error: TrussClientError) => void): 
 }
 
 test("an invalid static token surfaces a coded AUTH_INVALID_TOKEN and stops retrying", async () => {
-  const server = await start();
+  const server = await startServer();
   const forged = signToken({ userId: "alice", companyId: "acme" }, { secret: "not-the-server-secret" });
   const client = openClient(server.url, alice, { token: forged });
   const errors = recordErrors(client);
@@ -75,13 +33,13 @@ test("an unreachable server is retried with backoff until it comes up", async ()
   expect(client.status).toBe("connecting");
   expect(new Set(errors.map((error) => error.code))).toEqual(new Set(["CONNECTION_FAILED"]));
 
-  await startOnPort(port);
+  await startServerAt(port);
   await waitForStatus(client, "connected");
 });
 
 test("a server shutting down is reconnected to once it is back, and the session works again", async () => {
   const port = await freePort();
-  const first = await startOnPort(port);
+  const first = await startServerAt(port);
   const client = openClient(`http://127.0.0.1:${port}`, alice);
   const errors = recordErrors(client);
   const statuses: ConnectionStatus[] = [];
@@ -92,7 +50,7 @@ test("a server shutting down is reconnected to once it is back, and the session 
   await waitForStatus(client, "reconnecting");
   expect(errors.map((error) => error.code)).toContain("SERVER_SHUTTING_DOWN");
 
-  await startOnPort(port);
+  await startServerAt(port);
   await waitForStatus(client, "connected");
   expect(statuses[0]).toBe("connected");
   expect(statuses.at(-1)).toBe("connected");
@@ -101,7 +59,7 @@ test("a server shutting down is reconnected to once it is back, and the session 
 });
 
 test("a server-side disconnect without a reason stops the client with SERVER_DISCONNECTED", async () => {
-  const server = await start();
+  const server = await startServer();
   const client = openClient(server.url, alice);
   const errors = recordErrors(client);
   await waitForStatus(client, "connected");

@@ -1,19 +1,13 @@
 import { afterEach, expect, test } from "vitest";
 import { TrussError, type Authenticator } from "@truss/core";
-import { signToken, sleep, startTcpProxy, startTestServer, testAuth, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { signToken, sleep, testAuth, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import { localStoragePositionStore, memoryPositionStore, type TrussClient } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, openClient, startProxy, startServer, waitForStatus } from "./helpers.js";
 import { countingStreamStore, fakeStorage, numbers, range, recoveries, resyncs, waitForCount, whileCut } from "./stream-helpers.js";
 
 let server: TestServer | undefined;
 let proxy: TcpProxy | undefined;
-afterEach(async () => {
-  closeClients();
-  await proxy?.close();
-  await server?.close();
-  proxy = undefined;
-  server = undefined;
-});
+afterEach(closeAll);
 
 async function replayed(): Promise<number> {
   return Number(/^truss_stream_replayed_total (\d+)$/m.exec(await server!.engine.metrics())?.[1] ?? 0);
@@ -33,8 +27,8 @@ async function positionedClient(send: (n: number) => Promise<unknown>, event: st
 }
 
 test("a client whose connection is cut while 50 company broadcasts go out gets all 50 once, in order, then live ones", async () => {
-  server = await startTestServer();
-  proxy = await startTcpProxy(server.port);
+  server = await startServer();
+  proxy = await startProxy(server.port);
   const send = (n: number) => server!.engine.toCompany("acme").emit("stock:updated", { n });
   const { client, received, recovering, resynced } = await positionedClient(send, "stock:updated");
 
@@ -56,8 +50,8 @@ test("a client whose connection is cut while 50 company broadcasts go out gets a
 });
 
 test("a topic's broadcasts sent while the connection was cut arrive once, in order, after it is subscribed again", async () => {
-  server = await startTestServer({ authorize: () => true });
-  proxy = await startTcpProxy(server.port);
+  server = await startServer({ authorize: () => true });
+  proxy = await startProxy(server.port);
   const send = (n: number) => server!.engine.toTopic("acme", "project:p-17").emit("task:moved", { n });
   const { client, received, recovering, resynced } = await positionedClient(send, "task:moved", "project:p-17");
   const companyNews = numbers(client, "stock:updated");
@@ -82,8 +76,8 @@ test("a topic's broadcasts sent while the connection was cut arrive once, in ord
 });
 
 test("live broadcasts that arrive during the catch-up wait for it, and the app still sees one ordered sequence", async () => {
-  server = await startTestServer();
-  proxy = await startTcpProxy(server.port);
+  server = await startServer();
+  proxy = await startProxy(server.port);
   const send = (n: number) => server!.engine.toCompany("acme").emit("stock:updated", { n });
   const { client, received } = await positionedClient(send, "stock:updated");
 
@@ -104,8 +98,8 @@ test("live broadcasts that arrive during the catch-up wait for it, and the app s
 });
 
 test("a reload with a persistent position store recovers what was sent while no page was open", async () => {
-  server = await startTestServer({ authorize: () => true });
-  proxy = await startTcpProxy(server.port);
+  server = await startServer({ authorize: () => true });
+  proxy = await startProxy(server.port);
   const storage = fakeStorage();
   const pageLoad = async () => {
     const client = openClient(server!.url, alice, { positionStore: localStoragePositionStore("truss:streams:acme:alice", 100, storage) });
@@ -149,7 +143,7 @@ test("a reload with a persistent position store recovers what was sent while no 
 });
 
 test("unsubscribing forgets the topic's position: a later subscription starts afresh, with no replay", async () => {
-  server = await startTestServer({ authorize: () => true });
+  server = await startServer({ authorize: () => true });
   const storage = fakeStorage();
   const client = openClient(server.url, alice, { positionStore: localStoragePositionStore("positions", 100, storage) });
   const received = numbers(client, "task:moved");
@@ -179,7 +173,7 @@ test("a revoked user gets no replay: not on the dropped connection, nor on a rel
     },
   };
   const streams = countingStreamStore();
-  server = await startTestServer({ auth, streams });
+  server = await startServer({ auth, streams });
   const positionStore = memoryPositionStore();
   const getToken = () => signToken({ userId: "alice", companyId: "acme" });
   const client = openClient(server.url, alice, { getToken, positionStore });
@@ -207,7 +201,7 @@ test("a revoked user gets no replay: not on the dropped connection, nor on a rel
 
 test("an expired token gets no replay: the session ends at expiry and the same token is refused on reconnection", async () => {
   const streams = countingStreamStore();
-  server = await startTestServer({ streams });
+  server = await startServer({ streams });
   const positionStore = memoryPositionStore();
   const token = signToken({ userId: "alice", companyId: "acme" }, { expiresInSec: 1 });
   const client: TrussClient = openClient(server.url, alice, { token, positionStore });
@@ -228,7 +222,7 @@ test("an expired token gets no replay: the session ends at expiry and the same t
 });
 
 test("a topic the server drops forgets its stored position", async () => {
-  server = await startTestServer({ authorize: () => true });
+  server = await startServer({ authorize: () => true });
   const storage = fakeStorage();
   const client = openClient(server.url, alice, { positionStore: localStoragePositionStore("positions", 100, storage) });
   const received = numbers(client, "task:moved");
@@ -243,8 +237,8 @@ test("a topic the server drops forgets its stored position", async () => {
 });
 
 test("sixty topics coming back at once, past the server's rate limit, each recover in full", async () => {
-  server = await startTestServer({ authorize: () => true });
-  proxy = await startTcpProxy(server.port);
+  server = await startServer({ authorize: () => true });
+  proxy = await startProxy(server.port);
   const client = openClient(proxy.url, alice);
   const topics = Array.from({ length: 60 }, (_, index) => `project:p-${index}`);
   const received = new Map(topics.map((topic) => [topic, [] as number[]]));

@@ -1,24 +1,15 @@
-import { once } from "node:events";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, expect, test } from "vitest";
-import { createRealtimeEngine, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
-import { sleep, startTcpProxy, startTestServer, testAuth, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import type { RealtimeEngineOptions } from "@truss/core";
+import { sleep, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import type { ResyncReason } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, freePort, openClient, startProxy, startServer, startServerAt, waitForStatus } from "./helpers.js";
 import { numbers, range, recoveries, resyncs, waitForCount, whileCut } from "./stream-helpers.js";
 
-let closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  closeClients();
-  for (const close of closers.reverse()) await close();
-  closers = [];
-});
+afterEach(closeAll);
 
 async function start(options: Partial<RealtimeEngineOptions>): Promise<{ server: TestServer; proxy: TcpProxy }> {
-  const server = await startTestServer(options);
-  const proxy = await startTcpProxy(server.port);
-  closers.push(() => server.close(), () => proxy.close());
+  const server = await startServer(options);
+  const proxy = await startProxy(server.port);
   return { server, proxy };
 }
 
@@ -87,42 +78,24 @@ test("a topic's gap the server cannot replay names the topic in its resync", asy
   expect(received).toEqual([0, 21]);
 });
 
-/** An engine on a given loopback port, as a restarted server with an empty in-memory history would be. */
-async function startOnPort(port: number): Promise<RealtimeEngine> {
-  const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
-  const http = createServer();
-  engine.attach(http);
-  http.listen(port, "127.0.0.1");
-  await once(http, "listening");
-  closers.push(async () => {
-    await engine.close();
-    http.closeAllConnections();
-    await new Promise<void>((resolve) => http.close(() => resolve()));
-  });
-  return engine;
-}
-
 test("a server restarted with an empty history is an EPOCH_CHANGED resync, and the new epoch is delivered live", async () => {
-  const probe = createServer().listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const port = await freePort();
 
-  const first = await startOnPort(port);
+  const first = await startServerAt(port);
   const client = openClient(`http://127.0.0.1:${port}`, alice);
   const received = numbers(client, "stock:updated");
   const resynced = resyncs(client);
   await waitForStatus(client, "connected");
-  for (const n of range(1, 3)) await first.toCompany("acme").emit("stock:updated", { n });
+  for (const n of range(1, 3)) await first.engine.toCompany("acme").emit("stock:updated", { n });
   await waitForCount(received, 3);
 
-  await closers.pop()!();
+  await first.close();
   await waitForStatus(client, "reconnecting");
-  const second = await startOnPort(port);
+  const second = await startServerAt(port);
   // Sent before the client is back: part of the gap its app refetches.
-  await second.toCompany("acme").emit("stock:updated", { n: 100 });
+  await second.engine.toCompany("acme").emit("stock:updated", { n: 100 });
   await waitFor(() => resynced.length > 0, { message: "a resync" });
-  for (const n of range(101, 103)) await second.toCompany("acme").emit("stock:updated", { n });
+  for (const n of range(101, 103)) await second.engine.toCompany("acme").emit("stock:updated", { n });
   await waitForCount(received, 6);
   await sleep(150);
 

@@ -1,18 +1,14 @@
 import { afterEach, expect, test } from "vitest";
-import { sleep, startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { sleep, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { alice, closeAll, openClient, startProxy, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
 let proxy: TcpProxy | undefined;
-afterEach(async () => {
-  closeClients();
-  await proxy?.close();
-  await server?.close();
-});
+afterEach(closeAll);
 
 test("a client the server dropped as a slow consumer reconnects by itself once it reads again", async () => {
-  server = await startTestServer({ limits: { maxBufferedBytes: 128 * 1024 } });
-  proxy = await startTcpProxy(server.port);
+  server = await startServer({ limits: { maxBufferedBytes: 128 * 1024 } });
+  proxy = await startProxy(server.port);
   const client = openClient(proxy.url, alice);
   const statuses: string[] = [];
   client.onStatus((status) => statuses.push(status));

@@ -1,13 +1,10 @@
 import { afterEach, expect, test } from "vitest";
-import { signToken, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { signToken, waitFor, type TestServer } from "@truss/test-utils";
 import type { StatusChange } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-});
+afterEach(closeAll);
 
 function recordChanges(client: { onStatus(cb: (status: string, change: StatusChange) => void): unknown }): StatusChange[] {
   const changes: StatusChange[] = [];
@@ -16,7 +13,7 @@ function recordChanges(client: { onStatus(cb: (status: string, change: StatusCha
 }
 
 test("a status change names the status it left and why, so closed needs no earlier onError to explain it", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const forged = signToken({ userId: "alice", companyId: "acme" }, { secret: "another-secret" });
   const client = openClient(server.url, alice, { token: forged });
   const changes = recordChanges(client);
@@ -26,7 +23,7 @@ test("a status change names the status it left and why, so closed needs no earli
 });
 
 test("a server shutting down moves the client to reconnecting with SERVER_SHUTTING_DOWN as the reason", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice);
   const changes = recordChanges(client);
   await waitForStatus(client, "connected");
@@ -39,7 +36,7 @@ test("a server shutting down moves the client to reconnecting with SERVER_SHUTTI
 });
 
 test("close() ends with no reason", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice);
   const changes = recordChanges(client);
   await waitForStatus(client, "connected");

@@ -1,15 +1,11 @@
 import { afterEach, expect, test } from "vitest";
 import type { StreamPosition } from "@truss/core";
-import { sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { sleep, waitFor, type TestServer } from "@truss/test-utils";
+import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 import { countingStreamStore, numbers, range, resyncs, waitForCount } from "./stream-helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 const company = { companyId: "acme", stream: "company" };
 
@@ -21,7 +17,7 @@ const company = { companyId: "acme", stream: "company" };
  */
 async function handWrittenStream(options: { history?: { maxReplay: number } } = {}) {
   const store = countingStreamStore();
-  server = await startTestServer({ streams: store, ...options });
+  server = await startServer({ streams: store, ...options });
   const client = openClient(server.url, alice);
   const received = numbers(client, "stock:updated");
   await waitForStatus(client, "connected");

@@ -1,14 +1,10 @@
 import { afterEach, expect, test } from "vitest";
-import { signToken, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { signToken, sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConnectionStatus, TrussClientError } from "@truss/client";
-import { alice, closeClients, openClient, waitForStatus } from "./helpers.js";
+import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
-afterEach(async () => {
-  closeClients();
-  await server?.close();
-  server = undefined;
-});
+afterEach(closeAll);
 
 const claims = { userId: "alice", companyId: "acme" };
 
@@ -22,7 +18,7 @@ function record(client: ReturnType<typeof openClient>) {
 
 test("auth:expiring is answered with a token from getToken, without dropping the connection", async () => {
   // The warning lead exceeds the token's life, so the warning comes right after connecting.
-  server = await startTestServer({ authExpiry: { warnBeforeMs: 10_000 } });
+  server = await startServer({ authExpiry: { warnBeforeMs: 10_000 } });
   let calls = 0;
   const client = openClient(server.url, alice, {
     getToken: () => signToken(claims, { expiresInSec: ++calls === 1 ? 2 : 600 }),
@@ -39,7 +35,7 @@ test("auth:expiring is answered with a token from getToken, without dropping the
 });
 
 test("when the refresh fails, the expired connection is re-established with a new token", async () => {
-  server = await startTestServer({ authExpiry: { warnBeforeMs: 10_000 } });
+  server = await startServer({ authExpiry: { warnBeforeMs: 10_000 } });
   let calls = 0;
   const client = openClient(server.url, alice, {
     getToken: () => {
@@ -58,7 +54,7 @@ test("when the refresh fails, the expired connection is re-established with a ne
 });
 
 test("a static token that expires ends the session with AUTH_TOKEN_EXPIRED and no reconnection", async () => {
-  server = await startTestServer({ authExpiry: { warnBeforeMs: 500 } });
+  server = await startServer({ authExpiry: { warnBeforeMs: 500 } });
   const client = openClient(server.url, alice, { token: signToken(claims, { expiresInSec: 2 }) });
   const { statuses, errors } = record(client);
   await waitForStatus(client, "closed", 3000);

@@ -1,18 +1,12 @@
 import { afterEach, expect, test } from "vitest";
 import type { AuthorizePolicy, DocumentUpdated, RealtimeEngineOptions } from "@truss/core";
-import { signToken, sleep, startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { signToken, sleep, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import type { DroppedSubscription, StatusChange, TrussClient, TrussClientError } from "@truss/client";
-import { alice, bob, closeClients, openClient, reconnection, waitForStatus } from "./helpers.js";
+import { alice, bob, closeAll, openClient, reconnection, startProxy, startServer, waitForStatus } from "./helpers.js";
 
 let server: TestServer | undefined;
 let proxy: TcpProxy | undefined;
-afterEach(async () => {
-  closeClients();
-  await proxy?.close();
-  await server?.close();
-  proxy = undefined;
-  server = undefined;
-});
+afterEach(closeAll);
 
 /** Topics (and, with a policy, document watches) each ask the policy; a test reads what it was asked. */
 let asked: string[] = [];
@@ -29,7 +23,7 @@ const policy: AuthorizePolicy = (principal, request) => {
 async function start(options: Partial<RealtimeEngineOptions> = {}): Promise<TestServer> {
   asked = [];
   closedTopics = new Set();
-  server = await startTestServer({ authorize: policy, topics: { patterns: ["project:{projectId}"] }, ...options });
+  server = await startServer({ authorize: policy, topics: { patterns: ["project:{projectId}"] }, ...options });
   return server;
 }
 
@@ -87,7 +81,7 @@ test("a refused topic rejects with the server's code and is not kept; a malforme
 });
 
 test("a server without a policy refuses every topic with FORBIDDEN", async () => {
-  server = await startTestServer();
+  server = await startServer();
   const client = openClient(server.url, alice);
   await expect(client.subscribe("project:p-17")).rejects.toMatchObject({ code: "FORBIDDEN" });
 });
@@ -116,7 +110,7 @@ test("topics asked for in a burst past the server's rate limit wait their turn i
 
 test("after a cut connection the client subscribes again by itself; a subscribe made offline waits for the connection", async () => {
   const { port, engine } = await start();
-  proxy = await startTcpProxy(port);
+  proxy = await startProxy(port);
   // Offline longer than this: a subscribe made offline must not time out meanwhile.
   const client = openClient(proxy.url, alice, { ackTimeoutMs: 500 });
   const notes = heard(client, "project:note");
@@ -150,7 +144,7 @@ test("after a cut connection the client subscribes again by itself; a subscribe 
 
 test("a topic revoked with unsubscribeUser reaches onDropped and is not asked for again after a reconnection", async () => {
   const { port, engine } = await start();
-  proxy = await startTcpProxy(port);
+  proxy = await startProxy(port);
   const client = openClient(proxy.url, alice);
   const drops = recordDrops(client);
   const notes = heard(client, "project:note");
@@ -176,7 +170,7 @@ test("a topic revoked with unsubscribeUser reaches onDropped and is not asked fo
 
 test("a topic the policy refuses when the client subscribes again after a reconnection is dropped with FORBIDDEN", async () => {
   const { port } = await start();
-  proxy = await startTcpProxy(port);
+  proxy = await startProxy(port);
   const client = openClient(proxy.url, alice);
   const drops = recordDrops(client);
   await client.subscribe("project:p-17");
@@ -238,7 +232,7 @@ test("disconnectUser with FORBIDDEN closes too, and with AUTH_TOKEN_EXPIRED the 
 test("documents.watch hears commits of watched documents only, and a re-watch reports what was missed offline", async () => {
   const { port, engine } = await start();
   await engine.documents.update("acme", "project", "tower-b", { baseVersion: 0, changes: { name: "Tower B", budget: 1_000_000, status: "planning" } });
-  proxy = await startTcpProxy(port);
+  proxy = await startProxy(port);
   const client = openClient(proxy.url, alice);
   const updates: DocumentUpdated[] = [];
   client.documents.onUpdated((update) => void updates.push(update));
