@@ -121,9 +121,22 @@ describe("metrics on prom-client", () => {
     expect(histogramCount(text, "truss_store_call_duration_seconds", 'operation="append",store="inbox"')).toBe(1);
     expect(histogramCount(text, "truss_store_call_duration_seconds", 'operation="ack",store="inbox"')).toBe(1);
     expect(histogramCount(text, "truss_store_call_duration_seconds", 'operation="compareAndSet",store="documents"')).toBe(1);
+    // Presence's own calls, made in the background, are timed too.
+    expect(histogramCount(text, "truss_store_call_duration_seconds", 'operation="connect",store="presence"')).toBe(1);
+    expect(histogramCount(text, "truss_store_call_duration_seconds", 'operation="deviceIds",store="presence"')).toBe(1);
     expect(histogramCount(text, "truss_inbox_delivery_lag_seconds")).toBe(1);
     expect(text).toMatch(/^truss_inbox_delivery_lag_seconds_sum [0-9.e-]+$/m);
     socket.close();
+  });
+
+  test("presence's background store calls (heartbeats, sweeps, disconnects) are timed like the others", async () => {
+    server = await startTestServer({ presenceTiming: { ttlMs: 300 } });
+    const socket = await connectAs(server.url, alice);
+    const count = async (operation: string) => histogramCount(await server!.engine.metrics(), "truss_store_call_duration_seconds", `operation="${operation}",store="presence"`);
+    await waitFor(async () => (await count("heartbeat")) >= 1 && (await count("sweepExpired")) >= 1, { message: "a heartbeat and a sweep timed" });
+    socket.close();
+    await waitFor(async () => (await count("disconnect")) === 1, { message: "the disconnect timed" });
+    expect(await count("connect")).toBe(1);
   });
 
   test("refused handshakes are timed and counted by code; disconnects are counted by reason", async () => {

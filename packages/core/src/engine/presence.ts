@@ -5,6 +5,7 @@ import { deviceKey } from "./connection.js";
 import { companyRoom, userKeyOf, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";
 import { Groups } from "./groups.js";
+import { secondsSince } from "./metrics.js";
 import type { PresenceTimingOptions } from "./options.js";
 
 interface LocalDevice {
@@ -72,7 +73,7 @@ export class PresenceService {
     device.sockets += 1;
     if (device.sockets > 1) return device.queue.then(() => undefined);
     const ref = device.ref;
-    return this.enqueue(device, () => this.ctx.stores.presence.connect(ref, this.timing.ttlMs));
+    return this.enqueue(device, "connect", () => this.ctx.stores.presence.connect(ref, this.timing.ttlMs));
   }
 
   /** Releases a socket; when the device has no socket left here, takes it offline. */
@@ -89,7 +90,7 @@ export class PresenceService {
     // disconnect to overtake it, the heartbeat would re-add the device and
     // announce its user online again.
     const heartbeat = this.inFlightHeartbeat;
-    const done = this.enqueue(device, async () => {
+    const done = this.enqueue(device, "disconnect", async () => {
       await heartbeat;
       return this.ctx.stores.presence.disconnect(ref);
     });
@@ -107,7 +108,7 @@ export class PresenceService {
    * While the store is down the cap is not enforced (presence is best effort).
    */
   async admitsDevice(principal: Principal, max: number): Promise<boolean> {
-    const stored = await this.guard("device count", () => this.ctx.stores.presence.deviceIds(principal.companyId, principal.userId));
+    const stored = await this.guard("deviceIds", () => this.ctx.stores.presence.deviceIds(principal.companyId, principal.userId));
     const ids = new Set(stored ?? []);
     for (const id of this.deviceIdsByUser.of(userKeyOf(principal))) ids.add(id);
     return ids.has(principal.deviceId) || ids.size < max;
@@ -153,13 +154,13 @@ export class PresenceService {
 
   /** Announces users whose devices expired (their node stopped heartbeating). */
   async sweep(): Promise<void> {
-    const transitions = await this.guard("sweep", () => this.ctx.stores.presence.sweepExpired());
+    const transitions = await this.guard("sweepExpired", () => this.ctx.stores.presence.sweepExpired());
     for (const transition of transitions ?? []) this.announce(transition);
   }
 
-  private enqueue(device: LocalDevice, call: () => Promise<PresenceTransition | null>): Promise<void> {
+  private enqueue(device: LocalDevice, operation: "connect" | "disconnect", call: () => Promise<PresenceTransition | null>): Promise<void> {
     const next = device.queue.then(async () => {
-      const transition = await this.guard("update", call);
+      const transition = await this.guard(operation, call);
       if (transition) this.announce(transition);
     });
     device.queue = next;
@@ -200,9 +201,11 @@ export class PresenceService {
 
   /**
    * Presence is best effort while its store is down: connections carry on and
-   * the failure is logged once per outage instead of once per socket.
+   * the failure is logged once per outage instead of once per socket. Each
+   * call is timed like any other store call, under the store method's name.
    */
   private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    const start = performance.now();
     try {
       const result = await call();
       if (this.failing) {
@@ -219,6 +222,8 @@ export class PresenceService {
         });
       }
       return undefined;
+    } finally {
+      this.ctx.metrics.observe("truss_store_call_duration_seconds", { store: "presence", operation }, secondsSince(start));
     }
   }
 }
