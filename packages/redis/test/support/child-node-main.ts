@@ -28,6 +28,11 @@ async function main(): Promise<void> {
   const pub = new Redis(config.redisUrl);
   const sub = pub.duplicate({ connectionName: "child-sub" });
   for (const client of [storeClient, pub, sub]) client.on("error", () => undefined);
+  // What the subscriber went through, for the tests' failure messages (ChildNode.describe()).
+  const started = Date.now();
+  for (const event of ["connect", "ready", "error", "close", "reconnecting", "end"]) {
+    sub.on(event, (detail?: unknown) => process.stderr.write(`sub ${event} +${Date.now() - started} ms${detail instanceof Error ? `: ${detail.message}` : ""}\n`));
+  }
   await storeClient.connect();
   const engine = createRealtimeEngine({
     auth: jwtAuth({ secret: config.auth.secret, algorithms: ["HS256"], issuer: config.auth.issuer, audience: config.auth.audience }),

@@ -28,7 +28,7 @@ export interface ChildNode {
   pause(): void;
   /** SIGCONT: the stalled process carries on where it stopped. */
   resume(): void;
-  /** "running", or how the process ended and the last of its stderr: for assertion messages. */
+  /** "running" or how the process ended, and the last of its stderr (its subscriber's events among them): for assertion messages. */
   describe(): string;
 }
 
@@ -88,9 +88,7 @@ export async function startChildNode(config: { redisUrl: string; prefix: string;
       pause: () => void running.kill("SIGSTOP"),
       resume: () => void running.kill("SIGCONT"),
       describe: () =>
-        running.exitCode === null && running.signalCode === null
-          ? "running"
-          : `exited (${running.exitCode ?? running.signalCode}); stderr: ${output.stderr || "(none)"}`,
+        `${running.exitCode === null && running.signalCode === null ? "running" : `exited (${running.exitCode ?? running.signalCode})`}; stderr:\n${output.stderr || "(none)"}`,
     };
   } catch (error) {
     killChild();

@@ -107,8 +107,8 @@ export class NodeGroup {
   /**
    * Waits until every node's adapter is subscribed (each counts all of them
    * on the request channel), so a server-side emit reaches every node. On a
-   * timeout the error lists the counts seen, the subscribed connections
-   * Redis knows of (each node's is named `<node>-sub`), and `others()`, for
+   * timeout the error lists the counts seen, the subscribed (and named)
+   * connections Redis knows of (each node's is named `<node>-sub`), and `others()`, for
    * subscribers outside the group such as a child process.
    */
   async adaptersReady(expected = this.nodes.length, others?: () => string): Promise<void> {
@@ -122,10 +122,10 @@ export class NodeGroup {
       await waitFor(count, { intervalMs: 25, message: `${node.name}'s adapter to see ${expected} nodes` }).catch(async (error: Error) => {
         const clients = String(await node.storeClient.call("CLIENT", "LIST"))
           .split("\n")
-          .filter((line) => / (p|s)?sub=[1-9]/.test(line))
+          .filter((line) => / (p|s)?sub=[1-9]/.test(line) || / name=\S/.test(line))
           .map((line) => line.replace(/^.*? (addr=\S+).*? (name=\S*).*? (age=\d+).*? (sub=\d+ psub=\d+).*$/, "$1 $2 $3 $4"));
         const beyond = others ? `\nothers: ${others()}` : "";
-        throw new Error(`${error.message}; counts seen: ${seen.slice(-10).join(", ")}\nsubscribed connections:\n${clients.join("\n")}${beyond}`);
+        throw new Error(`${error.message}; counts seen: ${seen.slice(-10).join(", ")}\nsubscribed or named connections:\n${clients.join("\n")}${beyond}`);
       });
     }
   }
