@@ -77,7 +77,7 @@ export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisA
  * message that pub/sub would not carry.
  */
 function signallingResubscribe<F extends RedisAdapterFactory>(factory: F, sub: RedisClient): F {
-  handleResubscribeRejections(sub);
+  guardSubscriptions(sub);
   const wrapped = function (this: unknown, namespace: Parameters<F>[0]) {
     const adapter = (factory as (namespace: Parameters<F>[0]) => ReturnType<F>)(namespace);
     let lost = false;
@@ -151,24 +151,47 @@ function handlingRejections<T extends RedisClient>(client: T, options: { publish
 }
 
 /**
- * ioredis re-sends a subscriber's `SUBSCRIBE`/`PSUBSCRIBE`/`SSUBSCRIBE` itself
- * when it reconnects, and never handles the promises those calls return. If
- * the connection closes again before Redis answers (Redis flapping, or the app
- * shutting down right after a restart), each rejects with "Connection is
- * closed." unhandled, which ends a Node process. These methods of the
- * subscriber are wrapped once so that every promise they return has a
- * rejection handler; callers still get the promise unchanged.
+ * Makes the subscriber's `SUBSCRIBE`/`PSUBSCRIBE`/`SSUBSCRIBE` safe to call at
+ * any time, once per client (other adapters may share it):
+ *
+ * - **Not during the connection handshake.** ioredis writes these commands at
+ *   once while a new connection is still in its handshake (status
+ *   `connect`), because Redis allows them while loading. Their reply puts the
+ *   connection in subscriber mode, ioredis then refuses its own ready check
+ *   ("Connection in subscriber mode, only subscriber commands may be used"),
+ *   reconnects, and has forgotten the channels: the node never hears the
+ *   other nodes. An adapter is created with the engine, so this happens to a
+ *   subscriber that is still connecting when the app starts (ioredis#2037).
+ *   A call made during the handshake waits for `ready` instead.
+ * - **No unhandled rejections.** ioredis re-sends the subscriptions itself
+ *   when it reconnects and never handles the promises those calls return. If
+ *   the connection closes again before Redis answers (Redis flapping, or the
+ *   app shutting down right after a restart), each rejects with "Connection
+ *   is closed." unhandled, which ends a Node process. Every promise these
+ *   methods return has a rejection handler; callers still get it unchanged.
  */
-function handleResubscribeRejections(sub: RedisClient): void {
-  const HANDLED = Symbol.for("@truss/redis:resubscribe-rejections-handled");
+function guardSubscriptions(sub: RedisClient): void {
+  const GUARDED = Symbol.for("@truss/redis:subscriptions-guarded");
   const target = sub as unknown as Record<string | symbol, unknown>;
-  if (target[HANDLED] === true) return;
-  target[HANDLED] = true;
+  if (target[GUARDED] === true) return;
+  target[GUARDED] = true;
   for (const name of ["subscribe", "psubscribe", "ssubscribe"]) {
     const method = target[name];
     if (typeof method !== "function") continue;
-    target[name] = function (this: unknown, ...args: unknown[]) {
-      const result: unknown = (method as (...args: unknown[]) => unknown).apply(this, args);
+    target[name] = function (this: { status?: string; once?(event: "ready", listener: () => void): unknown }, ...args: unknown[]) {
+      const call = () => (method as (...args: unknown[]) => unknown).apply(this, args);
+      const result: unknown =
+        this.status === "connect" && typeof this.once === "function"
+          ? new Promise((resolve, reject) => {
+              this.once!("ready", () => {
+                try {
+                  resolve(call());
+                } catch (error) {
+                  reject(error);
+                }
+              });
+            })
+          : call();
       if (result instanceof Promise) result.catch(() => undefined);
       return result;
     };

@@ -24,7 +24,9 @@ import { company } from "./support/nodes.js";
  * connection alone can be cut and its reconnection held: messages node A
  * relays meanwhile never reach node B over pub/sub. The engine must still
  * deliver every stored message to B's connected devices once B is
- * subscribed again, without the devices reconnecting.
+ * subscribed again, without the devices reconnecting. And a subscriber that
+ * is still in its handshake when the adapter subscribes must end up
+ * subscribed, not reconnected without its channels.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis resubscribe tests"))("after the adapter's subscriber comes back", () => {
   let redis: RedisServer;
@@ -84,5 +86,39 @@ describe.runIf(requireRedisOrSkip("@truss/redis resubscribe tests"))("after the 
     expect(received.map((message) => message.id)).toEqual(stored);
     expect(disconnects).toEqual([]);
     expect(phone.connected).toBe(true);
+  });
+
+  test("a subscriber still in its connection handshake when the engine starts is subscribed once it is ready", async () => {
+    const prefix = `truss-resub-${company()}`;
+    const a = await node(prefix, redis.port);
+    const store = new Redis(redis.port, { host: "127.0.0.1", enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const pub = new Redis(redis.port, { host: "127.0.0.1" });
+    const sub = pub.duplicate();
+    const subEvents: string[] = [];
+    for (const event of ["error", "close"]) sub.on(event, (error?: Error) => subEvents.push(`${event}${error ? `: ${error.message}` : ""}`));
+    for (const client of [store, pub]) client.on("error", () => undefined);
+    closers.push(() => [store, pub, sub].forEach((client) => client.disconnect()));
+    // The moment ioredis has connected and not finished its handshake: the
+    // adapter the engine creates subscribes right then, as an app that starts
+    // its engine while Redis is still connecting would.
+    const started = new Promise<TestServer>((resolve, reject) => {
+      sub.once("connect", () => {
+        expect(sub.status).toBe("connect");
+        startTestServer({ ...redisStores(store, { prefix }), adapter: redisAdapter(pub, sub, { key: prefix }) }).then(resolve, reject);
+      });
+    });
+    const b = await started;
+    closers.push(() => b.close());
+    await waitFor(async () => (await a.engine.io!.of("/").adapter.serverCount()) === 2, { message: "B's adapter subscribed" });
+
+    const tenant = company();
+    const phone = createClient(b.url, { userId: "ben", companyId: tenant, deviceId: "phone" });
+    closers.push(() => phone.close());
+    const heard = collect(phone, "project:updated");
+    await open(phone);
+    await a.engine.toCompany(tenant).emit("project:updated", { id: "tower-b" });
+    await waitFor(() => heard.length === 1, { message: "A's broadcast on B" });
+    // The subscription went out after the handshake, so ioredis never had to recover from it.
+    expect(subEvents).toEqual([]);
   });
 });
