@@ -45,9 +45,8 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * `truss_store_call_duration_seconds{store, operation}`.
  */
 export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger">, store: keyof EngineStores, operation: string, call: () => Promise<T>): Promise<T> {
-  const start = performance.now();
   try {
-    return await call();
+    return await timedStoreCall(ctx, store, operation, call);
   } catch (error) {
     if (isTrussError(error)) throw error;
     if (isBug(error)) {
@@ -58,6 +57,18 @@ export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger"
     throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable (${reason}); the operation was not confirmed. Retry later.`, {
       cause: error,
     });
+  }
+}
+
+/**
+ * Awaits a store call, timing it in `truss_store_call_duration_seconds{store, operation}`
+ * whether it resolves or rejects; the error passes through as it is. For
+ * callers that handle store failures their own way (presence is best effort).
+ */
+export async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics">, store: keyof EngineStores, operation: string, call: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  try {
+    return await call();
   } finally {
     ctx.metrics.observe("truss_store_call_duration_seconds", { store, operation }, secondsSince(start));
   }

@@ -69,21 +69,21 @@ export class Handshake {
   /** The namespace middleware: origin, credential, expiry, device cap. Resolves with the principal or rejects with a coded `connect_error`. */
   async admit(socket: TrussSocket): Promise<Principal> {
     const start = performance.now();
-    const finished = (outcome: "accepted" | "refused") => this.ctx.metrics.observe("truss_handshake_duration_seconds", { outcome }, secondsSince(start));
     return traced(
       "truss.handshake",
       SPAN_KIND.server,
       { "truss.namespace": socket.nsp.name },
       async (span) => {
-        const principal = await this.check(socket).catch((error: unknown) => {
-          span.set("truss.outcome", "refused");
-          finished("refused");
-          throw error;
-        });
-        span.set("truss.outcome", "accepted");
-        span.set("truss.company_id", principal.companyId);
-        finished("accepted");
-        return principal;
+        let outcome: "accepted" | "refused" = "refused";
+        try {
+          const principal = await this.check(socket);
+          outcome = "accepted";
+          span.set("truss.company_id", principal.companyId);
+          return principal;
+        } finally {
+          span.set("truss.outcome", outcome);
+          this.ctx.metrics.observe("truss_handshake_duration_seconds", { outcome }, secondsSince(start));
+        }
       },
       // A refused handshake carries its code in the connect_error's `data`.
       (error) => (error as { data?: unknown }).data ?? error,

@@ -3,9 +3,8 @@ import type { DeviceRef, PresenceTransition, PresenceUser } from "../presence/st
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
 import { deviceKey } from "./connection.js";
 import { companyRoom, userKeyOf, type EngineContext } from "./context.js";
-import { storeCall } from "./failures.js";
+import { storeCall, timedStoreCall } from "./failures.js";
 import { Groups } from "./groups.js";
-import { secondsSince } from "./metrics.js";
 import type { PresenceTimingOptions } from "./options.js";
 
 interface LocalDevice {
@@ -205,9 +204,8 @@ export class PresenceService {
    * call is timed like any other store call, under the store method's name.
    */
   private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
-    const start = performance.now();
     try {
-      const result = await call();
+      const result = await timedStoreCall(this.ctx, "presence", operation, call);
       if (this.failing) {
         this.failing = false;
         this.ctx.logger.warn("presence store is reachable again");
@@ -222,8 +220,6 @@ export class PresenceService {
         });
       }
       return undefined;
-    } finally {
-      this.ctx.metrics.observe("truss_store_call_duration_seconds", { store: "presence", operation }, secondsSince(start));
     }
   }
 }
