@@ -62,9 +62,11 @@ export interface InboxSendOptions {
 /** Sends an application event to every device of one user, durably. */
 export interface UserEmitter<C extends EventCatalog> {
   /**
-   * Appends to the user's inbox, then pushes to each online device. Resolves
-   * once the message is stored. Rejects with `INVALID_PAYLOAD` (not JSON, or
-   * nested past `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
+   * Appends to the user's inbox, then pushes to each online device; `data`
+   * is copied at the call, so changing it afterwards changes nothing. Resolves
+   * once the message is stored. Rejects with `INVALID_PAYLOAD` (not JSON: a
+   * function, symbol, BigInt, `NaN`, binary data, a `Map` or a cycle, named
+   * by its path; or nested past `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
    * `limits.maxUserMessageBytes`) before anything is stored, and with
    * `STORE_UNAVAILABLE` when the store did not confirm the append: the
    * message may or may not be stored, so retry it with the same

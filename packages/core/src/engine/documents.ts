@@ -6,7 +6,7 @@ import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from
 import type { DocumentsApi } from "./api.js";
 import { companyRoom, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";
-import { assertDepth, encodeJson } from "./payload.js";
+import { assertDepth, encodeJson, jsonSnapshot } from "./payload.js";
 import { documentRoom } from "./topics.js";
 
 /**
@@ -236,9 +236,27 @@ export class DocumentService {
   api(): DocumentsApi {
     return {
       get: (companyId, type, id) => this.get({ companyId, type, id }),
-      update: (companyId, type, id, update, updatedBy = null) => this.update({ companyId, type, id }, update, { userId: updatedBy }),
+      // Async, so a refused copy rejects; the copy itself is made at the call, before the app can change its objects.
+      update: async (companyId, type, id, update, updatedBy = null) => this.update({ companyId, type, id }, this.copied(update, `${type}/${id}`), { userId: updatedBy }),
       history: (companyId, type, id, limit) => this.history({ companyId, type, id }, limit),
       rollback: (companyId, type, id, toVersion, updatedBy = null) => this.rollback({ companyId, type, id }, toVersion, { userId: updatedBy }),
+    };
+  }
+
+  /** A server-side update with its changes checked and copied as JSON: a value JSON cannot carry is `INVALID_PAYLOAD`, named by its path. */
+  private copied(update: DocumentUpdate, name: string): DocumentUpdate {
+    const copy = (changes: DocumentData, what: string): DocumentData => {
+      try {
+        return jsonSnapshot(changes, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxDocumentBytes }, what).value as DocumentData;
+      } catch (error) {
+        if (!(isTrussError(error) && error.code === "PAYLOAD_TOO_LARGE")) throw error;
+        throw new TrussError("DOCUMENT_TOO_LARGE", `${what} are over ${this.limits.maxDocumentBytes} bytes as JSON, more than a document may hold; nothing was stored.`);
+      }
+    };
+    return {
+      ...update,
+      changes: copy(update.changes, `The changes to ${name}`),
+      ...(update.baseChanges === undefined ? {} : { baseChanges: copy(update.baseChanges, `The base changes to ${name}`) }),
     };
   }
 

@@ -13,7 +13,7 @@ import type { InboxSendOptions } from "./api.js";
 import { isClustered, userKeyOf, type EngineContext, type TrussSocket } from "./context.js";
 import { storeCall } from "./failures.js";
 import { Groups } from "./groups.js";
-import { assertDepth, encodeJson } from "./payload.js";
+import { jsonSnapshot } from "./payload.js";
 
 /** Server-side event that carries a freshly stored inbox message to the other nodes. */
 const RELAY_EVENT = "truss:inbox";
@@ -90,9 +90,10 @@ export class InboxService {
 
   /**
    * Stores a message for a user of a company and pushes it to every device of
-   * theirs that is online. Data that is not JSON, too deep or too large, and
-   * a malformed idempotency key, are refused before the store sees them, so
-   * one bad message can never block a user's replay.
+   * theirs that is online. The data is copied at the call; data that is not
+   * JSON (named by its path), too deep or too large, and a malformed
+   * idempotency key, are refused before the store sees them, so one bad
+   * message can never block a user's replay.
    *
    * A duplicate (the idempotency key was used for this user within the TTL)
    * stores nothing. It is still offered to the user's online devices, on
@@ -101,12 +102,12 @@ export class InboxService {
    * devices it has not already pushed it to (see {@link RECENTLY_PUSHED}).
    */
   async send(user: UserKey, event: string, data: unknown, options: InboxSendOptions = {}): Promise<InboxAppendResult> {
+    // Before the first await, so at the call: what the app does to `data` once it has its promise changes nothing stored or sent.
+    const { value } = jsonSnapshot(data, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxMessageBytes }, `The data of "${event}"`);
     const idempotencyKey = idempotencyKeyOf(options, "toUser(companyId, userId).emit");
-    assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
-    encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
     const key = { companyId: user.companyId, userId: user.userId };
     const appendOptions = idempotencyKey === undefined ? undefined : { idempotencyKey };
-    const result = await storeCall(this.ctx, "inbox", "append", () => this.ctx.stores.inbox.append(key, event, data, appendOptions));
+    const result = await storeCall(this.ctx, "inbox", "append", () => this.ctx.stores.inbox.append(key, event, value, appendOptions));
     if (!isInboxId(result?.message?.id)) {
       // A custom store written against the old contract, which resolved with the message itself.
       throw new TrussError("INTERNAL_ERROR", "The inbox store's append did not resolve with { message, duplicate }; update it to the current InboxStore contract.");

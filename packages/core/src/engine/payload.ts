@@ -1,4 +1,4 @@
-import { TrussError } from "../errors.js";
+import { isTrussError, TrussError } from "../errors.js";
 import { encodeFailure } from "./failures.js";
 
 /**
@@ -46,6 +46,132 @@ export function encodeJson(value: unknown, maxBytes: number, what: string): stri
     if (bytes > maxBytes) throw new TrussError("PAYLOAD_TOO_LARGE", `${what} is ${bytes} bytes as JSON; the limit is ${maxBytes}.`);
   }
   return json;
+}
+
+/** Application data checked and copied where the application handed it over. */
+export interface JsonSnapshot {
+  /**
+   * A copy of the data as a client will receive it (a `Date` as its ISO
+   * string, `undefined` fields left out): nothing the caller does to its own
+   * value afterwards reaches it. `undefined` for `undefined`.
+   */
+  readonly value: unknown;
+  /** The data as JSON text; `undefined` for `undefined`. */
+  readonly json: string | undefined;
+}
+
+/**
+ * Checks data an application call was given (`toUser`, `toCompany`,
+ * `engine.documents.update`) and copies it, synchronously, before the call
+ * returns: the application may change or reuse its object the moment it
+ * gets its promise, and what is stored and sent must be what it passed.
+ * Every value JSON would drop or change silently is refused, with the path
+ * where it sits: a function, a symbol, a BigInt, `NaN` or `Infinity`, binary
+ * data (a `Buffer`, a typed array), a `Map` or `Set`, a cycle. `undefined`
+ * is what JSON makes of it (a field left out, `null` in an array).
+ *
+ * @throws TrussError `INVALID_PAYLOAD` for a value JSON cannot carry or
+ * nested past `maxDepth`, `PAYLOAD_TOO_LARGE` past `maxBytes` of JSON.
+ */
+export function jsonSnapshot(value: unknown, limits: { maxDepth: number; maxBytes: number }, what: string): JsonSnapshot {
+  try {
+    assertJsonValue(value, limits, what);
+  } catch (error) {
+    // A getter or a proxy trap that threw while being read.
+    throw isTrussError(error) ? error : encodeFailure(error, what);
+  }
+  const json = encodeJson(value, limits.maxBytes, what);
+  return { value: json === undefined ? undefined : JSON.parse(json), json };
+}
+
+/** One object or array being checked, and where it sits, to name the path of a refused value. */
+interface Visit {
+  node: object;
+  depth: number;
+  parent: Visit | null;
+  key: string | number | null;
+}
+
+/** Built-ins whose JSON is `{}` whatever they hold. */
+const OPAQUE: ReadonlyArray<[new (...args: never[]) => object, string]> = [
+  [Map, "a Map"],
+  [Set, "a Set"],
+  [WeakMap, "a WeakMap"],
+  [WeakSet, "a WeakSet"],
+  [Promise, "a Promise"],
+  [RegExp, "a RegExp"],
+  [Error, "an Error"],
+];
+
+/**
+ * Walks `value` as `JSON.stringify` would (own enumerable keys, `toJSON`
+ * applied), iteratively so a hostile depth cannot overflow the stack, and
+ * throws at the first value JSON cannot carry. Every value visited counts
+ * towards `maxBytes` (each takes at least a byte of JSON), so data that
+ * shares one object many times over is refused before the walk grows.
+ */
+function assertJsonValue(value: unknown, { maxDepth, maxBytes }: { maxDepth: number; maxBytes: number }, what: string): void {
+  const root = jsonable(value, null, null, what);
+  if (typeof root !== "object" || root === null) return;
+  const stack: Visit[] = [{ node: root, depth: 1, parent: null, key: null }];
+  let values = 1;
+  while (stack.length > 0) {
+    const visit = stack.pop()!;
+    if (visit.depth > maxDepth) {
+      let ancestor = visit.parent;
+      while (ancestor && ancestor.node !== visit.node) ancestor = ancestor.parent;
+      if (ancestor) throw new TrussError("INVALID_PAYLOAD", `${what} refers to itself at ${pathOf(visit.parent, visit.key)}; JSON cannot carry a cycle.`);
+      throw new TrussError("INVALID_PAYLOAD", `${what} is nested more than ${maxDepth} levels deep; flatten it.`);
+    }
+    const check = (value: unknown, key: string | number) => {
+      const child = jsonable(value, visit, key, what);
+      if (typeof child === "object" && child !== null) stack.push({ node: child, depth: visit.depth + 1, parent: visit, key });
+    };
+    const { node } = visit;
+    const keys = Array.isArray(node) ? null : Object.keys(node);
+    values += keys ? keys.length : (node as unknown[]).length;
+    if (values > maxBytes) throw new TrussError("PAYLOAD_TOO_LARGE", `${what} holds more values than fit in ${maxBytes} bytes of JSON.`);
+    if (keys) for (const key of keys) check((node as Record<string, unknown>)[key], key);
+    else for (let index = 0; index < (node as unknown[]).length; index++) check((node as unknown[])[index], index);
+  }
+}
+
+/** The value as JSON will see it (after `toJSON`); throws when JSON cannot carry it. */
+function jsonable(value: unknown, parent: Visit | null, key: string | number | null, what: string): unknown {
+  const refuse = (kind: string, hint?: string) => {
+    const at = parent === null ? "" : ` at ${pathOf(parent, key)}`;
+    return new TrussError("INVALID_PAYLOAD", `${what} holds ${kind}${at}, which JSON cannot carry${hint ? `; ${hint}` : ""}.`);
+  };
+  switch (typeof value) {
+    case "function":
+      throw refuse("a function");
+    case "symbol":
+      throw refuse("a symbol");
+    case "bigint":
+      throw refuse("a BigInt", "send it as a string");
+    case "number":
+      if (!Number.isFinite(value)) throw refuse(String(value));
+      return value;
+    case "object": {
+      if (value === null) return value;
+      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) throw refuse("binary data", "send it as base64 text");
+      for (const [type, kind] of OPAQUE) if (value instanceof type) throw refuse(kind);
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      return typeof toJSON === "function" ? jsonable(toJSON.call(value, key === null ? "" : String(key)), parent, key, what) : value;
+    }
+    default:
+      return value;
+  }
+}
+
+/** `items[3].note`, or `["a b"]` for a key that is not an identifier; keys are cut at 40 characters. */
+function pathOf(parent: Visit | null, key: string | number | null): string {
+  const parts: string[] = [];
+  for (let visit: Visit | null = parent, step = key; visit !== null && step !== null; step = visit.key, visit = visit.parent) {
+    parts.push(typeof step === "number" ? `[${step}]` : /^[A-Za-z_$][\w$]*$/.test(step) ? `.${step.slice(0, 40)}` : `[${JSON.stringify(step.slice(0, 40))}]`);
+  }
+  const path = parts.reverse().join("");
+  return path.startsWith(".") ? path.slice(1) : path;
 }
 
 const LONE_SURROGATE = /\p{Surrogate}/u;
