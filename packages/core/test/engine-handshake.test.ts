@@ -2,13 +2,29 @@ import { createHmac } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import jwt from "jsonwebtoken";
 import { afterEach, describe, expect, test } from "vitest";
-import { connectAs, connectError, signToken, startTestServer, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, type TestServer } from "@truss/test-utils";
+import { connectAs, connectError, signToken, startTestServer, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, waitFor, type TestServer } from "@truss/test-utils";
 
 const alice = { userId: "alice", companyId: "acme" };
 let server: TestServer;
 afterEach(() => server?.close());
 
 const base64url = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+/** One raw HTTP request to the engine with an Origin, as a page on another site could send it. */
+function rawRequest(method: "GET" | "POST", path: string, origin: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: "127.0.0.1", port: server.port, method, path, headers: { origin, ...(body === undefined ? {} : { "content-type": "text/plain;charset=UTF-8" }) } },
+      (res) => {
+        let text = "";
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 describe("handshake authentication", () => {
   test("a valid token connects and the principal comes from it", async () => {
@@ -121,6 +137,29 @@ describe("origin allow-list", () => {
     });
     expect(response.status).toBe(403);
     expect(response.body).toContain("ORIGIN_NOT_ALLOWED");
+  });
+
+  test("a session's polling request with a foreign Origin is refused however its sid is spelled, and its event never runs", async () => {
+    server = await startTestServer({ limits: { allowedOrigins: [allowed] } });
+    const foreign = "https://evil.example";
+    const handshake = await rawRequest("GET", "/socket.io/?EIO=4&transport=polling", allowed);
+    const sid = JSON.parse(handshake.body.slice(1)).sid as string;
+    const session = (sidKey: string) => `/socket.io/?EIO=4&transport=polling&${sidKey}=${sid}`;
+    expect((await rawRequest("POST", session("sid"), allowed, `40${JSON.stringify({ token: signToken(alice) })}`)).status).toBe(200);
+    await waitFor(async () => (await rawRequest("GET", session("sid"), allowed)).body.includes("40{"), { message: "the namespace's connect packet" });
+    const update = (id: string) => `42${JSON.stringify(["document:update", { type: "project", id, baseVersion: 0, changes: { name: "Tower B" } }])}`;
+
+    // Engine.IO percent-decodes query keys: each of these names the session.
+    const spellings = ["sid", "%73id", "s%69d", "%73%69%64"];
+    for (const spelling of spellings) {
+      expect((await rawRequest("POST", session(spelling), foreign, update(`refused-${spelling}`))).status, spelling).toBe(400);
+    }
+    // From the allowed Origin the same encoded spelling reaches the session and the event runs.
+    expect((await rawRequest("POST", session("%73%69%64"), allowed, update("allowed"))).status).toBe(200);
+    const committed = (id: string) => server.engine.documents.get("acme", "project", id).then(() => true, () => false);
+    await waitFor(() => committed("allowed"), { message: "the allowed update committed" });
+    for (const spelling of spellings) expect(await committed(`refused-${spelling}`), spelling).toBe(false);
+    expect(await server.engine.metrics()).toMatch(/truss_auth_failures_total\{code="ORIGIN_NOT_ALLOWED"\} 4/);
   });
 
   test("a polling client from an allowed Origin connects", async () => {

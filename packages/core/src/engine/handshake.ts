@@ -29,7 +29,7 @@ export class Handshake {
   constructor(
     private readonly ctx: EngineContext,
     private readonly options: Pick<ResolvedOptions, "authenticator" | "authExpiry"> & {
-      limits: Pick<ResolvedOptions["limits"], "allowedOrigins" | "maxDevicesPerUser">;
+      limits: Pick<ResolvedOptions["limits"], "allowedOrigins" | "maxDevicesPerUser" | "maxSocketsPerDevice">;
     },
     private readonly presence: PresenceService,
     private readonly isClosing: () => boolean,
@@ -37,20 +37,25 @@ export class Handshake {
 
   /**
    * Refuses foreign Origins at the Engine.IO level: the handshake (polling or
-   * WebSocket) through `allowRequest`, with a coded body, and every later
-   * polling request or upgrade of a session through a middleware, since
-   * Engine.IO asks `allowRequest` about handshakes only.
+   * WebSocket) through `allowRequest`, with a coded body, and every other
+   * request (a session's polling requests and upgrades) through a middleware,
+   * since Engine.IO asks `allowRequest` about handshakes only.
+   *
+   * The middleware lets a foreign request through only when Engine.IO itself
+   * will treat it as a handshake, which it decides on the query it parsed
+   * (`req._query`, set before any middleware runs, its keys and values
+   * percent-decoded): `%73id=` names a session as surely as `sid=` does.
    */
   guardOrigins(io: Server): void {
     const allowed = this.options.limits.allowedOrigins;
     type Engine = {
       opts: { allowRequest?: (req: IncomingMessage, fn: (err: string | null | undefined, ok: boolean) => void) => void };
-      use?: (middleware: (req: IncomingMessage, res: unknown, next: (error?: Error) => void) => void) => void;
+      use?: (middleware: (req: IncomingMessage & { _query?: Record<string, string> }, res: unknown, next: (error?: Error) => void) => void) => void;
     };
     const engine = io.engine as Engine | undefined;
     if (!engine || !allowed) return;
     engine.use?.((request, _response, next) => {
-      if (!request.url?.includes("sid=") || isOriginAllowed(originOf(request), allowed)) return next();
+      if (isOriginAllowed(originOf(request), allowed) || isEngineHandshake(request)) return next();
       this.ctx.metrics.inc("truss_auth_failures_total", { code: "ORIGIN_NOT_ALLOWED" });
       next(new Error(originRefusal(originOf(request)).message));
     });
@@ -103,7 +108,8 @@ export class Handshake {
       }
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
       if (principal.expiresAt === null && this.options.authExpiry.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
-      const { maxDevicesPerUser } = this.options.limits;
+      const { maxDevicesPerUser, maxSocketsPerDevice } = this.options.limits;
+      if (!this.presence.admitsSocket(principal, maxSocketsPerDevice)) throw new TrussError("TOO_MANY_CONNECTIONS", tooManyConnections(maxSocketsPerDevice).message);
       if (!(await this.presence.admitsDevice(principal, maxDevicesPerUser))) throw new TrussError("TOO_MANY_DEVICES", tooManyDevices(maxDevicesPerUser).message);
       return principal;
     } catch (error) {
@@ -114,15 +120,21 @@ export class Handshake {
   }
 
   /**
-   * The device cap again over this node's devices, as the socket connects:
-   * handshakes that passed {@link admit} together cannot all get in. A socket
-   * over the cap is told `TOO_MANY_DEVICES` and disconnected; returns whether it may stay.
+   * The device and socket caps again over this node's sockets, as the socket
+   * connects: handshakes that passed {@link admit} together cannot all get
+   * in. A socket over a cap is told `TOO_MANY_DEVICES` or
+   * `TOO_MANY_CONNECTIONS` and disconnected; returns whether it may stay.
    */
   seat(socket: TrussSocket, principal: Principal): boolean {
-    const { maxDevicesPerUser } = this.options.limits;
-    if (this.presence.admitsDeviceLocally(principal, maxDevicesPerUser)) return true;
-    this.ctx.metrics.inc("truss_auth_failures_total", { code: "TOO_MANY_DEVICES" });
-    socket.emit(PROTOCOL_EVENTS.error, tooManyDevices(maxDevicesPerUser));
+    const { maxDevicesPerUser, maxSocketsPerDevice } = this.options.limits;
+    const refusal = !this.presence.admitsDeviceLocally(principal, maxDevicesPerUser)
+      ? tooManyDevices(maxDevicesPerUser)
+      : !this.presence.admitsSocket(principal, maxSocketsPerDevice)
+        ? tooManyConnections(maxSocketsPerDevice)
+        : null;
+    if (refusal === null) return true;
+    this.ctx.metrics.inc("truss_auth_failures_total", { code: refusal.code });
+    socket.emit(PROTOCOL_EVENTS.error, refusal);
     socket.disconnect(true);
     return false;
   }
@@ -252,6 +264,22 @@ function assertSamePrincipal(current: Principal, next: Principal): void {
 
 function tooManyDevices(max: number): ErrorPayload {
   return { code: "TOO_MANY_DEVICES", message: `This user already has ${max} devices connected; disconnect one, or raise limits.maxDevicesPerUser.` };
+}
+
+/**
+ * Whether Engine.IO will handle a request as a new session's handshake (and
+ * so ask `allowRequest` about it): its parsed query names no `sid`, exactly
+ * the test Engine.IO applies. Without a parsed query, it is not.
+ */
+function isEngineHandshake(request: { _query?: Record<string, string> }): boolean {
+  return request._query !== undefined && !request._query.sid;
+}
+
+function tooManyConnections(max: number): ErrorPayload {
+  return {
+    code: "TOO_MANY_CONNECTIONS",
+    message: `This device already has ${max} connections open to this server (one per tab); close one, or raise limits.maxSocketsPerDevice.`,
+  };
 }
 
 function originRefusal(origin: string | undefined): ErrorPayload {
