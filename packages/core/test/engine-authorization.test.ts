@@ -49,13 +49,14 @@ describe("without a policy", () => {
 
 describe("the authorize policy", () => {
   // `attempt` names another topic or document the second time: a subscription already held is not asked about again.
-  const kinds: Array<{ action: string; send: (socket: ClientSocket, attempt: number) => Promise<any> }> = [
+  // `refusedAs`: the action whose refusal answers (a rollback is asked as a read first).
+  const kinds: Array<{ action: string; refusedAs?: string; send: (socket: ClientSocket, attempt: number) => Promise<any> }> = [
     { action: "topic:subscribe", send: (s, attempt) => request(s, "topic:subscribe", { topic: `project:p${attempt}` }) },
     { action: "document:read", send: (s) => request(s, "document:get", report) },
     { action: "document:read", send: (s) => request(s, "document:history", report) },
     { action: "document:read", send: (s, attempt) => request(s, "document:watch", { ...report, id: `r${attempt}` }) },
     { action: "document:write", send: (s) => request(s, "document:update", { ...report, baseVersion: 1, changes: { notes: "x" } }) },
-    { action: "document:rollback", send: (s) => request(s, "document:rollback", { ...report, toVersion: 1 }) },
+    { action: "document:rollback", refusedAs: "document:read", send: (s) => request(s, "document:rollback", { ...report, toVersion: 1 }) },
     { action: "event", send: (s) => request(s, "crew:checkin", { crew: 4 }) },
   ];
   const policies: Array<[string, (allow: boolean) => AuthorizePolicy]> = [
@@ -67,7 +68,7 @@ describe("the authorize policy", () => {
   ];
 
   for (const [style, policy] of policies) {
-    for (const { action, send } of kinds) {
+    for (const { action, refusedAs = action, send } of kinds) {
       test(`${style} policy: ${action} allowed when it answers true, FORBIDDEN and untouched when false`, async () => {
         let allow = true;
         let handled = 0;
@@ -88,7 +89,7 @@ describe("the authorize policy", () => {
         // Nothing was written, rolled back or handled by the refused call.
         expect(await server.engine.documents.get("acme", report.type, report.id)).toEqual(before);
         expect(handled).toBe(handledBefore);
-        expect(await server.engine.metrics()).toMatch(new RegExp(`truss_authorization_refusals_total\\{action="${action}"\\} 1`));
+        expect(await server.engine.metrics()).toMatch(new RegExp(`truss_authorization_refusals_total\\{action="${refusedAs}"\\} 1`));
       });
     }
   }
@@ -139,12 +140,16 @@ describe("the authorize policy", () => {
 
   test("a refusal object carries its message, and NOT_FOUND hides that the document exists", async () => {
     server = await startTestServer({
-      authorize: (_principal, request) =>
-        request.action === "document:read" ? { code: "NOT_FOUND", message: "No such report." } : { message: "Only managers may roll back." },
+      authorize: (_principal, request) => {
+        if (request.action === "document:read") return request.id === report.id ? { code: "NOT_FOUND", message: "No such report." } : true;
+        return request.action === "document:rollback" ? { message: "Only managers may roll back." } : true;
+      },
     });
     const socket = await connect(alice);
     expect(await request(socket, "document:get", report)).toEqual({ ok: false, error: { code: "NOT_FOUND", message: "No such report." } });
-    expect(await request(socket, "document:rollback", { ...report, toVersion: 1 })).toEqual({
+    // A rollback is refused as the read is, so it does not tell that the document exists either.
+    expect(await request(socket, "document:rollback", { ...report, toVersion: 1 })).toEqual({ ok: false, error: { code: "NOT_FOUND", message: "No such report." } });
+    expect(await request(socket, "document:rollback", { ...report, id: "r2", toVersion: 1 })).toEqual({
       ok: false,
       error: { code: "FORBIDDEN", message: "Only managers may roll back." },
     });
@@ -317,6 +322,51 @@ describe("documents with a policy", () => {
     expect(await request(member, "document:rollback", { ...report, toVersion: 1 })).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
     expect((await server.engine.documents.get("acme", report.type, report.id)).version).toBe(2);
     expect(await request(manager, "document:rollback", { ...report, toVersion: 1 })).toMatchObject({ ok: true, document: { version: 3, data: { notes: "v1" } } });
+  });
+});
+
+describe("rollback with the guide's policy: reads for the crew, rollback for managers", () => {
+  // The policy docs/security.md used to teach: a rollback case that asks only for the role.
+  const crews = new Map([["acme/p-17", new Set(["alice", "mia"])]]);
+  const onCrew = (companyId: string, projectId: string, userId: string) => crews.get(`${companyId}/${projectId}`)?.has(userId) ?? false;
+  const { asked, authorize } = recording((principal, request) => {
+    switch (request.action) {
+      case "document:read":
+      case "document:write":
+        if (request.type !== "site-report") return true;
+        return onCrew(principal.companyId, request.id.split("/")[0]!, principal.userId) || { code: "NOT_FOUND", message: `No site report ${request.id}.` };
+      case "document:rollback":
+        return principal.roles.includes("manager");
+      default:
+        return true;
+    }
+  });
+  const filed = { type: "site-report", id: "p-17/2024-06-03" };
+
+  test("a manager outside the crew gets NOT_FOUND for a rollback as for a read: no data, no version committed", async () => {
+    server = await startTestServer({ authorize });
+    const crew = await connect({ ...alice, roles: ["member"] });
+    for (let version = 0; version < 3; version++) {
+      expect(await request(crew, "document:update", { ...filed, baseVersion: version, changes: { notes: `v${version + 1}`, budget: 1000 + version } })).toMatchObject({ ok: true });
+    }
+    const outsider = await connect({ userId: "olga", companyId: "acme", roles: ["manager"] });
+    const outsiderAny: unknown[] = [];
+    outsider.onAny((event, payload) => outsiderAny.push([event, payload]));
+    const hidden = { ok: false, error: { code: "NOT_FOUND", message: `No site report ${filed.id}.` } };
+    expect(await request(outsider, "document:get", filed)).toEqual(hidden);
+    expect(await request(outsider, "document:history", filed)).toEqual(hidden);
+    expect(await request(outsider, "document:update", { ...filed, baseVersion: 3, changes: { notes: "x" } })).toEqual(hidden);
+    asked.length = 0;
+    for (const toVersion of [1, 2, 3]) expect(await request(outsider, "document:rollback", { ...filed, toVersion })).toEqual(hidden);
+    // Refused at the read: the rollback itself was never asked about.
+    expect(asked.map((request) => request.action)).toEqual(["document:read", "document:read", "document:read"]);
+    expect(await server.engine.documents.get("acme", filed.type, filed.id)).toMatchObject({ version: 3, data: { notes: "v3" } });
+    expect(JSON.stringify(outsiderAny)).not.toContain("budget");
+
+    // On the crew: a member is refused the rollback itself; a manager rolls back.
+    expect(await request(crew, "document:rollback", { ...filed, toVersion: 1 })).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    const manager = await connect({ userId: "mia", companyId: "acme", roles: ["manager"] });
+    expect(await request(manager, "document:rollback", { ...filed, toVersion: 1 })).toMatchObject({ ok: true, document: { version: 4, data: { notes: "v1" } } });
   });
 });
 

@@ -18,7 +18,11 @@ export type TopicSubscribeRequest<P extends string = string> = P extends string
 
 /** A document operation the policy is asked about. History is a read. */
 export interface DocumentRequest {
-  /** `document:read` covers `document:get`, `document:history` and `document:watch`. */
+  /**
+   * `document:read` covers `document:get`, `document:history` and
+   * `document:watch`. A `document:rollback` is asked only once
+   * `document:read` and `document:write` allowed it: it reads and writes.
+   */
   action: "document:read" | "document:write" | "document:rollback";
   /** The document's kind. */
   type: string;

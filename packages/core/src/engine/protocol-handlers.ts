@@ -27,7 +27,8 @@ export interface ProtocolServices {
  * Registers the handlers of the protocol's client events (`auth:refresh`,
  * `inbox:ack`, `presence:list`, `document:*`, `topic:*`). Each validates its
  * payload by hand, every document key takes its company from the principal,
- * never from the payload, and every document operation asks the policy first.
+ * never from the payload, and every document operation asks the policy first
+ * (a rollback asks for read, write and rollback).
  */
 export function registerProtocolHandlers(handlers: Map<string, EventHandler>, services: ProtocolServices): void {
   const key = (connection: Connection, payload: unknown): DocumentKey => ({
@@ -35,11 +36,13 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     type: requireString(payload, "type"),
     id: requireString(payload, "id"),
   });
-  /** The document's key, once the policy allowed `action` on it. */
-  const authorized = async (connection: Connection, payload: unknown, action: DocumentRequest["action"]): Promise<DocumentKey> => {
+  /** The document's key, once the policy allowed each of `actions` on it, asked in order: the first refusal is the answer. */
+  const authorized = async (connection: Connection, payload: unknown, ...actions: Array<DocumentRequest["action"]>): Promise<DocumentKey> => {
     const document = key(connection, payload);
-    const pending = services.policy.check(connection.principal, { action, type: document.type, id: document.id });
-    if (pending) await pending;
+    for (const action of actions) {
+      const pending = services.policy.check(connection.principal, { action, type: document.type, id: document.id });
+      if (pending) await pending;
+    }
     return document;
   };
   const writer = (connection: Connection) => ({ userId: connection.principal.userId, socketId: connection.socket.id });
@@ -82,7 +85,10 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   });
   on(PROTOCOL_EVENTS.documentRollback, async (connection, payload) => {
     const toVersion = requireInteger(payload, "toVersion", { min: 1 });
-    return { document: await services.documents.rollback(await authorized(connection, payload, "document:rollback"), toVersion, writer(connection)) };
+    // A rollback answers with the document and commits a version: it must pass the read (refused as a read is, NOT_FOUND where
+    // reads are hidden) and the write before the rollback itself.
+    const document = await authorized(connection, payload, "document:read", "document:write", "document:rollback");
+    return { document: await services.documents.rollback(document, toVersion, writer(connection)) };
   });
   on(PROTOCOL_EVENTS.documentWatch, async (connection, payload) => {
     const document = key(connection, payload);
