@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
+import { expect } from "vitest";
 import { EXAMPLE_ROOT } from "../src/paths.js";
 
 /** Debian's package, then other usual places; `CHROMIUM_PATH` wins. */
@@ -37,4 +38,14 @@ export async function launchChromium(): Promise<Browser> {
     executablePath,
     args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+}
+
+/**
+ * Reads `read` again until the assertion chained on it holds, failing with
+ * the last value once `timeout` ms have passed. A page renders a moment after
+ * the event a test waited for, so a browser test waits for the state it
+ * asserts rather than reading it once: `await eventually(() => status.innerText(), 15_000).toBe("in sync")`.
+ */
+export function eventually<T>(read: () => T | Promise<T>, timeout: number): ReturnType<typeof expect.poll<T>> {
+  return expect.poll(read, { timeout });
 }

@@ -3,10 +3,13 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildDashboard } from "../scripts/build.mjs";
 import { PUBLIC_DIR } from "../src/paths.js";
-import { ARTIFACTS, launchChromium, runBrowserTests, warnIfNoChromium } from "./browser.js";
+import { ARTIFACTS, eventually, launchChromium, runBrowserTests, warnIfNoChromium } from "./browser.js";
 import { startErp, type RunningErp } from "./helpers.js";
 
 warnIfNoChromium("dashboard.e2e.test.ts");
+
+/** The longest any single step may take. */
+const STEP_TIMEOUT_MS = 8000;
 
 /**
  * The live dashboard in a real browser: two colleagues at Northwind in two
@@ -49,7 +52,7 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
    */
   async function logIn(email: string, report?: string): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1440, height: 1020 } });
-    context.setDefaultTimeout(8000);
+    context.setDefaultTimeout(STEP_TIMEOUT_MS);
     contexts.push(context);
     const page = await context.newPage();
     page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
@@ -72,21 +75,23 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
   }
 
   const presenceIds = (page: Page) => page.locator("#presence li[data-user-id]").evaluateAll((items) => items.map((item) => item.getAttribute("data-user-id")));
+  /** Waits for what `read` returns to pass the assertion chained on it (a page renders a moment after the event awaited). */
+  const until = <T>(read: () => T | Promise<T>) => eventually(read, STEP_TIMEOUT_MS);
   const screenshot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
   test("two colleagues see each other online; the other company sees only its own people", async () => {
     await alice.locator('#presence li[data-user-id="u-ben"]').waitFor();
     await ben.locator('#presence li[data-user-id="u-alice"]').waitFor();
-    await expect.poll(() => presenceIds(alice)).toEqual(["u-alice", "u-ben"]);
-    expect(await alice.locator('#presence li[data-user-id="u-ben"]').innerText()).toMatch(/Ben Okafor[\s\S]*1 device: chrome-\w+ since/);
-    expect(await presenceIds(gus)).toEqual(["u-gus"]);
+    await until(() => presenceIds(alice)).toEqual(["u-alice", "u-ben"]);
+    await until(() => alice.locator('#presence li[data-user-id="u-ben"]').innerText()).toMatch(/Ben Okafor[\s\S]*1 device: chrome-\w+ since/);
+    await until(() => presenceIds(gus)).toEqual(["u-gus"]);
   });
 
   test("Alice approves Ben's expense and Ben gets the notification; the budget moves for both", async () => {
     await alice.locator('#expenses li[data-expense-id="e-pump"] button.approve').click();
     const notification = ben.locator("#notifications li", { hasText: "Expense approved" });
     await notification.waitFor();
-    expect(await notification.innerText()).toContain("Alice Moreno approved \"Concrete pump rental (2 days)\" ($1,850).");
+    await until(() => notification.innerText()).toContain("Alice Moreno approved \"Concrete pump rental (2 days)\" ($1,850).");
     await ben.locator('#expenses li[data-expense-id="e-pump"][data-status="approved"]').waitFor();
     for (const page of [alice, ben]) {
       await page.locator('#projects tr[data-project-id="p-riverside"] .spend', { hasText: "$1,831,850 of $4,200,000" }).waitFor();
@@ -99,7 +104,7 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     chloe = await logIn("chloe@northwind.test");
     const waiting = chloe.locator("#notifications li.offline", { hasText: "Expense rejected" });
     await waiting.waitFor();
-    expect(await waiting.innerText()).toContain("Survey drone batteries");
+    await until(() => waiting.innerText()).toContain("Survey drone batteries");
     await alice.locator('#presence li[data-user-id="u-chloe"]').waitFor();
   });
 
@@ -122,14 +127,14 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     await alice.locator("#document-version", { hasText: "v2 · saved by Alice Moreno" }).waitFor();
     await ben.locator("#editor-notice", { hasText: "Alice Moreno saved version 2 while you were editing" }).waitFor();
     // Ben's unsaved text is still his.
-    expect(await ben.locator('#editor textarea[name="notes"]').inputValue()).toBe(mine);
+    await until(() => ben.locator('#editor textarea[name="notes"]').inputValue()).toBe(mine);
 
     await ben.locator('#editor button[type="submit"]').click();
     const dialog = ben.locator("#conflict-dialog[open]");
     await dialog.waitFor();
     const field = dialog.locator('.conflict-field[data-field="notes"]');
-    expect(await field.locator(".theirs").innerText()).toContain(theirs);
-    expect(await field.locator(".mine").innerText()).toContain(mine);
+    await until(() => field.locator(".theirs").innerText()).toContain(theirs);
+    await until(() => field.locator(".mine").innerText()).toContain(mine);
     await screenshot(ben, "dashboard-conflict");
 
     await dialog.locator('button[data-choice="merge"]').click();
@@ -139,18 +144,19 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     await ben.locator("#editor-notice", { hasText: "Saved your merge." }).waitFor();
     await ben.locator("#document-version", { hasText: "v3 · saved by Ben Okafor" }).waitFor();
     // Alice had no unsaved edits, so her form follows live.
-    await expect.poll(() => alice.locator('#editor textarea[name="notes"]').inputValue()).toBe(merged);
+    await until(() => alice.locator('#editor textarea[name="notes"]').inputValue()).toBe(merged);
     await alice.locator("#document-version", { hasText: "v3 · saved by Ben Okafor" }).waitFor();
     await screenshot(alice, "dashboard");
   });
 
   test("Sam, a subcontractor, sees only Riverside Tower and none of Harbor Bridge's updates while Alice changes both", async () => {
     const sam = await logIn("sam@northwind.test");
-    expect(await sam.locator("#user-role").innerText()).toMatch(/subcontractor/i);
-    expect(await sam.locator("#projects tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-project-id")))).toEqual(["p-riverside"]);
-    expect(await sam.locator('#projects tr[data-project-id="p-riverside"] input').count()).toBe(0);
-    expect(await sam.locator("#report-picker option").evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value))).toEqual(["riverside-daily"]);
-    expect(await sam.locator("#stock-card").isHidden()).toBe(true);
+    await until(() => sam.locator("#user-role").innerText()).toMatch(/subcontractor/i);
+    await until(() => sam.locator("#projects tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-project-id")))).toEqual(["p-riverside"]);
+    await until(() => sam.locator('#projects tr[data-project-id="p-riverside"] input').count()).toBe(0);
+    await until(() => sam.locator("#report-picker option").evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value))).toEqual(["riverside-daily"]);
+    // The card shows until the page knows the role: wait for it to be hidden.
+    await until(() => sam.locator("#stock-card").isHidden()).toBe(true);
 
     // Harbor first, in the order a leak would have to arrive before Riverside's change.
     const setBudget = async (projectId: string, budget: number) => {
@@ -192,15 +198,15 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
   test("Alice removes Chloe from the company: Chloe's dashboard says her access was revoked", async () => {
     const remove = alice.locator('#presence li[data-user-id="u-chloe"] button[data-remove="u-chloe"]');
     await remove.click();
-    await expect.poll(() => remove.innerText()).toBe("Remove Chloe Park?");
+    await until(() => remove.innerText()).toBe("Remove Chloe Park?");
     await remove.click();
     await alice.locator(".toast", { hasText: "Removed Chloe Park; 1 device disconnected." }).waitFor();
 
     const banner = chloe.locator('#access-banner[data-kind="revoked"]');
     await banner.waitFor();
-    expect(await banner.innerText()).toContain("Your access was revoked. Alice Moreno removed you from Northwind Construction.");
+    await until(() => banner.innerText()).toContain("Your access was revoked. Alice Moreno removed you from Northwind Construction.");
     await chloe.locator('#connection-status[data-status="closed"]').waitFor();
-    await expect.poll(() => presenceIds(alice)).not.toContain("u-chloe");
+    await until(() => presenceIds(alice)).not.toContain("u-chloe");
     await screenshot(chloe, "dashboard-revoked");
     expect(pageErrors).toEqual([]);
   });

@@ -2,10 +2,10 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { startTcpProxy, type TcpProxy } from "@truss/test-utils";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import { buildDashboard } from "../scripts/build.mjs";
 import { PUBLIC_DIR } from "../src/paths.js";
-import { ARTIFACTS, launchChromium, runBrowserTests, warnIfNoChromium } from "./browser.js";
+import { ARTIFACTS, eventually, launchChromium, runBrowserTests, warnIfNoChromium } from "./browser.js";
 import { startErp, type RunningErp } from "./helpers.js";
 
 warnIfNoChromium("offline.e2e.test.ts");
@@ -51,6 +51,15 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
     await alice.page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: STEP_TIMEOUT_MS });
   });
 
+  // Each test starts with Alice online and caught up, whatever the one before it left behind.
+  beforeEach(async () => {
+    await alice.page.locator('#connection-status[data-sync="in-sync"]').waitFor();
+  });
+
+  afterEach(async () => {
+    await aliceOnline();
+  });
+
   afterAll(async () => {
     await Promise.allSettled(contexts.map((context) => context.close()));
     await browser?.close();
@@ -89,6 +98,10 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
   }
 
   const status = ({ page }: Browsing): Locator => page.locator("#connection-status");
+  /** Waits until Alice's status pill reads `text`. */
+  const aliceStatusReads = (text: string) => eventually(() => status(alice).innerText(), STEP_TIMEOUT_MS).toBe(text);
+  /** Waits for what `read` returns to pass the assertion chained on it (a page renders a moment after the event awaited). */
+  const until = <T>(read: () => T | Promise<T>) => eventually(read, STEP_TIMEOUT_MS);
   const field = ({ page }: Browsing, name: string): Locator => page.locator(`#editor [name="${name}"]`);
   const history = () => erp.realtime.documents.history(COMPANY, REPORT.type, REPORT.id, 100);
   const expensesNamed = (description: string) =>
@@ -104,14 +117,13 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
     const weather = "Heavy rain from 11:00; slab pour moved to tomorrow.";
     const description = "Tarpaulins for the slab (bought offline)";
     const before = await history();
-    expect(await status(alice).innerText()).toBe("in sync");
+    await aliceStatusReads("in sync");
 
     await aliceOffline();
     await field(alice, "weather").fill(weather);
     await alice.page.locator('#editor button[type="submit"]').click();
-    await alice.page.locator('#connection-status[data-pending="1"]').waitFor();
-    expect(await status(alice).innerText()).toBe("offline · 1 change waiting");
-    expect(await field(alice, "weather").getAttribute("class")).toContain("waiting");
+    await aliceStatusReads("offline · 1 change waiting");
+    await until(() => field(alice, "weather").getAttribute("class")).toContain("waiting");
 
     const expenseForm = alice.page.locator("#expense-form");
     await expenseForm.locator('select[name="projectId"]').selectOption("p-riverside");
@@ -119,27 +131,24 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
     await expenseForm.locator('input[name="amount"]').fill("240");
     await expenseForm.locator('button[type="submit"]').click();
     await alice.page.locator('#expenses li[data-status="queued"]', { hasText: description }).waitFor();
-    await alice.page.locator('#connection-status[data-pending="2"]').waitFor();
-    expect(await status(alice).innerText()).toBe("offline · 2 changes waiting");
+    await aliceStatusReads("offline · 2 changes waiting");
 
     // Still offline: the page comes from the service worker, the report from this browser's cache, the waiting changes from the outbox.
     await alice.page.reload();
     await alice.page.locator(`#editor[data-document-id="${REPORT.id}"][data-source="cache"]`).waitFor({ state: "attached" });
-    await alice.page.locator('#connection-status[data-pending="2"]').waitFor();
-    expect(await status(alice).innerText()).toBe("offline · 2 changes waiting");
+    await aliceStatusReads("offline · 2 changes waiting");
     await alice.page.locator('#editor [name="weather"].waiting').waitFor();
-    expect(await field(alice, "weather").inputValue()).toBe(weather);
-    expect(await field(alice, "notes").inputValue()).toBe(before[0]!.data.notes);
+    await until(() => field(alice, "weather").inputValue()).toBe(weather);
+    await until(() => field(alice, "notes").inputValue()).toBe(before[0]!.data.notes);
     await alice.page.locator('#expenses li[data-status="queued"]', { hasText: description }).waitFor();
-    expect(await alice.page.locator("#projects tr[data-project-id]").count()).toBe(3);
+    await until(() => alice.page.locator("#projects tr[data-project-id]").count()).toBe(3);
     await screenshot(alice.page, "dashboard-offline");
     // Nothing has reached the server.
     expect((await history())[0]!.version).toBe(before[0]!.version);
     expect(expensesNamed(description)).toEqual([]);
 
     await aliceOnline();
-    await alice.page.locator('#connection-status[data-sync="in-sync"]').waitFor();
-    expect(await status(alice).innerText()).toBe("in sync");
+    await aliceStatusReads("in sync");
 
     const after = await history();
     const added = after.filter((version) => version.version > before[0]!.version);
@@ -151,13 +160,13 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
     expect(expenses[0]!.mutationId).toMatch(/^[0-9a-f]{32}$/);
 
     // Ben was connected the whole time; the commit reaches his open report.
-    await expect.poll(() => field(ben, "weather").inputValue(), { timeout: STEP_TIMEOUT_MS }).toBe(weather);
+    await until(() => field(ben, "weather").inputValue()).toBe(weather);
     await ben.page.locator("#editor-notice", { hasText: `Updated to version ${added[0]!.version} by Alice Moreno.` }).waitFor();
     // Alice's page shows the committed state: nothing waiting, the report live, the expense created.
     await alice.page.locator(`#editor[data-source="live"][data-waiting="0"]`).waitFor({ state: "attached" });
-    expect(await field(alice, "weather").getAttribute("class")).not.toContain("waiting");
+    await until(() => field(alice, "weather").getAttribute("class")).not.toContain("waiting");
     await alice.page.locator(`#expenses li[data-expense-id="${expenses[0]!.id}"]`, { hasText: description }).waitFor();
-    expect(await alice.page.locator('#expenses li[data-status="queued"]').count()).toBe(0);
+    await until(() => alice.page.locator('#expenses li[data-status="queued"]').count()).toBe(0);
     expect(pageErrors).toEqual([]);
   });
 
@@ -172,27 +181,25 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
     await alice.page.locator("#discard").click();
     await alice.page.locator('#connection-status[data-pending="0"]').waitFor();
     await alice.page.locator("#editor-notice", { hasText: "Discarded your unsent changes." }).waitFor();
-    expect(await field(alice, "title").inputValue()).toBe(before.data.title);
+    await until(() => field(alice, "title").inputValue()).toBe(before.data.title);
 
     await field(alice, "progress").fill(progress);
     await alice.page.locator('#editor button[type="submit"]').click();
     await alice.page.locator("#editor-notice", { hasText: "Saved on this device" }).waitFor();
-    expect(await alice.page.locator("#connection-status").innerText()).toBe("offline · 1 change waiting");
+    await aliceStatusReads("offline · 1 change waiting");
     await aliceOnline();
     await alice.page.locator("#editor-notice", { hasText: /^Saved\.$/ }).waitFor();
     await alice.page.locator('#connection-status[data-sync="in-sync"]').waitFor();
     const added = (await history()).filter((version) => version.version > before.version);
     expect(added).toHaveLength(1);
     expect(added[0]).toMatchObject({ updatedBy: "u-alice", data: { ...before.data, progress } });
-    await expect.poll(() => field(ben, "progress").inputValue(), { timeout: STEP_TIMEOUT_MS }).toBe(progress);
+    await until(() => field(ben, "progress").inputValue()).toBe(progress);
     expect(pageErrors).toEqual([]);
   });
 
   test("Ben changes the same field while Alice is offline: after her reload and reconnection the dialog asks her, she keeps hers, committed once", async () => {
     const mine = "Crane inspection moved to 16:00 (Alice, from the site).";
     const theirs = "Crane inspection cancelled: inspector ill (Ben).";
-    await alice.page.locator('#connection-status[data-sync="in-sync"]').waitFor();
-
     await aliceOffline();
     await field(alice, "notes").fill(mine);
     await alice.page.locator('#editor button[type="submit"]').click();
@@ -207,15 +214,15 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
     // The write survives the reload; the dialog that settles it is the connection's onConflict, not the old page's.
     await alice.page.reload();
     await alice.page.locator('#editor [name="notes"].waiting').waitFor();
-    expect(await field(alice, "notes").inputValue()).toBe(mine);
+    await until(() => field(alice, "notes").inputValue()).toBe(mine);
     await aliceOnline();
 
     const dialog = alice.page.locator("#conflict-dialog[open]");
     await dialog.waitFor();
-    expect(await alice.page.locator("#conflict-summary").innerText()).toContain(`Ben Okafor saved version ${bens.version}`);
+    await until(() => alice.page.locator("#conflict-summary").innerText()).toContain(`Ben Okafor saved version ${bens.version}`);
     const notes = dialog.locator('.conflict-field[data-field="notes"]');
-    expect(await notes.locator(".theirs").innerText()).toContain(theirs);
-    expect(await notes.locator(".mine").innerText()).toContain(mine);
+    await until(() => notes.locator(".theirs").innerText()).toContain(theirs);
+    await until(() => notes.locator(".mine").innerText()).toContain(mine);
     await screenshot(alice.page, "dashboard-offline-conflict");
     await dialog.locator('button[data-choice="mine"]').click();
 
@@ -224,7 +231,7 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
     const added = (await history()).filter((version) => version.version > bens.version);
     expect(added).toHaveLength(1);
     expect(added[0]).toMatchObject({ updatedBy: "u-alice", data: { ...bens.data, notes: mine } });
-    await expect.poll(() => field(ben, "notes").inputValue(), { timeout: STEP_TIMEOUT_MS }).toBe(mine);
+    await until(() => field(ben, "notes").inputValue()).toBe(mine);
     expect(pageErrors).toEqual([]);
   });
 });
