@@ -86,6 +86,8 @@ const ON_FAILURE: Partial<Record<ClientErrorCode, Decision>> = {
   SERVER_SHUTTING_DOWN: "retry",
   SLOW_CONSUMER: "retry",
   TOO_MANY_DEVICES: "retry",
+  // Another tab of this browser profile may close and make room.
+  TOO_MANY_CONNECTIONS: "retry",
   STORE_UNAVAILABLE: "retry",
   INTERNAL_ERROR: "retry",
   RATE_LIMITED: "retry",
@@ -104,6 +106,7 @@ const SESSION_ENDING: ReadonlySet<string> = new Set<ErrorCode>([
   "AUTH_TOKEN_EXPIRED",
   "SLOW_CONSUMER",
   "TOO_MANY_DEVICES",
+  "TOO_MANY_CONNECTIONS",
   "ACCESS_REVOKED",
   "FORBIDDEN",
 ]);

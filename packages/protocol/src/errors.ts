@@ -26,7 +26,12 @@ export const ERROR_CODES = [
   "ORIGIN_NOT_ALLOWED",
   /** A client event was larger than `limits.maxPayloadBytes`. */
   "PAYLOAD_TOO_LARGE",
-  /** The socket sent more events than `limits.eventsPerSecond` allows. */
+  /**
+   * An event past a budget: the socket's `limits.eventsPerSecond`, or what all
+   * of the user's sockets on the node may send together
+   * (`limits.userEventsPerSecond`, `limits.userBytesPerSecond`); the message
+   * names which. Retry after a moment.
+   */
   "RATE_LIMITED",
   /** An update or rollback would make the document larger than `limits.maxDocumentBytes`; nothing was stored. */
   "DOCUMENT_TOO_LARGE",
@@ -34,6 +39,13 @@ export const ERROR_CODES = [
   "SLOW_CONSUMER",
   /** The user already has `limits.maxDevicesPerUser` devices connected; close one first. */
   "TOO_MANY_DEVICES",
+  /**
+   * The device (same user and `deviceId`) already has
+   * `limits.maxSocketsPerDevice` sockets open to this server, as many tabs
+   * of one browser profile do; close one first. Not `TOO_MANY_DEVICES`, whose
+   * remedy is to sign another device out.
+   */
+  "TOO_MANY_CONNECTIONS",
   /** The client sent an event that no handler is registered for. */
   "UNKNOWN_EVENT",
   /** The payload failed the event's schema. */

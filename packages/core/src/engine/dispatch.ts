@@ -1,8 +1,8 @@
 import { TrussError, type ErrorPayload } from "../errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "./connection.js";
-import type { EngineContext } from "./context.js";
-import { packetBytes, TokenBucket } from "./limits.js";
+import { userKeyOf, type EngineContext } from "./context.js";
+import { packetBytes, TokenBucket, UserBudgets, type UserBudget } from "./limits.js";
 import { secondsSince } from "./metrics.js";
 import { encodeFailure, SHUTTING_DOWN, toTrussError } from "./failures.js";
 import { assertDepth, isWellFormedText } from "./payload.js";
@@ -20,15 +20,31 @@ type Ack = (response: unknown) => void;
 export interface DispatchLimits {
   maxPayloadBytes: number;
   maxDepth: number;
+  /** Events a second per socket. */
   eventsPerSecond: number;
+  /** Events a second per user, over all their sockets on this node. */
+  userEventsPerSecond: number;
+  /** Packet bytes a second per user, over all their sockets on this node. */
+  userBytesPerSecond: number;
 }
 
-/** What the dispatcher keeps for one socket: its event budget (one object, it is per socket) and the size of the packet being dispatched. */
+/**
+ * What the dispatcher keeps for one socket: its own event budget (one object,
+ * it is per socket), the budget it shares with the user's other sockets, and
+ * the size of the packet being dispatched.
+ */
 class SocketBudget extends TokenBucket {
   /** Size of the last packet the socket sent, set before the event is dispatched. */
   lastPacketBytes = 0;
   /** When the last "rate limited" notice went out, to send at most one a second. */
   lastRateNoticeAt = 0;
+
+  constructor(
+    perSecond: number,
+    readonly user: UserBudget,
+  ) {
+    super(perSecond);
+  }
 }
 
 /**
@@ -46,20 +62,35 @@ export class Dispatcher {
   /** Acks of calls still running, answered with `SERVER_SHUTTING_DOWN` if `close()` cannot wait for them. */
   private readonly inFlight = new Set<Ack>();
   private closing = false;
+  /** Opening more sockets must not multiply a user's budget, so all of a user's sockets here share one. */
+  private readonly users: UserBudgets;
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly handlers: ReadonlyMap<string, EventHandler>,
     private readonly limits: DispatchLimits,
-  ) {}
+  ) {
+    this.users = new UserBudgets({
+      eventsPerSecond: limits.userEventsPerSecond,
+      bytesPerSecond: limits.userBytesPerSecond,
+      bytesCapacity: Math.max(limits.userBytesPerSecond, limits.maxPayloadBytes),
+    });
+  }
 
   /** Routes every event of a new connection through this dispatcher. */
   attach(connection: Connection): void {
-    const budget = new SocketBudget(this.limits.eventsPerSecond);
+    const userKey = userKeyOf(connection.principal);
+    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(userKey));
+    connection.socket.once("disconnect", () => this.users.release(userKey, budget.user));
     connection.socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
       if (packet.type === "message") budget.lastPacketBytes = packetBytes(packet.data);
     });
     connection.socket.use((packet) => this.dispatch(connection, budget, packet));
+  }
+
+  /** How many users hold a shared budget on this node (those connected, and those who left one still refilling). */
+  get budgetedUsers(): number {
+    return this.users.size;
   }
 
   /** Handles one packet (`[event, ...args, ack?]`) of a socket. */
@@ -80,7 +111,8 @@ export class Dispatcher {
         message: `"${name}" was ${budget.lastPacketBytes} bytes; the limit is ${limits.maxPayloadBytes}.`,
       });
     }
-    if (!budget.take()) {
+    const overBudget = spendBudgets(budget);
+    if (overBudget !== null) {
       const now = Date.now();
       // Without an ack to answer, tell a flooding socket once a second, not once per event.
       if (!ack && now - budget.lastRateNoticeAt < 1000) {
@@ -88,10 +120,7 @@ export class Dispatcher {
         return;
       }
       budget.lastRateNoticeAt = now;
-      return refuse(ctx, connection, ack, {
-        code: "RATE_LIMITED",
-        message: `Too many events; this connection may send ${budget.perSecond} a second.`,
-      });
+      return refuse(ctx, connection, ack, { code: "RATE_LIMITED", message: overBudget });
     }
     const handler = this.handlers.get(name);
     if (!handler) {
@@ -133,7 +162,30 @@ export class Dispatcher {
       ack({ ok: false, error: SHUTTING_DOWN_UNCONFIRMED });
     }
     this.inFlight.clear();
+    this.users.clear();
   }
+}
+
+/**
+ * Spends one event (and the packet's bytes) from the socket's budget and the
+ * user's, or none of them: resolves `null`, or why the event is refused,
+ * naming the budget that ran out.
+ */
+function spendBudgets(budget: SocketBudget): string | null {
+  const now = Date.now();
+  const { events, bytes } = budget.user;
+  const size = budget.lastPacketBytes;
+  if (!budget.has(1, now)) return `Too many events; this connection may send ${budget.perSecond} a second (limits.eventsPerSecond).`;
+  if (!events.has(1, now)) {
+    return `Too many events from this user; all of the user's connections to this server together may send ${events.perSecond} a second (limits.userEventsPerSecond).`;
+  }
+  if (!bytes.has(size, now)) {
+    return `Too much data from this user; all of the user's connections to this server together may send ${bytes.perSecond} bytes a second (limits.userBytesPerSecond).`;
+  }
+  budget.spend(1);
+  events.spend(1);
+  bytes.spend(size);
+  return null;
 }
 
 const SHUTTING_DOWN_UNCONFIRMED: ErrorPayload = {

@@ -41,8 +41,34 @@ export interface LimitOptions {
    * is buffered. Default 64 KiB.
    */
   maxPayloadBytes?: number;
-  /** Events a socket may send per second (a token bucket of that size). Default 50. */
+  /**
+   * Events one socket may send per second (a token bucket of that size).
+   * Past it the event is refused with `RATE_LIMITED`.
+   *
+   * @default 50
+   */
   eventsPerSecond?: number;
+  /**
+   * Events one user may send per second over all their sockets on this node
+   * together, so that opening more sockets (tabs, devices) does not multiply
+   * {@link eventsPerSecond}. Past it the event is refused with
+   * `RATE_LIMITED`. Each node keeps its own count.
+   *
+   * @default three times `eventsPerSecond` (150)
+   */
+  userEventsPerSecond?: number;
+  /**
+   * Bytes of client events one user may send per second over all their
+   * sockets on this node together, counted as the packets arrive. It bounds
+   * how fast one user can fill memory or a store (sixteen 64 KiB documents a
+   * second at the default, where the event budget alone would let 150
+   * through). Past it the event is refused with `RATE_LIMITED`. The budget
+   * always holds at least one event of `maxPayloadBytes`. Each node keeps
+   * its own count.
+   *
+   * @default sixteen times `maxPayloadBytes` (1 MiB)
+   */
+  userBytesPerSecond?: number;
   /**
    * Deepest nesting of objects and arrays in any client event's payload, in a
    * document and in `toUser` data. Deeper values are refused with
@@ -69,9 +95,23 @@ export interface LimitOptions {
   /**
    * Most devices one user may have connected at once, across all nodes. A
    * further device is refused with `TOO_MANY_DEVICES` at the handshake; more
-   * sockets of a device already online are allowed. Default 20.
+   * sockets of a device already online are allowed, up to
+   * {@link maxSocketsPerDevice}. Default 20.
    */
   maxDevicesPerUser?: number;
+  /**
+   * Most sockets one device (the same company, user and `deviceId`) may have
+   * open to one node at once. A further socket is refused with
+   * `TOO_MANY_CONNECTIONS` at the handshake, and `@truss/client` retries it
+   * with backoff. Every tab of a browser profile shares the `deviceId` kept
+   * in `localStorage`, so the default leaves room for a heavy user's tabs;
+   * past it is almost always a script. Each socket may hold up to
+   * `maxBufferedBytes` of unread output, so this also bounds what one device
+   * can make a node buffer. Each node keeps its own count.
+   *
+   * @default 16
+   */
+  maxSocketsPerDevice?: number;
   /**
    * How long the `authorize` policy may take to answer one request, in ms;
    * past it the request is refused with `FORBIDDEN`. Default 5 s.
@@ -187,11 +227,16 @@ export type PresenceOptions = PresenceTimingOptions;
 export const DEFAULT_LIMITS = {
   maxPayloadBytes: 64 * 1024,
   eventsPerSecond: 50,
+  /** Times `eventsPerSecond` when `userEventsPerSecond` is not set. */
+  userEventsPerSecondFactor: 3,
+  /** Times `maxPayloadBytes` when `userBytesPerSecond` is not set. */
+  userBytesPerSecondFactor: 16,
   maxDepth: 64,
   maxDocumentBytes: 256 * 1024,
   maxUserMessageBytes: 64 * 1024,
   maxBufferedBytes: 1024 * 1024,
   maxDevicesPerUser: 20,
+  maxSocketsPerDevice: 16,
   authorizeTimeoutMs: DEFAULT_AUTHORIZE_TIMEOUT_MS,
 } as const;
 
@@ -239,6 +284,8 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     throw new TypeError('createRealtimeEngine needs `auth`: an Authenticator, or jwtAuth options such as { secret, algorithms: ["HS256"] }.');
   }
   const limits = options.limits ?? {};
+  const maxPayloadBytes = positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes");
+  const eventsPerSecond = positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond");
   const ttlMs = positive(options.presenceTiming?.ttlMs, DEFAULT_PRESENCE_TTL_MS, "presenceTiming.ttlMs");
   return {
     authenticator: "authenticate" in options.auth ? options.auth : jwtAuth(options.auth),
@@ -259,13 +306,16 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     namespace: options.namespace ?? "/",
     limits: {
       allowedOrigins: limits.allowedOrigins ? new Set(limits.allowedOrigins) : null,
-      maxPayloadBytes: positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes"),
-      eventsPerSecond: positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond"),
+      maxPayloadBytes,
+      eventsPerSecond,
+      userEventsPerSecond: positive(limits.userEventsPerSecond, eventsPerSecond * DEFAULT_LIMITS.userEventsPerSecondFactor, "limits.userEventsPerSecond"),
+      userBytesPerSecond: positive(limits.userBytesPerSecond, maxPayloadBytes * DEFAULT_LIMITS.userBytesPerSecondFactor, "limits.userBytesPerSecond"),
       maxDepth: positive(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "limits.maxDepth"),
       maxDocumentBytes: positive(limits.maxDocumentBytes, DEFAULT_LIMITS.maxDocumentBytes, "limits.maxDocumentBytes"),
       maxUserMessageBytes: positive(limits.maxUserMessageBytes, DEFAULT_LIMITS.maxUserMessageBytes, "limits.maxUserMessageBytes"),
       maxBufferedBytes: positive(limits.maxBufferedBytes, DEFAULT_LIMITS.maxBufferedBytes, "limits.maxBufferedBytes"),
       maxDevicesPerUser: positive(limits.maxDevicesPerUser, DEFAULT_LIMITS.maxDevicesPerUser, "limits.maxDevicesPerUser"),
+      maxSocketsPerDevice: positive(limits.maxSocketsPerDevice, DEFAULT_LIMITS.maxSocketsPerDevice, "limits.maxSocketsPerDevice"),
       authorizeTimeoutMs: positive(limits.authorizeTimeoutMs, DEFAULT_LIMITS.authorizeTimeoutMs, "limits.authorizeTimeoutMs"),
     },
     presenceTiming: {

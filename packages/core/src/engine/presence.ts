@@ -123,6 +123,17 @@ export class PresenceService {
     return this.deviceIdsByUser.sizeOf(key) < max || this.deviceIdsByUser.has(key, principal.deviceId);
   }
 
+  /**
+   * Whether one more socket of `principal`'s device may connect under a cap of
+   * `max` sockets per device. Counted on this node only: the presence store
+   * counts devices, not their sockets, and what the cap protects is this
+   * node's memory. Synchronous, so handshakes that arrive together are
+   * counted one by one as they connect.
+   */
+  admitsSocket(principal: Principal, max: number): boolean {
+    return (this.devices.get(deviceKey(principal))?.sockets ?? 0) < max;
+  }
+
   /** Every online user of a company with their devices. */
   list(companyId: string): Promise<PresenceUser[]> {
     return storeCall(this.ctx, "presence", "list", () => this.ctx.stores.presence.list(companyId));
