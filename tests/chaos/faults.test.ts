@@ -78,8 +78,8 @@ function faultCases(backend: () => Backend): void {
 
   test("150 updates each adding a ~60 KB field: refused with DOCUMENT_TOO_LARGE past 256 KiB, history stays answerable, the watcher gets bounded bytes", async () => {
     const section = `${backend().name}: big documents`;
-    // The writer sends 150 events in a burst; the rate limit is not what this case is about.
-    const { a, b } = await start({ limits: { eventsPerSecond: 10_000 } });
+    // The writer sends 150 events (9 MB) in a burst; the rate limits are not what this case is about.
+    const { a, b } = await start({ limits: { eventsPerSecond: 10_000, userBytesPerSecond: 1024 * MIB } });
     const writer = track(await connectAs(b.url, WRITER));
     const watcher = track(createClient(b.url, WATCHER));
     let watcherBytes = 0;

@@ -41,12 +41,12 @@ const tokens: Record<TokenName, string> = {
 const PROTOTYPE_MEMBERS = new Set(Object.getOwnPropertyNames(Object.prototype));
 
 /**
- * Default limits, except the event rate: every event should reach its checks,
- * not the rate limiter. A policy with every kind of answer (allow, refuse,
+ * Default limits, except the event rates (per socket, per user and in bytes):
+ * every event should reach its checks, not the rate limiter. A policy with every kind of answer (allow, refuse,
  * async, throw) and declared topic patterns, so fuzzed input reaches them too.
  */
 const ENGINE_OPTIONS: Partial<RealtimeEngineOptions> = {
-  limits: { eventsPerSecond: 1_000_000, authorizeTimeoutMs: 500 },
+  limits: { eventsPerSecond: 1_000_000, userBytesPerSecond: 1024 ** 4, authorizeTimeoutMs: 500 },
   topics: { patterns: ["project:{projectId}", { pattern: "crew:{crewId}", params: { crewId: /^\d+$/ } }] },
   authorize: async (_principal, request) => {
     if (request.action === "topic:subscribe" && request.pattern === "crew:{crewId}") throw new Error("the crew roster is down");
