@@ -6,13 +6,14 @@
  *
  * @module
  */
-import { createRealtimeEngine, TrussError, type Authenticator, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import { createRealtimeEngine, type Authenticator, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
 import { redisAdapter, redisStores } from "@truss/redis";
 import { Redis } from "ioredis";
 import type { ErpAccess } from "./access.js";
 import { catalog, type ErpCatalog } from "./catalog.js";
 import type { SqliteDocumentStore } from "./sqlite-document-store.js";
-import { projectTopic, TOPIC_PATTERNS, type ErpTopicPattern } from "./topics.js";
+import { TOPIC_PATTERNS, type ErpTopicPattern } from "./topics.js";
+import { relayTyping } from "./typing.js";
 
 /** Engine options the ERP leaves to its caller. */
 export type ErpEngineOptions = Partial<Omit<RealtimeEngineOptions<ErpCatalog, ErpTopicPattern>, "auth" | "authorize" | "topics" | "events" | "documents">>;
@@ -69,16 +70,7 @@ export async function createErpRealtime(options: ErpRealtimeOptions): Promise<Er
     storage = "redis";
   }
   const engine = createRealtimeEngine<ErpCatalog, ErpTopicPattern>(base);
-  // Relayed to the topic of the document's project, whose subscribers are the
-  // people who may read it (the sender's own devices included). The engine
-  // validated the payload against the catalog; the user id comes from the
-  // verified token. A document of no project gets no typing hints.
-  engine.handle("user:typing", (data, { principal }) => {
-    const request = access.documentRequest(principal.companyId, "document:read", data.type, data.id);
-    const decision = access.decide(principal, request);
-    if (decision !== true) throw new TrussError(decision.code, decision.message);
-    if (request.project) engine.toTopic(principal.companyId, projectTopic(request.project)).emit("user:typing", { ...data, userId: principal.userId });
-  });
+  relayTyping(engine, access);
   return {
     engine,
     storage,
