@@ -1,17 +1,21 @@
 /**
  * The construction ERP's projects and expense approvals on Express: the
- * same catalog, logins, database code and events as the Fastify demo, wired
- * through `@truss/express`.
+ * same catalog, logins, database code, policy and events as the Fastify
+ * demo, wired through `@truss/express`.
  *
  * @module
  */
 import { createServer, type Server } from "node:http";
 import type { RealtimeEngine } from "@truss/core";
+import { createAccess } from "@truss/example-construction-erp/access";
 import { jwtOptions } from "@truss/example-construction-erp/auth";
 import { catalog, type ErpCatalog } from "@truss/example-construction-erp/catalog";
 import { createRepositories } from "@truss/example-construction-erp/data";
 import { openDatabase, seedDatabase } from "@truss/example-construction-erp/db";
 import { seedData } from "@truss/example-construction-erp/seed";
+import { sqliteDocumentStore } from "@truss/example-construction-erp/sqlite-document-store";
+import { TOPIC_PATTERNS } from "@truss/example-construction-erp/topics";
+import { relayTyping } from "@truss/example-construction-erp/typing";
 import { attachRealtime, realtimeHandler } from "@truss/express";
 import express from "express";
 import { loginHandler, requireToken } from "./auth.js";
@@ -27,27 +31,36 @@ export interface ExpressErp {
 
 /**
  * Builds the Express ERP on a fresh in-memory SQLite database with the demo
- * seed. Call `server.listen` yourself.
+ * seed, its site reports included. Call `server.listen` yourself.
  */
-export function createExpressErp(options: { jwtSecret: string; databasePath?: string; logger?: false }): ExpressErp {
+export async function createExpressErp(options: { jwtSecret: string; databasePath?: string; logger?: false }): Promise<ExpressErp> {
   const db = openDatabase(options.databasePath ?? ":memory:");
-  seedDatabase(db, seedData());
+  const seed = seedData();
+  seedDatabase(db, seed);
+  const documents = sqliteDocumentStore(db);
+  // Version 1 of each site report, written by the server; a database that has them already keeps its own.
+  for (const { companyId, type, id, data } of seed.documents) await documents.compareAndSet({ companyId, type, id }, 0, data, null);
   const repos = createRepositories(db);
+  // The demo's policy, bound to this database: the routes and the engine ask the same one.
+  const access = createAccess(repos);
 
   const app = express();
   const server = createServer(app);
   const realtime = attachRealtime<ErpCatalog>(server, {
     auth: jwtOptions(options.jwtSecret),
+    authorize: access.authorize,
+    topics: { patterns: TOPIC_PATTERNS },
     events: catalog,
+    documents,
     ...(options.logger === false ? { logger: false as const } : {}),
   });
-  realtime.handle("user:typing", (data, { principal, broadcast }) => broadcast("user:typing", { ...data, userId: principal.userId }));
+  relayTyping(realtime, access);
 
   app.use(express.json());
   // Sets req.realtime and answers GET /health/websocket.
   app.use(realtimeHandler(realtime));
   app.post("/api/login", loginHandler(repos, options.jwtSecret));
-  app.use("/api", requireToken(options.jwtSecret), projectRoutes(repos), expenseRoutes(repos));
+  app.use("/api", requireToken(options.jwtSecret), projectRoutes(repos, access), expenseRoutes(repos, access));
 
   return {
     server,

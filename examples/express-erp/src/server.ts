@@ -12,7 +12,7 @@ const host = process.env.HOST ?? "127.0.0.1";
 const { secret, isDevDefault } = resolveJwtSecret();
 if (isDevDefault) console.warn("WARNING: JWT_SECRET is not set; tokens are signed with the public development secret.\n");
 
-const erp = createExpressErp({ jwtSecret: secret });
+const erp = await createExpressErp({ jwtSecret: secret });
 erp.server.listen(port, host, () => {
   console.log(`Truss Express ERP is running at http://${host}:${port} (REST under /api, health at /health/websocket)\n`);
   console.log("Demo logins:");

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { connect, type TrussClient } from "@truss/client";
 import type { ErpCatalog } from "@truss/example-construction-erp/catalog";
 import { call, login as erpLogin } from "@truss/example-construction-erp/test-rest";
+import { openSocket, request, subscribe, watch, type Device } from "@truss/example-construction-erp/test-sockets";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createExpressErp, type ExpressErp } from "../src/app.js";
 
@@ -11,12 +12,13 @@ describe("the Express ERP", () => {
   let erp: ExpressErp;
   let url: string;
   const clients: TrussClient<ErpCatalog>[] = [];
+  const devices: Device[] = [];
 
   const login = async (email: string) => (await erpLogin(url, email)).token;
   const api = (token: string, method: string, path: string, body?: unknown) => call(url, token, method, `/api${path}`, body);
 
   /** A @truss/client connection, resolved once connected, with every project:updated it receives. */
-  const open = async (token: string, deviceId: string) => {
+  const open = async (token: string, deviceId: string, ...topics: string[]) => {
     const client = connect<ErpCatalog>(url, { token, deviceId, socketOptions: { transports: ["websocket"] } });
     clients.push(client);
     const updates: Array<{ id: string; budget: number }> = [];
@@ -30,23 +32,32 @@ describe("the Express ERP", () => {
         }
       });
     });
+    await Promise.all(topics.map((topic) => client.subscribe(topic)));
     return { client, updates };
   };
 
+  /** A plain socket.io-client connection, to see the engine's own answers. */
+  const openDevice = async (token: string, deviceId: string) => {
+    const device = await openSocket(url, token, deviceId);
+    devices.push(device);
+    return device;
+  };
+
   beforeAll(async () => {
-    erp = createExpressErp({ jwtSecret: SECRET, logger: false });
+    erp = await createExpressErp({ jwtSecret: SECRET, logger: false });
     await new Promise<void>((resolve) => erp.server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(erp.server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
     for (const client of clients) client.close();
+    for (const { socket } of devices) socket.disconnect();
     await erp?.close();
   });
 
-  test("a REST budget change reaches the company's clients as project:updated, and not the other company's", async () => {
+  test("a REST budget change reaches the project's subscribers as project:updated, and not the other company's", async () => {
     const [alice, ben, gus] = await Promise.all([login("alice@northwind.test"), login("ben@northwind.test"), login("gus@globex.test")]);
-    const northwind = await open(alice, "alice-laptop");
-    const globex = await open(gus, "gus-laptop");
+    const northwind = await open(alice, "alice-laptop", "project:p-harbor");
+    const globex = await open(gus, "gus-laptop", "project:p-annex");
 
     const response = await api(ben, "PATCH", "/projects/p-harbor", { budget: 3_000_000 });
     expect(response.status).toBe(200);
@@ -61,7 +72,7 @@ describe("the Express ERP", () => {
     expect((await api(gus, "PATCH", "/projects/p-harbor", { budget: 1 })).status).toBe(404);
   });
 
-  test("approving an expense notifies the submitter through the inbox and updates the project for the company", async () => {
+  test("approving an expense notifies the submitter through the inbox and updates the project for its subscribers", async () => {
     const [alice, ben] = await Promise.all([login("alice@northwind.test"), login("ben@northwind.test")]);
     const { client: benClient } = await open(ben, "ben-phone");
     const approved = new Promise((resolve) => benClient.on("expense:approved", resolve));
@@ -70,5 +81,55 @@ describe("the Express ERP", () => {
     await expect(approved).resolves.toMatchObject({ id: "e-pump", status: "approved", decidedBy: "u-alice" });
     const health = await fetch(`${url}/health/websocket`);
     expect(health.status).toBe(200);
+  });
+
+  test("Sam, a subcontractor on Riverside Tower, is refused Harbor Bridge's topic and site report and allowed his own", async () => {
+    const sam = await login("sam@northwind.test");
+    const { socket } = await openDevice(sam, "sam-phone");
+    const code = async (event: string, payload: unknown) => {
+      const ack = await request(socket, event, payload);
+      return ack.ok ? "allowed" : ack.error.code;
+    };
+    const harbor = { type: "site-report", id: "harbor-daily" };
+    expect(await code("topic:subscribe", { topic: "project:p-harbor" })).toBe("NOT_FOUND");
+    expect(await code("document:get", harbor)).toBe("NOT_FOUND");
+    expect(await code("document:watch", harbor)).toBe("NOT_FOUND");
+    expect(await code("document:update", { ...harbor, baseVersion: 1, changes: { notes: "x" } })).toBe("NOT_FOUND");
+    expect(await code("user:typing", { ...harbor, field: "notes" })).toBe("NOT_FOUND");
+    // The staff's company-wide feeds are closed to him too.
+    expect(await code("topic:subscribe", { topic: "company:projects" })).toBe("FORBIDDEN");
+
+    await subscribe(socket, "project:p-riverside");
+    expect(await watch(socket, "site-report", "riverside-daily")).toMatchObject({ id: "riverside-daily", version: 1 });
+    expect(await code("document:update", { type: "site-report", id: "riverside-daily", baseVersion: 1, changes: { notes: "Formwork ties delivered." } })).toBe("allowed");
+
+    // REST agrees: his project only, his own expenses only, no budget changes.
+    const ids = async (path: string) => (await api(sam, "GET", path)).body.map((row: { id: string }) => row.id);
+    expect(await ids("/projects")).toEqual(["p-riverside"]);
+    expect(await ids("/expenses")).toEqual([]);
+    expect((await api(sam, "PATCH", "/projects/p-harbor", { budget: 1 })).status).toBe(404);
+    expect((await api(sam, "PATCH", "/projects/p-riverside", { budget: 1 })).body).toEqual({
+      error: { code: "FORBIDDEN", message: "Only managers and members may edit projects." },
+    });
+  });
+
+  test("Sam hears his project's changes and none of another project's", async () => {
+    const [alice, sam] = await Promise.all([login("alice@northwind.test"), login("sam@northwind.test")]);
+    const { socket, log } = await openDevice(sam, "sam-laptop");
+    await subscribe(socket, "project:p-riverside");
+    await watch(socket, "site-report", "riverside-daily");
+    const { socket: aliceSocket } = await openDevice(alice, "alice-phone");
+    await subscribe(aliceSocket, "project:p-harbor");
+    await watch(aliceSocket, "site-report", "harbor-daily");
+
+    // Harbor first: a socket receives in order, so once Riverside's change arrives a leak would already be logged.
+    expect((await api(alice, "PATCH", "/projects/p-harbor", { budget: 2_900_000 })).status).toBe(200);
+    expect((await request(aliceSocket, "user:typing", { type: "site-report", id: "harbor-daily", field: "notes" })).ok).toBe(true);
+    expect((await api(alice, "PATCH", "/projects/p-riverside", { budget: 4_400_000 })).status).toBe(200);
+
+    expect(await log.waitFor("project:updated")).toMatchObject({ id: "p-riverside", budget: 4_400_000 });
+    const heard = log.events.filter((entry) => ["project:updated", "user:typing", "document:updated"].includes(entry.event));
+    expect(heard).toEqual([{ event: "project:updated", data: expect.objectContaining({ id: "p-riverside" }) }]);
+    expect(JSON.stringify(log.events)).not.toMatch(/p-harbor|harbor-daily/);
   });
 });
