@@ -1,9 +1,11 @@
 import { Module, type DynamicModule } from "@nestjs/common";
 import { jwtOptions } from "@truss/example-construction-erp/auth";
 import { catalog } from "@truss/example-construction-erp/catalog";
+import { TOPIC_PATTERNS } from "@truss/example-construction-erp/topics";
 import { RealtimeModule } from "@truss/nestjs";
 import { LoginController, TokenGuard } from "./auth.js";
-import { ERP_CONFIG, type ErpConfig } from "./config.js";
+import type { ErpConfig } from "./config.js";
+import { DatabaseModule } from "./database.module.js";
 import { ErpDatabase } from "./database.js";
 import { ExpensesController } from "./expenses.controller.js";
 import { ExpensesService } from "./expenses.service.js";
@@ -15,14 +17,28 @@ import { TypingRelay } from "./typing-relay.js";
 export class AppModule {
   /** The app configured with a secret (and optionally a database file). */
   static forRoot(config: ErpConfig): DynamicModule {
+    const database = DatabaseModule.forRoot(config);
     return {
       module: AppModule,
       imports: [
-        // Serves Truss on the app's HTTP server, with GET /health/websocket.
-        RealtimeModule.forRoot({ auth: jwtOptions(config.jwtSecret), events: catalog, ...(config.logger === false ? { logger: false } : {}) }),
+        database,
+        // Serves Truss on the app's HTTP server, with GET /health/websocket. The
+        // engine asks the demo's policy, bound to the database the routes use.
+        RealtimeModule.forRootAsync({
+          imports: [database],
+          inject: [ErpDatabase],
+          useFactory: ({ access, documents }: ErpDatabase) => ({
+            auth: jwtOptions(config.jwtSecret),
+            authorize: access.authorize,
+            topics: { patterns: TOPIC_PATTERNS },
+            events: catalog,
+            documents,
+            ...(config.logger === false ? { logger: false as const } : {}),
+          }),
+        }),
       ],
       controllers: [LoginController, ProjectsController, ExpensesController],
-      providers: [{ provide: ERP_CONFIG, useValue: config }, ErpDatabase, TokenGuard, ExpensesService, TypingRelay],
+      providers: [TokenGuard, ExpensesService, TypingRelay],
     };
   }
 }

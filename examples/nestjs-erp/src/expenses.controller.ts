@@ -12,7 +12,7 @@ export class ExpensesController {
 
   @Get()
   list(@CurrentPrincipal() principal: Principal): Expense[] {
-    return this.expenses.list(principal.companyId);
+    return this.expenses.list(principal);
   }
 
   @Post(":id/approve")

@@ -1,30 +1,24 @@
 import type { AddressInfo } from "node:net";
 import type { INestApplication } from "@nestjs/common";
-import { io, type Socket } from "socket.io-client";
 import { call, login as erpLogin } from "@truss/example-construction-erp/test-rest";
+import { openSocket, request, subscribe, watch, type Device } from "@truss/example-construction-erp/test-sockets";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createNestErp } from "../src/bootstrap.js";
 
 describe("the NestJS ERP", () => {
   let app: INestApplication;
   let url: string;
-  const sockets: Socket[] = [];
+  const devices: Device[] = [];
 
   const login = async (email: string) => (await erpLogin(url, email)).token;
   const api = (token: string, method: string, path: string, body?: unknown) => call(url, token, method, `/api${path}`, body);
 
-  /** A connected socket with every event it received, recorded from before the handshake. */
-  const open = async (token: string, deviceId: string) => {
-    const socket = io(url, { transports: ["websocket"], auth: { token, deviceId }, reconnection: false, forceNew: true, autoConnect: false });
-    sockets.push(socket);
-    const events: Array<[string, any]> = [];
-    socket.onAny((event: string, data: unknown) => void events.push([event, data]));
-    socket.connect();
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("connect_error", reject);
-    });
-    return events;
+  /** A connected socket, subscribed to `topics`, with the log of every event it received since before its handshake. */
+  const open = async (token: string, deviceId: string, ...topics: string[]) => {
+    const device = await openSocket(url, token, deviceId);
+    devices.push(device);
+    await subscribe(device.socket, ...topics);
+    return device;
   };
 
   beforeAll(async () => {
@@ -33,37 +27,83 @@ describe("the NestJS ERP", () => {
     url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
   });
   afterAll(async () => {
-    for (const socket of sockets) socket.disconnect();
+    for (const { socket } of devices) socket.disconnect();
     await app?.close();
   });
 
-  test("a REST budget change reaches the company's sockets as project:updated, and not the other company's", async () => {
+  test("a REST budget change reaches the project's subscribers as project:updated, and not the other company's", async () => {
     const [alice, ben, gus] = await Promise.all([login("alice@northwind.test"), login("ben@northwind.test"), login("gus@globex.test")]);
-    const northwind = await open(alice, "alice-laptop");
-    const globex = await open(gus, "gus-laptop");
-    const updates = (events: Array<[string, any]>) => events.filter(([event]) => event === "project:updated").map(([, project]) => project);
+    const northwind = await open(alice, "alice-laptop", "project:p-elm");
+    const globex = await open(gus, "gus-laptop", "project:p-hangar");
 
     expect((await api(ben, "PATCH", "/projects/p-elm", { budget: 1_250_000 })).status).toBe(200);
-    await expect.poll(() => updates(northwind), { timeout: 5000 }).toEqual([expect.objectContaining({ id: "p-elm", budget: 1_250_000 })]);
+    await expect.poll(() => northwind.log.of("project:updated"), { timeout: 5000 }).toEqual([expect.objectContaining({ id: "p-elm", budget: 1_250_000 })]);
 
     expect((await api(gus, "PATCH", "/projects/p-hangar", { budget: 5_600_000 })).status).toBe(200);
-    await expect.poll(() => updates(globex), { timeout: 5000 }).toEqual([expect.objectContaining({ id: "p-hangar", budget: 5_600_000 })]);
-    expect(updates(northwind).map((project) => project.id)).toEqual(["p-elm"]);
+    await expect.poll(() => globex.log.of("project:updated"), { timeout: 5000 }).toEqual([expect.objectContaining({ id: "p-hangar", budget: 5_600_000 })]);
+    expect(northwind.log.of("project:updated").map((project) => project.id)).toEqual(["p-elm"]);
     expect((await api(gus, "PATCH", "/projects/p-elm", { budget: 1 })).status).toBe(404);
     expect((await api("not-a-token", "GET", "/projects")).status).toBe(401);
   });
 
   test("approving an expense sends expense:approved to the submitter's inbox", async () => {
     const [alice, ben] = await Promise.all([login("alice@northwind.test"), login("ben@northwind.test")]);
-    const benEvents = await open(ben, "ben-phone");
+    const { log } = await open(ben, "ben-phone");
     expect((await api(ben, "POST", "/expenses/e-pump/approve")).status).toBe(403);
     expect((await api(alice, "POST", "/expenses/e-pump/approve")).status).toBe(200);
-    const inbox = () => benEvents.filter(([event]) => event === "inbox:message").map(([, message]) => [message.event, message.data.id ?? message.data.title]);
+    const inbox = () => log.of("inbox:message").map((message) => [message.event, message.data.id ?? message.data.title]);
     await expect.poll(inbox, { timeout: 5000 }).toEqual([
       ["expense:approved", "e-pump"],
       ["notification:new", expect.any(String)],
     ]);
     expect((await api(alice, "POST", "/expenses/e-pump/approve")).status).toBe(409);
     expect((await fetch(`${url}/health/websocket`)).status).toBe(200);
+  });
+
+  test("Sam, a subcontractor on Riverside Tower, is refused Harbor Bridge's topic and site report and allowed his own", async () => {
+    const sam = await login("sam@northwind.test");
+    const { socket } = await open(sam, "sam-phone");
+    const code = async (event: string, payload: unknown) => {
+      const ack = await request(socket, event, payload);
+      return ack.ok ? "allowed" : ack.error.code;
+    };
+    const harbor = { type: "site-report", id: "harbor-daily" };
+    expect(await code("topic:subscribe", { topic: "project:p-harbor" })).toBe("NOT_FOUND");
+    expect(await code("document:get", harbor)).toBe("NOT_FOUND");
+    expect(await code("document:watch", harbor)).toBe("NOT_FOUND");
+    expect(await code("document:update", { ...harbor, baseVersion: 1, changes: { notes: "x" } })).toBe("NOT_FOUND");
+    expect(await code("user:typing", { ...harbor, field: "notes" })).toBe("NOT_FOUND");
+    // The staff's company-wide feeds are closed to him too.
+    expect(await code("topic:subscribe", { topic: "company:projects" })).toBe("FORBIDDEN");
+
+    await subscribe(socket, "project:p-riverside");
+    expect(await watch(socket, "site-report", "riverside-daily")).toMatchObject({ id: "riverside-daily", version: 1 });
+    expect(await code("document:update", { type: "site-report", id: "riverside-daily", baseVersion: 1, changes: { notes: "Formwork ties delivered." } })).toBe("allowed");
+
+    // REST agrees: his project only, his own expenses only, no budget changes.
+    const ids = async (path: string) => (await api(sam, "GET", path)).body.map((row: { id: string }) => row.id);
+    expect(await ids("/projects")).toEqual(["p-riverside"]);
+    expect(await ids("/expenses")).toEqual([]);
+    expect((await api(sam, "PATCH", "/projects/p-harbor", { budget: 1 })).status).toBe(404);
+    const refused = await api(sam, "PATCH", "/projects/p-riverside", { budget: 1 });
+    expect(refused).toMatchObject({ status: 403, body: { message: "Only managers and members may edit projects." } });
+  });
+
+  test("Sam hears his project's changes and none of another project's", async () => {
+    const [alice, sam] = await Promise.all([login("alice@northwind.test"), login("sam@northwind.test")]);
+    const { socket, log } = await open(sam, "sam-laptop", "project:p-riverside");
+    await watch(socket, "site-report", "riverside-daily");
+    const { socket: aliceSocket } = await open(alice, "alice-phone", "project:p-harbor");
+    await watch(aliceSocket, "site-report", "harbor-daily");
+
+    // Harbor first: a socket receives in order, so once Riverside's change arrives a leak would already be logged.
+    expect((await api(alice, "PATCH", "/projects/p-harbor", { budget: 2_900_000 })).status).toBe(200);
+    expect((await request(aliceSocket, "user:typing", { type: "site-report", id: "harbor-daily", field: "notes" })).ok).toBe(true);
+    expect((await api(alice, "PATCH", "/projects/p-riverside", { budget: 4_400_000 })).status).toBe(200);
+
+    expect(await log.waitFor("project:updated")).toMatchObject({ id: "p-riverside", budget: 4_400_000 });
+    const heard = log.events.filter((entry) => ["project:updated", "user:typing", "document:updated"].includes(entry.event));
+    expect(heard).toEqual([{ event: "project:updated", data: expect.objectContaining({ id: "p-riverside" }) }]);
+    expect(JSON.stringify(log.events)).not.toMatch(/p-harbor|harbor-daily/);
   });
 });
