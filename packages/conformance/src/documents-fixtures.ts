@@ -6,6 +6,7 @@ import type {
   DocumentStore,
   DocumentStoreOptions,
   DocumentVersion,
+  MutationRef,
 } from "@truss/core";
 import { uniqueId } from "./fixtures.js";
 import type { CaseRegistrar } from "./registrar.js";
@@ -16,6 +17,11 @@ export type DocumentCases = CaseRegistrar<DocumentStore, DocumentStoreOptions>;
 /** A project in a fresh company, so no two cases or runs share a document. */
 export function freshKey(overrides: Partial<DocumentKey> = {}): DocumentKey {
   return { companyId: uniqueId("company"), type: "project", id: uniqueId("project"), ...overrides };
+}
+
+/** A mutation of `writer` made now, or `ageMs` ago, with an id no other case uses. */
+export function freshMutation(ageMs = 0, writer = "user-ann"): MutationRef {
+  return { id: uniqueId("mutation"), writer, madeAt: Date.now() - ageMs };
 }
 
 /** Asserts that the write committed and returns the version it committed. */

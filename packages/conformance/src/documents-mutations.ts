@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { CompareAndSetResult, DocumentStore, MutationRef } from "@truss/core";
-import { committed, type DocumentCases, freshKey } from "./documents-fixtures.js";
+import { committed, type DocumentCases, freshKey, freshMutation } from "./documents-fixtures.js";
+import { registerDocumentMutationWriterCases } from "./documents-mutation-writers.js";
 import { sleep, uniqueId } from "./fixtures.js";
 
 /** The `maxMutations` the window case asks for. */
@@ -10,16 +11,11 @@ const MUTATION_TTL_MS = 150;
 /** Writers racing with one mutation id. */
 const RACERS = 20;
 
-/** A mutation made now, or `ageMs` ago, with an id no other case uses. */
-function freshMutation(ageMs = 0): MutationRef {
-  return { id: uniqueId("mutation"), madeAt: Date.now() - ageMs };
-}
-
 /**
  * Cases for mutation ids: a write that carries one commits at most once,
  * however often it is repeated and however many nodes receive it at once;
  * a mutation older than what the store remembers (`maxMutations` per
- * document, `mutationTtlMs`) is reported `expired`, never `new`.
+ * writer of a document, `mutationTtlMs`) is reported `expired`, never `new`.
  */
 export function registerDocumentMutationCases(cases: DocumentCases, sharedBackend: boolean): void {
   cases.withInstance("a mutation never seen is new, and asking changes nothing", async (store) => {
@@ -107,7 +103,7 @@ export function registerDocumentMutationCases(cases: DocumentCases, sharedBacken
   });
 
   cases.withInstance(
-    `each document remembers its last ${MAX_MUTATIONS} mutations; older ones are expired, never new`,
+    `a document remembers a writer's last ${MAX_MUTATIONS} mutations; older ones are expired, never new`,
     async (store) => {
       const key = freshKey();
       const mutations: MutationRef[] = [];
@@ -126,7 +122,7 @@ export function registerDocumentMutationCases(cases: DocumentCases, sharedBacken
       assert.deepEqual(await store.mutation(key, m5), { state: "committed", version: 5 });
 
       // Never seen, but made before a record the cap pushed out: it may have been that one.
-      assert.deepEqual(await store.mutation(key, { id: uniqueId("mutation"), madeAt: m2.madeAt }), { state: "expired" });
+      assert.deepEqual(await store.mutation(key, { ...m2, id: uniqueId("mutation") }), { state: "expired" });
       // Made after every commit: it cannot have been pushed out.
       await sleep(5);
       assert.deepEqual(await store.mutation(key, freshMutation()), { state: "new" });
@@ -174,7 +170,7 @@ export function registerDocumentMutationCases(cases: DocumentCases, sharedBacken
       committed(await store.compareAndSet(key, 0, { status: "planned" }, "user-ann", mutation));
       await sleep(MUTATION_TTL_MS + 100);
       // Another commit, so a store that forgets on commit has forgotten by now.
-      const second = committed(await store.compareAndSet(key, 1, { status: "active" }, "user-bob", freshMutation()));
+      const second = committed(await store.compareAndSet(key, 1, { status: "active" }, "user-bob", freshMutation(0, "user-bob")));
       const state = await store.mutation(key, mutation);
       // Either answer is safe: committed (still on record) or expired (forgotten, too old to tell).
       assert.notEqual(state.state, "new", `the mutation is ${JSON.stringify(state)}`);
@@ -192,6 +188,7 @@ export function registerDocumentMutationCases(cases: DocumentCases, sharedBacken
     { factoryOptions: { mutationTtlMs: MUTATION_TTL_MS } },
   );
 
+  registerDocumentMutationWriterCases(cases);
   registerMutationRaceCases(cases, sharedBackend);
 }
 

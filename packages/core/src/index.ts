@@ -36,12 +36,14 @@ export type {
   DocumentVersion,
   MutationRef,
   MutationState,
+  ResolvedDocumentStoreOptions,
 } from "./documents/store.js";
 export {
   DEFAULT_DOCUMENT_HISTORY,
   DEFAULT_DOCUMENT_HISTORY_BYTES,
   DEFAULT_MAX_MUTATIONS,
   DEFAULT_MUTATION_TTL_MS,
+  MUTATION_HORIZONS_PER_WRITER,
   mutationMayBeForgotten,
   resolveDocumentStoreOptions,
 } from "./documents/store.js";
@@ -59,6 +61,7 @@ export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInbox } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";
+export type { MemoryDocumentStoreOptions } from "./documents/memory.js";
 export { memoryStreamStore } from "./streams/memory.js";
 export type { MemoryStreamStoreOptions } from "./streams/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";

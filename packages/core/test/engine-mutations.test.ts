@@ -99,7 +99,7 @@ test("a mutation older than the window is refused MUTATION_EXPIRED, not applied 
   a.close();
 });
 
-test("a mutation pushed out of the per-document cap is refused, not reapplied", async () => {
+test("a mutation pushed out of its writer's cap is refused, not reapplied", async () => {
   server = await startTestServer({ documents: memoryDocumentStore({ maxMutations: 2 }) });
   await seed();
   const a = await connectAs(server.url, alice);
@@ -113,6 +113,21 @@ test("a mutation pushed out of the per-document cap is refused, not reapplied", 
   expect(await request(a, "document:update", { ...doc, baseVersion: 2, changes: { crew: 1 }, mutationId: "m2", mutationAgeMs: 2200 })).toMatchObject({ duplicate: true });
   expect((await server.engine.documents.get("acme", doc.type, doc.id)).version).toBe(4);
   a.close();
+});
+
+test("another user's commits past the cap never expire a user's offline edit", async () => {
+  server = await startTestServer({ documents: memoryDocumentStore({ maxMutations: 3 }) });
+  await seed();
+  const a = await connectAs(server.url, alice);
+  const b = await connectAs(server.url, bob);
+  // Alice's edit was made offline a minute ago; Bob commits cap + 1 mutations meanwhile.
+  for (let index = 0; index < 4; index++) {
+    expect(await request(b, "document:update", { ...doc, baseVersion: index + 1, changes: { crew: index }, mutationId: `b-${index}` })).toMatchObject({ status: "applied" });
+  }
+  const offline = await request(a, "document:update", { ...doc, baseVersion: 1, changes: { weather: "fog" }, mutationId: "a-offline", mutationAgeMs: 60_000 });
+  expect(offline).toMatchObject({ ok: true, status: "merged", document: { version: 6, data: { weather: "fog", crew: 3 } } });
+  a.close();
+  b.close();
 });
 
 test.each([

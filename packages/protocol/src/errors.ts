@@ -35,6 +35,14 @@ export const ERROR_CODES = [
   "RATE_LIMITED",
   /** An update or rollback would make the document larger than `limits.maxDocumentBytes`; nothing was stored. */
   "DOCUMENT_TOO_LARGE",
+  /**
+   * The write would take the company past what the server's store keeps for
+   * one company (documents, or bytes of documents and their history, in the
+   * default in-memory store); nothing was stored. Sending it again will not
+   * help until the company holds less: tell the user their data is full and
+   * ask the operator to raise the quota or move to a durable store.
+   */
+  "QUOTA_EXCEEDED",
   /** The socket stopped reading and more than `limits.maxBufferedBytes` waited for it; it was disconnected. Reconnect. */
   "SLOW_CONSUMER",
   /** The user already has `limits.maxDevicesPerUser` devices connected; close one first. */

@@ -8,7 +8,38 @@ import {
   type MutationRef,
   type MutationState,
 } from "./store.js";
+import { MutationWindow } from "./mutation-window.js";
+import { TrussError } from "../errors.js";
 import { refuseNonJsonFields } from "../json-fields.js";
+import { checkPositiveIntegers } from "../store-options.js";
+
+/** Options of {@link memoryDocumentStore}. */
+export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {
+  /**
+   * How many documents one company may hold. A write that would create one
+   * more is refused with `QUOTA_EXCEEDED`; nothing is stored.
+   *
+   * @default 10000
+   */
+  maxDocumentsPerCompany?: number;
+  /**
+   * How many bytes of versions (their data as JSON, latest versions and
+   * history together) one company may hold. Past it the company's oldest
+   * history goes first, across its documents (the latest version of each
+   * is never dropped); a write whose latest versions alone would pass it is
+   * refused with `QUOTA_EXCEEDED` and nothing is stored.
+   *
+   * @default 67108864 (64 MiB)
+   */
+  maxBytesPerCompany?: number;
+  /** Clock in epoch ms, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Default documents one company may hold in the memory store. */
+const DEFAULT_MAX_DOCUMENTS_PER_COMPANY = 10_000;
+/** Default bytes of versions one company may hold in the memory store: 64 MiB. */
+const DEFAULT_MAX_BYTES_PER_COMPANY = 64 * 1024 * 1024;
 
 /** One committed version as stored: its data kept as JSON, which is both the copy and the size. */
 interface StoredVersion {
@@ -24,10 +55,34 @@ interface StoredDocument {
   versions: StoredVersion[];
   /** Total size of `versions`. */
   bytes: number;
-  /** Mutation id → the version it committed and when; in the order recorded, so the oldest come first. */
-  mutations: Map<string, { version: number; recordedAt: number }>;
-  /** The newest record time the `maxMutations` cap pushed out; 0 when none was. */
-  forgottenBefore: number;
+  mutations: MutationWindow;
+}
+
+/** A version that is no longer the latest, in the order versions left the latest place. */
+interface HistoryEntry {
+  document: StoredDocument;
+  version: number;
+}
+
+/** One company's documents and what they hold, for its quotas. */
+interface StoredCompany {
+  /** type → id → the document. */
+  types: Map<string, Map<string, StoredDocument>>;
+  documents: number;
+  /** Bytes of every kept version. */
+  bytes: number;
+  /** Bytes of the latest versions alone: what shedding history cannot free. */
+  latestBytes: number;
+  /**
+   * Every version that became history, oldest first, from `historyStart` on:
+   * what goes first past `maxBytesPerCompany`. Entries whose version a
+   * document's own caps already dropped are skipped, and swept out once
+   * they outnumber the live ones.
+   */
+  history: HistoryEntry[];
+  historyStart: number;
+  /** How many versions of the company are history and still kept. */
+  historyCount: number;
 }
 
 /**
@@ -39,58 +94,121 @@ interface StoredDocument {
  * never change what is stored, what comes back is what a Redis store would
  * return, and the history's byte cap is measured on what is actually held.
  *
+ * Each company may hold at most `maxDocumentsPerCompany` documents and
+ * `maxBytesPerCompany` bytes of versions, so one tenant (or one user) cannot
+ * exhaust the process's memory: past the bytes, the company's oldest history
+ * is dropped first, and a write that still does not fit is refused with a
+ * `TrussError` `QUOTA_EXCEEDED`. Mutation records are bounded per document
+ * (`maxMutations` × `maxMutationWriters`), not counted in the bytes.
+ *
  * @param options.maxHistory Versions kept per document; default {@link DEFAULT_DOCUMENT_HISTORY}.
  * @param options.maxHistoryBytes Bytes of versions kept per document; default {@link DEFAULT_DOCUMENT_HISTORY_BYTES}.
- * @param options.maxMutations Mutation ids remembered per document; default {@link DEFAULT_MAX_MUTATIONS}.
+ * @param options.maxMutations Mutation ids remembered per writer of a document; default {@link DEFAULT_MAX_MUTATIONS}.
+ * @param options.maxMutationWriters Writers whose mutation ids a document keeps; default 100.
  * @param options.mutationTtlMs How long a mutation id is remembered; default {@link DEFAULT_MUTATION_TTL_MS}.
+ * @param options.maxDocumentsPerCompany Documents one company may hold; default 10,000.
+ * @param options.maxBytesPerCompany Bytes of versions one company may hold; default 64 MiB.
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
  * @throws RangeError when an option is not a positive integer.
  */
-export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () => number } = {}): DocumentStore {
+export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): DocumentStore {
   const now = options.now ?? Date.now;
-  const { maxHistory, maxHistoryBytes, maxMutations, mutationTtlMs } = resolveDocumentStoreOptions("memoryDocumentStore", options);
+  const resolved = resolveDocumentStoreOptions("memoryDocumentStore", options);
+  const { maxHistory, maxHistoryBytes } = resolved;
+  const { maxDocumentsPerCompany, maxBytesPerCompany } = checkPositiveIntegers("memoryDocumentStore", {
+    maxDocumentsPerCompany: options.maxDocumentsPerCompany ?? DEFAULT_MAX_DOCUMENTS_PER_COMPANY,
+    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MAX_BYTES_PER_COMPANY,
+  });
 
-  /** companyId → type → id → the document. */
-  const companies = new Map<string, Map<string, Map<string, StoredDocument>>>();
+  const companies = new Map<string, StoredCompany>();
 
-  const historyOf = (key: DocumentKey) => companies.get(key.companyId)?.get(key.type)?.get(key.id);
+  const documentOf = (key: DocumentKey) => companies.get(key.companyId)?.types.get(key.type)?.get(key.id);
 
-  const historyForWrite = (key: DocumentKey) => {
-    let types = companies.get(key.companyId);
-    if (!types) companies.set(key.companyId, (types = new Map()));
-    let ids = types.get(key.type);
-    if (!ids) types.set(key.type, (ids = new Map()));
-    let history = ids.get(key.id);
-    if (!history) ids.set(key.id, (history = { versions: [], bytes: 0, mutations: new Map(), forgottenBefore: 0 }));
-    return history;
+  const companyFor = (companyId: string): StoredCompany => {
+    let company = companies.get(companyId);
+    if (!company) {
+      company = { types: new Map(), documents: 0, bytes: 0, latestBytes: 0, history: [], historyStart: 0, historyCount: 0 };
+      companies.set(companyId, company);
+    }
+    return company;
+  };
+
+  const documentFor = (company: StoredCompany, key: DocumentKey): StoredDocument => {
+    let ids = company.types.get(key.type);
+    if (!ids) company.types.set(key.type, (ids = new Map()));
+    let document = ids.get(key.id);
+    if (!document) {
+      ids.set(key.id, (document = { versions: [], bytes: 0, mutations: new MutationWindow(resolved) }));
+      company.documents += 1;
+    }
+    return document;
   };
 
   const stateOf = (document: StoredDocument | undefined, mutation: MutationRef, at: number): MutationState => {
-    const recorded = document?.mutations.get(mutation.id);
-    if (recorded) return { state: "committed", version: recorded.version };
-    return mutationMayBeForgotten(mutation.madeAt, document?.forgottenBefore ?? 0, at, mutationTtlMs) ? { state: "expired" } : { state: "new" };
+    const recorded = document?.mutations.recorded(mutation);
+    if (recorded !== undefined) return { state: "committed", version: recorded };
+    const forgottenBefore = document?.mutations.horizonOf(mutation.writer) ?? 0;
+    return mutationMayBeForgotten(mutation.madeAt, forgottenBefore, at, resolved.mutationTtlMs) ? { state: "expired" } : { state: "new" };
   };
 
-  /** Records a committed mutation, then forgets those past the TTL and the cap, oldest first. */
-  const record = (document: StoredDocument, mutation: MutationRef, version: number, at: number) => {
-    const { mutations } = document;
-    mutations.set(mutation.id, { version, recordedAt: at });
-    for (const [id, { recordedAt }] of mutations) {
-      const expired = recordedAt < at - mutationTtlMs;
-      if (!expired && mutations.size <= maxMutations) break;
-      mutations.delete(id);
-      if (!expired) document.forgottenBefore = Math.max(document.forgottenBefore, recordedAt);
+  /** Refuses a write that would take the company past its quotas; changes nothing. */
+  const assertWithinQuota = (key: DocumentKey, company: StoredCompany | undefined, latest: StoredVersion | null, bytes: number) => {
+    if (!latest && (company?.documents ?? 0) >= maxDocumentsPerCompany) {
+      throw new TrussError(
+        "QUOTA_EXCEEDED",
+        `${key.type}/${key.id} was not created: the company already holds ${maxDocumentsPerCompany} documents, as many as this server keeps for one company.`,
+      );
+    }
+    const latestBytes = (company?.latestBytes ?? 0) - (latest?.bytes ?? 0) + bytes;
+    if (latestBytes > maxBytesPerCompany) {
+      throw new TrussError(
+        "QUOTA_EXCEEDED",
+        `${key.type}/${key.id} was not saved: the company's documents would hold ${latestBytes} bytes, past the ${maxBytesPerCompany} this server keeps for one company.`,
+      );
+    }
+  };
+
+  /** Drops the document's oldest versions past its own caps (the latest is always kept). */
+  const trimDocument = (company: StoredCompany, document: StoredDocument) => {
+    const { versions } = document;
+    let drop = Math.max(0, versions.length - maxHistory);
+    let bytes = document.bytes;
+    for (let index = 0; index < drop; index++) bytes -= versions[index]!.bytes;
+    while (bytes > maxHistoryBytes && drop < versions.length - 1) bytes -= versions[drop++]!.bytes;
+    if (drop === 0) return;
+    versions.splice(0, drop);
+    company.bytes -= document.bytes - bytes;
+    company.historyCount -= drop;
+    document.bytes = bytes;
+  };
+
+  /** Drops the company's oldest history until it is within its bytes, and sweeps entries its documents dropped themselves. */
+  const shedHistory = (company: StoredCompany) => {
+    const { history } = company;
+    while (company.bytes > maxBytesPerCompany && company.historyStart < history.length) {
+      const { document, version } = history[company.historyStart++]!;
+      const oldest = document.versions[0]!;
+      // Versions leave history oldest first, so a live entry is always its document's oldest version.
+      if (oldest.meta.version !== version) continue;
+      document.versions.shift();
+      document.bytes -= oldest.bytes;
+      company.bytes -= oldest.bytes;
+      company.historyCount -= 1;
+    }
+    if (history.length - company.historyStart > 2 * company.historyCount + 64) {
+      company.history = history.slice(company.historyStart).filter(({ document, version }) => version >= document.versions[0]!.meta.version);
+      company.historyStart = 0;
     }
   };
 
   return {
     async get(key) {
-      const latest = historyOf(key)?.versions.at(-1);
+      const latest = documentOf(key)?.versions.at(-1);
       return latest ? decode(latest) : null;
     },
 
     async getVersion(key, version) {
-      const versions = historyOf(key)?.versions;
+      const versions = documentOf(key)?.versions;
       const oldest = versions?.[0];
       if (!versions || !oldest) return null;
       const found = versions[version - oldest.meta.version];
@@ -98,7 +216,7 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
     },
 
     async mutation(key, mutation) {
-      return stateOf(historyOf(key), mutation, now());
+      return stateOf(documentOf(key), mutation, now());
     },
 
     async compareAndSet(key, expectedVersion, data, updatedBy, mutation) {
@@ -109,7 +227,7 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
       // No await from here on: the check and the write happen in one turn of
       // the event loop, which is what makes this compare-and-set atomic.
       const at = now();
-      const stored = historyOf(key);
+      const stored = documentOf(key);
       const latest = stored?.versions.at(-1) ?? null;
       const state = mutation ? stateOf(stored, mutation, at) : null;
       if (state && state.state !== "new") return { ok: false, current: latest ? decode(latest) : null, mutation: state };
@@ -121,23 +239,25 @@ export function memoryDocumentStore(options: DocumentStoreOptions & { now?: () =
         json,
         bytes: Buffer.byteLength(json),
       };
-      const history = historyForWrite(key);
-      history.versions.push(committed);
-      history.bytes += committed.bytes;
-      let drop = Math.max(0, history.versions.length - maxHistory);
-      let bytes = history.bytes;
-      for (let index = 0; index < drop; index++) bytes -= history.versions[index]!.bytes;
-      while (bytes > maxHistoryBytes && drop < history.versions.length - 1) bytes -= history.versions[drop++]!.bytes;
-      if (drop > 0) {
-        history.versions.splice(0, drop);
-        history.bytes = bytes;
+      assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes);
+      const company = companyFor(key.companyId);
+      const document = documentFor(company, key);
+      if (latest) {
+        company.history.push({ document, version: latest.meta.version });
+        company.historyCount += 1;
       }
-      if (mutation) record(history, mutation, committed.meta.version, at);
+      document.versions.push(committed);
+      document.bytes += committed.bytes;
+      company.bytes += committed.bytes;
+      company.latestBytes += committed.bytes - (latest?.bytes ?? 0);
+      trimDocument(company, document);
+      shedHistory(company);
+      if (mutation) document.mutations.record(mutation, committed.meta.version, at);
       return { ok: true, document: decode(committed) };
     },
 
     async history(key, limit) {
-      const versions = historyOf(key)?.versions;
+      const versions = documentOf(key)?.versions;
       if (!versions || limit <= 0) return [];
       return versions.slice(-limit).reverse().map(decode);
     },

@@ -298,6 +298,7 @@ function mutationOf(update: DocumentUpdate, writer: Writer): MutationRef | undef
   const user = writer.userId ?? "";
   return {
     id: `${user.length}:${user}:${update.mutationId}`,
+    writer: user,
     madeAt: Date.now() - (update.mutationAgeMs ?? 0) - MUTATION_CLOCK_MARGIN_MS,
   };
 }
