@@ -107,8 +107,10 @@ export function inboxStatsKey(prefix: string): string {
 export interface DocumentKeys {
   /**
    * HASH with the latest `version`, the latest committed `document` (JSON)
-   * and, once the `maxMutations` cap has pushed out a mutation, `forgotten`:
-   * the newest record time it pushed out (epoch ms).
+   * and, once more writers' horizons were forgotten than the document keeps
+   * (or, written before records were kept per writer, once the
+   * `maxMutations` cap pushed out a mutation), `forgotten`: the document's
+   * horizon (epoch ms), which applies to every writer.
    */
   latest: string;
   /** LIST of committed versions (JSON), newest first, trimmed to `maxHistory` and `maxHistoryBytes`. */
@@ -118,11 +120,23 @@ export interface DocumentKeys {
   /** HASH of mutation id to the version its commit made: the mutations the document remembers. */
   mutations: string;
   /**
-   * ZSET of the same mutations, each as `<version, 16 digits>:<mutation id>`,
-   * scored by when it was recorded (epoch ms), so the oldest go first and a
-   * tie within a millisecond goes to the lower version.
+   * ZSET of mutations recorded before records were kept per writer, each as
+   * `<version, 16 digits>:<mutation id>` scored by when it was recorded
+   * (epoch ms). Nothing is added any more; its records are forgotten past
+   * `mutationTtlMs`, so it empties within a TTL of an upgrade.
    */
   mutationTimes: string;
+  /**
+   * ZSET, every score 0, of the mutations each writer has on record, as
+   * `<writer's length>:<writer>:<recorded at, 16 digits>:<version, 16
+   * digits>:<mutation id>`: in lexical order, one writer's records sit
+   * together, oldest first (a tie within a millisecond in commit order).
+   */
+  mutationLog: string;
+  /** ZSET of the writers with records, scored by their newest record time (epoch ms): the least recently committed first. */
+  mutationWriters: string;
+  /** ZSET of writers' horizons: writer → the newest of their record times forgotten (by their cap, or with the whole writer). */
+  mutationHorizons: string;
 }
 
 /** The keys of one document. */
@@ -134,5 +148,33 @@ export function documentKeys(prefix: string, key: { companyId: string; type: str
     historyBytes: `${tag}:history:bytes`,
     mutations: `${tag}:mutations`,
     mutationTimes: `${tag}:mutations:times`,
+    mutationLog: `${tag}:mutations:log`,
+    mutationWriters: `${tag}:mutations:writers`,
+    mutationHorizons: `${tag}:mutations:horizons`,
   };
+}
+
+/** Keys of the revocation log; all share the hash tag `{<prefix>:revocations}`, so one script updates them together. */
+export interface RevocationKeys {
+  /** Counter that numbers records in the order they are added. */
+  sequence: string;
+  /** ZSET of every kept record, each `<sequence> <JSON>`, scored by its sequence number: what nodes read on from their cursor. */
+  log: string;
+  /** ZSET of the same members scored by `expiresAt` (epoch ms): what the trim removes. */
+  expiry: string;
+  /** A random id written with the first record, so a cursor from before Redis lost its data reads from the start. */
+  epoch: string;
+  /** The per-user HASH key without the user: append {@link revocationUserSuffix}. */
+  userBase: string;
+}
+
+/** The keys of the revocation log. */
+export function revocationKeys(prefix: string): RevocationKeys {
+  const tag = `{${prefix}:revocations}`;
+  return { sequence: `${tag}:sequence`, log: `${tag}:log`, expiry: `${tag}:expiry`, epoch: `${tag}:epoch`, userBase: `${tag}:user:` };
+}
+
+/** The end of one user's revocations key: the company and user ids, encoded. */
+export function revocationUserSuffix(companyId: string, userId: string): string {
+  return `${encodeId(companyId)}:${encodeId(userId)}`;
 }

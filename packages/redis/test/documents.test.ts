@@ -69,8 +69,9 @@ describe.runIf(requireRedisOrSkip("@truss/redis document tests"))("redisDocument
     expect(() => redisDocumentStore({ redis, prefix, maxHistoryBytes: 1.5 })).toThrow(RangeError);
   });
 
-  test("maxMutations and mutationTtlMs must be positive integers", () => {
+  test("maxMutations, maxMutationWriters and mutationTtlMs must be positive integers", () => {
     expect(() => redisDocumentStore({ redis, prefix, maxMutations: 0 })).toThrow(RangeError);
+    expect(() => redisDocumentStore({ redis, prefix, maxMutationWriters: 0 })).toThrow(RangeError);
     expect(() => redisDocumentStore({ redis, prefix, mutationTtlMs: 1.5 })).toThrow(RangeError);
   });
 
@@ -78,31 +79,54 @@ describe.runIf(requireRedisOrSkip("@truss/redis document tests"))("redisDocument
     const keys = documentKeys(prefix, { companyId: "a:b{c}", type: "d}e", id: "f" });
     const tag = keys.latest;
     expect(tag).toMatch(/^\{[^{}]+\}$/);
-    for (const name of ["history", "historyBytes", "mutations", "mutationTimes"] as const) expect(keys[name].startsWith(`${tag}:`)).toBe(true);
+    for (const name of ["history", "historyBytes", "mutations", "mutationTimes", "mutationLog", "mutationWriters", "mutationHorizons"] as const) {
+      expect(keys[name].startsWith(`${tag}:`)).toBe(true);
+    }
   });
 
-  test("mutations are kept as id → version and timed members; a tie within a millisecond forgets the oldest commit first", async () => {
+  test("mutations are kept as id → version and per-writer log members; a tie within a millisecond forgets the oldest commit first", async () => {
     const at = 1_700_000_000_000;
     const store = redisDocumentStore({ redis, prefix, maxMutations: 2, now: () => at });
     const key = freshKey();
     const keys = documentKeys(prefix, key);
-    // Ids that sort the other way round from their commits, and contain ':'.
-    const mutations = ["z:1", "y:2", "x:3"].map((id) => ({ id: `${id}:${randomUUID()}`, madeAt: at }));
+    // Ids that sort the other way round from their commits, and contain ':'; a writer whose name contains ':' too.
+    const writer = "u:1";
+    const mutations = ["z:1", "y:2", "x:3"].map((id) => ({ id: `${id}:${randomUUID()}`, writer, madeAt: at }));
     for (const [index, mutation] of mutations.entries()) {
-      expect((await store.compareAndSet(key, index, { revision: index + 1 }, "u-1", mutation)).ok).toBe(true);
+      expect((await store.compareAndSet(key, index, { revision: index + 1 }, writer, mutation)).ok).toBe(true);
     }
     const [first, second, third] = mutations as [(typeof mutations)[0], (typeof mutations)[0], (typeof mutations)[0]];
     expect(await redis.hgetall(keys.mutations)).toEqual({ [second.id]: "2", [third.id]: "3" });
-    expect(await redis.zrange(keys.mutationTimes, 0, -1, "WITHSCORES")).toEqual([
-      `0000000000000002:${second.id}`,
-      String(at),
-      `0000000000000003:${third.id}`,
-      String(at),
+    expect(await redis.zrange(keys.mutationLog, 0, -1)).toEqual([
+      `3:u:1:000${at}:0000000000000002:${second.id}`,
+      `3:u:1:000${at}:0000000000000003:${third.id}`,
     ]);
-    expect(await redis.hget(keys.latest, "forgotten")).toBe(String(at));
+    expect(await redis.zrange(keys.mutationWriters, 0, -1, "WITHSCORES")).toEqual([writer, String(at)]);
+    expect(await redis.zrange(keys.mutationHorizons, 0, -1, "WITHSCORES")).toEqual([writer, String(at)]);
+    expect(await redis.hget(keys.latest, "forgotten")).toBeNull();
+    expect(await redis.exists(keys.mutationTimes)).toBe(0);
     expect(await store.mutation(key, first)).toEqual({ state: "expired" });
     expect(await store.mutation(key, second)).toEqual({ state: "committed", version: 2 });
-    expect(await store.mutation(key, { id: "later", madeAt: at + 1 })).toEqual({ state: "new" });
+    expect(await store.mutation(key, { id: "later", writer, madeAt: at + 1 })).toEqual({ state: "new" });
+    expect(await store.mutation(key, { id: "other", writer: "u:2", madeAt: at - 1 })).toEqual({ state: "new" });
+  });
+
+  test("records from before they were kept per writer are still found, and forgotten past the TTL", async () => {
+    let at = 1_700_000_000_000;
+    const store = redisDocumentStore({ redis, prefix, mutationTtlMs: 1_000, now: () => at });
+    const key = freshKey();
+    const keys = documentKeys(prefix, key);
+    expect((await store.compareAndSet(key, 0, { revision: 1 }, "u-1")).ok).toBe(true);
+    // As the store of the last release left them: one hash, one timed ZSET, the document's `forgotten`.
+    await redis.hset(keys.mutations, "legacy", "1");
+    await redis.zadd(keys.mutationTimes, at, "0000000000000001:legacy");
+    await redis.hset(keys.latest, "forgotten", String(at - 10));
+    expect(await store.mutation(key, { id: "legacy", writer: "u-1", madeAt: at - 500 })).toEqual({ state: "committed", version: 1 });
+    expect(await store.mutation(key, { id: "pushed-out", writer: "u-2", madeAt: at - 20 })).toEqual({ state: "expired" });
+    at += 1_001;
+    expect((await store.compareAndSet(key, 1, { revision: 2 }, "u-1", { id: "next", writer: "u-1", madeAt: at })).ok).toBe(true);
+    expect(await redis.hgetall(keys.mutations)).toEqual({ next: "2" });
+    expect(await redis.exists(keys.mutationTimes)).toBe(0);
   });
 
   test("records past mutationTtlMs are forgotten on the next commit without moving the cap's forgotten time", async () => {
@@ -110,16 +134,16 @@ describe.runIf(requireRedisOrSkip("@truss/redis document tests"))("redisDocument
     const store = redisDocumentStore({ redis, prefix, mutationTtlMs: 1_000, now: () => at });
     const key = freshKey();
     const keys = documentKeys(prefix, key);
-    const old = { id: "old", madeAt: at };
+    const old = { id: "old", writer: "u-1", madeAt: at };
     expect((await store.compareAndSet(key, 0, { revision: 1 }, "u-1", old)).ok).toBe(true);
     at += 1_000;
     // Exactly at the TTL the record is kept: only those older than now - mutationTtlMs go.
-    expect((await store.compareAndSet(key, 1, { revision: 2 }, "u-1", { id: "middle", madeAt: at })).ok).toBe(true);
+    expect((await store.compareAndSet(key, 1, { revision: 2 }, "u-1", { id: "middle", writer: "u-1", madeAt: at })).ok).toBe(true);
     expect(await redis.hgetall(keys.mutations)).toEqual({ old: "1", middle: "2" });
     at += 1;
-    expect((await store.compareAndSet(key, 2, { revision: 3 }, "u-1", { id: "new", madeAt: at })).ok).toBe(true);
+    expect((await store.compareAndSet(key, 2, { revision: 3 }, "u-1", { id: "new", writer: "u-1", madeAt: at })).ok).toBe(true);
     expect(await redis.hgetall(keys.mutations)).toEqual({ middle: "2", new: "3" });
-    expect(await redis.zcard(keys.mutationTimes)).toBe(2);
+    expect(await redis.zcard(keys.mutationLog)).toBe(2);
     expect(await redis.hget(keys.latest, "forgotten")).toBeNull();
     expect(await store.mutation(key, old)).toEqual({ state: "expired" });
     expect(await store.compareAndSet(key, 3, { revision: 4 }, "u-1", old)).toMatchObject({ ok: false, mutation: { state: "expired" } });
@@ -130,14 +154,14 @@ describe.runIf(requireRedisOrSkip("@truss/redis document tests"))("redisDocument
     const key = freshKey();
     const keys = documentKeys(prefix, key);
     await store.compareAndSet(key, 0, { revision: 1 }, "u-1");
-    expect(await redis.exists(keys.mutations, keys.mutationTimes)).toBe(0);
+    expect(await redis.exists(keys.mutations, keys.mutationTimes, keys.mutationLog, keys.mutationWriters, keys.mutationHorizons)).toBe(0);
     expect((await redis.hkeys(keys.latest)).sort()).toEqual(["document", "version"]);
   });
 
   test("an empty mutation id is refused with nothing written", async () => {
     const store = redisDocumentStore({ redis, prefix });
     const key = freshKey();
-    await expect(store.compareAndSet(key, 0, { revision: 1 }, "u-1", { id: "", madeAt: Date.now() })).rejects.toThrow(TypeError);
+    await expect(store.compareAndSet(key, 0, { revision: 1 }, "u-1", { id: "", writer: "u-1", madeAt: Date.now() })).rejects.toThrow(TypeError);
     expect(await store.get(key)).toBeNull();
   });
 });
