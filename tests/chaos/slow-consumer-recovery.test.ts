@@ -10,7 +10,8 @@ import { Figures } from "./support/figures.js";
  * A device that stops reading while its company gets 5,000 broadcasts a
  * second: the server cuts it as a slow consumer, it reconnects by itself,
  * and its app ends up with every broadcast once, in order, or with a coded
- * resync covering each gap, never a silent hole and never a duplicate. With
+ * resync covering each gap, never a silent hole and never a duplicate; its
+ * app hears `SLOW_CONSUMER` through `onError`. With
  * a history deep enough for the gap there is no resync at all. On Redis the
  * device sits on node B while node A broadcasts.
  */
@@ -105,6 +106,8 @@ function recoveryCases(backend: () => Backend, label: string): void {
       received += 1;
     });
     device.onResync((resync) => log.push(resync));
+    const errors: string[] = [];
+    device.onError((error) => errors.push(error.code));
     await waitFor(() => device!.status === "connected", { message: "the device to connect" });
 
     let sent = 0;
@@ -152,8 +155,12 @@ function recoveryCases(backend: () => Backend, label: string): void {
       figures.set(section, "slow-consumer cuts", cuts);
       figures.set(section, "resyncs", log.flatMap((entry) => (typeof entry === "number" ? [] : [entry.reason])));
 
+      figures.set(section, "told SLOW_CONSUMER", errors.filter((code) => code === "SLOW_CONSUMER").length);
+
       const resyncs = checkDelivery(log, sent);
       expect(cuts).toBeGreaterThanOrEqual(1);
+      // Read before the cut, or told on the next connection when the stalled reader never read it.
+      expect(errors, "the app was told why it was cut").toContain("SLOW_CONSUMER");
       expect(device.status).toBe("connected");
       if (history === "history deeper than the gap") {
         expect(resyncs).toEqual([]);

@@ -9,6 +9,7 @@ import type { StreamPosition, TrussClientEvents, TrussServerEvents } from "@trus
 import type { PresenceStore } from "../presence/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./options.js";
+import type { SlowConsumerNotice } from "./slow-consumers.js";
 import type { ErrorPayload } from "../errors.js";
 
 /** The stores an engine runs on, by the name used in health and errors. */
@@ -25,6 +26,8 @@ export interface TrussInterServerEvents {
   "truss:inbox": (user: UserKey, message: InboxMessage) => void;
   /** A revocation (`disconnectUser`, `unsubscribeUser`) for this node's sockets; answered with how many it reached. */
   "truss:revoke": (command: RevokeCommand, answer: (sockets: number) => void) => void;
+  /** A device cut as a slow consumer, to be told why on its next connection, or told already. */
+  "truss:slow-consumer": (notice: SlowConsumerNotice) => void;
 }
 
 /** What one revocation asks every node to do to one user's sockets. */

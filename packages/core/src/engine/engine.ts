@@ -160,6 +160,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.nsp.on("connection", (socket) => this.onConnection(socket));
     this.inboxService.bindNamespace();
     this.revocations.bindNamespace();
+    this.slowConsumers.bindNamespace();
     this.presenceService.start();
     this.slowConsumers.start();
   }
@@ -339,6 +340,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       this.inboxService.unregister(delivery);
       this.track(this.presenceService.disconnected(connection.principal));
     });
+    this.slowConsumers.welcome(socket, principal);
     this.track(this.presenceService.connected(principal));
     this.track(this.inboxService.replay(delivery));
   }
