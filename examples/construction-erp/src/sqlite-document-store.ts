@@ -65,19 +65,29 @@ interface VersionRow {
  * transaction, oldest first; the latest version is always kept.
  *
  * A write's mutation is checked in the same transaction, before the version,
- * and a commit records it (`document_mutations`: mutation id → version and
- * when), then deletes the document's records older than `mutationTtlMs` and,
- * oldest first, those past `maxMutations`. The newest record time the cap
- * deleted is kept per document in `document_mutation_horizons`, so a mutation
- * made before it is reported `expired` rather than `new`. Tables are created
- * with `CREATE TABLE IF NOT EXISTS`, so a database from before mutation ids
- * gains them on open.
+ * and a commit records it under its writer (`document_mutations`: mutation
+ * id → writer, version and when; `document_mutation_writers`: each writer's
+ * newest record), then forgets as `DocumentStore.compareAndSet` says: the
+ * writer's records older than `mutationTtlMs` and, oldest first, past
+ * `maxMutations`; writers idle past the TTL, and past `maxMutationWriters`
+ * the least recently committed, whole. What the caps forgot leaves a
+ * horizon per writer (`document_mutation_writer_horizons`), so a mutation
+ * made before it is reported `expired` rather than `new`; past their own
+ * cap the oldest horizons raise the document's (`document_mutation_horizons`,
+ * which applies to every writer). Tables are created with `CREATE TABLE IF
+ * NOT EXISTS`, so a database from before mutation ids gains them on open; a
+ * database from before records were kept per writer gains the `writer`
+ * column, and its records (without a writer) are still found and are
+ * forgotten past the TTL.
  *
- * @throws RangeError when `maxHistory`, `maxHistoryBytes`, `maxMutations` or `mutationTtlMs` is not a positive integer.
+ * @throws RangeError when `maxHistory`, `maxHistoryBytes`, `maxMutations`, `maxMutationWriters` or `mutationTtlMs` is not a positive integer.
  */
 export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOptions = {}): SqliteDocumentStore {
   const now = options.now ?? Date.now;
-  const { maxHistory, maxHistoryBytes, maxMutations, mutationTtlMs } = resolveDocumentStoreOptions("sqliteDocumentStore", options);
+  const { maxHistory, maxHistoryBytes, maxMutations, maxMutationWriters, maxMutationHorizons, mutationTtlMs } = resolveDocumentStoreOptions(
+    "sqliteDocumentStore",
+    options,
+  );
 
   db.exec(`
     CREATE TABLE IF NOT EXISTS documents (
@@ -107,10 +117,32 @@ export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOp
       mutation_id TEXT NOT NULL,
       version     INTEGER NOT NULL,
       recorded_at INTEGER NOT NULL,
+      -- NULL only for records made before they were kept per writer.
+      writer      TEXT,
       PRIMARY KEY (company_id, type, id, mutation_id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS document_mutations_by_age
       ON document_mutations (company_id, type, id, recorded_at, version);
+    CREATE TABLE IF NOT EXISTS document_mutation_writers (
+      company_id TEXT NOT NULL,
+      type       TEXT NOT NULL,
+      id         TEXT NOT NULL,
+      writer     TEXT NOT NULL,
+      newest     INTEGER NOT NULL,
+      PRIMARY KEY (company_id, type, id, writer)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS document_mutation_writers_by_age
+      ON document_mutation_writers (company_id, type, id, newest);
+    CREATE TABLE IF NOT EXISTS document_mutation_writer_horizons (
+      company_id TEXT NOT NULL,
+      type       TEXT NOT NULL,
+      id         TEXT NOT NULL,
+      writer     TEXT NOT NULL,
+      horizon    INTEGER NOT NULL,
+      PRIMARY KEY (company_id, type, id, writer)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS document_mutation_writer_horizons_by_age
+      ON document_mutation_writer_horizons (company_id, type, id, horizon);
     CREATE TABLE IF NOT EXISTS document_mutation_horizons (
       company_id       TEXT NOT NULL,
       type             TEXT NOT NULL,
@@ -119,6 +151,11 @@ export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOp
       PRIMARY KEY (company_id, type, id)
     ) WITHOUT ROWID;
   `);
+  const mutationColumns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('document_mutations')").all();
+  if (!mutationColumns.some((column) => column.name === "writer")) db.exec("ALTER TABLE document_mutations ADD COLUMN writer TEXT");
+  db.exec(
+    "CREATE INDEX IF NOT EXISTS document_mutations_by_writer ON document_mutations (company_id, type, id, writer, recorded_at, version)",
+  );
 
   const columns = "type, id, version, data, updated_at, updated_by";
   const selectLatest = db.prepare<[string, string, string], VersionRow>(
@@ -155,30 +192,70 @@ export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOp
   const selectMutation = db.prepare<[string, string, string, string], { version: number }>(
     `SELECT version FROM document_mutations WHERE company_id = ? AND type = ? AND id = ? AND mutation_id = ?`,
   );
-  const selectForgottenBefore = db.prepare<[string, string, string], { forgotten_before: number }>(
-    `SELECT forgotten_before FROM document_mutation_horizons WHERE company_id = ? AND type = ? AND id = ?`,
+  // The later of the document's horizon and the writer's.
+  const selectForgottenBefore = db.prepare<[WriterParams], { forgotten_before: number | null }>(
+    `SELECT MAX(horizon) AS forgotten_before FROM (
+       SELECT forgotten_before AS horizon FROM document_mutation_horizons WHERE company_id = @companyId AND type = @type AND id = @id
+       UNION ALL
+       SELECT horizon FROM document_mutation_writer_horizons
+       WHERE company_id = @companyId AND type = @type AND id = @id AND writer = @writer
+     )`,
   );
   const insertMutation = db.prepare(
-    `INSERT INTO document_mutations (company_id, type, id, mutation_id, version, recorded_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO document_mutations (company_id, type, id, mutation_id, version, recorded_at, writer) VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  const deleteExpiredMutations = db.prepare(
-    `DELETE FROM document_mutations WHERE company_id = ? AND type = ? AND id = ? AND recorded_at < ?`,
+  const touchWriter = db.prepare(
+    `INSERT INTO document_mutation_writers (company_id, type, id, writer, newest) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (company_id, type, id, writer) DO UPDATE SET newest = MAX(newest, excluded.newest)`,
   );
-  // The records past the cap are all but the newest `maxMutations`, by
+  const deleteExpiredOwn = db.prepare(
+    `DELETE FROM document_mutations WHERE company_id = ? AND type = ? AND id = ? AND writer = ? AND recorded_at < ?`,
+  );
+  // A writer's records past its cap are all but its newest `maxMutations`, by
   // record time and, within one millisecond, by the version they committed.
   const overCap = `SELECT mutation_id, recorded_at FROM document_mutations
-     WHERE company_id = @companyId AND type = @type AND id = @id
+     WHERE company_id = @companyId AND type = @type AND id = @id AND writer = @writer
      ORDER BY recorded_at DESC, version DESC LIMIT -1 OFFSET @keep`;
-  const newestOverCap = db.prepare<[OverCapParams], { newest: number | null }>(
+  const newestOverCap = db.prepare<[WriterParams & { keep: number }], { newest: number | null }>(
     `SELECT MAX(recorded_at) AS newest FROM (${overCap})`,
   );
-  const deleteOverCap = db.prepare<[OverCapParams]>(
+  const deleteOverCap = db.prepare<[WriterParams & { keep: number }]>(
     `DELETE FROM document_mutations WHERE company_id = @companyId AND type = @type AND id = @id
      AND mutation_id IN (SELECT mutation_id FROM (${overCap}))`,
+  );
+  const raiseWriterHorizon = db.prepare(
+    `INSERT INTO document_mutation_writer_horizons (company_id, type, id, writer, horizon) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (company_id, type, id, writer) DO UPDATE SET horizon = MAX(horizon, excluded.horizon)`,
+  );
+  // The least recently committed writers first, never the one committing now.
+  const oldestWriters = db.prepare<[string, string, string, string, number], { writer: string; newest: number }>(
+    `SELECT writer, newest FROM document_mutation_writers WHERE company_id = ? AND type = ? AND id = ? AND writer <> ?
+     ORDER BY newest, writer LIMIT ?`,
+  );
+  const countWriters = db.prepare<[string, string, string], { count: number }>(
+    `SELECT COUNT(*) AS count FROM document_mutation_writers WHERE company_id = ? AND type = ? AND id = ?`,
+  );
+  const deleteWriterRecords = db.prepare(`DELETE FROM document_mutations WHERE company_id = ? AND type = ? AND id = ? AND writer = ?`);
+  const deleteWriter = db.prepare(`DELETE FROM document_mutation_writers WHERE company_id = ? AND type = ? AND id = ? AND writer = ?`);
+  const deleteExpiredHorizons = db.prepare(
+    `DELETE FROM document_mutation_writer_horizons WHERE company_id = ? AND type = ? AND id = ? AND horizon < ?`,
+  );
+  const countHorizons = db.prepare<[string, string, string], { count: number }>(
+    `SELECT COUNT(*) AS count FROM document_mutation_writer_horizons WHERE company_id = ? AND type = ? AND id = ?`,
+  );
+  const oldestHorizons = db.prepare<[string, string, string, number], { writer: string; horizon: number }>(
+    `SELECT writer, horizon FROM document_mutation_writer_horizons WHERE company_id = ? AND type = ? AND id = ? ORDER BY horizon, writer LIMIT ?`,
+  );
+  const deleteHorizon = db.prepare(
+    `DELETE FROM document_mutation_writer_horizons WHERE company_id = ? AND type = ? AND id = ? AND writer = ?`,
   );
   const raiseForgottenBefore = db.prepare(
     `INSERT INTO document_mutation_horizons (company_id, type, id, forgotten_before) VALUES (?, ?, ?, ?)
      ON CONFLICT (company_id, type, id) DO UPDATE SET forgotten_before = MAX(forgotten_before, excluded.forgotten_before)`,
+  );
+  // Records from before they were kept per writer: only ever forgotten, past the TTL.
+  const deleteExpiredLegacy = db.prepare(
+    `DELETE FROM document_mutations WHERE company_id = ? AND type = ? AND id = ? AND writer IS NULL AND recorded_at < ?`,
   );
   const listAll = db.prepare<[string], VersionRow>(`SELECT ${columns} FROM documents WHERE company_id = ? ORDER BY type, id`);
   const listOfType = db.prepare<[string, string], VersionRow>(
@@ -189,19 +266,49 @@ export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOp
   const stateOf = (key: DocumentKey, mutation: MutationRef, at: number): MutationState => {
     const recorded = selectMutation.get(key.companyId, key.type, key.id, mutation.id);
     if (recorded) return { state: "committed", version: recorded.version };
-    const forgottenBefore = selectForgottenBefore.get(key.companyId, key.type, key.id)?.forgotten_before ?? 0;
+    const forgottenBefore = selectForgottenBefore.get({ ...documentParams(key), writer: mutation.writer })?.forgotten_before ?? 0;
     return mutationMayBeForgotten(mutation.madeAt, forgottenBefore, at, mutationTtlMs) ? { state: "expired" } : { state: "new" };
   };
 
-  /** Records a committed mutation, then forgets those past the TTL and, oldest first, past the cap. */
+  /** Records a committed mutation, then forgets what the TTL and the caps leave out (see `DocumentStore.compareAndSet`). */
   const record = (key: DocumentKey, mutation: MutationRef, version: number, at: number) => {
-    insertMutation.run(key.companyId, key.type, key.id, mutation.id, version, at);
-    deleteExpiredMutations.run(key.companyId, key.type, key.id, at - mutationTtlMs);
-    const overCapParams = { companyId: key.companyId, type: key.type, id: key.id, keep: maxMutations };
-    const newest = newestOverCap.get(overCapParams)?.newest ?? null;
-    if (newest === null) return;
-    deleteOverCap.run(overCapParams);
-    raiseForgottenBefore.run(key.companyId, key.type, key.id, newest);
+    const { companyId, type, id } = key;
+    const { writer } = mutation;
+    const cutoff = at - mutationTtlMs;
+    insertMutation.run(companyId, type, id, mutation.id, version, at, writer);
+    touchWriter.run(companyId, type, id, writer, at);
+
+    // 1. The writer's own records past the TTL, then past its cap, oldest first.
+    deleteExpiredOwn.run(companyId, type, id, writer, cutoff);
+    const own = { ...documentParams(key), writer, keep: maxMutations };
+    const pushedOut = newestOverCap.get(own)?.newest ?? null;
+    if (pushedOut !== null) {
+      deleteOverCap.run(own);
+      raiseWriterHorizon.run(companyId, type, id, writer, pushedOut);
+    }
+
+    // 2. Writers idle past the TTL, then the least recently committed past maxMutationWriters.
+    const surplusWriters = Math.max(0, countWriters.get(companyId, type, id)!.count - maxMutationWriters);
+    for (const other of oldestWriters.all(companyId, type, id, writer, surplusWriters + 8)) {
+      const idle = other.newest < cutoff;
+      if (!idle && countWriters.get(companyId, type, id)!.count <= maxMutationWriters) break;
+      deleteWriterRecords.run(companyId, type, id, other.writer);
+      deleteWriter.run(companyId, type, id, other.writer);
+      // An idle writer needs no horizon: the TTL answers for all its mutations.
+      if (!idle) raiseWriterHorizon.run(companyId, type, id, other.writer, other.newest);
+    }
+
+    // 3. Horizons past the TTL, then the oldest past their cap, into the document's.
+    deleteExpiredHorizons.run(companyId, type, id, cutoff);
+    const surplusHorizons = countHorizons.get(companyId, type, id)!.count - maxMutationHorizons;
+    if (surplusHorizons > 0) {
+      for (const oldest of oldestHorizons.all(companyId, type, id, surplusHorizons)) {
+        deleteHorizon.run(companyId, type, id, oldest.writer);
+        raiseForgottenBefore.run(companyId, type, id, oldest.horizon);
+      }
+    }
+
+    deleteExpiredLegacy.run(companyId, type, id, cutoff);
   };
 
   const readMutation = db.transaction((key: DocumentKey, mutation: MutationRef) => stateOf(key, mutation, now()));
@@ -273,12 +380,16 @@ export function sqliteDocumentStore(db: Database, options: SqliteDocumentStoreOp
   };
 }
 
-/** Selects a document's mutation records past the newest `keep`. */
-interface OverCapParams {
+/** Names one writer of one document in a statement's parameters. */
+interface WriterParams {
   companyId: string;
   type: string;
   id: string;
-  keep: number;
+  writer: string;
+}
+
+function documentParams({ companyId, type, id }: DocumentKey): { companyId: string; type: string; id: string } {
+  return { companyId, type, id };
 }
 
 /** Rows hold JSON text, so every read hands out a fresh object nobody else shares. */

@@ -46,6 +46,32 @@ describe("SQLite document store on one database file shared by two connections",
   );
 });
 
+describe("SQLite document store on a database from before mutation ids were kept per writer", () => {
+  test("gains the writer column on open, still finds the old records, and forgets them past the TTL", async () => {
+    const db = new Database(":memory:");
+    try {
+      // The mutation table as the previous release created it, with one record.
+      db.exec(`CREATE TABLE document_mutations (
+        company_id TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, mutation_id TEXT NOT NULL,
+        version INTEGER NOT NULL, recorded_at INTEGER NOT NULL, PRIMARY KEY (company_id, type, id, mutation_id)
+      ) WITHOUT ROWID`);
+      let at = 1_700_000_000_000;
+      const key = { companyId: "northwind", type: "site-report", id: "a" };
+      db.prepare("INSERT INTO document_mutations VALUES (?, ?, ?, 'old', 1, ?)").run(key.companyId, key.type, key.id, at);
+      const store = sqliteDocumentStore(db, { mutationTtlMs: 1_000, now: () => at });
+      expect(await store.compareAndSet(key, 0, { title: "A" }, "u-1")).toMatchObject({ ok: true });
+      expect(await store.mutation(key, { id: "old", writer: "u-1", madeAt: at })).toEqual({ state: "committed", version: 1 });
+
+      at += 1_001;
+      expect(await store.compareAndSet(key, 1, { title: "A, v2" }, "u-1", { id: "new", writer: "u-1", madeAt: at })).toMatchObject({ ok: true });
+      const rows = db.prepare("SELECT mutation_id, writer FROM document_mutations ORDER BY mutation_id").all();
+      expect(rows).toEqual([{ mutation_id: "new", writer: "u-1" }]);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe("SQLite document store listing", () => {
   test("lists only the asking company's documents, with their titles", async () => {
     const db = new Database(":memory:");
