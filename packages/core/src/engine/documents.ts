@@ -1,3 +1,4 @@
+import { confirmedBaseChanges } from "../documents/base-changes.js";
 import { applyChanges } from "../documents/changes.js";
 import { jsonEqual } from "../documents/json-equal.js";
 import type { DocumentData, DocumentKey, DocumentVersion, MutationRef, MutationState } from "../documents/store.js";
@@ -62,7 +63,9 @@ export interface DocumentUpdate {
   /**
    * The writer's own committed changes on top of `baseVersion` (earlier
    * writes it queued): the resolver's base is the base version with these
-   * applied, so they do not count as someone else's edits.
+   * applied, so they do not count as someone else's edits. Each field is
+   * checked against the history: it counts only when the writer's user
+   * committed the last change of that field since the base.
    */
   baseChanges?: DocumentData;
 }
@@ -153,7 +156,8 @@ export class DocumentService {
         status = "applied";
       } else {
         const base = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, update.baseVersion));
-        const baseData = base && update.baseChanges ? applyChanges(base.data, update.baseChanges) : (base?.data ?? null);
+        const own = base && update.baseChanges ? await this.ownBaseChanges(key, update.baseChanges, update.changes, base, current, writer) : null;
+        const baseData = base && own ? applyChanges(base.data, own) : (base?.data ?? null);
         const resolution = this.ctx.resolver.resolve({
           base: baseData,
           current: current.data,
@@ -186,6 +190,29 @@ export class DocumentService {
       "STORE_UNAVAILABLE",
       `${key.type}/${key.id} changed ${MAX_ATTEMPTS} times while this update was being applied; retry it.`,
     );
+  }
+
+  /**
+   * The writer's `baseChanges` that the history confirms as its own
+   * ({@link confirmedBaseChanges}); a claim on someone else's edit is dropped.
+   */
+  private ownBaseChanges(
+    key: DocumentKey,
+    claimed: DocumentData,
+    changes: DocumentData,
+    base: DocumentVersion,
+    current: DocumentVersion,
+    writer: Writer,
+  ): Promise<DocumentData> {
+    const { documents } = this.ctx.stores;
+    return confirmedBaseChanges({
+      claimed,
+      changes,
+      base,
+      current,
+      writer: writer.userId,
+      versionAt: (version) => storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, version)),
+    });
   }
 
   /**
