@@ -16,6 +16,7 @@ import type { MetricsOptions } from "./metrics.js";
 import { memoryStreamStore } from "../streams/memory.js";
 import type { StreamStore } from "../streams/store.js";
 import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "./policy.js";
+import { assertKnownOptions } from "./known-options.js";
 import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "./topics.js";
 
 /** What the engine writes to its log; `console` fits. */
@@ -277,12 +278,14 @@ export interface ResolvedOptions {
  * Applies the defaults and checks every number once, so a misconfiguration
  * fails at `createRealtimeEngine` with the option's name, not later.
  *
- * @throws TypeError when `auth` is missing or a number is not positive.
+ * @throws TypeError when `auth` is missing, an option is unknown (see
+ * {@link assertKnownOptions}), a store lacks a method, or a number is not positive.
  */
 export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, string>): ResolvedOptions {
   if (!options?.auth) {
     throw new TypeError('createRealtimeEngine needs `auth`: an Authenticator, or jwtAuth options such as { secret, algorithms: ["HS256"] }.');
   }
+  assertKnownOptions(options);
   const limits = options.limits ?? {};
   const maxPayloadBytes = positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes");
   const eventsPerSecond = positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond");

@@ -1,5 +1,6 @@
 import type { InboxMessage } from "@truss/protocol";
 import type { DeviceRef } from "../presence/store.js";
+import { methodsOf } from "../contract.js";
 
 export type { InboxMessage } from "@truss/protocol";
 export { compareInboxIds, isInboxId } from "@truss/protocol";
@@ -70,6 +71,9 @@ export interface InboxStore {
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
   ping?(): Promise<void>;
 }
+
+/** The methods every {@link InboxStore} must have; `createRealtimeEngine` refuses a store without one of them. */
+export const INBOX_STORE_METHODS = methodsOf<InboxStore>({ append: true, read: true, ack: true, cursor: true, dropped: true });
 
 /** Options of one {@link InboxStore.append}. */
 export interface InboxAppendOptions {

@@ -1,4 +1,5 @@
 import type { PresenceUser } from "@truss/protocol";
+import { methodsOf } from "../contract.js";
 
 export type { PresenceDevice, PresenceUser } from "@truss/protocol";
 
@@ -66,3 +67,6 @@ export interface PresenceStore {
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
   ping?(): Promise<void>;
 }
+
+/** The methods every {@link PresenceStore} must have; `createRealtimeEngine` refuses a store without one of them. */
+export const PRESENCE_STORE_METHODS = methodsOf<PresenceStore>({ connect: true, heartbeat: true, disconnect: true, sweepExpired: true, isOnline: true, deviceIds: true, list: true });

@@ -1,4 +1,5 @@
 import { checkPositiveIntegers } from "../store-options.js";
+import { methodsOf } from "../contract.js";
 
 /**
  * Addresses one stream: a company's broadcasts (`stream: "company"`) or one
@@ -84,6 +85,9 @@ export interface StreamStore {
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
   ping?(): Promise<void>;
 }
+
+/** The methods every {@link StreamStore} must have; `createRealtimeEngine` refuses a store without one of them. */
+export const STREAM_STORE_METHODS = methodsOf<StreamStore>({ append: true, read: true, trimmed: true });
 
 /** Options every stream store accepts. */
 export interface StreamStoreOptions {
