@@ -184,7 +184,7 @@ function faultCases(backend: () => Backend): void {
     await bystander.expectServed(a);
   });
 
-  test("toUser with a BigInt, a cycle, 2,000-deep or oversize data rejects with a code and stores nothing; the user's next message is delivered and replayed", async () => {
+  test("toUser with a BigInt, a cycle, a function, a Symbol, a Buffer, 2,000-deep or oversize data rejects with a code and stores nothing; the user's next message is delivered and replayed", async () => {
     const section = `${backend().name}: toUser poison`;
     const { a, b } = await start();
     const phone = track(createClient(b.url, WRITER));
@@ -197,6 +197,9 @@ function faultCases(backend: () => Backend): void {
       ["a cycle", circular, "INVALID_PAYLOAD"],
       ["2,000-deep data", buildValue({ deep: 2_000, of: "array" }), "INVALID_PAYLOAD"],
       ["a 70 KB string", { note: "n".repeat(70 * KIB) }, "PAYLOAD_TOO_LARGE"],
+      ["a function", { total: () => 1 }, "INVALID_PAYLOAD"],
+      ["a Symbol", { tag: Symbol("t") }, "INVALID_PAYLOAD"],
+      ["a Buffer", { receipt: Buffer.from("scan") }, "INVALID_PAYLOAD"],
     ];
     const appendsBefore = callsTo(calls, "inbox.append");
     for (const [label, data, code] of poisons) {
