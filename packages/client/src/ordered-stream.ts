@@ -1,4 +1,4 @@
-import { COMPANY_STREAM, topicStream, type ResyncReason, type StreamPosition, type StreamReadResult } from "@truss/protocol";
+import { COMPANY_STREAM, topicStream, type ResyncReason, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import type { TrussClientError } from "./errors.js";
 import type { StoredPosition } from "./positions.js";
@@ -61,14 +61,17 @@ interface Arrival {
 }
 
 /**
- * One stream as the app sees it: each message once, in offset order. Live
- * messages ahead of a gap wait while the gap is read from the server (after
+ * One stream as the app sees it: each message once, in offset order. A
+ * stream with no position of its own starts where the server says it stood
+ * when the socket joined it ({@link begin}), holding live messages until
+ * then, never at whichever message arrives first. Live messages ahead of a
+ * gap wait while the gap is read from the server (after
  * {@link GAP_GRACE_MS}); a catch-up after a reconnection holds live delivery
  * until the missed messages went first; a gap the server cannot replay is a
  * {@link StreamResync}, after which the stream continues from where the
  * server stands, never from a partial replay. A stream that starts over (a
- * new epoch) while the client is live and misses nothing is followed from
- * the new epoch's first message, without a resync.
+ * new epoch: its store restarted empty, or it expired) is a resync too,
+ * since nothing tells the client it received the old epoch's last messages.
  */
 export class OrderedStream {
   /** Whether a catch-up started by a (re)connection or a resubscription is running. */
@@ -79,8 +82,14 @@ export class OrderedStream {
   /** Whether the position store answered. */
   private loaded = false;
   private readonly loading: Promise<void>;
-  /** Arrivals before the store answered. */
+  /** Arrivals before the store answered, or, for a stream with no position, before the server said where it starts. */
   private early: Arrival[] = [];
+  /** Whether the server's {@link begin} for the current connection or subscription is still to come. */
+  private awaitingStart = true;
+  /** Whether the position is the current connection's start: there is nothing before it to catch up on. */
+  private fromStart = false;
+  /** A {@link begin} that came before the position store answered. */
+  private startAt: StreamStart | null | undefined;
   /** Arrivals of the current epoch past a gap, by offset. */
   private pending = new Map<number, Arrival>();
   /** Arrivals of another epoch: a stream that started over, or a stale message from before a resync. */
@@ -110,7 +119,10 @@ export class OrderedStream {
       this.loaded = true;
       this.position = position ? { ...position } : null;
       this.saved = this.position;
-      for (const arrival of this.early.splice(0)) this.receive(arrival.event, arrival.data, arrival.position);
+      const start = this.startAt;
+      this.startAt = undefined;
+      if (start !== undefined) this.startFrom(start);
+      this.releaseEarly();
     };
     if (isPromiseLike(stored)) {
       this.loading = Promise.resolve(stored).then(settle, () => settle(undefined));
@@ -123,12 +135,13 @@ export class OrderedStream {
   /** A live message of this stream. */
   receive(event: string, data: unknown, position: StreamPosition): void {
     const arrival: Arrival = { event, data, position, mark: this.readsSent };
-    if (!this.loaded) {
+    const current = this.position;
+    if (!this.loaded || (!current && this.awaitingStart)) {
       this.early.push(arrival);
       return;
     }
-    const current = this.position;
     if (!current) {
+      // The server could not say where the stream stood (its store was down): the first message starts it.
       this.handOver(arrival);
       this.persist();
       return;
@@ -147,10 +160,40 @@ export class OrderedStream {
   }
 
   /**
+   * Waits for the server's {@link begin}: the socket (re)connected, or is
+   * about to subscribe the stream's topic. A stream with no position holds
+   * live messages until then.
+   */
+  expectStart(): void {
+    this.awaitingStart = true;
+    this.startAt = undefined;
+  }
+
+  /**
+   * Where the server says the stream stood when this socket joined it (the
+   * connection's `stream:start`, or the `topic:subscribe` ack). A stream
+   * with no position of its own starts there: what it holds up to `top` came
+   * before it and is dropped, the rest is handed over in order, and a gap
+   * after `top` is read. A stream with a position catches up from it
+   * ({@link catchUp}); the start changes nothing for it.
+   */
+  begin(start: StreamStart | null): void {
+    this.awaitingStart = false;
+    if (!this.loaded) {
+      this.startAt = start;
+      return;
+    }
+    this.startFrom(start);
+    this.releaseEarly();
+    if (this.pending.size > 0 && !this.reading) this.armGap();
+  }
+
+  /**
    * Holds live delivery for a catch-up that starts later: the stream's topic
    * is being subscribed again after a reconnection.
    */
   hold(): void {
+    this.expectStart();
     if (this.loaded && !this.position) return;
     this.stop();
     this.reading = true;
@@ -168,13 +211,13 @@ export class OrderedStream {
     const run = ++this.run;
     this.clearTimers();
     this.reading = true;
-    if (recovering && (!this.loaded || this.position)) this.setRecovering(true);
+    if (recovering && (!this.loaded || (this.position && !this.fromStart))) this.setRecovering(true);
     try {
       await this.loading;
       let target: number | null = null;
       // Filling a hole in live delivery needs only what comes before the messages held back.
       const needed = recovering ? undefined : this.heldUntil();
-      while (run === this.run && this.position && this.host.connected) {
+      while (run === this.run && this.position && !(recovering && this.fromStart) && this.host.connected) {
         const { epoch, offset } = this.position;
         const sent = ++this.readsSent;
         let answer: StreamReadResult;
@@ -193,13 +236,7 @@ export class OrderedStream {
         }
         if (run !== this.run) return;
         this.backoff.reset();
-        if (answer.resync !== null || answer.epoch !== epoch) {
-          if (recovering || !this.canStartOver(answer)) return this.jump(answer);
-          // Live, with nothing of the old epoch missing: the new one is read from its start.
-          this.startOver(answer.epoch);
-          target = null;
-          continue;
-        }
+        if (answer.resync !== null || answer.epoch !== epoch) return this.jump(answer);
         for (const entry of answer.entries) {
           if (entry.offset === this.position.offset + 1) this.handOver({ event: entry.event, data: entry.data, position: { stream: this.stream, epoch, offset: entry.offset }, mark: sent });
         }
@@ -227,6 +264,10 @@ export class OrderedStream {
     this.stop();
     this.reading = false;
     this.setRecovering(false);
+    // What arrived while waiting for a start that never came is before the next connection's start.
+    if (this.loaded && !this.position) this.early = [];
+    this.fromStart = false;
+    this.expectStart();
   }
 
   /** Forgets the stream's position and everything held for it, here and in the position store. */
@@ -236,6 +277,9 @@ export class OrderedStream {
     this.position = null;
     this.saved = null;
     this.early = [];
+    this.fromStart = false;
+    this.awaitingStart = true;
+    this.startAt = undefined;
     this.pending.clear();
     this.foreign = [];
     this.reading = false;
@@ -274,21 +318,17 @@ export class OrderedStream {
     });
   }
 
-  /**
-   * Whether a live client can follow the stream into the epoch the server
-   * named without a resync: it heard that epoch live, so it was connected
-   * when the stream started over, and no message of the old epoch is
-   * known to be missing.
-   */
-  private canStartOver(answer: StreamReadResult): boolean {
-    return (answer.resync === null || answer.resync.reason === "EPOCH_CHANGED") && this.pending.size === 0 && this.foreign.some((arrival) => arrival.position.epoch === answer.epoch);
+  /** Takes the server's start as the position of a stream that has none. */
+  private startFrom(start: StreamStart | null): void {
+    if (this.position || !start || start.epoch === null) return;
+    this.position = { epoch: start.epoch, offset: start.top };
+    this.fromStart = true;
+    this.persist();
   }
 
-  /** Moves to the start of `epoch`, keeping what arrived of it. */
-  private startOver(epoch: string): void {
-    this.position = { epoch, offset: 0 };
-    for (const arrival of this.foreign) if (arrival.position.epoch === epoch) this.pending.set(arrival.position.offset, arrival);
-    this.foreign = [];
+  /** Hands what arrived early to {@link receive} again, now that it can place it. */
+  private releaseEarly(): void {
+    for (const arrival of this.early.splice(0)) this.receive(arrival.event, arrival.data, arrival.position);
   }
 
   private handOver(arrival: Arrival): void {

@@ -1,4 +1,4 @@
-import { COMPANY_STREAM, PROTOCOL_EVENTS, type StreamPosition, type StreamReadResult } from "@truss/protocol";
+import { COMPANY_STREAM, PROTOCOL_EVENTS, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
@@ -48,6 +48,9 @@ export class StreamRecovery {
       recoveryChanged: () => this.recoveryChanged(),
     };
     this.track(COMPANY_STREAM);
+    connection.socket.on(PROTOCOL_EVENTS.streamStart, (start: unknown) => {
+      if (isStreamStart(start) && start.stream === COMPANY_STREAM) this.streams.get(COMPANY_STREAM)?.begin(start);
+    });
     // A status listener registered before any of the app's: streams hold live delivery before the app hears `connected`.
     connection.onStatus((status) => {
       if (status !== "connected") {
@@ -89,9 +92,17 @@ export class StreamRecovery {
     this.streams.set(stream, new OrderedStream(stream, this.host, this.load(stream)));
   }
 
-  /** Catches `stream` up: its subscription was just accepted. */
-  recover(stream: string): void {
-    void this.streams.get(stream)?.catchUp(true);
+  /**
+   * Its subscription was just accepted, the ack saying where the stream
+   * stood then: a stream with no position starts there, one with a position
+   * catches up from it.
+   */
+  recover(stream: string, start: unknown): void {
+    const tracked = this.streams.get(stream);
+    if (!tracked) return;
+    // A server that sends no start (an older one): the first message starts the stream.
+    tracked.begin(isStreamStart(start) && start.stream === stream ? start : null);
+    void tracked.catchUp(true);
   }
 
   /** Stops tracking `stream` and forgets its position (unsubscribed, or dropped by the server). */
@@ -146,6 +157,19 @@ export class StreamRecovery {
     this.recoveringNow = recovering;
     this.recoveringListeners.emit(recovering);
   }
+}
+
+/** Whether a value is a well-formed {@link StreamStart}. */
+function isStreamStart(value: unknown): value is StreamStart {
+  const start = value as Partial<StreamStart> | null;
+  return (
+    typeof start === "object" &&
+    start !== null &&
+    typeof start.stream === "string" &&
+    (typeof start.epoch === "string" || start.epoch === null) &&
+    Number.isSafeInteger(start.top) &&
+    start.top! >= 0
+  );
 }
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

@@ -7,8 +7,8 @@ import { KeptSubscriptions, type DroppedSubscription } from "./subscriptions.js"
 export interface TopicStreams {
   /** The app wants the topic: track its stream, from a stored position if there is one. */
   track(stream: string): void;
-  /** The server accepted the subscription (again): catch the stream up. */
-  recover(stream: string): void;
+  /** The server accepted the subscription (again), its ack saying where the stream stood: start or catch the stream up. */
+  recover(stream: string, start: unknown): void;
   /** The topic is no longer wanted or allowed: forget the stream's position. */
   forget(stream: string): void;
 }
@@ -32,7 +32,7 @@ export class TopicSubscriptions {
       describe: (topic) => `topic "${topic}"`,
       subscribe: (topic) => connection.request(PROTOCOL_EVENTS.topicSubscribe, { topic }),
       unsubscribe: (topic) => connection.request(PROTOCOL_EVENTS.topicUnsubscribe, { topic }),
-      accepted: (topic) => streams.recover(topicStream(topic)),
+      accepted: (topic, ack) => streams.recover(topicStream(topic), (ack as { start?: unknown } | null)?.start),
       dropped: (topic, error) => {
         streams.forget(topicStream(topic));
         onDropped({ kind: "topic", topic, error });

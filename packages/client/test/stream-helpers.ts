@@ -52,7 +52,8 @@ export async function whileCut(proxy: TcpProxy, meanwhile: () => Promise<void>):
 }
 
 /**
- * A memory stream store that counts the engine's `stream:read` lookups and
+ * A memory stream store that counts the engine's `stream:read` lookups (not
+ * the entry-less reads of a stream's start) and
  * can lose its history on `restart()`, as a store process restarted empty.
  */
 export function countingStreamStore(options: Parameters<typeof memoryStreamStore>[0] = {}): StreamStore & { reads: number; restart(): void } {
@@ -61,7 +62,8 @@ export function countingStreamStore(options: Parameters<typeof memoryStreamStore
     reads: 0,
     append: (...args: Parameters<StreamStore["append"]>) => store.append(...args),
     read: (...args: Parameters<StreamStore["read"]>) => {
-      counting.reads += 1;
+      // A stream's start (where it stands when a socket joins it) reads no entries; only reads of entries count.
+      if (args[2] > 0) counting.reads += 1;
       return store.read(...args);
     },
     trimmed: () => store.trimmed(),

@@ -100,15 +100,18 @@ test("a stale message of an epoch the stream left is dropped once a read shows t
   expect(resynced).toEqual([]);
 });
 
-test("a live client with nothing missing follows a stream that started over from the new epoch's start, without a resync", async () => {
+test("a live client whose stream starts over (its store restarted empty) gets an EPOCH_CHANGED resync, since nothing says it had the old epoch's last message", async () => {
   const { client, store, received } = await handWrittenStream();
   const resynced = resyncs(client);
   store.restart();
-  for (const n of range(2, 4)) await server!.engine.toCompany("acme").emit("stock:updated", { n });
-  await waitForCount(received, 4);
+  await server!.engine.toCompany("acme").emit("stock:updated", { n: 2 });
+  await waitFor(() => resynced.length === 1, { message: "a resync" });
+  await server!.engine.toCompany("acme").emit("stock:updated", { n: 3 });
+  await waitFor(() => received.includes(3), { message: "the broadcast after the resync" });
   await sleep(200);
-  expect(received).toEqual([1, 2, 3, 4]);
-  expect(resynced).toEqual([]);
+  expect(resynced).toEqual([{ stream: "company", topic: null, reason: "EPOCH_CHANGED", message: expect.any(String) }]);
+  // The new epoch's first message is part of what the app refetches; live delivery goes on after it.
+  expect(received).toEqual([1, 3]);
 });
 
 test("a stream that started over while a message of the old epoch was still missing is an EPOCH_CHANGED resync", async () => {
@@ -125,6 +128,62 @@ test("a stream that started over while a message of the old epoch was still miss
   await sleep(200);
   expect(resynced).toEqual([{ stream: "company", topic: null, reason: "EPOCH_CHANGED", message: expect.any(String) }]);
   expect(received).toEqual([1, 101]);
+});
+
+/**
+ * A device with no position connects (or subscribes) while the stream holds
+ * `before` messages; then two more are stored and sent live in reverse order,
+ * as when the device's own node publishes the later one while the earlier
+ * one is still on its way through Redis from another node.
+ */
+async function freshDeviceSeesReversed(topic?: string) {
+  const store = countingStreamStore();
+  server = await startServer({ streams: store, ...(topic ? { authorize: () => true } : {}) });
+  const key = { companyId: "acme", stream: topic ? `topic:${topic}` : "company" };
+  for (const n of range(1, 3)) await store.append(key, "stock:updated", { n });
+  const client = openClient(server.url, alice);
+  const received = numbers(client, "stock:updated");
+  const started = new Promise((resolve) => client.socket.on("stream:start", resolve));
+  await waitForStatus(client, "connected");
+  if (topic) await client.subscribe(topic);
+  else await started;
+  const { epoch } = await store.read(key, 0, 0);
+  for (const n of [4, 5]) await store.append(key, "stock:updated", { n });
+  // The test's one socket is the device, so the whole namespace stands in for the stream's room.
+  server.engine.io!.emit("stock:updated", { n: 5 }, { stream: key.stream, epoch, offset: 5 });
+  server.engine.io!.emit("stock:updated", { n: 4 }, { stream: key.stream, epoch, offset: 4 });
+  await waitForCount(received, 2);
+  await sleep(300);
+  return { received, reads: store.reads };
+}
+
+test("a device with no position starts where the server says the company stream stood, not at the first message that reaches it", async () => {
+  const { received, reads } = await freshDeviceSeesReversed();
+  // Before the connection's stream:start, the device took 5 as its start and dropped 4 as already seen.
+  expect(received).toEqual([4, 5]);
+  expect(reads).toBe(0);
+});
+
+test("a topic subscribed just now starts where its ack says the stream stood", async () => {
+  const { received } = await freshDeviceSeesReversed("project:p-17");
+  expect(received).toEqual([4, 5]);
+});
+
+test("a fresh device whose first live message is not the stream's next reads the gap from the server's start", async () => {
+  const store = countingStreamStore();
+  server = await startServer({ streams: store });
+  const client = openClient(server.url, alice);
+  const received = numbers(client, "stock:updated");
+  const started = new Promise((resolve) => client.socket.on("stream:start", resolve));
+  await waitForStatus(client, "connected");
+  await started;
+  const { epoch } = await store.read(company, 0, 0);
+  for (const n of [1, 2]) await store.append(company, "stock:updated", { n });
+  // 1 never arrives live (lost between nodes): 2 alone reaches the device.
+  server.engine.io!.emit("stock:updated", { n: 2 }, { stream: "company", epoch, offset: 2 });
+  await waitForCount(received, 2);
+  expect(received).toEqual([1, 2]);
+  expect(store.reads).toBe(1);
 });
 
 test("positioned messages of a topic the client does not follow are handed over as they come", async () => {

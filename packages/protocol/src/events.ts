@@ -23,6 +23,7 @@ export const PROTOCOL_EVENTS = {
   topicUnsubscribe: "topic:unsubscribe",
   topicDropped: "topic:dropped",
   streamRead: "stream:read",
+  streamStart: "stream:start",
 } as const;
 
 /** Every reserved event name, for quick membership checks. */
@@ -177,6 +178,28 @@ export interface StreamPosition {
   offset: number;
 }
 
+/**
+ * Where a stream stood when a socket started receiving it live: sent as
+ * `stream:start` for the company's stream right after every connection, and
+ * in the `topic:subscribe` ack for the topic's stream. Every message after
+ * `top` reaches the socket live or can be read with `stream:read`; messages
+ * up to `top` came before it. A device with no position of its own starts
+ * here, never at whichever live message happens to arrive first: with
+ * several nodes, a later offset published on the device's own node can
+ * arrive before an earlier one relayed from another.
+ */
+export interface StreamStart {
+  /** `company`, or `topic:<name>`. */
+  stream: string;
+  /**
+   * The stream's epoch; `null` when the server could not read its store (a
+   * store outage): the client then starts at the first message it receives.
+   */
+  epoch: string | null;
+  /** The last offset stored before the socket joined (0 for an empty stream, or when `epoch` is `null`). */
+  top: number;
+}
+
 /** Why a stream's gap could not be replayed: the app should refetch that state. */
 export const RESYNC_REASONS = [
   /** The missed messages were dropped by the stream's size cap. */
@@ -222,6 +245,8 @@ export interface TrussServerEvents {
   "auth:expiring": (notice: AuthExpiring) => void;
   "topic:dropped": (notice: TopicDropped) => void;
   "document:dropped": (notice: DocumentDropped) => void;
+  /** Where the company's stream stood when this connection joined it; sent once per connection. */
+  "stream:start": (start: StreamStart) => void;
   error: (error: ErrorPayload) => void;
 }
 
@@ -257,7 +282,7 @@ export interface TrussClientEvents {
   /** Stops a watch; answers `ok` even when the document was not watched. */
   "document:unwatch": (request: { type: string; id: string }, ack: (result: Ack) => void) => void;
   /** Subscribes this socket to a topic of its company once the policy allowed it. Idempotent. */
-  "topic:subscribe": (request: { topic: string }, ack: (result: Ack<{ topic: string }>) => void) => void;
+  "topic:subscribe": (request: { topic: string }, ack: (result: Ack<{ topic: string; start: StreamStart }>) => void) => void;
   /** Ends a subscription; answers `ok` even when the socket was not subscribed. */
   "topic:unsubscribe": (request: { topic: string }, ack: (result: Ack) => void) => void;
   /**

@@ -188,6 +188,9 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       volatile: {
         emit: (event, data) => {
           assertApplicationEvent(event);
+          // Checked like a stored broadcast, so a value JSON cannot carry is a coded error here, not the encoder's
+          // throw; sent at once, so there is no later moment for the application to change it.
+          this.streams.encode(event, data);
           emitApplicationEvent(this.ctx.namespace().to(room), event, data);
           this.countBroadcast(key.companyId, `${scope}_volatile`);
         },
@@ -340,6 +343,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       this.inboxService.unregister(delivery);
       this.track(this.presenceService.disconnected(connection.principal));
     });
+    this.track(this.streams.announce(connection));
     this.slowConsumers.welcome(socket, principal);
     this.track(this.presenceService.connected(principal));
     this.track(this.inboxService.replay(delivery));

@@ -246,6 +246,7 @@ export function createEngineMetrics(connections: () => number, stores: StoreTota
   metrics.counter("truss_topic_subscriptions_total", "Topic subscriptions granted on this node.");
   metrics.counter("truss_subscriptions_dropped_total", "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).", ["kind"]);
   metrics.counter("truss_stream_append_failures_total", "Company or topic broadcasts the stream store could not take; they went out live only, without a position.");
+  metrics.counter("truss_broadcast_send_failures_total", "Stored company or topic broadcasts this node could not send live (the adapter refused them); devices read them from the stream.");
   metrics.counter("truss_stream_resyncs_total", "stream:read answers that told a device to refetch, by reason.", ["reason"]);
   metrics.counter("truss_stream_replayed_total", "Stored broadcasts sent to devices catching up with stream:read.");
   metrics.counter("truss_stream_recoveries_total", "stream:read answers that sent a device stored broadcasts it had missed, instead of a resync (a gap read in several pages counts once per page).");

@@ -1,7 +1,7 @@
 import { SPAN_KIND, traced } from "../tracing.js";
 import type { DocumentKey } from "../documents/store.js";
 import { TrussError } from "../errors.js";
-import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS } from "@truss/protocol";
+import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, topicStream } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { requireInteger, requireObject, requireString, type EventHandler } from "./dispatch.js";
 import type { DocumentService } from "./documents.js";
@@ -98,7 +98,11 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     services.subscriptions.unwatch(connection, key(connection, payload));
   });
   on(PROTOCOL_EVENTS.streamRead, (connection, payload) => services.streams.read(connection, payload));
-  on(PROTOCOL_EVENTS.topicSubscribe, (connection, payload) => services.subscriptions.subscribe(connection, payload));
+  on(PROTOCOL_EVENTS.topicSubscribe, async (connection, payload) => {
+    // Read after the socket joined the topic's room: every later message reaches it live or from the stream.
+    const { topic } = await services.subscriptions.subscribe(connection, payload);
+    return { topic, start: await services.streams.start({ companyId: connection.principal.companyId, stream: topicStream(topic) }) };
+  });
   on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => {
     services.subscriptions.unsubscribe(connection, payload);
   });

@@ -1,6 +1,6 @@
 import type { StreamKey, StreamStore } from "../streams/store.js";
 import { TrussError } from "../errors.js";
-import { COMPANY_STREAM, topicStream, type StreamPosition, type StreamReadResult } from "@truss/protocol";
+import { COMPANY_STREAM, PROTOCOL_EVENTS, topicStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { emitApplicationEvent, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";
@@ -41,6 +41,28 @@ export class StreamService {
   ) {}
 
   /**
+   * Checks a broadcast's data and returns the copy every later step uses:
+   * the data as JSON carries it, taken now, so an application that changes
+   * (or breaks) the object after the call changes nothing stored or sent.
+   *
+   * @throws TrussError `INVALID_PAYLOAD` / `PAYLOAD_TOO_LARGE`.
+   */
+  snapshot(event: string, data: unknown): unknown {
+    const json = this.encode(event, data);
+    return json === undefined ? undefined : JSON.parse(json);
+  }
+
+  /**
+   * Checks a broadcast's data (depth, JSON, size) and returns it as JSON.
+   *
+   * @throws TrussError `INVALID_PAYLOAD` / `PAYLOAD_TOO_LARGE`.
+   */
+  encode(event: string, data: unknown): string | undefined {
+    assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
+    return encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
+  }
+
+  /**
    * Stores a broadcast in its stream, then emits it to `room` with its
    * position as third argument. Never rejects: when the store cannot take
    * it, the broadcast still goes out live, without a position (devices that
@@ -51,19 +73,17 @@ export class StreamService {
    */
   publish(key: StreamKey, room: string, event: string, data: unknown): Promise<StreamPosition | null> {
     const namespace = this.ctx.namespace();
-    assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
-    encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
+    const copy = this.snapshot(event, data);
     // Settled at once (never rejects), so a failure waiting behind an earlier publish is never an unhandled rejection.
-    const appended = storeCall(this.ctx, "streams", "append", () => this.store.append(key, event, data)).then(
+    const appended = storeCall(this.ctx, "streams", "append", () => this.store.append(key, event, copy)).then(
       ({ epoch, entry }) => ({ position: { stream: key.stream, epoch, offset: entry.offset } }),
       (error: unknown) => ({ error }),
     );
     // The room names the stream (company or topic, within one company): no key to build per broadcast.
     const previous = this.tails.get(room);
     const published = (previous ? previous.then(() => appended) : appended).then((outcome): StreamPosition | null => {
-      const target = namespace.to(room);
       if ("position" in outcome) {
-        emitApplicationEvent(target, event, data, outcome.position);
+        this.emitLive(room, event, copy, outcome.position);
         return outcome.position;
       }
       this.ctx.metrics.inc("truss_stream_append_failures_total");
@@ -71,14 +91,50 @@ export class StreamService {
         stream: key.stream,
         error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
       });
-      emitApplicationEvent(target, event, data);
+      this.emitLive(room, event, copy);
       return null;
     });
     this.tails.set(room, published);
-    void published.then(() => {
+    const forget = () => {
       if (this.tails.get(room) === published) this.tails.delete(room);
-    });
+    };
+    void published.then(forget, forget);
     return published;
+  }
+
+  /**
+   * Sends a broadcast to a room. A failure here (an adapter that cannot
+   * publish) must not break the stream's chain of publishes: a stored
+   * broadcast is still read by the devices that missed it.
+   */
+  private emitLive(room: string, event: string, data: unknown, position?: StreamPosition): void {
+    try {
+      emitApplicationEvent(this.ctx.namespace().to(room), event, data, position);
+    } catch (error) {
+      this.ctx.metrics.inc("truss_broadcast_send_failures_total");
+      this.ctx.logger.warn("a broadcast could not be sent live", { room, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  /**
+   * Where a stream stands now, for a socket that has just joined its room:
+   * every later message reaches the socket live or can be read after `top`.
+   * Never rejects: when the store cannot be read, the epoch is `null` (the
+   * failure is counted by `storeCall`).
+   */
+  async start(key: StreamKey): Promise<StreamStart> {
+    try {
+      const { epoch, top } = await storeCall(this.ctx, "streams", "read", () => this.store.read(key, 0, 0));
+      return { stream: key.stream, epoch, top };
+    } catch {
+      return { stream: key.stream, epoch: null, top: 0 };
+    }
+  }
+
+  /** Tells a socket that has just joined its company's room where the company's stream stands (`stream:start`). */
+  async announce(connection: Connection): Promise<void> {
+    const start = await this.start({ companyId: connection.principal.companyId, stream: COMPANY_STREAM });
+    if (connection.socket.connected) connection.socket.emit(PROTOCOL_EVENTS.streamStart, start);
   }
 
   /**
