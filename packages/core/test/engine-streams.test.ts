@@ -47,6 +47,40 @@ describe("company and topic streams", () => {
     expect(typing).toEqual([{ data: { userId: "bob" } }]);
   });
 
+  test("data the application changes after emit (a BigInt, a cycle, a field) changes nothing stored or sent, and the stream goes on", async () => {
+    server = await startTestServer();
+    const socket = await connect(alice);
+    const heard = positions(socket, "stock:updated");
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const toAcme = server.engine.toCompany("acme");
+      const withBigInt: Record<string, unknown> = { a: 1 };
+      const cyclic: Record<string, unknown> = { b: 2 };
+      const changed = { c: 3 };
+      const sent = [toAcme.emit("stock:updated", withBigInt), toAcme.emit("stock:updated", cyclic), toAcme.emit("stock:updated", changed)];
+      withBigInt.big = 10n;
+      cyclic.self = cyclic;
+      changed.c = 99;
+      const positionsSent = await Promise.all(sent);
+      for (let n = 1; n <= 20; n++) await toAcme.emit("stock:updated", { n });
+      await waitFor(() => heard.length === 23, { message: "every broadcast, those after the changed ones included" });
+
+      expect(positionsSent.map((position) => position?.offset)).toEqual([1, 2, 3]);
+      expect(heard.slice(0, 3).map(({ data }) => data)).toEqual([{ a: 1 }, { b: 2 }, { c: 3 }]);
+      const read = await request(socket, "stream:read", { stream: "company", epoch: positionsSent[0]!.epoch, after: 0 });
+      expect(read.ok).toBe(true);
+      expect(read.entries.slice(0, 3).map(({ data }: { data: unknown }) => data)).toEqual([{ a: 1 }, { b: 2 }, { c: 3 }]);
+      // A volatile broadcast goes out at once; a value JSON cannot carry is refused with a code, not the encoder's throw.
+      expect(() => toAcme.volatile.emit("stock:updated", { big: 1n })).toThrow(expect.objectContaining({ code: "INVALID_PAYLOAD" }));
+      await sleep(50);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   test("stream:read returns what came after an offset, in order, a page at a time, for the reader's own company only", async () => {
     server = await startTestServer();
     const socket = await connect(alice);
