@@ -47,6 +47,8 @@ export class EventLog {
 
   constructor(socket: Socket) {
     socket.onAny((event: string, data: unknown) => {
+      // Where the company's stream stood at connection: bookkeeping of every connection, not something the app did.
+      if (event === "stream:start") return;
       this.events.push({ event, data });
       for (const waiter of this.waiters) waiter();
     });
