@@ -1,8 +1,10 @@
 import type { InboxMessage } from "@truss/core";
+import { connect, type StreamResync } from "@truss/client";
 import {
   collect,
   request,
   requireRedisOrSkip,
+  signToken,
   sleep,
   startRedisServer,
   waitFor,
@@ -200,6 +202,52 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
     expect(Date.now() - backAt).toBeLessThan(RECOVERY_BUDGET_MS);
     expect(unhandled).toEqual([]);
   }, 30_000);
+
+  test("a device that stayed connected while Redis restarted empty is told EPOCH_CHANGED for its company and topic streams, not moved on silently", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { authorize: () => true } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    await group.adaptersReady();
+    const companyId = company();
+    const phone = connect(nodeB.url, {
+      token: signToken({ userId: user(), companyId }),
+      deviceId: "phone",
+      socketOptions: { transports: ["websocket"] },
+    });
+    try {
+      const heard: number[] = [];
+      const resynced: StreamResync[] = [];
+      phone.on("stock:updated", (data) => void heard.push((data as { n: number }).n));
+      phone.on("task:moved", (data) => void heard.push((data as { n: number }).n));
+      phone.onResync((resync) => resynced.push(resync));
+      await waitFor(() => phone.status === "connected", { message: "the phone to connect" });
+      await phone.subscribe("project:p-1");
+      for (let n = 1; n <= 3; n++) {
+        await nodeA.engine.toCompany(companyId).emit("stock:updated", { n });
+        await nodeA.engine.toTopic(companyId, "project:p-1").emit("task:moved", { n: 100 + n });
+      }
+      await waitFor(() => heard.length === 6, { message: "the broadcasts before the restart" });
+
+      // Whatever the old epoch held after the phone's position is gone with it: nothing says the phone had its tail.
+      await server.stop();
+      await server.restart();
+      await waitFor(
+        async () => {
+          await nodeA.engine.toCompany(companyId).emit("stock:updated", { n: 10 }).catch(() => null);
+          await nodeA.engine.toTopic(companyId, "project:p-1").emit("task:moved", { n: 110 }).catch(() => null);
+          return resynced.length >= 2;
+        },
+        { timeoutMs: 10_000, intervalMs: 200, message: "a resync of each stream" },
+      );
+      expect(resynced.map(({ stream, reason }) => `${stream} ${reason}`).sort()).toEqual(["company EPOCH_CHANGED", "topic:project:p-1 EPOCH_CHANGED"]);
+      // Live delivery goes on in the new epoch.
+      await nodeA.engine.toCompany(companyId).emit("stock:updated", { n: 20 });
+      await waitFor(() => heard.includes(20), { message: "a broadcast after the resync" });
+      expect(unhandled).toEqual([]);
+    } finally {
+      phone.close();
+    }
+  }, 40_000);
 
   test("at maxmemory with noeviction, toUser is refused with STORE_UNAVAILABLE and Redis stays within its limit", async () => {
     const maxmemory = 4 * 1024 * 1024;
