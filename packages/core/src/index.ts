@@ -60,6 +60,7 @@ export { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS, res
 export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInbox } from "./inbox/memory.js";
+export type { MemoryInboxOptions } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";
 export type { MemoryDocumentStoreOptions } from "./documents/memory.js";
 export { memoryStreamStore } from "./streams/memory.js";

@@ -25,6 +25,48 @@ describe("memoryInbox", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  test("a company's inboxes hold maxBytesPerCompany bytes together; past it an append is refused QUOTA_EXCEEDED and stores nothing", async () => {
+    const clock = manualClock();
+    const data = { note: "x".repeat(90) };
+    const size = "e".length + JSON.stringify(data).length;
+    const inbox = memoryInbox({ maxBytesPerCompany: 3 * size, ttlMs: 1_000, maxLength: 2, now: clock.now });
+    await inbox.append(ann, "e", data);
+    await inbox.append(bob, "e", data);
+    await inbox.append(bob, "e", data);
+    await expect(inbox.append(ann, "e", data)).rejects.toMatchObject({ name: "TrussError", code: "QUOTA_EXCEEDED" });
+    expect(await inbox.read(ann, null, 10)).toHaveLength(1);
+    // Another company is not held to it, and an append that pushes the user's own oldest out fits.
+    await inbox.append({ companyId: "globex", userId: "ann" }, "e", data);
+    await inbox.append(bob, "e", data);
+    expect(await inbox.read(bob, null, 10)).toHaveLength(2);
+    // Messages that expired, in any user's inbox, make room.
+    clock.advance(1_000);
+    await inbox.append(ann, "e", data);
+    await inbox.append(ann, "e", data);
+    await inbox.append(bob, "e", data);
+    expect(await inbox.dropped()).toEqual({ expired: 4, overCap: 1 });
+  });
+
+  test("a user's inbox keeps maxCursorsPerUser device cursors, forgetting the one moved longest ago", async () => {
+    const inbox = memoryInbox({ maxCursorsPerUser: 2 });
+    const { message } = await inbox.append(ann, "e", 1);
+    for (const deviceId of ["laptop", "phone", "tablet"]) await inbox.ack({ ...ann, deviceId }, message.id);
+    expect(await inbox.cursor({ ...ann, deviceId: "laptop" })).toBeNull();
+    expect(await inbox.cursor({ ...ann, deviceId: "phone" })).toBe(message.id);
+    expect(await inbox.cursor({ ...ann, deviceId: "tablet" })).toBe(message.id);
+    // Moving a cursor makes it the newest.
+    const next = (await inbox.append(ann, "e", 2)).message;
+    await inbox.ack({ ...ann, deviceId: "phone" }, next.id);
+    await inbox.ack({ ...ann, deviceId: "desk" }, next.id);
+    expect(await inbox.cursor({ ...ann, deviceId: "tablet" })).toBeNull();
+    expect(await inbox.cursor({ ...ann, deviceId: "phone" })).toBe(next.id);
+  });
+
+  test("quotas must be positive integers", () => {
+    expect(() => memoryInbox({ maxBytesPerCompany: 0 })).toThrow(RangeError);
+    expect(() => memoryInbox({ maxCursorsPerUser: 1.5 })).toThrow(RangeError);
+  });
+
   test("ids count up within a millisecond and never go back with the clock", async () => {
     const clock = manualClock(5000);
     const inbox = memoryInbox({ now: clock.now });

@@ -157,6 +157,27 @@ describe("memoryStreamStore", () => {
     for (const after of [-1, 1.5, Number.NaN]) await expect(store.read(acme, after, 10)).rejects.toThrow(TypeError);
   });
 
+  test("a company's streams keep maxBytesPerCompany bytes together: its oldest entries go first, across streams, as HISTORY_TRIMMED", async () => {
+    const data = { text: "x".repeat(90) };
+    const size = "e".length + JSON.stringify(data).length;
+    const store = memoryStreamStore({ maxBytesPerCompany: 3 * size });
+    const topic = { ...acme, stream: "topic:site-1" };
+    await store.append(acme, "e", data);
+    await store.append(topic, "e", data);
+    await store.append(acme, "e", data);
+    await store.append(topic, "e", data);
+    // Four entries against room for three: the company stream's first, the oldest, went.
+    expect(await store.read(acme, 0, 10)).toMatchObject({ top: 2, entries: [{ offset: 2 }], gap: "HISTORY_TRIMMED" });
+    expect(await store.read(topic, 0, 10)).toMatchObject({ top: 2, entries: [{ offset: 1 }, { offset: 2 }], gap: null });
+    await store.append(acme, "e", data);
+    expect((await store.read(topic, 0, 10)).entries.map((entry) => entry.offset)).toEqual([2]);
+    // Another company keeps its own.
+    await store.append(globex, "e", data);
+    expect((await store.read(acme, 0, 10)).entries).toHaveLength(2);
+    expect(await store.trimmed()).toEqual({ trimmed: 2, expired: 0 });
+    expect(() => memoryStreamStore({ maxBytesPerCompany: 0 })).toThrow(RangeError);
+  });
+
   test("a size, TTL or idle time that would keep nothing is refused", () => {
     expect(() => memoryStreamStore({ size: 0 })).toThrow(RangeError);
     expect(() => memoryStreamStore({ size: 2.5 })).toThrow(RangeError);

@@ -37,10 +37,11 @@ export const ERROR_CODES = [
   "DOCUMENT_TOO_LARGE",
   /**
    * The write would take the company past what the server's store keeps for
-   * one company (documents, or bytes of documents and their history, in the
-   * default in-memory store); nothing was stored. Sending it again will not
-   * help until the company holds less: tell the user their data is full and
-   * ask the operator to raise the quota or move to a durable store.
+   * one company (in the default in-memory stores: documents, bytes of
+   * documents and their history, bytes of inbox messages); nothing was
+   * stored. Sending it again will not help until the company holds less:
+   * tell the user their data is full and ask the operator to raise the quota
+   * or move to a durable store.
    */
   "QUOTA_EXCEEDED",
   /** The socket stopped reading and more than `limits.maxBufferedBytes` waited for it; it was disconnected. Reconnect. */

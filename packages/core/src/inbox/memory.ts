@@ -11,7 +11,38 @@ import {
   type InboxStore,
   type UserKey,
 } from "./store.js";
+import { TrussError } from "../errors.js";
 import { refuseNonJsonFields } from "../json-fields.js";
+import { checkPositiveIntegers } from "../store-options.js";
+
+/** Options of {@link memoryInbox}. */
+export interface MemoryInboxOptions extends InboxOptions {
+  /**
+   * How many bytes of messages (their event name and data as JSON) one
+   * company's inboxes may hold together. An append past it, once expired
+   * messages are dropped, is refused with `QUOTA_EXCEEDED`; nothing is
+   * stored.
+   *
+   * @default 67108864 (64 MiB)
+   */
+  maxBytesPerCompany?: number;
+  /**
+   * How many devices' cursors one user's inbox keeps. Past it the cursor
+   * acknowledged longest ago is forgotten: that device is then sent the
+   * kept messages again (same ids, which `@truss/client` drops), so cycling
+   * device ids cannot grow the inbox without bound.
+   *
+   * @default 100
+   */
+  maxCursorsPerUser?: number;
+  /** Clock in epoch ms, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Default bytes of messages one company's inboxes may hold: 64 MiB. */
+const DEFAULT_MAX_BYTES_PER_COMPANY = 64 * 1024 * 1024;
+/** Default cursors kept per user. */
+const DEFAULT_MAX_CURSORS_PER_USER = 100;
 
 /** A stored message: its data kept as JSON text, so nothing a caller holds can change it. */
 interface StoredMessage {
@@ -20,6 +51,8 @@ interface StoredMessage {
   /** The data as JSON; `undefined` for a message without data. */
   json: string | undefined;
   ts: number;
+  /** UTF-8 size of the event name and `json`: what the company's quota counts. */
+  bytes: number;
 }
 
 interface UserInbox {
@@ -28,7 +61,7 @@ interface UserInbox {
   /** The last id handed out, kept after its message is dropped so ids never repeat. */
   lastMs: number;
   lastSeq: number;
-  /** deviceId → last acknowledged id. */
+  /** deviceId → last acknowledged id; the least recently moved first. */
   cursors: Map<string, string>;
   /**
    * Idempotency key → the id and ts of the first message stored with it.
@@ -55,12 +88,20 @@ interface UserInbox {
  * dropped first. An append is one synchronous step, so two appends with the
  * same key on this instance never both store.
  *
+ * Each company's inboxes hold at most `maxBytesPerCompany` bytes of
+ * messages (an append past it is refused with a `TrussError`
+ * `QUOTA_EXCEEDED`), and each user's at most `maxCursorsPerUser` device
+ * cursors, so neither a busy tenant nor a user cycling device ids can grow
+ * the process's memory without bound.
+ *
  * @param options.ttlMs How long a message is kept; default {@link DEFAULT_INBOX_TTL_MS}.
  * @param options.maxLength Messages kept per user; default {@link DEFAULT_INBOX_MAX_LENGTH}.
+ * @param options.maxBytesPerCompany Bytes of messages one company may hold; default 64 MiB.
+ * @param options.maxCursorsPerUser Device cursors kept per user; default 100.
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
- * @throws RangeError when `ttlMs` or `maxLength` is not a positive number.
+ * @throws RangeError when `ttlMs` or `maxLength` is not a positive number, or a quota not a positive integer.
  */
-export function memoryInbox(options: InboxOptions & { now?: () => number } = {}): InboxStore {
+export function memoryInbox(options: MemoryInboxOptions = {}): InboxStore {
   const now = options.now ?? Date.now;
   const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
   const maxLength = options.maxLength ?? DEFAULT_INBOX_MAX_LENGTH;
@@ -69,10 +110,23 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
     throw new RangeError(`memoryInbox: maxLength must be a positive integer, got ${maxLength}`);
   }
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
+  const { maxBytesPerCompany, maxCursorsPerUser } = checkPositiveIntegers("memoryInbox", {
+    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MAX_BYTES_PER_COMPANY,
+    maxCursorsPerUser: options.maxCursorsPerUser ?? DEFAULT_MAX_CURSORS_PER_USER,
+  });
 
   /** companyId → userId → inbox: nested, never joined into one key, so no ids can collide. */
   const companies = new Map<string, Map<string, UserInbox>>();
+  /** companyId → bytes of the messages its inboxes keep. */
+  const companyBytes = new Map<string, number>();
   const drops: InboxDropStats = { expired: 0, overCap: 0 };
+
+  /** Drops the oldest `count` messages of a user's inbox, and their bytes from the company's. */
+  const dropOldest = (companyId: string, inbox: UserInbox, count: number) => {
+    let bytes = 0;
+    for (const message of inbox.messages.splice(0, count)) bytes += message.bytes;
+    companyBytes.set(companyId, (companyBytes.get(companyId) ?? 0) - bytes);
+  };
 
   const inboxOf = (user: UserKey): UserInbox | undefined => companies.get(user.companyId)?.get(user.userId);
   const inboxFor = (user: UserKey): UserInbox => {
@@ -86,13 +140,27 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
     return inbox;
   };
 
-  const dropExpired = (inbox: UserInbox, at: number) => {
+  const dropExpired = (companyId: string, inbox: UserInbox, at: number) => {
     const { messages } = inbox;
     let count = 0;
     while (count < messages.length && messages[count]!.ts + ttlMs <= at) count += 1;
     if (count === 0) return;
-    messages.splice(0, count);
+    dropOldest(companyId, inbox, count);
     drops.expired += count;
+  };
+
+  /** Refuses an append that would take the company past its bytes, once every one of its inboxes dropped what expired. */
+  const assertWithinQuota = (user: UserKey, inbox: UserInbox, bytes: number, at: number) => {
+    // The append drops the user's oldest past the length cap: that room counts.
+    const freed = inbox.messages.slice(0, Math.max(0, inbox.messages.length + 1 - maxLength)).reduce((sum, message) => sum + message.bytes, 0);
+    const within = () => (companyBytes.get(user.companyId) ?? 0) - freed + bytes <= maxBytesPerCompany;
+    if (within()) return;
+    for (const other of companies.get(user.companyId)?.values() ?? []) dropExpired(user.companyId, other, at);
+    if (within()) return;
+    throw new TrussError(
+      "QUOTA_EXCEEDED",
+      `The message was not stored: the company's inboxes hold ${companyBytes.get(user.companyId)} bytes, and this server keeps at most ${maxBytesPerCompany} for one company until messages are read or expire.`,
+    );
   };
 
   /** Forgets keys past the TTL, then the oldest beyond the bound (`extra` makes room for keys about to be added). */
@@ -111,7 +179,7 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
       const json = JSON.stringify(data) as string | undefined;
       const at = now();
       const inbox = inboxFor(user);
-      dropExpired(inbox, at);
+      dropExpired(user.companyId, inbox, at);
       if (key !== undefined) {
         dropKeys(inbox, at, 0);
         const first = inbox.keys.get(key);
@@ -119,19 +187,22 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
           const index = firstIndexAfter(inbox.messages, first.id) - 1;
           const stored = inbox.messages[index];
           // The cap may have dropped the first message: its id and ts still answer for it.
-          const message = stored?.id === first.id ? decode(stored) : decode({ id: first.id, event, json, ts: first.ts });
+          const message = stored?.id === first.id ? decode(stored) : decode({ id: first.id, event, json, ts: first.ts, bytes: 0 });
           return { message, duplicate: true };
         }
       }
+      const bytes = Buffer.byteLength(event) + (json === undefined ? 0 : Buffer.byteLength(json));
+      assertWithinQuota(user, inbox, bytes, at);
       const ms = Math.max(at, inbox.lastMs);
       const seq = ms === inbox.lastMs ? inbox.lastSeq + 1 : 0;
       inbox.lastMs = ms;
       inbox.lastSeq = seq;
-      const message: StoredMessage = { id: `${ms}-${seq}`, event, json, ts: ms };
+      const message: StoredMessage = { id: `${ms}-${seq}`, event, json, ts: ms, bytes };
       inbox.messages.push(message);
+      companyBytes.set(user.companyId, (companyBytes.get(user.companyId) ?? 0) + bytes);
       const overCap = inbox.messages.length - maxLength;
       if (overCap > 0) {
-        inbox.messages.splice(0, overCap);
+        dropOldest(user.companyId, inbox, overCap);
         drops.overCap += overCap;
       }
       if (key !== undefined) {
@@ -145,7 +216,7 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
       if (afterId !== null) assertInboxId(afterId);
       const inbox = inboxOf(user);
       if (!inbox || limit <= 0) return [];
-      dropExpired(inbox, now());
+      dropExpired(user.companyId, inbox, now());
       const { messages } = inbox;
       const start = afterId === null ? 0 : firstIndexAfter(messages, afterId);
       return messages.slice(start, start + limit).map(decode);
@@ -155,7 +226,14 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
       assertInboxId(id);
       const { cursors } = inboxFor(device);
       const current = cursors.get(device.deviceId);
-      if (current === undefined || compareInboxIds(id, current) > 0) cursors.set(device.deviceId, id);
+      if (current !== undefined && compareInboxIds(id, current) <= 0) return;
+      // Re-inserted at the end, so the cursor moved longest ago comes first.
+      cursors.delete(device.deviceId);
+      cursors.set(device.deviceId, id);
+      for (const deviceId of cursors.keys()) {
+        if (cursors.size <= maxCursorsPerUser) break;
+        cursors.delete(deviceId);
+      }
     },
 
     async cursor(device) {
@@ -164,9 +242,9 @@ export function memoryInbox(options: InboxOptions & { now?: () => number } = {})
 
     async dropped() {
       const at = now();
-      for (const users of companies.values()) {
+      for (const [companyId, users] of companies) {
         for (const inbox of users.values()) {
-          dropExpired(inbox, at);
+          dropExpired(companyId, inbox, at);
           dropKeys(inbox, at, 0);
         }
       }

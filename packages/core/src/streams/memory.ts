@@ -8,17 +8,33 @@ import {
   type StreamStoreOptions,
   type StreamTrimStats,
 } from "./store.js";
+import { checkPositiveIntegers } from "../store-options.js";
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {
+  /**
+   * How many bytes of entries (event name and data as JSON) one company's
+   * streams keep together. Past it the company's oldest entries go first,
+   * across its streams, as the size cap would drop them (a device that
+   * needed one gets a `HISTORY_TRIMMED` resync); the broadcast itself is
+   * never refused.
+   *
+   * @default 67108864 (64 MiB)
+   */
+  maxBytesPerCompany?: number;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
+
+/** Default bytes of entries one company's streams keep: 64 MiB. */
+const DEFAULT_MAX_BYTES_PER_COMPANY = 64 * 1024 * 1024;
 
 interface StreamRecord {
   epoch: string;
   /** Oldest first; the last one has offset `top`, and offsets are contiguous. */
   entries: StreamEntry[];
+  /** Size of each of `entries`, in step with it. */
+  sizes: number[];
   /** The last offset handed out in this epoch. */
   top: number;
   /** The highest offset the size cap dropped (0 when none). */
@@ -27,6 +43,22 @@ interface StreamRecord {
   expiredTo: number;
   /** The last append or read, epoch ms: what the idle clock counts from. */
   touchedAt: number;
+}
+
+/** One company's streams, and their entries in the order they were appended, for its byte cap. */
+interface CompanyStreams {
+  streams: Map<string, StreamRecord>;
+  /** Bytes of every kept entry of the company. */
+  bytes: number;
+  /** How many entries the company keeps. */
+  count: number;
+  /**
+   * Every entry appended, oldest first, from `appendedStart` on: what goes
+   * first past `maxBytesPerCompany`. Entries the TTL or the size cap already
+   * dropped are skipped, and swept out once they outnumber the kept ones.
+   */
+  appended: Array<{ record: StreamRecord; offset: number }>;
+  appendedStart: number;
 }
 
 /**
@@ -52,26 +84,57 @@ interface StreamRecord {
  * exact while the two took turns at most once (the usual case) and otherwise
  * names the one that dropped the older run.
  *
- * @throws RangeError when `size`, `ttlMs` or `idleMs` is not a positive integer.
+ * Each company's streams keep at most `maxBytesPerCompany` bytes of entries
+ * together, its oldest dropped first, so a company broadcasting on many
+ * topics cannot hold more than that for the TTL.
+ *
+ * @throws RangeError when `size`, `ttlMs`, `idleMs` or `maxBytesPerCompany` is not a positive integer.
  */
 export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): StreamStore {
   const now = options.now ?? Date.now;
   const { size, ttlMs, idleMs } = resolveStreamStoreOptions("memoryStreamStore", options);
+  const { maxBytesPerCompany } = checkPositiveIntegers("memoryStreamStore", {
+    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MAX_BYTES_PER_COMPANY,
+  });
   const sweepEveryMs = Math.min(ttlMs, idleMs);
 
-  /** companyId → stream → record: nested, never joined into one key, so no ids can collide. */
-  const companies = new Map<string, Map<string, StreamRecord>>();
+  /** companyId → its streams: nested, never joined into one key, so no ids can collide. */
+  const companies = new Map<string, CompanyStreams>();
   const totals: StreamTrimStats = { trimmed: 0, expired: 0 };
   let sweptAt = now();
 
-  const dropExpired = (record: StreamRecord, at: number) => {
+  /** Drops a record's oldest `count` entries, and their bytes from the company's. */
+  const dropOldest = (company: CompanyStreams, record: StreamRecord, count: number) => {
+    record.entries.splice(0, count);
+    for (const bytes of record.sizes.splice(0, count)) company.bytes -= bytes;
+    company.count -= count;
+  };
+
+  const dropExpired = (company: CompanyStreams, record: StreamRecord, at: number) => {
     const { entries } = record;
     let count = 0;
     while (count < entries.length && entries[count]!.ts + ttlMs <= at) count += 1;
     if (count === 0) return;
     record.expiredTo = entries[count - 1]!.offset;
-    entries.splice(0, count);
+    dropOldest(company, record, count);
     totals.expired += count;
+  };
+
+  /** Drops the company's oldest entries until it is within its bytes, and sweeps out what other drops left behind. */
+  const trimCompany = (company: CompanyStreams) => {
+    const { appended } = company;
+    while (company.bytes > maxBytesPerCompany && company.appendedStart < appended.length) {
+      const { record, offset } = appended[company.appendedStart++]!;
+      // Entries leave a stream oldest first, so a kept entry is always its stream's oldest.
+      if (record.entries[0]?.offset !== offset) continue;
+      record.trimmedTo = offset;
+      dropOldest(company, record, 1);
+      totals.trimmed += 1;
+    }
+    if (appended.length - company.appendedStart > 2 * company.count + 64) {
+      company.appended = appended.slice(company.appendedStart).filter(({ record, offset }) => offset >= (record.entries[0]?.offset ?? Infinity));
+      company.appendedStart = 0;
+    }
   };
 
   const isForgotten = (record: StreamRecord, at: number) =>
@@ -80,55 +143,62 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
   /** Applies the TTL to every stream and forgets the idle ones. */
   const sweep = (at: number) => {
     sweptAt = at;
-    for (const [companyId, streams] of companies) {
-      for (const [stream, record] of streams) {
-        dropExpired(record, at);
-        if (isForgotten(record, at)) streams.delete(stream);
+    for (const [companyId, company] of companies) {
+      for (const [stream, record] of company.streams) {
+        dropExpired(company, record, at);
+        if (isForgotten(record, at)) company.streams.delete(stream);
       }
-      if (streams.size === 0) companies.delete(companyId);
+      if (company.streams.size === 0) companies.delete(companyId);
+      else trimCompany(company);
     }
   };
 
-  /** The stream's live record, with the TTL applied; a new epoch when there is none. */
-  const recordFor = (key: StreamKey, at: number): StreamRecord => {
+  /** The stream's live record and its company, with the TTL applied; a new epoch when there is none. */
+  const recordFor = (key: StreamKey, at: number): { company: CompanyStreams; record: StreamRecord } => {
     if (at - sweptAt >= sweepEveryMs) sweep(at);
-    let streams = companies.get(key.companyId);
-    if (!streams) companies.set(key.companyId, (streams = new Map()));
-    let record = streams.get(key.stream);
+    let company = companies.get(key.companyId);
+    if (!company) companies.set(key.companyId, (company = { streams: new Map(), bytes: 0, count: 0, appended: [], appendedStart: 0 }));
+    let record = company.streams.get(key.stream);
     if (record) {
-      dropExpired(record, at);
+      dropExpired(company, record, at);
       if (isForgotten(record, at)) record = undefined;
     }
     if (!record) {
-      record = { epoch: randomUUID(), entries: [], top: 0, trimmedTo: 0, expiredTo: 0, touchedAt: at };
-      streams.set(key.stream, record);
+      record = { epoch: randomUUID(), entries: [], sizes: [], top: 0, trimmedTo: 0, expiredTo: 0, touchedAt: at };
+      company.streams.set(key.stream, record);
     }
     record.touchedAt = at;
-    return record;
+    return { company, record };
   };
 
   return {
     async append(key, event, data) {
       const at = now();
-      const record = recordFor(key, at);
+      const { company, record } = recordFor(key, at);
       const { entries } = record;
       // Never older than the entry before it, so the TTL drops from the front only.
       const ts = Math.max(at, entries.at(-1)?.ts ?? at);
       const entry: StreamEntry = { offset: record.top + 1, event, data, ts };
+      const bytes = Buffer.byteLength(event) + Buffer.byteLength(JSON.stringify(data) ?? "");
       record.top = entry.offset;
       entries.push(entry);
+      record.sizes.push(bytes);
+      company.bytes += bytes;
+      company.count += 1;
+      company.appended.push({ record, offset: entry.offset });
       const overCap = entries.length - size;
       if (overCap > 0) {
         record.trimmedTo = entries[overCap - 1]!.offset;
-        entries.splice(0, overCap);
+        dropOldest(company, record, overCap);
         totals.trimmed += overCap;
       }
+      trimCompany(company);
       return { epoch: record.epoch, entry: { ...entry } };
     },
 
     async read(key, after, limit) {
       assertOffset(after);
-      const record = recordFor(key, now());
+      const { record } = recordFor(key, now());
       const { entries, top } = record;
       const first = top - entries.length + 1;
       const start = Math.max(after + 1, first) - first;
