@@ -11,3 +11,5 @@ export { conflictResolverSuite } from "./resolver.js";
 export type { ConflictResolverSuiteOptions } from "./resolver.js";
 export { streamStoreSuite } from "./streams.js";
 export type { StreamSuiteOptions } from "./streams.js";
+export { revocationStoreSuite } from "./revocations.js";
+export type { RevocationSuiteOptions } from "./revocations.js";

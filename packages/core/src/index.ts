@@ -65,6 +65,10 @@ export { memoryDocumentStore } from "./documents/memory.js";
 export type { MemoryDocumentStoreOptions } from "./documents/memory.js";
 export { memoryStreamStore } from "./streams/memory.js";
 export type { MemoryStreamStoreOptions } from "./streams/memory.js";
+export type { DisconnectRevocation, RevocationPage, RevocationRecord, RevocationStore, UnsubscribeRevocation } from "./revocations/store.js";
+export { DEFAULT_REVOCATION_TTL_MS, isRevocationRecord, revocationSlot } from "./revocations/store.js";
+export { DEFAULT_MAX_REVOCATIONS, memoryRevocationStore } from "./revocations/memory.js";
+export type { MemoryRevocationStoreOptions } from "./revocations/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
 export { jwtAuth } from "./auth/jwt.js";
 export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames, JwtClaims } from "./auth/jwt.js";
@@ -93,7 +97,7 @@ export type {
 export { DEFAULT_AUTHORIZE_TIMEOUT_MS } from "./engine/policy.js";
 export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./engine/topics.js";
 export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./engine/topics.js";
-export { DEFAULT_MAX_REPLAY } from "./engine/options.js";
+export { DEFAULT_MAX_REPLAY, DEFAULT_REVOCATION_POLL_INTERVAL_MS } from "./engine/options.js";
 export type { DisconnectCode, DisconnectReason, RevocationResult } from "./engine/revocation.js";
 export type { DocumentUpdate } from "./engine/documents.js";
 export { defineEvents } from "./engine/events.js";
@@ -117,5 +121,6 @@ export type {
   PresenceOptions,
   PresenceTimingOptions,
   RealtimeEngineOptions,
+  RevocationTimingOptions,
 } from "./engine/options.js";
 export * from "@truss/protocol";

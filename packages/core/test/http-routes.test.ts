@@ -9,7 +9,7 @@ const report = (status: HealthReport["status"]): HealthReport => ({
   nodeId: "node-1",
   connections: 2,
   uptimeMs: 10,
-  stores: { presence: { state: "up" }, inbox: { state: status === "degraded" ? "down" : "up" }, documents: { state: "up" }, streams: { state: "up" } },
+  stores: { presence: { state: "up" }, inbox: { state: status === "degraded" ? "down" : "up" }, documents: { state: "up" }, streams: { state: "up" }, revocations: { state: "up" } },
 });
 const engineReporting = (status: HealthReport["status"]) => ({
   health: async () => report(status),

@@ -1,5 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { memoryDocumentStore, memoryInbox, memoryPresenceStore, memoryStreamStore, type EngineStores, type RealtimeEngineOptions } from "@truss/core";
+import {
+  memoryDocumentStore,
+  memoryInbox,
+  memoryPresenceStore,
+  memoryRevocationStore,
+  memoryStreamStore,
+  type EngineStores,
+  type RealtimeEngineOptions,
+} from "@truss/core";
 import { redisAdapter, redisStores, type RedisClient } from "@truss/redis";
 import { startTestServer, waitFor, withTimeout, type RedisServer, type TestServer } from "@truss/test-utils";
 import { Redis } from "./deps.js";
@@ -34,7 +42,13 @@ export interface Backend {
 export const memoryBackend: Backend = {
   name: "memory",
   async start({ wrapStores, ...engine } = {}) {
-    const stores: EngineStores = { presence: memoryPresenceStore(), inbox: memoryInbox(), documents: memoryDocumentStore(), streams: memoryStreamStore() };
+    const stores: EngineStores = {
+      presence: memoryPresenceStore(),
+      inbox: memoryInbox(),
+      documents: memoryDocumentStore(),
+      streams: memoryStreamStore(),
+      revocations: memoryRevocationStore(),
+    };
     const server = await startTestServer({ ...(wrapStores ? wrapStores(stores) : stores), ...engine });
     return { a: server, b: server, nodes: [server], redisErrors: [], close: () => server.close() };
   },
@@ -96,7 +110,7 @@ export function redisBackend(redis: () => RedisServer): Backend {
 }
 
 /**
- * Wraps every method of the three stores to count its calls by
+ * Wraps every method of the stores to count its calls by
  * `<store>.<method>`, so a case can prove a refused input never reached a store.
  */
 export function countStoreCalls(calls: Map<string, number>): (stores: EngineStores) => EngineStores {
@@ -117,6 +131,7 @@ export function countStoreCalls(calls: Map<string, number>): (stores: EngineStor
     inbox: wrap("inbox", stores.inbox),
     documents: wrap("documents", stores.documents),
     streams: wrap("streams", stores.streams),
+    revocations: wrap("revocations", stores.revocations),
   });
 }
 

@@ -31,5 +31,16 @@ export function signToken(claims: TestClaims, options: { expiresInSec?: number |
   if (options.expiresInSec !== null) payload.exp = now + (options.expiresInSec ?? 3600);
   if (claims.deviceId) payload.deviceId = claims.deviceId;
   if (options.notBeforeSec !== undefined) payload.nbf = now + options.notBeforeSec;
-  return jwt.sign(payload, options.secret ?? TEST_SECRET, { algorithm: "HS256", noTimestamp: true });
+  // `iat` stays (jsonwebtoken's `noTimestamp` would delete it): revocations compare it.
+  return jwt.sign(payload, options.secret ?? TEST_SECRET, { algorithm: "HS256" });
+}
+
+/**
+ * Waits until a token signed now has an `iat` after `at` (epoch ms), then
+ * signs it: `iat` counts whole seconds, so a token signed in the same second
+ * as a revocation counts as issued before it.
+ */
+export async function signTokenAfter(at: number, claims: TestClaims, options: Parameters<typeof signToken>[1] = {}): Promise<string> {
+  while (Math.floor(Date.now() / 1000) * 1000 <= at) await new Promise((resolve) => setTimeout(resolve, 20));
+  return signToken(claims, options);
 }

@@ -16,6 +16,14 @@ export interface Principal {
   roles: readonly string[];
   /** When the credential stops being valid, in epoch milliseconds; `null` for never. */
   expiresAt: number | null;
+  /**
+   * When the credential was issued, in epoch milliseconds (`jwtAuth`: the
+   * `iat` claim); `null` or absent when unknown. A revocation
+   * (`disconnectUser`) refuses credentials issued before it, at the handshake
+   * and on `auth:refresh`; one whose issue time is unknown cannot be told
+   * apart from a new one, so set it in your own authenticator.
+   */
+  issuedAt?: number | null;
 }
 
 /** What an {@link Authenticator} is given: the credential and the request around it. */

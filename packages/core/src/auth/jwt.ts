@@ -74,10 +74,11 @@ export interface JwtClaims {
 /**
  * Builds the principal's fields from a verified payload, for issuers whose
  * tokens need more than renaming (nested claims, prefixed ids). `expiresAt`
- * is not yours to set: it always comes from `exp`, so a mapping can never
- * keep a connection alive past its token.
+ * and `issuedAt` are not yours to set: they always come from `exp` and
+ * `iat`, so a mapping can never keep a connection alive past its token, nor
+ * date a token after a revocation.
  */
-export type JwtClaimMapper = (payload: JwtClaims) => Partial<Omit<Principal, "expiresAt">>;
+export type JwtClaimMapper = (payload: JwtClaims) => Partial<Omit<Principal, "expiresAt" | "issuedAt">>;
 
 /** Options for {@link jwtAuth}. Give exactly one of `secret` and `publicKey`. */
 export interface JwtAuthOptions {
@@ -418,7 +419,7 @@ function toId(value: unknown): string | null {
 
 /** Assembles the principal, refusing a token that does not say whose and which tenant's it is. */
 function toPrincipal(payload: JwtClaims, readClaims: JwtClaimMapper, requestedDeviceId: string | undefined): Principal {
-  let mapped: Partial<Omit<Principal, "expiresAt">>;
+  let mapped: Partial<Omit<Principal, "expiresAt" | "issuedAt">>;
   try {
     mapped = readClaims(payload) ?? {};
   } catch (cause) {
@@ -440,6 +441,7 @@ function toPrincipal(payload: JwtClaims, readClaims: JwtClaimMapper, requestedDe
     deviceId: chooseDeviceId(toId(mapped.deviceId), requestedDeviceId),
     roles,
     expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : null,
+    issuedAt: typeof payload.iat === "number" && Number.isFinite(payload.iat) ? payload.iat * 1000 : null,
   };
 }
 

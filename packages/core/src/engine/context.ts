@@ -7,10 +7,10 @@ import type { StreamStore } from "../streams/store.js";
 import type { InboxMessage, InboxStore, UserKey } from "../inbox/store.js";
 import type { StreamPosition, TrussClientEvents, TrussServerEvents } from "@truss/protocol";
 import type { PresenceStore } from "../presence/store.js";
+import type { RevocationRecord, RevocationStore } from "../revocations/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./options.js";
 import type { SlowConsumerNotice } from "./slow-consumers.js";
-import type { ErrorPayload } from "../errors.js";
 
 /** The stores an engine runs on, by the name used in health and errors. */
 export interface EngineStores {
@@ -18,6 +18,7 @@ export interface EngineStores {
   inbox: InboxStore;
   documents: DocumentStore;
   streams: StreamStore;
+  revocations: RevocationStore;
 }
 
 /** Events the engine's nodes send each other through the adapter. */
@@ -25,15 +26,10 @@ export interface TrussInterServerEvents {
   /** A message stored in a user's inbox on another node, for this node's sockets of that user. */
   "truss:inbox": (user: UserKey, message: InboxMessage) => void;
   /** A revocation (`disconnectUser`, `unsubscribeUser`) for this node's sockets; answered with how many it reached. */
-  "truss:revoke": (command: RevokeCommand, answer: (sockets: number) => void) => void;
+  "truss:revoke": (record: RevocationRecord, answer: (sockets: number) => void) => void;
   /** A device cut as a slow consumer, to be told why on its next connection, or told already. */
   "truss:slow-consumer": (notice: SlowConsumerNotice) => void;
 }
-
-/** What one revocation asks every node to do to one user's sockets. */
-export type RevokeCommand =
-  | { kind: "disconnect"; companyId: string; userId: string; error: ErrorPayload }
-  | { kind: "unsubscribe"; companyId: string; userId: string; topic: string; error: ErrorPayload };
 
 /** What the engine keeps in `socket.data`: the principal the handshake admitted (replaced by `auth:refresh`). */
 export interface TrussSocketData {

@@ -95,8 +95,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       logger: resolved.logger,
     };
     this.policy = new Policy(this.ctx, resolved.authorize, limits.authorizeTimeoutMs);
-    this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, resolved.topics.maxPerConnection);
-    this.revocations = new Revocations(this.ctx, (socketId) => this.connections.get(socketId), this.subscriptions);
+    this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, resolved.topics.maxPerConnection, (connection, topic) =>
+      this.revocations.topicRefusal(connection, topic),
+    );
+    this.revocations = new Revocations(this.ctx, resolved.stores.revocations, resolved.revocationTiming, (socketId) => this.connections.get(socketId), this.subscriptions);
     this.streams = new StreamService(this.ctx, resolved.stores.streams, {
       maxDepth: limits.maxDepth,
       maxMessageBytes: limits.maxUserMessageBytes,
@@ -111,7 +113,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       this.policy.configured ? "watchers" : "company",
     );
     this.documents = this.documentService.api();
-    this.handshake = new Handshake(this.ctx, resolved, this.presenceService, () => this.closing);
+    this.handshake = new Handshake(this.ctx, resolved, this.presenceService, this.revocations, () => this.closing);
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
     this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections.values());
     registerProtocolHandlers(this.handlers, {
@@ -305,6 +307,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.presenceService.stop();
+    await this.revocations.stop();
     this.slowConsumers.stop();
     // Calls already running get their answer (or SERVER_SHUTTING_DOWN) before their socket goes.
     await this.dispatcher.drain(SHUTDOWN_FLUSH_MS);

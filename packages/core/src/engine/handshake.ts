@@ -12,6 +12,7 @@ import { isOriginAllowed, originOf } from "./limits.js";
 import type { ResolvedOptions } from "./options.js";
 import { isWellFormedText } from "./payload.js";
 import type { PresenceService } from "./presence.js";
+import type { Revocations } from "./revocation.js";
 
 /** Node's setTimeout overflows past about 24.8 days; longer expiries are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -32,6 +33,7 @@ export class Handshake {
       limits: Pick<ResolvedOptions["limits"], "allowedOrigins" | "maxDevicesPerUser" | "maxSocketsPerDevice">;
     },
     private readonly presence: PresenceService,
+    private readonly revocations: Pick<Revocations, "admit" | "refresh">,
     private readonly isClosing: () => boolean,
   ) {}
 
@@ -108,6 +110,7 @@ export class Handshake {
       }
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
       if (principal.expiresAt === null && this.options.authExpiry.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
+      await this.revocations.admit(principal, socket.handshake.issued);
       const { maxDevicesPerUser, maxSocketsPerDevice } = this.options.limits;
       if (!this.presence.admitsSocket(principal, maxSocketsPerDevice)) throw new TrussError("TOO_MANY_CONNECTIONS", tooManyConnections(maxSocketsPerDevice).message);
       if (!(await this.presence.admitsDevice(principal, maxDevicesPerUser))) throw new TrussError("TOO_MANY_DEVICES", tooManyDevices(maxDevicesPerUser).message);
@@ -152,6 +155,7 @@ export class Handshake {
     if (next.expiresAt === null && (this.options.authExpiry.requireExpiry || connection.principal.expiresAt !== null)) {
       throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
     }
+    await this.revocations.refresh(connection, next);
     connection.principal = { ...next, deviceId: connection.principal.deviceId };
     connection.socket.data.principal = connection.principal;
     this.startSession(connection);

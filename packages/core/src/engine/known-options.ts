@@ -3,9 +3,10 @@ import { assertImplements } from "../contract.js";
 import { DOCUMENT_STORE_METHODS } from "../documents/store.js";
 import { INBOX_STORE_METHODS } from "../inbox/store.js";
 import { PRESENCE_STORE_METHODS } from "../presence/store.js";
+import { REVOCATION_STORE_METHODS } from "../revocations/store.js";
 import { STREAM_STORE_METHODS } from "../streams/store.js";
 import type { MetricsOptions } from "./metrics.js";
-import type { AuthExpiryOptions, HistoryOptions, LimitOptions, PresenceTimingOptions, RealtimeEngineOptions } from "./options.js";
+import type { AuthExpiryOptions, HistoryOptions, LimitOptions, PresenceTimingOptions, RealtimeEngineOptions, RevocationTimingOptions } from "./options.js";
 import type { TopicOptions } from "./topics.js";
 
 /**
@@ -29,6 +30,8 @@ const KNOWN: Record<string, object> = {
     inbox: true,
     documents: true,
     streams: true,
+    revocations: true,
+    revocationTiming: true,
     history: true,
     resolver: true,
     adapter: true,
@@ -60,6 +63,7 @@ const KNOWN: Record<string, object> = {
   history: { size: true, ttlMs: true, maxReplay: true } satisfies KeysOf<HistoryOptions>,
   presenceTiming: { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true } satisfies KeysOf<PresenceTimingOptions>,
   authExpiry: { warnBeforeMs: true, requireExpiry: true } satisfies KeysOf<AuthExpiryOptions>,
+  revocationTiming: { ttlMs: true, pollIntervalMs: true } satisfies KeysOf<RevocationTimingOptions>,
   metrics: { registry: true, companyLabel: true } satisfies KeysOf<MetricsOptions>,
   "metrics.companyLabel": { max: true } satisfies KeysOf<NonNullable<MetricsOptions["companyLabel"]>>,
   // Checked only when `auth` is jwtAuth options rather than an Authenticator.
@@ -73,6 +77,7 @@ const STORES: ReadonlyArray<[option: keyof RealtimeEngineOptions, contract: stri
   ["inbox", "InboxStore", INBOX_STORE_METHODS],
   ["documents", "DocumentStore", DOCUMENT_STORE_METHODS],
   ["streams", "StreamStore", STREAM_STORE_METHODS],
+  ["revocations", "RevocationStore", REVOCATION_STORE_METHODS],
 ];
 
 /**
@@ -99,7 +104,7 @@ export function assertKnownOptions(options: object): void {
   };
   const all = options as Record<string, unknown>;
   check("", all);
-  for (const group of ["limits", "topics", "history", "presenceTiming", "authExpiry", "metrics"]) check(group, all[group]);
+  for (const group of ["limits", "topics", "history", "presenceTiming", "authExpiry", "revocationTiming", "metrics"]) check(group, all[group]);
   check("metrics.companyLabel", (all.metrics as { companyLabel?: unknown } | undefined)?.companyLabel);
   const auth = all.auth as { authenticate?: unknown; claims?: unknown } | undefined;
   const jwtOptions = typeof auth === "object" && auth !== null && !("authenticate" in auth);

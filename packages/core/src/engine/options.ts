@@ -14,6 +14,8 @@ import type { EngineStores } from "./context.js";
 import type { EventCatalog } from "./events.js";
 import type { MetricsOptions } from "./metrics.js";
 import { memoryStreamStore } from "../streams/memory.js";
+import { memoryRevocationStore } from "../revocations/memory.js";
+import { DEFAULT_REVOCATION_TTL_MS, type RevocationStore } from "../revocations/store.js";
 import type { StreamStore } from "../streams/store.js";
 import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "./policy.js";
 import { assertKnownOptions } from "./known-options.js";
@@ -143,6 +145,30 @@ export interface PresenceTimingOptions {
   sweepIntervalMs?: number;
 }
 
+/** How long revocations stay in force and how soon a node that missed one applies it, the `revocationTiming` option. */
+export interface RevocationTimingOptions {
+  /**
+   * How long a revocation (`disconnectUser`, `unsubscribeUser`) is kept, in
+   * ms: a token issued before it is refused for this long, so make it at
+   * least the lifetime of your longest-lived token.
+   *
+   * @default 24 hours ({@link DEFAULT_REVOCATION_TTL_MS})
+   */
+  ttlMs?: number;
+  /**
+   * How often each node reads the revocations stored since it last looked,
+   * in ms, and applies those it missed (its adapter was cut off from Redis
+   * when they were made). A node also reads at once when its adapter
+   * resubscribes. This is the longest a missed revocation waits.
+   *
+   * @default 5 seconds ({@link DEFAULT_REVOCATION_POLL_INTERVAL_MS})
+   */
+  pollIntervalMs?: number;
+}
+
+/** The default `revocationTiming.pollIntervalMs`: 5 seconds. */
+export const DEFAULT_REVOCATION_POLL_INTERVAL_MS = 5_000;
+
 /** Token-expiry behaviour on live connections. */
 export interface AuthExpiryOptions {
   /** How long before expiry `auth:expiring` is sent, in ms. Default 60 s. */
@@ -186,6 +212,13 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
    * catch up; default in-memory (one process), sized by `history`.
    */
   streams?: StreamStore;
+  /**
+   * Where revocations are kept so every node applies them, even one cut off
+   * from the adapter when they were made; default in-memory (one process).
+   */
+  revocations?: RevocationStore;
+  /** How long revocations stay in force and how often each node reads the ones it missed. */
+  revocationTiming?: RevocationTimingOptions;
   /** How much broadcast history the default stream store keeps, and how much a device may catch up on. */
   history?: HistoryOptions;
   /** Decides stale-base document updates. Default `fieldMerge()`. */
@@ -269,6 +302,7 @@ export interface ResolvedOptions {
   };
   presenceTiming: Required<PresenceTimingOptions>;
   authExpiry: Required<AuthExpiryOptions>;
+  revocationTiming: Required<RevocationTimingOptions>;
   authorize: AuthorizePolicy | undefined;
   topics: { patterns: TopicPatterns; maxPerConnection: number };
   maxReplay: number;
@@ -302,6 +336,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
           ...(options.history?.size !== undefined ? { size: positive(options.history.size, 0, "history.size") } : {}),
           ...(options.history?.ttlMs !== undefined ? { ttlMs: positive(options.history.ttlMs, 0, "history.ttlMs") } : {}),
         }),
+      revocations: options.revocations ?? memoryRevocationStore(),
     },
     resolver: options.resolver ?? fieldMerge(),
     logger: options.logger === false ? silentLogger : (options.logger ?? consoleLogger),
@@ -325,6 +360,10 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       ttlMs,
       heartbeatIntervalMs: options.presenceTiming?.heartbeatIntervalMs ?? Math.max(100, Math.floor(ttlMs / 3)),
       sweepIntervalMs: options.presenceTiming?.sweepIntervalMs ?? Math.max(100, Math.floor(ttlMs / 2)),
+    },
+    revocationTiming: {
+      ttlMs: positive(options.revocationTiming?.ttlMs, DEFAULT_REVOCATION_TTL_MS, "revocationTiming.ttlMs"),
+      pollIntervalMs: positive(options.revocationTiming?.pollIntervalMs, DEFAULT_REVOCATION_POLL_INTERVAL_MS, "revocationTiming.pollIntervalMs"),
     },
     authExpiry: {
       warnBeforeMs: options.authExpiry?.warnBeforeMs ?? DEFAULT_AUTH_WARN_BEFORE_MS,

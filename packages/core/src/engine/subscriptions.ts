@@ -28,6 +28,8 @@ export class Subscriptions {
     private readonly policy: Policy,
     private readonly patterns: TopicPatterns,
     private readonly maxPerConnection: number,
+    /** Why a topic may not be subscribed by this connection though the policy allowed it (`unsubscribeUser` took it), if so. */
+    private readonly revokedTopic: (connection: Connection, topic: string) => ErrorPayload | undefined = () => undefined,
   ) {}
 
   /**
@@ -40,6 +42,9 @@ export class Subscriptions {
     if (connection.socket.rooms.has(room)) return { topic };
     this.assertRoom(connection);
     await this.authorize(connection, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
+    // After the policy's answer, right before the join: an unsubscribeUser may have come while it ran.
+    const revoked = this.revokedTopic(connection, topic);
+    if (revoked) throw new TrussError(revoked.code, revoked.message);
     this.add(connection, room);
     this.ctx.metrics.inc("truss_topic_subscriptions_total");
     return { topic };
