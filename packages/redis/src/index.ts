@@ -1,7 +1,7 @@
 /**
  * Redis stores and Socket.IO adapter wiring for Truss: run several engine
  * nodes against one Redis (or Redis Cluster) and they share presence, inboxes,
- * documents, broadcasts and their recoverable history.
+ * documents, broadcasts and their recoverable history, and revocations.
  *
  * @packageDocumentation
  */
@@ -15,6 +15,8 @@ export { redisDocumentStore } from "./documents.js";
 export type { RedisDocumentStoreOptions } from "./documents.js";
 export { redisStreamStore } from "./streams.js";
 export type { RedisStreamStoreOptions } from "./streams.js";
+export { redisRevocationStore } from "./revocations.js";
+export type { RedisRevocationStoreOptions } from "./revocations.js";
 export { redisAdapter } from "./adapter.js";
 export type {
   ClassicRedisAdapterOptions,

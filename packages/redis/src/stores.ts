@@ -4,12 +4,14 @@ import type {
   InboxOptions,
   InboxStore,
   PresenceStore,
+  RevocationStore,
   StreamStore,
 } from "@truss/core";
 import { redisDocumentStore } from "./documents.js";
 import { redisInbox } from "./inbox.js";
 import { DEFAULT_PREFIX } from "./keys.js";
 import { redisPresenceStore } from "./presence.js";
+import { redisRevocationStore } from "./revocations.js";
 import { redisStreamStore, type RedisStreamStoreOptions } from "./streams.js";
 import type { RedisClient } from "./script.js";
 
@@ -43,10 +45,12 @@ export interface RedisStores {
   documents: DocumentStore;
   /** Bounded, offset-numbered history of company and topic broadcasts. */
   streams: StreamStore;
+  /** Revocations every node applies, also one cut off from the adapter when they were made. */
+  revocations: RevocationStore;
 }
 
 /**
- * Presence, inbox, document and stream stores on one ioredis client, with one key
+ * Presence, inbox, document, stream and revocation stores on one ioredis client, with one key
  * prefix. Every engine node that uses the same Redis and prefix shares them.
  *
  * @example
@@ -61,5 +65,6 @@ export function redisStores(redis: RedisClient, options: RedisStoresOptions = {}
     inbox: redisInbox({ redis, prefix, ...options.inbox }),
     documents: redisDocumentStore({ redis, prefix, ...options.documents }),
     streams: redisStreamStore({ ...options.streams, redis, prefix }),
+    revocations: redisRevocationStore({ redis, prefix }),
   };
 }

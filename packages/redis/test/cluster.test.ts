@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { documentStoreSuite, inboxSuite, presenceStoreSuite } from "@truss/conformance";
-import { redisDocumentStore, redisInbox, redisPresenceStore } from "@truss/redis";
+import { documentStoreSuite, inboxSuite, presenceStoreSuite, revocationStoreSuite } from "@truss/conformance";
+import { redisDocumentStore, redisInbox, redisPresenceStore, redisRevocationStore } from "@truss/redis";
 import { requireRedisClusterOrSkip, startRedisCluster, type RedisCluster } from "@truss/test-utils";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, test } from "vitest";
@@ -77,6 +77,14 @@ describe.runIf(requireRedisClusterOrSkip("@truss/redis Redis Cluster tests"))("o
         return own(redisDocumentStore({ redis, prefix, ...options }), redis);
       },
       { prefix: "redisDocumentStore (Redis Cluster)", sharedBackend: true, teardown },
+    );
+    revocationStoreSuite(
+      test,
+      async () => {
+        const redis = await connect();
+        return own(redisRevocationStore({ redis, prefix }), redis);
+      },
+      { prefix: "redisRevocationStore (Redis Cluster)", sharedBackend: true, teardown },
     );
   });
 });

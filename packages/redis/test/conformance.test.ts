@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { documentStoreSuite, inboxSuite, presenceStoreSuite } from "@truss/conformance";
-import { redisDocumentStore, redisInbox, redisPresenceStore } from "@truss/redis";
+import { documentStoreSuite, inboxSuite, presenceStoreSuite, revocationStoreSuite } from "@truss/conformance";
+import { redisDocumentStore, redisInbox, redisPresenceStore, redisRevocationStore } from "@truss/redis";
 import { requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import RedisMock from "ioredis-mock";
@@ -73,6 +73,14 @@ describe.runIf(requireRedisOrSkip("@truss/redis conformance against redis-server
     },
     { prefix: "redisDocumentStore (redis-server)", sharedBackend: true, teardown },
   );
+  revocationStoreSuite(
+    test,
+    async () => {
+      const redis = await connect();
+      return own(redisRevocationStore({ redis, prefix }), redis);
+    },
+    { prefix: "redisRevocationStore (redis-server)", sharedBackend: true, teardown },
+  );
 });
 
 describe("against ioredis-mock", () => {
@@ -96,6 +104,14 @@ describe("against ioredis-mock", () => {
       return own(redisDocumentStore({ redis, prefix, ...options }), redis);
     },
     { prefix: "redisDocumentStore (ioredis-mock)", sharedBackend: true, teardown },
+  );
+  revocationStoreSuite(
+    test,
+    () => {
+      const redis = connect();
+      return own(redisRevocationStore({ redis, prefix }), redis);
+    },
+    { prefix: "redisRevocationStore (ioredis-mock)", sharedBackend: true, teardown },
   );
 
   // The inbox suite cannot run here, and no capability flag would help: every

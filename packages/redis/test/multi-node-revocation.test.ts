@@ -1,4 +1,17 @@
-import { collect, request, sleep, waitFor, requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
+import {
+  collect,
+  connectError,
+  request,
+  signToken,
+  signTokenAfter,
+  sleep,
+  startTcpProxy,
+  waitFor,
+  requireRedisOrSkip,
+  startRedisServer,
+  type RedisServer,
+  type TcpProxy,
+} from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
@@ -105,6 +118,95 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("
       });
     });
   }
+
+  describe("a node whose adapter subscription was cut when the revocation was made", () => {
+    let proxy: TcpProxy | undefined;
+    afterEach(async () => {
+      await proxy?.close();
+      proxy = undefined;
+    });
+
+    /** Node A, and node B whose subscriber reaches Redis through a proxy; B's store client does not. */
+    const startPair = async (pollIntervalMs: number) => {
+      proxy = await startTcpProxy(server.port);
+      group = new NodeGroup(
+        { url: server.url },
+        { engine: { authorize: () => true, topics: { patterns: ["project:{projectId}"] }, revocationTiming: { pollIntervalMs } } },
+      );
+      const nodeA = await group.start("A");
+      const nodeB = await group.start("B", {}, { subscriberPort: proxy.port });
+      await group.adaptersReady();
+      return { nodeA, nodeB };
+    };
+
+    /** Cuts B's subscriber and holds its reconnection, until A's adapter no longer counts B. */
+    const cutOff = async (nodeA: EngineNode) => {
+      proxy!.hold();
+      proxy!.cut();
+      await waitFor(async () => (await nodeA.engine.io!.of("/").adapter.serverCount()) === 1, { message: "A's adapter to lose B" });
+    };
+
+    test("B disconnects the revoked user's sessions as soon as it resubscribes; the old token is refused, a new one gets in", async () => {
+      // A poll far longer than the test: only the resubscription can make B act.
+      const { nodeA, nodeB } = await startPair(60_000);
+      const acme = company("acme");
+      const revoked = user("revoked");
+      const oldToken = signToken({ userId: revoked, companyId: acme });
+      const laptop = await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "laptop" }, { token: oldToken });
+      const phone = await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "phone" }, { token: oldToken });
+      const bystander = await group!.connect(nodeB, { userId: user("colleague"), companyId: acme });
+      const laptopErrors = collect<{ code: string }>(laptop, "error");
+
+      await cutOff(nodeA);
+      const revokedAt = Date.now();
+      expect(await nodeA.engine.disconnectUser(acme, revoked)).toEqual({ sockets: 0, complete: true });
+      // B never heard it: its sockets of the user are still up.
+      expect(laptop.connected && phone.connected).toBe(true);
+
+      // A refresh on B reads the store: the session that missed the revocation ends there, whatever token it brings,
+      // told why as every revoked session is (the refresh's answer goes with the socket).
+      const phoneErrors = collect<{ code: string }>(phone, "error");
+      const refreshed = request(phone, "auth:refresh", { token: await signTokenAfter(revokedAt, { userId: revoked, companyId: acme }) });
+      await expect(refreshed).rejects.toThrow();
+      expect(phone.disconnected).toBe(true);
+      expect(phoneErrors).toEqual([{ code: "ACCESS_REVOKED", message: "Your access to this company was revoked." }]);
+
+      const releasedAt = Date.now();
+      proxy!.release();
+      await waitFor(() => laptop.disconnected, { timeoutMs: 10_000, message: "B's laptop disconnected once B resubscribed" });
+      expect(Date.now() - releasedAt).toBeLessThan(10_000);
+      expect(laptopErrors).toEqual([{ code: "ACCESS_REVOKED", message: "Your access to this company was revoked." }]);
+      expect(bystander.connected).toBe(true);
+
+      for (const node of [nodeA, nodeB]) {
+        expect((await connectError(node.url, { transports: ["websocket"], auth: { token: oldToken } })).data?.code, node.name).toBe("ACCESS_REVOKED");
+      }
+      const renewed = await group!.connect(nodeB, { userId: revoked, companyId: acme }, { token: await signTokenAfter(revokedAt, { userId: revoked, companyId: acme }) });
+      expect(renewed.connected).toBe(true);
+    }, 30_000);
+
+    test("B applies revocations within its poll interval while its subscriber stays cut off", async () => {
+      const { nodeA, nodeB } = await startPair(500);
+      const acme = company("acme");
+      const revoked = user("revoked");
+      const member = user("member");
+      const gone = await group!.connect(nodeB, { userId: revoked, companyId: acme });
+      const subscribed = await group!.connect(nodeB, { userId: member, companyId: acme });
+      expect(await request(subscribed, "topic:subscribe", { topic: "project:p1" })).toMatchObject({ ok: true });
+      const dropped = collect(subscribed, "topic:dropped");
+
+      await cutOff(nodeA);
+      const revokedAt = Date.now();
+      expect(await nodeA.engine.disconnectUser(acme, revoked)).toMatchObject({ sockets: 0 });
+      expect(await nodeA.engine.unsubscribeUser(acme, member, "project:p1")).toMatchObject({ sockets: 0 });
+
+      await waitFor(() => gone.disconnected && dropped.length === 1, { message: "the user disconnected and the topic dropped on B" });
+      expect(Date.now() - revokedAt).toBeLessThan(3_000);
+      expect(dropped).toEqual([{ topic: "project:p1", error: { code: "ACCESS_REVOKED", message: 'Your access to "project:p1" was revoked.' } }]);
+      expect(subscribed.connected).toBe(true);
+      expect(await request(subscribed, "topic:subscribe", { topic: "project:p1" })).toMatchObject({ ok: false, error: { code: "ACCESS_REVOKED" } });
+    }, 30_000);
+  });
 
   test("with Redis unreachable, a revocation still acts on the local node and settles with complete: false", async () => {
     const own = await startRedisServer();

@@ -59,8 +59,12 @@ export class NodeGroup {
     private readonly options: NodeGroupOptions = {},
   ) {}
 
-  /** Starts one node on a free port. */
-  async start(name: string, engine: Partial<RealtimeEngineOptions> = {}): Promise<EngineNode> {
+  /**
+   * Starts one node on a free port. `subscriberPort` sends its adapter's
+   * subscriber to another port of 127.0.0.1 (a TCP proxy in front of Redis,
+   * so that connection alone can be cut); it then reconnects every 50 ms.
+   */
+  async start(name: string, engine: Partial<RealtimeEngineOptions> = {}, { subscriberPort }: { subscriberPort?: number } = {}): Promise<EngineNode> {
     const redisErrors: Error[] = [];
     const track = <T extends RedisClient>(client: T): T => {
       // What production code must do as well: without a listener ioredis
@@ -71,7 +75,9 @@ export class NodeGroup {
     };
     const storeClient = track(this.storeClient());
     const pub = track(this.pubClient());
-    const sub = track(this.subClient(pub, name));
+    const sub = track(
+      subscriberPort === undefined ? this.subClient(pub, name) : new Redis(subscriberPort, { host: "127.0.0.1", lazyConnect: true, connectionName: `${name}-sub`, retryStrategy: () => 50 }),
+    );
     await Promise.all([storeClient.connect(), pub.connect(), sub.connect()]);
     const prefix = this.prefix;
     const server = await startTestServer({
