@@ -190,10 +190,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       volatile: {
         emit: (event, data) => {
           assertApplicationEvent(event);
-          // Checked like a stored broadcast, so a value JSON cannot carry is a coded error here, not the encoder's
-          // throw; sent at once, so there is no later moment for the application to change it.
-          this.streams.encode(event, data);
-          emitApplicationEvent(this.ctx.namespace().to(room), event, data);
+          // Checked and copied like a stored broadcast: a value JSON cannot carry is a coded error, not the encoder's throw.
+          emitApplicationEvent(this.ctx.namespace().to(room), event, this.streams.snapshot(event, data));
           this.countBroadcast(key.companyId, `${scope}_volatile`);
         },
       },

@@ -4,7 +4,7 @@ import { COMPANY_STREAM, PROTOCOL_EVENTS, topicStream, type StreamPosition, type
 import type { Connection } from "./connection.js";
 import { emitApplicationEvent, type EngineContext } from "./context.js";
 import { storeCall } from "./failures.js";
-import { assertDepth, encodeJson } from "./payload.js";
+import { jsonSnapshot } from "./payload.js";
 import { topicRoom } from "./topics.js";
 
 const TOPIC_PREFIX = topicStream("");
@@ -41,25 +41,14 @@ export class StreamService {
   ) {}
 
   /**
-   * Checks a broadcast's data and returns the copy every later step uses:
-   * the data as JSON carries it, taken now, so an application that changes
-   * (or breaks) the object after the call changes nothing stored or sent.
+   * Checks a broadcast's data and returns the copy every later step uses,
+   * taken now, so an application that changes (or breaks) the object after
+   * the call changes nothing stored or sent.
    *
    * @throws TrussError `INVALID_PAYLOAD` / `PAYLOAD_TOO_LARGE`.
    */
   snapshot(event: string, data: unknown): unknown {
-    const json = this.encode(event, data);
-    return json === undefined ? undefined : JSON.parse(json);
-  }
-
-  /**
-   * Checks a broadcast's data (depth, JSON, size) and returns it as JSON.
-   *
-   * @throws TrussError `INVALID_PAYLOAD` / `PAYLOAD_TOO_LARGE`.
-   */
-  encode(event: string, data: unknown): string | undefined {
-    assertDepth(data, this.limits.maxDepth, `The data of "${event}"`);
-    return encodeJson(data, this.limits.maxMessageBytes, `The data of "${event}"`);
+    return jsonSnapshot(data, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxMessageBytes }, `The data of "${event}"`).value;
   }
 
   /**
