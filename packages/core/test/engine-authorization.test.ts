@@ -193,8 +193,8 @@ describe("the authorize policy", () => {
     expect(await request(socket, "topic:subscribe", null)).toMatchObject({ ok: false, error: { code: "INVALID_PAYLOAD" } });
     expect(asked).toEqual([]);
     // Well-formed topics of the declared shapes do reach the policy.
-    expect(await request(socket, "topic:subscribe", { topic: "crew:4" })).toEqual({ ok: true, topic: "crew:4" });
-    expect(await request(socket, "topic:subscribe", { topic: "project:p-1.b@x" })).toEqual({ ok: true, topic: "project:p-1.b@x" });
+    expect(await request(socket, "topic:subscribe", { topic: "crew:4" })).toEqual({ ok: true, topic: "crew:4", start: { stream: "topic:crew:4", epoch: expect.any(String), top: 0 } });
+    expect(await request(socket, "topic:subscribe", { topic: "project:p-1.b@x" })).toMatchObject({ ok: true, topic: "project:p-1.b@x" });
     expect(asked).toHaveLength(2);
   });
 
@@ -211,7 +211,7 @@ describe("topics", () => {
     const acme = await connect(alice);
     const globex = await connect({ userId: "alice", companyId: "globex" });
     const bystander = await connect({ userId: "bob", companyId: "acme" });
-    for (const socket of [acme, globex]) expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toEqual({ ok: true, topic: "project:p1" });
+    for (const socket of [acme, globex]) expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toMatchObject({ ok: true, topic: "project:p1" });
     const heard = { acme: collect<{ n: number; company: string }>(acme, "project:updated"), globex: collect<{ n: number; company: string }>(globex, "project:updated") };
     const bystanderHeard = collect(bystander, "project:updated");
     for (let n = 0; n < 1000; n++) {

@@ -83,7 +83,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("
         const colleague = user("colleague");
         const subscribe = async (node: EngineNode, userId: string, companyId: string): Promise<ClientSocket> => {
           const socket = await group!.connect(node, { userId, companyId, deviceId: `${node.name}-${userId}` });
-          expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toEqual({ ok: true, topic: "project:p1" });
+          expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toMatchObject({ ok: true, topic: "project:p1" });
           return socket;
         };
         const memberSockets = [await subscribe(nodeA, member, acme), await subscribe(nodeC, member, acme)];
