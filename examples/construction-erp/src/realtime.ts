@@ -1,8 +1,9 @@
 /**
  * The ERP's Truss engine: its authenticator, policy, topics, event catalog
- * and stores. With `REDIS_URL` set, presence, inboxes and broadcasts go
- * through Redis so several server processes can share them; documents always
- * stay in the SQLite database.
+ * and stores. With `REDIS_URL` set, presence, inboxes, broadcast streams,
+ * revocations and the broadcasts themselves go through Redis so several
+ * server processes can share them; documents always stay in the SQLite
+ * database.
  *
  * @module
  */
@@ -65,8 +66,10 @@ export async function createErpRealtime(options: ErpRealtimeOptions): Promise<Er
   if (options.redisUrl) {
     clients = await connectRedis(options.redisUrl);
     const [store, pub, sub] = clients as [Redis, Redis, Redis];
-    const { presence, inbox } = redisStores(store, { prefix: "truss:construction-erp" });
-    Object.assign(base, { presence, inbox, adapter: redisAdapter(pub, sub) });
+    // Documents stay in SQLite; everything else the nodes must share goes to Redis: a stream kept in each
+    // node's memory would number its broadcasts apart from the others', and a revocation would reach one node.
+    const { presence, inbox, streams, revocations } = redisStores(store, { prefix: "truss:construction-erp" });
+    Object.assign(base, { presence, inbox, streams, revocations, adapter: redisAdapter(pub, sub) });
     storage = "redis";
   }
   const engine = createRealtimeEngine<ErpCatalog, ErpTopicPattern>(base);
