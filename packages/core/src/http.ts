@@ -11,7 +11,7 @@ import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { RealtimeEngine } from "./engine/api.js";
 import { createRealtimeEngine } from "./engine/engine.js";
-import type { EventCatalog } from "./engine/events.js";
+import type { EventCatalog } from "./kernel/events.js";
 import type { HealthReport } from "./engine/health.js";
 import type { RealtimeEngineOptions } from "./engine/options.js";
 

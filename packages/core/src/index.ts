@@ -1,4 +1,4 @@
-export * from "./errors.js";
+export * from "./kernel/errors.js";
 export type { Authenticator, AuthRequest, Principal } from "./auth/authenticator.js";
 export type {
   DeviceRef,
@@ -73,14 +73,14 @@ export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolve
 export { jwtAuth } from "./auth/jwt.js";
 export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames, JwtClaims } from "./auth/jwt.js";
 export { createRealtimeEngine } from "./engine/engine.js";
-export { ADAPTER_RESUBSCRIBED_EVENT } from "./engine/inbox.js";
+export { ADAPTER_RESUBSCRIBED_EVENT } from "./kernel/context.js";
+export type { DocumentsApi } from "./documents/service.js";
+export type { InboxSendOptions } from "./inbox/service.js";
 export type {
   ClientEventHandler,
   CompanyEmitter,
-  DocumentsApi,
   HandlerContext,
   BroadcastEmitter,
-  InboxSendOptions,
   RealtimeEngine,
   TopicEmitter,
   UserEmitter,
@@ -93,14 +93,14 @@ export type {
   DocumentRequest,
   EventRequest,
   TopicSubscribeRequest,
-} from "./engine/policy.js";
-export { DEFAULT_AUTHORIZE_TIMEOUT_MS } from "./engine/policy.js";
-export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./engine/topics.js";
-export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./engine/topics.js";
+} from "./policy/policy.js";
+export { DEFAULT_AUTHORIZE_TIMEOUT_MS } from "./policy/policy.js";
+export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./topics/rooms.js";
+export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./topics/rooms.js";
 export { DEFAULT_MAX_REPLAY, DEFAULT_REVOCATION_POLL_INTERVAL_MS } from "./engine/options.js";
-export type { DisconnectCode, DisconnectReason, RevocationResult } from "./engine/revocation.js";
-export type { DocumentUpdate } from "./engine/documents.js";
-export { defineEvents } from "./engine/events.js";
+export type { DisconnectCode, DisconnectReason, RevocationResult } from "./revocations/service.js";
+export type { DocumentUpdate } from "./documents/service.js";
+export { defineEvents } from "./kernel/events.js";
 export type {
   ClientEventData,
   ClientEventName,
@@ -108,16 +108,16 @@ export type {
   SchemaMap,
   ServerEventData,
   ServerEventName,
-} from "./engine/events.js";
+} from "./kernel/events.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
-export type { MetricsOptions } from "./engine/metrics.js";
-export { DEFAULT_COMPANY_LABEL_MAX } from "./engine/metrics.js";
-export type { EngineStores } from "./engine/context.js";
+export type { MetricsOptions } from "./kernel/metrics.js";
+export { DEFAULT_COMPANY_LABEL_MAX } from "./kernel/metrics.js";
+export type { EngineStores } from "./kernel/context.js";
+export type { Logger } from "./kernel/logger.js";
 export type {
   AuthExpiryOptions,
   HistoryOptions,
   LimitOptions,
-  Logger,
   PresenceOptions,
   PresenceTimingOptions,
   RealtimeEngineOptions,

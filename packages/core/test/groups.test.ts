@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { Groups } from "../src/engine/groups.js";
+import { Groups } from "../src/kernel/groups.js";
 
 test("a group holds its members whether it has one or many, and disappears when empty", () => {
   const groups = new Groups<string, string>();

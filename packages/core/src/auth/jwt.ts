@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from "node:crypto";
 import jwt, { type Algorithm, type VerifyOptions } from "jsonwebtoken";
-import { TrussError } from "../errors.js";
+import { TrussError } from "../kernel/errors.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 
 /** The algorithms verified with a shared secret. */

@@ -9,9 +9,9 @@ import {
   type MutationState,
 } from "./store.js";
 import { MutationWindow } from "./mutation-window.js";
-import { TrussError } from "../errors.js";
-import { refuseNonJsonFields } from "../json-fields.js";
-import { checkPositiveIntegers } from "../store-options.js";
+import { TrussError } from "../kernel/errors.js";
+import { refuseNonJsonFields } from "../kernel/json-fields.js";
+import { checkPositiveIntegers } from "../kernel/store-options.js";
 
 /** Options of {@link memoryDocumentStore}. */
 export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {

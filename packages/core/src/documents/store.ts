@@ -1,6 +1,6 @@
 import type { DocumentData, DocumentVersion } from "@truss/protocol";
-import { checkPositiveIntegers } from "../store-options.js";
-import { methodsOf } from "../contract.js";
+import { checkPositiveIntegers } from "../kernel/store-options.js";
+import { methodsOf } from "../kernel/contract.js";
 
 export type { DocumentData, DocumentVersion } from "@truss/protocol";
 

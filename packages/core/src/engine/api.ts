@@ -5,11 +5,12 @@ import type { Principal } from "../auth/authenticator.js";
 import type { DocumentVersion } from "../documents/store.js";
 import type { InboxMessage } from "../inbox/store.js";
 import type { PresenceUser } from "../presence/store.js";
-import type { DocumentUpdateResult, StreamPosition } from "@truss/protocol";
-import type { DocumentUpdate } from "./documents.js";
-import type { ClientEventData, ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "./events.js";
+import type { StreamPosition } from "@truss/protocol";
+import type { DocumentsApi } from "../documents/service.js";
+import type { InboxSendOptions } from "../inbox/service.js";
+import type { ClientEventData, ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "../kernel/events.js";
 import type { HealthReport } from "./health.js";
-import type { DisconnectReason, RevocationResult } from "./revocation.js";
+import type { DisconnectReason, RevocationResult } from "../revocations/service.js";
 
 /**
  * Emits application events to one stream's sockets: a company's (`toCompany`)
@@ -43,21 +44,6 @@ export type CompanyEmitter<C extends EventCatalog> = BroadcastEmitter<C>;
 
 /** Emits an application event to the sockets of one company subscribed to one topic, and nobody else. */
 export type TopicEmitter<C extends EventCatalog> = BroadcastEmitter<C>;
-
-/** Options of one `toUser(...).emit`. */
-export interface InboxSendOptions {
-  /**
-   * Makes the send safe to retry: a repeat with the same key for the same
-   * user (company and user) within the inbox TTL stores nothing new, pushes
-   * nothing the user's devices were already sent, and resolves with the first
-   * message (same id, ts, event and data). Use one key per logical message,
-   * e.g. the id of the business event. A non-empty string of well-formed
-   * Unicode, at most 200 characters. Keys are remembered for the inbox TTL
-   * and, per user, for at most 10 × the inbox's `maxLength` sends; past
-   * either, the key is new again.
-   */
-  idempotencyKey?: string;
-}
 
 /** Sends an application event to every device of one user, durably. */
 export interface UserEmitter<C extends EventCatalog> {
@@ -108,18 +94,6 @@ export type ClientEventHandler<C extends EventCatalog, E extends ClientEventName
   data: ClientEventData<C, E>,
   context: HandlerContext<C>,
 ) => unknown;
-
-/** Server-side document operations, scoped to a company; the same path as the socket events. */
-export interface DocumentsApi {
-  /** The latest version; rejects `NOT_FOUND`. */
-  get(companyId: string, type: string, id: string): Promise<DocumentVersion>;
-  /** Applies an update exactly as `document:update` does, broadcasting `document:updated`. */
-  update(companyId: string, type: string, id: string, update: DocumentUpdate, updatedBy?: string | null): Promise<DocumentUpdateResult>;
-  /** Committed versions, newest first. */
-  history(companyId: string, type: string, id: string, limit?: number): Promise<DocumentVersion[]>;
-  /** Commits an earlier version's data as a new version. */
-  rollback(companyId: string, type: string, id: string, toVersion: number, updatedBy?: string | null): Promise<DocumentVersion>;
-}
 
 /**
  * The Truss engine: authenticated Socket.IO connections in server-decided

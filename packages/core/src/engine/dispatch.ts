@@ -1,11 +1,11 @@
-import { TrussError, type ErrorPayload } from "../errors.js";
+import { TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import type { Connection } from "./connection.js";
-import { userKeyOf, type EngineContext } from "./context.js";
-import { packetBytes, TokenBucket, UserBudgets, type UserBudget } from "./limits.js";
-import { secondsSince } from "./metrics.js";
-import { encodeFailure, SHUTTING_DOWN, toTrussError } from "./failures.js";
-import { assertDepth, isWellFormedText } from "./payload.js";
+import type { Connection } from "../kernel/connection.js";
+import { userKeyOf, type EngineContext } from "../kernel/context.js";
+import { packetBytes, TokenBucket, UserBudgets, type UserBudget } from "../kernel/limits.js";
+import { secondsSince } from "../kernel/metrics.js";
+import { encodeFailure, SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
+import { assertDepth, isWellFormedText } from "../kernel/payload.js";
 
 /**
  * A handler of one client event: resolves with the ack body, or throws a

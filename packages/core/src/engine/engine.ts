@@ -1,33 +1,34 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
-import { TrussError } from "../errors.js";
+import { TrussError } from "../kernel/errors.js";
 import type { PresenceUser } from "../presence/store.js";
 import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
-import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, DocumentsApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
+import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
-import { Connection } from "./connection.js";
-import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "./context.js";
+import { Connection } from "../kernel/connection.js";
+import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
-import { DocumentService } from "./documents.js";
-import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "./events.js";
-import { SHUTTING_DOWN, toTrussError } from "./failures.js";
-import { Handshake } from "./handshake.js";
+import { DocumentService, type DocumentsApi } from "../documents/service.js";
+import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
+import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
+import { Handshake } from "../auth/handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
-import { InboxService } from "./inbox.js";
-import { createEngineMetrics, disconnectReasonLabel } from "./metrics.js";
+import { InboxService } from "../inbox/service.js";
+import { createEngineMetrics, disconnectReasonLabel } from "../kernel/metrics.js";
+import { assertKnownOptions } from "./known-options.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
-import { assertIds } from "./payload.js";
-import { Policy } from "./policy.js";
-import { PresenceService } from "./presence.js";
+import { assertIds } from "../kernel/payload.js";
+import { Policy } from "../policy/policy.js";
+import { PresenceService } from "../presence/service.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
-import { Revocations, type DisconnectReason, type RevocationResult } from "./revocation.js";
-import { StreamService } from "./streams.js";
-import { Subscriptions } from "./subscriptions.js";
-import { topicRoom } from "./topics.js";
-import { SPAN_KIND, traced } from "../tracing.js";
+import { Revocations, type DisconnectReason, type RevocationResult } from "../revocations/service.js";
+import { StreamService } from "../streams/service.js";
+import { Subscriptions } from "../topics/subscriptions.js";
+import { topicRoom } from "../topics/rooms.js";
+import { SPAN_KIND, traced } from "../kernel/tracing.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
-import { UpgradeRequests } from "./upgrade-request.js";
+import { UpgradeRequests } from "../auth/upgrade-request.js";
 
 /** How long `close()` waits for running calls, then for clients to receive their goodbye, before closing transports. */
 const SHUTDOWN_FLUSH_MS = 2000;
@@ -82,6 +83,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly streams: StreamService;
 
   constructor(private readonly options: RealtimeEngineOptions<C>) {
+    // Refused by name before anything is resolved: a misspelled option would otherwise just take its default.
+    assertKnownOptions(options);
     const resolved = (this.resolved = resolveOptions(options));
     const { limits } = resolved;
     this.ctx = {

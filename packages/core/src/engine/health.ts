@@ -1,4 +1,4 @@
-import type { EngineStores } from "./context.js";
+import type { EngineStores } from "../kernel/context.js";
 
 /** Whether one store answered its ping. */
 export interface StoreHealth {

@@ -1,13 +1,13 @@
 import type { JwtAuthOptions, JwtClaimNames } from "../auth/jwt.js";
-import { assertImplements } from "../contract.js";
+import { assertImplements } from "../kernel/contract.js";
 import { DOCUMENT_STORE_METHODS } from "../documents/store.js";
 import { INBOX_STORE_METHODS } from "../inbox/store.js";
 import { PRESENCE_STORE_METHODS } from "../presence/store.js";
 import { REVOCATION_STORE_METHODS } from "../revocations/store.js";
 import { STREAM_STORE_METHODS } from "../streams/store.js";
-import type { MetricsOptions } from "./metrics.js";
+import type { MetricsOptions } from "../kernel/metrics.js";
 import type { AuthExpiryOptions, HistoryOptions, LimitOptions, PresenceTimingOptions, RealtimeEngineOptions, RevocationTimingOptions } from "./options.js";
-import type { TopicOptions } from "./topics.js";
+import type { TopicOptions } from "../topics/rooms.js";
 
 /**
  * Every key of an options interface, once. TypeScript checks the record is

@@ -10,24 +10,16 @@ import { memoryInbox } from "../inbox/memory.js";
 import type { InboxStore } from "../inbox/store.js";
 import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
-import type { EngineStores } from "./context.js";
-import type { EventCatalog } from "./events.js";
-import type { MetricsOptions } from "./metrics.js";
+import type { EngineStores } from "../kernel/context.js";
+import type { EventCatalog } from "../kernel/events.js";
+import type { MetricsOptions } from "../kernel/metrics.js";
 import { memoryStreamStore } from "../streams/memory.js";
 import { memoryRevocationStore } from "../revocations/memory.js";
 import { DEFAULT_REVOCATION_TTL_MS, type RevocationStore } from "../revocations/store.js";
 import type { StreamStore } from "../streams/store.js";
-import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "./policy.js";
-import { assertKnownOptions } from "./known-options.js";
-import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "./topics.js";
-
-/** What the engine writes to its log; `console` fits. */
-export interface Logger {
-  /** Something went wrong but the engine carries on (a store call failed, a handler threw). */
-  warn(message: string, context?: Record<string, unknown>): void;
-  /** Something went wrong that an operator should look at. */
-  error(message: string, context?: Record<string, unknown>): void;
-}
+import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "../policy/policy.js";
+import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
+import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "../topics/rooms.js";
 
 /** Protective limits applied to every connection. */
 export interface LimitOptions {
@@ -279,15 +271,6 @@ export const DEFAULT_PRESENCE_TTL_MS = 30_000;
 /** Default warning lead before a token expires. */
 export const DEFAULT_AUTH_WARN_BEFORE_MS = 60_000;
 
-/** A logger that drops everything. */
-export const silentLogger: Logger = { warn() {}, error() {} };
-
-/** The default logger: `console`, prefixed. */
-export const consoleLogger: Logger = {
-  warn: (message, context) => console.warn(`[truss] ${message}`, context ?? ""),
-  error: (message, context) => console.error(`[truss] ${message}`, context ?? ""),
-};
-
 /** Every option with its default applied and checked: what the engine's parts are built from. */
 export interface ResolvedOptions {
   authenticator: Authenticator;
@@ -312,14 +295,14 @@ export interface ResolvedOptions {
  * Applies the defaults and checks every number once, so a misconfiguration
  * fails at `createRealtimeEngine` with the option's name, not later.
  *
- * @throws TypeError when `auth` is missing, an option is unknown (see
- * {@link assertKnownOptions}), a store lacks a method, or a number is not positive.
+ * @throws TypeError when `auth` is missing or a number is not positive.
+ * Unknown options and stores without their methods are refused before
+ * this, by `assertKnownOptions`.
  */
 export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, string>): ResolvedOptions {
   if (!options?.auth) {
     throw new TypeError('createRealtimeEngine needs `auth`: an Authenticator, or jwtAuth options such as { secret, algorithms: ["HS256"] }.');
   }
-  assertKnownOptions(options);
   const limits = options.limits ?? {};
   const maxPayloadBytes = positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes");
   const eventsPerSecond = positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond");

@@ -1,16 +1,16 @@
-import { SPAN_KIND, traced } from "../tracing.js";
+import { SPAN_KIND, traced } from "../kernel/tracing.js";
 import type { DocumentKey } from "../documents/store.js";
-import { TrussError } from "../errors.js";
+import { TrussError } from "../kernel/errors.js";
 import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, topicStream } from "@truss/protocol";
-import type { Connection } from "./connection.js";
+import type { Connection } from "../kernel/connection.js";
 import { requireInteger, requireObject, requireString, type EventHandler } from "./dispatch.js";
-import type { DocumentService } from "./documents.js";
-import type { DocumentRequest } from "./policy.js";
-import type { InboxService } from "./inbox.js";
-import type { Policy } from "./policy.js";
-import type { PresenceService } from "./presence.js";
-import type { StreamService } from "./streams.js";
-import type { DroppedSubscriptions, Subscriptions } from "./subscriptions.js";
+import type { DocumentService } from "../documents/service.js";
+import type { DocumentRequest } from "../policy/policy.js";
+import type { InboxService } from "../inbox/service.js";
+import type { Policy } from "../policy/policy.js";
+import type { PresenceService } from "../presence/service.js";
+import type { StreamService } from "../streams/service.js";
+import type { DroppedSubscriptions, Subscriptions } from "../topics/subscriptions.js";
 
 /** What the protocol's client events are served by. */
 export interface ProtocolServices {

@@ -1,8 +1,8 @@
 import type { Principal } from "../auth/authenticator.js";
-import type { ErrorPayload } from "../errors.js";
+import type { ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import { isClustered, type EngineContext, type TrussSocket } from "./context.js";
-import { packetBytes } from "./limits.js";
+import { isClustered, type EngineContext, type SlowConsumerNotice, type TrussSocket } from "../kernel/context.js";
+import { packetBytes } from "../kernel/limits.js";
 
 /** How often every socket's outgoing buffer is measured. */
 const CHECK_INTERVAL_MS = 250;
@@ -16,16 +16,6 @@ const REMEMBER_CUT_MS = 10 * 60_000;
 const MAX_REMEMBERED_CUTS = 10_000;
 /** The WebSocket close code of a connection that ended without a close frame from the peer. */
 const ABNORMAL_CLOSURE = 1006;
-
-/** What the nodes tell each other: a device was cut as a slow consumer (`cut`), or has been told so (`told`): it read the goodbye after all, or heard it on a later connection. */
-export interface SlowConsumerNotice {
-  kind: "cut" | "told";
-  companyId: string;
-  userId: string;
-  deviceId: string;
-  /** When the device was cut, in epoch milliseconds. */
-  at: number;
-}
 
 /** The parts of Engine.IO's socket this reads: packets not yet handed to the transport, and the transport. */
 interface EngineConnection {

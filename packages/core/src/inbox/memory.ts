@@ -11,9 +11,9 @@ import {
   type InboxStore,
   type UserKey,
 } from "./store.js";
-import { TrussError } from "../errors.js";
-import { refuseNonJsonFields } from "../json-fields.js";
-import { checkPositiveIntegers } from "../store-options.js";
+import { TrussError } from "../kernel/errors.js";
+import { refuseNonJsonFields } from "../kernel/json-fields.js";
+import { checkPositiveIntegers } from "../kernel/store-options.js";
 
 /** Options of {@link memoryInbox}. */
 export interface MemoryInboxOptions extends InboxOptions {

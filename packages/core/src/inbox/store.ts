@@ -1,6 +1,6 @@
 import type { InboxMessage } from "@truss/protocol";
 import type { DeviceRef } from "../presence/store.js";
-import { methodsOf } from "../contract.js";
+import { methodsOf } from "../kernel/contract.js";
 
 export type { InboxMessage } from "@truss/protocol";
 export { compareInboxIds, isInboxId } from "@truss/protocol";

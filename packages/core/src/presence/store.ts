@@ -1,5 +1,5 @@
 import type { PresenceUser } from "@truss/protocol";
-import { methodsOf } from "../contract.js";
+import { methodsOf } from "../kernel/contract.js";
 
 export type { PresenceDevice, PresenceUser } from "@truss/protocol";
 

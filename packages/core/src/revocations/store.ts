@@ -1,5 +1,5 @@
-import { methodsOf } from "../contract.js";
-import type { ErrorPayload } from "../errors.js";
+import { methodsOf } from "../kernel/contract.js";
+import type { ErrorPayload } from "../kernel/errors.js";
 import type { UserKey } from "../inbox/store.js";
 
 /** What every revocation record says: whose access went, when, and what their clients are told. */

@@ -8,7 +8,7 @@ import {
   type StreamStoreOptions,
   type StreamTrimStats,
 } from "./store.js";
-import { checkPositiveIntegers } from "../store-options.js";
+import { checkPositiveIntegers } from "../kernel/store-options.js";
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {

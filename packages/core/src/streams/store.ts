@@ -1,5 +1,5 @@
-import { checkPositiveIntegers } from "../store-options.js";
-import { methodsOf } from "../contract.js";
+import { checkPositiveIntegers } from "../kernel/store-options.js";
+import { methodsOf } from "../kernel/contract.js";
 
 /**
  * Addresses one stream: a company's broadcasts (`stream: "company"`) or one

@@ -1,14 +1,25 @@
-import { confirmedBaseChanges } from "../documents/base-changes.js";
-import { applyChanges } from "../documents/changes.js";
-import { jsonEqual } from "../documents/json-equal.js";
-import type { DocumentData, DocumentKey, DocumentVersion, MutationRef, MutationState } from "../documents/store.js";
-import { isTrussError, TrussError } from "../errors.js";
+import { confirmedBaseChanges } from "./base-changes.js";
+import { applyChanges } from "./changes.js";
+import { jsonEqual } from "./json-equal.js";
+import type { DocumentData, DocumentKey, DocumentVersion, MutationRef, MutationState } from "./store.js";
+import { isTrussError, TrussError } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
-import type { DocumentsApi } from "./api.js";
-import { companyRoom, type EngineContext } from "./context.js";
-import { storeCall } from "./failures.js";
-import { assertDepth, encodeJson, jsonSnapshot } from "./payload.js";
-import { documentRoom } from "./topics.js";
+import { companyRoom, type EngineContext } from "../kernel/context.js";
+import { storeCall } from "../kernel/failures.js";
+import { assertDepth, encodeJson, jsonSnapshot } from "../kernel/payload.js";
+import { documentRoom } from "../topics/rooms.js";
+
+/** Server-side document operations, scoped to a company; the same path as the socket events. */
+export interface DocumentsApi {
+  /** The latest version; rejects `NOT_FOUND`. */
+  get(companyId: string, type: string, id: string): Promise<DocumentVersion>;
+  /** Applies an update exactly as `document:update` does, broadcasting `document:updated`. */
+  update(companyId: string, type: string, id: string, update: DocumentUpdate, updatedBy?: string | null): Promise<DocumentUpdateResult>;
+  /** Committed versions, newest first. */
+  history(companyId: string, type: string, id: string, limit?: number): Promise<DocumentVersion[]>;
+  /** Commits an earlier version's data as a new version. */
+  rollback(companyId: string, type: string, id: string, toVersion: number, updatedBy?: string | null): Promise<DocumentVersion>;
+}
 
 /**
  * How often an update re-reads and retries after losing a compare-and-set

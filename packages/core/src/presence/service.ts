@@ -1,11 +1,11 @@
 import type { Principal } from "../auth/authenticator.js";
-import type { DeviceRef, PresenceTransition, PresenceUser } from "../presence/store.js";
+import type { DeviceRef, PresenceTransition, PresenceUser } from "./store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
-import { deviceKey } from "./connection.js";
-import { companyRoom, userKeyOf, type EngineContext } from "./context.js";
-import { storeCall, timedStoreCall } from "./failures.js";
-import { Groups } from "./groups.js";
-import type { PresenceTimingOptions } from "./options.js";
+import { deviceKey } from "../kernel/connection.js";
+import { companyRoom, userKeyOf, type EngineContext } from "../kernel/context.js";
+import { storeCall, timedStoreCall } from "../kernel/failures.js";
+import { Groups } from "../kernel/groups.js";
+import type { PresenceTimingOptions } from "../engine/options.js";
 
 interface LocalDevice {
   ref: DeviceRef;

@@ -9,10 +9,27 @@ import type { StreamPosition, TrussClientEvents, TrussServerEvents } from "@trus
 import type { PresenceStore } from "../presence/store.js";
 import type { RevocationRecord, RevocationStore } from "../revocations/store.js";
 import type { MetricsRegistry } from "./metrics.js";
-import type { Logger } from "./options.js";
-import type { SlowConsumerNotice } from "./slow-consumers.js";
+import type { Logger } from "./logger.js";
 
 /** The stores an engine runs on, by the name used in health and errors. */
+/** What the nodes tell each other: a device was cut as a slow consumer (`cut`), or has been told so (`told`): it read the goodbye after all, or heard it on a later connection. */
+export interface SlowConsumerNotice {
+  kind: "cut" | "told";
+  companyId: string;
+  userId: string;
+  deviceId: string;
+  /** When the device was cut, in epoch milliseconds. */
+  at: number;
+}
+
+/**
+ * The event an adapter emits on itself when it may have missed messages from
+ * other nodes (its subscription to them was lost and is back, as after a
+ * Redis restart). The engine then reads every local device's inbox past what
+ * it last delivered, so no stored message waits for the device's next reconnect.
+ */
+export const ADAPTER_RESUBSCRIBED_EVENT = "truss:resubscribed";
+
 export interface EngineStores {
   presence: PresenceStore;
   inbox: InboxStore;

@@ -1,10 +1,10 @@
 import type { DocumentKey, DocumentVersion } from "../documents/store.js";
-import { TrussError, type ErrorPayload } from "../errors.js";
+import { TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import type { Connection } from "./connection.js";
-import type { EngineContext } from "./context.js";
-import type { AuthorizationRequest, Policy } from "./policy.js";
-import { documentRoom, subscriptionOf, topicRoom, type Subscription, type TopicPatterns } from "./topics.js";
+import type { Connection } from "../kernel/connection.js";
+import type { EngineContext } from "../kernel/context.js";
+import type { AuthorizationRequest, Policy } from "../policy/policy.js";
+import { documentRoom, subscriptionOf, topicRoom, type Subscription, type TopicPatterns } from "./rooms.js";
 
 /** What a refresh ended: the subscriptions the policy no longer allows. */
 export interface DroppedSubscriptions {

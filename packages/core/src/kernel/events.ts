@@ -1,5 +1,5 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import type { ErrorPayload } from "../errors.js";
+import type { ErrorPayload } from "./errors.js";
 
 export { defineEvents } from "@truss/protocol";
 export type { ClientEventData, ClientEventName, EventCatalog, SchemaMap, ServerEventData, ServerEventName } from "@truss/protocol";

@@ -1,5 +1,5 @@
 import type { Principal } from "../auth/authenticator.js";
-import { TrussError } from "../errors.js";
+import { TrussError } from "../kernel/errors.js";
 import {
   compareInboxIds,
   idempotencyKeyOf,
@@ -7,13 +7,27 @@ import {
   type InboxAppendResult,
   type InboxMessage,
   type UserKey,
-} from "../inbox/store.js";
+} from "./store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import type { InboxSendOptions } from "./api.js";
-import { isClustered, userKeyOf, type EngineContext, type TrussSocket } from "./context.js";
-import { storeCall } from "./failures.js";
-import { Groups } from "./groups.js";
-import { jsonSnapshot } from "./payload.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, userKeyOf, type EngineContext, type TrussSocket } from "../kernel/context.js";
+import { storeCall } from "../kernel/failures.js";
+import { Groups } from "../kernel/groups.js";
+import { jsonSnapshot } from "../kernel/payload.js";
+
+/** Options of one `toUser(...).emit`. */
+export interface InboxSendOptions {
+  /**
+   * Makes the send safe to retry: a repeat with the same key for the same
+   * user (company and user) within the inbox TTL stores nothing new, pushes
+   * nothing the user's devices were already sent, and resolves with the first
+   * message (same id, ts, event and data). Use one key per logical message,
+   * e.g. the id of the business event. A non-empty string of well-formed
+   * Unicode, at most 200 characters. Keys are remembered for the inbox TTL
+   * and, per user, for at most 10 × the inbox's `maxLength` sends; past
+   * either, the key is new again.
+   */
+  idempotencyKey?: string;
+}
 
 /** Server-side event that carries a freshly stored inbox message to the other nodes. */
 const RELAY_EVENT = "truss:inbox";
@@ -32,14 +46,6 @@ export const MAX_ACK_IDS = 1000;
  * (same id: clients drop it), never lose one.
  */
 const RECENTLY_PUSHED = 10_000;
-
-/**
- * The event an adapter emits on itself when it may have missed messages from
- * other nodes (its subscription to them was lost and is back, as after a
- * Redis restart). The engine then reads every local device's inbox past what
- * it last delivered, so no stored message waits for the device's next reconnect.
- */
-export const ADAPTER_RESUBSCRIBED_EVENT = "truss:resubscribed";
 
 /** What the inbox keeps for one socket: where its delivery stands. */
 export interface Delivery {

@@ -1,6 +1,6 @@
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Server } from "socket.io";
-import type { TrussSocket } from "./context.js";
+import type { TrussSocket } from "../kernel/context.js";
 
 /** The stand-in response Engine.IO gives its middlewares during a WebSocket upgrade. */
 interface UpgradeResponse {

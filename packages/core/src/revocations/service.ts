@@ -1,16 +1,15 @@
-import { TrussError, type ErrorPayload } from "../errors.js";
+import { TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { isTopicName, PROTOCOL_EVENTS } from "@truss/protocol";
-import type { Connection } from "./connection.js";
+import type { Connection } from "../kernel/connection.js";
 import type { Principal } from "../auth/authenticator.js";
 import type { UserKey } from "../inbox/store.js";
-import { RevocationsByUser } from "../revocations/by-user.js";
-import { DEFAULT_MAX_REVOCATIONS } from "../revocations/memory.js";
-import type { RevocationRecord, RevocationStore } from "../revocations/store.js";
-import { isClustered, userRoom, type EngineContext, type TrussSocket } from "./context.js";
-import { storeCall } from "./failures.js";
-import { ADAPTER_RESUBSCRIBED_EVENT } from "./inbox.js";
-import { assertIds } from "./payload.js";
-import type { Subscriptions } from "./subscriptions.js";
+import { RevocationsByUser } from "./by-user.js";
+import { DEFAULT_MAX_REVOCATIONS } from "./memory.js";
+import type { RevocationRecord, RevocationStore } from "./store.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, userRoom, type EngineContext, type TrussSocket } from "../kernel/context.js";
+import { storeCall } from "../kernel/failures.js";
+import { assertIds } from "../kernel/payload.js";
+import type { Subscriptions } from "../topics/subscriptions.js";
 
 /** Server-side event that carries a revocation to the other nodes. */
 const REVOKE_EVENT = "truss:revoke";

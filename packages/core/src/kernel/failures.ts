@@ -1,4 +1,4 @@
-import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
+import { isTrussError, TrussError, type ErrorPayload } from "./errors.js";
 import { secondsSince } from "./metrics.js";
 import type { EngineContext, EngineStores } from "./context.js";
 

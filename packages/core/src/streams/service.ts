@@ -1,11 +1,11 @@
-import type { StreamKey, StreamStore } from "../streams/store.js";
-import { TrussError } from "../errors.js";
+import type { StreamKey, StreamStore } from "./store.js";
+import { TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, PROTOCOL_EVENTS, topicStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
-import type { Connection } from "./connection.js";
-import { emitApplicationEvent, type EngineContext } from "./context.js";
-import { storeCall } from "./failures.js";
-import { jsonSnapshot } from "./payload.js";
-import { topicRoom } from "./topics.js";
+import type { Connection } from "../kernel/connection.js";
+import { emitApplicationEvent, type EngineContext } from "../kernel/context.js";
+import { storeCall } from "../kernel/failures.js";
+import { jsonSnapshot } from "../kernel/payload.js";
+import { topicRoom } from "../topics/rooms.js";
 
 const TOPIC_PREFIX = topicStream("");
 

@@ -1,18 +1,17 @@
-import { secondsSince } from "./metrics.js";
-import { SPAN_KIND, traced } from "../tracing.js";
+import { secondsSince } from "../kernel/metrics.js";
+import { SPAN_KIND, traced } from "../kernel/tracing.js";
 import type { IncomingMessage } from "node:http";
 import type { Server } from "socket.io";
-import type { AuthRequest, Principal } from "../auth/authenticator.js";
-import { isTrussError, TrussError, type ErrorPayload } from "../errors.js";
+import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
+import { isTrussError, TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import type { Connection } from "./connection.js";
-import type { EngineContext, TrussSocket } from "./context.js";
-import { SHUTTING_DOWN } from "./failures.js";
-import { isOriginAllowed, originOf } from "./limits.js";
-import type { ResolvedOptions } from "./options.js";
-import { isWellFormedText } from "./payload.js";
-import type { PresenceService } from "./presence.js";
-import type { Revocations } from "./revocation.js";
+import type { Connection } from "../kernel/connection.js";
+import type { EngineContext, TrussSocket } from "../kernel/context.js";
+import { SHUTTING_DOWN } from "../kernel/failures.js";
+import { isOriginAllowed, originOf } from "../kernel/limits.js";
+import { isWellFormedText } from "../kernel/payload.js";
+import type { PresenceService } from "../presence/service.js";
+import type { Revocations } from "../revocations/service.js";
 
 /** Node's setTimeout overflows past about 24.8 days; longer expiries are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -20,6 +19,13 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const TIMER_GRANULARITY_MS = 1000;
 
 const MISSING_EXPIRY = "The token has no exp claim; a connection whose token expires needs a token that expires too. Issue tokens with exp.";
+
+/** What the handshake is built from: the engine's resolved options it reads. */
+export interface HandshakeOptions {
+  authenticator: Authenticator;
+  authExpiry: { warnBeforeMs: number; requireExpiry: boolean };
+  limits: { allowedOrigins: ReadonlySet<string> | null; maxDevicesPerUser: number; maxSocketsPerDevice: number };
+}
 
 /**
  * Who may be on a socket, and until when: the Origin allow-list on every
@@ -29,9 +35,7 @@ const MISSING_EXPIRY = "The token has no exp claim; a connection whose token exp
 export class Handshake {
   constructor(
     private readonly ctx: EngineContext,
-    private readonly options: Pick<ResolvedOptions, "authenticator" | "authExpiry"> & {
-      limits: Pick<ResolvedOptions["limits"], "allowedOrigins" | "maxDevicesPerUser" | "maxSocketsPerDevice">;
-    },
+    private readonly options: HandshakeOptions,
     private readonly presence: PresenceService,
     private readonly revocations: Pick<Revocations, "admit" | "refresh">,
     private readonly isClosing: () => boolean,

@@ -1,5 +1,5 @@
 import { isTopicName, MAX_TOPIC_LENGTH } from "@truss/protocol";
-import { TrussError } from "../errors.js";
+import { TrussError } from "../kernel/errors.js";
 
 /** The names of a pattern's parameters: `"site:{siteId}:crew:{crewId}"` → `"siteId" | "crewId"`. */
 export type TopicParamNames<P extends string> = P extends `${string}{${infer Name}}${infer Rest}` ? Name | TopicParamNames<Rest> : never;

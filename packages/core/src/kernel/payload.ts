@@ -1,4 +1,4 @@
-import { isTrussError, TrussError } from "../errors.js";
+import { isTrussError, TrussError } from "./errors.js";
 import { encodeFailure } from "./failures.js";
 
 /**

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from "prom-client";
-import type { EngineStores } from "./context.js";
+import type { InboxStore } from "../inbox/store.js";
+import type { StreamStore } from "../streams/store.js";
 
 /**
  * Where the engine's metrics go, and which optional labels they carry: the
@@ -214,7 +215,7 @@ export function disconnectReasonLabel(reason: string): string {
 }
 
 /** Store totals (shared by every node on the store) rendered at scrape time. */
-type StoreTotals = Pick<EngineStores, "inbox" | "streams">;
+type StoreTotals = { inbox: Pick<InboxStore, "dropped">; streams: Pick<StreamStore, "trimmed"> };
 
 /** The registry of one engine, with every metric it reports declared up front. */
 export function createEngineMetrics(connections: () => number, stores: StoreTotals, options: MetricsOptions = {}): MetricsRegistry {
