@@ -96,6 +96,11 @@ const globexEve = { userId: "eve", companyId: "globex" };
 
 const subscribeToP1 = (socket: ClientSocket) => request<Ack<{ topic: string }>>(socket, "topic:subscribe", { topic: "project:p1" });
 
+/** A subscribe ack without the stream start it carries, which differs per company. */
+function topicOf(ack: Ack<{ topic: string }>): Ack<{ topic: string }> {
+  return ack.ok ? { ok: true, topic: ack.topic } : ack;
+}
+
 /** Asserts that the policy refused a subscription. */
 function assertForbidden(ack: Ack<{ topic: string }>): void {
   assert.equal(ack.ok, false);
@@ -159,8 +164,7 @@ export const revocationScenarios = {
     const carol = await connectAs(url, acmeCarol);
     const eve = await connectAs(url, globexEve);
     try {
-      assert.deepEqual(await subscribeToP1(alice), { ok: true, topic: "project:p1" });
-      assert.deepEqual(await subscribeToP1(eve), { ok: true, topic: "project:p1" });
+      for (const socket of [alice, eve]) assert.deepEqual(topicOf(await subscribeToP1(socket)), { ok: true, topic: "project:p1" });
       // Carol is not on the crew.
       assertForbidden(await subscribeToP1(carol));
       const aliceSaw = collect(alice, "site-report:filed");

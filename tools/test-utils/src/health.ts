@@ -37,6 +37,7 @@ export async function expectHealthRouteFollows(
     inbox: "up",
     documents: "up",
     streams: "up",
+    revocations: "up",
   });
 
   takeDown();
