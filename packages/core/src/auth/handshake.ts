@@ -146,8 +146,18 @@ export class Handshake {
     return false;
   }
 
+  /** Arms the new connection's expiry. */
+  open(connection: Connection): void {
+    this.startSession(connection);
+  }
+
+  /** Stops the connection's expiry timers. */
+  close(connection: Connection): void {
+    connection.clearTimers();
+  }
+
   /** Arms the connection's expiry: `auth:expiring` ahead of it, then a coded disconnect. */
-  startSession(connection: Connection): void {
+  private startSession(connection: Connection): void {
     scheduleExpiry(connection, this.options.authExpiry.warnBeforeMs, () => this.expire(connection));
   }
 

@@ -62,6 +62,8 @@ export class Dispatcher {
   /** Acks of calls still running, answered with `SERVER_SHUTTING_DOWN` if `close()` cannot wait for them. */
   private readonly inFlight = new Set<Ack>();
   private closing = false;
+  /** Each open connection's own budget. */
+  private readonly budgets = new WeakMap<Connection, SocketBudget>();
   /** Opening more sockets must not multiply a user's budget, so all of a user's sockets here share one. */
   private readonly users: UserBudgets;
 
@@ -78,14 +80,21 @@ export class Dispatcher {
   }
 
   /** Routes every event of a new connection through this dispatcher. */
-  attach(connection: Connection): void {
-    const userKey = userKeyOf(connection.principal);
-    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(userKey));
-    connection.socket.once("disconnect", () => this.users.release(userKey, budget.user));
+  open(connection: Connection): void {
+    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(userKeyOf(connection.principal)));
+    this.budgets.set(connection, budget);
     connection.socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
       if (packet.type === "message") budget.lastPacketBytes = packetBytes(packet.data);
     });
     connection.socket.use((packet) => this.dispatch(connection, budget, packet));
+  }
+
+  /** Gives the connection's share of its user's budget back. */
+  close(connection: Connection): void {
+    const budget = this.budgets.get(connection);
+    if (!budget) return;
+    this.budgets.delete(connection);
+    this.users.release(userKeyOf(connection.principal), budget.user);
   }
 
   /** How many users hold a shared budget on this node (those connected, and those who left one still refilling). */

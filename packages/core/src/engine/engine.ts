@@ -7,6 +7,7 @@ import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, R
 import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
 import { Connection } from "../kernel/connection.js";
+import type { ConnectionHooks } from "../kernel/lifecycle.js";
 import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
@@ -70,6 +71,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly handlers = new Map<string, EventHandler>();
   /** Background store calls (presence, replays) that `close()` waits for. */
   private readonly pending = new Set<Promise<unknown>>();
+  /** The parts with connection hooks, opened and closed in this order. */
+  private readonly parts: readonly ConnectionHooks[];
   private readonly ctx: EngineContext;
   private readonly handshake: Handshake;
   private readonly dispatcher: Dispatcher;
@@ -119,6 +122,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.handshake = new Handshake(this.ctx, resolved, this.presenceService, this.revocations, () => this.closing);
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
     this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections.values());
+    // Every part's connection hooks, in this order: events are routed and the session armed before anything is sent.
+    this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.inboxService];
     registerProtocolHandlers(this.handlers, {
       refreshAuth: async (connection, token) => {
         const { expiresAt } = await this.handshake.refresh(connection, token);
@@ -337,29 +342,25 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.connections.set(socket.id, connection);
     this.ctx.metrics.inc("truss_connections_total");
     socket.join([companyRoom(principal.companyId), userRoom(principal.companyId, principal.userId)]);
-    this.dispatcher.attach(connection);
-    this.handshake.startSession(connection);
-    const delivery = this.inboxService.register(socket, principal);
     socket.on("disconnect", (reason) => {
       this.ctx.metrics.inc("truss_disconnects_total", { reason: disconnectReasonLabel(reason) });
-      connection.clearTimers();
       this.connections.delete(socket.id);
-      this.inboxService.unregister(delivery);
-      this.track(this.presenceService.disconnected(connection.principal));
+      for (const part of this.parts) this.track(part.close?.(connection));
     });
-    this.track(this.streams.announce(connection));
-    this.slowConsumers.welcome(socket, principal);
-    this.track(this.presenceService.connected(principal));
-    this.track(this.inboxService.replay(delivery));
+    for (const part of this.parts) this.track(part.open?.(connection));
   }
 
-  private track(promise: Promise<unknown>): void {
-    const tracked = promise.catch((error: unknown) =>
+
+  /** Tracks a part's background work, if it started any: logged if it fails, waited for by `close()`. */
+  private track(work: void | Promise<unknown>): void {
+    if (!work) return;
+    const tracked = work.catch((error: unknown) =>
       this.ctx.logger.warn("background store call failed", { error: error instanceof Error ? error.message : String(error) }),
     );
     this.pending.add(tracked);
     void tracked.finally(() => this.pending.delete(tracked));
   }
+
 }
 
 function assertApplicationEvent(event: string): void {

@@ -1,4 +1,4 @@
-import type { Principal } from "../auth/authenticator.js";
+import type { Connection } from "../kernel/connection.js";
 import type { ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import { isClustered, type EngineContext, type SlowConsumerNotice, type TrussSocket } from "../kernel/context.js";
@@ -90,7 +90,7 @@ export class SlowConsumerGuard {
    * cut as a slow consumer, if it was within {@link REMEMBER_CUT_MS}: an
    * `error` with `SLOW_CONSUMER`, once (the other nodes forget it too).
    */
-  welcome(socket: TrussSocket, principal: Principal): void {
+  open({ socket, principal }: Connection): void {
     if (this.cuts.size === 0) return;
     const key = deviceKeyOf(principal);
     const at = this.cuts.get(key);

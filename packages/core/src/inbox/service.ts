@@ -1,4 +1,5 @@
 import type { Principal } from "../auth/authenticator.js";
+import type { Connection } from "../kernel/connection.js";
 import { TrussError } from "../kernel/errors.js";
 import {
   compareInboxIds,
@@ -9,7 +10,7 @@ import {
   type UserKey,
 } from "./store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, userKeyOf, type EngineContext, type TrussSocket } from "../kernel/context.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, userKeyOf, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import { jsonSnapshot } from "../kernel/payload.js";
@@ -49,8 +50,7 @@ const RECENTLY_PUSHED = 10_000;
 
 /** What the inbox keeps for one socket: where its delivery stands. */
 export interface Delivery {
-  readonly socket: TrussSocket;
-  readonly principal: Principal;
+  readonly connection: Connection;
   /** While a replay or catch-up reads the store, live messages wait here, so the device sees ids in order. */
   held: InboxMessage[] | null;
   /** How far the store has been read for this socket: a live message up to it was sent by that read. */
@@ -77,6 +77,7 @@ export interface InboxLimits {
 export class InboxService {
   /** User (company and id) → this node's deliveries to their sockets. */
   private readonly byUser = new Groups<string, Delivery>();
+  private readonly deliveries = new WeakMap<Connection, Delivery>();
   /** `<id> <user key>` of messages recently pushed to this node's sockets, oldest first. */
   private readonly recentlyPushed = new Set<string>();
   private clustered = false;
@@ -126,23 +127,22 @@ export class InboxService {
   }
 
   /**
-   * Registers a new socket; live messages for its user are held from now
-   * until {@link replay} has sent what its device has not acknowledged.
+   * Sends a new connection what its device has not acknowledged, then what
+   * arrived meanwhile: live messages for its user are held until then.
    */
-  register(socket: TrussSocket, principal: Principal): Delivery {
-    const delivery: Delivery = { socket, principal, held: [], readUpTo: null };
-    this.byUser.add(userKeyOf(principal), delivery);
-    return delivery;
-  }
-
-  /** Sends a registered socket what its device has not acknowledged, then what arrived meanwhile. */
-  async replay(delivery: Delivery): Promise<void> {
+  async open(connection: Connection): Promise<void> {
+    const delivery: Delivery = { connection, held: [], readUpTo: null };
+    this.deliveries.set(connection, delivery);
+    this.byUser.add(userKeyOf(connection.principal), delivery);
     await this.catchUp(delivery, { final: true });
   }
 
-  /** Forgets a socket. */
-  unregister(delivery: Delivery): void {
-    this.byUser.delete(userKeyOf(delivery.principal), delivery);
+  /** Forgets a connection. */
+  close(connection: Connection): void {
+    const delivery = this.deliveries.get(connection);
+    if (!delivery) return;
+    this.deliveries.delete(connection);
+    this.byUser.delete(userKeyOf(connection.principal), delivery);
   }
 
   /** Moves the device's cursor past the acknowledged ids. */
@@ -183,7 +183,7 @@ export class InboxService {
       await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, pending.length) }, worker));
       if (final || failed.length === 0) return;
       await new Promise((resolve) => setTimeout(resolve, CATCH_UP_RETRY_DELAYS_MS[attempt]).unref());
-      pending = failed.filter((delivery) => delivery.socket.connected && delivery.held === null);
+      pending = failed.filter((delivery) => delivery.connection.socket.connected && delivery.held === null);
     }
   }
 
@@ -202,13 +202,13 @@ export class InboxService {
       return true;
     } catch (error) {
       if (final) {
-        delivery.socket.emit(PROTOCOL_EVENTS.error, {
+        delivery.connection.socket.emit(PROTOCOL_EVENTS.error, {
           code: "STORE_UNAVAILABLE",
           message: "Queued messages could not be loaded; reconnect to try again.",
         });
       }
       this.ctx.logger.warn("inbox replay failed", {
-        userId: delivery.principal.userId,
+        userId: delivery.connection.principal.userId,
         error: error instanceof Error ? error.message : String(error),
       });
       return false;
@@ -218,7 +218,7 @@ export class InboxService {
   }
 
   private async readFromStore(delivery: Delivery): Promise<void> {
-    const { companyId, userId, deviceId } = delivery.principal;
+    const { companyId, userId, deviceId } = delivery.connection.principal;
     const user = { companyId, userId };
     const cursor = await storeCall(this.ctx, "inbox", "cursor", () => this.ctx.stores.inbox.cursor({ ...user, deviceId }));
     let after = newer(cursor, delivery.readUpTo);
@@ -227,7 +227,7 @@ export class InboxService {
       for (const message of page) this.emit(delivery, message);
       if (page.length > 0) after = page[page.length - 1]!.id;
       delivery.readUpTo = after;
-      if (page.length < REPLAY_PAGE || !delivery.socket.connected) return;
+      if (page.length < REPLAY_PAGE || !delivery.connection.socket.connected) return;
     }
   }
 
@@ -272,7 +272,7 @@ export class InboxService {
   /** One message to one socket; a message that cannot be encoded is skipped and logged, never a stall. */
   private emit(delivery: Delivery, message: InboxMessage): void {
     try {
-      delivery.socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
+      delivery.connection.socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
     } catch (error) {
       this.ctx.metrics.inc("truss_inbox_undeliverable_total");
       this.ctx.logger.error("an inbox message could not be encoded and was skipped", {

@@ -1,7 +1,7 @@
 import type { Principal } from "../auth/authenticator.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "./store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
-import { deviceKey } from "../kernel/connection.js";
+import { deviceKey, type Connection } from "../kernel/connection.js";
 import { companyRoom, userKeyOf, type EngineContext } from "../kernel/context.js";
 import { storeCall, timedStoreCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
@@ -59,8 +59,8 @@ export class PresenceService {
     }
   }
 
-  /** Records a socket of `principal`'s device; announces the user if this is their first device anywhere. */
-  connected(principal: Principal): Promise<void> {
+  /** Records a socket of the connection's device; announces the user if this is their first device anywhere. */
+  open({ principal }: Connection): Promise<void> {
     const key = deviceKey(principal);
     let device = this.devices.get(key);
     if (!device) {
@@ -76,7 +76,7 @@ export class PresenceService {
   }
 
   /** Releases a socket; when the device has no socket left here, takes it offline. */
-  disconnected(principal: Principal): Promise<void> {
+  close({ principal }: Connection): Promise<void> {
     const key = deviceKey(principal);
     const device = this.devices.get(key);
     if (!device) return Promise.resolve();

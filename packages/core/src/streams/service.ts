@@ -121,7 +121,7 @@ export class StreamService {
   }
 
   /** Tells a socket that has just joined its company's room where the company's stream stands (`stream:start`). */
-  async announce(connection: Connection): Promise<void> {
+  async open(connection: Connection): Promise<void> {
     const start = await this.start({ companyId: connection.principal.companyId, stream: COMPANY_STREAM });
     if (connection.socket.connected) connection.socket.emit(PROTOCOL_EVENTS.streamStart, start);
   }
