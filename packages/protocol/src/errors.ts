@@ -1,7 +1,8 @@
 /**
  * Every refusal Truss makes carries one of these codes: in a `connect_error`,
  * in an `{ ok: false, error }` ack, or in an `error` event. The list is closed;
- * a new code is a minor release.
+ * a new code is a minor release. What a client does about each one is in
+ * `ERROR_ACTIONS`.
  */
 export const ERROR_CODES = [
   /** The handshake carried no token (`auth.token` or `Authorization: Bearer`). */

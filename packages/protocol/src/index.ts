@@ -1,13 +1,14 @@
 /**
  * The Truss wire protocol: the Socket.IO event names and payloads the server
- * (`@truss/core`) and `@truss/client` share, the closed list of error codes,
- * the inbox id format, and the application's typed event catalog
+ * (`@truss/core`) and `@truss/client` share, the closed list of error codes
+ * with what a client does about each, the inbox id format, and the application's typed event catalog
  * (`defineEvents`), which server and browser code can then share. No runtime dependencies, so a browser app that
  * imports it installs no server code.
  *
  * @module
  */
 export * from "./errors.js";
+export * from "./error-actions.js";
 export * from "./data.js";
 export * from "./events.js";
 export * from "./inbox-ids.js";
