@@ -1,7 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import { PROTOCOL_EVENTS, type AuthExpiring, type ErrorCode, type ErrorPayload, type TrussClientEvents } from "@truss/protocol";
+import { CONNECTION_ACTIONS, PROTOCOL_EVENTS, SESSION_ENDING_CODES, type AuthExpiring, type ErrorPayload, type TrussClientEvents } from "@truss/protocol";
 import { Backoff, type ReconnectOptions } from "./backoff.js";
-import { fromPayload, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
+import { errorAction, fromPayload, isServerErrorCode, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
 
 /**
@@ -65,51 +65,6 @@ export interface StatusChange {
    */
   reason: TrussClientError | null;
 }
-
-/** What the client does after a failure: try again (with backoff), try again with a renewed token, or stop. */
-type Decision = "retry" | "renew" | "close";
-
-/**
- * The client's one reconnection policy: every cause of a failed or lost
- * connection, by code, to what happens next. Causes: a refused handshake
- * (the server's code), no answer (`CONNECTION_FAILED`), a dropped transport
- * (`DISCONNECTED`), a failed token provider (`TOKEN_UNAVAILABLE`), and a
- * session the server ended (the code of its `error` event right before,
- * `SERVER_DISCONNECTED` when it gave none). Anything not listed closes: a
- * new attempt with the same kind of credential could not fix it, and
- * retrying would only hammer the server.
- */
-const ON_FAILURE: Partial<Record<ClientErrorCode, Decision>> = {
-  CONNECTION_FAILED: "retry",
-  DISCONNECTED: "retry",
-  TOKEN_UNAVAILABLE: "retry",
-  SERVER_SHUTTING_DOWN: "retry",
-  SLOW_CONSUMER: "retry",
-  TOO_MANY_DEVICES: "retry",
-  // Another tab of this browser profile may close and make room.
-  TOO_MANY_CONNECTIONS: "retry",
-  STORE_UNAVAILABLE: "retry",
-  INTERNAL_ERROR: "retry",
-  RATE_LIMITED: "retry",
-  AUTH_TOKEN_NOT_YET_VALID: "retry",
-  AUTH_MISSING_TOKEN: "renew",
-  AUTH_INVALID_TOKEN: "renew",
-  AUTH_TOKEN_EXPIRED: "renew",
-  // The application took the user's access away (`engine.disconnectUser`); coming back would defy it.
-  ACCESS_REVOKED: "close",
-  FORBIDDEN: "close",
-};
-
-/** Codes of the `error` event the server sends right before it ends a session on purpose. */
-const SESSION_ENDING: ReadonlySet<string> = new Set<ErrorCode>([
-  "SERVER_SHUTTING_DOWN",
-  "AUTH_TOKEN_EXPIRED",
-  "SLOW_CONSUMER",
-  "TOO_MANY_DEVICES",
-  "TOO_MANY_CONNECTIONS",
-  "ACCESS_REVOKED",
-  "FORBIDDEN",
-]);
 
 /**
  * Owns the socket: credentials, connection attempts, reconnection policy,
@@ -314,17 +269,27 @@ export class Connection {
       this.fail(new TrussClientError("SERVER_DISCONNECTED", "The server closed this session without a reason; not reconnecting. Create a new client to try again."));
     });
     socket.on(PROTOCOL_EVENTS.error, (payload: ErrorPayload) => {
-      if (payload && SESSION_ENDING.has(payload.code)) this.disconnectReason = payload;
+      // A session-ending code explains the server-side disconnect that follows; any other is a notice.
+      if (payload && SESSION_ENDING_CODES.includes(payload.code)) this.disconnectReason = payload;
       this.report(fromPayload(payload, "The server reported an error without a message."));
     });
     socket.on(PROTOCOL_EVENTS.authExpiring, (notice: AuthExpiring) => void this.refresh(notice));
   }
 
-  /** Applies the reconnection policy ({@link ON_FAILURE}) to one failure, reporting it unless it was already. */
+  /**
+   * The one reconnection policy, reporting the failure unless it was
+   * already: what its code means for a connection (`CONNECTION_ACTIONS`).
+   * Causes: a refused handshake (the server's code), no answer
+   * (`CONNECTION_FAILED`), a dropped transport (`DISCONNECTED`), a failed
+   * token provider (`TOKEN_UNAVAILABLE`), and a session the server ended
+   * (the code of its `error` event right before, `SERVER_DISCONNECTED` when
+   * it gave none). Every attempt asks `getToken` first, so a renewal is a
+   * retry; without `getToken` there is no new token, and the client stops.
+   */
   private fail(error: TrussClientError, { silently = false } = {}): void {
     if (!silently) this.report(error);
-    const decision = ON_FAILURE[error.code] ?? "close";
-    if (decision === "retry" || (decision === "renew" && this.getToken)) this.retry(error);
+    const action = CONNECTION_ACTIONS[errorAction(error.code)];
+    if (action === "retry" || (action === "renew-token" && this.getToken)) this.retry(error);
     else this.close(error);
   }
 

@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, type ErrorPayload } from "@truss/protocol";
+import { ERROR_ACTIONS, ERROR_CODES, type ErrorAction, type ErrorCode, type ErrorPayload } from "@truss/protocol";
 
 /**
  * Codes the client itself produces, next to the server's {@link ERROR_CODES}.
@@ -22,7 +22,13 @@ export const CLIENT_ERROR_CODES = [
   "CANCELLED",
   /** `client.outbox.discard()` removed the pending write; if it was being sent, the server may still have committed it. */
   "DISCARDED",
-  /** The outbox store could not keep or update a write (storage full or disabled); a write it could not keep was not queued. */
+  /**
+   * This device's own storage failed (full, disabled, or a store that threw):
+   * the outbox store could not keep a write (it was not queued) or update
+   * one, or the position or dedup store could not read or write (after a
+   * reconnection or reload a message may be handed to the app twice, or
+   * missed). The server's store being down is `STORE_UNAVAILABLE`.
+   */
   "STORAGE_FAILED",
 ] as const;
 
@@ -31,6 +37,36 @@ export type ClientOnlyErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
 /** Every code a {@link TrussClientError} can carry: the server's and the client's own. */
 export type ClientErrorCode = ErrorCode | ClientOnlyErrorCode;
+
+/**
+ * What the client does about each of its own codes, in the words of the
+ * server's `ERROR_ACTIONS`: a lost connection or a lost answer is retried, a
+ * closed client has stopped, and a request withdrawn on this side is final.
+ */
+export const CLIENT_ERROR_ACTIONS = {
+  CONNECTION_FAILED: "retry",
+  DISCONNECTED: "retry",
+  TIMEOUT: "retry",
+  CLIENT_CLOSED: "stop",
+  // A token provider that failed once (its network, its auth server) may answer the next time.
+  TOKEN_UNAVAILABLE: "retry",
+  SERVER_DISCONNECTED: "stop",
+  CANCELLED: "reject",
+  DISCARDED: "reject",
+  STORAGE_FAILED: "reject",
+} as const satisfies Record<ClientOnlyErrorCode, ErrorAction>;
+
+const ACTIONS: Readonly<Record<ClientErrorCode, ErrorAction>> = { ...ERROR_ACTIONS, ...CLIENT_ERROR_ACTIONS };
+
+/**
+ * What the client, and an app, does about `code`, for the request whose
+ * answer carried it: the server's `ERROR_ACTIONS` and the client's
+ * {@link CLIENT_ERROR_ACTIONS}. Every part of the client decides by this.
+ */
+export function errorAction(code: ClientErrorCode): ErrorAction {
+  // A code from outside both lists can only come from code that built its own error: nothing says it would pass.
+  return ACTIONS[code] ?? "reject";
+}
 
 /**
  * An error with a code, as the client reports it: a rejected request, a

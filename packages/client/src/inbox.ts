@@ -1,12 +1,10 @@
 import { isInboxId, PROTOCOL_EVENTS, type InboxMessage } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { DedupStore } from "./dedup.js";
-import { TrussClientError } from "./errors.js";
+import { isServerErrorCode, TrussClientError } from "./errors.js";
 
 /** How many handled messages may wait before an ack goes out even though more are queued. */
 const ACK_BATCH = 100;
-/** Ack failures that need no report: the next ack or the replay on reconnect covers them. */
-const EXPECTED_ACK_FAILURES = new Set(["DISCONNECTED", "TIMEOUT", "CLIENT_CLOSED"]);
 
 /**
  * Turns the server's at-least-once `inbox:message` stream into exactly-once
@@ -88,12 +86,13 @@ export class InboxReceiver {
     this.unackedId = null;
     this.unackedCount = 0;
     this.connection.request(PROTOCOL_EVENTS.inboxAck, { ids: [id] }).catch((error: TrussClientError) => {
-      if (!EXPECTED_ACK_FAILURES.has(error.code)) this.connection.report(error);
+      // An ack with no answer (dropped, timed out, closed) needs no report: the next ack or the replay on reconnect covers it.
+      if (isServerErrorCode(error.code)) this.connection.report(error);
     });
   }
 }
 
 function storeError(operation: "read" | "write", error: unknown): TrussClientError {
   const message = error instanceof Error ? error.message : String(error);
-  return new TrussClientError("STORE_UNAVAILABLE", `The dedup store failed to ${operation} (${message}); a message may be handed to the app twice.`, { cause: error });
+  return new TrussClientError("STORAGE_FAILED", `The dedup store failed to ${operation} (${message}); a message may be handed to the app twice.`, { cause: error });
 }

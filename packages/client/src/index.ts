@@ -30,13 +30,14 @@ export type {
 } from "./documents.js";
 export type { PresenceClient } from "./presence.js";
 export type { DroppedSubscription } from "./subscriptions.js";
-export { CLIENT_ERROR_CODES, isTrussClientError, TrussClientError } from "./errors.js";
+export { CLIENT_ERROR_ACTIONS, CLIENT_ERROR_CODES, errorAction, isTrussClientError, TrussClientError } from "./errors.js";
 export type { ClientErrorCode, ClientOnlyErrorCode } from "./errors.js";
-export { COMPANY_STREAM, ERROR_CODES, isTopicName, MAX_TOPIC_LENGTH, RESYNC_REASONS, topicStream } from "@truss/protocol";
+export { COMPANY_STREAM, ERROR_ACTIONS, ERROR_CODES, isTopicName, MAX_TOPIC_LENGTH, RESYNC_REASONS, topicStream } from "@truss/protocol";
 export type {
   DocumentData,
   DocumentUpdated,
   DocumentVersion,
+  ErrorAction,
   ErrorCode,
   FieldConflict,
   InboxMessage,

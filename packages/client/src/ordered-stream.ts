@@ -1,6 +1,6 @@
-import { COMPANY_STREAM, topicStream, type ResyncReason, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
+import { COMPANY_STREAM, isRetryable, topicStream, type ResyncReason, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
-import type { TrussClientError } from "./errors.js";
+import { errorAction, type TrussClientError } from "./errors.js";
 import type { StoredPosition } from "./positions.js";
 
 /**
@@ -225,12 +225,16 @@ export class OrderedStream {
           answer = await this.host.read(this.stream, epoch, offset, needed !== undefined && needed > offset ? needed : undefined);
         } catch (error) {
           if (run !== this.run) return;
-          const { code } = error as TrussClientError;
           // The next connection catches up again.
-          if (code === "DISCONNECTED" || code === "CLIENT_CLOSED") return;
-          // The server no longer lets this socket read the topic: its drop notice follows.
-          if (code === "FORBIDDEN") return this.forget();
-          if (code !== "RATE_LIMITED") this.host.report(error as TrussClientError);
+          if (!this.host.connected) return;
+          const failure = error as TrussClientError;
+          if (!isRetryable(errorAction(failure.code))) {
+            // The server will not let this socket read the stream: a topic no longer held (`FORBIDDEN`, its drop notice
+            // follows and tells the app), or a read it refuses every time. The next connection or subscription starts afresh.
+            if (failure.code !== "FORBIDDEN") this.host.report(failure);
+            return this.forget();
+          }
+          if (failure.code !== "RATE_LIMITED") this.host.report(failure);
           await this.sleep(this.backoff.next());
           continue;
         }

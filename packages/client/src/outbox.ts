@@ -1,6 +1,7 @@
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
+import { isRetryable } from "@truss/protocol";
+import { errorAction, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
 import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
 
@@ -54,24 +55,6 @@ interface Waiter {
   resolve(result: unknown): void;
   reject(error: TrussClientError): void;
 }
-
-/**
- * Failures after which the same write is sent again, unchanged: the network
- * or the server gave out before an answer (the mutation id makes the retry
- * safe), or the server asked to come back later. Anything else the server
- * answers is final.
- */
-const SEND_AGAIN: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
-  "TIMEOUT",
-  "DISCONNECTED",
-  "CONNECTION_FAILED",
-  "STORE_UNAVAILABLE",
-  "RATE_LIMITED",
-  "INTERNAL_ERROR",
-  "SERVER_SHUTTING_DOWN",
-  "TOKEN_UNAVAILABLE",
-  "AUTH_TOKEN_EXPIRED",
-]);
 
 /**
  * The outbox: writes in the order they were made, each with a mutation id,
@@ -208,7 +191,9 @@ export class Outbox implements OutboxClient {
         if (this.queue[0] !== write) continue; // discarded meanwhile; its caller has been told
         const failure = isTrussClientError(error) ? error : new TrussClientError("HANDLER_ERROR", `Sending a queued write failed: ${String(error)}`, { cause: error });
         if (failure.code === "CLIENT_CLOSED") return;
-        if (SEND_AGAIN.has(failure.code)) {
+        // The network or the server gave out before an answer, or the server asked to come back later or with a
+        // new token: the same write goes again (its mutation id makes that safe). Any other answer is final.
+        if (isRetryable(errorAction(failure.code))) {
           if (this.connection.status !== "connected") return; // sent again on the next connection
           await this.pause(this.backoff.next());
           continue;

@@ -1,10 +1,7 @@
 import { PROTOCOL_EVENTS, type PresenceUser } from "@truss/protocol";
 import type { Connection } from "./connection.js";
-import type { ClientErrorCode, TrussClientError } from "./errors.js";
+import { isServerErrorCode, type TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
-
-/** Failures of a background refresh that the next (re)connection repairs by itself. */
-const QUIET_FAILURES: ReadonlySet<ClientErrorCode> = new Set(["DISCONNECTED", "TIMEOUT", "CLIENT_CLOSED"]);
 
 /** Who is online in the company, as `client.presence`. */
 export interface PresenceClient {
@@ -83,8 +80,8 @@ export class PresenceTracker implements PresenceClient {
             await this.list();
           } catch (error) {
             const failure = error as TrussClientError;
-            // A dropped connection refetches on reconnect anyway.
-            if (QUIET_FAILURES.has(failure.code)) return;
+            // No answer (dropped, timed out, closed): the next connection refetches anyway. The server's refusals are news.
+            if (!isServerErrorCode(failure.code)) return;
             this.connection.report(failure);
           }
         } while (this.stale && !this.connection.closed);

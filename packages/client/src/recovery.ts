@@ -144,7 +144,7 @@ export class StreamRecovery {
     const message = error instanceof Error ? error.message : String(error);
     this.connection.report(
       new TrussClientError(
-        "STORE_UNAVAILABLE",
+        "STORAGE_FAILED",
         `The position store failed to ${operation} (${message}); after a reconnection or reload, messages may be handed to the app twice or missed.`,
         { cause: error },
       ),

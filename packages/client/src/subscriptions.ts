@@ -1,6 +1,7 @@
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { TrussClientError, type ClientErrorCode } from "./errors.js";
+import { isRetryable } from "@truss/protocol";
+import { errorAction, TrussClientError } from "./errors.js";
 
 /**
  * A subscription the server ended, as `client.onDropped` reports it: a topic
@@ -44,10 +45,6 @@ export interface SubscriptionKind<K, A> {
   dropped(key: K, error: TrussClientError): void;
 }
 
-/** Failures after which the server may still accept the same request later. */
-const RETRYABLE: ReadonlySet<ClientErrorCode> = new Set(["RATE_LIMITED", "TIMEOUT", "STORE_UNAVAILABLE", "INTERNAL_ERROR", "SERVER_SHUTTING_DOWN"]);
-/** Failures the connection itself settles: the next `connect` sends again, or `close` rejects every caller. */
-const CONNECTION_FAILURES: ReadonlySet<ClientErrorCode> = new Set(["DISCONNECTED", "CLIENT_CLOSED"]);
 /** Spacing of new attempts after a passing failure (a burst past the rate limit). */
 const RETRY = { initialDelayMs: 1000, maxDelayMs: 30_000 };
 
@@ -147,7 +144,7 @@ export class KeptSubscriptions<K, A> {
         await this.kind.unsubscribe(key);
       } catch (error) {
         // Without the connection the server forgot the subscription anyway.
-        if (!CONNECTION_FAILURES.has((error as TrussClientError).code)) throw error;
+        if (this.connection.socket.connected) throw error;
       }
     });
   }
@@ -192,14 +189,20 @@ export class KeptSubscriptions<K, A> {
     });
   }
 
-  /** Applies a failed subscribe request: wait for the connection, try again later, or forget the key. */
+  /**
+   * Applies a failed subscribe request by what its code says
+   * (`errorAction`): wait for the connection, try again later, or forget
+   * the key.
+   */
   private refused(entry: Entry<K, A>, error: TrussClientError): void {
     const id = this.kind.id(entry.key);
     const current = this.entries.get(id) === entry;
-    if (current && CONNECTION_FAILURES.has(error.code)) return;
+    const retryable = isRetryable(errorAction(error.code));
+    // The next `connect` sends it again.
+    if (current && retryable && !this.connection.socket.connected) return;
     // A burst past the rate limit is the client's own doing (every key goes out on `connect`), so it waits its turn;
     // restoring what the server accepted before, nobody waits for an answer, so keep trying until the server decides.
-    if (current && (error.code === "RATE_LIMITED" || (entry.accepted && RETRYABLE.has(error.code)))) {
+    if (current && retryable && (error.code === "RATE_LIMITED" || entry.accepted)) {
       if (error.code !== "RATE_LIMITED") this.connection.report(error);
       this.retryLater();
       return;

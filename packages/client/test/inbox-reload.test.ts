@@ -77,3 +77,21 @@ test("an async store (IndexedDB-like) is awaited, keeping order and once-only de
   await server.engine.toUser("acme", "alice").emit("notification:new", { n: 4 });
   expect(await pageLoad(server.url, slowStore, 4)).toEqual([{ n: 4 }]);
 });
+
+test("a dedup store that fails is reported as STORAGE_FAILED, this device's storage, and the message still reaches the app", async () => {
+  server = await startServer();
+  const fail = (): never => {
+    throw new Error("QuotaExceededError");
+  };
+  const client = openClient(server.url, alice, { dedupStore: { has: fail, add: fail } });
+  const handled: unknown[] = [];
+  const errors: string[] = [];
+  client.onInbox((message) => void handled.push(message.data));
+  client.onError((error) => errors.push(error.code));
+  await waitForStatus(client, "connected");
+  await server.engine.toUser("acme", "alice").emit("notification:new", { n: 1 });
+  await waitFor(() => errors.length === 2, { message: "the failed lookup and the failed record" });
+  expect(handled).toEqual([{ n: 1 }]);
+  // Not STORE_UNAVAILABLE, which says the server's store is down.
+  expect(errors).toEqual(["STORAGE_FAILED", "STORAGE_FAILED"]);
+});
