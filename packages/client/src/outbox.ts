@@ -1,6 +1,6 @@
+import { isRetryable } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { isRetryable } from "@truss/protocol";
 import { errorAction, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
 import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";

@@ -1,6 +1,6 @@
+import { isRetryable } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { isRetryable } from "@truss/protocol";
 import { errorAction, TrussClientError } from "./errors.js";
 
 /**
