@@ -95,8 +95,8 @@ export type {
   TopicSubscribeRequest,
 } from "./policy/policy.js";
 export { DEFAULT_AUTHORIZE_TIMEOUT_MS } from "./policy/policy.js";
-export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./topics/rooms.js";
-export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./topics/rooms.js";
+export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./topics/patterns.js";
+export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./topics/patterns.js";
 export { DEFAULT_MAX_REPLAY, DEFAULT_REVOCATION_POLL_INTERVAL_MS } from "./engine/options.js";
 export type { DisconnectCode, DisconnectReason, RevocationResult } from "./revocations/service.js";
 export type { DocumentUpdate } from "./documents/service.js";

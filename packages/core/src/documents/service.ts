@@ -4,10 +4,10 @@ import { jsonEqual } from "./json-equal.js";
 import type { DocumentData, DocumentKey, DocumentVersion, MutationRef, MutationState } from "./store.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
-import { companyRoom, type EngineContext } from "../kernel/context.js";
+import { type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { assertDepth, encodeJson, jsonSnapshot } from "../kernel/payload.js";
-import { documentRoom } from "../topics/rooms.js";
+import { companyRoom, documentRoom } from "../kernel/rooms.js";
 
 /** Server-side document operations, scoped to a company; the same path as the socket events. */
 export interface DocumentsApi {

@@ -1,11 +1,12 @@
 import { TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
-import { userKeyOf, type EngineContext } from "../kernel/context.js";
+import { type EngineContext } from "../kernel/context.js";
 import { packetBytes, TokenBucket, UserBudgets, type UserBudget } from "../kernel/limits.js";
 import { secondsSince } from "../kernel/metrics.js";
 import { encodeFailure, SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
 import { assertDepth, isWellFormedText } from "../kernel/payload.js";
+import { userKeyOf } from "../kernel/rooms.js";
 
 /**
  * A handler of one client event: resolves with the ack body, or throws a

@@ -8,7 +8,7 @@ import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, RealtimeEngi
 import type { StreamKey } from "../streams/store.js";
 import { Connection } from "../kernel/connection.js";
 import type { ConnectionHooks } from "../kernel/lifecycle.js";
-import { companyRoom, emitApplicationEvent, userRoom, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
+import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
@@ -26,10 +26,10 @@ import { registerProtocolHandlers } from "./protocol-handlers.js";
 import { Revocations, type DisconnectReason, type RevocationResult } from "../revocations/service.js";
 import { StreamService } from "../streams/service.js";
 import { Subscriptions } from "../topics/subscriptions.js";
-import { topicRoom } from "../topics/rooms.js";
 import { SPAN_KIND, traced } from "../kernel/tracing.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
 import { UpgradeRequests } from "../auth/upgrade-request.js";
+import { companyRoom, userRoom, topicRoom } from "../kernel/rooms.js";
 
 /** How long `close()` waits for running calls, then for clients to receive their goodbye, before closing transports. */
 const SHUTDOWN_FLUSH_MS = 2000;

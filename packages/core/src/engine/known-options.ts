@@ -7,7 +7,7 @@ import { REVOCATION_STORE_METHODS } from "../revocations/store.js";
 import { STREAM_STORE_METHODS } from "../streams/store.js";
 import type { MetricsOptions } from "../kernel/metrics.js";
 import type { AuthExpiryOptions, HistoryOptions, LimitOptions, PresenceTimingOptions, RealtimeEngineOptions, RevocationTimingOptions } from "./options.js";
-import type { TopicOptions } from "../topics/rooms.js";
+import type { TopicOptions } from "../topics/patterns.js";
 
 /**
  * Every key of an options interface, once. TypeScript checks the record is

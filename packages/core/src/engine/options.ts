@@ -19,7 +19,7 @@ import { DEFAULT_REVOCATION_TTL_MS, type RevocationStore } from "../revocations/
 import type { StreamStore } from "../streams/store.js";
 import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "../policy/policy.js";
 import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
-import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "../topics/rooms.js";
+import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "../topics/patterns.js";
 
 /** Protective limits applied to every connection. */
 export interface LimitOptions {

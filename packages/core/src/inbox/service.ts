@@ -10,10 +10,11 @@ import {
   type UserKey,
 } from "./store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, userKeyOf, type EngineContext } from "../kernel/context.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import { jsonSnapshot } from "../kernel/payload.js";
+import { userKeyOf } from "../kernel/rooms.js";
 
 /** Options of one `toUser(...).emit`. */
 export interface InboxSendOptions {

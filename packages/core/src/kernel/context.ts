@@ -79,17 +79,6 @@ export interface EngineContext {
   readonly logger: Logger;
 }
 
-/** The room of a company: every socket of its users, on every node. */
-export const companyRoom = (companyId: string): string => `company:${companyId}`;
-/**
- * A key for one user of one company, unambiguous for any ids: the company id
- * is length-prefixed, so no pair of ids can spell another pair's key.
- */
-export const userKeyOf = (user: { companyId: string; userId: string }): string => `${user.companyId.length}:${user.companyId}:${user.userId}`;
-
-/** The room of one user of one company: every device of theirs, on every node. */
-export const userRoom = (companyId: string, userId: string): string => `user:${userKeyOf({ companyId, userId })}`;
-
 /**
  * Whether the namespace's adapter reaches other nodes. The in-memory adapter
  * has none to reach and warns on every server-side emit.

@@ -1,7 +1,7 @@
 import type { Principal } from "../auth/authenticator.js";
 import { TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
-import type { TopicParams } from "../topics/rooms.js";
+import type { TopicParams } from "../topics/patterns.js";
 
 /** A topic subscription the policy is asked about, with the pattern it matched and its parsed parameters. */
 export type TopicSubscribeRequest<P extends string = string> = P extends string

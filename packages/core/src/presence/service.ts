@@ -2,10 +2,11 @@ import type { Principal } from "../auth/authenticator.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "./store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
 import { deviceKey, type Connection } from "../kernel/connection.js";
-import { companyRoom, userKeyOf, type EngineContext } from "../kernel/context.js";
+import { type EngineContext } from "../kernel/context.js";
 import { storeCall, timedStoreCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import type { PresenceTimingOptions } from "../engine/options.js";
+import { companyRoom, userKeyOf } from "../kernel/rooms.js";
 
 interface LocalDevice {
   ref: DeviceRef;

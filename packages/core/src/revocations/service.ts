@@ -6,10 +6,11 @@ import type { UserKey } from "../inbox/store.js";
 import { RevocationsByUser } from "./by-user.js";
 import { DEFAULT_MAX_REVOCATIONS } from "./memory.js";
 import type { RevocationRecord, RevocationStore } from "./store.js";
-import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, userRoom, type EngineContext, type TrussSocket } from "../kernel/context.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext, type TrussSocket } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { assertIds } from "../kernel/payload.js";
 import type { Subscriptions } from "../topics/subscriptions.js";
+import { userRoom } from "../kernel/rooms.js";
 
 /** Server-side event that carries a revocation to the other nodes. */
 const REVOKE_EVENT = "truss:revoke";

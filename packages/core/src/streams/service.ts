@@ -5,7 +5,7 @@ import type { Connection } from "../kernel/connection.js";
 import { emitApplicationEvent, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { jsonSnapshot } from "../kernel/payload.js";
-import { topicRoom } from "../topics/rooms.js";
+import { topicRoom } from "../kernel/rooms.js";
 
 const TOPIC_PREFIX = topicStream("");
 

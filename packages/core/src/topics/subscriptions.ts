@@ -4,7 +4,8 @@ import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import type { EngineContext } from "../kernel/context.js";
 import type { AuthorizationRequest, Policy } from "../policy/policy.js";
-import { documentRoom, subscriptionOf, topicRoom, type Subscription, type TopicPatterns } from "./rooms.js";
+import type { TopicPatterns } from "./patterns.js";
+import { documentRoom, subscriptionOf, topicRoom, type Subscription } from "../kernel/rooms.js";
 
 /** What a refresh ended: the subscriptions the policy no longer allows. */
 export interface DroppedSubscriptions {
