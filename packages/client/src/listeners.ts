@@ -53,6 +53,7 @@ export class Listeners<TArgs extends unknown[]> {
   }
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
+/** Whether a value is a promise or another thenable: a listener's or a store's answer that may still fail. */
+export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null | undefined)?.then === "function";
 }

@@ -1,4 +1,5 @@
-import { COMPANY_STREAM, isRetryable, topicStream, type ResyncReason, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
+import { isRetryable, topicOfStream, type ResyncReason, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
+import { isPromiseLike } from "./listeners.js";
 import { Backoff } from "./backoff.js";
 import { errorAction, type TrussClientError } from "./errors.js";
 import type { StoredPosition } from "./positions.js";
@@ -13,7 +14,6 @@ export const GAP_GRACE_MS = 150;
 /** Spacing of new reads after one the server could not answer (`STORE_UNAVAILABLE`, `RATE_LIMITED`, a timeout). */
 const READ_RETRY = { initialDelayMs: 250, maxDelayMs: 10_000 };
 
-const TOPIC_PREFIX = topicStream("");
 
 /**
  * A stream whose missed messages the client cannot hand over, as
@@ -313,10 +313,9 @@ export class OrderedStream {
       if (arrival.position.epoch === answer.epoch && arrival.position.offset > answer.top) this.pending.set(arrival.position.offset, arrival);
     }
     this.persist();
-    const topic = this.stream.startsWith(TOPIC_PREFIX) ? this.stream.slice(TOPIC_PREFIX.length) : null;
     this.host.resync({
       stream: this.stream,
-      topic: this.stream === COMPANY_STREAM ? null : topic,
+      topic: topicOfStream(this.stream),
       reason: answer.resync?.reason ?? "EPOCH_CHANGED",
       message: answer.resync?.message ?? `The history of "${this.stream}" was lost since this device's last message; refetch its state.`,
     });
@@ -404,8 +403,4 @@ export function isStreamPosition(value: unknown): value is StreamPosition {
     Number.isSafeInteger(candidate.offset) &&
     candidate.offset! >= 1
   );
-}
-
-function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as PromiseLike<T> | null | undefined)?.then === "function";
 }

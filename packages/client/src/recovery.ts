@@ -1,7 +1,7 @@
 import { COMPANY_STREAM, PROTOCOL_EVENTS, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { TrussClientError } from "./errors.js";
-import { Listeners } from "./listeners.js";
+import { isPromiseLike, Listeners } from "./listeners.js";
 import { OrderedStream, type StreamHost, type StreamResync } from "./ordered-stream.js";
 import type { PositionStore, StoredPosition } from "./positions.js";
 
@@ -170,8 +170,4 @@ function isStreamStart(value: unknown): value is StreamStart {
     Number.isSafeInteger(start.top) &&
     start.top! >= 0
   );
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | null | undefined)?.then === "function";
 }

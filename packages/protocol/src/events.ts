@@ -163,6 +163,11 @@ export const COMPANY_STREAM = "company";
 /** The stream name of a topic's broadcasts. */
 export const topicStream = (topic: string): string => `topic:${topic}`;
 
+/** The topic a stream name carries (the inverse of {@link topicStream}), or `null` for the company's stream or any other name. */
+export function topicOfStream(stream: string): string | null {
+  return stream.startsWith("topic:") ? stream.slice("topic:".length) : null;
+}
+
 /**
  * Where a broadcast sits in its stream: the third argument of every company
  * and topic broadcast that was stored (volatile ones carry none). Offsets

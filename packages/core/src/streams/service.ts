@@ -1,13 +1,12 @@
 import type { StreamKey, StreamStore } from "./store.js";
 import { TrussError } from "../kernel/errors.js";
-import { COMPANY_STREAM, PROTOCOL_EVENTS, topicStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
+import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { emitApplicationEvent, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { topicRoom } from "../kernel/rooms.js";
 
-const TOPIC_PREFIX = topicStream("");
 
 const isOffset = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 
@@ -144,7 +143,7 @@ export class StreamService {
       throw new TrussError("INVALID_PAYLOAD", "stream:read takes { stream, epoch, after, until? }: the last offset the client processed, and optionally the last it needs.");
     }
     const { companyId } = connection.principal;
-    const topic = stream.startsWith(TOPIC_PREFIX) ? stream.slice(TOPIC_PREFIX.length) : null;
+    const topic = topicOfStream(stream);
     if (stream !== COMPANY_STREAM && !(topic !== null && connection.socket.rooms.has(topicRoom(companyId, topic)))) {
       throw new TrussError("FORBIDDEN", `Stream "${stream.slice(0, 200)}" is not one this connection may read: subscribe to its topic first.`);
     }
