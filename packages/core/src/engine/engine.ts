@@ -7,7 +7,7 @@ import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, R
 import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
 import { Connection } from "../kernel/connection.js";
-import type { ConnectionHooks } from "../kernel/lifecycle.js";
+import type { EnginePart } from "../kernel/lifecycle.js";
 import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
@@ -71,8 +71,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly handlers = new Map<string, EventHandler>();
   /** Background store calls (presence, replays) that `close()` waits for. */
   private readonly pending = new Set<Promise<unknown>>();
-  /** The parts with connection hooks, opened and closed in this order. */
-  private readonly parts: readonly ConnectionHooks[];
+  /** The parts with a lifecycle, started, opened, closed and stopped in this order. */
+  private readonly parts: readonly EnginePart[];
   private readonly ctx: EngineContext;
   private readonly handshake: Handshake;
   private readonly dispatcher: Dispatcher;
@@ -122,8 +122,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.handshake = new Handshake(this.ctx, resolved, this.presenceService, this.revocations, () => this.closing);
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
     this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections.values());
-    // Every part's connection hooks, in this order: events are routed and the session armed before anything is sent.
-    this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.inboxService];
+    // In this order: a connection's events are routed and its session armed before anything is sent to it.
+    this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.inboxService, this.revocations];
     registerProtocolHandlers(this.handlers, {
       refreshAuth: async (connection, token) => {
         const { expiresAt } = await this.handshake.refresh(connection, token);
@@ -168,11 +168,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       }, next),
     );
     this.nsp.on("connection", (socket) => this.onConnection(socket));
-    this.inboxService.bindNamespace();
-    this.revocations.bindNamespace();
-    this.slowConsumers.bindNamespace();
-    this.presenceService.start();
-    this.slowConsumers.start();
+    for (const part of this.parts) part.start?.();
   }
 
   toCompany(companyId: string): CompanyEmitter<C> {
@@ -312,9 +308,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    this.presenceService.stop();
-    await this.revocations.stop();
-    this.slowConsumers.stop();
+    for (const part of this.parts) await part.stop?.();
     // Calls already running get their answer (or SERVER_SHUTTING_DOWN) before their socket goes.
     await this.dispatcher.drain(SHUTDOWN_FLUSH_MS);
     const transports = [...this.connections.values()].map((connection) => connection.socket.conn);

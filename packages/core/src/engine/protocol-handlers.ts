@@ -101,7 +101,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   on(PROTOCOL_EVENTS.topicSubscribe, async (connection, payload) => {
     // Read after the socket joined the topic's room: every later message reaches it live or from the stream.
     const { topic } = await services.subscriptions.subscribe(connection, payload);
-    return { topic, start: await services.streams.start({ companyId: connection.principal.companyId, stream: topicStream(topic) }) };
+    return { topic, start: await services.streams.startOf({ companyId: connection.principal.companyId, stream: topicStream(topic) }) };
   });
   on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => {
     services.subscriptions.unsubscribe(connection, payload);

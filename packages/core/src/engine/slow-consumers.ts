@@ -55,17 +55,13 @@ export class SlowConsumerGuard {
     private readonly sockets: () => Iterable<{ socket: TrussSocket }>,
   ) {}
 
-  /** Listens for the other nodes' cuts and notices. Call once the namespace exists. */
-  bindNamespace(): void {
+  /** Listens for the other nodes' cuts and notices, and starts the periodic check; its timer never keeps the process alive. */
+  start(): void {
     this.ctx.namespace().on(NOTICE_EVENT, (notice: SlowConsumerNotice) => {
       if (!isNotice(notice)) return;
       if (notice.kind === "cut") this.remember(deviceKeyOf(notice), notice.at);
       else this.cuts.delete(deviceKeyOf(notice));
     });
-  }
-
-  /** Starts the periodic check; its timer never keeps the process alive. */
-  start(): void {
     this.timer = setInterval(() => this.check(), CHECK_INTERVAL_MS).unref();
   }
 

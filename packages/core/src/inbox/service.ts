@@ -88,8 +88,8 @@ export class InboxService {
     private readonly limits: InboxLimits,
   ) {}
 
-  /** Listens for messages stored on other nodes. Call once the namespace exists. */
-  bindNamespace(): void {
+  /** Listens for messages stored on other nodes. */
+  start(): void {
     const namespace = this.ctx.namespace();
     this.clustered = isClustered(namespace);
     namespace.on(RELAY_EVENT, (user: UserKey, message: InboxMessage) => this.deliverLocally(user, message));

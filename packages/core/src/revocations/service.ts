@@ -103,9 +103,9 @@ export class Revocations {
   /**
    * Answers other nodes' revocations and starts reading the store: now (to
    * learn the revocations still in force), every `pollIntervalMs`, and when
-   * the adapter resubscribes after losing Redis. Call once the namespace exists.
+   * the adapter resubscribes after losing Redis.
    */
-  bindNamespace(): void {
+  start(): void {
     const namespace = this.ctx.namespace();
     namespace.on(REVOKE_EVENT, (record: RevocationRecord, answer: unknown) => {
       this.known.add(record);

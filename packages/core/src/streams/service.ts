@@ -110,7 +110,7 @@ export class StreamService {
    * Never rejects: when the store cannot be read, the epoch is `null` (the
    * failure is counted by `storeCall`).
    */
-  async start(key: StreamKey): Promise<StreamStart> {
+  async startOf(key: StreamKey): Promise<StreamStart> {
     try {
       const { epoch, top } = await storeCall(this.ctx, "streams", "read", () => this.store.read(key, 0, 0));
       return { stream: key.stream, epoch, top };
@@ -121,7 +121,7 @@ export class StreamService {
 
   /** Tells a socket that has just joined its company's room where the company's stream stands (`stream:start`). */
   async open(connection: Connection): Promise<void> {
-    const start = await this.start({ companyId: connection.principal.companyId, stream: COMPANY_STREAM });
+    const start = await this.startOf({ companyId: connection.principal.companyId, stream: COMPANY_STREAM });
     if (connection.socket.connected) connection.socket.emit(PROTOCOL_EVENTS.streamStart, start);
   }
 
