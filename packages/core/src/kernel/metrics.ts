@@ -41,7 +41,140 @@ export const DEFAULT_COMPANY_LABEL_MAX = 100;
 /** The `company` label value of companies past the `companyLabel.max` cap. */
 export const OTHER_COMPANY = "other";
 
-type Labels = Record<string, string>;
+/**
+ * One metric: its kind, help text, label names in order and, for a histogram,
+ * its buckets. A `perCompany` counter exists only with `metrics.companyLabel`.
+ */
+type MetricDefinition =
+  | { readonly kind: "gauge"; readonly help: string; readonly labels: readonly [] }
+  | { readonly kind: "counter"; readonly help: string; readonly labels: readonly string[]; readonly perCompany?: true }
+  | { readonly kind: "histogram"; readonly help: string; readonly labels: readonly string[]; readonly buckets: readonly number[] };
+
+/**
+ * Every metric the engine reports, in the order it registers (and renders)
+ * them. Call sites name one of these, and the compiler checks the name, its
+ * kind and its label names against this table; docs/operations.md lists the
+ * same metrics (a test keeps the two in step).
+ */
+export const ENGINE_METRICS = {
+  truss_connections: { kind: "gauge", help: "Sockets connected to this node.", labels: [] },
+  truss_connections_total: { kind: "counter", help: "Sockets accepted by this node since start.", labels: [] },
+  truss_disconnects_total: {
+    kind: "counter",
+    help: "Sockets of this node that disconnected, by Socket.IO reason (transport_close, ping_timeout, server_disconnect, client_disconnect, ... or other).",
+    labels: ["reason"],
+  },
+  truss_auth_failures_total: { kind: "counter", help: "Handshakes refused, by error code.", labels: ["code"] },
+  truss_auth_expired_total: { kind: "counter", help: "Connections closed because their token expired.", labels: [] },
+  truss_auth_refreshed_total: { kind: "counter", help: "Successful auth:refresh calls.", labels: [] },
+  truss_events_received_total: { kind: "counter", help: "Client events received.", labels: [] },
+  truss_errors_total: { kind: "counter", help: "Client events refused, by error code.", labels: ["code"] },
+  truss_broadcasts_total: { kind: "counter", help: "Application events emitted, by scope (company, topic, user).", labels: ["scope"] },
+  truss_inbox_appended_total: { kind: "counter", help: "Messages stored in user inboxes by this node.", labels: [] },
+  truss_inbox_pushed_total: { kind: "counter", help: "Live inbox pushes to sockets of this node.", labels: [] },
+  truss_inbox_duplicates_total: {
+    kind: "counter",
+    help: "toUser sends on this node that repeated an idempotency key within the inbox TTL, so stored nothing new.",
+    labels: [],
+  },
+  truss_document_updates_total: { kind: "counter", help: "Document updates, by outcome (applied, merged, conflict, rollback).", labels: ["outcome"] },
+  truss_document_mutations_total: {
+    kind: "counter",
+    help: "Document updates that carried a mutation id, by outcome: committed (recorded with its commit), duplicate (committed before; answered with that version) or expired (older than the stores remember; refused with MUTATION_EXPIRED).",
+    labels: ["outcome"],
+  },
+  truss_store_errors_total: { kind: "counter", help: "Store calls that failed because the store was unreachable or did not answer, by store.", labels: ["store"] },
+  truss_slow_consumers_total: { kind: "counter", help: "Sockets disconnected with SLOW_CONSUMER because too much waited to be written to them.", labels: [] },
+  truss_inbox_undeliverable_total: { kind: "counter", help: "Stored inbox messages skipped because they could not be encoded for a socket.", labels: [] },
+  truss_authorization_refusals_total: { kind: "counter", help: "Operations the authorize policy refused (or could not decide), by action.", labels: ["action"] },
+  truss_topic_subscriptions_total: { kind: "counter", help: "Topic subscriptions granted on this node.", labels: [] },
+  truss_subscriptions_dropped_total: {
+    kind: "counter",
+    help: "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).",
+    labels: ["kind"],
+  },
+  truss_stream_append_failures_total: {
+    kind: "counter",
+    help: "Company or topic broadcasts the stream store could not take; they went out live only, without a position.",
+    labels: [],
+  },
+  truss_broadcast_send_failures_total: {
+    kind: "counter",
+    help: "Stored company or topic broadcasts this node could not send live (the adapter refused them); devices read them from the stream.",
+    labels: [],
+  },
+  truss_stream_resyncs_total: { kind: "counter", help: "stream:read answers that told a device to refetch, by reason.", labels: ["reason"] },
+  truss_stream_replayed_total: { kind: "counter", help: "Stored broadcasts sent to devices catching up with stream:read.", labels: [] },
+  truss_stream_recoveries_total: {
+    kind: "counter",
+    help: "stream:read answers that sent a device stored broadcasts it had missed, instead of a resync (a gap read in several pages counts once per page).",
+    labels: [],
+  },
+  truss_revocations_total: { kind: "counter", help: "disconnectUser and unsubscribeUser calls made on this node, by kind.", labels: ["kind"] },
+  // Totals kept by the stores, read at scrape time (see createEngineMetrics).
+  truss_inbox_dropped_total: {
+    kind: "counter",
+    help: "Inbox messages dropped unread, by reason (TTL or length cap), across all nodes sharing the store.",
+    labels: ["reason"],
+  },
+  truss_stream_dropped_total: {
+    kind: "counter",
+    help: "Stored broadcasts dropped from stream history, by reason (TTL or size cap), across all nodes sharing the store.",
+    labels: ["reason"],
+  },
+  truss_command_duration_seconds: {
+    kind: "histogram",
+    help: "Time from receiving a client event to answering it, for events that reached a handler, by event (protocol and registered application events; anything else is other) and outcome (ok, error).",
+    labels: ["event", "outcome"],
+    // 1 ms to 10 s.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  },
+  truss_store_call_duration_seconds: {
+    kind: "histogram",
+    help: "Duration of store calls made by this node, by store and operation.",
+    labels: ["store", "operation"],
+    // 0.5 ms to 5 s.
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  },
+  truss_handshake_duration_seconds: {
+    kind: "histogram",
+    help: "Duration of the Truss handshake (origin, authentication, device cap), by outcome (accepted, refused).",
+    labels: ["outcome"],
+    // 5 ms to 10 s.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  },
+  truss_inbox_delivery_lag_seconds: {
+    kind: "histogram",
+    help: "Time from storing an inbox message to a device acknowledging it (per inbox:ack, for the newest id acknowledged).",
+    labels: [],
+    // 50 ms to a day: a device may be offline for hours.
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400],
+  },
+  truss_company_broadcasts_total: {
+    kind: "counter",
+    help: "Application events emitted, by company (capped by metrics.companyLabel.max; the rest are other) and scope.",
+    labels: ["company", "scope"],
+    perCompany: true,
+  },
+  truss_company_events_received_total: {
+    kind: "counter",
+    help: "Client events received, by company (capped by metrics.companyLabel.max; the rest are other).",
+    labels: ["company"],
+    perCompany: true,
+  },
+} as const satisfies Record<`truss_${string}`, MetricDefinition>;
+
+type Definitions = typeof ENGINE_METRICS;
+/** The name of a metric the engine reports. */
+type MetricName = keyof Definitions;
+/** The names of the metrics of one kind. */
+type NamesOf<Kind extends MetricDefinition["kind"]> = { [N in MetricName]: Definitions[N]["kind"] extends Kind ? N : never }[MetricName];
+/** The names of the metrics without labels. */
+type Unlabelled = { [N in MetricName]: Definitions[N]["labels"] extends readonly [] ? N : never }[MetricName];
+/** The label set of a metric: exactly its label names, each with a value. */
+type LabelsOf<N extends MetricName> = N extends MetricName ? { readonly [L in Definitions[N]["labels"][number]]: string } : never;
+
+type Labels = Readonly<Record<string, string>>;
 interface Child {
   inc(value?: number): void;
 }
@@ -106,7 +239,7 @@ export class MetricsRegistry {
    * tests. An unlabelled counter renders `name 0` before its first increment.
    * `collect` runs at every scrape (for totals read from a store).
    */
-  counter(name: string, help: string, labelNames: readonly string[] = [], collect?: (counter: Counter<string>) => Promise<void> | void): void {
+  counter(name: MetricName, help: string, labelNames: readonly string[], collect?: (counter: Counter<string>) => Promise<void> | void): void {
     const metric = this.register(
       name,
       () =>
@@ -122,23 +255,27 @@ export class MetricsRegistry {
   }
 
   /** Declares a gauge read at every scrape. */
-  gauge(name: string, help: string, read: () => number): void {
+  gauge(name: MetricName, help: string, read: () => number): void {
     this.register(name, () => new Gauge({ name, help, registers: [this.registry], collect(this: Gauge<string>) { this.set(read()); } }));
   }
 
   /** Declares a histogram of seconds (or bytes) with the given buckets. */
-  histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): void {
+  histogram(name: MetricName, help: string, labelNames: readonly string[], buckets: readonly number[]): void {
     const metric = this.register(name, () => new Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [this.registry] }));
     this.histograms.set(name, { metric, labelNames, children: new Map() });
   }
 
-  /** Adds `by` to the counter with the given labels. */
-  inc(name: string, labels?: Labels, by = 1): void {
+  /** Adds `by` to the counter with the given labels: exactly its label names, each with a value. */
+  inc(name: Extract<NamesOf<"counter">, Unlabelled>, labels?: undefined, by?: number): void;
+  inc<N extends Exclude<NamesOf<"counter">, Unlabelled>>(name: N, labels: LabelsOf<N>, by?: number): void;
+  inc(name: MetricName, labels?: Labels, by = 1): void {
     childOf(this.counters, name, labels).inc(by);
   }
 
-  /** Records one observation (in the histogram's unit: seconds, bytes) with the given labels. */
-  observe(name: string, labels: Labels | undefined, value: number): void {
+  /** Records one observation (in the histogram's unit: seconds, bytes) with the given labels: exactly its label names, each with a value. */
+  observe(name: Extract<NamesOf<"histogram">, Unlabelled>, labels: undefined, value: number): void;
+  observe<N extends Exclude<NamesOf<"histogram">, Unlabelled>>(name: N, labels: LabelsOf<N>, value: number): void;
+  observe(name: MetricName, labels: Labels | undefined, value: number): void {
     childOf(this.histograms, name, labels).observe(value);
   }
 
@@ -187,15 +324,6 @@ export function secondsSince(start: number): number {
   return (performance.now() - start) / 1000;
 }
 
-/** Buckets of `truss_command_duration_seconds`: 1 ms to 10 s. */
-export const COMMAND_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
-/** Buckets of `truss_store_call_duration_seconds`: 0.5 ms to 5 s. */
-export const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
-/** Buckets of `truss_handshake_duration_seconds`: 5 ms to 10 s. */
-export const HANDSHAKE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
-/** Buckets of `truss_inbox_delivery_lag_seconds`: 50 ms to a day (a device may be offline for hours). */
-export const DELIVERY_LAG_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400] as const;
-
 /** Socket.IO disconnect reasons, as the `reason` label of `truss_disconnects_total`; anything else is `other`. */
 const DISCONNECT_REASONS = new Map<string, string>([
   ["transport close", "transport_close"],
@@ -220,38 +348,7 @@ type StoreTotals = { inbox: Pick<InboxStore, "dropped">; streams: Pick<StreamSto
 /** The registry of one engine, with every metric it reports declared up front. */
 export function createEngineMetrics(connections: () => number, stores: StoreTotals, options: MetricsOptions = {}): MetricsRegistry {
   const metrics = new MetricsRegistry(options);
-  metrics.gauge("truss_connections", "Sockets connected to this node.", connections);
-  metrics.counter("truss_connections_total", "Sockets accepted by this node since start.");
-  metrics.counter("truss_disconnects_total", "Sockets of this node that disconnected, by Socket.IO reason (transport_close, ping_timeout, server_disconnect, client_disconnect, ... or other).", [
-    "reason",
-  ]);
-  metrics.counter("truss_auth_failures_total", "Handshakes refused, by error code.", ["code"]);
-  metrics.counter("truss_auth_expired_total", "Connections closed because their token expired.");
-  metrics.counter("truss_auth_refreshed_total", "Successful auth:refresh calls.");
-  metrics.counter("truss_events_received_total", "Client events received.");
-  metrics.counter("truss_errors_total", "Client events refused, by error code.", ["code"]);
-  metrics.counter("truss_broadcasts_total", "Application events emitted, by scope (company, topic, user).", ["scope"]);
-  metrics.counter("truss_inbox_appended_total", "Messages stored in user inboxes by this node.");
-  metrics.counter("truss_inbox_pushed_total", "Live inbox pushes to sockets of this node.");
-  metrics.counter("truss_inbox_duplicates_total", "toUser sends on this node that repeated an idempotency key within the inbox TTL, so stored nothing new.");
-  metrics.counter("truss_document_updates_total", "Document updates, by outcome (applied, merged, conflict, rollback).", ["outcome"]);
-  metrics.counter(
-    "truss_document_mutations_total",
-    "Document updates that carried a mutation id, by outcome: committed (recorded with its commit), duplicate (committed before; answered with that version) or expired (older than the stores remember; refused with MUTATION_EXPIRED).",
-    ["outcome"],
-  );
-  metrics.counter("truss_store_errors_total", "Store calls that failed because the store was unreachable or did not answer, by store.", ["store"]);
-  metrics.counter("truss_slow_consumers_total", "Sockets disconnected with SLOW_CONSUMER because too much waited to be written to them.");
-  metrics.counter("truss_inbox_undeliverable_total", "Stored inbox messages skipped because they could not be encoded for a socket.");
-  metrics.counter("truss_authorization_refusals_total", "Operations the authorize policy refused (or could not decide), by action.", ["action"]);
-  metrics.counter("truss_topic_subscriptions_total", "Topic subscriptions granted on this node.");
-  metrics.counter("truss_subscriptions_dropped_total", "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).", ["kind"]);
-  metrics.counter("truss_stream_append_failures_total", "Company or topic broadcasts the stream store could not take; they went out live only, without a position.");
-  metrics.counter("truss_broadcast_send_failures_total", "Stored company or topic broadcasts this node could not send live (the adapter refused them); devices read them from the stream.");
-  metrics.counter("truss_stream_resyncs_total", "stream:read answers that told a device to refetch, by reason.", ["reason"]);
-  metrics.counter("truss_stream_replayed_total", "Stored broadcasts sent to devices catching up with stream:read.");
-  metrics.counter("truss_stream_recoveries_total", "stream:read answers that sent a device stored broadcasts it had missed, instead of a resync (a gap read in several pages counts once per page).");
-  metrics.counter("truss_revocations_total", "disconnectUser and unsubscribeUser calls made on this node, by kind.", ["kind"]);
+  const gauges: Record<NamesOf<"gauge">, () => number> = { truss_connections: connections };
 
   // Totals kept by the stores, across all nodes sharing them, read at scrape time. A store
   // that is down is already counted by truss_store_errors_total; its samples are left out.
@@ -262,48 +359,18 @@ export function createEngineMetrics(connections: () => number, stores: StoreTota
     counter.labels({ reason: "expired" }).inc(totals.expired);
     counter.labels({ reason: "over_cap" }).inc(totals.overCap);
   };
-  metrics.counter(
-    "truss_inbox_dropped_total",
-    "Inbox messages dropped unread, by reason (TTL or length cap), across all nodes sharing the store.",
-    ["reason"],
-    storeTotals(() => stores.inbox.dropped()),
-  );
-  metrics.counter(
-    "truss_stream_dropped_total",
-    "Stored broadcasts dropped from stream history, by reason (TTL or size cap), across all nodes sharing the store.",
-    ["reason"],
-    storeTotals(async () => {
+  const collects: Partial<Record<NamesOf<"counter">, (counter: Counter<string>) => Promise<void>>> = {
+    truss_inbox_dropped_total: storeTotals(() => stores.inbox.dropped()),
+    truss_stream_dropped_total: storeTotals(async () => {
       const trimmed = await stores.streams.trimmed();
       return { expired: trimmed.expired, overCap: trimmed.trimmed };
     }),
-  );
+  };
 
-  metrics.histogram(
-    "truss_command_duration_seconds",
-    "Time from receiving a client event to answering it, for events that reached a handler, by event (protocol and registered application events; anything else is other) and outcome (ok, error).",
-    ["event", "outcome"],
-    COMMAND_BUCKETS,
-  );
-  metrics.histogram("truss_store_call_duration_seconds", "Duration of store calls made by this node, by store and operation.", ["store", "operation"], STORE_BUCKETS);
-  metrics.histogram(
-    "truss_handshake_duration_seconds",
-    "Duration of the Truss handshake (origin, authentication, device cap), by outcome (accepted, refused).",
-    ["outcome"],
-    HANDSHAKE_BUCKETS,
-  );
-  metrics.histogram(
-    "truss_inbox_delivery_lag_seconds",
-    "Time from storing an inbox message to a device acknowledging it (per inbox:ack, for the newest id acknowledged).",
-    [],
-    DELIVERY_LAG_BUCKETS,
-  );
-
-  if (metrics.companyLabels) {
-    metrics.counter("truss_company_broadcasts_total", "Application events emitted, by company (capped by metrics.companyLabel.max; the rest are other) and scope.", [
-      "company",
-      "scope",
-    ]);
-    metrics.counter("truss_company_events_received_total", "Client events received, by company (capped by metrics.companyLabel.max; the rest are other).", ["company"]);
+  for (const [name, definition] of Object.entries(ENGINE_METRICS) as Array<[MetricName, MetricDefinition]>) {
+    if (definition.kind === "gauge") metrics.gauge(name, definition.help, gauges[name as NamesOf<"gauge">]);
+    else if (definition.kind === "histogram") metrics.histogram(name, definition.help, definition.labels, definition.buckets);
+    else if (!definition.perCompany || metrics.companyLabels) metrics.counter(name, definition.help, definition.labels, collects[name as NamesOf<"counter">]);
   }
   return metrics;
 }
