@@ -98,3 +98,43 @@ export async function watch(socket: Socket, type: string, id: string): Promise<a
   if (!ack.ok) throw new Error(`watching ${type}/${id} was refused: ${JSON.stringify(ack.error)}`);
   return ack.document;
 }
+
+/**
+ * What a socket of Sam, a subcontractor on Riverside Tower only, gets for
+ * each request of the policy's edge: Harbor Bridge's topic and site report,
+ * the staff's company-wide feed, and his own project's topic and report.
+ * Each entry is `allowed` or the refusal's code; every app of the examples
+ * must answer {@link SUBCONTRACTOR_VIEW}.
+ */
+export async function subcontractorView(socket: Socket): Promise<Record<string, string>> {
+  const outcome = async (event: string, payload: unknown) => {
+    const ack = await request(socket, event, payload);
+    return ack.ok ? "allowed" : String(ack.error?.code);
+  };
+  const harbor = { type: "site-report", id: "harbor-daily" };
+  const riverside = { type: "site-report", id: "riverside-daily" };
+  return {
+    "subscribe project:p-harbor": await outcome("topic:subscribe", { topic: "project:p-harbor" }),
+    "get harbor-daily": await outcome("document:get", harbor),
+    "watch harbor-daily": await outcome("document:watch", harbor),
+    "update harbor-daily": await outcome("document:update", { ...harbor, baseVersion: 1, changes: { notes: "x" } }),
+    "type in harbor-daily": await outcome("user:typing", { ...harbor, field: "notes" }),
+    "subscribe company:projects": await outcome("topic:subscribe", { topic: "company:projects" }),
+    "subscribe project:p-riverside": await outcome("topic:subscribe", { topic: "project:p-riverside" }),
+    "watch riverside-daily": await outcome("document:watch", riverside),
+    "update riverside-daily": await outcome("document:update", { ...riverside, baseVersion: 1, changes: { notes: "Formwork ties delivered." } }),
+  };
+}
+
+/** The answers of {@link subcontractorView}: another project's things are `NOT_FOUND`, the staff feed `FORBIDDEN`, his own allowed. */
+export const SUBCONTRACTOR_VIEW: Readonly<Record<string, string>> = {
+  "subscribe project:p-harbor": "NOT_FOUND",
+  "get harbor-daily": "NOT_FOUND",
+  "watch harbor-daily": "NOT_FOUND",
+  "update harbor-daily": "NOT_FOUND",
+  "type in harbor-daily": "NOT_FOUND",
+  "subscribe company:projects": "FORBIDDEN",
+  "subscribe project:p-riverside": "allowed",
+  "watch riverside-daily": "allowed",
+  "update riverside-daily": "allowed",
+};
