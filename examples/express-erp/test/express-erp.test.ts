@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import { connect, type TrussClient } from "@truss/client";
 import type { ErpCatalog } from "@truss/example-construction-erp/catalog";
 import { call, login as erpLogin } from "@truss/example-construction-erp/test-rest";
-import { openSocket, subcontractorView, SUBCONTRACTOR_VIEW, subscribe, watch, type Device } from "@truss/example-construction-erp/test-sockets";
+import { openSocket, request, subcontractorView, SUBCONTRACTOR_VIEW, subscribe, watch, type Device } from "@truss/example-construction-erp/test-sockets";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createExpressErp, type ExpressErp } from "../src/app.js";
 

@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { INestApplication } from "@nestjs/common";
 import { call, login as erpLogin } from "@truss/example-construction-erp/test-rest";
-import { openSocket, subcontractorView, SUBCONTRACTOR_VIEW, watch, type Device } from "@truss/example-construction-erp/test-sockets";
+import { openSocket, request, subcontractorView, SUBCONTRACTOR_VIEW, subscribe, watch, type Device } from "@truss/example-construction-erp/test-sockets";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createNestErp } from "../src/bootstrap.js";
 
