@@ -19,10 +19,10 @@ import {
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { memoryBackend, type Topology } from "./support/backends.js";
-import { ackOutcome, CrashWatch } from "./support/contract.js";
+import { ackOutcome } from "./support/contract.js";
 import { Redis } from "./support/deps.js";
 import { scaled } from "./support/env.js";
-import { Figures } from "./support/figures.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * Access at its edges, as an attacker or a flaky network would meet it: a
@@ -36,13 +36,7 @@ import { Figures } from "./support/figures.js";
 const ALLOWED = "https://erp.example.com";
 const FOREIGN = "https://evil.example";
 
-const figures = new Figures("access-edges");
-const crashes = new CrashWatch();
-beforeAll(() => crashes.install());
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("access-edges");
 
 describe("on the in-memory stores", () => {
   let topology: Topology | undefined;

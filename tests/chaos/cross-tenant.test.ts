@@ -1,11 +1,10 @@
 import { request, requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer, type TestServer } from "@truss/test-utils";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { memoryBackend, redisBackend, type Backend, type Topology } from "./support/backends.js";
-import { CrashWatch } from "./support/contract.js";
-import { Figures } from "./support/figures.js";
 import { TENANT_PAIRS, type TenantPair } from "./support/ids.js";
 import { preview } from "./support/sockets.js";
 import { channelOf, TenantSide } from "./support/tenant-sides.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * Two companies whose ids, users and devices collide or are crafted to
@@ -31,13 +30,7 @@ const ENGINE_OPTIONS = { authorize: () => true };
 /** Presence changes after a company's first are coalesced for up to a second: wait that long before the last look. */
 const PRESENCE_WINDOW_MS = 1_200;
 
-const figures = new Figures("cross-tenant");
-const crashes = new CrashWatch();
-beforeAll(() => crashes.install());
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("cross-tenant");
 
 interface PairRun {
   pair: TenantPair;

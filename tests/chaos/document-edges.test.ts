@@ -1,9 +1,10 @@
 import { connectAs, request, requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { memoryBackend, redisBackend, type Backend, type Topology } from "./support/backends.js";
-import { ackOutcome, CrashWatch } from "./support/contract.js";
-import { Figures, mib } from "./support/figures.js";
+import { ackOutcome } from "./support/contract.js";
+import { mib } from "./support/figures.js";
 import { gcAvailable, settledHeapUsed } from "./support/memory.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * Documents at their edges, as a hostile user would meet them: a company
@@ -18,13 +19,7 @@ const ANN = { userId: "ann", companyId: "edges-co", deviceId: "ann-laptop" };
 const BOB = { userId: "bob", companyId: "edges-co", deviceId: "bob-phone" };
 const DOC = { type: "site-report", id: "r-1" };
 
-const figures = new Figures("document-edges");
-const crashes = new CrashWatch();
-beforeAll(() => crashes.install());
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("document-edges");
 
 function edgeCases(backend: () => Backend): void {
   let topology: Topology | undefined;

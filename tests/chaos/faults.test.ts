@@ -1,4 +1,5 @@
-import { isTrussError, type InboxMessage } from "@truss/core";
+import { isTrussError } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import {
   collect,
   connectAs,
@@ -16,14 +17,15 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { callsTo, countStoreCalls, memoryBackend, redisBackend, type Backend, type Topology } from "./support/backends.js";
 import { Bystander } from "./support/bystander.js";
-import { ackOutcome, CrashWatch } from "./support/contract.js";
+import { ackOutcome } from "./support/contract.js";
 import { scaled } from "./support/env.js";
-import { Figures, mib } from "./support/figures.js";
+import { mib } from "./support/figures.js";
 import { gcAvailable, RssPeak, settledHeapUsed } from "./support/memory.js";
 import { RawSession } from "./support/raw-session.js";
 import { queuedBytes } from "./support/slow-consumer.js";
 import { preview } from "./support/sockets.js";
 import { buildValue } from "./support/values.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * Inputs and conditions that crashed or bloated servers like this one:
@@ -48,13 +50,7 @@ const OUTAGE_MS = 1_500;
 /** How long after Redis is back (or after the send resolved, if later) a resolved message may take to arrive. */
 const DELIVERY_BUDGET_MS = 5_000;
 
-const figures = new Figures("faults");
-const crashes = new CrashWatch();
-beforeAll(() => crashes.install());
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("faults");
 
 function faultCases(backend: () => Backend): void {
   let topology: Topology | undefined;

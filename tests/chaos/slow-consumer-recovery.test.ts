@@ -3,8 +3,7 @@ import { connect, type StreamResync, type TrussClient } from "@truss/client";
 import { requireRedisOrSkip, signToken, sleep, startRedisServer, startTcpProxy, waitFor, type RedisServer, type TcpProxy } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { memoryBackend, redisBackend, type Backend, type NodeOptions, type Topology } from "./support/backends.js";
-import { CrashWatch } from "./support/contract.js";
-import { Figures } from "./support/figures.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * A device that stops reading while its company gets 5,000 broadcasts a
@@ -31,13 +30,7 @@ const ENGINE_OPTIONS: NodeOptions = {
   history: { maxReplay: DEEP_HISTORY },
 };
 
-const figures = new Figures("slow-consumer-recovery");
-const crashes = new CrashWatch();
-beforeAll(() => crashes.install());
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("slow-consumer-recovery");
 
 /** What the device's app was handed, in order: broadcast numbers and resyncs. */
 type Handed = number | StreamResync;

@@ -5,11 +5,10 @@ import type { StreamPosition, StreamStart } from "@truss/protocol";
 import { connectAs, request, requireRedisOrSkip, signToken, startRedisServer, waitFor, type RedisServer, type TestServer } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { memoryBackend, redisBackend, type Backend, type NodeOptions, type Topology } from "./support/backends.js";
-import { CrashWatch } from "./support/contract.js";
-import { CHAOS_RUNS, CHAOS_SEED, scaled } from "./support/env.js";
-import { Figures } from "./support/figures.js";
+import { CHAOS_SEED, scaled } from "./support/env.js";
 import { preview } from "./support/sockets.js";
 import { buildValue, keySpec, leafSpec, type ValueSpec } from "./support/values.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * Company and topic streams at their edges. A device with no position that
@@ -27,17 +26,7 @@ const RACE_EVENT = "chaos:stock";
 const EDIT_EVENT = "chaos:edit";
 const PER_NODE = 30;
 
-const figures = new Figures("stream-edges");
-const crashes = new CrashWatch();
-beforeAll(() => {
-  crashes.install();
-  figures.set("run", "seed", CHAOS_SEED);
-  figures.set("run", "TRUSS_CHAOS_RUNS", CHAOS_RUNS);
-});
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("stream-edges", { seeded: true });
 
 /** A broadcast of the race: the node that sent it and its number there. */
 interface Tagged {

@@ -3,11 +3,12 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { memoryBackend, redisBackend, type Backend, type Topology } from "./support/backends.js";
 import { Bystander } from "./support/bystander.js";
-import { ackOutcome, CrashWatch } from "./support/contract.js";
+import { ackOutcome } from "./support/contract.js";
 import { scaled } from "./support/env.js";
-import { Figures, mib } from "./support/figures.js";
+import { mib } from "./support/figures.js";
 import { gcAvailable, settledHeapUsed } from "./support/memory.js";
 import { emitForAnswer, preview } from "./support/sockets.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * One user opens many sockets on one `deviceId` and floods new 60 KB
@@ -32,13 +33,7 @@ const USER_BYTES_PER_SECOND = 16 * 64 * 1024;
 const IN_FLIGHT = 4;
 const DOCUMENT_BODY = "f".repeat(60_000);
 
-const figures = new Figures("user-flood");
-const crashes = new CrashWatch();
-beforeAll(() => crashes.install());
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("user-flood");
 
 /** Opens a socket and resolves with it once connected, or with the code that refused it (at the handshake or right after). */
 function tryConnect(url: string): Promise<{ socket: ClientSocket; refusal: string | null }> {

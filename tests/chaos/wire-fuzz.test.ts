@@ -5,14 +5,15 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { memoryBackend, redisBackend, type Backend, type Topology } from "./support/backends.js";
 import { Bystander } from "./support/bystander.js";
-import { ackOutcome, CrashWatch, isErrorPayload } from "./support/contract.js";
+import { ackOutcome, isErrorPayload } from "./support/contract.js";
 import { CHAOS_RUNS, CHAOS_SEED, scaled } from "./support/env.js";
-import { Figures, mib } from "./support/figures.js";
+import { mib } from "./support/figures.js";
 import { buildFrame, SENTINEL_ACK_ID, sessionSpec, type SessionSpec } from "./support/frames.js";
 import { gcAvailable, RssPeak, settledHeapUsed } from "./support/memory.js";
 import { RawSession } from "./support/raw-session.js";
 import { emitForAnswer, preview } from "./support/sockets.js";
 import { APP_EVENTS, buildValue, eventSpec, KNOWN_HAZARDS, type EventSpec, type TokenName } from "./support/values.js";
+import { chaosFile } from "./support/chaos-file.js";
 
 /**
  * Random and mutated client input over real sockets: every event is
@@ -55,17 +56,7 @@ const ENGINE_OPTIONS: Partial<RealtimeEngineOptions> = {
   },
 };
 
-const figures = new Figures("wire-fuzz");
-const crashes = new CrashWatch();
-beforeAll(() => {
-  crashes.install();
-  figures.set("run", "seed", CHAOS_SEED);
-  figures.set("run", "TRUSS_CHAOS_RUNS", CHAOS_RUNS);
-});
-afterAll(() => {
-  crashes.uninstall();
-  figures.print();
-});
+const { figures, crashes } = chaosFile("wire-fuzz", { seeded: true });
 
 function registerHandlers(engine: RealtimeEngine): void {
   engine.handle(APP_EVENTS.echo, (data) => ({ echoed: data }));

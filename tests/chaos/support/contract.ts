@@ -1,4 +1,4 @@
-import { ERROR_CODES } from "@truss/core";
+import { ERROR_CODES } from "@truss/protocol";
 
 const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
