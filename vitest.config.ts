@@ -10,7 +10,6 @@ const fromRoot = (path: string) => fileURLToPath(new URL(path, import.meta.url))
  * suite runs without a build and a stack trace points at the real line.
  */
 const alias = [
-  { find: "@truss/core/protocol", replacement: fromRoot("./packages/core/src/protocol.ts") },
   { find: "@truss/core/http", replacement: fromRoot("./packages/core/src/http.ts") },
   ...packages.map((name) => ({
     find: new RegExp(`^@truss/${name}$`),

@@ -1,3 +1,3 @@
 import { packageBuild } from "../../tsup.base.js";
 
-export default packageBuild(["src/index.ts", "src/protocol.ts", "src/http.ts"]);
+export default packageBuild(["src/index.ts", "src/http.ts"]);

@@ -328,8 +328,8 @@ function consumerSource(): string {
   const all = packages.flatMap(({ packed }) => specifiers(packed));
   const namespaces = all.map((specifier, index) => `import * as entry${index} from "${specifier}";`);
   return `${namespaces.join("\n")}
-import { createRealtimeEngine, defineEvents, type RealtimeEngine } from "@truss/core";
-import { ERROR_CODES } from "@truss/core/protocol";
+import { createRealtimeEngine, type RealtimeEngine } from "@truss/core";
+import { defineEvents, ERROR_CODES } from "@truss/protocol";
 import { connect, memoryDedupStore, type TrussClient, type TrussClientError } from "@truss/client";
 import trussFastify from "@truss/fastify";
 import { attachRealtime } from "@truss/express";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { defineEvents } from "@truss/core";
+import { defineEvents } from "@truss/protocol";
 import { z } from "zod";
 
 /** A construction project with its budget and what has been spent against it. */

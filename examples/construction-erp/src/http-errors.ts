@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { isTrussError, type ErrorCode } from "@truss/core";
+import { isTrussError } from "@truss/core";
+import type { ErrorCode } from "@truss/protocol";
 import type { FastifyError, FastifyInstance } from "fastify";
 import type { z } from "zod";
 

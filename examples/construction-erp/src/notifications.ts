@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { InboxSendOptions, RealtimeEngine, ServerEventData, ServerEventName, UserKey } from "@truss/core";
+import type { InboxSendOptions, RealtimeEngine, UserKey } from "@truss/core";
+import type { ServerEventData, ServerEventName } from "@truss/protocol";
 import type { ErpCatalog, Notification } from "./catalog.js";
 import { newId } from "./data/ids.js";
 

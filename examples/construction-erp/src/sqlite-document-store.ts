@@ -10,14 +10,13 @@ import {
   mutationMayBeForgotten,
   resolveDocumentStoreOptions,
   type CompareAndSetResult,
-  type DocumentData,
   type DocumentKey,
   type DocumentStore,
   type DocumentStoreOptions,
-  type DocumentVersion,
   type MutationRef,
   type MutationState,
 } from "@truss/core";
+import type { DocumentData, DocumentVersion } from "@truss/protocol";
 import type { Database } from "better-sqlite3";
 
 /** Options of {@link sqliteDocumentStore}. */

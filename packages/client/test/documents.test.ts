@@ -1,5 +1,5 @@
 import { afterEach, expect, test, vi } from "vitest";
-import type { DocumentUpdated } from "@truss/core";
+import type { DocumentUpdated } from "@truss/protocol";
 import { waitFor, type TestServer } from "@truss/test-utils";
 import type { ConflictHandler, ConflictResolution, TrussClient } from "@truss/client";
 import { alice, bob, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";

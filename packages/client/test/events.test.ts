@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { defineEvents } from "@truss/core";
+import { defineEvents } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { TrussClientError } from "@truss/client";
 import { alice, bob, closeAll, objectSchema, openClient, startServer, waitForStatus } from "./helpers.js";

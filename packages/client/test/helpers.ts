@@ -3,7 +3,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { signToken, startTcpProxy, startTestServer, testAuth, waitFor, type TcpProxy, type TestClaims, type TestServer } from "@truss/test-utils";
 import { connect, type ConnectOptions, type TrussClient } from "@truss/client";
-import { createRealtimeEngine, type EventCatalog, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import { createRealtimeEngine, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import type { EventCatalog } from "@truss/protocol";
 
 /** A site manager on her phone. */
 export const alice = { userId: "alice", companyId: "acme", deviceId: "alice-phone" } satisfies TestClaims;

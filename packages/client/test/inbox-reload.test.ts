@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "vitest";
-import { memoryInbox, type InboxMessage, type InboxStore } from "@truss/core";
+import { memoryInbox, type InboxStore } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import { localStorageDedupStore, memoryDedupStore, type DedupStore, type KeyValueStorage } from "@truss/client";
 import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";

@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "vitest";
-import { memoryInbox, type InboxMessage } from "@truss/core";
+import { memoryInbox } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConnectionStatus, TrussClientError } from "@truss/client";
 import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";

@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "vitest";
-import { memoryDocumentStore, type DocumentVersion } from "@truss/core";
+import { memoryDocumentStore } from "@truss/core";
+import type { DocumentVersion } from "@truss/protocol";
 import { waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import {
   localStorageOutboxStore,

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import type { PresenceUser } from "@truss/core";
+import type { PresenceUser } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import { alice, bob, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import type { StreamPosition } from "@truss/core";
+import type { StreamPosition } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 import { countingStreamStore, numbers, range, resyncs, waitForCount } from "./stream-helpers.js";

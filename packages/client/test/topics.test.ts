@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "vitest";
-import type { AuthorizePolicy, DocumentUpdated, RealtimeEngineOptions } from "@truss/core";
+import type { AuthorizePolicy, RealtimeEngineOptions } from "@truss/core";
+import type { DocumentUpdated } from "@truss/protocol";
 import { signToken, sleep, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import type { DroppedSubscription, StatusChange, TrussClient, TrussClientError } from "@truss/client";
 import { alice, bob, closeAll, openClient, reconnection, startProxy, startServer, waitForStatus } from "./helpers.js";

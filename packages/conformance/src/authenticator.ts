@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { isTrussError } from "@truss/core";
-import type { Authenticator, AuthRequest, ErrorCode, Principal } from "@truss/core";
+import type { Authenticator, AuthRequest, Principal } from "@truss/core";
+import type { ErrorCode } from "@truss/protocol";
 import type { Factory, SuiteOptions, TestFunction } from "./runner.js";
 
 /**

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import type {
-  CompareAndSetResult,
-  DocumentData,
-  DocumentKey,
-  DocumentStore,
-  DocumentStoreOptions,
-  DocumentVersion,
-  MutationRef,
-} from "@truss/core";
+import type { CompareAndSetResult, DocumentKey, DocumentStore, DocumentStoreOptions, MutationRef } from "@truss/core";
+import type { DocumentData, DocumentVersion } from "@truss/protocol";
 import { uniqueId } from "./fixtures.js";
 import type { CaseRegistrar } from "./registrar.js";
 

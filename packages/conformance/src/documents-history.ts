@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion } from "@truss/core";
+import type { DocumentKey, DocumentStore } from "@truss/core";
+import type { DocumentData, DocumentVersion } from "@truss/protocol";
 import { commitVersions, committed, dataOf, type DocumentCases, freshKey } from "./documents-fixtures.js";
 
 /**

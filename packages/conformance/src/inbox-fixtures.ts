@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  compareInboxIds,
-  type DeviceRef,
-  type InboxMessage,
-  type InboxOptions,
-  type InboxStore,
-  type UserKey,
-} from "@truss/core";
+import type { DeviceRef, InboxOptions, InboxStore, UserKey } from "@truss/core";
+import { compareInboxIds, type InboxMessage } from "@truss/protocol";
 import { uniqueId } from "./fixtures.js";
 import type { CaseRegistrar } from "./registrar.js";
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { DeviceRef, InboxMessage, InboxStore, UserKey } from "@truss/core";
+import type { DeviceRef, InboxStore, UserKey } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { uniqueId } from "./fixtures.js";
 import { appendSequence, deviceOf, freshUser, type InboxCases } from "./inbox-fixtures.js";
 

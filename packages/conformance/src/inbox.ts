@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { isInboxId, type InboxMessage, type InboxOptions, type InboxStore } from "@truss/core";
+import type { InboxOptions, InboxStore } from "@truss/core";
+import { type InboxMessage, isInboxId } from "@truss/protocol";
 import { isPlausibleTimestamp, uniqueId } from "./fixtures.js";
 import { appendSequence, assertStrictlyIncreasing, deviceOf, freshUser, type InboxCases } from "./inbox-fixtures.js";
 import { registerInboxIdempotencyCases } from "./inbox-idempotency.js";

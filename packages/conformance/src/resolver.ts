@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { ConflictResolver, DocumentData, Resolution, ResolveInput } from "@truss/core";
+import type { ConflictResolver, Resolution, ResolveInput } from "@truss/core";
+import type { DocumentData } from "@truss/protocol";
 import type { SuiteOptions, TestFunction } from "./runner.js";
 
 /**

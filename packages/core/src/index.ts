@@ -1,39 +1,41 @@
-export * from "./kernel/errors.js";
+/**
+ * The Truss server: `createRealtimeEngine`, the store contracts with their
+ * in-memory stores, JWT auth and the conflict resolvers. The wire protocol
+ * (payload types such as `InboxMessage` or `DocumentUpdateResult`,
+ * `ERROR_CODES`, `defineEvents`) comes from `@truss/protocol`, a dependency
+ * of this package.
+ *
+ * @module
+ */
+export { isTrussError, TrussError } from "./kernel/errors.js";
 export type { Authenticator, AuthRequest, Principal } from "./auth/authenticator.js";
 export type {
   DeviceRef,
-  PresenceDevice,
   PresenceStore,
   PresenceTransition,
-  PresenceUser,
 } from "./presence/store.js";
 export type {
   Inbox,
   InboxAppendOptions,
   InboxAppendResult,
   InboxDropStats,
-  InboxMessage,
   InboxOptions,
   InboxStore,
   UserKey,
 } from "./inbox/store.js";
 export {
-  compareInboxIds,
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
   idempotencyKeyOf,
   INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
   isIdempotencyKey,
-  isInboxId,
   MAX_IDEMPOTENCY_KEY_LENGTH,
 } from "./inbox/store.js";
 export type {
   CompareAndSetResult,
-  DocumentData,
   DocumentKey,
   DocumentStore,
   DocumentStoreOptions,
-  DocumentVersion,
   MutationRef,
   MutationState,
   ResolvedDocumentStoreOptions,
@@ -57,7 +59,7 @@ export type {
   StreamTrimStats,
 } from "./streams/store.js";
 export { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS, resolveStreamStoreOptions } from "./streams/store.js";
-export type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
+export type { ConflictResolver, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInbox } from "./inbox/memory.js";
 export type { MemoryInboxOptions } from "./inbox/memory.js";
@@ -100,15 +102,6 @@ export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./topics/patterns.js";
 export { DEFAULT_MAX_REPLAY, DEFAULT_REVOCATION_POLL_INTERVAL_MS } from "./engine/options.js";
 export type { DisconnectCode, DisconnectReason, RevocationResult } from "./revocations/service.js";
 export type { DocumentUpdate } from "./documents/service.js";
-export { defineEvents } from "./kernel/events.js";
-export type {
-  ClientEventData,
-  ClientEventName,
-  EventCatalog,
-  SchemaMap,
-  ServerEventData,
-  ServerEventName,
-} from "./kernel/events.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
 export type { MetricsOptions } from "./kernel/metrics.js";
 export { DEFAULT_COMPANY_LABEL_MAX } from "./kernel/metrics.js";
@@ -123,4 +116,3 @@ export type {
   RealtimeEngineOptions,
   RevocationTimingOptions,
 } from "./engine/options.js";
-export * from "@truss/protocol";

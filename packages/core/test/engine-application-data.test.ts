@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, test } from "vitest";
 import { collect, createClient, open, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { isTrussError, memoryInbox, type InboxMessage, type InboxStore } from "@truss/core";
+import { isTrussError, memoryInbox, type InboxStore } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import type { Socket as ClientSocket } from "socket.io-client";
 
 /**

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import { collect, connectAs, createClient, open, request, signToken, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import type { AuthExpiring, ErrorPayload } from "@truss/core";
+import type { AuthExpiring, ErrorPayload } from "@truss/protocol";
 
 let server: TestServer;
 afterEach(() => server?.close());

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import { collect, connectAs, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import type { DocumentUpdated } from "@truss/core";
+import type { DocumentUpdated } from "@truss/protocol";
 
 let server: TestServer;
 afterEach(() => server?.close());

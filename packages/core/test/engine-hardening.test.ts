@@ -15,7 +15,8 @@ import {
   type TcpProxy,
   type TestServer,
 } from "@truss/test-utils";
-import { memoryDocumentStore, type ErrorPayload, type InboxMessage } from "@truss/core";
+import { memoryDocumentStore } from "@truss/core";
+import type { ErrorPayload, InboxMessage } from "@truss/protocol";
 
 let server: TestServer<any> | undefined;
 let proxy: TcpProxy | undefined;

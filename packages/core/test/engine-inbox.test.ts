@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { collect, connectAs, createClient, open, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { memoryInbox, type InboxMessage } from "@truss/core";
+import { memoryInbox } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 
 let server: TestServer;
 afterEach(() => server?.close());

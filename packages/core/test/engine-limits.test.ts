@@ -2,7 +2,7 @@ import * as v from "valibot";
 import { z } from "zod";
 import { afterEach, describe, expect, test } from "vitest";
 import { collect, connectAs, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { defineEvents, type ErrorPayload } from "@truss/core";
+import { defineEvents, type ErrorPayload } from "@truss/protocol";
 
 let server: TestServer<any>;
 afterEach(() => server?.close());

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { Counter, Registry } from "prom-client";
 import { collect, connectAs, createClient, open, request, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { createRealtimeEngine, type InboxMessage } from "@truss/core";
+import { createRealtimeEngine } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { realtimeRoutes } from "@truss/core/http";
 import { testAuth } from "@truss/test-utils";
 

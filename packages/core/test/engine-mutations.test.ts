@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "vitest";
 import { collect, connectAs, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { memoryDocumentStore, type DocumentUpdated } from "@truss/core";
+import { memoryDocumentStore } from "@truss/core";
+import type { DocumentUpdated } from "@truss/protocol";
 
 let server: TestServer;
 afterEach(() => server?.close());

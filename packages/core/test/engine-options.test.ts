@@ -2,7 +2,6 @@ import { Registry } from "prom-client";
 import { afterEach, describe, expect, test } from "vitest";
 import {
   createRealtimeEngine,
-  defineEvents,
   fieldMerge,
   memoryDocumentStore,
   memoryInbox,
@@ -12,6 +11,7 @@ import {
   type InboxStore,
   type RealtimeEngineOptions,
 } from "@truss/core";
+import { defineEvents } from "@truss/protocol";
 import { connectAs, request, startTestServer, testAuth, TEST_SECRET, type TestServer } from "@truss/test-utils";
 
 /**

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import { collect, collectPresence, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
-import type { PresenceUpdate } from "@truss/core";
+import type { PresenceUpdate } from "@truss/protocol";
 
 let server: TestServer;
 afterEach(() => server?.close());

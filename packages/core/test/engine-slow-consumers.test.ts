@@ -1,6 +1,6 @@
 import { afterEach, expect, test, vi } from "vitest";
 import { collect, connectAs, createClient, open, sleep, startTcpProxy, startTestServer, waitFor, type TcpProxy, type TestClaims, type TestServer } from "@truss/test-utils";
-import type { ErrorPayload } from "@truss/core";
+import type { ErrorPayload } from "@truss/protocol";
 import type { Socket as ClientSocket } from "socket.io-client";
 
 /**

@@ -1,4 +1,5 @@
-import { memoryStreamStore, type StreamPosition, type StreamStore } from "@truss/core";
+import { memoryStreamStore, type StreamStore } from "@truss/core";
+import type { StreamPosition } from "@truss/protocol";
 import { connectAs, request, sleep, startTestServer, waitFor, type TestClaims, type TestServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterEach, describe, expect, test } from "vitest";

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { connectAs, connectError, createClient, request, signToken, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
-import type { ErrorPayload } from "@truss/core";
+import type { ErrorPayload } from "@truss/protocol";
 
 /**
  * Limits per user and per device, not only per socket: opening more sockets

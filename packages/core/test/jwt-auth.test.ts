@@ -2,7 +2,8 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { describe, expect, test } from "vitest";
 import { authenticatorSuite } from "@truss/conformance";
-import { isTrussError, jwtAuth, type AuthRequest, type ErrorCode, type JwtAuthOptions, type Principal } from "@truss/core";
+import { isTrussError, jwtAuth, type AuthRequest, type JwtAuthOptions, type Principal } from "@truss/core";
+import type { ErrorCode } from "@truss/protocol";
 
 const SECRET = "riverside-clinic-signing-secret-0123456789";
 const ISSUER = "https://auth.erp.example.com";

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { conflictResolverSuite } from "@truss/conformance";
-import { fieldMerge, lastWriteWins, rejectOnConflict, type DocumentData, type ResolveInput } from "@truss/core";
+import { fieldMerge, lastWriteWins, rejectOnConflict, type ResolveInput } from "@truss/core";
+import type { DocumentData } from "@truss/protocol";
 import { jsonEqual } from "../src/documents/json-equal.js";
 
 conflictResolverSuite(test, fieldMerge(), { mergesDisjointFields: true, overwritesOverlapping: false });

@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
-import type { EventCatalog, RealtimeEngine } from "@truss/core";
+import type { RealtimeEngine } from "@truss/core";
+import type { EventCatalog } from "@truss/protocol";
 import { mountRealtime, realtimeRoutes, type RealtimeEngineSource, type RealtimeHttpOptions } from "@truss/core/http";
 import type { RequestHandler } from "express";
 

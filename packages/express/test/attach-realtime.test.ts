@@ -1,7 +1,8 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRealtimeEngine, memoryPresenceStore, type ErrorPayload, type InboxMessage, type RealtimeEngine } from "@truss/core";
+import { createRealtimeEngine, memoryPresenceStore, type RealtimeEngine } from "@truss/core";
+import type { ErrorPayload, InboxMessage } from "@truss/protocol";
 import { PROMETHEUS_CONTENT_TYPE } from "@truss/core/http";
 import { attachRealtime, realtimeHandler } from "@truss/express";
 import { adapterScenarios, collect, connectAs, expectHealthRouteFollows, expectNoNewHandles, handleCounts, open, switchableStore, testAuth, waitFor } from "@truss/test-utils";

@@ -1,4 +1,5 @@
-import { createRealtimeEngine, memoryInbox, type ErrorPayload, type InboxMessage } from "@truss/core";
+import { createRealtimeEngine, memoryInbox } from "@truss/core";
+import type { ErrorPayload, InboxMessage } from "@truss/protocol";
 import { PROMETHEUS_CONTENT_TYPE } from "@truss/core/http";
 import { trussFastify } from "@truss/fastify";
 import { adapterScenarios, collect, connectAs, expectHealthRouteFollows, expectNoNewHandles, handleCounts, open, switchableStore, testAuth, waitFor } from "@truss/test-utils";

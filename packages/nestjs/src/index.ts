@@ -9,5 +9,6 @@ export type {
 export { RealtimeService } from "./realtime.service.js";
 export { TrussIoAdapter } from "./truss-io.adapter.js";
 export { REALTIME_ENGINE } from "./tokens.js";
-export type { EventCatalog, RealtimeEngine } from "@truss/core";
+export type { RealtimeEngine } from "@truss/core";
+export type { EventCatalog } from "@truss/protocol";
 export type { RealtimeEngineSource, RealtimeHttpOptions } from "@truss/core/http";

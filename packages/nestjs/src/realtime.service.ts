@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
-import type { EventCatalog, RealtimeEngine } from "@truss/core";
+import type { RealtimeEngine } from "@truss/core";
+import type { EventCatalog } from "@truss/protocol";
 import { REALTIME_ENGINE } from "./tokens.js";
 
 /**

@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import type { ErrorPayload } from "@truss/core";
+import type { ErrorPayload } from "@truss/protocol";
 import { RealtimeModule, RealtimeService } from "@truss/nestjs";
 import { collect, connectAs, expectNoNewHandles, handleCounts, request, testAuth, waitFor } from "@truss/test-utils";
 import { io as connectClient, type Socket } from "socket.io-client";

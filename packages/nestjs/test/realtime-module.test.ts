@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import { Inject, Injectable, Module } from "@nestjs/common";
-import { memoryDocumentStore, type Authenticator, type InboxMessage, type RealtimeEngine } from "@truss/core";
+import { memoryDocumentStore, type Authenticator, type RealtimeEngine } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { PROMETHEUS_CONTENT_TYPE } from "@truss/core/http";
 import { REALTIME_ENGINE, RealtimeModule, RealtimeService } from "@truss/nestjs";
 import { TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, adapterScenarios, collect, jsonRequest, connectAs, testAuth, waitFor } from "@truss/test-utils";

@@ -5,8 +5,8 @@ import {
   type DocumentKey,
   type DocumentStore,
   type DocumentStoreOptions,
-  type DocumentVersion,
 } from "@truss/core";
+import type { DocumentVersion } from "@truss/protocol";
 import { checkPrefix, DEFAULT_PREFIX, documentKeys } from "./keys.js";
 import { luaScript, runScript, type RedisClient } from "./script.js";
 

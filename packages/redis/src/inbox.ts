@@ -3,12 +3,11 @@ import {
   DEFAULT_INBOX_TTL_MS,
   idempotencyKeyOf,
   INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
-  isInboxId,
-  type InboxMessage,
   type InboxOptions,
   type InboxStore,
   type UserKey,
 } from "@truss/core";
+import { type InboxMessage, isInboxId } from "@truss/protocol";
 import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js";
 import { luaScript, runScript, type RedisClient } from "./script.js";
 import { SharedTotals } from "./totals.js";

@@ -1,4 +1,5 @@
-import type { DeviceRef, PresenceStore, PresenceTransition, PresenceUser } from "@truss/core";
+import type { DeviceRef, PresenceStore, PresenceTransition } from "@truss/core";
+import type { PresenceUser } from "@truss/protocol";
 import { checkPrefix, companyPresenceKeys, decodeId, DEFAULT_PREFIX, encodeId, type CompanyPresenceKeys } from "./keys.js";
 import { SweepIndex } from "./presence-sweep.js";
 import { LUA_AS_ARRAY, luaScript, runScript, type RedisClient } from "./script.js";

@@ -1,4 +1,4 @@
-import type { InboxMessage } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { connect, type StreamResync } from "@truss/client";
 import {
   collect,

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { InboxMessage } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { redisAdapter, redisInbox, redisStores } from "@truss/redis";
 import {
   collect,

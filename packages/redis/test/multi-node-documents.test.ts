@@ -1,4 +1,4 @@
-import type { DocumentUpdated, DocumentVersion, FieldConflict } from "@truss/core";
+import type { DocumentUpdated, DocumentVersion, FieldConflict } from "@truss/protocol";
 import { collect, request, requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";

@@ -1,4 +1,4 @@
-import type { PresenceUpdate } from "@truss/core";
+import type { PresenceUpdate } from "@truss/protocol";
 import { collect, collectPresence, requireRedisOrSkip, sleep, startRedisServer, type RedisServer, waitFor } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startChildNode, type ChildNode } from "./support/child-node.js";

@@ -1,5 +1,5 @@
 import { collect, requireRedisOrSkip, sleep, startRedisServer, startTcpProxy, type RedisServer, type TcpProxy } from "@truss/test-utils";
-import type { ErrorPayload } from "@truss/core";
+import type { ErrorPayload } from "@truss/protocol";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";

@@ -1,4 +1,4 @@
-import type { InboxMessage } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { redisAdapter, redisStores } from "@truss/redis";
 import {
   collect,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { Ack, AuthorizePolicy, ErrorPayload, InboxMessage, RealtimeEngineOptions, TopicDropped } from "@truss/core";
+import type { AuthorizePolicy, RealtimeEngineOptions } from "@truss/core";
+import type { Ack, ErrorPayload, InboxMessage, TopicDropped } from "@truss/protocol";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { collect, connectAs, createClient, open, request, sleep, waitFor } from "./engine.js";
 

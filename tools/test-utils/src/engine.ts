@@ -1,7 +1,8 @@
 import { once } from "node:events";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRealtimeEngine, jwtAuth, type EventCatalog, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import { createRealtimeEngine, jwtAuth, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import type { EventCatalog } from "@truss/protocol";
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import { signToken, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, type TestClaims } from "./tokens.js";
 

@@ -1,4 +1,4 @@
-import type { InboxMessage } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import { collect, open, request, sleep, waitFor } from "@truss/test-utils";
 import { afterEach, expect, test } from "vitest";
 import { company, user, type EngineNode, type NodeGroup } from "./nodes.js";
