@@ -15,7 +15,6 @@ export type {
   PresenceTransition,
 } from "./presence/store.js";
 export type {
-  Inbox,
   InboxAppendOptions,
   InboxAppendResult,
   InboxDropStats,
@@ -111,7 +110,6 @@ export type {
   AuthExpiryOptions,
   HistoryOptions,
   LimitOptions,
-  PresenceOptions,
   PresenceTimingOptions,
   RealtimeEngineOptions,
   RevocationTimingOptions,

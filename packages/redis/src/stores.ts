@@ -25,8 +25,6 @@ export interface RedisStoresOptions {
    * themselves come from the engine's heartbeat settings. Default one hour.
    */
   presenceKeyTtlMs?: number;
-  /** @deprecated Use `presenceKeyTtlMs` (same meaning, the unit in its name). */
-  presenceTtl?: number;
   /** Inbox TTL and length cap. */
   inbox?: InboxOptions;
   /** How many versions, and how many bytes of them, each document's history keeps. */
@@ -59,7 +57,9 @@ export interface RedisStores {
  */
 export function redisStores(redis: RedisClient, options: RedisStoresOptions = {}): RedisStores {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
-  const keyTtlMs = options.presenceKeyTtlMs ?? options.presenceTtl;
+  // Removed in 0.x; refused rather than ignored, so the keys do not silently fall back to the default TTL.
+  if ("presenceTtl" in options) throw new TypeError("redisStores: `presenceTtl` is now `presenceKeyTtlMs` (the same TTL, in ms).");
+  const keyTtlMs = options.presenceKeyTtlMs;
   return {
     presence: redisPresenceStore({ redis, prefix, ...(keyTtlMs === undefined ? {} : { keyTtlMs }) }),
     inbox: redisInbox({ redis, prefix, ...options.inbox }),

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { redisPresenceStore } from "@truss/redis";
+import { redisPresenceStore, redisStores, type RedisStoresOptions } from "@truss/redis";
 import { requireRedisOrSkip, sleep, startRedisServer, type RedisServer } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
@@ -77,5 +77,15 @@ describe.runIf(requireRedisOrSkip("@truss/redis presence tests"))("redisPresence
       expect(ttl, key).toBeGreaterThan(5_000);
       expect(ttl, key).toBeLessThanOrEqual(6_000);
     }
+  });
+
+  test("redisStores gives presenceKeyTtlMs to the presence store, and refuses the removed presenceTtl instead of ignoring it", async () => {
+    const { presence } = redisStores(redis, { prefix, presenceKeyTtlMs: 5_000 });
+    const phone = device();
+    await presence.connect(phone, 1_000);
+    const ttl = await redis.pttl(companyPresenceKeys(prefix, phone.companyId).devices);
+    expect(ttl).toBeGreaterThan(5_000);
+    expect(ttl).toBeLessThanOrEqual(6_000);
+    expect(() => redisStores(redis, { prefix, presenceTtl: 5_000 } as RedisStoresOptions)).toThrow(/`presenceTtl` is now `presenceKeyTtlMs`/);
   });
 });

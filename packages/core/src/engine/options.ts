@@ -242,13 +242,6 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   metrics?: MetricsOptions;
 }
 
-/**
- * The former name of {@link PresenceTimingOptions}.
- *
- * @deprecated Use `PresenceTimingOptions`, named after the `presenceTiming` option it types.
- */
-export type PresenceOptions = PresenceTimingOptions;
-
 /** Default limits. */
 export const DEFAULT_LIMITS = {
   maxPayloadBytes: 64 * 1024,

@@ -105,13 +105,6 @@ export interface InboxOptions {
   maxLength?: number;
 }
 
-/**
- * The former name of {@link InboxStore}.
- *
- * @deprecated Use `InboxStore`; its methods take a {@link UserKey} or a `DeviceRef` instead of a bare user id.
- */
-export type Inbox = InboxStore;
-
 /** Default inbox TTL: 24 hours. */
 export const DEFAULT_INBOX_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default inbox length cap: 1,000 messages a user. */
