@@ -36,7 +36,8 @@ serveCommands({
     };
     if (features.includes("topics")) {
       // Only here: a policy also narrows who hears document commits, which the document scenarios measure without one.
-      options.topics = { patterns: ["project:{projectId}"], maxPerConnection: 100 };
+      options.topics = { patterns: ["project:{projectId}"] };
+      options.limits.maxSubscriptionsPerConnection = 100;
       options.authorize = (principal, request) => request.action !== "topic:subscribe" || canSeeProject(principal.roles, request.params.projectId);
     }
     if (store === "redis" || adapter) {

@@ -8,7 +8,7 @@
  */
 import { canSeeProject } from "../common.mjs";
 
-/** Truss's default `topics.maxPerConnection`. */
+/** Truss's default `limits.maxSubscriptionsPerConnection`. */
 const MAX_TOPICS = 100;
 const PROJECT_TOPIC = /^project:([A-Za-z0-9][A-Za-z0-9_.@-]*)$/;
 
@@ -31,7 +31,7 @@ export function handTopics() {
         const room = topicRoom(companyId, topic);
         // The socket's own room and its company's are not topics.
         if (!socket.rooms.has(room) && socket.rooms.size - 2 >= MAX_TOPICS) {
-          return ack(refusal("TOO_MANY_TOPICS", `This connection already holds ${MAX_TOPICS} topics.`));
+          return ack(refusal("TOO_MANY_SUBSCRIPTIONS", `This connection already holds ${MAX_TOPICS} topics.`));
         }
         socket.join(room);
         ack({ ok: true, topic });

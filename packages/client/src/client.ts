@@ -123,7 +123,7 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
    * {@link onDropped}. Made while offline, the call waits for the connection.
    * Rejects with a {@link TrussClientError}: `INVALID_PAYLOAD` (a malformed
    * name, refused before sending, or one the server does not offer),
-   * `FORBIDDEN`, `TOO_MANY_TOPICS` (topics and watched documents count
+   * `FORBIDDEN`, `TOO_MANY_SUBSCRIPTIONS` (topics and watched documents count
    * against one cap per connection), `TIMEOUT`, `CANCELLED` (unsubscribed
    * before it was sent), `CLIENT_CLOSED`. Subscribing twice is harmless.
    */

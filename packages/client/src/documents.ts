@@ -138,7 +138,7 @@ export interface DocumentsClient {
    * (`document:dropped`), is reported to `client.onDropped`. Made while
    * offline, the call waits for the connection. Rejects with a
    * `TrussClientError`: `FORBIDDEN`, `NOT_FOUND` (the policy hides it),
-   * `TOO_MANY_TOPICS` (watches count against the server's per-connection
+   * `TOO_MANY_SUBSCRIPTIONS` (watches count against the server's per-connection
    * cap), `CANCELLED` (unwatched before it was sent), `CLIENT_CLOSED`.
    */
   watch(type: string, id: string): Promise<DocumentVersion | null>;

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { memoryInbox, type InboxStore } from "@truss/core";
+import { memoryInboxStore, type InboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import { localStorageDedupStore, memoryDedupStore, type DedupStore, type KeyValueStorage } from "@truss/client";
@@ -14,7 +14,7 @@ afterEach(closeAll);
  * connection of the device gets the whole inbox again.
  */
 function lostAcksInbox(): InboxStore {
-  const inbox = memoryInbox();
+  const inbox = memoryInboxStore();
   return {
     append: (user, event, data) => inbox.append(user, event, data),
     read: (user, afterId, limit) => inbox.read(user, afterId, limit),

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { memoryInbox } from "@truss/core";
+import { memoryInboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConnectionStatus, TrussClientError } from "@truss/client";
@@ -73,7 +73,7 @@ test("on(event) gets inbox messages by their event name, with the message; onInb
 });
 
 test("a message is acknowledged only once its handler has resolved", async () => {
-  const inbox = memoryInbox();
+  const inbox = memoryInboxStore();
   server = await startServer({ inbox });
   const client = openClient(server.url, alice);
   let release!: () => void;

@@ -87,12 +87,12 @@ test("a server without a policy refuses every topic with FORBIDDEN", async () =>
   await expect(client.subscribe("project:p-17")).rejects.toMatchObject({ code: "FORBIDDEN" });
 });
 
-test("past the per-connection cap, topics and watched documents together, subscribe rejects with TOO_MANY_TOPICS", async () => {
-  const { url } = await start({ topics: { patterns: ["project:{projectId}"], maxPerConnection: 2 } });
+test("past the per-connection cap, topics and watched documents together, subscribe rejects with TOO_MANY_SUBSCRIPTIONS", async () => {
+  const { url } = await start({ limits: { maxSubscriptionsPerConnection: 2 } });
   const client = openClient(url, alice);
   await client.subscribe("project:p-1");
   expect(await client.documents.watch("project", "p-1")).toBeNull();
-  await expect(client.subscribe("project:p-2")).rejects.toMatchObject({ code: "TOO_MANY_TOPICS" });
+  await expect(client.subscribe("project:p-2")).rejects.toMatchObject({ code: "TOO_MANY_SUBSCRIPTIONS" });
   expect([...client.subscriptions]).toEqual(["project:p-1"]);
 
   await client.unsubscribe("project:p-1");

@@ -30,7 +30,7 @@ export interface InboxSuiteOptions extends SuiteOptions<InboxStore> {
  * remembered keys, and malformed keys.
  *
  * @example
- * inboxSuite(test, (options) => redisInbox({ redis, ...options }), { sharedBackend: true });
+ * inboxSuite(test, (options) => redisInboxStore({ redis, ...options }), { sharedBackend: true });
  */
 export function inboxSuite(
   test: TestFunction,

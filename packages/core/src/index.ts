@@ -60,8 +60,8 @@ export type {
 export { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS, resolveStreamStoreOptions } from "./streams/store.js";
 export type { ConflictResolver, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
-export { memoryInbox } from "./inbox/memory.js";
-export type { MemoryInboxOptions } from "./inbox/memory.js";
+export { memoryInboxStore } from "./inbox/memory.js";
+export type { MemoryInboxStoreOptions } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";
 export type { MemoryDocumentStoreOptions } from "./documents/memory.js";
 export { memoryStreamStore } from "./streams/memory.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, test } from "vitest";
 import { collect, createClient, open, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { isTrussError, memoryInbox, type InboxStore } from "@truss/core";
+import { isTrussError, memoryInboxStore, type InboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
 import type { Socket as ClientSocket } from "socket.io-client";
 
@@ -60,7 +60,7 @@ describe("toUser", () => {
 
   test("data changed right after the call is sent and stored as it was at the call, and the process goes on", async () => {
     // A store that reads the data only after an await, as one that first takes a connection from a pool.
-    const inner = memoryInbox();
+    const inner = memoryInboxStore();
     const pooled: InboxStore = {
       ...inner,
       append: async (...args) => {

@@ -242,19 +242,19 @@ describe("topics", () => {
     expect(heard).toEqual([{ n: 1 }]);
   });
 
-  test("past topics.maxPerConnection (topics and watched documents together) answers TOO_MANY_TOPICS", async () => {
-    server = await startTestServer({ authorize: () => true, topics: { maxPerConnection: 3 } });
+  test("past limits.maxSubscriptionsPerConnection (topics and watched documents together) answers TOO_MANY_SUBSCRIPTIONS", async () => {
+    server = await startTestServer({ authorize: () => true, limits: { maxSubscriptionsPerConnection: 3 } });
     const socket = await connect(alice);
     expect(await request(socket, "topic:subscribe", { topic: "a" })).toMatchObject({ ok: true });
     expect(await request(socket, "topic:subscribe", { topic: "b" })).toMatchObject({ ok: true });
     expect(await request(socket, "document:watch", report)).toEqual({ ok: true, document: null });
-    expect(await request(socket, "topic:subscribe", { topic: "c" })).toMatchObject({ ok: false, error: { code: "TOO_MANY_TOPICS" } });
-    expect(await request(socket, "document:watch", { type: "site-report", id: "r2" })).toMatchObject({ ok: false, error: { code: "TOO_MANY_TOPICS" } });
+    expect(await request(socket, "topic:subscribe", { topic: "c" })).toMatchObject({ ok: false, error: { code: "TOO_MANY_SUBSCRIPTIONS" } });
+    expect(await request(socket, "document:watch", { type: "site-report", id: "r2" })).toMatchObject({ ok: false, error: { code: "TOO_MANY_SUBSCRIPTIONS" } });
     // Many subscribes at once cannot pass the cap between the check and the join.
     await request(socket, "topic:unsubscribe", { topic: "b" });
     const burst = await Promise.all(["c", "d", "e", "f"].map((topic) => request(socket, "topic:subscribe", { topic })));
     expect(burst.filter((answer) => answer.ok)).toHaveLength(1);
-    expect(burst.filter((answer) => answer.error?.code === "TOO_MANY_TOPICS")).toHaveLength(3);
+    expect(burst.filter((answer) => answer.error?.code === "TOO_MANY_SUBSCRIPTIONS")).toHaveLength(3);
     // A topic already held is not a new one.
     expect(await request(socket, "topic:subscribe", { topic: "a" })).toMatchObject({ ok: true });
   });

@@ -178,7 +178,7 @@ describe("a store's bug is not an outage", () => {
 
 describe("toUser stores only what it can deliver", () => {
   test("BigInt, circular, too deep and too large data are refused with nothing stored; the next message is delivered and replayed", async () => {
-    server = await startTestServer({ limits: { maxUserMessageBytes: 1024 } });
+    server = await startTestServer({ limits: { maxMessageBytes: 1024 } });
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     const send = (data: unknown) => server!.engine.toUser("acme", "alice").emit("expense:approved", data);

@@ -1,13 +1,13 @@
 import { afterEach, expect, test } from "vitest";
 import { collect, connectAs, createClient, open, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { memoryInbox } from "@truss/core";
+import { memoryInboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
 
 let server: TestServer;
 afterEach(() => server?.close());
 
 test("toUser past the company's inbox quota rejects QUOTA_EXCEEDED, stores nothing, and the next company is served", async () => {
-  server = await startTestServer({ inbox: memoryInbox({ maxBytesPerCompany: 1_000 }) });
+  server = await startTestServer({ inbox: memoryInboxStore({ maxBytesPerCompany: 1_000 }) });
   const alice = await connectAs(server.url, { userId: "alice", companyId: "acme" });
   const heard = collect<InboxMessage>(alice, "inbox:message");
   const note = { text: "x".repeat(400) };

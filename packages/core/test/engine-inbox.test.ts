@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { collect, connectAs, createClient, open, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
-import { memoryInbox } from "@truss/core";
+import { memoryInboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
 
 let server: TestServer;
@@ -84,8 +84,8 @@ test("a malformed inbox:ack is refused with INVALID_PAYLOAD", async () => {
 });
 
 test("the inbox's length cap drops the oldest and metrics report it", async () => {
-  const { memoryInbox } = await import("@truss/core");
-  server = await startTestServer({ inbox: memoryInbox({ maxLength: 3 }) });
+  const { memoryInboxStore } = await import("@truss/core");
+  server = await startTestServer({ inbox: memoryInboxStore({ maxLength: 3 }) });
   for (let n = 0; n < 5; n++) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
   const device = createClient(server.url, phone);
   const got = collect<InboxMessage>(device, "inbox:message");
@@ -98,7 +98,7 @@ test("the inbox's length cap drops the oldest and metrics report it", async () =
 
 describe("toUser with an idempotency key", () => {
   test("a repeat resolves with the first message, stores nothing and pushes one inbox:message to the connected device", async () => {
-    const inbox = memoryInbox();
+    const inbox = memoryInboxStore();
     server = await startTestServer({ inbox });
     const device = await connectAs(server.url, phone);
     const received = collect<InboxMessage>(device, "inbox:message");
@@ -137,7 +137,7 @@ describe("toUser with an idempotency key", () => {
   });
 
   test("a malformed key or options object is a TypeError before anything is stored", async () => {
-    const inbox = memoryInbox();
+    const inbox = memoryInboxStore();
     let appends = 0;
     server = await startTestServer({ inbox: { ...inbox, append: (...args: Parameters<typeof inbox.append>) => (appends++, inbox.append(...args)) } });
     const emit = (options: unknown) =>
@@ -155,7 +155,7 @@ describe("toUser with an idempotency key", () => {
   });
 
   test("a retry after an append that landed but was not confirmed is pushed once to the connected device", async () => {
-    const inbox = memoryInbox();
+    const inbox = memoryInboxStore();
     let loseNextReply = true;
     server = await startTestServer({
       inbox: {

@@ -4,7 +4,7 @@ import {
   createRealtimeEngine,
   fieldMerge,
   memoryDocumentStore,
-  memoryInbox,
+  memoryInboxStore,
   memoryPresenceStore,
   memoryRevocationStore,
   memoryStreamStore,
@@ -37,6 +37,11 @@ describe("unknown options", () => {
     expect(create({ metrics: { companyLabel: { maximum: 10 } } })).toThrow("unknown option `metrics.companyLabel.maximum`");
   });
 
+  test("a renamed option is refused and pointed to its new name", () => {
+    expect(create({ limits: { maxUserMessageBytes: 1024 } })).toThrow("unknown option `limits.maxUserMessageBytes` (did you mean `limits.maxMessageBytes`?)");
+    expect(create({ topics: { maxPerConnection: 10 } })).toThrow("unknown option `topics.maxPerConnection` (did you mean `limits.maxSubscriptionsPerConnection`?)");
+  });
+
   test("an option in the wrong group is pointed to its group", () => {
     expect(create({ maxPayloadBytes: 1024 })).toThrow("unknown option `maxPayloadBytes` (did you mean `limits.maxPayloadBytes`?)");
     expect(create({ topics: { maxDepth: 8 } })).toThrow("unknown option `topics.maxDepth` (did you mean `limits.maxDepth`?)");
@@ -66,9 +71,9 @@ describe("unknown options", () => {
     const options: Required<RealtimeEngineOptions> = {
       auth: { secret: TEST_SECRET, algorithms: ["HS256"], issuer: "truss-tests", audience: "truss", clockToleranceSec: 0, claims: { userId: "sub", companyId: "companyId", roles: "roles", deviceId: "deviceId" } },
       authorize: () => true,
-      topics: { patterns: ["project:{projectId}"], maxPerConnection: 10 },
+      topics: { patterns: ["project:{projectId}"] },
       presence: memoryPresenceStore(),
-      inbox: memoryInbox(),
+      inbox: memoryInboxStore(),
       documents: memoryDocumentStore(),
       streams: memoryStreamStore(),
       revocations: memoryRevocationStore(),
@@ -84,10 +89,11 @@ describe("unknown options", () => {
         userBytesPerSecond: 16_384,
         maxDepth: 8,
         maxDocumentBytes: 4096,
-        maxUserMessageBytes: 1024,
+        maxMessageBytes: 1024,
         maxBufferedBytes: 65_536,
         maxDevicesPerUser: 3,
         maxSocketsPerDevice: 4,
+        maxSubscriptionsPerConnection: 10,
         authorizeTimeoutMs: 100,
       },
       presenceTiming: { ttlMs: 1000, heartbeatIntervalMs: 300, sweepIntervalMs: 500 },
@@ -120,7 +126,7 @@ describe("stores without their methods", () => {
   });
 
   test("a store written as a class, its methods on the prototype, is accepted and serves", async () => {
-    const inner = memoryInbox();
+    const inner = memoryInboxStore();
     class LoggedInbox implements InboxStore {
       append(...args: Parameters<InboxStore["append"]>) {
         return inner.append(...args);

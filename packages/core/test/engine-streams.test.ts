@@ -167,7 +167,7 @@ describe("company and topic streams", () => {
   });
 
   test("data that is not JSON, too deep or too large is refused before anything is stored or sent", async () => {
-    server = await startTestServer({ limits: { maxUserMessageBytes: 1024, maxDepth: 4 } });
+    server = await startTestServer({ limits: { maxMessageBytes: 1024, maxDepth: 4 } });
     const socket = await connect(alice);
     const heard = positions(socket, "stock:updated");
     const cyclic: Record<string, unknown> = {};

@@ -1,4 +1,4 @@
-import { memoryInbox } from "@truss/core";
+import { memoryInboxStore } from "@truss/core";
 import { afterEach, describe, expect, test, vi } from "vitest";
 
 const ann = { companyId: "acme", userId: "ann" };
@@ -10,14 +10,14 @@ function manualClock(start = 1_700_000_000_000) {
   return { now: () => current, set: (ms: number) => void (current = ms), advance: (ms: number) => void (current += ms) };
 }
 
-describe("memoryInbox", () => {
+describe("memoryInboxStore", () => {
   afterEach(() => {
     vi.useRealTimers();
   });
 
   test("schedules no timers, so it never keeps the process alive", async () => {
     vi.useFakeTimers();
-    const inbox = memoryInbox({ ttlMs: 1000 });
+    const inbox = memoryInboxStore({ ttlMs: 1000 });
     const { message } = await inbox.append(ann, "expense:approved", {});
     await inbox.read(ann, null, 10);
     await inbox.ack(annPhone, message.id);
@@ -29,7 +29,7 @@ describe("memoryInbox", () => {
     const clock = manualClock();
     const data = { note: "x".repeat(90) };
     const size = "e".length + JSON.stringify(data).length;
-    const inbox = memoryInbox({ maxBytesPerCompany: 3 * size, ttlMs: 1_000, maxLength: 2, now: clock.now });
+    const inbox = memoryInboxStore({ maxBytesPerCompany: 3 * size, ttlMs: 1_000, maxLength: 2, now: clock.now });
     await inbox.append(ann, "e", data);
     await inbox.append(bob, "e", data);
     await inbox.append(bob, "e", data);
@@ -48,7 +48,7 @@ describe("memoryInbox", () => {
   });
 
   test("a user's inbox keeps maxCursorsPerUser device cursors, forgetting the one moved longest ago", async () => {
-    const inbox = memoryInbox({ maxCursorsPerUser: 2 });
+    const inbox = memoryInboxStore({ maxCursorsPerUser: 2 });
     const { message } = await inbox.append(ann, "e", 1);
     for (const deviceId of ["laptop", "phone", "tablet"]) await inbox.ack({ ...ann, deviceId }, message.id);
     expect(await inbox.cursor({ ...ann, deviceId: "laptop" })).toBeNull();
@@ -63,13 +63,13 @@ describe("memoryInbox", () => {
   });
 
   test("quotas must be positive integers", () => {
-    expect(() => memoryInbox({ maxBytesPerCompany: 0 })).toThrow(RangeError);
-    expect(() => memoryInbox({ maxCursorsPerUser: 1.5 })).toThrow(RangeError);
+    expect(() => memoryInboxStore({ maxBytesPerCompany: 0 })).toThrow(RangeError);
+    expect(() => memoryInboxStore({ maxCursorsPerUser: 1.5 })).toThrow(RangeError);
   });
 
   test("ids count up within a millisecond and never go back with the clock", async () => {
     const clock = manualClock(5000);
-    const inbox = memoryInbox({ now: clock.now });
+    const inbox = memoryInboxStore({ now: clock.now });
     const ids = [];
     ids.push((await inbox.append(ann, "e", 1)).message.id, (await inbox.append(ann, "e", 2)).message.id);
     clock.set(4000);
@@ -81,7 +81,7 @@ describe("memoryInbox", () => {
 
   test("ids keep increasing after every message was dropped", async () => {
     const clock = manualClock(5000);
-    const inbox = memoryInbox({ now: clock.now, maxLength: 1 });
+    const inbox = memoryInboxStore({ now: clock.now, maxLength: 1 });
     await inbox.append(ann, "e", 1);
     await inbox.append(ann, "e", 2);
     expect((await inbox.append(ann, "e", 3)).message.id).toBe("5000-2");
@@ -89,7 +89,7 @@ describe("memoryInbox", () => {
 
   test("a message expires at the instant its TTL runs out", async () => {
     const clock = manualClock();
-    const inbox = memoryInbox({ now: clock.now, ttlMs: 1000 });
+    const inbox = memoryInboxStore({ now: clock.now, ttlMs: 1000 });
     await inbox.append(ann, "e", {});
     clock.advance(999);
     expect(await inbox.read(ann, null, 10)).toHaveLength(1);
@@ -100,7 +100,7 @@ describe("memoryInbox", () => {
 
   test("dropped() counts expiry in inboxes nobody touched since", async () => {
     const clock = manualClock();
-    const inbox = memoryInbox({ now: clock.now, ttlMs: 1000 });
+    const inbox = memoryInboxStore({ now: clock.now, ttlMs: 1000 });
     await inbox.append(ann, "e", {});
     await inbox.append(bob, "e", {});
     clock.advance(1000);
@@ -109,7 +109,7 @@ describe("memoryInbox", () => {
   });
 
   test("stored data is a copy, in both directions", async () => {
-    const inbox = memoryInbox();
+    const inbox = memoryInboxStore();
     const data = { items: ["rebar"] };
     const { message: appended } = await inbox.append(ann, "e", data);
     data.items.push("mutated");
@@ -120,21 +120,21 @@ describe("memoryInbox", () => {
   });
 
   test("data that cannot be stored rejects and stores nothing", async () => {
-    const inbox = memoryInbox();
+    const inbox = memoryInboxStore();
     await expect(inbox.append(ann, "e", { callback: () => 1 })).rejects.toThrow();
     expect(await inbox.read(ann, null, 10)).toEqual([]);
   });
 
   test("ids that are not <ms>-<seq> are refused rather than ordered arbitrarily", async () => {
-    const inbox = memoryInbox();
+    const inbox = memoryInboxStore();
     await expect(inbox.ack(annPhone, "latest")).rejects.toThrow(TypeError);
     await expect(inbox.read(ann, "1-x", 10)).rejects.toThrow(TypeError);
     expect(await inbox.cursor(annPhone)).toBeNull();
   });
 
   test("a TTL or cap that would drop everything is refused", () => {
-    expect(() => memoryInbox({ ttlMs: 0 })).toThrow(RangeError);
-    expect(() => memoryInbox({ maxLength: 0 })).toThrow(RangeError);
-    expect(() => memoryInbox({ maxLength: 2.5 })).toThrow(RangeError);
+    expect(() => memoryInboxStore({ ttlMs: 0 })).toThrow(RangeError);
+    expect(() => memoryInboxStore({ maxLength: 0 })).toThrow(RangeError);
+    expect(() => memoryInboxStore({ maxLength: 2.5 })).toThrow(RangeError);
   });
 });

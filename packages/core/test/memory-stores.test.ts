@@ -1,9 +1,9 @@
 import { documentStoreSuite, inboxSuite, presenceStoreSuite } from "@truss/conformance";
-import { memoryDocumentStore, memoryInbox, memoryPresenceStore } from "@truss/core";
+import { memoryDocumentStore, memoryInboxStore, memoryPresenceStore } from "@truss/core";
 import { test } from "vitest";
 
 presenceStoreSuite(test, () => memoryPresenceStore(), { prefix: "memoryPresenceStore" });
-inboxSuite(test, (options) => memoryInbox(options), { prefix: "memoryInbox" });
+inboxSuite(test, (options) => memoryInboxStore(options), { prefix: "memoryInboxStore" });
 documentStoreSuite(test, (options) => memoryDocumentStore(options), { prefix: "memoryDocumentStore" });
 
 /**
@@ -28,8 +28,8 @@ presenceStoreSuite(test, sharedInstances(() => memoryPresenceStore()), {
   prefix: "memoryPresenceStore, shared",
   sharedBackend: true,
 });
-inboxSuite(test, sharedInstances((options) => memoryInbox(options)), {
-  prefix: "memoryInbox, shared",
+inboxSuite(test, sharedInstances((options) => memoryInboxStore(options)), {
+  prefix: "memoryInboxStore, shared",
   sharedBackend: true,
 });
 documentStoreSuite(test, sharedInstances((options) => memoryDocumentStore(options)), {

@@ -1,4 +1,4 @@
-import { createRealtimeEngine, memoryInbox } from "@truss/core";
+import { createRealtimeEngine, memoryInboxStore } from "@truss/core";
 import type { ErrorPayload, InboxMessage } from "@truss/protocol";
 import { PROMETHEUS_CONTENT_TYPE } from "@truss/core/http";
 import { trussFastify } from "@truss/fastify";
@@ -57,7 +57,7 @@ describe("emitting from route handlers", () => {
 
 describe("health and metrics routes", () => {
   test("health answers 200 while every store is up and 503 once one is down", async () => {
-    const { store: inbox, takeDown } = switchableStore(memoryInbox());
+    const { store: inbox, takeDown } = switchableStore(memoryInboxStore());
     const { url } = await startApp({ inbox });
     const alice = await connectAs(url, acmeAlice);
 

@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { memoryInbox } from "@truss/core";
+import { memoryInboxStore } from "@truss/core";
 import { RealtimeModule } from "@truss/nestjs";
 import { connectAs, expectHealthRouteFollows, switchableStore, testAuth } from "@truss/test-utils";
 import { afterEach, expect, test } from "vitest";
@@ -12,7 +12,7 @@ afterEach(async () => {
 });
 
 test("health answers 200 while every store is up and 503 once one is down", async () => {
-  const { store: inbox, takeDown } = switchableStore(memoryInbox());
+  const { store: inbox, takeDown } = switchableStore(memoryInboxStore());
   running = await startNest(appModule(RealtimeModule.forRoot({ auth: testAuth(), inbox, logger: false })));
   const { url } = running;
   const alice = await connectAs(url, { userId: "alice", companyId: "acme" });

@@ -57,7 +57,7 @@ export const ERROR_ACTIONS = {
   VERSION_NOT_FOUND: "reject",
   MUTATION_EXPIRED: "resync",
   FORBIDDEN: "reject",
-  TOO_MANY_TOPICS: "reject",
+  TOO_MANY_SUBSCRIPTIONS: "reject",
   ACCESS_REVOKED: "stop",
   STORE_UNAVAILABLE: "retry",
   SERVER_SHUTTING_DOWN: "retry",

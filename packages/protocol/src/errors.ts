@@ -72,8 +72,12 @@ export const ERROR_CODES = [
   "MUTATION_EXPIRED",
   /** The server's `authorize` policy refused the operation (or has none for topics, or threw, or timed out). */
   "FORBIDDEN",
-  /** The socket already holds `topics.maxPerConnection` subscriptions (topics and watched documents); unsubscribe from one first. */
-  "TOO_MANY_TOPICS",
+  /**
+   * The socket already holds `limits.maxSubscriptionsPerConnection`
+   * subscriptions, topics and watched documents together; unsubscribe from
+   * one (or unwatch a document) first.
+   */
+  "TOO_MANY_SUBSCRIPTIONS",
   /** The application revoked this user's access (`engine.disconnectUser` or `engine.unsubscribeUser`); do not reconnect with the same credential. */
   "ACCESS_REVOKED",
   /** A store (presence, inbox, documents) could not be reached or did not answer in time; the operation was not confirmed (a timed-out write may still land). */

@@ -12,8 +12,8 @@ import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js
 import { luaScript, runScript, type RedisClient } from "./script.js";
 import { SharedTotals } from "./totals.js";
 
-/** Options of {@link redisInbox}. */
-export interface RedisInboxOptions extends InboxOptions {
+/** Options of {@link redisInboxStore}. */
+export interface RedisInboxStoreOptions extends InboxOptions {
   /**
    * The ioredis client (or Cluster). Create it with `enableOfflineQueue: false`
    * (or a small `maxRetriesPerRequest`) so that `append` rejects promptly when
@@ -135,16 +135,16 @@ return 1
  *
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive integer.
  */
-export function redisInbox(options: RedisInboxOptions): InboxStore {
+export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
   const { redis } = options;
   const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
   const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
   const maxLength = options.maxLength ?? DEFAULT_INBOX_MAX_LENGTH;
   if (!(Number.isInteger(ttlMs) && ttlMs > 0)) {
-    throw new RangeError(`redisInbox: ttlMs must be a positive integer of ms, got ${ttlMs}`);
+    throw new RangeError(`redisInboxStore: ttlMs must be a positive integer of ms, got ${ttlMs}`);
   }
   if (!(Number.isInteger(maxLength) && maxLength > 0)) {
-    throw new RangeError(`redisInbox: maxLength must be a positive integer, got ${maxLength}`);
+    throw new RangeError(`redisInboxStore: maxLength must be a positive integer, got ${maxLength}`);
   }
   const drops = new SharedTotals(redis, inboxStatsKey(prefix), ["expired", "overCap"] as const);
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
@@ -152,7 +152,7 @@ export function redisInbox(options: RedisInboxOptions): InboxStore {
 
   return {
     async append(user, event, data, options) {
-      const idempotencyKey = idempotencyKeyOf(options, "redisInbox");
+      const idempotencyKey = idempotencyKeyOf(options, "redisInboxStore");
       const encoded = data === undefined ? "" : JSON.stringify(data);
       const keys = keysOf(user);
       const [id, expired, overCap, duplicate, fields] = (await runScript(
@@ -200,7 +200,7 @@ export function redisInbox(options: RedisInboxOptions): InboxStore {
 
 /** Validates an inbox id and drops leading zeros, so ids compare exactly as text in Lua. */
 function canonicalId(id: string): string {
-  if (!isInboxId(id)) throw new TypeError(`redisInbox: "${id}" is not an inbox id (expected <ms>-<seq>)`);
+  if (!isInboxId(id)) throw new TypeError(`redisInboxStore: "${id}" is not an inbox id (expected <ms>-<seq>)`);
   const [ms, seq] = id.split("-");
   return `${BigInt(ms!)}-${BigInt(seq!)}`;
 }

@@ -8,7 +8,7 @@ import type {
   StreamStore,
 } from "@truss/core";
 import { redisDocumentStore } from "./documents.js";
-import { redisInbox } from "./inbox.js";
+import { redisInboxStore } from "./inbox.js";
 import { DEFAULT_PREFIX } from "./keys.js";
 import { redisPresenceStore } from "./presence.js";
 import { redisRevocationStore } from "./revocations.js";
@@ -62,7 +62,7 @@ export function redisStores(redis: RedisClient, options: RedisStoresOptions = {}
   const keyTtlMs = options.presenceKeyTtlMs;
   return {
     presence: redisPresenceStore({ redis, prefix, ...(keyTtlMs === undefined ? {} : { keyTtlMs }) }),
-    inbox: redisInbox({ redis, prefix, ...options.inbox }),
+    inbox: redisInboxStore({ redis, prefix, ...options.inbox }),
     documents: redisDocumentStore({ redis, prefix, ...options.documents }),
     streams: redisStreamStore({ ...options.streams, redis, prefix }),
     revocations: redisRevocationStore({ redis, prefix }),

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { documentStoreSuite, inboxSuite, presenceStoreSuite, revocationStoreSuite } from "@truss/conformance";
-import { redisDocumentStore, redisInbox, redisPresenceStore, redisRevocationStore } from "@truss/redis";
+import { redisDocumentStore, redisInboxStore, redisPresenceStore, redisRevocationStore } from "@truss/redis";
 import { requireRedisClusterOrSkip, startRedisCluster, type RedisCluster } from "@truss/test-utils";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, test } from "vitest";
@@ -66,9 +66,9 @@ describe.runIf(requireRedisClusterOrSkip("@truss/redis Redis Cluster tests"))("o
       test,
       async (options) => {
         const redis = await connect();
-        return own(redisInbox({ redis, prefix, ...options }), redis);
+        return own(redisInboxStore({ redis, prefix, ...options }), redis);
       },
-      { prefix: "redisInbox (Redis Cluster)", sharedBackend: true, teardown },
+      { prefix: "redisInboxStore (Redis Cluster)", sharedBackend: true, teardown },
     );
     documentStoreSuite(
       test,

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { documentStoreSuite, inboxSuite, presenceStoreSuite, revocationStoreSuite } from "@truss/conformance";
-import { redisDocumentStore, redisInbox, redisPresenceStore, redisRevocationStore } from "@truss/redis";
+import { redisDocumentStore, redisInboxStore, redisPresenceStore, redisRevocationStore } from "@truss/redis";
 import { requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import RedisMock from "ioredis-mock";
@@ -61,9 +61,9 @@ describe.runIf(requireRedisOrSkip("@truss/redis conformance against redis-server
     test,
     async (options) => {
       const redis = await connect();
-      return own(redisInbox({ redis, prefix, ...options }), redis);
+      return own(redisInboxStore({ redis, prefix, ...options }), redis);
     },
-    { prefix: "redisInbox (redis-server)", sharedBackend: true, teardown },
+    { prefix: "redisInboxStore (redis-server)", sharedBackend: true, teardown },
   );
   documentStoreSuite(
     test,
@@ -120,10 +120,10 @@ describe("against ioredis-mock", () => {
   // XRANGE ignores sequence numbers and `(` bounds. This pins that the inbox
   // fails loudly there rather than storing something wrong; when it stops
   // failing, run `inboxSuite` here too.
-  test("redisInbox (ioredis-mock): append rejects, because ioredis-mock lacks XTRIM", async () => {
+  test("redisInboxStore (ioredis-mock): append rejects, because ioredis-mock lacks XTRIM", async () => {
     const redis = connect();
     try {
-      await expect(redisInbox({ redis, prefix }).append({ companyId: "acme", userId: "user-1" }, "expense:approved", {})).rejects.toThrow();
+      await expect(redisInboxStore({ redis, prefix }).append({ companyId: "acme", userId: "user-1" }, "expense:approved", {})).rejects.toThrow();
     } finally {
       await redis.quit();
     }

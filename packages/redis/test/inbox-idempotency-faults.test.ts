@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { InboxMessage } from "@truss/protocol";
-import { redisAdapter, redisInbox, redisStores } from "@truss/redis";
+import { redisAdapter, redisInboxStore, redisStores } from "@truss/redis";
 import {
   collect,
   createClient,
@@ -95,7 +95,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis idempotency fault tests"))("a to
   /** What Redis holds for the user, read past the engine. */
   async function stored(prefix: string, user: { companyId: string; userId: string }) {
     const entries = await direct.xrange(inboxKeys(prefix, user.companyId, user.userId).log, "-", "+");
-    const messages = await redisInbox({ redis: direct, prefix }).read(user, null, 100);
+    const messages = await redisInboxStore({ redis: direct, prefix }).read(user, null, 100);
     return { entries: entries.length, messages };
   }
 

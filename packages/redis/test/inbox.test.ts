@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { redisInbox } from "@truss/redis";
+import { redisInboxStore } from "@truss/redis";
 import { requireRedisOrSkip, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { inboxKeys } from "../src/keys.js";
 
 /** What the conformance suite cannot see: Redis itself, failures, and several nodes' totals. */
-describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on redis-server", () => {
+describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInboxStore on redis-server", () => {
   let server: RedisServer;
   const clients: Redis[] = [];
   const prefix = `truss-inbox-${randomUUID()}`;
@@ -33,14 +33,14 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
   test("a resolved append is in the user's stream under its id", async () => {
     const redis = await connect();
     const user = { companyId: "acme:{1}", userId: "user:1{x}" };
-    const { message } = await redisInbox({ redis, prefix }).append(user, "expense:approved", { amount: 12 });
+    const { message } = await redisInboxStore({ redis, prefix }).append(user, "expense:approved", { amount: 12 });
     const entries = await redis.xrange(inboxKeys(prefix, user.companyId, user.userId).log, "-", "+");
     expect(entries).toEqual([[message.id, ["event", "expense:approved", "data", '{"amount":12}']]]);
   });
 
   test("append rejects while Redis is down and works again once it is back", async () => {
     const redis = await connect();
-    const inbox = redisInbox({ redis, prefix });
+    const inbox = redisInboxStore({ redis, prefix });
     await server.stop();
     const startedAt = Date.now();
     await expect(inbox.append(user1, "expense:approved", {})).rejects.toThrow();
@@ -58,8 +58,8 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
 
   test("drop totals counted on one node are reported by every node", async () => {
     const [nodeA, nodeB] = [
-      redisInbox({ redis: await connect(), prefix, maxLength: 2 }),
-      redisInbox({ redis: await connect(), prefix, maxLength: 2 }),
+      redisInboxStore({ redis: await connect(), prefix, maxLength: 2 }),
+      redisInboxStore({ redis: await connect(), prefix, maxLength: 2 }),
     ];
     const before = await nodeB.dropped();
     const user = { companyId: "acme", userId: `user-${randomUUID()}` };
@@ -70,7 +70,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
   });
 
   test("undefined data is delivered as undefined, not as null", async () => {
-    const inbox = redisInbox({ redis: await connect(), prefix });
+    const inbox = redisInboxStore({ redis: await connect(), prefix });
     const user = { companyId: "acme", userId: "user-2" };
     const { message } = await inbox.append(user, "ping", undefined);
     expect(message.data).toBeUndefined();
@@ -78,7 +78,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
   });
 
   test("ids that are not <ms>-<seq> are refused before anything is sent", async () => {
-    const inbox = redisInbox({ redis: await connect(), prefix });
+    const inbox = redisInboxStore({ redis: await connect(), prefix });
     const user = { companyId: "acme", userId: "user-3" };
     await expect(inbox.ack({ ...user, deviceId: "phone" }, "latest")).rejects.toThrow(TypeError);
     await expect(inbox.read(user, "12", 10)).rejects.toThrow(TypeError);
@@ -86,7 +86,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
   });
 
   test("acknowledged ids are stored without leading zeros, so a cursor compares exactly", async () => {
-    const inbox = redisInbox({ redis: await connect(), prefix });
+    const inbox = redisInboxStore({ redis: await connect(), prefix });
     const phone = { companyId: "acme", userId: `user-${randomUUID()}`, deviceId: "phone" };
     await inbox.ack(phone, "0010-0");
     expect(await inbox.cursor(phone)).toBe("10-0");
@@ -97,7 +97,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
   test("idempotency keys live in the user's hash tag, expire with the TTL, and cost nothing without a key", async () => {
     const redis = await connect();
     const ttlMs = 60_000;
-    const inbox = redisInbox({ redis, prefix, ttlMs });
+    const inbox = redisInboxStore({ redis, prefix, ttlMs });
     const user = { companyId: "acme", userId: `user-${randomUUID()}` };
     const keys = inboxKeys(prefix, user.companyId, user.userId);
     await inbox.append(user, "expense:approved", { plain: true });
@@ -115,7 +115,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInbox on re
 
   test("a repeat is answered under maxmemory, since it writes nothing; a new key there is refused with nothing recorded", async () => {
     const redis = await connect();
-    const inbox = redisInbox({ redis, prefix });
+    const inbox = redisInboxStore({ redis, prefix });
     const user = { companyId: "acme", userId: `user-${randomUUID()}` };
     const keys = inboxKeys(prefix, user.companyId, user.userId);
     const { message } = await inbox.append(user, "expense:approved", { n: 1 }, { idempotencyKey: "k-1" });

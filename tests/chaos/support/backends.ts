@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   memoryDocumentStore,
-  memoryInbox,
+  memoryInboxStore,
   memoryPresenceStore,
   memoryRevocationStore,
   memoryStreamStore,
@@ -44,7 +44,7 @@ export const memoryBackend: Backend = {
   async start({ wrapStores, ...engine } = {}) {
     const stores: EngineStores = {
       presence: memoryPresenceStore(),
-      inbox: memoryInbox(),
+      inbox: memoryInboxStore(),
       documents: memoryDocumentStore(),
       streams: memoryStreamStore(),
       revocations: memoryRevocationStore(),

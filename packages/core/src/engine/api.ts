@@ -27,7 +27,7 @@ export interface BroadcastEmitter<C extends EventCatalog> {
    *
    * @throws TrussError `INVALID_PAYLOAD` (not JSON, nested past
    * `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
-   * `limits.maxUserMessageBytes`), before anything is stored or sent.
+   * `limits.maxMessageBytes`), before anything is stored or sent.
    */
   emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): Promise<StreamPosition | null>;
   /**
@@ -53,7 +53,7 @@ export interface UserEmitter<C extends EventCatalog> {
    * once the message is stored. Rejects with `INVALID_PAYLOAD` (not JSON: a
    * function, symbol, BigInt, `NaN`, binary data, a `Map` or a cycle, named
    * by its path; or nested past `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
-   * `limits.maxUserMessageBytes`) before anything is stored, and with
+   * `limits.maxMessageBytes`) before anything is stored, and with
    * `STORE_UNAVAILABLE` when the store did not confirm the append: the
    * message may or may not be stored, so retry it with the same
    * `options.idempotencyKey` to have it stored once.

@@ -101,17 +101,17 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       logger: resolved.logger,
     };
     this.policy = new Policy(this.ctx, resolved.authorize, limits.authorizeTimeoutMs);
-    this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, resolved.topics.maxPerConnection, (connection, topic) =>
+    this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, limits.maxSubscriptionsPerConnection, (connection, topic) =>
       this.revocations.topicRefusal(connection, topic),
     );
     this.revocations = new Revocations(this.ctx, resolved.stores.revocations, resolved.revocationTiming, (socketId) => this.connections.get(socketId), this.subscriptions);
     this.streams = new StreamService(this.ctx, resolved.stores.streams, {
       maxDepth: limits.maxDepth,
-      maxMessageBytes: limits.maxUserMessageBytes,
+      maxMessageBytes: limits.maxMessageBytes,
       maxReplay: resolved.maxReplay,
     });
     this.presenceService = new PresenceService(this.ctx, resolved.presenceTiming);
-    this.inboxService = new InboxService(this.ctx, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxUserMessageBytes });
+    this.inboxService = new InboxService(this.ctx, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes });
     this.documentService = new DocumentService(
       this.ctx,
       { maxDepth: limits.maxDepth, maxDocumentBytes: limits.maxDocumentBytes },

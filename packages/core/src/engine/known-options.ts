@@ -53,13 +53,14 @@ const KNOWN: Record<string, object> = {
     userBytesPerSecond: true,
     maxDepth: true,
     maxDocumentBytes: true,
-    maxUserMessageBytes: true,
+    maxMessageBytes: true,
     maxBufferedBytes: true,
     maxDevicesPerUser: true,
     maxSocketsPerDevice: true,
+    maxSubscriptionsPerConnection: true,
     authorizeTimeoutMs: true,
   } satisfies KeysOf<LimitOptions>,
-  topics: { patterns: true, maxPerConnection: true } satisfies KeysOf<TopicOptions>,
+  topics: { patterns: true } satisfies KeysOf<TopicOptions>,
   history: { size: true, ttlMs: true, maxReplay: true } satisfies KeysOf<HistoryOptions>,
   presenceTiming: { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true } satisfies KeysOf<PresenceTimingOptions>,
   authExpiry: { warnBeforeMs: true, requireExpiry: true } satisfies KeysOf<AuthExpiryOptions>,
@@ -69,6 +70,16 @@ const KNOWN: Record<string, object> = {
   // Checked only when `auth` is jwtAuth options rather than an Authenticator.
   auth: { secret: true, publicKey: true, algorithms: true, issuer: true, audience: true, clockToleranceSec: true, claims: true } satisfies KeysOf<JwtAuthOptions>,
   "auth.claims": { userId: true, companyId: true, roles: true, deviceId: true } satisfies KeysOf<JwtClaimNames>,
+};
+
+/**
+ * Options renamed in 0.x, by their former path. A former name is refused as
+ * any unknown option is, and pointed to its new name, which no edit distance
+ * would find.
+ */
+const RENAMED: Readonly<Record<string, string>> = {
+  "limits.maxUserMessageBytes": "limits.maxMessageBytes",
+  "topics.maxPerConnection": "limits.maxSubscriptionsPerConnection",
 };
 
 /** The stores an application may pass, with the methods each must have. */
@@ -128,12 +139,15 @@ export function assertKnownOptions(options: object): void {
 }
 
 /**
- * The known option an unknown key most likely meant: the closest key of the
- * same group by edit distance (ignoring case), or the same key in another
- * group (`maxPayloadBytes` given at the top level means
- * `limits.maxPayloadBytes`). `undefined` when nothing is close.
+ * The known option an unknown key most likely meant: the new name of a
+ * renamed option, the closest key of the same group by edit distance
+ * (ignoring case), or the same key in another group (`maxPayloadBytes`
+ * given at the top level means `limits.maxPayloadBytes`). `undefined` when
+ * nothing is close.
  */
 function closestOption(group: string, key: string): string | undefined {
+  const renamed = RENAMED[group === "" ? key : `${group}.${key}`];
+  if (renamed !== undefined) return renamed;
   const wanted = key.toLowerCase();
   let best: { path: string; distance: number } | undefined;
   for (const [candidateGroup, keys] of Object.entries(KNOWN)) {

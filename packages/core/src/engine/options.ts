@@ -6,7 +6,7 @@ import { memoryDocumentStore } from "../documents/memory.js";
 import type { ConflictResolver } from "../documents/conflict-resolver.js";
 import { fieldMerge } from "../documents/resolvers.js";
 import type { DocumentStore } from "../documents/store.js";
-import { memoryInbox } from "../inbox/memory.js";
+import { memoryInboxStore } from "../inbox/memory.js";
 import type { InboxStore } from "../inbox/store.js";
 import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
@@ -77,10 +77,14 @@ export interface LimitOptions {
    */
   maxDocumentBytes?: number;
   /**
-   * Largest `toUser` data, in bytes of JSON. Larger data (or data that is not
-   * JSON: a BigInt, a cycle) is refused before it is stored. Default 64 KiB.
+   * Largest data the server sends to users, in bytes of JSON: `toUser` data
+   * and `toCompany`/`toTopic` broadcasts alike. Larger data is refused with
+   * `PAYLOAD_TOO_LARGE` (data that is not JSON, a BigInt or a cycle, with
+   * `INVALID_PAYLOAD`) before it is stored or sent.
+   *
+   * @default 64 KiB
    */
-  maxUserMessageBytes?: number;
+  maxMessageBytes?: number;
   /**
    * Most bytes waiting to be written to one socket (a client that stopped
    * reading). Past this the socket is sent `SLOW_CONSUMER` and disconnected,
@@ -107,6 +111,14 @@ export interface LimitOptions {
    * @default 16
    */
   maxSocketsPerDevice?: number;
+  /**
+   * Most subscriptions one socket may hold, topics (`topic:subscribe`) and
+   * watched documents (`document:watch`) together. A further one is refused
+   * with `TOO_MANY_SUBSCRIPTIONS`; unsubscribing or unwatching makes room.
+   *
+   * @default 100
+   */
+  maxSubscriptionsPerConnection?: number;
   /**
    * How long the `authorize` policy may take to answer one request, in ms;
    * past it the request is refused with `FORBIDDEN`. Default 5 s.
@@ -191,7 +203,7 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
    * topic subscription is refused.
    */
   authorize?(...args: Parameters<AuthorizePolicy<TTopic>>): ReturnType<AuthorizePolicy<TTopic>>;
-  /** Topic patterns clients may subscribe to, and the per-socket cap. */
+  /** Topic patterns clients may subscribe to. */
   topics?: TopicOptions<TTopic>;
   /** Presence store; default in-memory (one process). */
   presence?: PresenceStore;
@@ -252,10 +264,11 @@ export const DEFAULT_LIMITS = {
   userBytesPerSecondFactor: 16,
   maxDepth: 64,
   maxDocumentBytes: 256 * 1024,
-  maxUserMessageBytes: 64 * 1024,
+  maxMessageBytes: 64 * 1024,
   maxBufferedBytes: 1024 * 1024,
   maxDevicesPerUser: 20,
   maxSocketsPerDevice: 16,
+  maxSubscriptionsPerConnection: DEFAULT_MAX_TOPICS_PER_CONNECTION,
   authorizeTimeoutMs: DEFAULT_AUTHORIZE_TIMEOUT_MS,
 } as const;
 
@@ -280,7 +293,7 @@ export interface ResolvedOptions {
   authExpiry: Required<AuthExpiryOptions>;
   revocationTiming: Required<RevocationTimingOptions>;
   authorize: AuthorizePolicy | undefined;
-  topics: { patterns: TopicPatterns; maxPerConnection: number };
+  topics: { patterns: TopicPatterns };
   maxReplay: number;
 }
 
@@ -304,7 +317,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     authenticator: "authenticate" in options.auth ? options.auth : jwtAuth(options.auth),
     stores: {
       presence: options.presence ?? memoryPresenceStore(),
-      inbox: options.inbox ?? memoryInbox(),
+      inbox: options.inbox ?? memoryInboxStore(),
       documents: options.documents ?? memoryDocumentStore(),
       streams:
         options.streams ??
@@ -326,10 +339,15 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       userBytesPerSecond: positive(limits.userBytesPerSecond, maxPayloadBytes * DEFAULT_LIMITS.userBytesPerSecondFactor, "limits.userBytesPerSecond"),
       maxDepth: positive(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "limits.maxDepth"),
       maxDocumentBytes: positive(limits.maxDocumentBytes, DEFAULT_LIMITS.maxDocumentBytes, "limits.maxDocumentBytes"),
-      maxUserMessageBytes: positive(limits.maxUserMessageBytes, DEFAULT_LIMITS.maxUserMessageBytes, "limits.maxUserMessageBytes"),
+      maxMessageBytes: positive(limits.maxMessageBytes, DEFAULT_LIMITS.maxMessageBytes, "limits.maxMessageBytes"),
       maxBufferedBytes: positive(limits.maxBufferedBytes, DEFAULT_LIMITS.maxBufferedBytes, "limits.maxBufferedBytes"),
       maxDevicesPerUser: positive(limits.maxDevicesPerUser, DEFAULT_LIMITS.maxDevicesPerUser, "limits.maxDevicesPerUser"),
       maxSocketsPerDevice: positive(limits.maxSocketsPerDevice, DEFAULT_LIMITS.maxSocketsPerDevice, "limits.maxSocketsPerDevice"),
+      maxSubscriptionsPerConnection: positive(
+        limits.maxSubscriptionsPerConnection,
+        DEFAULT_LIMITS.maxSubscriptionsPerConnection,
+        "limits.maxSubscriptionsPerConnection",
+      ),
       authorizeTimeoutMs: positive(limits.authorizeTimeoutMs, DEFAULT_LIMITS.authorizeTimeoutMs, "limits.authorizeTimeoutMs"),
     },
     presenceTiming: {
@@ -347,10 +365,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     },
     authorize: authorizePolicy(options.authorize),
     maxReplay: positive(options.history?.maxReplay, DEFAULT_MAX_REPLAY, "history.maxReplay"),
-    topics: {
-      patterns: new TopicPatterns(options.topics?.patterns),
-      maxPerConnection: positive(options.topics?.maxPerConnection, DEFAULT_MAX_TOPICS_PER_CONNECTION, "topics.maxPerConnection"),
-    },
+    topics: { patterns: new TopicPatterns(options.topics?.patterns) },
   };
 }
 

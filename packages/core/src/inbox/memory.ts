@@ -15,8 +15,8 @@ import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { checkPositiveIntegers } from "../kernel/store-options.js";
 
-/** Options of {@link memoryInbox}. */
-export interface MemoryInboxOptions extends InboxOptions {
+/** Options of {@link memoryInboxStore}. */
+export interface MemoryInboxStoreOptions extends InboxOptions {
   /**
    * How many bytes of messages (their event name and data as JSON) one
    * company's inboxes may hold together. An append past it, once expired
@@ -101,16 +101,16 @@ interface UserInbox {
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive number, or a quota not a positive integer.
  */
-export function memoryInbox(options: MemoryInboxOptions = {}): InboxStore {
+export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxStore {
   const now = options.now ?? Date.now;
   const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
   const maxLength = options.maxLength ?? DEFAULT_INBOX_MAX_LENGTH;
-  if (!(ttlMs > 0)) throw new RangeError(`memoryInbox: ttlMs must be a positive number of ms, got ${ttlMs}`);
+  if (!(ttlMs > 0)) throw new RangeError(`memoryInboxStore: ttlMs must be a positive number of ms, got ${ttlMs}`);
   if (!(Number.isInteger(maxLength) && maxLength > 0)) {
-    throw new RangeError(`memoryInbox: maxLength must be a positive integer, got ${maxLength}`);
+    throw new RangeError(`memoryInboxStore: maxLength must be a positive integer, got ${maxLength}`);
   }
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
-  const { maxBytesPerCompany, maxCursorsPerUser } = checkPositiveIntegers("memoryInbox", {
+  const { maxBytesPerCompany, maxCursorsPerUser } = checkPositiveIntegers("memoryInboxStore", {
     maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MAX_BYTES_PER_COMPANY,
     maxCursorsPerUser: options.maxCursorsPerUser ?? DEFAULT_MAX_CURSORS_PER_USER,
   });
@@ -173,9 +173,9 @@ export function memoryInbox(options: MemoryInboxOptions = {}): InboxStore {
 
   return {
     async append(user, event, data, options) {
-      const key = idempotencyKeyOf(options, "memoryInbox");
+      const key = idempotencyKeyOf(options, "memoryInboxStore");
       // Encoded before any state changes, so data JSON cannot carry rejects with nothing stored.
-      refuseNonJsonFields(data, "memoryInbox");
+      refuseNonJsonFields(data, "memoryInboxStore");
       const json = JSON.stringify(data) as string | undefined;
       const at = now();
       const inbox = inboxFor(user);
@@ -256,7 +256,7 @@ export function memoryInbox(options: MemoryInboxOptions = {}): InboxStore {
 /** Rejects ids that `compareInboxIds` would order as NaN, i.e. arbitrarily. */
 function assertInboxId(id: string): void {
   if (!isInboxId(id)) {
-    throw new TypeError(`memoryInbox: "${id}" is not an inbox id (expected <ms>-<seq>)`);
+    throw new TypeError(`memoryInboxStore: "${id}" is not an inbox id (expected <ms>-<seq>)`);
   }
 }
 

@@ -31,11 +31,9 @@ export interface TopicOptions<P extends string = string> {
    * well-formed topic name goes to the policy as it is.
    */
   patterns?: readonly TopicPatternDeclaration<P>[];
-  /** Most subscriptions (topics and watched documents together) one socket may hold; past it `TOO_MANY_TOPICS`. Default 100. */
-  maxPerConnection?: number;
 }
 
-/** The default `topics.maxPerConnection`. */
+/** The default `limits.maxSubscriptionsPerConnection`. */
 export const DEFAULT_MAX_TOPICS_PER_CONNECTION = 100;
 
 /** A topic that matched a declared pattern. */

@@ -168,5 +168,5 @@ export class Subscriptions {
 }
 
 function tooMany(max: number): TrussError {
-  return new TrussError("TOO_MANY_TOPICS", `This connection already holds ${max} subscriptions (topics and watched documents); unsubscribe from one first.`);
+  return new TrussError("TOO_MANY_SUBSCRIPTIONS", `This connection already holds ${max} subscriptions (topics and watched documents); unsubscribe from one first.`);
 }
