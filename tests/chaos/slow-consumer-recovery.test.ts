@@ -27,7 +27,7 @@ const DEEP_HISTORY = 200_000;
 
 const ENGINE_OPTIONS: NodeOptions = {
   limits: { maxBufferedBytes: 256 * KIB, eventsPerSecond: 10_000 },
-  history: { maxReplay: DEEP_HISTORY },
+  recovery: { maxReplay: DEEP_HISTORY },
 };
 
 const { figures, crashes } = chaosFile("slow-consumer-recovery");

@@ -43,8 +43,8 @@ async function missBroadcasts(options: Partial<RealtimeEngineOptions>, missed: n
 }
 
 test.each<[string, ResyncReason, Partial<RealtimeEngineOptions>, number]>([
-  ["dropped by the size cap", "HISTORY_TRIMMED", { history: { size: 10 } }, 50],
-  ["longer than the server replays at once", "TOO_MANY_MISSED", { history: { maxReplay: 20 } }, 50],
+  ["dropped by the size cap", "HISTORY_TRIMMED", { recovery: { size: 10 } }, 50],
+  ["longer than the server replays at once", "TOO_MANY_MISSED", { recovery: { maxReplay: 20 } }, 50],
 ])("a gap %s is a %s resync: none of it is delivered, and live delivery continues", async (_what, reason, options, missed) => {
   const { received, resynced, recovering } = await missBroadcasts(options, missed);
   expect(resynced).toEqual([{ stream: "company", topic: null, reason, message: expect.stringMatching(/refetch/i) }]);
@@ -53,13 +53,19 @@ test.each<[string, ResyncReason, Partial<RealtimeEngineOptions>, number]>([
 });
 
 test("a gap older than the history's TTL is a HISTORY_EXPIRED resync", async () => {
-  const { received, resynced } = await missBroadcasts({ history: { ttlMs: 300 } }, 5, () => sleep(400));
+  const { received, resynced } = await missBroadcasts({ recovery: { ttlMs: 300 } }, 5, () => sleep(400));
   expect(resynced.map((resync) => resync.reason)).toEqual(["HISTORY_EXPIRED"]);
   expect(received).toEqual([0, 6]);
 });
 
+test("a stream left idle past recovery.idleMs after its entries expired is forgotten: an EPOCH_CHANGED resync", async () => {
+  const { received, resynced } = await missBroadcasts({ recovery: { ttlMs: 200, idleMs: 200 } }, 5, () => sleep(700));
+  expect(resynced.map((resync) => resync.reason)).toEqual(["EPOCH_CHANGED"]);
+  expect(received).toEqual([0, 6]);
+});
+
 test("a topic's gap the server cannot replay names the topic in its resync", async () => {
-  const { server, proxy } = await start({ authorize: () => true, history: { size: 5 } });
+  const { server, proxy } = await start({ authorize: () => true, recovery: { size: 5 } });
   const client = openClient(proxy.url, alice);
   const received = numbers(client, "task:moved");
   const resynced = resyncs(client);

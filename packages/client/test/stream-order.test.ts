@@ -15,7 +15,7 @@ const company = { companyId: "acme", stream: "company" };
  * position, in whatever order the test wants, as two nodes publishing
  * concurrently may.
  */
-async function handWrittenStream(options: { history?: { maxReplay: number } } = {}) {
+async function handWrittenStream(options: { recovery?: { maxReplay: number } } = {}) {
   const store = countingStreamStore();
   server = await startServer({ streams: store, ...options });
   const client = openClient(server.url, alice);
@@ -54,8 +54,8 @@ test("a gap that outlives the grace period is read from the server, once", async
   expect(store.reads).toBe(1);
 });
 
-test("filling a small hole in a busy stream asks only up to the held messages, so history.maxReplay does not turn it into a resync", async () => {
-  const { client, received, append, deliver } = await handWrittenStream({ history: { maxReplay: 3 } });
+test("filling a small hole in a busy stream asks only up to the held messages, so recovery.maxReplay does not turn it into a resync", async () => {
+  const { client, received, append, deliver } = await handWrittenStream({ recovery: { maxReplay: 3 } });
   const reported = resyncs(client);
   for (const n of range(2, 20)) await append(n);
   // 2 and 3 are lost on the way; 4 to 20 arrive live: a hole of two in a stream already 19 ahead of it.

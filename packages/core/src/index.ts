@@ -108,9 +108,9 @@ export type { EngineStores } from "./kernel/context.js";
 export type { Logger } from "./kernel/logger.js";
 export type {
   AuthExpiryOptions,
-  HistoryOptions,
   LimitOptions,
   PresenceTimingOptions,
   RealtimeEngineOptions,
+  RecoveryOptions,
   RevocationTimingOptions,
 } from "./engine/options.js";

@@ -40,6 +40,7 @@ describe("unknown options", () => {
   test("a renamed option is refused and pointed to its new name", () => {
     expect(create({ limits: { maxUserMessageBytes: 1024 } })).toThrow("unknown option `limits.maxUserMessageBytes` (did you mean `limits.maxMessageBytes`?)");
     expect(create({ topics: { maxPerConnection: 10 } })).toThrow("unknown option `topics.maxPerConnection` (did you mean `limits.maxSubscriptionsPerConnection`?)");
+    expect(create({ history: { maxReplay: 10 } })).toThrow("unknown option `history` (did you mean `recovery`?)");
   });
 
   test("an option in the wrong group is pointed to its group", () => {
@@ -49,8 +50,8 @@ describe("unknown options", () => {
 
   test("an option like nothing known is named with the known options of its group, and several are named at once", () => {
     expect(create({ frobnicate: true })).toThrow(/unknown option `frobnicate`\. Known options: auth, authorize, .*metrics\./);
-    expect(create({ history: { keep: 5 }, authExpiry: { warnBeforeMs: 1, grace: 2 } })).toThrow(
-      /unknown options `history\.keep`, `authExpiry\.grace`\. Known `history` options: size, ttlMs, maxReplay\. Known `authExpiry` options: warnBeforeMs, requireExpiry\./,
+    expect(create({ recovery: { keep: 5 }, authExpiry: { warnBeforeMs: 1, grace: 2 } })).toThrow(
+      /unknown options `recovery\.keep`, `authExpiry\.grace`\. Known `recovery` options: maxReplay, size, ttlMs, idleMs\. Known `authExpiry` options: warnBeforeMs, requireExpiry\./,
     );
   });
 
@@ -78,7 +79,7 @@ describe("unknown options", () => {
       streams: memoryStreamStore(),
       revocations: memoryRevocationStore(),
       revocationTiming: { ttlMs: 60_000, pollIntervalMs: 1000 },
-      history: { size: 10, ttlMs: 1000, maxReplay: 10 },
+      recovery: { maxReplay: 10, size: 10, ttlMs: 1000, idleMs: 5000 },
       resolver: fieldMerge(),
       adapter: undefined as never,
       limits: {

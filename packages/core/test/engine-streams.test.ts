@@ -119,7 +119,7 @@ describe("company and topic streams", () => {
   });
 
   test("gaps that cannot be filled answer a coded resync with the stream's current position, never a partial replay", async () => {
-    server = await startTestServer({ streams: memoryStreamStore({ size: 10, ttlMs: 300 }), history: { maxReplay: 5 } });
+    server = await startTestServer({ streams: memoryStreamStore({ size: 10, ttlMs: 300 }), recovery: { maxReplay: 5 } });
     const socket = await connect(alice);
     let position: StreamPosition | null = null;
     for (let n = 1; n <= 12; n++) position = await server.engine.toCompany("acme").emit("stock:updated", { n });

@@ -213,7 +213,7 @@ export const RESYNC_REASONS = [
   "HISTORY_EXPIRED",
   /** The stream's history was lost (a store restarted empty); offsets started again. */
   "EPOCH_CHANGED",
-  /** More messages were missed than the server replays at once (`history.maxReplay`). */
+  /** More messages were missed than the server replays at once (`recovery.maxReplay`). */
   "TOO_MANY_MISSED",
 ] as const;
 
@@ -295,7 +295,7 @@ export interface TrussClientEvents {
    * or a topic this socket is subscribed to. A page holds at most 200.
    * `until` (optional) is the last offset the reader needs, for filling a
    * hole in live delivery: only the messages up to it count against
-   * `history.maxReplay`.
+   * `recovery.maxReplay`.
    */
   "stream:read": (request: { stream: string; epoch: string; after: number; until?: number }, ack: (result: Ack<StreamReadResult>) => void) => void;
 }

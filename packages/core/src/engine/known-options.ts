@@ -6,7 +6,7 @@ import { PRESENCE_STORE_METHODS } from "../presence/store.js";
 import { REVOCATION_STORE_METHODS } from "../revocations/store.js";
 import { STREAM_STORE_METHODS } from "../streams/store.js";
 import type { MetricsOptions } from "../kernel/metrics.js";
-import type { AuthExpiryOptions, HistoryOptions, LimitOptions, PresenceTimingOptions, RealtimeEngineOptions, RevocationTimingOptions } from "./options.js";
+import type { AuthExpiryOptions, LimitOptions, PresenceTimingOptions, RealtimeEngineOptions, RecoveryOptions, RevocationTimingOptions } from "./options.js";
 import type { TopicOptions } from "../topics/patterns.js";
 
 /**
@@ -32,7 +32,7 @@ const KNOWN: Record<string, object> = {
     streams: true,
     revocations: true,
     revocationTiming: true,
-    history: true,
+    recovery: true,
     resolver: true,
     adapter: true,
     limits: true,
@@ -61,7 +61,7 @@ const KNOWN: Record<string, object> = {
     authorizeTimeoutMs: true,
   } satisfies KeysOf<LimitOptions>,
   topics: { patterns: true } satisfies KeysOf<TopicOptions>,
-  history: { size: true, ttlMs: true, maxReplay: true } satisfies KeysOf<HistoryOptions>,
+  recovery: { maxReplay: true, size: true, ttlMs: true, idleMs: true } satisfies KeysOf<RecoveryOptions>,
   presenceTiming: { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true } satisfies KeysOf<PresenceTimingOptions>,
   authExpiry: { warnBeforeMs: true, requireExpiry: true } satisfies KeysOf<AuthExpiryOptions>,
   revocationTiming: { ttlMs: true, pollIntervalMs: true } satisfies KeysOf<RevocationTimingOptions>,
@@ -78,6 +78,7 @@ const KNOWN: Record<string, object> = {
  * would find.
  */
 const RENAMED: Readonly<Record<string, string>> = {
+  history: "recovery",
   "limits.maxUserMessageBytes": "limits.maxMessageBytes",
   "topics.maxPerConnection": "limits.maxSubscriptionsPerConnection",
 };
@@ -115,7 +116,7 @@ export function assertKnownOptions(options: object): void {
   };
   const all = options as Record<string, unknown>;
   check("", all);
-  for (const group of ["limits", "topics", "history", "presenceTiming", "authExpiry", "revocationTiming", "metrics"]) check(group, all[group]);
+  for (const group of ["limits", "topics", "recovery", "presenceTiming", "authExpiry", "revocationTiming", "metrics"]) check(group, all[group]);
   check("metrics.companyLabel", (all.metrics as { companyLabel?: unknown } | undefined)?.companyLabel);
   const auth = all.auth as { authenticate?: unknown; claims?: unknown } | undefined;
   const jwtOptions = typeof auth === "object" && auth !== null && !("authenticate" in auth);

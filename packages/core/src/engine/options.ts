@@ -126,17 +126,49 @@ export interface LimitOptions {
   authorizeTimeoutMs?: number;
 }
 
-/** Broadcast history, the `history` option. */
-export interface HistoryOptions {
-  /** Entries each stream keeps in the default in-memory store. Default 1,000. A store you pass takes its own. */
-  size?: number;
-  /** How long an entry is kept in the default in-memory store, in ms. Default 10 minutes. A store you pass takes its own. */
-  ttlMs?: number;
-  /** Most missed messages of one stream a device may catch up on; past it the device gets a `TOO_MANY_MISSED` resync. Default 1,000. */
+/**
+ * How devices that were away catch up on company and topic broadcasts, the
+ * `recovery` option (what Socket.IO's `connectionStateRecovery` is for one
+ * server). `maxReplay` holds whatever the stream store. `size`, `ttlMs` and
+ * `idleMs` size only the default in-memory stream store: a store passed as
+ * `streams` takes its own (`redisStreamStore({ size, ttlMs, idleMs })`) and
+ * these three are not read.
+ */
+export interface RecoveryOptions {
+  /**
+   * Most missed messages of one stream a device may catch up on; past it the
+   * device gets a `TOO_MANY_MISSED` resync instead.
+   *
+   * @default 1000
+   */
   maxReplay?: number;
+  /**
+   * Entries each stream keeps in the default in-memory stream store; the
+   * oldest go first, and a device that missed them gets `HISTORY_TRIMMED`.
+   *
+   * @default 1000
+   */
+  size?: number;
+  /**
+   * How long the default in-memory stream store keeps an entry, in ms: how
+   * long a device may be away and still catch up (past it,
+   * `HISTORY_EXPIRED`).
+   *
+   * @default 600000 (10 minutes)
+   */
+  ttlMs?: number;
+  /**
+   * How long the default in-memory stream store remembers a stream whose
+   * entries all expired, in ms. Until then a device coming back to a quiet
+   * stream keeps its position; after it the stream starts a new epoch and
+   * the device resyncs.
+   *
+   * @default 3600000 (1 hour)
+   */
+  idleMs?: number;
 }
 
-/** The default `history.maxReplay`. */
+/** The default `recovery.maxReplay`. */
 export const DEFAULT_MAX_REPLAY = 1000;
 
 /** Presence timing, the `presenceTiming` option. */
@@ -213,7 +245,7 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   documents?: DocumentStore;
   /**
    * Where company and topic broadcasts are kept so devices that were away can
-   * catch up; default in-memory (one process), sized by `history`.
+   * catch up; default in-memory (one process), sized by `recovery`.
    */
   streams?: StreamStore;
   /**
@@ -223,8 +255,8 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   revocations?: RevocationStore;
   /** How long revocations stay in force and how often each node reads the ones it missed. */
   revocationTiming?: RevocationTimingOptions;
-  /** How much broadcast history the default stream store keeps, and how much a device may catch up on. */
-  history?: HistoryOptions;
+  /** How much a device that was away may catch up on, and how much broadcast history the default stream store keeps. */
+  recovery?: RecoveryOptions;
   /** Decides stale-base document updates. Default `fieldMerge()`. */
   resolver?: ConflictResolver;
   /** A Socket.IO adapter constructor (e.g. `redisAdapter(pub, sub)` from `@truss/redis`) for several nodes. */
@@ -310,6 +342,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     throw new TypeError('createRealtimeEngine needs `auth`: an Authenticator, or jwtAuth options such as { secret, algorithms: ["HS256"] }.');
   }
   const limits = options.limits ?? {};
+  const recovery = options.recovery ?? {};
   const maxPayloadBytes = positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes");
   const eventsPerSecond = positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond");
   const ttlMs = positive(options.presenceTiming?.ttlMs, DEFAULT_PRESENCE_TTL_MS, "presenceTiming.ttlMs");
@@ -322,8 +355,9 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       streams:
         options.streams ??
         memoryStreamStore({
-          ...(options.history?.size !== undefined ? { size: positive(options.history.size, 0, "history.size") } : {}),
-          ...(options.history?.ttlMs !== undefined ? { ttlMs: positive(options.history.ttlMs, 0, "history.ttlMs") } : {}),
+          ...(recovery.size !== undefined ? { size: positive(recovery.size, 0, "recovery.size") } : {}),
+          ...(recovery.ttlMs !== undefined ? { ttlMs: positive(recovery.ttlMs, 0, "recovery.ttlMs") } : {}),
+          ...(recovery.idleMs !== undefined ? { idleMs: positive(recovery.idleMs, 0, "recovery.idleMs") } : {}),
         }),
       revocations: options.revocations ?? memoryRevocationStore(),
     },
@@ -364,7 +398,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       requireExpiry: options.authExpiry?.requireExpiry === true,
     },
     authorize: authorizePolicy(options.authorize),
-    maxReplay: positive(options.history?.maxReplay, DEFAULT_MAX_REPLAY, "history.maxReplay"),
+    maxReplay: positive(recovery.maxReplay, DEFAULT_MAX_REPLAY, "recovery.maxReplay"),
     topics: { patterns: new TopicPatterns(options.topics?.patterns) },
   };
 }
