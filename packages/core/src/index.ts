@@ -1,9 +1,9 @@
 /**
  * The Truss server: `createRealtimeEngine`, the store contracts with their
- * in-memory stores, JWT auth and the conflict resolvers. The wire protocol
- * (payload types such as `InboxMessage` or `DocumentUpdateResult`,
- * `ERROR_CODES`, `defineEvents`) comes from `@truss/protocol`, a dependency
- * of this package.
+ * in-memory stores, JWT auth, the conflict resolvers and every default in
+ * {@link DEFAULTS}. The wire protocol (payload types such as `InboxMessage`
+ * or `DocumentUpdateResult`, `ERROR_CODES`, `defineEvents`) comes from
+ * `@truss/protocol`, a dependency of this package.
  *
  * @module
  */
@@ -23,8 +23,6 @@ export type {
   UserKey,
 } from "./inbox/store.js";
 export {
-  DEFAULT_INBOX_MAX_LENGTH,
-  DEFAULT_INBOX_TTL_MS,
   idempotencyKeyOf,
   INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
   isIdempotencyKey,
@@ -40,10 +38,6 @@ export type {
   ResolvedDocumentStoreOptions,
 } from "./documents/store.js";
 export {
-  DEFAULT_DOCUMENT_HISTORY,
-  DEFAULT_DOCUMENT_HISTORY_BYTES,
-  DEFAULT_MAX_MUTATIONS,
-  DEFAULT_MUTATION_TTL_MS,
   MUTATION_HORIZONS_PER_WRITER,
   mutationMayBeForgotten,
   resolveDocumentStoreOptions,
@@ -57,7 +51,7 @@ export type {
   StreamStoreOptions,
   StreamTrimStats,
 } from "./streams/store.js";
-export { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS, resolveStreamStoreOptions } from "./streams/store.js";
+export { resolveStreamStoreOptions } from "./streams/store.js";
 export type { ConflictResolver, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInboxStore } from "./inbox/memory.js";
@@ -67,13 +61,14 @@ export type { MemoryDocumentStoreOptions } from "./documents/memory.js";
 export { memoryStreamStore } from "./streams/memory.js";
 export type { MemoryStreamStoreOptions } from "./streams/memory.js";
 export type { DisconnectRevocation, RevocationPage, RevocationRecord, RevocationStore, UnsubscribeRevocation } from "./revocations/store.js";
-export { DEFAULT_REVOCATION_TTL_MS, isRevocationRecord, revocationSlot } from "./revocations/store.js";
-export { DEFAULT_MAX_REVOCATIONS, memoryRevocationStore } from "./revocations/memory.js";
+export { isRevocationRecord, revocationSlot } from "./revocations/store.js";
+export { memoryRevocationStore } from "./revocations/memory.js";
 export type { MemoryRevocationStoreOptions } from "./revocations/memory.js";
 export { fieldMerge, lastWriteWins, rejectOnConflict } from "./documents/resolvers.js";
 export { jwtAuth } from "./auth/jwt.js";
 export type { JwtAlgorithm, JwtAuthOptions, JwtClaimMapper, JwtClaimNames, JwtClaims } from "./auth/jwt.js";
 export { createRealtimeEngine } from "./engine/engine.js";
+export { DEFAULTS } from "./defaults.js";
 export { ADAPTER_RESUBSCRIBED_EVENT } from "./kernel/context.js";
 export type { DocumentsApi } from "./documents/service.js";
 export type { InboxSendOptions } from "./inbox/service.js";
@@ -95,15 +90,11 @@ export type {
   EventRequest,
   TopicSubscribeRequest,
 } from "./policy/policy.js";
-export { DEFAULT_AUTHORIZE_TIMEOUT_MS } from "./policy/policy.js";
 export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./topics/patterns.js";
-export { DEFAULT_MAX_TOPICS_PER_CONNECTION } from "./topics/patterns.js";
-export { DEFAULT_MAX_REPLAY, DEFAULT_REVOCATION_POLL_INTERVAL_MS } from "./engine/options.js";
 export type { DisconnectCode, DisconnectReason, RevocationResult } from "./revocations/service.js";
 export type { DocumentUpdate } from "./documents/service.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
 export type { MetricsOptions } from "./kernel/metrics.js";
-export { DEFAULT_COMPANY_LABEL_MAX } from "./kernel/metrics.js";
 export type { EngineStores } from "./kernel/context.js";
 export type { Logger } from "./kernel/logger.js";
 export type {

@@ -196,11 +196,11 @@ return redis.call('LINDEX', KEYS[2], offset) or ''
  * `DocumentStore.compareAndSet`). Records written before they were kept per
  * writer are still found, and forgotten past the TTL.
  *
- * @param options.maxHistory Versions kept per document; default `DEFAULT_DOCUMENT_HISTORY` (100).
- * @param options.maxHistoryBytes Bytes of versions kept per document; default `DEFAULT_DOCUMENT_HISTORY_BYTES` (4 MiB).
- * @param options.maxMutations Mutation ids remembered per writer of a document; default `DEFAULT_MAX_MUTATIONS` (1,000).
+ * @param options.maxHistory Versions kept per document; default 100 (`DEFAULTS.documents.maxHistory`).
+ * @param options.maxHistoryBytes Bytes of versions kept per document; default 4 MiB (`DEFAULTS.documents.maxHistoryBytes`).
+ * @param options.maxMutations Mutation ids remembered per writer of a document; default 1,000 (`DEFAULTS.documents.maxMutations`).
  * @param options.maxMutationWriters Writers whose mutation ids a document keeps; default 100.
- * @param options.mutationTtlMs How long a mutation id is remembered; default `DEFAULT_MUTATION_TTL_MS` (7 days).
+ * @param options.mutationTtlMs How long a mutation id is remembered; default 7 days (`DEFAULTS.documents.mutationTtlMs`).
  * @throws RangeError when `maxHistory`, `maxHistoryBytes`, `maxMutations`, `maxMutationWriters` or `mutationTtlMs` is not a positive integer.
  * @throws TypeError from `compareAndSet` when the data is not a JSON object, or the mutation id is empty; nothing is written.
  */

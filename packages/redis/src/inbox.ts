@@ -1,6 +1,5 @@
 import {
-  DEFAULT_INBOX_MAX_LENGTH,
-  DEFAULT_INBOX_TTL_MS,
+  DEFAULTS,
   idempotencyKeyOf,
   INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
   type InboxOptions,
@@ -138,8 +137,8 @@ return 1
 export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
   const { redis } = options;
   const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
-  const ttlMs = options.ttlMs ?? DEFAULT_INBOX_TTL_MS;
-  const maxLength = options.maxLength ?? DEFAULT_INBOX_MAX_LENGTH;
+  const ttlMs = options.ttlMs ?? DEFAULTS.inbox.ttlMs;
+  const maxLength = options.maxLength ?? DEFAULTS.inbox.maxLength;
   if (!(Number.isInteger(ttlMs) && ttlMs > 0)) {
     throw new RangeError(`redisInboxStore: ttlMs must be a positive integer of ms, got ${ttlMs}`);
   }

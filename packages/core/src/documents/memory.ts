@@ -101,11 +101,11 @@ interface StoredCompany {
  * `TrussError` `QUOTA_EXCEEDED`. Mutation records are bounded per document
  * (`maxMutations` × `maxMutationWriters`), not counted in the bytes.
  *
- * @param options.maxHistory Versions kept per document; default {@link DEFAULT_DOCUMENT_HISTORY}.
- * @param options.maxHistoryBytes Bytes of versions kept per document; default {@link DEFAULT_DOCUMENT_HISTORY_BYTES}.
- * @param options.maxMutations Mutation ids remembered per writer of a document; default {@link DEFAULT_MAX_MUTATIONS}.
+ * @param options.maxHistory Versions kept per document; default 100 (`DEFAULTS.documents.maxHistory`).
+ * @param options.maxHistoryBytes Bytes of versions kept per document; default 4 MiB (`DEFAULTS.documents.maxHistoryBytes`).
+ * @param options.maxMutations Mutation ids remembered per writer of a document; default 1,000 (`DEFAULTS.documents.maxMutations`).
  * @param options.maxMutationWriters Writers whose mutation ids a document keeps; default 100.
- * @param options.mutationTtlMs How long a mutation id is remembered; default {@link DEFAULT_MUTATION_TTL_MS}.
+ * @param options.mutationTtlMs How long a mutation id is remembered; default 7 days (`DEFAULTS.documents.mutationTtlMs`).
  * @param options.maxDocumentsPerCompany Documents one company may hold; default 10,000.
  * @param options.maxBytesPerCompany Bytes of versions one company may hold; default 64 MiB.
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.

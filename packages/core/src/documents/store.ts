@@ -171,7 +171,7 @@ export const DEFAULT_MAX_MUTATIONS = 1000;
 /** Default time a mutation id is remembered: 7 days. */
 export const DEFAULT_MUTATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** Default number of writers whose mutation ids a document keeps. */
-const DEFAULT_MAX_MUTATION_WRITERS = 100;
+export const DEFAULT_MAX_MUTATION_WRITERS = 100;
 /**
  * How many writers' horizons a document keeps, per writer whose records it
  * keeps. A horizon is one time per writer, so keeping many is cheap, and

@@ -188,7 +188,7 @@ export interface RevocationTimingOptions {
    * ms: a token issued before it is refused for this long, so make it at
    * least the lifetime of your longest-lived token.
    *
-   * @default 24 hours ({@link DEFAULT_REVOCATION_TTL_MS})
+   * @default 24 hours (`DEFAULTS.revocationTiming.ttlMs`)
    */
   ttlMs?: number;
   /**
@@ -197,7 +197,7 @@ export interface RevocationTimingOptions {
    * when they were made). A node also reads at once when its adapter
    * resubscribes. This is the longest a missed revocation waits.
    *
-   * @default 5 seconds ({@link DEFAULT_REVOCATION_POLL_INTERVAL_MS})
+   * @default 5 seconds (`DEFAULTS.revocationTiming.pollIntervalMs`)
    */
   pollIntervalMs?: number;
 }

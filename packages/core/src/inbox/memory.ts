@@ -94,8 +94,8 @@ interface UserInbox {
  * cursors, so neither a busy tenant nor a user cycling device ids can grow
  * the process's memory without bound.
  *
- * @param options.ttlMs How long a message is kept; default {@link DEFAULT_INBOX_TTL_MS}.
- * @param options.maxLength Messages kept per user; default {@link DEFAULT_INBOX_MAX_LENGTH}.
+ * @param options.ttlMs How long a message is kept; default 24 hours (`DEFAULTS.inbox.ttlMs`).
+ * @param options.maxLength Messages kept per user; default 1,000 (`DEFAULTS.inbox.maxLength`).
  * @param options.maxBytesPerCompany Bytes of messages one company may hold; default 64 MiB.
  * @param options.maxCursorsPerUser Device cursors kept per user; default 100.
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.

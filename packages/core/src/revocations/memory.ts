@@ -6,7 +6,7 @@ import type { RevocationPage, RevocationRecord, RevocationStore } from "./store.
 export interface MemoryRevocationStoreOptions {
   /**
    * Most records kept; past it the oldest go first, even before they expire.
-   * Default {@link DEFAULT_MAX_REVOCATIONS}.
+   * Default 10,000 (`DEFAULTS.revocations.maxRecords`).
    */
   maxRecords?: number;
   /** Clock in epoch ms, for tests. Default `Date.now`. */

@@ -98,7 +98,7 @@ export interface StreamStoreOptions {
   /**
    * How long a stream is remembered after its last append or read once its
    * entries have all expired, in ms; after it the stream starts a new epoch.
-   * Default {@link DEFAULT_STREAM_IDLE_MS} (one hour).
+   * Default one hour (`DEFAULTS.recovery.idleMs`).
    */
   idleMs?: number;
 }
