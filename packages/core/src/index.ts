@@ -8,7 +8,8 @@
  * @module
  */
 export { isTrussError, TrussError } from "./kernel/errors.js";
-export type { Authenticator, AuthRequest, Principal } from "./auth/authenticator.js";
+export type { Authenticator, AuthRequest } from "./auth/authenticator.js";
+export type { Principal } from "./kernel/principal.js";
 export type {
   DeviceRef,
   PresenceStore,
@@ -95,12 +96,12 @@ export type { DisconnectCode, DisconnectReason, RevocationResult } from "./revoc
 export type { DocumentUpdate } from "./documents/service.js";
 export type { HealthReport, StoreHealth } from "./engine/health.js";
 export type { MetricsOptions } from "./kernel/metrics.js";
-export type { EngineStores } from "./kernel/context.js";
+export type { EngineStores } from "./engine/options.js";
+export type { PresenceTimingOptions } from "./presence/service.js";
 export type { Logger } from "./kernel/logger.js";
 export type {
   AuthExpiryOptions,
   LimitOptions,
-  PresenceTimingOptions,
   RealtimeEngineOptions,
   RecoveryOptions,
   RevocationTimingOptions,

@@ -1,7 +1,8 @@
 import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from "node:crypto";
 import jwt, { type Algorithm, type VerifyOptions } from "jsonwebtoken";
 import { TrussError } from "../kernel/errors.js";
-import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
+import type { Authenticator, AuthRequest } from "./authenticator.js";
+import type { Principal } from "../kernel/principal.js";
 
 /** The algorithms verified with a shared secret. */
 const SYMMETRIC_ALGORITHMS: readonly JwtAlgorithm[] = ["HS256", "HS384", "HS512"];

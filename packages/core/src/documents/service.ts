@@ -1,7 +1,8 @@
 import { confirmedBaseChanges } from "./base-changes.js";
 import { applyChanges } from "./changes.js";
 import { jsonEqual } from "./json-equal.js";
-import type { DocumentData, DocumentKey, DocumentVersion, MutationRef, MutationState } from "./store.js";
+import type { ConflictResolver } from "./conflict-resolver.js";
+import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext } from "../kernel/context.js";
@@ -94,6 +95,8 @@ export class DocumentService {
    */
   constructor(
     private readonly ctx: EngineContext,
+    private readonly store: DocumentStore,
+    private readonly resolver: ConflictResolver,
     private readonly limits: DocumentLimits,
     private readonly audience: "company" | "watchers",
   ) {}
@@ -107,7 +110,7 @@ export class DocumentService {
 
   /** The latest version, or `null` when the document does not exist in that company. */
   find(key: DocumentKey): Promise<DocumentVersion | null> {
-    return storeCall(this.ctx, "documents", "get", () => this.ctx.stores.documents.get(key));
+    return storeCall(this.ctx, "documents", "get", () => this.store.get(key));
   }
 
   /**
@@ -116,7 +119,7 @@ export class DocumentService {
    */
   async history(key: DocumentKey, limit = 20): Promise<DocumentVersion[]> {
     const versions = await storeCall(this.ctx, "documents", "history", () =>
-      this.ctx.stores.documents.history(key, Math.min(Math.max(1, limit), MAX_HISTORY_PAGE)),
+      this.store.history(key, Math.min(Math.max(1, limit), MAX_HISTORY_PAGE)),
     );
     if (versions.length === 0) throw notFound(key);
     let bytes = 0;
@@ -133,7 +136,7 @@ export class DocumentService {
    * retries when another writer got in between.
    */
   async update(key: DocumentKey, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
-    const { documents } = this.ctx.stores;
+    const documents = this.store;
     assertDepth(update.changes, this.limits.maxDepth, `The changes to ${key.type}/${key.id}`);
     if (update.baseChanges) assertDepth(update.baseChanges, this.limits.maxDepth, `The base changes to ${key.type}/${key.id}`);
     const mutation = mutationOf(update, writer);
@@ -169,7 +172,7 @@ export class DocumentService {
         const base = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, update.baseVersion));
         const own = base && update.baseChanges ? await this.ownBaseChanges(key, update.baseChanges, update.changes, base, current, writer) : null;
         const baseData = base && own ? applyChanges(base.data, own) : (base?.data ?? null);
-        const resolution = this.ctx.resolver.resolve({
+        const resolution = this.resolver.resolve({
           base: baseData,
           current: current.data,
           changes: update.changes,
@@ -215,7 +218,7 @@ export class DocumentService {
     current: DocumentVersion,
     writer: Writer,
   ): Promise<DocumentData> {
-    const { documents } = this.ctx.stores;
+    const documents = this.store;
     return confirmedBaseChanges({
       claimed,
       changes,
@@ -239,7 +242,7 @@ export class DocumentService {
       );
     }
     this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "duplicate" });
-    const { documents } = this.ctx.stores;
+    const documents = this.store;
     const document =
       (await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, state.version))) ??
       (await storeCall(this.ctx, "documents", "get", () => documents.get(key)));
@@ -249,7 +252,7 @@ export class DocumentService {
 
   /** Commits the data of an earlier version as a new version; history is never rewritten. */
   async rollback(key: DocumentKey, toVersion: number, writer: Writer): Promise<DocumentVersion> {
-    const { documents } = this.ctx.stores;
+    const documents = this.store;
     const target = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, toVersion));
     if (!target) {
       throw new TrussError("VERSION_NOT_FOUND", `Version ${toVersion} of ${key.type}/${key.id} is not in the history.`);

@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Server } from "socket.io";
-import type { Principal } from "../auth/authenticator.js";
+import type { Principal } from "../kernel/principal.js";
 import type { DocumentVersion } from "../documents/store.js";
 import type { InboxMessage } from "../inbox/store.js";
 import type { PresenceUser } from "../presence/store.js";

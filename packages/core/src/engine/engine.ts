@@ -95,8 +95,6 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
         if (!this.nsp) throw new Error("The engine is not attached yet: call engine.attach(httpServer) or engine.bind(io) first.");
         return this.nsp;
       },
-      stores: resolved.stores,
-      resolver: resolved.resolver,
       metrics: createEngineMetrics(() => this.connections.size, resolved.stores, options.metrics),
       logger: resolved.logger,
     };
@@ -110,10 +108,12 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       maxMessageBytes: limits.maxMessageBytes,
       maxReplay: resolved.maxReplay,
     });
-    this.presenceService = new PresenceService(this.ctx, resolved.presenceTiming);
-    this.inboxService = new InboxService(this.ctx, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes });
+    this.presenceService = new PresenceService(this.ctx, resolved.stores.presence, resolved.presenceTiming);
+    this.inboxService = new InboxService(this.ctx, resolved.stores.inbox, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes });
     this.documentService = new DocumentService(
       this.ctx,
+      resolved.stores.documents,
+      resolved.resolver,
       { maxDepth: limits.maxDepth, maxDocumentBytes: limits.maxDocumentBytes },
       // With a policy, only sockets whose read it allowed (watchers) hear a document's commits.
       this.policy.configured ? "watchers" : "company",
@@ -279,7 +279,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   }
 
   health(): Promise<HealthReport> {
-    return checkHealth(this.ctx.stores, {
+    return checkHealth(this.resolved.stores, {
       nodeId: this.resolved.nodeId,
       connections: this.connections.size,
       uptimeMs: Date.now() - this.startedAt,

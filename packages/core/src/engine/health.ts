@@ -1,4 +1,4 @@
-import type { EngineStores } from "../kernel/context.js";
+import type { EngineStores } from "./options.js";
 
 /** Whether one store answered its ping. */
 export interface StoreHealth {

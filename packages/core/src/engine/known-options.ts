@@ -6,7 +6,8 @@ import { PRESENCE_STORE_METHODS } from "../presence/store.js";
 import { REVOCATION_STORE_METHODS } from "../revocations/store.js";
 import { STREAM_STORE_METHODS } from "../streams/store.js";
 import type { MetricsOptions } from "../kernel/metrics.js";
-import type { AuthExpiryOptions, LimitOptions, PresenceTimingOptions, RealtimeEngineOptions, RecoveryOptions, RevocationTimingOptions } from "./options.js";
+import type { AuthExpiryOptions, LimitOptions, RealtimeEngineOptions, RecoveryOptions, RevocationTimingOptions } from "./options.js";
+import type { PresenceTimingOptions } from "../presence/service.js";
 import type { TopicOptions } from "../topics/patterns.js";
 
 /**

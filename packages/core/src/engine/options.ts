@@ -10,7 +10,7 @@ import { memoryInboxStore } from "../inbox/memory.js";
 import type { InboxStore } from "../inbox/store.js";
 import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
-import type { EngineStores } from "../kernel/context.js";
+import type { PresenceTimingOptions } from "../presence/service.js";
 import type { EventCatalog } from "../kernel/events.js";
 import type { MetricsOptions } from "../kernel/metrics.js";
 import { memoryStreamStore } from "../streams/memory.js";
@@ -171,16 +171,6 @@ export interface RecoveryOptions {
 /** The default `recovery.maxReplay`. */
 export const DEFAULT_MAX_REPLAY = 1000;
 
-/** Presence timing, the `presenceTiming` option. */
-export interface PresenceTimingOptions {
-  /** How long a device stays online without a heartbeat, in ms. Default 30 s. */
-  ttlMs?: number;
-  /** How often this node heartbeats its devices, in ms. Default a third of the TTL. */
-  heartbeatIntervalMs?: number;
-  /** How often this node sweeps expired devices (other nodes' crashed users). Default half the TTL. */
-  sweepIntervalMs?: number;
-}
-
 /** How long revocations stay in force and how soon a node that missed one applies it, the `revocationTiming` option. */
 export interface RevocationTimingOptions {
   /**
@@ -216,6 +206,15 @@ export interface AuthExpiryOptions {
    * none, which would make the session immortal.
    */
   requireExpiry?: boolean;
+}
+
+/** The stores the engine runs on: each defaults to its in-memory store. */
+export interface EngineStores {
+  presence: PresenceStore;
+  inbox: InboxStore;
+  documents: DocumentStore;
+  streams: StreamStore;
+  revocations: RevocationStore;
 }
 
 /** Everything `createRealtimeEngine` accepts. Only `auth` is required. */

@@ -1,4 +1,4 @@
-import type { Principal } from "../auth/authenticator.js";
+import type { Principal } from "../kernel/principal.js";
 import type { Connection } from "../kernel/connection.js";
 import { TrussError } from "../kernel/errors.js";
 import {
@@ -7,6 +7,7 @@ import {
   isInboxId,
   type InboxAppendResult,
   type InboxMessage,
+  type InboxStore,
   type UserKey,
 } from "./store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
@@ -85,6 +86,7 @@ export class InboxService {
 
   constructor(
     private readonly ctx: EngineContext,
+    private readonly store: InboxStore,
     private readonly limits: InboxLimits,
   ) {}
 
@@ -115,7 +117,7 @@ export class InboxService {
     const idempotencyKey = idempotencyKeyOf(options, "toUser(companyId, userId).emit");
     const key = { companyId: user.companyId, userId: user.userId };
     const appendOptions = idempotencyKey === undefined ? undefined : { idempotencyKey };
-    const result = await storeCall(this.ctx, "inbox", "append", () => this.ctx.stores.inbox.append(key, event, value, appendOptions));
+    const result = await storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions));
     if (!isInboxId(result?.message?.id)) {
       // A custom store written against the old contract, which resolved with the message itself.
       throw new TrussError("INTERNAL_ERROR", "The inbox store's append did not resolve with { message, duplicate }; update it to the current InboxStore contract.");
@@ -153,7 +155,7 @@ export class InboxService {
     }
     const newest = (ids as string[]).reduce((a, b) => (compareInboxIds(a, b) >= 0 ? a : b));
     const { companyId, userId, deviceId } = principal;
-    await storeCall(this.ctx, "inbox", "ack", () => this.ctx.stores.inbox.ack({ companyId, userId, deviceId }, newest));
+    await storeCall(this.ctx, "inbox", "ack", () => this.store.ack({ companyId, userId, deviceId }, newest));
     // Inbox ids are `<ms stored>-<seq>`: the lag of the newest acknowledged message, stored → acknowledged.
     const storedAt = Number.parseInt(newest, 10);
     if (Number.isFinite(storedAt)) this.ctx.metrics.observe("truss_inbox_delivery_lag_seconds", undefined, Math.max(0, Date.now() - storedAt) / 1000);
@@ -221,10 +223,10 @@ export class InboxService {
   private async readFromStore(delivery: Delivery): Promise<void> {
     const { companyId, userId, deviceId } = delivery.connection.principal;
     const user = { companyId, userId };
-    const cursor = await storeCall(this.ctx, "inbox", "cursor", () => this.ctx.stores.inbox.cursor({ ...user, deviceId }));
+    const cursor = await storeCall(this.ctx, "inbox", "cursor", () => this.store.cursor({ ...user, deviceId }));
     let after = newer(cursor, delivery.readUpTo);
     for (;;) {
-      const page = await storeCall(this.ctx, "inbox", "read", () => this.ctx.stores.inbox.read(user, after, REPLAY_PAGE));
+      const page = await storeCall(this.ctx, "inbox", "read", () => this.store.read(user, after, REPLAY_PAGE));
       for (const message of page) this.emit(delivery, message);
       if (page.length > 0) after = page[page.length - 1]!.id;
       delivery.readUpTo = after;

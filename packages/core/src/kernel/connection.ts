@@ -1,5 +1,5 @@
 import type { TrussSocket } from "./context.js";
-import type { Principal } from "../auth/authenticator.js";
+import type { Principal } from "./principal.js";
 
 /**
  * Who is on one live socket of this node, and until when: the verified

@@ -1,13 +1,9 @@
 import type { Namespace, Socket } from "socket.io";
 import { Adapter } from "socket.io-adapter";
-import type { Principal } from "../auth/authenticator.js";
-import type { ConflictResolver } from "../documents/conflict-resolver.js";
-import type { DocumentStore } from "../documents/store.js";
-import type { StreamStore } from "../streams/store.js";
-import type { InboxMessage, InboxStore, UserKey } from "../inbox/store.js";
+import type { Principal } from "./principal.js";
+import type { InboxMessage, UserKey } from "../inbox/store.js";
 import type { StreamPosition, TrussClientEvents, TrussServerEvents } from "@truss/protocol";
-import type { PresenceStore } from "../presence/store.js";
-import type { RevocationRecord, RevocationStore } from "../revocations/store.js";
+import type { RevocationRecord } from "../revocations/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./logger.js";
 
@@ -30,13 +26,8 @@ export interface SlowConsumerNotice {
  */
 export const ADAPTER_RESUBSCRIBED_EVENT = "truss:resubscribed";
 
-export interface EngineStores {
-  presence: PresenceStore;
-  inbox: InboxStore;
-  documents: DocumentStore;
-  streams: StreamStore;
-  revocations: RevocationStore;
-}
+/** The stores the engine runs on, by the name their calls are timed and counted under. */
+export type StoreName = "presence" | "inbox" | "documents" | "streams" | "revocations";
 
 /** Events the engine's nodes send each other through the adapter. */
 export interface TrussInterServerEvents {
@@ -73,8 +64,6 @@ export function emitApplicationEvent(target: { emit(...args: never[]): unknown }
 export interface EngineContext {
   /** The namespace once attached or bound; throws before. */
   namespace(): TrussNamespace;
-  readonly stores: EngineStores;
-  readonly resolver: ConflictResolver;
   readonly metrics: MetricsRegistry;
   readonly logger: Logger;
 }

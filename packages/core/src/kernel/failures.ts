@@ -1,6 +1,6 @@
 import { isTrussError, TrussError, type ErrorPayload } from "./errors.js";
 import { secondsSince } from "./metrics.js";
-import type { EngineContext, EngineStores } from "./context.js";
+import type { EngineContext, StoreName } from "./context.js";
 
 /**
  * How every failure the engine did not mean becomes a coded answer, in one
@@ -44,7 +44,7 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * store error. Every call, failed or not, is timed in
  * `truss_store_call_duration_seconds{store, operation}`.
  */
-export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger">, store: keyof EngineStores, operation: string, call: () => Promise<T>): Promise<T> {
+export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger">, store: StoreName, operation: string, call: () => Promise<T>): Promise<T> {
   try {
     return await timedStoreCall(ctx, store, operation, call);
   } catch (error) {
@@ -65,7 +65,7 @@ export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger"
  * whether it resolves or rejects; the error passes through as it is. For
  * callers that handle store failures their own way (presence is best effort).
  */
-export async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics">, store: keyof EngineStores, operation: string, call: () => Promise<T>): Promise<T> {
+export async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics">, store: StoreName, operation: string, call: () => Promise<T>): Promise<T> {
   const start = performance.now();
   try {
     return await call();

@@ -1,4 +1,4 @@
-import type { Principal } from "../auth/authenticator.js";
+import type { Principal } from "../kernel/principal.js";
 import { TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
 import type { TopicParams } from "../topics/patterns.js";

@@ -1,12 +1,22 @@
-import type { Principal } from "../auth/authenticator.js";
+import type { Principal } from "../kernel/principal.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "./store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
 import { deviceKey, type Connection } from "../kernel/connection.js";
 import { type EngineContext } from "../kernel/context.js";
 import { storeCall, timedStoreCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
-import type { PresenceTimingOptions } from "../engine/options.js";
+import type { PresenceStore } from "./store.js";
 import { companyRoom, userKeyOf } from "../kernel/rooms.js";
+
+/** Presence timing, the `presenceTiming` option. */
+export interface PresenceTimingOptions {
+  /** How long a device stays online without a heartbeat, in ms. Default 30 s. */
+  ttlMs?: number;
+  /** How often this node heartbeats its devices, in ms. Default a third of the TTL. */
+  heartbeatIntervalMs?: number;
+  /** How often this node sweeps expired devices (other nodes' crashed users). Default half the TTL. */
+  sweepIntervalMs?: number;
+}
 
 interface LocalDevice {
   ref: DeviceRef;
@@ -40,6 +50,7 @@ export class PresenceService {
 
   constructor(
     private readonly ctx: EngineContext,
+    private readonly store: PresenceStore,
     private readonly timing: Required<PresenceTimingOptions>,
   ) {}
 
@@ -73,7 +84,7 @@ export class PresenceService {
     device.sockets += 1;
     if (device.sockets > 1) return device.queue.then(() => undefined);
     const ref = device.ref;
-    return this.enqueue(device, "connect", () => this.ctx.stores.presence.connect(ref, this.timing.ttlMs));
+    return this.enqueue(device, "connect", () => this.store.connect(ref, this.timing.ttlMs));
   }
 
   /** Releases a socket; when the device has no socket left here, takes it offline. */
@@ -92,7 +103,7 @@ export class PresenceService {
     const heartbeat = this.inFlightHeartbeat;
     const done = this.enqueue(device, "disconnect", async () => {
       await heartbeat;
-      return this.ctx.stores.presence.disconnect(ref);
+      return this.store.disconnect(ref);
     });
     this.leaving.set(key, done);
     void done.finally(() => {
@@ -108,7 +119,7 @@ export class PresenceService {
    * While the store is down the cap is not enforced (presence is best effort).
    */
   async admitsDevice(principal: Principal, max: number): Promise<boolean> {
-    const stored = await this.guard("deviceIds", () => this.ctx.stores.presence.deviceIds(principal.companyId, principal.userId));
+    const stored = await this.guard("deviceIds", () => this.store.deviceIds(principal.companyId, principal.userId));
     const ids = new Set(stored ?? []);
     for (const id of this.deviceIdsByUser.of(userKeyOf(principal))) ids.add(id);
     return ids.has(principal.deviceId) || ids.size < max;
@@ -137,12 +148,12 @@ export class PresenceService {
 
   /** Every online user of a company with their devices. */
   list(companyId: string): Promise<PresenceUser[]> {
-    return storeCall(this.ctx, "presence", "list", () => this.ctx.stores.presence.list(companyId));
+    return storeCall(this.ctx, "presence", "list", () => this.store.list(companyId));
   }
 
   /** Whether a user of a company is online on any node. */
   isOnline(companyId: string, userId: string): Promise<boolean> {
-    return storeCall(this.ctx, "presence", "isOnline", () => this.ctx.stores.presence.isOnline(companyId, userId));
+    return storeCall(this.ctx, "presence", "isOnline", () => this.store.isOnline(companyId, userId));
   }
 
   /**
@@ -153,7 +164,7 @@ export class PresenceService {
   heartbeat(): Promise<void> {
     if (this.devices.size === 0) return Promise.resolve();
     const refs = [...this.devices.values()].map((device) => device.ref);
-    const beat = this.guard("heartbeat", () => this.ctx.stores.presence.heartbeat(refs, this.timing.ttlMs)).then((transitions) => {
+    const beat = this.guard("heartbeat", () => this.store.heartbeat(refs, this.timing.ttlMs)).then((transitions) => {
       for (const transition of transitions ?? []) this.announce(transition);
     });
     this.inFlightHeartbeat = beat;
@@ -165,7 +176,7 @@ export class PresenceService {
 
   /** Announces users whose devices expired (their node stopped heartbeating). */
   async sweep(): Promise<void> {
-    const transitions = await this.guard("sweepExpired", () => this.ctx.stores.presence.sweepExpired());
+    const transitions = await this.guard("sweepExpired", () => this.store.sweepExpired());
     for (const transition of transitions ?? []) this.announce(transition);
   }
 

@@ -1,7 +1,7 @@
 import { TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { isTopicName, PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
-import type { Principal } from "../auth/authenticator.js";
+import type { Principal } from "../kernel/principal.js";
 import type { UserKey } from "../inbox/store.js";
 import { RevocationsByUser } from "./by-user.js";
 import { DEFAULT_MAX_REVOCATIONS } from "./memory.js";
