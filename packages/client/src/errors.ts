@@ -1,4 +1,4 @@
-import { ERROR_ACTIONS, ERROR_CODES, type ErrorAction, type ErrorCode, type ErrorPayload } from "@truss/protocol";
+import { ERROR_ACTIONS, ERROR_CODES, isRetryable, type ErrorAction, type ErrorCode, type ErrorPayload } from "@truss/protocol";
 
 /**
  * Codes the client itself produces, next to the server's {@link ERROR_CODES}.
@@ -66,6 +66,11 @@ const ACTIONS: Readonly<Record<ClientErrorCode, ErrorAction>> = { ...ERROR_ACTIO
 export function errorAction(code: ClientErrorCode): ErrorAction {
   // A code from outside both lists can only come from code that built its own error: nothing says it would pass.
   return ACTIONS[code] ?? "reject";
+}
+
+/** Whether a request refused with `code` may be accepted when sent again unchanged: its {@link errorAction} is `retry` or `renew-token`. */
+export function isRetryableCode(code: ClientErrorCode): boolean {
+  return isRetryable(errorAction(code));
 }
 
 /**

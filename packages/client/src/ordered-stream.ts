@@ -1,7 +1,7 @@
-import { isRetryable, topicOfStream, type ResyncReason, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
+import { topicOfStream, type ResyncReason, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import { isPromiseLike } from "./listeners.js";
 import { Backoff } from "./backoff.js";
-import { errorAction, type TrussClientError } from "./errors.js";
+import { isRetryableCode, type TrussClientError } from "./errors.js";
 import type { StoredPosition } from "./positions.js";
 
 /**
@@ -228,7 +228,7 @@ export class OrderedStream {
           // The next connection catches up again.
           if (!this.host.connected) return;
           const failure = error as TrussClientError;
-          if (!isRetryable(errorAction(failure.code))) {
+          if (!isRetryableCode(failure.code)) {
             // The server will not let this socket read the stream: a topic no longer held (`FORBIDDEN`, its drop notice
             // follows and tells the app), or a read it refuses every time. The next connection or subscription starts afresh.
             if (failure.code !== "FORBIDDEN") this.host.report(failure);

@@ -1,7 +1,6 @@
-import { isRetryable } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { errorAction, isTrussClientError, TrussClientError } from "./errors.js";
+import { isRetryableCode, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
 import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
 
@@ -193,7 +192,7 @@ export class Outbox implements OutboxClient {
         if (failure.code === "CLIENT_CLOSED") return;
         // The network or the server gave out before an answer, or the server asked to come back later or with a
         // new token: the same write goes again (its mutation id makes that safe). Any other answer is final.
-        if (isRetryable(errorAction(failure.code))) {
+        if (isRetryableCode(failure.code)) {
           if (this.connection.status !== "connected") return; // sent again on the next connection
           await this.pause(this.backoff.next());
           continue;

@@ -1,7 +1,6 @@
-import { isRetryable } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { errorAction, TrussClientError } from "./errors.js";
+import { isRetryableCode, TrussClientError } from "./errors.js";
 
 /**
  * A subscription the server ended, as `client.onDropped` reports it: a topic
@@ -197,7 +196,7 @@ export class KeptSubscriptions<K, A> {
   private refused(entry: Entry<K, A>, error: TrussClientError): void {
     const id = this.kind.id(entry.key);
     const current = this.entries.get(id) === entry;
-    const retryable = isRetryable(errorAction(error.code));
+    const retryable = isRetryableCode(error.code);
     // The next `connect` sends it again.
     if (current && retryable && !this.connection.socket.connected) return;
     // A burst past the rate limit is the client's own doing (every key goes out on `connect`), so it waits its turn;

@@ -67,7 +67,7 @@ export const ERROR_ACTIONS = {
 } as const satisfies Record<ErrorCode, ErrorAction>;
 
 /** What a client does about a code once it refused the handshake or ended the session: one of the {@link ErrorAction}s. */
-export type ConnectionAction = Extract<ErrorAction, "retry" | "renew-token" | "stop">;
+type ConnectionAction = Extract<ErrorAction, "retry" | "renew-token" | "stop">;
 
 /**
  * What each action means for the connection, when its code refused the
@@ -108,5 +108,5 @@ export function errorAction(code: ErrorCode): ErrorAction {
 
 /** Whether a request refused with `action` may be accepted when sent again unchanged: later (`retry`), or once the client has a new token (`renew-token`). */
 export function isRetryable(action: ErrorAction): boolean {
-  return action === "retry" || action === "renew-token";
+  return CONNECTION_ACTIONS[action] !== "stop";
 }
