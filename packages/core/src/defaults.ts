@@ -11,6 +11,7 @@ import { DEFAULT_COMPANY_LABEL_MAX } from "./kernel/metrics.js";
 import { DEFAULT_MAX_REVOCATIONS } from "./revocations/memory.js";
 import { DEFAULT_REVOCATION_TTL_MS } from "./revocations/store.js";
 import { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS } from "./streams/store.js";
+import { presenceIntervals } from "./presence/service.js";
 
 /**
  * Every default Truss applies, in one frozen object grouped as the options
@@ -68,9 +69,9 @@ export const DEFAULTS = frozen({
     /** How long a device stays online without a heartbeat, in ms: 30 s. */
     ttlMs: DEFAULT_PRESENCE_TTL_MS,
     /** How often a node heartbeats its devices, in ms: a third of `ttlMs`, whatever that is set to (10 s). */
-    heartbeatIntervalMs: Math.floor(DEFAULT_PRESENCE_TTL_MS / 3),
+    heartbeatIntervalMs: presenceIntervals(DEFAULT_PRESENCE_TTL_MS).heartbeatIntervalMs,
     /** How often a node sweeps expired devices, in ms: half of `ttlMs`, whatever that is set to (15 s). */
-    sweepIntervalMs: Math.floor(DEFAULT_PRESENCE_TTL_MS / 2),
+    sweepIntervalMs: presenceIntervals(DEFAULT_PRESENCE_TTL_MS).sweepIntervalMs,
   },
   /** `createRealtimeEngine`'s `revocationTiming`. */
   revocationTiming: {

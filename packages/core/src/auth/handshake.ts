@@ -115,10 +115,12 @@ export class Handshake {
       }
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
       if (principal.expiresAt === null && this.options.authExpiry.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
-      await this.revocations.admit(principal, socket.handshake.issued);
       const { maxDevicesPerUser, maxSocketsPerDevice } = this.options.limits;
+      // Both store reads go out together; the revocation still answers first. The device count never rejects.
+      const devicesAdmitted = this.presence.admitsDevice(principal, maxDevicesPerUser);
+      await this.revocations.admit(principal, socket.handshake.issued);
       if (!this.presence.admitsSocket(principal, maxSocketsPerDevice)) throw new TrussError("TOO_MANY_CONNECTIONS", tooManyConnections(maxSocketsPerDevice).message);
-      if (!(await this.presence.admitsDevice(principal, maxDevicesPerUser))) throw new TrussError("TOO_MANY_DEVICES", tooManyDevices(maxDevicesPerUser).message);
+      if (!(await devicesAdmitted)) throw new TrussError("TOO_MANY_DEVICES", tooManyDevices(maxDevicesPerUser).message);
       return principal;
     } catch (error) {
       const payload = isTrussError(error) ? error.toJSON() : { code: "AUTH_INVALID_TOKEN" as const, message: "The token could not be verified." };

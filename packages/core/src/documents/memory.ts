@@ -11,7 +11,7 @@ import {
 import { MutationWindow } from "./mutation-window.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
-import { checkPositiveIntegers } from "../kernel/store-options.js";
+import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
 
 /** Options of {@link memoryDocumentStore}. */
 export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {
@@ -38,8 +38,6 @@ export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {
 
 /** Default documents one company may hold in the memory store. */
 const DEFAULT_MAX_DOCUMENTS_PER_COMPANY = 10_000;
-/** Default bytes of versions one company may hold in the memory store: 64 MiB. */
-const DEFAULT_MAX_BYTES_PER_COMPANY = 64 * 1024 * 1024;
 
 /** One committed version as stored: its data kept as JSON, which is both the copy and the size. */
 interface StoredVersion {
@@ -117,7 +115,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
   const { maxHistory, maxHistoryBytes } = resolved;
   const { maxDocumentsPerCompany, maxBytesPerCompany } = checkPositiveIntegers("memoryDocumentStore", {
     maxDocumentsPerCompany: options.maxDocumentsPerCompany ?? DEFAULT_MAX_DOCUMENTS_PER_COMPANY,
-    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MAX_BYTES_PER_COMPANY,
+    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MEMORY_BYTES_PER_COMPANY,
   });
 
   const companies = new Map<string, StoredCompany>();

@@ -137,8 +137,6 @@ export class DocumentService {
    */
   async update(key: DocumentKey, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
     const documents = this.store;
-    assertDepth(update.changes, this.limits.maxDepth, `The changes to ${key.type}/${key.id}`);
-    if (update.baseChanges) assertDepth(update.baseChanges, this.limits.maxDepth, `The base changes to ${key.type}/${key.id}`);
     const mutation = mutationOf(update, writer);
     // Every exit that does not reach the compare-and-set first asks whether the
     // mutation was committed already (its repeat may well look stale or
@@ -188,7 +186,8 @@ export class DocumentService {
         next = resolution.data;
         status = "merged";
       }
-      // The changes were checked for depth above and the current version when it was written: only the size is new.
+      // The changes were checked for depth where they came in (the dispatcher's payload check, or the server
+      // API's copy), and the current version when it was written: only the size is new.
       this.assertFits(key, next, { checkDepth: false });
       const expected = current?.version ?? 0;
       const result = await storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation));

@@ -73,6 +73,9 @@ const KNOWN: Record<string, object> = {
   "auth.claims": { userId: true, companyId: true, roles: true, deviceId: true } satisfies KeysOf<JwtClaimNames>,
 };
 
+/** The option groups under the top level, as KNOWN lists them: every one is checked. */
+const TOP_LEVEL_GROUPS = Object.keys(KNOWN).filter((group) => group !== "" && group !== "auth" && !group.includes("."));
+
 /**
  * Options renamed in 0.x, by their former path. A former name is refused as
  * any unknown option is, and pointed to its new name, which no edit distance
@@ -117,7 +120,8 @@ export function assertKnownOptions(options: object): void {
   };
   const all = options as Record<string, unknown>;
   check("", all);
-  for (const group of ["limits", "topics", "recovery", "presenceTiming", "authExpiry", "revocationTiming", "metrics"]) check(group, all[group]);
+  // Every top-level group KNOWN lists; `auth` is checked below, only when it holds jwtAuth options.
+  for (const group of TOP_LEVEL_GROUPS) check(group, all[group]);
   check("metrics.companyLabel", (all.metrics as { companyLabel?: unknown } | undefined)?.companyLabel);
   const auth = all.auth as { authenticate?: unknown; claims?: unknown } | undefined;
   const jwtOptions = typeof auth === "object" && auth !== null && !("authenticate" in auth);

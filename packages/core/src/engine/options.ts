@@ -10,7 +10,7 @@ import { memoryInboxStore } from "../inbox/memory.js";
 import type { InboxStore } from "../inbox/store.js";
 import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
-import type { PresenceTimingOptions } from "../presence/service.js";
+import { presenceIntervals, type PresenceTimingOptions } from "../presence/service.js";
 import type { EventCatalog } from "../kernel/events.js";
 import type { MetricsOptions } from "../kernel/metrics.js";
 import { memoryStreamStore } from "../streams/memory.js";
@@ -385,8 +385,8 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     },
     presenceTiming: {
       ttlMs,
-      heartbeatIntervalMs: options.presenceTiming?.heartbeatIntervalMs ?? Math.max(100, Math.floor(ttlMs / 3)),
-      sweepIntervalMs: options.presenceTiming?.sweepIntervalMs ?? Math.max(100, Math.floor(ttlMs / 2)),
+      heartbeatIntervalMs: options.presenceTiming?.heartbeatIntervalMs ?? presenceIntervals(ttlMs).heartbeatIntervalMs,
+      sweepIntervalMs: options.presenceTiming?.sweepIntervalMs ?? presenceIntervals(ttlMs).sweepIntervalMs,
     },
     revocationTiming: {
       ttlMs: positive(options.revocationTiming?.ttlMs, DEFAULT_REVOCATION_TTL_MS, "revocationTiming.ttlMs"),

@@ -1,4 +1,4 @@
-import type { Connection } from "../kernel/connection.js";
+import { deviceKey, type Connection } from "../kernel/connection.js";
 import type { ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import { isClustered, type EngineContext, type SlowConsumerNotice, type TrussSocket } from "../kernel/context.js";
@@ -59,8 +59,8 @@ export class SlowConsumerGuard {
   start(): void {
     this.ctx.namespace().on(NOTICE_EVENT, (notice: SlowConsumerNotice) => {
       if (!isNotice(notice)) return;
-      if (notice.kind === "cut") this.remember(deviceKeyOf(notice), notice.at);
-      else this.cuts.delete(deviceKeyOf(notice));
+      if (notice.kind === "cut") this.remember(deviceKey(notice), notice.at);
+      else this.cuts.delete(deviceKey(notice));
     });
     this.timer = setInterval(() => this.check(), CHECK_INTERVAL_MS).unref();
   }
@@ -88,7 +88,7 @@ export class SlowConsumerGuard {
    */
   open({ socket, principal }: Connection): void {
     if (this.cuts.size === 0) return;
-    const key = deviceKeyOf(principal);
+    const key = deviceKey(principal);
     const at = this.cuts.get(key);
     if (at === undefined) return;
     this.cuts.delete(key);
@@ -111,7 +111,7 @@ export class SlowConsumerGuard {
       if (conn.readyState !== "closed") conn.transport.socket?.terminate?.();
     }, TERMINATE_AFTER_MS).unref();
     const { principal } = socket.data;
-    const key = deviceKeyOf(principal);
+    const key = deviceKey(principal);
     const at = Date.now();
     this.remember(key, at);
     this.tellOtherNodes({ kind: "cut", ...deviceOf(principal), at });
@@ -158,11 +158,6 @@ function queuedBytes(conn: EngineConnection): number {
 
 function deviceOf(principal: { companyId: string; userId: string; deviceId: string }): { companyId: string; userId: string; deviceId: string } {
   return { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
-}
-
-/** One device of one user of one company; company and user are length-prefixed, so a key cannot be read two ways. */
-function deviceKeyOf(device: { companyId: string; userId: string; deviceId: string }): string {
-  return `${device.companyId.length}:${device.companyId}${device.userId.length}:${device.userId}${device.deviceId}`;
 }
 
 function isNotice(value: unknown): value is SlowConsumerNotice {

@@ -13,7 +13,7 @@ import {
 } from "./store.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
-import { checkPositiveIntegers } from "../kernel/store-options.js";
+import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
 
 /** Options of {@link memoryInboxStore}. */
 export interface MemoryInboxStoreOptions extends InboxOptions {
@@ -39,8 +39,6 @@ export interface MemoryInboxStoreOptions extends InboxOptions {
   now?: () => number;
 }
 
-/** Default bytes of messages one company's inboxes may hold: 64 MiB. */
-const DEFAULT_MAX_BYTES_PER_COMPANY = 64 * 1024 * 1024;
 /** Default cursors kept per user. */
 const DEFAULT_MAX_CURSORS_PER_USER = 100;
 
@@ -111,7 +109,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   }
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
   const { maxBytesPerCompany, maxCursorsPerUser } = checkPositiveIntegers("memoryInboxStore", {
-    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MAX_BYTES_PER_COMPANY,
+    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MEMORY_BYTES_PER_COMPANY,
     maxCursorsPerUser: options.maxCursorsPerUser ?? DEFAULT_MAX_CURSORS_PER_USER,
   });
 

@@ -51,13 +51,6 @@ export class TokenBucket {
     this.tokens -= cost;
   }
 
-  /** Takes `cost` tokens; `false` (and nothing taken) when the budget is spent. */
-  take(cost = 1, now = Date.now()): boolean {
-    if (!this.has(cost, now)) return false;
-    this.spend(cost);
-    return true;
-  }
-
   /** How long until the bucket is full again, in ms. */
   msUntilFull(now = Date.now()): number {
     this.has(0, now);

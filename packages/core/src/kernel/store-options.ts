@@ -12,3 +12,6 @@ export function checkPositiveIntegers<T extends Record<string, number>>(store: s
   }
   return options;
 }
+
+/** What each in-memory store holds for one company by default: 64 MiB (documents with their history, inbox messages, stream entries). */
+export const DEFAULT_MEMORY_BYTES_PER_COMPANY = 64 * 1024 * 1024;

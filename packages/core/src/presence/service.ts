@@ -8,6 +8,15 @@ import { Groups } from "../kernel/groups.js";
 import type { PresenceStore } from "./store.js";
 import { companyRoom, userKeyOf } from "../kernel/rooms.js";
 
+/**
+ * The heartbeat and sweep intervals that follow from a presence TTL when
+ * they are not set: a heartbeat every third of the TTL, a sweep every half,
+ * never more often than every 100 ms.
+ */
+export function presenceIntervals(ttlMs: number): { heartbeatIntervalMs: number; sweepIntervalMs: number } {
+  return { heartbeatIntervalMs: Math.max(100, Math.floor(ttlMs / 3)), sweepIntervalMs: Math.max(100, Math.floor(ttlMs / 2)) };
+}
+
 /** Presence timing, the `presenceTiming` option. */
 export interface PresenceTimingOptions {
   /** How long a device stays online without a heartbeat, in ms. Default 30 s. */

@@ -1,5 +1,6 @@
 import type { UserKey } from "../inbox/store.js";
 import { revocationSlot, type RevocationRecord } from "./store.js";
+import { userKeyOf } from "../kernel/rooms.js";
 
 /**
  * Revocation records by user, in memory: the newest record of each kind (and
@@ -17,14 +18,9 @@ export class RevocationsByUser {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** How many records are kept. */
-  get size(): number {
-    return this.count;
-  }
-
   /** Keeps a record unless its slot holds one at least as recent; whether it was kept. */
   add(record: RevocationRecord): boolean {
-    const key = keyOf(record);
+    const key = userKeyOf(record);
     const slot = revocationSlot(record);
     const slots = this.users.get(key) ?? new Map<string, RevocationRecord>();
     const kept = slots.get(slot);
@@ -40,7 +36,7 @@ export class RevocationsByUser {
 
   /** The user's unexpired records. */
   of(user: UserKey): RevocationRecord[] {
-    const slots = this.users.get(keyOf(user));
+    const slots = this.users.get(userKeyOf(user));
     if (!slots) return [];
     const now = this.now();
     return [...slots.values()].filter((record) => record.expiresAt > now);
@@ -67,9 +63,4 @@ export class RevocationsByUser {
       this.users.delete(key);
     }
   }
-}
-
-/** A key for one user of one company that no pair of ids can share with another pair. */
-function keyOf(user: UserKey): string {
-  return JSON.stringify([user.companyId, user.userId]);
 }

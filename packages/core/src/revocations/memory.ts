@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { RevocationsByUser } from "./by-user.js";
 import type { RevocationPage, RevocationRecord, RevocationStore } from "./store.js";
+import { checkPositiveIntegers } from "../kernel/store-options.js";
 
 /** Options of {@link memoryRevocationStore}. */
 export interface MemoryRevocationStoreOptions {
@@ -29,10 +30,7 @@ export const DEFAULT_MAX_REVOCATIONS = 10_000;
  */
 export function memoryRevocationStore(options: MemoryRevocationStoreOptions = {}): RevocationStore {
   const now = options.now ?? Date.now;
-  const maxRecords = options.maxRecords ?? DEFAULT_MAX_REVOCATIONS;
-  if (!Number.isInteger(maxRecords) || maxRecords <= 0) {
-    throw new RangeError(`memoryRevocationStore: maxRecords must be a positive integer; got ${String(maxRecords)}.`);
-  }
+  const { maxRecords } = checkPositiveIntegers("memoryRevocationStore", { maxRecords: options.maxRecords ?? DEFAULT_MAX_REVOCATIONS });
   /** Every record in the order added, each with its sequence number; trimmed from the front. */
   const log: Array<{ seq: number; record: RevocationRecord }> = [];
   const byUser = new RevocationsByUser(maxRecords, now);

@@ -8,7 +8,7 @@ import {
   type StreamStoreOptions,
   type StreamTrimStats,
 } from "./store.js";
-import { checkPositiveIntegers } from "../kernel/store-options.js";
+import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {
@@ -26,8 +26,6 @@ export interface MemoryStreamStoreOptions extends StreamStoreOptions {
   now?: () => number;
 }
 
-/** Default bytes of entries one company's streams keep: 64 MiB. */
-const DEFAULT_MAX_BYTES_PER_COMPANY = 64 * 1024 * 1024;
 
 interface StreamRecord {
   epoch: string;
@@ -94,7 +92,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
   const now = options.now ?? Date.now;
   const { size, ttlMs, idleMs } = resolveStreamStoreOptions("memoryStreamStore", options);
   const { maxBytesPerCompany } = checkPositiveIntegers("memoryStreamStore", {
-    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MAX_BYTES_PER_COMPANY,
+    maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MEMORY_BYTES_PER_COMPANY,
   });
   const sweepEveryMs = Math.min(ttlMs, idleMs);
 

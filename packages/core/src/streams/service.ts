@@ -2,7 +2,7 @@ import type { StreamKey, StreamStore } from "./store.js";
 import { TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
-import { emitApplicationEvent, type EngineContext } from "../kernel/context.js";
+import { emitApplicationEvent, type EngineContext, type TrussNamespace } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { topicRoom } from "../kernel/rooms.js";
@@ -60,6 +60,7 @@ export class StreamService {
    * `PAYLOAD_TOO_LARGE`, synchronously, before anything is stored or sent.
    */
   publish(key: StreamKey, room: string, event: string, data: unknown): Promise<StreamPosition | null> {
+    // Throws before attach/bind, before anything is stored.
     const namespace = this.ctx.namespace();
     const copy = this.snapshot(event, data);
     // Settled at once (never rejects), so a failure waiting behind an earlier publish is never an unhandled rejection.
@@ -71,7 +72,7 @@ export class StreamService {
     const previous = this.tails.get(room);
     const published = (previous ? previous.then(() => appended) : appended).then((outcome): StreamPosition | null => {
       if ("position" in outcome) {
-        this.emitLive(room, event, copy, outcome.position);
+        this.emitLive(namespace, room, event, copy, outcome.position);
         return outcome.position;
       }
       this.ctx.metrics.inc("truss_stream_append_failures_total");
@@ -79,7 +80,7 @@ export class StreamService {
         stream: key.stream,
         error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
       });
-      this.emitLive(room, event, copy);
+      this.emitLive(namespace, room, event, copy);
       return null;
     });
     this.tails.set(room, published);
@@ -95,9 +96,9 @@ export class StreamService {
    * publish) must not break the stream's chain of publishes: a stored
    * broadcast is still read by the devices that missed it.
    */
-  private emitLive(room: string, event: string, data: unknown, position?: StreamPosition): void {
+  private emitLive(namespace: TrussNamespace, room: string, event: string, data: unknown, position?: StreamPosition): void {
     try {
-      emitApplicationEvent(this.ctx.namespace().to(room), event, data, position);
+      emitApplicationEvent(namespace.to(room), event, data, position);
     } catch (error) {
       this.ctx.metrics.inc("truss_broadcast_send_failures_total");
       this.ctx.logger.warn("a broadcast could not be sent live", { room, error: error instanceof Error ? error.message : String(error) });
