@@ -165,8 +165,7 @@ export class OrderedStream {
    * live messages until then.
    */
   expectStart(): void {
-    this.awaitingStart = true;
-    this.startAt = undefined;
+    this.resetStart({ keepFromStart: true });
   }
 
   /**
@@ -270,8 +269,7 @@ export class OrderedStream {
     this.setRecovering(false);
     // What arrived while waiting for a start that never came is before the next connection's start.
     if (this.loaded && !this.position) this.early = [];
-    this.fromStart = false;
-    this.expectStart();
+    this.resetStart({ keepFromStart: false });
   }
 
   /** Forgets the stream's position and everything held for it, here and in the position store. */
@@ -281,9 +279,7 @@ export class OrderedStream {
     this.position = null;
     this.saved = null;
     this.early = [];
-    this.fromStart = false;
-    this.awaitingStart = true;
-    this.startAt = undefined;
+    this.resetStart({ keepFromStart: false });
     this.pending.clear();
     this.foreign = [];
     this.reading = false;
@@ -319,6 +315,13 @@ export class OrderedStream {
       reason: answer.resync?.reason ?? "EPOCH_CHANGED",
       message: answer.resync?.message ?? `The history of "${this.stream}" was lost since this device's last message; refetch its state.`,
     });
+  }
+
+  /** Waits for the server's next {@link begin}, dropping any start that came early; `fromStart` too unless kept. */
+  private resetStart({ keepFromStart }: { keepFromStart: boolean }): void {
+    this.awaitingStart = true;
+    this.startAt = undefined;
+    if (!keepFromStart) this.fromStart = false;
   }
 
   /** Takes the server's start as the position of a stream that has none. */
