@@ -63,7 +63,9 @@ export class MutationWindow {
       this.writers.delete(writer);
       if (!idle) this.raise(writer, newest);
     }
-    for (const [writer, horizon] of this.horizons) if (horizon < cutoff) this.horizons.delete(writer);
+    // Only over the cap do horizons need forgetting: one past the TTL answers nothing the TTL does not, so the
+    // scan for them waits until then instead of running on every commit.
+    if (this.horizons.size > maxMutationHorizons) for (const [writer, horizon] of this.horizons) if (horizon < cutoff) this.horizons.delete(writer);
     while (this.horizons.size > maxMutationHorizons) {
       let oldest: [string, number] | undefined;
       for (const entry of this.horizons) if (!oldest || entry[1] < oldest[1]) oldest = entry;
