@@ -150,7 +150,8 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   /** Refuses an append that would take the company past its bytes, once every one of its inboxes dropped what expired. */
   const assertWithinQuota = (user: UserKey, inbox: UserInbox, bytes: number, at: number) => {
     // The append drops the user's oldest past the length cap: that room counts.
-    const freed = inbox.messages.slice(0, Math.max(0, inbox.messages.length + 1 - maxLength)).reduce((sum, message) => sum + message.bytes, 0);
+    let freed = 0;
+    for (let index = 0; index < inbox.messages.length + 1 - maxLength; index++) freed += inbox.messages[index]!.bytes;
     const within = () => (companyBytes.get(user.companyId) ?? 0) - freed + bytes <= maxBytesPerCompany;
     if (within()) return;
     for (const other of companies.get(user.companyId)?.values() ?? []) dropExpired(user.companyId, other, at);
