@@ -407,3 +407,16 @@ export function isStreamPosition(value: unknown): value is StreamPosition {
     candidate.offset! >= 1
   );
 }
+
+/** Whether `value` is a well-formed {@link StreamStart} of `stream` (the connection's `stream:start`, or a `topic:subscribe` ack's `start`). */
+export function isStreamStart(value: unknown, stream: string): value is StreamStart {
+  const start = value as Partial<StreamStart> | null;
+  return (
+    typeof start === "object" &&
+    start !== null &&
+    start.stream === stream &&
+    (typeof start.epoch === "string" || start.epoch === null) &&
+    Number.isSafeInteger(start.top) &&
+    start.top! >= 0
+  );
+}

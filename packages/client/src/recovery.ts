@@ -1,8 +1,8 @@
-import { COMPANY_STREAM, PROTOCOL_EVENTS, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
+import { COMPANY_STREAM, PROTOCOL_EVENTS, type StreamPosition, type StreamReadResult } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { TrussClientError } from "./errors.js";
 import { isPromiseLike, Listeners } from "./listeners.js";
-import { OrderedStream, type StreamHost, type StreamResync } from "./ordered-stream.js";
+import { isStreamStart, OrderedStream, type StreamHost, type StreamResync } from "./ordered-stream.js";
 import type { PositionStore, StoredPosition } from "./positions.js";
 
 /**
@@ -49,7 +49,7 @@ export class StreamRecovery {
     };
     this.track(COMPANY_STREAM);
     connection.socket.on(PROTOCOL_EVENTS.streamStart, (start: unknown) => {
-      if (isStreamStart(start) && start.stream === COMPANY_STREAM) this.streams.get(COMPANY_STREAM)?.begin(start);
+      if (isStreamStart(start, COMPANY_STREAM)) this.streams.get(COMPANY_STREAM)?.begin(start);
     });
     // A status listener registered before any of the app's: streams hold live delivery before the app hears `connected`.
     connection.onStatus((status) => {
@@ -101,7 +101,7 @@ export class StreamRecovery {
     const tracked = this.streams.get(stream);
     if (!tracked) return;
     // A server that sends no start (an older one): the first message starts the stream.
-    tracked.begin(isStreamStart(start) && start.stream === stream ? start : null);
+    tracked.begin(isStreamStart(start, stream) ? start : null);
     void tracked.catchUp(true);
   }
 
@@ -157,17 +157,4 @@ export class StreamRecovery {
     this.recoveringNow = recovering;
     this.recoveringListeners.emit(recovering);
   }
-}
-
-/** Whether a value is a well-formed {@link StreamStart}. */
-function isStreamStart(value: unknown): value is StreamStart {
-  const start = value as Partial<StreamStart> | null;
-  return (
-    typeof start === "object" &&
-    start !== null &&
-    typeof start.stream === "string" &&
-    (typeof start.epoch === "string" || start.epoch === null) &&
-    Number.isSafeInteger(start.top) &&
-    start.top! >= 0
-  );
 }

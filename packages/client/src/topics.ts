@@ -20,7 +20,8 @@ export interface TopicStreams {
  * accepted, since the server lets a socket read only the topics it holds.
  */
 export class TopicSubscriptions {
-  private readonly kept: KeptSubscriptions<string, unknown>;
+  /** `start` stays unchecked here: an older server sends none, and {@link TopicStreams.recover} checks what comes. */
+  private readonly kept: KeptSubscriptions<string, { topic: string; start?: unknown }>;
 
   constructor(
     connection: Connection,
@@ -32,7 +33,7 @@ export class TopicSubscriptions {
       describe: (topic) => `topic "${topic}"`,
       subscribe: (topic) => connection.request(PROTOCOL_EVENTS.topicSubscribe, { topic }),
       unsubscribe: (topic) => connection.request(PROTOCOL_EVENTS.topicUnsubscribe, { topic }),
-      accepted: (topic, ack) => streams.recover(topicStream(topic), (ack as { start?: unknown } | null)?.start),
+      accepted: (topic, ack) => streams.recover(topicStream(topic), ack.start),
       dropped: (topic, error) => {
         streams.forget(topicStream(topic));
         onDropped({ kind: "topic", topic, error });
