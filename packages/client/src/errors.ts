@@ -100,6 +100,15 @@ export class TrussClientError extends Error {
   }
 }
 
+/**
+ * The `STORAGE_FAILED` error of a store on this device that failed to read
+ * or write: "The `store` store failed to `operation` (why); `consequence`".
+ */
+export function storageFailed(store: "dedup" | "position", operation: "read" | "write", error: unknown, consequence: string): TrussClientError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new TrussClientError("STORAGE_FAILED", `The ${store} store failed to ${operation} (${message}); ${consequence}`, { cause: error });
+}
+
 /** Whether `value` is a {@link TrussClientError} (also across duplicated module copies). */
 export function isTrussClientError(value: unknown): value is TrussClientError {
   return value instanceof TrussClientError || (value instanceof Error && value.name === "TrussClientError" && typeof (value as { code?: unknown }).code === "string");

@@ -1,7 +1,7 @@
 import { isInboxId, PROTOCOL_EVENTS, type InboxMessage } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import type { DedupStore } from "./dedup.js";
-import { isServerErrorCode, TrussClientError } from "./errors.js";
+import { isServerErrorCode, storageFailed, TrussClientError } from "./errors.js";
 
 /** How many handled messages may wait before an ack goes out even though more are queued. */
 const ACK_BATCH = 100;
@@ -93,6 +93,5 @@ export class InboxReceiver {
 }
 
 function storeError(operation: "read" | "write", error: unknown): TrussClientError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new TrussClientError("STORAGE_FAILED", `The dedup store failed to ${operation} (${message}); a message may be handed to the app twice.`, { cause: error });
+  return storageFailed("dedup", operation, error, "a message may be handed to the app twice.");
 }

@@ -1,6 +1,6 @@
 import { COMPANY_STREAM, PROTOCOL_EVENTS, type StreamPosition, type StreamReadResult } from "@truss/protocol";
 import type { Connection } from "./connection.js";
-import { TrussClientError } from "./errors.js";
+import { storageFailed } from "./errors.js";
 import { isPromiseLike, Listeners } from "./listeners.js";
 import { isStreamStart, OrderedStream, type StreamHost, type StreamResync } from "./ordered-stream.js";
 import type { PositionStore, StoredPosition } from "./positions.js";
@@ -141,14 +141,7 @@ export class StreamRecovery {
   private storeFailed(operation: "read" | "write", error: unknown): void {
     if (this.storeFailing) return;
     this.storeFailing = true;
-    const message = error instanceof Error ? error.message : String(error);
-    this.connection.report(
-      new TrussClientError(
-        "STORAGE_FAILED",
-        `The position store failed to ${operation} (${message}); after a reconnection or reload, messages may be handed to the app twice or missed.`,
-        { cause: error },
-      ),
-    );
+    this.connection.report(storageFailed("position", operation, error, "after a reconnection or reload, messages may be handed to the app twice or missed."));
   }
 
   private recoveryChanged(): void {
