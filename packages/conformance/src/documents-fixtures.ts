@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { CompareAndSetResult, DocumentKey, DocumentStore, DocumentStoreOptions, MutationRef } from "@truss/core";
 import type { DocumentData, DocumentVersion } from "@truss/protocol";
-import { uniqueId } from "./fixtures.js";
+import { sleep, uniqueId } from "./fixtures.js";
 import type { CaseRegistrar } from "./registrar.js";
 
 /** The registrar every document case file uses. */
@@ -34,6 +34,23 @@ export async function commitVersions(
     versions.push(committed(await store.compareAndSet(key, version - 1, { revision: version }, "user-1")));
   }
   return versions;
+}
+
+/**
+ * Commits `count` mutations of `writer` on the latest version, each a few
+ * milliseconds after the one before (and after whatever came earlier), so
+ * which records are the oldest is unambiguous.
+ */
+export async function commitApart(store: DocumentStore, key: DocumentKey, writer: string, count: number): Promise<MutationRef[]> {
+  const mutations: MutationRef[] = [];
+  for (let index = 0; index < count; index += 1) {
+    await sleep(2);
+    const mutation = freshMutation(0, writer);
+    mutations.push(mutation);
+    const latest = (await store.get(key))?.version ?? 0;
+    committed(await store.compareAndSet(key, latest, { writer, revision: latest + 1 }, writer, mutation));
+  }
+  return mutations;
 }
 
 /** The `data` of each version, for comparing histories by content. */

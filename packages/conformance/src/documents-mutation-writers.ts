@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { MUTATION_HORIZONS_PER_WRITER, type DocumentKey, type DocumentStore, type MutationRef } from "@truss/core";
-import { committed, type DocumentCases, freshKey, freshMutation } from "./documents-fixtures.js";
+import { MUTATION_HORIZONS_PER_WRITER, type MutationRef } from "@truss/core";
+import { commitApart, committed, type DocumentCases, freshKey, freshMutation } from "./documents-fixtures.js";
 import { sleep } from "./fixtures.js";
 
 /** The `maxMutations` the per-writer case asks for. */
@@ -81,21 +81,4 @@ export function registerDocumentMutationWriterCases(cases: DocumentCases): void 
     },
     { factoryOptions: { maxMutationWriters: 1 } },
   );
-}
-
-/**
- * Commits `count` mutations of `writer` on the latest version, each a few
- * milliseconds after the one before (and after whatever came earlier), so
- * which records are the oldest is unambiguous.
- */
-async function commitApart(store: DocumentStore, key: DocumentKey, writer: string, count: number): Promise<MutationRef[]> {
-  const mutations: MutationRef[] = [];
-  for (let index = 0; index < count; index += 1) {
-    await sleep(2);
-    const mutation = freshMutation(0, writer);
-    mutations.push(mutation);
-    const latest = (await store.get(key))?.version ?? 0;
-    committed(await store.compareAndSet(key, latest, { writer, revision: latest + 1 }, writer, mutation));
-  }
-  return mutations;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { CompareAndSetResult, DocumentStore, MutationRef } from "@truss/core";
-import { committed, type DocumentCases, freshKey, freshMutation } from "./documents-fixtures.js";
+import { commitApart, committed, type DocumentCases, freshKey, freshMutation } from "./documents-fixtures.js";
 import { registerDocumentMutationWriterCases } from "./documents-mutation-writers.js";
 import { sleep, uniqueId } from "./fixtures.js";
 
@@ -106,14 +106,7 @@ export function registerDocumentMutationCases(cases: DocumentCases, sharedBacken
     `a document remembers a writer's last ${MAX_MUTATIONS} mutations; older ones are expired, never new`,
     async (store) => {
       const key = freshKey();
-      const mutations: MutationRef[] = [];
-      for (let version = 1; version <= 5; version += 1) {
-        // Apart in time, so which records are the oldest is unambiguous.
-        if (version > 1) await sleep(2);
-        const mutation = freshMutation();
-        mutations.push(mutation);
-        committed(await store.compareAndSet(key, version - 1, { revision: version }, "user-ann", mutation));
-      }
+      const mutations = await commitApart(store, key, "user-ann", 5);
       const [m1, m2, m3, m4, m5] = mutations as [MutationRef, MutationRef, MutationRef, MutationRef, MutationRef];
       assert.deepEqual(await store.mutation(key, m1), { state: "expired" });
       assert.deepEqual(await store.mutation(key, m2), { state: "expired" });

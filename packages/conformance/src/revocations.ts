@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { RevocationRecord, RevocationStore, UserKey } from "@truss/core";
 import { sleep, uniqueId } from "./fixtures.js";
+import { freshUser } from "./inbox-fixtures.js";
 import { caseRegistrar, type CaseRegistrar } from "./registrar.js";
 import type { Factory, SuiteOptions, TestFunction } from "./runner.js";
 
@@ -190,11 +191,6 @@ function registerSharedBackendCases(cases: RevocationCases): void {
     assert.deepEqual(sorted(read), sorted(records));
     assert.equal((await second.forUser(user)).length, 20);
   });
-}
-
-/** A user of a fresh company (or of the given one). */
-function freshUser(overrides: Partial<UserKey> = {}): UserKey {
-  return { companyId: uniqueId("company"), userId: uniqueId("user"), ...overrides };
 }
 
 function disconnect(user: UserKey, overrides: Partial<RevocationRecord> = {}): RevocationRecord {
