@@ -41,6 +41,8 @@ export function signToken(claims: TestClaims, options: { expiresInSec?: number |
  * as a revocation counts as issued before it.
  */
 export async function signTokenAfter(at: number, claims: TestClaims, options: Parameters<typeof signToken>[1] = {}): Promise<string> {
-  while (Math.floor(Date.now() / 1000) * 1000 <= at) await new Promise((resolve) => setTimeout(resolve, 20));
+  const nextSecond = (Math.floor(at / 1000) + 1) * 1000;
+  // Normally one wait; the check again covers a timer that fires a millisecond early by the wall clock.
+  for (let wait = nextSecond - Date.now(); wait > 0; wait = nextSecond - Date.now()) await new Promise((resolve) => setTimeout(resolve, wait));
   return signToken(claims, options);
 }
