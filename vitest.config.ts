@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
-const packages = ["protocol", "core", "conformance", "redis", "fastify", "express", "nestjs", "client"] as const;
+const packages = ["protocol", "core", "conformance", "redis", "postgres", "fastify", "express", "nestjs", "client"] as const;
 
 const fromRoot = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
