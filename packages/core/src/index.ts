@@ -44,6 +44,8 @@ export {
   resolveDocumentStoreOptions,
 } from "./documents/store.js";
 export type {
+  StreamAppendOptions,
+  StreamAppendResult,
   StreamEntry,
   StreamGapReason,
   StreamKey,
@@ -52,7 +54,7 @@ export type {
   StreamStoreOptions,
   StreamTrimStats,
 } from "./streams/store.js";
-export { resolveStreamStoreOptions } from "./streams/store.js";
+export { resolveStreamStoreOptions, STREAM_IDEMPOTENCY_KEYS_PER_ENTRY } from "./streams/store.js";
 export type { ConflictResolver, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInboxStore } from "./inbox/memory.js";
@@ -73,6 +75,7 @@ export { DEFAULTS } from "./defaults.js";
 export { ADAPTER_RESUBSCRIBED_EVENT } from "./kernel/context.js";
 export type { DocumentsApi } from "./documents/service.js";
 export type { InboxSendOptions } from "./inbox/service.js";
+export type { BroadcastSendOptions } from "./streams/service.js";
 export type {
   ClientEventHandler,
   CompanyEmitter,

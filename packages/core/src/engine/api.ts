@@ -8,6 +8,7 @@ import type { PresenceUser } from "../presence/store.js";
 import type { StreamPosition } from "@truss/protocol";
 import type { DocumentsApi } from "../documents/service.js";
 import type { InboxSendOptions } from "../inbox/service.js";
+import type { BroadcastSendOptions } from "../streams/service.js";
 import type { ClientEventData, ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "../kernel/events.js";
 import type { HealthReport } from "./health.js";
 import type { DisconnectReason, RevocationResult } from "../revocations/service.js";
@@ -21,15 +22,26 @@ export interface BroadcastEmitter<C extends EventCatalog> {
   /**
    * Stores the event in the stream's history with the next offset, then
    * sends it live with its position, so a device that was away catches up
-   * on reconnect (or is told to resync). Resolves with the position; never
-   * rejects: when the stream store cannot take it, the event still goes out
-   * live without a position, and `null` comes back.
+   * on reconnect (or is told to resync). Resolves with the position. Without
+   * an idempotency key it never rejects: when the stream store cannot take
+   * it, the event still goes out live without a position, and `null` comes
+   * back.
+   *
+   * With `options.idempotencyKey` it resolves with a position, never `null`:
+   * a repeat within the stream TTL stores nothing and resolves with the
+   * first broadcast's `{ stream, epoch, offset }`, and sends the first entry
+   * to the room again under that position (the first may have been stored
+   * but never sent; `@truss/client` drops an offset it already has). When
+   * the store does not confirm the append, nothing is sent and it rejects
+   * with `STORE_UNAVAILABLE`: retry with the same key.
    *
    * @throws TrussError `INVALID_PAYLOAD` (not JSON, nested past
-   * `limits.maxDepth`) or `PAYLOAD_TOO_LARGE` (past
-   * `limits.maxMessageBytes`), before anything is stored or sent.
+   * `limits.maxDepth`, or an idempotency key that is not a non-empty string
+   * of well-formed Unicode of at most 200 characters) or
+   * `PAYLOAD_TOO_LARGE` (past `limits.maxMessageBytes`), before anything is
+   * stored or sent.
    */
-  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): Promise<StreamPosition | null>;
+  emit<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>, options?: BroadcastSendOptions): Promise<StreamPosition | null>;
   /**
    * Live only, at-most-once, outside the stream: for what is stale a second
    * later (typing indicators, cursors). A device that was away never gets it.

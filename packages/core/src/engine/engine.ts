@@ -185,9 +185,9 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   /** The emitter of one stream: stored with a position, or volatile (live only). */
   private broadcaster(scope: "company" | "topic", key: StreamKey, room: string): BroadcastEmitter<C> {
     return {
-      emit: (event, data) => {
+      emit: (event, data, options) => {
         assertApplicationEvent(event);
-        const published = this.streams.publish(key, room, event, data);
+        const published = this.streams.publish(key, room, event, data, options);
         this.countBroadcast(key.companyId, scope);
         return published;
       },

@@ -98,6 +98,11 @@ export const ENGINE_METRICS = {
     help: "Company or topic broadcasts the stream store could not take; they went out live only, without a position.",
     labels: [],
   },
+  truss_stream_duplicates_total: {
+    kind: "counter",
+    help: "Company or topic broadcasts on this node that repeated an idempotency key within the stream TTL, so stored nothing new.",
+    labels: [],
+  },
   truss_broadcast_send_failures_total: {
     kind: "counter",
     help: "Stored company or topic broadcasts this node could not send live (the adapter refused them); devices read them from the stream.",

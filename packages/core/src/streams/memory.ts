@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   resolveStreamStoreOptions,
+  STREAM_IDEMPOTENCY_KEYS_PER_ENTRY,
   type StreamEntry,
   type StreamGapReason,
   type StreamKey,
@@ -9,6 +10,7 @@ import {
   type StreamTrimStats,
 } from "./store.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
+import { idempotencyKeyOf } from "../inbox/store.js";
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {
@@ -41,6 +43,13 @@ interface StreamRecord {
   expiredTo: number;
   /** The last append or read, epoch ms: what the idle clock counts from. */
   touchedAt: number;
+  /**
+   * Idempotency key → the offset and ts of the first entry appended with it.
+   * Insertion order is age order (a key is re-inserted only after it was
+   * forgotten, and ts never decreases along the stream), so the oldest keys
+   * are dropped from the front.
+   */
+  keys: Map<string, { offset: number; ts: number }>;
 }
 
 /** One company's streams, and their entries in the order they were appended, for its byte cap. */
@@ -86,6 +95,13 @@ interface CompanyStreams {
  * together, its oldest dropped first, so a company broadcasting on many
  * topics cannot hold more than that for the TTL.
  *
+ * Idempotency keys are kept per stream beside its entries: each for `ttlMs`
+ * from its first entry's ts, and at most
+ * `STREAM_IDEMPOTENCY_KEYS_PER_ENTRY × size` of them, the oldest dropped
+ * first (they do not count towards `maxBytesPerCompany`). An append is one
+ * synchronous step, so two appends with the same key on this instance never
+ * both store.
+ *
  * @throws RangeError when `size`, `ttlMs`, `idleMs` or `maxBytesPerCompany` is not a positive integer.
  */
 export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): StreamStore {
@@ -95,6 +111,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
     maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MEMORY_BYTES_PER_COMPANY,
   });
   const sweepEveryMs = Math.min(ttlMs, idleMs);
+  const maxKeys = STREAM_IDEMPOTENCY_KEYS_PER_ENTRY * size;
 
   /** companyId → its streams: nested, never joined into one key, so no ids can collide. */
   const companies = new Map<string, CompanyStreams>();
@@ -108,7 +125,16 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
     company.count -= count;
   };
 
+  /** Forgets keys past the TTL, then the oldest beyond the bound (`extra` makes room for keys about to be added). */
+  const dropKeys = (record: StreamRecord, at: number, extra: number) => {
+    for (const [key, first] of record.keys) {
+      if (first.ts + ttlMs > at && record.keys.size + extra <= maxKeys) break;
+      record.keys.delete(key);
+    }
+  };
+
   const dropExpired = (company: CompanyStreams, record: StreamRecord, at: number) => {
+    dropKeys(record, at, 0);
     const { entries } = record;
     let count = 0;
     while (count < entries.length && entries[count]!.ts + ttlMs <= at) count += 1;
@@ -162,7 +188,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
       if (isForgotten(record, at)) record = undefined;
     }
     if (!record) {
-      record = { epoch: randomUUID(), entries: [], sizes: [], top: 0, trimmedTo: 0, expiredTo: 0, touchedAt: at };
+      record = { epoch: randomUUID(), entries: [], sizes: [], top: 0, trimmedTo: 0, expiredTo: 0, touchedAt: at, keys: new Map() };
       company.streams.set(key.stream, record);
     }
     record.touchedAt = at;
@@ -170,10 +196,19 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
   };
 
   return {
-    async append(key, event, data) {
+    async append(key, event, data, options) {
+      const idempotencyKey = idempotencyKeyOf(options, "memoryStreamStore");
       const at = now();
       const { company, record } = recordFor(key, at);
       const { entries } = record;
+      // recordFor applied the TTL to the keys: one still here is a duplicate.
+      const first = idempotencyKey === undefined ? undefined : record.keys.get(idempotencyKey);
+      if (first) {
+        const stored = entries[first.offset - (record.top - entries.length + 1)];
+        // The size cap may have dropped the first entry: its offset and ts still answer for it.
+        const entry = stored?.offset === first.offset ? { ...stored } : { offset: first.offset, event, data, ts: first.ts };
+        return { epoch: record.epoch, entry, duplicate: true };
+      }
       // Never older than the entry before it, so the TTL drops from the front only.
       const ts = Math.max(at, entries.at(-1)?.ts ?? at);
       const entry: StreamEntry = { offset: record.top + 1, event, data, ts };
@@ -191,7 +226,11 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
         totals.trimmed += overCap;
       }
       trimCompany(company);
-      return { epoch: record.epoch, entry: { ...entry } };
+      if (idempotencyKey !== undefined) {
+        dropKeys(record, at, 1);
+        record.keys.set(idempotencyKey, { offset: entry.offset, ts });
+      }
+      return { epoch: record.epoch, entry: { ...entry }, duplicate: false };
     },
 
     async read(key, after, limit) {

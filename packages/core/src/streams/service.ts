@@ -1,4 +1,5 @@
-import type { StreamKey, StreamStore } from "./store.js";
+import type { StreamAppendOptions, StreamEntry, StreamKey, StreamStore } from "./store.js";
+import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "../inbox/store.js";
 import { TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
@@ -9,6 +10,24 @@ import { topicRoom } from "../kernel/rooms.js";
 
 
 const isOffset = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+
+/** Options of one `toCompany(...).emit` or `toTopic(...).emit`. */
+export interface BroadcastSendOptions {
+  /**
+   * Makes the broadcast safe to retry, e.g. from an outbox relay: a repeat
+   * with the same key for the same stream (company, and company or topic
+   * stream) within the stream's TTL stores nothing new and resolves with the
+   * first broadcast's position (same epoch and offset). Use one key per
+   * logical event, such as the id of its outbox row. A non-empty string of
+   * well-formed Unicode, at most 200 characters. Keys are remembered for the
+   * stream TTL and, per stream, for at most 10 × the stream's `size`
+   * broadcasts; past either, the key is new again.
+   */
+  idempotencyKey?: string;
+}
+
+/** What the store made of one append, or why it could not. */
+type AppendOutcome = { position: StreamPosition; entry: StreamEntry; duplicate: boolean } | { error: unknown };
 
 /** The most entries one `stream:read` returns. */
 export const STREAM_READ_PAGE = 200;
@@ -21,6 +40,25 @@ export interface StreamLimits {
   maxDepth: number;
   /** Most missed messages one device may catch up on; past it the answer is a `TOO_MANY_MISSED` resync. */
   maxReplay: number;
+}
+
+/**
+ * The idempotency key of a broadcast's options, or `undefined` without one.
+ *
+ * @throws TrussError `INVALID_PAYLOAD` when the options are not an object or
+ * the key is not a non-empty string of well-formed Unicode of at most 200 characters.
+ */
+function broadcastKeyOf(options: BroadcastSendOptions | undefined): string | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null) {
+    throw new TrussError("INVALID_PAYLOAD", `emit(event, data, options): options must be an object, got ${options === null ? "null" : typeof options}.`);
+  }
+  const key = options.idempotencyKey;
+  if (key === undefined || isIdempotencyKey(key)) return key;
+  throw new TrussError(
+    "INVALID_PAYLOAD",
+    `emit(event, data, { idempotencyKey }): the key must be a non-empty string of well-formed Unicode of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
+  );
 }
 
 /**
@@ -52,43 +90,73 @@ export class StreamService {
 
   /**
    * Stores a broadcast in its stream, then emits it to `room` with its
-   * position as third argument. Never rejects: when the store cannot take
-   * it, the broadcast still goes out live, without a position (devices that
-   * were away will not get it), the failure is counted, and `null` comes back.
+   * position as third argument. Without an idempotency key it never
+   * rejects: when the store cannot take it, the broadcast still goes out
+   * live, without a position (devices that were away will not get it), the
+   * failure is counted, and `null` comes back.
    *
-   * @throws Error before `attach`/`bind`, and TrussError `INVALID_PAYLOAD` /
-   * `PAYLOAD_TOO_LARGE`, synchronously, before anything is stored or sent.
+   * With `options.idempotencyKey` it resolves with a position or rejects:
+   * when the store cannot confirm the append, nothing goes out live and the
+   * store's error (`STORE_UNAVAILABLE`) rejects, so a retry with the same key
+   * reaches devices once. A duplicate (the key was used on this stream
+   * within the TTL) stores nothing and resolves with the first position; the
+   * first entry is sent to the room again under that position, because the
+   * first send may have been stored without being sent (its process stopped
+   * in between). Clients drop an offset they already have, so a device that
+   * got it the first time does not get it twice.
+   *
+   * @throws Error before `attach`/`bind`, and TrussError `INVALID_PAYLOAD`
+   * (the data, or a malformed idempotency key) / `PAYLOAD_TOO_LARGE`,
+   * synchronously, before anything is stored or sent.
    */
-  publish(key: StreamKey, room: string, event: string, data: unknown): Promise<StreamPosition | null> {
+  publish(key: StreamKey, room: string, event: string, data: unknown, options?: BroadcastSendOptions): Promise<StreamPosition | null> {
     // Throws before attach/bind, before anything is stored.
     const namespace = this.ctx.namespace();
     const copy = this.snapshot(event, data);
+    const idempotencyKey = broadcastKeyOf(options);
+    const appendOptions: StreamAppendOptions | undefined = idempotencyKey === undefined ? undefined : { idempotencyKey };
     // Settled at once (never rejects), so a failure waiting behind an earlier publish is never an unhandled rejection.
-    const appended = storeCall(this.ctx, "streams", "append", () => this.store.append(key, event, copy)).then(
-      ({ epoch, entry }) => ({ position: { stream: key.stream, epoch, offset: entry.offset } }),
-      (error: unknown) => ({ error }),
-    );
+    const appended: Promise<AppendOutcome> = storeCall(this.ctx, "streams", "append", () => this.store.append(key, event, copy, appendOptions))
+      .then(({ epoch, entry, duplicate }) => {
+        if (appendOptions && typeof duplicate !== "boolean") {
+          // A custom store written against the old contract, which ignores the key: a retry would store twice.
+          throw new TrussError("INTERNAL_ERROR", "The stream store's append did not resolve with { epoch, entry, duplicate }; update it to the current StreamStore contract.");
+        }
+        return { position: { stream: key.stream, epoch, offset: entry.offset }, entry, duplicate: duplicate === true };
+      })
+      .catch((error: unknown) => ({ error }));
     // The room names the stream (company or topic, within one company): no key to build per broadcast.
     const previous = this.tails.get(room);
-    const published = (previous ? previous.then(() => appended) : appended).then((outcome): StreamPosition | null => {
+    const published = (previous ? previous.then(() => appended) : appended).then((outcome): AppendOutcome => {
       if ("position" in outcome) {
-        this.emitLive(namespace, room, event, copy, outcome.position);
-        return outcome.position;
+        if (outcome.duplicate) {
+          this.ctx.metrics.inc("truss_stream_duplicates_total");
+          this.emitLive(namespace, room, outcome.entry.event, outcome.entry.data, outcome.position);
+        } else {
+          this.emitLive(namespace, room, event, copy, outcome.position);
+        }
+        return outcome;
       }
+      // The caller gets the error and retries with the key; sent live now, the retry would reach devices twice.
+      if (appendOptions) return outcome;
       this.ctx.metrics.inc("truss_stream_append_failures_total");
       this.ctx.logger.warn("a broadcast could not be stored; sent live only", {
         stream: key.stream,
         error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
       });
       this.emitLive(namespace, room, event, copy);
-      return null;
+      return outcome;
     });
     this.tails.set(room, published);
     const forget = () => {
       if (this.tails.get(room) === published) this.tails.delete(room);
     };
     void published.then(forget, forget);
-    return published;
+    return published.then((outcome) => {
+      if ("position" in outcome) return outcome.position;
+      if (appendOptions) throw outcome.error;
+      return null;
+    });
   }
 
   /**

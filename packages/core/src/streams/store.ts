@@ -66,12 +66,30 @@ export interface StreamTrimStats {
  */
 export interface StreamStore {
   /**
-   * Appends an entry with the stream's next offset and resolves with it and
-   * the epoch. Starts a new epoch when the stream has no history at all (its
-   * first append, or after a store restart). Applies the size cap and TTL.
-   * Rejects (nothing stored) when the store is unreachable.
+   * Appends an entry with the stream's next offset and resolves with it, the
+   * epoch and `duplicate: false`. Starts a new epoch when the stream has no
+   * history at all (its first append, or after a store restart). Applies the
+   * size cap and TTL. Rejects (nothing stored) when the store is unreachable.
+   *
+   * With `options.idempotencyKey`, the append is idempotent per stream
+   * (company and stream name): if the same key was appended to the same
+   * stream within the TTL, nothing is stored and it resolves with the first
+   * entry's epoch and offset and `duplicate: true`. The key is looked up in
+   * the same atomic step that assigns the offset, so two appends with one key
+   * at once (from two engine nodes) store one entry. A store remembers a key
+   * for `ttlMs` from the first entry's `ts`, and a stream's newest
+   * {@link STREAM_IDEMPOTENCY_KEYS_PER_ENTRY} × `size` keys, forgetting older
+   * ones first; a forgotten key is a new key. A key never outlives its epoch:
+   * a stream that starts a new epoch starts with no keys. When the first
+   * entry was already dropped (size cap) but its key is remembered, the
+   * result is still a duplicate whose entry has the first offset and `ts`
+   * with this call's `event` and `data`. Without a key nothing is remembered.
+   *
+   * @throws TypeError (as a rejection, nothing stored) when
+   * `options.idempotencyKey` is present but not an idempotency key
+   * (`isIdempotencyKey`).
    */
-  append(key: StreamKey, event: string, data: unknown): Promise<{ epoch: string; entry: StreamEntry }>;
+  append(key: StreamKey, event: string, data: unknown, options?: StreamAppendOptions): Promise<StreamAppendResult>;
   /**
    * Entries with an offset greater than `after`, oldest first, at most
    * `limit`, with the stream's epoch and top offset. For a stream that never
@@ -85,6 +103,36 @@ export interface StreamStore {
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
   ping?(): Promise<void>;
 }
+
+/** Options of one {@link StreamStore.append}. */
+export interface StreamAppendOptions {
+  /**
+   * Makes the append idempotent for this stream: a repeat with the same key
+   * within the TTL stores nothing and resolves with the first entry's
+   * position. A non-empty string of well-formed Unicode, at most 200
+   * characters (`MAX_IDEMPOTENCY_KEY_LENGTH`).
+   */
+  idempotencyKey?: string;
+}
+
+/** What {@link StreamStore.append} resolves with. */
+export interface StreamAppendResult {
+  /** The stream's epoch; for a duplicate, the first entry's (the same, since keys never outlive their epoch). */
+  epoch: string;
+  /**
+   * The stored entry; for a duplicate, the first entry stored with the key
+   * (its offset and ts, and its event and data unless the size cap dropped it).
+   */
+  entry: StreamEntry;
+  /** Whether the key was already used on this stream, so nothing was stored. */
+  duplicate: boolean;
+}
+
+/**
+ * How many idempotency keys a stream store remembers per stream, as a
+ * multiple of its `size`: at most `10 × size`, the oldest forgotten first.
+ */
+export const STREAM_IDEMPOTENCY_KEYS_PER_ENTRY = 10;
 
 /** The methods every {@link StreamStore} must have; `createRealtimeEngine` refuses a store without one of them. */
 export const STREAM_STORE_METHODS = methodsOf<StreamStore>({ append: true, read: true, trimmed: true });
