@@ -5,6 +5,7 @@ import { caseRegistrar } from "./registrar.js";
 import type { Factory, SuiteOptions, TestFunction } from "./runner.js";
 import { registerStreamConcurrencyCases } from "./streams-concurrency.js";
 import { appendSequence, freshStream, offsetRange, offsetsOf, type StreamCases } from "./streams-fixtures.js";
+import { registerStreamIdempotencyCases } from "./streams-idempotency.js";
 import { registerStreamIsolationCases } from "./streams-isolation.js";
 import { registerStreamRetentionCases } from "./streams-retention.js";
 
@@ -13,7 +14,8 @@ export interface StreamSuiteOptions extends SuiteOptions<StreamStore> {
   /**
    * Calling the factory twice gives two handles on the same data, as two
    * engine nodes sharing one Redis would hold. The concurrent-append cases
-   * then spread their appends over both handles.
+   * (with and without an idempotency key) then spread their appends over
+   * both handles.
    */
   sharedBackend?: boolean;
 }
@@ -22,7 +24,10 @@ export interface StreamSuiteOptions extends SuiteOptions<StreamStore> {
  * Registers the {@link StreamStore} conformance cases with `test`. The
  * factory is called once per case with the options that case needs (a small
  * `size`, a short `ttlMs`; `{}` otherwise), and every case uses fresh random
- * company and stream ids.
+ * company and stream ids. Idempotent appends (`append(..., { idempotencyKey })`)
+ * are covered too: repeats, keys of other streams and companies, racing
+ * repeats, expiry after the TTL, the first entry dropped by the size cap,
+ * the bound on remembered keys, and malformed keys.
  *
  * @example
  * streamStoreSuite(test, (options) => redisStreamStore({ ...options, redis }), { sharedBackend: true });
@@ -38,6 +43,7 @@ export function streamStoreSuite(
   registerStreamRetentionCases(cases);
   registerStreamConcurrencyCases(cases, options.sharedBackend ?? false);
   registerStreamIsolationCases(cases);
+  registerStreamIdempotencyCases(cases, options.sharedBackend ?? false);
 }
 
 function registerStreamLogCases(cases: StreamCases): void {
@@ -45,6 +51,7 @@ function registerStreamLogCases(cases: StreamCases): void {
     const key = freshStream();
     const data = { projectId: uniqueId("project"), budget: 1_250_000, phases: [{ name: "foundation" }] };
     const first = await store.append(key, "project:updated", data);
+    assert.equal(first.duplicate, false, "an append without an idempotency key is never a duplicate");
     assert.deepEqual({ ...first.entry, ts: 0 }, { offset: 1, event: "project:updated", data, ts: 0 });
     assert.ok(isPlausibleTimestamp(first.entry.ts), `ts ${first.entry.ts} is epoch ms`);
     assert.ok(typeof first.epoch === "string" && first.epoch.length > 0, "the epoch is a non-empty string");
