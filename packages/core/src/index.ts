@@ -109,3 +109,8 @@ export type {
   RecoveryOptions,
   RevocationTimingOptions,
 } from "./engine/options.js";
+export { relay } from "./outbox/relay.js";
+export type { OutboxRelay, OutboxRelayOptions, OutboxRelayStats } from "./outbox/relay.js";
+export type { OutboxBatch, OutboxFailure, OutboxOutcome, OutboxRow, OutboxSource, OutboxTarget } from "./outbox/source.js";
+export { outboxEntry, outboxStream } from "./outbox/entry.js";
+export type { OutboxEmitOptions, OutboxEntry, OutboxLimits } from "./outbox/entry.js";

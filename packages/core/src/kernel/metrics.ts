@@ -116,6 +116,25 @@ export const ENGINE_METRICS = {
     labels: [],
   },
   truss_revocations_total: { kind: "counter", help: "disconnectUser and unsubscribeUser calls made on this node, by kind.", labels: ["kind"] },
+  truss_outbox_published_total: { kind: "counter", help: "Outbox rows this node's relay published and removed.", labels: [] },
+  truss_outbox_failed_total: {
+    kind: "counter",
+    help: "Outbox rows the engine refused for good (kept in the table as failed), by error code.",
+    labels: ["code"],
+  },
+  truss_outbox_retries_total: {
+    kind: "counter",
+    help: "Outbox publishes that failed for a transient reason and were left to be retried, by error code.",
+    labels: ["code"],
+  },
+  truss_outbox_lag_seconds: { kind: "gauge", help: "Age of the oldest row of the outbox relay's last batch when it was claimed; 0 when nothing was pending.", labels: [] },
+  truss_outbox_batch_duration_seconds: {
+    kind: "histogram",
+    help: "Time the outbox relay took to publish and settle one batch.",
+    labels: [],
+    // 1 ms to 10 s.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  },
   // Totals kept by the stores, read at scrape time (see createEngineMetrics).
   truss_inbox_dropped_total: {
     kind: "counter",
@@ -206,6 +225,8 @@ export class MetricsRegistry {
   private readonly counters = new Map<string, Declared<Child>>();
   private readonly histograms = new Map<string, Declared<Observer>>();
   private readonly companies: Set<string> | null;
+  /** The value of `truss_outbox_lag_seconds`, set by the outbox relay after each claim. */
+  outboxLagSeconds = 0;
   private readonly companyMax: number;
 
   constructor(options: MetricsOptions = {}) {
@@ -353,7 +374,7 @@ type StoreTotals = { inbox: Pick<InboxStore, "dropped">; streams: Pick<StreamSto
 /** The registry of one engine, with every metric it reports declared up front. */
 export function createEngineMetrics(connections: () => number, stores: StoreTotals, options: MetricsOptions = {}): MetricsRegistry {
   const metrics = new MetricsRegistry(options);
-  const gauges: Record<NamesOf<"gauge">, () => number> = { truss_connections: connections };
+  const gauges: Record<NamesOf<"gauge">, () => number> = { truss_connections: connections, truss_outbox_lag_seconds: () => metrics.outboxLagSeconds };
 
   // Totals kept by the stores, across all nodes sharing them, read at scrape time. A store
   // that is down is already counted by truss_store_errors_total; its samples are left out.

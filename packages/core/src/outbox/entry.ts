@@ -1,0 +1,74 @@
+import { isTopicName, RESERVED_EVENTS } from "@truss/protocol";
+import { idempotencyKeyOf } from "../inbox/store.js";
+import { jsonSnapshot } from "../kernel/payload.js";
+import { assertIds } from "../kernel/payload.js";
+import type { OutboxTarget } from "./source.js";
+
+/** The limits an outbox checks data against at the call: the engine's `limits.maxDepth` and `limits.maxMessageBytes`. */
+export interface OutboxLimits {
+  /** Deepest nesting of objects and arrays. Default: the engine's, `DEFAULTS.limits.maxDepth`. */
+  maxDepth?: number;
+  /** Largest data, in bytes of its JSON. Default: the engine's, `DEFAULTS.limits.maxMessageBytes`. */
+  maxMessageBytes?: number;
+}
+
+/** The options of an outbox emit: those of the engine's emitters. */
+export interface OutboxEmitOptions {
+  /**
+   * Publishes once across rows that repeat it (within the stream's or the
+   * inbox's TTL), as the engine's `idempotencyKey` does. Without it, the
+   * row's own id is the key, so a row relayed twice still publishes once.
+   */
+  idempotencyKey?: string;
+}
+
+/** One row to write, checked at the application's call. */
+export interface OutboxEntry {
+  /** Where it goes. */
+  readonly target: OutboxTarget;
+  /** The key of the stream the row belongs to, for ordering: `company:<id>`, `topic:<id>:<topic>` or `user:<id>:<user>` (ids JSON-quoted). */
+  readonly stream: string;
+  /** The application event name. */
+  readonly event: string;
+  /** The data as JSON text; `null` for `undefined`. */
+  readonly json: string | null;
+  /** The application's idempotency key, if it gave one. */
+  readonly idempotencyKey: string | undefined;
+}
+
+/**
+ * Checks an outbox emit the way the engine checks the same emit, at the
+ * call, inside the application's transaction: a row the engine would refuse
+ * never reaches the table, and the data is copied as it is now.
+ *
+ * @throws TypeError for an id that is not a string of well-formed Unicode, a
+ * topic that is not a topic name, a Truss protocol event, or malformed options.
+ * @throws TrussError `INVALID_PAYLOAD` (not JSON, nested too deep) or
+ * `PAYLOAD_TOO_LARGE`.
+ */
+export function outboxEntry(
+  target: OutboxTarget,
+  event: string,
+  data: unknown,
+  options: OutboxEmitOptions | undefined,
+  limits: Required<OutboxLimits>,
+): OutboxEntry {
+  const call = `outbox ${target.kind === "company" ? "toCompany" : target.kind === "topic" ? "toTopic" : "toUser"}(...).emit`;
+  assertIds(call, target.kind === "user" ? { companyId: target.companyId, userId: target.userId } : { companyId: target.companyId });
+  if (target.kind === "topic" && !isTopicName(target.topic)) {
+    throw new TypeError(`${call}: ${JSON.stringify(target.topic)} is not a topic name (letters, digits, _ . @ - in parts joined by : or /).`);
+  }
+  if (typeof event !== "string" || event.length === 0) throw new TypeError(`${call}: event must be a non-empty string.`);
+  if (RESERVED_EVENTS.has(event)) throw new TypeError(`${call}: "${event}" is a Truss protocol event and cannot be emitted by the application.`);
+  const idempotencyKey = idempotencyKeyOf(options, call);
+  const { json } = jsonSnapshot(data, { maxDepth: limits.maxDepth, maxBytes: limits.maxMessageBytes }, `${call} data for "${event}"`);
+  return { target, stream: outboxStream(target), event, json: json ?? null, idempotencyKey };
+}
+
+/** The key of a target's stream: rows with the same key are published in order. */
+export function outboxStream(target: OutboxTarget): string {
+  const company = JSON.stringify(target.companyId);
+  if (target.kind === "company") return `company:${company}`;
+  if (target.kind === "topic") return `topic:${company}:${target.topic}`;
+  return `user:${company}:${JSON.stringify(target.userId)}`;
+}

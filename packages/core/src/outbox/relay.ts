@@ -1,0 +1,349 @@
+import { ERROR_CODES, errorAction, isRetryable, type ErrorCode } from "@truss/protocol";
+import type { RealtimeEngine } from "../engine/api.js";
+import { isTrussError } from "../kernel/errors.js";
+import type { EventCatalog } from "../kernel/events.js";
+import type { EnginePart } from "../kernel/lifecycle.js";
+import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
+import { secondsSince, type MetricsRegistry } from "../kernel/metrics.js";
+import { outboxStream } from "./entry.js";
+import type { OutboxFailure, OutboxRow, OutboxSource } from "./source.js";
+
+/** The relay's timing and batch size: the third argument of {@link relay}. */
+export interface OutboxRelayOptions {
+  /**
+   * Most rows claimed and published at once.
+   * @default 100
+   */
+  batchSize?: number;
+  /**
+   * Longest time between two claims when no wake-up comes: the bound on how
+   * late a row whose wake-up was lost is published.
+   * @default 1000
+   */
+  pollIntervalMs?: number;
+  /**
+   * First pause after a transient failure (the database or a store down);
+   * doubled at each failure in a row, up to `maxBackoffMs`.
+   * @default 100
+   */
+  minBackoffMs?: number;
+  /**
+   * Longest pause between two attempts while failures go on.
+   * @default 5000
+   */
+  maxBackoffMs?: number;
+  /** Where the relay logs. Default: the engine's logger (`console` when the engine's is out of reach). */
+  logger?: Logger | false;
+}
+
+/** What one relay has done since it started. */
+export interface OutboxRelayStats {
+  /** Rows published and removed. */
+  readonly published: number;
+  /** Rows the engine refused for good, kept in the table as failed. */
+  readonly failed: number;
+  /** Publishes that failed for a transient reason and were left to be retried. */
+  readonly retried: number;
+  /** Batches claimed with at least one row. */
+  readonly batches: number;
+  /** Age of the oldest row of the last batch when it was claimed, in ms; 0 when nothing was pending. */
+  readonly lagMs: number;
+}
+
+/** A running relay: {@link relay}'s handle. */
+export interface OutboxRelay {
+  /** What it has done so far. */
+  readonly stats: OutboxRelayStats;
+  /**
+   * Stops claiming, lets the batch in progress finish and settle, and stops
+   * the source listening. Called by the engine's `close()` too; idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** The emitters a relay publishes through: the engine's, with the idempotency key the stored stream and inbox appends check. */
+interface RelayEngine {
+  toCompany(companyId: string): { emit(event: string, data: unknown, options?: { idempotencyKey?: string }): Promise<unknown> };
+  toTopic(companyId: string, topic: string): { emit(event: string, data: unknown, options?: { idempotencyKey?: string }): Promise<unknown> };
+  toUser(companyId: string, userId: string): { emit(event: string, data: unknown, options?: { idempotencyKey?: string }): Promise<unknown> };
+  readonly io?: unknown;
+}
+
+/** The engine's own parts the relay joins when it can reach them: its metrics, its logger, and its lifecycle. */
+interface EngineInternals {
+  ctx?: { metrics?: MetricsRegistry; logger?: Logger };
+  parts?: EnginePart[];
+}
+
+const DEFAULT_BATCH_SIZE = 100;
+const DEFAULT_POLL_INTERVAL_MS = 1000;
+const DEFAULT_MIN_BACKOFF_MS = 100;
+const DEFAULT_MAX_BACKOFF_MS = 5000;
+
+/**
+ * Relays an outbox to devices through `engine`: claims batches of committed
+ * rows from `source`, publishes each with its idempotency key (the row's id
+ * unless the application gave one), and settles the batch. A row the engine
+ * refuses for good (`INVALID_PAYLOAD`, `PAYLOAD_TOO_LARGE`, an id or topic it
+ * does not take) is marked failed with its code, counted in
+ * `truss_outbox_failed_total`, logged once, and never holds back the rows
+ * behind it; a transient failure (`STORE_UNAVAILABLE`, the database down)
+ * leaves that row and the rest of its stream for the next claim, after a
+ * backoff, so each stream stays in order.
+ *
+ * Run one on every node that has an engine: the source hands each stream to
+ * one relay at a time. The relay starts when the engine is attached (at
+ * once if it already is) and stops with `engine.close()`.
+ *
+ * @example
+ * ```ts
+ * const engine = createRealtimeEngine({ auth });
+ * engine.attach(httpServer);
+ * relay(engine, postgresOutbox(pool).source());
+ * ```
+ */
+export function relay<C extends EventCatalog>(engine: RealtimeEngine<C>, source: OutboxSource, options: OutboxRelayOptions = {}): OutboxRelay {
+  const internals = engine as unknown as EngineInternals;
+  const logger = options.logger === false ? silentLogger : (options.logger ?? internals.ctx?.logger ?? consoleLogger);
+  const part = new OutboxRelayPart(engine as unknown as RelayEngine, source, resolveRelayOptions(options), logger, internals.ctx?.metrics ?? null);
+  // Joins the engine's lifecycle: started when it is bound, stopped first at close().
+  if (Array.isArray(internals.parts)) internals.parts.unshift(part);
+  if ((engine as unknown as RelayEngine).io !== undefined || !Array.isArray(internals.parts)) part.start();
+  return part;
+}
+
+interface ResolvedRelayOptions {
+  batchSize: number;
+  pollIntervalMs: number;
+  minBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayOptions {
+  const positive = (value: number | undefined, fallback: number, name: string) => {
+    if (value === undefined) return fallback;
+    if (!(Number.isSafeInteger(value) && value > 0)) throw new TypeError(`relay options: ${name} must be a positive integer; got ${String(value)}.`);
+    return value;
+  };
+  const resolved = {
+    batchSize: positive(options.batchSize, DEFAULT_BATCH_SIZE, "batchSize"),
+    pollIntervalMs: positive(options.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS, "pollIntervalMs"),
+    minBackoffMs: positive(options.minBackoffMs, DEFAULT_MIN_BACKOFF_MS, "minBackoffMs"),
+    maxBackoffMs: positive(options.maxBackoffMs, DEFAULT_MAX_BACKOFF_MS, "maxBackoffMs"),
+  };
+  if (resolved.maxBackoffMs < resolved.minBackoffMs) throw new TypeError("relay options: maxBackoffMs must be at least minBackoffMs.");
+  return resolved;
+}
+
+/** Why a publish failed, and whether trying again could help. */
+interface PublishFailure {
+  readonly permanent: boolean;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/**
+ * The relay as an engine part: one loop that claims, publishes and settles,
+ * started by `start` and drained by `stop`.
+ */
+class OutboxRelayPart implements EnginePart, OutboxRelay {
+  private readonly counts = { published: 0, failed: 0, retried: 0, batches: 0, lagMs: 0 };
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  /** Consecutive transient failures: the backoff's exponent. */
+  private failures = 0;
+  /** Whether the current outage was logged already (logged once, when it starts). */
+  private outageLogged = false;
+
+  constructor(
+    private readonly engine: RelayEngine,
+    private readonly source: OutboxSource,
+    private readonly options: ResolvedRelayOptions,
+    private readonly logger: Logger,
+    private readonly metrics: MetricsRegistry | null,
+  ) {}
+
+  get stats(): OutboxRelayStats {
+    return { ...this.counts };
+  }
+
+  start(): void {
+    if (this.loop || this.abort.signal.aborted) return;
+    this.loop = this.run();
+  }
+
+  stop(): Promise<void> {
+    return this.close();
+  }
+
+  close(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.abort.abort();
+      await this.loop;
+      await this.source.close?.().catch((error: unknown) => this.logger.warn("outbox source did not close cleanly", { error: messageOf(error) }));
+    })();
+    return this.stopping;
+  }
+
+  private async run(): Promise<void> {
+    const { signal } = this.abort;
+    while (!signal.aborted) {
+      let transient: PublishFailure | null = null;
+      try {
+        const batch = await this.source.claim(this.options.batchSize);
+        if (!batch || batch.rows.length === 0) {
+          this.setLag(0);
+          this.recovered();
+          await this.source.wait(this.options.pollIntervalMs, signal);
+          continue;
+        }
+        const started = performance.now();
+        this.counts.batches += 1;
+        this.setLag(Math.max(0, ...batch.rows.map((row) => row.ageMs ?? 0)));
+        const outcome = await this.publishBatch(batch.rows);
+        transient = outcome.transient;
+        await batch.settle({ done: outcome.done, failed: outcome.failed });
+        // Counted once settled: a batch whose settle failed is published again.
+        this.counts.published += outcome.done.length;
+        this.metrics?.inc("truss_outbox_published_total", undefined, outcome.done.length);
+        for (const failure of outcome.failed) this.refused(failure);
+        this.metrics?.observe("truss_outbox_batch_duration_seconds", undefined, secondsSince(started));
+      } catch (error) {
+        transient = { permanent: false, code: isTrussError(error) ? error.code : "STORE_UNAVAILABLE", message: messageOf(error) };
+      }
+      if (transient) await this.backOff(transient, signal);
+      else this.recovered();
+    }
+  }
+
+  /**
+   * Publishes a batch: the streams side by side, each stream's rows one after
+   * the other, a stream stopping at its first transient failure.
+   */
+  private async publishBatch(rows: readonly OutboxRow[]): Promise<{ done: string[]; failed: OutboxFailure[]; transient: PublishFailure | null }> {
+    const streams = new Map<string, OutboxRow[]>();
+    for (const row of rows) {
+      const key = streamOf(row);
+      const run = streams.get(key);
+      if (run) run.push(row);
+      else streams.set(key, [row]);
+    }
+    const done: string[] = [];
+    const failed: OutboxFailure[] = [];
+    let transient: PublishFailure | null = null;
+    await Promise.all(
+      [...streams.values()].map(async (run) => {
+        for (const row of run) {
+          try {
+            await this.publish(row);
+            done.push(row.id);
+          } catch (error) {
+            const failure = classify(error);
+            if (failure.permanent) {
+              failed.push({ id: row.id, code: failure.code, message: failure.message });
+              continue;
+            }
+            this.counts.retried += 1;
+            this.metrics?.inc("truss_outbox_retries_total", { code: failure.code });
+            transient ??= failure;
+            // The rest of this stream waits for this row, to keep its order.
+            return;
+          }
+        }
+      }),
+    );
+    return { done, failed, transient };
+  }
+
+  private async publish(row: OutboxRow): Promise<void> {
+    const { target, event, data } = row;
+    const options = { idempotencyKey: row.idempotencyKey ?? row.id };
+    switch (target?.kind) {
+      case "company":
+      case "topic": {
+        const emitter = target.kind === "company" ? this.engine.toCompany(target.companyId) : this.engine.toTopic(target.companyId, target.topic);
+        const position = await emitter.emit(event, data, options);
+        // The stream store did not take it (it went out live only): not stored, so not done.
+        if (position === null) throw new Error("the stream store did not take the broadcast");
+        return;
+      }
+      case "user":
+        await this.engine.toUser(target.companyId, target.userId).emit(event, data, options);
+        return;
+      default:
+        throw new TypeError(`outbox row ${row.id} has no target the relay knows (kind ${JSON.stringify((target as { kind?: unknown } | undefined)?.kind)}).`);
+    }
+  }
+
+  /** Counts and logs (once, here) a row marked failed. */
+  private refused(failure: OutboxFailure): void {
+    this.counts.failed += 1;
+    this.metrics?.inc("truss_outbox_failed_total", { code: failure.code });
+    this.logger.error("outbox row refused for good and marked failed; the rows behind it go on", { ...failure });
+  }
+
+  private async backOff(failure: PublishFailure, signal: AbortSignal): Promise<void> {
+    if (!this.outageLogged) {
+      this.outageLogged = true;
+      this.logger.warn("outbox relay could not publish; retrying with backoff", { code: failure.code, error: failure.message });
+    }
+    const delay = Math.min(this.options.maxBackoffMs, this.options.minBackoffMs * 2 ** Math.min(this.failures, 20));
+    this.failures += 1;
+    await sleep(delay * (0.5 + Math.random() / 2), signal);
+  }
+
+  private recovered(): void {
+    if (this.outageLogged) this.logger.warn("outbox relay publishing again");
+    this.failures = 0;
+    this.outageLogged = false;
+  }
+
+  private setLag(ms: number): void {
+    this.counts.lagMs = ms;
+    if (this.metrics) this.metrics.outboxLagSeconds = ms / 1000;
+  }
+}
+
+/** The stream a row belongs to; a row without a readable target is its own stream (it fails for good). */
+function streamOf(row: OutboxRow): string {
+  try {
+    return outboxStream(row.target);
+  } catch {
+    return `row:${row.id}`;
+  }
+}
+
+/**
+ * Whether the engine would refuse the same publish again: a TrussError whose
+ * code a client would not retry ({@link ERROR_ACTIONS}), or a TypeError (an
+ * id, a topic name or an event the engine does not take). Anything else (a
+ * store down, the engine not attached yet) is transient.
+ */
+function classify(error: unknown): PublishFailure {
+  const message = messageOf(error);
+  if (isTrussError(error) && (ERROR_CODES as readonly string[]).includes(error.code)) {
+    return { permanent: !isRetryable(errorAction(error.code)), code: error.code, message };
+  }
+  if (error instanceof TypeError) return { permanent: true, code: "INVALID_PAYLOAD", message };
+  return { permanent: false, code: "INTERNAL_ERROR", message };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; the timer never keeps the process alive. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    timer.unref?.();
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
