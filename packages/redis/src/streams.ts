@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import {
+  idempotencyKeyOf,
   resolveStreamStoreOptions,
+  STREAM_IDEMPOTENCY_KEYS_PER_ENTRY,
   type StreamEntry,
   type StreamGapReason,
   type StreamKey,
@@ -23,18 +25,22 @@ export interface RedisStreamStoreOptions extends StreamStoreOptions {
   prefix?: string;
 }
 
-/** Keys of one stream; both share the hash tag `{<prefix>:stream:<company>:<stream>}`. */
+/** Keys of one stream; all share the hash tag `{<prefix>:stream:<company>:<stream>}`. */
 export interface StreamKeys {
   /** HASH: `epoch`, `top` (last offset), `trimmed` and `expired` (highest offset each cause dropped). */
   meta: string;
   /** LIST of kept entries, oldest first, each `<ts>,<JSON [event, data]>`; the last one has offset `top`. */
   log: string;
+  /** HASH: idempotency key → `<offset> <ts>` of the first entry appended with it, in the current epoch. */
+  idempotency: string;
+  /** LIST of remembered keys, oldest first, each `<offset> <ts> <key>`: what goes first past the TTL or the bound. */
+  idempotencyOrder: string;
 }
 
 /** The keys of one stream; streams are per company, so both ids are in the tag, encoded. */
 export function streamKeys(prefix: string, key: StreamKey): StreamKeys {
   const tag = `{${prefix}:stream:${encodeId(key.companyId)}:${encodeId(key.stream)}}`;
-  return { meta: `${tag}:meta`, log: `${tag}:log` };
+  return { meta: `${tag}:meta`, log: `${tag}:log`, idempotency: `${tag}:idempotency`, idempotencyOrder: `${tag}:idempotency:order` };
 }
 
 /** The HASH with the totals (`trimmed`, `expired`) of every node. */
@@ -42,14 +48,16 @@ export function streamStatsKey(prefix: string): string {
   return `${prefix}:stream:stats`;
 }
 
-// Shared by both scripts. KEYS: meta, log. ARGV[1]: epoch candidate, ARGV[2]: ttlMs.
+// Shared by both scripts. KEYS: meta, log, idempotency, idempotencyOrder.
+// ARGV[1]: epoch candidate, ARGV[2]: ttlMs, ARGV[3]: keyTtlMs.
 // The server's clock decides ts and the TTL cut-off, whatever the nodes' clocks say.
 // `openStream` reads the stream's state and starts a new epoch, with an empty
 // log, when it has none or when the log no longer holds what the meta says
 // it should (keys evicted or deleted outside this store): a history that lost
 // entries silently must not keep its epoch. Setting the epoch is then the
 // script's first write; an HSET can grow memory, so under maxmemory Redis
-// refuses the script there, before anything is written.
+// refuses the script there, before anything is written. A new epoch starts
+// with no idempotency keys: they name offsets of the old one.
 // `dropExpired` removes entries whose ts + ttl <= now from the front; ts never
 // decreases along the log, so it stops at the first live entry.
 const STREAM_STATE = `
@@ -68,7 +76,7 @@ local function openStream()
     return state
   end
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'top', 0, 'trimmed', 0, 'expired', 0)
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
   return { epoch = ARGV[1], top = 0, trimmed = 0, expired = 0 }
 end
 
@@ -97,15 +105,44 @@ local function dropExpired(state)
   redis.call('HSET', KEYS[1], 'expired', state.expired)
   return count
 end
+
+local function keepKeys()
+  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+end
 `;
 
-// KEYS: meta, log. ARGV: epoch candidate, ttlMs, keyTtlMs, size, JSON [event, data].
+// KEYS: meta, log, idempotency, idempotencyOrder. ARGV: epoch candidate,
+// ttlMs, keyTtlMs, size, JSON [event, data], idempotency key ('' for none),
+// most keys remembered.
 // Offset and write in one script, so offsets are contiguous and ordered
-// whichever node appends. The push comes before any trim so that, for a
-// stream that exists, it is the script's first write (see STREAM_STATE).
-// Returns epoch, offset, ts, expired, trimmed.
+// whichever node appends. With a key, the key is looked up first, in the
+// same script: a key whose first entry is younger than the TTL is a
+// duplicate, and the script returns that entry's offset and ts (and the
+// entry, while the size cap has not dropped it) without storing anything.
+// The push comes before any trim so that, for a stream that exists, it is
+// the script's first write (see STREAM_STATE); the lookup before it only
+// reads. Then the key is recorded: keys past the TTL and the oldest past the
+// bound are forgotten, and the new one added.
+// Returns epoch, offset, ts, expired, trimmed, duplicate (0 or 1), and for a
+// duplicate its stored entry or false.
 const APPEND = luaScript(`${STREAM_STATE}
 local state = openStream()
+local key = ARGV[6]
+if key ~= '' then
+  local first = redis.call('HGET', KEYS[3], key)
+  if first then
+    local offset, firstTs = string.match(first, '^(%d+) (%d+)$')
+    offset, firstTs = tonumber(offset), tonumber(firstTs)
+    if firstTs + ttl > now then
+      local length = redis.call('LLEN', KEYS[2])
+      local index = offset - (state.top - length + 1)
+      local stored = false
+      if index >= 0 and index < length then stored = redis.call('LINDEX', KEYS[2], index) end
+      keepKeys()
+      return { state.epoch, offset, string.format('%.0f', firstTs), 0, 0, 1, stored }
+    end
+  end
+end
 local last = redis.call('LINDEX', KEYS[2], -1)
 local ts = now
 if last then ts = math.max(now, tsOf(last)) end
@@ -120,12 +157,28 @@ if overCap > 0 then
 else
   overCap = 0
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return { state.epoch, state.top, string.format('%.0f', ts), expired, overCap }
+if key ~= '' then
+  local function forgetOldest()
+    local entry = redis.call('LPOP', KEYS[4])
+    local value, entryKey = string.match(entry, '^(%d+ %d+) (.*)$')
+    if redis.call('HGET', KEYS[3], entryKey) == value then redis.call('HDEL', KEYS[3], entryKey) end
+  end
+  while true do
+    local oldest = redis.call('LINDEX', KEYS[4], 0)
+    if not oldest or tonumber(string.match(oldest, '^%d+ (%d+) ')) + ttl > now then break end
+    forgetOldest()
+  end
+  local excess = redis.call('LLEN', KEYS[4]) + 1 - tonumber(ARGV[7])
+  for _ = 1, excess do forgetOldest() end
+  local value = string.format('%.0f %.0f', state.top, ts)
+  redis.call('HSET', KEYS[3], key, value)
+  redis.call('RPUSH', KEYS[4], value .. ' ' .. key)
+end
+keepKeys()
+return { state.epoch, state.top, string.format('%.0f', ts), expired, overCap, 0, false }
 `);
 
-// KEYS: meta, log. ARGV: epoch candidate, ttlMs, keyTtlMs, after, limit.
+// KEYS: meta, log, idempotency, idempotencyOrder. ARGV: epoch candidate, ttlMs, keyTtlMs, after, limit.
 // Reading applies the TTL too, so what expired is counted when it stops being
 // readable, and keeps the keys alive like an append: the epoch a reader saw
 // is the one the next append uses. The gap names why the entry right after
@@ -148,8 +201,7 @@ local entries = {}
 if tonumber(ARGV[5]) > 0 and start <= state.top then
   entries = redis.call('LRANGE', KEYS[2], start - first, start - first + tonumber(ARGV[5]) - 1)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+keepKeys()
 return { state.epoch, state.top, gap, expired, start, entries }
 `);
 
@@ -169,6 +221,14 @@ return { state.epoch, state.top, gap, expired, start, entries }
  * keys, unread, are not counted in `trimmed()`; everything a trim or a read
  * drops is, in the `<prefix>:stream:stats` hash shared by every node.
  *
+ * An append with an idempotency key is checked and recorded in the same Lua
+ * script that assigns the offset, so it is atomic across nodes: the key maps
+ * to the first entry's offset and ts in the stream's `:idempotency` hash, in
+ * its hash tag, and expires with the stream. Keys are remembered for the TTL
+ * (by the server's clock, like the entries) and at most `10 × size` per
+ * stream (the `:idempotency:order` list, oldest forgotten first); a stream
+ * that starts a new epoch forgets them all.
+ *
  * A resolved `append` means the entry is in Redis; any Redis error rejects
  * it, and the engine reports it as the store being unavailable.
  *
@@ -179,24 +239,33 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
   const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
   const { size, ttlMs, idleMs } = resolveStreamStoreOptions("redisStreamStore", options);
   const keyTtlMs = ttlMs + idleMs;
+  const maxKeys = STREAM_IDEMPOTENCY_KEYS_PER_ENTRY * size;
   const totals = new SharedTotals(redis, streamStatsKey(prefix), ["trimmed", "expired"] as const);
   const keysOf = (key: StreamKey) => {
-    const { meta, log } = streamKeys(prefix, key);
-    return [meta, log];
+    const { meta, log, idempotency, idempotencyOrder } = streamKeys(prefix, key);
+    return [meta, log, idempotency, idempotencyOrder];
   };
 
   return {
-    async append(key, event, data) {
+    async append(key, event, data, options) {
+      const idempotencyKey = idempotencyKeyOf(options, "redisStreamStore");
       const encoded = JSON.stringify(data === undefined ? [event] : [event, data]);
-      const [epoch, offset, ts, expired, trimmed] = (await runScript(redis, APPEND, keysOf(key), [
+      const [epoch, offset, ts, expired, trimmed, duplicate, stored] = (await runScript(redis, APPEND, keysOf(key), [
         randomUUID(),
         ttlMs,
         keyTtlMs,
         size,
         encoded,
-      ])) as [string, number, string, number, number];
+        idempotencyKey ?? "",
+        maxKeys,
+      ])) as [string, number, string, number, number, number, string | null];
+      if (Number(duplicate) === 1) {
+        // The size cap may have dropped the first entry: its offset and ts still answer for it.
+        const entry = stored ? decodeEntry(Number(offset), stored) : { offset: Number(offset), event, data, ts: Number(ts) };
+        return { epoch, entry, duplicate: true };
+      }
       await totals.add({ trimmed: Number(trimmed), expired: Number(expired) });
-      return { epoch, entry: { offset: Number(offset), event, data, ts: Number(ts) } };
+      return { epoch, entry: { offset: Number(offset), event, data, ts: Number(ts) }, duplicate: false };
     },
 
     async read(key, after, limit) {

@@ -77,6 +77,37 @@ describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStre
       expect(await redis.lrange(keys.log, 0, -1)).toEqual([`${entry.ts},["project:updated",{"budget":12}]`]);
     });
 
+    test("an idempotency key is a field of a hash and an element of a list under the stream's hash tag, and expires with the stream", async () => {
+      const redis = await client();
+      const key = freshKey();
+      const store = redisStreamStore({ redis, prefix, ttlMs: 60_000, idleMs: 60_000 });
+      await store.append(key, "project:updated", { budget: 1 });
+      const { entry } = await store.append(key, "project:updated", { budget: 12 }, { idempotencyKey: "row 7: {x}" });
+      const keys = streamKeys(prefix, key);
+      expect(new Set(Object.values(keys).map(hashTag)).size).toBe(1);
+      expect(await redis.hgetall(keys.idempotency)).toEqual({ "row 7: {x}": `2 ${entry.ts}` });
+      expect(await redis.lrange(keys.idempotencyOrder, 0, -1)).toEqual([`2 ${entry.ts} row 7: {x}`]);
+      for (const name of [keys.idempotency, keys.idempotencyOrder]) {
+        const ttl = await redis.pttl(name);
+        expect(ttl).toBeGreaterThan(100_000);
+        expect(ttl).toBeLessThanOrEqual(120_000);
+      }
+    });
+
+    test("a stream that starts a new epoch forgets its idempotency keys: they named offsets of the old one", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix });
+      const key = freshKey();
+      const first = await store.append(key, "e", 1, { idempotencyKey: "row-1" });
+      await store.append(key, "e", 2);
+      expect(await store.append(key, "e", 1, { idempotencyKey: "row-1" })).toMatchObject({ duplicate: true, entry: { offset: 1 } });
+      await redis.del(streamKeys(prefix, key).log);
+      const again = await store.append(key, "e", 1, { idempotencyKey: "row-1" });
+      expect(again).toMatchObject({ duplicate: false, entry: { offset: 1, data: 1 } });
+      expect(again.epoch).not.toBe(first.epoch);
+      expect(await redis.hgetall(streamKeys(prefix, key).idempotency)).toEqual({ "row-1": `1 ${again.entry.ts}` });
+    });
+
     test("the key layout keeps crafted company ids and stream names apart", () => {
       const confusable: [string, string][] = [
         ["a:b", "c"],
