@@ -1,0 +1,141 @@
+import { DEFAULTS, idempotencyKeyOf, INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE, type InboxOptions, type InboxStore, type UserKey } from "@truss/core";
+import { type InboxMessage, isInboxId } from "@truss/protocol";
+import { Sweeper, type SweepOptions } from "./sweep.js";
+import { Statements, toNumber, totalsSlot, type PostgresStoreConnection } from "./sql.js";
+
+/** Options of {@link postgresInboxStore}. */
+export interface PostgresInboxStoreOptions extends InboxOptions, PostgresStoreConnection, SweepOptions {}
+
+interface AppendRow {
+  ms: string;
+  seq: string;
+  duplicate: boolean;
+  kept: boolean;
+  event: string | null;
+  data: string | null;
+}
+
+interface MessageRow {
+  ms: string;
+  seq: string;
+  event: string;
+  data: string | null;
+}
+
+/**
+ * An {@link InboxStore} on PostgreSQL, in the `inbox_*` tables `migrate()`
+ * creates. Each user of a company has a row that every append locks (created
+ * with `INSERT … ON CONFLICT`), and the SQL function `inbox_append` checks the
+ * idempotency key, assigns the id, stores the message, trims by age and to
+ * `maxLength` and records the key in that one statement, so two nodes
+ * appending with one key store one message, and ids (`<ms>-<seq>` by the
+ * server's clock, like Redis Stream ids) strictly increase per user.
+ *
+ * The TTL is applied lazily: an append drops its user's expired messages,
+ * and a read drops them before answering, so an expired message is never
+ * read. A bounded sweep (at most `sweepBatch` users a run, at most once per
+ * `sweepIntervalMs`, started by a call of this store and never delaying it)
+ * clears users whose every message expired, so an inbox nobody reads again
+ * does not stay. Everything dropped is counted in `inbox_totals`, shared by
+ * every node. Cursors never expire, as in the Redis store.
+ *
+ * Every call rejects within `timeoutMs` (default 5 s) when PostgreSQL cannot
+ * be reached, and works again, without a restart, once it can.
+ *
+ * @throws RangeError when `ttlMs`, `maxLength` or a sweep option is not a positive integer.
+ * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` when the idempotency key is malformed, and from `ack` when the id is not an inbox id.
+ */
+export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxStore {
+  const ttlMs = options.ttlMs ?? DEFAULTS.inbox.ttlMs;
+  const maxLength = options.maxLength ?? DEFAULTS.inbox.maxLength;
+  if (!(Number.isSafeInteger(ttlMs) && ttlMs > 0)) throw new RangeError(`postgresInboxStore: ttlMs must be a positive integer of ms, got ${ttlMs}`);
+  if (!(Number.isSafeInteger(maxLength) && maxLength > 0 && maxLength < 2 ** 31 / INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE)) {
+    throw new RangeError(`postgresInboxStore: maxLength must be a positive integer, got ${maxLength}`);
+  }
+  const sql = new Statements("postgresInboxStore", options);
+  const s = sql.schema;
+  const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
+  const sweeper: Sweeper = new Sweeper("postgresInboxStore", options, (): Promise<unknown> => sql.rows(`SELECT ${s}.inbox_sweep($1, $2)`, [ttlMs, sweeper.batch]));
+  const slotOf = (user: UserKey) => totalsSlot(user.companyId, user.userId);
+
+  return {
+    async append(user, event, data, appendOptions) {
+      const idempotencyKey = idempotencyKeyOf(appendOptions, "postgresInboxStore");
+      const encoded = data === undefined ? null : JSON.stringify(data);
+      const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.inbox_append($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+        user.companyId,
+        user.userId,
+        event,
+        encoded,
+        idempotencyKey ?? null,
+        ttlMs,
+        maxLength,
+        maxKeys,
+        slotOf(user),
+      ]);
+      sweeper.due();
+      if (row.duplicate) {
+        // The cap may have dropped the first message: its id (and so its ts) still answer for it.
+        const message = row.kept ? toMessage(row.ms, row.seq, row.event ?? "", row.data) : toMessage(row.ms, row.seq, event, encoded);
+        return { message, duplicate: true };
+      }
+      return { message: toMessage(row.ms, row.seq, event, encoded), duplicate: false };
+    },
+
+    async read(user, afterId, limit) {
+      const [afterMs, afterSeq] = afterId === null ? ["-1", "-1"] : parseId(afterId);
+      if (!(limit > 0)) return [];
+      const rows = await sql.rows<MessageRow>(`SELECT * FROM ${s}.inbox_read($1, $2, $3, $4, $5, $6, $7)`, [
+        user.companyId,
+        user.userId,
+        afterMs,
+        afterSeq,
+        Math.min(Math.floor(limit), 2 ** 31 - 1),
+        ttlMs,
+        slotOf(user),
+      ]);
+      sweeper.due();
+      return rows.map((row) => toMessage(row.ms, row.seq, row.event, row.data));
+    },
+
+    async ack(device, id) {
+      const [ms, seq] = parseId(id);
+      await sql.rows(
+        `INSERT INTO ${s}.inbox_cursors AS c (company_id, user_id, device_id, ms, seq) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (company_id, user_id, device_id) DO UPDATE SET ms = excluded.ms, seq = excluded.seq
+         WHERE (c.ms, c.seq) < (excluded.ms, excluded.seq)`,
+        [device.companyId, device.userId, device.deviceId, ms, seq],
+      );
+    },
+
+    async cursor(device) {
+      const [row] = await sql.rows<{ id: string }>(
+        `SELECT ms || '-' || seq AS id FROM ${s}.inbox_cursors WHERE company_id = $1 AND user_id = $2 AND device_id = $3`,
+        [device.companyId, device.userId, device.deviceId],
+      );
+      return row?.id ?? null;
+    },
+
+    async dropped() {
+      const row = await sql.row<{ expired: string | null; over_cap: string | null }>(
+        `SELECT sum(expired) AS expired, sum(over_cap) AS over_cap FROM ${s}.inbox_totals`,
+      );
+      return { expired: toNumber(row.expired), overCap: toNumber(row.over_cap) };
+    },
+
+    async ping() {
+      await sql.rows("SELECT 1");
+    },
+  };
+}
+
+/** An inbox id's two parts, without leading zeros, as text for bigint parameters. */
+function parseId(id: string): [string, string] {
+  if (!isInboxId(id)) throw new TypeError(`postgresInboxStore: "${id}" is not an inbox id (expected <ms>-<seq>)`);
+  const [ms, seq] = id.split("-");
+  return [String(BigInt(ms!)), String(BigInt(seq!))];
+}
+
+function toMessage(ms: string, seq: string, event: string, encodedData: string | null): InboxMessage {
+  return { id: `${ms}-${seq}`, event, data: encodedData === null ? undefined : JSON.parse(encodedData), ts: toNumber(ms) };
+}

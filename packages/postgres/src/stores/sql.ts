@@ -1,0 +1,135 @@
+import type { Pool, PoolClient, QueryConfig, QueryResultRow } from "pg";
+
+/** Default time a store call may take, connection included, before it rejects: 5 s. */
+export const DEFAULT_STORE_TIMEOUT_MS = 5000;
+
+/** Options every PostgreSQL store accepts. */
+export interface PostgresStoreConnection {
+  /**
+   * The `pg` pool the store queries through. Each call takes a client for one
+   * statement and gives it back; nothing is held between calls.
+   */
+  pool: Pool;
+  /** The schema `migrate()` created the tables in. Default `"truss"`. */
+  schema?: string;
+  /**
+   * How long one store call may take, waiting for a pooled connection
+   * included, before it rejects, in ms: while PostgreSQL is down or
+   * unreachable every call rejects within it, and the engine answers
+   * `STORE_UNAVAILABLE`. Default 5,000.
+   */
+  timeoutMs?: number;
+}
+
+/** The default schema of the stores' tables. */
+export const DEFAULT_SCHEMA = "truss";
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+/**
+ * Runs the stores' statements: each call takes a pooled client within the
+ * timeout, runs one statement with the rest of the timeout as its read
+ * timeout, and gives the client back (destroying it after an error, so a
+ * connection PostgreSQL dropped or that timed out mid-statement is never
+ * reused). A client that arrives after the call gave up is handed straight
+ * back, unused, so a call that rejected on its deadline never runs later.
+ */
+export class Statements {
+  /** The schema, quoted for SQL. */
+  readonly schema: string;
+  private readonly pool: Pool;
+  private readonly timeoutMs: number;
+
+  constructor(who: string, options: PostgresStoreConnection) {
+    const { pool } = options;
+    if (!pool || typeof pool.connect !== "function") throw new TypeError(`${who}: pool must be a pg Pool`);
+    const schema = options.schema ?? DEFAULT_SCHEMA;
+    if (typeof schema !== "string" || !SCHEMA_NAME.test(schema)) {
+      throw new TypeError(`${who}: schema must be an SQL identifier (letters, digits, _ and $, at most 63), got ${JSON.stringify(schema)}`);
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+    if (!(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) throw new RangeError(`${who}: timeoutMs must be a positive integer, got ${timeoutMs}`);
+    this.pool = pool;
+    this.schema = `"${schema}"`;
+    this.timeoutMs = timeoutMs;
+    // An idle pooled client whose server went away emits 'error' on the
+    // pool; without a listener that error would end the process. The pool
+    // drops the client either way and connects afresh on the next call.
+    if (pool.listenerCount("error") === 0) pool.on("error", () => undefined);
+  }
+
+  /** Runs one statement and resolves with its rows. */
+  async rows<R>(text: string, values: readonly unknown[] = []): Promise<R[]> {
+    const deadline = Date.now() + this.timeoutMs;
+    const client = await this.connect();
+    // A connection that drops mid-statement fails the statement and then
+    // emits 'error' on the client, which must not end the process.
+    client.on("error", ignore);
+    try {
+      // pg reads query_timeout from the query's config too; @types/pg does not list it there.
+      const config: QueryConfig & { query_timeout: number } = { text, values: values as unknown[], query_timeout: Math.max(1, deadline - Date.now()) };
+      const result = await client.query<QueryResultRow>(config);
+      client.removeListener("error", ignore);
+      client.release();
+      return result.rows as R[];
+    } catch (error) {
+      client.removeListener("error", ignore);
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+  }
+
+  /** Runs one statement and resolves with its only row. */
+  async row<R>(text: string, values: readonly unknown[] = []): Promise<R> {
+    const [first] = await this.rows<R>(text, values);
+    if (first === undefined) throw new Error("postgres store: the statement returned no row");
+    return first;
+  }
+
+  private connect(): Promise<PoolClient> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        reject(new Error(`no PostgreSQL connection within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pool.connect().then(
+        (client) => {
+          if (settled) {
+            client.release();
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          resolve(client);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+}
+
+function ignore(): void {}
+
+/** A bigint column as pg returns it (text), or a number, as a JS number. */
+export function toNumber(value: string | number | null | undefined): number {
+  return value === null || value === undefined ? 0 : Number(value);
+}
+
+/** A slot of the striped totals tables, so concurrent appends rarely update the same row. */
+export function totalsSlot(...parts: string[]): number {
+  let hash = 0;
+  for (const part of parts) {
+    for (let index = 0; index < part.length; index += 1) hash = (hash * 31 + part.charCodeAt(index)) | 0;
+    hash = (hash * 31 + 1) | 0;
+  }
+  return Math.abs(hash) % TOTALS_SLOTS;
+}
+
+/** How many rows each totals table spreads its counts over. */
+export const TOTALS_SLOTS = 16;
