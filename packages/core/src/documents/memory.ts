@@ -11,6 +11,7 @@ import {
 import { MutationWindow } from "./mutation-window.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
+import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
 
 /** Options of {@link memoryDocumentStore}. */
@@ -218,9 +219,11 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     },
 
     async compareAndSet(key, expectedVersion, data, updatedBy, mutation) {
-      // Encoded before the check: data that JSON cannot carry rejects with nothing written.
-      refuseNonJsonFields(data, "memoryDocumentStore");
-      const json = JSON.stringify(data);
+      // The engine hands over data it already encoded; anything else is encoded before the check,
+      // so data that JSON cannot carry rejects with nothing written.
+      const known = snapshotJson(data);
+      if (known === undefined) refuseNonJsonFields(data, "memoryDocumentStore");
+      const json = known ?? JSON.stringify(data);
       if (typeof json !== "string" || json[0] !== "{") throw new TypeError("memoryDocumentStore: document data must be a JSON object");
       // No await from here on: the check and the write happen in one turn of
       // the event loop, which is what makes this compare-and-set atomic.
@@ -251,7 +254,8 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
       trimDocument(company, document);
       shedHistory(company);
       if (mutation) document.mutations.record(mutation, committed.meta.version, at);
-      return { ok: true, document: decode(committed) };
+      // Data the engine encoded is its own copy: it goes back as it is, with no decode.
+      return { ok: true, document: known === undefined ? decode(committed) : { ...committed.meta, data: data as DocumentVersion["data"] } };
     },
 
     async history(key, limit) {

@@ -7,7 +7,7 @@ import { isTrussError, TrussError } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
-import { assertDepth, encodeJson, jsonSnapshot } from "../kernel/payload.js";
+import { assertDepth, encodeJson, jsonSnapshot, keepJson } from "../kernel/payload.js";
 import { companyRoom, documentRoom } from "../kernel/rooms.js";
 
 /** Server-side document operations, scoped to a company; the same path as the socket events. */
@@ -304,7 +304,9 @@ export class DocumentService {
   private assertFits(key: DocumentKey, data: DocumentData, { checkDepth }: { checkDepth: boolean }): void {
     if (checkDepth) assertDepth(data, this.limits.maxDepth, `${key.type}/${key.id}`);
     try {
-      encodeJson(data, this.limits.maxDocumentBytes, `${key.type}/${key.id}`);
+      // The data is the engine's own (merged here, or read from the store) and goes to the store unchanged: encoded once.
+      const json = encodeJson(data, this.limits.maxDocumentBytes, `${key.type}/${key.id}`);
+      if (json !== undefined) keepJson(data, json);
     } catch (error) {
       if (isTrussError(error) && error.code === "PAYLOAD_TOO_LARGE") {
         throw new TrussError(

@@ -13,6 +13,7 @@ import {
 } from "./store.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
+import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
 
 /** Options of {@link memoryInboxStore}. */
@@ -173,9 +174,11 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   return {
     async append(user, event, data, options) {
       const key = idempotencyKeyOf(options, "memoryInboxStore");
-      // Encoded before any state changes, so data JSON cannot carry rejects with nothing stored.
-      refuseNonJsonFields(data, "memoryInboxStore");
-      const json = JSON.stringify(data) as string | undefined;
+      // The engine hands over a snapshot it already checked and encoded; anything else is encoded here,
+      // before any state changes, so data JSON cannot carry rejects with nothing stored.
+      const known = snapshotJson(data);
+      if (known === undefined) refuseNonJsonFields(data, "memoryInboxStore");
+      const json = known ?? (JSON.stringify(data) as string | undefined);
       const at = now();
       const inbox = inboxFor(user);
       dropExpired(user.companyId, inbox, at);
@@ -208,7 +211,8 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
         dropKeys(inbox, at, 1);
         inbox.keys.set(key, { id: message.id, ts: message.ts });
       }
-      return { message: decode(message), duplicate: false };
+      // A snapshot is the engine's own copy: it goes back as the message's data, with no decode.
+      return { message: known === undefined ? decode(message) : { id: message.id, event, data, ts: message.ts }, duplicate: false };
     },
 
     async read(user, afterId, limit) {

@@ -94,7 +94,8 @@ export class InboxService {
   start(): void {
     const namespace = this.ctx.namespace();
     this.clustered = isClustered(namespace);
-    namespace.on(RELAY_EVENT, (user: UserKey, message: InboxMessage) => this.deliverLocally(user, message));
+    // A node of an earlier release relays no third argument: its message may have had a key.
+    namespace.on(RELAY_EVENT, (user: UserKey, message: InboxMessage, keyed?: boolean) => this.deliverLocally(user, message, keyed !== false));
     namespace.adapter.on(ADAPTER_RESUBSCRIBED_EVENT, () => void this.catchUpAll());
   }
 
@@ -124,8 +125,9 @@ export class InboxService {
     }
     const { message, duplicate } = result;
     this.ctx.metrics.inc(duplicate ? "truss_inbox_duplicates_total" : "truss_inbox_appended_total");
-    this.deliverLocally(key, message);
-    if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, key, message);
+    const keyed = idempotencyKey !== undefined;
+    this.deliverLocally(key, message, keyed);
+    if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, key, message, keyed);
     return { message, duplicate };
   }
 
@@ -245,24 +247,25 @@ export class InboxService {
   /**
    * Pushes a stored message to this node's sockets of the user, unless this
    * node already did: a repeated idempotent send offers the first message
-   * again. Ids of one user's inbox never repeat, so this never holds back a
-   * new message.
+   * again. Only a message stored with an idempotency key (`keyed`) can be
+   * offered twice, so only those are remembered. Ids of one user's inbox
+   * never repeat, so this never holds back a new message.
    */
-  private deliverLocally(user: UserKey, message: InboxMessage): void {
+  private deliverLocally(user: UserKey, message: InboxMessage, keyed: boolean): void {
     const userKey = userKeyOf(user);
-    let first = true;
+    if (keyed && this.byUser.sizeOf(userKey) > 0 && !this.firstPush(`${message.id} ${userKey}`)) return;
     for (const delivery of this.byUser.of(userKey)) {
-      if (first) {
-        first = false;
-        // Ids never contain a space, so the pair cannot be read two ways.
-        const pushed = `${message.id} ${userKey}`;
-        if (this.recentlyPushed.has(pushed)) return;
-        this.recentlyPushed.add(pushed);
-        if (this.recentlyPushed.size > RECENTLY_PUSHED) this.recentlyPushed.delete(this.recentlyPushed.values().next().value!);
-      }
       if (delivery.held) delivery.held.push(message);
       else this.push(delivery, message);
     }
+  }
+
+  /** Whether a keyed message (`<id> <user key>`: ids never hold a space, so it reads one way) is pushed here for the first time; remembers it. */
+  private firstPush(pushed: string): boolean {
+    if (this.recentlyPushed.has(pushed)) return false;
+    this.recentlyPushed.add(pushed);
+    if (this.recentlyPushed.size > RECENTLY_PUSHED) this.recentlyPushed.delete(this.recentlyPushed.values().next().value!);
+    return true;
   }
 
   private push(delivery: Delivery, message: InboxMessage): void {

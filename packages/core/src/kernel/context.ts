@@ -32,7 +32,8 @@ export type StoreName = "presence" | "inbox" | "documents" | "streams" | "revoca
 /** Events the engine's nodes send each other through the adapter. */
 export interface TrussInterServerEvents {
   /** A message stored in a user's inbox on another node, for this node's sockets of that user. */
-  "truss:inbox": (user: UserKey, message: InboxMessage) => void;
+  /** `keyed`: stored with an idempotency key, so it may be offered again (absent from nodes of earlier releases). */
+  "truss:inbox": (user: UserKey, message: InboxMessage, keyed?: boolean) => void;
   /** A revocation (`disconnectUser`, `unsubscribeUser`) for this node's sockets; answered with how many it reached. */
   "truss:revoke": (record: RevocationRecord, answer: (sockets: number) => void) => void;
   /** A device cut as a slow consumer, to be told why on its next connection, or told already. */

@@ -81,7 +81,35 @@ export function jsonSnapshot(value: unknown, limits: { maxDepth: number; maxByte
     throw isTrussError(error) ? error : encodeFailure(error, what);
   }
   const json = encodeJson(value, limits.maxBytes, what);
-  return { value: json === undefined ? undefined : JSON.parse(json), json };
+  if (json === undefined) return { value: undefined, json };
+  const copy: unknown = JSON.parse(json);
+  if (typeof copy === "object" && copy !== null) keepJson(copy, json);
+  return { value: copy, json };
+}
+
+/**
+ * Records `json` as the text of `value`, an object only the engine holds and
+ * will not change again, so that {@link snapshotJson} hands it to a store.
+ */
+export function keepJson(value: object, json: string): void {
+  SNAPSHOT_JSON.set(value, json);
+}
+
+/**
+ * The JSON text of every object {@link jsonSnapshot} made, while the object
+ * lives. A snapshot is the engine's own copy, which nothing else holds, so
+ * its text stays true for as long as the engine does not change it.
+ */
+const SNAPSHOT_JSON = new WeakMap<object, string>();
+
+/**
+ * The JSON text of `value` when it is a snapshot the engine made (checked,
+ * copied and encoded at the application's call), else `undefined`. The
+ * in-memory stores use it to keep the text without encoding the data again,
+ * and to hand the snapshot itself back rather than a decoded copy of it.
+ */
+export function snapshotJson(value: unknown): string | undefined {
+  return typeof value === "object" && value !== null ? SNAPSHOT_JSON.get(value) : undefined;
 }
 
 /** One object or array being checked, and where it sits, to name the path of a refused value. */
