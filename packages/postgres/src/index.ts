@@ -5,4 +5,9 @@
  *
  * @packageDocumentation
  */
-export {};
+export { migrate, migrations } from "./migrate.js";
+export type { MigrateOptions, Migration } from "./migrate.js";
+export { DEFAULT_SCHEMA } from "./schema.js";
+export { OUTBOX_CHANNEL, postgresOutbox } from "./outbox.js";
+export type { OutboxEmitter, OutboxQueryable, OutboxWriter, PostgresOutbox, PostgresOutboxOptions } from "./outbox.js";
+export type { PostgresOutboxSourceOptions } from "./source.js";

@@ -105,9 +105,10 @@ const DEFAULT_MAX_BACKOFF_MS = 5000;
 export function relay<C extends EventCatalog>(engine: RealtimeEngine<C>, source: OutboxSource, options: OutboxRelayOptions = {}): OutboxRelay {
   const internals = engine as unknown as EngineInternals;
   const logger = options.logger === false ? silentLogger : (options.logger ?? internals.ctx?.logger ?? consoleLogger);
-  const part = new OutboxRelayPart(engine as unknown as RelayEngine, source, resolveRelayOptions(options), logger, internals.ctx?.metrics ?? null);
-  // Joins the engine's lifecycle: started when it is bound, stopped first at close().
-  if (Array.isArray(internals.parts)) internals.parts.unshift(part);
+  const part = new OutboxRelayLoop(engine as unknown as RelayEngine, source, resolveRelayOptions(options), logger, internals.ctx?.metrics ?? null);
+  // Joins the engine's lifecycle: started when it is bound, stopped first at close(). A part of
+  // its own, since a part's `close` hook is the per-connection one.
+  if (Array.isArray(internals.parts)) internals.parts.unshift({ start: () => part.start(), stop: () => part.close() });
   if ((engine as unknown as RelayEngine).io !== undefined || !Array.isArray(internals.parts)) part.start();
   return part;
 }
@@ -143,10 +144,10 @@ interface PublishFailure {
 }
 
 /**
- * The relay as an engine part: one loop that claims, publishes and settles,
- * started by `start` and drained by `stop`.
+ * The relay: one loop that claims, publishes and settles, started by `start`
+ * and drained by `close`.
  */
-class OutboxRelayPart implements EnginePart, OutboxRelay {
+class OutboxRelayLoop implements OutboxRelay {
   private readonly counts = { published: 0, failed: 0, retried: 0, batches: 0, lagMs: 0 };
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -171,10 +172,6 @@ class OutboxRelayPart implements EnginePart, OutboxRelay {
   start(): void {
     if (this.loop || this.abort.signal.aborted) return;
     this.loop = this.run();
-  }
-
-  stop(): Promise<void> {
-    return this.close();
   }
 
   close(): Promise<void> {

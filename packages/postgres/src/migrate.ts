@@ -1,0 +1,88 @@
+import { readdir, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import type { Pool } from "pg";
+import { quotedSchema } from "./schema.js";
+
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  /**
+   * The schema the tables go in; created when missing. Give the stores and
+   * the outbox the same one.
+   * @default "truss"
+   */
+  schema?: string;
+}
+
+/** One migration file shipped with the package. */
+export interface Migration {
+  /** Its number, from the file name: `001_outbox.sql` is 1. */
+  readonly version: number;
+  /** The file name. */
+  readonly name: string;
+  /** Its SQL, with `__SCHEMA__` where the quoted schema name goes. */
+  readonly sql: string;
+}
+
+/** The package's `migrations/` folder, beside `src/` and `dist/`. */
+const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations/", import.meta.url));
+
+/**
+ * The SQL migrations shipped in `@truss/postgres/migrations`, in order: for
+ * an application that runs its migrations with its own tool (replace
+ * `__SCHEMA__` with the quoted schema name and record the versions applied).
+ */
+export async function migrations(): Promise<Migration[]> {
+  const names = (await readdir(MIGRATIONS_DIR)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
+  return Promise.all(names.map(async (name) => ({ version: Number.parseInt(name, 10), name, sql: await readFile(MIGRATIONS_DIR + name, "utf8") })));
+}
+
+/**
+ * Creates or updates Truss's tables in `schema`: applies, in order, each
+ * shipped migration not yet recorded in `<schema>.truss_migrations`, each in
+ * its own transaction with its record. Idempotent and safe to run from every
+ * node at start-up at once: a session advisory lock lets one run at a time,
+ * and the others then find nothing left to do. Needs no extension.
+ *
+ * @returns the file names applied by this call (none when up to date).
+ */
+export async function migrate(pool: Pick<Pool, "connect">, options: MigrateOptions = {}): Promise<string[]> {
+  const schema = quotedSchema("migrate(pool, { schema })", options.schema);
+  const files = await migrations();
+  const client = await pool.connect();
+  const applied: string[] = [];
+  let failure: Error | undefined;
+  try {
+    // One lock per schema: migrating two schemas at once is fine.
+    await client.query("SELECT pg_advisory_lock(hashtext($1))", [`truss:migrate:${schema}`]);
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${schema}.truss_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${schema}.truss_migrations`);
+      const done = new Set(rows.map((row) => row.version));
+      for (const migration of files) {
+        if (done.has(migration.version)) continue;
+        await client.query("BEGIN");
+        try {
+          await client.query(migration.sql.replaceAll("__SCHEMA__", schema));
+          await client.query(`INSERT INTO ${schema}.truss_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
+          await client.query("COMMIT");
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => undefined);
+          throw new Error(`migrate: ${migration.name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        }
+        applied.push(migration.name);
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock(hashtext($1))", [`truss:migrate:${schema}`]).catch(() => undefined);
+    }
+  } catch (error) {
+    failure = error instanceof Error ? error : new Error(String(error));
+    throw failure;
+  } finally {
+    // A connection that failed mid-way is closed rather than reused.
+    client.release(failure);
+  }
+  return applied;
+}

@@ -1,0 +1,127 @@
+import { DEFAULTS, outboxEntry, type OutboxEmitOptions, type OutboxLimits, type OutboxTarget, type OutboxSource } from "@truss/core";
+import type { Pool } from "pg";
+import { quotedSchema } from "./schema.js";
+import { PostgresOutboxSource, type PostgresOutboxSourceOptions } from "./source.js";
+
+/** The channel every outbox NOTIFYs on, with its schema as the payload. */
+export const OUTBOX_CHANNEL = "truss_outbox";
+
+/**
+ * What `outbox.with(tx)` runs its one INSERT through: a `pg` `PoolClient` (or
+ * `Client`) inside the application's transaction, or anything that runs one
+ * parameterised query (`$1`, `$2`, ... each used once, in order) in it.
+ */
+export interface OutboxQueryable {
+  /** Runs `text` with `values` in the application's transaction. */
+  query(text: string, values: unknown[]): Promise<unknown>;
+}
+
+/** Options of {@link postgresOutbox}. */
+export interface PostgresOutboxOptions {
+  /**
+   * The schema `migrate()` created the `outbox` table in.
+   * @default "truss"
+   */
+  schema?: string;
+  /**
+   * The limits data is checked against at the call: give the engine's own
+   * `limits.maxDepth` and `limits.maxMessageBytes` when you changed them, so
+   * a row the engine would refuse is refused in your transaction instead.
+   * Default: the engine's defaults.
+   */
+  limits?: OutboxLimits;
+}
+
+/** Emits one event into the outbox, as the engine's emitters do into a stream or an inbox. */
+export interface OutboxEmitter {
+  /**
+   * Checks `data` (as the engine would: JSON only, within the limits) and
+   * writes one row, and a NOTIFY, in the transaction `tx` runs: nothing is
+   * published unless and until it commits. Resolves once the row is written.
+   *
+   * @throws TypeError (as a rejection) for an id, topic, event or option the engine would refuse.
+   * @throws TrussError `INVALID_PAYLOAD` or `PAYLOAD_TOO_LARGE` (as a rejection), before anything is written.
+   */
+  emit(event: string, data: unknown, options?: OutboxEmitOptions): Promise<void>;
+}
+
+/** The outbox inside one transaction: `outbox.with(tx)`. */
+export interface OutboxWriter {
+  /** Publishes to every device of a company, in the company's stream. */
+  toCompany(companyId: string): OutboxEmitter;
+  /** Publishes to the devices of a company subscribed to `topic`, in the topic's stream. */
+  toTopic(companyId: string, topic: string): OutboxEmitter;
+  /** Publishes durably to every device of one user of a company, through the user's inbox. */
+  toUser(companyId: string, userId: string): OutboxEmitter;
+}
+
+/** The outbox of one schema: write rows in transactions, and relay them. */
+export interface PostgresOutbox {
+  /** The outbox inside the transaction `tx` runs (a `PoolClient` after `BEGIN`). */
+  with(tx: OutboxQueryable): OutboxWriter;
+  /**
+   * The relay's side, for `relay(engine, outbox.source())`: claims rows with
+   * `FOR UPDATE SKIP LOCKED`, woken by `LISTEN` on a pooled connection of its
+   * own (reconnected on its own), with a poll as the fallback.
+   */
+  source(options?: PostgresOutboxSourceOptions): OutboxSource;
+}
+
+/**
+ * The outbox in PostgreSQL: `outbox.with(tx).toUser(companyId, userId).emit(...)`
+ * inside the application's transaction, and `relay(engine, outbox.source())` on
+ * every node. Run `migrate(pool, { schema })` first.
+ *
+ * @example
+ * ```ts
+ * const outbox = postgresOutbox(pool);
+ * const client = await pool.connect();
+ * try {
+ *   await client.query("BEGIN");
+ *   await client.query("UPDATE expenses SET status = 'approved' WHERE id = $1", [expenseId]);
+ *   await outbox.with(client).toUser(companyId, submitterId).emit("expense:approved", { expenseId });
+ *   await client.query("COMMIT");
+ * } catch (error) {
+ *   await client.query("ROLLBACK");
+ *   throw error;
+ * } finally {
+ *   client.release();
+ * }
+ * ```
+ */
+export function postgresOutbox(pool: Pool, options: PostgresOutboxOptions = {}): PostgresOutbox {
+  const who = "postgresOutbox(pool, { schema })";
+  if (!pool || typeof pool.connect !== "function") throw new TypeError(`${who}: pool must be a pg Pool`);
+  const schema = quotedSchema(who, options.schema);
+  const schemaName = options.schema ?? "truss";
+  const limits = {
+    maxDepth: options.limits?.maxDepth ?? DEFAULTS.limits.maxDepth,
+    maxMessageBytes: options.limits?.maxMessageBytes ?? DEFAULTS.limits.maxMessageBytes,
+  };
+  // Each $n once and in order, so a driver with `?` placeholders (Knex) can run it too.
+  const insert =
+    `WITH row AS (INSERT INTO ${schema}.outbox (stream, kind, company_id, topic, user_id, event, data, idempotency_key) ` +
+    `VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8) RETURNING id) ` +
+    `SELECT row.id, pg_notify('${OUTBOX_CHANNEL}', $9) FROM row`;
+
+  const emitter = (tx: OutboxQueryable, target: OutboxTarget): OutboxEmitter => ({
+    async emit(event, data, emitOptions) {
+      const entry = outboxEntry(target, event, data, emitOptions, limits);
+      const topic = target.kind === "topic" ? target.topic : null;
+      const userId = target.kind === "user" ? target.userId : null;
+      await tx.query(insert, [entry.stream, target.kind, target.companyId, topic, userId, entry.event, entry.json, entry.idempotencyKey ?? null, schemaName]);
+    },
+  });
+
+  return {
+    with(tx) {
+      if (!tx || typeof tx.query !== "function") throw new TypeError("outbox.with(tx): tx must be a pg client in a transaction, or have query(text, values)");
+      return {
+        toCompany: (companyId) => emitter(tx, { kind: "company", companyId }),
+        toTopic: (companyId, topic) => emitter(tx, { kind: "topic", companyId, topic }),
+        toUser: (companyId, userId) => emitter(tx, { kind: "user", companyId, userId }),
+      };
+    },
+    source: (sourceOptions = {}) => new PostgresOutboxSource(pool, schema, schemaName, sourceOptions),
+  };
+}

@@ -1,0 +1,266 @@
+import type { OutboxBatch, OutboxOutcome, OutboxRow, OutboxSource, OutboxTarget } from "@truss/core";
+import type { Notification, Pool, PoolClient } from "pg";
+
+/** Options of `outbox.source()`. */
+export interface PostgresOutboxSourceOptions {
+  /**
+   * Wake the relay with `LISTEN`/`NOTIFY` (one pooled connection held for
+   * it). Without, the relay only polls.
+   * @default true
+   */
+  listen?: boolean;
+  /**
+   * How long a claimed batch may hold its rows, in ms: the claim's
+   * transaction ends after this much idle time (PostgreSQL's
+   * `idle_in_transaction_session_timeout`), so a relay that hangs gives its
+   * streams back; its rows are claimed and published again by another.
+   * @default 60000
+   */
+  claimTimeoutMs?: number;
+  /**
+   * Longest pause before reconnecting the listening connection after it was
+   * lost; the pauses start at 100 ms and double.
+   * @default 5000
+   */
+  maxReconnectDelayMs?: number;
+}
+
+interface ClaimedRow {
+  id: string;
+  kind: OutboxTarget["kind"];
+  company_id: string;
+  topic: string | null;
+  user_id: string | null;
+  event: string;
+  data: string | null;
+  idempotency_key: string | null;
+  age_ms: number;
+}
+
+/**
+ * The relay's side of a PostgreSQL outbox. A claim is a transaction on a
+ * pooled connection: it locks the oldest pending row of up to `limit`
+ * streams with `FOR UPDATE SKIP LOCKED` (holding a stream's oldest row is
+ * holding the stream) and takes those streams' rows in id order, all locked
+ * until `settle` deletes the published rows, marks the failed ones, and
+ * commits. A relay that dies mid-batch leaves its transaction to be rolled
+ * back by PostgreSQL, and its rows to the next claim.
+ */
+export class PostgresOutboxSource implements OutboxSource {
+  private readonly claimSql: string;
+  private readonly settleDeleteSql: string;
+  private readonly settleFailSql: string;
+  private readonly claimTimeoutMs: number;
+  private readonly maxReconnectDelayMs: number;
+  private listener: PoolClient | undefined;
+  private connecting: Promise<void> | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectAttempts = 0;
+  private closed = false;
+  /** A wake-up that came while nobody waited: the next wait returns at once. */
+  private woken = false;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    private readonly pool: Pool,
+    schema: string,
+    private readonly schemaName: string,
+    options: PostgresOutboxSourceOptions,
+  ) {
+    this.claimTimeoutMs = positive(options.claimTimeoutMs, 60_000, "claimTimeoutMs");
+    this.maxReconnectDelayMs = positive(options.maxReconnectDelayMs, 5000, "maxReconnectDelayMs");
+    const table = `${schema}.outbox`;
+    this.claimSql = `WITH heads AS (
+        SELECT DISTINCT ON (stream) id FROM ${table} WHERE failed_at IS NULL ORDER BY stream, id
+      ), held AS (
+        SELECT o.stream FROM ${table} o WHERE o.id IN (SELECT id FROM heads) AND o.failed_at IS NULL
+        ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
+      )
+      SELECT r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key,
+        (extract(epoch FROM clock_timestamp() - r.created_at) * 1000)::float8 AS age_ms
+      FROM ${table} r WHERE r.stream IN (SELECT stream FROM held) AND r.failed_at IS NULL
+      -- r.id, the bigint: the output column id is text, and "10" sorts before "9".
+      ORDER BY r.id LIMIT $1 FOR UPDATE OF r`;
+    this.settleDeleteSql = `DELETE FROM ${table} WHERE id = ANY($1::bigint[])`;
+    this.settleFailSql = `UPDATE ${table} AS o SET failed_at = clock_timestamp(), failed_code = f.code, failed_message = f.message
+      FROM unnest($1::bigint[], $2::text[], $3::text[]) AS f(id, code, message) WHERE o.id = f.id`;
+    if (options.listen !== false) void this.connectListener();
+  }
+
+  async claim(limit: number): Promise<OutboxBatch | null> {
+    const client = await this.pool.connect();
+    // A connection lost while the batch is out errors on the client; the next query on it rejects.
+    const onError = () => undefined;
+    client.on("error", onError);
+    let released = false;
+    const release = (error?: Error) => {
+      if (released) return;
+      released = true;
+      client.off("error", onError);
+      client.release(error);
+    };
+    try {
+      await client.query("BEGIN");
+      await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}`);
+      // Waiting on a row of a stream held by another relay that is finishing with it; bounded.
+      await client.query(`SET LOCAL lock_timeout = ${Math.min(this.claimTimeoutMs, 10_000)}`);
+      const { rows } = await client.query<ClaimedRow>(this.claimSql, [limit]);
+      if (rows.length === 0) {
+        await client.query("COMMIT");
+        release();
+        return null;
+      }
+      return {
+        rows: rows.map((row) => toRow(row, this.schemaName)),
+        settle: async (outcome: OutboxOutcome) => {
+          if (released) throw new Error("outbox batch already settled");
+          try {
+            if (outcome.done.length > 0) await client.query(this.settleDeleteSql, [outcome.done]);
+            if (outcome.failed.length > 0) {
+              await client.query(this.settleFailSql, [
+                outcome.failed.map((failure) => failure.id),
+                outcome.failed.map((failure) => failure.code),
+                outcome.failed.map((failure) => failure.message.slice(0, 2000)),
+              ]);
+            }
+            await client.query("COMMIT");
+            release();
+          } catch (error) {
+            await client.query("ROLLBACK").catch(() => undefined);
+            release(asError(error));
+            throw error;
+          }
+        },
+      };
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      release(asError(error));
+      throw error;
+    }
+  }
+
+  wait(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.woken || signal.aborted) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref?.();
+      signal.addEventListener("abort", done, { once: true });
+      this.waiters.add(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    await this.connecting;
+    const listener = this.listener;
+    this.listener = undefined;
+    if (listener) {
+      await listener.query("UNLISTEN *").catch(() => undefined);
+      // Not back to the pool: a connection that listened is closed.
+      listener.release(true);
+    }
+    this.wake();
+  }
+
+  /** Wakes the waiting relay, or the next wait if none waits now. */
+  private wake(): void {
+    if (this.waiters.size === 0) {
+      this.woken = true;
+      return;
+    }
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private connectListener(): Promise<void> {
+    this.connecting ??= (async () => {
+      let client: PoolClient | undefined;
+      try {
+        client = await this.pool.connect();
+        const listening = client;
+        listening.on("notification", (message: Notification) => {
+          if (message.channel === "truss_outbox" && message.payload === this.schemaName) this.wake();
+        });
+        const lost = () => this.listenerLost(listening);
+        listening.on("error", lost);
+        listening.on("end", lost);
+        await listening.query("LISTEN truss_outbox");
+        if (this.closed) {
+          listening.release(true);
+          return;
+        }
+        this.listener = listening;
+        this.reconnectAttempts = 0;
+        // Rows committed while nobody listened would otherwise wait for the poll.
+        this.wake();
+      } catch (error) {
+        client?.release(asError(error));
+        this.scheduleReconnect();
+      }
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private listenerLost(client: PoolClient): void {
+    if (this.listener !== client) return;
+    this.listener = undefined;
+    client.release(true);
+    // A notification may have been lost with the connection.
+    this.wake();
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const delay = Math.min(this.maxReconnectDelayMs, 100 * 2 ** Math.min(this.reconnectAttempts, 16));
+    this.reconnectAttempts += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.closed) void this.connectListener();
+    }, delay);
+    this.reconnectTimer.unref?.();
+  }
+}
+
+/**
+ * A claimed row as the relay takes it. Its idempotency key is the
+ * application's, else one made of the schema and the row id, so it cannot
+ * meet a key an application chose.
+ */
+function toRow(row: ClaimedRow, schemaName: string): OutboxRow {
+  const target: OutboxTarget =
+    row.kind === "company"
+      ? { kind: "company", companyId: row.company_id }
+      : row.kind === "topic"
+        ? { kind: "topic", companyId: row.company_id, topic: row.topic ?? "" }
+        : { kind: "user", companyId: row.company_id, userId: row.user_id ?? "" };
+  return {
+    id: row.id,
+    target,
+    event: row.event,
+    data: row.data === null ? undefined : (JSON.parse(row.data) as unknown),
+    idempotencyKey: row.idempotency_key ?? `truss-outbox:${schemaName}:${row.id}`,
+    ageMs: row.age_ms,
+  };
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isSafeInteger(value) && value > 0)) throw new TypeError(`outbox.source(): ${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

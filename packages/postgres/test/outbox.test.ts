@@ -1,0 +1,174 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { sleep, startTcpProxy, waitFor } from "@truss/test-utils";
+import type { TrussClient } from "@truss/client";
+import { postgresOutbox } from "../src/index.js";
+import { freshSchema, type FreshSchema } from "./support/postgres.js";
+import { device, outboxRows, startRelayNode, transaction, type RelayNode } from "./support/relay.js";
+
+let db: FreshSchema;
+let node: RelayNode | undefined;
+const clients: TrussClient[] = [];
+
+beforeAll(async () => {
+  db = await freshSchema();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await node?.close();
+  node = undefined;
+  await db.pool.query(`DELETE FROM "${db.schema}".outbox`);
+});
+
+const alice = { companyId: "acme", userId: "alice", deviceId: "alice-phone" };
+const bob = { companyId: "acme", userId: "bob", deviceId: "bob-laptop" };
+/** Long enough for anything sent on loopback, and a relay poll, to have arrived. */
+const SETTLE_MS = 300;
+
+async function deviceOf(claims: typeof alice, event: string) {
+  const made = await device(node!.server.url, claims, event);
+  clients.push(made.client);
+  return made;
+}
+
+describe("publishing in the application's transaction", () => {
+  test("a rolled-back transaction publishes nothing, ever; a committed one publishes once", async () => {
+    node = await startRelayNode(db.pool, db.schema);
+    const phone = await deviceOf(alice, "expense:approved");
+    const office = await deviceOf(bob, "project:updated");
+
+    await expect(
+      transaction(db.pool, async (tx) => {
+        await node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-rolled-back" });
+        await node!.outbox.with(tx).toCompany("acme").emit("project:updated", { projectId: "p-rolled-back" });
+        throw new Error("a constraint failed");
+      }),
+    ).rejects.toThrow("a constraint failed");
+    await transaction(db.pool, async (tx) => {
+      await node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-1" });
+      await node!.outbox.with(tx).toCompany("acme").emit("project:updated", { projectId: "p-1" });
+    });
+
+    await waitFor(() => phone.heard.length === 1 && office.heard.length === 1, { message: "the committed events" });
+    await sleep(SETTLE_MS);
+    expect(phone.heard).toEqual([{ expenseId: "e-1" }]);
+    expect(office.heard).toEqual([{ projectId: "p-1" }]);
+    expect(await outboxRows(db.pool, db.schema)).toEqual([]);
+    expect(node.relay.stats).toMatchObject({ published: 2, failed: 0 });
+  });
+
+  test("nothing is published before the commit, even with the relay polling", async () => {
+    node = await startRelayNode(db.pool, db.schema, { pollIntervalMs: 50 });
+    const phone = await deviceOf(alice, "expense:approved");
+    const tx = await db.pool.connect();
+    try {
+      await tx.query("BEGIN");
+      await node.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-2" });
+      await sleep(SETTLE_MS);
+      expect(phone.heard).toEqual([]);
+      await tx.query("COMMIT");
+    } finally {
+      tx.release();
+    }
+    await waitFor(() => phone.heard.length === 1, { message: "the event after the commit" });
+    expect(phone.heard).toEqual([{ expenseId: "e-2" }]);
+  });
+
+  test("a device whose network was down at the commit gets each event once when it reconnects: its inbox, and the company stream", async () => {
+    node = await startRelayNode(db.pool, db.schema);
+    const proxy = await startTcpProxy(node.server.port);
+    try {
+      const phone = await device(proxy.url, alice, "expense:approved");
+      clients.push(phone.client);
+      const projects: unknown[] = [];
+      phone.client.on("project:updated", (data) => void projects.push(data));
+      // The device is in the company stream: it has a position to catch up from.
+      await transaction(db.pool, (tx) => node!.outbox.with(tx).toCompany("acme").emit("project:updated", { projectId: "p-0" }));
+      await waitFor(() => projects.length === 1, { message: "the first broadcast" });
+
+      proxy.hold();
+      proxy.cut();
+      await waitFor(() => phone.client.status !== "connected", { message: "the device to notice the cut" });
+      await transaction(db.pool, async (tx) => {
+        await node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-3" });
+        await node!.outbox.with(tx).toCompany("acme").emit("project:updated", { projectId: "p-3" });
+      });
+      await waitFor(async () => (await outboxRows(db.pool, db.schema)).length === 0, { message: "the relay to publish" });
+      expect(phone.heard).toEqual([]);
+
+      proxy.release();
+      await waitFor(() => phone.heard.length === 1 && projects.length === 2, { message: "the inbox replay and the stream recovery" });
+      await sleep(SETTLE_MS);
+      expect(phone.heard).toEqual([{ expenseId: "e-3" }]);
+      expect(projects).toEqual([{ projectId: "p-0" }, { projectId: "p-3" }]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a row the engine refuses for good is marked failed with its code and the rows behind it still go", async () => {
+    // The engine takes less than the outbox checked for, so a row it refuses reaches the table.
+    node = await startRelayNode(db.pool, db.schema, { engine: { limits: { maxMessageBytes: 200 } } });
+    const phone = await deviceOf(alice, "expense:approved");
+    await transaction(db.pool, async (tx) => {
+      const toAlice = node!.outbox.with(tx).toUser("acme", "alice");
+      await toAlice.emit("expense:approved", { expenseId: "e-4" });
+      await toAlice.emit("expense:approved", { expenseId: "e-big", note: "x".repeat(1000) });
+      await toAlice.emit("expense:approved", { expenseId: "e-5" });
+    });
+    await waitFor(() => phone.heard.length === 2, { message: "the rows around the refused one" });
+    await sleep(SETTLE_MS);
+    expect(phone.heard).toEqual([{ expenseId: "e-4" }, { expenseId: "e-5" }]);
+    const left = await outboxRows(db.pool, db.schema);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatchObject({ event: "expense:approved", failed_code: "PAYLOAD_TOO_LARGE" });
+    expect(left[0]!.failed_message).toMatch(/200/);
+    expect(node.relay.stats).toMatchObject({ published: 2, failed: 1 });
+    const metrics = await node.server.engine.metrics();
+    expect(metrics).toMatch(/^truss_outbox_failed_total\{code="PAYLOAD_TOO_LARGE"\} 1$/m);
+    expect(metrics).toMatch(/^truss_outbox_published_total 2$/m);
+    // Failed rows are never handed out again.
+    await sleep(1200);
+    expect(node.relay.stats.failed).toBe(1);
+  });
+
+  test("a topic row reaches the topic's subscribers only", async () => {
+    node = await startRelayNode(db.pool, db.schema, { engine: { topics: { patterns: ["project:{projectId}"] }, authorize: () => true } });
+    const subscriber = await deviceOf(alice, "site-report:filed");
+    const other = await deviceOf(bob, "site-report:filed");
+    await subscriber.client.subscribe("project:p-17");
+    await transaction(db.pool, (tx) => node!.outbox.with(tx).toTopic("acme", "project:p-17").emit("site-report:filed", { reportId: "r-1" }));
+    await waitFor(() => subscriber.heard.length === 1, { message: "the topic event" });
+    await sleep(SETTLE_MS);
+    expect(subscriber.heard).toEqual([{ reportId: "r-1" }]);
+    expect(other.heard).toEqual([]);
+  });
+});
+
+describe("checked at the call, inside the transaction", () => {
+  test("data the engine would refuse, ids and topics it does not take, and protocol events are refused before any row is written", async () => {
+    const outbox = postgresOutbox(db.pool, { schema: db.schema });
+    const toAlice = outbox.with(db.pool).toUser("acme", "alice");
+    await expect(toAlice.emit("expense:approved", { n: 10n })).rejects.toMatchObject({ code: "INVALID_PAYLOAD" });
+    await expect(toAlice.emit("expense:approved", { note: "x".repeat(70_000) })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    await expect(toAlice.emit("inbox:message", {})).rejects.toThrow(TypeError);
+    await expect(toAlice.emit("expense:approved", {}, { idempotencyKey: "" })).rejects.toThrow(TypeError);
+    await expect(outbox.with(db.pool).toTopic("acme", "not a topic").emit("x", {})).rejects.toThrow(TypeError);
+    await expect(outbox.with(db.pool).toCompany("\ud800").emit("x", {})).rejects.toThrow(TypeError);
+    expect(() => outbox.with({} as never)).toThrow(TypeError);
+    expect(() => postgresOutbox(db.pool, { schema: "no; drop" })).toThrow(TypeError);
+    expect(await outboxRows(db.pool, db.schema)).toEqual([]);
+  });
+
+  test("the data written is the data at the call: changing the object afterwards changes nothing", async () => {
+    const outbox = postgresOutbox(db.pool, { schema: db.schema });
+    const data = { expenseId: "e-6", when: new Date("2026-01-02T03:04:05Z") };
+    const written = outbox.with(db.pool).toUser("acme", "alice").emit("expense:approved", data);
+    data.expenseId = "changed";
+    await written;
+    const { rows } = await db.pool.query(`SELECT data::text FROM "${db.schema}".outbox`);
+    expect(JSON.parse(rows[0].data)).toEqual({ expenseId: "e-6", when: "2026-01-02T03:04:05.000Z" });
+  });
+});
