@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryConfig, QueryResultRow } from "pg";
+import { quotedSchema } from "../schema.js";
 
 /** Default time a store call may take, connection included, before it rejects: 5 s. */
 export const DEFAULT_STORE_TIMEOUT_MS = 5000;
@@ -21,11 +22,6 @@ export interface PostgresStoreConnection {
   timeoutMs?: number;
 }
 
-/** The default schema of the stores' tables. */
-export const DEFAULT_SCHEMA = "truss";
-
-const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
-
 /**
  * Runs the stores' statements: each call takes a pooled client within the
  * timeout, runs one statement with the rest of the timeout as its read
@@ -43,14 +39,10 @@ export class Statements {
   constructor(who: string, options: PostgresStoreConnection) {
     const { pool } = options;
     if (!pool || typeof pool.connect !== "function") throw new TypeError(`${who}: pool must be a pg Pool`);
-    const schema = options.schema ?? DEFAULT_SCHEMA;
-    if (typeof schema !== "string" || !SCHEMA_NAME.test(schema)) {
-      throw new TypeError(`${who}: schema must be an SQL identifier (letters, digits, _ and $, at most 63), got ${JSON.stringify(schema)}`);
-    }
     const timeoutMs = options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
     if (!(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) throw new RangeError(`${who}: timeoutMs must be a positive integer, got ${timeoutMs}`);
     this.pool = pool;
-    this.schema = `"${schema}"`;
+    this.schema = quotedSchema(who, options.schema);
     this.timeoutMs = timeoutMs;
     // An idle pooled client whose server went away emits 'error' on the
     // pool; without a listener that error would end the process. The pool

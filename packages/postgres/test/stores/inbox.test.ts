@@ -1,0 +1,18 @@
+import { inboxSuite } from "@truss/conformance";
+import { afterAll, beforeAll, describe, test } from "vitest";
+import { postgresInboxStore } from "../../src/stores/inbox.js";
+import { freshSchema, type FreshSchema } from "../support/postgres.js";
+
+describe("postgresInboxStore", () => {
+  let db: FreshSchema;
+  beforeAll(async () => {
+    db = await freshSchema();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  inboxSuite(test, (options) => postgresInboxStore({ pool: db.pool, schema: db.schema, ...options }), {
+    prefix: "postgresInboxStore",
+    sharedBackend: true,
+  });
+});

@@ -1,0 +1,117 @@
+import { randomUUID } from "node:crypto";
+import { waitFor } from "@truss/test-utils";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { postgresInboxStore, postgresStores, postgresStreamStore } from "../../src/stores/index.js";
+import { freshSchema, type FreshSchema } from "../support/postgres.js";
+
+/**
+ * What the conformance suites cannot see: the bounded sweep that clears
+ * inboxes and streams nobody touches again, a document written in the
+ * application's own transaction through the same SQL function the store
+ * uses, and the options `postgresStores` refuses.
+ */
+describe("postgresStores", () => {
+  let db: FreshSchema;
+  const fresh = (name: string) => `${name}-${randomUUID()}`;
+
+  beforeAll(async () => {
+    db = await freshSchema();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  test("the inbox sweep clears a user whose every message expired, counts them, and keeps the device's cursor", async () => {
+    const inbox = postgresInboxStore({ pool: db.pool, schema: db.schema, ttlMs: 200, sweepIntervalMs: 100 });
+    const idle = { companyId: fresh("company"), userId: fresh("user") };
+    const active = { companyId: idle.companyId, userId: fresh("user") };
+    const appended = [];
+    for (let index = 0; index < 3; index += 1) appended.push((await inbox.append(idle, "expense:approved", { index }, { idempotencyKey: `k${index}` })).message);
+    await inbox.ack({ ...idle, deviceId: "phone" }, appended[2]!.id);
+    const before = await inbox.dropped();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // Another user's append starts the sweep; the idle user is never called again.
+    await inbox.append(active, "expense:approved", { index: 0 });
+    const rows = async (table: string) =>
+      Number((await db.pool.query(`SELECT count(*) AS n FROM "${db.schema}".${table} WHERE company_id = $1 AND user_id = $2`, [idle.companyId, idle.userId])).rows[0].n);
+    await waitFor(async () => (await rows("inbox_users")) === 0, { message: "the sweep cleared the idle user" });
+    expect({ messages: await rows("inbox_messages"), keys: await rows("inbox_keys"), cursors: await rows("inbox_cursors") }).toEqual({ messages: 0, keys: 0, cursors: 1 });
+    const after = await inbox.dropped();
+    expect(after.expired - before.expired).toBe(3);
+    expect(await inbox.cursor({ ...idle, deviceId: "phone" })).toBe(appended[2]!.id);
+
+    // Back after the sweep: a new message, a new id, and the old key is a new key.
+    const again = await inbox.append(idle, "expense:approved", { index: 9 }, { idempotencyKey: "k0" });
+    expect(again.duplicate).toBe(false);
+    expect(await inbox.read(idle, null, 10)).toEqual([again.message]);
+  });
+
+  test("a stream idle past ttlMs + idleMs is swept, and its next call starts a new epoch", async () => {
+    const streams = postgresStreamStore({ pool: db.pool, schema: db.schema, ttlMs: 100, idleMs: 100, sweepIntervalMs: 100 });
+    const quiet = { companyId: fresh("company"), stream: "company" };
+    const busy = { companyId: quiet.companyId, stream: `topic:${fresh("project")}` };
+    const first = await streams.append(quiet, "project:updated", { n: 1 }, { idempotencyKey: "row-1" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    await streams.append(busy, "project:updated", { n: 1 });
+    const rows = async (table: string) =>
+      Number((await db.pool.query(`SELECT count(*) AS n FROM "${db.schema}".${table} WHERE company_id = $1 AND stream = $2`, [quiet.companyId, quiet.stream])).rows[0].n);
+    await waitFor(async () => (await rows("streams")) === 0, { message: "the sweep forgot the quiet stream" });
+    expect({ entries: await rows("stream_entries"), keys: await rows("stream_keys") }).toEqual({ entries: 0, keys: 0 });
+
+    const read = await streams.read(quiet, 0, 10);
+    expect(read.epoch).not.toBe(first.epoch);
+    expect(read).toMatchObject({ top: 0, entries: [], gap: null });
+    const next = await streams.append(quiet, "project:updated", { n: 2 }, { idempotencyKey: "row-1" });
+    expect({ epoch: next.epoch, offset: next.entry.offset, duplicate: next.duplicate }).toEqual({ epoch: read.epoch, offset: 1, duplicate: false });
+  });
+
+  test("a stream idle past ttlMs + idleMs but not yet swept starts a new epoch on its next call", async () => {
+    const streams = postgresStreamStore({ pool: db.pool, schema: db.schema, ttlMs: 100, idleMs: 100 });
+    const key = { companyId: fresh("company"), stream: "company" };
+    const first = await streams.append(key, "project:updated", { n: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Within ttl + idle a read keeps the epoch (its entry expired) and keeps the stream alive.
+    expect(await streams.read(key, 0, 10)).toEqual({ epoch: first.epoch, top: 1, entries: [], gap: "HISTORY_EXPIRED" });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const read = await streams.read(key, 0, 10);
+    expect(read.epoch).not.toBe(first.epoch);
+    expect(read).toMatchObject({ top: 0, entries: [], gap: null });
+  });
+
+  test("an application's transaction writes a document through the store's SQL function: a rollback leaves nothing, a commit is what the store reads", async () => {
+    const { documents } = postgresStores(db.pool, { schema: db.schema });
+    const key = { companyId: fresh("company"), type: "expense", id: fresh("expense") };
+    const write = (client: { query: typeof db.pool.query }, data: object) =>
+      client.query(
+        `SELECT outcome FROM "${db.schema}".document_compare_and_set($1, $2, $3, 0, $4, $5, 'route', NULL, '', 0, $6, 0, 100, 4194304, 1000, 100, 1000)`,
+        [key.companyId, key.type, key.id, JSON.stringify(data), Buffer.byteLength(JSON.stringify(data)), Date.now()],
+      );
+    const client = await db.pool.connect();
+    try {
+      await client.query("BEGIN");
+      expect((await write(client, { amount: 10 })).rows[0].outcome).toBe(1);
+      await client.query("ROLLBACK");
+      expect(await documents.get(key)).toBeNull();
+
+      await client.query("BEGIN");
+      await write(client, { amount: 12 });
+      await client.query("COMMIT");
+    } finally {
+      client.release();
+    }
+    expect(await documents.get(key)).toMatchObject({ version: 1, data: { amount: 12 }, updatedBy: "route" });
+    const { rows } = await db.pool.query(`SELECT data->>'amount' AS amount FROM "${db.schema}".documents WHERE company_id = $1 AND id = $2`, [key.companyId, key.id]);
+    expect(rows).toEqual([{ amount: "12" }]);
+  });
+
+  test("the schema must be an SQL identifier, and the timeout and sweep options positive integers", () => {
+    expect(() => postgresStores(db.pool, { schema: 'truss"; DROP SCHEMA public; --' })).toThrow(TypeError);
+    expect(() => postgresStores({} as never)).toThrow(TypeError);
+    expect(() => postgresStores(db.pool, { timeoutMs: 0 })).toThrow(RangeError);
+    expect(() => postgresStores(db.pool, { inbox: { sweepBatch: 1.5 } })).toThrow(RangeError);
+    expect(() => postgresStores(db.pool, { streams: { size: -1 } })).toThrow(RangeError);
+    expect(() => postgresStores(db.pool, { documents: { maxHistory: 0 } })).toThrow(RangeError);
+  });
+});
