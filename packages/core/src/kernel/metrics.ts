@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from "prom-client";
+import { Counter, Gauge, Registry, type Metric, type RegistryContentType } from "prom-client";
 import type { InboxStore } from "../inbox/store.js";
 import type { StreamStore } from "../streams/store.js";
 
@@ -287,7 +287,9 @@ export class MetricsRegistry {
 
   /** Declares a histogram of seconds (or bytes) with the given buckets. */
   histogram(name: MetricName, help: string, labelNames: readonly string[], buckets: readonly number[]): void {
-    const metric = this.register(name, () => new Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [this.registry] }));
+    const metric = this.register(name, () => new SeriesHistogram(name, help, labelNames, buckets));
+    // prom-client renders any metric that answers `get()` as it renders its own.
+    this.registry.registerMetric(metric as unknown as Metric<string>);
     this.histograms.set(name, { metric, labelNames, children: new Map() });
   }
 
@@ -317,6 +319,118 @@ export class MetricsRegistry {
       );
     }
     return create();
+  }
+}
+
+/**
+ * A histogram the hot paths record into with a bucket search and three
+ * additions, rendered by prom-client's registry in the same text as its own
+ * `Histogram`. prom-client's `observe` validates and hashes the label set on
+ * every call, even through a cached child: on the inbox and document paths
+ * that was paid per message, for every store call and command.
+ */
+class SeriesHistogram {
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  private readonly bounds: Float64Array;
+  private readonly series: HistogramSeries[] = [];
+  /** The only series of a histogram without labels, rendered (as zeros) from the start, as prom-client does. */
+  private readonly unlabelled: HistogramSeries | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    labelNames: readonly string[],
+    buckets: readonly number[],
+  ) {
+    this.bounds = Float64Array.from(buckets);
+    if (labelNames.length === 0) this.unlabelled = this.labels({}) as HistogramSeries;
+  }
+
+  /** Records into the histogram without labels. */
+  observe(value: number): void {
+    this.unlabelled?.observe(value);
+  }
+
+  /** The series of one label set (`{}` for the histogram without labels); the caller caches it. */
+  labels(values: Labels): Observer {
+    const series = new HistogramSeries({ ...values }, this.bounds);
+    this.series.push(series);
+    return series;
+  }
+
+  /** What a registry renders, in prom-client's shape: cumulative buckets, `+Inf`, sum and count per label set. */
+  async getForPromString(): Promise<RenderedMetric> {
+    const bucket = `${this.name}_bucket`;
+    const values: RenderedValue[] = [];
+    for (const { labels, counts, sum, count } of this.series) {
+      let cumulative = 0;
+      for (let index = 0; index < this.bounds.length; index++) {
+        cumulative += counts[index]!;
+        values.push({ labels: { le: this.bounds[index]! }, sharedLabels: labels, value: cumulative, metricName: bucket });
+      }
+      values.push({ labels: { le: "+Inf" }, sharedLabels: labels, value: count, metricName: bucket });
+      values.push({ labels: {}, sharedLabels: labels, value: sum, metricName: `${this.name}_sum` });
+      values.push({ labels: {}, sharedLabels: labels, value: count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** The same, with each value's labels whole (`registry.getMetricsAsJSON()`, `Registry.aggregate`). */
+  async get(): Promise<RenderedMetric> {
+    const data = await this.getForPromString();
+    return { ...data, values: data.values.map(({ sharedLabels, labels, ...value }) => ({ ...value, labels: { ...labels, ...sharedLabels } })) };
+  }
+
+  /** Zeroes every series (`registry.resetMetrics()`); the cached series stay valid. */
+  reset(): void {
+    for (const series of this.series) series.reset();
+  }
+}
+
+/** A metric as prom-client's registry reads it from `get()` / `getForPromString()`. */
+interface RenderedMetric {
+  name: string;
+  help: string;
+  type: "histogram";
+  aggregator: "sum";
+  values: RenderedValue[];
+}
+interface RenderedValue {
+  labels: Readonly<Record<string, string | number>>;
+  sharedLabels?: Labels;
+  value: number;
+  metricName: string;
+}
+
+/** One label set of a {@link SeriesHistogram}: a count per bucket (not cumulative), the sum and the count. */
+class HistogramSeries implements Observer {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Labels,
+    private readonly bounds: Float64Array,
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const { bounds } = this;
+    let index = 0;
+    while (index < bounds.length && value > bounds[index]!) index++;
+    // Past the last bound, a value counts only in `+Inf` (the count).
+    if (index < bounds.length) this.counts[index]! += 1;
+    this.sum += value;
+    this.count += 1;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
   }
 }
 
