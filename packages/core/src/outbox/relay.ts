@@ -1,6 +1,6 @@
 import { ERROR_CODES, errorAction, isRetryable, type ErrorCode } from "@truss/protocol";
 import type { RealtimeEngine } from "../engine/api.js";
-import { isTrussError } from "../kernel/errors.js";
+import { isTrussError, TrussError } from "../kernel/errors.js";
 import type { EventCatalog } from "../kernel/events.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
 import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
@@ -262,7 +262,7 @@ class OutboxRelayLoop implements OutboxRelay {
         const emitter = target.kind === "company" ? this.engine.toCompany(target.companyId) : this.engine.toTopic(target.companyId, target.topic);
         const position = await emitter.emit(event, data, options);
         // The stream store did not take it (it went out live only): not stored, so not done.
-        if (position === null) throw new Error("the stream store did not take the broadcast");
+        if (position === null) throw new TrussError("STORE_UNAVAILABLE", "the stream store did not take the broadcast (it went out live only)");
         return;
       }
       case "user":
