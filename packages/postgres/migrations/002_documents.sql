@@ -72,11 +72,15 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.document_mutation_horizons (
 -- commits.
 -- outcome: 1 committed; 0 another version (or absent); 2 the mutation
 -- committed `committed_version` before; 3 the mutation is too old to tell.
+-- p_lock_timeout_ms bounds the wait for the document's lock (the store passes
+-- what is left of its call's timeout, so a call that gave up is not run later
+-- on the server); NULL leaves the session's lock_timeout as it is.
 -- The current_* columns describe the latest version for outcomes 0, 2 and 3.
 CREATE OR REPLACE FUNCTION __SCHEMA__.document_compare_and_set(
   p_company text, p_type text, p_id text, p_expected bigint, p_data text, p_bytes integer,
   p_updated_by text, p_mutation text, p_writer text, p_made_at bigint, p_now bigint, p_cutoff bigint,
   p_max_history bigint, p_max_history_bytes bigint, p_max_mutations integer, p_max_writers integer, p_max_horizons integer,
+  p_lock_timeout_ms integer DEFAULT NULL,
   OUT outcome integer, OUT current_version bigint, OUT current_data text, OUT current_updated_at bigint,
   OUT current_updated_by text, OUT committed_version bigint)
 LANGUAGE plpgsql AS $$
@@ -89,6 +93,9 @@ DECLARE
   other record;
   surplus integer;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+  END IF;
   outcome := 0;
   LOOP
     SELECT * INTO head FROM __SCHEMA__.documents WHERE company_id = p_company AND type = p_type AND id = p_id FOR UPDATE;

@@ -70,9 +70,10 @@ $$;
 -- A key whose first message is younger than the TTL is a duplicate: nothing
 -- is written, and the first message is returned while the cap has kept it
 -- (kept). Keys past the TTL, then the oldest past p_max_keys, are forgotten.
+-- p_lock_timeout_ms bounds the wait for the user's lock (NULL: the session's).
 CREATE OR REPLACE FUNCTION __SCHEMA__.inbox_append(
   p_company text, p_user text, p_event text, p_data text, p_key text,
-  p_ttl_ms bigint, p_max_length integer, p_max_keys integer, p_slot integer,
+  p_ttl_ms bigint, p_max_length integer, p_max_keys integer, p_slot integer, p_lock_timeout_ms integer DEFAULT NULL,
   OUT ms bigint, OUT seq bigint, OUT duplicate boolean, OUT kept boolean, OUT event text, OUT data text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -84,6 +85,9 @@ DECLARE
   n_over integer := 0;
   n_keys integer;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+  END IF;
   INSERT INTO __SCHEMA__.inbox_users AS u (company_id, user_id, last_ms, last_seq, length, key_count)
   VALUES (p_company, p_user, 0, 0, 0, 0)
   ON CONFLICT (company_id, user_id) DO UPDATE SET last_ms = u.last_ms
@@ -161,13 +165,17 @@ $$;
 -- A read: drops (and counts) what the TTL expired, under the user's row
 -- lock, then returns up to p_limit messages after (p_after_ms, p_after_seq).
 CREATE OR REPLACE FUNCTION __SCHEMA__.inbox_read(
-  p_company text, p_user text, p_after_ms bigint, p_after_seq bigint, p_limit integer, p_ttl_ms bigint, p_slot integer)
+  p_company text, p_user text, p_after_ms bigint, p_after_seq bigint, p_limit integer, p_ttl_ms bigint, p_slot integer,
+  p_lock_timeout_ms integer DEFAULT NULL)
 RETURNS TABLE (ms bigint, seq bigint, event text, data text)
 LANGUAGE plpgsql AS $$
 DECLARE
   min_ms bigint := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint - p_ttl_ms + 1;
   n_expired integer;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+  END IF;
   IF EXISTS (SELECT 1 FROM __SCHEMA__.inbox_messages m WHERE m.company_id = p_company AND m.user_id = p_user AND m.ms < min_ms) THEN
     PERFORM 1 FROM __SCHEMA__.inbox_users u WHERE u.company_id = p_company AND u.user_id = p_user FOR UPDATE;
     WITH gone AS (

@@ -125,9 +125,10 @@ $$;
 -- record. A key whose first entry is younger than the TTL is a duplicate:
 -- nothing is stored, and its entry is returned while the cap has kept it
 -- (kept). Keys past the TTL, then the oldest past p_max_keys, are forgotten.
+-- p_lock_timeout_ms bounds the wait for the stream's lock (NULL: the session's).
 CREATE OR REPLACE FUNCTION __SCHEMA__.stream_append(
   p_company text, p_stream text, p_epoch text, p_event text, p_data text, p_key text,
-  p_ttl_ms bigint, p_idle_ms bigint, p_size bigint, p_max_keys integer, p_slot integer,
+  p_ttl_ms bigint, p_idle_ms bigint, p_size bigint, p_max_keys integer, p_slot integer, p_lock_timeout_ms integer DEFAULT NULL,
   OUT r_epoch text, OUT r_offset bigint, OUT r_ts bigint, OUT duplicate boolean, OUT kept boolean, OUT r_event text, OUT r_data text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -137,6 +138,9 @@ DECLARE
   n_over bigint := 0;
   n integer;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+  END IF;
   SELECT * INTO st FROM __SCHEMA__.stream_open(p_company, p_stream, p_epoch, now_ms, p_ttl_ms, p_idle_ms);
   r_epoch := st.s_epoch;
 
@@ -215,7 +219,7 @@ $$;
 -- entries (no entry row when there are none: then r_offset is NULL).
 CREATE OR REPLACE FUNCTION __SCHEMA__.stream_read(
   p_company text, p_stream text, p_epoch text, p_after bigint, p_limit integer,
-  p_ttl_ms bigint, p_idle_ms bigint, p_slot integer)
+  p_ttl_ms bigint, p_idle_ms bigint, p_slot integer, p_lock_timeout_ms integer DEFAULT NULL)
 RETURNS TABLE (r_epoch text, r_top bigint, r_gap text, r_offset bigint, r_ts bigint, r_event text, r_data text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -224,6 +228,9 @@ DECLARE
   gap text := NULL;
   start bigint;
 BEGIN
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+  END IF;
   SELECT * INTO st FROM __SCHEMA__.stream_open(p_company, p_stream, p_epoch, now_ms, p_ttl_ms, p_idle_ms);
   UPDATE __SCHEMA__.streams x
   SET epoch = st.s_epoch, top = st.s_top, trimmed = st.s_trimmed, expired = st.s_expired, first = st.s_first,

@@ -125,7 +125,7 @@ export function postgresDocumentStore(options: PostgresDocumentStoreOptions): Do
       if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) return { ok: false, current: await get(key) };
       const at = now();
       const row = await sql.row<CompareAndSetRow>(
-        `SELECT * FROM ${s}.document_compare_and_set($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+        `SELECT * FROM ${s}.document_compare_and_set($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
         [
           key.companyId,
           key.type,
@@ -145,6 +145,7 @@ export function postgresDocumentStore(options: PostgresDocumentStoreOptions): Do
           maxMutationWriters,
           maxMutationHorizons,
         ],
+        { lockTimeout: true },
       );
       if (row.outcome === 1) {
         return {

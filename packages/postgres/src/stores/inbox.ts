@@ -62,7 +62,7 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
     async append(user, event, data, appendOptions) {
       const idempotencyKey = idempotencyKeyOf(appendOptions, "postgresInboxStore");
       const encoded = data === undefined ? null : JSON.stringify(data);
-      const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.inbox_append($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+      const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.inbox_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
         user.companyId,
         user.userId,
         event,
@@ -72,7 +72,7 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
         maxLength,
         maxKeys,
         slotOf(user),
-      ]);
+      ], { lockTimeout: true });
       sweeper.due();
       if (row.duplicate) {
         // The cap may have dropped the first message: its id (and so its ts) still answer for it.
@@ -85,7 +85,7 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
     async read(user, afterId, limit) {
       const [afterMs, afterSeq] = afterId === null ? ["-1", "-1"] : parseId(afterId);
       if (!(limit > 0)) return [];
-      const rows = await sql.rows<MessageRow>(`SELECT * FROM ${s}.inbox_read($1, $2, $3, $4, $5, $6, $7)`, [
+      const rows = await sql.rows<MessageRow>(`SELECT * FROM ${s}.inbox_read($1, $2, $3, $4, $5, $6, $7, $8)`, [
         user.companyId,
         user.userId,
         afterMs,
@@ -93,7 +93,7 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
         Math.min(Math.floor(limit), 2 ** 31 - 1),
         ttlMs,
         slotOf(user),
-      ]);
+      ], { lockTimeout: true });
       sweeper.due();
       return rows.map((row) => toMessage(row.ms, row.seq, row.event, row.data));
     },

@@ -50,16 +50,23 @@ export class Statements {
     if (pool.listenerCount("error") === 0) pool.on("error", () => undefined);
   }
 
-  /** Runs one statement and resolves with its rows. */
-  async rows<R>(text: string, values: readonly unknown[] = []): Promise<R[]> {
+  /**
+   * Runs one statement and resolves with its rows. With `lockTimeout`, what
+   * is left of the call's time once it has a connection is passed as one
+   * more parameter, after `values`: the stores' functions set it as their
+   * `lock_timeout`, so a call that gives up waiting for a row lock gives up
+   * on the server too, instead of committing later.
+   */
+  async rows<R>(text: string, values: readonly unknown[] = [], { lockTimeout = false } = {}): Promise<R[]> {
     const deadline = Date.now() + this.timeoutMs;
     const client = await this.connect();
+    const params = lockTimeout ? [...values, Math.max(1, deadline - Date.now() - LOCK_TIMEOUT_MARGIN_MS)] : values;
     // A connection that drops mid-statement fails the statement and then
     // emits 'error' on the client, which must not end the process.
     client.on("error", ignore);
     try {
       // pg reads query_timeout from the query's config too; @types/pg does not list it there.
-      const config: QueryConfig & { query_timeout: number } = { text, values: values as unknown[], query_timeout: Math.max(1, deadline - Date.now()) };
+      const config: QueryConfig & { query_timeout: number } = { text, values: params as unknown[], query_timeout: Math.max(1, deadline - Date.now()) };
       const result = await client.query<QueryResultRow>(config);
       client.removeListener("error", ignore);
       client.release();
@@ -72,8 +79,8 @@ export class Statements {
   }
 
   /** Runs one statement and resolves with its only row. */
-  async row<R>(text: string, values: readonly unknown[] = []): Promise<R> {
-    const [first] = await this.rows<R>(text, values);
+  async row<R>(text: string, values: readonly unknown[] = [], options: { lockTimeout?: boolean } = {}): Promise<R> {
+    const [first] = await this.rows<R>(text, values, options);
     if (first === undefined) throw new Error("postgres store: the statement returned no row");
     return first;
   }
@@ -107,6 +114,9 @@ export class Statements {
 }
 
 function ignore(): void {}
+
+/** How much sooner than the call's deadline the server stops waiting for a lock, so it gives up first. */
+const LOCK_TIMEOUT_MARGIN_MS = 20;
 
 /** A bigint column as pg returns it (text), or a number, as a JS number. */
 export function toNumber(value: string | number | null | undefined): number {

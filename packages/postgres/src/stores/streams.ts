@@ -71,7 +71,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
     async append(key, event, data, appendOptions) {
       const idempotencyKey = idempotencyKeyOf(appendOptions, "postgresStreamStore");
       const encoded = data === undefined ? null : JSON.stringify(data);
-      const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.stream_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
+      const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.stream_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
         key.companyId,
         key.stream,
         randomUUID(),
@@ -83,7 +83,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
         size,
         maxKeys,
         totalsSlot(key.companyId, key.stream),
-      ]);
+      ], { lockTimeout: true });
       sweeper.due();
       const offset = toNumber(row.r_offset);
       const ts = toNumber(row.r_ts);
@@ -100,7 +100,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
         throw new TypeError(`postgresStreamStore: after must be an offset (an integer >= 0), got ${after}`);
       }
       const count = limit > 0 ? Math.min(Math.floor(limit), size, 2 ** 31 - 1) : 0;
-      const rows = await sql.rows<ReadRow>(`SELECT * FROM ${s}.stream_read($1, $2, $3, $4, $5, $6, $7, $8)`, [
+      const rows = await sql.rows<ReadRow>(`SELECT * FROM ${s}.stream_read($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
         key.companyId,
         key.stream,
         randomUUID(),
@@ -109,7 +109,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
         ttlMs,
         idleMs,
         totalsSlot(key.companyId, key.stream),
-      ]);
+      ], { lockTimeout: true });
       sweeper.due();
       const [first] = rows;
       if (!first) throw new Error("postgresStreamStore: stream_read returned no row");

@@ -106,6 +106,41 @@ describe("postgresStores", () => {
     expect(rows).toEqual([{ amount: "12" }]);
   });
 
+  test("a call that times out waiting for a row lock gives up on the server too, so it never commits later", async () => {
+    const { documents, inbox, streams } = postgresStores(db.pool, { schema: db.schema, timeoutMs: 500 });
+    const doc = { companyId: fresh("company"), type: "project", id: fresh("project") };
+    const user = { companyId: doc.companyId, userId: fresh("user") };
+    const stream = { companyId: doc.companyId, stream: "company" };
+    await documents.compareAndSet(doc, 0, { n: 1 }, "ann");
+    const first = (await inbox.append(user, "expense:approved", { n: 1 })).message;
+    const { epoch } = await streams.append(stream, "project:updated", { n: 1 });
+
+    // An application's transaction holds the three rows the stores lock.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM "${db.schema}".documents WHERE company_id = $1 AND id = $2 FOR UPDATE`, [doc.companyId, doc.id]);
+      await holder.query(`SELECT 1 FROM "${db.schema}".inbox_users WHERE company_id = $1 AND user_id = $2 FOR UPDATE`, [user.companyId, user.userId]);
+      await holder.query(`SELECT 1 FROM "${db.schema}".streams WHERE company_id = $1 AND stream = $2 FOR UPDATE`, [stream.companyId, stream.stream]);
+      const start = performance.now();
+      const settled = await Promise.allSettled([
+        documents.compareAndSet(doc, 1, { n: 2 }, "ann"),
+        inbox.append(user, "expense:approved", { n: 2 }),
+        streams.append(stream, "project:updated", { n: 2 }),
+      ]);
+      expect(settled.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected"]);
+      expect(performance.now() - start).toBeLessThan(1000);
+      await holder.query("ROLLBACK");
+    } finally {
+      holder.release();
+    }
+    // Had the statements kept waiting on the server, they would commit now that the locks are free.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await documents.get(doc))?.version).toBe(1);
+    expect(await inbox.read(user, null, 10)).toEqual([first]);
+    expect(await streams.read(stream, 0, 10)).toMatchObject({ epoch, top: 1 });
+  });
+
   test("the schema must be an SQL identifier, and the timeout and sweep options positive integers", () => {
     expect(() => postgresStores(db.pool, { schema: 'truss"; DROP SCHEMA public; --' })).toThrow(TypeError);
     expect(() => postgresStores({} as never)).toThrow(TypeError);
