@@ -139,10 +139,11 @@ describe("relay", () => {
     expect(await server.engine.metrics()).toMatch(/^truss_outbox_retries_total\{code="STORE_UNAVAILABLE"\} [3-9]\d*$/m);
 
     streams.down = false;
-    await waitFor(() => source.pending.length === 0, { message: "the stream to drain" });
+    const stored = () => company.filter((entry) => entry.offset !== undefined);
+    await waitFor(() => source.pending.length === 0 && stored().length >= 2, { message: "the stream to drain" });
+    await sleep(100);
     // Stored once each, in order: the live sends made while the store was down carried no position.
-    const stored = company.filter((entry) => entry.offset !== undefined);
-    expect(stored).toEqual([
+    expect(stored()).toEqual([
       { data: { n: 1 }, offset: 1 },
       { data: { n: 2 }, offset: 2 },
     ]);
