@@ -7,7 +7,7 @@ import {
   type DocumentStoreOptions,
 } from "@truss/core";
 import type { DocumentVersion } from "@truss/protocol";
-import { Statements, toNumber, type PostgresStoreConnection } from "./sql.js";
+import { refuseNul, Statements, toNumber, type PostgresStoreConnection } from "./sql.js";
 
 /** Options of {@link postgresDocumentStore}. */
 export interface PostgresDocumentStoreOptions extends DocumentStoreOptions, PostgresStoreConnection {
@@ -60,7 +60,7 @@ interface CompareAndSetRow {
  * @param options.maxMutationWriters Writers whose mutation ids a document keeps; default 100.
  * @param options.mutationTtlMs How long a mutation id is remembered; default 7 days.
  * @throws RangeError when an option is not a positive integer.
- * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `compareAndSet` when the data is not a JSON object or the mutation id is empty (nothing is written).
+ * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `compareAndSet` when the data is not a JSON object or the mutation id is empty (nothing is written); from any call whose ids (or `updatedBy`, mutation id, writer) contain U+0000, which PostgreSQL text cannot hold.
  */
 export function postgresDocumentStore(options: PostgresDocumentStoreOptions): DocumentStore {
   const { maxHistory, maxHistoryBytes, maxMutations, maxMutationWriters, maxMutationHorizons, mutationTtlMs } = resolveDocumentStoreOptions(
@@ -79,7 +79,9 @@ export function postgresDocumentStore(options: PostgresDocumentStoreOptions): Do
     updatedBy: row.updated_by,
   });
 
+  const checkKey = (key: DocumentKey) => refuseNul("postgresDocumentStore", { companyId: key.companyId, type: key.type, id: key.id });
   const get = async (key: DocumentKey): Promise<DocumentVersion | null> => {
+    checkKey(key);
     const [row] = await sql.rows<VersionRow>(
       `SELECT version, data::text AS data, updated_at, updated_by FROM ${s}.documents WHERE company_id = $1 AND type = $2 AND id = $3`,
       [key.companyId, key.type, key.id],
@@ -91,6 +93,7 @@ export function postgresDocumentStore(options: PostgresDocumentStoreOptions): Do
     get,
 
     async getVersion(key, version) {
+      checkKey(key);
       if (!Number.isSafeInteger(version) || version < 1) return null;
       const [row] = await sql.rows<VersionRow>(
         `SELECT v.version, v.data::text AS data, v.updated_at, v.updated_by
@@ -102,6 +105,8 @@ export function postgresDocumentStore(options: PostgresDocumentStoreOptions): Do
     },
 
     async mutation(key, mutation) {
+      checkKey(key);
+      refuseNul("postgresDocumentStore", { "mutation id": mutation.id, writer: mutation.writer });
       const row = await sql.row<{ version: string | null; forgotten: string | null; horizon: string | null }>(
         `SELECT m.version, d.forgotten, h.horizon
          FROM (SELECT 1) one
@@ -121,6 +126,8 @@ export function postgresDocumentStore(options: PostgresDocumentStoreOptions): Do
         throw new TypeError("postgresDocumentStore: document data must be a JSON object");
       }
       if (mutation && mutation.id === "") throw new TypeError("postgresDocumentStore: a mutation id must not be empty");
+      checkKey(key);
+      refuseNul("postgresDocumentStore", { updatedBy, "mutation id": mutation?.id, writer: mutation?.writer });
       // No version is ever anything else, so such an expectation fails as any stale one does.
       if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) return { ok: false, current: await get(key) };
       const at = now();
@@ -163,6 +170,7 @@ export function postgresDocumentStore(options: PostgresDocumentStoreOptions): Do
     },
 
     async history(key, limit) {
+      checkKey(key);
       if (!(limit > 0)) return [];
       const rows = await sql.rows<VersionRow>(
         `SELECT v.version, v.data::text AS data, v.updated_at, v.updated_by

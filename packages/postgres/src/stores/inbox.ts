@@ -1,7 +1,7 @@
 import { DEFAULTS, idempotencyKeyOf, INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE, type InboxOptions, type InboxStore, type UserKey } from "@truss/core";
 import { type InboxMessage, isInboxId } from "@truss/protocol";
 import { Sweeper, type SweepOptions } from "./sweep.js";
-import { Statements, toNumber, totalsSlot, type PostgresStoreConnection } from "./sql.js";
+import { refuseNul, Statements, toNumber, totalsSlot, type PostgresStoreConnection } from "./sql.js";
 
 /** Options of {@link postgresInboxStore}. */
 export interface PostgresInboxStoreOptions extends InboxOptions, PostgresStoreConnection, SweepOptions {}
@@ -43,7 +43,7 @@ interface MessageRow {
  * be reached, and works again, without a restart, once it can.
  *
  * @throws RangeError when `ttlMs`, `maxLength` or a sweep option is not a positive integer.
- * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` when the idempotency key is malformed, and from `ack` when the id is not an inbox id.
+ * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` when the idempotency key is malformed, from `ack` when the id is not an inbox id, and from any call whose ids, event name or key contain U+0000, which PostgreSQL text cannot hold.
  */
 export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxStore {
   const ttlMs = options.ttlMs ?? DEFAULTS.inbox.ttlMs;
@@ -57,10 +57,13 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
   const sweeper: Sweeper = new Sweeper("postgresInboxStore", options, (): Promise<unknown> => sql.rows(`SELECT ${s}.inbox_sweep($1, $2)`, [ttlMs, sweeper.batch]));
   const slotOf = (user: UserKey) => totalsSlot(user.companyId, user.userId);
+  const checkUser = (user: UserKey, more: Record<string, string | undefined> = {}) =>
+    refuseNul("postgresInboxStore", { companyId: user.companyId, userId: user.userId, ...more });
 
   return {
     async append(user, event, data, appendOptions) {
       const idempotencyKey = idempotencyKeyOf(appendOptions, "postgresInboxStore");
+      checkUser(user, { event, idempotencyKey });
       const encoded = data === undefined ? null : JSON.stringify(data);
       const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.inbox_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
         user.companyId,
@@ -83,6 +86,7 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
     },
 
     async read(user, afterId, limit) {
+      checkUser(user);
       const [afterMs, afterSeq] = afterId === null ? ["-1", "-1"] : parseId(afterId);
       if (!(limit > 0)) return [];
       const rows = await sql.rows<MessageRow>(`SELECT * FROM ${s}.inbox_read($1, $2, $3, $4, $5, $6, $7, $8)`, [
@@ -99,6 +103,7 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
     },
 
     async ack(device, id) {
+      checkUser(device, { deviceId: device.deviceId });
       const [ms, seq] = parseId(id);
       await sql.rows(
         `INSERT INTO ${s}.inbox_cursors AS c (company_id, user_id, device_id, ms, seq) VALUES ($1, $2, $3, $4, $5)
@@ -109,6 +114,7 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
     },
 
     async cursor(device) {
+      checkUser(device, { deviceId: device.deviceId });
       const [row] = await sql.rows<{ id: string }>(
         `SELECT ms || '-' || seq AS id FROM ${s}.inbox_cursors WHERE company_id = $1 AND user_id = $2 AND device_id = $3`,
         [device.companyId, device.userId, device.deviceId],

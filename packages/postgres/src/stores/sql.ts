@@ -118,6 +118,19 @@ function ignore(): void {}
 /** How much sooner than the call's deadline the server stops waiting for a lock, so it gives up first. */
 const LOCK_TIMEOUT_MARGIN_MS = 20;
 
+/**
+ * Refuses text PostgreSQL cannot store: a `text` value never holds U+0000,
+ * so an id, event name or key with one would fail in the database, where the
+ * engine would take it for an outage (and clients would retry it forever).
+ *
+ * @throws TypeError naming `who` and the value's name.
+ */
+export function refuseNul(who: string, values: Record<string, string | null | undefined>): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === "string" && value.includes("\u0000")) throw new TypeError(`${who}: ${name} must not contain U+0000, which PostgreSQL text cannot hold`);
+  }
+}
+
 /** A bigint column as pg returns it (text), or a number, as a JS number. */
 export function toNumber(value: string | number | null | undefined): number {
   return value === null || value === undefined ? 0 : Number(value);

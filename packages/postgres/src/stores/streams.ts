@@ -8,7 +8,7 @@ import {
   type StreamStore,
   type StreamStoreOptions,
 } from "@truss/core";
-import { Statements, toNumber, totalsSlot, type PostgresStoreConnection } from "./sql.js";
+import { refuseNul, Statements, toNumber, totalsSlot, type PostgresStoreConnection } from "./sql.js";
 import { Sweeper, type SweepOptions } from "./sweep.js";
 
 /** Options of {@link postgresStreamStore}. */
@@ -58,7 +58,7 @@ interface ReadRow {
  * be reached, and works again, without a restart, once it can.
  *
  * @throws RangeError when `size`, `ttlMs`, `idleMs` or a sweep option is not a positive integer.
- * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` (as a rejection, nothing stored) when the idempotency key is malformed, and from `read` when `after` is not an offset.
+ * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` (as a rejection, nothing stored) when the idempotency key is malformed, from `read` when `after` is not an offset, and from any call whose ids, event name or key contain U+0000, which PostgreSQL text cannot hold.
  */
 export function postgresStreamStore(options: PostgresStreamStoreOptions): StreamStore {
   const { size, ttlMs, idleMs } = resolveStreamStoreOptions("postgresStreamStore", options);
@@ -70,6 +70,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
   return {
     async append(key, event, data, appendOptions) {
       const idempotencyKey = idempotencyKeyOf(appendOptions, "postgresStreamStore");
+      refuseNul("postgresStreamStore", { companyId: key.companyId, stream: key.stream, event, idempotencyKey });
       const encoded = data === undefined ? null : JSON.stringify(data);
       const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.stream_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
         key.companyId,
@@ -96,6 +97,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
     },
 
     async read(key, after, limit) {
+      refuseNul("postgresStreamStore", { companyId: key.companyId, stream: key.stream });
       if (!(Number.isSafeInteger(after) && after >= 0)) {
         throw new TypeError(`postgresStreamStore: after must be an offset (an integer >= 0), got ${after}`);
       }
