@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Pool } from "pg";
 import { quotedSchema } from "./schema.js";
@@ -23,17 +25,24 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** The package's `migrations/` folder, beside `src/` and `dist/`. */
-const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations/", import.meta.url));
+/**
+ * The shipped SQL: `dist/migrations/` in the published package (the build
+ * copies it there), `migrations/` beside `src/` when run from the sources.
+ */
+function migrationsDir(): string {
+  const built = fileURLToPath(new URL("./migrations/", import.meta.url));
+  return existsSync(built) ? built : fileURLToPath(new URL("../migrations/", import.meta.url));
+}
 
 /**
- * The SQL migrations shipped in `@truss/postgres/migrations`, in order: for
+ * The SQL migrations shipped in the package (`dist/migrations/`), in order: for
  * an application that runs its migrations with its own tool (replace
  * `__SCHEMA__` with the quoted schema name and record the versions applied).
  */
 export async function migrations(): Promise<Migration[]> {
-  const names = (await readdir(MIGRATIONS_DIR)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
-  return Promise.all(names.map(async (name) => ({ version: Number.parseInt(name, 10), name, sql: await readFile(MIGRATIONS_DIR + name, "utf8") })));
+  const dir = migrationsDir();
+  const names = (await readdir(dir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
+  return Promise.all(names.map(async (name) => ({ version: Number.parseInt(name, 10), name, sql: await readFile(join(dir, name), "utf8") })));
 }
 
 /**
