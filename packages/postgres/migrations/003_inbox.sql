@@ -88,10 +88,13 @@ BEGIN
   IF p_lock_timeout_ms IS NOT NULL THEN
     PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
   END IF;
-  INSERT INTO __SCHEMA__.inbox_users AS u (company_id, user_id, last_ms, last_seq, length, key_count)
-  VALUES (p_company, p_user, 0, 0, 0, 0)
-  ON CONFLICT (company_id, user_id) DO UPDATE SET last_ms = u.last_ms
-  RETURNING * INTO usr;
+  LOOP
+    SELECT * INTO usr FROM __SCHEMA__.inbox_users u WHERE u.company_id = p_company AND u.user_id = p_user FOR UPDATE;
+    EXIT WHEN FOUND;
+    INSERT INTO __SCHEMA__.inbox_users (company_id, user_id, last_ms, last_seq, length, key_count)
+    VALUES (p_company, p_user, 0, 0, 0, 0)
+    ON CONFLICT DO NOTHING;
+  END LOOP;
 
   IF p_key IS NOT NULL THEN
     SELECT k.ms, k.seq INTO prior FROM __SCHEMA__.inbox_keys k
