@@ -56,6 +56,7 @@ export type {
 } from "./streams/store.js";
 export { resolveStreamStoreOptions, STREAM_IDEMPOTENCY_KEYS_PER_ENTRY } from "./streams/store.js";
 export type { ConflictResolver, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
+export { snapshotJson } from "./kernel/payload.js";
 export { memoryPresenceStore } from "./presence/memory.js";
 export { memoryInboxStore } from "./inbox/memory.js";
 export type { MemoryInboxStoreOptions } from "./inbox/memory.js";

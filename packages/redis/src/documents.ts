@@ -5,6 +5,7 @@ import {
   type DocumentKey,
   type DocumentStore,
   type DocumentStoreOptions,
+  snapshotJson,
 } from "@truss/core";
 import type { DocumentVersion } from "@truss/protocol";
 import { checkPrefix, DEFAULT_PREFIX, documentKeys } from "./keys.js";
@@ -237,7 +238,9 @@ export function redisDocumentStore(options: RedisDocumentStoreOptions): Document
     },
 
     async compareAndSet(key, expectedVersion, data, updatedBy, mutation): Promise<CompareAndSetResult> {
-      const dataJson = JSON.stringify(data) as string | undefined;
+      // Data the engine merged comes with its JSON: encoded once, and handed back without a decode.
+      const known = snapshotJson(data);
+      const dataJson = known ?? (JSON.stringify(data) as string | undefined);
       if (typeof dataJson !== "string" || dataJson[0] !== "{") {
         throw new TypeError("redisDocumentStore: document data must be a JSON object");
       }
@@ -271,7 +274,10 @@ export function redisDocumentStore(options: RedisDocumentStoreOptions): Document
       )) as [number, string?, string?];
       switch (Number(outcome)) {
         case 1:
-          return { ok: true, document: JSON.parse(json) as DocumentVersion };
+          return {
+            ok: true,
+            document: known === undefined ? (JSON.parse(json) as DocumentVersion) : { type: key.type, id: key.id, version, data: data as DocumentVersion["data"], updatedAt: at, updatedBy },
+          };
         case 2:
           return { ok: false, current: parseVersion(current ?? ""), mutation: { state: "committed", version: Number(committedVersion) } };
         case 3:

@@ -5,6 +5,7 @@ import {
   type InboxOptions,
   type InboxStore,
   type UserKey,
+  snapshotJson,
 } from "@truss/core";
 import { type InboxMessage, isInboxId } from "@truss/protocol";
 import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js";
@@ -152,7 +153,9 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
   return {
     async append(user, event, data, options) {
       const idempotencyKey = idempotencyKeyOf(options, "redisInboxStore");
-      const encoded = data === undefined ? "" : JSON.stringify(data);
+      // The engine's snapshot comes with its JSON: encoded once, and handed back without a decode.
+      const known = snapshotJson(data);
+      const encoded = data === undefined ? "" : (known ?? JSON.stringify(data));
       const keys = keysOf(user);
       const [id, expired, overCap, duplicate, fields] = (await runScript(
         redis,
@@ -166,7 +169,8 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
         return { message, duplicate: true };
       }
       await drops.add({ expired: Number(expired), overCap: Number(overCap) });
-      return { message: toMessage(id, event, encoded), duplicate: false };
+      const message = known === undefined ? toMessage(id, event, encoded) : { id, event, data, ts: Number(id.slice(0, id.indexOf("-"))) };
+      return { message, duplicate: false };
     },
 
     async read(user, afterId, limit) {
