@@ -18,6 +18,7 @@ import { BENCH_KEY } from "../lib/tokens.mjs";
 import { memoryInbox, redisInbox } from "./by-hand/inbox.mjs";
 import { memoryDocuments, redisDocuments } from "./by-hand/documents.mjs";
 import { handTopics, topicRoom } from "./by-hand/topics.mjs";
+import { connectJob } from "./by-hand/connect.mjs";
 import { expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
 
 let io;
@@ -25,6 +26,7 @@ let redis;
 let inbox;
 let documents;
 let topics;
+let connect;
 /** The roles of a token that carries none, shared rather than one empty array per socket. */
 const NO_ROLES = Object.freeze([]);
 /** The `seq` of the next `burst` broadcast: increasing over the server's life, so a device can check the order it gets them in. */
@@ -33,7 +35,7 @@ let burstSeq = 0;
 serveCommands({
   /**
    * @param {object} args
-   * @param {string[]} [args.features] `inbox`, `documents`, `topics`: the hand-written services to register
+   * @param {string[]} [args.features] `inbox`, `documents`, `topics`, `connect` (what Truss does at every connection: presence, stream start, inbox replay): the hand-written services to register
    * @param {"memory"|"redis"} [args.store]
    * @param {number} [args.redisPort]
    * @param {boolean} [args.adapter] `@socket.io/redis-adapter`, for several nodes; with `recovery`, `@socket.io/redis-streams-adapter`
@@ -74,14 +76,16 @@ serveCommands({
       }
     });
 
-    if (features.includes("inbox")) inbox = store === "redis" ? redisInbox(io, redis, prefix) : memoryInbox(io);
+    if (features.includes("inbox") || features.includes("connect")) inbox = store === "redis" ? redisInbox(io, redis, prefix) : memoryInbox(io);
     if (features.includes("documents")) documents = store === "redis" ? redisDocuments(io, redis, prefix) : memoryDocuments(io);
     if (features.includes("topics")) topics = handTopics();
+    if (features.includes("connect")) connect = connectJob(io, inbox);
 
     io.on("connection", (socket) => {
       const { companyId } = socket.data.user;
       socket.join(`company:${companyId}`);
-      inbox?.onConnection(socket);
+      if (connect) connect.onConnection(socket);
+      else inbox?.onConnection(socket);
       documents?.onConnection(socket);
       topics?.onConnection(socket);
     });
