@@ -18,13 +18,14 @@ serveCommands({
   /**
    * @param {object} args
    * @param {string[]} [args.features] `topics`: the `project:{projectId}` pattern and an `authorize` policy
-   * @param {"memory"|"redis"} [args.store]
+   * @param {"memory"|"redis"|"postgres"} [args.store] `postgres`: `postgresStores` on the machine's PostgreSQL (127.0.0.1:5432, database `test`)
+   * @param {string} [args.pgSchema] with `store: "postgres"`: the schema, migrated here (the scenario drops it)
    * @param {number} [args.redisPort] with `store: "redis"` or `adapter: true`
    * @param {boolean} [args.adapter] Redis adapter, for several nodes
    * @param {string} [args.prefix] Redis key prefix, shared by the nodes of one run
    * @param {boolean} [args.dropRequest] measure the proposed core change: drop the handshake request once the socket is built
    */
-  async start({ features = [], store = "memory", redisPort, adapter = false, prefix = "bench", dropRequest = false }) {
+  async start({ features = [], store = "memory", redisPort, adapter = false, prefix = "bench", dropRequest = false, pgSchema }) {
     // TRUSS_CORE points at another build of @truss/core (a proposed change) to measure it against the same workload.
     const { createRealtimeEngine } = await import(process.env.TRUSS_CORE ?? "@truss/core");
     const options = {
@@ -51,6 +52,13 @@ serveCommands({
         const pub = connect();
         options.adapter = redis.redisAdapter(pub, pub.duplicate());
       }
+    }
+    if (store === "postgres") {
+      const { default: pg } = await import("pg");
+      const { migrate, postgresStores } = await import("@truss/postgres");
+      const pool = new pg.Pool({ host: "127.0.0.1", port: 5432, user: "postgres", database: "test", max: 20 });
+      await migrate(pool, { schema: pgSchema });
+      Object.assign(options, postgresStores(pool, { schema: pgSchema }));
     }
     engine = createRealtimeEngine(options);
     const { server, port } = await listen();
