@@ -28,11 +28,12 @@ import companies from "./scenarios/companies.mjs";
 import connect from "./scenarios/connect.mjs";
 import documents from "./scenarios/documents.mjs";
 import inbox from "./scenarios/inbox.mjs";
+import outbox from "./scenarios/outbox.mjs";
 import recovery from "./scenarios/recovery.mjs";
 import topics from "./scenarios/topics.mjs";
 
 /** Scenario modules in run order; one module may serve several names that share their set-up. */
-const MODULES = [connect, companies, inbox, documents, cluster, topics, recovery];
+const MODULES = [connect, companies, inbox, documents, cluster, topics, recovery, outbox];
 const NAMES = MODULES.flatMap((module) => module.names ?? [module.name]);
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 
