@@ -59,6 +59,14 @@ describe("two engine nodes on postgresStores", () => {
     client.onResync((resync) => void resynced.push(resync));
     await waitFor(() => client!.status === "connected", { message: "the device to connect" });
 
+    // A broadcast committed while the socket's stream:start is being read can be counted in its
+    // start and so dropped by a fresh device; warm up until one is heard, then count from there.
+    for (let warmUp = 1; heard.length === 0; warmUp += 1) {
+      expect(warmUp, "a warm-up broadcast is heard live").toBeLessThan(50);
+      await nodeA.engine.toCompany(companyId).emit("stock:updated", { n: -warmUp });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    heard.length = 0;
     await nodeA.engine.toCompany(companyId).emit("stock:updated", { n: 0 });
     await waitFor(() => heard.length === 1, { message: "the first broadcast, live" });
 
@@ -76,7 +84,7 @@ describe("two engine nodes on postgresStores", () => {
     expect(resynced).toEqual([]);
 
     const created = await nodeA.engine.documents.update(companyId, "project", "riverside", { baseVersion: 0, changes: { name: "Riverside" } }, "ann");
-    expect(created.document.version).toBe(1);
+    expect(created).toMatchObject({ status: "applied", document: { version: 1 } });
     expect((await nodeB.engine.documents.get(companyId, "project", "riverside")).data).toEqual({ name: "Riverside" });
     await nodeB.engine.documents.update(companyId, "project", "riverside", { baseVersion: 1, changes: { budget: 1_250_000 } }, "bob");
     const history = await nodeA.engine.documents.history(companyId, "project", "riverside");
