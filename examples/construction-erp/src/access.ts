@@ -89,3 +89,81 @@ export function createAccess(repos: Repositories): ErpAccess {
     authorize,
   };
 }
+
+/** The facts the policy needs, from a database that answers asynchronously (the ERP's `ErpData`). */
+export interface AccessFacts {
+  users: { get(companyId: string, userId: string): Promise<{ role: Actor["role"] } | undefined> };
+  assignments: { projectsOf(companyId: string, userId: string): Promise<string[]> };
+  documentProjects: { projectOf(companyId: string, type: string, id: string): Promise<string | null> };
+  projects: { get(companyId: string, id: string): Promise<unknown> };
+}
+
+/** {@link ErpAccess} on a database that answers asynchronously: the same policy and decisions, as promises. */
+export interface AsyncErpAccess {
+  /** The user as the database knows them now; `undefined` once removed. */
+  actorOf(user: UserRef): Promise<Actor | undefined>;
+  /** The policy's answer for the user. */
+  decide(user: UserRef, request: AccessRequest): Promise<Decision>;
+  /** Rejects with HttpError 403 `FORBIDDEN` or 404 `NOT_FOUND` unless the policy allows the request. */
+  require(user: UserRef, request: AccessRequest): Promise<void>;
+  /** The rows the user may see, each asked about with `requestOf(row)`. */
+  visible<T>(user: UserRef, rows: readonly T[], requestOf: (row: T) => AccessRequest): Promise<T[]>;
+  /** A request about a document, with the project it belongs to looked up. */
+  documentRequest(companyId: string, action: "document:read" | "document:write" | "document:rollback", type: string, id: string): Promise<AccessRequest>;
+  /** The engine's `authorize` option. */
+  authorize: AuthorizePolicy<ErpTopicPattern>;
+}
+
+/** Binds the policy to facts read asynchronously (SQLite through `ErpData`, or PostgreSQL); {@link createAccess} is the synchronous twin. */
+export function createAsyncAccess(facts: AccessFacts): AsyncErpAccess {
+  const actorOf = async ({ companyId, userId }: UserRef): Promise<Actor | undefined> => {
+    const user = await facts.users.get(companyId, userId);
+    if (!user) return undefined;
+    return { userId, role: user.role, assignedProjects: new Set(await facts.assignments.projectsOf(companyId, userId)) };
+  };
+
+  const decideFor = async (user: UserRef, request: AccessRequest): Promise<Decision> => {
+    const actor = await actorOf(user);
+    return actor ? decide(actor, request) : REMOVED;
+  };
+
+  const documentRequest: AsyncErpAccess["documentRequest"] = async (companyId, action, type, id) => ({
+    action,
+    project: await facts.documentProjects.projectOf(companyId, type, id),
+    resource: `document ${type}/${id}`,
+  });
+
+  const authorize: AuthorizePolicy<ErpTopicPattern> = async (principal, request) => {
+    const { companyId } = principal;
+    switch (request.action) {
+      case "topic:subscribe":
+        if (request.pattern === "project:{projectId}") {
+          const { projectId } = request.params;
+          if (!(await facts.projects.get(companyId, projectId))) return { code: "NOT_FOUND", message: `No project ${projectId} in your company.` };
+          return decideFor(principal, { action: "project:read", project: projectId, resource: `project ${projectId}` });
+        }
+        return decideFor(principal, { action: COMPANY_FEEDS[request.params.feed as CompanyFeed] });
+      case "document:read":
+      case "document:write":
+      case "document:rollback":
+        return decideFor(principal, await documentRequest(companyId, request.action, request.type, request.id));
+      case "event":
+        return (await actorOf(principal)) ? true : REMOVED;
+    }
+  };
+
+  return {
+    actorOf,
+    decide: decideFor,
+    async require(user, request) {
+      const decision = await decideFor(user, request);
+      if (decision !== true) throw new HttpError(decision.code === "NOT_FOUND" ? 404 : 403, decision.code, decision.message);
+    },
+    async visible(user, rows, requestOf) {
+      const actor = await actorOf(user);
+      return actor ? rows.filter((row) => decide(actor, requestOf(row)) === true) : [];
+    },
+    documentRequest,
+    authorize,
+  };
+}

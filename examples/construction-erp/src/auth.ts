@@ -58,7 +58,7 @@ export function issueToken(user: TokenSubject, secret: string, ttlSec: number = 
 }
 
 /** The current role of a token's user, or `undefined` once they are no longer a member of the company. */
-export type MemberLookup = (companyId: string, userId: string) => { role: Role } | undefined;
+export type MemberLookup = (companyId: string, userId: string) => { role: Role } | undefined | Promise<{ role: Role } | undefined>;
 
 /**
  * The ERP's authenticator: the token must verify, and its user must still be
@@ -72,7 +72,7 @@ export function memberAuthenticator(secret: string, members: MemberLookup): Auth
   return {
     async authenticate(request) {
       const principal = await tokens.authenticate(request);
-      const member = members(principal.companyId, principal.userId);
+      const member = await members(principal.companyId, principal.userId);
       if (!member) throw new TrussError("ACCESS_REVOKED", "Your account was removed from this company; ask a manager if that is a mistake.");
       return { ...principal, roles: [member.role] };
     },

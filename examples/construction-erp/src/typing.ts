@@ -5,7 +5,7 @@
  * @module
  */
 import { TrussError, type RealtimeEngine } from "@truss/core";
-import type { ErpAccess } from "./access.js";
+import type { AsyncErpAccess, ErpAccess } from "./access.js";
 import type { ErpCatalog } from "./catalog.js";
 import { projectTopic } from "./topics.js";
 
@@ -17,10 +17,10 @@ import { projectTopic } from "./topics.js";
  * sender may not read is refused with the policy's code; a document of no
  * project gets no typing hints.
  */
-export function relayTyping(engine: RealtimeEngine<ErpCatalog>, access: ErpAccess): void {
-  engine.handle("user:typing", (data, { principal }) => {
-    const request = access.documentRequest(principal.companyId, "document:read", data.type, data.id);
-    const decision = access.decide(principal, request);
+export function relayTyping(engine: RealtimeEngine<ErpCatalog>, access: ErpAccess | AsyncErpAccess): void {
+  engine.handle("user:typing", async (data, { principal }) => {
+    const request = await access.documentRequest(principal.companyId, "document:read", data.type, data.id);
+    const decision = await access.decide(principal, request);
     if (decision !== true) throw new TrussError(decision.code, decision.message);
     if (request.project) engine.toTopic(principal.companyId, projectTopic(request.project)).emit("user:typing", { ...data, userId: principal.userId });
   });
