@@ -4,13 +4,14 @@
  *
  * @module
  */
-import type { RealtimeEngine } from "@truss/core";
+import { relay, type DocumentStore, type OutboxRelay, type OutboxRelayOptions, type RealtimeEngine } from "@truss/core";
+import { migrate, postgresStores } from "@truss/postgres";
+import pg from "pg";
 import { trussFastify } from "@truss/fastify";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
-import { createAccess } from "./access.js";
+import { createAsyncAccess } from "./access.js";
 import { memberAuthenticator } from "./auth.js";
 import type { ErpCatalog } from "./catalog.js";
-import { createRepositories } from "./data/index.js";
 import { openDatabase, seedDatabase, type Db } from "./db.js";
 import { installErrorHandler } from "./http-errors.js";
 import { BUNDLE_DIR, PUBLIC_DIR } from "./paths.js";
@@ -27,14 +28,30 @@ import { registerLoginRoute, registerSessionRoutes } from "./routes/session.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 import { registerUserRoutes } from "./routes/users.js";
 import { demoLogins, seedData, type SeedData } from "./seed.js";
-import { sqliteDocumentStore, type SqliteDocumentStore } from "./sqlite-document-store.js";
+import { sqliteDocumentStore } from "./sqlite-document-store.js";
+import { postgresErpData } from "./store/postgres.js";
+import { preparePostgres } from "./store/postgres-schema.js";
+import { sqliteErpData } from "./store/sqlite.js";
+import type { BeforeCommit, ErpData } from "./store/types.js";
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
   /** The HS256 secret for login tokens and socket handshakes. */
   jwtSecret: string;
-  /** The SQLite file; default `":memory:"`, a fresh private database. */
+  /** The SQLite file; default `":memory:"`, a fresh private database. Not used with `databaseUrl`. */
   databasePath?: string;
+  /**
+   * A PostgreSQL URL (`postgres://...`): the ERP's tables, and Truss's
+   * outbox, documents, inboxes and streams (schema `trussSchema`), in that
+   * database, created at start-up. Without it, the SQLite file.
+   */
+  databaseUrl?: string | undefined;
+  /** The schema of Truss's tables on PostgreSQL; default `"truss"`. */
+  trussSchema?: string;
+  /** The outbox relay's batch size, poll interval and backoff. */
+  relay?: OutboxRelayOptions;
+  /** Runs inside every announcing transaction before it commits; a throw rolls it back (tests use it to stand for a failure). */
+  beforeCommit?: BeforeCommit;
   /** Seed an empty database with this data (default: the demo seed); `false` to start empty. */
   seed?: SeedData | false;
   /** A Redis URL for presence, inboxes and the Socket.IO adapter; in-memory when absent. */
@@ -53,10 +70,16 @@ export interface ErpApp {
   app: FastifyInstance;
   /** The same engine as `app.realtime`, typed with the ERP's catalog. */
   realtime: RealtimeEngine<ErpCatalog>;
-  /** The SQLite connection; closed by `app.close()`. */
-  db: Db;
+  /** The SQLite connection, or `null` on PostgreSQL; closed by `app.close()`. */
+  db: Db | null;
+  /** The data of record, on either database; closed by `app.close()`. */
+  data: ErpData;
+  /** The relay that publishes the outbox through the engine; stopped by `app.close()`. */
+  outboxRelay: OutboxRelay;
   /** Where presence and inboxes live. */
   storage: "memory" | "redis";
+  /** Where the ERP's tables and documents live. */
+  database: "sqlite" | "postgres";
 }
 
 /**
@@ -71,25 +94,22 @@ export interface ErpApp {
  * ```
  */
 export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
-  const db = openDatabase(options.databasePath ?? ":memory:");
-  const documents = sqliteDocumentStore(db);
   const seed = options.seed ?? seedData();
-  if (seed) {
-    seedDatabase(db, seed);
-    await seedDocuments(documents, seed);
-  }
-  const repos = createRepositories(db);
+  const { data, documents, durable, db } = await openErpDatabase(options, seed);
+  const repos = data;
   // One authenticator and one policy for both doors: the socket and the REST API.
   const authenticator = memberAuthenticator(options.jwtSecret, (companyId, userId) => repos.users.get(companyId, userId));
-  const access = createAccess(repos);
+  const access = createAsyncAccess(repos);
   let realtimeSetup;
   try {
-    realtimeSetup = await createErpRealtime({ authenticator, access, documents, redisUrl: options.redisUrl, engine: options.engine });
+    realtimeSetup = await createErpRealtime({ authenticator, access, documents, durable, redisUrl: options.redisUrl, engine: options.engine });
   } catch (error) {
-    db.close();
+    await data.close();
     throw error;
   }
   const { engine: realtime, storage, disconnect } = realtimeSetup;
+  // Publishes what the routes wrote to the outbox; starts when the engine is attached and stops with it.
+  const outboxRelay = relay(realtime, data.outboxSource(), options.relay);
 
   const app = Fastify({ logger: options.logger ?? false });
   installErrorHandler(app);
@@ -97,10 +117,10 @@ export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
   // The plugin closes the engine in preClose; the stores it used go after.
   app.addHook("onClose", async () => {
     await disconnect();
-    db.close();
+    await data.close();
   });
 
-  const context: RouteContext = { repos, access, realtime, documents, jwtSecret: options.jwtSecret };
+  const context: RouteContext = { repos, access, realtime, jwtSecret: options.jwtSecret };
   registerLoginRoute(app, context, seed ? demoLogins(seed) : null);
   await app.register(
     async (api) => {
@@ -117,11 +137,47 @@ export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
     { prefix: "/api" },
   );
   registerDashboardRoutes(app, options.assets ?? { publicDir: PUBLIC_DIR, bundleDir: BUNDLE_DIR });
-  return { app, realtime, db, storage };
+  return { app, realtime, db, data, outboxRelay, storage, database: data.kind };
+}
+
+/**
+ * Opens the database of record and seeds an empty one: PostgreSQL when
+ * `databaseUrl` is set (Truss's tables migrated, then the ERP's), otherwise
+ * the SQLite file with its own outbox table.
+ */
+async function openErpDatabase(
+  options: BuildAppOptions,
+  seed: SeedData | false,
+): Promise<{ data: ErpData; documents: DocumentStore; durable?: ReturnType<typeof postgresStores>; db: Db | null }> {
+  const limits = options.engine?.limits;
+  const outboxLimits = limits ? { ...(limits.maxDepth === undefined ? {} : { maxDepth: limits.maxDepth }), ...(limits.maxMessageBytes === undefined ? {} : { maxMessageBytes: limits.maxMessageBytes }) } : undefined;
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl });
+    try {
+      const schema = options.trussSchema ?? "truss";
+      await migrate(pool, { schema });
+      await preparePostgres(pool, seed);
+      const stores = postgresStores(pool, { schema });
+      if (seed) await seedDocuments(stores.documents, seed);
+      const data = postgresErpData(pool, { trussSchema: schema, ...(outboxLimits ? { limits: outboxLimits } : {}), ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}) });
+      return { data, documents: stores.documents, durable: stores, db: null };
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+  }
+  const db = openDatabase(options.databasePath ?? ":memory:");
+  const documents = sqliteDocumentStore(db);
+  if (seed) {
+    seedDatabase(db, seed);
+    await seedDocuments(documents, seed);
+  }
+  const data = sqliteErpData(db, documents, { ...(outboxLimits ? { limits: outboxLimits } : {}), ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}) });
+  return { data, documents, db };
 }
 
 /** Creates the seed's documents that do not exist yet, as server-side writes. */
-async function seedDocuments(documents: SqliteDocumentStore, seed: SeedData): Promise<void> {
+async function seedDocuments(documents: DocumentStore, seed: SeedData): Promise<void> {
   for (const { companyId, type, id, data } of seed.documents) {
     const key = { companyId, type, id };
     if (!(await documents.get(key))) await documents.compareAndSet(key, 0, data, null);

@@ -1,18 +1,18 @@
 /**
  * The ERP's Truss engine: its authenticator, policy, topics, event catalog
- * and stores. With `REDIS_URL` set, presence, inboxes, broadcast streams,
- * revocations and the broadcasts themselves go through Redis so several
- * server processes can share them; documents always stay in the SQLite
- * database.
+ * and stores. Documents stay in the database of record (the SQLite file, or
+ * PostgreSQL, which keeps inboxes and broadcast streams too). With
+ * `REDIS_URL` set, presence, revocations and the broadcasts themselves (and
+ * inboxes and streams, unless PostgreSQL holds them) go through Redis so
+ * several server processes can share them.
  *
  * @module
  */
-import { createRealtimeEngine, type Authenticator, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
+import { createRealtimeEngine, type Authenticator, type DocumentStore, type InboxStore, type RealtimeEngine, type RealtimeEngineOptions, type StreamStore } from "@truss/core";
 import { redisAdapter, redisStores } from "@truss/redis";
 import { Redis } from "ioredis";
-import type { ErpAccess } from "./access.js";
+import type { AsyncErpAccess, ErpAccess } from "./access.js";
 import { catalog, type ErpCatalog } from "./catalog.js";
-import type { SqliteDocumentStore } from "./sqlite-document-store.js";
 import { TOPIC_PATTERNS, type ErpTopicPattern } from "./topics.js";
 import { relayTyping } from "./typing.js";
 
@@ -24,9 +24,11 @@ export interface ErpRealtimeOptions {
   /** Verifies a socket's token and that its user is still a member (`memberAuthenticator`). */
   authenticator: Authenticator;
   /** The policy, bound to the database; the REST routes ask the same one. */
-  access: ErpAccess;
-  /** The SQLite-backed document store. */
-  documents: SqliteDocumentStore;
+  access: ErpAccess | AsyncErpAccess;
+  /** The document store on the database of record (SQLite or PostgreSQL). */
+  documents: DocumentStore;
+  /** Inbox and stream stores on the database of record (PostgreSQL); they take precedence over Redis's. */
+  durable?: { inbox: InboxStore; streams: StreamStore } | undefined;
   /** A Redis URL for presence, inbox and the Socket.IO adapter; in-memory when absent. */
   redisUrl?: string | undefined;
   /** Further engine options (presence timing, limits, logger). */
@@ -72,6 +74,8 @@ export async function createErpRealtime(options: ErpRealtimeOptions): Promise<Er
     Object.assign(base, { presence, inbox, streams, revocations, adapter: redisAdapter(pub, sub) });
     storage = "redis";
   }
+  // Inboxes and streams in PostgreSQL, beside the data they announce; presence and the adapter stay in memory or Redis.
+  if (options.durable) Object.assign(base, { inbox: options.durable.inbox, streams: options.durable.streams });
   const engine = createRealtimeEngine<ErpCatalog, ErpTopicPattern>(base);
   relayTyping(engine, access);
   return {

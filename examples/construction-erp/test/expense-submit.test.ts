@@ -35,7 +35,7 @@ describe("expense:submit over the socket", () => {
     await erp?.close();
   });
 
-  const rowsWith = (description: string) => erp.db.prepare("SELECT id, mutation_id AS mutationId FROM expenses WHERE description = ?").all(description);
+  const rowsWith = (description: string) => erp.db!.prepare("SELECT id, mutation_id AS mutationId FROM expenses WHERE description = ?").all(description);
 
   test("a resend with the same mutation id answers with the first expense and adds no row; managers are notified once", async () => {
     const data = { projectId: "p-riverside", description: "  Generator fuel  ", amount: 240 };

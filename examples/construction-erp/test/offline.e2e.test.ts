@@ -105,7 +105,7 @@ describe.runIf(runBrowserTests)("the dashboard offline, in Chromium", () => {
   const field = ({ page }: Browsing, name: string): Locator => page.locator(`#editor [name="${name}"]`);
   const history = () => erp.realtime.documents.history(COMPANY, REPORT.type, REPORT.id, 100);
   const expensesNamed = (description: string) =>
-    erp.db.prepare("SELECT id, submitted_by AS submittedBy, amount, mutation_id AS mutationId FROM expenses WHERE description = ?").all(description) as Array<{
+    erp.db!.prepare("SELECT id, submitted_by AS submittedBy, amount, mutation_id AS mutationId FROM expenses WHERE description = ?").all(description) as Array<{
       id: string;
       submittedBy: string;
       amount: number;

@@ -1,8 +1,7 @@
 import type { Principal, RealtimeEngine } from "@truss/core";
-import type { ErpAccess } from "../access.js";
+import type { AsyncErpAccess } from "../access.js";
 import type { ErpCatalog } from "../catalog.js";
-import type { Repositories } from "../data/index.js";
-import type { SqliteDocumentStore } from "../sqlite-document-store.js";
+import type { ErpData } from "../store/types.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -17,11 +16,11 @@ declare module "fastify" {
  * `emit` is checked against it.
  */
 export interface RouteContext {
-  repos: Repositories;
+  /** The data of record, on SQLite or PostgreSQL; a write that announces something writes its events to the outbox in its transaction. */
+  repos: ErpData;
   /** The policy every route asks before it reads or changes a row; the engine asks the same one. */
-  access: ErpAccess;
+  access: AsyncErpAccess;
   realtime: RealtimeEngine<ErpCatalog>;
-  documents: SqliteDocumentStore;
   /** Signs login tokens. */
   jwtSecret: string;
 }

@@ -3,7 +3,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { expenseSubmissionSchema, type Expense } from "../catalog.js";
 import { HttpError, notFound, parseInput } from "../http-errors.js";
-import { notification, sendToUser, type WarningLogger } from "../notifications.js";
+import { notification } from "../notifications.js";
+import type { Announcer } from "../store/types.js";
 import { projectTopic } from "../topics.js";
 import type { RouteContext } from "./context.js";
 
@@ -27,7 +28,7 @@ const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD
 export function registerExpenseRoutes(api: FastifyInstance, context: RouteContext): void {
   const { repos, access, realtime } = context;
   api.get("/expenses", async (request) =>
-    access.visible(request.principal, repos.expenses.list(request.principal.companyId), (expense) => ({
+    access.visible(request.principal, await repos.expenses.list(request.principal.companyId), (expense) => ({
       action: "expense:read",
       project: expense.projectId,
       owner: expense.submittedBy,
@@ -35,18 +36,18 @@ export function registerExpenseRoutes(api: FastifyInstance, context: RouteContex
   );
 
   api.post("/expenses", async (request, reply) => {
-    const expense = await submitExpense(context, request.principal, parseInput(expenseSubmissionSchema, request.body), request.log);
+    const expense = await submitExpense(context, request.principal, parseInput(expenseSubmissionSchema, request.body));
     return reply.code(201).send(expense);
   });
 
   // The engine validated the payload against the catalog, and its policy checked the sender is still a member.
   realtime.handle("expense:submit", async (fields, { principal, mutationId }) => {
     try {
-      return await submitExpense(context, principal, fields, api.log, mutationId);
+      return await submitExpense(context, principal, fields, mutationId);
     } catch (error) {
       // The REST door's refusals, in the engine's terms: final for the outbox, which then tells the dashboard.
       if (error instanceof HttpError && (error.code === "NOT_FOUND" || error.code === "FORBIDDEN")) throw new TrussError(error.code, error.message);
-      // Another process held the database past the busy timeout: the outbox sends the same write again later.
+      // Another process held the database past the busy timeout: the client's outbox sends the same write again later.
       if ((error as { code?: unknown }).code === "SQLITE_BUSY") throw new TrussError("STORE_UNAVAILABLE", "The database is busy; try again.");
       throw error;
     }
@@ -57,20 +58,22 @@ export function registerExpenseRoutes(api: FastifyInstance, context: RouteContex
     api.post(`/expenses/:id/${action}`, async (request) => {
       const { id } = parseInput(idParams, request.params);
       const { companyId, userId } = request.principal;
-      access.require(request.principal, { action: "expense:decide" });
+      await access.require(request.principal, { action: "expense:decide" });
       const { reason } = status === "rejected" ? parseInput(rejectBody, request.body) : { reason: null };
-      const existing = repos.expenses.get(companyId, id);
+      const existing = await repos.expenses.get(companyId, id);
       if (!existing) throw notFound("expense", id);
-      const decided = repos.expenses.decide(companyId, id, { status, decidedBy: userId, reason });
+      const manager = (await repos.users.get(companyId, userId))?.name ?? "A manager";
+      // The decision, the project's spend and the three events commit together: the outbox publishes
+      // them once the transaction commits, and never if it rolls back.
+      const decided = await repos.expenses.decide(companyId, id, { status, decidedBy: userId, reason }, ({ expense, project }, out) => {
+        const submitter = out.toUser(companyId, expense.submittedBy);
+        submitter.emit(status === "approved" ? "expense:approved" : "expense:rejected", expense);
+        const body = `${manager} ${status} "${expense.description}" (${money.format(expense.amount)})${reason ? `: ${reason}` : "."}`;
+        submitter.emit("notification:new", notification("expense", `Expense ${status}`, body));
+        if (project) out.toTopic(companyId, projectTopic(project.id)).emit("project:updated", project);
+      });
       if (!decided) throw new HttpError(409, "ALREADY_DECIDED", `Expense ${id} was already ${existing.status}.`);
-      const { expense, project } = decided;
-
-      const recipient = { companyId, userId: expense.submittedBy };
-      await sendToUser(realtime, request.log, recipient, status === "approved" ? "expense:approved" : "expense:rejected", expense);
-      const manager = repos.users.get(companyId, userId)?.name ?? "A manager";
-      const body = `${manager} ${status} "${expense.description}" (${money.format(expense.amount)})${reason ? `: ${reason}` : "."}`;
-      await sendToUser(realtime, request.log, recipient, "notification:new", notification("expense", `Expense ${status}`, body));
-      if (project) realtime.toTopic(companyId, projectTopic(project.id)).emit("project:updated", project);
+      const { expense } = decided;
       return expense;
     });
   }
@@ -78,37 +81,40 @@ export function registerExpenseRoutes(api: FastifyInstance, context: RouteContex
 
 /**
  * Creates an expense for its submitter after the policy's check, and tells
- * the managers. With a `mutationId` (the event door), a repeat creates
- * nothing and answers with the first expense; the managers' notifications
- * carry idempotency keys, so a repeat after a send that failed half-way
- * completes them without doubling any.
+ * the managers through the outbox, in the expense's transaction. With a
+ * `mutationId` (the event door), a repeat creates and announces nothing and
+ * answers with the first expense; the notifications also carry idempotency
+ * keys, so one relayed twice reaches each manager once.
  *
  * @throws HttpError 404 for a project the company does not have, or the policy's refusal.
  */
 async function submitExpense(
-  { repos, access, realtime }: RouteContext,
+  { repos, access }: RouteContext,
   principal: Principal,
   fields: z.output<typeof expenseSubmissionSchema>,
-  log: WarningLogger,
   mutationId?: string,
 ): Promise<Expense> {
   const { companyId, userId } = principal;
-  const project = repos.projects.get(companyId, fields.projectId);
+  const project = await repos.projects.get(companyId, fields.projectId);
   if (!project) throw notFound("project", fields.projectId);
-  access.require(principal, { action: "expense:submit", project: project.id, resource: `project ${project.id}` });
+  await access.require(principal, { action: "expense:submit", project: project.id, resource: `project ${project.id}` });
   const submission = { ...fields, submittedBy: userId };
-  const expense = mutationId === undefined ? repos.expenses.create(companyId, submission) : repos.expenses.createOnce(companyId, submission, mutationId).expense;
-  const submitter = repos.users.get(companyId, userId)?.name ?? "Someone";
-  for (const manager of repos.users.managers(companyId)) {
-    if (manager.id === userId) continue;
-    await sendToUser(
-      realtime,
-      log,
-      { companyId, userId: manager.id },
-      "notification:new",
-      notification("expense", "Expense waiting for approval", `${submitter}: ${expense.description}, ${money.format(expense.amount)} on ${project.name}.`),
-      { idempotencyKey: `expense-submitted:${expense.id}` },
-    );
-  }
-  return expense;
+  const submitter = (await repos.users.get(companyId, userId))?.name ?? "Someone";
+  const managers = await repos.users.managers(companyId);
+  // The managers' notifications commit with the expense; a repeat of the same mutation creates and announces nothing.
+  const announce = (expense: Expense, out: Announcer) => {
+    for (const manager of managers) {
+      if (manager.id === userId) continue;
+      out
+        .toUser(companyId, manager.id)
+        .emit(
+          "notification:new",
+          notification("expense", "Expense waiting for approval", `${submitter}: ${expense.description}, ${money.format(expense.amount)} on ${project.name}.`),
+          { idempotencyKey: `expense-submitted:${expense.id}` },
+        );
+    }
+  };
+  return mutationId === undefined
+    ? repos.expenses.create(companyId, submission, announce)
+    : (await repos.expenses.createOnce(companyId, submission, mutationId, announce)).expense;
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { InsufficientStockError } from "../data/index.js";
 import { HttpError, notFound, parseInput } from "../http-errors.js";
-import { notification, sendToUser } from "../notifications.js";
+import { notification } from "../notifications.js";
 import { companyTopic } from "../topics.js";
 import type { RouteContext } from "./context.js";
 
@@ -32,56 +32,56 @@ const adjustBody = z.object({
  * stock all day does not reorder ten times. The events go to the
  * `company:inventory` topic, which subcontractors cannot subscribe to.
  */
-export function registerInventoryRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
-  const inventoryTopic = (companyId: string) => realtime.toTopic(companyId, companyTopic("inventory"));
+export function registerInventoryRoutes(api: FastifyInstance, { repos, access }: RouteContext): void {
+  const inventory = companyTopic("inventory");
 
   api.get("/inventory", async (request) => {
-    access.require(request.principal, { action: "inventory:read" });
+    await access.require(request.principal, { action: "inventory:read" });
     return repos.inventory.list(request.principal.companyId);
   });
 
   api.post("/inventory", async (request, reply) => {
     const { companyId } = request.principal;
-    access.require(request.principal, { action: "inventory:write" });
+    await access.require(request.principal, { action: "inventory:write" });
     const fields = parseInput(createBody, request.body);
-    if (repos.inventory.list(companyId).some((item) => item.sku === fields.sku)) {
+    if ((await repos.inventory.list(companyId)).some((item) => item.sku === fields.sku)) {
       throw new HttpError(409, "DUPLICATE_SKU", `Your company already has an item with SKU ${fields.sku}.`);
     }
-    const item = repos.inventory.create(companyId, fields);
-    inventoryTopic(companyId).emit("item:added", item);
+    const item = await repos.inventory.create(companyId, fields, (added, out) => out.toTopic(companyId, inventory).emit("item:added", added));
     return reply.code(201).send(item);
   });
 
   api.post("/inventory/:id/adjust", async (request) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId, userId } = request.principal;
-    access.require(request.principal, { action: "inventory:write" });
+    await access.require(request.principal, { action: "inventory:write" });
     const { delta, reason } = parseInput(adjustBody, request.body);
+    const managers = await repos.users.managers(companyId);
     let change;
     try {
-      change = repos.inventory.adjust(companyId, id, delta);
+      // The new quantity and its events commit together.
+      change = await repos.inventory.adjust(companyId, id, delta, ({ item, previousQuantity }, out) => {
+        const staff = out.toTopic(companyId, inventory);
+        staff.emit("stock:updated", { item, delta, reason, updatedBy: userId });
+        if (previousQuantity > item.reorderLevel && item.quantity <= item.reorderLevel) {
+          // Enough to get back to twice the reorder level, a common rule of thumb.
+          const suggestedQuantity = Math.max(1, item.reorderLevel * 2 - item.quantity);
+          staff.emit("reorder:triggered", { item, suggestedQuantity });
+          for (const manager of managers) {
+            out
+              .toUser(companyId, manager.id)
+              .emit(
+                "notification:new",
+                notification("stock", `Reorder ${item.name}`, `${item.quantity} ${item.unit} left (reorder level ${item.reorderLevel}); suggested order: ${suggestedQuantity} ${item.unit}.`),
+              );
+          }
+        }
+      });
     } catch (error) {
       if (error instanceof InsufficientStockError) throw new HttpError(409, "INSUFFICIENT_STOCK", error.message);
       throw error;
     }
     if (!change) throw notFound("inventory item", id);
-    const { item, previousQuantity } = change;
-    const staff = inventoryTopic(companyId);
-    staff.emit("stock:updated", { item, delta, reason, updatedBy: userId });
-    if (previousQuantity > item.reorderLevel && item.quantity <= item.reorderLevel) {
-      // Enough to get back to twice the reorder level, a common rule of thumb.
-      const suggestedQuantity = Math.max(1, item.reorderLevel * 2 - item.quantity);
-      staff.emit("reorder:triggered", { item, suggestedQuantity });
-      for (const manager of repos.users.managers(companyId)) {
-        await sendToUser(
-          realtime,
-          request.log,
-          { companyId, userId: manager.id },
-          "notification:new",
-          notification("stock", `Reorder ${item.name}`, `${item.quantity} ${item.unit} left (reorder level ${item.reorderLevel}); suggested order: ${suggestedQuantity} ${item.unit}.`),
-        );
-      }
-    }
-    return item;
+    return change.item;
   });
 }

@@ -13,24 +13,25 @@ const payBody = z.object({ method: paymentSchema.shape.method.default("bank_tran
  * `payment:processed` to the `company:invoices` feed, and the project's new
  * spend (`project:updated`) to the project's topic.
  */
-export function registerInvoiceRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
+export function registerInvoiceRoutes(api: FastifyInstance, { repos, access }: RouteContext): void {
   api.get("/invoices", async (request) => {
-    access.require(request.principal, { action: "invoice:read" });
+    await access.require(request.principal, { action: "invoice:read" });
     return repos.invoices.list(request.principal.companyId);
   });
 
   api.post("/invoices/:id/pay", async (request) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId, userId } = request.principal;
-    access.require(request.principal, { action: "invoice:pay" });
+    await access.require(request.principal, { action: "invoice:pay" });
     const { method } = parseInput(payBody, request.body);
-    if (!repos.invoices.get(companyId, id)) throw notFound("invoice", id);
-    const paid = repos.invoices.pay(companyId, id, method, userId);
+    if (!(await repos.invoices.get(companyId, id))) throw notFound("invoice", id);
+    const paid = await repos.invoices.pay(companyId, id, method, userId, ({ invoice, payment, project }, out) => {
+      const feed = out.toTopic(companyId, companyTopic("invoices"));
+      feed.emit("invoice:paid", invoice);
+      feed.emit("payment:processed", payment);
+      if (project) out.toTopic(companyId, projectTopic(project.id)).emit("project:updated", project);
+    });
     if (!paid) throw new HttpError(409, "ALREADY_PAID", `Invoice ${id} is already paid.`);
-    const feed = realtime.toTopic(companyId, companyTopic("invoices"));
-    feed.emit("invoice:paid", paid.invoice);
-    feed.emit("payment:processed", paid.payment);
-    if (paid.project) realtime.toTopic(companyId, projectTopic(paid.project.id)).emit("project:updated", paid.project);
     return paid;
   });
 }

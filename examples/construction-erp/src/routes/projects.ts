@@ -25,47 +25,49 @@ const updateBody = projectFields
  * `project:updated` or `project:deleted`, so it reaches only the people who
  * may see that project.
  */
-export function registerProjectRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
+export function registerProjectRoutes(api: FastifyInstance, { repos, access }: RouteContext): void {
   const about = (id: string) => ({ project: id, resource: `project ${id}` });
 
   api.get("/projects", async (request) =>
-    access.visible(request.principal, repos.projects.list(request.principal.companyId), (project) => ({ action: "project:read", ...about(project.id) })),
+    access.visible(request.principal, await repos.projects.list(request.principal.companyId), (project) => ({ action: "project:read", ...about(project.id) })),
   );
 
   api.get("/projects/:id", async (request) => {
     const { id } = parseInput(idParams, request.params);
-    const project = repos.projects.get(request.principal.companyId, id);
+    const project = await repos.projects.get(request.principal.companyId, id);
     if (!project) throw notFound("project", id);
-    access.require(request.principal, { action: "project:read", ...about(id) });
+    await access.require(request.principal, { action: "project:read", ...about(id) });
     return project;
   });
 
   api.post("/projects", async (request, reply) => {
     const { companyId } = request.principal;
-    access.require(request.principal, { action: "project:create" });
-    const project = repos.projects.create(companyId, parseInput(createBody, request.body));
-    realtime.toTopic(companyId, companyTopic("projects")).emit("project:created", project);
+    await access.require(request.principal, { action: "project:create" });
+    const project = await repos.projects.create(companyId, parseInput(createBody, request.body), (created, out) =>
+      out.toTopic(companyId, companyTopic("projects")).emit("project:created", created),
+    );
     return reply.code(201).send(project);
   });
 
   api.patch("/projects/:id", async (request) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId } = request.principal;
-    if (!repos.projects.get(companyId, id)) throw notFound("project", id);
-    access.require(request.principal, { action: "project:edit", ...about(id) });
-    const project = repos.projects.update(companyId, id, parseInput(updateBody, request.body));
+    if (!(await repos.projects.get(companyId, id))) throw notFound("project", id);
+    await access.require(request.principal, { action: "project:edit", ...about(id) });
+    const project = await repos.projects.update(companyId, id, parseInput(updateBody, request.body), (updated, out) =>
+      out.toTopic(companyId, projectTopic(id)).emit("project:updated", updated),
+    );
     if (!project) throw notFound("project", id);
-    realtime.toTopic(companyId, projectTopic(id)).emit("project:updated", project);
     return project;
   });
 
   api.delete("/projects/:id", async (request, reply) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId } = request.principal;
-    if (!repos.projects.get(companyId, id)) throw notFound("project", id);
-    access.require(request.principal, { action: "project:delete", ...about(id) });
-    if (!repos.projects.remove(companyId, id)) throw notFound("project", id);
-    realtime.toTopic(companyId, projectTopic(id)).emit("project:deleted", { id });
+    if (!(await repos.projects.get(companyId, id))) throw notFound("project", id);
+    await access.require(request.principal, { action: "project:delete", ...about(id) });
+    const removed = await repos.projects.remove(companyId, id, (_removed, out) => out.toTopic(companyId, projectTopic(id)).emit("project:deleted", { id }));
+    if (!removed) throw notFound("project", id);
     return reply.code(204).send();
   });
 }

@@ -17,13 +17,13 @@ export function registerLoginRoute(app: FastifyInstance, { repos, jwtSecret }: R
 
   app.post("/api/login", async (request) => {
     const { email, password } = parseInput(loginBody, request.body);
-    const found = repos.users.findForLogin(email);
+    const found = await repos.users.findForLogin(email);
     // The same answer for an unknown email and a wrong password, so logins cannot be enumerated.
     if (!found || !verifyPassword(password, found.passwordHash)) {
       throw new HttpError(401, "INVALID_CREDENTIALS", "Wrong email or password.");
     }
     const { passwordHash: _hash, ...user } = found;
-    return { token: issueToken(user, jwtSecret), user, company: repos.users.company(user.companyId) };
+    return { token: issueToken(user, jwtSecret), user, company: await repos.users.company(user.companyId) };
   });
 }
 
@@ -31,6 +31,6 @@ export function registerLoginRoute(app: FastifyInstance, { repos, jwtSecret }: R
 export function registerSessionRoutes(api: FastifyInstance, { repos }: RouteContext): void {
   api.get("/me", async (request) => {
     const { userId, companyId } = request.principal;
-    return { user: repos.users.get(companyId, userId), company: repos.users.company(companyId) };
+    return { user: await repos.users.get(companyId, userId), company: await repos.users.company(companyId) };
   });
 }

@@ -13,17 +13,17 @@ const idParams = z.object({ id: z.string() });
  * with `ACCESS_REVOKED`, which `@truss/client` does not retry.
  */
 export function registerUserRoutes(api: FastifyInstance, { repos, access, realtime }: RouteContext): void {
-  api.get("/users", async (request) => repos.users.list(request.principal.companyId));
+  api.get("/users", async (request) => await repos.users.list(request.principal.companyId));
 
   api.delete("/users/:id", async (request) => {
     const { id } = parseInput(idParams, request.params);
     const { companyId, userId } = request.principal;
-    access.require(request.principal, { action: "user:remove" });
+    await access.require(request.principal, { action: "user:remove" });
     if (id === userId) throw new HttpError(409, "CANNOT_REMOVE_SELF", "You cannot remove yourself; ask another manager.");
-    const user = repos.users.get(companyId, id);
-    if (!user || !repos.users.remove(companyId, id)) throw notFound("user", id);
-    const by = repos.users.get(companyId, userId)?.name ?? "A manager";
-    const company = repos.users.company(companyId)?.name ?? "the company";
+    const user = await repos.users.get(companyId, id);
+    if (!user || !(await repos.users.remove(companyId, id))) throw notFound("user", id);
+    const by = (await repos.users.get(companyId, userId))?.name ?? "A manager";
+    const company = (await repos.users.company(companyId))?.name ?? "the company";
     const { sockets, complete } = await realtime.disconnectUser(companyId, id, { message: `${by} removed you from ${company}.` });
     request.log.info({ companyId, userId: id, sockets, complete }, "user removed and disconnected");
     return { id, name: user.name, disconnectedSockets: sockets, allNodesAnswered: complete };
