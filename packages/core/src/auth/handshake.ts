@@ -7,17 +7,13 @@ import type { Principal } from "../kernel/principal.js";
 import { isTrussError, TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
+import { ExpiryClock } from "./expiry-clock.js";
 import type { EngineContext, TrussSocket } from "../kernel/context.js";
 import { SHUTTING_DOWN } from "../kernel/failures.js";
 import { isOriginAllowed, originOf } from "../kernel/limits.js";
 import { isWellFormedText } from "../kernel/payload.js";
 import type { PresenceService } from "../presence/service.js";
 import type { Revocations } from "../revocations/service.js";
-
-/** Node's setTimeout overflows past about 24.8 days; longer expiries are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Timer durations are rounded up to this, so connections share Node's per-duration timer lists. */
-const TIMER_GRANULARITY_MS = 1000;
 
 const MISSING_EXPIRY = "The token has no exp claim; a connection whose token expires needs a token that expires too. Issue tokens with exp.";
 
@@ -41,6 +37,9 @@ export class Handshake {
     private readonly revocations: Pick<Revocations, "admit" | "refresh">,
     private readonly isClosing: () => boolean,
   ) {}
+
+  /** Every live connection's next expiry step (the warning, then the end), on one timer. */
+  private readonly expiries = new ExpiryClock<Connection>((connection, now) => this.expiryDue(connection, now));
 
   /**
    * Refuses foreign Origins at the Engine.IO level: the handshake (polling or
@@ -154,14 +153,34 @@ export class Handshake {
     this.startSession(connection);
   }
 
-  /** Stops the connection's expiry timers. */
+  /** Forgets the connection's expiry. */
   close(connection: Connection): void {
-    connection.clearTimers();
+    this.expiries.cancel(connection);
   }
 
-  /** Arms the connection's expiry: `auth:expiring` ahead of it, then a coded disconnect. */
+  /** Stops the expiry clock: a closing engine disconnects every socket itself. */
+  stop(): void {
+    this.expiries.stop();
+  }
+
+  /**
+   * Arms the connection's expiry: `auth:expiring` `warnBeforeMs` ahead of it,
+   * then a coded `error` and a disconnect at expiry, each at most a second
+   * late, never early. Re-arming (after `auth:refresh`) replaces it.
+   */
   private startSession(connection: Connection): void {
-    scheduleExpiry(connection, this.options.authExpiry.warnBeforeMs, () => this.expire(connection));
+    const { expiresAt } = connection.principal;
+    if (expiresAt === null) this.expiries.cancel(connection);
+    else this.expiries.schedule(connection, expiresAt - this.options.authExpiry.warnBeforeMs);
+  }
+
+  /** A connection's deadline came: before expiry it is the warning (then the expiry is armed), after it the end. */
+  private expiryDue(connection: Connection, now: number): void {
+    const { expiresAt } = connection.principal;
+    if (expiresAt === null || !connection.socket.connected) return;
+    if (now >= expiresAt) return this.expire(connection);
+    connection.socket.emit(PROTOCOL_EVENTS.authExpiring, { expiresAt, expiresInMs: expiresAt - now });
+    this.expiries.schedule(connection, expiresAt);
   }
 
   /** Verifies a fresh token for a live connection and re-arms its expiry. */
@@ -223,43 +242,6 @@ export function authRequestFrom(handshake: TrussSocket["handshake"]): AuthReques
 /** A `connect_error` carrying a coded payload in `err.data`, as Socket.IO middleware expects. */
 function connectError(payload: ErrorPayload): Error & { data: ErrorPayload } {
   return Object.assign(new Error(payload.message), { data: payload });
-}
-
-const roundUp = (ms: number): number => Math.ceil(Math.max(0, ms) / TIMER_GRANULARITY_MS) * TIMER_GRANULARITY_MS;
-
-/**
- * Arms the expiry of a connection: `auth:expiring` `warnBeforeMs` ahead, then
- * a coded `error` and a disconnect at expiry. One timer at a time (the
- * expiry timer is armed when the warning fires), its duration rounded up to a
- * whole second: Node keeps one list per distinct duration, and tokens that
- * expire at different milliseconds would otherwise cost every connection two
- * timers and their own lists. The disconnect comes at most a second after
- * expiry, never before it. Re-arming (after `auth:refresh`) replaces the timer.
- */
-function scheduleExpiry(connection: Connection, warnBeforeMs: number, onExpired: () => void): void {
-  connection.clearTimers();
-  const expiresAt = connection.principal.expiresAt;
-  if (expiresAt === null) return;
-  const untilExpiry = expiresAt - Date.now();
-  if (untilExpiry > MAX_TIMER_MS) {
-    connection.expiryTimer = setTimeout(() => scheduleExpiry(connection, warnBeforeMs, onExpired), MAX_TIMER_MS);
-    return;
-  }
-  const armExpiry = () => {
-    connection.expiryTimer = setTimeout(() => {
-      // A timer may fire a millisecond before Date.now() agrees; never leave the connection unarmed.
-      if (Date.now() < expiresAt) armExpiry();
-      else onExpired();
-    }, roundUp(expiresAt - Date.now()));
-  };
-  connection.warnTimer = setTimeout(() => {
-    connection.warnTimer = undefined;
-    connection.socket.emit(PROTOCOL_EVENTS.authExpiring, {
-      expiresAt,
-      expiresInMs: Math.max(0, expiresAt - Date.now()),
-    });
-    armExpiry();
-  }, roundUp(untilExpiry - warnBeforeMs));
 }
 
 /** The `error` payload sent right before an expired connection is closed. */

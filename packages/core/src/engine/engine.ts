@@ -313,7 +313,6 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     await this.dispatcher.drain(SHUTDOWN_FLUSH_MS);
     const transports = [...this.connections.values()].map((connection) => connection.socket.conn);
     for (const connection of this.connections.values()) {
-      connection.clearTimers();
       connection.socket.emit(PROTOCOL_EVENTS.error, SHUTTING_DOWN);
       connection.socket.disconnect(true);
     }

@@ -2,31 +2,18 @@ import type { TrussSocket } from "./context.js";
 import type { Principal } from "./principal.js";
 
 /**
- * Who is on one live socket of this node, and until when: the verified
- * principal (replaced by `auth:refresh`) and its expiry timers, which the
- * handshake arms. Every other service keeps its own per-socket state beside
- * its code (the dispatcher its event budget, the inbox its replay position,
- * presence its device counts). Held in a Map by socket id rather than in
- * `socket.data`, which the Redis adapter would serialise across nodes.
+ * Who is on one live socket of this node: the verified principal (replaced
+ * by `auth:refresh`), whose expiry the handshake keeps on its own clock.
+ * Every other service keeps its own per-socket state beside its code (the
+ * dispatcher its event budget, the inbox its replay position, presence its
+ * device counts). Held in a Map by socket id rather than in `socket.data`,
+ * which the Redis adapter would serialise across nodes.
  */
 export class Connection {
-  /** `auth:expiring` timer. */
-  warnTimer: NodeJS.Timeout | undefined;
-  /** Disconnect-at-expiry timer. */
-  expiryTimer: NodeJS.Timeout | undefined;
-
   constructor(
     readonly socket: TrussSocket,
     public principal: Principal,
   ) {}
-
-  /** Stops this connection's timers. */
-  clearTimers(): void {
-    clearTimeout(this.warnTimer);
-    clearTimeout(this.expiryTimer);
-    this.warnTimer = undefined;
-    this.expiryTimer = undefined;
-  }
 }
 
 /** A key for one device of one user, for local reference counts. */
