@@ -12,8 +12,53 @@ interface DeviceEntry {
   expiresAt: number;
 }
 
-/** deviceId → entry, in the order the devices came online. */
-type UserDevices = Map<string, DeviceEntry>;
+/**
+ * A user's devices: deviceId → entry, in the order the devices came online.
+ * Most users have one device, so one is held in place and a Map is made only
+ * for a second: at tens of thousands of connections a Map per user costs
+ * more than its entry.
+ */
+class UserDevices {
+  private id: string | undefined;
+  private entry: DeviceEntry | undefined;
+  private many: Map<string, DeviceEntry> | undefined;
+
+  get size(): number {
+    return this.many ? this.many.size : this.id === undefined ? 0 : 1;
+  }
+
+  get(deviceId: string): DeviceEntry | undefined {
+    return this.many ? this.many.get(deviceId) : this.id === deviceId ? this.entry : undefined;
+  }
+
+  set(deviceId: string, entry: DeviceEntry): void {
+    if (this.many) this.many.set(deviceId, entry);
+    else if (this.id === undefined || this.id === deviceId) [this.id, this.entry] = [deviceId, entry];
+    else {
+      this.many = new Map([[this.id, this.entry!], [deviceId, entry]]);
+      [this.id, this.entry] = [undefined, undefined];
+    }
+  }
+
+  delete(deviceId: string): void {
+    if (this.many) this.many.delete(deviceId);
+    else if (this.id === deviceId) [this.id, this.entry] = [undefined, undefined];
+  }
+
+  clear(): void {
+    [this.id, this.entry, this.many] = [undefined, undefined, undefined];
+  }
+
+  values(): IterableIterator<DeviceEntry> | DeviceEntry[] {
+    return this.many ? this.many.values() : this.entry ? [this.entry] : [];
+  }
+
+  /** Entries as [deviceId, entry]; a copy, so deleting while iterating is safe. */
+  [Symbol.iterator](): IterableIterator<[string, DeviceEntry]> {
+    const list: Array<[string, DeviceEntry]> = this.many ? [...this.many] : this.id === undefined ? [] : [[this.id, this.entry!]];
+    return list[Symbol.iterator]();
+  }
+}
 
 /**
  * The in-memory presence store, the engine's default for a single node.
@@ -51,7 +96,7 @@ export function memoryPresenceStore(options: { now?: () => number } = {}): Prese
     }
     let devices = users.get(userId);
     if (!devices) {
-      devices = new Map();
+      devices = new UserDevices();
       users.set(userId, devices);
     }
     return devices;
