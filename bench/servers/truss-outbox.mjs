@@ -21,6 +21,10 @@ let schema;
 /** The running relay, or null while it is stopped. */
 let running = null;
 let insertRow;
+/** The relay's own pool, when it runs on one; else it shares the application's. */
+let relayPool = null;
+let Pool;
+let postgresOutboxOf;
 
 /**
  * One application transaction: an app row, and with `via: "outbox"` the
@@ -46,9 +50,24 @@ async function commit(companyId, t, seq, via, transactions) {
   if (via === "direct") await engine.toCompany(companyId).emit("project:updated", projectUpdate(t, seq, companyId));
 }
 
-function startRelay() {
-  running = relayOutbox(engine, outbox.source());
+/**
+ * Starts a relay with `relay`'s options (`batchSize`...); with `ownPoolSize`,
+ * its source takes its connections from a pool of that size of its own
+ * instead of the application's.
+ */
+async function startRelay({ ownPoolSize, ...options } = {}) {
+  await relayPool?.end();
+  relayPool = ownPoolSize ? newPool(ownPoolSize) : null;
+  const source = relayPool ? postgresOutboxOf(relayPool, { schema }).source() : outbox.source();
+  running = relayOutbox(engine, source, options);
   return running;
+}
+
+function newPool(max) {
+  const created = new Pool({ host: "127.0.0.1", port: 5432, user: "postgres", database: "test", max });
+  // An idle client dropped by the server must not end the process.
+  created.on("error", () => {});
+  return created;
 }
 
 serveCommands({
@@ -63,8 +82,9 @@ serveCommands({
     const { default: pg } = await import("pg");
     const { migrate, postgresOutbox } = await import("@truss/postgres");
     schema = pgSchema;
-    pool = new pg.Pool({ host: "127.0.0.1", port: 5432, user: "postgres", database: "test", max: poolSize });
-    pool.on("error", () => {});
+    Pool = pg.Pool;
+    postgresOutboxOf = postgresOutbox;
+    pool = newPool(poolSize);
     await migrate(pool, { schema });
     await pool.query(
       `CREATE TABLE IF NOT EXISTS "${schema}".bench_rows (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, company_id text NOT NULL, expense_id text NOT NULL, amount numeric NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
@@ -79,7 +99,7 @@ serveCommands({
     relayOutbox = relay;
     const { server, port } = await listen();
     engine.attach(server);
-    startRelay();
+    await startRelay();
     return { port, pid: process.pid };
   },
 
@@ -123,6 +143,13 @@ serveCommands({
     return true;
   },
 
+  /** Stops the relay and starts another with `options` (see `startRelay`). */
+  async restartRelay(options) {
+    await running?.close();
+    await startRelay(options);
+    return true;
+  },
+
   /**
    * With the relay stopped: `rows` outbox rows, round-robin over `companies`,
    * committed `perTransaction` to a transaction, `concurrency` transactions at a time.
@@ -154,14 +181,14 @@ serveCommands({
   },
 
   /**
-   * Starts a fresh relay and resolves once it has published `expected` rows
-   * (or `timeoutMs` passed): its start time, on the shared clock, for the
+   * Starts a fresh relay (with `relayOptions`, see `startRelay`) and resolves
+   * once it has published `expected` rows (or `timeoutMs` passed): its start time, on the shared clock, for the
    * generator's last arrival to be measured from.
    */
-  async drain({ expected, timeoutMs = 120_000 }) {
+  async drain({ expected, relayOptions, timeoutMs = 120_000 }) {
     if (running) throw new Error("the relay is running already");
     const startedAt = now();
-    const relay = startRelay();
+    const relay = await startRelay(relayOptions);
     while (relay.stats.published < expected && now() - startedAt < timeoutMs) await sleep(2);
     const publishedAt = now();
     const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".outbox`);
@@ -188,6 +215,7 @@ serveCommands({
     await running?.close();
     running = null;
     await engine?.close?.();
+    await relayPool?.end();
     await pool?.end();
     return true;
   },
