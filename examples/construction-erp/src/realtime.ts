@@ -125,13 +125,13 @@ async function connectRedis(url: string): Promise<Redis[]> {
   return clients;
 }
 
-/** A Redis URL without its password, for messages. */
+/** A Redis or PostgreSQL URL without its password, for messages. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";
     return parsed.toString();
   } catch {
-    return "(unparseable REDIS_URL)";
+    return "(unparseable URL)";
   }
 }

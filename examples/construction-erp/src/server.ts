@@ -14,6 +14,7 @@ const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "127.0.0.1";
 const databasePath = process.env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH;
 const redisUrl = process.env.REDIS_URL || undefined;
+const databaseUrl = process.env.DATABASE_URL || undefined;
 const { secret, isDevDefault } = resolveJwtSecret();
 
 if (!Number.isInteger(port) || port < 0 || port > 65_535) {
@@ -30,10 +31,11 @@ if (isDevDefault) {
 const { app, storage } = await buildApp({
   jwtSecret: secret,
   databasePath,
+  databaseUrl,
   redisUrl,
   logger: { level: process.env.LOG_LEVEL ?? "warn" },
 }).catch((error: unknown) => {
-  // Typically Redis unreachable or the database file not writable: say so, without a stack trace.
+  // Typically Redis or PostgreSQL unreachable, or the database file not writable: say so, without a stack trace.
   console.error(`Could not start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });
@@ -60,7 +62,7 @@ console.log(
     `  dashboard   ${url}/`,
     `  health      ${url}/health/websocket`,
     `  metrics     ${url}/metrics`,
-    `  database    ${databasePath}`,
+    `  database    ${databaseUrl ? `PostgreSQL (${redactUrl(databaseUrl)}): the ERP's tables, and Truss's outbox, documents, inboxes and streams` : `${databasePath} (SQLite; set DATABASE_URL for PostgreSQL)`}`,
     `  realtime    ${storage === "redis" ? `Redis (${redactUrl(redisUrl!)})` : "in-memory presence and inboxes (set REDIS_URL for Redis)"}`,
     "",
     "Demo logins (open two browser windows and log in as two people):",
