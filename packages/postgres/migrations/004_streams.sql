@@ -212,22 +212,63 @@ BEGIN
 END;
 $$;
 
--- A read under the stream's row lock: applies the TTL (counting what it
--- drops), keeps the stream alive like an append, so the epoch a reader saw
--- is the one the next append uses, and names the gap after p_after from the
--- highest offset each cause dropped. Returns the state in every row, and the
--- entries (no entry row when there are none: then r_offset is NULL).
+-- Why the entries right after p_after are gone, if they are: the highest
+-- offset each cause dropped says which dropped the next one.
+CREATE OR REPLACE FUNCTION __SCHEMA__.stream_gap(p_after bigint, p_first bigint, p_top bigint, p_trimmed bigint, p_expired bigint)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN NOT (p_after + 1 < p_first AND p_after < p_top) THEN NULL
+    WHEN (p_after + 1 > LEAST(p_trimmed, p_expired)) = (p_trimmed < p_expired) THEN 'HISTORY_EXPIRED'
+    ELSE 'HISTORY_TRIMMED'
+  END
+$$;
+
+-- A read. When the stream exists, nothing at its head has expired and it was
+-- touched within p_touch_ms, it is answered from one snapshot, without a
+-- lock or a write, so the reads of many devices (re)connecting at once do
+-- not queue on the stream's row. Otherwise it runs under the row lock:
+-- applies the TTL (counting what it drops), keeps the stream alive like an
+-- append, so the epoch a reader saw is the one the next append uses, and
+-- creates the stream (fixing its epoch) when it has none. Returns the state
+-- in every row, and the entries (no entry row when there are none: then
+-- r_offset is NULL).
 CREATE OR REPLACE FUNCTION __SCHEMA__.stream_read(
   p_company text, p_stream text, p_epoch text, p_after bigint, p_limit integer,
-  p_ttl_ms bigint, p_idle_ms bigint, p_slot integer, p_lock_timeout_ms integer DEFAULT NULL)
+  p_ttl_ms bigint, p_idle_ms bigint, p_slot integer, p_touch_ms bigint, p_lock_timeout_ms integer DEFAULT NULL)
 RETURNS TABLE (r_epoch text, r_top bigint, r_gap text, r_offset bigint, r_ts bigint, r_event text, r_data text)
 LANGUAGE plpgsql AS $$
 DECLARE
   now_ms bigint := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
   st record;
-  gap text := NULL;
+  peek record;
   start bigint;
 BEGIN
+  SELECT x.epoch, x.top, x.trimmed, x.expired, x.first, x.touched_at,
+         (SELECT h.ts FROM __SCHEMA__.stream_entries h
+          WHERE h.company_id = p_company AND h.stream = p_stream AND h.entry_offset = x.first) AS head_ts,
+         page.offsets, page.tss, page.events, page.datas
+  INTO peek
+  FROM __SCHEMA__.streams x
+  LEFT JOIN LATERAL (
+    SELECT array_agg(y.entry_offset ORDER BY y.entry_offset) AS offsets, array_agg(y.ts ORDER BY y.entry_offset) AS tss,
+           array_agg(y.event ORDER BY y.entry_offset) AS events, array_agg(y.data ORDER BY y.entry_offset) AS datas
+    FROM (
+      SELECT z.entry_offset, z.ts, z.event, z.data FROM __SCHEMA__.stream_entries z
+      WHERE z.company_id = p_company AND z.stream = p_stream
+        AND z.entry_offset >= GREATEST(p_after + 1, x.first) AND z.entry_offset <= x.top AND p_limit > 0
+      ORDER BY z.entry_offset LIMIT p_limit
+    ) y
+  ) page ON true
+  WHERE x.company_id = p_company AND x.stream = p_stream;
+  IF FOUND AND now_ms - peek.touched_at < p_touch_ms AND (peek.first > peek.top OR peek.head_ts + p_ttl_ms > now_ms) THEN
+    RETURN QUERY
+      SELECT peek.epoch, peek.top, __SCHEMA__.stream_gap(p_after, peek.first, peek.top, peek.trimmed, peek.expired), u.o, u.t, u.ev, u.d
+      FROM (SELECT 1) one
+      LEFT JOIN unnest(peek.offsets, peek.tss, peek.events, peek.datas) WITH ORDINALITY AS u(o, t, ev, d, n) ON true
+      ORDER BY u.n;
+    RETURN;
+  END IF;
+
   IF p_lock_timeout_ms IS NOT NULL THEN
     PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
   END IF;
@@ -239,16 +280,10 @@ BEGIN
   IF st.n_expired > 0 THEN
     PERFORM __SCHEMA__.stream_count(p_slot, 0, st.n_expired);
   END IF;
-  IF p_after + 1 < st.s_first AND p_after < st.s_top THEN
-    IF p_after + 1 > LEAST(st.s_trimmed, st.s_expired) THEN
-      gap := CASE WHEN st.s_trimmed < st.s_expired THEN 'HISTORY_EXPIRED' ELSE 'HISTORY_TRIMMED' END;
-    ELSE
-      gap := CASE WHEN st.s_trimmed < st.s_expired THEN 'HISTORY_TRIMMED' ELSE 'HISTORY_EXPIRED' END;
-    END IF;
-  END IF;
   start := GREATEST(p_after + 1, st.s_first);
   RETURN QUERY
-    SELECT st.s_epoch, st.s_top, gap, e.entry_offset, e.ts, e.event, e.data
+    SELECT st.s_epoch, st.s_top, __SCHEMA__.stream_gap(p_after, st.s_first, st.s_top, st.s_trimmed, st.s_expired),
+           e.entry_offset, e.ts, e.event, e.data
     FROM (SELECT 1) one
     LEFT JOIN (
       SELECT x.entry_offset, x.ts, x.event, x.data FROM __SCHEMA__.stream_entries x

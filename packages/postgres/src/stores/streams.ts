@@ -46,8 +46,11 @@ interface ReadRow {
  *
  * The epoch is a random id set when the stream's row is created, on its
  * first append or read, so a read before any append fixes the epoch the next
- * append uses. A stream neither appended to nor read for `ttlMs + idleMs`
- * is forgotten: its next call starts a new epoch with no entries and no
+ * append uses. A read takes no lock and writes nothing when nothing at the
+ * stream's head has expired and the stream was touched within `idleMs / 10`,
+ * so the reads of many devices connecting at once do not queue on one row.
+ * A stream neither appended to nor read for `ttlMs + idleMs` (less up to
+ * `idleMs / 10`, as reads refresh it that often) is forgotten: its next call starts a new epoch with no entries and no
  * keys, and a bounded sweep (at most `sweepBatch` streams a run, at most
  * once per `sweepIntervalMs`, started by a call of this store) deletes such
  * streams so they do not stay in the database. What the size cap and the
@@ -65,6 +68,8 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
   const sql = new Statements("postgresStreamStore", options);
   const s = sql.schema;
   const maxKeys = Math.min(STREAM_IDEMPOTENCY_KEYS_PER_ENTRY * size, 2 ** 31 - 1);
+  // How stale a stream's last-touched time may be before a read refreshes it (under the row lock).
+  const touchEveryMs = Math.max(1, Math.floor(idleMs / 10));
   const sweeper: Sweeper = new Sweeper("postgresStreamStore", options, (): Promise<unknown> => sql.rows(`SELECT ${s}.stream_sweep($1, $2, $3)`, [ttlMs, idleMs, sweeper.batch]));
 
   return {
@@ -102,7 +107,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
         throw new TypeError(`postgresStreamStore: after must be an offset (an integer >= 0), got ${after}`);
       }
       const count = limit > 0 ? Math.min(Math.floor(limit), size, 2 ** 31 - 1) : 0;
-      const rows = await sql.rows<ReadRow>(`SELECT * FROM ${s}.stream_read($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+      const rows = await sql.rows<ReadRow>(`SELECT * FROM ${s}.stream_read($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
         key.companyId,
         key.stream,
         randomUUID(),
@@ -111,6 +116,7 @@ export function postgresStreamStore(options: PostgresStreamStoreOptions): Stream
         ttlMs,
         idleMs,
         totalsSlot(key.companyId, key.stream),
+        touchEveryMs,
       ], { lockTimeout: true });
       sweeper.due();
       const [first] = rows;

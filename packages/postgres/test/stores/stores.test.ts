@@ -80,6 +80,29 @@ describe("postgresStores", () => {
     expect(read).toMatchObject({ top: 0, entries: [], gap: null });
   });
 
+  test("a read of a live stream takes no lock and writes nothing, so it answers while a transaction holds the stream's row", async () => {
+    const streams = postgresStreamStore({ pool: db.pool, schema: db.schema, timeoutMs: 500 });
+    const key = { companyId: fresh("company"), stream: "company" };
+    const appended = [];
+    for (let n = 0; n < 3; n += 1) appended.push(await streams.append(key, "project:updated", { n }));
+    const version = async () =>
+      (await db.pool.query(`SELECT xmin::text AS v FROM "${db.schema}".streams WHERE company_id = $1 AND stream = $2`, [key.companyId, key.stream])).rows[0].v;
+    const before = await version();
+    const holder = await db.pool.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM "${db.schema}".streams WHERE company_id = $1 AND stream = $2 FOR UPDATE`, [key.companyId, key.stream]);
+      const reads = await Promise.all(Array.from({ length: 10 }, () => streams.read(key, 1, 10)));
+      for (const read of reads) expect(read).toEqual({ epoch: appended[0]!.epoch, top: 3, entries: appended.slice(1).map((result) => result.entry), gap: null });
+      // An append needs the lock: it waits for the transaction, and gives up within its timeout.
+      await expect(streams.append(key, "project:updated", { n: 3 })).rejects.toThrow();
+      await holder.query("ROLLBACK");
+    } finally {
+      holder.release();
+    }
+    expect(await version(), "the reads wrote no new row version").toBe(before);
+  });
+
   test("an application's transaction writes a document through the store's SQL function: a rollback leaves nothing, a commit is what the store reads", async () => {
     const { documents } = postgresStores(db.pool, { schema: db.schema });
     const key = { companyId: fresh("company"), type: "expense", id: fresh("expense") };
