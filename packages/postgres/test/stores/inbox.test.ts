@@ -2,6 +2,7 @@ import { inboxSuite } from "@truss/conformance";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { postgresInboxStore } from "../../src/stores/inbox.js";
 import { freshSchema, type FreshSchema } from "../support/postgres.js";
+import { poolPerStore } from "./nodes.js";
 
 describe("postgresInboxStore", () => {
   let db: FreshSchema;
@@ -11,8 +12,10 @@ describe("postgresInboxStore", () => {
   afterAll(async () => {
     await db?.drop();
   });
-  inboxSuite(test, (options) => postgresInboxStore({ pool: db.pool, schema: db.schema, ...options }), {
+  const stores = poolPerStore();
+  inboxSuite(test, (options) => stores.create((pool) => postgresInboxStore({ pool, schema: db.schema, ...options })), {
     prefix: "postgresInboxStore",
     sharedBackend: true,
+    teardown: stores.teardown,
   });
 });

@@ -2,6 +2,7 @@ import { streamStoreSuite } from "@truss/conformance";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { postgresStreamStore } from "../../src/stores/streams.js";
 import { freshSchema, type FreshSchema } from "../support/postgres.js";
+import { poolPerStore } from "./nodes.js";
 
 describe("postgresStreamStore", () => {
   let db: FreshSchema;
@@ -11,8 +12,10 @@ describe("postgresStreamStore", () => {
   afterAll(async () => {
     await db?.drop();
   });
-  streamStoreSuite(test, (options) => postgresStreamStore({ pool: db.pool, schema: db.schema, ...options }), {
+  const stores = poolPerStore();
+  streamStoreSuite(test, (options) => stores.create((pool) => postgresStreamStore({ pool, schema: db.schema, ...options })), {
     prefix: "postgresStreamStore",
     sharedBackend: true,
+    teardown: stores.teardown,
   });
 });
