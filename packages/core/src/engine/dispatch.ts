@@ -6,7 +6,6 @@ import { packetBytes, TokenBucket, UserBudgets, type UserBudget } from "../kerne
 import { secondsSince } from "../kernel/metrics.js";
 import { encodeFailure, SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
 import { assertDepth, isWellFormedText } from "../kernel/payload.js";
-import { userKeyOf } from "../kernel/rooms.js";
 
 /**
  * A handler of one client event: resolves with the ack body, or throws a
@@ -82,7 +81,7 @@ export class Dispatcher {
 
   /** Routes every event of a new connection through this dispatcher. */
   open(connection: Connection): void {
-    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(userKeyOf(connection.principal)));
+    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(connection.userKey));
     this.budgets.set(connection, budget);
     connection.socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
       if (packet.type === "message") budget.lastPacketBytes = packetBytes(packet.data);
@@ -95,7 +94,7 @@ export class Dispatcher {
     const budget = this.budgets.get(connection);
     if (!budget) return;
     this.budgets.delete(connection);
-    this.users.release(userKeyOf(connection.principal), budget.user);
+    this.users.release(connection.userKey, budget.user);
   }
 
   /** How many users hold a shared budget on this node (those connected, and those who left one still refilling). */

@@ -138,7 +138,7 @@ export class InboxService {
   async open(connection: Connection): Promise<void> {
     const delivery: Delivery = { connection, held: [], readUpTo: null };
     this.deliveries.set(connection, delivery);
-    this.byUser.add(userKeyOf(connection.principal), delivery);
+    this.byUser.add(connection.userKey, delivery);
     await this.catchUp(delivery, { final: true });
   }
 
@@ -147,7 +147,7 @@ export class InboxService {
     const delivery = this.deliveries.get(connection);
     if (!delivery) return;
     this.deliveries.delete(connection);
-    this.byUser.delete(userKeyOf(connection.principal), delivery);
+    this.byUser.delete(connection.userKey, delivery);
   }
 
   /** Moves the device's cursor past the acknowledged ids. */

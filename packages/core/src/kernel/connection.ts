@@ -1,5 +1,6 @@
 import type { TrussSocket } from "./context.js";
 import type { Principal } from "./principal.js";
+import { userKeyOf } from "./rooms.js";
 
 /**
  * Who is on one live socket of this node: the verified principal (replaced
@@ -10,10 +11,22 @@ import type { Principal } from "./principal.js";
  * which the Redis adapter would serialise across nodes.
  */
 export class Connection {
+  /**
+   * The user's key (`userKeyOf`) and the device's (`deviceKey`), made once:
+   * every per-user and per-device index of the node keys this connection by
+   * these same strings instead of each building its own copy. A refreshed
+   * principal is always the same user on the same device.
+   */
+  readonly userKey: string;
+  readonly deviceKey: string;
+
   constructor(
     readonly socket: TrussSocket,
     public principal: Principal,
-  ) {}
+  ) {
+    this.userKey = userKeyOf(principal);
+    this.deviceKey = deviceKey(principal);
+  }
 }
 
 /** A key for one device of one user, for local reference counts. */

@@ -81,14 +81,13 @@ export class PresenceService {
   }
 
   /** Records a socket of the connection's device; announces the user if this is their first device anywhere. */
-  open({ principal }: Connection): Promise<void> {
-    const key = deviceKey(principal);
+  open({ principal, deviceKey: key, userKey }: Connection): Promise<void> {
     let device = this.devices.get(key);
     if (!device) {
       const ref = { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
       device = { ref, sockets: 0, queue: this.leaving.get(key) ?? Promise.resolve() };
       this.devices.set(key, device);
-      this.deviceIdsByUser.add(userKeyOf(principal), principal.deviceId);
+      this.deviceIdsByUser.add(userKey, principal.deviceId);
     }
     device.sockets += 1;
     if (device.sockets > 1) return device.queue.then(() => undefined);
@@ -97,14 +96,13 @@ export class PresenceService {
   }
 
   /** Releases a socket; when the device has no socket left here, takes it offline. */
-  close({ principal }: Connection): Promise<void> {
-    const key = deviceKey(principal);
+  close({ principal, deviceKey: key, userKey }: Connection): Promise<void> {
     const device = this.devices.get(key);
     if (!device) return Promise.resolve();
     device.sockets -= 1;
     if (device.sockets > 0) return Promise.resolve();
     this.devices.delete(key);
-    this.deviceIdsByUser.delete(userKeyOf(principal), principal.deviceId);
+    this.deviceIdsByUser.delete(userKey, principal.deviceId);
     const ref = device.ref;
     // A heartbeat already on its way still names this device; were the
     // disconnect to overtake it, the heartbeat would re-add the device and
