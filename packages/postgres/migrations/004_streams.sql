@@ -1,8 +1,9 @@
 -- Offset-numbered broadcast histories for the stream store (postgresStores().streams).
 --
 -- Each stream (a company's broadcasts, or one topic of a company) has a row
--- in `streams` with its epoch and its top offset, locked by every append and
--- read; its kept entries are in `stream_entries`, with no gaps from `first`
+-- in `streams` with its epoch and its top offset, locked by every append
+-- (and by a read that must expire entries, create the stream or refresh its
+-- last-touched time); its kept entries are in `stream_entries`, with no gaps from `first`
 -- to `top`. An append takes the next offset and stores the entry under that
 -- lock, so offsets are contiguous and ordered whichever node appends; it then
 -- drops what the TTL and the size cap push out, counted in `stream_totals`.
