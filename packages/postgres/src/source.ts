@@ -25,6 +25,14 @@ export interface PostgresOutboxSourceOptions {
   maxReconnectDelayMs?: number;
 }
 
+/**
+ * How many of the oldest pending rows a claim looks at for streams to take:
+ * `limit` times this, and at least {@link HEAD_WINDOW_MIN}. Streams whose
+ * first pending row is further back wait until older rows are published.
+ */
+const HEAD_WINDOW_FACTOR = 10;
+const HEAD_WINDOW_MIN = 1000;
+
 interface ClaimedRow {
   id: string;
   kind: OutboxTarget["kind"];
@@ -41,7 +49,7 @@ interface ClaimedRow {
  * The relay's side of a PostgreSQL outbox. A claim is a transaction on a
  * pooled connection: it locks the oldest pending row of up to `limit`
  * streams with `FOR UPDATE SKIP LOCKED` (holding a stream's oldest row is
- * holding the stream) and takes those streams' rows in id order, all locked
+ * holding the stream) and takes the first rows of each, all locked
  * until `settle` deletes the published rows, marks the failed ones, and
  * commits. A relay that dies mid-batch leaves its transaction to be rolled
  * back by PostgreSQL, and its rows to the next claim.
@@ -70,17 +78,28 @@ export class PostgresOutboxSource implements OutboxSource {
     this.claimTimeoutMs = positive(options.claimTimeoutMs, 60_000, "claimTimeoutMs");
     this.maxReconnectDelayMs = positive(options.maxReconnectDelayMs, 5000, "maxReconnectDelayMs");
     const table = `${schema}.outbox`;
-    this.claimSql = `WITH heads AS (
-        SELECT DISTINCT ON (stream) id FROM ${table} WHERE failed_at IS NULL ORDER BY stream, id
+    // A stream's oldest pending row is its head, and the first of its rows among the oldest
+    // pending rows overall: heads are looked for there, so a claim reads a bounded window of
+    // rows however long the backlog, oldest streams first.
+    this.claimSql = `WITH oldest AS (
+        SELECT id, stream FROM ${table} WHERE failed_at IS NULL ORDER BY id LIMIT $2
+      ), heads AS (
+        SELECT DISTINCT ON (stream) id FROM oldest ORDER BY stream, id
       ), held AS (
         SELECT o.stream FROM ${table} o WHERE o.id IN (SELECT id FROM heads) AND o.failed_at IS NULL
         ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
+      ), share AS (
+        -- Each stream held takes an equal part of the batch, read as the first rows of that stream
+        -- through the (stream, id) index, however many rows the streams hold in all.
+        SELECT stream, greatest(1, $1 / count(*) OVER ()) AS n FROM held
       )
       SELECT r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key,
         (extract(epoch FROM clock_timestamp() - r.created_at) * 1000)::float8 AS age_ms
-      FROM ${table} r WHERE r.stream IN (SELECT stream FROM held) AND r.failed_at IS NULL
+      FROM share s CROSS JOIN LATERAL (
+        SELECT * FROM ${table} t WHERE t.stream = s.stream AND t.failed_at IS NULL ORDER BY t.id LIMIT s.n FOR UPDATE
+      ) r
       -- r.id, the bigint: the output column id is text, and "10" sorts before "9".
-      ORDER BY r.id LIMIT $1 FOR UPDATE OF r`;
+      ORDER BY r.id`;
     this.settleDeleteSql = `DELETE FROM ${table} WHERE id = ANY($1::bigint[])`;
     this.settleFailSql = `UPDATE ${table} AS o SET failed_at = clock_timestamp(), failed_code = f.code, failed_message = f.message
       FROM unnest($1::bigint[], $2::text[], $3::text[]) AS f(id, code, message) WHERE o.id = f.id`;
@@ -100,11 +119,11 @@ export class PostgresOutboxSource implements OutboxSource {
       client.release(error);
     };
     try {
-      await client.query("BEGIN");
-      await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}`);
-      // Waiting on a row of a stream held by another relay that is finishing with it; bounded.
-      await client.query(`SET LOCAL lock_timeout = ${Math.min(this.claimTimeoutMs, 10_000)}`);
-      const { rows } = await client.query<ClaimedRow>(this.claimSql, [limit]);
+      // One round trip. lock_timeout bounds a wait on a row of a stream another relay is finishing with.
+      await client.query(
+        `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}; SET LOCAL lock_timeout = ${Math.min(this.claimTimeoutMs, 10_000)}`,
+      );
+      const { rows } = await client.query<ClaimedRow>(this.claimSql, [limit, Math.max(HEAD_WINDOW_MIN, limit * HEAD_WINDOW_FACTOR)]);
       if (rows.length === 0) {
         await client.query("COMMIT");
         release();

@@ -62,7 +62,9 @@ test("with the poll far away, a NOTIFY wakes the relay at once", async () => {
 
 test("the listening connection cut through a TCP proxy: the relay listens again on its own and NOTIFY wakes it", async () => {
   proxy = await startTcpProxy(SHARED_POSTGRES.port);
-  relayPool = new pg.Pool({ ...SHARED_POSTGRES, port: proxy.port, max: 4 });
+  // Named, to find this relay's listening connection among every test's on the shared server.
+  const applicationName = `truss-wake-ups-${db.schema}`;
+  relayPool = new pg.Pool({ ...SHARED_POSTGRES, port: proxy.port, max: 4, application_name: applicationName });
   relayPool.on("error", () => undefined);
   // The relay's source on the proxied pool; the writers on the direct one. The poll is out of the picture.
   node = await startRelayNode(relayPool, db.schema, { pollIntervalMs: 60_000 });
@@ -71,7 +73,9 @@ test("the listening connection cut through a TCP proxy: the relay listens again 
   await waitFor(() => phone.heard.length === 1, { message: "the first row" });
 
   const listeners = async () =>
-    (await db.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN truss_outbox'")).rows.map((row) => row.pid);
+    (await db.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN truss_outbox' AND application_name = $1", [applicationName])).rows.map(
+      (row) => row.pid,
+    );
   const before = await listeners();
   expect(before).toHaveLength(1);
   proxy.cut();
