@@ -112,12 +112,21 @@ serveCommands({
   async commits({ companies, rate, durationMs, via }) {
     const tracker = new SendTracker();
     const transactions = new Histogram();
+    const relay = running;
+    const before = relay?.stats;
+    let maxLagMs = 0;
+    const lag = setInterval(() => (maxLagMs = Math.max(maxLagMs, relay?.stats.lagMs ?? 0)), 10);
     const paced = await pace({
       rate,
       durationMs,
       send: (seq, t) => tracker.track(commit(companies[seq % companies.length], t, seq, via, transactions)),
     });
-    return { ...paced, ...(await tracker.settle()), transactions: transactions.summary() };
+    const settled = await tracker.settle();
+    clearInterval(lag);
+    // What the relay did meanwhile (rows published after this returns are not counted).
+    const after = relay?.stats;
+    const relayDelta = after && { published: after.published - before.published, batches: after.batches - before.batches, retried: after.retried - before.retried, maxLagMs: Math.round(maxLagMs) };
+    return { ...paced, ...settled, transactions: transactions.summary(), relay: relayDelta };
   },
 
   /**
