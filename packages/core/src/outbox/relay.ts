@@ -261,8 +261,9 @@ class OutboxRelayLoop implements OutboxRelay {
       case "topic": {
         const emitter = target.kind === "company" ? this.engine.toCompany(target.companyId) : this.engine.toTopic(target.companyId, target.topic);
         const position = await emitter.emit(event, data, options);
-        // The stream store did not take it (it went out live only): not stored, so not done.
-        if (position === null) throw new TrussError("STORE_UNAVAILABLE", "the stream store did not take the broadcast (it went out live only)");
+        // With a key the engine rejects when the store did not take it; an engine that resolves null
+        // instead (one that ignores the key) did not store it either, so the row is not done.
+        if (position === null) throw new TrussError("STORE_UNAVAILABLE", "the stream store did not take the broadcast");
         return;
       }
       case "user":
