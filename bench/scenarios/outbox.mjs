@@ -218,6 +218,8 @@ async function measure(ctx, pgSchema) {
     `${pairs} pairs: p50 ${costStopped.withOutbox.p50} ms with the outbox row, ${costStopped.without.p50} ms without (+${addedP50Stopped} ms)`,
   );
   await server.call("restartRelay", {});
+  const flushed = await server.call("waitEmpty");
+  if (flushed.left > 0) throw new Error(`the relay left ${flushed.left} rows of the transaction pairs unpublished`);
   await ctx.quiet(generator, { quietMs: 200 });
 
   // Relay throughput: rows committed while it is stopped, then drained by a

@@ -145,6 +145,16 @@ serveCommands({
     return { withOutbox: withOutbox.summary(), without: without.summary() };
   },
 
+  /** Resolves once the outbox table is empty (every row published), at most `timeoutMs`; answers the rows left. */
+  async waitEmpty({ timeoutMs = 30_000 } = {}) {
+    const startedAt = now();
+    for (;;) {
+      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".outbox`);
+      if (rows[0].n === 0 || now() - startedAt > timeoutMs) return { left: rows[0].n, waitedMs: Math.round(now() - startedAt) };
+      await sleep(20);
+    }
+  },
+
   /** Stops the relay (it finishes its batch); rows then wait in the table. */
   async stopRelay() {
     await running?.close();
