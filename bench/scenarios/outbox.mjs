@@ -15,7 +15,8 @@
  *   same broadcasts emitted straight through the engine;
  * - what the outbox row adds to the application's transaction: pairs of
  *   transactions one at a time, with and without it, alternating, with the
- *   relay running and then stopped;
+ *   relay running and then stopped; and the most commits a second, 20
+ *   transactions at a time, with and without it;
  * - document commits with `postgresStores` against `redisStores`, the
  *   `documents` scenario's closed loop of writers.
  */
@@ -37,6 +38,7 @@ function plan(quick) {
       stepMs: 700,
       rows: 1000,
       pairs: 50,
+      ceilingMs: 500,
       documents: { writers: 10, docs: 10, fields: 10, durationMs: 300 },
     };
   }
@@ -47,6 +49,7 @@ function plan(quick) {
     stepMs: 5000,
     rows: 20_000,
     pairs: 500,
+    ceilingMs: 2000,
     documents: { writers: 50, docs: 10, fields: 10, durationMs: 2000 },
   };
 }
@@ -156,7 +159,7 @@ async function documentCommits(ctx, store, setup, pgSchema) {
 }
 
 async function measure(ctx, pgSchema) {
-  const { layout, rate, warmupMs, stepMs, rows: rowCount, pairs, documents } = plan(ctx.quick);
+  const { layout, rate, warmupMs, stepMs, rows: rowCount, pairs, ceilingMs, documents } = plan(ctx.quick);
   const live = clientsOf({ ...layout, prefix: "o" });
   const liveCompanies = companyIds(layout.companies, "o");
   // The drain's devices: one per company, in companies of their own, so the
@@ -217,6 +220,13 @@ async function measure(ctx, pgSchema) {
     "transaction, relay stopped",
     `${pairs} pairs: p50 ${costStopped.withOutbox.p50} ms with the outbox row, ${costStopped.without.p50} ms without (+${addedP50Stopped} ms)`,
   );
+  // The most commits a second, 20 transactions at a time (the pool's size),
+  // with the outbox row and without, the relay still stopped.
+  const ceiling = {};
+  for (const via of ["none", "outbox"]) {
+    ceiling[via] = await server.call("ceiling", { durationMs: ceilingMs, concurrency: 20, via, companyId: "nobody" }, 300_000);
+  }
+  ctx.step("commit ceiling", `20 at a time: ${ceiling.outbox.perSecond} commits/s with the outbox row, ${ceiling.none.perSecond} without`);
   await server.call("restartRelay", {});
   const flushed = await server.call("waitEmpty");
   if (flushed.left > 0) throw new Error(`the relay left ${flushed.left} rows of the transaction pairs unpublished`);
@@ -292,6 +302,13 @@ async function measure(ctx, pgSchema) {
     { metric: "added to the transaction at p50 by the outbox row", unit: "ms", better: "lower", truss: addedP50, target: { atMost: ADDED_P50_WITHIN_MS } },
     { metric: "added at p50 with the relay stopped (INSERT and NOTIFY alone)", unit: "ms", better: "lower", truss: addedP50Stopped, target: { atMost: ADDED_P50_WITHIN_MS } },
     {
+      metric: "commits per second, 20 at a time, with the outbox row (baseline: without)",
+      unit: "/s",
+      better: "higher",
+      truss: ceiling.outbox.perSecond,
+      baseline: ceiling.none.perSecond,
+    },
+    {
       metric: "documents: commits per second on PostgreSQL (baseline: Redis)",
       unit: "/s",
       better: "higher",
@@ -310,6 +327,7 @@ async function measure(ctx, pgSchema) {
       stepMs,
       steps,
       transactions: { pairs, ...cost, addedP50, relayStopped: { ...costStopped, addedP50: addedP50Stopped } },
+      ceiling,
       relay: relayed,
       relayLargeBatches: relayedLargeBatches,
       direct,

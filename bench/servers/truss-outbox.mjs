@@ -155,6 +155,27 @@ serveCommands({
     }
   },
 
+  /**
+   * Closed-loop transactions, `concurrency` at a time for `durationMs`, with
+   * the outbox row (`via: "outbox"`) or without (`via: "none"`), to
+   * `companyId`: the most commits a second the application gets.
+   */
+  async ceiling({ durationMs, concurrency, via, companyId }) {
+    const transactions = new Histogram();
+    let committed = 0;
+    const startedAt = now();
+    const endsAt = startedAt + durationMs;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (now() < endsAt) {
+          await commit(companyId, now(), committed, via, transactions);
+          committed += 1;
+        }
+      }),
+    );
+    return { committed, perSecond: Math.round((committed / (now() - startedAt)) * 1000), transactions: transactions.summary() };
+  },
+
   /** Stops the relay (it finishes its batch); rows then wait in the table. */
   async stopRelay() {
     await running?.close();
