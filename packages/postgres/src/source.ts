@@ -180,7 +180,8 @@ export class PostgresOutboxSource implements OutboxSource {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
-    await this.connecting;
+    // A listening connection still being made is released by connectListener once it is made,
+    // and not waited for here: to a server that does not answer, that can take minutes.
     const listener = this.listener;
     this.listener = undefined;
     if (listener) {

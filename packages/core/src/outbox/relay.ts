@@ -55,8 +55,10 @@ export interface OutboxRelay {
   /** What it has done so far. */
   readonly stats: OutboxRelayStats;
   /**
-   * Stops claiming, lets the batch in progress finish and settle, and stops
-   * the source listening. Called by the engine's `close()` too; idempotent.
+   * Stops claiming, lets the batch in progress finish and settle (waiting
+   * at most 10 s: a database that does not answer must not hold up a
+   * shutdown; rows of an unsettled batch are claimed again), and stops the
+   * source listening. Called by the engine's `close()` too; idempotent.
    */
   close(): Promise<void>;
 }
@@ -79,6 +81,8 @@ const DEFAULT_BATCH_SIZE = 100;
 const DEFAULT_POLL_INTERVAL_MS = 1000;
 const DEFAULT_MIN_BACKOFF_MS = 100;
 const DEFAULT_MAX_BACKOFF_MS = 5000;
+/** Longest `close()` waits for the batch in progress. */
+const CLOSE_WAIT_MS = 10_000;
 
 /**
  * Relays an outbox to devices through `engine`: claims batches of committed
@@ -177,7 +181,10 @@ class OutboxRelayLoop implements OutboxRelay {
   close(): Promise<void> {
     this.stopping ??= (async () => {
       this.abort.abort();
-      await this.loop;
+      if (this.loop) {
+        const finished = new AbortController();
+        await Promise.race([this.loop.finally(() => finished.abort()), sleep(CLOSE_WAIT_MS, finished.signal)]);
+      }
       await this.source.close?.().catch((error: unknown) => this.logger.warn("outbox source did not close cleanly", { error: messageOf(error) }));
     })();
     return this.stopping;
