@@ -152,7 +152,8 @@ async function openErpDatabase(
   const limits = options.engine?.limits;
   const outboxLimits = limits ? { ...(limits.maxDepth === undefined ? {} : { maxDepth: limits.maxDepth }), ...(limits.maxMessageBytes === undefined ? {} : { maxMessageBytes: limits.maxMessageBytes }) } : undefined;
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl });
+    // A route waits at most 5 s for a connection while PostgreSQL is down, then fails instead of hanging.
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, connectionTimeoutMillis: 5000 });
     try {
       const schema = options.trussSchema ?? "truss";
       await migrate(pool, { schema });

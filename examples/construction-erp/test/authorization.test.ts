@@ -1,6 +1,6 @@
 import type { Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { call, login, openSocket, request, startErp, subscribe, watch, type EventLog, type LoggedIn, type RunningErp } from "./helpers.js";
+import { call, login, BACKENDS, openSocket, request, startErpOn, subscribe, watch, type EventLog, type LoggedIn, type RunningErp } from "./helpers.js";
 
 /** What a door answered, in one vocabulary: `allowed`, or the refusal's code. */
 type Outcome = "allowed" | "FORBIDDEN" | "NOT_FOUND";
@@ -12,7 +12,7 @@ const REST_OUTCOME: Record<number, Outcome> = { 200: "allowed", 201: "allowed", 
  * question gets the same answer at both doors: a subcontractor is kept to
  * their project, a member cannot roll back, a manager can.
  */
-describe("one policy behind both doors", () => {
+describe.each(BACKENDS)("one policy behind both doors, on %s", (backend) => {
   let erp: RunningErp;
   let alice: LoggedIn;
   let ben: LoggedIn;
@@ -20,7 +20,7 @@ describe("one policy behind both doors", () => {
   const sockets = new Map<string, Socket>();
 
   beforeAll(async () => {
-    erp = await startErp();
+    erp = await startErpOn(backend);
     [alice, ben, sam] = (await Promise.all(["alice", "ben", "sam"].map((name) => login(erp.url, `${name}@northwind.test`)))) as [LoggedIn, LoggedIn, LoggedIn];
     for (const [name, user] of [["alice", alice], ["ben", ben], ["sam", sam]] as const) {
       sockets.set(name, (await openSocket(erp.url, user.token, `${name}-laptop`)).socket);

@@ -1,9 +1,9 @@
 import type { Socket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { catalog } from "../src/catalog.js";
-import { call, login, openSocket, request, startErp, subscribe, type LoggedIn, type RunningErp } from "./helpers.js";
+import { call, login, BACKENDS, openSocket, request, startErpOn, subscribe, type LoggedIn, type RunningErp } from "./helpers.js";
 
-describe("expense approval reaches the submitter durably", () => {
+describe.each(BACKENDS)("expense approval reaches the submitter durably, on %s", (backend) => {
   let erp: RunningErp;
   let alice: LoggedIn;
   let ben: LoggedIn;
@@ -16,7 +16,7 @@ describe("expense approval reaches the submitter durably", () => {
   };
 
   beforeAll(async () => {
-    erp = await startErp();
+    erp = await startErpOn(backend);
     [alice, ben] = await Promise.all([login(erp.url, "alice@northwind.test"), login(erp.url, "ben@northwind.test")]);
   });
   afterEach(() => {

@@ -10,17 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { call, login, openSocket, request, startErp, subscribe, type Device, type LoggedIn, type RunningErp } from "./helpers.js";
+import { call, login, openSocket, outboxDrained, request, startErp, subscribe, type Device, type LoggedIn, type RunningErp } from "./helpers.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
-
-/** Waits until the outbox table is empty: every committed row relayed and removed. */
-async function drained(erp: RunningErp, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await erp.data.pendingOutboxRows()) > 0) {
-    if (Date.now() > deadline) throw new Error(`outbox still holds ${await erp.data.pendingOutboxRows()} rows after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe.each(["sqlite", "postgres"] as const)("the ERP publishes through its outbox on %s", (backend) => {
   let erp: RunningErp;
@@ -88,7 +79,7 @@ describe.each(["sqlite", "postgres"] as const)("the ERP publishes through its ou
     expect(approved.status).toBe(200);
     await laptop.log.waitFor("inbox:message", (message) => message.event === "notification:new" && message.data.body.includes("Concrete pump"));
     await laptop.log.waitFor("project:updated", (project) => project.id === "p-riverside");
-    await drained(erp);
+    await outboxDrained(erp);
     expect(expenseEvents(laptop, "e-pump").map((message) => message.event)).toEqual(["expense:approved"]);
     expect(laptop.log.of("project:updated").map((project) => project.spent)).toEqual([1_830_000 + 1_850]);
     expect(laptop.log.of("inbox:message").filter((message) => message.event === "notification:new")).toHaveLength(1);
@@ -111,7 +102,7 @@ describe.each(["sqlite", "postgres"] as const)("the ERP publishes through its ou
     const created = await call(erp.url, ben.token, "POST", "/api/expenses", { projectId: "p-elm", description: "Scaffold hire", amount: 900 });
     expect(created.status).toBe(201);
     await managerLaptop.log.waitFor("inbox:message", (message) => message.data.body?.includes("Scaffold hire"));
-    await drained(erp);
+    await outboxDrained(erp);
     const bodies = managerLaptop.log.of("inbox:message").map((message) => String(message.data.body));
     expect(bodies.filter((body) => body.includes("Scaffold hire"))).toEqual([expect.stringContaining("Scaffold hire, $900")]);
   });
@@ -136,7 +127,7 @@ describe.each(["sqlite", "postgres"] as const)("the ERP publishes through its ou
 
     await staff.log.waitFor("reorder:triggered", (data) => data.item.sku === "BOLT-M20");
     await benDevice.log.waitFor("inbox:message", (message) => message.event === "task:assigned");
-    await drained(erp);
+    await outboxDrained(erp);
     const named = (event: string) => staff.log.of(event);
     expect(named("project:created").map((project) => project.name)).toEqual(["Depot Yard"]);
     // Streams are relayed side by side, so across two topics the order is not fixed.

@@ -1,12 +1,12 @@
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from "../src/auth.js";
-import { call, login, openSocket, startErp, TEST_JWT_SECRET, type LoggedIn, type RunningErp } from "./helpers.js";
+import { call, login, BACKENDS, openSocket, startErpOn, TEST_JWT_SECRET, type LoggedIn, type RunningErp } from "./helpers.js";
 
-describe("logins and tokens", () => {
+describe.each(BACKENDS)("logins and tokens, on %s", (backend) => {
   let erp: RunningErp;
   beforeAll(async () => {
-    erp = await startErp();
+    erp = await startErpOn(backend);
   });
   afterAll(() => erp?.close());
 
@@ -46,13 +46,13 @@ describe("logins and tokens", () => {
   });
 });
 
-describe("a user can never read or change another company's rows", () => {
+describe.each(BACKENDS)("a user can never read or change another company's rows, on %s", (backend) => {
   let erp: RunningErp;
   let alice: LoggedIn;
   let gus: LoggedIn;
 
   beforeAll(async () => {
-    erp = await startErp();
+    erp = await startErpOn(backend);
     [alice, gus] = await Promise.all([login(erp.url, "alice@northwind.test"), login(erp.url, "gus@globex.test")]);
   });
   afterAll(() => erp?.close());

@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { call, login, openSocket, startErp, type Device, type LoggedIn, type RunningErp } from "./helpers.js";
+import { call, login, BACKENDS, openSocket, startErpOn, type Device, type LoggedIn, type RunningErp } from "./helpers.js";
 
 /**
  * A manager removes a user: every device of theirs is disconnected with
  * `ACCESS_REVOKED`, and their still-unexpired token is refused from then on,
  * by the API and by the socket handshake alike.
  */
-describe("removing a user from the company", () => {
+describe.each(BACKENDS)("removing a user from the company, on %s", (backend) => {
   let erp: RunningErp;
   let alice: LoggedIn;
   let ben: LoggedIn;
   let chloe: LoggedIn;
 
   beforeAll(async () => {
-    erp = await startErp();
+    erp = await startErpOn(backend);
     [alice, ben, chloe] = (await Promise.all(["alice", "ben", "chloe"].map((name) => login(erp.url, `${name}@northwind.test`)))) as [LoggedIn, LoggedIn, LoggedIn];
   });
   afterAll(() => erp?.close());

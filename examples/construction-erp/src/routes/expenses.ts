@@ -47,8 +47,8 @@ export function registerExpenseRoutes(api: FastifyInstance, context: RouteContex
     } catch (error) {
       // The REST door's refusals, in the engine's terms: final for the outbox, which then tells the dashboard.
       if (error instanceof HttpError && (error.code === "NOT_FOUND" || error.code === "FORBIDDEN")) throw new TrussError(error.code, error.message);
-      // Another process held the database past the busy timeout: the client's outbox sends the same write again later.
-      if ((error as { code?: unknown }).code === "SQLITE_BUSY") throw new TrussError("STORE_UNAVAILABLE", "The database is busy; try again.");
+      // The database is busy or out of reach: the client's outbox sends the same write again later.
+      if (isTransientDatabaseError(error)) throw new TrussError("STORE_UNAVAILABLE", "The database is busy or unreachable; try again.");
       throw error;
     }
   });
@@ -117,4 +117,16 @@ async function submitExpense(
   return mutationId === undefined
     ? repos.expenses.create(companyId, submission, announce)
     : (await repos.expenses.createOnce(companyId, submission, mutationId, announce)).expense;
+}
+
+/**
+ * Whether a database error may pass if the same write is sent again: SQLite
+ * held by another process past the busy timeout, or PostgreSQL unreachable,
+ * shutting down, or ending the transaction in a deadlock or a serialization
+ * failure.
+ */
+function isTransientDatabaseError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return error instanceof Error && /timeout exceeded when trying to connect|Connection terminated/i.test(error.message);
+  return code === "SQLITE_BUSY" || code === "ECONNREFUSED" || code === "ECONNRESET" || code === "40001" || code === "40P01" || code.startsWith("08") || code.startsWith("57P");
 }
