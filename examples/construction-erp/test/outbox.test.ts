@@ -144,3 +144,52 @@ describe.each(["sqlite", "postgres"] as const)("the ERP publishes through its ou
     expect(globex.log.events.filter((entry) => !entry.event.startsWith("presence:"))).toEqual([]);
   });
 });
+
+describe.each(["sqlite", "postgres"] as const)("a change committed by a server that went away before publishing it, on %s", (backend) => {
+  let database: TestDatabase | undefined;
+  let sqliteDir: string | undefined;
+  const running: RunningErp[] = [];
+  const sockets: Socket[] = [];
+
+  const start = async () => {
+    const erp = await startErp(backend === "postgres" ? { databaseUrl: database!.url } : { databasePath: join(sqliteDir!, "erp.sqlite") });
+    running.push(erp);
+    return erp;
+  };
+
+  beforeAll(async () => {
+    if (backend === "postgres") database = await createTestDatabase("restart");
+    else sqliteDir = mkdtempSync(join(tmpdir(), "erp-restart-"));
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.disconnect();
+    for (const erp of running) await erp.close();
+    await database?.drop();
+    if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
+  });
+
+  test("is published by the next server on the same database, once: emit-after-commit would have lost it", async () => {
+    const first = await start();
+    const [alice, ben] = await Promise.all([login(first.url, "alice@northwind.test"), login(first.url, "ben@northwind.test")]);
+    const laptop = await openSocket(first.url, ben.token, "ben-laptop");
+    sockets.push(laptop.socket);
+    // This server's relay stops, as if the process died right after the commit.
+    await first.outboxRelay.close();
+    const approved = await call(first.url, alice.token, "POST", "/api/expenses/e-pump/approve", {});
+    expect(approved.status).toBe(200);
+    expect(await first.data.pendingOutboxRows()).toBe(3);
+    expect(await request(laptop.socket, "presence:list", {})).toMatchObject({ ok: true });
+    expect(laptop.log.of("inbox:message")).toEqual([]);
+    laptop.socket.disconnect();
+    await first.close();
+
+    const second = await start();
+    await outboxDrained(second);
+    const phone = await openSocket(second.url, ben.token, "ben-phone");
+    sockets.push(phone.socket);
+    await phone.log.waitFor("inbox:message", (message) => message.event === "notification:new");
+    expect(await request(phone.socket, "presence:list", {})).toMatchObject({ ok: true });
+    expect(phone.log.of("inbox:message").map((message) => message.event)).toEqual(["expense:approved", "notification:new"]);
+    expect(phone.log.of("inbox:message")[0].data).toEqual(approved.body);
+  });
+});
