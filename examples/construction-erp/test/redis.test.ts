@@ -4,26 +4,30 @@ import { join } from "node:path";
 import { requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
 import type { Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { call, login, openSocket, startErp, subscribe, type RunningErp } from "./helpers.js";
+import { BACKENDS, call, login, openSocket, startErp, subscribe, type RunningErp } from "./helpers.js";
+import { createTestDatabase, type TestDatabase } from "./postgres.js";
 
 /**
  * With `REDIS_URL` (here: `redisUrl`), presence, inboxes and broadcasts go
  * through Redis, so two server processes behind a load balancer act as one.
- * The two nodes share one SQLite file, as two processes on one host would.
+ * The two nodes share one SQLite file, as two processes on one host would,
+ * or one PostgreSQL database; each runs an outbox relay on it.
  */
-describe.runIf(requireRedisOrSkip("construction-erp Redis tests"))("two ERP nodes sharing Redis", () => {
+describe.runIf(requireRedisOrSkip("construction-erp Redis tests")).each(BACKENDS)("two ERP nodes sharing Redis, on %s", (backend) => {
   let redis: RedisServer;
   let nodeA: RunningErp;
   let nodeB: RunningErp;
   let directory: string;
+  let database: TestDatabase | undefined;
   const sockets: Socket[] = [];
 
   beforeAll(async () => {
     redis = await startRedisServer();
     directory = mkdtempSync(join(tmpdir(), "truss-erp-redis-"));
-    const databasePath = join(directory, "erp.sqlite");
-    nodeA = await startErp({ redisUrl: redis.url, databasePath, engine: { logger: false, nodeId: "node-a" } });
-    nodeB = await startErp({ redisUrl: redis.url, databasePath, engine: { logger: false, nodeId: "node-b" } });
+    if (backend === "postgres") database = await createTestDatabase("redis");
+    const place = database ? { databaseUrl: database.url } : { databasePath: join(directory, "erp.sqlite") };
+    nodeA = await startErp({ redisUrl: redis.url, ...place, engine: { logger: false, nodeId: "node-a" } });
+    nodeB = await startErp({ redisUrl: redis.url, ...place, engine: { logger: false, nodeId: "node-b" } });
   });
 
   afterAll(async () => {
@@ -31,6 +35,7 @@ describe.runIf(requireRedisOrSkip("construction-erp Redis tests"))("two ERP node
     await nodeA?.close();
     await nodeB?.close();
     await redis?.stop();
+    await database?.drop();
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
@@ -56,7 +61,7 @@ describe.runIf(requireRedisOrSkip("construction-erp Redis tests"))("two ERP node
     expect(await aliceOnA.log.waitFor("project:updated", (project) => project.id === "p-elm")).toMatchObject({ status: "active" });
   });
 
-  test("an approval made on one node waits in Redis for the submitter's phone, which reconnects to the other", async () => {
+  test("an approval made on one node waits in the shared inbox (Redis, or PostgreSQL) for the submitter's phone, which reconnects to the other", async () => {
     const [alice, chloe] = await Promise.all([login(nodeA.url, "alice@northwind.test"), login(nodeB.url, "chloe@northwind.test")]);
     const first = await openSocket(nodeB.url, chloe.token, "chloe-tablet");
     first.socket.disconnect();
