@@ -43,6 +43,7 @@ interface ClaimedRow {
   data: string | null;
   idempotency_key: string | null;
   age_ms: number;
+  created_us: string;
 }
 
 /**
@@ -94,7 +95,8 @@ export class PostgresOutboxSource implements OutboxSource {
         SELECT stream, greatest(1, $1 / count(*) OVER ()) AS n FROM held
       )
       SELECT r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key,
-        (extract(epoch FROM clock_timestamp() - r.created_at) * 1000)::float8 AS age_ms
+        (extract(epoch FROM clock_timestamp() - r.created_at) * 1000)::float8 AS age_ms,
+        (extract(epoch FROM r.created_at) * 1000000)::bigint::text AS created_us
       FROM share s CROSS JOIN LATERAL (
         SELECT * FROM ${table} t WHERE t.stream = s.stream AND t.failed_at IS NULL ORDER BY t.id LIMIT s.n FOR UPDATE
       ) r
@@ -255,8 +257,10 @@ export class PostgresOutboxSource implements OutboxSource {
 
 /**
  * A claimed row as the relay takes it. Its idempotency key is the
- * application's, else one made of the schema and the row id, so it cannot
- * meet a key an application chose.
+ * application's, else one made of the schema, the row id and the time it
+ * was written: it cannot meet a key an application chose, nor the key of an
+ * earlier row with the same id (a table restored from a backup, or dropped
+ * and created again, numbers its rows from where it was).
  */
 function toRow(row: ClaimedRow, schemaName: string): OutboxRow {
   const target: OutboxTarget =
@@ -270,7 +274,7 @@ function toRow(row: ClaimedRow, schemaName: string): OutboxRow {
     target,
     event: row.event,
     data: row.data === null ? undefined : (JSON.parse(row.data) as unknown),
-    idempotencyKey: row.idempotency_key ?? `truss-outbox:${schemaName}:${row.id}`,
+    idempotencyKey: row.idempotency_key ?? `truss-outbox:${schemaName}:${row.id}:${row.created_us}`,
     ageMs: row.age_ms,
   };
 }

@@ -134,6 +134,19 @@ describe("publishing in the application's transaction", () => {
     expect(node.relay.stats.failed).toBe(1);
   });
 
+  test("a table numbered afresh (restored from a backup, or created again) still publishes rows whose ids were used before", async () => {
+    node = await startRelayNode(db.pool, db.schema);
+    const phone = await deviceOf(alice, "expense:approved");
+    const restart = () => db.pool.query(`TRUNCATE "${db.schema}".outbox RESTART IDENTITY`);
+    await restart();
+    await transaction(db.pool, (tx) => node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-first" }));
+    await waitFor(() => phone.heard.length === 1, { message: "the first row" });
+    await restart();
+    await transaction(db.pool, (tx) => node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-second" }));
+    await waitFor(() => phone.heard.length === 2, { message: "the row with the same id" });
+    expect(phone.heard).toEqual([{ expenseId: "e-first" }, { expenseId: "e-second" }]);
+  });
+
   test("a topic row reaches the topic's subscribers only", async () => {
     node = await startRelayNode(db.pool, db.schema, { engine: { topics: { patterns: ["project:{projectId}"] }, authorize: () => true } });
     const subscriber = await deviceOf(alice, "site-report:filed");
