@@ -28,7 +28,7 @@ if (isDevDefault) {
   );
 }
 
-const { app, storage } = await buildApp({
+const { app, storage, database } = await buildApp({
   jwtSecret: secret,
   databasePath,
   databaseUrl,
@@ -63,7 +63,7 @@ console.log(
     `  health      ${url}/health/websocket`,
     `  metrics     ${url}/metrics`,
     `  database    ${databaseUrl ? `PostgreSQL (${redactUrl(databaseUrl)}): the ERP's tables, and Truss's outbox, documents, inboxes and streams` : `${databasePath} (SQLite; set DATABASE_URL for PostgreSQL)`}`,
-    `  realtime    ${storage === "redis" ? `Redis (${redactUrl(redisUrl!)})` : "in-memory presence and inboxes (set REDIS_URL for Redis)"}`,
+    `  realtime    ${realtimeLine()}`,
     "",
     "Demo logins (open two browser windows and log in as two people):",
     ...logins.map(
@@ -93,4 +93,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       },
     );
   });
+}
+
+/** Where presence and the inboxes live, for the banner. */
+function realtimeLine(): string {
+  const durable = database === "postgres" ? "; inboxes and broadcast streams in PostgreSQL" : "";
+  if (storage === "redis") return `Redis (${redactUrl(redisUrl!)})${durable}`;
+  return database === "postgres" ? `in-memory presence (set REDIS_URL for Redis)${durable}` : "in-memory presence and inboxes (set REDIS_URL for Redis)";
 }
