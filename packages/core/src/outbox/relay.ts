@@ -71,7 +71,12 @@ interface RelayEngine {
   readonly io?: unknown;
 }
 
-/** The engine's own parts the relay joins when it can reach them: its metrics, its logger, and its lifecycle. */
+/**
+ * The engine's private fields the relay reads to join its metrics, its
+ * logger and its lifecycle (`TrussEngine`'s `ctx` and `parts`). Absent on a
+ * wrapper that only forwards the public API: the relay then logs to its own
+ * logger, counts no metrics, starts at once and stops with `close()`.
+ */
 interface EngineInternals {
   ctx?: { metrics?: MetricsRegistry; logger?: Logger };
   parts?: EnginePart[];
@@ -109,12 +114,12 @@ const CLOSE_WAIT_MS = 10_000;
 export function relay<C extends EventCatalog>(engine: RealtimeEngine<C>, source: OutboxSource, options: OutboxRelayOptions = {}): OutboxRelay {
   const internals = engine as unknown as EngineInternals;
   const logger = options.logger === false ? silentLogger : (options.logger ?? internals.ctx?.logger ?? consoleLogger);
-  const part = new OutboxRelayLoop(engine as unknown as RelayEngine, source, resolveRelayOptions(options), logger, internals.ctx?.metrics ?? null);
+  const loop = new OutboxRelayLoop(engine as unknown as RelayEngine, source, resolveRelayOptions(options), logger, internals.ctx?.metrics ?? null);
   // Joins the engine's lifecycle: started when it is bound, stopped first at close(). A part of
   // its own, since a part's `close` hook is the per-connection one.
-  if (Array.isArray(internals.parts)) internals.parts.unshift({ start: () => part.start(), stop: () => part.close() });
-  if ((engine as unknown as RelayEngine).io !== undefined || !Array.isArray(internals.parts)) part.start();
-  return part;
+  if (Array.isArray(internals.parts)) internals.parts.unshift({ start: () => loop.start(), stop: () => loop.close() });
+  if ((engine as unknown as RelayEngine).io !== undefined || !Array.isArray(internals.parts)) loop.start();
+  return loop;
 }
 
 interface ResolvedRelayOptions {
