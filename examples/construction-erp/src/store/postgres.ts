@@ -75,6 +75,8 @@ export function postgresErpData(pool: Pool, options: PostgresErpDataOptions = {}
     changed: (result: T) => boolean = (r) => r !== undefined && r !== false,
   ): Promise<T> => {
     const client = await pool.connect();
+    // A client whose ROLLBACK failed (the connection broke) is discarded rather than returned to the pool.
+    let broken: Error | undefined;
     try {
       await client.query("BEGIN");
       const value = await work(client);
@@ -87,10 +89,12 @@ export function postgresErpData(pool: Pool, options: PostgresErpDataOptions = {}
       await client.query("COMMIT");
       return value;
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
+      await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   };
 
