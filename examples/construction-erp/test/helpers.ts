@@ -8,6 +8,8 @@ export const TEST_JWT_SECRET = "construction-erp-test-secret";
 /** A running ERP on a free loopback port with a fresh in-memory database. */
 export interface RunningErp extends ErpApp {
   url: string;
+  /** The PostgreSQL database's URL, when it runs on one. */
+  databaseUrl?: string;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export async function startErpOn(backend: (typeof BACKENDS)[number], options: Pa
     const erp = await startErp({ ...options, databaseUrl: database.url });
     return {
       ...erp,
+      databaseUrl: database.url,
       async close() {
         await erp.close();
         await database.drop();
