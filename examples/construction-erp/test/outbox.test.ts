@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { call, login, openSocket, outboxDrained, request, startErp, subscribe, type Device, type LoggedIn, type RunningErp } from "./helpers.js";
+import { BACKENDS, call, login, openSocket, outboxDrained, request, startErp, startErpOn, subscribe, type Device, type LoggedIn, type RunningErp } from "./helpers.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
 
 describe.each(["sqlite", "postgres"] as const)("the ERP publishes through its outbox on %s", (backend) => {
@@ -191,5 +191,28 @@ describe.each(["sqlite", "postgres"] as const)("a change committed by a server t
     expect(await request(phone.socket, "presence:list", {})).toMatchObject({ ok: true });
     expect(phone.log.of("inbox:message").map((message) => message.event)).toEqual(["expense:approved", "notification:new"]);
     expect(phone.log.of("inbox:message")[0].data).toEqual(approved.body);
+  });
+});
+
+describe.each(BACKENDS)("an event the engine would refuse, on %s", (backend) => {
+  let erp: RunningErp;
+
+  beforeAll(async () => {
+    erp = await startErpOn(backend, { engine: { logger: false, limits: { maxMessageBytes: 400 } } });
+  });
+  afterAll(() => erp?.close());
+
+  test("fails its write at the outbox insert, after the row was written: the change rolls back and nothing is published", async () => {
+    const alice = await login(erp.url, "alice@northwind.test");
+    const fields = { name: "N".repeat(120), site: "S".repeat(200), budget: 1 };
+    const refused = await call(erp.url, alice.token, "POST", "/api/projects", fields);
+    expect(refused).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
+    expect((await erp.data.projects.list("northwind")).some((project) => project.name === fields.name)).toBe(false);
+    expect(await erp.data.pendingOutboxRows()).toBe(0);
+    // A project whose event fits is created and announced.
+    const created = await call(erp.url, alice.token, "POST", "/api/projects", { name: "Small shed", budget: 1 });
+    expect(created.status).toBe(201);
+    await outboxDrained(erp);
+    expect((await erp.data.projects.list("northwind")).map((project) => project.name)).toContain("Small shed");
   });
 });
