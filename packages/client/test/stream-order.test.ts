@@ -3,6 +3,7 @@ import type { StreamPosition } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
 import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 import { countingStreamStore, numbers, range, resyncs, waitForCount } from "./stream-helpers.js";
+import { memoryStreamStore, type StreamStore } from "@truss/core";
 
 let server: TestServer | undefined;
 afterEach(closeAll);
@@ -192,4 +193,56 @@ test("positioned messages of a topic the client does not follow are handed over 
   server!.engine.io!.emit("stock:updated", { n: 8 }, { stream: "topic:elsewhere", epoch: "e", offset: 8 });
   await waitFor(() => received.length === 3);
   expect(received).toEqual([1, 9, 8]);
+});
+
+/**
+ * A memory stream store whose start reads (`read(key, 0, 0)`) of one stream
+ * wait until `release()` or `holdMs`, whichever comes first: the window in
+ * which a slow store (PostgreSQL under load, a Redis far away) is still
+ * answering where the stream stands.
+ */
+function slowStartStore(stream: string, holdMs = 300) {
+  const store = memoryStreamStore();
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const gated: StreamStore = {
+    ...store,
+    append: (...args) => store.append(...args),
+    trimmed: () => store.trimmed(),
+    async read(key, after, limit) {
+      if (key.stream === stream && limit === 0) await Promise.race([released, sleep(holdMs)]);
+      return store.read(key, after, limit);
+    },
+  };
+  return { store: gated, release };
+}
+
+test("a broadcast committed after a fresh device joined, while its start was still being read, reaches the app", async () => {
+  const { store, release } = slowStartStore("company");
+  server = await startServer({ streams: store });
+  // Runs after the engine's own connection handler: the socket is in its company's room.
+  server.engine.io!.of("/").on("connection", () => {
+    void server!.engine.toCompany("acme").emit("stock:updated", { n: 1 }).then(() => release());
+  });
+  const client = openClient(server.url, alice);
+  const received = numbers(client, "stock:updated");
+  await waitForStatus(client, "connected");
+  await waitForCount(received, 1, 3000);
+  await server.engine.toCompany("acme").emit("stock:updated", { n: 2 });
+  await waitForCount(received, 2);
+  expect(received).toEqual([1, 2]);
+});
+
+test("a topic broadcast committed right after the socket joined the topic, while its start was still being read, reaches the app", async () => {
+  const { store, release } = slowStartStore("topic:project:p-1");
+  server = await startServer({ streams: store, topics: { patterns: ["project:{projectId}"] }, authorize: () => true });
+  server.engine.io!.of("/").adapter.on("join-room", (room: string) => {
+    if (room.includes("project:p-1")) void server!.engine.toTopic("acme", "project:p-1").emit("note:added", { n: 1 }).then(() => release());
+  });
+  const client = openClient(server.url, alice);
+  const received = numbers(client, "note:added");
+  await waitForStatus(client, "connected");
+  await client.subscribe("project:p-1");
+  await waitForCount(received, 1, 3000);
+  expect(received).toEqual([1]);
 });

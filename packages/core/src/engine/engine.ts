@@ -162,10 +162,14 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.handshake.guardOrigins(io);
     this.upgradeRequests.track(io);
     this.nsp.use((socket, next) =>
-      void this.handshake.admit(socket).then((principal) => {
-        socket.data.principal = principal;
-        next();
-      }, next),
+      void this.handshake
+        .admit(socket)
+        .then(async (principal) => {
+          socket.data.principal = principal;
+          // Before the socket joins its company's room (see StreamService.prepare).
+          await this.streams.prepare(socket, principal.companyId);
+        })
+        .then(() => next(), next),
     );
     this.nsp.on("connection", (socket) => this.onConnection(socket));
     for (const part of this.parts) part.start?.();

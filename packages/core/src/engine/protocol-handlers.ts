@@ -99,9 +99,11 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   });
   on(PROTOCOL_EVENTS.streamRead, (connection, payload) => services.streams.read(connection, payload));
   on(PROTOCOL_EVENTS.topicSubscribe, async (connection, payload) => {
-    // Read after the socket joined the topic's room: every later message reaches it live or from the stream.
-    const { topic } = await services.subscriptions.subscribe(connection, payload);
-    return { topic, start: await services.streams.startOf({ companyId: connection.principal.companyId, stream: topicStream(topic) }) };
+    // Read before the socket joins the topic's room, as the company stream's start is (see StreamService.prepare).
+    const { topic, prepared: start } = await services.subscriptions.subscribe(connection, payload, (topic) =>
+      services.streams.startOf({ companyId: connection.principal.companyId, stream: topicStream(topic) }),
+    );
+    return { topic, start };
   });
   on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => {
     services.subscriptions.unsubscribe(connection, payload);

@@ -3,7 +3,7 @@ import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "../inbox/store.js"
 import { TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
-import { emitApplicationEvent, type EngineContext, type TrussNamespace } from "../kernel/context.js";
+import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { topicRoom } from "../kernel/rooms.js";
@@ -70,6 +70,8 @@ function broadcastKeyOf(options: BroadcastSendOptions | undefined): string | und
 export class StreamService {
   /** Per stream (by its room), the last append in flight on this node: publishes follow it so this node sends each stream in offset order. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** Company stream starts read for sockets still joining, until {@link open} sends them. */
+  private readonly starts = new WeakMap<TrussSocket, StreamStart>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -188,9 +190,23 @@ export class StreamService {
     }
   }
 
-  /** Tells a socket that has just joined its company's room where the company's stream stands (`stream:start`). */
-  async open(connection: Connection): Promise<void> {
-    const start = await this.startOf({ companyId: connection.principal.companyId, stream: COMPANY_STREAM });
+  /**
+   * Reads where the company's stream stands for a socket that is about to
+   * join its company's room, so {@link open} can tell it (`stream:start`).
+   * Read before the join, never after: a broadcast committed between a join
+   * and a later read would be counted in the start, and a device with no
+   * position drops what its start counts. Read before, such a broadcast
+   * either reaches the socket live after its start, or was stored before the
+   * join and is read as a gap once the next one arrives.
+   */
+  async prepare(socket: TrussSocket, companyId: string): Promise<void> {
+    this.starts.set(socket, await this.startOf({ companyId, stream: COMPANY_STREAM }));
+  }
+
+  /** Tells a socket that has just joined its company's room where the company's stream stood before it joined (`stream:start`). */
+  open(connection: Connection): void {
+    const start = this.starts.get(connection.socket) ?? { stream: COMPANY_STREAM, epoch: null, top: 0 };
+    this.starts.delete(connection.socket);
     if (connection.socket.connected) connection.socket.emit(PROTOCOL_EVENTS.streamStart, start);
   }
 

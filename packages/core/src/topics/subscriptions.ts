@@ -36,19 +36,23 @@ export class Subscriptions {
   /**
    * Subscribes a socket to a topic of its company: the name is checked
    * against the declared patterns, then the cap, then the policy. Idempotent.
+   * `beforeJoin` runs once the subscription is allowed and before the socket
+   * joins the topic's room (the stream's start is read there); its result is
+   * returned as `prepared`.
    */
-  async subscribe(connection: Connection, payload: unknown): Promise<{ topic: string }> {
+  async subscribe<T>(connection: Connection, payload: unknown, beforeJoin: (topic: string) => Promise<T>): Promise<{ topic: string; prepared: T }> {
     const { topic, pattern, params } = this.patterns.match((payload as { topic?: unknown } | null | undefined)?.topic);
     const room = topicRoom(connection.principal.companyId, topic);
-    if (connection.socket.rooms.has(room)) return { topic };
+    if (connection.socket.rooms.has(room)) return { topic, prepared: await beforeJoin(topic) };
     this.assertRoom(connection);
     await this.authorize(connection, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
-    // After the policy's answer, right before the join: an unsubscribeUser may have come while it ran.
+    const prepared = await beforeJoin(topic);
+    // After the policy's answer and `beforeJoin`, right before the join: an unsubscribeUser may have come meanwhile.
     const revoked = this.revokedTopic(connection, topic);
     if (revoked) throw new TrussError(revoked.code, revoked.message);
     this.add(connection, room);
     this.ctx.metrics.inc("truss_topic_subscriptions_total");
-    return { topic };
+    return { topic, prepared };
   }
 
   /** Ends a socket's subscription to a topic; a topic it did not hold is fine. */
