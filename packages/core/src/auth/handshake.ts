@@ -38,6 +38,8 @@ export class Handshake {
     private readonly isClosing: () => boolean,
   ) {}
 
+  /** Connections told `auth:expiring` for their current token. */
+  private readonly warned = new WeakSet<Connection>();
   /** Every live connection's next expiry step (the warning, then the end), on one timer. */
   private readonly expiries = new ExpiryClock<Connection>((connection, now) => this.expiryDue(connection, now));
 
@@ -169,18 +171,22 @@ export class Handshake {
    * late, never early. Re-arming (after `auth:refresh`) replaces it.
    */
   private startSession(connection: Connection): void {
+    this.warned.delete(connection);
     const { expiresAt } = connection.principal;
     if (expiresAt === null) this.expiries.cancel(connection);
     else this.expiries.schedule(connection, expiresAt - this.options.authExpiry.warnBeforeMs);
   }
 
-  /** A connection's deadline came: before expiry it is the warning (then the expiry is armed), after it the end. */
+  /** A connection's deadline came: first the warning, then (at expiry, or at once when the clock ran late) the end. */
   private expiryDue(connection: Connection, now: number): void {
     const { expiresAt } = connection.principal;
     if (expiresAt === null || !connection.socket.connected) return;
-    if (now >= expiresAt) return this.expire(connection);
-    connection.socket.emit(PROTOCOL_EVENTS.authExpiring, { expiresAt, expiresInMs: expiresAt - now });
-    this.expiries.schedule(connection, expiresAt);
+    if (!this.warned.has(connection)) {
+      this.warned.add(connection);
+      connection.socket.emit(PROTOCOL_EVENTS.authExpiring, { expiresAt, expiresInMs: Math.max(0, expiresAt - now) });
+    }
+    if (now >= expiresAt) this.expire(connection);
+    else this.expiries.schedule(connection, expiresAt);
   }
 
   /** Verifies a fresh token for a live connection and re-arms its expiry. */
