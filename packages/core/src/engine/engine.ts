@@ -7,7 +7,7 @@ import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, R
 import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
 import { Connection } from "../kernel/connection.js";
-import type { EnginePart } from "../kernel/lifecycle.js";
+import { ADD_ENGINE_PART, type EnginePart } from "../kernel/lifecycle.js";
 import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
@@ -72,7 +72,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   /** Background store calls (presence, replays) that `close()` waits for. */
   private readonly pending = new Set<Promise<unknown>>();
   /** The parts with a lifecycle, started, opened, closed and stopped in this order. */
-  private readonly parts: readonly EnginePart[];
+  private readonly parts: EnginePart[];
   private readonly ctx: EngineContext;
   private readonly handshake: Handshake;
   private readonly dispatcher: Dispatcher;
@@ -173,6 +173,12 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     );
     this.nsp.on("connection", (socket) => this.onConnection(socket));
     for (const part of this.parts) part.start?.();
+  }
+
+  /** A part made outside the engine (the outbox relay) joins first; one that joins a bound engine starts itself. */
+  [ADD_ENGINE_PART](part: EnginePart): Pick<EngineContext, "logger" | "metrics"> {
+    this.parts.unshift(part);
+    return { logger: this.ctx.logger, metrics: this.ctx.metrics };
   }
 
   toCompany(companyId: string): CompanyEmitter<C> {

@@ -1,4 +1,5 @@
 import type { Connection } from "./connection.js";
+import type { EngineContext } from "./context.js";
 
 /**
  * The life of one engine part. The engine lists its parts once and calls
@@ -17,4 +18,18 @@ export interface EnginePart {
   close?(connection: Connection): void | Promise<unknown>;
   /** The engine is closing: stop timers; resolves once work in progress is done. */
   stop?(): void | Promise<void>;
+}
+
+/**
+ * How a part made outside the engine (the outbox relay) joins an engine's
+ * lifecycle: the engine puts it first in its parts (so it is started when the
+ * engine is bound, and stopped first at `close()`) and hands back its logger
+ * and metrics; a part that joins an engine already bound starts itself.
+ * Keyed by a symbol, so it stays off the engine's public API.
+ */
+export const ADD_ENGINE_PART = Symbol("truss.addEnginePart");
+
+/** An engine that takes parts made outside it ({@link ADD_ENGINE_PART}). */
+export interface HostsEngineParts {
+  [ADD_ENGINE_PART](part: EnginePart): Pick<EngineContext, "logger" | "metrics">;
 }

@@ -2,7 +2,7 @@ import { ERROR_CODES, errorAction, isRetryable, type ErrorCode } from "@truss/pr
 import type { RealtimeEngine } from "../engine/api.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import type { EventCatalog } from "../kernel/events.js";
-import type { EnginePart } from "../kernel/lifecycle.js";
+import { ADD_ENGINE_PART, type HostsEngineParts } from "../kernel/lifecycle.js";
 import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
 import { secondsSince, type MetricsRegistry } from "../kernel/metrics.js";
 import { outboxStream } from "./entry.js";
@@ -71,17 +71,6 @@ interface RelayEngine {
   readonly io?: unknown;
 }
 
-/**
- * The engine's private fields the relay reads to join its metrics, its
- * logger and its lifecycle (`TrussEngine`'s `ctx` and `parts`). Absent on a
- * wrapper that only forwards the public API: the relay then logs to its own
- * logger, counts no metrics, starts at once and stops with `close()`.
- */
-interface EngineInternals {
-  ctx?: { metrics?: MetricsRegistry; logger?: Logger };
-  parts?: EnginePart[];
-}
-
 const DEFAULT_BATCH_SIZE = 100;
 const DEFAULT_POLL_INTERVAL_MS = 1000;
 const DEFAULT_MIN_BACKOFF_MS = 100;
@@ -112,13 +101,16 @@ const CLOSE_WAIT_MS = 10_000;
  * ```
  */
 export function relay<C extends EventCatalog>(engine: RealtimeEngine<C>, source: OutboxSource, options: OutboxRelayOptions = {}): OutboxRelay {
-  const internals = engine as unknown as EngineInternals;
-  const logger = options.logger === false ? silentLogger : (options.logger ?? internals.ctx?.logger ?? consoleLogger);
-  const loop = new OutboxRelayLoop(engine as unknown as RelayEngine, source, resolveRelayOptions(options), logger, internals.ctx?.metrics ?? null);
-  // Joins the engine's lifecycle: started when it is bound, stopped first at close(). A part of
-  // its own, since a part's `close` hook is the per-connection one.
-  if (Array.isArray(internals.parts)) internals.parts.unshift({ start: () => loop.start(), stop: () => loop.close() });
-  if ((engine as unknown as RelayEngine).io !== undefined || !Array.isArray(internals.parts)) loop.start();
+  const resolved = resolveRelayOptions(options);
+  // Joins the engine's lifecycle (started when it is bound, stopped first at close()) and takes its logger and
+  // metrics. A wrapper that only forwards the public API has no such hook: the relay then logs to its own
+  // logger, counts no metrics, starts at once and stops with `close()`.
+  const host = (engine as unknown as Partial<HostsEngineParts>)[ADD_ENGINE_PART];
+  let loop: OutboxRelayLoop | undefined;
+  const joined = host?.call(engine, { start: () => loop!.start(), stop: () => loop!.close() });
+  const logger = options.logger === false ? silentLogger : (options.logger ?? joined?.logger ?? consoleLogger);
+  loop = new OutboxRelayLoop(engine as unknown as RelayEngine, source, resolved, logger, joined?.metrics ?? null);
+  if (!joined || (engine as unknown as RelayEngine).io !== undefined) loop.start();
   return loop;
 }
 
