@@ -30,6 +30,17 @@ export interface PostgresOutboxOptions {
    * Default: the engine's defaults.
    */
   limits?: OutboxLimits;
+  /**
+   * Whether each row's transaction also NOTIFYs the relays, which wake at
+   * its commit. PostgreSQL serialises the commits of transactions that
+   * NOTIFY (one lock on its notification queue), so past a few hundred
+   * publishing commits a second they start to queue behind each other. At
+   * such rates write without it and let the relays poll: give `relay()` a
+   * short `pollIntervalMs` (50 to 100 ms); a row then reaches devices within
+   * about one interval of its commit.
+   * @default true
+   */
+  notify?: boolean;
 }
 
 /** Emits one event into the outbox, as the engine's emitters do into a stream or an inbox. */
@@ -99,17 +110,17 @@ export function postgresOutbox(pool: Pool, options: PostgresOutboxOptions = {}):
     maxMessageBytes: options.limits?.maxMessageBytes ?? DEFAULTS.limits.maxMessageBytes,
   };
   // Each $n once and in order, so a driver with `?` placeholders (Knex) can run it too.
-  const insert =
-    `WITH row AS (INSERT INTO ${schema}.outbox (stream, kind, company_id, topic, user_id, event, data, idempotency_key) ` +
-    `VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8) RETURNING id) ` +
-    `SELECT row.id, pg_notify('${OUTBOX_CHANNEL}', $9) FROM row`;
+  const notify = options.notify ?? true;
+  const columns = `INSERT INTO ${schema}.outbox (stream, kind, company_id, topic, user_id, event, data, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8)`;
+  const insert = notify ? `WITH row AS (${columns} RETURNING id) SELECT row.id, pg_notify('${OUTBOX_CHANNEL}', $9) FROM row` : columns;
 
   const emitter = (tx: OutboxQueryable, target: OutboxTarget): OutboxEmitter => ({
     async emit(event, data, emitOptions) {
       const entry = outboxEntry(target, event, data, emitOptions, limits);
       const topic = target.kind === "topic" ? target.topic : null;
       const userId = target.kind === "user" ? target.userId : null;
-      await tx.query(insert, [entry.stream, target.kind, target.companyId, topic, userId, entry.event, entry.json, entry.idempotencyKey ?? null, schemaName]);
+      const values = [entry.stream, target.kind, target.companyId, topic, userId, entry.event, entry.json, entry.idempotencyKey ?? null];
+      await tx.query(insert, notify ? [...values, schemaName] : values);
     },
   });
 

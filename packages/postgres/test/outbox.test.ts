@@ -160,6 +160,34 @@ describe("publishing in the application's transaction", () => {
   });
 });
 
+describe("without NOTIFY", () => {
+  test("with notify: false a transaction sends no notification, and the relay's poll publishes its row", async () => {
+    node = await startRelayNode(db.pool, db.schema, { pollIntervalMs: 100 });
+    const quiet = postgresOutbox(db.pool, { schema: db.schema, notify: false });
+    const phone = await deviceOf(alice, "expense:approved");
+    const listener = await db.pool.connect();
+    const notifications: string[] = [];
+    listener.on("notification", (message) => void notifications.push(message.channel));
+    await listener.query("LISTEN truss_outbox");
+    try {
+      await transaction(db.pool, async (tx) => {
+        await quiet.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-polled" });
+      });
+      await waitFor(() => phone.heard.length === 1, { message: "the polled row" });
+      await transaction(db.pool, async (tx) => {
+        await node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-notified" });
+      });
+      await waitFor(() => phone.heard.length === 2 && notifications.length === 1, { message: "the notified row and its NOTIFY" });
+      expect(phone.heard).toEqual([{ expenseId: "e-polled" }, { expenseId: "e-notified" }]);
+      // Only the second outbox (notify on, the default) sent one.
+      expect(notifications).toEqual(["truss_outbox"]);
+    } finally {
+      await listener.query("UNLISTEN *");
+      listener.release();
+    }
+  });
+});
+
 describe("checked at the call, inside the transaction", () => {
   test("data the engine would refuse, ids and topics it does not take, and protocol events are refused before any row is written", async () => {
     const outbox = postgresOutbox(db.pool, { schema: db.schema });
