@@ -58,6 +58,8 @@ export const ERROR_ACTIONS = {
   MUTATION_EXPIRED: "resync",
   FORBIDDEN: "reject",
   TOO_MANY_SUBSCRIPTIONS: "reject",
+  PRESENCE_STATE_TOO_LARGE: "reject",
+  TOO_MANY_PRESENCE_SCOPES: "reject",
   ACCESS_REVOKED: "stop",
   STORE_UNAVAILABLE: "retry",
   SERVER_SHUTTING_DOWN: "retry",

@@ -78,6 +78,17 @@ export const ERROR_CODES = [
    * one (or unwatch a document) first.
    */
   "TOO_MANY_SUBSCRIPTIONS",
+  /**
+   * A presence state was larger than `scopedPresenceLimits.maxStateBytes` of
+   * JSON; nothing was stored or sent. Send a smaller state (which field,
+   * not its contents).
+   */
+  "PRESENCE_STATE_TOO_LARGE",
+  /**
+   * The socket is already present in `scopedPresenceLimits.maxScopesPerConnection`
+   * scopes; leave one first.
+   */
+  "TOO_MANY_PRESENCE_SCOPES",
   /** The application revoked this user's access (`engine.disconnectUser` or `engine.unsubscribeUser`); do not reconnect with the same credential. */
   "ACCESS_REVOKED",
   /** A store (presence, inbox, documents) could not be reached or did not answer in time; the operation was not confirmed (a timed-out write may still land). */

@@ -1,5 +1,6 @@
 import type { DocumentData, DocumentVersion, FieldConflict, InboxMessage, PresenceUser } from "./data.js";
 import type { ErrorPayload } from "./errors.js";
+import type { PresenceScope, ScopedPresenceChange, ScopedPresenceListing } from "./scoped-presence.js";
 
 /** Event names Truss itself uses; application events must not reuse them. */
 export const PROTOCOL_EVENTS = {
@@ -24,6 +25,11 @@ export const PROTOCOL_EVENTS = {
   topicDropped: "topic:dropped",
   streamRead: "stream:read",
   streamStart: "stream:start",
+  presenceJoin: "presence:join",
+  presenceSet: "presence:set",
+  presenceLeave: "presence:leave",
+  presenceMembers: "presence:members",
+  presenceChanged: "presence:changed",
 } as const;
 
 /** Every reserved event name, for quick membership checks. */
@@ -252,6 +258,8 @@ export interface TrussServerEvents {
   "document:dropped": (notice: DocumentDropped) => void;
   /** Where the company's stream stood when this connection joined it; sent once per connection. */
   "stream:start": (start: StreamStart) => void;
+  /** A member of a scope this connection joined came, changed its state or went. */
+  "presence:changed": (change: ScopedPresenceChange) => void;
   error: (error: ErrorPayload) => void;
 }
 
@@ -298,4 +306,17 @@ export interface TrussClientEvents {
    * `recovery.maxReplay`.
    */
   "stream:read": (request: { stream: string; epoch: string; after: number; until?: number }, ack: (result: Ack<StreamReadResult>) => void) => void;
+  /**
+   * Joins the presence of a scope this socket holds (a subscribed topic, a
+   * watched document) with a state, once the policy allowed `presence:join`;
+   * joining again replaces the state. The ack lists the scope's members, this
+   * one included.
+   */
+  "presence:join": (request: { scope: PresenceScope; state: unknown }, ack: (result: Ack<ScopedPresenceListing>) => void) => void;
+  /** Replaces this socket's state in a scope it joined; the others hear it coalesced (at most about ten a second). */
+  "presence:set": (request: { scope: PresenceScope; state: unknown }, ack: (result: Ack) => void) => void;
+  /** Leaves a scope's presence; answers `ok` also when the socket was not in it. */
+  "presence:leave": (request: { scope: PresenceScope }, ack: (result: Ack) => void) => void;
+  /** Lists a scope's members without joining, once the policy allowed `presence:read`; the socket must hold the scope. */
+  "presence:members": (request: { scope: PresenceScope }, ack: (result: Ack<ScopedPresenceListing>) => void) => void;
 }

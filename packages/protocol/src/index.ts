@@ -14,3 +14,4 @@ export * from "./events.js";
 export * from "./inbox-ids.js";
 export * from "./catalog.js";
 export * from "./topics.js";
+export * from "./scoped-presence.js";

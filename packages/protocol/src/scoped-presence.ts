@@ -1,0 +1,62 @@
+/**
+ * Presence in a scope: who is in one topic or one document right now, each
+ * connection with a small JSON state of its own (which field it edits, where
+ * its cursor is). A connection joins the presence of a scope it already
+ * holds (a topic it is subscribed to, a document it watches), updates its
+ * state and leaves; the others in the scope hear each change.
+ *
+ * Company presence (`presence:update`, `presence:list`) is another thing: it
+ * says which users of the company are online at all, with no state.
+ *
+ * @module
+ */
+
+/** A scope of presence: one topic of the company, or one document. */
+export type PresenceScope = { topic: string } | { type: string; id: string };
+
+/** One connection present in a scope. */
+export interface ScopedPresenceMember {
+  /** The connection's id, unique across nodes; the same user's other tabs and devices are other members. */
+  memberId: string;
+  /** The member's user. */
+  userId: string;
+  /** The member's device. */
+  deviceId: string;
+  /** The member's state: what it last joined or updated with (JSON, at most `scopedPresenceLimits.maxStateBytes`). */
+  state: unknown;
+  /** When the member joined the scope, epoch ms. */
+  joinedAt: number;
+  /** When the member's state last changed, epoch ms. */
+  updatedAt: number;
+}
+
+/** Payload of `presence:changed`: one member of a scope this connection has joined came, changed its state, or went. */
+export interface ScopedPresenceChange {
+  /** The scope, as the joiner named it. */
+  scope: PresenceScope;
+  /**
+   * `joined`: a member came (also one coming back after a reconnection);
+   * `updated`: its state changed (coalesced: at most about ten a second per
+   * member, the latest state winning); `left`: it left, its subscription or
+   * watch ended, it disconnected, or it vanished and its TTL passed.
+   */
+  change: "joined" | "updated" | "left";
+  /** The member, with its state as of this change (the last one for `left`). */
+  member: ScopedPresenceMember;
+}
+
+/** A scope's members as one answer lists them, oldest first. */
+export interface ScopedPresenceListing {
+  /** At most `scopedPresenceLimits.maxMembersListed` members, oldest first. */
+  members: ScopedPresenceMember[];
+  /** How many members the scope holds; more than `members.length` when the answer was cut at the cap. */
+  total: number;
+}
+
+/** Whether `value` is a well-formed {@link PresenceScope} (its topic name or document key not yet checked further). */
+export function isPresenceScope(value: unknown): value is PresenceScope {
+  if (typeof value !== "object" || value === null) return false;
+  const scope = value as { topic?: unknown; type?: unknown; id?: unknown };
+  if (scope.topic !== undefined) return typeof scope.topic === "string" && scope.type === undefined && scope.id === undefined;
+  return typeof scope.type === "string" && typeof scope.id === "string";
+}
