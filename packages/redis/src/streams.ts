@@ -8,6 +8,7 @@ import {
   type StreamKey,
   type StreamStore,
   type StreamStoreOptions,
+  snapshotJson,
 } from "@truss/core";
 import { checkPrefix, DEFAULT_PREFIX, encodeId } from "./keys.js";
 import { luaScript, runScript, type RedisClient } from "./script.js";
@@ -249,7 +250,9 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
   return {
     async append(key, event, data, options) {
       const idempotencyKey = idempotencyKeyOf(options, "redisStreamStore");
-      const encoded = JSON.stringify(data === undefined ? [event] : [event, data]);
+      // The engine's snapshot comes with its JSON: spliced in rather than encoded again.
+      const json = snapshotJson(data);
+      const encoded = json !== undefined ? `[${JSON.stringify(event)},${json}]` : JSON.stringify(data === undefined ? [event] : [event, data]);
       const [epoch, offset, ts, expired, trimmed, duplicate, stored] = (await runScript(redis, APPEND, keysOf(key), [
         randomUUID(),
         ttlMs,

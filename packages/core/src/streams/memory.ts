@@ -1,3 +1,4 @@
+import { snapshotJson } from "../kernel/payload.js";
 import { randomUUID } from "node:crypto";
 import {
   resolveStreamStoreOptions,
@@ -212,7 +213,8 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
       // Never older than the entry before it, so the TTL drops from the front only.
       const ts = Math.max(at, entries.at(-1)?.ts ?? at);
       const entry: StreamEntry = { offset: record.top + 1, event, data, ts };
-      const bytes = Buffer.byteLength(event) + Buffer.byteLength(JSON.stringify(data) ?? "");
+      // The engine's snapshot comes with its JSON: not encoded again just to be measured.
+      const bytes = Buffer.byteLength(event) + Buffer.byteLength(snapshotJson(data) ?? JSON.stringify(data) ?? "");
       record.top = entry.offset;
       entries.push(entry);
       record.sizes.push(bytes);
