@@ -13,6 +13,7 @@ import { isTrussError } from "./errors.js";
 type AttributeValue = string | number | boolean;
 
 interface OtelSpan {
+  isRecording?(): boolean;
   setAttribute(key: string, value: AttributeValue): unknown;
   setStatus(status: { code: number; message?: string }): unknown;
   end(): void;
@@ -62,6 +63,8 @@ function startSpan(name: string, kind: number, attributes: Record<string, Attrib
   const found = otel();
   if (!found) return NOOP_SPAN;
   const span = found.trace.getTracer(TRACER_NAME).startSpan(name, { kind, attributes });
+  // No SDK registered (or it samples this one out): nothing will read the span, so nothing more is built for it.
+  if (span.isRecording?.() === false) return NOOP_SPAN;
   return {
     set: (key, value) => void span.setAttribute(key, value),
     fail: (error) => {
