@@ -65,10 +65,17 @@ export interface AuthExpiring {
 }
 
 /**
- * Payload of `document:updated`, sent to every socket that may read the
- * document except the writer's: without an `authorize` policy the writer's
- * whole company, with one only the sockets watching the document
- * (`document:watch`), whose read the policy allowed.
+ * A committed version of a document in full: the whole-document form of
+ * `document:updated`, and what `@truss/client` hands the app for every
+ * version whichever form came over the wire.
+ *
+ * The server sends this form to every socket that may read the document
+ * except the writer's (without an `authorize` policy the writer's whole
+ * company, with one only the sockets watching it, `document:watch`) when
+ * the document was just created, when the delta would not save at least
+ * {@link DOCUMENT_DELTA_MIN_SAVING_BYTES}, and, without a policy, to the
+ * company's sockets that do not watch the document (they hold no copy to
+ * apply a delta to).
  */
 export interface DocumentUpdated {
   /** The document's kind. */
@@ -84,6 +91,63 @@ export interface DocumentUpdated {
   /** The top-level fields this version changed. */
   changedFields: string[];
 }
+
+/**
+ * What changed between two versions of a document, top-level field by
+ * field: a changed field is sent whole (nested objects are not diffed).
+ * Applied to the data of the base version it gives the new version's data:
+ * each field of `set` takes its value, each field of `unset` is deleted,
+ * every other field keeps its value.
+ */
+export interface DocumentDelta {
+  /** Fields with a new value (added or changed), each value whole. */
+  set?: DocumentData;
+  /** Fields the new version no longer has. */
+  unset?: string[];
+}
+
+/**
+ * The delta form of `document:updated`: sent to the sockets that watch the
+ * document (`document:watch`) instead of {@link DocumentUpdated} when it
+ * saves at least {@link DOCUMENT_DELTA_MIN_SAVING_BYTES}. A client that
+ * holds version `baseVersion` applies `delta` to it and has `version`; a
+ * client at any other version (it missed one, or has not loaded the
+ * document yet) ignores a delta older than what it holds, and otherwise
+ * reads the document once (`document:get`) and applies the deltas that
+ * follow it. `@truss/client` does this and hands its app the whole document.
+ */
+export interface DocumentDeltaUpdated {
+  /** The document's kind. */
+  type: string;
+  /** The document's id. */
+  id: string;
+  /** The new version. */
+  version: number;
+  /** The version the delta applies to: the one committed just before `version`. */
+  baseVersion: number;
+  /** What changed from `baseVersion` to `version`. */
+  delta: DocumentDelta;
+  /** Who committed it. */
+  updatedBy: string | null;
+  /** The top-level fields this version changed. */
+  changedFields: string[];
+}
+
+/**
+ * Payload of `document:updated`: the whole document, or for a watcher the
+ * delta from the version before (tell them apart by `"delta" in update`).
+ * Earlier servers sent every update whole; a client that reads only `data`
+ * must handle the delta form too, or never watch documents.
+ */
+export type DocumentUpdatedPayload = DocumentUpdated | DocumentDeltaUpdated;
+
+/**
+ * The fewest bytes (of JSON) a delta must save over the whole document for
+ * the server to send it: below that the whole document costs about the
+ * same on the wire (it still fits the same TCP segment) and needs no base
+ * version, so it never makes a client read the document again.
+ */
+export const DOCUMENT_DELTA_MIN_SAVING_BYTES = 1024;
 
 /** `document:update` request. */
 export interface DocumentUpdateRequest {
@@ -251,7 +315,7 @@ export type StreamReadResult =
 export interface TrussServerEvents {
   "presence:update": (update: PresenceUpdate) => void;
   "presence:updates": (batch: PresenceUpdates) => void;
-  "document:updated": (update: DocumentUpdated) => void;
+  "document:updated": (update: DocumentUpdatedPayload) => void;
   "inbox:message": (message: InboxMessage) => void;
   "auth:expiring": (notice: AuthExpiring) => void;
   "topic:dropped": (notice: TopicDropped) => void;

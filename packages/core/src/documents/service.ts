@@ -1,10 +1,11 @@
 import { confirmedBaseChanges } from "./base-changes.js";
 import { applyChanges } from "./changes.js";
+import { deltaBetween, deltaOfFields, deltaPays } from "./delta.js";
 import { jsonEqual } from "./json-equal.js";
 import type { ConflictResolver } from "./conflict-resolver.js";
 import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
-import { PROTOCOL_EVENTS, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
+import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { assertDepth, encodeJson, jsonSnapshot, keepJson } from "../kernel/payload.js";
@@ -188,13 +189,15 @@ export class DocumentService {
       }
       // The changes were checked for depth where they came in (the dispatcher's payload check, or the server
       // API's copy), and the current version when it was written: only the size is new.
-      this.assertFits(key, next, { checkDepth: false });
+      const json = this.assertFits(key, next, { checkDepth: false });
       const expected = current?.version ?? 0;
       const result = await storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation));
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
         if (mutation) this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "committed" });
-        this.announce(key, result.document, Object.keys(update.changes), writer);
+        // The fields the resolver left alone are the very values of `current`: compared by reference, never deeply.
+        const delta = current ? { baseVersion: current.version, delta: () => deltaBetween(current.data, next) } : null;
+        this.announce(key, result.document, Object.keys(update.changes), writer, { json, delta });
         return { status, document: result.document };
       }
       if (result.mutation) return this.repeated(key, result.mutation);
@@ -256,7 +259,7 @@ export class DocumentService {
     if (!target) {
       throw new TrussError("VERSION_NOT_FOUND", `Version ${toVersion} of ${key.type}/${key.id} is not in the history.`);
     }
-    this.assertFits(key, target.data, { checkDepth: true });
+    const json = this.assertFits(key, target.data, { checkDepth: true });
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.get(key);
       const result = await storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
@@ -265,7 +268,7 @@ export class DocumentService {
         const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(
           (field) => !jsonEqual(current.data[field], target.data[field]),
         );
-        this.announce(key, result.document, changed, writer);
+        this.announce(key, result.document, changed, writer, { json, delta: { baseVersion: current.version, delta: () => deltaOfFields(target.data, changed) } });
         return result.document;
       }
     }
@@ -300,13 +303,14 @@ export class DocumentService {
     };
   }
 
-  /** Refuses data over the document limits before it reaches the store. */
-  private assertFits(key: DocumentKey, data: DocumentData, { checkDepth }: { checkDepth: boolean }): void {
+  /** Refuses data over the document limits before it reaches the store; returns its JSON. */
+  private assertFits(key: DocumentKey, data: DocumentData, { checkDepth }: { checkDepth: boolean }): string | undefined {
     if (checkDepth) assertDepth(data, this.limits.maxDepth, `${key.type}/${key.id}`);
     try {
       // The data is the engine's own (merged here, or read from the store) and goes to the store unchanged: encoded once.
       const json = encodeJson(data, this.limits.maxDocumentBytes, `${key.type}/${key.id}`);
       if (json !== undefined) keepJson(data, json);
+      return json;
     } catch (error) {
       if (isTrussError(error) && error.code === "PAYLOAD_TOO_LARGE") {
         throw new TrussError(
@@ -318,19 +322,34 @@ export class DocumentService {
     }
   }
 
-  private announce(key: DocumentKey, document: DocumentVersion, changedFields: string[], writer: Writer): void {
-    const update: DocumentUpdated = {
-      type: document.type,
-      id: document.id,
-      version: document.version,
-      data: document.data,
-      updatedBy: document.updatedBy,
-      changedFields,
-    };
-    const room = this.audience === "company" ? companyRoom(key.companyId) : documentRoom(key.companyId, key.type, key.id);
-    let target = this.ctx.namespace().to(room);
-    if (writer.socketId) target = target.except(writer.socketId);
-    target.emit(PROTOCOL_EVENTS.documentUpdated, update);
+  /**
+   * Tells those who may read the document about a commit. Watchers get the
+   * delta from the version before when it pays ({@link deltaPays}): they
+   * hold that version, or read the document once. Everyone else (without a
+   * policy, the company's sockets that do not watch it) gets the whole
+   * document, as does everyone when the document was created or the delta
+   * would save too little.
+   */
+  private announce(
+    key: DocumentKey,
+    document: DocumentVersion,
+    changedFields: string[],
+    writer: Writer,
+    { json, delta }: { json: string | undefined; delta: { baseVersion: number; delta: () => DocumentDelta } | null },
+  ): void {
+    const { type, id, version, data, updatedBy } = document;
+    const whole: DocumentUpdated = { type, id, version, data, updatedBy, changedFields };
+    const watchers = documentRoom(key.companyId, key.type, key.id);
+    const namespace = this.ctx.namespace();
+    const except = (target: ReturnType<typeof namespace.to>) => (writer.socketId ? target.except(writer.socketId) : target);
+    const changes = delta && json !== undefined && mayPay(json) ? delta.delta() : null;
+    if (!changes || !deltaPays(changes, Buffer.byteLength(json!))) {
+      except(namespace.to(this.audience === "company" ? companyRoom(key.companyId) : watchers)).emit(PROTOCOL_EVENTS.documentUpdated, whole);
+      return;
+    }
+    const update: DocumentDeltaUpdated = { type, id, version, baseVersion: delta!.baseVersion, delta: changes, updatedBy, changedFields };
+    except(namespace.to(watchers)).emit(PROTOCOL_EVENTS.documentUpdated, update);
+    if (this.audience === "company") except(namespace.to(companyRoom(key.companyId)).except(watchers)).emit(PROTOCOL_EVENTS.documentUpdated, whole);
   }
 }
 
@@ -343,6 +362,11 @@ function mutationOf(update: DocumentUpdate, writer: Writer): MutationRef | undef
     writer: user,
     madeAt: Date.now() - (update.mutationAgeMs ?? 0) - MUTATION_CLOCK_MARGIN_MS,
   };
+}
+
+/** Whether a document this size could save enough with a delta: a UTF-16 unit is at most three UTF-8 bytes, so a short text rules it out unmeasured. */
+function mayPay(json: string): boolean {
+  return json.length * 3 >= DOCUMENT_DELTA_MIN_SAVING_BYTES;
 }
 
 function throwing(error: Error): never {
