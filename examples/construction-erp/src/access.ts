@@ -71,6 +71,10 @@ export function createAccess(repos: Repositories): ErpAccess {
       case "event":
         // `user:typing`, the one client event, checks the document it names itself.
         return actorOf(principal) ? true : REMOVED;
+      case "presence:join":
+      case "presence:read":
+        // Asked only of a socket that holds the topic or document, which the cases above allowed it.
+        return actorOf(principal) ? true : REMOVED;
     }
   };
 
@@ -148,6 +152,9 @@ export function createAsyncAccess(facts: AccessFacts): AsyncErpAccess {
       case "document:rollback":
         return decideFor(principal, await documentRequest(companyId, request.action, request.type, request.id));
       case "event":
+        return (await actorOf(principal)) ? true : REMOVED;
+      case "presence:join":
+      case "presence:read":
         return (await actorOf(principal)) ? true : REMOVED;
     }
   };

@@ -12,6 +12,7 @@ import { DEFAULT_MAX_REVOCATIONS } from "./revocations/memory.js";
 import { DEFAULT_REVOCATION_TTL_MS } from "./revocations/store.js";
 import { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS } from "./streams/store.js";
 import { presenceIntervals } from "./presence/service.js";
+import { DEFAULT_SCOPED_PRESENCE_LIMITS } from "./scoped-presence/service.js";
 
 /**
  * Every default Truss applies, in one frozen object grouped as the options
@@ -72,6 +73,19 @@ export const DEFAULTS = frozen({
     heartbeatIntervalMs: presenceIntervals(DEFAULT_PRESENCE_TTL_MS).heartbeatIntervalMs,
     /** How often a node sweeps expired devices, in ms: half of `ttlMs`, whatever that is set to (15 s). */
     sweepIntervalMs: presenceIntervals(DEFAULT_PRESENCE_TTL_MS).sweepIntervalMs,
+  },
+  /** `createRealtimeEngine`'s `scopedPresenceLimits`: presence in topics and documents. */
+  scopedPresenceLimits: {
+    /** Largest state of one member, in bytes of JSON: 1 KiB. */
+    maxStateBytes: DEFAULT_SCOPED_PRESENCE_LIMITS.maxStateBytes,
+    /** Deepest nesting of objects and arrays in a state. */
+    maxStateDepth: DEFAULT_SCOPED_PRESENCE_LIMITS.maxStateDepth,
+    /** Most scopes one socket may be present in at once. */
+    maxScopesPerConnection: DEFAULT_SCOPED_PRESENCE_LIMITS.maxScopesPerConnection,
+    /** Most members one answer lists. */
+    maxMembersListed: DEFAULT_SCOPED_PRESENCE_LIMITS.maxMembersListed,
+    /** State changes of one socket in one scope that go out per second; the rest are coalesced. */
+    updatesPerSecond: DEFAULT_SCOPED_PRESENCE_LIMITS.updatesPerSecond,
   },
   /** `createRealtimeEngine`'s `revocationTiming`. */
   revocationTiming: {

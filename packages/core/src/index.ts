@@ -58,6 +58,10 @@ export { resolveStreamStoreOptions, STREAM_IDEMPOTENCY_KEYS_PER_ENTRY } from "./
 export type { ConflictResolver, Resolution, ResolveInput } from "./documents/conflict-resolver.js";
 export { snapshotJson } from "./kernel/payload.js";
 export { memoryPresenceStore } from "./presence/memory.js";
+export type { PresenceScope, ScopedPresenceEntry, ScopedPresenceListing, ScopedPresenceMember, ScopedPresenceStore } from "./scoped-presence/store.js";
+export { compareMembers, scopeKey, scopeOfKey } from "./scoped-presence/store.js";
+export { memoryScopedPresenceStore } from "./scoped-presence/memory.js";
+export type { ScopedPresenceLimits, ScopePresenceApi } from "./scoped-presence/service.js";
 export { memoryInboxStore } from "./inbox/memory.js";
 export type { MemoryInboxStoreOptions } from "./inbox/memory.js";
 export { memoryDocumentStore } from "./documents/memory.js";
@@ -82,6 +86,7 @@ export type {
   CompanyEmitter,
   HandlerContext,
   BroadcastEmitter,
+  PresenceApi,
   RealtimeEngine,
   TopicEmitter,
   UserEmitter,
@@ -93,6 +98,7 @@ export type {
   AuthorizePolicy,
   DocumentRequest,
   EventRequest,
+  PresenceRequest,
   TopicSubscribeRequest,
 } from "./policy/policy.js";
 export type { TopicOptions, TopicParamNames, TopicParams, TopicPatternDeclaration } from "./topics/patterns.js";

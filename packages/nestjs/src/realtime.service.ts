@@ -62,7 +62,8 @@ export class RealtimeService<C extends EventCatalog = EventCatalog> implements O
       Object.defineProperty(this, name, {
         get: () => {
           const value: unknown = engine[name];
-          return typeof value === "function" ? value.bind(engine) : value;
+          // A member that is a function with members of its own (`presence` and `presence.in`) keeps them.
+          return typeof value === "function" ? Object.assign(value.bind(engine), value) : value;
         },
       });
     }

@@ -42,6 +42,7 @@ describe("forRoot", () => {
     const realtime = app.get(RealtimeService);
     expect(await realtime.isOnline("acme", "alice")).toBe(true);
     expect((await realtime.presence("acme")).map((user) => user.userId)).toEqual(["alice"]);
+    expect(await realtime.presence.in("acme", { topic: "project:p-17" }).list()).toEqual([]);
     expect(app.get<RealtimeEngine>(REALTIME_ENGINE)).toBe(realtime.engine);
     alice.close();
   });

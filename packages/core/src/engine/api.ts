@@ -5,6 +5,8 @@ import type { Principal } from "../kernel/principal.js";
 import type { DocumentVersion } from "../documents/store.js";
 import type { InboxMessage } from "../inbox/store.js";
 import type { PresenceUser } from "../presence/store.js";
+import type { PresenceScope } from "../scoped-presence/store.js";
+import type { ScopePresenceApi } from "../scoped-presence/service.js";
 import type { StreamPosition } from "@truss/protocol";
 import type { DocumentsApi } from "../documents/service.js";
 import type { InboxSendOptions } from "../inbox/service.js";
@@ -108,6 +110,22 @@ export type ClientEventHandler<C extends EventCatalog, E extends ClientEventName
 ) => unknown;
 
 /**
+ * Who is here. Called with a company, the company's online users with their
+ * devices (company presence); `in(companyId, scope)`, the members present
+ * in one topic or document with their state (scoped presence).
+ */
+export interface PresenceApi {
+  /** The online users of a company, with their devices. */
+  (companyId: string): Promise<PresenceUser[]>;
+  /**
+   * One scope's presence: `engine.presence.in("acme", { type: "site-report", id: "r-1" }).list()`.
+   *
+   * @throws TypeError when `companyId` is empty or `scope` is not `{ topic }` or `{ type, id }`.
+   */
+  in(companyId: string, scope: PresenceScope): ScopePresenceApi;
+}
+
+/**
  * The Truss engine: authenticated Socket.IO connections in server-decided
  * rooms, with presence, durable user inboxes and versioned documents.
  */
@@ -154,8 +172,11 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   handle<E extends ClientEventName<C>>(event: E, handler: ClientEventHandler<C, E>): this;
   /** Whether a user of a company is online on any node. */
   isOnline(companyId: string, userId: string): Promise<boolean>;
-  /** The online users of a company, with their devices. */
-  presence(companyId: string): Promise<PresenceUser[]>;
+  /**
+   * The online users of a company, with their devices (`engine.presence(companyId)`),
+   * and the members of one topic or document (`engine.presence.in(companyId, scope).list()`).
+   */
+  readonly presence: PresenceApi;
   /** Store reachability and connection count; `status` is `degraded` when a store is down. */
   health(): Promise<HealthReport>;
   /**

@@ -2,9 +2,8 @@ import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
 import { TrussError } from "../kernel/errors.js";
-import type { PresenceUser } from "../presence/store.js";
 import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
-import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
+import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, PresenceApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
 import { Connection } from "../kernel/connection.js";
 import { ADD_ENGINE_PART, type EnginePart } from "../kernel/lifecycle.js";
@@ -22,6 +21,7 @@ import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from
 import { assertIds } from "../kernel/payload.js";
 import { Policy } from "../policy/policy.js";
 import { PresenceService } from "../presence/service.js";
+import { ScopedPresenceService } from "../scoped-presence/service.js";
 import { registerProtocolHandlers } from "./protocol-handlers.js";
 import { Revocations, type DisconnectReason, type RevocationResult } from "../revocations/service.js";
 import { StreamService } from "../streams/service.js";
@@ -60,6 +60,7 @@ export function createRealtimeEngine<C extends EventCatalog = EventCatalog, T ex
 class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   io: Server | undefined;
   readonly documents: DocumentsApi;
+  readonly presence: PresenceApi;
   private nsp: TrussNamespace | undefined;
   private ownsIo = false;
   private closing = false;
@@ -77,6 +78,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly handshake: Handshake;
   private readonly dispatcher: Dispatcher;
   private readonly presenceService: PresenceService;
+  private readonly scopedPresence: ScopedPresenceService;
   private readonly inboxService: InboxService;
   private readonly documentService: DocumentService;
   private readonly slowConsumers: SlowConsumerGuard;
@@ -109,6 +111,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       maxReplay: resolved.maxReplay,
     });
     this.presenceService = new PresenceService(this.ctx, resolved.stores.presence, resolved.presenceTiming);
+    this.scopedPresence = new ScopedPresenceService(this.ctx, resolved.scopedPresence.store, this.policy, resolved.presenceTiming, resolved.scopedPresence.limits);
+    this.presence = Object.assign((companyId: string) => this.presenceService.list(companyId), {
+      in: (companyId: string, scope: Parameters<PresenceApi["in"]>[1]) => this.scopedPresence.in(companyId, scope),
+    });
     this.inboxService = new InboxService(this.ctx, resolved.stores.inbox, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes });
     this.documentService = new DocumentService(
       this.ctx,
@@ -123,16 +129,19 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
     this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections.values());
     // In this order: a connection's events are routed and its session armed before anything is sent to it.
-    this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.inboxService, this.revocations];
+    this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.scopedPresence, this.inboxService, this.revocations];
     registerProtocolHandlers(this.handlers, {
       refreshAuth: async (connection, token) => {
         const { expiresAt } = await this.handshake.refresh(connection, token);
-        return { expiresAt, dropped: await this.subscriptions.recheck(connection) };
+        const dropped = await this.subscriptions.recheck(connection);
+        await this.scopedPresence.recheck(connection);
+        return { expiresAt, dropped };
       },
       policy: this.policy,
       subscriptions: this.subscriptions,
       streams: this.streams,
       presence: this.presenceService,
+      scopedPresence: this.scopedPresence,
       inbox: this.inboxService,
       documents: this.documentService,
     });
@@ -282,10 +291,6 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
   isOnline(companyId: string, userId: string): Promise<boolean> {
     return this.presenceService.isOnline(companyId, userId);
-  }
-
-  presence(companyId: string): Promise<PresenceUser[]> {
-    return this.presenceService.list(companyId);
   }
 
   health(): Promise<HealthReport> {

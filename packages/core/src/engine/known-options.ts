@@ -8,6 +8,8 @@ import { STREAM_STORE_METHODS } from "../streams/store.js";
 import type { MetricsOptions } from "../kernel/metrics.js";
 import type { AuthExpiryOptions, LimitOptions, RealtimeEngineOptions, RecoveryOptions, RevocationTimingOptions } from "./options.js";
 import type { PresenceTimingOptions } from "../presence/service.js";
+import type { ScopedPresenceLimits } from "../scoped-presence/service.js";
+import { SCOPED_PRESENCE_STORE_METHODS } from "../scoped-presence/store.js";
 import type { TopicOptions } from "../topics/patterns.js";
 
 /**
@@ -28,6 +30,8 @@ const KNOWN: Record<string, object> = {
     authorize: true,
     topics: true,
     presence: true,
+    scopedPresence: true,
+    scopedPresenceLimits: true,
     inbox: true,
     documents: true,
     streams: true,
@@ -64,6 +68,7 @@ const KNOWN: Record<string, object> = {
   topics: { patterns: true } satisfies KeysOf<TopicOptions>,
   recovery: { maxReplay: true, size: true, ttlMs: true, idleMs: true } satisfies KeysOf<RecoveryOptions>,
   presenceTiming: { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true } satisfies KeysOf<PresenceTimingOptions>,
+  scopedPresenceLimits: { maxStateBytes: true, maxStateDepth: true, maxScopesPerConnection: true, maxMembersListed: true, updatesPerSecond: true } satisfies KeysOf<ScopedPresenceLimits>,
   authExpiry: { warnBeforeMs: true, requireExpiry: true } satisfies KeysOf<AuthExpiryOptions>,
   revocationTiming: { ttlMs: true, pollIntervalMs: true } satisfies KeysOf<RevocationTimingOptions>,
   metrics: { registry: true, companyLabel: true } satisfies KeysOf<MetricsOptions>,
@@ -90,6 +95,7 @@ const RENAMED: Readonly<Record<string, string>> = {
 /** The stores an application may pass, with the methods each must have. */
 const STORES: ReadonlyArray<[option: keyof RealtimeEngineOptions, contract: string, methods: readonly string[]]> = [
   ["presence", "PresenceStore", PRESENCE_STORE_METHODS],
+  ["scopedPresence", "ScopedPresenceStore", SCOPED_PRESENCE_STORE_METHODS],
   ["inbox", "InboxStore", INBOX_STORE_METHODS],
   ["documents", "DocumentStore", DOCUMENT_STORE_METHODS],
   ["streams", "StreamStore", STREAM_STORE_METHODS],

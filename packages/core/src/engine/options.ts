@@ -11,6 +11,9 @@ import type { InboxStore } from "../inbox/store.js";
 import { memoryPresenceStore } from "../presence/memory.js";
 import type { PresenceStore } from "../presence/store.js";
 import { presenceIntervals, type PresenceTimingOptions } from "../presence/service.js";
+import { memoryScopedPresenceStore } from "../scoped-presence/memory.js";
+import { DEFAULT_SCOPED_PRESENCE_LIMITS, type ScopedPresenceLimits } from "../scoped-presence/service.js";
+import type { ScopedPresenceStore } from "../scoped-presence/store.js";
 import type { EventCatalog } from "../kernel/events.js";
 import type { MetricsOptions } from "../kernel/metrics.js";
 import { memoryStreamStore } from "../streams/memory.js";
@@ -238,6 +241,13 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   topics?: TopicOptions<TTopic>;
   /** Presence store; default in-memory (one process). */
   presence?: PresenceStore;
+  /**
+   * Where members of a topic's or document's presence (with their state)
+   * are kept; default in-memory (one process). Shares `presenceTiming`.
+   */
+  scopedPresence?: ScopedPresenceStore;
+  /** Bounds of presence in topics and documents: state size and depth, scopes per socket, members per answer, updates per second. */
+  scopedPresenceLimits?: ScopedPresenceLimits;
   /** User inbox; default in-memory (one process). */
   inbox?: InboxStore;
   /** Document store; default in-memory (one process). */
@@ -321,6 +331,7 @@ export interface ResolvedOptions {
     allowedOrigins: ReadonlySet<string> | null;
   };
   presenceTiming: Required<PresenceTimingOptions>;
+  scopedPresence: { store: ScopedPresenceStore; limits: Required<ScopedPresenceLimits> };
   authExpiry: Required<AuthExpiryOptions>;
   revocationTiming: Required<RevocationTimingOptions>;
   authorize: AuthorizePolicy | undefined;
@@ -388,6 +399,10 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       heartbeatIntervalMs: options.presenceTiming?.heartbeatIntervalMs ?? presenceIntervals(ttlMs).heartbeatIntervalMs,
       sweepIntervalMs: options.presenceTiming?.sweepIntervalMs ?? presenceIntervals(ttlMs).sweepIntervalMs,
     },
+    scopedPresence: {
+      store: options.scopedPresence ?? memoryScopedPresenceStore(),
+      limits: scopedPresenceLimits(options.scopedPresenceLimits ?? {}),
+    },
     revocationTiming: {
       ttlMs: positive(options.revocationTiming?.ttlMs, DEFAULT_REVOCATION_TTL_MS, "revocationTiming.ttlMs"),
       pollIntervalMs: positive(options.revocationTiming?.pollIntervalMs, DEFAULT_REVOCATION_POLL_INTERVAL_MS, "revocationTiming.pollIntervalMs"),
@@ -400,6 +415,14 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     maxReplay: positive(recovery.maxReplay, DEFAULT_MAX_REPLAY, "recovery.maxReplay"),
     topics: { patterns: new TopicPatterns(options.topics?.patterns) },
   };
+}
+
+function scopedPresenceLimits(limits: ScopedPresenceLimits): Required<ScopedPresenceLimits> {
+  const resolved = { ...DEFAULT_SCOPED_PRESENCE_LIMITS } as Required<ScopedPresenceLimits>;
+  for (const name of Object.keys(DEFAULT_SCOPED_PRESENCE_LIMITS) as Array<keyof ScopedPresenceLimits>) {
+    resolved[name] = positive(limits[name], DEFAULT_SCOPED_PRESENCE_LIMITS[name], `scopedPresenceLimits.${name}`);
+  }
+  return resolved;
 }
 
 function authorizePolicy(policy: unknown): AuthorizePolicy | undefined {

@@ -9,6 +9,7 @@ import type { DocumentRequest } from "../policy/policy.js";
 import type { InboxService } from "../inbox/service.js";
 import type { Policy } from "../policy/policy.js";
 import type { PresenceService } from "../presence/service.js";
+import type { ScopedPresenceService } from "../scoped-presence/service.js";
 import type { StreamService } from "../streams/service.js";
 import type { DroppedSubscriptions, Subscriptions } from "../topics/subscriptions.js";
 
@@ -19,13 +20,14 @@ export interface ProtocolServices {
   subscriptions: Subscriptions;
   streams: StreamService;
   presence: PresenceService;
+  scopedPresence: ScopedPresenceService;
   inbox: InboxService;
   documents: DocumentService;
 }
 
 /**
  * Registers the handlers of the protocol's client events (`auth:refresh`,
- * `inbox:ack`, `presence:list`, `document:*`, `topic:*`). Each validates its
+ * `inbox:ack`, `presence:list`, `presence:join|set|leave|members`, `document:*`, `topic:*`). Each validates its
  * payload by hand, every document key takes its company from the principal,
  * never from the payload, and every document operation asks the policy first
  * (a rollback asks for read, write and rollback).
@@ -55,6 +57,10 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   on(PROTOCOL_EVENTS.presenceList, async (connection) => ({
     users: await services.presence.list(connection.principal.companyId),
   }));
+  on(PROTOCOL_EVENTS.presenceJoin, (connection, payload) => services.scopedPresence.join(connection, payload));
+  on(PROTOCOL_EVENTS.presenceSet, async (connection, payload) => services.scopedPresence.set(connection, payload));
+  on(PROTOCOL_EVENTS.presenceLeave, (connection, payload) => services.scopedPresence.leave(connection, payload));
+  on(PROTOCOL_EVENTS.presenceMembers, (connection, payload) => services.scopedPresence.members(connection, payload));
   on(PROTOCOL_EVENTS.documentGet, async (connection, payload) => ({
     document: await services.documents.get(await authorized(connection, payload, "document:read")),
   }));

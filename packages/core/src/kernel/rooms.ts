@@ -24,6 +24,13 @@ export const topicRoom = (companyId: string, topic: string): string => `topic:${
 /** The room of the sockets watching one document. */
 export const documentRoom = (companyId: string, type: string, id: string): string => `${documentRooms(companyId)}${type.length}:${type}:${id}`;
 
+/**
+ * The room of the sockets present in one scope of one company (see
+ * `scoped-presence/`); `scope` is the scope's key. Not a subscription room:
+ * {@link subscriptionOf} returns `null` for it.
+ */
+export const presenceRoom = (companyId: string, scope: string): string => `presence:${companyId.length}:${companyId}:${scope}`;
+
 /** What every document room of a company starts with. */
 const documentRooms = (companyId: string): string => `doc:${companyId.length}:${companyId}:`;
 

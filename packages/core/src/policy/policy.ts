@@ -2,6 +2,7 @@ import type { Principal } from "../kernel/principal.js";
 import { TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
 import type { TopicParams } from "../topics/patterns.js";
+import type { PresenceScope } from "@truss/protocol";
 
 /** A topic subscription the policy is asked about, with the pattern it matched and its parsed parameters. */
 export type TopicSubscribeRequest<P extends string = string> = P extends string
@@ -38,10 +39,23 @@ export interface EventRequest {
 }
 
 /**
+ * Presence in a scope the policy is asked about: `presence:join` before a
+ * socket joins a scope's presence (which also shows it the scope's members),
+ * `presence:read` before it lists them without joining. Either is asked only
+ * of a socket that holds the scope already: subscribed to the topic, or
+ * watching the document.
+ */
+export interface PresenceRequest {
+  action: "presence:join" | "presence:read";
+  /** The topic (`{ topic }`) or document (`{ type, id }`). */
+  scope: PresenceScope;
+}
+
+/**
  * Everything the `authorize` policy is asked about, by `action`. The company
  * is always the principal's: a request never names another tenant.
  */
-export type AuthorizationRequest<P extends string = string> = TopicSubscribeRequest<P> | DocumentRequest | EventRequest;
+export type AuthorizationRequest<P extends string = string> = TopicSubscribeRequest<P> | DocumentRequest | EventRequest | PresenceRequest;
 
 /**
  * A refusal with a reason for the client. `code` defaults to `FORBIDDEN`;
@@ -178,6 +192,9 @@ function describe(request: AuthorizationRequest): string {
       return `Subscribing to "${request.topic}"`;
     case "event":
       return `"${request.event}"`;
+    case "presence:join":
+    case "presence:read":
+      return `${request.action === "presence:join" ? "Joining" : "Reading"} the presence of ${"topic" in request.scope ? `topic "${request.scope.topic}"` : `${request.scope.type}/${request.scope.id}`}`;
     default:
       return `${request.action.slice("document:".length)} of ${request.type}/${request.id}`.replace(/^./, (c) => c.toUpperCase());
   }

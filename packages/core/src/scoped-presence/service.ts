@@ -1,0 +1,443 @@
+import { isPresenceScope, isTopicName, PROTOCOL_EVENTS, type PresenceScope, type ScopedPresenceChange, type ScopedPresenceListing } from "@truss/protocol";
+import type { Connection } from "../kernel/connection.js";
+import type { EngineContext } from "../kernel/context.js";
+import { TrussError } from "../kernel/errors.js";
+import { storeCall, timedStoreCall } from "../kernel/failures.js";
+import type { EnginePart } from "../kernel/lifecycle.js";
+import { jsonSnapshot } from "../kernel/payload.js";
+import { documentRoom, presenceRoom, topicRoom } from "../kernel/rooms.js";
+import type { Policy, PresenceRequest } from "../policy/policy.js";
+import { scopeKey, scopeOfKey, type ScopedPresenceEntry, type ScopedPresenceMember, type ScopedPresenceStore } from "./store.js";
+
+/** Bounds of scoped presence, the `scopedPresenceLimits` option. */
+export interface ScopedPresenceLimits {
+  /**
+   * Largest state of one member, in bytes of its JSON. A larger one is
+   * refused with `PRESENCE_STATE_TOO_LARGE`.
+   *
+   * @default 1024
+   */
+  maxStateBytes?: number;
+  /**
+   * Deepest nesting of objects and arrays in a state. A deeper one is
+   * refused with `INVALID_PAYLOAD`.
+   *
+   * @default 4
+   */
+  maxStateDepth?: number;
+  /**
+   * Most scopes one socket may be present in at once. A further join is
+   * refused with `TOO_MANY_PRESENCE_SCOPES`; leaving one makes room.
+   *
+   * @default 20
+   */
+  maxScopesPerConnection?: number;
+  /**
+   * Most members one answer (`presence:join`, `presence:members`) lists,
+   * oldest first; its `total` says how many there are.
+   *
+   * @default 100
+   */
+  maxMembersListed?: number;
+  /**
+   * State changes of one socket in one scope that go out per second; the
+   * ones in between are coalesced, the latest state winning, so a typing
+   * indicator cannot flood a scope.
+   *
+   * @default 10
+   */
+  updatesPerSecond?: number;
+}
+
+/** The defaults of {@link ScopedPresenceLimits}. */
+export const DEFAULT_SCOPED_PRESENCE_LIMITS = {
+  maxStateBytes: 1024,
+  maxStateDepth: 4,
+  maxScopesPerConnection: 20,
+  maxMembersListed: 100,
+  updatesPerSecond: 10,
+} as const satisfies Required<ScopedPresenceLimits>;
+
+/** One scope's presence, as the server sees it: `engine.presence.in(companyId, scope)`. */
+export interface ScopePresenceApi {
+  /** The scope's members on every node, oldest first. */
+  list(): Promise<ScopedPresenceMember[]>;
+}
+
+/** The presence timing scoped presence shares with company presence. */
+export interface ScopedPresenceTiming {
+  ttlMs: number;
+  heartbeatIntervalMs: number;
+  sweepIntervalMs: number;
+}
+
+/** One socket present in one scope. */
+interface Membership {
+  readonly scope: PresenceScope;
+  readonly key: string;
+  /** The socket's room for the topic or document; leaving it leaves the presence. */
+  readonly subscriptionRoom: string;
+  /** The room every member of the scope is in. */
+  readonly room: string;
+  /** The member as last stored and announced. */
+  member: ScopedPresenceMember;
+  /** A state waiting for its turn to go out (coalesced), if any. */
+  pending: { state: unknown } | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** When the member's last change went out, epoch ms. */
+  sentAt: number;
+  /** Store calls of this membership run in order: a leave never overtakes its join. */
+  queue: Promise<unknown>;
+}
+
+/** A socket's memberships, by the room of the topic or document each stands on. */
+interface SocketPresence {
+  connection: Connection;
+  memberships: Map<string, Membership>;
+}
+
+/**
+ * Presence in scopes: a socket joins the presence of a topic it is
+ * subscribed to, or a document it watches, with a small JSON state; the
+ * other members hear each join, state change (coalesced per socket) and
+ * leave. Dropping the subscription or watch (unsubscribe, refresh,
+ * revocation) leaves the presence, seen on the adapter's `leave-room`, so no
+ * other part needs to know; a disconnect leaves every scope; a node that
+ * died stops holding its members once their TTL passes, and a sweep on
+ * another node announces them gone.
+ */
+export class ScopedPresenceService implements EnginePart {
+  private readonly sockets = new Map<string, SocketPresence>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private failing = false;
+  private readonly intervalMs: number;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly store: ScopedPresenceStore,
+    private readonly policy: Policy,
+    private readonly timing: ScopedPresenceTiming,
+    private readonly limits: Required<ScopedPresenceLimits>,
+  ) {
+    this.intervalMs = Math.ceil(1000 / limits.updatesPerSecond);
+  }
+
+  /** Follows the sockets' rooms, starts heartbeats and sweeps. */
+  start(): void {
+    this.ctx.namespace().adapter.on("leave-room", (room: string, socketId: string) => {
+      const presence = this.sockets.get(socketId);
+      const membership = presence?.memberships.get(room);
+      if (presence && membership) this.drop(presence, membership, true);
+    });
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.timing.heartbeatIntervalMs).unref();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.timing.sweepIntervalMs).unref();
+  }
+
+  /** Stops the timers; members leave as their sockets close. */
+  stop(): void {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.sweepTimer);
+  }
+
+  /** Leaves every scope of a closed socket. */
+  close(connection: Connection): Promise<unknown> | void {
+    const presence = this.sockets.get(connection.socket.id);
+    if (!presence) return;
+    const left = [...presence.memberships.values()].map((membership) => this.drop(presence, membership, false));
+    return Promise.all(left);
+  }
+
+  /**
+   * Joins the socket to a scope's presence with `state`, or replaces its
+   * state when it is there already, and lists the scope's members.
+   */
+  async join(connection: Connection, payload: unknown): Promise<ScopedPresenceListing> {
+    const { scope, key, subscriptionRoom } = this.scopeOf(connection, payload);
+    const state = this.stateOf(payload);
+    const { companyId } = connection.principal;
+    if (!this.sockets.get(connection.socket.id)?.memberships.has(subscriptionRoom)) {
+      this.assertHolds(connection, scope, subscriptionRoom);
+      this.assertRoomForOneMore(connection);
+      await this.authorize(connection, { action: "presence:join", scope });
+    }
+    // Checked again after the policy's answer: the subscription may have ended, or the socket gone, meanwhile.
+    const presence = this.presenceOf(connection);
+    const existing = presence.memberships.get(subscriptionRoom);
+    if (existing) {
+      this.setState(existing, state);
+      await existing.queue;
+    } else {
+      this.assertHolds(connection, scope, subscriptionRoom);
+      this.assertRoomForOneMore(connection);
+      const at = Date.now();
+      const { principal, socket } = connection;
+      const membership: Membership = {
+        scope,
+        key,
+        subscriptionRoom,
+        room: presenceRoom(companyId, key),
+        member: { memberId: socket.id, userId: principal.userId, deviceId: principal.deviceId, state, joinedAt: at, updatedAt: at },
+        pending: undefined,
+        timer: undefined,
+        sentAt: at,
+        queue: Promise.resolve(),
+      };
+      presence.memberships.set(subscriptionRoom, membership);
+      void socket.join(membership.room);
+      try {
+        await this.enqueue(membership, async () => {
+          await storeCall(this.ctx, "presence", "scopePut", () => this.store.put(this.entryOf(companyId, membership), this.timing.ttlMs));
+          this.announce(membership, "joined", membership.member, socket.id);
+        });
+      } catch (error) {
+        if (presence.memberships.get(subscriptionRoom) === membership) {
+          presence.memberships.delete(subscriptionRoom);
+          void socket.leave(membership.room);
+          this.forgetIfEmpty(presence);
+        }
+        throw error;
+      }
+    }
+    return this.listing(companyId, key);
+  }
+
+  /** Replaces the socket's state in a scope it joined; the change goes out coalesced. */
+  set(connection: Connection, payload: unknown): void {
+    const { subscriptionRoom, scope } = this.scopeOf(connection, payload);
+    const state = this.stateOf(payload);
+    const membership = this.sockets.get(connection.socket.id)?.memberships.get(subscriptionRoom);
+    if (!membership) throw new TrussError("NOT_FOUND", `This connection is not present in ${describe(scope)}; send presence:join first.`);
+    this.setState(membership, state);
+  }
+
+  /** Leaves a scope's presence; a scope the socket was not in is fine. */
+  async leave(connection: Connection, payload: unknown): Promise<void> {
+    const { subscriptionRoom } = this.scopeOf(connection, payload);
+    const presence = this.sockets.get(connection.socket.id);
+    const membership = presence?.memberships.get(subscriptionRoom);
+    if (presence && membership) await this.drop(presence, membership, false);
+  }
+
+  /** Lists a scope's members for a socket that holds the scope, once the policy allowed `presence:read`. */
+  async members(connection: Connection, payload: unknown): Promise<ScopedPresenceListing> {
+    const { scope, key, subscriptionRoom } = this.scopeOf(connection, payload);
+    if (!this.sockets.get(connection.socket.id)?.memberships.has(subscriptionRoom)) {
+      this.assertHolds(connection, scope, subscriptionRoom);
+      await this.authorize(connection, { action: "presence:read", scope });
+    }
+    return this.listing(connection.principal.companyId, key);
+  }
+
+  /**
+   * Asks the policy again, with a refreshed principal, about every scope the
+   * socket is present in, and leaves those it now refuses (the socket hears
+   * its own `left`).
+   */
+  async recheck(connection: Connection): Promise<void> {
+    const presence = this.sockets.get(connection.socket.id);
+    if (!presence) return;
+    const { principal } = connection;
+    await Promise.all(
+      [...presence.memberships.values()].map(async (membership) => {
+        const refusal = await this.policy.decide(principal, { action: "presence:join", scope: membership.scope });
+        if (refusal && presence.memberships.get(membership.subscriptionRoom) === membership) await this.drop(presence, membership, true);
+      }),
+    );
+  }
+
+  /** The server's view of one scope: `engine.presence.in(companyId, scope)`. */
+  in(companyId: string, scope: PresenceScope): ScopePresenceApi {
+    if (typeof companyId !== "string" || companyId.length === 0) throw new TypeError("presence.in(companyId, scope): companyId must be a non-empty string.");
+    const key = scopeKey(checkScope(scope, (message) => new TypeError(`presence.in(companyId, scope): ${message}`)));
+    return {
+      list: async () => (await storeCall(this.ctx, "presence", "scopeList", () => this.store.list(companyId, key))).members,
+    };
+  }
+
+  /** Extends the TTL of every member on this node, and tells scopes of members the store had lost that they are back. */
+  async heartbeat(): Promise<void> {
+    const entries: ScopedPresenceEntry[] = [];
+    for (const { connection, memberships } of this.sockets.values()) {
+      for (const membership of memberships.values()) entries.push(this.entryOf(connection.principal.companyId, membership));
+    }
+    if (entries.length === 0) return;
+    const readded = await this.guard("scopeHeartbeat", () => this.store.heartbeat(entries, this.timing.ttlMs));
+    for (const entry of readded ?? []) {
+      this.ctx.namespace().to(presenceRoom(entry.companyId, entry.scope)).except(entry.member.memberId).emit(PROTOCOL_EVENTS.presenceChanged, changeOf(entry, "joined"));
+    }
+  }
+
+  /** Announces members whose TTL passed (their node stopped heartbeating) as gone. */
+  async sweep(): Promise<void> {
+    const swept = await this.guard("scopeSweep", () => this.store.sweepExpired());
+    for (const entry of swept ?? []) this.ctx.namespace().to(presenceRoom(entry.companyId, entry.scope)).emit(PROTOCOL_EVENTS.presenceChanged, changeOf(entry, "left"));
+  }
+
+  /**
+   * Takes a membership away: at once here (so no later update goes out for
+   * it), then in the store, then tells the scope. `told`: the socket itself
+   * hears its `left` too, because it did not ask to leave (its subscription
+   * ended, or the policy refused it on a refresh).
+   */
+  private drop(presence: SocketPresence, membership: Membership, told: boolean): Promise<void> {
+    presence.memberships.delete(membership.subscriptionRoom);
+    this.forgetIfEmpty(presence);
+    clearTimeout(membership.timer);
+    membership.pending = undefined;
+    const { socket, principal } = presence.connection;
+    if (socket.connected) void socket.leave(membership.room);
+    return this.enqueue(membership, async () => {
+      const removed = await this.guard("scopeRemove", () => this.store.remove(principal.companyId, membership.key, membership.member.memberId));
+      // The store not answering is no reason to keep the scope waiting: its TTL ends the member anyway, and a sweep would report it again.
+      if (removed === null) return;
+      const change: ScopedPresenceChange = { scope: membership.scope, change: "left", member: removed?.member ?? membership.member };
+      this.ctx.namespace().to(membership.room).emit(PROTOCOL_EVENTS.presenceChanged, change);
+      if (told && socket.connected) socket.emit(PROTOCOL_EVENTS.presenceChanged, change);
+    });
+  }
+
+  /** Takes the latest state; sends it now when the socket's last change went out long enough ago, else when it did. */
+  private setState(membership: Membership, state: unknown): void {
+    membership.pending = { state };
+    if (membership.timer !== undefined) return;
+    const wait = membership.sentAt + this.intervalMs - Date.now();
+    if (wait <= 0) this.flush(membership);
+    else membership.timer = setTimeout(() => this.flush(membership), wait).unref();
+  }
+
+  private flush(membership: Membership): void {
+    membership.timer = undefined;
+    const pending = membership.pending;
+    if (!pending) return;
+    membership.pending = undefined;
+    const presence = this.sockets.get(membership.member.memberId);
+    if (presence?.memberships.get(membership.subscriptionRoom) !== membership) return;
+    const at = Date.now();
+    membership.sentAt = at;
+    membership.member = { ...membership.member, state: pending.state, updatedAt: at };
+    const { companyId } = presence.connection.principal;
+    const member = membership.member;
+    void this.enqueue(membership, async () => {
+      // Best effort, as heartbeats are: a lost update is replaced by the next one, or restored by the heartbeat.
+      await this.guard("scopePut", () => this.store.put({ companyId, scope: membership.key, member }, this.timing.ttlMs));
+      if (presence.memberships.get(membership.subscriptionRoom) !== membership) return;
+      this.announce(membership, "updated", member, member.memberId);
+    }).catch(() => undefined);
+  }
+
+  private announce(membership: Membership, change: ScopedPresenceChange["change"], member: ScopedPresenceMember, except: string): void {
+    const payload: ScopedPresenceChange = { scope: membership.scope, change, member };
+    this.ctx.namespace().to(membership.room).except(except).emit(PROTOCOL_EVENTS.presenceChanged, payload);
+  }
+
+  private async listing(companyId: string, key: string): Promise<ScopedPresenceListing> {
+    return storeCall(this.ctx, "presence", "scopeList", () => this.store.list(companyId, key, this.limits.maxMembersListed));
+  }
+
+  private enqueue(membership: Membership, call: () => Promise<void>): Promise<void> {
+    const next = membership.queue.then(call);
+    membership.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private presenceOf(connection: Connection): SocketPresence {
+    let presence = this.sockets.get(connection.socket.id);
+    if (!presence) {
+      presence = { connection, memberships: new Map() };
+      this.sockets.set(connection.socket.id, presence);
+    }
+    return presence;
+  }
+
+  private forgetIfEmpty(presence: SocketPresence): void {
+    if (presence.memberships.size === 0) this.sockets.delete(presence.connection.socket.id);
+  }
+
+  private entryOf(companyId: string, membership: Membership): ScopedPresenceEntry {
+    return { companyId, scope: membership.key, member: membership.member };
+  }
+
+  /** The scope a payload names, its key, and the socket's room that holds it. */
+  private scopeOf(connection: Connection, payload: unknown): { scope: PresenceScope; key: string; subscriptionRoom: string } {
+    const scope = checkScope((payload as { scope?: unknown } | null | undefined)?.scope, (message) => new TrussError("INVALID_PAYLOAD", message));
+    const { companyId } = connection.principal;
+    const subscriptionRoom = "topic" in scope ? topicRoom(companyId, scope.topic) : documentRoom(companyId, scope.type, scope.id);
+    return { scope, key: scopeKey(scope), subscriptionRoom };
+  }
+
+  /** The state, checked and copied: JSON, at most `maxStateDepth` deep and `maxStateBytes` long. */
+  private stateOf(payload: unknown): unknown {
+    const state = (payload as { state?: unknown } | null | undefined)?.state ?? null;
+    try {
+      return jsonSnapshot(state, { maxDepth: this.limits.maxStateDepth, maxBytes: this.limits.maxStateBytes }, "The presence state").value;
+    } catch (error) {
+      if (error instanceof TrussError && error.code === "PAYLOAD_TOO_LARGE") throw new TrussError("PRESENCE_STATE_TOO_LARGE", `${error.message} Send which field, not its contents.`);
+      throw error;
+    }
+  }
+
+  private assertHolds(connection: Connection, scope: PresenceScope, subscriptionRoom: string): void {
+    if (connection.socket.rooms.has(subscriptionRoom)) return;
+    const how = "topic" in scope ? "subscribe to the topic" : "watch the document";
+    throw new TrussError("FORBIDDEN", `This connection does not hold ${describe(scope)}; ${how} before using its presence.`);
+  }
+
+  private assertRoomForOneMore(connection: Connection): void {
+    const held = this.sockets.get(connection.socket.id)?.memberships.size ?? 0;
+    const max = this.limits.maxScopesPerConnection;
+    if (held >= max) throw new TrussError("TOO_MANY_PRESENCE_SCOPES", `This connection is already present in ${max} scopes; leave one first.`);
+  }
+
+  /** Asks the policy with the connection's principal, and again if an `auth:refresh` replaced it meanwhile. */
+  private async authorize(connection: Connection, request: PresenceRequest): Promise<void> {
+    for (;;) {
+      const { principal } = connection;
+      await this.policy.check(principal, request);
+      if (connection.principal === principal) return;
+    }
+  }
+
+  /** Presence is best effort while its store is down, logged once per outage. */
+  private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await timedStoreCall(this.ctx, "presence", operation, call);
+      if (this.failing) {
+        this.failing = false;
+        this.ctx.logger.warn("scoped presence store is reachable again");
+      }
+      return result;
+    } catch (error) {
+      this.ctx.metrics.inc("truss_store_errors_total", { store: "presence" });
+      if (!this.failing) {
+        this.failing = true;
+        this.ctx.logger.error(`scoped presence ${operation} failed; scoped presence is stale until the store is back`, {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      return undefined;
+    }
+  }
+}
+
+/** A scope checked: a topic name, or a document's type and id of 1 to 200 characters. */
+function checkScope(value: unknown, fail: (message: string) => Error): PresenceScope {
+  if (!isPresenceScope(value)) throw fail(`"scope" must be { topic } or { type, id }.`);
+  if ("topic" in value) {
+    if (!isTopicName(value.topic)) throw fail(`${JSON.stringify(value.topic).slice(0, 220)} is not a topic name.`);
+    return { topic: value.topic };
+  }
+  for (const field of ["type", "id"] as const) {
+    const text = value[field];
+    if (text.length === 0 || text.length > 200) throw fail(`The scope's "${field}" must be 1 to 200 characters.`);
+  }
+  return { type: value.type, id: value.id };
+}
+
+function describe(scope: PresenceScope): string {
+  return "topic" in scope ? `topic "${scope.topic}"` : `${scope.type}/${scope.id}`;
+}
+
+function changeOf(entry: ScopedPresenceEntry, change: ScopedPresenceChange["change"]): ScopedPresenceChange {
+  return { scope: scopeOfKey(entry.scope) ?? { topic: entry.scope }, change, member: entry.member };
+}
