@@ -13,3 +13,5 @@ export { streamStoreSuite } from "./streams.js";
 export type { StreamSuiteOptions } from "./streams.js";
 export { revocationStoreSuite } from "./revocations.js";
 export type { RevocationSuiteOptions } from "./revocations.js";
+export { scopedPresenceStoreSuite } from "./scoped-presence.js";
+export type { ScopedPresenceSuiteOptions } from "./scoped-presence.js";

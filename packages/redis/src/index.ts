@@ -9,6 +9,8 @@ export { redisStores } from "./stores.js";
 export type { RedisStores, RedisStoresOptions } from "./stores.js";
 export { DEFAULT_PRESENCE_KEY_TTL_MS, redisPresenceStore } from "./presence.js";
 export type { RedisPresenceStoreOptions } from "./presence.js";
+export { redisScopedPresenceStore } from "./scoped-presence.js";
+export type { RedisScopedPresenceStoreOptions } from "./scoped-presence.js";
 export { redisInboxStore } from "./inbox.js";
 export type { RedisInboxStoreOptions } from "./inbox.js";
 export { redisDocumentStore } from "./documents.js";

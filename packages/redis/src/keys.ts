@@ -60,6 +60,20 @@ export function companyPresenceKeys(prefix: string, companyId: string): CompanyP
   };
 }
 
+/** Keys of one scope's presence (a topic's or a document's); both share the hash tag `{<prefix>:sp:<company>:<scope>}`. */
+export interface ScopedPresenceKeys {
+  /** ZSET of member ids scored by expiry, epoch ms. */
+  expiry: string;
+  /** HASH of member id to the member as JSON. */
+  members: string;
+}
+
+/** The keys of one scope's presence, `scope` being the scope's key (`scopeKey` of `@truss/core`). */
+export function scopedPresenceKeys(prefix: string, companyId: string, scope: string): ScopedPresenceKeys {
+  const tag = `{${prefix}:sp:${encodeId(companyId)}:${encodeId(scope)}}`;
+  return { expiry: `${tag}:expiry`, members: `${tag}:members` };
+}
+
 /** Keys of the global sweep index; all share the hash tag `{<prefix>:presence}`. */
 export interface SweepIndexKeys {
   /** ZSET of encoded company ids scored by when the company next needs a sweep. */

@@ -5,6 +5,7 @@ import type {
   InboxStore,
   PresenceStore,
   RevocationStore,
+  ScopedPresenceStore,
   StreamStore,
 } from "@truss/core";
 import { redisDocumentStore } from "./documents.js";
@@ -12,6 +13,7 @@ import { redisInboxStore } from "./inbox.js";
 import { DEFAULT_PREFIX } from "./keys.js";
 import { redisPresenceStore } from "./presence.js";
 import { redisRevocationStore } from "./revocations.js";
+import { redisScopedPresenceStore } from "./scoped-presence.js";
 import { redisStreamStore, type RedisStreamStoreOptions } from "./streams.js";
 import type { RedisClient } from "./script.js";
 
@@ -37,6 +39,8 @@ export interface RedisStoresOptions {
 export interface RedisStores {
   /** Multi-device presence with TTL heartbeats. */
   presence: PresenceStore;
+  /** Presence in topics and documents, with each member's state. */
+  scopedPresence: ScopedPresenceStore;
   /** Per-user durable message log. */
   inbox: InboxStore;
   /** Versioned documents with compare-and-set. */
@@ -48,7 +52,7 @@ export interface RedisStores {
 }
 
 /**
- * Presence, inbox, document, stream and revocation stores on one ioredis client, with one key
+ * Presence (company and scoped), inbox, document, stream and revocation stores on one ioredis client, with one key
  * prefix. Every engine node that uses the same Redis and prefix shares them.
  *
  * @example
@@ -62,6 +66,7 @@ export function redisStores(redis: RedisClient, options: RedisStoresOptions = {}
   const keyTtlMs = options.presenceKeyTtlMs;
   return {
     presence: redisPresenceStore({ redis, prefix, ...(keyTtlMs === undefined ? {} : { keyTtlMs }) }),
+    scopedPresence: redisScopedPresenceStore({ redis, prefix, ...(keyTtlMs === undefined ? {} : { keyTtlMs }) }),
     inbox: redisInboxStore({ redis, prefix, ...options.inbox }),
     documents: redisDocumentStore({ redis, prefix, ...options.documents }),
     streams: redisStreamStore({ ...options.streams, redis, prefix }),

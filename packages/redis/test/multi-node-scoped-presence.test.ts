@@ -1,0 +1,104 @@
+import type { ScopedPresenceChange } from "@truss/protocol";
+import { collect, request, requireRedisOrSkip, sleep, startRedisServer, type RedisServer, waitFor } from "@truss/test-utils";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { startChildNode, type ChildNode } from "./support/child-node.js";
+import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+
+const TTL_MS = 1000;
+/** A document scope: without a policy any member of the company may watch it, so the child node needs none. */
+const report = { type: "site-report", id: "r-1" };
+
+/**
+ * Presence in a document across engine nodes sharing one redis-server: a
+ * member on one node hears those on another join, update and leave, every
+ * node lists the same members, and a node killed with SIGKILL stops holding
+ * its members within the TTL, announced by the survivors.
+ */
+describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests"))("scoped presence across nodes", () => {
+  let server: RedisServer;
+  let group: NodeGroup | undefined;
+  let child: ChildNode | undefined;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterEach(async () => {
+    await child?.kill();
+    child = undefined;
+    await group?.closeAll();
+    group = undefined;
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const members = async (node: EngineNode, companyId: string) => (await node.engine.presence.in(companyId, report).list()).map((member) => member.userId);
+
+  test("join, update and leave on one node are heard on the other, and both list the same members", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    await group.adaptersReady();
+    const companyId = company();
+    const ann = await group.connect(nodeA, { userId: "ann", companyId });
+    const ben = await group.connect(nodeB, { userId: "ben", companyId });
+    const outsider = await group.connect(nodeB, { userId: "ann", companyId: company() });
+    for (const socket of [ann, ben, outsider]) expect((await request(socket, "document:watch", report)).ok).toBe(true);
+    const annHeard = collect<ScopedPresenceChange>(ann, "presence:changed");
+    const outsiderHeard = collect<ScopedPresenceChange>(outsider, "presence:changed");
+    await request(outsider, "presence:join", { scope: report, state: {} });
+
+    expect(await request(ann, "presence:join", { scope: report, state: { viewing: true } })).toMatchObject({ ok: true, total: 1 });
+    const joined = await request(ben, "presence:join", { scope: report, state: { editing: "notes" } });
+    expect(joined.members.map((member: { userId: string }) => member.userId)).toEqual(["ann", "ben"]);
+    await waitFor(() => annHeard.length === 1, { message: "ann on A hears ben join on B" });
+    expect(annHeard[0]).toMatchObject({ change: "joined", member: { userId: "ben", state: { editing: "notes" } } });
+
+    await request(ben, "presence:set", { scope: report, state: { editing: "weather" } });
+    await waitFor(() => annHeard.length === 2, { message: "ben's update" });
+    expect(annHeard[1]).toMatchObject({ change: "updated", member: { userId: "ben", state: { editing: "weather" } } });
+    expect(await members(nodeA, companyId)).toEqual(["ann", "ben"]);
+    expect(await members(nodeB, companyId)).toEqual(["ann", "ben"]);
+
+    await request(ben, "presence:leave", { scope: report });
+    await waitFor(() => annHeard.length === 3, { message: "ben's leave" });
+    expect(annHeard[2]).toMatchObject({ change: "left", member: { userId: "ben" } });
+    await request(ben, "presence:join", { scope: report, state: null });
+    await waitFor(() => annHeard.length === 4);
+    ben.close();
+    await waitFor(() => annHeard.length === 5, { message: "ben's disconnect" });
+    expect(annHeard[4]).toMatchObject({ change: "left", member: { userId: "ben" } });
+    expect(await members(nodeB, companyId)).toEqual(["ann"]);
+    await sleep(100);
+    expect(outsiderHeard).toEqual([]);
+  });
+
+  test("a node killed with SIGKILL stops holding its members within the TTL, and a surviving node announces them gone once", async ({ annotate }) => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(2, () => `child node ${child!.describe()}`);
+    const companyId = company();
+    const ann = await group.connect(nodeA, { userId: "ann", companyId });
+    const carol = await group.connect({ url: child.url }, { userId: user("carol"), companyId });
+    for (const socket of [ann, carol]) await request(socket, "document:watch", report);
+    const annHeard = collect<ScopedPresenceChange>(ann, "presence:changed");
+    await request(ann, "presence:join", { scope: report, state: {} });
+    await request(carol, "presence:join", { scope: report, state: { editing: "notes" } });
+    await waitFor(() => annHeard.length === 1, { message: "carol joined, heard on A" });
+    // Past the TTL, the child's heartbeats still hold her there.
+    await sleep(TTL_MS * 1.5);
+    expect((await members(nodeA, companyId)).length).toBe(2);
+
+    const killedAt = Date.now();
+    await child.kill();
+    await waitFor(async () => (await members(nodeA, companyId)).length === 1, { timeoutMs: TTL_MS * 3, message: "carol gone from the list" });
+    const goneAfterMs = Date.now() - killedAt;
+    await waitFor(() => annHeard.length === 2, { timeoutMs: TTL_MS * 3, message: "carol's left, announced by A's sweep" });
+    await annotate(`listed gone ${goneAfterMs} ms, announced ${Date.now() - killedAt} ms after SIGKILL (TTL ${TTL_MS} ms)`);
+    expect(goneAfterMs).toBeLessThanOrEqual(TTL_MS + 500);
+    expect(annHeard[1]).toMatchObject({ change: "left", member: { state: { editing: "notes" } } });
+    await sleep(TTL_MS);
+    expect(annHeard).toHaveLength(2);
+  });
+});
