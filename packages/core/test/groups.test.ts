@@ -20,3 +20,18 @@ test("a group holds its members whether it has one or many, and disappears when 
   expect([...groups.of("acme/ann")]).toEqual([]);
   expect([...groups.all()]).toEqual(["tablet"]);
 });
+
+test("forEach visits the same members as of(), for a group of one, of many, and none", () => {
+  const groups = new Groups<string, string>();
+  const visited = (key: string) => {
+    const members: string[] = [];
+    groups.forEach(key, (member) => members.push(member));
+    return members;
+  };
+  groups.add("acme/ann", "phone");
+  expect(visited("acme/ann")).toEqual(["phone"]);
+  groups.add("acme/ann", "laptop");
+  expect(visited("acme/ann")).toEqual([...groups.of("acme/ann")]);
+  expect(visited("acme/ann").sort()).toEqual(["laptop", "phone"]);
+  expect(visited("acme/nobody")).toEqual([]);
+});

@@ -254,10 +254,10 @@ export class InboxService {
   private deliverLocally(user: UserKey, message: InboxMessage, keyed: boolean): void {
     const userKey = userKeyOf(user);
     if (keyed && this.byUser.sizeOf(userKey) > 0 && !this.firstPush(`${message.id} ${userKey}`)) return;
-    for (const delivery of this.byUser.of(userKey)) {
+    this.byUser.forEach(userKey, (delivery) => {
       if (delivery.held) delivery.held.push(message);
       else this.push(delivery, message);
-    }
+    });
   }
 
   /** Whether a keyed message (`<id> <user key>`: ids never hold a space, so it reads one way) is pushed here for the first time; remembers it. */

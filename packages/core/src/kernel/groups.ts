@@ -26,6 +26,13 @@ export class Groups<K, V> {
     }
   }
 
+  /** Calls `visit` with each member of the group of `key`: {@link of} without a generator, for hot paths. */
+  forEach(key: K, visit: (member: V) => void): void {
+    const group = this.groups.get(key);
+    if (group instanceof Set) group.forEach((member) => visit(member));
+    else if (group !== undefined) visit(group);
+  }
+
   /** The members of the group of `key` (none when there is no group). */
   *of(key: K): IterableIterator<V> {
     const group = this.groups.get(key);
