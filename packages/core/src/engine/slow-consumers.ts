@@ -74,9 +74,11 @@ export class SlowConsumerGuard {
   check(): void {
     for (const { socket } of this.sockets()) {
       const conn = socket.conn as unknown as EngineConnection;
-      if (conn.readyState !== "open") continue;
+      // Engine.IO hands its queue to the transport whenever the transport can take it, so a reader
+      // that stopped shows as packets waiting here: a socket with none is not falling behind, and
+      // costs one read (the transport's byte count is a getter over two buffers).
+      if (conn.writeBuffer.length === 0 || conn.readyState !== "open") continue;
       const inTransport = conn.transport.socket?.bufferedAmount ?? 0;
-      if (conn.writeBuffer.length === 0 && inTransport <= this.maxBufferedBytes) continue;
       if (queuedBytes(conn) + inTransport > this.maxBufferedBytes) this.disconnect(socket, conn);
     }
   }
