@@ -29,6 +29,8 @@ export type {
   DocumentUpdateOutcome,
 } from "./documents.js";
 export type { PresenceClient } from "./presence.js";
+export { PRESENCE_UPDATES_PER_SECOND } from "./scoped-presence.js";
+export type { ScopePresence } from "./scoped-presence.js";
 export type { DroppedSubscription } from "./subscriptions.js";
 export { CLIENT_ERROR_ACTIONS, CLIENT_ERROR_CODES, errorAction, isTrussClientError, TrussClientError } from "./errors.js";
 export type { ClientErrorCode, ClientOnlyErrorCode } from "./errors.js";
@@ -42,8 +44,11 @@ export type {
   FieldConflict,
   InboxMessage,
   PresenceDevice,
+  PresenceScope,
   PresenceUpdate,
   PresenceUser,
   ResyncReason,
+  ScopedPresenceChange,
+  ScopedPresenceMember,
   StreamPosition,
 } from "@truss/protocol";

@@ -1,9 +1,14 @@
-import { PROTOCOL_EVENTS, type PresenceUser } from "@truss/protocol";
+import { PROTOCOL_EVENTS, type PresenceScope, type PresenceUser } from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { isServerErrorCode, type TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
+import { ScopedPresences, type ScopePresence } from "./scoped-presence.js";
 
-/** Who is online in the company, as `client.presence`. */
+/**
+ * Who is here, as `client.presence`: the company's online users (`list`,
+ * `subscribe`, `current`), and who is in one topic or document with their
+ * state (`in(scope)`).
+ */
 export interface PresenceClient {
   /** Asks the server for the online users of the company, with their devices. */
   list(): Promise<PresenceUser[]>;
@@ -16,6 +21,15 @@ export interface PresenceClient {
   subscribe(callback: (users: PresenceUser[]) => void): () => void;
   /** The last list seen, or `null` before the first one. */
   readonly current: PresenceUser[] | null;
+  /**
+   * This connection's presence in a topic it subscribed to
+   * (`{ topic: "project:p-17" }`) or a document it watches
+   * (`{ type: "site-report", id: "r-1" }`): join with a state, update it,
+   * leave, and see the others. One object per scope.
+   *
+   * @throws TrussClientError `INVALID_PAYLOAD` when `scope` is neither shape.
+   */
+  in(scope: PresenceScope): ScopePresence;
 }
 
 /** Keeps the company's presence list of one connection. */
@@ -24,12 +38,14 @@ export class PresenceTracker implements PresenceClient {
   private readonly listeners: Listeners<[PresenceUser[]]>;
   private refreshing = false;
   private stale = false;
+  private readonly scopes: ScopedPresences;
 
   constructor(
     private readonly connection: Connection,
     onListenerFailure: (error: unknown) => void,
   ) {
     this.listeners = new Listeners(onListenerFailure);
+    this.scopes = new ScopedPresences(connection, onListenerFailure);
     // Presence events say who changed, not their devices, so the listing is fetched rather than patched;
     // `presence:updates` carries a burst's changes in one packet, so a storm costs one refresh.
     connection.socket.on("connect", () => this.refresh());
@@ -39,6 +55,10 @@ export class PresenceTracker implements PresenceClient {
 
   get current(): PresenceUser[] | null {
     return this.users;
+  }
+
+  in(scope: PresenceScope): ScopePresence {
+    return this.scopes.in(scope);
   }
 
   async list(): Promise<PresenceUser[]> {

@@ -1,0 +1,288 @@
+import { isPresenceScope, PROTOCOL_EVENTS, type PresenceScope, type ScopedPresenceChange, type ScopedPresenceListing, type ScopedPresenceMember } from "@truss/protocol";
+import type { Connection } from "./connection.js";
+import { isRetryableCode, TrussClientError } from "./errors.js";
+import { Listeners } from "./listeners.js";
+
+/**
+ * How many state changes of one scope the client sends per second; the ones
+ * in between are coalesced, the latest winning. The server's default
+ * (`scopedPresenceLimits.updatesPerSecond`) is the same.
+ */
+export const PRESENCE_UPDATES_PER_SECOND = 10;
+
+/** Rejoins after a reconnection that the server refuses with a code that may pass (its subscription not back yet) are tried this often. */
+const REJOIN_DELAYS_MS = [50, 100, 200, 400, 800, 1600];
+
+/**
+ * This connection's presence in one scope (a topic it subscribed to, a
+ * document it watches), as `client.presence.in(scope)`: join with a state,
+ * update it, leave, and see the others.
+ */
+export interface ScopePresence {
+  /** The scope. */
+  readonly scope: PresenceScope;
+  /**
+   * Joins with `state` (small JSON: which field you edit, not its contents)
+   * and resolves once the server accepted, with `others` filled. Subscribe
+   * to the topic (or watch the document) first. The client joins again
+   * after every reconnection, with its latest state, until {@link leave}.
+   * Rejects with a `TrussClientError`: `FORBIDDEN` (the scope is not held,
+   * or the policy refused), `PRESENCE_STATE_TOO_LARGE`, `INVALID_PAYLOAD`
+   * (too deep, or a malformed scope), `TOO_MANY_PRESENCE_SCOPES`…
+   */
+  join(state?: unknown): Promise<void>;
+  /**
+   * Replaces the state. At most {@link PRESENCE_UPDATES_PER_SECOND} changes
+   * go out a second, the latest winning, so it is fine to call on every
+   * keystroke. Before the join is accepted (or while offline) the state
+   * waits and goes with the join.
+   */
+  update(state: unknown): void;
+  /** Leaves; resolves once the server confirmed, or at once when offline. */
+  leave(): Promise<void>;
+  /** Whether the server holds this connection in the scope now. */
+  readonly joined: boolean;
+  /** The other members (other connections: the same user's other tabs and devices included), oldest first. */
+  readonly others: ScopedPresenceMember[];
+  /**
+   * Calls `callback` with each change the server reports (`joined`,
+   * `updated`, `left`) and the others after it. A `left` about this
+   * connection itself means the server ended its presence (the subscription
+   * or watch ended, or the policy refused it on a token refresh). Returns an
+   * unsubscribe function.
+   */
+  onChange(callback: (change: ScopedPresenceChange, others: ScopedPresenceMember[]) => void): () => void;
+  /** Calls `callback` with the others whenever they change, and now when known. Returns an unsubscribe function. */
+  subscribe(callback: (others: ScopedPresenceMember[]) => void): () => void;
+}
+
+/** The scoped presences of one connection, by scope. */
+export class ScopedPresences {
+  private readonly scopes = new Map<string, ScopeHandle>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly onListenerFailure: (error: unknown) => void,
+  ) {
+    connection.socket.on(PROTOCOL_EVENTS.presenceChanged, (change: ScopedPresenceChange) => {
+      if (!isPresenceScope(change?.scope) || typeof change.member?.memberId !== "string") return;
+      this.scopes.get(keyOf(change.scope))?.receive(change);
+    });
+    connection.socket.on("connect", () => {
+      for (const scope of this.scopes.values()) scope.reconnected();
+    });
+    connection.socket.on("disconnect", () => {
+      for (const scope of this.scopes.values()) scope.disconnected();
+    });
+  }
+
+  /** The presence of `scope`: one object per scope, however often asked for. */
+  in(scope: PresenceScope): ScopePresence {
+    if (!isPresenceScope(scope)) throw new TrussClientError("INVALID_PAYLOAD", `A presence scope is { topic } or { type, id }; got ${JSON.stringify(scope)}.`);
+    const key = keyOf(scope);
+    let handle = this.scopes.get(key);
+    if (!handle) {
+      handle = new ScopeHandle(this.connection, "topic" in scope ? { topic: scope.topic } : { type: scope.type, id: scope.id }, this.onListenerFailure);
+      this.scopes.set(key, handle);
+    }
+    return handle;
+  }
+}
+
+class ScopeHandle implements ScopePresence {
+  private wanted = false;
+  private isJoined = false;
+  private state: unknown = null;
+  /** A state given while joined that has not gone out yet. */
+  private unsent = false;
+  private sentAt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private rejoinAttempt = 0;
+  /** Whether the server accepted a join since the app last joined: a refusal after that is a failed rejoin, not the caller's answer. */
+  private accepted = false;
+  /** A join on its way (socket.io-client holds one made offline until it connects). */
+  private sending = false;
+  /** Bumped by every join and leave, so an answer to an older request is ignored. */
+  private generation = 0;
+  private readonly members = new Map<string, ScopedPresenceMember>();
+  private readonly changeListeners: Listeners<[ScopedPresenceChange, ScopedPresenceMember[]]>;
+  private readonly listListeners: Listeners<[ScopedPresenceMember[]]>;
+
+  constructor(
+    private readonly connection: Connection,
+    readonly scope: PresenceScope,
+    onListenerFailure: (error: unknown) => void,
+  ) {
+    this.changeListeners = new Listeners(onListenerFailure);
+    this.listListeners = new Listeners(onListenerFailure);
+  }
+
+  get joined(): boolean {
+    return this.isJoined;
+  }
+
+  get others(): ScopedPresenceMember[] {
+    const own = this.connection.socket.id;
+    return [...this.members.values()].filter((member) => member.memberId !== own).sort(byAge);
+  }
+
+  async join(state: unknown = null): Promise<void> {
+    this.wanted = true;
+    this.state = state;
+    this.unsent = false;
+    this.rejoinAttempt = 0;
+    await this.send();
+  }
+
+  update(state: unknown): void {
+    this.state = state;
+    if (!this.isJoined || !this.connection.socket.connected) return;
+    this.unsent = true;
+    if (this.timer !== undefined) return;
+    const wait = this.sentAt + 1000 / PRESENCE_UPDATES_PER_SECOND - Date.now();
+    if (wait <= 0) this.flush();
+    else this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  async leave(): Promise<void> {
+    this.wanted = false;
+    this.accepted = false;
+    this.sending = false;
+    this.generation += 1;
+    this.stopTimer();
+    const wasJoined = this.isJoined;
+    this.isJoined = false;
+    this.members.clear();
+    this.listListeners.emit([]);
+    if (!wasJoined || !this.connection.socket.connected) return;
+    try {
+      await this.connection.request(PROTOCOL_EVENTS.presenceLeave, { scope: this.scope });
+    } catch (error) {
+      // Without the connection the server left the scope anyway.
+      if (this.connection.socket.connected) throw error;
+    }
+  }
+
+  onChange(callback: (change: ScopedPresenceChange, others: ScopedPresenceMember[]) => void): () => void {
+    return this.changeListeners.add(callback);
+  }
+
+  subscribe(callback: (others: ScopedPresenceMember[]) => void): () => void {
+    const unsubscribe = this.listListeners.add(callback);
+    if (this.isJoined) {
+      queueMicrotask(() => {
+        if (this.isJoined) callback(this.others);
+      });
+    }
+    return unsubscribe;
+  }
+
+  /** A change the server reported about this scope. */
+  receive(change: ScopedPresenceChange): void {
+    const own = change.member.memberId === this.connection.socket.id;
+    if (change.change === "left") {
+      this.members.delete(change.member.memberId);
+      if (own) {
+        // The server ended this connection's presence; joining again is the app's call.
+        this.wanted = false;
+        this.accepted = false;
+        this.isJoined = false;
+        this.stopTimer();
+      }
+    } else if (this.isJoined && !own) {
+      this.members.set(change.member.memberId, change.member);
+    } else {
+      return;
+    }
+    const others = this.others;
+    this.changeListeners.emit(change, others);
+    this.listListeners.emit(others);
+  }
+
+  reconnected(): void {
+    // A join made while offline goes out with this connection already; sending another would leave its caller unanswered.
+    if (this.wanted && !this.sending) void this.send().catch(() => undefined);
+  }
+
+  disconnected(): void {
+    this.isJoined = false;
+    this.stopTimer();
+    if (!this.wanted) this.members.clear();
+  }
+
+  /** Sends the join with the latest state (now, or once connected); rejoins after a reconnection go through here too. */
+  private async send(): Promise<void> {
+    const generation = ++this.generation;
+    this.stopTimer();
+    const state = this.state;
+    let listing: ScopedPresenceListing;
+    this.sending = true;
+    try {
+      listing = await this.connection.request(PROTOCOL_EVENTS.presenceJoin, { scope: this.scope, state });
+    } catch (error) {
+      if (generation === this.generation) this.sending = false;
+      if (generation !== this.generation) return;
+      this.refused(error as TrussClientError);
+      throw error;
+    }
+    if (generation !== this.generation) return;
+    this.sending = false;
+    if (!this.wanted) return;
+    this.isJoined = true;
+    this.accepted = true;
+    this.rejoinAttempt = 0;
+    this.sentAt = Date.now();
+    this.members.clear();
+    for (const member of listing.members) this.members.set(member.memberId, member);
+    this.listListeners.emit(this.others);
+    // A state given while the join was on its way goes out now, coalesced.
+    if (this.state !== state) this.update(this.state);
+  }
+
+  /**
+   * A refused join. After a reconnection the subscription it stands on may
+   * not be back on the server yet (`FORBIDDEN` until it is), so a rejoin is
+   * tried a few more times; a first join's refusal is the caller's.
+   */
+  private refused(error: TrussClientError): void {
+    const rejoining = this.accepted;
+    const delay = REJOIN_DELAYS_MS[this.rejoinAttempt];
+    if (this.wanted && rejoining && delay !== undefined && (error.code === "FORBIDDEN" || isRetryableCode(error.code))) {
+      this.rejoinAttempt += 1;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (this.wanted && this.connection.socket.connected) void this.send().catch(() => undefined);
+      }, delay);
+      return;
+    }
+    if (rejoining) this.connection.report(error);
+    this.wanted = false;
+    this.accepted = false;
+    this.isJoined = false;
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (!this.unsent || !this.isJoined) return;
+    this.unsent = false;
+    this.sentAt = Date.now();
+    this.connection.request(PROTOCOL_EVENTS.presenceSet, { scope: this.scope, state: this.state }).catch((error: TrussClientError) => {
+      // No answer: the next connection joins again with the latest state. The server's refusals are news.
+      if (error.code !== "DISCONNECTED" && error.code !== "CLIENT_CLOSED" && error.code !== "TIMEOUT") this.connection.report(error);
+    });
+  }
+
+  private stopTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** The key one scope is known by here. */
+function keyOf(scope: PresenceScope): string {
+  return "topic" in scope ? `t:${scope.topic}` : `d:${scope.type.length}:${scope.type}:${scope.id}`;
+}
+
+function byAge(a: ScopedPresenceMember, b: ScopedPresenceMember): number {
+  return a.joinedAt - b.joinedAt || (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0);
+}
