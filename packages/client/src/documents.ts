@@ -2,13 +2,15 @@ import {
   MAX_MUTATION_ID_LENGTH,
   PROTOCOL_EVENTS,
   type DocumentData,
+  type DocumentDeltaUpdated,
   type DocumentDropped,
   type DocumentUpdated,
+  type DocumentUpdatedPayload,
   type DocumentVersion,
   type FieldConflict,
 } from "@truss/protocol";
 import type { Connection } from "./connection.js";
-import { fromPayload } from "./errors.js";
+import { fromPayload, isRetryableCode, type TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
 import { newMutationId, type Outbox } from "./outbox.js";
 import type { PendingDocumentWrite, PendingWrite } from "./outbox-stores.js";
@@ -128,6 +130,12 @@ export interface DocumentsClient {
    * `changedFields` compares it with the last version the client saw of the
    * document, or lists every field when it saw none). Returns an
    * unsubscribe function.
+   *
+   * The update always carries the whole document (`data`): where the server
+   * sent a watched document's changes only (a delta from the version before),
+   * the client applies them to the version it holds, and when it does not
+   * hold that version (it missed one, or is still loading the document) it
+   * reads the document once and goes on from there.
    */
   onUpdated(callback: (update: DocumentUpdated) => void): () => void;
   /**
@@ -166,8 +174,17 @@ interface DocumentRef {
 /** The {@link DocumentsClient} of one connection. */
 export class DocumentSync implements DocumentsClient {
   private readonly versions = new Map<string, number>();
-  /** The last version seen of each watched document, to tell which fields a re-watch found changed. */
-  private readonly watchedData = new Map<string, DocumentData>();
+  /**
+   * The latest version held of each watched document: what a delta applies
+   * to, and what a re-watch compares with to tell which fields changed.
+   */
+  private readonly watchedData = new Map<string, { version: number; data: DocumentData }>();
+  /**
+   * Per watched document being loaded (its watch, a read after a gap, or this
+   * client's own write on its way), the deltas that arrived meanwhile: they
+   * are applied, in order, once the load brought a version.
+   */
+  private readonly loading = new Map<string, { loaders: number; deltas: DocumentDeltaUpdated[] }>();
   private readonly updated: Listeners<[DocumentUpdated]>;
   private readonly watches: KeptSubscriptions<DocumentRef, { document: DocumentVersion | null }>;
   /** The `onConflict` given to an `update` call, by its mutation id, while the call waits; `null` for "return conflicts unresolved". */
@@ -191,7 +208,11 @@ export class DocumentSync implements DocumentsClient {
     this.watches = new KeptSubscriptions(connection, {
       id: ({ type, id }) => documentKey(type, id),
       describe: ({ type, id }) => `document ${type}/${id}`,
-      subscribe: (ref) => connection.request(PROTOCOL_EVENTS.documentWatch, { type: ref.type, id: ref.id }),
+      // The ack is taken in by `accepted`, which runs right after this resolves; the deltas that came meanwhile wait for it.
+      subscribe: (ref) =>
+        this.whileLoading(documentKey(ref.type, ref.id), () => connection.request(PROTOCOL_EVENTS.documentWatch, { type: ref.type, id: ref.id }), {
+          deferred: true,
+        }),
       unsubscribe: (ref) => connection.request(PROTOCOL_EVENTS.documentUnwatch, { type: ref.type, id: ref.id }),
       accepted: (ref, { document }, resumed) => this.watched(ref, document, resumed),
       dropped: ({ type, id }, error) => {
@@ -199,7 +220,14 @@ export class DocumentSync implements DocumentsClient {
         onDropped({ kind: "document", type, id, error });
       },
     });
-    connection.socket.on(PROTOCOL_EVENTS.documentUpdated, (update: DocumentUpdated) => {
+    connection.socket.on(PROTOCOL_EVENTS.documentUpdated, (update: DocumentUpdatedPayload) => {
+      if (typeof update?.type !== "string" || typeof update.id !== "string" || typeof update.version !== "number") return;
+      if ("delta" in update) {
+        // A delta this client cannot read is a gap like any other: the document is read again.
+        const readable = typeof update.delta === "object" && update.delta !== null && typeof update.baseVersion === "number";
+        this.applyDelta(readable ? update : { ...update, baseVersion: -1, delta: {} });
+        return;
+      }
       this.remember(update);
       this.updated.emit(update);
     });
@@ -244,22 +272,25 @@ export class DocumentSync implements DocumentsClient {
     const onConflict = perCall === undefined ? this.onConflict : (perCall ?? undefined);
     let resolved: { resolution: "mine" | "custom"; conflicts: FieldConflict[] } | undefined;
     for (let round = 0; ; round++) {
-      const result = await this.connection.request(PROTOCOL_EVENTS.documentUpdate, {
-        type,
-        id,
-        baseVersion: write.baseVersion,
-        changes: write.changes,
-        clientTs: write.createdAt,
-        mutationId: write.mutationId,
-        mutationAgeMs: Math.max(0, Date.now() - write.createdAt),
-        ...(write.baseChanges ? { baseChanges: write.baseChanges } : {}),
+      // While the write is on its way, a delta based on the version it commits waits for its ack instead of a read.
+      const result = await this.whileLoading(documentKey(type, id), async () => {
+        const answer = await this.connection.request(PROTOCOL_EVENTS.documentUpdate, {
+          type,
+          id,
+          baseVersion: write.baseVersion,
+          changes: write.changes,
+          clientTs: write.createdAt,
+          mutationId: write.mutationId,
+          mutationAgeMs: Math.max(0, Date.now() - write.createdAt),
+          ...(write.baseChanges ? { baseChanges: write.baseChanges } : {}),
+        });
+        this.remember(answer.status === "conflict" ? answer.current : answer.document);
+        return answer;
       });
       if (result.status !== "conflict") {
-        this.remember(result.document);
         return { status: result.status, document: result.document, ...(result.duplicate ? { duplicate: true as const } : {}), ...resolved };
       }
       const { current, conflicts } = result;
-      this.remember(current);
       if (!onConflict || round >= MAX_CONFLICT_ROUNDS) return { status: "conflict", current, conflicts };
       const decision = await onConflict({ type, id, current, conflicts, changes: write.changes });
       if (decision === "theirs") return { status: "conflict", current, conflicts, resolution: "theirs" };
@@ -314,11 +345,96 @@ export class DocumentSync implements DocumentsClient {
     const key = documentKey(type, id);
     const known = this.versions.get(key);
     const missed = resumed && (known === undefined || document.version > known);
-    const before = this.watchedData.get(key);
+    const before = this.watchedData.get(key)?.data;
     this.remember(document);
     if (!missed) return;
     const { version, data, updatedBy } = document;
     this.updated.emit({ type, id, version, data, updatedBy, changedFields: changedFields(before, data) });
+  }
+
+  /**
+   * Takes in the delta form of `document:updated`: applied when it is based
+   * on the version held, ignored when a newer version is held (this
+   * client's own write, or a read, got further), and otherwise kept until
+   * the load under way brings a version, or the document is read once.
+   */
+  private applyDelta(update: DocumentDeltaUpdated): void {
+    const { type, id } = update;
+    // Only watchers get deltas; this one came after an unwatch, and nothing is held to apply it to.
+    if (!this.watches.has({ type, id })) return;
+    const key = documentKey(type, id);
+    const pending = this.loading.get(key);
+    if (pending) {
+      pending.deltas.push(update);
+      return;
+    }
+    const held = this.watchedData.get(key);
+    if (held && update.version <= held.version) return;
+    if (!held || update.baseVersion !== held.version) {
+      void this.read({ type, id }, [update]);
+      return;
+    }
+    const data = applyDocumentDelta(held.data, update.delta);
+    const { version, updatedBy, changedFields } = update;
+    this.remember({ type, id, version, data });
+    this.updated.emit({ type, id, version, data, updatedBy, changedFields });
+  }
+
+  /** Reads a watched document after a gap, tells `onUpdated` when it is newer than what was held, then applies the deltas that came meanwhile. */
+  private async read({ type, id }: DocumentRef, deltas: DocumentDeltaUpdated[]): Promise<void> {
+    const key = documentKey(type, id);
+    try {
+      await this.whileLoading(
+        key,
+        async () => {
+          const { document } = await this.connection.request(PROTOCOL_EVENTS.documentGet, { type, id }).catch((error: unknown) => {
+            // Without a version to apply them to, the deltas that waited would only ask for another read.
+            this.loading.get(key)?.deltas.splice(0);
+            throw error;
+          });
+          const held = this.watchedData.get(key);
+          if (!this.watches.has({ type, id }) || (held && held.version >= document.version)) return;
+          this.remember(document);
+          const { version, data, updatedBy } = document;
+          this.updated.emit({ type, id, version, data, updatedBy, changedFields: changedFields(held?.data, data) });
+        },
+        { deltas },
+      );
+    } catch (error) {
+      // Offline, or no longer readable: the next watch (after a reconnection) or the next delta loads it again;
+      // a refusal that will not pass by itself is the app's to know (a drop of the watch usually follows).
+      const failure = error as TrussClientError;
+      if (!isRetryableCode(failure.code) && failure.code !== "CLIENT_CLOSED") this.connection.report(failure);
+    }
+  }
+
+  /**
+   * Runs `load` with the document marked as loading, so deltas that arrive
+   * meanwhile wait; applies them once no load is left. `deferred` waits one
+   * more turn, for a watch whose ack is taken in just after it resolves.
+   */
+  private async whileLoading<T>(
+    key: string,
+    load: () => Promise<T>,
+    { deltas = [], deferred = false }: { deltas?: DocumentDeltaUpdated[]; deferred?: boolean } = {},
+  ): Promise<T> {
+    let entry = this.loading.get(key);
+    if (!entry) this.loading.set(key, (entry = { loaders: 0, deltas: [] }));
+    entry.loaders += 1;
+    entry.deltas.push(...deltas);
+    try {
+      return await load();
+    } finally {
+      const done = entry;
+      const release = () => {
+        done.loaders -= 1;
+        if (done.loaders > 0 || this.loading.get(key) !== done) return;
+        this.loading.delete(key);
+        for (const delta of done.deltas.sort((a, b) => a.version - b.version)) this.applyDelta(delta);
+      };
+      if (deferred) setTimeout(release, 0);
+      else release();
+    }
   }
 
   /** Records a version unless a newer one is known (a broadcast can arrive after a newer ack). */
@@ -330,9 +446,17 @@ export class DocumentSync implements DocumentsClient {
     this.versions.delete(key);
     this.versions.set(key, version);
     if (this.versions.size > MAX_TRACKED) this.versions.delete(this.versions.keys().next().value as string);
-    if (this.watches.has({ type, id })) this.watchedData.set(key, data);
-    else this.watchedData.delete(key);
+    if (!this.watches.has({ type, id })) this.watchedData.delete(key);
+    else if ((this.watchedData.get(key)?.version ?? 0) <= version) this.watchedData.set(key, { version, data });
   }
+}
+
+/** `data` with a delta applied, as a new object; built with `Object.fromEntries` so a `__proto__` field stays data. */
+function applyDocumentDelta(data: DocumentData, delta: DocumentDeltaUpdated["delta"]): DocumentData {
+  const fields = new Map(Object.entries(data));
+  for (const field of delta.unset ?? []) fields.delete(field);
+  for (const [field, value] of Object.entries(delta.set ?? {})) fields.set(field, value);
+  return Object.fromEntries(fields);
 }
 
 /** The top-level fields that differ between two versions' data; every field of `after` when `before` is unknown. */
