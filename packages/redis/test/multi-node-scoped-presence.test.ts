@@ -1,5 +1,6 @@
+import { connect, type TrussClient } from "@truss/client";
 import type { ScopedPresenceChange } from "@truss/protocol";
-import { collect, request, requireRedisOrSkip, sleep, startRedisServer, type RedisServer, waitFor } from "@truss/test-utils";
+import { collect, request, requireRedisOrSkip, signToken, sleep, startRedisServer, startTcpProxy, type RedisServer, type TcpProxy, waitFor } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startChildNode, type ChildNode } from "./support/child-node.js";
 import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
@@ -18,11 +19,16 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
   let server: RedisServer;
   let group: NodeGroup | undefined;
   let child: ChildNode | undefined;
+  const devices: TrussClient[] = [];
+  let proxy: TcpProxy | undefined;
 
   beforeAll(async () => {
     server = await startRedisServer();
   });
   afterEach(async () => {
+    for (const device of devices.splice(0)) device.close();
+    await proxy?.close();
+    proxy = undefined;
     await child?.kill();
     child = undefined;
     await group?.closeAll();
@@ -100,5 +106,60 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
     expect(annHeard[1]).toMatchObject({ change: "left", member: { state: { editing: "notes" } } });
     await sleep(TTL_MS);
     expect(annHeard).toHaveLength(2);
+  });
+
+  test("@truss/client devices on two nodes: a device whose TCP is cut leaves, and joins again with its latest state when it reconnects", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    await group.adaptersReady();
+    proxy = await startTcpProxy(nodeB.port);
+    const companyId = company();
+    const device = (url: string, userId: string) => {
+      const client = connect(url, {
+        deviceId: `${userId}-phone`,
+        token: signToken({ userId, companyId }),
+        reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+        socketOptions: { transports: ["websocket"] },
+      });
+      devices.push(client);
+      return client;
+    };
+    const office = device(nodeA.url, "ann");
+    const site = device(proxy.url, "ben");
+    await Promise.all([office.documents.watch(report.type, report.id), site.documents.watch(report.type, report.id)]);
+    const seen = office.presence.in(report);
+    await seen.join({ viewing: true });
+    const mine = site.presence.in(report);
+    await mine.join({ editing: "notes" });
+    await waitFor(() => seen.others.length === 1, { message: "ann on A sees ben on B" });
+    const first = seen.others[0]!.memberId;
+
+    proxy.cut();
+    await waitFor(() => seen.others.length === 0, { message: "ben's cut connection left" });
+    mine.update({ editing: "photos" });
+    await waitFor(() => seen.others.length === 1 && seen.others[0]!.memberId !== first, { timeoutMs: 5000, message: "ben back" });
+    expect(seen.others[0]!.state).toEqual({ editing: "photos" });
+    expect(await members(nodeA, companyId)).toEqual(["ann", "ben"]);
+  });
+
+  test("unsubscribeUser on one node ends the presence of the user's socket on another, and the scope hears it", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS }, authorize: () => true } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    await group.adaptersReady();
+    const companyId = company();
+    const project = { topic: "project:p-17" };
+    const ann = await group.connect(nodeA, { userId: "ann", companyId });
+    const ben = await group.connect(nodeB, { userId: "ben", companyId });
+    for (const socket of [ann, ben]) expect((await request(socket, "topic:subscribe", project)).ok).toBe(true);
+    const annHeard = collect<ScopedPresenceChange>(ann, "presence:changed");
+    await request(ann, "presence:join", { scope: project, state: {} });
+    await request(ben, "presence:join", { scope: project, state: {} });
+    await waitFor(() => annHeard.length === 1);
+    expect((await nodeA.engine.unsubscribeUser(companyId, "ben", project.topic)).sockets).toBe(1);
+    await waitFor(() => annHeard.length === 2, { message: "ben's presence ended with his subscription on B" });
+    expect(annHeard[1]).toMatchObject({ change: "left", member: { userId: "ben" } });
+    expect((await nodeA.engine.presence.in(companyId, project).list()).map((member) => member.userId)).toEqual(["ann"]);
   });
 });
