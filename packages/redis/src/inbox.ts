@@ -168,7 +168,7 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
         const message = fields ? toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")) : toMessage(id, event, encoded);
         return { message, duplicate: true };
       }
-      await drops.add({ expired: Number(expired), overCap: Number(overCap) });
+      drops.add({ expired: Number(expired), overCap: Number(overCap) });
       const message = known === undefined ? toMessage(id, event, encoded) : { id, event, data, ts: Number(id.slice(0, id.indexOf("-"))) };
       return { message, duplicate: false };
     },
@@ -181,7 +181,7 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
         start,
         Math.floor(limit),
       ])) as [number, [string, string[]][]];
-      await drops.add({ expired: Number(expired) });
+      drops.add({ expired: Number(expired) });
       return entries.map(([id, fields]) => toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")));
     },
 

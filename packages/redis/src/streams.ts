@@ -267,7 +267,7 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
         const entry = stored ? decodeEntry(Number(offset), stored) : { offset: Number(offset), event, data, ts: Number(ts) };
         return { epoch, entry, duplicate: true };
       }
-      await totals.add({ trimmed: Number(trimmed), expired: Number(expired) });
+      totals.add({ trimmed: Number(trimmed), expired: Number(expired) });
       return { epoch, entry: { offset: Number(offset), event, data, ts: Number(ts) }, duplicate: false };
     },
 
@@ -283,7 +283,7 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
         after,
         count,
       ])) as [string, number, string, number, number, string[]];
-      await totals.add({ expired: Number(expired) });
+      totals.add({ expired: Number(expired) });
       return {
         epoch,
         top: Number(top),

@@ -8,16 +8,23 @@ end
 return 1
 `);
 
+/** How long counts wait in this process before they are added to the hash. */
+const FLUSH_AFTER_MS = 1000;
+
 /**
  * Counters every node adds to one Redis hash: the inbox's drops, the streams'
  * trims. A store counts in a script on its own key's slot, but the hash lives
- * in another slot, so the counts are added right after. If that fails, the
- * store's write still stands (so `append` still resolves) and the counts wait
- * in this process until the next call adds them; `read()` rejects while they
- * cannot be added.
+ * in another slot, so the counts are added apart from the write, at most
+ * {@link FLUSH_AFTER_MS} later, all that gathered meanwhile in one script:
+ * a full stream trims on every append, and a script (and a round trip the
+ * append waited for) per append was what that cost. The store's write never
+ * waits for them. If adding them fails they wait for the next try; `read()`
+ * adds this process's first, and rejects while they cannot be added. Other
+ * nodes' counts show in `read()` within about a second.
  */
 export class SharedTotals<F extends string> {
   private pending: Record<F, number>;
+  private timer: NodeJS.Timeout | undefined;
 
   /** `fields` are the hash's fields, in the order `read()` lists them. */
   constructor(
@@ -28,10 +35,31 @@ export class SharedTotals<F extends string> {
     this.pending = this.zeros();
   }
 
-  /** Adds counts to the hash; on failure keeps them for the next call instead of rejecting. */
-  async add(counts: Partial<Record<F, number>>): Promise<void> {
-    for (const field of this.fields) this.pending[field] += counts[field] ?? 0;
-    await this.flush().catch(() => undefined);
+  /** Counts, to be added to the hash within about a second; never waits, never throws. */
+  add(counts: Partial<Record<F, number>>): void {
+    let any = false;
+    for (const field of this.fields) {
+      const count = counts[field] ?? 0;
+      if (count === 0) continue;
+      this.pending[field] += count;
+      any = true;
+    }
+    if (any) this.schedule();
+  }
+
+  /**
+   * Adds the waiting counts in about a second; tries again a second after a
+   * failure, until the client is closed for good. Unref'd: counts still
+   * waiting when the process ends are lost, never the writes they count.
+   */
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush().catch(() => {
+        if ((this.redis as { status?: string }).status !== "end") this.schedule();
+      });
+    }, FLUSH_AFTER_MS).unref();
   }
 
   /** The totals of every node, once this node's waiting counts are added. */

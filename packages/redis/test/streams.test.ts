@@ -192,7 +192,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStre
       expect(read.top).toBe(0);
     });
 
-    test("trim totals counted on one node are reported by every node", async () => {
+    test("trim totals counted on one node are reported by every node, within about a second", async () => {
       const [nodeA, nodeB] = [
         redisStreamStore({ redis: await client(), prefix, size: 2 }),
         redisStreamStore({ redis: await client(), prefix, size: 2 }),
@@ -200,9 +200,9 @@ describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStre
       const before = await nodeB.trimmed();
       const key = freshKey();
       for (let index = 0; index < 5; index += 1) await nodeA.append(key, "crew:changed", { index });
-      const after = await nodeB.trimmed();
-      expect(after.trimmed - before.trimmed).toBe(3);
-      expect(after.expired).toBe(before.expired);
+      // Node A adds its counts to the shared hash in one script a second, not one per append.
+      await expect.poll(async () => (await nodeB.trimmed()).trimmed - before.trimmed, { timeout: 3000, interval: 100 }).toBe(3);
+      expect((await nodeB.trimmed()).expired).toBe(before.expired);
     });
 
     test("append rejects while Redis is down and works again once it is back", async () => {
