@@ -196,3 +196,21 @@ test("a socket updating its state 40 times a second reaches the others at most a
   ann.close();
   ben.close();
 });
+
+test("a join the store does not confirm is answered STORE_UNAVAILABLE and leaves nothing behind; a store without its methods is refused at creation", async () => {
+  const { createRealtimeEngine, memoryScopedPresenceStore } = await import("@truss/core");
+  const { testAuth } = await import("@truss/test-utils");
+  const store = memoryScopedPresenceStore();
+  let down = true;
+  const flaky = { ...store, put: (...args: Parameters<typeof store.put>) => (down ? Promise.reject(new Error("connection lost")) : store.put(...args)) };
+  server = await startTestServer({ authorize: openPolicy(), scopedPresence: flaky });
+  const ann = await subscribed(server.url, "ann");
+  expect(await request(ann, "presence:join", { scope: topic, state: {} })).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
+  expect(await request(ann, "presence:set", { scope: topic, state: {} })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+  down = false;
+  expect(await request(ann, "presence:join", { scope: topic, state: { back: true } })).toMatchObject({ ok: true, total: 1 });
+  ann.close();
+
+  const { list: _list, ...withoutList } = memoryScopedPresenceStore();
+  expect(() => createRealtimeEngine({ auth: testAuth(), logger: false, scopedPresence: withoutList as never })).toThrow(/ScopedPresenceStore.*list/);
+});

@@ -144,6 +144,7 @@ export class ScopedPresenceService implements EnginePart {
   close(connection: Connection): Promise<unknown> | void {
     const presence = this.sockets.get(connection.socket.id);
     if (!presence) return;
+    this.sockets.delete(connection.socket.id);
     const left = [...presence.memberships.values()].map((membership) => this.drop(presence, membership, false));
     return Promise.all(left);
   }
@@ -162,14 +163,14 @@ export class ScopedPresenceService implements EnginePart {
       await this.authorize(connection, { action: "presence:join", scope });
     }
     // Checked again after the policy's answer: the subscription may have ended, or the socket gone, meanwhile.
-    const presence = this.presenceOf(connection);
-    const existing = presence.memberships.get(subscriptionRoom);
+    const existing = this.sockets.get(connection.socket.id)?.memberships.get(subscriptionRoom);
     if (existing) {
       this.setState(existing, state);
       await existing.queue;
     } else {
       this.assertHolds(connection, scope, subscriptionRoom);
       this.assertRoomForOneMore(connection);
+      const presence = this.presenceOf(connection);
       const at = Date.now();
       const { principal, socket } = connection;
       const membership: Membership = {
