@@ -47,20 +47,39 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return json
 `);
 
-// KEYS: expiry, members. ARGV: expiresAt, keepMs, then memberId and json per member.
-// Returns the ids of the members it had to add again.
+// KEYS: expiry, members. ARGV: expiresAt, keepMs, then one member id each.
+// Extends the members the scope holds; returns the ids of those it does not
+// (swept, or lost with Redis's data), for READD. A heartbeat carries ids
+// only: a member's JSON (up to the state cap) goes out again only when lost.
 const HEARTBEAT = luaScript(`${KEEP_FOR}${LUA_AS_ARRAY}
-local readded = {}
+local missing = {}
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+  else
+    missing[#missing + 1] = ARGV[i]
+  end
+end
+keepFor(KEYS[1], tonumber(ARGV[2]))
+keepFor(KEYS[2], tonumber(ARGV[2]))
+return asArray(missing)
+`);
+
+// KEYS: expiry, members. ARGV: expiresAt, keepMs, then memberId and json per member.
+// Adds each member the scope still does not hold; returns the ids it added,
+// so one that a racing put restored meanwhile is not announced twice.
+const READD = luaScript(`${KEEP_FOR}${LUA_AS_ARRAY}
+local added = {}
 for i = 3, #ARGV, 2 do
   if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-    readded[#readded + 1] = ARGV[i]
+    added[#added + 1] = ARGV[i]
   end
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
 end
 keepFor(KEYS[1], tonumber(ARGV[2]))
 keepFor(KEYS[2], tonumber(ARGV[2]))
-return asArray(readded)
+return asArray(added)
 `);
 
 // KEYS: expiry, members. ARGV: now. Removes the expired members; returns the next expiry ('' when none), then their JSON.
@@ -153,8 +172,13 @@ export function redisScopedPresenceStore(options: RedisScopedPresenceStoreOption
       const outcomes = await Promise.allSettled(
         [...byScope].map(async ([name, inScope]) => {
           const { companyId, scope } = inScope[0]!;
-          const args = inScope.flatMap((entry) => [entry.member.memberId, JSON.stringify(entry.member)]);
-          const readded = new Set((await runScript(redis, HEARTBEAT, keysOf(companyId, scope), [expiresAt, ttlMs + keyTtlMs, ...args])) as string[]);
+          const keys = keysOf(companyId, scope);
+          const missing = new Set((await runScript(redis, HEARTBEAT, keys, [expiresAt, ttlMs + keyTtlMs, ...inScope.map((entry) => entry.member.memberId)])) as string[]);
+          let readded = new Set<string>();
+          if (missing.size > 0) {
+            const args = inScope.filter((entry) => missing.has(entry.member.memberId)).flatMap((entry) => [entry.member.memberId, JSON.stringify(entry.member)]);
+            readded = new Set((await runScript(redis, READD, keys, [expiresAt, ttlMs + keyTtlMs, ...args])) as string[]);
+          }
           // The next heartbeat touches the index again; members already re-added must still reach the caller.
           await index.touch(name, expiresAt).catch((error: unknown) => {
             failure ??= { error };

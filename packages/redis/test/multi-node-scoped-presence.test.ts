@@ -162,4 +162,32 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
     expect(annHeard[1]).toMatchObject({ change: "left", member: { userId: "ben" } });
     expect((await nodeA.engine.presence.in(companyId, project).list()).map((member) => member.userId)).toEqual(["ann"]);
   });
+
+  test("a node that stalls past the TTL has its members swept, and announces them back with their state when it resumes", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(2, () => `child node ${child!.describe()}`);
+    const companyId = company();
+    const ann = await group.connect(nodeA, { userId: "ann", companyId });
+    const carol = await group.connect({ url: child.url }, { userId: "carol", companyId });
+    for (const socket of [ann, carol]) await request(socket, "document:watch", report);
+    const annHeard = collect<ScopedPresenceChange>(ann, "presence:changed");
+    await request(ann, "presence:join", { scope: report, state: {} });
+    await request(carol, "presence:join", { scope: report, state: { editing: "notes" } });
+    await waitFor(() => annHeard.length === 1, { message: "carol joined" });
+
+    child.pause();
+    try {
+      await waitFor(() => annHeard.length === 2, { timeoutMs: TTL_MS * 4, message: "carol swept while her node stalls" });
+      expect(annHeard[1]).toMatchObject({ change: "left", member: { userId: "carol" } });
+    } finally {
+      child.resume();
+    }
+    await waitFor(() => annHeard.length === 3, { timeoutMs: TTL_MS * 3, message: "carol announced back by her node's heartbeat" });
+    expect(annHeard[2]).toMatchObject({ change: "joined", member: { userId: "carol", state: { editing: "notes" } } });
+    expect(await members(nodeA, companyId)).toEqual(["ann", "carol"]);
+    await sleep(TTL_MS);
+    expect(annHeard).toHaveLength(3);
+  });
 });
