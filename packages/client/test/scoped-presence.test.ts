@@ -33,7 +33,7 @@ test("two devices in a site report see each other join, edit a field and leave",
   onLaptop.update({ editing: "weather" });
   await waitFor(() => (onPhone.others[0]?.state as { editing?: string } | undefined)?.editing === "weather", { message: "bob's field" });
   expect(heard.map((change) => change.change)).toEqual(["joined", "updated"]);
-  expect((await server.engine.presence.in("acme", report).list()).map((member) => member.userId)).toEqual(["alice", "bob"]);
+  expect((await server.engine.presence.in("acme", report).list()).map((member) => member.userId).sort()).toEqual(["alice", "bob"]);
 
   await onLaptop.leave();
   expect(onLaptop.joined).toBe(false);
