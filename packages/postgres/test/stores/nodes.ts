@@ -1,5 +1,6 @@
 import pg from "pg";
-import { SHARED_POSTGRES } from "../support/postgres.js";
+import { afterAll, beforeAll, describe } from "vitest";
+import { freshSchema, SHARED_POSTGRES, type FreshSchema } from "../support/postgres.js";
 
 /**
  * A pool of its own for each store a conformance suite creates, as each
@@ -22,4 +23,21 @@ export function poolPerStore() {
       await pool?.end();
     },
   };
+}
+
+/**
+ * A conformance suite on a schema of its own, created before the suite and
+ * dropped after it: `register` gets a pool per store and the schema's name.
+ */
+export function suiteOnFreshSchema(name: string, register: (stores: ReturnType<typeof poolPerStore>, schema: () => string) => void): void {
+  describe(name, () => {
+    let db: FreshSchema;
+    beforeAll(async () => {
+      db = await freshSchema();
+    });
+    afterAll(async () => {
+      await db?.drop();
+    });
+    register(poolPerStore(), () => db.schema);
+  });
 }
