@@ -23,12 +23,8 @@ export type {
   InboxStore,
   UserKey,
 } from "./inbox/store.js";
-export {
-  idempotencyKeyOf,
-  INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
-  isIdempotencyKey,
-  MAX_IDEMPOTENCY_KEY_LENGTH,
-} from "./inbox/store.js";
+export { INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE } from "./inbox/store.js";
+export { idempotencyKeyOf, isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "./kernel/idempotency.js";
 export type {
   CompareAndSetResult,
   DocumentKey,

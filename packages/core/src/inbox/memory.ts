@@ -2,7 +2,6 @@ import {
   compareInboxIds,
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
-  idempotencyKeyOf,
   INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
   isInboxId,
   type InboxDropStats,
@@ -12,6 +11,7 @@ import {
   type UserKey,
 } from "./store.js";
 import { TrussError } from "../kernel/errors.js";
+import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";

@@ -1,9 +1,9 @@
 import type { Principal } from "../kernel/principal.js";
 import type { Connection } from "../kernel/connection.js";
 import { TrussError } from "../kernel/errors.js";
+import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import {
   compareInboxIds,
-  idempotencyKeyOf,
   isInboxId,
   type InboxAppendResult,
   type InboxMessage,

@@ -54,7 +54,7 @@ export interface InboxStore {
    * `data` (what was stored is gone). Without a key nothing is remembered.
    *
    * @throws TypeError when `options.idempotencyKey` is present but not an
-   * idempotency key ({@link isIdempotencyKey}).
+   * idempotency key (`isIdempotencyKey`).
    */
   append(user: UserKey, event: string, data: unknown, options?: InboxAppendOptions): Promise<InboxAppendResult>;
   /**
@@ -81,7 +81,7 @@ export interface InboxAppendOptions {
    * Makes the append idempotent for this user: a repeat with the same key
    * within the TTL stores nothing and resolves with the first message. A
    * non-empty string of well-formed Unicode, at most
-   * {@link MAX_IDEMPOTENCY_KEY_LENGTH} characters.
+   * `MAX_IDEMPOTENCY_KEY_LENGTH` characters.
    */
   idempotencyKey?: string;
 }
@@ -110,48 +110,8 @@ export const DEFAULT_INBOX_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default inbox length cap: 1,000 messages a user. */
 export const DEFAULT_INBOX_MAX_LENGTH = 1000;
 
-/** The longest idempotency key, in characters (Unicode code points). */
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
 /**
  * How many idempotency keys a store remembers per user, as a multiple of its
  * `maxLength`: at most `10 × maxLength`, the oldest forgotten first.
  */
 export const INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE = 10;
-
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
-/**
- * Whether `value` can be an idempotency key: a non-empty string of
- * well-formed Unicode (no lone surrogate) of at most
- * {@link MAX_IDEMPOTENCY_KEY_LENGTH} characters.
- */
-export function isIdempotencyKey(value: unknown): value is string {
-  if (typeof value !== "string" || value.length === 0 || LONE_SURROGATE.test(value)) return false;
-  // A code point is one or two UTF-16 units, so only lengths in between need counting.
-  if (value.length <= MAX_IDEMPOTENCY_KEY_LENGTH) return true;
-  if (value.length > 2 * MAX_IDEMPOTENCY_KEY_LENGTH) return false;
-  let characters = 0;
-  for (const _ of value) characters += 1;
-  return characters <= MAX_IDEMPOTENCY_KEY_LENGTH;
-}
-
-/**
- * The idempotency key of append options, or `undefined` without one; for
- * store implementations.
- *
- * @throws TypeError naming `who` when the options or the key are malformed.
- */
-export function idempotencyKeyOf(options: InboxAppendOptions | undefined, who: string): string | undefined {
-  if (options === undefined) return undefined;
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`${who}: options must be an object, got ${options === null ? "null" : typeof options}`);
-  }
-  const key = options.idempotencyKey;
-  if (key === undefined) return undefined;
-  if (!isIdempotencyKey(key)) {
-    throw new TypeError(
-      `${who}: idempotencyKey must be a non-empty string of well-formed Unicode of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
-    );
-  }
-  return key;
-}

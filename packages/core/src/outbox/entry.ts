@@ -1,5 +1,5 @@
 import { isTopicName, RESERVED_EVENTS } from "@truss/protocol";
-import { idempotencyKeyOf } from "../inbox/store.js";
+import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { assertIds } from "../kernel/payload.js";
 import type { OutboxTarget } from "./source.js";

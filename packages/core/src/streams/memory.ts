@@ -11,7 +11,7 @@ import {
   type StreamTrimStats,
 } from "./store.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
-import { idempotencyKeyOf } from "../inbox/store.js";
+import { idempotencyKeyOf } from "../kernel/idempotency.js";
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {

@@ -1,5 +1,5 @@
 import type { StreamAppendOptions, StreamEntry, StreamKey, StreamStore } from "./store.js";
-import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "../inbox/store.js";
+import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "../kernel/idempotency.js";
 import { TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
