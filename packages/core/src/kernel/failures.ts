@@ -88,3 +88,42 @@ function isBug(error: unknown): boolean {
     (error instanceof Error && error.name === "DataCloneError")
   );
 }
+
+/**
+ * Calls to a store whose answers are best effort (presence): connections
+ * carry on while it is down. A failure is counted in
+ * `truss_store_errors_total{store}` and logged once per outage instead of once
+ * per call, and answers `undefined`; the first success after it logs that the
+ * store is back. Each call is timed like any other store call, under the
+ * store method's name.
+ */
+export class BestEffortStore {
+  private failing = false;
+
+  /** @param what - how the logs name what goes stale ("presence", "scoped presence"). */
+  constructor(
+    private readonly ctx: Pick<EngineContext, "metrics" | "logger">,
+    private readonly store: StoreName,
+    private readonly what: string,
+  ) {}
+
+  async call<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await timedStoreCall(this.ctx, this.store, operation, call);
+      if (this.failing) {
+        this.failing = false;
+        this.ctx.logger.warn(`${this.what} store is reachable again`);
+      }
+      return result;
+    } catch (error) {
+      this.ctx.metrics.inc("truss_store_errors_total", { store: this.store });
+      if (!this.failing) {
+        this.failing = true;
+        this.ctx.logger.error(`${this.what} ${operation} failed; ${this.what} is stale until the store is back`, {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      return undefined;
+    }
+  }
+}

@@ -3,7 +3,7 @@ import type { DeviceRef, PresenceTransition, PresenceUser } from "./store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
 import { deviceKey, type Connection } from "../kernel/connection.js";
 import { type EngineContext } from "../kernel/context.js";
-import { storeCall, timedStoreCall } from "../kernel/failures.js";
+import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import type { PresenceStore } from "./store.js";
 import { companyRoom, userKeyOf } from "../kernel/rooms.js";
@@ -54,14 +54,18 @@ export class PresenceService {
   /** After `stop()` changes go out one by one: no window timer may outlive the engine. */
   private stopped = false;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private failing = false;
   private inFlightHeartbeat: Promise<void> | undefined;
+
+  /** Presence is best effort while its store is down: connections carry on, the outage is logged once. */
+  private readonly stores: BestEffortStore;
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly store: PresenceStore,
     private readonly timing: Required<PresenceTimingOptions>,
-  ) {}
+  ) {
+    this.stores = new BestEffortStore(ctx, "presence", "presence");
+  }
 
   /** Starts heartbeats and sweeps; timers never keep the process alive. */
   start(): void {
@@ -126,7 +130,7 @@ export class PresenceService {
    * While the store is down the cap is not enforced (presence is best effort).
    */
   async admitsDevice(principal: Principal, max: number): Promise<boolean> {
-    const stored = await this.guard("deviceIds", () => this.store.deviceIds(principal.companyId, principal.userId));
+    const stored = await this.stores.call("deviceIds", () => this.store.deviceIds(principal.companyId, principal.userId));
     const ids = new Set(stored ?? []);
     for (const id of this.deviceIdsByUser.of(userKeyOf(principal))) ids.add(id);
     return ids.has(principal.deviceId) || ids.size < max;
@@ -171,7 +175,7 @@ export class PresenceService {
   heartbeat(): Promise<void> {
     if (this.devices.size === 0) return Promise.resolve();
     const refs = [...this.devices.values()].map((device) => device.ref);
-    const beat = this.guard("heartbeat", () => this.store.heartbeat(refs, this.timing.ttlMs)).then((transitions) => {
+    const beat = this.stores.call("heartbeat", () => this.store.heartbeat(refs, this.timing.ttlMs)).then((transitions) => {
       for (const transition of transitions ?? []) this.announce(transition);
     });
     this.inFlightHeartbeat = beat;
@@ -183,13 +187,13 @@ export class PresenceService {
 
   /** Announces users whose devices expired (their node stopped heartbeating). */
   async sweep(): Promise<void> {
-    const transitions = await this.guard("sweepExpired", () => this.store.sweepExpired());
+    const transitions = await this.stores.call("sweepExpired", () => this.store.sweepExpired());
     for (const transition of transitions ?? []) this.announce(transition);
   }
 
   private enqueue(device: LocalDevice, operation: "connect" | "disconnect", call: () => Promise<PresenceTransition | null>): Promise<void> {
     const next = device.queue.then(async () => {
-      const transition = await this.guard(operation, call);
+      const transition = await this.stores.call(operation, call);
       if (transition) this.announce(transition);
     });
     device.queue = next;
@@ -226,30 +230,5 @@ export class PresenceService {
     this.ctx.namespace().to(companyRoom(companyId)).emit(PROTOCOL_EVENTS.presenceUpdates, batch);
     // Keep collecting while the burst lasts.
     if (!this.stopped) this.openWindow(companyId);
-  }
-
-  /**
-   * Presence is best effort while its store is down: connections carry on and
-   * the failure is logged once per outage instead of once per socket. Each
-   * call is timed like any other store call, under the store method's name.
-   */
-  private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
-    try {
-      const result = await timedStoreCall(this.ctx, "presence", operation, call);
-      if (this.failing) {
-        this.failing = false;
-        this.ctx.logger.warn("presence store is reachable again");
-      }
-      return result;
-    } catch (error) {
-      this.ctx.metrics.inc("truss_store_errors_total", { store: "presence" });
-      if (!this.failing) {
-        this.failing = true;
-        this.ctx.logger.error(`presence ${operation} failed; presence is stale until the store is back`, {
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-      return undefined;
-    }
   }
 }

@@ -2,7 +2,7 @@ import { isPresenceScope, isTopicName, PROTOCOL_EVENTS, type PresenceScope, type
 import type { Connection } from "../kernel/connection.js";
 import type { EngineContext } from "../kernel/context.js";
 import { TrussError } from "../kernel/errors.js";
-import { storeCall, timedStoreCall } from "../kernel/failures.js";
+import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { documentRoom, presenceRoom, topicRoom } from "../kernel/rooms.js";
@@ -110,8 +110,10 @@ export class ScopedPresenceService implements EnginePart {
   private readonly sockets = new Map<string, SocketPresence>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private failing = false;
   private readonly intervalMs: number;
+
+  /** Best effort while the store is down, as company presence is: the outage is logged once. */
+  private readonly stores: BestEffortStore;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -121,6 +123,7 @@ export class ScopedPresenceService implements EnginePart {
     private readonly limits: Required<ScopedPresenceLimits>,
   ) {
     this.intervalMs = Math.ceil(1000 / limits.updatesPerSecond);
+    this.stores = new BestEffortStore(ctx, "presence", "scoped presence");
   }
 
   /** Follows the sockets' rooms, starts heartbeats and sweeps. */
@@ -263,7 +266,7 @@ export class ScopedPresenceService implements EnginePart {
       for (const membership of memberships.values()) entries.push(this.entryOf(connection.principal.companyId, membership));
     }
     if (entries.length === 0) return;
-    const readded = await this.guard("scopeHeartbeat", () => this.store.heartbeat(entries, this.timing.ttlMs));
+    const readded = await this.stores.call("scopeHeartbeat", () => this.store.heartbeat(entries, this.timing.ttlMs));
     for (const entry of readded ?? []) {
       this.ctx.namespace().to(presenceRoom(entry.companyId, entry.scope)).except(entry.member.memberId).emit(PROTOCOL_EVENTS.presenceChanged, changeOf(entry, "joined"));
     }
@@ -271,7 +274,7 @@ export class ScopedPresenceService implements EnginePart {
 
   /** Announces members whose TTL passed (their node stopped heartbeating) as gone. */
   async sweep(): Promise<void> {
-    const swept = await this.guard("scopeSweep", () => this.store.sweepExpired());
+    const swept = await this.stores.call("scopeSweep", () => this.store.sweepExpired());
     for (const entry of swept ?? []) this.ctx.namespace().to(presenceRoom(entry.companyId, entry.scope)).emit(PROTOCOL_EVENTS.presenceChanged, changeOf(entry, "left"));
   }
 
@@ -289,7 +292,7 @@ export class ScopedPresenceService implements EnginePart {
     const { socket, principal } = presence.connection;
     if (socket.connected) void socket.leave(membership.room);
     return this.enqueue(membership, async () => {
-      const removed = await this.guard("scopeRemove", () => this.store.remove(principal.companyId, membership.key, membership.member.memberId));
+      const removed = await this.stores.call("scopeRemove", () => this.store.remove(principal.companyId, membership.key, membership.member.memberId));
       // The store not answering is no reason to keep the scope waiting: its TTL ends the member anyway, and a sweep would report it again.
       if (removed === null) return;
       const change: ScopedPresenceChange = { scope: membership.scope, change: "left", member: removed?.member ?? membership.member };
@@ -321,7 +324,7 @@ export class ScopedPresenceService implements EnginePart {
     const member = membership.member;
     void this.enqueue(membership, async () => {
       // Best effort, as heartbeats are: a lost update is replaced by the next one, or restored by the heartbeat.
-      await this.guard("scopePut", () => this.store.put({ companyId, scope: membership.key, member }, this.timing.ttlMs));
+      await this.stores.call("scopePut", () => this.store.put({ companyId, scope: membership.key, member }, this.timing.ttlMs));
       if (presence.memberships.get(membership.subscriptionRoom) !== membership) return;
       this.announce(membership, "updated", member, member.memberId);
     }).catch(() => undefined);
@@ -399,26 +402,6 @@ export class ScopedPresenceService implements EnginePart {
     }
   }
 
-  /** Presence is best effort while its store is down, logged once per outage. */
-  private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
-    try {
-      const result = await timedStoreCall(this.ctx, "presence", operation, call);
-      if (this.failing) {
-        this.failing = false;
-        this.ctx.logger.warn("scoped presence store is reachable again");
-      }
-      return result;
-    } catch (error) {
-      this.ctx.metrics.inc("truss_store_errors_total", { store: "presence" });
-      if (!this.failing) {
-        this.failing = true;
-        this.ctx.logger.error(`scoped presence ${operation} failed; scoped presence is stale until the store is back`, {
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-      return undefined;
-    }
-  }
 }
 
 /** A scope checked: a topic name, or a document's type and id of 1 to 200 characters. */
