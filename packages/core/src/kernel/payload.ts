@@ -202,21 +202,14 @@ function pathOf(parent: Visit | null, key: string | number | null): string {
   return path.startsWith(".") ? path.slice(1) : path;
 }
 
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
-/** `String.prototype.isWellFormed` (Node.js 20), a native scan, or the regular expression where it is missing. */
-const wellFormed: (value: string) => boolean =
-  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === "function"
-    ? (value) => (value as string & { isWellFormed(): boolean }).isWellFormed()
-    : (value) => !LONE_SURROGATE.test(value);
-
 /**
  * Whether a string is well-formed Unicode: no lone surrogate, which no
  * encoding (UTF-8, a URI, a Redis key) can carry. Ids that name a document,
- * a user or a company must be.
+ * a user or a company must be. `String#isWellFormed` is native from Node.js 20,
+ * the oldest release Truss supports.
  */
 export function isWellFormedText(value: string): boolean {
-  return wellFormed(value);
+  return (value as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 /**
