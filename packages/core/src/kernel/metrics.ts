@@ -88,6 +88,13 @@ export const ENGINE_METRICS = {
   truss_inbox_undeliverable_total: { kind: "counter", help: "Stored inbox messages skipped because they could not be encoded for a socket.", labels: [] },
   truss_authorization_refusals_total: { kind: "counter", help: "Operations the authorize policy refused (or could not decide), by action.", labels: ["action"] },
   truss_topic_subscriptions_total: { kind: "counter", help: "Topic subscriptions granted on this node.", labels: [] },
+  truss_scoped_presence_members: { kind: "gauge", help: "Memberships of scoped presence (one socket in one topic or document) held by this node.", labels: [] },
+  truss_scoped_presence_updates_total: {
+    kind: "counter",
+    help: "Scoped presence state updates, by outcome: sent (went out to the scope) or coalesced (replaced by a later state before its turn came).",
+    labels: ["outcome"],
+  },
+  truss_scoped_presence_refused_total: { kind: "counter", help: "presence:join and presence:set calls refused, by error code.", labels: ["code"] },
   truss_subscriptions_dropped_total: {
     kind: "counter",
     help: "Subscriptions ended by the server (refresh re-check or revocation), by kind (topic, document).",
@@ -227,6 +234,8 @@ export class MetricsRegistry {
   private readonly companies: Set<string> | null;
   /** The value of `truss_outbox_lag_seconds`, set by the outbox relay after each claim. */
   outboxLagSeconds = 0;
+  /** The value of `truss_scoped_presence_members`, kept by scoped presence as sockets join and leave. */
+  scopedPresenceMembers = 0;
   private readonly companyMax: number;
 
   constructor(options: MetricsOptions = {}) {
@@ -488,7 +497,11 @@ type StoreTotals = { inbox: Pick<InboxStore, "dropped">; streams: Pick<StreamSto
 /** The registry of one engine, with every metric it reports declared up front. */
 export function createEngineMetrics(connections: () => number, stores: StoreTotals, options: MetricsOptions = {}): MetricsRegistry {
   const metrics = new MetricsRegistry(options);
-  const gauges: Record<NamesOf<"gauge">, () => number> = { truss_connections: connections, truss_outbox_lag_seconds: () => metrics.outboxLagSeconds };
+  const gauges: Record<NamesOf<"gauge">, () => number> = {
+    truss_connections: connections,
+    truss_outbox_lag_seconds: () => metrics.outboxLagSeconds,
+    truss_scoped_presence_members: () => metrics.scopedPresenceMembers,
+  };
 
   // Totals kept by the stores, across all nodes sharing them, read at scrape time. A store
   // that is down is already counted by truss_store_errors_total; its samples are left out.
