@@ -1,7 +1,7 @@
 import { isPresenceScope, isTopicName, PROTOCOL_EVENTS, type PresenceScope, type ScopedPresenceChange, type ScopedPresenceListing } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import type { EngineContext } from "../kernel/context.js";
-import { TrussError } from "../kernel/errors.js";
+import { isTrussError, TrussError } from "../kernel/errors.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
 import { jsonSnapshot } from "../kernel/payload.js";
@@ -157,6 +157,27 @@ export class ScopedPresenceService implements EnginePart {
    * state when it is there already, and lists the scope's members.
    */
   async join(connection: Connection, payload: unknown): Promise<ScopedPresenceListing> {
+    try {
+      return await this.joinOrUpdate(connection, payload);
+    } catch (error) {
+      throw this.refusal(error);
+    }
+  }
+
+  /** Replaces the socket's state in a scope it joined; the change goes out coalesced. */
+  set(connection: Connection, payload: unknown): void {
+    try {
+      const { subscriptionRoom, scope } = this.scopeOf(connection, payload);
+      const state = this.stateOf(payload);
+      const membership = this.sockets.get(connection.socket.id)?.memberships.get(subscriptionRoom);
+      if (!membership) throw new TrussError("NOT_FOUND", `This connection is not present in ${describe(scope)}; send presence:join first.`);
+      this.setState(membership, state);
+    } catch (error) {
+      throw this.refusal(error);
+    }
+  }
+
+  private async joinOrUpdate(connection: Connection, payload: unknown): Promise<ScopedPresenceListing> {
     const { scope, key, subscriptionRoom } = this.scopeOf(connection, payload);
     const state = this.stateOf(payload);
     const { companyId } = connection.principal;
@@ -188,6 +209,7 @@ export class ScopedPresenceService implements EnginePart {
         queue: Promise.resolve(),
       };
       presence.memberships.set(subscriptionRoom, membership);
+      this.ctx.metrics.scopedPresenceMembers += 1;
       void socket.join(membership.room);
       try {
         await this.enqueue(membership, async () => {
@@ -197,6 +219,7 @@ export class ScopedPresenceService implements EnginePart {
       } catch (error) {
         if (presence.memberships.get(subscriptionRoom) === membership) {
           presence.memberships.delete(subscriptionRoom);
+          this.ctx.metrics.scopedPresenceMembers -= 1;
           void socket.leave(membership.room);
           this.forgetIfEmpty(presence);
         }
@@ -204,15 +227,6 @@ export class ScopedPresenceService implements EnginePart {
       }
     }
     return this.listing(companyId, key);
-  }
-
-  /** Replaces the socket's state in a scope it joined; the change goes out coalesced. */
-  set(connection: Connection, payload: unknown): void {
-    const { subscriptionRoom, scope } = this.scopeOf(connection, payload);
-    const state = this.stateOf(payload);
-    const membership = this.sockets.get(connection.socket.id)?.memberships.get(subscriptionRoom);
-    if (!membership) throw new TrussError("NOT_FOUND", `This connection is not present in ${describe(scope)}; send presence:join first.`);
-    this.setState(membership, state);
   }
 
   /** Leaves a scope's presence; a scope the socket was not in is fine. */
@@ -286,6 +300,7 @@ export class ScopedPresenceService implements EnginePart {
    */
   private drop(presence: SocketPresence, membership: Membership, told: boolean): Promise<void> {
     presence.memberships.delete(membership.subscriptionRoom);
+    this.ctx.metrics.scopedPresenceMembers -= 1;
     this.forgetIfEmpty(presence);
     clearTimeout(membership.timer);
     membership.pending = undefined;
@@ -303,6 +318,7 @@ export class ScopedPresenceService implements EnginePart {
 
   /** Takes the latest state; sends it now when the socket's last change went out long enough ago, else when it did. */
   private setState(membership: Membership, state: unknown): void {
+    if (membership.pending) this.ctx.metrics.inc("truss_scoped_presence_updates_total", { outcome: "coalesced" });
     membership.pending = { state };
     if (membership.timer !== undefined) return;
     const wait = membership.sentAt + this.intervalMs - Date.now();
@@ -327,12 +343,19 @@ export class ScopedPresenceService implements EnginePart {
       await this.stores.call("scopePut", () => this.store.put({ companyId, scope: membership.key, member }, this.timing.ttlMs));
       if (presence.memberships.get(membership.subscriptionRoom) !== membership) return;
       this.announce(membership, "updated", member, member.memberId);
+      this.ctx.metrics.inc("truss_scoped_presence_updates_total", { outcome: "sent" });
     }).catch(() => undefined);
   }
 
   private announce(membership: Membership, change: ScopedPresenceChange["change"], member: ScopedPresenceMember, except: string): void {
     const payload: ScopedPresenceChange = { scope: membership.scope, change, member };
     this.ctx.namespace().to(membership.room).except(except).emit(PROTOCOL_EVENTS.presenceChanged, payload);
+  }
+
+  /** Counts a refused `presence:join` or `presence:set` by its code; returns the error to throw. */
+  private refusal(error: unknown): unknown {
+    if (isTrussError(error)) this.ctx.metrics.inc("truss_scoped_presence_refused_total", { code: error.code });
+    return error;
   }
 
   private async listing(companyId: string, key: string): Promise<ScopedPresenceListing> {
