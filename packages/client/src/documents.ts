@@ -154,6 +154,29 @@ export interface DocumentsClient {
   unwatch(type: string, id: string): Promise<void>;
   /** The last version this client saw of a document, or `undefined`. */
   knownVersion(type: string, id: string): number | undefined;
+  /**
+   * The latest version this client holds of a document it {@link watch}es:
+   * the same object until another version is held, so a UI can compare it
+   * by identity (React's `useSyncExternalStore` does). `undefined` when the
+   * document is not watched, its watch has not been answered, or it does
+   * not exist yet.
+   */
+  snapshot(type: string, id: string): DocumentSnapshot | undefined;
+  /**
+   * Calls `callback` whenever {@link snapshot} of a document changes: a
+   * commit by anyone (this client's own writes included), the answer to a
+   * watch or a read after a gap, an unwatch, a drop. Returns an unsubscribe
+   * function.
+   */
+  onSnapshot(callback: (document: { type: string; id: string }) => void): () => void;
+}
+
+/** A version of a watched document as this client holds it: see {@link DocumentsClient.snapshot}. */
+export interface DocumentSnapshot {
+  /** The version number. */
+  readonly version: number;
+  /** The whole document at that version. */
+  readonly data: DocumentData;
 }
 
 /** How many documents' versions are remembered; the least recently touched go first. */
@@ -178,7 +201,7 @@ export class DocumentSync implements DocumentsClient {
    * The latest version held of each watched document: what a delta applies
    * to, and what a re-watch compares with to tell which fields changed.
    */
-  private readonly watchedData = new Map<string, { version: number; data: DocumentData }>();
+  private readonly watchedData = new Map<string, DocumentSnapshot>();
   /**
    * Per watched document being loaded (its watch, a read after a gap, or this
    * client's own write on its way), the deltas that arrived meanwhile: they
@@ -186,6 +209,7 @@ export class DocumentSync implements DocumentsClient {
    */
   private readonly loading = new Map<string, { loaders: number; deltas: DocumentDeltaUpdated[] }>();
   private readonly updated: Listeners<[DocumentUpdated]>;
+  private readonly snapshots: Listeners<[{ type: string; id: string }]>;
   private readonly watches: KeptSubscriptions<DocumentRef, { document: DocumentVersion | null }>;
   /** The `onConflict` given to an `update` call, by its mutation id, while the call waits; `null` for "return conflicts unresolved". */
   private readonly callConflictHandlers = new Map<string, ConflictHandler | null>();
@@ -205,6 +229,7 @@ export class DocumentSync implements DocumentsClient {
     onDropped: (drop: DroppedSubscription) => void,
   ) {
     this.updated = new Listeners(onListenerFailure);
+    this.snapshots = new Listeners(onListenerFailure);
     this.watches = new KeptSubscriptions(connection, {
       id: ({ type, id }) => documentKey(type, id),
       describe: ({ type, id }) => `document ${type}/${id}`,
@@ -216,7 +241,7 @@ export class DocumentSync implements DocumentsClient {
       unsubscribe: (ref) => connection.request(PROTOCOL_EVENTS.documentUnwatch, { type: ref.type, id: ref.id }),
       accepted: (ref, { document }, resumed) => this.watched(ref, document, resumed),
       dropped: ({ type, id }, error) => {
-        this.watchedData.delete(documentKey(type, id));
+        this.release(type, id);
         onDropped({ kind: "document", type, id, error });
       },
     });
@@ -334,8 +359,16 @@ export class DocumentSync implements DocumentsClient {
     return document;
   }
 
+  snapshot(type: string, id: string): DocumentSnapshot | undefined {
+    return this.watchedData.get(documentKey(type, id));
+  }
+
+  onSnapshot(callback: (document: { type: string; id: string }) => void): () => void {
+    return this.snapshots.add(callback);
+  }
+
   async unwatch(type: string, id: string): Promise<void> {
-    this.watchedData.delete(documentKey(type, id));
+    this.release(type, id);
     await this.watches.remove({ type, id });
   }
 
@@ -446,8 +479,18 @@ export class DocumentSync implements DocumentsClient {
     this.versions.delete(key);
     this.versions.set(key, version);
     if (this.versions.size > MAX_TRACKED) this.versions.delete(this.versions.keys().next().value as string);
-    if (!this.watches.has({ type, id })) this.watchedData.delete(key);
-    else if ((this.watchedData.get(key)?.version ?? 0) <= version) this.watchedData.set(key, { version, data });
+    if (!this.watches.has({ type, id })) {
+      this.release(type, id);
+    } else if ((this.watchedData.get(key)?.version ?? 0) < version) {
+      // A version already held is the same data: keeping the object keeps `snapshot` stable for the UI.
+      this.watchedData.set(key, { version, data });
+      this.snapshots.emit({ type, id });
+    }
+  }
+
+  /** Lets go of the version held of a document that is no longer watched. */
+  private release(type: string, id: string): void {
+    if (this.watchedData.delete(documentKey(type, id))) this.snapshots.emit({ type, id });
   }
 }
 

@@ -25,6 +25,7 @@ export type {
   ConflictResolution,
   DocumentConflict,
   DocumentsClient,
+  DocumentSnapshot,
   DocumentUpdateOptions,
   DocumentUpdateOutcome,
 } from "./documents.js";
@@ -40,6 +41,7 @@ export type {
   DocumentUpdated,
   DocumentVersion,
   ErrorAction,
+  EventCatalog,
   ErrorCode,
   FieldConflict,
   InboxMessage,
