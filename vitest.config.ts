@@ -15,6 +15,7 @@ const alias = [
     find: new RegExp(`^@truss/${name}$`),
     replacement: fromRoot(`./packages/${name}/src/index.ts`),
   })),
+  { find: /^@truss\/react$/, replacement: fromRoot("./packages/react/src/index.ts") },
   { find: /^@truss\/test-utils$/, replacement: fromRoot("./tools/test-utils/src/index.ts") },
 ];
 
@@ -65,6 +66,11 @@ export default defineConfig({
       },
       otherMajor("nestjs12", "nestjs", nestPackages),
       otherMajor("nestjs12-fastify", "nestjs", nestPackages, { fixture: "nestjs12", provide: { nestPlatform: "fastify" } }),
+      {
+        extends: true as const,
+        // React Testing Library on jsdom, against a real server.
+        test: { name: "react", include: ["packages/react/test/**/*.test.{ts,tsx}"], environment: "jsdom" },
+      },
       {
         extends: true as const,
         test: { name: "examples", include: ["examples/*/test/**/*.test.ts"] },
