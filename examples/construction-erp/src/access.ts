@@ -10,8 +10,8 @@
 import type { AuthorizePolicy, Principal } from "@truss/core";
 import type { Repositories } from "./data/index.js";
 import { HttpError } from "./http-errors.js";
-import { decide, type AccessRequest, type Actor, type Decision } from "./policy.js";
-import { COMPANY_FEEDS, type CompanyFeed, type ErpTopicPattern } from "./topics.js";
+import { decide, type AccessRequest, type Actor, type Decision, type Refusal } from "./policy.js";
+import { COMPANY_FEEDS, parseTopic, type ErpTopicPattern } from "./topics.js";
 
 /** A user of a company: a principal, or anyone the application asks about. */
 export type UserRef = Pick<Principal, "companyId" | "userId">;
@@ -28,11 +28,15 @@ export interface ErpAccess {
   visible<T>(user: UserRef, rows: readonly T[], requestOf: (row: T) => AccessRequest): T[];
   /** A request about a document, with the project it belongs to looked up. */
   documentRequest(companyId: string, action: "document:read" | "document:write" | "document:rollback", type: string, id: string): AccessRequest;
-  /** The engine's `authorize` option: the same decisions for topics, documents and events. */
+  /** The engine's `authorize` option: the same decisions for topics, documents, events and presence. */
   authorize: AuthorizePolicy<ErpTopicPattern>;
 }
 
 const REMOVED = { code: "FORBIDDEN", message: "You are no longer a member of this company." } as const;
+
+const missingProject = (projectId: string): Refusal => ({ code: "NOT_FOUND", message: `No project ${projectId} in your company.` });
+const unknownTopic = (topic: string): Refusal => ({ code: "NOT_FOUND", message: `No topic ${topic} in your company.` });
+const projectRead = (projectId: string): AccessRequest => ({ action: "project:read", project: projectId, resource: `project ${projectId}` });
 
 /** Binds the policy to the repositories' facts. */
 export function createAccess(repos: Repositories): ErpAccess {
@@ -53,28 +57,35 @@ export function createAccess(repos: Repositories): ErpAccess {
     resource: `document ${type}/${id}`,
   });
 
+  /** Who may follow a topic, or see and join its presence: its project's readers, or its feed's. */
+  const decideTopic = (principal: Principal, topic: string): Decision => {
+    const parsed = parseTopic(topic);
+    if (!parsed) return unknownTopic(topic);
+    if ("feed" in parsed) return decideFor(principal, { action: COMPANY_FEEDS[parsed.feed] });
+    // A project that does not exist is refused like one the user may not see.
+    if (!repos.projects.get(principal.companyId, parsed.projectId)) return missingProject(parsed.projectId);
+    return decideFor(principal, projectRead(parsed.projectId));
+  };
+
   const authorize: AuthorizePolicy<ErpTopicPattern> = (principal, request) => {
     const { companyId } = principal;
     switch (request.action) {
       case "topic:subscribe":
-        if (request.pattern === "project:{projectId}") {
-          const { projectId } = request.params;
-          // A project that does not exist is refused like one the user may not see.
-          if (!repos.projects.get(companyId, projectId)) return { code: "NOT_FOUND", message: `No project ${projectId} in your company.` };
-          return decideFor(principal, { action: "project:read", project: projectId, resource: `project ${projectId}` });
-        }
-        return decideFor(principal, { action: COMPANY_FEEDS[request.params.feed as CompanyFeed] });
+        return decideTopic(principal, request.topic);
       case "document:read":
       case "document:write":
       case "document:rollback":
         return decideFor(principal, documentRequest(companyId, request.action, request.type, request.id));
       case "event":
-        // `user:typing`, the one client event, checks the document it names itself.
+        // `expense:submit`, the one client event, checks the project it names itself.
         return actorOf(principal) ? true : REMOVED;
       case "presence:join":
-      case "presence:read":
-        // Asked only of a socket that holds the topic or document, which the cases above allowed it.
-        return actorOf(principal) ? true : REMOVED;
+      case "presence:read": {
+        // Asked again here, not left to the subscription: an assignment taken away since hides the project's presence at once.
+        const { scope } = request;
+        if ("topic" in scope) return decideTopic(principal, scope.topic);
+        return decideFor(principal, documentRequest(companyId, "document:read", scope.type, scope.id));
+      }
     }
   };
 
@@ -137,16 +148,19 @@ export function createAsyncAccess(facts: AccessFacts): AsyncErpAccess {
     resource: `document ${type}/${id}`,
   });
 
+  const decideTopic = async (principal: Principal, topic: string): Promise<Decision> => {
+    const parsed = parseTopic(topic);
+    if (!parsed) return unknownTopic(topic);
+    if ("feed" in parsed) return decideFor(principal, { action: COMPANY_FEEDS[parsed.feed] });
+    if (!(await facts.projects.get(principal.companyId, parsed.projectId))) return missingProject(parsed.projectId);
+    return decideFor(principal, projectRead(parsed.projectId));
+  };
+
   const authorize: AuthorizePolicy<ErpTopicPattern> = async (principal, request) => {
     const { companyId } = principal;
     switch (request.action) {
       case "topic:subscribe":
-        if (request.pattern === "project:{projectId}") {
-          const { projectId } = request.params;
-          if (!(await facts.projects.get(companyId, projectId))) return { code: "NOT_FOUND", message: `No project ${projectId} in your company.` };
-          return decideFor(principal, { action: "project:read", project: projectId, resource: `project ${projectId}` });
-        }
-        return decideFor(principal, { action: COMPANY_FEEDS[request.params.feed as CompanyFeed] });
+        return decideTopic(principal, request.topic);
       case "document:read":
       case "document:write":
       case "document:rollback":
@@ -154,8 +168,11 @@ export function createAsyncAccess(facts: AccessFacts): AsyncErpAccess {
       case "event":
         return (await actorOf(principal)) ? true : REMOVED;
       case "presence:join":
-      case "presence:read":
-        return (await actorOf(principal)) ? true : REMOVED;
+      case "presence:read": {
+        const { scope } = request;
+        if ("topic" in scope) return decideTopic(principal, scope.topic);
+        return decideFor(principal, await documentRequest(companyId, "document:read", scope.type, scope.id));
+      }
     }
   };
 

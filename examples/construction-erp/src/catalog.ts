@@ -90,13 +90,6 @@ export const notificationSchema = z.object({
   createdAt: z.number().int(),
 });
 
-/** What the dashboard sends while someone types in a document field. */
-export const typingSchema = z.object({
-  type: z.string().min(1).max(64),
-  id: z.string().min(1).max(128),
-  field: z.string().min(1).max(64),
-});
-
 /**
  * A new expense as its submitter sends it: over REST (`POST /api/expenses`)
  * or as the `expense:submit` event, which the dashboard queues in its outbox
@@ -123,10 +116,8 @@ export const catalog = defineEvents({
     "item:added": inventoryItemSchema,
     "reorder:triggered": z.object({ item: inventoryItemSchema, suggestedQuantity: z.number().int().positive() }),
     "notification:new": notificationSchema,
-    "user:typing": typingSchema.extend({ userId: z.string() }),
   },
   client: {
-    "user:typing": typingSchema,
     /**
      * Submits an expense; the handler answers with the created expense. Sent
      * from the dashboard's outbox with a mutation id, so a resend after a

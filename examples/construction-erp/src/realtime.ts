@@ -14,7 +14,6 @@ import { Redis } from "ioredis";
 import type { AsyncErpAccess, ErpAccess } from "./access.js";
 import { catalog, type ErpCatalog } from "./catalog.js";
 import { TOPIC_PATTERNS, type ErpTopicPattern } from "./topics.js";
-import { relayTyping } from "./typing.js";
 
 /** Engine options the ERP leaves to its caller. */
 export type ErpEngineOptions = Partial<Omit<RealtimeEngineOptions<ErpCatalog, ErpTopicPattern>, "auth" | "authorize" | "topics" | "events" | "documents">>;
@@ -48,8 +47,9 @@ export interface ErpRealtime {
 const REDIS_CONNECT_TIMEOUT_MS = 5000;
 
 /**
- * Builds the engine with the ERP's catalog, policy and topics, and its
- * `user:typing` relay.
+ * Builds the engine with the ERP's catalog, policy and topics. Who has a
+ * site report or a project open is the engine's scoped presence, which the
+ * same policy guards (`presence:join`, `presence:read`).
  *
  * @throws Error when `redisUrl` is set and Redis cannot be reached.
  */
@@ -77,7 +77,6 @@ export async function createErpRealtime(options: ErpRealtimeOptions): Promise<Er
   // Inboxes and streams in PostgreSQL, beside the data they announce; presence and the adapter stay in memory or Redis.
   if (options.durable) Object.assign(base, { inbox: options.durable.inbox, streams: options.durable.streams });
   const engine = createRealtimeEngine<ErpCatalog, ErpTopicPattern>(base);
-  relayTyping(engine, access);
   return {
     engine,
     storage,

@@ -3,7 +3,8 @@
  * the dashboard builds its topic names with the same functions.
  *
  * - `project:{projectId}`: one project's changes (`project:updated`,
- *   `project:deleted`, typing in its site reports), for whoever may see it.
+ *   `project:deleted`) and who is viewing its page (its presence), for
+ *   whoever may see it.
  * - `company:{feed}`: company-wide feeds for staff (managers and members):
  *   `company:projects` (`project:created`), `company:inventory` (stock) and
  *   `company:invoices` (invoices and payments).
@@ -34,6 +35,21 @@ export const TOPIC_PATTERNS = [
 
 /** The topic of one project: `project:p-riverside`. */
 export const projectTopic = (projectId: string): string => `project:${projectId}`;
+
+/**
+ * What a topic name stands for: a project, or a company-wide feed;
+ * `undefined` for a name of neither pattern. The policy asks it about the
+ * topic of a subscription and of a presence scope alike.
+ */
+export function parseTopic(topic: string): { projectId: string } | { feed: CompanyFeed } | undefined {
+  const colon = topic.indexOf(":");
+  if (colon < 0) return undefined;
+  const kind = topic.slice(0, colon);
+  const rest = topic.slice(colon + 1);
+  if (kind === "project" && rest.length > 0) return { projectId: rest };
+  if (kind === "company" && Object.hasOwn(COMPANY_FEEDS, rest)) return { feed: rest as CompanyFeed };
+  return undefined;
+}
 
 /** The topic of a company-wide feed: `company:inventory`. */
 export const companyTopic = (feed: CompanyFeed): string => `company:${feed}`;

@@ -72,8 +72,9 @@ describe.each(BACKENDS)("one policy behind both doors, on %s", (backend) => {
     // Watching (the socket's way to hear a document's updates) is a read, decided alike.
     expect(await overSocket("sam", "document:watch", harbor)).toBe("NOT_FOUND");
     expect(await overSocket("sam", "document:watch", riverside)).toBe("allowed");
-    // Typing hints name a document too, and are refused outside his project.
-    expect(await overSocket("sam", "user:typing", { ...harbor, field: "notes" })).toBe("NOT_FOUND");
+    // Presence stands on a watch: the report he may not watch has none for him; his own has.
+    expect(await overSocket("sam", "presence:join", { scope: harbor, state: { field: "notes" } })).toBe("FORBIDDEN");
+    expect(await overSocket("sam", "presence:join", { scope: riverside, state: { field: "notes" } })).toBe("allowed");
     // A topic of no declared shape never reaches the policy.
     expect(await overSocket("sam", "topic:subscribe", { topic: "payroll" })).toBe("INVALID_PAYLOAD");
   });

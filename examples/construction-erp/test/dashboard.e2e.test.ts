@@ -116,13 +116,46 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     await alice.locator('#reorders li[data-item-id="s-rebar"]', { hasText: "order 11 t" }).waitFor();
   });
 
+  /** Who a page shows in `list` (`#report-viewers`, `#project-viewers`), each as `userId:field`, `-` for none. */
+  const viewers = (page: Page, list: string) =>
+    page.locator(`${list} li[data-user-id]`).evaluateAll((items) => items.map((item) => `${item.getAttribute("data-user-id")}:${item.getAttribute("data-field") || "-"}`));
+
+  test("two colleagues in one report see each other, and which field each is editing; leaving the report clears it", async () => {
+    await until(() => viewers(alice, "#report-viewers")).toEqual(["u-ben:-"]);
+    await until(() => viewers(ben, "#report-viewers")).toEqual(["u-alice:-"]);
+    await ben.locator('#editor input[name="weather"]').focus();
+    await alice.locator('#report-viewers li[data-user-id="u-ben"][data-field="weather"]', { hasText: "Ben Okafor · editing weather" }).waitFor();
+    await alice.locator('#editor label[data-edited-by="Ben Okafor editing"] input[name="weather"]').waitFor();
+    await ben.locator('#editor input[name="weather"]').blur();
+    await until(() => viewers(alice, "#report-viewers")).toEqual(["u-ben:-"]);
+    await until(() => alice.locator("#editor label[data-edited-by]").count()).toBe(0);
+
+    await openReport(ben, "harbor-daily");
+    await until(() => viewers(alice, "#report-viewers")).toEqual([]);
+    await until(() => alice.locator("#report-viewers").innerText()).toBe("Nobody else has this open.");
+    await openReport(ben, "riverside-daily");
+    await until(() => viewers(alice, "#report-viewers")).toEqual(["u-ben:-"]);
+  });
+
+  test("a project's page shows who else is viewing it", async () => {
+    for (const page of [alice, ben]) {
+      await page.locator('#projects tr[data-project-id="p-harbor"] a.project-link').click();
+      await page.locator('#project-page[data-project-id="p-harbor"][data-ready="true"]').waitFor();
+    }
+    await until(() => viewers(alice, "#project-viewers")).toEqual(["u-ben:-"]);
+    await until(() => viewers(ben, "#project-viewers")).toEqual(["u-alice:-"]);
+    await until(() => alice.locator("#project-page-title").innerText()).toBe("Harbor Bridge Retrofit");
+    await screenshot(alice, "dashboard-project-page");
+  });
+
   test("both edit the same field; Ben is shown the conflict and merges it", async () => {
     const mine = "Crane inspection at 14:00. Ben: crane operator confirmed.";
     const theirs = "Crane inspection moved to 15:00 (Alice).";
     // Ben starts typing first, then Alice saves the same field.
     await ben.locator('#editor textarea[name="notes"]').fill(mine);
-    await alice.locator("#typing", { hasText: "Ben Okafor is typing in notes" }).waitFor();
+    await alice.locator('#report-viewers li[data-user-id="u-ben"][data-field="notes"]', { hasText: "Ben Okafor · editing notes" }).waitFor();
     await alice.locator('#editor textarea[name="notes"]').fill(theirs);
+    await ben.locator('#report-viewers li[data-user-id="u-alice"][data-field="notes"]', { hasText: "Alice Moreno · editing notes" }).waitFor();
     await alice.locator('#editor button[type="submit"]').click();
     await alice.locator("#document-version", { hasText: "v2 · saved by Alice Moreno" }).waitFor();
     await ben.locator("#editor-notice", { hasText: "Alice Moreno saved version 2 while you were editing" }).waitFor();
@@ -157,6 +190,8 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     await until(() => sam.locator("#report-picker option").evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value))).toEqual(["riverside-daily"]);
     // The card shows until the page knows the role: wait for it to be hidden.
     await until(() => sam.locator("#stock-card").isHidden()).toBe(true);
+    // His own project's report shows who else has it open: Ben is in it.
+    await sam.locator('#report-viewers li[data-user-id="u-ben"]').waitFor();
 
     // Harbor first, in the order a leak would have to arrive before Riverside's change.
     const setBudget = async (projectId: string, budget: number) => {
@@ -180,6 +215,14 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     expect(received).not.toMatch(/p-harbor|harbor-daily|Harbor|3100000/);
     expect(await sam.locator('#projects tr[data-project-id="p-harbor"]').count()).toBe(0);
     await screenshot(sam, "dashboard-subcontractor");
+
+    // Harbor Bridge's page by its address: refused, so no page and nobody on it, while Alice and Ben are viewing it.
+    await sam.evaluate(() => void (location.hash = "#project=p-harbor"));
+    await sam.locator(".toast", { hasText: "Could not open project p-harbor" }).waitFor();
+    await until(() => sam.locator("#project-page").isHidden()).toBe(true);
+    expect(await sam.locator("#project-viewers li[data-user-id]").count()).toBe(0);
+    expect(framesOf.get(sam)!.filter((frame) => frame.includes("presence:changed") && /harbor/i.test(frame))).toEqual([]);
+    await until(() => viewers(alice, "#project-viewers")).toEqual(["u-ben:-"]);
   });
 
   test("the Globex user saw none of it", async () => {
@@ -188,7 +231,7 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     expect(await gus.locator("#projects tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-project-id")).sort())).toEqual(["p-annex", "p-hangar"]);
     expect(await gus.locator("#expenses li[data-expense-id]").evaluateAll((items) => items.map((item) => item.getAttribute("data-expense-id")))).toEqual(["e-rebar"]);
     expect(await gus.locator("#reorders li").allInnerTexts()).toEqual(["No alerts."]);
-    expect(await gus.locator("#typing").innerText()).toBe("");
+    expect(await gus.locator("#report-viewers li[data-user-id]").count()).toBe(0);
     expect(await gus.locator('#editor textarea[name="notes"]').inputValue()).toBe("Waiting for the steel delivery window.");
     expect(await gus.locator("#document-version").textContent()).toMatch(/^v1 · saved by the server/);
     await screenshot(gus, "dashboard-globex");

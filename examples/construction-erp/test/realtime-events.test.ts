@@ -156,23 +156,6 @@ describe.each(BACKENDS)("REST changes emit the catalog's events to the right com
     expect(aliceLog.of("inbox:message").filter((entry) => entry.event === "task:assigned")).toEqual([]);
   });
 
-  test("user:typing is relayed to the subscribers of the document's project only, and validated against the catalog", async () => {
-    const [benSocket] = [sockets[1]!];
-    const ack = await request(benSocket, "user:typing", { type: "site-report", id: "riverside-daily", field: "notes" });
-    expect(ack).toEqual({ ok: true });
-    const hint = { type: "site-report", id: "riverside-daily", field: "notes", userId: "u-ben" };
-    expect(await aliceLog.waitFor("user:typing")).toEqual(hint);
-    // The topic includes the sender's own devices; the dashboard ignores its own hints.
-    expect(await benLog.waitFor("user:typing")).toEqual(hint);
-
-    const invalid = await request(benSocket, "user:typing", { type: "site-report", field: 42 });
-    expect(invalid.ok).toBe(false);
-    expect(invalid.error.code).toBe("INVALID_PAYLOAD");
-
-    await fence();
-    expect(globexLeaks()).toEqual([]);
-  });
-
   test("a REST document update emits document:updated to its watchers; a stale edit of the same field is a 409 conflict", async () => {
     const path = "/api/documents/site-report/riverside-daily";
     // With a policy, document:updated goes only to the sockets watching the document.

@@ -101,8 +101,9 @@ export async function watch(socket: Socket, type: string, id: string): Promise<a
 
 /**
  * What a socket of Sam, a subcontractor on Riverside Tower only, gets for
- * each request of the policy's edge: Harbor Bridge's topic and site report,
- * the staff's company-wide feed, and his own project's topic and report.
+ * each request of the policy's edge: Harbor Bridge's topic, site report and
+ * their presence, the staff's company-wide feed, and his own project's topic
+ * and report.
  * Each entry is `allowed` or the refusal's code; every app of the examples
  * must answer {@link SUBCONTRACTOR_VIEW}.
  */
@@ -118,23 +119,28 @@ export async function subcontractorView(socket: Socket): Promise<Record<string, 
     "get harbor-daily": await outcome("document:get", harbor),
     "watch harbor-daily": await outcome("document:watch", harbor),
     "update harbor-daily": await outcome("document:update", { ...harbor, baseVersion: 1, changes: { notes: "x" } }),
-    "type in harbor-daily": await outcome("user:typing", { ...harbor, field: "notes" }),
+    "join presence of harbor-daily": await outcome("presence:join", { scope: harbor, state: { field: "notes" } }),
+    "read presence of project:p-harbor": await outcome("presence:members", { scope: { topic: "project:p-harbor" } }),
     "subscribe company:projects": await outcome("topic:subscribe", { topic: "company:projects" }),
     "subscribe project:p-riverside": await outcome("topic:subscribe", { topic: "project:p-riverside" }),
     "watch riverside-daily": await outcome("document:watch", riverside),
     "update riverside-daily": await outcome("document:update", { ...riverside, baseVersion: 1, changes: { notes: "Formwork ties delivered." } }),
+    "join presence of riverside-daily": await outcome("presence:join", { scope: riverside, state: { field: "notes" } }),
   };
 }
 
-/** The answers of {@link subcontractorView}: another project's things are `NOT_FOUND`, the staff feed `FORBIDDEN`, his own allowed. */
+/** The answers of {@link subcontractorView}: another project's things are `NOT_FOUND` (their presence `FORBIDDEN`), the staff feed `FORBIDDEN`, his own allowed. */
 export const SUBCONTRACTOR_VIEW: Readonly<Record<string, string>> = {
   "subscribe project:p-harbor": "NOT_FOUND",
   "get harbor-daily": "NOT_FOUND",
   "watch harbor-daily": "NOT_FOUND",
   "update harbor-daily": "NOT_FOUND",
-  "type in harbor-daily": "NOT_FOUND",
+  // Presence stands on a subscription or watch he was refused, so it is refused before the policy is asked.
+  "join presence of harbor-daily": "FORBIDDEN",
+  "read presence of project:p-harbor": "FORBIDDEN",
   "subscribe company:projects": "FORBIDDEN",
   "subscribe project:p-riverside": "allowed",
   "watch riverside-daily": "allowed",
   "update riverside-daily": "allowed",
+  "join presence of riverside-daily": "allowed",
 };

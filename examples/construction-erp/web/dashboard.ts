@@ -29,6 +29,7 @@ import { askToResolve } from "./panels/conflict-dialog.js";
 import { mountEditor } from "./panels/editor.js";
 import { mountExpenses } from "./panels/expenses.js";
 import { mountNotifications } from "./panels/notifications.js";
+import { mountProjectPage } from "./panels/project-page.js";
 import { mountPresence } from "./panels/presence.js";
 import { mountProjects } from "./panels/projects.js";
 import { mountStock } from "./panels/stock.js";
@@ -123,6 +124,7 @@ function showDashboard(session: Session): void {
   const context: DashboardContext = { client, api, session, directory, cache };
   // Every panel registers its listeners now, before any await, so none misses the inbox replay.
   const live = [mountProjects(context), mountPresence(context), mountNotifications(context), mountExpenses(context), mountStock(context), mountEditor(context)];
+  mountProjectPage(context);
   loadDirectory(context);
   // Set once every panel holds its subscriptions, so a test knows updates will reach this tab.
   void Promise.allSettled(live).then(() => (document.body.dataset.live = "true"));

@@ -15,7 +15,6 @@ import { openDatabase, seedDatabase } from "@truss/example-construction-erp/db";
 import { seedData } from "@truss/example-construction-erp/seed";
 import { sqliteDocumentStore } from "@truss/example-construction-erp/sqlite-document-store";
 import { TOPIC_PATTERNS } from "@truss/example-construction-erp/topics";
-import { relayTyping } from "@truss/example-construction-erp/typing";
 import { attachRealtime, realtimeHandler } from "@truss/express";
 import express from "express";
 import { loginHandler, requireToken } from "./auth.js";
@@ -54,7 +53,6 @@ export async function createExpressErp(options: { jwtSecret: string; databasePat
     documents,
     ...(options.logger === false ? { logger: false as const } : {}),
   });
-  relayTyping(realtime, access);
 
   app.use(express.json());
   // Sets req.realtime and answers GET /health/websocket.

@@ -10,7 +10,6 @@ import { ErpDatabase } from "./database.js";
 import { ExpensesController } from "./expenses.controller.js";
 import { ExpensesService } from "./expenses.service.js";
 import { ProjectsController } from "./projects.controller.js";
-import { TypingRelay } from "./typing-relay.js";
 
 /** The construction ERP's projects and expense approvals as a Nest module. */
 @Module({})
@@ -38,7 +37,7 @@ export class AppModule {
         }),
       ],
       controllers: [LoginController, ProjectsController, ExpensesController],
-      providers: [TokenGuard, ExpensesService, TypingRelay],
+      providers: [TokenGuard, ExpensesService],
     };
   }
 }

@@ -83,11 +83,12 @@ describe("the NestJS ERP", () => {
 
     // Harbor first: a socket receives in order, so once Riverside's change arrives a leak would already be logged.
     expect((await api(alice, "PATCH", "/projects/p-harbor", { budget: 2_900_000 })).status).toBe(200);
-    expect((await request(aliceSocket, "user:typing", { type: "site-report", id: "harbor-daily", field: "notes" })).ok).toBe(true);
+    expect((await request(socket, "presence:join", { scope: { type: "site-report", id: "riverside-daily" }, state: { field: null } })).ok).toBe(true);
+    expect((await request(aliceSocket, "presence:join", { scope: { type: "site-report", id: "harbor-daily" }, state: { field: "notes" } })).ok).toBe(true);
     expect((await api(alice, "PATCH", "/projects/p-riverside", { budget: 4_400_000 })).status).toBe(200);
 
     expect(await log.waitFor("project:updated")).toMatchObject({ id: "p-riverside", budget: 4_400_000 });
-    const heard = log.events.filter((entry) => ["project:updated", "user:typing", "document:updated"].includes(entry.event));
+    const heard = log.events.filter((entry) => ["project:updated", "presence:changed", "document:updated"].includes(entry.event));
     expect(heard).toEqual([{ event: "project:updated", data: expect.objectContaining({ id: "p-riverside" }) }]);
     expect(JSON.stringify(log.events)).not.toMatch(/p-harbor|harbor-daily/);
   });

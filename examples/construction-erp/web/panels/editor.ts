@@ -3,10 +3,9 @@ import type { DocumentSummary } from "../../src/sqlite-document-store.js";
 import type { DashboardContext } from "../context.js";
 import { byId, h, time, toast } from "../dom.js";
 import { cachedGet, isNetworkFailure } from "../offline-cache.js";
+import { fieldOf, trackViewers } from "./viewers.js";
 
 const SITE_REPORT = "site-report";
-const TYPING_EVERY_MS = 1500;
-const TYPING_SHOWN_MS = 3000;
 /** The cache keys: the report list is cached under its API path, each report's last version and the open report by these. */
 const REPORT_LIST = "/documents";
 const reportKey = (id: string) => `report:${id}`;
@@ -36,27 +35,40 @@ type ListedDocument = DocumentSummary & { projectId: string | null };
  * come from `client.outbox.pending`, so a reload shows them again; they are
  * not dirty, so saving again does not send them twice.
  *
+ * Who else has the report open, and which field each is editing, comes from
+ * the report's scoped presence (`client.presence.in({ type, id })`): this tab
+ * joins it once the report is watched, with `{ field }` set on focus and
+ * cleared on blur, and each field shows who else is in it.
+ *
  * @returns a promise that settles once the first report is open and watched.
  */
 export function mountEditor(context: DashboardContext): Promise<void> {
-  const { client, session, directory, cache } = context;
+  const { client, directory, cache } = context;
   const form = byId<HTMLFormElement>("editor");
   const picker = byId<HTMLSelectElement>("report-picker");
   const versionLabel = byId("document-version");
   const notice = byId("editor-notice");
-  const typing = byId("typing");
+  const viewerList = byId("report-viewers");
   const inputs = [...form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input[name], textarea[name]")];
   /** Fields typed and not saved. */
   const dirty = new Set<string>();
   /** Saves of this page whose promise has not settled: shown as pending even before the outbox has stored them. */
   const saving = new Set<{ id: string; changes: DocumentData }>();
-  const lastTypingSent = new Map<string, number>();
   let documentId: string | null = null;
   /** The latest committed version known of the open report. */
   let committed: DocumentVersion | null = null;
   /** The version the dirty fields were typed on: what a save names as its base. */
   let baseVersion = 0;
-  let typingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The field this tab is in, told to the others in the report. */
+  let focused: string | null = null;
+  const viewers = trackViewers(context, viewerList, (others) => {
+    for (const input of inputs) {
+      const names = others.filter((member) => fieldOf(member) === input.name).map((member) => directory.nameOf(member.userId));
+      const label = input.closest("label");
+      if (names.length > 0) label?.setAttribute("data-edited-by", `${names.join(", ")} editing`);
+      else label?.removeAttribute("data-edited-by");
+    }
+  });
 
   const titleOf = (id: string) => picker.querySelector<HTMLOptionElement>(`option[value="${CSS.escape(id)}"]`)?.textContent ?? id;
 
@@ -121,12 +133,15 @@ export function mountEditor(context: DashboardContext): Promise<void> {
       dirty.add(input.name);
       input.classList.add("dirty");
       input.classList.remove("waiting");
-      const last = lastTypingSent.get(input.name) ?? 0;
-      if (documentId && client.status === "connected" && Date.now() - last > TYPING_EVERY_MS) {
-        lastTypingSent.set(input.name, Date.now());
-        // Best effort: a dropped typing hint is harmless.
-        client.emit("user:typing", { type: SITE_REPORT, id: documentId, field: input.name }).catch(() => undefined);
-      }
+    });
+    input.addEventListener("focus", () => {
+      focused = input.name;
+      viewers.update({ field: focused });
+    });
+    input.addEventListener("blur", () => {
+      if (focused !== input.name) return;
+      focused = null;
+      viewers.update({ field: null });
     });
   }
 
@@ -217,19 +232,12 @@ export function mountEditor(context: DashboardContext): Promise<void> {
     else notice.textContent = `Updated to version ${update.version} by ${by}.`;
   });
 
-  client.on("user:typing", ({ type, id, field, userId }) => {
-    // The project's topic brings this user's own hints back too.
-    if (type !== SITE_REPORT || id !== documentId || userId === session.user.id) return;
-    typing.textContent = `${directory.nameOf(userId)} is typing in ${field}…`;
-    clearTimeout(typingTimer);
-    typingTimer = setTimeout(() => (typing.textContent = ""), TYPING_SHOWN_MS);
-  });
-
   client.onDropped((drop) => {
     if (drop.kind !== "document" || drop.type !== SITE_REPORT) return;
     picker.querySelector(`option[value="${CSS.escape(drop.id)}"]`)?.remove();
     cache.delete(reportKey(drop.id));
     if (drop.id !== documentId) return;
+    viewers.leave();
     documentId = null;
     committed = null;
     delete form.dataset.ready;
@@ -254,7 +262,10 @@ export function mountEditor(context: DashboardContext): Promise<void> {
     form.dataset.documentId = id;
     picker.value = id;
     cache.set(OPEN_REPORT, id);
-    if (previous && previous !== id) void client.documents.unwatch(SITE_REPORT, previous).catch(() => undefined);
+    if (previous && previous !== id) {
+      viewers.leave();
+      void client.documents.unwatch(SITE_REPORT, previous).catch(() => undefined);
+    }
     committed = cache.get<DocumentVersion>(reportKey(id)) ?? null;
     baseVersion = committed?.version ?? 0;
     render();
@@ -275,6 +286,8 @@ export function mountEditor(context: DashboardContext): Promise<void> {
       return;
     }
     learn(document, true);
+    // Presence stands on the watch: joined once the server holds it, again by the client after each reconnection.
+    viewers.enter({ type: SITE_REPORT, id }, { field: focused });
     form.inert = false;
     form.dataset.source = "live";
     render();

@@ -5,6 +5,7 @@ import type { ApiError } from "../api.js";
 import type { DashboardContext } from "../context.js";
 import { byId, flash, h, money, toast } from "../dom.js";
 import { cachedGet } from "../offline-cache.js";
+import { projectPageHash } from "./project-page.js";
 
 /**
  * Projects with their budgets: the ones this user may see (a subcontractor,
@@ -12,7 +13,7 @@ import { cachedGet } from "../offline-cache.js";
  * topic, where its changes arrive as `project:updated` and `project:deleted`,
  * including the spend an approved expense or a paid invoice adds; staff also
  * follow `company:projects` for `project:created`. A topic the server drops
- * takes its row away.
+ * takes its row away. A project's name opens its page (`project-page.ts`).
  *
  * @returns a promise that settles once the initial subscriptions are in place.
  */
@@ -42,7 +43,7 @@ export function mountProjects(context: DashboardContext): Promise<void> {
     const bar = h("div", { class: share > 1 ? "bar over" : "bar", role: "progressbar", "aria-valuenow": Math.round(share * 100), "aria-label": `${project.name} spend` });
     bar.append(h("span", { style: `width: ${Math.min(100, share * 100).toFixed(1)}%` }));
     const cells = [
-      h("td", {}, project.name, h("span", { class: "sub" }, project.site)),
+      h("td", {}, h("a", { href: projectPageHash(project.id), class: "project-link" }, project.name), h("span", { class: "sub" }, project.site)),
       h("td", {}, h("span", { class: `badge ${project.status}` }, project.status.replace("_", " "))),
       h("td", { class: "spend" }, bar, h("span", { class: "sub" }, `${money(project.spent)} of ${money(project.budget)} (${Math.round(share * 100)}%)`)),
     ];
