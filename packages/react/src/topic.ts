@@ -1,0 +1,39 @@
+import { useCallback, useSyncExternalStore } from "react";
+import { useTrussClient } from "./context.js";
+import { useEventHandlers } from "./events.js";
+import type { EventHandlers } from "./register.js";
+import { sharesOf } from "./shares.js";
+import { PENDING, type SubscriptionState } from "./shared-subscriptions.js";
+
+/**
+ * Subscribes to a topic of the user's company (`project:p-17`) while the
+ * component is mounted, and returns where the subscription stands:
+ * `pending`, `active`, `refused` (`error.code` says why: `FORBIDDEN`,
+ * `TOO_MANY_SUBSCRIPTIONS`, `INVALID_PAYLOAD`…) or `dropped` (the server
+ * ended it: `ACCESS_REVOKED`, or `FORBIDDEN` after a token refresh). None of
+ * them throws.
+ *
+ * Components on the same topic share one subscription: the first one to
+ * mount subscribes, the last one to unmount unsubscribes. `handlers` are
+ * handled like {@link useEvent}'s, while mounted, whichever stream the event
+ * came through (the client does not tell topics' events apart).
+ *
+ * @example
+ * ```tsx
+ * const feed = useTopic("project:tower-b", { "site-report:filed": (report) => append(report) });
+ * if (feed.status === "refused") return <p>No access to this project ({feed.error.code}).</p>;
+ * ```
+ */
+export function useTopic(topic: string, handlers?: EventHandlers): SubscriptionState {
+  const client = useTrussClient();
+  const subscribe = useCallback(
+    (onChange: () => void) => {
+      if (!client) return () => undefined;
+      return sharesOf(client).topics.hold(topic, onChange).release;
+    },
+    [client, topic],
+  );
+  const state = useSyncExternalStore(subscribe, () => (client ? sharesOf(client).topics.state(topic) : PENDING), () => PENDING);
+  useEventHandlers(handlers);
+  return state;
+}
