@@ -46,9 +46,9 @@ export function clientOptions(claims: TestClaims, options: Partial<ConnectOption
   };
 }
 
-/** A client as `claims`, closed by {@link closeAll}. */
-export function openClient(server: Server, claims: TestClaims, options: Partial<ConnectOptions> = {}): TrussClient<any> {
-  const client = connect(server.url, clientOptions(claims, options));
+/** A client of the server at `url` as `claims`, closed by {@link closeAll}. */
+export function openClient(url: string, claims: TestClaims, options: Partial<ConnectOptions> = {}): TrussClient<any> {
+  const client = connect(url, clientOptions(claims, options));
   clients.push(client);
   return client;
 }

@@ -29,7 +29,7 @@ function Switch({ topics }: { topics: string[] }) {
 
 test("ten components on one topic make one subscription on the wire, and unmounting the last one ends it on the server", async () => {
   const server = await startServer();
-  const client = openClient(server, alice);
+  const client = openClient(server.url, alice);
   await connected(client);
   renderWith(client, <Switch topics={Array.from({ length: 10 }, () => "project:tower-b")} />);
 
@@ -44,7 +44,7 @@ test("ten components on one topic make one subscription on the wire, and unmount
 
 test("mount and unmount loops leave no subscription on the server", async () => {
   const server = await startServer();
-  const client = openClient(server, alice);
+  const client = openClient(server.url, alice);
   await connected(client);
   renderWith(client, <Switch topics={["project:a", "project:b", "project:a"]} />);
   for (let round = 0; round < 8; round++) {
@@ -64,7 +64,7 @@ test("mount and unmount loops leave no subscription on the server", async () => 
 
 test("StrictMode's double mount subscribes once", async () => {
   const server = await startServer();
-  const client = openClient(server, alice);
+  const client = openClient(server.url, alice);
   await connected(client);
   renderWith(client, <Feed topic="project:tower-b" />);
   await screen.findByText("active");
@@ -75,7 +75,7 @@ test("StrictMode's double mount subscribes once", async () => {
 test("a refused topic and a dropped one are states, not exceptions", async () => {
   const server = await startServer();
   server.closedTopics.add("project:secret");
-  const client = openClient(server, alice);
+  const client = openClient(server.url, alice);
   renderWith(
     client,
     <>

@@ -1,0 +1,143 @@
+import { memo } from "react";
+import { act, screen, waitFor as waitForDom } from "@testing-library/react";
+import { afterEach, expect, test } from "vitest";
+import { sleep, startTcpProxy, waitFor } from "@truss/test-utils";
+import { useDocument, useSync, type DocumentState } from "@truss/react";
+import { alice, bob, closeAll, connected, documentRooms, openClient, renderWith, startServer } from "./helpers.js";
+
+afterEach(closeAll);
+
+interface SiteReport {
+  weather?: string;
+  crew?: number;
+  [field: string]: unknown;
+}
+
+const renders: Record<string, number> = {};
+const count = (name: string) => (renders[name] = (renders[name] ?? 0) + 1);
+let latest: DocumentState<SiteReport> | undefined;
+
+const Report = memo(function Report({ id }: { id: string }) {
+  count(`report:${id}`);
+  const state = useDocument<SiteReport>("site-report", id);
+  if (id === "r-1") latest = state;
+  return (
+    <p data-testid={id}>
+      {state.status} v{state.version ?? "-"} {state.document?.weather ?? ""}
+      {state.conflicts.map((conflict) => ` conflict:${conflict.field}`).join("")}
+    </p>
+  );
+});
+
+const Banner = memo(function Banner() {
+  count("banner");
+  const { inSync, pendingWrites } = useSync();
+  return <p data-testid="banner">{inSync ? "in sync" : `waiting ${pendingWrites}`}</p>;
+});
+
+const Static = memo(function Static() {
+  count("static");
+  return <p>title</p>;
+});
+
+function Page() {
+  count("page");
+  return (
+    <>
+      <Static />
+      <Banner />
+      <Report id="r-1" />
+      <Report id="r-2" />
+    </>
+  );
+}
+
+test("a document edited by another client re-renders the hook with the new version, and nothing else", async () => {
+  const server = await startServer();
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 0, changes: { weather: "rain" } });
+  await server.engine.documents.update("acme", "site-report", "r-2", { baseVersion: 0, changes: { weather: "fog" } });
+  const [phone, office] = [openClient(server.url, alice), openClient(server.url, bob)];
+  await Promise.all([connected(phone), connected(office)]);
+  for (const name of Object.keys(renders)) delete renders[name];
+  renderWith(phone, <Page />, { strict: false });
+  await waitForDom(() => expect(screen.getByTestId("r-1").textContent).toBe("ready v1 rain"));
+  await waitForDom(() => expect(screen.getByTestId("r-2").textContent).toBe("ready v1 fog"));
+  await waitFor(() => screen.getByTestId("banner").textContent === "in sync", { message: "the banner" });
+  const before = { ...renders };
+
+  await office.documents.update("site-report", "r-1", { weather: "sun", crew: 6 }, { baseVersion: 1 });
+  await waitForDom(() => expect(screen.getByTestId("r-1").textContent).toBe("ready v2 sun"));
+  await sleep(50);
+  expect(latest!.document).toEqual({ weather: "sun", crew: 6 });
+  expect(renders["report:r-1"]).toBe(before["report:r-1"]! + 1);
+  expect({ ...renders, "report:r-1": 0 }).toEqual({ ...before, "report:r-1": 0 });
+  // One source of truth: what the hook shows is the client's own object.
+  expect(latest!.document).toBe(phone.documents.snapshot("site-report", "r-1")!.data);
+});
+
+test("two components on one document share one watch; the last unmount ends it on the server", async () => {
+  const server = await startServer();
+  const client = openClient(server.url, alice);
+  await connected(client);
+  const view = renderWith(
+    client,
+    <>
+      <Report id="r-1" />
+      <Report id="r-1" />
+    </>,
+  );
+  await waitForDom(() => expect(screen.getAllByText("missing v-")).toHaveLength(2));
+  expect(documentRooms(server)).toHaveLength(1);
+  view.unmount();
+  await waitFor(() => documentRooms(server).length === 0, { message: "the document's room to empty" });
+});
+
+test("update goes through the outbox: made offline it waits, then commits once and the hook shows it", async () => {
+  const server = await startServer();
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 0, changes: { weather: "rain" } });
+  const proxy = await startTcpProxy(server.port);
+  try {
+    const phone = openClient(proxy.url, alice);
+    renderWith(
+      phone,
+      <>
+        <Banner />
+        <Report id="r-1" />
+      </>,
+    );
+    await waitForDom(() => expect(screen.getByTestId("r-1").textContent).toBe("ready v1 rain"));
+
+    proxy.hold();
+    proxy.cut();
+    await waitFor(() => phone.status === "reconnecting", { message: "the phone to lose its connection" });
+    let outcome: Promise<unknown> | undefined;
+    act(() => {
+      outcome = latest!.update({ weather: "hail" });
+    });
+    await waitForDom(() => expect(screen.getByTestId("banner").textContent).toBe("waiting 1"));
+    expect(screen.getByTestId("r-1").textContent).toBe("ready v1 rain");
+
+    proxy.release();
+    await expect(outcome).resolves.toMatchObject({ status: "applied", document: { version: 2 } });
+    await waitForDom(() => expect(screen.getByTestId("r-1").textContent).toBe("ready v2 hail"));
+    await waitForDom(() => expect(screen.getByTestId("banner").textContent).toBe("in sync"));
+    expect((await server.engine.documents.history("acme", "site-report", "r-1")).map((version) => version.version)).toEqual([2, 1]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a conflict nobody settled is shown by the component that made the update", async () => {
+  const server = await startServer();
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 0, changes: { weather: "rain" } });
+  const client = openClient(server.url, alice);
+  renderWith(client, <Report id="r-1" />);
+  await waitForDom(() => expect(screen.getByTestId("r-1").textContent).toBe("ready v1 rain"));
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 1, changes: { weather: "snow" } });
+  await waitForDom(() => expect(screen.getByTestId("r-1").textContent).toBe("ready v2 snow"));
+
+  await act(async () => {
+    await latest!.update({ weather: "sun" }, { baseVersion: 1 });
+  });
+  expect(screen.getByTestId("r-1").textContent).toBe("ready v2 snow conflict:weather");
+});
