@@ -15,3 +15,4 @@ export { revocationStoreSuite } from "./revocations.js";
 export type { RevocationSuiteOptions } from "./revocations.js";
 export { scopedPresenceStoreSuite } from "./scoped-presence.js";
 export type { ScopedPresenceSuiteOptions } from "./scoped-presence.js";
+export { inboxUndeliveredSuite } from "./inbox-undelivered.js";

@@ -13,6 +13,7 @@ import { DEFAULT_REVOCATION_TTL_MS } from "./revocations/store.js";
 import { DEFAULT_STREAM_IDLE_MS, DEFAULT_STREAM_SIZE, DEFAULT_STREAM_TTL_MS } from "./streams/store.js";
 import { presenceIntervals } from "./presence/service.js";
 import { DEFAULT_SCOPED_PRESENCE_LIMITS } from "./scoped-presence/service.js";
+import { DEFAULT_UNDELIVERED } from "./undelivered/options.js";
 
 /**
  * Every default Truss applies, in one frozen object grouped as the options
@@ -105,6 +106,21 @@ export const DEFAULTS = frozen({
   metrics: {
     /** Distinct companies labelled by one node when `companyLabel` is given without `max`. */
     companyLabel: { max: DEFAULT_COMPANY_LABEL_MAX },
+  },
+  /** `createRealtimeEngine`'s `undelivered` (`afterMs` and `handler` have no default). */
+  undelivered: {
+    /** How long a claimed call is left to the node that claimed it, in ms: 30 s. */
+    leaseMs: DEFAULT_UNDELIVERED.leaseMs,
+    /** How long one handler call may take, in ms: 10 s. */
+    timeoutMs: DEFAULT_UNDELIVERED.timeoutMs,
+    /** Calls of one message before it is given up. */
+    maxAttempts: DEFAULT_UNDELIVERED.maxAttempts,
+    /** Wait before the first retry, in ms, doubled for each further one up to a minute: 1 s. */
+    backoffMs: DEFAULT_UNDELIVERED.backoffMs,
+    /** How often each node looks for due calls, in ms: 1 s. */
+    pollIntervalMs: DEFAULT_UNDELIVERED.pollIntervalMs,
+    /** Handler calls one node runs at once. */
+    concurrency: DEFAULT_UNDELIVERED.concurrency,
   },
   /** Every inbox store's options (`InboxOptions`). */
   inbox: {

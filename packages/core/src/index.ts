@@ -21,9 +21,12 @@ export type {
   InboxDropStats,
   InboxOptions,
   InboxStore,
+  UndeliveredClaim,
+  UndeliveredOutcome,
   UserKey,
 } from "./inbox/store.js";
-export { INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE } from "./inbox/store.js";
+export { hasUndeliveredCalls, INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE, undeliveredAfterMsOf } from "./inbox/store.js";
+export type { UndeliveredCall, UndeliveredChoice, UndeliveredHandler, UndeliveredOptions } from "./undelivered/options.js";
 export { idempotencyKeyOf, isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "./kernel/idempotency.js";
 export type {
   CompareAndSetResult,

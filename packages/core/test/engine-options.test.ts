@@ -78,6 +78,7 @@ describe("unknown options", () => {
       scopedPresence: memoryScopedPresenceStore(),
       scopedPresenceLimits: { maxStateBytes: 512, maxStateDepth: 3, maxScopesPerConnection: 5, maxMembersListed: 50, updatesPerSecond: 5 },
       inbox: memoryInboxStore(),
+      undelivered: { afterMs: 60_000, handler: () => {}, events: { "typing:started": false }, leaseMs: 20_000, timeoutMs: 5_000, maxAttempts: 3, backoffMs: 500, pollIntervalMs: 500, concurrency: 4 },
       documents: memoryDocumentStore(),
       streams: memoryStreamStore(),
       revocations: memoryRevocationStore(),

@@ -15,6 +15,9 @@ import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
 import { Handshake } from "../auth/handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "../inbox/service.js";
+import { hasUndeliveredCalls } from "../inbox/store.js";
+import { undeliveredDelayOf } from "../undelivered/options.js";
+import { UndeliveredCalls } from "../undelivered/service.js";
 import { createEngineMetrics, disconnectReasonLabel } from "../kernel/metrics.js";
 import { assertKnownOptions } from "./known-options.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
@@ -115,7 +118,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.presence = Object.assign((companyId: string) => this.presenceService.list(companyId), {
       in: (companyId: string, scope: Parameters<PresenceApi["in"]>[1]) => this.scopedPresence.in(companyId, scope),
     });
-    this.inboxService = new InboxService(this.ctx, resolved.stores.inbox, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes });
+    const { undelivered } = resolved;
+    this.inboxService = new InboxService(this.ctx, resolved.stores.inbox, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes }, (event, choice) =>
+      undeliveredDelayOf(undelivered, event, choice),
+    );
     this.documentService = new DocumentService(
       this.ctx,
       resolved.stores.documents,
@@ -130,6 +136,10 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections.values());
     // In this order: a connection's events are routed and its session armed before anything is sent to it.
     this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.scopedPresence, this.inboxService, this.revocations];
+    const inbox = resolved.stores.inbox;
+    if (undelivered && hasUndeliveredCalls(inbox)) {
+      this.parts.push(new UndeliveredCalls(this.ctx, inbox, resolved.stores.presence, undelivered));
+    }
     registerProtocolHandlers(this.handlers, {
       refreshAuth: async (connection, token) => {
         const { expiresAt } = await this.handshake.refresh(connection, token);

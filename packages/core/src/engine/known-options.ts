@@ -11,6 +11,7 @@ import type { PresenceTimingOptions } from "../presence/service.js";
 import type { ScopedPresenceLimits } from "../scoped-presence/service.js";
 import { SCOPED_PRESENCE_STORE_METHODS } from "../scoped-presence/store.js";
 import type { TopicOptions } from "../topics/patterns.js";
+import type { UndeliveredOptions } from "../undelivered/options.js";
 
 /**
  * Every key of an options interface, once. TypeScript checks the record is
@@ -33,6 +34,7 @@ const KNOWN: Record<string, object> = {
     scopedPresence: true,
     scopedPresenceLimits: true,
     inbox: true,
+    undelivered: true,
     documents: true,
     streams: true,
     revocations: true,
@@ -71,6 +73,17 @@ const KNOWN: Record<string, object> = {
   scopedPresenceLimits: { maxStateBytes: true, maxStateDepth: true, maxScopesPerConnection: true, maxMembersListed: true, updatesPerSecond: true } satisfies KeysOf<ScopedPresenceLimits>,
   authExpiry: { warnBeforeMs: true, requireExpiry: true } satisfies KeysOf<AuthExpiryOptions>,
   revocationTiming: { ttlMs: true, pollIntervalMs: true } satisfies KeysOf<RevocationTimingOptions>,
+  undelivered: {
+    afterMs: true,
+    handler: true,
+    events: true,
+    leaseMs: true,
+    timeoutMs: true,
+    maxAttempts: true,
+    backoffMs: true,
+    pollIntervalMs: true,
+    concurrency: true,
+  } satisfies KeysOf<UndeliveredOptions>,
   metrics: { registry: true, companyLabel: true } satisfies KeysOf<MetricsOptions>,
   "metrics.companyLabel": { max: true } satisfies KeysOf<NonNullable<MetricsOptions["companyLabel"]>>,
   // Checked only when `auth` is jwtAuth options rather than an Authenticator.

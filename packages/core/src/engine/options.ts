@@ -23,6 +23,7 @@ import type { StreamStore } from "../streams/store.js";
 import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "../policy/policy.js";
 import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
 import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "../topics/patterns.js";
+import { resolveUndeliveredOptions, type ResolvedUndeliveredOptions, type UndeliveredOptions } from "../undelivered/options.js";
 
 /** Protective limits applied to every connection. */
 export interface LimitOptions {
@@ -250,6 +251,14 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   scopedPresenceLimits?: ScopedPresenceLimits;
   /** User inbox; default in-memory (one process). */
   inbox?: InboxStore;
+  /**
+   * Calls `handler` for each `toUser` message no device of the user
+   * acknowledged within `afterMs` of being stored, once across nodes, so
+   * the app can send a push notification, an e-mail or an SMS. Needs an
+   * inbox store with undelivered calls (memory, Redis, PostgreSQL). See
+   * docs/undelivered-messages.md.
+   */
+  undelivered?: UndeliveredOptions;
   /** Document store; default in-memory (one process). */
   documents?: DocumentStore;
   /**
@@ -337,6 +346,7 @@ export interface ResolvedOptions {
   authorize: AuthorizePolicy | undefined;
   topics: { patterns: TopicPatterns };
   maxReplay: number;
+  undelivered: ResolvedUndeliveredOptions | null;
 }
 
 /**
@@ -356,11 +366,12 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
   const maxPayloadBytes = positive(limits.maxPayloadBytes, DEFAULT_LIMITS.maxPayloadBytes, "limits.maxPayloadBytes");
   const eventsPerSecond = positive(limits.eventsPerSecond, DEFAULT_LIMITS.eventsPerSecond, "limits.eventsPerSecond");
   const ttlMs = positive(options.presenceTiming?.ttlMs, DEFAULT_PRESENCE_TTL_MS, "presenceTiming.ttlMs");
+  const inbox = options.inbox ?? memoryInboxStore();
   return {
     authenticator: "authenticate" in options.auth ? options.auth : jwtAuth(options.auth),
     stores: {
       presence: options.presence ?? memoryPresenceStore(),
-      inbox: options.inbox ?? memoryInboxStore(),
+      inbox,
       documents: options.documents ?? memoryDocumentStore(),
       streams:
         options.streams ??
@@ -414,6 +425,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
     authorize: authorizePolicy(options.authorize),
     maxReplay: positive(recovery.maxReplay, DEFAULT_MAX_REPLAY, "recovery.maxReplay"),
     topics: { patterns: new TopicPatterns(options.topics?.patterns) },
+    undelivered: resolveUndeliveredOptions(options.undelivered, inbox),
   };
 }
 

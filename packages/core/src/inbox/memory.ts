@@ -8,7 +8,9 @@ import {
   type InboxMessage,
   type InboxOptions,
   type InboxStore,
+  type UndeliveredClaim,
   type UserKey,
+  undeliveredAfterMsOf,
 } from "./store.js";
 import { TrussError } from "../kernel/errors.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
@@ -52,6 +54,19 @@ interface StoredMessage {
   ts: number;
   /** UTF-8 size of the event name and `json`: what the company's quota counts. */
   bytes: number;
+  /** The message's undelivered call, while one is pending. */
+  call?: PendingCall;
+}
+
+/** An undelivered call waiting for its due time, or leased to a claimer until `dueAt`. */
+interface PendingCall {
+  readonly user: UserKey;
+  readonly inbox: UserInbox;
+  readonly message: StoredMessage;
+  /** When it may next be claimed (its due time, or the end of its lease), epoch ms. */
+  dueAt: number;
+  /** Claims so far. */
+  attempts: number;
 }
 
 interface UserInbox {
@@ -68,6 +83,8 @@ interface UserInbox {
    * forgotten), so the oldest keys are dropped from the front.
    */
   keys: Map<string, { id: string; ts: number }>;
+  /** The pending undelivered calls of this user's messages. */
+  calls: Set<PendingCall>;
 }
 
 /**
@@ -92,6 +109,10 @@ interface UserInbox {
  * `QUOTA_EXCEEDED`), and each user's at most `maxCursorsPerUser` device
  * cursors, so neither a busy tenant nor a user cycling device ids can grow
  * the process's memory without bound.
+ *
+ * Undelivered calls (`undeliveredAfterMs`) live on their messages, so they
+ * cost nothing past what the inbox already bounds, and go when their
+ * message is dropped.
  *
  * @param options.ttlMs How long a message is kept; default 24 hours (`DEFAULTS.inbox.ttlMs`).
  * @param options.maxLength Messages kept per user; default 1,000 (`DEFAULTS.inbox.maxLength`).
@@ -119,11 +140,22 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   /** companyId → bytes of the messages its inboxes keep. */
   const companyBytes = new Map<string, number>();
   const drops: InboxDropStats = { expired: 0, overCap: 0 };
+  /** Every pending undelivered call, what a claim scans. */
+  const pendingCalls = new Set<PendingCall>();
+
+  const forgetCall = (call: PendingCall) => {
+    pendingCalls.delete(call);
+    call.inbox.calls.delete(call);
+    call.message.call = undefined;
+  };
 
   /** Drops the oldest `count` messages of a user's inbox, and their bytes from the company's. */
   const dropOldest = (companyId: string, inbox: UserInbox, count: number) => {
     let bytes = 0;
-    for (const message of inbox.messages.splice(0, count)) bytes += message.bytes;
+    for (const message of inbox.messages.splice(0, count)) {
+      bytes += message.bytes;
+      if (message.call) forgetCall(message.call);
+    }
     companyBytes.set(companyId, (companyBytes.get(companyId) ?? 0) - bytes);
   };
 
@@ -133,7 +165,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     if (!users) companies.set(user.companyId, (users = new Map()));
     let inbox = users.get(user.userId);
     if (!inbox) {
-      inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map(), keys: new Map() };
+      inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map(), keys: new Map(), calls: new Set() };
       users.set(user.userId, inbox);
     }
     return inbox;
@@ -174,6 +206,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   return {
     async append(user, event, data, options) {
       const key = idempotencyKeyOf(options, "memoryInboxStore");
+      const afterMs = undeliveredAfterMsOf(options, "memoryInboxStore");
       // The engine hands over a snapshot it already checked and encoded; anything else is encoded here,
       // before any state changes, so data JSON cannot carry rejects with nothing stored.
       const known = snapshotJson(data);
@@ -207,6 +240,12 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
         dropOldest(user.companyId, inbox, overCap);
         drops.overCap += overCap;
       }
+      if (afterMs !== undefined) {
+        const call: PendingCall = { user: { companyId: user.companyId, userId: user.userId }, inbox, message, dueAt: ms + afterMs, attempts: 0 };
+        message.call = call;
+        inbox.calls.add(call);
+        pendingCalls.add(call);
+      }
       if (key !== undefined) {
         dropKeys(inbox, at, 1);
         inbox.keys.set(key, { id: message.id, ts: message.ts });
@@ -227,7 +266,9 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
 
     async ack(device, id) {
       assertInboxId(id);
-      const { cursors } = inboxFor(device);
+      const inbox = inboxFor(device);
+      for (const call of inbox.calls) if (compareInboxIds(call.message.id, id) <= 0) forgetCall(call);
+      const { cursors } = inbox;
       const current = cursors.get(device.deviceId);
       if (current !== undefined && compareInboxIds(id, current) <= 0) return;
       // Re-inserted at the end, so the cursor moved longest ago comes first.
@@ -241,6 +282,32 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
 
     async cursor(device) {
       return inboxOf(device)?.cursors.get(device.deviceId) ?? null;
+    },
+
+    async claimUndelivered(limit, leaseMs) {
+      const at = now();
+      const due: PendingCall[] = [];
+      for (const call of pendingCalls) {
+        if (call.dueAt > at) continue;
+        // Expiry is lazy: a call whose message is past the TTL goes with it here.
+        dropExpired(call.user.companyId, call.inbox, at);
+        if (call.message.call === call) due.push(call);
+      }
+      due.sort((a, b) => a.dueAt - b.dueAt);
+      return due.slice(0, Math.max(0, limit)).map((call): UndeliveredClaim => {
+        call.attempts += 1;
+        call.dueAt = at + leaseMs;
+        return { user: { ...call.user }, message: decode(call.message), attempt: call.attempts };
+      });
+    },
+
+    async settleUndelivered(claim, outcome) {
+      const inbox = inboxOf(claim.user);
+      if (!inbox || !isInboxId(claim.message.id)) return;
+      const call = inbox.messages[firstIndexAfter(inbox.messages, claim.message.id) - 1]?.call;
+      if (!call || call.message.id !== claim.message.id || call.attempts !== claim.attempt) return;
+      if (outcome === "done") forgetCall(call);
+      else call.dueAt = now() + outcome.retryAfterMs;
     },
 
     async dropped() {

@@ -16,6 +16,7 @@ import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { userKeyOf } from "../kernel/rooms.js";
+import type { UndeliveredChoice } from "../undelivered/options.js";
 
 /** Options of one `toUser(...).emit`. */
 export interface InboxSendOptions {
@@ -30,6 +31,14 @@ export interface InboxSendOptions {
    * either, the key is new again.
    */
   idempotencyKey?: string;
+  /**
+   * Whether, and after how long, the engine's `undelivered` handler is
+   * called if no device of the user acknowledges this message: `false` for
+   * never, `{ afterMs }` for this delay. Default: the event's entry in
+   * `undelivered.events`, else `undelivered.afterMs`. Needs the engine's
+   * `undelivered` option.
+   */
+  undelivered?: UndeliveredChoice;
 }
 
 /** Server-side event that carries a freshly stored inbox message to the other nodes. */
@@ -88,6 +97,8 @@ export class InboxService {
     private readonly ctx: EngineContext,
     private readonly store: InboxStore,
     private readonly limits: InboxLimits,
+    /** The delay of a send's undelivered call, or `undefined` for none (see `undeliveredDelayOf`). */
+    private readonly undeliveredDelay: (event: string, choice: UndeliveredChoice | undefined) => number | undefined = () => undefined,
   ) {}
 
   /** Listens for messages stored on other nodes. */
@@ -116,8 +127,12 @@ export class InboxService {
     // Before the first await, so at the call: what the app does to `data` once it has its promise changes nothing stored or sent.
     const { value } = jsonSnapshot(data, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxMessageBytes }, `The data of "${event}"`);
     const idempotencyKey = idempotencyKeyOf(options, "toUser(companyId, userId).emit");
+    const undeliveredAfterMs = this.undeliveredDelay(event, options.undelivered);
     const key = { companyId: user.companyId, userId: user.userId };
-    const appendOptions = idempotencyKey === undefined ? undefined : { idempotencyKey };
+    const appendOptions =
+      idempotencyKey === undefined && undeliveredAfterMs === undefined
+        ? undefined
+        : { ...(idempotencyKey === undefined ? {} : { idempotencyKey }), ...(undeliveredAfterMs === undefined ? {} : { undeliveredAfterMs }) };
     const result = await storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions));
     if (!isInboxId(result?.message?.id)) {
       // A custom store written against the old contract, which resolved with the message itself.

@@ -62,7 +62,11 @@ export interface InboxStore {
    * when `afterId` is `null`), oldest first.
    */
   read(user: UserKey, afterId: string | null, limit: number): Promise<InboxMessage[]>;
-  /** Moves the device's cursor forward to `id`; never moves it back. */
+  /**
+   * Moves the device's cursor forward to `id`; never moves it back. Cancels
+   * the user's undelivered calls of messages up to `id`, whichever device
+   * acknowledged them.
+   */
   ack(device: DeviceRef, id: string): Promise<void>;
   /** The last id the device acknowledged, or `null` if it never did. */
   cursor(device: DeviceRef): Promise<string | null>;
@@ -70,6 +74,47 @@ export interface InboxStore {
   dropped(): Promise<InboxDropStats>;
   /** Rejects when the store cannot be reached; used by `engine.health()`. Optional. */
   ping?(): Promise<void>;
+  /**
+   * Takes up to `limit` undelivered calls that are due (see
+   * {@link InboxAppendOptions.undeliveredAfterMs}) and leases each for
+   * `leaseMs`, in one atomic step per call: two claimers, on this node or
+   * another, never both get one call within its lease. Each claim counts an
+   * attempt. A lease that runs out without {@link settleUndelivered} makes
+   * the call due again for any claimer, so the handler runs at least once.
+   * Calls of messages the TTL or the length cap dropped are dropped with
+   * them and never claimed. Optional: the engine's `undelivered` option
+   * needs it (with `settleUndelivered`), and refuses a store without it.
+   */
+  claimUndelivered?(limit: number, leaseMs: number): Promise<UndeliveredClaim[]>;
+  /**
+   * Ends a claim: `"done"` forgets the call (the handler took it, or it was
+   * given up); `{ retryAfterMs }` makes it due again that long from now.
+   * Does nothing when the claim is stale (its lease ran out and another
+   * claim took the call, or an ack cancelled it).
+   */
+  settleUndelivered?(claim: UndeliveredClaim, outcome: UndeliveredOutcome): Promise<void>;
+}
+
+/**
+ * A due undelivered call taken by {@link InboxStore.claimUndelivered}: the
+ * message no device of the user acknowledged, and which attempt this is
+ * (1 for the first claim; the attempt also tells a stale settle apart).
+ */
+export interface UndeliveredClaim {
+  /** The user the message was sent to. */
+  user: UserKey;
+  /** The stored message, as `read` returns it. */
+  message: InboxMessage;
+  /** How many times the call has been claimed, this claim included. */
+  attempt: number;
+}
+
+/** How a claim ends: forgotten (`"done"`), or due again after `retryAfterMs`. */
+export type UndeliveredOutcome = "done" | { retryAfterMs: number };
+
+/** Whether a store can hold undelivered calls (`claimUndelivered` and `settleUndelivered`). */
+export function hasUndeliveredCalls(store: InboxStore): store is InboxStore & Required<Pick<InboxStore, "claimUndelivered" | "settleUndelivered">> {
+  return typeof store.claimUndelivered === "function" && typeof store.settleUndelivered === "function";
 }
 
 /** The methods every {@link InboxStore} must have; `createRealtimeEngine` refuses a store without one of them. */
@@ -84,6 +129,15 @@ export interface InboxAppendOptions {
    * `MAX_IDEMPOTENCY_KEY_LENGTH` characters.
    */
   idempotencyKey?: string;
+  /**
+   * Records an undelivered call for the message, due this many ms after its
+   * `ts` (by the store's clock), in the same atomic step as the append. An
+   * `ack` by any device of the user that covers the message cancels it; the
+   * message leaving the inbox (TTL, cap) drops it. A duplicate append
+   * records nothing new. Only for stores with `claimUndelivered`; others
+   * ignore it. A positive integer.
+   */
+  undeliveredAfterMs?: number;
 }
 
 /** What {@link InboxStore.append} resolves with. */
@@ -115,3 +169,16 @@ export const DEFAULT_INBOX_MAX_LENGTH = 1000;
  * `maxLength`: at most `10 × maxLength`, the oldest forgotten first.
  */
 export const INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE = 10;
+
+/**
+ * The `undeliveredAfterMs` of append options: a positive safe integer, or
+ * `undefined`.
+ *
+ * @throws TypeError otherwise, naming `store`.
+ */
+export function undeliveredAfterMsOf(options: { undeliveredAfterMs?: number } | undefined, store: string): number | undefined {
+  const afterMs = options?.undeliveredAfterMs;
+  if (afterMs === undefined) return undefined;
+  if (!(Number.isSafeInteger(afterMs) && afterMs > 0)) throw new TypeError(`${store}: undeliveredAfterMs must be a positive integer of ms, got ${String(afterMs)}`);
+  return afterMs;
+}

@@ -142,6 +142,23 @@ export const ENGINE_METRICS = {
     // 1 ms to 10 s.
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   },
+  truss_undelivered_calls_total: {
+    kind: "counter",
+    help: "Calls this node made to the undelivered handler, retries included.",
+    labels: [],
+  },
+  truss_undelivered_outcomes_total: {
+    kind: "counter",
+    help: "How this node's undelivered calls ended, by outcome: delivered (the handler resolved), retried (it threw or timed out, and will be called again) or given_up (after undelivered.maxAttempts).",
+    labels: ["outcome"],
+  },
+  truss_undelivered_delay_seconds: {
+    kind: "histogram",
+    help: "Time from storing an inbox message to an undelivered handler call for it (every call, retries included).",
+    labels: [],
+    // 100 ms to a day: a call waits afterMs at least, a retry longer.
+    buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400],
+  },
   // Totals kept by the stores, read at scrape time (see createEngineMetrics).
   truss_inbox_dropped_total: {
     kind: "counter",

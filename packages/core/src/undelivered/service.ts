@@ -1,0 +1,156 @@
+import type { EngineContext } from "../kernel/context.js";
+import { storeCall } from "../kernel/failures.js";
+import type { EnginePart } from "../kernel/lifecycle.js";
+import type { InboxStore, UndeliveredClaim, UndeliveredOutcome } from "../inbox/store.js";
+import type { PresenceStore } from "../presence/store.js";
+import { MAX_UNDELIVERED_BACKOFF_MS, type ResolvedUndeliveredOptions } from "./options.js";
+
+/** The inbox store's undelivered capability. */
+type UndeliveredStore = Required<Pick<InboxStore, "claimUndelivered" | "settleUndelivered">>;
+
+/** Longest `close()` waits for handler calls in progress; a call still running then is left to its lease. */
+const CLOSE_WAIT_MS = 5_000;
+
+/**
+ * Calls the `undelivered` handler for due calls: every `pollIntervalMs` it
+ * claims as many due calls as it has room for (`concurrency`), leases them
+ * in the inbox store, calls the handler with a timeout, and settles each:
+ * done, retried after a backoff, or given up after `maxAttempts` (logged
+ * once, counted). A handler that throws or hangs costs one of its slots
+ * until `timeoutMs`, never the engine or the inbox; the store being down
+ * is logged once per outage and tried again at the next poll.
+ */
+export class UndeliveredCalls implements EnginePart {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly running = new Set<Promise<void>>();
+  private readonly closing = new AbortController();
+  private polling: Promise<void> | undefined;
+  private outage = false;
+
+  constructor(
+    private readonly ctx: Pick<EngineContext, "metrics" | "logger">,
+    private readonly store: UndeliveredStore,
+    private readonly presence: Pick<PresenceStore, "deviceIds">,
+    private readonly options: ResolvedUndeliveredOptions,
+  ) {}
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.closing.abort();
+    clearTimeout(this.timer);
+    const finished = Promise.allSettled([this.polling, ...this.running]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([finished, new Promise((resolve) => (timer = setTimeout(resolve, Math.min(CLOSE_WAIT_MS, this.options.timeoutMs))))]);
+    clearTimeout(timer);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closing.signal.aborted) return;
+    this.timer = setTimeout(() => {
+      this.polling = this.poll().finally(() => this.schedule(this.options.pollIntervalMs));
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Claims while there is room and the last claim came back full. */
+  private async poll(): Promise<void> {
+    const { concurrency, leaseMs } = this.options;
+    try {
+      for (;;) {
+        const room = concurrency - this.running.size;
+        if (room <= 0 || this.closing.signal.aborted) return;
+        const claims = await storeCall(this.ctx, "inbox", "claimUndelivered", () => this.store.claimUndelivered(room, leaseMs));
+        this.outage = false;
+        for (const claim of claims) {
+          const call = this.call(claim).finally(() => this.running.delete(call));
+          this.running.add(call);
+        }
+        if (claims.length < room) return;
+      }
+    } catch (error) {
+      if (!this.outage) this.ctx.logger.warn("undelivered calls could not be claimed; trying again at each poll", { error: messageOf(error) });
+      this.outage = true;
+    }
+  }
+
+  /** One claimed call: the handler, then its settlement. Never rejects. */
+  private async call(claim: UndeliveredClaim): Promise<void> {
+    const { user, message, attempt } = claim;
+    const { maxAttempts } = this.options;
+    if (attempt > maxAttempts) {
+      // Every earlier claim's lease ran out unsettled (its node died mid-call).
+      return this.giveUp(claim, `its last ${maxAttempts} claims were never settled (their nodes stopped mid-call)`);
+    }
+    this.ctx.metrics.inc("truss_undelivered_calls_total");
+    this.ctx.metrics.observe("truss_undelivered_delay_seconds", undefined, Math.max(0, Date.now() - message.ts) / 1000);
+    const devicesOnline = await storeCall(this.ctx, "presence", "deviceIds", () => this.presence.deviceIds(user.companyId, user.userId)).then(
+      (ids) => ids.length,
+      () => 0,
+    );
+    try {
+      await this.withTimeout((signal) => this.options.handler({ companyId: user.companyId, userId: user.userId, message, devicesOnline, attempt, signal }));
+    } catch (error) {
+      // Cut short by close(): left to its lease, so another node makes it.
+      if (this.closing.signal.aborted) return;
+      if (attempt >= maxAttempts) return this.giveUp(claim, messageOf(error));
+      this.ctx.metrics.inc("truss_undelivered_outcomes_total", { outcome: "retried" });
+      const retryAfterMs = Math.min(this.options.backoffMs * 2 ** (attempt - 1), MAX_UNDELIVERED_BACKOFF_MS);
+      return this.settle(claim, { retryAfterMs });
+    }
+    this.ctx.metrics.inc("truss_undelivered_outcomes_total", { outcome: "delivered" });
+    return this.settle(claim, "done");
+  }
+
+  private giveUp(claim: UndeliveredClaim, reason: string): Promise<void> {
+    this.ctx.metrics.inc("truss_undelivered_outcomes_total", { outcome: "given_up" });
+    this.ctx.logger.error("undelivered call given up", {
+      companyId: claim.user.companyId,
+      userId: claim.user.userId,
+      id: claim.message.id,
+      event: claim.message.event,
+      attempts: claim.attempt,
+      error: reason,
+    });
+    return this.settle(claim, "done");
+  }
+
+  /** A settlement that fails leaves the call to its lease: made again, never lost. */
+  private async settle(claim: UndeliveredClaim, outcome: UndeliveredOutcome): Promise<void> {
+    try {
+      await storeCall(this.ctx, "inbox", "settleUndelivered", () => this.store.settleUndelivered(claim, outcome));
+    } catch (error) {
+      this.ctx.logger.warn("an undelivered call could not be settled; it will be made again after its lease", { id: claim.message.id, error: messageOf(error) });
+    }
+  }
+
+  /** Runs the handler with a signal aborted at `timeoutMs` or at close; rejects on either. */
+  private async withTimeout(run: (signal: AbortSignal) => unknown): Promise<void> {
+    const { timeoutMs } = this.options;
+    const controller = new AbortController();
+    const abort = () => controller.abort(new Error("the engine closed during the call"));
+    this.closing.signal.addEventListener("abort", abort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`the handler did not settle within ${timeoutMs} ms`);
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+      timer.unref();
+      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+    });
+    try {
+      await Promise.race([Promise.resolve().then(() => run(controller.signal)), timedOut]);
+    } finally {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener("abort", abort);
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
