@@ -30,11 +30,12 @@ import deltas from "./scenarios/deltas.mjs";
 import documents from "./scenarios/documents.mjs";
 import inbox from "./scenarios/inbox.mjs";
 import outbox from "./scenarios/outbox.mjs";
+import presence from "./scenarios/presence.mjs";
 import recovery from "./scenarios/recovery.mjs";
 import topics from "./scenarios/topics.mjs";
 
 /** Scenario modules in run order; one module may serve several names that share their set-up. */
-const MODULES = [connect, companies, inbox, documents, deltas, cluster, topics, recovery, outbox];
+const MODULES = [connect, companies, inbox, documents, deltas, presence, cluster, topics, recovery, outbox];
 const NAMES = MODULES.flatMap((module) => module.names ?? [module.name]);
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 
