@@ -126,6 +126,7 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     await ben.locator('#editor input[name="weather"]').focus();
     await alice.locator('#report-viewers li[data-user-id="u-ben"][data-field="weather"]', { hasText: "Ben Okafor · editing weather" }).waitFor();
     await alice.locator('#editor label[data-edited-by="Ben Okafor editing"] input[name="weather"]').waitFor();
+    await screenshot(alice, "dashboard-presence");
     await ben.locator('#editor input[name="weather"]').blur();
     await until(() => viewers(alice, "#report-viewers")).toEqual(["u-ben:-"]);
     await until(() => alice.locator("#editor label[data-edited-by]").count()).toBe(0);

@@ -55,28 +55,26 @@ export function trackViewers({ client, session, directory }: DashboardContext, l
   client.onStatus(render);
   directory.onChange(render);
 
-  return {
-    enter(scope, state) {
-      const presence = client.presence.in(scope);
-      if (current === presence && presence.joined) return presence.update(state);
-      this.leave();
-      current = presence;
-      unsubscribe = presence.subscribe(render);
-      render();
-      presence.join(state).catch((error: Error) => {
-        if (current === presence) toast(`Could not show who else is here: ${error.message}`);
-      });
-    },
-    update(state) {
-      current?.update(state);
-    },
-    leave() {
-      const previous = current;
-      unsubscribe?.();
-      unsubscribe = undefined;
-      current = undefined;
-      render();
-      void previous?.leave().catch(() => undefined);
-    },
+  const leave = () => {
+    const previous = current;
+    unsubscribe?.();
+    unsubscribe = undefined;
+    current = undefined;
+    render();
+    void previous?.leave().catch(() => undefined);
   };
+
+  const enter = (scope: PresenceScope, state: ViewerState) => {
+    const presence = client.presence.in(scope);
+    if (current === presence && presence.joined) return presence.update(state);
+    leave();
+    current = presence;
+    unsubscribe = presence.subscribe(render);
+    render();
+    presence.join(state).catch((error: Error) => {
+      if (current === presence) toast(`Could not show who else is here: ${error.message}`);
+    });
+  };
+
+  return { enter, leave, update: (state) => current?.update(state) };
 }
