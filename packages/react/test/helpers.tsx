@@ -53,10 +53,14 @@ export function openClient(url: string, claims: TestClaims, options: Partial<Con
   return client;
 }
 
-/** Renders `ui` under a provider of `client`, in StrictMode unless told otherwise. */
+/** Renders `ui` under a provider of `client`, in StrictMode unless told otherwise; `rerender` keeps the provider. */
 export function renderWith(client: TrussClient<any>, ui: ReactNode, { strict = true } = {}): RenderResult {
-  const tree = <TrussProvider client={client}>{ui}</TrussProvider>;
-  return render(strict ? <StrictMode>{tree}</StrictMode> : tree);
+  const wrap = (children: ReactNode) => {
+    const tree = <TrussProvider client={client}>{children}</TrussProvider>;
+    return strict ? <StrictMode>{tree}</StrictMode> : tree;
+  };
+  const result = render(wrap(ui));
+  return { ...result, rerender: (next: ReactNode) => result.rerender(wrap(next)) };
 }
 
 /** The topic rooms the server holds for the company, by topic: what is subscribed on the server. */
