@@ -27,6 +27,7 @@ const EXTRA_PACKAGES = [
   "zod@^4", // the schema library of core's "A working server"
   "@types/node@^20", // Node 20 is the engines floor
   "@types/express@^5", // what a TypeScript Express user installs with express (Express ships no types)
+  "@types/react@^19", // @truss/react's types import React's (React ships none); npm installs react itself as its peer
   // @truss/nestjs's peers, pinned to the first major it supports: left to npm they would be the
   // newest (Nest 12 is ESM-only, which a CommonJS file under node16 cannot import at all).
   "@nestjs/common@^11",
