@@ -115,15 +115,18 @@ describe("events per user", () => {
     expect(accepted).toBeLessThanOrEqual(Math.floor(mostAllowed(USER_RATE, (performance.now() - startedAt) / 1000)));
   });
 
-  test("a user's budget is let go once their last socket has left and it has refilled", async () => {
+  test("a user's budget is taken at their first event and let go once their last socket has left and it has refilled", async () => {
     server = await startTestServer({ limits: { eventsPerSecond: 100, userEventsPerSecond: USER_RATE } });
     const budgetedUsers = () => (server!.engine as unknown as { dispatcher: { budgetedUsers: number } }).dispatcher.budgetedUsers;
     const tabs = await Promise.all([connect(alice, "tab-1"), connect(alice, "tab-2"), connect(bob, "bob-pc")]);
-    expect(budgetedUsers()).toBe(2);
+    // An idle socket holds no budget: a full one is the same as none.
+    expect(budgetedUsers()).toBe(0);
+    expect((await request(tabs[2]!, "presence:list", {})).ok).toBe(true);
     await burst([tabs[0]!], 2 * USER_RATE, (socket) => request(socket, "presence:list", {}));
+    expect(budgetedUsers()).toBe(2);
     tabs[0]!.close();
     tabs[2]!.close();
-    // Bob's budget was full: it goes at once. Alice still has a socket.
+    // Bob's budget refills within a fraction of a second and goes. Alice still has a socket.
     await waitFor(() => budgetedUsers() === 1, { message: "bob's budget dropped" });
     tabs[1]!.close();
     await waitFor(() => budgetedUsers() === 0, { timeoutMs: 3_000, message: "alice's budget dropped once refilled" });

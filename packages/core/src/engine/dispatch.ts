@@ -62,7 +62,7 @@ export class Dispatcher {
   /** Acks of calls still running, answered with `SERVER_SHUTTING_DOWN` if `close()` cannot wait for them. */
   private readonly inFlight = new Set<Ack>();
   private closing = false;
-  /** Each open connection's own budget. */
+  /** The budget of each open connection that has sent an event. */
   private readonly budgets = new WeakMap<Connection, SocketBudget>();
   /** Opening more sockets must not multiply a user's budget, so all of a user's sockets here share one. */
   private readonly users: UserBudgets;
@@ -79,22 +79,33 @@ export class Dispatcher {
     });
   }
 
-  /** Routes every event of a new connection through this dispatcher. */
+  /**
+   * Routes every event of a new connection through this dispatcher. The
+   * connection's budget (and its share of the user's) is made when it sends
+   * its first event: an unspent budget is a full one, so an idle connection
+   * holds none, which is most of them at tens of thousands of connections.
+   */
   open(connection: Connection): void {
-    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(connection.userKey));
-    this.budgets.set(connection, budget);
+    let budget: SocketBudget | undefined;
+    // The engine.io "packet" event comes before the decoded event, so the size is there when `dispatch` runs.
     connection.socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
-      if (packet.type === "message") budget.lastPacketBytes = packetBytes(packet.data);
+      if (packet.type === "message") (budget ??= this.budgetFor(connection)).lastPacketBytes = packetBytes(packet.data);
     });
-    connection.socket.use((packet) => this.dispatch(connection, budget, packet));
+    connection.socket.use((packet) => this.dispatch(connection, (budget ??= this.budgetFor(connection)), packet));
   }
 
-  /** Gives the connection's share of its user's budget back. */
+  /** Gives the connection's share of its user's budget back, if it took one. */
   close(connection: Connection): void {
     const budget = this.budgets.get(connection);
     if (!budget) return;
     this.budgets.delete(connection);
     this.users.release(connection.userKey, budget.user);
+  }
+
+  private budgetFor(connection: Connection): SocketBudget {
+    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(connection.userKey));
+    this.budgets.set(connection, budget);
+    return budget;
   }
 
   /** How many users hold a shared budget on this node (those connected, and those who left one still refilling). */

@@ -5,7 +5,7 @@ import { TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
 import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, PresenceApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
-import { Connection } from "../kernel/connection.js";
+import { Connection, LocalConnections } from "../kernel/connection.js";
 import { ADD_ENGINE_PART, type EnginePart } from "../kernel/lifecycle.js";
 import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
@@ -32,7 +32,7 @@ import { Subscriptions } from "../topics/subscriptions.js";
 import { SPAN_KIND, traced } from "../kernel/tracing.js";
 import { SlowConsumerGuard } from "./slow-consumers.js";
 import { UpgradeRequests } from "../auth/upgrade-request.js";
-import { companyRoom, userRoom, topicRoom } from "../kernel/rooms.js";
+import { companyRoom, topicRoom } from "../kernel/rooms.js";
 
 /** How long `close()` waits for running calls, then for clients to receive their goodbye, before closing transports. */
 const SHUTDOWN_FLUSH_MS = 2000;
@@ -70,7 +70,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private closed: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private readonly resolved: ResolvedOptions;
-  private readonly connections = new Map<string, Connection>();
+  private readonly connections = new LocalConnections();
   private readonly upgradeRequests = new UpgradeRequests();
   private readonly handlers = new Map<string, EventHandler>();
   /** Background store calls (presence, replays) that `close()` waits for. */
@@ -107,7 +107,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, limits.maxSubscriptionsPerConnection, (connection, topic) =>
       this.revocations.topicRefusal(connection, topic),
     );
-    this.revocations = new Revocations(this.ctx, resolved.stores.revocations, resolved.revocationTiming, (socketId) => this.connections.get(socketId), this.subscriptions);
+    this.revocations = new Revocations(this.ctx, resolved.stores.revocations, resolved.revocationTiming, (userKey, visit) => this.connections.forEachOf(userKey, visit), this.subscriptions);
     this.streams = new StreamService(this.ctx, resolved.stores.streams, {
       maxDepth: limits.maxDepth,
       maxMessageBytes: limits.maxMessageBytes,
@@ -133,7 +133,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.documents = this.documentService.api();
     this.handshake = new Handshake(this.ctx, resolved, this.presenceService, this.revocations, () => this.closing);
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
-    this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections.values());
+    this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections);
     // In this order: a connection's events are routed and its session armed before anything is sent to it.
     this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.scopedPresence, this.inboxService, this.revocations];
     const inbox = resolved.stores.inbox;
@@ -336,8 +336,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     for (const part of this.parts) await part.stop?.();
     // Calls already running get their answer (or SERVER_SHUTTING_DOWN) before their socket goes.
     await this.dispatcher.drain(SHUTDOWN_FLUSH_MS);
-    const transports = [...this.connections.values()].map((connection) => connection.socket.conn);
-    for (const connection of this.connections.values()) {
+    const transports = [...this.connections].map((connection) => connection.socket.conn);
+    for (const connection of this.connections) {
       connection.socket.emit(PROTOCOL_EVENTS.error, SHUTTING_DOWN);
       connection.socket.disconnect(true);
     }
@@ -357,12 +357,12 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.upgradeRequests.release(socket);
     if (!this.handshake.seat(socket, principal) || this.revocations.revokedWhileJoining(socket, principal)) return;
     const connection = new Connection(socket, principal);
-    this.connections.set(socket.id, connection);
+    this.connections.add(connection);
     this.ctx.metrics.inc("truss_connections_total");
-    socket.join([companyRoom(principal.companyId), userRoom(principal.companyId, principal.userId)]);
+    socket.join(companyRoom(principal.companyId));
     socket.on("disconnect", (reason) => {
       this.ctx.metrics.inc("truss_disconnects_total", { reason: disconnectReasonLabel(reason) });
-      this.connections.delete(socket.id);
+      this.connections.delete(connection);
       for (const part of this.parts) this.track(part.close?.(connection));
     });
     for (const part of this.parts) this.track(part.open?.(connection));

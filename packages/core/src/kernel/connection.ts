@@ -1,5 +1,6 @@
 import type { TrussSocket } from "./context.js";
 import type { Principal } from "./principal.js";
+import { Groups } from "./groups.js";
 import { userKeyOf } from "./rooms.js";
 
 /**
@@ -7,8 +8,8 @@ import { userKeyOf } from "./rooms.js";
  * by `auth:refresh`), whose expiry the handshake keeps on its own clock.
  * Every other service keeps its own per-socket state beside its code (the
  * dispatcher its event budget, the inbox its replay position, presence its
- * device counts). Held in a Map by socket id rather than in `socket.data`,
- * which the Redis adapter would serialise across nodes.
+ * device counts). Held in {@link LocalConnections} rather than in
+ * `socket.data`, which the Redis adapter would serialise across nodes.
  */
 export class Connection {
   /**
@@ -32,4 +33,40 @@ export class Connection {
 /** A key for one device of one user, for local reference counts. */
 export function deviceKey(principal: Pick<Principal, "companyId" | "userId" | "deviceId">): string {
   return JSON.stringify([principal.companyId, principal.userId, principal.deviceId]);
+}
+
+/**
+ * This node's live connections, grouped by user: what a revocation looks up
+ * (the user's sockets here) and what the slow-consumer guard and `close()`
+ * walk. One index instead of a Map by socket id plus a room per user: at
+ * tens of thousands of connections, each index entry is memory per socket.
+ */
+export class LocalConnections implements Iterable<Connection> {
+  private readonly byUser = new Groups<string, Connection>();
+  private count = 0;
+
+  /** How many connections are open here. */
+  get size(): number {
+    return this.count;
+  }
+
+  add(connection: Connection): void {
+    this.byUser.add(connection.userKey, connection);
+    this.count += 1;
+  }
+
+  delete(connection: Connection): void {
+    if (!this.byUser.has(connection.userKey, connection)) return;
+    this.byUser.delete(connection.userKey, connection);
+    this.count -= 1;
+  }
+
+  /** Calls `visit` with each connection of the user of `userKey` (`userKeyOf`). */
+  forEachOf(userKey: string, visit: (connection: Connection) => void): void {
+    this.byUser.forEach(userKey, visit);
+  }
+
+  [Symbol.iterator](): Iterator<Connection> {
+    return this.byUser.all();
+  }
 }

@@ -15,9 +15,6 @@ export const companyRoom = (companyId: string): string => `company:${companyId}`
  */
 export const userKeyOf = (user: { companyId: string; userId: string }): string => `${user.companyId.length}:${user.companyId}:${user.userId}`;
 
-/** The room of one user of one company: every device of theirs, on every node. */
-export const userRoom = (companyId: string, userId: string): string => `user:${userKeyOf({ companyId, userId })}`;
-
 /** The room of one topic of one company; the company id is length-prefixed, so no two pairs spell one room. */
 export const topicRoom = (companyId: string, topic: string): string => `topic:${companyId.length}:${companyId}:${topic}`;
 

@@ -10,7 +10,7 @@ import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext, type Truss
 import { storeCall } from "../kernel/failures.js";
 import { assertIds } from "../kernel/payload.js";
 import type { Subscriptions } from "../topics/subscriptions.js";
-import { userRoom } from "../kernel/rooms.js";
+import { userKeyOf } from "../kernel/rooms.js";
 
 /** Server-side event that carries a revocation to the other nodes. */
 const REVOKE_EVENT = "truss:revoke";
@@ -96,7 +96,7 @@ export class Revocations {
     private readonly ctx: EngineContext,
     private readonly store: RevocationStore,
     private readonly timing: RevocationTiming,
-    private readonly connectionOf: (socketId: string) => Connection | undefined,
+    private readonly connectionsOf: (userKey: string, visit: (connection: Connection) => void) => void,
     private readonly subscriptions: Subscriptions,
   ) {}
 
@@ -330,15 +330,14 @@ export class Revocations {
    * that began before it, so a session let in since is left alone.
    */
   private applyLocally(record: RevocationRecord, scope: "all" | "covered"): number {
-    const ids = this.ctx.namespace().adapter.rooms.get(userRoom(record.companyId, record.userId));
-    if (!ids) return 0;
+    // Collected first: applying a record may disconnect a socket, which leaves the index.
+    const connections: Connection[] = [];
+    this.connectionsOf(userKeyOf(record), (connection) => connections.push(connection));
     let reached = 0;
-    for (const id of [...ids]) {
-      const connection = this.connectionOf(id);
-      if (connection && this.applyTo(connection, record, scope)) reached++;
-    }
+    for (const connection of connections) if (this.applyTo(connection, record, scope)) reached++;
     return reached;
   }
+
 
   /** Applies one record to one connection; whether it disconnected it or dropped its topic. */
   private applyTo(connection: Connection, record: RevocationRecord, scope: "all" | "covered"): boolean {
