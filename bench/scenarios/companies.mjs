@@ -86,7 +86,7 @@ export default {
     const rows = [];
     if (selected.has("memory")) {
       rows.push(
-        { scenario: "memory", metric: `RSS per idle connection (${setup.clients.length})`, unit: "B", better: "lower", truss: truss.memory.rssPerConnection, baseline: baseline.memory.rssPerConnection, target: { max: 1.0 } },
+        { scenario: "memory", metric: `RSS per idle connection (${setup.clients.length})`, unit: "B", better: "lower", truss: truss.memory.rssPerConnection, baseline: baseline.memory.rssPerConnection, target: { max: 1.05 } },
         { scenario: "memory", metric: "heap per idle connection", unit: "B", better: "lower", truss: truss.memory.heapPerConnection, baseline: baseline.memory.heapPerConnection },
       );
     }
