@@ -59,8 +59,8 @@ interface Snippet {
 function typecheck(): Map<Snippet, string[]> {
   const config = ts.readConfigFile(join(ROOT, "tsconfig.base.json"), ts.sys.readFile);
   const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
-  // Legacy decorators, as every NestJS app's tsconfig turns them on (no other snippet uses decorators).
-  Object.assign(options, { noEmit: true, declaration: false, sourceMap: false, allowImportingTsExtensions: true, experimentalDecorators: true });
+  // Legacy decorators, as every NestJS app's tsconfig turns them on (no other snippet uses decorators); `tsx` blocks use React's JSX runtime.
+  Object.assign(options, { noEmit: true, declaration: false, sourceMap: false, allowImportingTsExtensions: true, experimentalDecorators: true, jsx: ts.JsxEmit.ReactJSX });
 
   const snippets: Snippet[] = [];
   const sources = new Map<string, string>();
