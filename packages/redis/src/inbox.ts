@@ -6,8 +6,10 @@ import {
   type InboxStore,
   type UserKey,
   snapshotJson,
+  undeliveredAfterMsOf,
 } from "@truss/core";
 import { type InboxMessage, isInboxId } from "@truss/protocol";
+import { LUA_DROP_CALLS, UndeliveredCallsIndex } from "./inbox-undelivered.js";
 import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js";
 import { luaScript, runScript, type RedisClient } from "./script.js";
 import { SharedTotals } from "./totals.js";
@@ -32,8 +34,9 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 `;
 
-// KEYS: log, idempotency, idempotencyOrder. ARGV: ttlMs, maxLength, event,
-// data, idempotency key ('' for none), most keys remembered.
+// KEYS: log, idempotency, idempotencyOrder, undelivered, undeliveredAttempts.
+// ARGV: ttlMs, maxLength, event, data, idempotency key ('' for none), most
+// keys remembered, undelivered call's delay ('' for none).
 //
 // With a key, the key is looked up first: a key whose first message is
 // younger than the TTL is a duplicate, and the script returns that id (and
@@ -47,9 +50,13 @@ local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 // key is recorded: keys past the TTL and the oldest past the bound are
 // forgotten, the new one is added, and both idempotency keys expire once the
 // newest key is past the TTL, so an idle user's keys do not outlive it.
+// With a delay, the message's undelivered call is recorded, due that long
+// after its id's ms; past 2 × maxLength calls (the cap and the TTL leave
+// calls of dropped messages behind), those whose message is gone are dropped.
 // Returns id, expired, overCap, duplicate (0 or 1), the first entry's fields
-// (a duplicate whose entry is still in the log) or false.
-const APPEND = luaScript(`${SERVER_NOW}
+// (a duplicate whose entry is still in the log) or false, and the score of
+// the message's pending call ('' for none), for the undelivered index.
+const APPEND = luaScript(`${SERVER_NOW}${LUA_DROP_CALLS}
 local ttlMs = tonumber(ARGV[1])
 local key = ARGV[5]
 local function msOf(id)
@@ -61,12 +68,18 @@ if key ~= '' then
     local entries = redis.call('XRANGE', KEYS[1], first, first)
     local fields = false
     if entries[1] then fields = entries[1][2] end
-    return { first, 0, 0, 1, fields }
+    return { first, 0, 0, 1, fields, redis.call('ZSCORE', KEYS[4], first) or '' }
   end
 end
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[3], 'data', ARGV[4])
 local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 local overCap = redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', ARGV[2])
+local due = ''
+if ARGV[7] ~= '' then
+  due = msOf(id) + tonumber(ARGV[7])
+  redis.call('ZADD', KEYS[4], due, id)
+  if redis.call('ZCARD', KEYS[4]) > 2 * tonumber(ARGV[2]) then dropCalls(KEYS[4], KEYS[5], KEYS[1], nil) end
+end
 if key ~= '' then
   local function forgetOldest()
     local entry = redis.call('LPOP', KEYS[3])
@@ -86,7 +99,7 @@ if key ~= '' then
   redis.call('PEXPIRE', KEYS[2], lifetime)
   redis.call('PEXPIRE', KEYS[3], lifetime)
 end
-return { id, expired, overCap, 0 }
+return { id, expired, overCap, 0, false, tostring(due) }
 `);
 
 // KEYS: log. ARGV: ttlMs, start (exclusive or '-'), limit.
@@ -97,13 +110,12 @@ local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 return { expired, redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3]) }
 `);
 
-// KEYS: cursors. ARGV: device, id (canonical decimal parts, so comparing by
-// length, then as text, is exact even for sequences past 2^53).
-const ACK = luaScript(`
-local function greater(a, b)
-  if #a ~= #b then return #a > #b end
-  return a > b
-end
+// KEYS: cursors, undelivered, undeliveredAttempts. ARGV: device, id
+// (canonical decimal parts, so comparing by length, then as text, is exact
+// even for sequences past 2^53). Cancels the user's undelivered calls up to
+// the id, whichever device's cursor it moves.
+const ACK = luaScript(`${LUA_DROP_CALLS}
+dropCalls(KEYS[2], KEYS[3], nil, ARGV[2])
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
   local ms, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
@@ -133,6 +145,10 @@ return 1
  * most `10 × maxLength` per user (the `:idempotency:order` list, oldest
  * forgotten first).
  *
+ * Undelivered calls (`undeliveredAfterMs`) are kept per user beside the
+ * stream, recorded by the append's script and cancelled by the ack's, and
+ * found through an index of users with due calls; see inbox-undelivered.ts.
+ *
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive integer.
  */
 export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
@@ -149,20 +165,26 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
   const drops = new SharedTotals(redis, inboxStatsKey(prefix), ["expired", "overCap"] as const);
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
   const keysOf = (user: UserKey) => inboxKeys(prefix, user.companyId, user.userId);
+  const undelivered = new UndeliveredCallsIndex(redis, prefix, ttlMs, (expired) => drops.add({ expired }), (id, fields) =>
+    toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")),
+  );
 
   return {
     async append(user, event, data, options) {
       const idempotencyKey = idempotencyKeyOf(options, "redisInboxStore");
+      const afterMs = undeliveredAfterMsOf(options, "redisInboxStore");
       // The engine's snapshot comes with its JSON: encoded once, and handed back without a decode.
       const known = snapshotJson(data);
       const encoded = data === undefined ? "" : (known ?? JSON.stringify(data));
       const keys = keysOf(user);
-      const [id, expired, overCap, duplicate, fields] = (await runScript(
+      const [id, expired, overCap, duplicate, fields, due] = (await runScript(
         redis,
         APPEND,
-        [keys.log, keys.idempotency, keys.idempotencyOrder],
-        [ttlMs, maxLength, event, encoded, idempotencyKey ?? "", maxKeys],
-      )) as [string, number, number, number, string[] | null];
+        [keys.log, keys.idempotency, keys.idempotencyOrder, keys.undelivered, keys.undeliveredAttempts],
+        [ttlMs, maxLength, event, encoded, idempotencyKey ?? "", maxKeys, afterMs ?? ""],
+      )) as [string, number, number, number, string[] | null, string];
+      // A repeat of a send whose first append was stored but not confirmed touches the index that append may have missed.
+      if (afterMs !== undefined && due !== "") await undelivered.touch(user, due);
       if (Number(duplicate) === 1) {
         // The cap may have trimmed the first entry: its id (and so its ts) still answer for it.
         const message = fields ? toMessage(id, fieldOf(fields, "event"), fieldOf(fields, "data")) : toMessage(id, event, encoded);
@@ -186,7 +208,8 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
     },
 
     async ack(device, id) {
-      await runScript(redis, ACK, [keysOf(device).cursors], [device.deviceId, canonicalId(id)]);
+      const keys = keysOf(device);
+      await runScript(redis, ACK, [keys.cursors, keys.undelivered, keys.undeliveredAttempts], [device.deviceId, canonicalId(id)]);
     },
 
     async cursor(device) {
@@ -194,6 +217,10 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
     },
 
     dropped: () => drops.read(),
+
+    claimUndelivered: (limit, leaseMs) => undelivered.claim(limit, leaseMs),
+
+    settleUndelivered: (claim, outcome) => undelivered.settle(claim, outcome),
 
     async ping() {
       await redis.ping();

@@ -104,12 +104,34 @@ export interface InboxKeys {
    * (`PEXPIRE`) once every key in them is past the TTL.
    */
   idempotencyOrder: string;
+  /** ZSET of the ids of messages with a pending undelivered call, scored by when it may next be claimed (due time or end of lease, epoch ms). */
+  undelivered: string;
+  /** HASH of message id to how many times its undelivered call was claimed. */
+  undeliveredAttempts: string;
 }
 
 /** The keys of one user's inbox; users are scoped by company, so both ids are in the tag. */
 export function inboxKeys(prefix: string, companyId: string, userId: string): InboxKeys {
   const tag = `{${prefix}:inbox:${encodeId(companyId)}:${encodeId(userId)}}`;
-  return { log: `${tag}:log`, cursors: `${tag}:cursors`, idempotency: `${tag}:idempotency`, idempotencyOrder: `${tag}:idempotency:order` };
+  return {
+    log: `${tag}:log`,
+    cursors: `${tag}:cursors`,
+    idempotency: `${tag}:idempotency`,
+    idempotencyOrder: `${tag}:idempotency:order`,
+    undelivered: `${tag}:undelivered`,
+    undeliveredAttempts: `${tag}:undelivered:attempts`,
+  };
+}
+
+/**
+ * The index of users with pending undelivered calls, under the hash tag
+ * `{<prefix>:inbox-undelivered}`: the same three keys as the presence
+ * sweep's index ({@link SweepIndexKeys}), members `<company>:<user>` (both
+ * encoded).
+ */
+export function undeliveredIndexKeys(prefix: string): SweepIndexKeys {
+  const tag = `{${prefix}:inbox-undelivered}`;
+  return { due: `${tag}:due`, writes: `${tag}:writes`, generation: `${tag}:generation` };
 }
 
 /** The HASH with the inbox drop totals (`expired`, `overCap`), shared by every node. */

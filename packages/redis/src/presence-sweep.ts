@@ -31,7 +31,8 @@ export const SWEEP_LEASE_MS = 10_000;
 /** Companies claimed per round trip. */
 const SWEEP_BATCH = 100;
 
-const TOUCH = luaScript(`
+/** KEYS: due, writes, generation. ARGV: member, due time. Bumps the member's generation and lowers its due time (also used by the inbox's undelivered index). */
+export const TOUCH = luaScript(`
 local generation = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[2], ARGV[1], tostring(generation))
 local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -52,7 +53,8 @@ end
 return asArray(claimed)
 `);
 
-const SETTLE = luaScript(`
+/** KEYS: due, writes. ARGV: member, generation seen, next due time ('' to drop). Applies only if the generation is unchanged (also used by the inbox's undelivered index). */
+export const SETTLE = luaScript(`
 if (redis.call('HGET', KEYS[2], ARGV[1]) or '0') ~= ARGV[2] then
   return 0
 end
