@@ -37,7 +37,7 @@ const DOCUMENT = { type: "project", id: "p0" };
 const GENERATOR_CORE = 1;
 
 function plan(quick) {
-  return quick ? { members: 100, rate: 5, windowMs: 2000 } : { members: 1000, rate: 5, windowMs: 5000 };
+  return quick ? { members: 100, rate: 5, windowMs: 1500 } : { members: 1000, rate: 5, windowMs: 5000 };
 }
 
 async function generator(ctx) {
