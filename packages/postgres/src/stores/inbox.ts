@@ -1,4 +1,13 @@
-import { DEFAULTS, idempotencyKeyOf, INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE, type InboxOptions, type InboxStore, type UserKey } from "@truss/core";
+import {
+  DEFAULTS,
+  idempotencyKeyOf,
+  INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
+  type InboxOptions,
+  type InboxStore,
+  undeliveredAfterMsOf,
+  type UndeliveredClaim,
+  type UserKey,
+} from "@truss/core";
 import { type InboxMessage, isInboxId } from "@truss/protocol";
 import { Sweeper, type SweepOptions } from "./sweep.js";
 import { refuseNul, Statements, toNumber, totalsSlot, type PostgresStoreConnection } from "./sql.js";
@@ -12,6 +21,16 @@ interface AppendRow {
   duplicate: boolean;
   kept: boolean;
   event: string | null;
+  data: string | null;
+}
+
+interface ClaimRow {
+  company_id: string;
+  user_id: string;
+  ms: string;
+  seq: string;
+  attempts: number;
+  event: string;
   data: string | null;
 }
 
@@ -39,6 +58,12 @@ interface MessageRow {
  * does not stay. Everything dropped is counted in `inbox_totals`, shared by
  * every node. Cursors never expire, as in the Redis store.
  *
+ * Undelivered calls (`undeliveredAfterMs`) are rows of `inbox_undelivered`
+ * (migration 005), recorded in the append's statement, deleted by an ack
+ * that covers them and by the deletion of their message (a foreign key,
+ * `ON DELETE CASCADE`), and claimed with `FOR UPDATE SKIP LOCKED`, so two
+ * nodes never lease one call at once. Due times are by the server's clock.
+ *
  * Every call rejects within `timeoutMs` (default 5 s) when PostgreSQL cannot
  * be reached, and works again, without a restart, once it can.
  *
@@ -63,19 +88,14 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
   return {
     async append(user, event, data, appendOptions) {
       const idempotencyKey = idempotencyKeyOf(appendOptions, "postgresInboxStore");
+      const afterMs = undeliveredAfterMsOf(appendOptions, "postgresInboxStore");
       checkUser(user, { event, idempotencyKey });
       const encoded = data === undefined ? null : JSON.stringify(data);
-      const row = await sql.row<AppendRow>(`SELECT * FROM ${s}.inbox_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
-        user.companyId,
-        user.userId,
-        event,
-        encoded,
-        idempotencyKey ?? null,
-        ttlMs,
-        maxLength,
-        maxKeys,
-        slotOf(user),
-      ], { lockTimeout: true });
+      const values = [user.companyId, user.userId, event, encoded, idempotencyKey ?? null, ttlMs, maxLength, maxKeys, slotOf(user)];
+      const row =
+        afterMs === undefined
+          ? await sql.row<AppendRow>(`SELECT * FROM ${s}.inbox_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, values, { lockTimeout: true })
+          : await sql.row<AppendRow>(`SELECT * FROM ${s}.inbox_append_undelivered($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [...values, afterMs], { lockTimeout: true });
       sweeper.due();
       if (row.duplicate) {
         // The cap may have dropped the first message: its id (and so its ts) still answer for it.
@@ -105,8 +125,12 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
     async ack(device, id) {
       checkUser(device, { deviceId: device.deviceId });
       const [ms, seq] = parseId(id);
+      // One statement: the cursor moves and the calls it covers are cancelled together.
       await sql.rows(
-        `INSERT INTO ${s}.inbox_cursors AS c (company_id, user_id, device_id, ms, seq) VALUES ($1, $2, $3, $4, $5)
+        `WITH cancelled AS (
+           DELETE FROM ${s}.inbox_undelivered u WHERE u.company_id = $1 AND u.user_id = $2 AND (u.ms, u.seq) <= ($4::bigint, $5::bigint)
+         )
+         INSERT INTO ${s}.inbox_cursors AS c (company_id, user_id, device_id, ms, seq) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (company_id, user_id, device_id) DO UPDATE SET ms = excluded.ms, seq = excluded.seq
          WHERE (c.ms, c.seq) < (excluded.ms, excluded.seq)`,
         [device.companyId, device.userId, device.deviceId, ms, seq],
@@ -131,6 +155,29 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
 
     async ping() {
       await sql.rows("SELECT 1");
+    },
+
+    async claimUndelivered(limit, leaseMs) {
+      if (!(limit > 0)) return [];
+      const rows = await sql.rows<ClaimRow>(`SELECT * FROM ${s}.inbox_claim_undelivered($1, $2, $3)`, [
+        Math.min(Math.floor(limit), 2 ** 31 - 1),
+        Math.floor(leaseMs),
+        ttlMs,
+      ]);
+      return rows.map(
+        (row): UndeliveredClaim => ({
+          user: { companyId: row.company_id, userId: row.user_id },
+          message: toMessage(row.ms, row.seq, row.event, row.data),
+          attempt: Number(row.attempts),
+        }),
+      );
+    },
+
+    async settleUndelivered(claim, outcome) {
+      checkUser(claim.user);
+      const [ms, seq] = parseId(claim.message.id);
+      const retryMs = outcome === "done" ? null : Math.max(0, Math.floor(outcome.retryAfterMs));
+      await sql.rows(`SELECT ${s}.inbox_settle_undelivered($1, $2, $3, $4, $5, $6)`, [claim.user.companyId, claim.user.userId, ms, seq, claim.attempt, retryMs]);
     },
   };
 }
