@@ -15,6 +15,8 @@ interface ChildNodeConfig {
   prefix: string;
   ttlMs: number;
   auth: { secret: string; issuer: string; audience: string };
+  /** The `undelivered` option's timing; its handler never settles, so a call this node claims is still running when it is killed. */
+  undelivered?: { afterMs: number; leaseMs: number; timeoutMs: number; pollIntervalMs: number };
 }
 
 async function main(): Promise<void> {
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
     ...redisStores(storeClient, { prefix: config.prefix }),
     adapter: redisAdapter(pub, sub, { key: config.prefix }),
     presenceTiming: { ttlMs: config.ttlMs },
+    ...(config.undelivered ? { undelivered: { ...config.undelivered, handler: () => new Promise(() => {}) } } : {}),
   });
   const http = createServer();
   engine.attach(http);

@@ -39,7 +39,12 @@ export interface ChildNode {
  * than whatever `dist` another build left; npm packages stay external and
  * resolve through `NODE_PATH` from the packages that depend on them.
  */
-export async function startChildNode(config: { redisUrl: string; prefix: string; ttlMs: number }): Promise<ChildNode> {
+export async function startChildNode(config: {
+  redisUrl: string;
+  prefix: string;
+  ttlMs: number;
+  undelivered?: { afterMs: number; leaseMs: number; timeoutMs: number; pollIntervalMs: number };
+}): Promise<ChildNode> {
   const dir = await mkdtemp(join(tmpdir(), "truss-child-node-"));
   const bundle = join(dir, "child-node.cjs");
   let child: ChildProcess | undefined;
