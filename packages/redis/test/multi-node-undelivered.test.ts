@@ -4,6 +4,7 @@ import type { InboxMessage } from "@truss/protocol";
 import { collect, requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { inboxKeys } from "../src/keys.js";
+import { startChildNode, type ChildNode } from "./support/child-node.js";
 import { NodeGroup } from "./support/nodes.js";
 
 /**
@@ -14,11 +15,14 @@ import { NodeGroup } from "./support/nodes.js";
 describe.runIf(requireRedisOrSkip("@truss/redis undelivered calls across nodes"))("undelivered calls on nodes sharing one redis-server", () => {
   let server: RedisServer;
   let group: NodeGroup | undefined;
+  let child: ChildNode | undefined;
 
   beforeAll(async () => {
     server = await startRedisServer();
   });
   afterEach(async () => {
+    await child?.kill();
+    child = undefined;
     await group?.closeAll();
     group = undefined;
   });
@@ -101,6 +105,34 @@ describe.runIf(requireRedisOrSkip("@truss/redis undelivered calls across nodes")
     expect(taken).toHaveLength(1);
     expect(b.redisErrors).toEqual([]);
   });
+
+  test("a node killed (SIGKILL) mid-call leaves the call to another node, which makes it after the lease", async () => {
+    group = new NodeGroup({ url: server.url });
+    const sender = await group.start("sender");
+    const leaseMs = 2_000;
+    child = await startChildNode({
+      redisUrl: server.url,
+      prefix: group.prefix,
+      ttlMs: 30_000,
+      undelivered: { afterMs: 100, leaseMs, timeoutMs: 1_000, pollIntervalMs: 50 },
+    });
+    const user = { companyId: "acme", userId: "erin" };
+    // Stored as an engine with the hook would store it; the child is then the only node that claims.
+    const inbox = redisInboxStore({ redis: sender.storeClient, prefix: group.prefix });
+    const { message } = await inbox.append(user, "expense:rejected", { expenseId: "e-4" }, { undeliveredAfterMs: 100 });
+    const keys = inboxKeys(group.prefix, user.companyId, user.userId);
+    await waitFor(async () => (await sender.storeClient.hget(keys.undeliveredAttempts, message.id)) === "1", { message: `the child's claim (${child.describe()})` });
+    const claimedAt = Date.now();
+    await child.kill();
+
+    const taken: Array<{ call: UndeliveredCall; at: number }> = [];
+    await group.start("B", { undelivered: { ...timing, leaseMs, timeoutMs: 1_000, handler: (call) => void taken.push({ call, at: Date.now() }) } });
+    await waitFor(() => taken.length === 1, { timeoutMs: 6_000, message: "node B to take the call over" });
+    expect(taken[0]!.at - claimedAt).toBeGreaterThanOrEqual(leaseMs - 200);
+    expect(taken[0]!.call).toMatchObject({ ...user, message, attempt: 2 });
+    await sleep(300);
+    expect(taken).toHaveLength(1);
+  }, 30_000);
 
   test("a user's pending calls never outgrow twice the inbox's cap, however many messages the cap dropped", async () => {
     group = new NodeGroup({ url: server.url });
