@@ -1,8 +1,7 @@
 import { useCallback, useMemo, useState, useSyncExternalStore } from "react";
 import { TrussClientError, type DocumentData, type DocumentUpdateOptions, type DocumentUpdateOutcome, type FieldConflict } from "@truss/client";
 import { useTrussClient } from "./context.js";
-import { sharesOf } from "./shares.js";
-import { PENDING } from "./shared-subscriptions.js";
+import { useSharedSubscription } from "./use-shared.js";
 
 /** What {@link useDocument} returns. */
 export interface DocumentState<T extends DocumentData> {
@@ -51,14 +50,7 @@ const NO_CONFLICTS: readonly FieldConflict[] = Object.freeze([]);
 export function useDocument<T extends DocumentData = DocumentData>(type: string, id: string): DocumentState<T> {
   const client = useTrussClient();
   const ref = useMemo(() => ({ type, id }), [type, id]);
-  const holdWatch = useCallback(
-    (onChange: () => void) => {
-      if (!client) return () => undefined;
-      return sharesOf(client).documents.hold(ref, onChange).release;
-    },
-    [client, ref],
-  );
-  const watch = useSyncExternalStore(holdWatch, () => (client ? sharesOf(client).documents.state(ref) : PENDING), () => PENDING);
+  const watch = useSharedSubscription("documents", ref);
   const onSnapshot = useCallback(
     (onChange: () => void) => {
       if (!client) return () => undefined;

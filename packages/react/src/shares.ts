@@ -7,17 +7,24 @@ export interface DocumentRef {
   id: string;
 }
 
-/** The subscriptions the components of one client share. */
-export interface ClientShares {
+/** What each kind of shared subscription is known by. */
+export interface SharedRefs {
   /** Topics, by name. */
-  readonly topics: SharedSubscriptions<string>;
+  topics: string;
   /** Watched documents. */
-  readonly documents: SharedSubscriptions<DocumentRef>;
+  documents: DocumentRef;
   /** Presence in a topic or document, joined with the state last given for it. */
-  readonly presence: SharedSubscriptions<PresenceScope>;
+  presence: PresenceScope;
+}
+
+/** Shared subscriptions by kind. */
+type SubscriptionsByKind = { readonly [K in keyof SharedRefs]: SharedSubscriptions<SharedRefs[K]> };
+
+/** The subscriptions the components of one client share, by kind. */
+export type ClientShares = SubscriptionsByKind & {
   /** The state each scope's presence joins with (the latest a component gave). */
   readonly presenceStates: Map<string, unknown>;
-}
+};
 
 const byClient = new WeakMap<TrussClient<any>, ClientShares>();
 
@@ -67,4 +74,10 @@ export function sharesOf(client: TrussClient<any>): ClientShares {
   shares = { topics, documents, presence, presenceStates };
   byClient.set(client, shares);
   return shares;
+}
+
+/** One kind of `client`'s shared subscriptions. */
+export function sharedOf<K extends keyof SharedRefs>(client: TrussClient<any>, kind: K): SharedSubscriptions<SharedRefs[K]> {
+  const byKind: SubscriptionsByKind = sharesOf(client);
+  return byKind[kind];
 }

@@ -1,9 +1,7 @@
-import { useCallback, useSyncExternalStore } from "react";
-import { useTrussClient } from "./context.js";
 import { useEventHandlers } from "./events.js";
 import type { EventHandlers } from "./register.js";
-import { sharesOf } from "./shares.js";
-import { PENDING, type SubscriptionState } from "./shared-subscriptions.js";
+import type { SubscriptionState } from "./shared-subscriptions.js";
+import { useSharedSubscription } from "./use-shared.js";
 
 /**
  * Subscribes to a topic of the user's company (`project:p-17`) while the
@@ -25,15 +23,7 @@ import { PENDING, type SubscriptionState } from "./shared-subscriptions.js";
  * ```
  */
 export function useTopic(topic: string, handlers?: EventHandlers): SubscriptionState {
-  const client = useTrussClient();
-  const subscribe = useCallback(
-    (onChange: () => void) => {
-      if (!client) return () => undefined;
-      return sharesOf(client).topics.hold(topic, onChange).release;
-    },
-    [client, topic],
-  );
-  const state = useSyncExternalStore(subscribe, () => (client ? sharesOf(client).topics.state(topic) : PENDING), () => PENDING);
+  const state = useSharedSubscription("topics", topic);
   useEventHandlers(handlers);
   return state;
 }
