@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from "react";
-import type { PresenceScope, PresenceUser, ScopedPresenceMember, TrussClient, TrussClientError } from "@truss/client";
+import type { PresenceScope, PresenceUser, ScopedPresenceMember, ScopePresence, TrussClient, TrussClientError } from "@truss/client";
 import { useTrussClient } from "./context.js";
 import { scopeKey, sharesOf } from "./shares.js";
 import { PENDING, type SubscriptionState } from "./shared-subscriptions.js";
@@ -73,7 +73,7 @@ function useScopedPresence(client: TrussClient<any> | null, scope: PresenceScope
   useEffect(() => {
     if (!client || !stableScope) return;
     sharesOf(client).presenceStates.set(key, state);
-    client.presence.in(stableScope).update(state);
+    scopePresence(client, stableScope)?.update(state);
   }, [client, stableScope, stateJson]);
 
   const holdJoin = useCallback(
@@ -94,19 +94,28 @@ function useScopedPresence(client: TrussClient<any> | null, scope: PresenceScope
 
   const last = useRef(NOBODY);
   const listen = useCallback(
-    (onChange: () => void) => (client && stableScope ? client.presence.in(stableScope).subscribe(() => onChange()) : () => undefined),
+    (onChange: () => void) => (client && stableScope ? scopePresence(client, stableScope)?.subscribe(() => onChange()) : undefined) ?? (() => undefined),
     [client, stableScope],
   );
   // `others` is a new array each time: the one returned last is kept while it lists the same members in the same states.
   const readOthers = () => {
-    if (!client || !stableScope) return NOBODY;
-    const now = client.presence.in(stableScope).others;
+    const now = client && stableScope ? scopePresence(client, stableScope)?.others : undefined;
+    if (!now) return NOBODY;
     if (sameMembers(last.current, now)) return last.current;
     last.current = now;
     return now;
   };
   const others = useSyncExternalStore(listen, readOthers, () => NOBODY);
   return useMemo(() => ({ others, status: joined.status, error: joined.error }), [others, joined]);
+}
+
+/** `client.presence.in(scope)`, or `null` for a malformed scope (its join reports `INVALID_PAYLOAD`). */
+function scopePresence(client: TrussClient<any>, scope: PresenceScope): ScopePresence | null {
+  try {
+    return client.presence.in(scope);
+  } catch {
+    return null;
+  }
 }
 
 /** The join's state, unless the topic or document under it was refused or dropped. */

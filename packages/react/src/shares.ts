@@ -63,6 +63,7 @@ export function sharesOf(client: TrussClient<any>): ClientShares {
       // Taken now: a new join of the scope may hold its own base before this leave is answered.
       const base = bases.get(scopeKey(scope));
       bases.delete(scopeKey(scope));
+      presenceStates.delete(scopeKey(scope));
       try {
         await client.presence.in(scope).leave();
       } finally {

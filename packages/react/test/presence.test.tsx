@@ -61,6 +61,17 @@ test("usePresence on a topic the policy refuses reports it", async () => {
   await waitForDom(() => expect(screen.getByTestId("on-site").textContent).toBe("refused: "));
 });
 
+test("usePresence on a malformed scope reports it instead of throwing", async () => {
+  const server = await startServer();
+  const phone = openClient(server.url, alice);
+  function Broken() {
+    const { status, error } = usePresence({ type: "", id: "r-1" }, { field: "weather" });
+    return <p data-testid="broken">{`${status} ${error?.code ?? ""}`}</p>;
+  }
+  renderWith(phone, <Broken />);
+  await waitForDom(() => expect(screen.getByTestId("broken").textContent).toBe("refused INVALID_PAYLOAD"));
+});
+
 test("useOutbox lists the writes waiting and can discard one", async () => {
   const server = await startServer();
   const phone = openClient(server.url, alice, { socketOptions: { transports: ["websocket"], path: "/nowhere" } });
