@@ -1,6 +1,6 @@
 import type { DocumentData, DocumentVersion, FieldConflict, InboxMessage, PresenceUser } from "./data.js";
 import type { ErrorPayload } from "./errors.js";
-import type { PresenceScope, ScopedPresenceChange, ScopedPresenceListing } from "./scoped-presence.js";
+import type { PresenceScope, ScopedPresenceChanges, ScopedPresenceListing } from "./scoped-presence.js";
 
 /** Event names Truss itself uses; application events must not reuse them. */
 export const PROTOCOL_EVENTS = {
@@ -29,7 +29,7 @@ export const PROTOCOL_EVENTS = {
   presenceSet: "presence:set",
   presenceLeave: "presence:leave",
   presenceMembers: "presence:members",
-  presenceChanged: "presence:changed",
+  presenceChanges: "presence:changes",
 } as const;
 
 /** Every reserved event name, for quick membership checks. */
@@ -322,8 +322,8 @@ export interface TrussServerEvents {
   "document:dropped": (notice: DocumentDropped) => void;
   /** Where the company's stream stood when this connection joined it; sent once per connection. */
   "stream:start": (start: StreamStart) => void;
-  /** A member of a scope this connection joined came, changed its state or went. */
-  "presence:changed": (change: ScopedPresenceChange) => void;
+  /** Members of a scope this connection joined came, changed their state or went: one scope's changes of one short window, together. */
+  "presence:changes": (batch: ScopedPresenceChanges) => void;
   error: (error: ErrorPayload) => void;
 }
 

@@ -30,10 +30,8 @@ export interface ScopedPresenceMember {
   updatedAt: number;
 }
 
-/** Payload of `presence:changed`: one member of a scope this connection has joined came, changed its state, or went. */
-export interface ScopedPresenceChange {
-  /** The scope, as the joiner named it. */
-  scope: PresenceScope;
+/** One member's change, as a batch (`presence:changes`) carries it. */
+export interface ScopedPresenceMemberChange {
   /**
    * `joined`: a member came (also one coming back after a reconnection);
    * `updated`: its state changed (coalesced: at most about ten a second per
@@ -43,6 +41,34 @@ export interface ScopedPresenceChange {
   change: "joined" | "updated" | "left";
   /** The member, with its state as of this change (the last one for `left`). */
   member: ScopedPresenceMember;
+}
+
+/** One member of a scope this connection has joined came, changed its state, or went: a {@link ScopedPresenceMemberChange} with its scope. */
+export interface ScopedPresenceChange extends ScopedPresenceMemberChange {
+  /** The scope, as the joiner named it. */
+  scope: PresenceScope;
+}
+
+/**
+ * Payload of `presence:changes`: what changed in one scope during one short
+ * window (`scopedPresenceLimits.batchWindowMs`, 100 ms by default), sent
+ * once to the whole scope. A change after a quiet window goes out at once,
+ * alone; the ones that follow within the window wait for its end and go
+ * together, so a member hears about one batch per window from each node
+ * holding members of the scope, however many members there are.
+ *
+ * At most one change per member: the latest wins (`joined` then `updated`
+ * is sent as `joined` with the latest state; anything then `left` as
+ * `left`). A batch holds at most `scopedPresenceLimits.maxChangesPerBatch`
+ * changes; a busier window is sent as several. A batch may name the
+ * receiving connection itself; only a `left` about itself matters to it
+ * (the server ended its presence).
+ */
+export interface ScopedPresenceChanges {
+  /** The scope, as the joiners named it. */
+  scope: PresenceScope;
+  /** Each member's change, in the order the members first changed in the window. */
+  changes: ScopedPresenceMemberChange[];
 }
 
 /** A scope's members as one answer lists them, oldest first. */
