@@ -87,6 +87,10 @@ export const DEFAULTS = frozen({
     maxMembersListed: DEFAULT_SCOPED_PRESENCE_LIMITS.maxMembersListed,
     /** State changes of one socket in one scope that go out per second; the rest are coalesced. */
     updatesPerSecond: DEFAULT_SCOPED_PRESENCE_LIMITS.updatesPerSecond,
+    /** How long a scope's changes are collected on a node before they go out as one batch, in ms. */
+    batchWindowMs: DEFAULT_SCOPED_PRESENCE_LIMITS.batchWindowMs,
+    /** Most changes one batch carries; a busier window goes out as several. */
+    maxChangesPerBatch: DEFAULT_SCOPED_PRESENCE_LIMITS.maxChangesPerBatch,
   },
   /** `createRealtimeEngine`'s `revocationTiming`. */
   revocationTiming: {
