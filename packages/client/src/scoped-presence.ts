@@ -1,4 +1,13 @@
-import { isPresenceScope, PROTOCOL_EVENTS, type PresenceScope, type ScopedPresenceChange, type ScopedPresenceListing, type ScopedPresenceMember } from "@truss/protocol";
+import {
+  isPresenceScope,
+  PROTOCOL_EVENTS,
+  type PresenceScope,
+  type ScopedPresenceChange,
+  type ScopedPresenceChanges,
+  type ScopedPresenceListing,
+  type ScopedPresenceMember,
+  type ScopedPresenceMemberChange,
+} from "@truss/protocol";
 import type { Connection } from "./connection.js";
 import { isRetryableCode, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
@@ -64,9 +73,9 @@ export class ScopedPresences {
     private readonly connection: Connection,
     private readonly onListenerFailure: (error: unknown) => void,
   ) {
-    connection.socket.on(PROTOCOL_EVENTS.presenceChanged, (change: ScopedPresenceChange) => {
-      if (!isPresenceScope(change?.scope) || typeof change.member?.memberId !== "string") return;
-      this.scopes.get(keyOf(change.scope))?.receive(change);
+    connection.socket.on(PROTOCOL_EVENTS.presenceChanges, (batch: ScopedPresenceChanges) => {
+      if (!isPresenceScope(batch?.scope) || !Array.isArray(batch.changes)) return;
+      this.scopes.get(keyOf(batch.scope))?.receive(batch.changes);
     });
     connection.socket.on("connect", () => {
       for (const scope of this.scopes.values()) scope.reconnected();
@@ -177,11 +186,27 @@ class ScopeHandle implements ScopePresence {
     return unsubscribe;
   }
 
-  /** A change the server reported about this scope. */
-  receive(change: ScopedPresenceChange): void {
-    const own = change.member.memberId === this.connection.socket.id;
-    if (change.change === "left") {
-      this.members.delete(change.member.memberId);
+  /**
+   * The changes of one batch the server reported about this scope, applied
+   * in order: each one the app hears of (not this connection's own join or
+   * update) goes to `onChange` with the others after it, and the list
+   * listeners hear the others once, after the batch.
+   */
+  receive(changes: readonly ScopedPresenceMemberChange[]): void {
+    let changed = false;
+    for (const { change, member } of changes) {
+      if (typeof member?.memberId !== "string" || !this.apply(change, member)) continue;
+      changed = true;
+      if (this.changeListeners.size > 0) this.changeListeners.emit({ scope: this.scope, change, member }, this.others);
+    }
+    if (changed) this.listListeners.emit(this.others);
+  }
+
+  /** Applies one member's change; `false` when it is none of the app's business. */
+  private apply(change: ScopedPresenceMemberChange["change"], member: ScopedPresenceMember): boolean {
+    const own = member.memberId === this.connection.socket.id;
+    if (change === "left") {
+      this.members.delete(member.memberId);
       if (own) {
         // The server ended this connection's presence; joining again is the app's call.
         this.wanted = false;
@@ -189,14 +214,11 @@ class ScopeHandle implements ScopePresence {
         this.isJoined = false;
         this.stopTimer();
       }
-    } else if (this.isJoined && !own) {
-      this.members.set(change.member.memberId, change.member);
-    } else {
-      return;
+      return true;
     }
-    const others = this.others;
-    this.changeListeners.emit(change, others);
-    this.listListeners.emit(others);
+    if (!this.isJoined || own) return false;
+    this.members.set(member.memberId, member);
+    return true;
   }
 
   reconnected(): void {

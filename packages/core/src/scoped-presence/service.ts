@@ -1,4 +1,4 @@
-import { isPresenceScope, isTopicName, PROTOCOL_EVENTS, type PresenceScope, type ScopedPresenceChange, type ScopedPresenceListing } from "@truss/protocol";
+import { isPresenceScope, isTopicName, PROTOCOL_EVENTS, type PresenceScope, type ScopedPresenceChanges, type ScopedPresenceListing, type ScopedPresenceMemberChange } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import type { EngineContext } from "../kernel/context.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
@@ -7,6 +7,7 @@ import type { EnginePart } from "../kernel/lifecycle.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { documentRoom, presenceRoom, topicRoom } from "../kernel/rooms.js";
 import type { Policy, PresenceRequest } from "../policy/policy.js";
+import { ScopeChangeBatches } from "./batches.js";
 import { scopeKey, scopeOfKey, type ScopedPresenceEntry, type ScopedPresenceMember, type ScopedPresenceStore } from "./store.js";
 
 /** Bounds of scoped presence, the `scopedPresenceLimits` option. */
@@ -47,6 +48,25 @@ export interface ScopedPresenceLimits {
    * @default 10
    */
   updatesPerSecond?: number;
+  /**
+   * How long, in ms, a scope's changes are collected on a node before they
+   * go out together as one `presence:changes` to the whole scope. The first
+   * change after a quiet window goes out at once; so each member hears
+   * about `1000 / batchWindowMs` batches a second from each node holding
+   * members of the scope, however many members change.
+   *
+   * @default 100
+   */
+  batchWindowMs?: number;
+  /**
+   * Most changes one `presence:changes` carries; a window with more goes
+   * out as several. One batch is then at most about `maxChangesPerBatch`
+   * times (`maxStateBytes` + 200 bytes): 300 KiB with the defaults, under
+   * the 1 MiB of `limits.maxBufferedBytes` a client may leave unread.
+   *
+   * @default 256
+   */
+  maxChangesPerBatch?: number;
 }
 
 /** The defaults of {@link ScopedPresenceLimits}. */
@@ -56,6 +76,8 @@ export const DEFAULT_SCOPED_PRESENCE_LIMITS = {
   maxScopesPerConnection: 20,
   maxMembersListed: 100,
   updatesPerSecond: 10,
+  batchWindowMs: 100,
+  maxChangesPerBatch: 256,
 } as const satisfies Required<ScopedPresenceLimits>;
 
 /** One scope's presence, as the server sees it: `engine.presence.in(companyId, scope)`. */
@@ -100,7 +122,7 @@ interface SocketPresence {
  * Presence in scopes: a socket joins the presence of a topic it is
  * subscribed to, or a document it watches, with a small JSON state; the
  * other members hear each join, state change (coalesced per socket) and
- * leave. Dropping the subscription or watch (unsubscribe, refresh,
+ * leave, batched per scope ({@link ScopeChangeBatches}). Dropping the subscription or watch (unsubscribe, refresh,
  * revocation) leaves the presence, seen on the adapter's `leave-room`, so no
  * other part needs to know; a disconnect leaves every scope; a node that
  * died stops holding its members once their TTL passes, and a sweep on
@@ -111,6 +133,7 @@ export class ScopedPresenceService implements EnginePart {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
+  private readonly batches: ScopeChangeBatches;
 
   /** Best effort while the store is down, as company presence is: the outage is logged once. */
   private readonly stores: BestEffortStore;
@@ -124,6 +147,7 @@ export class ScopedPresenceService implements EnginePart {
   ) {
     this.intervalMs = Math.ceil(1000 / limits.updatesPerSecond);
     this.stores = new BestEffortStore(ctx, "presence", "scoped presence");
+    this.batches = new ScopeChangeBatches((room, batch, except) => this.sendBatch(room, batch, except), limits.batchWindowMs, limits.maxChangesPerBatch);
   }
 
   /** Follows the sockets' rooms, starts heartbeats and sweeps. */
@@ -137,10 +161,11 @@ export class ScopedPresenceService implements EnginePart {
     this.sweepTimer = setInterval(() => void this.sweep(), this.timing.sweepIntervalMs).unref();
   }
 
-  /** Stops the timers; members leave as their sockets close. */
+  /** Stops the timers and sends the batches waiting; members leave as their sockets close. */
   stop(): void {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    this.batches.stop();
   }
 
   /** Leaves every scope of a closed socket. */
@@ -281,15 +306,13 @@ export class ScopedPresenceService implements EnginePart {
     }
     if (entries.length === 0) return;
     const readded = await this.stores.call("scopeHeartbeat", () => this.store.heartbeat(entries, this.timing.ttlMs));
-    for (const entry of readded ?? []) {
-      this.ctx.namespace().to(presenceRoom(entry.companyId, entry.scope)).except(entry.member.memberId).emit(PROTOCOL_EVENTS.presenceChanged, changeOf(entry, "joined"));
-    }
+    for (const entry of readded ?? []) this.announceEntry(entry, "joined", entry.member.memberId);
   }
 
   /** Announces members whose TTL passed (their node stopped heartbeating) as gone. */
   async sweep(): Promise<void> {
     const swept = await this.stores.call("scopeSweep", () => this.store.sweepExpired());
-    for (const entry of swept ?? []) this.ctx.namespace().to(presenceRoom(entry.companyId, entry.scope)).emit(PROTOCOL_EVENTS.presenceChanged, changeOf(entry, "left"));
+    for (const entry of swept ?? []) this.announceEntry(entry, "left");
   }
 
   /**
@@ -310,9 +333,9 @@ export class ScopedPresenceService implements EnginePart {
       const removed = await this.stores.call("scopeRemove", () => this.store.remove(principal.companyId, membership.key, membership.member.memberId));
       // The store not answering is no reason to keep the scope waiting: its TTL ends the member anyway, and a sweep would report it again.
       if (removed === null) return;
-      const change: ScopedPresenceChange = { scope: membership.scope, change: "left", member: removed?.member ?? membership.member };
-      this.ctx.namespace().to(membership.room).emit(PROTOCOL_EVENTS.presenceChanged, change);
-      if (told && socket.connected) socket.emit(PROTOCOL_EVENTS.presenceChanged, change);
+      const change: ScopedPresenceMemberChange = { change: "left", member: removed?.member ?? membership.member };
+      this.batches.add(membership.room, membership.scope, change);
+      if (told && socket.connected) socket.emit(PROTOCOL_EVENTS.presenceChanges, { scope: membership.scope, changes: [change] } satisfies ScopedPresenceChanges);
     });
   }
 
@@ -347,9 +370,34 @@ export class ScopedPresenceService implements EnginePart {
     }).catch(() => undefined);
   }
 
-  private announce(membership: Membership, change: ScopedPresenceChange["change"], member: ScopedPresenceMember, except: string): void {
-    const payload: ScopedPresenceChange = { scope: membership.scope, change, member };
-    this.ctx.namespace().to(membership.room).except(except).emit(PROTOCOL_EVENTS.presenceChanged, payload);
+  private announce(membership: Membership, change: ScopedPresenceMemberChange["change"], member: ScopedPresenceMember, except: string): void {
+    this.batches.add(membership.room, membership.scope, { change, member }, except);
+  }
+
+  /** Announces a member a heartbeat brought back or a sweep found gone, from the store's entry. */
+  private announceEntry(entry: ScopedPresenceEntry, change: ScopedPresenceMemberChange["change"], except?: string): void {
+    const scope = scopeOfKey(entry.scope) ?? { topic: entry.scope };
+    this.batches.add(presenceRoom(entry.companyId, entry.scope), scope, { change, member: entry.member }, except);
+  }
+
+  /**
+   * Sends a scope's batch to its room, less the `left`s of members present
+   * here again by now (a socket that left and joined again within the
+   * window): the socket is back in the room, and would take its own `left`
+   * for the server ending its presence; its join goes out next.
+   */
+  private sendBatch(room: string, batch: ScopedPresenceChanges, except: string | undefined): void {
+    const changes = batch.changes.filter((change) => change.change !== "left" || !this.isPresentHere(change.member.memberId, room));
+    if (changes.length === 0) return;
+    const target = except === undefined ? this.ctx.namespace().to(room) : this.ctx.namespace().to(room).except(except);
+    target.emit(PROTOCOL_EVENTS.presenceChanges, changes.length === batch.changes.length ? batch : { scope: batch.scope, changes });
+  }
+
+  private isPresentHere(memberId: string, room: string): boolean {
+    const presence = this.sockets.get(memberId);
+    if (!presence) return false;
+    for (const membership of presence.memberships.values()) if (membership.room === room) return true;
+    return false;
   }
 
   /** Counts a refused `presence:join` or `presence:set` by its code; returns the error to throw. */
@@ -443,8 +491,4 @@ function checkScope(value: unknown, fail: (message: string) => Error): PresenceS
 
 function describe(scope: PresenceScope): string {
   return "topic" in scope ? `topic "${scope.topic}"` : `${scope.type}/${scope.id}`;
-}
-
-function changeOf(entry: ScopedPresenceEntry, change: ScopedPresenceChange["change"]): ScopedPresenceChange {
-  return { scope: scopeOfKey(entry.scope) ?? { topic: entry.scope }, change, member: entry.member };
 }
