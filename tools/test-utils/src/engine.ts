@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRealtimeEngine, jwtAuth, type RealtimeEngine, type RealtimeEngineOptions } from "@truss/core";
-import type { EventCatalog } from "@truss/protocol";
+import type { EventCatalog, ScopedPresenceChange, ScopedPresenceChanges } from "@truss/protocol";
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import { signToken, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, type TestClaims } from "./tokens.js";
 
@@ -113,6 +113,19 @@ export function collectPresence(socket: ClientSocket): Array<{ userId: string; o
   const received: Array<{ userId: string; online: boolean }> = [];
   socket.on("presence:update", (update: { userId: string; online: boolean }) => received.push(update));
   socket.on("presence:updates", (batch: { updates: Array<{ userId: string; online: boolean }> }) => received.push(...batch.updates));
+  return received;
+}
+
+/**
+ * Collects every scoped presence change a socket hears (`presence:changes`
+ * batches, one entry per member change with its scope), less the socket's own
+ * joins and updates, which a client ignores; its own `left` stays.
+ */
+export function collectScopedPresence(socket: ClientSocket): ScopedPresenceChange[] {
+  const received: ScopedPresenceChange[] = [];
+  socket.on("presence:changes", (batch: ScopedPresenceChanges) => {
+    for (const change of batch.changes) if (change.change === "left" || change.member.memberId !== socket.id) received.push({ scope: batch.scope, ...change });
+  });
   return received;
 }
 
