@@ -148,7 +148,9 @@ export class UndeliveredCallsIndex {
         const generation = String(flat[index + 1]);
         // A user left over once the limit is reached is due again at once.
         const next = claims.length >= limit ? String(now) : await this.claimFrom(userOf(member), limit - claims.length, leaseMs, claims);
-        await runScript(this.redis, SETTLE, [due, writes], [member, generation, next]);
+        const settled = Number(await runScript(this.redis, SETTLE, [due, writes], [member, generation, next]));
+        // A write touched the user meanwhile, to its own due time: lower it to the calls this claim left due, if sooner.
+        if (settled === 0 && next !== "") await runScript(this.redis, TOUCH, [due, writes, this.index.generation], [member, next]);
       }
     } catch (error) {
       if (claims.length === 0) throw error;

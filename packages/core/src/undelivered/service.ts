@@ -64,6 +64,8 @@ export class UndeliveredCalls implements EnginePart {
         if (room <= 0 || this.closing.signal.aborted) return;
         const claims = await storeCall(this.ctx, "inbox", "claimUndelivered", () => this.store.claimUndelivered(room, leaseMs));
         this.outage = false;
+        // Claimed as the engine began closing: left to their lease, for another node (or this one, restarted).
+        if (this.closing.signal.aborted) return;
         for (const claim of claims) {
           const call = this.call(claim).finally(() => this.running.delete(call));
           this.running.add(call);
