@@ -73,6 +73,14 @@ export default defineConfig({
       },
       {
         extends: true as const,
+        // The same suite against React 18: react, react-dom (and their subpaths) and Testing Library from the fixture.
+        resolve: {
+          alias: [{ find: /^(react|react-dom|@testing-library\/react)(\/.*)?$/, replacement: fromRoot("./tests/frameworks/react18/node_modules/$1$2") }],
+        },
+        test: { name: "react18", include: ["packages/react/test/**/*.test.{ts,tsx}", "tests/frameworks/react18/*.test.ts"], environment: "jsdom" },
+      },
+      {
+        extends: true as const,
         test: { name: "examples", include: ["examples/*/test/**/*.test.ts"] },
       },
       {
