@@ -1,6 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { collect, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
-import type { ScopedPresenceChange } from "@truss/protocol";
+import { collectScopedPresence, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
 import type { Socket } from "socket.io-client";
 
 let server: TestServer | undefined;
@@ -57,7 +56,7 @@ test("truss_scoped_presence_updates_total counts updates sent to the scope and t
   server = await startTestServer({ authorize: openPolicy });
   const ann = await watching("ann");
   const ben = await watching("ben");
-  const annHeard = collect<ScopedPresenceChange>(ann, "presence:changed");
+  const annHeard = collectScopedPresence(ann);
   await request(ann, "presence:join", { scope: report, state: {} });
   await request(ben, "presence:join", { scope: report, state: { n: 0 } });
   await waitFor(() => annHeard.length === 1);

@@ -1,6 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { collect, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
-import type { ScopedPresenceChange } from "@truss/protocol";
+import { collectScopedPresence, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
 import type { AuthorizationRequest, Principal } from "@truss/core";
 import type { Socket } from "socket.io-client";
 
@@ -21,7 +20,7 @@ async function subscribed(url: string, userId: string, deviceId = `${userId}-pho
   return socket;
 }
 
-const changesOf = (socket: Socket) => collect<ScopedPresenceChange>(socket, "presence:changed");
+const changesOf = collectScopedPresence;
 
 test("members of a topic see each other join, update their state and leave; the server lists them", async () => {
   server = await startTestServer({ authorize: openPolicy() });
