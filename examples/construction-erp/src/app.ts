@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { relay, type DocumentStore, type OutboxRelay, type OutboxRelayOptions, type RealtimeEngine } from "@truss/core";
+import type { Agent } from "node:https";
+import { relay, type DocumentStore, type OutboxRelay, type OutboxRelayOptions, type RealtimeEngine, type UndeliveredOptions } from "@truss/core";
 import { migrate, postgresStores } from "@truss/postgres";
 import pg from "pg";
 import { trussFastify } from "@truss/fastify";
@@ -24,6 +25,7 @@ import { registerExpenseRoutes } from "./routes/expenses.js";
 import { registerInventoryRoutes } from "./routes/inventory.js";
 import { registerInvoiceRoutes } from "./routes/invoices.js";
 import { registerProjectRoutes } from "./routes/projects.js";
+import { registerPushRoutes } from "./routes/push.js";
 import { registerLoginRoute, registerSessionRoutes } from "./routes/session.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 import { registerUserRoutes } from "./routes/users.js";
@@ -33,6 +35,8 @@ import { postgresErpData } from "./store/postgres.js";
 import { preparePostgres } from "./store/postgres-schema.js";
 import { sqliteErpData } from "./store/sqlite.js";
 import type { BeforeCommit, ErpData } from "./store/types.js";
+import { erpUndelivered } from "./undelivered.js";
+import { generateVapidKeys, webPushSender, type VapidKeys } from "./web-push.js";
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -62,6 +66,20 @@ export interface BuildAppOptions {
   assets?: DashboardAssets;
   /** Further engine options: presence timing, limits, the engine's logger. */
   engine?: ErpEngineOptions;
+  /** Messages no device took in time: pushed, or e-mailed (see `undelivered.ts`). */
+  undelivered?: ErpUndeliveredSettings;
+}
+
+/** When and how the ERP tells a user about a message none of their devices took. */
+export interface ErpUndeliveredSettings {
+  /** How long a message waits for a device before it is pushed or e-mailed, in ms; default a minute. */
+  afterMs?: number;
+  /** How often each node looks for due messages, in ms; default 1 s. */
+  pollIntervalMs?: number;
+  /** The server's VAPID keys; default a pair generated for this process (browsers must subscribe again after a restart). */
+  vapid?: VapidKeys;
+  /** The HTTPS agent the push requests go through (tests trust their local push service's certificate with it). */
+  pushAgent?: Agent;
 }
 
 /** The app, with typed handles on what tests and the server entry point need. */
@@ -80,6 +98,8 @@ export interface ErpApp {
   storage: "memory" | "redis";
   /** Where the ERP's tables and documents live. */
   database: "sqlite" | "postgres";
+  /** The engine's `undelivered` option: its handler pushes or e-mails a message no device took. */
+  undelivered: UndeliveredOptions;
 }
 
 /**
@@ -100,9 +120,13 @@ export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
   // One authenticator and one policy for both doors: the socket and the REST API.
   const authenticator = memberAuthenticator(options.jwtSecret, (companyId, userId) => repos.users.get(companyId, userId));
   const access = createAsyncAccess(repos);
+  const settings = options.undelivered ?? {};
+  const push = webPushSender({ vapid: settings.vapid ?? generateVapidKeys(), agent: settings.pushAgent });
+  const undelivered = erpUndelivered({ data, push, afterMs: settings.afterMs, pollIntervalMs: settings.pollIntervalMs });
   let realtimeSetup;
   try {
-    realtimeSetup = await createErpRealtime({ authenticator, access, documents, durable, redisUrl: options.redisUrl, engine: options.engine });
+    const engine = { ...options.engine, undelivered };
+    realtimeSetup = await createErpRealtime({ authenticator, access, documents, durable, redisUrl: options.redisUrl, engine });
   } catch (error) {
     await data.close();
     throw error;
@@ -133,11 +157,12 @@ export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
       registerInvoiceRoutes(api, context);
       registerInventoryRoutes(api, context);
       registerDocumentRoutes(api, context);
+      registerPushRoutes(api, context, push);
     },
     { prefix: "/api" },
   );
   registerDashboardRoutes(app, options.assets ?? { publicDir: PUBLIC_DIR, bundleDir: BUNDLE_DIR });
-  return { app, realtime, db, data, outboxRelay, storage, database: data.kind };
+  return { app, realtime, db, data, outboxRelay, storage, database: data.kind, undelivered };
 }
 
 /**

@@ -20,9 +20,12 @@ export type Db = Database.Database;
  * users; `CREATE TABLE IF NOT EXISTS` cannot change an older file's tables,
  * so a file older than {@link OLDEST_UPGRADABLE} is refused. Version 3 added
  * the mutation id of an expense submitted through the dashboard's outbox; a
- * version 2 file gets the column in place ({@link upgrade}).
+ * version 2 file gets the column in place ({@link upgrade}). Version 4 added
+ * the browsers' push subscriptions and the log of notifications sent by
+ * e-mail or push, new tables that `CREATE TABLE IF NOT EXISTS` adds to an
+ * older file.
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /** The oldest schema {@link openDatabase} upgrades in place. */
 const OLDEST_UPGRADABLE = 2;
@@ -171,6 +174,30 @@ const SCHEMA = `
     updated_at    INTEGER NOT NULL,
     UNIQUE (company_id, sku)
   );
+  -- One row per browser (its push service endpoint), registered by the user logged in there.
+  CREATE TABLE IF NOT EXISTS push_subscriptions (
+    endpoint   TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL REFERENCES companies(id),
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    device_id  TEXT NOT NULL,
+    p256dh     TEXT NOT NULL,
+    auth       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS push_subscriptions_by_user ON push_subscriptions (company_id, user_id);
+  -- Messages no device took, sent by e-mail or Web Push instead: one row per inbox message (the hook is at least once).
+  CREATE TABLE IF NOT EXISTS notifications_sent (
+    id         INTEGER PRIMARY KEY,
+    company_id TEXT NOT NULL REFERENCES companies(id),
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    channel    TEXT NOT NULL CHECK (channel IN ('email', 'push')),
+    event      TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    sent_at    INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    UNIQUE (company_id, user_id, message_id)
+  );
+  CREATE INDEX IF NOT EXISTS notifications_sent_by_time ON notifications_sent (company_id, sent_at);
 `;
 
 /**

@@ -47,6 +47,7 @@ export const PERMISSIONS = {
   "document:write": { roles: EVERYONE, does: "edit documents" },
   "document:rollback": { roles: MANAGERS, does: "roll back documents" },
   "user:remove": { roles: MANAGERS, does: "remove users from the company" },
+  "notification-log:read": { roles: MANAGERS, does: "see what was pushed or e-mailed to everyone" },
 } as const satisfies Record<string, Permission>;
 
 /** The user asking, as the database knows them now (not as their token said at login). */

@@ -16,14 +16,14 @@ describe("the database file", () => {
     const old = new Database(file);
     old.exec("CREATE TABLE companies (id TEXT PRIMARY KEY, name TEXT NOT NULL)");
     old.close();
-    expect(() => openDatabase(file)).toThrow(`${file} was created by an earlier version of this demo (schema 0, now 3). Delete it; the next start seeds a fresh one.`);
+    expect(() => openDatabase(file)).toThrow(`${file} was created by an earlier version of this demo (schema 0, now 4). Delete it; the next start seeds a fresh one.`);
   });
 
   test("a file this version created opens again", () => {
     const file = join(directory, "current.sqlite");
     openDatabase(file).close();
     const again = openDatabase(file);
-    expect(again.pragma("user_version", { simple: true })).toBe(3);
+    expect(again.pragma("user_version", { simple: true })).toBe(4);
     again.close();
   });
 
@@ -39,7 +39,7 @@ describe("the database file", () => {
 
     const db = openDatabase(file);
     try {
-      expect(db.pragma("user_version", { simple: true })).toBe(3);
+      expect(db.pragma("user_version", { simple: true })).toBe(4);
       expect(db.prepare("SELECT COUNT(*) AS count FROM expenses").get()).toEqual(expensesBefore);
       const expenses = createExpenses(db);
       const fields = { projectId: "p-riverside", submittedBy: "u-ben", description: "Generator fuel", amount: 240 };

@@ -109,6 +109,28 @@ export const ERP_POSTGRES_SCHEMA = `
     updated_at    double precision NOT NULL,
     UNIQUE (company_id, sku)
   );
+  CREATE TABLE IF NOT EXISTS push_subscriptions (
+    endpoint   text PRIMARY KEY,
+    company_id text NOT NULL REFERENCES companies(id),
+    user_id    text NOT NULL REFERENCES users(id),
+    device_id  text NOT NULL,
+    p256dh     text NOT NULL,
+    auth       text NOT NULL,
+    created_at double precision NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS push_subscriptions_by_user ON push_subscriptions (company_id, user_id);
+  CREATE TABLE IF NOT EXISTS notifications_sent (
+    id         bigserial PRIMARY KEY,
+    company_id text NOT NULL REFERENCES companies(id),
+    user_id    text NOT NULL REFERENCES users(id),
+    channel    text NOT NULL CHECK (channel IN ('email', 'push')),
+    event      text NOT NULL,
+    summary    text NOT NULL,
+    sent_at    double precision NOT NULL,
+    message_id text NOT NULL,
+    UNIQUE (company_id, user_id, message_id)
+  );
+  CREATE INDEX IF NOT EXISTS notifications_sent_by_time ON notifications_sent (company_id, sent_at);
 `;
 
 /** An arbitrary key for the advisory lock that serialises schema creation and seeding between processes starting together. */

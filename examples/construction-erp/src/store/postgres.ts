@@ -12,7 +12,9 @@ import { postgresOutbox, type PostgresOutbox } from "@truss/postgres";
 import type { OutboxLimits } from "@truss/core";
 import type { Pool, PoolClient } from "pg";
 import type { Expense, InventoryItem, Invoice, Payment, Project, Task } from "../catalog.js";
-import type { Company, User } from "../data/index.js";
+import type { Company, PushSubscriptionRecord, SentNotification, User } from "../data/index.js";
+import { MAX_PUSH_SUBSCRIPTIONS_PER_USER } from "../data/push-subscriptions.js";
+import { SENT_NOTIFICATIONS_SHOWN } from "../data/notifications-sent.js";
 import { InsufficientStockError } from "../data/inventory.js";
 import { newId } from "../data/ids.js";
 import type { DocumentSummary } from "../sqlite-document-store.js";
@@ -39,6 +41,8 @@ const TASK = `id, project_id AS "projectId", title, status, assignee_id AS "assi
 const EXPENSE = `id, project_id AS "projectId", submitted_by AS "submittedBy", description, amount, status, decided_by AS "decidedBy", decided_at AS "decidedAt", reason, created_at AS "createdAt"`;
 const INVOICE = `id, project_id AS "projectId", number, vendor, amount, status, paid_at AS "paidAt"`;
 const PAYMENT = `id, invoice_id AS "invoiceId", amount, method, processed_by AS "processedBy", processed_at AS "processedAt"`;
+const SUBSCRIPTION = `endpoint, p256dh, auth, device_id AS "deviceId"`;
+const SENT = `n.user_id AS "userId", u.name AS "userName", n.channel, n.event, n.summary, n.sent_at AS "sentAt", n.message_id AS "messageId"`;
 const ITEM = `id, sku, name, unit, quantity, reorder_level AS "reorderLevel", location, updated_at AS "updatedAt"`;
 
 async function all<T>(db: Queryable, sql: string, values: unknown[] = []): Promise<T[]> {
@@ -67,25 +71,14 @@ export function postgresErpData(pool: Pool, options: PostgresErpDataOptions = {}
     }
   };
 
-  /** Runs `work` and writes what `announce` says about its result in one transaction. */
-  const write = async <T>(
-    operation: string,
-    work: (client: PoolClient) => Promise<T>,
-    announce: Announce<NonNullable<T>> | undefined,
-    changed: (result: T) => boolean = (r) => r !== undefined && r !== false,
-  ): Promise<T> => {
+  /** Runs `work` in one transaction on one pooled client. */
+  const transaction = async <T>(work: (client: PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     // A client whose ROLLBACK failed (the connection broke) is discarded rather than returned to the pool.
     let broken: Error | undefined;
     try {
       await client.query("BEGIN");
       const value = await work(client);
-      if (announce && changed(value)) {
-        const { out, announcements } = recordingAnnouncer();
-        announce(value as NonNullable<T>, out);
-        await publish(client, announcements);
-      }
-      options.beforeCommit?.(operation);
       await client.query("COMMIT");
       return value;
     } catch (error) {
@@ -97,6 +90,24 @@ export function postgresErpData(pool: Pool, options: PostgresErpDataOptions = {}
       client.release(broken);
     }
   };
+
+  /** Runs `work` and writes what `announce` says about its result in one transaction. */
+  const write = <T>(
+    operation: string,
+    work: (client: PoolClient) => Promise<T>,
+    announce: Announce<NonNullable<T>> | undefined,
+    changed: (result: T) => boolean = (r) => r !== undefined && r !== false,
+  ): Promise<T> =>
+    transaction(async (client) => {
+      const value = await work(client);
+      if (announce && changed(value)) {
+        const { out, announcements } = recordingAnnouncer();
+        announce(value as NonNullable<T>, out);
+        await publish(client, announcements);
+      }
+      options.beforeCommit?.(operation);
+      return value;
+    });
 
   const getProject = (db: Queryable, companyId: string, id: string) => one<Project>(db, `SELECT ${PROJECT} FROM projects WHERE company_id = $1 AND id = $2`, [companyId, id]);
   const addSpent = (db: Queryable, companyId: string, id: string, amount: number) =>
@@ -317,6 +328,54 @@ export function postgresErpData(pool: Pool, options: PostgresErpDataOptions = {}
            FROM "${trussSchema}".documents WHERE company_id = $1 ORDER BY type, id`,
           [companyId],
         ),
+    },
+    pushSubscriptions: {
+      list: (companyId, userId) =>
+        all<PushSubscriptionRecord>(pool, `SELECT ${SUBSCRIPTION} FROM push_subscriptions WHERE company_id = $1 AND user_id = $2 ORDER BY created_at DESC, endpoint`, [
+          companyId,
+          userId,
+        ]),
+      save: (companyId, userId, { endpoint, p256dh, auth, deviceId }) =>
+        transaction(async (client) => {
+            await client.query(
+              `INSERT INTO push_subscriptions (endpoint, company_id, user_id, device_id, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (endpoint) DO UPDATE SET company_id = excluded.company_id, user_id = excluded.user_id, device_id = excluded.device_id,
+                 p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+              [endpoint, companyId, userId, deviceId, p256dh, auth, now()],
+            );
+            await client.query(
+              `DELETE FROM push_subscriptions WHERE company_id = $1 AND user_id = $2 AND endpoint NOT IN (
+                 SELECT endpoint FROM push_subscriptions WHERE company_id = $1 AND user_id = $2 ORDER BY created_at DESC, endpoint LIMIT $3)`,
+              [companyId, userId, MAX_PUSH_SUBSCRIPTIONS_PER_USER],
+            );
+          }),
+      remove: async (companyId, userId, endpoint) =>
+        ((await pool.query("DELETE FROM push_subscriptions WHERE company_id = $1 AND user_id = $2 AND endpoint = $3", [companyId, userId, endpoint])).rowCount ?? 0) > 0,
+    },
+    notificationsSent: {
+      record: async (companyId, row) =>
+        (
+          (
+            await pool.query(
+              `INSERT INTO notifications_sent (company_id, user_id, channel, event, summary, sent_at, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (company_id, user_id, message_id) DO NOTHING`,
+              [companyId, row.userId, row.channel, row.event, row.summary, row.sentAt, row.messageId],
+            )
+          ).rowCount ?? 0
+        ) > 0,
+      has: async (companyId, userId, messageId) =>
+        (await one(pool, "SELECT 1 FROM notifications_sent WHERE company_id = $1 AND user_id = $2 AND message_id = $3", [companyId, userId, messageId])) !== undefined,
+      list: (companyId, userId) =>
+        userId === undefined
+          ? all<SentNotification>(pool, `SELECT ${SENT} FROM notifications_sent n JOIN users u ON u.id = n.user_id WHERE n.company_id = $1 ORDER BY n.sent_at DESC, n.id DESC LIMIT $2`, [
+              companyId,
+              SENT_NOTIFICATIONS_SHOWN,
+            ])
+          : all<SentNotification>(
+              pool,
+              `SELECT ${SENT} FROM notifications_sent n JOIN users u ON u.id = n.user_id WHERE n.company_id = $1 AND n.user_id = $2 ORDER BY n.sent_at DESC, n.id DESC LIMIT $3`,
+              [companyId, userId, SENT_NOTIFICATIONS_SHOWN],
+            ),
     },
     outboxSource: () => outbox.source(),
     pendingOutboxRows: async () => (await one<{ count: number }>(pool, `SELECT COUNT(*)::int AS count FROM "${trussSchema}".outbox`))!.count,

@@ -104,6 +104,16 @@ export function sqliteErpData(db: Db, documents: SqliteDocumentStore, options: S
     documents: {
       list: async (companyId) => documents.list(companyId),
     },
+    pushSubscriptions: {
+      list: async (companyId, userId) => repos.pushSubscriptions.list(companyId, userId),
+      save: async (companyId, userId, subscription) => repos.pushSubscriptions.save(companyId, userId, subscription),
+      remove: async (companyId, userId, endpoint) => repos.pushSubscriptions.remove(companyId, userId, endpoint),
+    },
+    notificationsSent: {
+      record: async (companyId, row) => repos.notificationsSent.record(companyId, row),
+      has: async (companyId, userId, messageId) => repos.notificationsSent.has(companyId, userId, messageId),
+      list: async (companyId, userId) => repos.notificationsSent.list(companyId, userId),
+    },
     outboxSource: () => outbox.source(),
     pendingOutboxRows: async () => outbox.count(),
     async close() {

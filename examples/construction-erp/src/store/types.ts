@@ -11,7 +11,7 @@
 import type { OutboxEmitOptions, OutboxSource } from "@truss/core";
 import type { ServerEventData, ServerEventName } from "@truss/protocol";
 import type { ErpCatalog, Expense, InventoryItem, Invoice, Payment, Project, Task } from "../catalog.js";
-import type { Company, User } from "../data/index.js";
+import type { Company, NewSentNotification, PushSubscriptionRecord, SentNotification, User } from "../data/index.js";
 import type { Decision, NewExpense } from "../data/expenses.js";
 import type { StockChange } from "../data/inventory.js";
 import type { ProjectChanges } from "../data/projects.js";
@@ -112,6 +112,24 @@ export interface ErpData {
   documents: {
     /** The company's documents, for `GET /api/documents`. */
     list(companyId: string): Promise<DocumentSummary[]>;
+  };
+  /** The browsers that registered for Web Push, one row per push endpoint. */
+  pushSubscriptions: {
+    /** The user's subscriptions, newest first. */
+    list(companyId: string, userId: string): Promise<PushSubscriptionRecord[]>;
+    /** Registers (or renews) a browser for the user, taking it from whoever had it; keeps the user's newest ten. */
+    save(companyId: string, userId: string, subscription: PushSubscriptionRecord): Promise<void>;
+    /** Forgets one of the user's subscriptions; `false` when it was not theirs. */
+    remove(companyId: string, userId: string, endpoint: string): Promise<boolean>;
+  };
+  /** Messages no device took, sent by e-mail or Web Push instead. */
+  notificationsSent: {
+    /** Records one once per inbox message: `false` when the message already has its row. */
+    record(companyId: string, row: NewSentNotification): Promise<boolean>;
+    /** Whether the message was already sent to its user. */
+    has(companyId: string, userId: string, messageId: string): Promise<boolean>;
+    /** The latest of the company, or of one of its users, newest first. */
+    list(companyId: string, userId?: string): Promise<SentNotification[]>;
   };
   /** The outbox table as the relay reads it. */
   outboxSource(): OutboxSource;
