@@ -6,3 +6,4 @@ export * from "./redis-cluster.js";
 export * from "./health.js";
 export * from "./adapter-scenarios.js";
 export * from "./tcp-proxy.js";
+export * from "./scoped-presence.js";
