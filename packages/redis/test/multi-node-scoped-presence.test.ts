@@ -1,5 +1,5 @@
 import { connect, type ScopedPresenceChange, type TrussClient } from "@truss/client";
-import { collectScopedPresence, request, requireRedisOrSkip, signToken, sleep, startRedisServer, startTcpProxy, type RedisServer, type TcpProxy, waitFor } from "@truss/test-utils";
+import { changeStates, collectScopedPresence, joinScope, mostFramesWithin, request, requireRedisOrSkip, signToken, sleep, startRedisServer, startTcpProxy, type RedisServer, type TcpProxy, waitFor } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startChildNode, type ChildNode } from "./support/child-node.js";
 import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
@@ -146,6 +146,31 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
       message: "ben back, with his latest state",
     });
     expect(await members(nodeA, companyId)).toEqual(["ann", "ben"]);
+  });
+
+  test("20 members on two nodes each changing their state 20 times a second: each node batches its own, so a member hears at most about 10 frames a second from each, and ends with every latest state", async () => {
+    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const nodeA = await group.start("A");
+    const nodeB = await group.start("B");
+    await group.adaptersReady();
+    const companyId = company();
+    const crew = await Promise.all(Array.from({ length: 20 }, (_, index) => group!.connect(index % 2 === 0 ? nodeA : nodeB, { userId: `m${index}`, companyId })));
+    for (const socket of crew) expect((await request(socket, "document:watch", report)).ok).toBe(true);
+    const views = await joinScope(crew, report);
+    await sleep(300);
+
+    const startedAt = Date.now();
+    const last = await changeStates(crew, report, { perSecond: 20, durationMs: 2000 });
+    const elapsedMs = Date.now() - startedAt;
+    await waitFor(() => views.every((view) => crew.every((other) => JSON.stringify(view.states.get(other.id!)) === JSON.stringify(last.get(other.id!)))), {
+      message: "every member's latest state at every member, on both nodes",
+    });
+    for (const view of views) {
+      const frames = view.frames.filter((at) => at >= startedAt && at <= startedAt + elapsedMs);
+      // One batch a window (100 ms) from each node, give or take a quiet scope's first change and late timers.
+      expect(mostFramesWithin(frames)).toBeLessThanOrEqual(2 * 12);
+    }
+    expect(await members(nodeA, companyId)).toHaveLength(20);
   });
 
   test("unsubscribeUser on one node ends the presence of the user's socket on another, and the scope hears it", async () => {
