@@ -2,36 +2,69 @@
  * The load generator of the `presence` scenario: one process holding every
  * member of one document scope, driven by the runner over IPC. It opens the
  * connections, watches the document, joins its presence, then has every
- * member change its state at a fixed rate, and counts the `presence:changed`
- * updates each member hears from the others, with their delay from the
- * time the change was scheduled.
+ * member change its state at a fixed rate, and counts the `presence:changes`
+ * frames each member hears and the updates of the others they carry, with
+ * their delay from the time the change was scheduled.
+ *
+ * Every member hears the same batch: it is parsed once (the last batches
+ * parsed are kept, known by their length and ends), and each member then
+ * counts the changes of the others in it.
  */
 import { serveCommands } from "../lib/commands.mjs";
 import { now, sleep } from "../lib/clock.mjs";
 import { Histogram } from "../lib/histogram.mjs";
 import { signToken } from "../lib/tokens.mjs";
-import { numberField, socketUrl, WireClient } from "./wire-client.mjs";
+import { socketUrl, stringField, WireClient } from "./wire-client.mjs";
 
 let clients = [];
 let stats = freshStats();
 
 function freshStats() {
   // `carets`: the distinct updates heard (each carries its send number), so updates the server coalesced away show.
-  return { events: 0, updates: 0, carets: new Set(), joins: 0, leaves: 0, other: {}, latency: new Histogram() };
+  // `frames`: `presence:changes` frames heard, all members together; `mostFrames`: the most one member heard.
+  return { events: 0, frames: 0, framesOf: new Map(), updates: 0, carets: new Set(), joins: 0, leaves: 0, other: {}, latency: new Histogram() };
+}
+
+/** Batches parsed lately, by {@link batchKey}. */
+const parsed = new Map();
+const PARSED_KEPT = 64;
+
+/** A batch's key: the same frame reaches every member as its own string, and hashing the whole of it each time would cost more than parsing. */
+const batchKey = (packet) => `${packet.length}:${packet.slice(0, 200)}:${packet.slice(-200)}`;
+
+/** A batch's changes: `[change, memberId, caret, t]` each. */
+function changesOf(packet) {
+  const key = batchKey(packet);
+  let changes = parsed.get(key);
+  if (!changes) {
+    const [, batch] = JSON.parse(packet.slice(packet.indexOf("[")));
+    changes = batch.changes.map(({ change, member }) => [change, member.memberId, member.state?.caret, member.state?.t]);
+    parsed.set(key, changes);
+    if (parsed.size > PARSED_KEPT) parsed.delete(parsed.keys().next().value);
+  }
+  return changes;
 }
 
 function onEvent(client, event, packet) {
   stats.events += 1;
-  if (event !== "presence:changed") {
+  if (event !== "presence:changes") {
     stats.other[event] = (stats.other[event] ?? 0) + 1;
     return;
   }
-  if (packet.includes('"change":"updated"')) {
-    stats.updates += 1;
-    stats.carets.add(numberField(packet, '"caret":'));
-    stats.latency.record(now() - numberField(packet, '"t":'));
-  } else if (packet.includes('"change":"joined"')) stats.joins += 1;
-  else stats.leaves += 1;
+  stats.frames += 1;
+  stats.framesOf.set(client, (stats.framesOf.get(client) ?? 0) + 1);
+  client.memberId ??= stringField(client.connectAnswer ?? "", '"sid":"');
+  const at = now();
+  for (const [change, memberId, caret, t] of changesOf(packet)) {
+    // A batch goes to the whole scope, the member's own change included; it is no delivery to itself.
+    if (memberId === client.memberId) continue;
+    if (change === "updated") {
+      stats.updates += 1;
+      stats.carets.add(caret);
+      stats.latency.record(at - t);
+    } else if (change === "joined") stats.joins += 1;
+    else stats.leaves += 1;
+  }
 }
 
 /** Runs `task(client)` for every client, `concurrency` at a time; resolves with the answers that were not `ok`, by code. */
@@ -128,7 +161,14 @@ serveCommands({
     return true;
   },
 
-  stats: () => ({ ...stats, carets: stats.carets.size, latency: stats.latency.summary(), open: clients.filter((client) => client.connected).length }),
+  stats: () => ({
+    ...stats,
+    framesOf: undefined,
+    mostFrames: Math.max(0, ...stats.framesOf.values()),
+    carets: stats.carets.size,
+    latency: stats.latency.summary(),
+    open: clients.filter((client) => client.connected).length,
+  }),
 
   async close() {
     await Promise.all(clients.map((client) => client.close()));

@@ -10,12 +10,14 @@
  * a small state and changes it 5 times a second for the window (the changes
  * spread evenly over the connections; each goes out to the other 999;
  * Truss's coalescing, at most about 10 a second per connection, cuts in only
- * when a connection's changes reach the server bunched up). Deliveries are
- * counted at the generator: every `presence:changed` update a member hears.
+ * when a connection's changes reach the server bunched up). The scope's
+ * changes go out in one `presence:changes` batch per 100 ms window, to the
+ * whole scope. Deliveries are counted at the generator: every update of
+ * another member a member hears, and the frames that carried them.
  *
- * At this rate the scope is offered about 5 million deliveries a second,
- * far more than one server core sends, so the run shows a saturated node:
- * how many it delivers, what each costs, and how far behind it falls.
+ * At this rate the scope is offered about 5 million deliveries a second; in
+ * batches that is about 10 frames a second per member (20 when a window
+ * holds more than 256 changes).
  *
  * - Server CPU per delivered update: the CPU of the update window, less
  *   what the same sockets used while only watching, over the updates
@@ -117,16 +119,25 @@ export default {
       const cpuMicros = (await serverCpu(server)) - cpuStart;
       return { sent, heard, cpuMicros, elapsedMs: performance.now() - startedAt };
     });
+    // Then everything the server still had queued: how late the last changes arrived.
+    await load.call("quiet", { quietMs: ctx.quick ? 100 : 300, maxMs: 60_000 });
+    const drained = await load.call("stats");
     await load.call("close");
     if (heard.open < members) throw new Error(`${members - heard.open} members were disconnected during the updates`);
     const offered = sent.sent * (members - 1);
     const netCpu = cpuMicros - (idleCpu * elapsedMs) / idleMs;
     const cpuPerDelivered = Math.round((netCpu / heard.updates) * 100) / 100;
     const deliveredPerSecond = Math.round(heard.updates / (elapsedMs / 1000));
+    const framesPerMember = Math.round((heard.frames / members / (elapsedMs / 1000)) * 10) / 10;
     ctx.step(
       "presence on",
       `${sent.sent} updates sent in ${Math.round(elapsedMs)} ms, ${heard.carets} of them heard; ${heard.updates} of ${offered} deliveries (${deliveredPerSecond}/s), ` +
-        `${cpuPerDelivered} µs CPU each, p50 ${heard.latency.p50} ms, p99 ${heard.latency.p99} ms`,
+        `${cpuPerDelivered} µs CPU each, p50 ${heard.latency.p50} ms, p99 ${heard.latency.p99} ms; ` +
+        `${framesPerMember} presence frames a second per member (at most ${heard.mostFrames} in ${Math.round(elapsedMs)} ms)`,
+    );
+    ctx.step(
+      "presence on",
+      `after the window: ${drained.carets} of ${sent.sent} updates heard, ${drained.updates} of ${offered} deliveries; p50 ${drained.latency.p50} ms, p99 ${drained.latency.p99} ms`,
     );
 
     const perConnection = (report) => ({ heap: perMember(report.heapUsed - empty.heapUsed, members), rss: perMember(report.rss - empty.rss, members) });
@@ -136,6 +147,7 @@ export default {
       rows: [
         { metric: `server CPU per delivered presence update (${members} members, ${rate}/s each; no baseline)`, unit: "µs", better: "lower", truss: cpuPerDelivered, baseline: null },
         { metric: "presence updates delivered per second, one server core (no baseline)", unit: "/s", better: "higher", truss: deliveredPerSecond, baseline: null },
+        { metric: "presence frames per member per second, one scope (no baseline)", unit: "/s", better: "lower", truss: framesPerMember, baseline: null },
         {
           metric: `server CPU per second, members updating ${rate}/s (baseline: the same watchers, presence off)`,
           unit: "ms",
@@ -160,6 +172,8 @@ export default {
           deliveredPerSecond,
           deliveredFraction: Math.round((heard.updates / offered) * 1000) / 1000,
           latency: heard.latency,
+          frames: { total: heard.frames, perMemberPerSecond: framesPerMember, mostOneMember: heard.mostFrames },
+          drained: { heard: drained.carets, delivered: drained.updates, latency: drained.latency },
         },
         joins: { elapsedMs: joined.elapsedMs },
       },
