@@ -11,6 +11,10 @@
  * Network first: online, every reload gets the files as served now (and
  * refreshes the copy); offline, or when the server does not answer within
  * a few seconds, the copy from the last visit is served.
+ *
+ * It also shows the server's Web Push notifications: a message none of the
+ * user's devices took in time (see `web/push.ts`), even with every tab of
+ * the dashboard closed. A click focuses a dashboard tab, or opens one.
  */
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 
@@ -44,6 +48,32 @@ sw.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (url.origin !== sw.location.origin || !SHELL.includes(url.pathname)) return;
   event.respondWith(networkFirst(request, url.pathname));
+});
+
+sw.addEventListener("push", (event) => {
+  /** @type {{ title?: string; body?: string; tag?: string; url?: string }} */
+  let payload = {};
+  try {
+    payload = event.data?.json() ?? {};
+  } catch {
+    payload = { body: event.data?.text() };
+  }
+  // The tag is the message's id: a push repeated for the same message replaces the notification.
+  const options = { body: payload.body ?? "", data: { url: payload.url ?? "/" }, ...(payload.tag ? { tag: payload.tag } : {}) };
+  event.waitUntil(sw.registration.showNotification(payload.title ?? "Construction ERP", options));
+});
+
+sw.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL(event.notification.data?.url ?? "/", sw.location.origin).href;
+  event.waitUntil(
+    (async () => {
+      for (const client of await sw.clients.matchAll({ type: "window" })) {
+        if (new URL(client.url).origin === sw.location.origin) return void (await client.focus());
+      }
+      await sw.clients.openWindow(url);
+    })(),
+  );
 });
 
 /**

@@ -15,3 +15,6 @@ export const BUNDLE_DIR = fileURLToPath(new URL("../dist/public/", import.meta.u
 
 /** The default database file, kept out of git. */
 export const DEFAULT_DATABASE_PATH = fileURLToPath(new URL("../.data/construction-erp.sqlite", import.meta.url));
+
+/** Where a development start keeps the VAPID key pair it generated, beside the database, out of git. */
+export const DEV_VAPID_KEY_FILE = fileURLToPath(new URL("../.data/vapid-keys.json", import.meta.url));

@@ -6,9 +6,11 @@
  */
 import { buildApp } from "./app.js";
 import { resolveJwtSecret } from "./auth.js";
-import { DEFAULT_DATABASE_PATH } from "./paths.js";
+import { DEFAULT_DATABASE_PATH, DEV_VAPID_KEY_FILE } from "./paths.js";
 import { redactUrl } from "./realtime.js";
 import { demoLogins } from "./seed.js";
+import { DEFAULT_UNDELIVERED_AFTER_MS } from "./undelivered.js";
+import { resolveVapidKeys, type VapidKeys } from "./web-push.js";
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "127.0.0.1";
@@ -16,10 +18,28 @@ const databasePath = process.env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH;
 const redisUrl = process.env.REDIS_URL || undefined;
 const databaseUrl = process.env.DATABASE_URL || undefined;
 const { secret, isDevDefault } = resolveJwtSecret();
+const undeliveredAfterMs = process.env.UNDELIVERED_AFTER_MS ? Number(process.env.UNDELIVERED_AFTER_MS) : DEFAULT_UNDELIVERED_AFTER_MS;
+let vapid: { keys: VapidKeys; isDevDefault: boolean };
+try {
+  vapid = resolveVapidKeys(process.env, DEV_VAPID_KEY_FILE);
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(1);
+}
 
 if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   console.error(`PORT must be a port number; got ${JSON.stringify(process.env.PORT)}.`);
   process.exit(1);
+}
+if (!Number.isSafeInteger(undeliveredAfterMs) || undeliveredAfterMs <= 0) {
+  console.error(`UNDELIVERED_AFTER_MS must be a positive number of ms; got ${JSON.stringify(process.env.UNDELIVERED_AFTER_MS)}.`);
+  process.exit(1);
+}
+if (vapid.isDevDefault) {
+  console.warn(
+    `WARNING: VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are not set, so Web Push is signed with a development key pair kept in ${DEV_VAPID_KEY_FILE}.\n` +
+      "         Generate your own (npx web-push generate-vapid-keys) and set both before this server is reachable by others.\n",
+  );
 }
 if (isDevDefault) {
   console.warn(
@@ -33,6 +53,7 @@ const { app, storage, database } = await buildApp({
   databasePath,
   databaseUrl,
   redisUrl,
+  undelivered: { afterMs: undeliveredAfterMs, vapid: vapid.keys },
   logger: { level: process.env.LOG_LEVEL ?? "warn" },
 }).catch((error: unknown) => {
   // Typically Redis or PostgreSQL unreachable, or the database file not writable: say so, without a stack trace.
@@ -64,6 +85,7 @@ console.log(
     `  metrics     ${url}/metrics`,
     `  database    ${databaseUrl ? `PostgreSQL (${redactUrl(databaseUrl)}): the ERP's tables, and Truss's outbox, documents, inboxes and streams` : `${databasePath} (SQLite; set DATABASE_URL for PostgreSQL)`}`,
     `  realtime    ${realtimeLine()}`,
+    `  missed      a message no device took within ${undeliveredAfterMs / 1000} s is sent by Web Push, or recorded as an e-mail (UNDELIVERED_AFTER_MS)`,
     "",
     "Demo logins (open two browser windows and log in as two people):",
     ...logins.map(

@@ -32,7 +32,9 @@ import { mountNotifications } from "./panels/notifications.js";
 import { mountProjectPage } from "./panels/project-page.js";
 import { mountPresence } from "./panels/presence.js";
 import { mountProjects } from "./panels/projects.js";
+import { mountSentNotifications } from "./panels/sent-notifications.js";
 import { mountStock } from "./panels/stock.js";
+import { mountPushToggle, unsubscribePush } from "./push.js";
 import { deviceId, logIn, logOut, storedSession, type Session } from "./session.js";
 import { showSyncStatus } from "./sync-status.js";
 
@@ -125,6 +127,8 @@ function showDashboard(session: Session): void {
   // Every panel registers its listeners now, before any await, so none misses the inbox replay.
   const live = [mountProjects(context), mountPresence(context), mountNotifications(context), mountExpenses(context), mountStock(context), mountEditor(context)];
   mountProjectPage(context);
+  mountSentNotifications(context);
+  mountPushToggle(api, device);
   loadDirectory(context);
   // Set once every panel holds its subscriptions, so a test knows updates will reach this tab.
   void Promise.allSettled(live).then(() => (document.body.dataset.live = "true"));
@@ -133,8 +137,11 @@ function showDashboard(session: Session): void {
     client.close();
     // The cached answers go; writes still waiting stay in the outbox and go out at this user's next login.
     cache.clear();
-    logOut();
-    location.reload();
+    // This browser stops getting the user's push notifications before the next person logs in here.
+    void unsubscribePush(api).finally(() => {
+      logOut();
+      location.reload();
+    });
   });
 }
 
