@@ -1,6 +1,6 @@
 import { memo } from "react";
 import { act, screen, waitFor as waitForDom } from "@testing-library/react";
-import { afterEach, expect, test } from "vitest";
+import { afterEach, expect, test, vi } from "vitest";
 import { sleep, startTcpProxy, waitFor } from "@truss/test-utils";
 import { useDocument, useSync, type DocumentState } from "@truss/react";
 import { alice, bob, closeAll, connected, documentRooms, openClient, renderWith, startServer } from "./helpers.js";
@@ -141,3 +141,34 @@ test("a conflict nobody settled is shown by the component that made the update",
   });
   expect(screen.getByTestId("r-1").textContent).toBe("ready v2 snow conflict:weather");
 });
+
+test("unmounting while an update and a watch are on their way leaves no error and no watch", async () => {
+  const server = await startServer();
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 0, changes: { weather: "rain" } });
+  const client = openClient(server.url, alice);
+  const errors: unknown[] = [];
+  client.onError((error) => errors.push(error));
+  const logged = vi.spyOn(console, "error");
+  try {
+    const view = renderWith(client, <Report id="r-1" />);
+    await waitForDom(() => expect(screen.getByTestId("r-1").textContent).toBe("ready v1 rain"));
+    let outcome: Promise<unknown> | undefined;
+    act(() => {
+      outcome = latest!.update({ weather: "sun" });
+    });
+    view.unmount();
+    // The write still commits, and the component that made it is gone without a complaint.
+    await expect(outcome).resolves.toMatchObject({ status: "applied", document: { version: 2 } });
+    await waitFor(() => documentRooms(server).length === 0, { message: "the watch to end" });
+
+    // Mounted and unmounted before its watch is answered.
+    renderWith(client, <Report id="r-2" />).unmount();
+    await sleep(50);
+    expect(documentRooms(server)).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(logged).not.toHaveBeenCalled();
+  } finally {
+    logged.mockRestore();
+  }
+});
+
