@@ -89,8 +89,8 @@ export const DEFAULTS = frozen({
     updatesPerSecond: DEFAULT_SCOPED_PRESENCE_LIMITS.updatesPerSecond,
     /** How long a scope's changes are collected on a node before they go out as one batch, in ms. */
     batchWindowMs: DEFAULT_SCOPED_PRESENCE_LIMITS.batchWindowMs,
-    /** Most changes one batch carries; a busier window goes out as several. */
-    maxChangesPerBatch: DEFAULT_SCOPED_PRESENCE_LIMITS.maxChangesPerBatch,
+    /** Largest batch, in bytes of JSON: 256 KiB; a busier window goes out as several. */
+    maxBatchBytes: DEFAULT_SCOPED_PRESENCE_LIMITS.maxBatchBytes,
   },
   /** `createRealtimeEngine`'s `revocationTiming`. */
   revocationTiming: {

@@ -70,7 +70,7 @@ const KNOWN: Record<string, object> = {
   topics: { patterns: true } satisfies KeysOf<TopicOptions>,
   recovery: { maxReplay: true, size: true, ttlMs: true, idleMs: true } satisfies KeysOf<RecoveryOptions>,
   presenceTiming: { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true } satisfies KeysOf<PresenceTimingOptions>,
-  scopedPresenceLimits: { maxStateBytes: true, maxStateDepth: true, maxScopesPerConnection: true, maxMembersListed: true, updatesPerSecond: true, batchWindowMs: true, maxChangesPerBatch: true } satisfies KeysOf<ScopedPresenceLimits>,
+  scopedPresenceLimits: { maxStateBytes: true, maxStateDepth: true, maxScopesPerConnection: true, maxMembersListed: true, updatesPerSecond: true, batchWindowMs: true, maxBatchBytes: true } satisfies KeysOf<ScopedPresenceLimits>,
   authExpiry: { warnBeforeMs: true, requireExpiry: true } satisfies KeysOf<AuthExpiryOptions>,
   revocationTiming: { ttlMs: true, pollIntervalMs: true } satisfies KeysOf<RevocationTimingOptions>,
   undelivered: {
