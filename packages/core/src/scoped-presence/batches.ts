@@ -15,8 +15,9 @@ interface ScopeWindow {
  * Bounds what one scope sends, whatever its number of members: the first
  * change after a quiet window goes out at once, alone (a two-person document
  * hears a typing indicator without delay), and opens a window of
- * `windowMs`; the changes made during it go out when it ends, as one batch
- * per `maxChanges`, in one room broadcast (encoded once for every member),
+ * `windowMs`; the changes made during it go out when it ends, in one room
+ * broadcast (encoded once for every member), split into several batches
+ * where one would pass `maxBytes` of JSON,
  * and open the next window while the burst lasts. So a member hears at most
  * one batch per window from each node holding members of the scope, where
  * one message per change and member would be N × (N − 1) frames.
@@ -34,7 +35,7 @@ export class ScopeChangeBatches {
   constructor(
     private readonly send: SendScopeChanges,
     private readonly windowMs: number,
-    private readonly maxChanges: number,
+    private readonly maxBytes: number,
   ) {}
 
   /**
@@ -72,10 +73,21 @@ export class ScopeChangeBatches {
     const window = this.windows.get(room);
     this.windows.delete(room);
     if (!window || window.queued.size === 0) return;
-    const changes = [...window.queued.values()];
-    for (let start = 0; start < changes.length; start += this.maxChanges) {
-      this.send(room, { scope: window.scope, changes: changes.slice(start, start + this.maxChanges) }, undefined);
+    const emptyBytes = jsonBytes({ scope: window.scope, changes: [] });
+    let changes: ScopedPresenceMemberChange[] = [];
+    let bytes = emptyBytes;
+    for (const change of window.queued.values()) {
+      // The comma before each change after the first; a change larger than the cap on its own still goes, alone.
+      const size = jsonBytes(change) + 1;
+      if (changes.length > 0 && bytes + size > this.maxBytes) {
+        this.send(room, { scope: window.scope, changes }, undefined);
+        changes = [];
+        bytes = emptyBytes;
+      }
+      changes.push(change);
+      bytes += size;
     }
+    this.send(room, { scope: window.scope, changes }, undefined);
     // Keep collecting while the burst lasts.
     if (!this.stopped) this.open(room, window.scope);
   }
@@ -90,4 +102,9 @@ export class ScopeChangeBatches {
 function merge(earlier: ScopedPresenceMemberChange | undefined, later: ScopedPresenceMemberChange): ScopedPresenceMemberChange {
   if (earlier?.change === "joined" && later.change === "updated") return { change: "joined", member: later.member };
   return later;
+}
+
+/** Bytes of a value's JSON, as it goes on the wire. */
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
 }

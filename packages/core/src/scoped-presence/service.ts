@@ -59,14 +59,16 @@ export interface ScopedPresenceLimits {
    */
   batchWindowMs?: number;
   /**
-   * Most changes one `presence:changes` carries; a window with more goes
-   * out as several. One batch is then at most about `maxChangesPerBatch`
-   * times (`maxStateBytes` + 200 bytes): 300 KiB with the defaults, under
-   * the 1 MiB of `limits.maxBufferedBytes` a client may leave unread.
+   * Largest `presence:changes`, in bytes of its JSON; a window with more
+   * goes out as several batches (a single change larger than this, with a
+   * `maxStateBytes` raised past it, goes alone). A quarter of the 1 MiB of
+   * unread output (`limits.maxBufferedBytes`) after which a client is cut,
+   * and room for about 1,500 members' changes with small states, so a busy
+   * scope of a thousand members still gets one batch a window.
    *
-   * @default 256
+   * @default 262144 (256 KiB)
    */
-  maxChangesPerBatch?: number;
+  maxBatchBytes?: number;
 }
 
 /** The defaults of {@link ScopedPresenceLimits}. */
@@ -77,7 +79,7 @@ export const DEFAULT_SCOPED_PRESENCE_LIMITS = {
   maxMembersListed: 100,
   updatesPerSecond: 10,
   batchWindowMs: 100,
-  maxChangesPerBatch: 256,
+  maxBatchBytes: 256 * 1024,
 } as const satisfies Required<ScopedPresenceLimits>;
 
 /** One scope's presence, as the server sees it: `engine.presence.in(companyId, scope)`. */
@@ -147,7 +149,7 @@ export class ScopedPresenceService implements EnginePart {
   ) {
     this.intervalMs = Math.ceil(1000 / limits.updatesPerSecond);
     this.stores = new BestEffortStore(ctx, "presence", "scoped presence");
-    this.batches = new ScopeChangeBatches((room, batch, except) => this.sendBatch(room, batch, except), limits.batchWindowMs, limits.maxChangesPerBatch);
+    this.batches = new ScopeChangeBatches((room, batch, except) => this.sendBatch(room, batch, except), limits.batchWindowMs, limits.maxBatchBytes);
   }
 
   /** Follows the sockets' rooms, starts heartbeats and sweeps. */
