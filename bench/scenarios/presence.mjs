@@ -16,8 +16,8 @@
  * another member a member hears, and the frames that carried them.
  *
  * At this rate the scope is offered about 5 million deliveries a second; in
- * batches that is about 10 frames a second per member (20 when a window
- * holds more than 256 changes).
+ * batches that is about 10 frames a second per member (more only when a
+ * window's changes pass `maxBatchBytes`, 256 KiB).
  *
  * - Server CPU per delivered update: the CPU of the update window, less
  *   what the same sockets used while only watching, over the updates
