@@ -13,7 +13,7 @@ const outcome = (actor: Actor, request: AccessRequest) => {
 
 describe("the policy, as a pure function", () => {
   test("managers may do everything in their company; members everything but the managers' decisions", () => {
-    const managersOnly: Action[] = ["project:delete", "expense:decide", "invoice:pay", "document:rollback", "user:remove"];
+    const managersOnly: Action[] = ["project:delete", "expense:decide", "invoice:pay", "document:rollback", "user:remove", "notification-log:read"];
     for (const action of Object.keys(PERMISSIONS) as Action[]) {
       expect({ action, manager: outcome(manager, { action }) }).toEqual({ action, manager: true });
       expect({ action, member: outcome(member, { action }) }).toEqual({ action, member: managersOnly.includes(action) ? "FORBIDDEN" : true });
