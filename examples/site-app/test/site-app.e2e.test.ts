@@ -102,15 +102,22 @@ describe.runIf(runBrowserTests)("the site app on a phone, in Chromium", () => {
     await page.locator('#report button[type="submit"]').click();
     await until(() => sync().innerText()).toBe("offline · 1 change waiting");
 
-    // Without signal the page comes from the service worker, the waiting edit from the outbox in IndexedDB.
+    await page.locator('#report textarea[name="weather"].waiting').waitFor();
+
+    // Without signal the page comes from the service worker, the report from the phone's last copy, the waiting edit from the outbox in IndexedDB.
     await page.reload();
     await until(() => sync().innerText()).toBe("offline · 1 change waiting");
+    await page.locator(`#report[data-source="cache"][data-version="${before[0]!.version}"]`).waitFor();
+    await until(() => field("weather").inputValue()).toBe(weather);
+    await until(() => field("notes").inputValue()).toBe(before[0]!.data.notes);
+    await page.locator('#report textarea[name="weather"].waiting').waitFor();
     expect((await history())[0]!.version).toBe(before[0]!.version);
 
     proxy.release();
     await context.setOffline(false);
     await until(() => sync().innerText()).toBe("in sync");
     await until(() => field("weather").inputValue()).toBe(weather);
+    await page.locator('#report[data-source="live"] textarea[name="weather"]:not(.waiting)').waitFor();
 
     const added = (await history()).filter((version) => version.version > before[0]!.version);
     expect(added).toHaveLength(1);
