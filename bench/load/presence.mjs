@@ -6,9 +6,11 @@
  * frames each member hears and the updates of the others they carry, with
  * their delay from the time the change was scheduled.
  *
- * Every member hears the same batch: it is parsed once (the last batches
- * parsed are kept, known by their length and ends), and each member then
- * counts the changes of the others in it.
+ * Every member hears the same batch: it is parsed and counted once (the
+ * last batches parsed are kept, known by their length and ends); each member
+ * then adds its counts, less its own change, and one member in ten records
+ * the delay of each update, which is the same for every member of a frame
+ * that reached them together.
  */
 import { serveCommands } from "../lib/commands.mjs";
 import { now, sleep } from "../lib/clock.mjs";
@@ -32,17 +34,28 @@ const PARSED_KEPT = 64;
 /** A batch's key: the same frame reaches every member as its own string, and hashing the whole of it each time would cost more than parsing. */
 const batchKey = (packet) => `${packet.length}:${packet.slice(0, 200)}:${packet.slice(-200)}`;
 
-/** A batch's changes: `[change, memberId, caret, t]` each. */
-function changesOf(packet) {
+/** Members whose delays are recorded: one in this many. */
+const LATENCY_SAMPLE = 10;
+
+/** A batch, counted: its changes by kind, each member's change, and each update's member and scheduled time. */
+function batchOf(packet) {
   const key = batchKey(packet);
-  let changes = parsed.get(key);
-  if (!changes) {
-    const [, batch] = JSON.parse(packet.slice(packet.indexOf("[")));
-    changes = batch.changes.map(({ change, member }) => [change, member.memberId, member.state?.caret, member.state?.t]);
-    parsed.set(key, changes);
+  let batch = parsed.get(key);
+  if (!batch) {
+    const [, { changes }] = JSON.parse(packet.slice(packet.indexOf("[")));
+    batch = { counts: { joined: 0, updated: 0, left: 0 }, byMember: new Map(), times: [] };
+    for (const { change, member } of changes) {
+      batch.counts[change] += 1;
+      batch.byMember.set(member.memberId, change);
+      if (change === "updated") {
+        stats.carets.add(member.state?.caret);
+        batch.times.push([member.memberId, member.state?.t]);
+      }
+    }
+    parsed.set(key, batch);
     if (parsed.size > PARSED_KEPT) parsed.delete(parsed.keys().next().value);
   }
-  return changes;
+  return batch;
 }
 
 function onEvent(client, event, packet) {
@@ -54,16 +67,15 @@ function onEvent(client, event, packet) {
   stats.frames += 1;
   stats.framesOf.set(client, (stats.framesOf.get(client) ?? 0) + 1);
   client.memberId ??= stringField(client.connectAnswer ?? "", '"sid":"');
-  const at = now();
-  for (const [change, memberId, caret, t] of changesOf(packet)) {
-    // A batch goes to the whole scope, the member's own change included; it is no delivery to itself.
-    if (memberId === client.memberId) continue;
-    if (change === "updated") {
-      stats.updates += 1;
-      stats.carets.add(caret);
-      stats.latency.record(at - t);
-    } else if (change === "joined") stats.joins += 1;
-    else stats.leaves += 1;
+  const { counts, byMember, times } = batchOf(packet);
+  // A batch goes to the whole scope, the member's own change included; that is no delivery to itself.
+  const own = byMember.get(client.memberId);
+  stats.updates += counts.updated - (own === "updated" ? 1 : 0);
+  stats.joins += counts.joined - (own === "joined" ? 1 : 0);
+  stats.leaves += counts.left - (own === "left" ? 1 : 0);
+  if (client.sampled) {
+    const at = now();
+    for (const [memberId, t] of times) if (memberId !== client.memberId) stats.latency.record(at - t);
   }
 }
 
@@ -97,6 +109,7 @@ serveCommands({
         const client = new WireClient({ url: socketUrl(port), auth: { token: tokens[index], deviceId: `d-${specs[index].userId}` }, onEvent });
         try {
           await client.connect();
+          client.sampled = clients.length % LATENCY_SAMPLE === 0;
           clients.push(client);
         } catch {
           failed += 1;
