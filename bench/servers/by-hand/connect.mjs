@@ -1,8 +1,9 @@
 /**
  * What Truss does for every new connection, written by hand on plain
  * Socket.IO, as the "same job" baseline of the `connect` scenario: announce
- * the user online to the company (the first change at once, the rest of a
- * burst together a second later, as Truss does), tell the socket where the
+ * the user online to the company's sockets that follow its presence (those
+ * that sent `presence:list { follow: true }`; the first change at once, the
+ * rest of a burst together a second later, as Truss does), tell the socket where the
  * company's stream stands (`stream:start`), and replay the user's inbox
  * after the device's cursor (the hand-written inbox of `inbox.mjs`). On
  * disconnect the user goes offline once their last socket has gone. Same
@@ -22,7 +23,7 @@ export function connectJob(io, inbox) {
   const announce = (companyId, update) => {
     const queued = windows.get(companyId);
     if (queued) return void queued.push(update);
-    io.to(`company:${companyId}`).emit("presence:update", update);
+    io.to(`company-presence:${companyId}`).emit("presence:update", update);
     openWindow(companyId);
   };
   const openWindow = (companyId) => {
@@ -31,7 +32,7 @@ export function connectJob(io, inbox) {
       const queued = windows.get(companyId);
       windows.delete(companyId);
       if (queued.length === 0) return;
-      io.to(`company:${companyId}`).emit("presence:updates", { updates: queued });
+      io.to(`company-presence:${companyId}`).emit("presence:updates", { updates: queued });
       openWindow(companyId);
     }, PRESENCE_WINDOW_MS).unref();
   };
@@ -51,6 +52,11 @@ export function connectJob(io, inbox) {
       if (sockets === 1) announce(companyId, { userId, online: true });
       const { epoch, top } = streamOf(companyId);
       socket.emit("stream:start", { stream: "company", epoch, top });
+      socket.on("presence:list", (request, ack) => {
+        if (request?.follow === true) socket.join(`company-presence:${companyId}`);
+        else if (request?.follow === false) socket.leave(`company-presence:${companyId}`);
+        if (typeof ack === "function") ack({ ok: true, users: [...users.keys()].map((id) => ({ userId: id, devices: [] })) });
+      });
       inbox.onConnection(socket);
       socket.on("disconnect", () => {
         const left = users.get(userId) - 1;

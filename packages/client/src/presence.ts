@@ -62,7 +62,8 @@ export class PresenceTracker implements PresenceClient {
   }
 
   async list(): Promise<PresenceUser[]> {
-    const { users } = await this.connection.request(PROTOCOL_EVENTS.presenceList, {});
+    // While something is subscribed, the socket follows: the server sends presence changes only to followers.
+    const { users } = await this.connection.request(PROTOCOL_EVENTS.presenceList, this.listeners.size > 0 ? { follow: true } : {});
     this.accept(users);
     return users;
   }
@@ -77,7 +78,14 @@ export class PresenceTracker implements PresenceClient {
       });
     }
     if (this.connection.status === "connected") this.refresh();
-    return unsubscribe;
+    return () => {
+      const before = this.listeners.size;
+      unsubscribe();
+      // The last subscriber gone: stop following, so the server no longer sends this socket every change.
+      if (before === 1 && this.listeners.size === 0 && this.connection.status === "connected") {
+        this.connection.request(PROTOCOL_EVENTS.presenceList, { follow: false }).catch(() => undefined);
+      }
+    };
   }
 
   /**

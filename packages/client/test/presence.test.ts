@@ -49,3 +49,21 @@ test("a second device of a present user changes the list; a late subscriber gets
   expect(late.at(-1)!.find((user) => user.userId === "alice")!.devices.map((device) => device.deviceId).sort()).toEqual(["alice-phone", "alice-tablet"]);
   expect(early).toHaveLength(count);
 });
+
+test("the socket follows the company's presence only while something is subscribed", async () => {
+  server = await startServer();
+  const followers = () => server!.engine.io!.of("/").adapter.rooms.get("company-presence:acme")?.size ?? 0;
+  const client = openClient(server.url, alice);
+  await waitForStatus(client, "connected");
+  await sleep(100);
+  expect(followers()).toBe(0);
+
+  const stop = client.presence.subscribe(() => undefined);
+  await waitFor(() => followers() === 1, { message: "following once subscribed" });
+  const stopSecond = client.presence.subscribe(() => undefined);
+  stop();
+  await sleep(100);
+  expect(followers()).toBe(1);
+  stopSecond();
+  await waitFor(() => followers() === 0, { message: "no longer following once the last subscriber left" });
+});

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { collect, collectPresence, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
+import { collect, followPresence, connectAs, request, sleep, startTestServer, type TestServer, waitFor } from "@truss/test-utils";
 import type { PresenceUpdate } from "@truss/protocol";
 
 let server: TestServer;
@@ -8,7 +8,7 @@ afterEach(() => server?.close());
 test("presence:update fires on a user's first device online and last device offline, not in between", async () => {
   server = await startTestServer();
   const watcher = await connectAs(server.url, { userId: "bob", companyId: "acme" });
-  const updates = collectPresence(watcher);
+  const updates = await followPresence(watcher);
 
   const laptop = await connectAs(server.url, { userId: "alice", companyId: "acme", deviceId: "laptop" });
   await waitFor(() => updates.length === 1);
@@ -32,10 +32,35 @@ test("presence:update fires on a user's first device online and last device offl
   watcher.close();
 });
 
+test("only sockets that follow presence hear its changes; follow: false stops them; a bad follow is refused", async () => {
+  server = await startTestServer();
+  const follower = await connectAs(server.url, { userId: "bob", companyId: "acme" });
+  const bystander = await connectAs(server.url, { userId: "carol", companyId: "acme" });
+  await sleep(1_100); // let the window of bob's and carol's own arrivals close
+  const followed = await followPresence(follower);
+  const overheard = { single: collect(bystander, "presence:update"), batched: collect(bystander, "presence:updates") };
+
+  const laptop = await connectAs(server.url, { userId: "alice", companyId: "acme", deviceId: "laptop" });
+  await waitFor(() => followed.length === 1, { message: "the follower hears alice" });
+  expect(followed).toEqual([{ userId: "alice", online: true }]);
+
+  expect(await request(follower, "presence:list", { follow: false })).toMatchObject({ ok: true });
+  laptop.close();
+  await waitFor(async () => !(await server.engine.isOnline("acme", "alice")), { message: "alice offline" });
+  // The offline change went out at once to whoever follows, or waits in the company's window: let both pass.
+  await sleep(1_200);
+  expect(followed).toHaveLength(1);
+  expect(overheard).toEqual({ single: [], batched: [] });
+
+  expect((await request(follower, "presence:list", { follow: "yes" })).error.code).toBe("INVALID_PAYLOAD");
+  follower.close();
+  bystander.close();
+});
+
 test("two sockets of the same device count as one device", async () => {
   server = await startTestServer();
   const watcher = await connectAs(server.url, { userId: "bob", companyId: "acme" });
-  const updates = collectPresence(watcher);
+  const updates = await followPresence(watcher);
   const tabA = await connectAs(server.url, { userId: "alice", companyId: "acme", deviceId: "laptop" });
   const tabB = await connectAs(server.url, { userId: "alice", companyId: "acme", deviceId: "laptop" });
   tabA.close();
@@ -77,6 +102,7 @@ test("a burst of users coming online reaches each member as one change and one b
   server = await startTestServer();
   const watcher = await connectAs(server.url, { userId: "watcher", companyId: "acme" });
   await sleep(1100); // let the watcher's own window close
+  expect(await request(watcher, "presence:list", { follow: true })).toMatchObject({ ok: true });
   const singles = collect(watcher, "presence:update");
   const batches = collect<{ updates: Array<{ userId: string; online: boolean }> }>(watcher, "presence:updates");
   const crew = await Promise.all(Array.from({ length: 8 }, (_, i) => connectAs(server.url, { userId: `crew-${i}`, companyId: "acme" })));

@@ -11,6 +11,8 @@ const globexEve = { userId: "eve", companyId: "globex" };
 test("a client of company A never receives company B's broadcasts, documents, presence or inbox", async () => {
   server = await startTestServer();
   const eve = await connectAs(server.url, globexEve);
+  // Eve follows her company's presence, so acme's arrivals would reach her if presence leaked.
+  expect(await request(eve, "presence:list", { follow: true })).toMatchObject({ ok: true });
   const eveSaw: string[] = [];
   eve.onAny((event) => eveSaw.push(event));
   const alice = await connectAs(server.url, acmeAlice);

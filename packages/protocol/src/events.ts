@@ -38,7 +38,7 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set(Object.values(PROTOC
 /** An acknowledgement: success with a body, or a coded error. */
 export type Ack<TBody extends object = object> = ({ ok: true } & TBody) | { ok: false; error: ErrorPayload };
 
-/** Payload of `presence:update`, sent to the company room. */
+/** Payload of `presence:update`, sent to the company's sockets that follow its presence (`presence:list` with `follow: true`). */
 export interface PresenceUpdate {
   /** The user whose first device came online or whose last device went. */
   userId: string;
@@ -339,7 +339,12 @@ export interface TrussClientEvents {
     ack: (result: Ack<{ expiresAt: number | null; dropped: { topics: string[]; documents: Array<{ type: string; id: string }> } }>) => void,
   ) => void;
   "inbox:ack": (request: { ids: string[] }, ack: (result: Ack) => void) => void;
-  "presence:list": (request: Record<string, never>, ack: (result: Ack<{ users: PresenceUser[] }>) => void) => void;
+  /**
+   * Lists the company's online users. `follow: true` also starts sending this
+   * socket `presence:update` / `presence:updates` (until it disconnects or
+   * sends `follow: false`); a socket that never follows hears none.
+   */
+  "presence:list": (request: { follow?: boolean }, ack: (result: Ack<{ users: PresenceUser[] }>) => void) => void;
   "document:get": (request: { type: string; id: string }, ack: (result: Ack<{ document: DocumentVersion }>) => void) => void;
   "document:update": (request: DocumentUpdateRequest, ack: (result: Ack<DocumentUpdateResult>) => void) => void;
   "document:history": (

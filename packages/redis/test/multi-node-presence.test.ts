@@ -1,5 +1,5 @@
 import type { PresenceUpdate } from "@truss/protocol";
-import { collect, collectPresence, requireRedisOrSkip, sleep, startRedisServer, type RedisServer, waitFor } from "@truss/test-utils";
+import { collect, followPresence, requireRedisOrSkip, sleep, startRedisServer, type RedisServer, waitFor } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startChildNode, type ChildNode } from "./support/child-node.js";
 import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
@@ -42,9 +42,9 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     const watchers = await Promise.all(nodes.map((node) => group!.connect(node, { userId: user("watcher"), companyId })));
     const outsider = await group.connect(nodes[1], { userId: user("outsider"), companyId: company() });
     const ann = user("ann");
-    const heard = watchers.map((socket) => collectPresence(socket));
+    const heard = await Promise.all(watchers.map((socket) => followPresence(socket)));
     const aboutAnn = (updates: PresenceUpdate[]) => updates.filter((update) => update.userId === ann);
-    const outsiderHeard = collectPresence(outsider);
+    const outsiderHeard = await followPresence(outsider);
 
     // Ann's first two devices come online at once, on two different nodes.
     const [phone, laptop] = await Promise.all([
@@ -93,7 +93,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     ];
     const ann = user("ann");
     const bob = user("bob");
-    const heard = watchers.map((socket) => collectPresence(socket));
+    const heard = await Promise.all(watchers.map((socket) => followPresence(socket)));
     const aboutAnn = (updates: PresenceUpdate[]) => updates.filter((update) => update.userId === ann);
 
     await group.connect({ url: child.url }, { userId: ann, companyId, deviceId: "phone" });
@@ -143,7 +143,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
       await group.connect(nodeB, { userId: user("watcher"), companyId }),
     ];
     const ann = user("ann");
-    const heard = watchers.map((socket) => collectPresence(socket));
+    const heard = await Promise.all(watchers.map((socket) => followPresence(socket)));
     const aboutAnn = (updates: PresenceUpdate[]) => updates.filter((update) => update.userId === ann);
     const phone = await group.connect({ url: child.url }, { userId: ann, companyId, deviceId: "phone" });
     await waitFor(() => heard.every((updates) => aboutAnn(updates).length === 1), { message: "ann online" });

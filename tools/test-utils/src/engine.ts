@@ -106,13 +106,17 @@ export function collect<T = unknown>(socket: ClientSocket, event: string): T[] {
 }
 
 /**
- * Collects every presence change a socket hears, in order, whether it came
- * alone (`presence:update`) or in a burst's batch (`presence:updates`).
+ * Makes a socket follow its company's presence (`presence:list` with
+ * `follow: true`, answered before this resolves) and collects every change it
+ * hears from then on, in order, whether it came alone (`presence:update`) or
+ * in a burst's batch (`presence:updates`).
  */
-export function collectPresence(socket: ClientSocket): Array<{ userId: string; online: boolean }> {
+export async function followPresence(socket: ClientSocket): Promise<Array<{ userId: string; online: boolean }>> {
   const received: Array<{ userId: string; online: boolean }> = [];
   socket.on("presence:update", (update: { userId: string; online: boolean }) => received.push(update));
   socket.on("presence:updates", (batch: { updates: Array<{ userId: string; online: boolean }> }) => received.push(...batch.updates));
+  const answer = (await socket.timeout(5_000).emitWithAck("presence:list", { follow: true })) as { ok: boolean };
+  if (!answer.ok) throw new Error(`presence:list { follow: true } was refused: ${JSON.stringify(answer)}`);
   return received;
 }
 

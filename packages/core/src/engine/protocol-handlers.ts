@@ -54,9 +54,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   on(PROTOCOL_EVENTS.inboxAck, async (connection, payload) => {
     await services.inbox.ack(connection.principal, (payload as { ids?: unknown } | undefined)?.ids);
   });
-  on(PROTOCOL_EVENTS.presenceList, async (connection) => ({
-    users: await services.presence.list(connection.principal.companyId),
-  }));
+  on(PROTOCOL_EVENTS.presenceList, (connection, payload) => services.presence.listFor(connection, payload));
   on(PROTOCOL_EVENTS.presenceJoin, (connection, payload) => services.scopedPresence.join(connection, payload));
   on(PROTOCOL_EVENTS.presenceSet, async (connection, payload) => services.scopedPresence.set(connection, payload));
   on(PROTOCOL_EVENTS.presenceLeave, (connection, payload) => services.scopedPresence.leave(connection, payload));

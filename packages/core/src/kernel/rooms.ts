@@ -10,6 +10,12 @@
 /** The room of a company: every socket of its users, on every node. */
 export const companyRoom = (companyId: string): string => `company:${companyId}`;
 /**
+ * The room of a company's sockets that follow its presence (`presence:list`
+ * with `follow: true`): the only ones that hear `presence:update(s)`, so a
+ * phone that never shows who is online is not woken for every arrival.
+ */
+export const companyPresenceRoom = (companyId: string): string => `company-presence:${companyId}`;
+/**
  * A key for one user of one company, unambiguous for any ids: the company id
  * is length-prefixed, so no pair of ids can spell another pair's key.
  */

@@ -6,7 +6,8 @@ import { type EngineContext } from "../kernel/context.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import type { PresenceStore } from "./store.js";
-import { companyRoom, userKeyOf } from "../kernel/rooms.js";
+import { companyPresenceRoom, userKeyOf } from "../kernel/rooms.js";
+import { TrussError } from "../kernel/errors.js";
 
 /**
  * The heartbeat and sweep intervals that follow from a presence TTL when
@@ -157,6 +158,21 @@ export class PresenceService {
     return (this.devices.get(deviceKey(principal))?.sockets ?? 0) < max;
   }
 
+  /**
+   * Answers `presence:list`: the company's online users, and with `follow`
+   * starts (`true`) or stops (`false`) sending this socket the company's
+   * `presence:update(s)`. It follows before the list is read, so no change
+   * between the two is missed.
+   */
+  async listFor(connection: Connection, payload: unknown): Promise<{ users: PresenceUser[] }> {
+    const follow = (payload as { follow?: unknown } | null | undefined)?.follow;
+    if (follow !== undefined && typeof follow !== "boolean") throw new TrussError("INVALID_PAYLOAD", "presence:list takes { follow?: boolean }.");
+    const room = companyPresenceRoom(connection.principal.companyId);
+    if (follow === true) connection.socket.join(room);
+    else if (follow === false) connection.socket.leave(room);
+    return { users: await this.list(connection.principal.companyId) };
+  }
+
   /** Every online user of a company with their devices. */
   list(companyId: string): Promise<PresenceUser[]> {
     return storeCall(this.ctx, "presence", "list", () => this.store.list(companyId));
@@ -203,7 +219,7 @@ export class PresenceService {
   /**
    * The first change in a company goes out at once; the changes of the next
    * PRESENCE_WINDOW_MS go out together when it ends, in one packet to the
-   * whole company. A reconnect storm then costs each member one message per
+   * company's presence followers. A reconnect storm then costs each member one message per
    * window instead of one per user that comes back.
    */
   private announce(transition: PresenceTransition): void {
@@ -213,7 +229,7 @@ export class PresenceService {
       window.queued.push(update);
       return;
     }
-    this.ctx.namespace().to(companyRoom(transition.companyId)).emit(PROTOCOL_EVENTS.presenceUpdate, update);
+    this.ctx.namespace().to(companyPresenceRoom(transition.companyId)).emit(PROTOCOL_EVENTS.presenceUpdate, update);
     if (!this.stopped) this.openWindow(transition.companyId);
   }
 
@@ -227,7 +243,7 @@ export class PresenceService {
     this.windows.delete(companyId);
     if (queued.length === 0) return;
     const batch: PresenceUpdates = { updates: queued };
-    this.ctx.namespace().to(companyRoom(companyId)).emit(PROTOCOL_EVENTS.presenceUpdates, batch);
+    this.ctx.namespace().to(companyPresenceRoom(companyId)).emit(PROTOCOL_EVENTS.presenceUpdates, batch);
     // Keep collecting while the burst lasts.
     if (!this.stopped) this.openWindow(companyId);
   }
