@@ -27,19 +27,35 @@ function Switch({ topics }: { topics: string[] }) {
   );
 }
 
-test("ten components on one topic make one subscription on the wire, and unmounting the last one ends it on the server", async () => {
+function Feeds({ count }: { count: number }) {
+  return (
+    <>
+      {Array.from({ length: count }, (_, index) => (
+        <Feed key={index} topic="project:tower-b" label={`feed-${index}`} />
+      ))}
+    </>
+  );
+}
+
+test("ten components on one topic make one subscription on the wire, kept until the last one unmounts", async () => {
   const server = await startServer();
   const client = openClient(server.url, alice);
   await connected(client);
-  renderWith(client, <Switch topics={Array.from({ length: 10 }, () => "project:tower-b")} />);
+  const view = renderWith(client, <Feeds count={10} />);
 
   await waitFor(() => screen.queryAllByText("active").length === 10, { message: "ten active feeds" });
   expect(server.topicRequests).toEqual(["project:tower-b"]);
   expect(topicRooms(server)).toEqual(["project:tower-b"]);
 
-  act(() => screen.getByText("toggle").click());
+  view.rerender(<Feeds count={1} />);
+  await sleep(50);
+  expect(topicRooms(server)).toEqual(["project:tower-b"]);
+  expect(screen.getByTestId("feed-0").textContent).toBe("active");
+
+  view.rerender(<Feeds count={0} />);
   await waitFor(() => topicRooms(server).length === 0, { message: "the topic's room to empty" });
   expect(client.subscriptions.size).toBe(0);
+  expect(server.topicRequests).toEqual(["project:tower-b"]);
 });
 
 test("mount and unmount loops leave no subscription on the server", async () => {
@@ -62,14 +78,19 @@ test("mount and unmount loops leave no subscription on the server", async () => 
   expect(client.subscriptions.size).toBe(0);
 });
 
-test("StrictMode's double mount subscribes once", async () => {
+test("StrictMode's double mount subscribes once, and unsubscribes nothing", async () => {
   const server = await startServer();
   const client = openClient(server.url, alice);
   await connected(client);
+  const sent: string[] = [];
+  client.socket.onAnyOutgoing((event: string) => {
+    if (event.startsWith("topic:")) sent.push(event);
+  });
   renderWith(client, <Feed topic="project:tower-b" />);
   await screen.findByText("active");
   await sleep(30);
   expect(server.topicRequests).toEqual(["project:tower-b"]);
+  expect(sent).toEqual(["topic:subscribe"]);
 });
 
 test("a refused topic and a dropped one are states, not exceptions", async () => {
