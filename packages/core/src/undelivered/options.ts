@@ -170,13 +170,26 @@ export function resolveUndeliveredOptions(options: UndeliveredOptions | undefine
  * `undelivered` option, or its `afterMs` is not a positive integer.
  */
 export function undeliveredDelayOf(resolved: ResolvedUndeliveredOptions | null, event: string, choice: UndeliveredChoice | undefined): number | undefined {
-  if (choice !== undefined && choice !== false && !(typeof choice === "object" && choice !== null && Number.isSafeInteger(choice.afterMs) && choice.afterMs > 0)) {
-    throw new TypeError(`toUser(companyId, userId).emit: options.undelivered must be false or { afterMs } with a positive integer of ms; got ${JSON.stringify(choice)}.`);
-  }
+  undeliveredChoiceOf(choice, "toUser(companyId, userId).emit");
   if (resolved === null) {
     if (choice === undefined || choice === false) return undefined;
     throw new TypeError("toUser(companyId, userId).emit: options.undelivered needs the engine's `undelivered` option (its handler).");
   }
   const chosen = choice ?? resolved.events.get(event) ?? { afterMs: resolved.afterMs };
   return chosen === false ? undefined : chosen.afterMs;
+}
+
+/**
+ * A send's `undelivered` option, checked and copied (`false`, `{ afterMs }`
+ * or `undefined` for none given): what the engine's `toUser(...).emit` and
+ * an outbox's take.
+ *
+ * @throws TypeError naming `who` when it is neither `false` nor `{ afterMs }`
+ * with a positive integer of ms.
+ */
+export function undeliveredChoiceOf(choice: unknown, who: string): UndeliveredChoice | undefined {
+  if (choice === undefined || choice === false) return choice;
+  const afterMs = typeof choice === "object" && choice !== null ? (choice as { afterMs?: unknown }).afterMs : undefined;
+  if (typeof afterMs === "number" && Number.isSafeInteger(afterMs) && afterMs > 0) return { afterMs };
+  throw new TypeError(`${who}: options.undelivered must be false or { afterMs } with a positive integer of ms; got ${JSON.stringify(choice)}.`);
 }
