@@ -119,4 +119,4 @@ export { relay } from "./outbox/relay.js";
 export type { OutboxRelay, OutboxRelayOptions, OutboxRelayStats } from "./outbox/relay.js";
 export type { OutboxBatch, OutboxFailure, OutboxOutcome, OutboxRow, OutboxSource, OutboxTarget } from "./outbox/source.js";
 export { outboxEntry, outboxStream } from "./outbox/entry.js";
-export type { OutboxEmitOptions, OutboxEntry, OutboxLimits } from "./outbox/entry.js";
+export type { OutboxEmitOptions, OutboxEntry, OutboxLimits, OutboxUserEmitOptions } from "./outbox/entry.js";
