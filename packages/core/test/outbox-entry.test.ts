@@ -47,4 +47,24 @@ describe("outboxEntry", () => {
     expect(() => outboxEntry({ kind: "user", companyId: "acme", userId: 7 as never }, "x", {}, undefined, limits)).toThrow(TypeError);
     expect(() => outboxEntry({ kind: "topic", companyId: "acme", topic: "a b" }, "x", {}, undefined, limits)).toThrow(TypeError);
   });
+
+  test("carries a toUser row's undelivered choice, checked and copied as the engine's toUser checks it", () => {
+    const user = { kind: "user", companyId: "acme", userId: "alice" } as const;
+    const choice = { afterMs: 300, note: "not stored" } as { afterMs: number };
+    expect(outboxEntry(user, "x", {}, { undelivered: choice }, limits).undelivered).toEqual({ afterMs: 300 });
+    expect(outboxEntry(user, "x", {}, { undelivered: false }, limits).undelivered).toBe(false);
+    expect(outboxEntry(user, "x", {}, { idempotencyKey: "k" }, limits).undelivered).toBeUndefined();
+    for (const bad of [{ afterMs: 0 }, { afterMs: 1.5 }, { afterMs: "300" }, {}, true, "soon", null]) {
+      expect(() => outboxEntry(user, "x", {}, { undelivered: bad as never }, limits)).toThrow(
+        new TypeError(`outbox toUser(...).emit: options.undelivered must be false or { afterMs } with a positive integer of ms; got ${JSON.stringify(bad)}.`),
+      );
+    }
+  });
+
+  test("refuses an undelivered choice on a company or topic row, which no user's inbox keeps", () => {
+    for (const target of [{ kind: "company", companyId: "acme" }, { kind: "topic", companyId: "acme", topic: "project:p-1" }] as const) {
+      expect(() => outboxEntry(target, "x", {}, { undelivered: false }, limits)).toThrow(/options\.undelivered is for toUser messages only/);
+      expect(() => outboxEntry(target, "x", {}, { undelivered: { afterMs: 300 } }, limits)).toThrow(TypeError);
+    }
+  });
 });

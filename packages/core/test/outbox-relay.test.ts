@@ -68,6 +68,7 @@ class MemorySource implements OutboxSource {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener("abort", done);
         this.wake = undefined;
         resolve();
       };
@@ -244,6 +245,28 @@ describe("relay", () => {
     await sleep(100);
     expect(source.claims).toBe(claims);
     void (http.address() as AddressInfo | null);
+  });
+
+  test("a user row's undelivered choice reaches the engine's toUser; a broadcast row that carries one is failed", async () => {
+    const calls: Array<{ event: string; at: number }> = [];
+    server = await startTestServer({
+      logger: { warn: () => undefined, error: () => undefined },
+      undelivered: { afterMs: 10_000, pollIntervalMs: 20, handler: ({ message }) => void calls.push({ event: message.event, at: Date.now() }) },
+    });
+    const source = new MemorySource();
+    const handle = relay(server.engine, source, { pollIntervalMs: 20 });
+    const toAlice = { kind: "user", companyId: "acme", userId: "alice" } as const;
+    const written = Date.now();
+    source.add({ target: toAlice, event: "expense:approved", data: {}, undelivered: false });
+    source.add({ target: toAlice, event: "expense:rejected", data: {}, undelivered: { afterMs: 200 } });
+    source.add({ target: { kind: "company", companyId: "acme" }, event: "project:updated", data: {}, undelivered: false });
+    await waitFor(() => calls.length === 1, { message: "the call of the 200 ms row", timeoutMs: 3000 });
+    expect(calls[0]!.event).toBe("expense:rejected");
+    expect(calls[0]!.at - written).toBeGreaterThanOrEqual(200);
+    await sleep(300);
+    expect(calls).toHaveLength(1);
+    expect(source.failed).toEqual([expect.objectContaining({ id: "3", code: "INVALID_PAYLOAD", message: expect.stringContaining("undelivered is for toUser messages only") })]);
+    expect(handle.stats).toMatchObject({ published: 2, failed: 1 });
   });
 
   test("options that are not positive integers are refused", () => {

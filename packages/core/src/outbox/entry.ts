@@ -2,6 +2,7 @@ import { isTopicName, RESERVED_EVENTS } from "@truss/protocol";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import { jsonSnapshot } from "../kernel/payload.js";
 import { assertIds } from "../kernel/payload.js";
+import { undeliveredChoiceOf, type UndeliveredChoice } from "../undelivered/options.js";
 import type { OutboxTarget } from "./source.js";
 
 /** The limits an outbox checks data against at the call: the engine's `limits.maxDepth` and `limits.maxMessageBytes`. */
@@ -22,6 +23,20 @@ export interface OutboxEmitOptions {
   idempotencyKey?: string;
 }
 
+/** The options of an outbox `toUser(...).emit`: those of the engine's `toUser(...).emit`. */
+export interface OutboxUserEmitOptions extends OutboxEmitOptions {
+  /**
+   * Whether, and after how long, the engine's `undelivered` handler is
+   * called if no device of the user acknowledges the message: `false` for
+   * never, `{ afterMs }` for this delay, as the engine's own `toUser` send
+   * takes it. Checked at the call, stored with the row and handed to the
+   * engine by the relay; without it, the engine's `undelivered.events` and
+   * `afterMs` decide. A `{ afterMs }` row relayed by an engine without the
+   * `undelivered` option is refused by it and marked failed.
+   */
+  undelivered?: UndeliveredChoice;
+}
+
 /** One row to write, checked at the application's call. */
 export interface OutboxEntry {
   /** Where it goes. */
@@ -34,6 +49,8 @@ export interface OutboxEntry {
   readonly json: string | null;
   /** The application's idempotency key, if it gave one. */
   readonly idempotencyKey: string | undefined;
+  /** The application's `undelivered` choice, copied (`toUser` rows only), if it gave one. */
+  readonly undelivered: UndeliveredChoice | undefined;
 }
 
 /**
@@ -42,7 +59,8 @@ export interface OutboxEntry {
  * never reaches the table, and the data is copied as it is now.
  *
  * @throws TypeError for an id that is not a string of well-formed Unicode, a
- * topic that is not a topic name, a Truss protocol event, or malformed options.
+ * topic that is not a topic name, a Truss protocol event, malformed options,
+ * or `undelivered` on a company or topic row (it is for `toUser` only).
  * @throws TrussError `INVALID_PAYLOAD` (not JSON, nested too deep) or
  * `PAYLOAD_TOO_LARGE`.
  */
@@ -50,7 +68,7 @@ export function outboxEntry(
   target: OutboxTarget,
   event: string,
   data: unknown,
-  options: OutboxEmitOptions | undefined,
+  options: OutboxUserEmitOptions | undefined,
   limits: Required<OutboxLimits>,
 ): OutboxEntry {
   const call = `outbox ${target.kind === "company" ? "toCompany" : target.kind === "topic" ? "toTopic" : "toUser"}(...).emit`;
@@ -61,8 +79,12 @@ export function outboxEntry(
   if (typeof event !== "string" || event.length === 0) throw new TypeError(`${call}: event must be a non-empty string.`);
   if (RESERVED_EVENTS.has(event)) throw new TypeError(`${call}: "${event}" is a Truss protocol event and cannot be emitted by the application.`);
   const idempotencyKey = idempotencyKeyOf(options, call);
+  const undelivered = undeliveredChoiceOf(options?.undelivered, call);
+  if (undelivered !== undefined && target.kind !== "user") {
+    throw new TypeError(`${call}: options.undelivered is for toUser messages only; a ${target.kind} broadcast is not kept per user, so it has no undelivered call.`);
+  }
   const { json } = jsonSnapshot(data, { maxDepth: limits.maxDepth, maxBytes: limits.maxMessageBytes }, `${call} data for "${event}"`);
-  return { target, stream: outboxStream(target), event, json: json ?? null, idempotencyKey };
+  return { target, stream: outboxStream(target), event, json: json ?? null, idempotencyKey, undelivered };
 }
 
 /** The key of a target's stream: rows with the same key are published in order. */

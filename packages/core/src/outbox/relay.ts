@@ -5,6 +5,7 @@ import type { EventCatalog } from "../kernel/events.js";
 import { ADD_ENGINE_PART, type HostsEngineParts } from "../kernel/lifecycle.js";
 import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
 import { secondsSince, type MetricsRegistry } from "../kernel/metrics.js";
+import type { UndeliveredChoice } from "../undelivered/options.js";
 import { outboxStream } from "./entry.js";
 import type { OutboxFailure, OutboxRow, OutboxSource } from "./source.js";
 
@@ -63,11 +64,11 @@ export interface OutboxRelay {
   close(): Promise<void>;
 }
 
-/** The emitters a relay publishes through: the engine's, with the idempotency key the stored stream and inbox appends check. */
+/** The emitters a relay publishes through: the engine's, with the idempotency key the stored stream and inbox appends check, and a user message's undelivered choice. */
 interface RelayEngine {
   toCompany(companyId: string): { emit(event: string, data: unknown, options?: { idempotencyKey?: string }): Promise<unknown> };
   toTopic(companyId: string, topic: string): { emit(event: string, data: unknown, options?: { idempotencyKey?: string }): Promise<unknown> };
-  toUser(companyId: string, userId: string): { emit(event: string, data: unknown, options?: { idempotencyKey?: string }): Promise<unknown> };
+  toUser(companyId: string, userId: string): { emit(event: string, data: unknown, options?: { idempotencyKey?: string; undelivered?: UndeliveredChoice }): Promise<unknown> };
   readonly io?: unknown;
 }
 
@@ -81,7 +82,8 @@ const CLOSE_WAIT_MS = 10_000;
 /**
  * Relays an outbox to devices through `engine`: claims batches of committed
  * rows from `source`, publishes each with its idempotency key (the row's id
- * unless the application gave one), and settles the batch. A row the engine
+ * unless the application gave one) and, for a `toUser` row, its
+ * `undelivered` choice, and settles the batch. A row the engine
  * refuses for good (`INVALID_PAYLOAD`, `PAYLOAD_TOO_LARGE`, an id or topic it
  * does not take) is marked failed with its code, counted in
  * `truss_outbox_failed_total`, logged once, and never holds back the rows
@@ -263,6 +265,8 @@ class OutboxRelayLoop implements OutboxRelay {
     switch (target?.kind) {
       case "company":
       case "topic": {
+        // Refused at the outbox's call; a row that has one anyway was written around it.
+        if (row.undelivered !== undefined) throw new TypeError(`outbox row ${row.id}: undelivered is for toUser messages only, not a ${target.kind} broadcast.`);
         const emitter = target.kind === "company" ? this.engine.toCompany(target.companyId) : this.engine.toTopic(target.companyId, target.topic);
         const position = await emitter.emit(event, data, options);
         // With a key the engine rejects when the store did not take it; an engine that resolves null
@@ -271,7 +275,7 @@ class OutboxRelayLoop implements OutboxRelay {
         return;
       }
       case "user":
-        await this.engine.toUser(target.companyId, target.userId).emit(event, data, options);
+        await this.engine.toUser(target.companyId, target.userId).emit(event, data, row.undelivered === undefined ? options : { ...options, undelivered: row.undelivered });
         return;
       default:
         throw new TypeError(`outbox row ${row.id} has no target the relay knows (kind ${JSON.stringify((target as { kind?: unknown } | undefined)?.kind)}).`);

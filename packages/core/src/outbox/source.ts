@@ -5,6 +5,8 @@
  * publishes them through the engine and tells the batch how each one ended.
  */
 
+import type { UndeliveredChoice } from "../undelivered/options.js";
+
 /** Where one outbox row is published: the same three targets as the engine's emitters. */
 export type OutboxTarget =
   | { readonly kind: "company"; readonly companyId: string }
@@ -23,6 +25,13 @@ export interface OutboxRow {
   readonly data: unknown;
   /** The key the application gave at the call, which publishes once across rows that repeat it. */
   readonly idempotencyKey?: string;
+  /**
+   * The `undelivered` choice the application gave at the call (`toUser`
+   * rows only), handed to the engine's `toUser(...).emit`. A source that
+   * does not store one leaves it out: the engine's `undelivered.events` and
+   * `afterMs` then decide.
+   */
+  readonly undelivered?: UndeliveredChoice;
   /** How long ago the row was written, in ms, by the database's clock: feeds the relay's lag gauge. */
   readonly ageMs?: number;
 }
