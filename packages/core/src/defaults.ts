@@ -89,7 +89,7 @@ export const DEFAULTS = frozen({
     updatesPerSecond: DEFAULT_SCOPED_PRESENCE_LIMITS.updatesPerSecond,
     /** How long a scope's changes are collected on a node before they go out as one batch, in ms. */
     batchWindowMs: DEFAULT_SCOPED_PRESENCE_LIMITS.batchWindowMs,
-    /** Largest batch, in bytes of JSON: 256 KiB; a busier window goes out as several. */
+    /** Largest batch, in bytes of JSON: 64 KiB; a busier window goes out as several. */
     maxBatchBytes: DEFAULT_SCOPED_PRESENCE_LIMITS.maxBatchBytes,
   },
   /** `createRealtimeEngine`'s `revocationTiming`. */
