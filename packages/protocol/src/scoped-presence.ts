@@ -60,7 +60,7 @@ export interface ScopedPresenceChange extends ScopedPresenceMemberChange {
  * At most one change per member: the latest wins (`joined` then `updated`
  * is sent as `joined` with the latest state; anything then `left` as
  * `left`). A batch is at most `scopedPresenceLimits.maxBatchBytes` of
- * JSON (256 KiB by default); a busier window is sent as several. A batch may name the
+ * JSON (64 KiB by default); a busier window is sent as several. A batch may name the
  * receiving connection itself; only a `left` about itself matters to it
  * (the server ended its presence).
  */
