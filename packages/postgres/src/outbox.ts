@@ -1,4 +1,4 @@
-import { DEFAULTS, outboxEntry, type OutboxEmitOptions, type OutboxLimits, type OutboxTarget, type OutboxSource } from "@truss/core";
+import { DEFAULTS, outboxEntry, type OutboxEmitOptions, type OutboxLimits, type OutboxTarget, type OutboxSource, type OutboxUserEmitOptions } from "@truss/core";
 import type { Pool } from "pg";
 import { quotedSchema } from "./schema.js";
 import { PostgresOutboxSource, type PostgresOutboxSourceOptions } from "./source.js";
@@ -43,8 +43,12 @@ export interface PostgresOutboxOptions {
   notify?: boolean;
 }
 
-/** Emits one event into the outbox, as the engine's emitters do into a stream or an inbox. */
-export interface OutboxEmitter {
+/**
+ * Emits one event into the outbox, as the engine's emitters do into a
+ * stream or an inbox. `Options` are {@link OutboxEmitOptions} for a company
+ * or topic, {@link OutboxUserEmitOptions} (with `undelivered`) for a user.
+ */
+export interface OutboxEmitter<Options extends OutboxEmitOptions = OutboxEmitOptions> {
   /**
    * Checks `data` (as the engine would: JSON only, within the limits) and
    * writes one row, and a NOTIFY, in the transaction `tx` runs: nothing is
@@ -53,7 +57,7 @@ export interface OutboxEmitter {
    * @throws TypeError (as a rejection) for an id, topic, event or option the engine would refuse.
    * @throws TrussError `INVALID_PAYLOAD` or `PAYLOAD_TOO_LARGE` (as a rejection), before anything is written.
    */
-  emit(event: string, data: unknown, options?: OutboxEmitOptions): Promise<void>;
+  emit(event: string, data: unknown, options?: Options): Promise<void>;
 }
 
 /** The outbox inside one transaction: `outbox.with(tx)`. */
@@ -62,8 +66,12 @@ export interface OutboxWriter {
   toCompany(companyId: string): OutboxEmitter;
   /** Publishes to the devices of a company subscribed to `topic`, in the topic's stream. */
   toTopic(companyId: string, topic: string): OutboxEmitter;
-  /** Publishes durably to every device of one user of a company, through the user's inbox. */
-  toUser(companyId: string, userId: string): OutboxEmitter;
+  /**
+   * Publishes durably to every device of one user of a company, through the
+   * user's inbox. Its `undelivered` option (`false` or `{ afterMs }`) is
+   * stored with the row and given to the engine's `toUser(...).emit`.
+   */
+  toUser(companyId: string, userId: string): OutboxEmitter<OutboxUserEmitOptions>;
 }
 
 /** The outbox of one schema: write rows in transactions, and relay them. */
@@ -111,15 +119,16 @@ export function postgresOutbox(pool: Pool, options: PostgresOutboxOptions = {}):
   };
   // Each $n once and in order, so a driver with `?` placeholders (Knex) can run it too.
   const notify = options.notify ?? true;
-  const columns = `INSERT INTO ${schema}.outbox (stream, kind, company_id, topic, user_id, event, data, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8)`;
-  const insert = notify ? `WITH row AS (${columns} RETURNING id) SELECT row.id, pg_notify('${OUTBOX_CHANNEL}', $9) FROM row` : columns;
+  const columns = `INSERT INTO ${schema}.outbox (stream, kind, company_id, topic, user_id, event, data, idempotency_key, undelivered) VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9::jsonb)`;
+  const insert = notify ? `WITH row AS (${columns} RETURNING id) SELECT row.id, pg_notify('${OUTBOX_CHANNEL}', $10) FROM row` : columns;
 
-  const emitter = (tx: OutboxQueryable, target: OutboxTarget): OutboxEmitter => ({
+  const emitter = (tx: OutboxQueryable, target: OutboxTarget): OutboxEmitter<OutboxUserEmitOptions> => ({
     async emit(event, data, emitOptions) {
       const entry = outboxEntry(target, event, data, emitOptions, limits);
       const topic = target.kind === "topic" ? target.topic : null;
       const userId = target.kind === "user" ? target.userId : null;
-      const values = [entry.stream, target.kind, target.companyId, topic, userId, entry.event, entry.json, entry.idempotencyKey ?? null];
+      const undelivered = entry.undelivered === undefined ? null : JSON.stringify(entry.undelivered);
+      const values = [entry.stream, target.kind, target.companyId, topic, userId, entry.event, entry.json, entry.idempotencyKey ?? null, undelivered];
       await tx.query(insert, notify ? [...values, schemaName] : values);
     },
   });

@@ -1,4 +1,4 @@
-import type { OutboxBatch, OutboxOutcome, OutboxRow, OutboxSource, OutboxTarget } from "@truss/core";
+import type { OutboxBatch, OutboxOutcome, OutboxRow, OutboxSource, OutboxTarget, UndeliveredChoice } from "@truss/core";
 import type { Notification, Pool, PoolClient } from "pg";
 
 /** Options of `outbox.source()`. */
@@ -42,6 +42,8 @@ interface ClaimedRow {
   event: string;
   data: string | null;
   idempotency_key: string | null;
+  /** The jsonb `undelivered` column as text: `false` or `{"afterMs": n}`, or null. */
+  undelivered: string | null;
   age_ms: number;
   created_us: string;
 }
@@ -94,7 +96,7 @@ export class PostgresOutboxSource implements OutboxSource {
         -- through the (stream, id) index, however many rows the streams hold in all.
         SELECT stream, greatest(1, $1 / count(*) OVER ()) AS n FROM held
       )
-      SELECT r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key,
+      SELECT r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key, r.undelivered::text AS undelivered,
         (extract(epoch FROM clock_timestamp() - r.created_at) * 1000)::float8 AS age_ms,
         (extract(epoch FROM r.created_at) * 1000000)::bigint::text AS created_us
       FROM share s CROSS JOIN LATERAL (
@@ -256,7 +258,8 @@ export class PostgresOutboxSource implements OutboxSource {
 }
 
 /**
- * A claimed row as the relay takes it. Its idempotency key is the
+ * A claimed row as the relay takes it, with its `undelivered` choice when
+ * the application gave one. Its idempotency key is the
  * application's, else one made of the schema, the row id and the time it
  * was written: it cannot meet a key an application chose, nor the key of an
  * earlier row with the same id (a table restored from a backup, or dropped
@@ -275,6 +278,7 @@ function toRow(row: ClaimedRow, schemaName: string): OutboxRow {
     event: row.event,
     data: row.data === null ? undefined : (JSON.parse(row.data) as unknown),
     idempotencyKey: row.idempotency_key ?? `truss-outbox:${schemaName}:${row.id}:${row.created_us}`,
+    ...(row.undelivered === null ? {} : { undelivered: JSON.parse(row.undelivered) as UndeliveredChoice }),
     ageMs: row.age_ms,
   };
 }
