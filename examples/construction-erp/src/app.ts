@@ -80,6 +80,12 @@ export interface ErpUndeliveredSettings {
   vapid?: VapidKeys;
   /** The HTTPS agent the push requests go through (tests trust their local push service's certificate with it). */
   pushAgent?: Agent;
+  /**
+   * Push services accepted besides the browsers' own (`PUSH_SERVICE_HOSTS`),
+   * by origin: `["https://push.example.test:8443"]`. Tests add their local
+   * one; default none.
+   */
+  pushOrigins?: readonly string[];
 }
 
 /** The app, with typed handles on what tests and the server entry point need. */
@@ -121,7 +127,7 @@ export async function buildApp(options: BuildAppOptions): Promise<ErpApp> {
   const authenticator = memberAuthenticator(options.jwtSecret, (companyId, userId) => repos.users.get(companyId, userId));
   const access = createAsyncAccess(repos);
   const settings = options.undelivered ?? {};
-  const push = webPushSender({ vapid: settings.vapid ?? generateVapidKeys(), agent: settings.pushAgent });
+  const push = webPushSender({ vapid: settings.vapid ?? generateVapidKeys(), agent: settings.pushAgent, extraOrigins: settings.pushOrigins });
   const undelivered = erpUndelivered({ data, push, afterMs: settings.afterMs, pollIntervalMs: settings.pollIntervalMs });
   let realtimeSetup;
   try {

@@ -19,6 +19,8 @@ const redisUrl = process.env.REDIS_URL || undefined;
 const databaseUrl = process.env.DATABASE_URL || undefined;
 const { secret, isDevDefault } = resolveJwtSecret();
 const undeliveredAfterMs = process.env.UNDELIVERED_AFTER_MS ? Number(process.env.UNDELIVERED_AFTER_MS) : DEFAULT_UNDELIVERED_AFTER_MS;
+// Push services of your own, besides the browsers' (comma-separated origins).
+const pushOrigins = (process.env.PUSH_ALLOWED_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean);
 let vapid: { keys: VapidKeys; isDevDefault: boolean };
 try {
   vapid = resolveVapidKeys(process.env, DEV_VAPID_KEY_FILE);
@@ -53,7 +55,7 @@ const { app, storage, database } = await buildApp({
   databasePath,
   databaseUrl,
   redisUrl,
-  undelivered: { afterMs: undeliveredAfterMs, vapid: vapid.keys },
+  undelivered: { afterMs: undeliveredAfterMs, vapid: vapid.keys, pushOrigins },
   logger: { level: process.env.LOG_LEVEL ?? "warn" },
 }).catch((error: unknown) => {
   // Typically Redis or PostgreSQL unreachable, or the database file not writable: say so, without a stack trace.

@@ -8,25 +8,11 @@
  *
  * @module
  */
-import type { UndeliveredCall, UndeliveredChoice, UndeliveredOptions } from "@truss/core";
-import type { ServerEventName } from "@truss/protocol";
-import { notificationSchema, type ErpCatalog } from "./catalog.js";
+import type { UndeliveredCall, UndeliveredOptions } from "@truss/core";
+import { notificationSchema } from "./catalog.js";
 import type { NotificationChannel } from "./data/index.js";
 import type { ErpData } from "./store/types.js";
 import type { PushSender } from "./web-push.js";
-
-/**
- * Which of the events the ERP sends with `toUser` reach a user who missed
- * them. Each decision sends its data event (`expense:approved`,
- * `expense:rejected`, `task:assigned`: the expense or task, for the lists)
- * and a `notification:new` that says the same thing in a sentence. Only the
- * sentence is pushed or e-mailed, so nobody gets two for one decision.
- */
-export const UNDELIVERED_EVENTS = {
-  "expense:approved": false,
-  "expense:rejected": false,
-  "task:assigned": false,
-} as const satisfies Partial<Record<ServerEventName<ErpCatalog>, UndeliveredChoice>>;
 
 /** How long a message waits for a device of its user before it is pushed or e-mailed, by default: one minute. */
 export const DEFAULT_UNDELIVERED_AFTER_MS = 60_000;
@@ -45,11 +31,17 @@ export interface ErpUndeliveredOptions {
   now?: () => number;
 }
 
-/** The engine's `undelivered` option for the ERP. */
+/**
+ * The engine's `undelivered` option for the ERP: every `toUser` message
+ * after `afterMs`, unless its send says otherwise. Each decision sends its
+ * data (`expense:approved`, `expense:rejected`, `task:assigned`: the expense
+ * or task, for the lists) with `{ undelivered: false }`, beside a
+ * `notification:new` that says the same in a sentence: only the sentence is
+ * pushed or e-mailed, so nobody gets two for one decision.
+ */
 export function erpUndelivered(options: ErpUndeliveredOptions): UndeliveredOptions {
   return {
     afterMs: options.afterMs ?? DEFAULT_UNDELIVERED_AFTER_MS,
-    events: UNDELIVERED_EVENTS,
     ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
     handler: missedMessageHandler(options),
   };

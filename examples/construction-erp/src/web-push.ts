@@ -64,13 +64,69 @@ export interface PushPayload {
   url: string;
 }
 
-/** How a push went: `sent`, or `gone` when the push service says the subscription no longer exists (404, 410). */
+/**
+ * How a push went: `sent`, or `gone` when the push service says the
+ * subscription no longer exists (404, 410) or its endpoint is not on a push
+ * service this server posts to (see {@link pushEndpointRefusal}).
+ */
 export type PushOutcome = "sent" | "gone";
+
+/**
+ * The hosts of the browsers' push services, the only ones a browser's
+ * `PushManager.subscribe()` hands out endpoints on: Chrome's (FCM),
+ * Firefox's (Mozilla autopush), Safari's (Apple) and Edge's (Windows).
+ * A leading dot is any host under that domain.
+ */
+export const PUSH_SERVICE_HOSTS = ["fcm.googleapis.com", "updates.push.services.mozilla.com", ".push.apple.com", ".notify.windows.com"] as const;
+
+/**
+ * Why the server will not post to `endpoint`, or `null` when it will: an
+ * `https:` URL on the default port, without credentials, on a host of
+ * {@link PUSH_SERVICE_HOSTS}, or one of `extraOrigins` (origins such as
+ * `https://push.example.test:8443`, for a push service of your own). Any
+ * other endpoint would let whoever registers a subscription make the server
+ * send requests where they choose: an address inside its network, a cloud
+ * metadata service.
+ */
+export function pushEndpointRefusal(endpoint: string, extraOrigins: ReadonlySet<string> = new Set()): string | null {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return "The push endpoint is not a URL.";
+  }
+  if (extraOrigins.has(url.origin)) return null;
+  const known = PUSH_SERVICE_HOSTS.map((host) => (host.startsWith(".") ? `*${host}` : host)).join(", ");
+  const refusal = `The push endpoint ${url.origin} is not on a browser push service this server sends to (${known}); register the subscription a browser's PushManager.subscribe() made.`;
+  if (url.protocol !== "https:" || url.port !== "" || url.username !== "" || url.password !== "") return refusal;
+  const host = url.hostname;
+  const allowed = PUSH_SERVICE_HOSTS.some((known) => (known.startsWith(".") ? host.endsWith(known) && host.length > known.length : host === known));
+  return allowed ? null : refusal;
+}
+
+/**
+ * The origins of `extraOrigins`, as {@link pushEndpointRefusal} compares them.
+ *
+ * @throws TypeError for one that is not an `http:` or `https:` origin.
+ */
+export function pushOrigins(extraOrigins: readonly string[] = []): ReadonlySet<string> {
+  return new Set(
+    extraOrigins.map((origin) => {
+      const url = URL.canParse(origin) ? new URL(origin) : null;
+      if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.pathname !== "/" || url.search || url.hash || url.username) {
+        throw new TypeError(`A push origin must be an origin such as https://push.example.test:8443, without a path; got ${JSON.stringify(origin)}.`);
+      }
+      return url.origin;
+    }),
+  );
+}
 
 /** Sends Web Push notifications as one server. */
 export interface PushSender {
   /** The public key browsers subscribe with. */
   readonly publicKey: string;
+  /** Why this sender will not post to `endpoint`, or `null` when it will (see {@link pushEndpointRefusal}). */
+  endpointRefusal(endpoint: string): string | null;
   /**
    * Sends one notification to one browser.
    *
@@ -89,14 +145,21 @@ export interface WebPushSenderOptions {
   timeoutMs?: number;
   /** How long the push service keeps a notification for an unreachable browser, in s; default a day. */
   ttlSeconds?: number;
+  /** Push services besides the browsers' own, by origin (`https://push.example.test:8443`); tests add their local one. */
+  extraOrigins?: readonly string[] | undefined;
 }
 
 /** A {@link PushSender} on the `web-push` package. */
 export function webPushSender(options: WebPushSenderOptions): PushSender {
   const { vapid } = options;
+  const extraOrigins = pushOrigins(options.extraOrigins);
+  const endpointRefusal = (endpoint: string) => pushEndpointRefusal(endpoint, extraOrigins);
   return {
     publicKey: vapid.publicKey,
+    endpointRefusal,
     async send(subscription, payload) {
+      // Checked again here: a row saved before the check, or an origin since dropped from the settings.
+      if (endpointRefusal(subscription.endpoint) !== null) return "gone";
       try {
         await webPush.sendNotification({ endpoint: subscription.endpoint, keys: { p256dh: subscription.p256dh, auth: subscription.auth } }, JSON.stringify(payload), {
           vapidDetails: { subject: vapid.subject, publicKey: vapid.publicKey, privateKey: vapid.privateKey },

@@ -39,6 +39,8 @@ export interface TestSubscription {
 export interface LocalPushService {
   /** Trusts the service's certificate; pass it to the ERP as `undelivered.pushAgent`. */
   agent: Agent;
+  /** Its origin (`https://127.0.0.1:<port>`); pass it to the ERP in `undelivered.pushOrigins`, which refuses any other host than the browsers' push services. */
+  origin: string;
   /** Every push that passed the checks, in arrival order. */
   received: ReceivedPush[];
   /** Pushes refused, with the reason: a test expects none. */
@@ -85,6 +87,7 @@ export async function startPushService(): Promise<LocalPushService> {
 
   return {
     agent,
+    origin,
     received,
     refused,
     subscribe() {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import Database from "better-sqlite3";
 import { openDatabase, type Db } from "../src/db.js";
 import { sqliteOutbox, type SqliteOutbox } from "../src/store/sqlite-outbox.js";
 
@@ -106,5 +107,53 @@ describe("the SQLite outbox source", () => {
       TypeError,
     );
     expect(writer.count()).toBe(1);
+  });
+
+  test("a toUser row keeps its undelivered choice for the relay; a bad one, or one on a topic row, never reaches the table", async () => {
+    const chloe = { kind: "user" as const, companyId: "northwind", userId: "u-chloe" };
+    first
+      .transaction(() =>
+        writer.insert([
+          { target: chloe, event: "expense:rejected", data: { n: 1 }, options: { undelivered: false } },
+          { target: chloe, event: "notification:new", data: { n: 2 }, options: { undelivered: { afterMs: 5000 } } },
+          { target: chloe, event: "notification:new", data: { n: 3 }, options: undefined },
+        ]),
+      )
+      .immediate();
+    const batch = (await other.source().claim(10))!;
+    expect(batch.rows.map((row) => [row.event, row.undelivered])).toEqual([
+      ["expense:rejected", false],
+      ["notification:new", { afterMs: 5000 }],
+      ["notification:new", undefined],
+    ]);
+    expect(batch.rows[2]).not.toHaveProperty("undelivered");
+
+    for (const [target, options] of [
+      [chloe, { undelivered: { afterMs: -1 } }],
+      [topic("project:a"), { undelivered: false }],
+    ] as const) {
+      expect(() => first.transaction(() => writer.insert([{ target, event: "notification:new", data: {}, options: options as never }])).immediate()).toThrow(TypeError);
+    }
+    expect(writer.count()).toBe(3);
+  });
+
+  test("a file whose outbox was made before rows kept their undelivered choice gets the column, and its rows publish as before", async () => {
+    const path = join(dir, "old.sqlite");
+    const old = new Database(path);
+    old.exec(`CREATE TABLE truss_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL UNIQUE, stream TEXT NOT NULL, target TEXT NOT NULL,
+      event TEXT NOT NULL, data TEXT, idempotency_key TEXT, created_at INTEGER NOT NULL, claimed_by TEXT, claimed_until INTEGER,
+      failed_code TEXT, failed_message TEXT, failed_at INTEGER)`);
+    old.prepare("INSERT INTO truss_outbox (row_key, stream, target, event, data, created_at) VALUES ('r-1', 's', ?, 'notification:new', '{}', 1)").run(
+      JSON.stringify({ kind: "user", companyId: "northwind", userId: "u-chloe" }),
+    );
+    old.close();
+    const reopened = openDatabase(path);
+    try {
+      const batch = (await sqliteOutbox(reopened, { now: () => clock }).source().claim(10))!;
+      expect(batch.rows).toEqual([expect.objectContaining({ id: "r-1", event: "notification:new" })]);
+      expect(batch.rows[0]).not.toHaveProperty("undelivered");
+    } finally {
+      reopened.close();
+    }
   });
 });

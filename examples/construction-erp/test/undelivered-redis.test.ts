@@ -30,7 +30,7 @@ describe.runIf(requireRedisOrSkip("construction-erp undelivered Redis tests"))("
     redis = await startRedisServer();
     push = await startPushService();
     directory = mkdtempSync(join(tmpdir(), "truss-erp-undelivered-"));
-    const shared = { redisUrl: redis.url, databasePath: join(directory, "erp.sqlite"), undelivered: { afterMs: 500, pollIntervalMs: 20, vapid: generateVapidKeys(), pushAgent: push.agent } };
+    const shared = { redisUrl: redis.url, databasePath: join(directory, "erp.sqlite"), undelivered: { afterMs: 500, pollIntervalMs: 20, vapid: generateVapidKeys(), pushAgent: push.agent, pushOrigins: [push.origin] } };
     nodeA = await startErp({ ...shared, engine: { logger: false, nodeId: "node-a" } });
     nodeB = await startErp({ ...shared, engine: { logger: false, nodeId: "node-b" } });
   });

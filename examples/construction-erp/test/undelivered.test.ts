@@ -24,7 +24,7 @@ describe.each(BACKENDS)("messages no device took are pushed or e-mailed, on %s",
 
   beforeEach(async () => {
     push = await startPushService();
-    erp = await startErpOn(backend, { undelivered: { afterMs: AFTER_MS, pollIntervalMs: POLL_MS, vapid, pushAgent: push.agent } });
+    erp = await startErpOn(backend, { undelivered: { afterMs: AFTER_MS, pollIntervalMs: POLL_MS, vapid, pushAgent: push.agent, pushOrigins: [push.origin] } });
   });
   afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.disconnect();
@@ -151,5 +151,58 @@ describe.each(BACKENDS)("messages no device took are pushed or e-mailed, on %s",
     expect((await call(erp.url, chloe.token, "DELETE", "/api/push-subscriptions", { endpoint: browser.endpoint })).status).toBe(404);
     expect((await call(erp.url, ben.token, "DELETE", "/api/push-subscriptions", { endpoint: browser.endpoint })).status).toBe(204);
     expect(await erp.data.pushSubscriptions.list("northwind", "u-ben")).toEqual([]);
+  });
+
+  test("a subscription is taken only on a browser push service's host (or an origin the ERP is given): anything else is refused with 400, since the server would post to it", async () => {
+    const chloe = await as("chloe@northwind.test");
+    const { keys } = push.subscribe();
+    const subscribe = (endpoint: string) => call<any>(erp.url, chloe.token, "POST", "/api/push-subscriptions", { endpoint, keys, deviceId: "chloe-browser" });
+    const elsewhere = await startPushService();
+    try {
+      for (const endpoint of [
+        "https://169.254.169.254/latest/meta-data/iam",
+        "https://erp-db.internal/push/1",
+        "https://fcm.googleapis.com.attacker.test/fcm/send/1",
+        "https://push.apple.com.attacker.test/1",
+        "https://fcm.googleapis.com:8443/fcm/send/1",
+        "https://me:secret@fcm.googleapis.com/fcm/send/1",
+        elsewhere.subscribe().endpoint,
+      ]) {
+        const refused = await subscribe(endpoint);
+        expect(refused.status, endpoint).toBe(400);
+        expect(refused.body.error).toEqual({ code: "PUSH_SERVICE_NOT_ALLOWED", message: expect.stringContaining("is not on a browser push service this server sends to") });
+      }
+      expect(await erp.data.pushSubscriptions.list("northwind", "u-chloe")).toEqual([]);
+      for (const endpoint of [
+        "https://fcm.googleapis.com/fcm/send/c1",
+        "https://updates.push.services.mozilla.com/wpush/v2/c2",
+        "https://web.push.apple.com/c3",
+        "https://wns2-by3p.notify.windows.com/w/?token=c4",
+      ]) {
+        expect((await subscribe(endpoint)).status, endpoint).toBe(201);
+        expect((await call(erp.url, chloe.token, "DELETE", "/api/push-subscriptions", { endpoint })).status).toBe(204);
+      }
+      expect(elsewhere.received).toEqual([]);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  test("a stored subscription whose endpoint is not on an allowed push service is never posted to: it is deleted and the message e-mailed", async () => {
+    const alice = await as("alice@northwind.test");
+    const elsewhere = await startPushService();
+    try {
+      const stale = elsewhere.subscribe();
+      // Saved around the route, as a row from before the check would be.
+      await erp.data.pushSubscriptions.save("northwind", "u-chloe", { endpoint: stale.endpoint, p256dh: stale.keys.p256dh, auth: stale.keys.auth, deviceId: "chloe-old-browser" });
+
+      expect((await call(erp.url, alice.token, "POST", "/api/expenses/e-drone/reject", {})).status).toBe(200);
+      await expect.poll(() => sentTo(alice, "u-chloe"), { timeout: 5000 }).toEqual([expect.objectContaining({ channel: "email", summary: "Expense rejected" })]);
+      expect(elsewhere.received).toEqual([]);
+      expect(elsewhere.refused).toEqual([]);
+      expect(await erp.data.pushSubscriptions.list("northwind", "u-chloe")).toEqual([]);
+    } finally {
+      await elsewhere.close();
+    }
   });
 });

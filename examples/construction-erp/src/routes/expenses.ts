@@ -67,7 +67,8 @@ export function registerExpenseRoutes(api: FastifyInstance, context: RouteContex
       // them once the transaction commits, and never if it rolls back.
       const decided = await repos.expenses.decide(companyId, id, { status, decidedBy: userId, reason }, ({ expense, project }, out) => {
         const submitter = out.toUser(companyId, expense.submittedBy);
-        submitter.emit(status === "approved" ? "expense:approved" : "expense:rejected", expense);
+        // The data, for the lists; the sentence below is what is pushed or e-mailed if no device takes it.
+        submitter.emit(status === "approved" ? "expense:approved" : "expense:rejected", expense, { undelivered: false });
         const body = `${manager} ${status} "${expense.description}" (${money.format(expense.amount)})${reason ? `: ${reason}` : "."}`;
         submitter.emit("notification:new", notification("expense", `Expense ${status}`, body));
         if (project) out.toTopic(companyId, projectTopic(project.id)).emit("project:updated", project);

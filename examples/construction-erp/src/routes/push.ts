@@ -23,7 +23,9 @@ const endpointBody = z.object({ endpoint: z.string().min(1).max(2000) });
  *   browser subscribes with;
  * - `POST /api/push-subscriptions`: registers this browser's subscription
  *   for the logged-in user (a browser that logs in as someone else moves to
- *   them); `DELETE` with `{ endpoint }` forgets it (at logout);
+ *   them), on a browser push service's host only (400
+ *   `PUSH_SERVICE_NOT_ALLOWED` otherwise: the server posts to it later);
+ *   `DELETE` with `{ endpoint }` forgets it (at logout);
  * - `GET /api/notifications-sent`: what was pushed or e-mailed because no
  *   device took a message in time, newest first: the company's for a
  *   manager, one's own for everyone else.
@@ -33,6 +35,8 @@ export function registerPushRoutes(api: FastifyInstance, { repos, access }: Rout
 
   api.post("/push-subscriptions", async (request, reply) => {
     const { endpoint, keys, deviceId } = parseInput(subscriptionBody, request.body);
+    const refusal = push.endpointRefusal(endpoint);
+    if (refusal !== null) throw new HttpError(400, "PUSH_SERVICE_NOT_ALLOWED", refusal);
     const { companyId, userId } = request.principal;
     await repos.pushSubscriptions.save(companyId, userId, { endpoint, p256dh: keys.p256dh, auth: keys.auth, deviceId });
     return reply.code(201).send({ endpoint });

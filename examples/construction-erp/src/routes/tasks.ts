@@ -72,7 +72,8 @@ async function assignmentAnnouncement({ repos }: RouteContext, request: FastifyR
   const by = (await repos.users.get(companyId, userId))?.name ?? "A colleague";
   return (task, out) => {
     const assignee = out.toUser(companyId, task.assigneeId!);
-    assignee.emit("task:assigned", { task, assignedBy: userId });
+    // The data, for the lists; the sentence below is what is pushed or e-mailed if no device takes it.
+    assignee.emit("task:assigned", { task, assignedBy: userId }, { undelivered: false });
     assignee.emit("notification:new", notification("task", "New task for you", `${by} assigned you "${task.title}".`));
   };
 }

@@ -14,11 +14,13 @@
  *   out in order even with several server processes on one file.
  * - Wake-ups: a commit that wrote rows wakes this process's relay at once;
  *   another process's commits are found by the relay's poll.
+ * - A `toUser` row keeps the `undelivered` choice it was written with
+ *   (`false` or `{ afterMs }`, as JSON), which the relay gives the engine.
  *
  * @module
  */
 import { randomUUID } from "node:crypto";
-import { outboxEntry, type OutboxBatch, type OutboxLimits, type OutboxOutcome, type OutboxRow, type OutboxSource, type OutboxTarget } from "@truss/core";
+import { outboxEntry, type OutboxBatch, type OutboxLimits, type OutboxOutcome, type OutboxRow, type OutboxSource, type OutboxTarget, type UndeliveredChoice } from "@truss/core";
 import { DEFAULTS } from "@truss/core";
 import type { Db } from "../db.js";
 import type { Announcement } from "./announcer.js";
@@ -35,6 +37,7 @@ const SCHEMA = `
     event           TEXT NOT NULL,
     data            TEXT,
     idempotency_key TEXT,
+    undelivered     TEXT,
     created_at      INTEGER NOT NULL,
     claimed_by      TEXT,
     claimed_until   INTEGER,
@@ -52,6 +55,7 @@ interface ClaimedRow {
   event: string;
   data: string | null;
   idempotency_key: string | null;
+  undelivered: string | null;
   created_at: number;
 }
 
@@ -70,13 +74,16 @@ export interface SqliteOutbox {
 /** Creates the table if needed and binds the outbox to `db`. */
 export function sqliteOutbox(db: Db, options: { limits?: OutboxLimits; now?: () => number } = {}): SqliteOutbox {
   db.exec(SCHEMA);
+  // A file made before rows kept their undelivered choice.
+  const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('truss_outbox')").all();
+  if (!columns.some((column) => column.name === "undelivered")) db.exec("ALTER TABLE truss_outbox ADD COLUMN undelivered TEXT");
   const now = options.now ?? Date.now;
   const limits = {
     maxDepth: options.limits?.maxDepth ?? DEFAULTS.limits.maxDepth,
     maxMessageBytes: options.limits?.maxMessageBytes ?? DEFAULTS.limits.maxMessageBytes,
   };
   const insert = db.prepare(
-    "INSERT INTO truss_outbox (row_key, stream, target, event, data, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO truss_outbox (row_key, stream, target, event, data, idempotency_key, undelivered, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   );
   const count = db.prepare<[], { count: number }>("SELECT COUNT(*) AS count FROM truss_outbox");
   let woken = false;
@@ -86,7 +93,8 @@ export function sqliteOutbox(db: Db, options: { limits?: OutboxLimits; now?: () 
     insert(announcements) {
       for (const { target, event, data, options: emitOptions } of announcements) {
         const entry = outboxEntry(target, event, data, emitOptions, limits);
-        insert.run(randomUUID(), entry.stream, JSON.stringify(target), entry.event, entry.json, entry.idempotencyKey ?? null, now());
+        const undelivered = entry.undelivered === undefined ? null : JSON.stringify(entry.undelivered);
+        insert.run(randomUUID(), entry.stream, JSON.stringify(target), entry.event, entry.json, entry.idempotencyKey ?? null, undelivered, now());
       }
     },
     notify() {
@@ -99,7 +107,7 @@ export function sqliteOutbox(db: Db, options: { limits?: OutboxLimits; now?: () 
       const token = randomUUID();
       // Pending rows of streams no live claim holds, oldest first.
       const pending = db.prepare<{ now: number; limit: number }, ClaimedRow>(
-        `SELECT seq, row_key, target, event, data, idempotency_key, created_at FROM truss_outbox
+        `SELECT seq, row_key, target, event, data, idempotency_key, undelivered, created_at FROM truss_outbox
          WHERE failed_at IS NULL
            AND stream NOT IN (SELECT stream FROM truss_outbox WHERE failed_at IS NULL AND claimed_until > @now)
          ORDER BY seq LIMIT @limit`,
@@ -135,6 +143,7 @@ export function sqliteOutbox(db: Db, options: { limits?: OutboxLimits; now?: () 
             event: row.event,
             data: row.data === null ? undefined : JSON.parse(row.data),
             ...(row.idempotency_key === null ? {} : { idempotencyKey: row.idempotency_key }),
+            ...(row.undelivered === null ? {} : { undelivered: JSON.parse(row.undelivered) as UndeliveredChoice }),
             ageMs: Math.max(0, at - row.created_at),
           }));
           return {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { OutboxEmitOptions, OutboxSource } from "@truss/core";
+import type { OutboxEmitOptions, OutboxSource, OutboxUserEmitOptions } from "@truss/core";
 import type { ServerEventData, ServerEventName } from "@truss/protocol";
 import type { ErpCatalog, Expense, InventoryItem, Invoice, Payment, Project, Task } from "../catalog.js";
 import type { Company, NewSentNotification, PushSubscriptionRecord, SentNotification, User } from "../data/index.js";
@@ -17,16 +17,16 @@ import type { StockChange } from "../data/inventory.js";
 import type { ProjectChanges } from "../data/projects.js";
 import type { DocumentSummary } from "../sqlite-document-store.js";
 
-/** One event, typed by the ERP's catalog, written to the outbox. */
-export interface AnnouncementEmitter {
+/** One event, typed by the ERP's catalog, written to the outbox; a user's emitter also takes `undelivered`. */
+export interface AnnouncementEmitter<Options extends OutboxEmitOptions = OutboxEmitOptions> {
   /** Records `event` for the target; published once the transaction commits. */
-  emit<E extends ServerEventName<ErpCatalog>>(event: E, data: ServerEventData<ErpCatalog, E>, options?: OutboxEmitOptions): void;
+  emit<E extends ServerEventName<ErpCatalog>>(event: E, data: ServerEventData<ErpCatalog, E>, options?: Options): void;
 }
 
 /** The outbox inside one write's transaction: the engine's emitters, recorded instead of sent. */
 export interface Announcer {
-  /** To every device of one user, through their inbox. */
-  toUser(companyId: string, userId: string): AnnouncementEmitter;
+  /** To every device of one user, through their inbox; `{ undelivered }` says whether a missed one is pushed or e-mailed. */
+  toUser(companyId: string, userId: string): AnnouncementEmitter<OutboxUserEmitOptions>;
   /** To the subscribers of a topic. */
   toTopic(companyId: string, topic: string): AnnouncementEmitter;
 }
