@@ -222,7 +222,7 @@ describe.runIf(runBrowserTests)("the live dashboard in Chromium", () => {
     await sam.locator(".toast", { hasText: "Could not open project p-harbor" }).waitFor();
     await until(() => sam.locator("#project-page").isHidden()).toBe(true);
     expect(await sam.locator("#project-viewers li[data-user-id]").count()).toBe(0);
-    expect(framesOf.get(sam)!.filter((frame) => frame.includes("presence:changed") && /harbor/i.test(frame))).toEqual([]);
+    expect(framesOf.get(sam)!.filter((frame) => frame.includes("presence:changes") && /harbor/i.test(frame))).toEqual([]);
     await until(() => viewers(alice, "#project-viewers")).toEqual(["u-ben:-"]);
   });
 
