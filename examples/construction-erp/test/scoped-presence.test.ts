@@ -1,4 +1,5 @@
 import { connect, type ScopedPresenceMember, type TrussClient } from "@truss/client";
+import type { ScopedPresenceChanges } from "@truss/protocol";
 import type { Socket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { ErpCatalog } from "../src/catalog.js";
@@ -160,7 +161,7 @@ describe("who has a report or a project open", () => {
     ben.update({ field: "weather" });
 
     // A socket receives in order: once Ben's change of Riverside's report arrives, any of Harbor's would have come first.
-    await sam.log.waitFor("presence:changes", (batch) => batch.changes.some(({ member }) => member.userId === "u-ben" && member.state?.field === "weather"));
+    await sam.log.waitFor("presence:changes", (batch) => (batch as ScopedPresenceChanges).changes.some(({ member }) => member.userId === "u-ben" && (member.state as { field?: string } | null)?.field === "weather"));
     const heard = sam.log.of("presence:changes");
     expect(heard.length).toBeGreaterThan(0);
     expect(heard.every((batch) => batch.scope.id === "riverside-daily")).toBe(true);
