@@ -20,7 +20,11 @@ interface OtelSpan {
 }
 
 interface OtelApi {
-  trace: { getTracer(name: string): { startSpan(name: string, options?: { kind?: number; attributes?: Record<string, AttributeValue> }): OtelSpan } };
+  trace: {
+    getTracer(name: string): { startSpan(name: string, options?: { kind?: number; attributes?: Record<string, AttributeValue> }): OtelSpan };
+    /** The global provider: the API's proxy, whose `getDelegateTracer` is `undefined` until an SDK is registered. */
+    getTracerProvider(): { getDelegateTracer?(name: string): unknown };
+  };
 }
 
 /** `SpanStatusCode.ERROR` and `SpanKind` values of the OpenTelemetry API (stable numbers). */
@@ -62,6 +66,9 @@ function otel(): OtelApi | null {
 function startSpan(name: string, kind: number, attributes: Record<string, AttributeValue>): TrussSpan {
   const found = otel();
   if (!found) return NOOP_SPAN;
+  // No SDK registered: the API would build a tracer and a span that record nothing, on every call.
+  const provider = found.trace.getTracerProvider();
+  if (typeof provider.getDelegateTracer === "function" && provider.getDelegateTracer(TRACER_NAME) === undefined) return NOOP_SPAN;
   const span = found.trace.getTracer(TRACER_NAME).startSpan(name, { kind, attributes });
   // No SDK registered (or it samples this one out): nothing will read the span, so nothing more is built for it.
   if (span.isRecording?.() === false) return NOOP_SPAN;
@@ -81,7 +88,7 @@ function startSpan(name: string, kind: number, attributes: Record<string, Attrib
  * ({@link TrussSpan.fail}, with `failure(error)` when the error carries its
  * code elsewhere) and is rethrown; the span ends either way.
  */
-export async function traced<T>(
+export function traced<T>(
   name: string,
   kind: number,
   attributes: Record<string, AttributeValue>,
@@ -89,6 +96,19 @@ export async function traced<T>(
   failure: (error: unknown) => unknown = (error) => error,
 ): Promise<T> {
   const span = startSpan(name, kind, attributes);
+  // Nothing records the span: the work runs as it is, without an async frame around it for every call.
+  if (span === NOOP_SPAN) {
+    try {
+      return work(span);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return recorded(span, work, failure);
+}
+
+/** Runs `work` in a recorded span: marks it failed on a rejection (rethrown) and ends it either way. */
+async function recorded<T>(span: TrussSpan, work: (span: TrussSpan) => Promise<T>, failure: (error: unknown) => unknown): Promise<T> {
   try {
     return await work(span);
   } catch (error) {
