@@ -230,18 +230,23 @@ interface Observer {
   observe(value: number): void;
 }
 interface Declared<C> {
-  /** The metric; without labels it is its own (only) child. */
-  metric: C & { labels(values: Labels): C };
+  /** What a metric without labels records into: its one series. */
+  metric: C;
   labelNames: readonly string[];
-  /** Label key → prom-client child, so a hot path does not build one per call. */
-  children: Map<string, C>;
+  /** Makes the child of one label set, once. */
+  child(values: Labels): C;
+  /**
+   * The children by each label's value in order (a map per label before the
+   * last), so a hot path finds its child without building a key or a child per call.
+   */
+  children: Map<string, unknown>;
 }
 
 /**
  * The engine's metrics on a prom-client {@link Registry}. Call sites keep a
  * small shape (`inc(name, labels)`, `observe(name, labels, seconds)`) while
  * prom-client renders the text format; label children are cached per label
- * set, so a repeated increment is two map lookups and an add.
+ * set, so a repeated increment is a map lookup per label and an add.
  */
 export class MetricsRegistry {
   /** The prom-client registry the metrics live in (the application's, when given). */
@@ -292,6 +297,18 @@ export class MetricsRegistry {
    * `collect` runs at every scrape (for totals read from a store).
    */
   counter(name: MetricName, help: string, labelNames: readonly string[], collect?: (counter: Counter<string>) => Promise<void> | void): void {
+    // prom-client hashes and validates the label set on every `inc`, even through a child, and builds objects
+    // even without labels: each series here adds up locally, and what it counted goes to prom-client when the
+    // registry reads the counter (or resets it).
+    const series: CounterSeries[] = [];
+    const flush = (counter: Counter<string>) => {
+      for (const counted of series) {
+        if (counted.pending === 0) continue;
+        if (labelNames.length === 0) counter.inc(counted.pending);
+        else counter.inc(counted.labels, counted.pending);
+        counted.pending = 0;
+      }
+    };
     const metric = this.register(
       name,
       () =>
@@ -300,10 +317,24 @@ export class MetricsRegistry {
           help,
           labelNames: [...labelNames],
           registers: [this.registry],
-          ...(collect ? { collect(this: Counter<string>) { return collect(this); } } : {}),
+          collect(this: Counter<string>) {
+            flush(this);
+            return collect?.(this);
+          },
         }),
     );
-    this.counters.set(name, { metric, labelNames, children: new Map() });
+    const reset = metric.reset.bind(metric);
+    metric.reset = () => {
+      for (const counted of series) counted.pending = 0;
+      reset();
+    };
+    const child = (values: Labels): Child => {
+      const counted = new CounterSeries({ ...values });
+      series.push(counted);
+      return counted;
+    };
+    // Without labels the counter has one series, its own.
+    this.counters.set(name, { metric: labelNames.length === 0 ? child({}) : metric, labelNames, child, children: new Map() });
   }
 
   /** Declares a gauge read at every scrape. */
@@ -316,7 +347,7 @@ export class MetricsRegistry {
     const metric = this.register(name, () => new SeriesHistogram(name, help, labelNames, buckets));
     // prom-client renders any metric that answers `get()` as it renders its own.
     this.registry.registerMetric(metric as unknown as Metric<string>);
-    this.histograms.set(name, { metric, labelNames, children: new Map() });
+    this.histograms.set(name, { metric, labelNames, child: (values) => metric.labels(values), children: new Map() });
   }
 
   /** Adds `by` to the counter with the given labels: exactly its label names, each with a value. */
@@ -461,23 +492,41 @@ class HistogramSeries implements Observer {
 }
 
 /**
- * The prom-client child of a declared metric for a label set: the metric
- * itself when it has no labels, else the child cached under the declared
- * labels' values in order. Throws for an undeclared name, so typos surface in tests.
+ * The series of a declared metric for a label set: its one series when it
+ * has no labels, else the one cached under the declared labels' values in
+ * order. Throws for an undeclared name, so typos surface in tests.
  */
 function childOf<C>(declared: ReadonlyMap<string, Declared<C>>, name: string, labels: Labels | undefined): C {
   const found = declared.get(name);
   if (!found) throw new Error(`metric ${name} was not declared`);
   const { metric, labelNames, children } = found;
   if (labelNames.length === 0) return metric;
-  let key = "";
-  for (let i = 0; i < labelNames.length; i++) key += (i > 0 ? "\u0001" : "") + (labels?.[labelNames[i]!] ?? "");
-  let child = children.get(key);
+  let level = children;
+  const last = labelNames.length - 1;
+  for (let i = 0; i < last; i++) {
+    const value = labels?.[labelNames[i]!] ?? "";
+    let next = level.get(value) as Map<string, unknown> | undefined;
+    if (!next) level.set(value, (next = new Map()));
+    level = next;
+  }
+  const value = labels?.[labelNames[last]!] ?? "";
+  let child = level.get(value) as C | undefined;
   if (!child) {
-    child = metric.labels({ ...labels });
-    children.set(key, child);
+    child = found.child({ ...labels });
+    level.set(value, child);
   }
   return child;
+}
+
+/** One label set of a labelled counter: what it counted since the registry last read it. */
+class CounterSeries implements Child {
+  pending = 0;
+
+  constructor(readonly labels: Labels) {}
+
+  inc(by = 1): void {
+    this.pending += by;
+  }
 }
 
 function positiveInteger(value: number, name: string): number {
