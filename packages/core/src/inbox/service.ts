@@ -123,11 +123,11 @@ export class InboxService {
    * confirmed, and so without being pushed; each node pushes it only to
    * devices it has not already pushed it to (see {@link RECENTLY_PUSHED}).
    */
-  async send(user: UserKey, event: string, data: unknown, options: InboxSendOptions = {}): Promise<InboxAppendResult> {
+  async send(user: UserKey, event: string, data: unknown, options?: InboxSendOptions): Promise<InboxAppendResult> {
     // Before the first await, so at the call: what the app does to `data` once it has its promise changes nothing stored or sent.
     const { value } = jsonSnapshot(data, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxMessageBytes }, `The data of "${event}"`);
     const idempotencyKey = idempotencyKeyOf(options, "toUser(companyId, userId).emit");
-    const undeliveredAfterMs = this.undeliveredDelay(event, options.undelivered);
+    const undeliveredAfterMs = this.undeliveredDelay(event, options?.undelivered);
     const key = { companyId: user.companyId, userId: user.userId };
     const appendOptions =
       idempotencyKey === undefined && undeliveredAfterMs === undefined

@@ -151,17 +151,21 @@ function assertJsonValue(value: unknown, { maxDepth, maxBytes }: { maxDepth: num
       if (ancestor) throw new TrussError("INVALID_PAYLOAD", `${what} refers to itself at ${pathOf(visit.parent, visit.key)}; JSON cannot carry a cycle.`);
       throw new TrussError("INVALID_PAYLOAD", `${what} is nested more than ${maxDepth} levels deep; flatten it.`);
     }
-    const check = (value: unknown, key: string | number) => {
-      const child = jsonable(value, visit, key, what);
-      if (typeof child === "object" && child !== null) stack.push({ node: child, depth: visit.depth + 1, parent: visit, key });
-    };
     const { node } = visit;
     const keys = Array.isArray(node) ? null : Object.keys(node);
     values += keys ? keys.length : (node as unknown[]).length;
     if (values > maxBytes) throw new TrussError("PAYLOAD_TOO_LARGE", `${what} holds more values than fit in ${maxBytes} bytes of JSON.`);
-    if (keys) for (const key of keys) check((node as Record<string, unknown>)[key], key);
-    else for (let index = 0; index < (node as unknown[]).length; index++) check((node as unknown[])[index], index);
+    if (keys) for (const key of keys) visitChild(stack, visit, (node as Record<string, unknown>)[key], key, what);
+    else for (let index = 0; index < (node as unknown[]).length; index++) visitChild(stack, visit, (node as unknown[])[index], index, what);
   }
+}
+
+/** Checks one value inside `visit`'s node; an object or array is queued to be walked in turn. */
+function visitChild(stack: Visit[], visit: Visit, value: unknown, key: string | number, what: string): void {
+  // Strings, booleans and finite numbers need nothing more: the common case, without a call.
+  if (typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value))) return;
+  const child = jsonable(value, visit, key, what);
+  if (typeof child === "object" && child !== null) stack.push({ node: child, depth: visit.depth + 1, parent: visit, key });
 }
 
 /** The value as JSON will see it (after `toJSON`); throws when JSON cannot carry it. */
@@ -182,14 +186,22 @@ function jsonable(value: unknown, parent: Visit | null, key: string | number | n
       return value;
     case "object": {
       if (value === null) return value;
+      // A plain object or array (most data) is none of the opaque built-ins: only a `toJSON` of its own can change it.
+      const prototype = Object.getPrototypeOf(value);
+      if ((prototype === Object.prototype || prototype === Array.prototype) && !ArrayBuffer.isView(value)) return withToJson(value, parent, key, what);
       if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) throw refuse("binary data", "send it as base64 text");
       for (const [type, kind] of OPAQUE) if (value instanceof type) throw refuse(kind);
-      const toJSON = (value as { toJSON?: unknown }).toJSON;
-      return typeof toJSON === "function" ? jsonable(toJSON.call(value, key === null ? "" : String(key)), parent, key, what) : value;
+      return withToJson(value, parent, key, what);
     }
     default:
       return value;
   }
+}
+
+/** An object as JSON will see it: what its `toJSON` returns (checked in turn), or the object itself. */
+function withToJson(value: object, parent: Visit | null, key: string | number | null, what: string): unknown {
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  return typeof toJSON === "function" ? jsonable(toJSON.call(value, key === null ? "" : String(key)), parent, key, what) : value;
 }
 
 /** `items[3].note`, or `["a b"]` for a key that is not an identifier; keys are cut at 40 characters. */
@@ -219,7 +231,8 @@ export function isWellFormedText(value: string): boolean {
  * @throws TypeError naming the call and the id.
  */
 export function assertIds(call: string, ids: Record<string, unknown>): void {
-  for (const [name, value] of Object.entries(ids)) {
+  for (const name in ids) {
+    const value = ids[name];
     if (typeof value !== "string" || !isWellFormedText(value)) {
       throw new TypeError(`${call}: ${name} must be a string of well-formed Unicode (no lone surrogates); got ${typeof value === "string" ? "a lone surrogate" : typeof value}.`);
     }
