@@ -22,7 +22,7 @@ export interface RedisDocumentStoreOptions extends DocumentStoreOptions {
 }
 
 // KEYS: latest, history, historyBytes, mutations, mutationTimes, mutationLog,
-// mutationWriters, mutationHorizons.
+// mutationWriters, mutationHorizons (only the first three without a mutation id).
 // ARGV: expectedVersion, nextVersion, document JSON, maxHistory, data bytes,
 // maxHistoryBytes, mutation id ('' = none), madeAt, now, TTL cut-off (now -
 // mutationTtlMs), maxMutations, the record's log member after the writer's
@@ -250,10 +250,13 @@ export function redisDocumentStore(options: RedisDocumentStoreOptions): Document
       const at = now();
       const json = versionJson(key, version, dataJson, at, updatedBy);
       const keys = documentKeys(prefix, key);
+      // Without a mutation id the script touches only the first three keys: only those are named.
       const [outcome, current, committedVersion] = (await runScript(
         redis,
         COMPARE_AND_SET,
-        [keys.latest, keys.history, keys.historyBytes, keys.mutations, keys.mutationTimes, keys.mutationLog, keys.mutationWriters, keys.mutationHorizons],
+        mutation
+          ? [keys.latest, keys.history, keys.historyBytes, keys.mutations, keys.mutationTimes, keys.mutationLog, keys.mutationWriters, keys.mutationHorizons]
+          : [keys.latest, keys.history, keys.historyBytes],
         [
           expectedVersion,
           version,

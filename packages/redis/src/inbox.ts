@@ -34,7 +34,8 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 `;
 
-// KEYS: log, idempotency, idempotencyOrder, undelivered, undeliveredAttempts.
+// KEYS: log, idempotency, idempotencyOrder, undelivered, undeliveredAttempts
+// (the log alone without an idempotency key or a delay).
 // ARGV: ttlMs, maxLength, event, data, idempotency key ('' for none), most
 // keys remembered, undelivered call's delay ('' for none).
 //
@@ -177,10 +178,13 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
       const known = snapshotJson(data);
       const encoded = data === undefined ? "" : (known ?? JSON.stringify(data));
       const keys = keysOf(user);
+      // Without an idempotency key or a delay the script touches the log alone: only it is named.
       const [id, expired, overCap, duplicate, fields, due] = (await runScript(
         redis,
         APPEND,
-        [keys.log, keys.idempotency, keys.idempotencyOrder, keys.undelivered, keys.undeliveredAttempts],
+        idempotencyKey === undefined && afterMs === undefined
+          ? [keys.log]
+          : [keys.log, keys.idempotency, keys.idempotencyOrder, keys.undelivered, keys.undeliveredAttempts],
         [ttlMs, maxLength, event, encoded, idempotencyKey ?? "", maxKeys, afterMs ?? ""],
       )) as [string, number, number, number, string[] | null, string];
       // A repeat of a send whose first append was stored but not confirmed touches the index that append may have missed.

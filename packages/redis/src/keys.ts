@@ -25,6 +25,27 @@ export function decodeId(encoded: string): string {
 }
 
 /**
+ * A class of key sets under one hash tag: each key is the tag and its
+ * suffix, built when it is read, so a call that names a few of a set's keys
+ * builds only those.
+ */
+function lazyKeys<K extends string>(suffixes: Record<K, string>): new (tag: string) => Record<K, string> {
+  class Keys {
+    constructor(readonly tag: string) {}
+  }
+  for (const name of Object.keys(suffixes) as K[]) {
+    const suffix = suffixes[name];
+    Object.defineProperty(Keys.prototype, name, {
+      get(this: Keys) {
+        return this.tag + suffix;
+      },
+      enumerable: true,
+    });
+  }
+  return Keys as unknown as new (tag: string) => Record<K, string>;
+}
+
+/**
  * Checks a caller's key prefix. A brace in the prefix would start or end a
  * hash tag and silently break the one-slot guarantee, so it is refused.
  *
@@ -112,16 +133,18 @@ export interface InboxKeys {
 
 /** The keys of one user's inbox; users are scoped by company, so both ids are in the tag. */
 export function inboxKeys(prefix: string, companyId: string, userId: string): InboxKeys {
-  const tag = `{${prefix}:inbox:${encodeId(companyId)}:${encodeId(userId)}}`;
-  return {
-    log: `${tag}:log`,
-    cursors: `${tag}:cursors`,
-    idempotency: `${tag}:idempotency`,
-    idempotencyOrder: `${tag}:idempotency:order`,
-    undelivered: `${tag}:undelivered`,
-    undeliveredAttempts: `${tag}:undelivered:attempts`,
-  };
+  return new UserInboxKeys(`{${prefix}:inbox:${encodeId(companyId)}:${encodeId(userId)}}`);
 }
+
+/** A user's inbox keys, each built when it is read: an append or an ack names one to three of the six. */
+const UserInboxKeys = lazyKeys<keyof InboxKeys>({
+  log: ":log",
+  cursors: ":cursors",
+  idempotency: ":idempotency",
+  idempotencyOrder: ":idempotency:order",
+  undelivered: ":undelivered",
+  undeliveredAttempts: ":undelivered:attempts",
+});
 
 /**
  * The index of users with pending undelivered calls, under the hash tag
@@ -177,18 +200,20 @@ export interface DocumentKeys {
 
 /** The keys of one document. */
 export function documentKeys(prefix: string, key: { companyId: string; type: string; id: string }): DocumentKeys {
-  const tag = `{${prefix}:doc:${encodeId(key.companyId)}:${encodeId(key.type)}:${encodeId(key.id)}}`;
-  return {
-    latest: tag,
-    history: `${tag}:history`,
-    historyBytes: `${tag}:history:bytes`,
-    mutations: `${tag}:mutations`,
-    mutationTimes: `${tag}:mutations:times`,
-    mutationLog: `${tag}:mutations:log`,
-    mutationWriters: `${tag}:mutations:writers`,
-    mutationHorizons: `${tag}:mutations:horizons`,
-  };
+  return new OneDocumentKeys(`{${prefix}:doc:${encodeId(key.companyId)}:${encodeId(key.type)}:${encodeId(key.id)}}`);
 }
+
+/** A document's keys, each built when it is read: a read names one or two of the eight, a commit without a mutation id three. */
+const OneDocumentKeys = lazyKeys<keyof DocumentKeys>({
+  latest: "",
+  history: ":history",
+  historyBytes: ":history:bytes",
+  mutations: ":mutations",
+  mutationTimes: ":mutations:times",
+  mutationLog: ":mutations:log",
+  mutationWriters: ":mutations:writers",
+  mutationHorizons: ":mutations:horizons",
+});
 
 /** Keys of the revocation log; all share the hash tag `{<prefix>:revocations}`, so one script updates them together. */
 export interface RevocationKeys {
