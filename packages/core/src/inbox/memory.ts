@@ -180,15 +180,17 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     drops.expired += count;
   };
 
+  /** Whether `added` more bytes keep the company within its quota. */
+  const fits = (companyId: string, added: number) => (companyBytes.get(companyId) ?? 0) + added <= maxBytesPerCompany;
+
   /** Refuses an append that would take the company past its bytes, once every one of its inboxes dropped what expired. */
   const assertWithinQuota = (user: UserKey, inbox: UserInbox, bytes: number, at: number) => {
     // The append drops the user's oldest past the length cap: that room counts.
     let freed = 0;
     for (let index = 0; index < inbox.messages.length + 1 - maxLength; index++) freed += inbox.messages[index]!.bytes;
-    const within = () => (companyBytes.get(user.companyId) ?? 0) - freed + bytes <= maxBytesPerCompany;
-    if (within()) return;
+    if (fits(user.companyId, bytes - freed)) return;
     for (const other of companies.get(user.companyId)?.values() ?? []) dropExpired(user.companyId, other, at);
-    if (within()) return;
+    if (fits(user.companyId, bytes - freed)) return;
     throw new TrussError(
       "QUOTA_EXCEEDED",
       `The message was not stored: the company's inboxes hold ${companyBytes.get(user.companyId)} bytes, and this server keeps at most ${maxBytesPerCompany} for one company until messages are read or expire.`,
@@ -267,13 +269,15 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     async ack(device, id) {
       assertInboxId(id);
       const inbox = inboxFor(device);
-      for (const call of inbox.calls) if (compareInboxIds(call.message.id, id) <= 0) forgetCall(call);
+      // Most inboxes have no pending undelivered call, and most acks move a cursor a user already has: neither walks anything then.
+      if (inbox.calls.size > 0) for (const call of inbox.calls) if (compareInboxIds(call.message.id, id) <= 0) forgetCall(call);
       const { cursors } = inbox;
       const current = cursors.get(device.deviceId);
       if (current !== undefined && compareInboxIds(id, current) <= 0) return;
       // Re-inserted at the end, so the cursor moved longest ago comes first.
       cursors.delete(device.deviceId);
       cursors.set(device.deviceId, id);
+      if (cursors.size <= maxCursorsPerUser) return;
       for (const deviceId of cursors.keys()) {
         if (cursors.size <= maxCursorsPerUser) break;
         cursors.delete(deviceId);
