@@ -8,11 +8,11 @@ import {
   sleep,
   startRedisServer,
   waitFor,
-  type RedisServer,
 } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { Redis } from "ioredis";
 import { company, NodeGroup, STORE_COMMAND_TIMEOUT_MS, user, type EngineNode } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 const TTL_MS = 1000;
 /**
@@ -32,32 +32,27 @@ const PAUSE_MS = 4_000;
  * after Redis is back, without restarting the application.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage under two engine nodes", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
+  const redis = redisNodes();
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => void unhandled.push(reason);
 
   beforeAll(async () => {
     process.on("unhandledRejection", onUnhandled);
     process.on("uncaughtException", onUnhandled);
-    server = await startRedisServer();
   });
   afterEach(async () => {
     // The nodes must close against a live Redis, even when a case failed mid-outage.
-    await server.restart().catch(() => undefined);
-    await group?.closeAll();
-    group = undefined;
+    await redis.server.restart().catch(() => undefined);
   });
   afterAll(async () => {
     process.off("unhandledRejection", onUnhandled);
     process.off("uncaughtException", onUnhandled);
-    await server?.stop();
   });
 
   test(
     "stopping and restarting Redis crashes nothing, degrades health, fails toUser fast, and recovers within 5 s",
     async ({ annotate }) => {
-      group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+      const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
       const nodeA = await group.start("A");
       const nodeB = await group.start("B");
       await group.adaptersReady();
@@ -72,7 +67,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       await waitFor(async () => (await nodeA.engine.presence(companyId)).length === 2, { message: "both users online" });
       expect((await nodeA.engine.health()).status).toBe("ok");
 
-      await server.stop();
+      await redis.server.stop();
 
       for (const node of [nodeA, nodeB]) {
         await waitFor(
@@ -107,7 +102,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       expect(() => nodeB.engine.toCompany(companyId).emit("project:updated", { probe: -1 })).not.toThrow();
 
       await sleep(OUTAGE_MS);
-      await server.restart();
+      await redis.server.restart();
       const backAt = Date.now();
 
       const recovered = await measureRecovery({ nodeA, nodeB, companyId, ann, onPhone, onWatcher, inbox });
@@ -127,7 +122,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
   );
 
   test("a Redis that stops answering (CLIENT PAUSE) fails toUser within the command timeout instead of hanging", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     await group.adaptersReady();
@@ -135,7 +130,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
     const ann = user("ann");
     const phone = await group.connect(nodeB, { userId: ann, companyId, deviceId: "phone" });
     const inbox = collect<InboxMessage>(phone, "inbox:message");
-    const admin = new Redis(server.url);
+    const admin = new Redis(redis.server.url);
     admin.on("error", () => undefined);
     try {
       // The TCP connections stay up; Redis just does not answer, as when it
@@ -165,7 +160,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
   }, 30_000);
 
   test("with the sharded adapter, a broadcast during the outage still reaches the node's own clients at once, and crosses nodes again after it", async () => {
-    group = new NodeGroup({ url: server.url }, { sharded: true });
+    const group = redis.group({ sharded: true });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     const companyId = company();
@@ -182,14 +177,14 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       { intervalMs: 50, message: "a broadcast from A on B" },
     );
 
-    await server.stop();
+    await redis.server.stop();
     const sentAt = Date.now();
     nodeA.engine.toCompany(companyId).emit("project:updated", { probe: -1 });
     await waitFor(() => onLocal.some((payload) => payload.probe === -1), { timeoutMs: 1_000, message: "the broadcast on A's own client" });
     expect(Date.now() - sentAt).toBeLessThan(1_000);
 
     await sleep(2_000);
-    await server.restart();
+    await redis.server.restart();
     const backAt = Date.now();
     const afterOutage = probe + 1_000;
     await waitFor(
@@ -204,7 +199,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
   }, 30_000);
 
   test("a device that stayed connected while Redis restarted empty is told EPOCH_CHANGED for its company and topic streams, not moved on silently", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { authorize: () => true } });
+    const group = redis.group({ engine: { authorize: () => true } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     await group.adaptersReady();
@@ -229,8 +224,8 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
       await waitFor(() => heard.length === 6, { message: "the broadcasts before the restart" });
 
       // Whatever the old epoch held after the phone's position is gone with it: nothing says the phone had its tail.
-      await server.stop();
-      await server.restart();
+      await redis.server.stop();
+      await redis.server.restart();
       await waitFor(
         async () => {
           await nodeA.engine.toCompany(companyId).emit("stock:updated", { n: 10 }).catch(() => null);

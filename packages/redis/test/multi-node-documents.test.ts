@@ -1,8 +1,9 @@
 import type { DocumentUpdated, DocumentVersion, FieldConflict } from "@truss/protocol";
-import { collect, request, requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
+import { collect, request, requireRedisOrSkip, sleep, waitFor } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+import { describe, expect, test } from "vitest";
+import { company, user, type EngineNode } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 const WRITERS = 50;
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index);
@@ -19,34 +20,22 @@ type UpdateAck =
  * thing that orders them, so a lost update or a skipped version would show.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis multi-node document tests"))("fifty concurrent writers on two nodes", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
-
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterEach(async () => {
-    await group?.closeAll();
-    group = undefined;
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const redis = redisNodes();
 
   /** Two nodes, a project at version 1, fifty writers alternating between the nodes and a watcher on each node. */
   const setUp = async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { limits: { eventsPerSecond: 2000 } } });
+    const group = redis.group({ engine: { limits: { eventsPerSecond: 2000 } } });
     const nodes: [EngineNode, EngineNode] = [await group.start("A"), await group.start("B")];
     await group.adaptersReady();
     const companyId = company();
     const doc = { type: "project", id: `tower-${user("doc")}` };
     await nodes[0].engine.documents.update(companyId, doc.type, doc.id, { baseVersion: 0, changes: { name: "Tower B", status: "planned" } });
     const writers: ClientSocket[] = await Promise.all(
-      range(1, WRITERS).map((index) => group!.connect(nodes[index % 2]!, { userId: `writer-${index}`, companyId })),
+      range(1, WRITERS).map((index) => group.connect(nodes[index % 2]!, { userId: `writer-${index}`, companyId })),
     );
-    const watchers = await Promise.all(nodes.map((node) => group!.connect(node, { userId: user("watcher"), companyId })));
+    const watchers = await Promise.all(nodes.map((node) => group.connect(node, { userId: user("watcher"), companyId })));
     const heard = watchers.map((socket) => collect<DocumentUpdated>(socket, "document:updated"));
-    return { nodes, companyId, doc, writers, heard };
+    return { group, nodes, companyId, doc, writers, heard };
   };
 
   const versionsOf = (history: DocumentVersion[]) => history.map((version) => version.version).reverse();
@@ -129,9 +118,9 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node document tests"))("fi
   });
 
   test("one mutation sent through both nodes at once, by many sockets of the user: one commit, every answer names it", async () => {
-    const { nodes, companyId, doc, heard } = await setUp();
+    const { group, nodes, companyId, doc, heard } = await setUp();
     // One user's tabs and phones, half on each node, all resending the same queued write.
-    const devices = await Promise.all(range(1, 20).map((index) => group!.connect(nodes[index % 2]!, { userId: "site-engineer", companyId })));
+    const devices = await Promise.all(range(1, 20).map((index) => group.connect(nodes[index % 2]!, { userId: "site-engineer", companyId })));
     const update = { ...doc, baseVersion: 1, changes: { status: "poured" }, mutationId: "3f1c9a7e5b2d4c6a8e0f1a2b3c4d5e6f", mutationAgeMs: 2_000 };
     const acks = (await Promise.all(devices.map((socket) => request(socket, "document:update", update, 15_000)))) as UpdateAck[];
     expect(acks.every((ack) => ack.ok && ack.status === "applied")).toBe(true);

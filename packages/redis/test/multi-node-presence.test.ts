@@ -1,8 +1,8 @@
 import type { PresenceUpdate } from "@truss/protocol";
-import { collect, followPresence, requireRedisOrSkip, sleep, startRedisServer, type RedisServer, waitFor } from "@truss/test-utils";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { startChildNode, type ChildNode } from "./support/child-node.js";
-import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+import { collect, followPresence, requireRedisOrSkip, sleep, waitFor } from "@truss/test-utils";
+import { describe, expect, test } from "vitest";
+import { company, user, type EngineNode } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 const TTL_MS = 1000;
 
@@ -12,22 +12,7 @@ const TTL_MS = 1000;
  * dies without cleaning up stops holding its users online within the TTL.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("presence across nodes", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
-  let child: ChildNode | undefined;
-
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterEach(async () => {
-    await child?.kill();
-    child = undefined;
-    await group?.closeAll();
-    group = undefined;
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const redis = redisNodes();
 
   const listing = async (node: EngineNode, companyId: string) =>
     (await node.engine.presence(companyId)).map((listed) => ({
@@ -36,10 +21,10 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     }));
 
   test("every node lists the same users, and clients on every node hear each transition once", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodes = await group.startThree();
     const companyId = company();
-    const watchers = await Promise.all(nodes.map((node) => group!.connect(node, { userId: user("watcher"), companyId })));
+    const watchers = await Promise.all(nodes.map((node) => group.connect(node, { userId: user("watcher"), companyId })));
     const outsider = await group.connect(nodes[1], { userId: user("outsider"), companyId: company() });
     const ann = user("ann");
     const heard = await Promise.all(watchers.map((socket) => followPresence(socket)));
@@ -81,11 +66,11 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
   });
 
   test("a node killed with SIGKILL stops holding its users online within the TTL, and the others announce it once", async ({ annotate }) => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
-    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
-    await group.adaptersReady(3, () => `child node ${child!.describe()}`);
+    const child = await redis.child({ prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(3, () => `child node ${child.describe()}`);
     const companyId = company();
     const watchers = [
       await group.connect(nodeA, { userId: user("watcher"), companyId }),
@@ -132,11 +117,11 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
   });
 
   test("a node that stalls past the TTL is swept offline, and announces its users online again when it resumes", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
-    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
-    await group.adaptersReady(3, () => `child node ${child!.describe()}`);
+    const child = await redis.child({ prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(3, () => `child node ${child.describe()}`);
     const companyId = company();
     const watchers = [
       await group.connect(nodeA, { userId: user("watcher"), companyId }),

@@ -9,12 +9,12 @@ import {
   waitFor,
   requireRedisOrSkip,
   startRedisServer,
-  type RedisServer,
   type TcpProxy,
 } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test } from "vitest";
 import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 /**
  * Topics and revocations across three engine nodes on one redis-server, with
@@ -24,43 +24,31 @@ import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
  * node and report the total.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("topics and revocation across nodes", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
-
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterEach(async () => {
-    await group?.closeAll();
-    group = undefined;
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const redis = redisNodes();
 
   for (const sharded of [false, true]) {
     describe(sharded ? "sharded pub/sub" : "classic pub/sub", () => {
-      const start = async (): Promise<[EngineNode, EngineNode, EngineNode]> => {
-        group = new NodeGroup({ url: server.url }, { sharded, engine: { authorize: () => true, topics: { patterns: ["project:{projectId}"] } } });
-        const nodes = await group.startThree();
+      const start = async () => {
+        const group = redis.group({ sharded, engine: { authorize: () => true, topics: { patterns: ["project:{projectId}"] } } });
+        const [nodeA, nodeB, nodeC] = await group.startThree();
         await group.adaptersReady();
-        return nodes;
+        return { group, nodeA, nodeB, nodeC };
       };
 
       test("disconnectUser on node A disconnects the user's devices on A and B, reports 3, and touches no one else", async () => {
-        const [nodeA, nodeB, nodeC] = await start();
+        const { group, nodeA, nodeB, nodeC } = await start();
         const acme = company("acme");
         const globex = company("globex");
         const revoked = user("revoked");
         const devices = [
-          await group!.connect(nodeA, { userId: revoked, companyId: acme, deviceId: "laptop" }),
-          await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "phone" }),
-          await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "tablet" }),
+          await group.connect(nodeA, { userId: revoked, companyId: acme, deviceId: "laptop" }),
+          await group.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "phone" }),
+          await group.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "tablet" }),
         ];
         const bystanders = [
-          await group!.connect(nodeC, { userId: user("colleague"), companyId: acme }),
+          await group.connect(nodeC, { userId: user("colleague"), companyId: acme }),
           // The same user id in another company is another user.
-          await group!.connect(nodeB, { userId: revoked, companyId: globex }),
+          await group.connect(nodeB, { userId: revoked, companyId: globex }),
         ];
         const errors = devices.map((socket) => collect<{ code: string }>(socket, "error"));
         const gone = devices.map(() => false);
@@ -76,13 +64,13 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("
       });
 
       test("toTopic on one node reaches subscribers on every node; unsubscribeUser on another ends the user's subscription everywhere", async () => {
-        const [nodeA, nodeB, nodeC] = await start();
+        const { group, nodeA, nodeB, nodeC } = await start();
         const acme = company("acme");
         const globex = company("globex");
         const member = user("member");
         const colleague = user("colleague");
         const subscribe = async (node: EngineNode, userId: string, companyId: string): Promise<ClientSocket> => {
-          const socket = await group!.connect(node, { userId, companyId, deviceId: `${node.name}-${userId}` });
+          const socket = await group.connect(node, { userId, companyId, deviceId: `${node.name}-${userId}` });
           expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toMatchObject({ ok: true, topic: "project:p1" });
           return socket;
         };
@@ -128,15 +116,12 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("
 
     /** Node A, and node B whose subscriber reaches Redis through a proxy; B's store client does not. */
     const startPair = async (pollIntervalMs: number) => {
-      proxy = await startTcpProxy(server.port);
-      group = new NodeGroup(
-        { url: server.url },
-        { engine: { authorize: () => true, topics: { patterns: ["project:{projectId}"] }, revocationTiming: { pollIntervalMs } } },
-      );
+      proxy = await startTcpProxy(redis.server.port);
+      const group = redis.group({ engine: { authorize: () => true, topics: { patterns: ["project:{projectId}"] }, revocationTiming: { pollIntervalMs } } });
       const nodeA = await group.start("A");
       const nodeB = await group.start("B", {}, { subscriberPort: proxy.port });
       await group.adaptersReady();
-      return { nodeA, nodeB };
+      return { group, nodeA, nodeB };
     };
 
     /** Cuts B's subscriber and holds its reconnection, until A's adapter no longer counts B. */
@@ -148,13 +133,13 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("
 
     test("B disconnects the revoked user's sessions as soon as it resubscribes; the old token is refused, a new one gets in", async () => {
       // A poll far longer than the test: only the resubscription can make B act.
-      const { nodeA, nodeB } = await startPair(60_000);
+      const { group, nodeA, nodeB } = await startPair(60_000);
       const acme = company("acme");
       const revoked = user("revoked");
       const oldToken = signToken({ userId: revoked, companyId: acme });
-      const laptop = await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "laptop" }, { token: oldToken });
-      const phone = await group!.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "phone" }, { token: oldToken });
-      const bystander = await group!.connect(nodeB, { userId: user("colleague"), companyId: acme });
+      const laptop = await group.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "laptop" }, { token: oldToken });
+      const phone = await group.connect(nodeB, { userId: revoked, companyId: acme, deviceId: "phone" }, { token: oldToken });
+      const bystander = await group.connect(nodeB, { userId: user("colleague"), companyId: acme });
       const laptopErrors = collect<{ code: string }>(laptop, "error");
 
       await cutOff(nodeA);
@@ -181,17 +166,17 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node revocation tests"))("
       for (const node of [nodeA, nodeB]) {
         expect((await connectError(node.url, { transports: ["websocket"], auth: { token: oldToken } })).data?.code, node.name).toBe("ACCESS_REVOKED");
       }
-      const renewed = await group!.connect(nodeB, { userId: revoked, companyId: acme }, { token: await signTokenAfter(revokedAt, { userId: revoked, companyId: acme }) });
+      const renewed = await group.connect(nodeB, { userId: revoked, companyId: acme }, { token: await signTokenAfter(revokedAt, { userId: revoked, companyId: acme }) });
       expect(renewed.connected).toBe(true);
     }, 30_000);
 
     test("B applies revocations within its poll interval while its subscriber stays cut off", async () => {
-      const { nodeA, nodeB } = await startPair(500);
+      const { group, nodeA, nodeB } = await startPair(500);
       const acme = company("acme");
       const revoked = user("revoked");
       const member = user("member");
-      const gone = await group!.connect(nodeB, { userId: revoked, companyId: acme });
-      const subscribed = await group!.connect(nodeB, { userId: member, companyId: acme });
+      const gone = await group.connect(nodeB, { userId: revoked, companyId: acme });
+      const subscribed = await group.connect(nodeB, { userId: member, companyId: acme });
       expect(await request(subscribed, "topic:subscribe", { topic: "project:p1" })).toMatchObject({ ok: true });
       const dropped = collect(subscribed, "topic:dropped");
 

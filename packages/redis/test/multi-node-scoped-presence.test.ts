@@ -1,8 +1,8 @@
 import { connect, type ScopedPresenceChange, type TrussClient } from "@truss/client";
-import { changeStates, collectScopedPresence, joinScope, mostFramesWithin, request, requireRedisOrSkip, signToken, sleep, startRedisServer, startTcpProxy, type RedisServer, type TcpProxy, waitFor } from "@truss/test-utils";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { startChildNode, type ChildNode } from "./support/child-node.js";
-import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+import { changeStates, collectScopedPresence, joinScope, mostFramesWithin, request, requireRedisOrSkip, signToken, sleep, startTcpProxy, type TcpProxy, waitFor } from "@truss/test-utils";
+import { afterEach, describe, expect, test } from "vitest";
+import { company, user, type EngineNode } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 const TTL_MS = 1000;
 /** A document scope: without a policy any member of the company may watch it, so the child node needs none. */
@@ -15,33 +15,21 @@ const report = { type: "site-report", id: "r-1" };
  * its members within the TTL, announced by the survivors.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests"))("scoped presence across nodes", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
-  let child: ChildNode | undefined;
+  const redis = redisNodes();
   const devices: TrussClient[] = [];
   let proxy: TcpProxy | undefined;
 
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
   afterEach(async () => {
     for (const device of devices.splice(0)) device.close();
     await proxy?.close();
     proxy = undefined;
-    await child?.kill();
-    child = undefined;
-    await group?.closeAll();
-    group = undefined;
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   /** The user ids present, sorted: members who join in the same ms are listed by their random member id. */
   const members = async (node: EngineNode, companyId: string) => (await node.engine.presence.in(companyId, report).list()).map((member) => member.userId).sort();
 
   test("join, update and leave on one node are heard on the other, and both list the same members", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     await group.adaptersReady();
@@ -80,10 +68,10 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
   });
 
   test("a node killed with SIGKILL stops holding its members within the TTL, and a surviving node announces them gone once", async ({ annotate }) => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
-    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
-    await group.adaptersReady(2, () => `child node ${child!.describe()}`);
+    const child = await redis.child({ prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(2, () => `child node ${child.describe()}`);
     const companyId = company();
     const ann = await group.connect(nodeA, { userId: "ann", companyId });
     const carol = await group.connect({ url: child.url }, { userId: user("carol"), companyId });
@@ -109,7 +97,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
   });
 
   test("@truss/client devices on two nodes: a device whose TCP is cut leaves, and joins again with its latest state when it reconnects", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     await group.adaptersReady();
@@ -149,12 +137,12 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
   });
 
   test("20 members on two nodes each changing their state 20 times a second: each node batches its own, so a member hears at most about 10 frames a second from each, and ends with every latest state", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     await group.adaptersReady();
     const companyId = company();
-    const crew = await Promise.all(Array.from({ length: 20 }, (_, index) => group!.connect(index % 2 === 0 ? nodeA : nodeB, { userId: `m${index}`, companyId })));
+    const crew = await Promise.all(Array.from({ length: 20 }, (_, index) => group.connect(index % 2 === 0 ? nodeA : nodeB, { userId: `m${index}`, companyId })));
     for (const socket of crew) expect((await request(socket, "document:watch", report)).ok).toBe(true);
     const views = await joinScope(crew, report);
     await sleep(300);
@@ -174,7 +162,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
   });
 
   test("unsubscribeUser on one node ends the presence of the user's socket on another, and the scope hears it", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS }, authorize: () => true } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS }, authorize: () => true } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     await group.adaptersReady();
@@ -194,10 +182,10 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
   });
 
   test("a node that stalls past the TTL has its members swept, and announces them back with their state when it resumes", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { presenceTiming: { ttlMs: TTL_MS } } });
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const nodeA = await group.start("A");
-    child = await startChildNode({ redisUrl: server.url, prefix: group.prefix, ttlMs: TTL_MS });
-    await group.adaptersReady(2, () => `child node ${child!.describe()}`);
+    const child = await redis.child({ prefix: group.prefix, ttlMs: TTL_MS });
+    await group.adaptersReady(2, () => `child node ${child.describe()}`);
     const companyId = company();
     const ann = await group.connect(nodeA, { userId: "ann", companyId });
     const carol = await group.connect({ url: child.url }, { userId: "carol", companyId });

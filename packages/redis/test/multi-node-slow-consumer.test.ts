@@ -1,8 +1,9 @@
-import { collect, requireRedisOrSkip, sleep, startRedisServer, startTcpProxy, type RedisServer, type TcpProxy } from "@truss/test-utils";
+import { collect, requireRedisOrSkip, sleep, startTcpProxy, type TcpProxy } from "@truss/test-utils";
 import type { ErrorPayload } from "@truss/protocol";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+import { afterEach, describe, expect, test } from "vitest";
+import { company, user, type EngineNode } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 /**
  * A device cut as a slow consumer on node B, that reconnects to node A, is
@@ -10,21 +11,12 @@ import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
  * it was given, so the device hears it once whichever node it lands on.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis multi-node slow consumer tests"))("slow consumers across nodes", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
+  const redis = redisNodes();
   let proxy: TcpProxy | undefined;
 
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
   afterEach(async () => {
     await proxy?.close();
     proxy = undefined;
-    await group?.closeAll();
-    group = undefined;
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   /**
@@ -37,7 +29,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node slow consumer tests")
   };
 
   test("cut on node B, told on node A at the next connection, and not again on B", async () => {
-    group = new NodeGroup({ url: server.url }, { engine: { limits: { maxBufferedBytes: 128 * 1024 } } });
+    const group = redis.group({ engine: { limits: { maxBufferedBytes: 128 * 1024 } } });
     const nodeA = await group.start("A");
     const nodeB = await group.start("B");
     await group.adaptersReady();
@@ -58,7 +50,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node slow consumer tests")
     await delivered(nodeB, acme);
 
     const connectCollecting = async (node: EngineNode): Promise<{ socket: ClientSocket; errors: ErrorPayload[] }> => {
-      const socket = group!.client(node, tablet);
+      const socket = group.client(node, tablet);
       const errors = collect<ErrorPayload>(socket, "error");
       await new Promise<void>((resolve, reject) => {
         socket.once("connect", resolve);

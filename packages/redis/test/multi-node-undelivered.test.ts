@@ -1,11 +1,10 @@
 import type { UndeliveredCall, UndeliveredOptions } from "@truss/core";
 import { redisInboxStore } from "@truss/redis";
 import type { InboxMessage } from "@truss/protocol";
-import { collect, requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { collect, requireRedisOrSkip, sleep, waitFor } from "@truss/test-utils";
+import { describe, expect, test } from "vitest";
 import { inboxKeys } from "../src/keys.js";
-import { startChildNode, type ChildNode } from "./support/child-node.js";
-import { NodeGroup } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 /**
  * The undelivered hook across engine nodes sharing one redis-server: each
@@ -13,27 +12,12 @@ import { NodeGroup } from "./support/nodes.js";
  * node that stops mid-call leaves it to another after the lease.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis undelivered calls across nodes"))("undelivered calls on nodes sharing one redis-server", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
-  let child: ChildNode | undefined;
-
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterEach(async () => {
-    await child?.kill();
-    child = undefined;
-    await group?.closeAll();
-    group = undefined;
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const redis = redisNodes();
 
   const timing = { afterMs: 200, pollIntervalMs: 50 } satisfies Partial<UndeliveredOptions>;
 
   test("1,000 messages to offline users on two nodes: exactly 1,000 calls, one per message", async () => {
-    group = new NodeGroup({ url: server.url });
+    const group = redis.group();
     const calls: Array<{ node: string; call: UndeliveredCall }> = [];
     const on = (node: string): UndeliveredOptions => ({ ...timing, handler: (call) => void calls.push({ node, call }) });
     const [a, b] = [await group.start("A", { undelivered: on("A") }), await group.start("B", { undelivered: on("B") })];
@@ -60,7 +44,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis undelivered calls across nodes")
   }, 40_000);
 
   test("an ack on one node cancels the call another node would make", async () => {
-    group = new NodeGroup({ url: server.url });
+    const group = redis.group();
     const calls: UndeliveredCall[] = [];
     const undelivered = { afterMs: 500, pollIntervalMs: 50, handler: (call: UndeliveredCall) => void calls.push(call) };
     const [a, b] = [await group.start("A", { undelivered }), await group.start("B", { undelivered })];
@@ -76,7 +60,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis undelivered calls across nodes")
   });
 
   test("a node that stops mid-call leaves the call to another node, which makes it after the lease", async () => {
-    group = new NodeGroup({ url: server.url });
+    const group = redis.group();
     let claimedAt = 0;
     const stuck: UndeliveredCall[] = [];
     const hanging: UndeliveredOptions = {
@@ -107,11 +91,10 @@ describe.runIf(requireRedisOrSkip("@truss/redis undelivered calls across nodes")
   });
 
   test("a node killed (SIGKILL) mid-call leaves the call to another node, which makes it after the lease", async () => {
-    group = new NodeGroup({ url: server.url });
+    const group = redis.group();
     const sender = await group.start("sender");
     const leaseMs = 2_000;
-    child = await startChildNode({
-      redisUrl: server.url,
+    const child = await redis.child({
       prefix: group.prefix,
       ttlMs: 30_000,
       undelivered: { afterMs: 100, leaseMs, timeoutMs: 1_000, pollIntervalMs: 50 },
@@ -135,7 +118,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis undelivered calls across nodes")
   }, 30_000);
 
   test("a user's pending calls never outgrow twice the inbox's cap, however many messages the cap dropped", async () => {
-    group = new NodeGroup({ url: server.url });
+    const group = redis.group();
     const node = await group.start("A");
     const inbox = redisInboxStore({ redis: node.storeClient, prefix: group.prefix, maxLength: 10 });
     const user = { companyId: "acme", userId: "offline-for-a-week" };

@@ -1,8 +1,9 @@
 import { connect, type TrussClient } from "@truss/client";
 import { redisStreamStore } from "@truss/redis";
-import { requireRedisOrSkip, signToken, sleep, startRedisServer, waitFor, type RedisServer, type TestClaims } from "@truss/test-utils";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { company, NodeGroup, user, type EngineNode } from "./support/nodes.js";
+import { requireRedisOrSkip, signToken, sleep, waitFor, type TestClaims } from "@truss/test-utils";
+import { afterEach, describe, expect, test } from "vitest";
+import { company, user } from "./support/nodes.js";
+import { redisNodes } from "./support/redis-nodes.js";
 
 /** Long enough for a broadcast relayed through Redis on loopback to have arrived. */
 const SETTLE_MS = 200;
@@ -14,27 +15,18 @@ const SETTLE_MS = 200;
  * and handed to a device once.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis multi-node idempotent broadcasts"))("idempotent broadcasts across two nodes", () => {
-  let server: RedisServer;
-  let group: NodeGroup | undefined;
+  const redis = redisNodes();
   const clients: TrussClient[] = [];
 
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
   afterEach(async () => {
     for (const client of clients.splice(0)) client.close();
-    await group?.closeAll();
-    group = undefined;
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
-  const startTwo = async (): Promise<[EngineNode, EngineNode]> => {
-    group = new NodeGroup({ url: server.url });
-    const nodes: [EngineNode, EngineNode] = [await group.start("A"), await group.start("B")];
+  const startTwo = async () => {
+    const group = redis.group();
+    const [nodeA, nodeB] = [await group.start("A"), await group.start("B")];
     await group.adaptersReady();
-    return nodes;
+    return { group, nodeA, nodeB };
   };
 
   /** A @truss/client device with what its app was handed, in order. */
@@ -53,7 +45,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node idempotent broadcasts
   };
 
   test("both nodes publishing one row at once store it once, resolve one position, and each device is handed it once", async () => {
-    const [nodeA, nodeB] = await startTwo();
+    const { nodeA, nodeB } = await startTwo();
     const tenant = company();
     const onA = await device(nodeA.url, { userId: user(), companyId: tenant, deviceId: "on-a" });
     const onB = await device(nodeB.url, { userId: user(), companyId: tenant, deviceId: "on-b" });
@@ -76,7 +68,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node idempotent broadcasts
   });
 
   test("a row stored by a node that died before sending it reaches devices on both nodes when the other node publishes it again, once", async () => {
-    const [nodeA, nodeB] = await startTwo();
+    const { group, nodeA, nodeB } = await startTwo();
     const tenant = company();
     const onA = await device(nodeA.url, { userId: user(), companyId: tenant, deviceId: "on-a" });
     const onB = await device(nodeB.url, { userId: user(), companyId: tenant, deviceId: "on-b" });
@@ -84,7 +76,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node idempotent broadcasts
     await waitFor(() => onA.length === 1 && onB.length === 1, { message: "the first row on both devices" });
 
     // Node A's relay stored row 1 in the shared stream, then died before the engine sent it.
-    const store = redisStreamStore({ redis: nodeA.storeClient, prefix: group!.prefix });
+    const store = redisStreamStore({ redis: nodeA.storeClient, prefix: group.prefix });
     const orphan = await store.append({ companyId: tenant, stream: "company" }, "expense:approved", { expenseId: "e-1" }, { idempotencyKey: "row-1" });
     await sleep(SETTLE_MS);
     expect([onA.length, onB.length]).toEqual([1, 1]);
