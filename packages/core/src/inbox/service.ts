@@ -14,7 +14,7 @@ import { PROTOCOL_EVENTS } from "@truss/protocol";
 import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
-import { jsonSnapshot } from "../kernel/payload.js";
+import { handJson, jsonCopy } from "../kernel/payload.js";
 import { userKeyOf } from "../kernel/rooms.js";
 import type { UndeliveredChoice } from "../undelivered/options.js";
 
@@ -125,7 +125,7 @@ export class InboxService {
    */
   async send(user: UserKey, event: string, data: unknown, options?: InboxSendOptions): Promise<InboxAppendResult> {
     // Before the first await, so at the call: what the app does to `data` once it has its promise changes nothing stored or sent.
-    const { value } = jsonSnapshot(data, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxMessageBytes }, `The data of "${event}"`);
+    const { value, json } = jsonCopy(data, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxMessageBytes }, `The data of "${event}"`);
     const idempotencyKey = idempotencyKeyOf(options, "toUser(companyId, userId).emit");
     const undeliveredAfterMs = this.undeliveredDelay(event, options?.undelivered);
     const key = { companyId: user.companyId, userId: user.userId };
@@ -133,7 +133,8 @@ export class InboxService {
       idempotencyKey === undefined && undeliveredAfterMs === undefined
         ? undefined
         : { ...(idempotencyKey === undefined ? {} : { idempotencyKey }), ...(undeliveredAfterMs === undefined ? {} : { undeliveredAfterMs }) };
-    const result = await storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions));
+    // The store runs at once: the text goes with the call, not into a WeakMap that outlives it.
+    const result = await handJson(value, json, () => storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions)));
     if (!isInboxId(result?.message?.id)) {
       // A custom store written against the old contract, which resolved with the message itself.
       throw new TrussError("INTERNAL_ERROR", "The inbox store's append did not resolve with { message, duplicate }; update it to the current InboxStore contract.");

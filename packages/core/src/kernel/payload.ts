@@ -74,6 +74,17 @@ export interface JsonSnapshot {
  * nested past `maxDepth`, `PAYLOAD_TOO_LARGE` past `maxBytes` of JSON.
  */
 export function jsonSnapshot(value: unknown, limits: { maxDepth: number; maxBytes: number }, what: string): JsonSnapshot {
+  const snapshot = jsonCopy(value, limits, what);
+  if (typeof snapshot.value === "object" && snapshot.value !== null) keepJson(snapshot.value, snapshot.json!);
+  return snapshot;
+}
+
+/**
+ * {@link jsonSnapshot} without recording the text for {@link snapshotJson}:
+ * for a caller that calls its store at once and hands the text over with
+ * {@link handJson} instead, which costs no `WeakMap` entry.
+ */
+export function jsonCopy(value: unknown, limits: { maxDepth: number; maxBytes: number }, what: string): JsonSnapshot {
   try {
     assertJsonValue(value, limits, what);
   } catch (error) {
@@ -82,9 +93,7 @@ export function jsonSnapshot(value: unknown, limits: { maxDepth: number; maxByte
   }
   const json = encodeJson(value, limits.maxBytes, what);
   if (json === undefined) return { value: undefined, json };
-  const copy: unknown = JSON.parse(json);
-  if (typeof copy === "object" && copy !== null) keepJson(copy, json);
-  return { value: copy, json };
+  return { value: JSON.parse(json) as unknown, json };
 }
 
 /**
@@ -102,14 +111,40 @@ export function keepJson(value: object, json: string): void {
  */
 const SNAPSHOT_JSON = new WeakMap<object, string>();
 
+/** The snapshot being handed to a store by {@link handJson}, and its text; `null` between calls. */
+let handed: object | null = null;
+let handedJson = "";
+
+/**
+ * Calls `call` (a store call) with `json` known as the text of `value`, the
+ * engine's own copy from {@link jsonCopy}, for {@link snapshotJson} to find
+ * while the store runs synchronously; forgotten as soon as `call` returns.
+ * A store that reads it later, after an await, encodes the data itself.
+ */
+export function handJson<T>(value: unknown, json: string | undefined, call: () => T): T {
+  if (typeof value !== "object" || value === null || json === undefined) return call();
+  const outer = handed;
+  const outerJson = handedJson;
+  handed = value;
+  handedJson = json;
+  try {
+    return call();
+  } finally {
+    handed = outer;
+    handedJson = outerJson;
+  }
+}
+
 /**
  * The JSON text of `value` when it is a snapshot the engine made (checked,
- * copied and encoded at the application's call), else `undefined`. The
+ * copied and encoded at the application's call) that {@link keepJson}
+ * recorded or {@link handJson} is handing to a store, else `undefined`. The
  * in-memory stores use it to keep the text without encoding the data again,
  * and to hand the snapshot itself back rather than a decoded copy of it.
  */
 export function snapshotJson(value: unknown): string | undefined {
-  return typeof value === "object" && value !== null ? SNAPSHOT_JSON.get(value) : undefined;
+  if (typeof value !== "object" || value === null) return undefined;
+  return value === handed ? handedJson : SNAPSHOT_JSON.get(value);
 }
 
 /** One object or array being checked, and where it sits, to name the path of a refused value. */
