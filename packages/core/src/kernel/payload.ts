@@ -137,8 +137,8 @@ export function handJson<T>(value: unknown, json: string | undefined, call: () =
 
 /**
  * The JSON text of `value` when it is a snapshot the engine made (checked,
- * copied and encoded at the application's call) that {@link keepJson}
- * recorded or {@link handJson} is handing to a store, else `undefined`. The
+ * copied and encoded at the application's call) and recorded, or is handing
+ * to a store during the store call, else `undefined`. The
  * in-memory stores use it to keep the text without encoding the data again,
  * and to hand the snapshot itself back rather than a decoded copy of it.
  */
