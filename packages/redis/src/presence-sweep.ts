@@ -110,8 +110,32 @@ export class SweepIndex {
     await runScript(this.redis, SETTLE, [due, writes], [claimed.encodedCompany, claimed.generation, next]);
   }
 
-  /** Whether a claim returned a full batch, so more companies may be due. */
-  static isFullBatch(claimed: readonly ClaimedCompany[]): boolean {
-    return claimed.length >= SWEEP_BATCH;
+  /**
+   * Claims and sweeps every company due at `clock()`, a batch at a time, each
+   * company settled with its next expiry; resolves what the sweeps took out.
+   * What was already taken out of Redis reaches the caller even when another
+   * company's sweep failed (that company stays claimed and is retried after
+   * its lease); only when nothing was swept does the failure reject.
+   */
+  async sweepDue<T>(clock: () => number, sweep: (encodedCompany: string, now: number) => Promise<{ swept: T[]; next: number | null }>): Promise<T[]> {
+    const swept: T[] = [];
+    let failure: { error: unknown } | undefined;
+    for (;;) {
+      const claimed = await this.claim(clock());
+      const outcomes = await Promise.allSettled(
+        claimed.map(async (company) => {
+          const result = await sweep(company.encodedCompany, clock());
+          await this.settle(company, result.next);
+          return result.swept;
+        }),
+      );
+      for (const outcome of outcomes) {
+        if (outcome.status === "fulfilled") swept.push(...outcome.value);
+        else failure ??= { error: outcome.reason };
+      }
+      if (failure || claimed.length < SWEEP_BATCH) break;
+    }
+    if (failure && swept.length === 0) throw failure.error;
+    return swept;
   }
 }

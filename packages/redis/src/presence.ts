@@ -252,27 +252,10 @@ export function redisPresenceStore(options: RedisPresenceStoreOptions): Presence
     },
 
     async sweepExpired() {
-      const transitions: PresenceTransition[] = [];
-      let failure: { error: unknown } | undefined;
-      for (;;) {
-        const claimed = await index.claim(now());
-        const outcomes = await Promise.allSettled(
-          claimed.map(async (company) => {
-            const swept = await sweepCompany(company.encodedCompany, now());
-            await index.settle(company, swept.next);
-            return swept.transitions;
-          }),
-        );
-        for (const outcome of outcomes) {
-          if (outcome.status === "fulfilled") transitions.push(...outcome.value);
-          else failure ??= { error: outcome.reason };
-        }
-        if (failure || !SweepIndex.isFullBatch(claimed)) break;
-      }
-      // Transitions already taken out of Redis must reach the caller; a company
-      // whose sweep failed stays claimed and is retried once its lease ends.
-      if (failure && transitions.length === 0) throw failure.error;
-      return transitions;
+      return index.sweepDue(now, async (encodedCompany, at) => {
+        const { transitions, next } = await sweepCompany(encodedCompany, at);
+        return { swept: transitions, next };
+      });
     },
 
     async isOnline(companyId, userId) {

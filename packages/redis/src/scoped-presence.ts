@@ -196,26 +196,10 @@ export function redisScopedPresenceStore(options: RedisScopedPresenceStoreOption
     },
 
     async sweepExpired() {
-      const swept: ScopedPresenceEntry[] = [];
-      let failure: { error: unknown } | undefined;
-      for (;;) {
-        const claimed = await index.claim(now());
-        const outcomes = await Promise.allSettled(
-          claimed.map(async (claim) => {
-            const result = await sweepScope(claim.encodedCompany, now());
-            await index.settle(claim, result.next);
-            return result.entries;
-          }),
-        );
-        for (const outcome of outcomes) {
-          if (outcome.status === "fulfilled") swept.push(...outcome.value);
-          else failure ??= { error: outcome.reason };
-        }
-        if (failure || !SweepIndex.isFullBatch(claimed)) break;
-      }
-      // Members already taken out of Redis must reach the caller; a scope whose sweep failed stays claimed and is retried after its lease.
-      if (failure && swept.length === 0) throw failure.error;
-      return swept;
+      return index.sweepDue(now, async (encodedScope, at) => {
+        const { entries, next } = await sweepScope(encodedScope, at);
+        return { swept: entries, next };
+      });
     },
 
     async list(companyId, scope, limit) {
