@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { documentStoreSuite, inboxSuite, presenceStoreSuite, revocationStoreSuite } from "@truss/conformance";
-import { redisDocumentStore, redisInboxStore, redisPresenceStore, redisRevocationStore } from "@truss/redis";
+import { documentStoreSuite, inboxSuite, presenceStoreSuite, revocationStoreSuite, scopedPresenceStoreSuite } from "@truss/conformance";
+import { redisDocumentStore, redisInboxStore, redisPresenceStore, redisRevocationStore, redisScopedPresenceStore, redisStores } from "@truss/redis";
 import { requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import RedisMock from "ioredis-mock";
@@ -48,6 +48,30 @@ describe.runIf(requireRedisOrSkip("@truss/redis conformance against redis-server
     await client.connect();
     return client;
   };
+
+  scopedPresenceStoreSuite(
+    test,
+    async () => {
+      const redis = await connect();
+      return own(redisScopedPresenceStore({ redis, prefix }), redis);
+    },
+    { prefix: "redisScopedPresenceStore (redis-server)", sharedBackend: true, teardown },
+  );
+
+  test("redisStores builds the scoped presence store, and a scope's keys share one hash tag and expire", async () => {
+    const redis = await connect();
+    const prefix = `truss-keys-${randomUUID()}`;
+    try {
+      const { scopedPresence } = redisStores(redis, { prefix, presenceKeyTtlMs: 5_000 });
+      const at = Date.now();
+      await scopedPresence.put({ companyId: "acme:1", scope: "t:project:p-17", member: { memberId: "s1", userId: "ann", deviceId: "phone", state: null, joinedAt: at, updatedAt: at } }, 1_000);
+      const keys = (await redis.keys(`{${prefix}:sp:*`)).sort();
+      expect(keys).toEqual([`{${prefix}:sp:acme%3A1:t%3Aproject%3Ap-17}:expiry`, `{${prefix}:sp:acme%3A1:t%3Aproject%3Ap-17}:members`]);
+      for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(5_000);
+    } finally {
+      await redis.quit();
+    }
+  });
 
   presenceStoreSuite(
     test,

@@ -53,9 +53,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
     "stopping and restarting Redis crashes nothing, degrades health, fails toUser fast, and recovers within 5 s",
     async ({ annotate }) => {
       const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
-      const nodeA = await group.start("A");
-      const nodeB = await group.start("B");
-      await group.adaptersReady();
+      const [nodeA, nodeB] = await group.startTwo();
       const companyId = company();
       const watcherId = user("watcher");
       const ann = user("ann");
@@ -123,9 +121,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
 
   test("a Redis that stops answering (CLIENT PAUSE) fails toUser within the command timeout instead of hanging", async () => {
     const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
-    const nodeA = await group.start("A");
-    const nodeB = await group.start("B");
-    await group.adaptersReady();
+    const [nodeA, nodeB] = await group.startTwo();
     const companyId = company();
     const ann = user("ann");
     const phone = await group.connect(nodeB, { userId: ann, companyId, deviceId: "phone" });
@@ -200,9 +196,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis fault tests"))("a Redis outage u
 
   test("a device that stayed connected while Redis restarted empty is told EPOCH_CHANGED for its company and topic streams, not moved on silently", async () => {
     const group = redis.group({ engine: { authorize: () => true } });
-    const nodeA = await group.start("A");
-    const nodeB = await group.start("B");
-    await group.adaptersReady();
+    const [nodeA, nodeB] = await group.startTwo();
     const companyId = company();
     const phone = connect(nodeB.url, {
       token: signToken({ userId: user(), companyId }),

@@ -30,9 +30,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
 
   test("join, update and leave on one node are heard on the other, and both list the same members", async () => {
     const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
-    const nodeA = await group.start("A");
-    const nodeB = await group.start("B");
-    await group.adaptersReady();
+    const [nodeA, nodeB] = await group.startTwo();
     const companyId = company();
     const ann = await group.connect(nodeA, { userId: "ann", companyId });
     const ben = await group.connect(nodeB, { userId: "ben", companyId });
@@ -98,9 +96,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
 
   test("@truss/client devices on two nodes: a device whose TCP is cut leaves, and joins again with its latest state when it reconnects", async () => {
     const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
-    const nodeA = await group.start("A");
-    const nodeB = await group.start("B");
-    await group.adaptersReady();
+    const [nodeA, nodeB] = await group.startTwo();
     proxy = await startTcpProxy(nodeB.port);
     const companyId = company();
     const device = (url: string, userId: string) => {
@@ -138,9 +134,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
 
   test("20 members on two nodes each changing their state 20 times a second: each node batches its own, so a member hears at most about 10 frames a second from each, and ends with every latest state", async () => {
     const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
-    const nodeA = await group.start("A");
-    const nodeB = await group.start("B");
-    await group.adaptersReady();
+    const [nodeA, nodeB] = await group.startTwo();
     const companyId = company();
     const crew = await Promise.all(Array.from({ length: 20 }, (_, index) => group.connect(index % 2 === 0 ? nodeA : nodeB, { userId: `m${index}`, companyId })));
     for (const socket of crew) expect((await request(socket, "document:watch", report)).ok).toBe(true);
@@ -163,9 +157,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
 
   test("unsubscribeUser on one node ends the presence of the user's socket on another, and the scope hears it", async () => {
     const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS }, authorize: () => true } });
-    const nodeA = await group.start("A");
-    const nodeB = await group.start("B");
-    await group.adaptersReady();
+    const [nodeA, nodeB] = await group.startTwo();
     const companyId = company();
     const project = { topic: "project:p-17" };
     const ann = await group.connect(nodeA, { userId: "ann", companyId });

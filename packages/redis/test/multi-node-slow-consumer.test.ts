@@ -30,9 +30,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node slow consumer tests")
 
   test("cut on node B, told on node A at the next connection, and not again on B", async () => {
     const group = redis.group({ engine: { limits: { maxBufferedBytes: 128 * 1024 } } });
-    const nodeA = await group.start("A");
-    const nodeB = await group.start("B");
-    await group.adaptersReady();
+    const [nodeA, nodeB] = await group.startTwo();
     const acme = company("acme");
     const tablet = { userId: user("site-lead"), companyId: acme, deviceId: "tablet" };
 

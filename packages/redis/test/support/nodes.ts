@@ -93,6 +93,13 @@ export class NodeGroup {
     return node;
   }
 
+  /** Starts nodes A and B and waits until both adapters are subscribed. */
+  async startTwo(engine: Partial<RealtimeEngineOptions> = {}): Promise<[EngineNode, EngineNode]> {
+    const nodes: [EngineNode, EngineNode] = [await this.start("A", engine), await this.start("B", engine)];
+    await this.adaptersReady();
+    return nodes;
+  }
+
   /** Starts nodes A, B and C. */
   async startThree(engine: Partial<RealtimeEngineOptions> = {}): Promise<[EngineNode, EngineNode, EngineNode]> {
     return [await this.start("A", engine), await this.start("B", engine), await this.start("C", engine)];
