@@ -9,6 +9,7 @@ import {
   type MutationState,
 } from "./store.js";
 import { MutationWindow } from "./mutation-window.js";
+import { ENGINE_READS, type EngineReads } from "./engine-reads.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { snapshotJson } from "../kernel/payload.js";
@@ -40,12 +41,27 @@ export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {
 /** Default documents one company may hold in the memory store. */
 const DEFAULT_MAX_DOCUMENTS_PER_COMPANY = 10_000;
 
+/**
+ * How many bytes (of JSON) of recent versions the store keeps decoded for the
+ * engine's reads ({@link ENGINE_READS}), across all companies: enough for the
+ * latest versions of the documents being written, and the few versions
+ * before them that stale writes are based on, without doubling what a full
+ * store holds.
+ */
+const ENGINE_DECODED_BYTES = 4 * 1024 * 1024;
+
 /** One committed version as stored: its data kept as JSON, which is both the copy and the size. */
 interface StoredVersion {
   meta: Omit<DocumentVersion, "data">;
   json: string;
   /** UTF-8 size of `json`. */
   bytes: number;
+  /**
+   * The version decoded for the engine's reads, while it is among the
+   * recently decoded: the engine's own object by {@link ENGINE_READS}'s
+   * contract, never handed out by the public methods, which decode `json`.
+   */
+  decoded?: DocumentVersion;
 }
 
 /** One document: its kept versions and the mutations recently committed to it. */
@@ -92,6 +108,9 @@ interface StoredCompany {
  * kept as JSON text: a caller mutating an object it passed or received can
  * never change what is stored, what comes back is what a Redis store would
  * return, and the history's byte cap is measured on what is actually held.
+ * Only the engine's own update path also reads recent versions decoded once
+ * and kept (up to 4 MiB of them across the store), which it never changes
+ * and only hands out as copies; every method here decodes afresh.
  *
  * Each company may hold at most `maxDocumentsPerCompany` documents and
  * `maxBytesPerCompany` bytes of versions, so one tenant (or one user) cannot
@@ -120,6 +139,50 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
   });
 
   const companies = new Map<string, StoredCompany>();
+
+  /** The versions holding `decoded`, oldest first from `decodedStart`, and the bytes of their JSON. */
+  let decodedVersions: StoredVersion[] = [];
+  let decodedStart = 0;
+  let decodedBytes = 0;
+
+  /** Keeps `decoded` on `stored`, and lets the oldest decoded versions go past {@link ENGINE_DECODED_BYTES}. */
+  const keepDecoded = (stored: StoredVersion, decoded: DocumentVersion): DocumentVersion => {
+    stored.decoded = decoded;
+    decodedVersions.push(stored);
+    decodedBytes += stored.bytes;
+    while (decodedBytes > ENGINE_DECODED_BYTES && decodedStart < decodedVersions.length - 1) {
+      const oldest = decodedVersions[decodedStart++]!;
+      oldest.decoded = undefined;
+      decodedBytes -= oldest.bytes;
+    }
+    if (decodedStart > 1024 && decodedStart * 2 > decodedVersions.length) {
+      decodedVersions = decodedVersions.slice(decodedStart);
+      decodedStart = 0;
+    }
+    return decoded;
+  };
+
+  /** The version for the engine's reads: decoded once while it is recent, then shared. */
+  const engineVersion = (stored: StoredVersion): DocumentVersion => stored.decoded ?? keepDecoded(stored, decode(stored));
+
+  const engineReads: EngineReads = {
+    async get(key) {
+      const latest = documentOf(key)?.versions.at(-1);
+      return latest ? engineVersion(latest) : null;
+    },
+    async getVersion(key, version) {
+      const found = storedVersion(key, version);
+      return found ? engineVersion(found) : null;
+    },
+  };
+
+  const storedVersion = (key: DocumentKey, version: number): StoredVersion | null => {
+    const versions = documentOf(key)?.versions;
+    const oldest = versions?.[0];
+    if (!versions || !oldest) return null;
+    const found = versions[version - oldest.meta.version];
+    return found && found.meta.version === version ? found : null;
+  };
 
   const documentOf = (key: DocumentKey) => companies.get(key.companyId)?.types.get(key.type)?.get(key.id);
 
@@ -200,18 +263,15 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     }
   };
 
-  return {
+  const store: DocumentStore & { [ENGINE_READS]: EngineReads } = {
     async get(key) {
       const latest = documentOf(key)?.versions.at(-1);
       return latest ? decode(latest) : null;
     },
 
     async getVersion(key, version) {
-      const versions = documentOf(key)?.versions;
-      const oldest = versions?.[0];
-      if (!versions || !oldest) return null;
-      const found = versions[version - oldest.meta.version];
-      return found && found.meta.version === version ? decode(found) : null;
+      const found = storedVersion(key, version);
+      return found ? decode(found) : null;
     },
 
     async mutation(key, mutation) {
@@ -239,6 +299,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
         meta: { type: key.type, id: key.id, version: expectedVersion + 1, updatedAt: at, updatedBy },
         json,
         bytes: Buffer.byteLength(json),
+        decoded: undefined,
       };
       assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes);
       const company = companyFor(key.companyId);
@@ -254,8 +315,9 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
       trimDocument(company, document);
       shedHistory(company);
       if (mutation) document.mutations.record(mutation, committed.meta.version, at);
-      // Data the engine encoded is its own copy: it goes back as it is, with no decode.
-      return { ok: true, document: known === undefined ? decode(committed) : { ...committed.meta, data: data as DocumentVersion["data"] } };
+      // Data the engine encoded is its own copy: it goes back as it is, with no decode, and is what the engine's
+      // reads of this version share (ENGINE_READS), so the next update reads it without decoding it either.
+      return { ok: true, document: known === undefined ? decode(committed) : keepDecoded(committed, withData(committed.meta, data as DocumentVersion["data"])) };
     },
 
     async history(key, limit) {
@@ -263,9 +325,17 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
       if (!versions || limit <= 0) return [];
       return versions.slice(-limit).reverse().map(decode);
     },
+
+    [ENGINE_READS]: engineReads,
   };
+  return store;
 }
 
 function decode(stored: StoredVersion): DocumentVersion {
-  return { ...stored.meta, data: JSON.parse(stored.json) as DocumentVersion["data"] };
+  return withData(stored.meta, JSON.parse(stored.json) as DocumentVersion["data"]);
+}
+
+/** The version with its data; built field by field (in the order of `meta`, then `data`), which costs far less than a spread on every commit. */
+function withData(meta: StoredVersion["meta"], data: DocumentVersion["data"]): DocumentVersion {
+  return { type: meta.type, id: meta.id, version: meta.version, updatedAt: meta.updatedAt, updatedBy: meta.updatedBy, data };
 }

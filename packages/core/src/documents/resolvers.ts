@@ -11,6 +11,47 @@ import type { DocumentData } from "./store.js";
  */
 
 /**
+ * The `resolve` functions of the built-in resolvers: pure, so the engine may
+ * hand them the versions its store shares (`ENGINE_READS`) and commit
+ * what they return as its own. Any other resolver is application code and
+ * gets copies.
+ */
+const BUILT_IN = new WeakSet<ConflictResolver["resolve"]>();
+
+/** Whether `resolve` is a built-in resolver's, which never mutates its input nor keeps its output. */
+export function isBuiltInResolve(resolve: ConflictResolver["resolve"]): boolean {
+  return BUILT_IN.has(resolve);
+}
+
+function builtIn(name: string, resolve: ConflictResolver["resolve"]): ConflictResolver {
+  BUILT_IN.add(resolve);
+  return { name, resolve };
+}
+
+const resolveLastWriteWins = ({ current, changes }: ResolveInput): Resolution => ({ outcome: "merged", data: applyChanges(current, changes) });
+
+const resolveFieldMerge = ({ base, current, changes }: ResolveInput): Resolution => {
+  const conflicts: FieldConflict[] = [];
+  for (const [field, incoming] of changedFields(changes)) {
+    const currentValue = ownValue(current, field);
+    if (jsonEqual(currentValue, afterChange(incoming))) continue;
+    if (base !== null && jsonEqual(ownValue(base, field), currentValue)) continue;
+    conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
+  }
+  return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
+};
+
+const resolveRejectOnConflict = ({ base, current, changes }: ResolveInput): Resolution => {
+  const conflicts: FieldConflict[] = [];
+  for (const [field, incoming] of changedFields(changes)) {
+    const currentValue = ownValue(current, field);
+    if (jsonEqual(currentValue, afterChange(incoming))) continue;
+    conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
+  }
+  return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
+};
+
+/**
  * The last writer wins: the changes are applied on top of the latest
  * version, whatever happened since the writer's base. Fields the writer did
  * not touch keep their current values, so only overlapping edits are lost.
@@ -18,12 +59,7 @@ import type { DocumentData } from "./store.js";
  * location, a device setting).
  */
 export function lastWriteWins(): ConflictResolver {
-  return {
-    name: "lastWriteWins",
-    resolve({ current, changes }: ResolveInput): Resolution {
-      return { outcome: "merged", data: applyChanges(current, changes) };
-    },
-  };
+  return builtIn("lastWriteWins", resolveLastWriteWins);
 }
 
 /**
@@ -39,19 +75,7 @@ export function lastWriteWins(): ConflictResolver {
  * differs from the incoming one is a conflict.
  */
 export function fieldMerge(): ConflictResolver {
-  return {
-    name: "fieldMerge",
-    resolve({ base, current, changes }: ResolveInput): Resolution {
-      const conflicts: FieldConflict[] = [];
-      for (const [field, incoming] of changedFields(changes)) {
-        const currentValue = ownValue(current, field);
-        if (jsonEqual(currentValue, afterChange(incoming))) continue;
-        if (base !== null && jsonEqual(ownValue(base, field), currentValue)) continue;
-        conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
-      }
-      return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
-    },
-  };
+  return builtIn("fieldMerge", resolveFieldMerge);
 }
 
 /**
@@ -64,18 +88,7 @@ export function fieldMerge(): ConflictResolver {
  * where a person must see the latest state before committing.
  */
 export function rejectOnConflict(): ConflictResolver {
-  return {
-    name: "rejectOnConflict",
-    resolve({ base, current, changes }: ResolveInput): Resolution {
-      const conflicts: FieldConflict[] = [];
-      for (const [field, incoming] of changedFields(changes)) {
-        const currentValue = ownValue(current, field);
-        if (jsonEqual(currentValue, afterChange(incoming))) continue;
-        conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
-      }
-      return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
-    },
-  };
+  return builtIn("rejectOnConflict", resolveRejectOnConflict);
 }
 
 /** The writer's changes as `[field, value]`, skipping `undefined` values. */

@@ -2,13 +2,15 @@ import { confirmedBaseChanges } from "./base-changes.js";
 import { applyChanges } from "./changes.js";
 import { deltaBetween, deltaOfFields, deltaPays } from "./delta.js";
 import { jsonEqual } from "./json-equal.js";
-import type { ConflictResolver } from "./conflict-resolver.js";
+import type { ConflictResolver, ResolveInput } from "./conflict-resolver.js";
+import { engineReadsOf, type EngineReads } from "./engine-reads.js";
+import { isBuiltInResolve } from "./resolvers.js";
 import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
-import { assertDepth, encodeJson, jsonSnapshot, keepJson } from "../kernel/payload.js";
+import { assertDepth, encodeJson, handJson, jsonSnapshot } from "../kernel/payload.js";
 import { companyRoom, documentRoom } from "../kernel/rooms.js";
 
 /** Server-side document operations, scoped to a company; the same path as the socket events. */
@@ -90,6 +92,9 @@ export interface DocumentUpdate {
  * Socket handlers and server code (REST routes) share this path.
  */
 export class DocumentService {
+  /** The store's reads for the update path: possibly versions the store shares, which this class never changes nor hands out uncopied. */
+  private readonly reads: EngineReads;
+
   /**
    * @param audience - who hears a commit: the whole `company` (no policy), or
    * only the sockets `watchers` of the document, whose read the policy allowed.
@@ -100,7 +105,9 @@ export class DocumentService {
     private readonly resolver: ConflictResolver,
     private readonly limits: DocumentLimits,
     private readonly audience: "company" | "watchers",
-  ) {}
+  ) {
+    this.reads = engineReadsOf(store);
+  }
 
   /** The latest version; `NOT_FOUND` when the document does not exist in that company. */
   async get(key: DocumentKey): Promise<DocumentVersion> {
@@ -138,51 +145,45 @@ export class DocumentService {
    */
   async update(key: DocumentKey, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
     const documents = this.store;
+    const reads = this.reads;
     const mutation = mutationOf(update, writer);
-    // Every exit that does not reach the compare-and-set first asks whether the
-    // mutation was committed already (its repeat may well look stale or
-    // conflicting); the compare-and-set checks it atomically itself.
-    const unlessRepeated = async <T>(outcome: () => T): Promise<T | DocumentUpdateResult> => {
-      if (!mutation) return outcome();
-      const state = await storeCall(this.ctx, "documents", "mutation", () => documents.mutation(key, mutation));
-      return state.state === "new" ? outcome() : this.repeated(key, state);
-    };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await storeCall(this.ctx, "documents", "get", () => documents.get(key));
+      // Read for this update alone: `current` and `base` may be the versions the store shares, so nothing here
+      // changes them, and they leave only as encoded text (the socket's answer) or copied (`api()`).
+      const current = await storeCall(this.ctx, "documents", "get", () => reads.get(key));
       let next: DocumentData;
       let status: "applied" | "merged";
+      // Whether `next` is the engine's own, so the store may keep it as it is: not when a custom resolver made it.
+      let owned = true;
+      let before: DocumentData | null = current?.data ?? null;
       if (current === null) {
-        if (update.baseVersion !== 0) return unlessRepeated(() => throwing(notFound(key)));
+        if (update.baseVersion !== 0) return this.unlessRepeated(key, mutation, notFound(key));
         next = applyChanges({}, update.changes);
         status = "applied";
       } else if (update.baseVersion > current.version) {
-        return unlessRepeated(() =>
-          throwing(
-            new TrussError(
-              "VERSION_NOT_FOUND",
-              `Base version ${update.baseVersion} of ${key.type}/${key.id} is newer than the latest (${current.version}); reload the document.`,
-            ),
-          ),
+        const error = new TrussError(
+          "VERSION_NOT_FOUND",
+          `Base version ${update.baseVersion} of ${key.type}/${key.id} is newer than the latest (${current.version}); reload the document.`,
         );
+        return this.unlessRepeated(key, mutation, error);
       } else if (update.baseVersion === current.version) {
         next = applyChanges(current.data, update.changes);
         status = "applied";
       } else {
-        const base = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, update.baseVersion));
+        const base = await storeCall(this.ctx, "documents", "getVersion", () => reads.getVersion(key, update.baseVersion));
         const own = base && update.baseChanges ? await this.ownBaseChanges(key, update.baseChanges, update.changes, base, current, writer) : null;
         const baseData = base && own ? applyChanges(base.data, own) : (base?.data ?? null);
-        const resolution = this.resolver.resolve({
-          base: baseData,
-          current: current.data,
-          changes: update.changes,
-          baseVersion: update.baseVersion,
-          currentVersion: current.version,
-        });
+        const input: ResolveInput = { base: baseData, current: current.data, changes: update.changes, baseVersion: update.baseVersion, currentVersion: current.version };
+        const resolve = this.resolver.resolve;
+        owned = isBuiltInResolve(resolve);
+        // A custom resolver is application code: it gets copies, so what the store shares is out of its reach.
+        if (!owned) {
+          input.base = copyOf(input.base);
+          input.current = before = copyOf(current.data);
+        }
+        const resolution = resolve.call(this.resolver, input);
         if (resolution.outcome === "conflict") {
-          return unlessRepeated(() => {
-            this.ctx.metrics.inc("truss_document_updates_total", { outcome: "conflict" });
-            return { status: "conflict" as const, current, conflicts: resolution.conflicts };
-          });
+          return this.unlessRepeated(key, mutation, { status: "conflict", current, conflicts: resolution.conflicts });
         }
         next = resolution.data;
         status = "merged";
@@ -191,13 +192,17 @@ export class DocumentService {
       // API's copy), and the current version when it was written: only the size is new.
       const json = this.assertFits(key, next, { checkDepth: false });
       const expected = current?.version ?? 0;
-      const result = await storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation));
+      // The text goes with the data, so the store need not encode it again; a custom resolver's data goes without
+      // it, so the store keeps its own copy rather than an object the resolver may still hold.
+      const result = await handJson(owned ? next : undefined, json, () =>
+        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation)),
+      );
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
         if (mutation) this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "committed" });
-        // The fields the resolver left alone are the very values of `current`: compared by reference, never deeply.
-        const delta = current ? { baseVersion: current.version, delta: () => deltaBetween(current.data, next) } : null;
-        this.announce(key, result.document, Object.keys(update.changes), writer, { json, delta });
+        // The fields the resolver left alone are the very values of `before`: compared by reference, never deeply.
+        const delta = current ? { baseVersion: current.version, before: before!, after: next } : null;
+        this.announce(key, result.document, Object.keys(update.changes), writer, json, delta);
         return { status, document: result.document };
       }
       if (result.mutation) return this.repeated(key, result.mutation);
@@ -206,6 +211,23 @@ export class DocumentService {
       "STORE_UNAVAILABLE",
       `${key.type}/${key.id} changed ${MAX_ATTEMPTS} times while this update was being applied; retry it.`,
     );
+  }
+
+  /**
+   * An update that does not reach the compare-and-set (which checks its
+   * mutation atomically itself): when it carries a mutation the store has
+   * seen, the answer is that mutation's (its repeat may well look stale or
+   * conflicting), else `outcome`, thrown when it is an error.
+   */
+  private async unlessRepeated(key: DocumentKey, mutation: MutationRef | undefined, outcome: TrussError | DocumentUpdateResult): Promise<DocumentUpdateResult> {
+    if (mutation) {
+      const documents = this.store;
+      const state = await storeCall(this.ctx, "documents", "mutation", () => documents.mutation(key, mutation));
+      if (state.state !== "new") return this.repeated(key, state);
+    }
+    if (outcome instanceof Error) throw outcome;
+    if (outcome.status === "conflict") this.ctx.metrics.inc("truss_document_updates_total", { outcome: "conflict" });
+    return outcome;
   }
 
   /**
@@ -220,14 +242,14 @@ export class DocumentService {
     current: DocumentVersion,
     writer: Writer,
   ): Promise<DocumentData> {
-    const documents = this.store;
+    const reads = this.reads;
     return confirmedBaseChanges({
       claimed,
       changes,
       base,
       current,
       writer: writer.userId,
-      versionAt: (version) => storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, version)),
+      versionAt: (version) => storeCall(this.ctx, "documents", "getVersion", () => reads.getVersion(key, version)),
     });
   }
 
@@ -262,13 +284,16 @@ export class DocumentService {
     const json = this.assertFits(key, target.data, { checkDepth: true });
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.get(key);
-      const result = await storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId));
+      // The target is a fresh copy from the store, the engine's own: its text goes with it.
+      const result = await handJson(target.data, json, () =>
+        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId)),
+      );
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });
         const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(
           (field) => !jsonEqual(current.data[field], target.data[field]),
         );
-        this.announce(key, result.document, changed, writer, { json, delta: { baseVersion: current.version, delta: () => deltaOfFields(target.data, changed) } });
+        this.announce(key, result.document, changed, writer, json, { baseVersion: current.version, fields: changed, after: target.data });
         return result.document;
       }
     }
@@ -277,12 +302,15 @@ export class DocumentService {
 
   /** The server-side API (`engine.documents`): the same path as the socket events, for a company given by the caller. */
   api(): DocumentsApi {
+    // An update's and a rollback's answer may hold what the store shares with the engine's next reads (the
+    // committed data, the current version of a conflict): the application gets a copy it may change freely.
     return {
       get: (companyId, type, id) => this.get({ companyId, type, id }),
       // Async, so a refused copy rejects; the copy itself is made at the call, before the app can change its objects.
-      update: async (companyId, type, id, update, updatedBy = null) => this.update({ companyId, type, id }, this.copied(update, `${type}/${id}`), { userId: updatedBy }),
+      update: async (companyId, type, id, update, updatedBy = null) =>
+        structuredClone(await this.update({ companyId, type, id }, this.copied(update, `${type}/${id}`), { userId: updatedBy })),
       history: (companyId, type, id, limit) => this.history({ companyId, type, id }, limit),
-      rollback: (companyId, type, id, toVersion, updatedBy = null) => this.rollback({ companyId, type, id }, toVersion, { userId: updatedBy }),
+      rollback: async (companyId, type, id, toVersion, updatedBy = null) => structuredClone(await this.rollback({ companyId, type, id }, toVersion, { userId: updatedBy })),
     };
   }
 
@@ -303,14 +331,11 @@ export class DocumentService {
     };
   }
 
-  /** Refuses data over the document limits before it reaches the store; returns its JSON. */
+  /** Refuses data over the document limits before it reaches the store; returns its JSON, which goes to the store with it. */
   private assertFits(key: DocumentKey, data: DocumentData, { checkDepth }: { checkDepth: boolean }): string | undefined {
     if (checkDepth) assertDepth(data, this.limits.maxDepth, `${key.type}/${key.id}`);
     try {
-      // The data is the engine's own (merged here, or read from the store) and goes to the store unchanged: encoded once.
-      const json = encodeJson(data, this.limits.maxDocumentBytes, `${key.type}/${key.id}`);
-      if (json !== undefined) keepJson(data, json);
-      return json;
+      return encodeJson(data, this.limits.maxDocumentBytes, `${key.type}/${key.id}`);
     } catch (error) {
       if (isTrussError(error) && error.code === "PAYLOAD_TOO_LARGE") {
         throw new TrussError(
@@ -330,19 +355,13 @@ export class DocumentService {
    * document, as does everyone when the document was created or the delta
    * would save too little.
    */
-  private announce(
-    key: DocumentKey,
-    document: DocumentVersion,
-    changedFields: string[],
-    writer: Writer,
-    { json, delta }: { json: string | undefined; delta: { baseVersion: number; delta: () => DocumentDelta } | null },
-  ): void {
+  private announce(key: DocumentKey, document: DocumentVersion, changedFields: string[], writer: Writer, json: string | undefined, delta: DeltaSource | null): void {
     const { type, id, version, data, updatedBy } = document;
     const whole: DocumentUpdated = { type, id, version, data, updatedBy, changedFields };
     const watchers = documentRoom(key.companyId, key.type, key.id);
     const namespace = this.ctx.namespace();
     const except = (target: ReturnType<typeof namespace.to>) => (writer.socketId ? target.except(writer.socketId) : target);
-    const changes = delta && json !== undefined && mayPay(json) ? delta.delta() : null;
+    const changes = delta && json !== undefined && mayPay(json) ? deltaFrom(delta) : null;
     if (!changes || !deltaPays(changes, Buffer.byteLength(json!))) {
       except(namespace.to(this.audience === "company" ? companyRoom(key.companyId) : watchers)).emit(PROTOCOL_EVENTS.documentUpdated, whole);
       return;
@@ -351,6 +370,21 @@ export class DocumentService {
     except(namespace.to(watchers)).emit(PROTOCOL_EVENTS.documentUpdated, update);
     if (this.audience === "company") except(namespace.to(companyRoom(key.companyId)).except(watchers)).emit(PROTOCOL_EVENTS.documentUpdated, whole);
   }
+}
+
+/**
+ * What a commit's delta is made from, only once it may pay: an update's data
+ * before and after (compared by reference), or the fields a rollback changed.
+ */
+type DeltaSource = { baseVersion: number } & ({ before: DocumentData; after: DocumentData } | { fields: string[]; after: DocumentData });
+
+function deltaFrom(source: DeltaSource): DocumentDelta {
+  return "fields" in source ? deltaOfFields(source.after, source.fields) : deltaBetween(source.before, source.after);
+}
+
+/** A copy of data the store may share, for code outside the engine (a custom resolver). */
+function copyOf<T extends DocumentData | null>(data: T): T {
+  return data === null ? data : (JSON.parse(JSON.stringify(data)) as T);
 }
 
 /** The store's record of an update's mutation: the id scoped to the writer's user, and when it was made (server clock, erring early). */
@@ -367,10 +401,6 @@ function mutationOf(update: DocumentUpdate, writer: Writer): MutationRef | undef
 /** Whether a document this size could save enough with a delta: a UTF-16 unit is at most three UTF-8 bytes, so a short text rules it out unmeasured. */
 function mayPay(json: string): boolean {
   return json.length * 3 >= DOCUMENT_DELTA_MIN_SAVING_BYTES;
-}
-
-function throwing(error: Error): never {
-  throw error;
 }
 
 function notFound(key: DocumentKey): TrussError {
