@@ -8,7 +8,7 @@ import { isBuiltInResolve } from "./resolvers.js";
 import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
-import { type EngineContext } from "../kernel/context.js";
+import { type EngineContext, type TrussNamespace } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { assertDepth, encodeJson, handJson, jsonSnapshot } from "../kernel/payload.js";
 import { companyRoom, documentRoom } from "../kernel/rooms.js";
@@ -358,17 +358,17 @@ export class DocumentService {
   private announce(key: DocumentKey, document: DocumentVersion, changedFields: string[], writer: Writer, json: string | undefined, delta: DeltaSource | null): void {
     const { type, id, version, data, updatedBy } = document;
     const whole: DocumentUpdated = { type, id, version, data, updatedBy, changedFields };
-    const watchers = documentRoom(key.companyId, key.type, key.id);
     const namespace = this.ctx.namespace();
-    const except = (target: ReturnType<typeof namespace.to>) => (writer.socketId ? target.except(writer.socketId) : target);
     const changes = delta && json !== undefined && mayPay(json) ? deltaFrom(delta) : null;
     if (!changes || !deltaPays(changes, Buffer.byteLength(json!))) {
-      except(namespace.to(this.audience === "company" ? companyRoom(key.companyId) : watchers)).emit(PROTOCOL_EVENTS.documentUpdated, whole);
+      const room = this.audience === "company" ? companyRoom(key.companyId) : documentRoom(key.companyId, key.type, key.id);
+      exceptWriter(namespace.to(room), writer).emit(PROTOCOL_EVENTS.documentUpdated, whole);
       return;
     }
+    const watchers = documentRoom(key.companyId, key.type, key.id);
     const update: DocumentDeltaUpdated = { type, id, version, baseVersion: delta!.baseVersion, delta: changes, updatedBy, changedFields };
-    except(namespace.to(watchers)).emit(PROTOCOL_EVENTS.documentUpdated, update);
-    if (this.audience === "company") except(namespace.to(companyRoom(key.companyId)).except(watchers)).emit(PROTOCOL_EVENTS.documentUpdated, whole);
+    exceptWriter(namespace.to(watchers), writer).emit(PROTOCOL_EVENTS.documentUpdated, update);
+    if (this.audience === "company") exceptWriter(namespace.to(companyRoom(key.companyId)).except(watchers), writer).emit(PROTOCOL_EVENTS.documentUpdated, whole);
   }
 }
 
@@ -385,6 +385,11 @@ function deltaFrom(source: DeltaSource): DocumentDelta {
 /** A copy of data the store may share, for code outside the engine (a custom resolver). */
 function copyOf<T extends DocumentData | null>(data: T): T {
   return data === null ? data : (JSON.parse(JSON.stringify(data)) as T);
+}
+
+/** A broadcast to `target` without the writer's own socket, which gets the ack instead. */
+function exceptWriter(target: ReturnType<TrussNamespace["to"]>, writer: Writer): ReturnType<TrussNamespace["to"]> {
+  return writer.socketId ? target.except(writer.socketId) : target;
 }
 
 /** The store's record of an update's mutation: the id scoped to the writer's user, and when it was made (server clock, erring early). */
