@@ -49,6 +49,8 @@ const DEFAULT_MAX_DOCUMENTS_PER_COMPANY = 10_000;
  * store holds.
  */
 const ENGINE_DECODED_BYTES = 4 * 1024 * 1024;
+/** How many versions the store keeps decoded at most, however small: each decoded object weighs more than its JSON. */
+const ENGINE_DECODED_VERSIONS = 10_000;
 
 /** One committed version as stored: its data kept as JSON, which is both the copy and the size. */
 interface StoredVersion {
@@ -109,7 +111,7 @@ interface StoredCompany {
  * never change what is stored, what comes back is what a Redis store would
  * return, and the history's byte cap is measured on what is actually held.
  * Only the engine's own update path also reads recent versions decoded once
- * and kept (up to 4 MiB of them across the store), which it never changes
+ * and kept (up to 4 MiB of JSON, 10,000 versions, across the store), which it never changes
  * and only hands out as copies; every method here decodes afresh.
  *
  * Each company may hold at most `maxDocumentsPerCompany` documents and
@@ -150,7 +152,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     stored.decoded = decoded;
     decodedVersions.push(stored);
     decodedBytes += stored.bytes;
-    while (decodedBytes > ENGINE_DECODED_BYTES && decodedStart < decodedVersions.length - 1) {
+    while ((decodedBytes > ENGINE_DECODED_BYTES || decodedVersions.length - decodedStart > ENGINE_DECODED_VERSIONS) && decodedStart < decodedVersions.length - 1) {
       const oldest = decodedVersions[decodedStart++]!;
       oldest.decoded = undefined;
       decodedBytes -= oldest.bytes;
