@@ -15,6 +15,7 @@ import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext } from "../
 import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import { handJson, jsonCopy } from "../kernel/payload.js";
+import { encodeEvent, writeEncoded } from "../kernel/encoded.js";
 import { userKeyOf } from "../kernel/rooms.js";
 import type { UndeliveredChoice } from "../undelivered/options.js";
 
@@ -142,7 +143,8 @@ export class InboxService {
     const { message, duplicate } = result;
     this.ctx.metrics.inc(duplicate ? "truss_inbox_duplicates_total" : "truss_inbox_appended_total");
     const keyed = idempotencyKey !== undefined;
-    this.deliverLocally(key, message, keyed);
+    // The text checked at the call is the data's JSON only while the store hands back that same data (not a duplicate's).
+    this.deliverLocally(key, message, keyed, message.data === value ? json : undefined);
     if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, key, message, keyed);
     return { message, duplicate };
   }
@@ -168,10 +170,7 @@ export class InboxService {
 
   /** Moves the device's cursor past the acknowledged ids. */
   async ack(principal: Principal, ids: unknown): Promise<void> {
-    if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_ACK_IDS || !ids.every(isInboxId)) {
-      throw new TrussError("INVALID_PAYLOAD", `inbox:ack takes { ids } with 1 to ${MAX_ACK_IDS} inbox ids.`);
-    }
-    const newest = (ids as string[]).reduce((a, b) => (compareInboxIds(a, b) >= 0 ? a : b));
+    const newest = newestAcked(ids);
     const { companyId, userId, deviceId } = principal;
     await storeCall(this.ctx, "inbox", "ack", () => this.store.ack({ companyId, userId, deviceId }, newest));
     // Inbox ids are `<ms stored>-<seq>`: the lag of the newest acknowledged message, stored → acknowledged.
@@ -245,7 +244,7 @@ export class InboxService {
     let after = newer(cursor, delivery.readUpTo);
     for (;;) {
       const page = await storeCall(this.ctx, "inbox", "read", () => this.store.read(user, after, REPLAY_PAGE));
-      for (const message of page) this.emit(delivery, message);
+      for (const message of page) this.emit(delivery, new Outgoing(message));
       if (page.length > 0) after = page[page.length - 1]!.id;
       delivery.readUpTo = after;
       if (page.length < REPLAY_PAGE || !delivery.connection.socket.connected) return;
@@ -257,7 +256,7 @@ export class InboxService {
     const held = delivery.held ?? [];
     delivery.held = null;
     held.sort((a, b) => compareInboxIds(a.id, b.id));
-    for (const message of held) this.push(delivery, message);
+    for (const message of held) this.push(delivery, new Outgoing(message));
   }
 
   /**
@@ -267,12 +266,13 @@ export class InboxService {
    * offered twice, so only those are remembered. Ids of one user's inbox
    * never repeat, so this never holds back a new message.
    */
-  private deliverLocally(user: UserKey, message: InboxMessage, keyed: boolean): void {
+  private deliverLocally(user: UserKey, message: InboxMessage, keyed: boolean, dataJson?: string): void {
     const userKey = userKeyOf(user);
-    if (keyed && this.byUser.sizeOf(userKey) > 0 && !this.firstPush(`${message.id} ${userKey}`)) return;
+    if (this.byUser.sizeOf(userKey) === 0 || (keyed && !this.firstPush(`${message.id} ${userKey}`))) return;
+    const outgoing = new Outgoing(message, dataJson);
     this.byUser.forEach(userKey, (delivery) => {
       if (delivery.held) delivery.held.push(message);
-      else this.push(delivery, message);
+      else this.push(delivery, outgoing);
     });
   }
 
@@ -284,17 +284,19 @@ export class InboxService {
     return true;
   }
 
-  private push(delivery: Delivery, message: InboxMessage): void {
+  private push(delivery: Delivery, outgoing: Outgoing): void {
     // Ids up to the last one read were in the log when it was read, so they were sent.
-    if (delivery.readUpTo !== null && compareInboxIds(message.id, delivery.readUpTo) <= 0) return;
-    this.emit(delivery, message);
+    if (delivery.readUpTo !== null && compareInboxIds(outgoing.message.id, delivery.readUpTo) <= 0) return;
+    this.emit(delivery, outgoing);
     this.ctx.metrics.inc("truss_inbox_pushed_total");
   }
 
   /** One message to one socket; a message that cannot be encoded is skipped and logged, never a stall. */
-  private emit(delivery: Delivery, message: InboxMessage): void {
+  private emit(delivery: Delivery, outgoing: Outgoing): void {
+    const { message } = outgoing;
     try {
-      delivery.connection.socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
+      const { socket } = delivery.connection;
+      writeEncoded(socket, outgoing.encoded(socket.nsp.name), () => socket.emit(PROTOCOL_EVENTS.inboxMessage, message));
     } catch (error) {
       this.ctx.metrics.inc("truss_inbox_undeliverable_total");
       this.ctx.logger.error("an inbox message could not be encoded and was skipped", {
@@ -304,6 +306,49 @@ export class InboxService {
       });
     }
   }
+}
+
+/**
+ * A message on its way to this node's sockets, encoded as an `inbox:message`
+ * packet once, when the first socket takes it, for all of them. The data's
+ * JSON comes with it when the engine made it at the call; a message read
+ * from the store or relayed from another node is encoded here.
+ */
+class Outgoing {
+  private text: string | undefined;
+
+  constructor(
+    readonly message: InboxMessage,
+    private readonly dataJson?: string,
+  ) {}
+
+  /** The packet's text for a socket of `namespace` (a node serves one). */
+  encoded(namespace: string): string {
+    if (this.text !== undefined) return this.text;
+    const { id, event, data, ts } = this.message;
+    const json = this.dataJson ?? (JSON.stringify(data) as string | undefined);
+    const payload = `{"id":${JSON.stringify(id)},"event":${JSON.stringify(event)}${json === undefined ? "" : `,"data":${json}`},"ts":${JSON.stringify(ts)}}`;
+    return (this.text = encodeEvent(namespace, PROTOCOL_EVENTS.inboxMessage, payload));
+  }
+}
+
+/**
+ * The newest of the ids an `inbox:ack` carries, each checked in the same pass.
+ *
+ * @throws TrussError `INVALID_PAYLOAD` unless `ids` is an array of 1 to {@link MAX_ACK_IDS} inbox ids.
+ */
+function newestAcked(ids: unknown): string {
+  if (Array.isArray(ids) && ids.length > 0 && ids.length <= MAX_ACK_IDS) {
+    let newest: unknown = ids[0];
+    let index = 0;
+    for (; index < ids.length; index++) {
+      const id: unknown = ids[index];
+      if (!isInboxId(id)) break;
+      if (index > 0 && compareInboxIds(id, newest as string) > 0) newest = id;
+    }
+    if (index === ids.length) return newest as string;
+  }
+  throw new TrussError("INVALID_PAYLOAD", `inbox:ack takes { ids } with 1 to ${MAX_ACK_IDS} inbox ids.`);
 }
 
 function newer(a: string | null, b: string | null): string | null {
