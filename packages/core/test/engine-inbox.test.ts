@@ -80,6 +80,29 @@ test("a malformed inbox:ack is refused with INVALID_PAYLOAD", async () => {
   const device = await connectAs(server.url, phone);
   expect((await request(device, "inbox:ack", { ids: "all" })).error.code).toBe("INVALID_PAYLOAD");
   expect((await request(device, "inbox:ack", { ids: ["not-an-id"] })).error.code).toBe("INVALID_PAYLOAD");
+  expect((await request(device, "inbox:ack", { ids: [] })).error.code).toBe("INVALID_PAYLOAD");
+  expect((await request(device, "inbox:ack", { ids: Array.from({ length: 1001 }, (_, n) => `1-${n}`) })).error.code).toBe("INVALID_PAYLOAD");
+  // One bad id anywhere in the list refuses the whole ack: first, in the middle, last.
+  for (const ids of [[5, "1-0"], ["1-0", null, "1-2"], ["1-0", "1-1", "1-x"]]) {
+    expect((await request(device, "inbox:ack", { ids })).error.code).toBe("INVALID_PAYLOAD");
+  }
+  device.close();
+});
+
+test("an ack of several ids moves the cursor to the newest of them, wherever it sits in the list", async () => {
+  server = await startTestServer();
+  const messages: InboxMessage[] = [];
+  for (let n = 0; n < 5; n++) messages.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n }));
+  let device = await connectAs(server.url, phone);
+  const [m0, m1, m2, m3] = messages.map((m) => m.id);
+  expect((await request(device, "inbox:ack", { ids: [m1, m3, m0, m2] })).ok).toBe(true);
+  device.close();
+  device = createClient(server.url, phone);
+  const replayed = collect<InboxMessage>(device, "inbox:message");
+  await open(device);
+  await waitFor(() => replayed.length === 1);
+  await sleep(50);
+  expect(replayed.map((m) => m.data)).toEqual([{ n: 4 }]);
   device.close();
 });
 
