@@ -133,7 +133,7 @@ export class PresenceService {
   async admitsDevice(principal: Principal, max: number): Promise<boolean> {
     const stored = await this.stores.call("deviceIds", () => this.store.deviceIds(principal.companyId, principal.userId));
     const ids = new Set(stored ?? []);
-    for (const id of this.deviceIdsByUser.of(userKeyOf(principal))) ids.add(id);
+    this.deviceIdsByUser.forEach(userKeyOf(principal), (id) => ids.add(id));
     return ids.has(principal.deviceId) || ids.size < max;
   }
 
