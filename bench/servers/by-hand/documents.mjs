@@ -4,8 +4,14 @@
  * merge of stale writes (a conflict when the same field changed since the
  * base), an atomic compare-and-set commit, a bounded history, and
  * `document:updated` to the rest of the company. Same events, payloads and
- * outcomes as Truss with its default `fieldMerge()` resolver.
+ * outcomes as Truss with its default `fieldMerge()` resolver. It does what
+ * any server must to offer this safely (checks.mjs): a request without the
+ * shape the handler reads is refused, and a commit whose document would be
+ * over the byte cap is refused before it is stored. None of Truss's extras:
+ * no mutation ids, no deltas, no quotas per company, no metrics or rate limits.
  */
+import { codedError, isDocumentUpdate, MAX_DOCUMENT_BYTES, jsonOf } from "./checks.mjs";
+
 const HISTORY = 100;
 
 const sameJson = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
@@ -33,6 +39,7 @@ function handler(io, update) {
     const { userId, companyId } = socket.data.user;
     socket.on("document:update", async (request, ack) => {
       try {
+        if (!isDocumentUpdate(request)) throw codedError("INVALID_PAYLOAD", "document:update takes { type, id, baseVersion, changes }");
         const result = await update({ companyId, type: request.type, id: request.id }, request, userId);
         if (result.status !== "conflict") socket.to(`company:${companyId}`).emit("document:updated", broadcastOf(result.document, request));
         ack?.({ ok: true, ...result });
@@ -54,8 +61,6 @@ function broadcastOf(document, request) {
   };
 }
 
-const codedError = (code, message) => Object.assign(new Error(message), { code });
-
 /** Documents in a Map: current version and a Map of recent versions. */
 export function memoryDocuments(io) {
   const documents = new Map();
@@ -64,7 +69,9 @@ export function memoryDocuments(io) {
     const record = documents.get(keyOf(key));
     if (!record) {
       if (request.baseVersion !== 0) throw codedError("NOT_FOUND", "no such document");
-      const document = { type: key.type, id: key.id, version: 1, data: { ...request.changes }, updatedAt: Date.now(), updatedBy };
+      const data = { ...request.changes };
+      jsonOf(data, MAX_DOCUMENT_BYTES, `${key.type}/${key.id}`);
+      const document = { type: key.type, id: key.id, version: 1, data, updatedAt: Date.now(), updatedBy };
       documents.set(keyOf(key), { current: document, history: new Map([[1, document]]) });
       return { status: "applied", document };
     }
@@ -72,6 +79,7 @@ export function memoryDocuments(io) {
     if (request.baseVersion > current.version) throw codedError("VERSION_NOT_FOUND", "base is newer than the latest");
     const decision = decide(current, history.get(request.baseVersion), request);
     if (decision.status === "conflict") return { status: "conflict", current, conflicts: decision.conflicts };
+    jsonOf(decision.data, MAX_DOCUMENT_BYTES, `${key.type}/${key.id}`);
     const document = { type: key.type, id: key.id, version: current.version + 1, data: decision.data, updatedAt: Date.now(), updatedBy };
     record.current = document;
     history.set(document.version, document);
@@ -124,7 +132,7 @@ export function redisDocuments(io, redis, prefix) {
       }
       const version = (current?.version ?? 0) + 1;
       const document = { type: key.type, id: key.id, version, data: decision.data, updatedAt: Date.now(), updatedBy };
-      const found = await redis.benchDocCas(versionKey, historyKey, String(version - 1), JSON.stringify(document), String(HISTORY));
+      const found = await redis.benchDocCas(versionKey, historyKey, String(version - 1), jsonOf(document, MAX_DOCUMENT_BYTES, `${key.type}/${key.id}`), String(HISTORY));
       if (found === -1) return { status: decision.status, document };
     }
     throw codedError("STORE_UNAVAILABLE", "too much contention");

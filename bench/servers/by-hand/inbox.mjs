@@ -2,9 +2,14 @@
  * A durable per-user inbox written by hand on plain Socket.IO, as the
  * baseline of the `toUser` scenarios: append with an id, push to the user's
  * room, replay after the device's cursor on connect, move the cursor on
- * `inbox:ack`. Same ids, events and payloads as Truss, none of its extras
- * (no replay/live ordering guard, no TTL accounting, no data cloning).
+ * `inbox:ack`. Same ids, events and payloads as Truss. It does what any
+ * server must to offer this safely (checks.mjs): the data is kept as the JSON
+ * it was when sent, within a byte cap, and an ack's ids are checked. None of
+ * Truss's extras: no replay/live ordering guard, no TTL, no quota per
+ * company, no idempotency keys, no metrics or rate limits.
  */
+import { jsonOf, MAX_MESSAGE_BYTES, newestAckedId } from "./checks.mjs";
+
 const MAX_LENGTH = 1000;
 const REPLAY_PAGE = 200;
 
@@ -14,12 +19,7 @@ function compareIds(a, b) {
   return aMs - bMs || aSeq - bSeq;
 }
 
-function newestOf(ids) {
-  if (!Array.isArray(ids) || ids.length === 0) return null;
-  return ids.reduce((a, b) => (compareIds(a, b) >= 0 ? a : b));
-}
-
-/** Messages in a Map of arrays, cursors in a Map. */
+/** Messages (their data as JSON text) in a Map of arrays, cursors in a Map. */
 export function memoryInbox(io) {
   const inboxes = new Map();
   const cursors = new Map();
@@ -30,13 +30,16 @@ export function memoryInbox(io) {
   };
   return {
     async send(userId, event, data) {
+      const json = jsonOf(data, MAX_MESSAGE_BYTES, `The data of "${event}"`);
       const box = inboxOf(userId);
       const ms = Math.max(Date.now(), box.lastMs);
       box.seq = ms === box.lastMs ? box.seq + 1 : 0;
       box.lastMs = ms;
-      const message = { id: `${ms}-${box.seq}`, event, data, ts: ms };
-      box.messages.push(message);
+      const id = `${ms}-${box.seq}`;
+      box.messages.push({ id, event, json, ts: ms });
       if (box.messages.length > MAX_LENGTH) box.messages.shift();
+      // Encoded by Socket.IO now, before the caller can change `data`.
+      const message = { id, event, data, ts: ms };
       io.to(`user:${userId}`).emit("inbox:message", message);
       return message;
     },
@@ -44,11 +47,11 @@ export function memoryInbox(io) {
       const { userId, deviceId } = socket.data.user;
       socket.join(`user:${userId}`);
       const cursor = cursors.get(`${userId}\u0000${deviceId}`);
-      for (const message of inboxes.get(userId)?.messages ?? []) {
-        if (cursor === undefined || compareIds(message.id, cursor) > 0) socket.emit("inbox:message", message);
+      for (const { id, event, json, ts } of inboxes.get(userId)?.messages ?? []) {
+        if (cursor === undefined || compareIds(id, cursor) > 0) socket.emit("inbox:message", { id, event, data: json === undefined ? undefined : JSON.parse(json), ts });
       }
       socket.on("inbox:ack", (request, ack) => {
-        const newest = newestOf(request?.ids);
+        const newest = newestAckedId(request, compareIds);
         if (newest === null) return ack?.({ ok: false, error: { code: "INVALID_PAYLOAD", message: "ids" } });
         cursors.set(`${userId}\u0000${deviceId}`, newest);
         ack?.({ ok: true });
@@ -67,7 +70,8 @@ export function redisInbox(io, redis, prefix) {
   };
   return {
     async send(userId, event, data) {
-      const id = await redis.xadd(stream(userId), "MAXLEN", "~", String(MAX_LENGTH), "*", "m", JSON.stringify({ event, data }));
+      const json = jsonOf(data, MAX_MESSAGE_BYTES, `The data of "${event}"`);
+      const id = await redis.xadd(stream(userId), "MAXLEN", "~", String(MAX_LENGTH), "*", "m", `{"event":${JSON.stringify(event)}${json === undefined ? "" : `,"data":${json}`}}`);
       const message = { id, event, data, ts: Number(id.slice(0, id.indexOf("-"))) };
       io.to(`user:${userId}`).emit("inbox:message", message);
       return message;
@@ -76,7 +80,7 @@ export function redisInbox(io, redis, prefix) {
       const { userId, deviceId } = socket.data.user;
       socket.join(`user:${userId}`);
       socket.on("inbox:ack", async (request, ack) => {
-        const newest = newestOf(request?.ids);
+        const newest = newestAckedId(request, compareIds);
         if (newest === null) return ack?.({ ok: false, error: { code: "INVALID_PAYLOAD", message: "ids" } });
         await redis.hset(cursorsKey(userId), deviceId, newest);
         ack?.({ ok: true });
