@@ -30,26 +30,26 @@ function builtIn(name: string, resolve: ConflictResolver["resolve"]): ConflictRe
 
 const resolveLastWriteWins = ({ current, changes }: ResolveInput): Resolution => ({ outcome: "merged", data: applyChanges(current, changes) });
 
-const resolveFieldMerge = ({ base, current, changes }: ResolveInput): Resolution => {
-  const conflicts: FieldConflict[] = [];
-  for (const [field, incoming] of changedFields(changes)) {
-    const currentValue = ownValue(current, field);
-    if (jsonEqual(currentValue, afterChange(incoming))) continue;
-    if (base !== null && jsonEqual(ownValue(base, field), currentValue)) continue;
-    conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
-  }
-  return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
-};
+/**
+ * The three-way resolvers: each changed field whose current value differs
+ * from the incoming one is a conflict, unless `trustBase` and the field is
+ * unchanged since the writer's base.
+ */
+const resolveByField =
+  (trustBase: boolean) =>
+  ({ base, current, changes }: ResolveInput): Resolution => {
+    const conflicts: FieldConflict[] = [];
+    for (const [field, incoming] of changedFields(changes)) {
+      const currentValue = ownValue(current, field);
+      if (jsonEqual(currentValue, afterChange(incoming))) continue;
+      if (trustBase && base !== null && jsonEqual(ownValue(base, field), currentValue)) continue;
+      conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
+    }
+    return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
+  };
 
-const resolveRejectOnConflict = ({ base, current, changes }: ResolveInput): Resolution => {
-  const conflicts: FieldConflict[] = [];
-  for (const [field, incoming] of changedFields(changes)) {
-    const currentValue = ownValue(current, field);
-    if (jsonEqual(currentValue, afterChange(incoming))) continue;
-    conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
-  }
-  return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
-};
+const resolveFieldMerge = resolveByField(true);
+const resolveRejectOnConflict = resolveByField(false);
 
 /**
  * The last writer wins: the changes are applied on top of the latest
