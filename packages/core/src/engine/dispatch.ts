@@ -87,11 +87,13 @@ export class Dispatcher {
    */
   open(connection: Connection): void {
     let budget: SocketBudget | undefined;
-    // The engine.io "packet" event comes before the decoded event, so the size is there when `dispatch` runs.
-    connection.socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
-      if (packet.type === "message") (budget ??= this.budgetFor(connection)).lastPacketBytes = packetBytes(packet.data);
+    // Engine.IO emits a message packet's data to its listeners in turn, Socket.IO's decoding and dispatching it:
+    // first in line, the size is there when `dispatch` runs. ("data" has Socket.IO's listener already, so this adds
+    // no key to the connection's table of events, as "packet" did, at every connection.)
+    connection.socket.conn.prependListener("data", (data: unknown) => {
+      (budget ??= this.budgetFor(connection)).lastPacketBytes = packetBytes(data);
     });
-    connection.socket.use((packet) => this.dispatch(connection, (budget ??= this.budgetFor(connection)), packet));
+    useMiddleware(connection.socket, (packet) => this.dispatch(connection, (budget ??= this.budgetFor(connection)), packet));
   }
 
   /** Gives the connection's share of its user's budget back, if it took one. */
@@ -194,6 +196,20 @@ export class Dispatcher {
     this.inFlight.clear();
     this.users.clear();
   }
+}
+
+/**
+ * `socket.use(middleware)`, without the slack: Socket.IO keeps a socket's
+ * middlewares in an array that starts empty, and the first push grows it to
+ * V8's sixteen slots, 152 bytes at every connection. When the engine's is the
+ * only middleware, as it usually is, a one-slot array does the same job.
+ * Anything else (middlewares of the application's already there, or a
+ * Socket.IO that keeps them otherwise) goes through `use`.
+ */
+function useMiddleware(socket: Connection["socket"], middleware: Parameters<Connection["socket"]["use"]>[0]): void {
+  const held = socket as unknown as { fns?: unknown };
+  if (Array.isArray(held.fns) && held.fns.length === 0) held.fns = [middleware];
+  else socket.use(middleware);
 }
 
 /**

@@ -360,12 +360,22 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.connections.add(connection);
     this.ctx.metrics.inc("truss_connections_total");
     socket.join(companyRoom(principal.companyId));
-    socket.on("disconnect", (reason) => {
-      this.ctx.metrics.inc("truss_disconnects_total", { reason: disconnectReasonLabel(reason) });
-      this.connections.delete(connection);
-      for (const part of this.parts) this.track(part.close?.(connection));
-    });
+    socket.on("disconnect", this.onDisconnect);
     for (const part of this.parts) this.track(part.open?.(connection));
+  }
+
+  /** Every socket's one "disconnect" listener, called with the socket as `this`: no closure kept per connection. */
+  private readonly onDisconnect = ((engine) =>
+    function (this: TrussSocket, reason: string) {
+      engine.closeConnection(this, reason);
+    })(this);
+
+  private closeConnection(socket: TrussSocket, reason: string): void {
+    this.ctx.metrics.inc("truss_disconnects_total", { reason: disconnectReasonLabel(reason) });
+    const connection = this.connections.ofSocket(socket);
+    if (!connection) return;
+    this.connections.delete(connection);
+    for (const part of this.parts) this.track(part.close?.(connection));
   }
 
 

@@ -61,6 +61,20 @@ export class LocalConnections implements Iterable<Connection> {
     this.count -= 1;
   }
 
+  /**
+   * The connection of `socket`: looked up among those of the user it was
+   * admitted as (`socket.data.principal`), else, should the application have
+   * replaced `socket.data`, found by a walk over every connection.
+   */
+  ofSocket(socket: TrussSocket): Connection | undefined {
+    const principal = (socket.data as Partial<typeof socket.data> | undefined)?.principal;
+    let found: Connection | undefined;
+    if (principal) this.byUser.forEach(userKeyOf(principal), (connection) => connection.socket === socket && (found = connection));
+    if (found) return found;
+    for (const connection of this) if (connection.socket === socket) return connection;
+    return undefined;
+  }
+
   /** Calls `visit` with each connection of the user of `userKey` (`userKeyOf`). */
   forEachOf(userKey: string, visit: (connection: Connection) => void): void {
     this.byUser.forEach(userKey, visit);
