@@ -38,6 +38,9 @@ interface LocalDevice {
 /** How long presence changes of one company are collected after one went out. */
 const PRESENCE_WINDOW_MS = 1000;
 
+/** The queue of a device whose store calls have all settled: one promise for them all, not one kept per device. */
+const SETTLED: Promise<unknown> = Promise.resolve();
+
 /**
  * Keeps this node's devices in the presence store: connect and disconnect per
  * device (several sockets of one device count once), periodic heartbeats, and
@@ -90,7 +93,7 @@ export class PresenceService {
     let device = this.devices.get(key);
     if (!device) {
       const ref = { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
-      device = { ref, sockets: 0, queue: this.leaving.get(key) ?? Promise.resolve() };
+      device = { ref, sockets: 0, queue: this.leaving.get(key) ?? SETTLED };
       this.devices.set(key, device);
       this.deviceIdsByUser.add(userKey, principal.deviceId);
     }
@@ -208,9 +211,10 @@ export class PresenceService {
   }
 
   private enqueue(device: LocalDevice, operation: "connect" | "disconnect", call: () => Promise<PresenceTransition | null>): Promise<void> {
-    const next = device.queue.then(async () => {
+    const next: Promise<void> = device.queue.then(async () => {
       const transition = await this.stores.call(operation, call);
       if (transition) this.announce(transition);
+      if (device.queue === next) device.queue = SETTLED;
     });
     device.queue = next;
     return next;
