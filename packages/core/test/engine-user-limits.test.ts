@@ -131,6 +131,28 @@ describe("events per user", () => {
     tabs[1]!.close();
     await waitFor(() => budgetedUsers() === 0, { timeoutMs: 3_000, message: "alice's budget dropped once refilled" });
   });
+
+  test("a connection that went quiet lets its budget go once it has refilled, and its next burst meets a full one", async () => {
+    server = await startTestServer({ limits: { eventsPerSecond: 20, userEventsPerSecond: 1_000 } });
+    type Internals = { dispatcher: { budgetedUsers: number; budgetedConnections: number; releaseFullBudgets(now?: number): void } };
+    const { dispatcher } = server.engine as unknown as Internals;
+    const [tab, other] = await Promise.all([connect(alice, "tab-1"), connect(bob, "bob-pc")]);
+    const first = await burst([tab], 40, (socket) => request(socket, "presence:list", {}));
+    expect(first.answers.filter((answer) => answer.ok).length).toBeLessThan(40);
+    expect((await request(other, "presence:list", {})).ok).toBe(true);
+    expect(dispatcher.budgetedConnections).toBe(2);
+    // Still refilling: kept. A second later (20 events a second, a bucket of 20) both are full: let go, with the users' shares.
+    dispatcher.releaseFullBudgets();
+    expect(dispatcher.budgetedConnections).toBe(2);
+    dispatcher.releaseFullBudgets(Date.now() + 1_100);
+    expect(dispatcher.budgetedConnections).toBe(0);
+    await waitFor(() => dispatcher.budgetedUsers === 0, { timeoutMs: 3_000, message: "the users' budgets dropped once refilled" });
+    // The limit holds as before on the next burst, from a full bucket.
+    const second = await burst([tab], 40, (socket) => request(socket, "presence:list", {}));
+    const accepted = second.answers.filter((answer) => answer.ok).length;
+    expect(accepted).toBeGreaterThanOrEqual(20);
+    expect(accepted).toBeLessThan(40);
+  });
 });
 
 describe("bytes per user", () => {

@@ -28,6 +28,9 @@ export interface DispatchLimits {
   userBytesPerSecond: number;
 }
 
+/** How often budgets that have refilled are let go (see `Dispatcher.releaseFullBudgets`). */
+const BUDGET_SWEEP_MS = 5_000;
+
 /**
  * What the dispatcher keeps for one socket: its own event budget (one object,
  * it is per socket), the budget it shares with the user's other sockets, and
@@ -62,8 +65,14 @@ export class Dispatcher {
   /** Acks of calls still running, answered with `SERVER_SHUTTING_DOWN` if `close()` cannot wait for them. */
   private readonly inFlight = new Set<Ack>();
   private closing = false;
-  /** The budget of each open connection that has sent an event. */
-  private readonly budgets = new WeakMap<Connection, SocketBudget>();
+  /**
+   * The budget of each open connection that has sent an event since its
+   * budget was last found full: a full budget is the same as none, so
+   * {@link releaseFullBudgets} lets it go, and a connection that subscribed
+   * once and went quiet holds no budget.
+   */
+  private readonly budgets = new Map<Connection, SocketBudget>();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
   /** Opening more sockets must not multiply a user's budget, so all of a user's sockets here share one. */
   private readonly users: UserBudgets;
 
@@ -86,14 +95,38 @@ export class Dispatcher {
    * holds none, which is most of them at tens of thousands of connections.
    */
   open(connection: Connection): void {
-    let budget: SocketBudget | undefined;
     // Engine.IO emits a message packet's data to its listeners in turn, Socket.IO's decoding and dispatching it:
     // first in line, the size is there when `dispatch` runs. ("data" has Socket.IO's listener already, so this adds
     // no key to the connection's table of events, as "packet" did, at every connection.)
     connection.socket.conn.prependListener("data", (data: unknown) => {
-      (budget ??= this.budgetFor(connection)).lastPacketBytes = packetBytes(data);
+      this.budgetOf(connection).lastPacketBytes = packetBytes(data);
     });
-    useMiddleware(connection.socket, (packet) => this.dispatch(connection, (budget ??= this.budgetFor(connection)), packet));
+    useMiddleware(connection.socket, (packet) => this.dispatch(connection, this.budgetOf(connection), packet));
+  }
+
+  /** Starts letting full budgets go, every {@link BUDGET_SWEEP_MS}. */
+  start(): void {
+    this.sweeper ??= setInterval(() => this.releaseFullBudgets(), BUDGET_SWEEP_MS).unref();
+  }
+
+  /** Stops the sweep. */
+  stop(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /**
+   * Lets go of the budgets that have refilled: the connection's own bucket is
+   * full, so its next event starts a new, full one. The user's shared budget
+   * is given back the same way as when the socket closes: kept while another
+   * socket of the user holds it or until it has refilled.
+   */
+  releaseFullBudgets(now = Date.now()): void {
+    for (const [connection, budget] of this.budgets) {
+      if (budget.msUntilFull(now) > 0) continue;
+      this.budgets.delete(connection);
+      this.users.release(connection.userKey, budget.user);
+    }
   }
 
   /** Gives the connection's share of its user's budget back, if it took one. */
@@ -104,10 +137,18 @@ export class Dispatcher {
     this.users.release(connection.userKey, budget.user);
   }
 
-  private budgetFor(connection: Connection): SocketBudget {
-    const budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(connection.userKey));
-    this.budgets.set(connection, budget);
+  private budgetOf(connection: Connection): SocketBudget {
+    let budget = this.budgets.get(connection);
+    if (!budget) {
+      budget = new SocketBudget(this.limits.eventsPerSecond, this.users.acquire(connection.userKey));
+      this.budgets.set(connection, budget);
+    }
     return budget;
+  }
+
+  /** How many open connections hold a budget of their own (those that sent an event and have not refilled since). */
+  get budgetedConnections(): number {
+    return this.budgets.size;
   }
 
   /** How many users hold a shared budget on this node (those connected, and those who left one still refilling). */
