@@ -16,19 +16,17 @@ afterEach(async () => {
   close = undefined;
 });
 
-async function serverWithAppMiddleware(options: Parameters<typeof createRealtimeEngine>[0] = { auth: testAuth() }): Promise<{ engine: RealtimeEngine; url: string; seen: string[] }> {
+/** An engine bound to a Socket.IO server made here; `before` and `after` wire the application's own handlers around the bind. */
+async function boundServer(
+  { before, after }: { before?: (io: Server) => void; after?: (io: Server) => void },
+  options: Parameters<typeof createRealtimeEngine>[0] = { auth: testAuth() },
+): Promise<{ engine: RealtimeEngine; url: string }> {
   const http = createServer();
   const io = new Server(http);
-  const seen: string[] = [];
-  // Registered before the engine binds, so this handler runs first for every connection.
-  io.on("connection", (socket) =>
-    socket.use((packet, next) => {
-      seen.push(String(packet[0]));
-      next();
-    }),
-  );
+  before?.(io);
   const engine = createRealtimeEngine({ logger: false, ...options });
   engine.bind(io);
+  after?.(io);
   http.listen(0, "127.0.0.1");
   await once(http, "listening");
   close = async () => {
@@ -36,7 +34,20 @@ async function serverWithAppMiddleware(options: Parameters<typeof createRealtime
     io.close();
     http.closeAllConnections();
   };
-  return { engine, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, seen };
+  return { engine, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+/** A server whose application adds a middleware to every socket before the engine sees it; `seen` lists the events it passed on. */
+async function serverWithAppMiddleware(options?: Parameters<typeof createRealtimeEngine>[0]): Promise<{ engine: RealtimeEngine; url: string; seen: string[] }> {
+  const seen: string[] = [];
+  const before = (io: Server) =>
+    io.on("connection", (socket) =>
+      socket.use((packet, next) => {
+        seen.push(String(packet[0]));
+        next();
+      }),
+    );
+  return { ...(await boundServer({ before }, options)), seen };
 }
 
 test("an application middleware added before the engine's runs, then the engine answers the event", async () => {
@@ -58,22 +69,12 @@ test("behind an application middleware the engine still refuses an oversized eve
 });
 
 test("a socket whose socket.data the application replaced still leaves every part when it disconnects", async () => {
-  const http = createServer();
-  const io = new Server(http);
-  const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
-  engine.bind(io);
   // After the engine's own handler: the application swaps in a socket.data of its own.
-  io.on("connection", (socket) => {
-    socket.data = { tenant: "acme" } as never;
-  });
-  http.listen(0, "127.0.0.1");
-  await once(http, "listening");
-  close = async () => {
-    await engine.close();
-    io.close();
-    http.closeAllConnections();
-  };
-  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const after = (io: Server) =>
+    io.on("connection", (socket) => {
+      socket.data = { tenant: "acme" } as never;
+    });
+  const { engine, url } = await boundServer({ after });
   const device = await connectAs(url, { userId: "alice", companyId: "acme", deviceId: "phone" });
   expect((await engine.health()).connections).toBe(1);
   expect(await engine.isOnline("acme", "alice")).toBe(true);
