@@ -15,7 +15,7 @@ import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext } from "../
 import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import { handJson, jsonCopy } from "../kernel/payload.js";
-import { encodeEvent, writeEncoded } from "../kernel/encoded.js";
+import { encodeEvent, writeEncoded, type EncodedPacket } from "../kernel/encoded.js";
 import { userKeyOf } from "../kernel/rooms.js";
 import type { UndeliveredChoice } from "../undelivered/options.js";
 
@@ -296,7 +296,7 @@ export class InboxService {
     const { message } = outgoing;
     try {
       const { socket } = delivery.connection;
-      writeEncoded(socket, outgoing.encoded(socket.nsp.name), () => socket.emit(PROTOCOL_EVENTS.inboxMessage, message));
+      if (!writeEncoded(socket, outgoing)) socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
     } catch (error) {
       this.ctx.metrics.inc("truss_inbox_undeliverable_total");
       this.ctx.logger.error("an inbox message could not be encoded and was skipped", {
@@ -314,7 +314,7 @@ export class InboxService {
  * JSON comes with it when the engine made it at the call; a message read
  * from the store or relayed from another node is encoded here.
  */
-class Outgoing {
+class Outgoing implements EncodedPacket {
   private text: string | undefined;
 
   constructor(

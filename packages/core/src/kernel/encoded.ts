@@ -15,7 +15,7 @@ import type { TrussSocket } from "./context.js";
  * default parser and no replacer (checked once per encoder, by encoding a
  * probe), the server keeps no packets for connection state recovery (that goes
  * through the adapter), and nobody listens to the socket's outgoing packets
- * (`socket.onAnyOutgoing`). Anywhere else the caller's fallback emits as usual.
+ * (`socket.onAnyOutgoing`). Anywhere else the caller emits as usual.
  */
 
 /** What a Socket.IO server's encoder looks like from here. */
@@ -45,17 +45,21 @@ export function encodeEvent(namespace: string, event: string, payloadJson: strin
   return `${EVENT}${namespace === "/" ? "" : `${namespace},`}[${JSON.stringify(event)},${payloadJson}]`;
 }
 
+/** A packet that can give its text (from {@link encodeEvent}) for a socket of `namespace`, made only when asked. */
+export interface EncodedPacket {
+  encoded(namespace: string): string;
+}
+
 /**
- * Writes `encoded` (from {@link encodeEvent}, for this socket's namespace) to
- * the socket when the server would have written those same bytes for an
- * emit; otherwise calls `emit`, which emits the event the usual way. Does
- * nothing for a socket that has left.
+ * Writes the packet's text to the socket when the server would have written
+ * those same bytes for an emit, and says so; `false` means the caller emits
+ * the event the usual way. Nothing is written to a socket that has left.
  */
-export function writeEncoded(socket: TrussSocket, encoded: string, emit: () => void): void {
-  if (!socket.connected) return;
+export function writeEncoded(socket: TrussSocket, packet: EncodedPacket): boolean {
   const client = socket.client as unknown as WritableClient;
-  if (!takesEncodedText(socket, client)) return emit();
-  client.writeToEngine(encoded, { compress: true });
+  if (!takesEncodedText(socket, client)) return false;
+  if (socket.connected) client.writeToEngine(packet.encoded(socket.nsp.name), { compress: true });
+  return true;
 }
 
 function takesEncodedText(socket: TrussSocket, client: WritableClient): boolean {
