@@ -1,4 +1,4 @@
-import { TrussError, type ErrorPayload } from "../kernel/errors.js";
+import { clientRefusal, TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { type EngineContext } from "../kernel/context.js";
@@ -308,7 +308,7 @@ function errorPayload(ctx: EngineContext, event: string, error: unknown): ErrorP
 export function requireString(payload: unknown, field: string, maxLength = 256): string {
   const value = (payload as Record<string, unknown> | null | undefined)?.[field];
   if (typeof value !== "string" || value.length === 0 || value.length > maxLength || !isWellFormedText(value)) {
-    throw new TrussError("INVALID_PAYLOAD", `"${field}" must be a non-empty string of well-formed Unicode, at most ${maxLength} characters.`);
+    throw clientRefusal("INVALID_PAYLOAD", `"${field}" must be a non-empty string of well-formed Unicode, at most ${maxLength} characters.`);
   }
   return value;
 }
@@ -318,7 +318,7 @@ export function requireInteger(payload: unknown, field: string, { min = 0, optio
   const value = (payload as Record<string, unknown> | null | undefined)?.[field];
   if (value === undefined && optional) return Number.NaN;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new TrussError("INVALID_PAYLOAD", `"${field}" must be an integer of at least ${min}.`);
+    throw clientRefusal("INVALID_PAYLOAD", `"${field}" must be an integer of at least ${min}.`);
   }
   return value;
 }
@@ -327,7 +327,7 @@ export function requireInteger(payload: unknown, field: string, { min = 0, optio
 export function requireObject(payload: unknown, field: string): Record<string, unknown> {
   const value = (payload as Record<string, unknown> | null | undefined)?.[field];
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TrussError("INVALID_PAYLOAD", `"${field}" must be an object.`);
+    throw clientRefusal("INVALID_PAYLOAD", `"${field}" must be an object.`);
   }
   return value as Record<string, unknown>;
 }

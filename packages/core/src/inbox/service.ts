@@ -1,6 +1,6 @@
 import type { Principal } from "../kernel/principal.js";
 import type { Connection } from "../kernel/connection.js";
-import { TrussError } from "../kernel/errors.js";
+import { clientRefusal, TrussError } from "../kernel/errors.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import {
   compareInboxIds,
@@ -348,7 +348,7 @@ function newestAcked(ids: unknown): string {
     }
     if (index === ids.length) return newest as string;
   }
-  throw new TrussError("INVALID_PAYLOAD", `inbox:ack takes { ids } with 1 to ${MAX_ACK_IDS} inbox ids.`);
+  throw clientRefusal("INVALID_PAYLOAD", `inbox:ack takes { ids } with 1 to ${MAX_ACK_IDS} inbox ids.`);
 }
 
 function newer(a: string | null, b: string | null): string | null {

@@ -32,6 +32,24 @@ export class TrussError extends Error {
 }
 
 /** Whether `value` is a {@link TrussError} (also across duplicated module copies). */
+/**
+ * A client's request refused with a code: a {@link TrussError} without a stack
+ * trace. Capturing one costs about 6 µs, twenty times the rest of the error,
+ * and would only point into the engine, since the refusal is answered to the
+ * client rather than thrown at application code. For the refusals a client
+ * can provoke at will (a policy's `FORBIDDEN`, a malformed field), so that
+ * sending them costs the server little.
+ */
+export function clientRefusal(code: ErrorCode, message: string): TrussError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new TrussError(code, message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export function isTrussError(value: unknown): value is TrussError {
   return (
     value instanceof TrussError ||

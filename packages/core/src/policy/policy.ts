@@ -1,5 +1,5 @@
 import type { Principal } from "../kernel/principal.js";
-import { TrussError } from "../kernel/errors.js";
+import { clientRefusal, type TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
 import type { TopicParams } from "../topics/patterns.js";
 import type { PresenceScope } from "@truss/protocol";
@@ -175,7 +175,7 @@ export class Policy {
 }
 
 function throwIfRefused(refusal: AuthorizationRefusal | null): void {
-  if (refusal) throw new TrussError(refusal.code ?? "FORBIDDEN", refusal.message);
+  if (refusal) throw clientRefusal(refusal.code ?? "FORBIDDEN", refusal.message);
 }
 
 function isThenable(value: unknown): value is PromiseLike<AuthorizationResult> {
