@@ -10,7 +10,7 @@ import { isTrussError, TrussError } from "../kernel/errors.js";
 import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext, type TrussNamespace } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
-import { assertDepth, encodeJson, handJson, jsonSnapshot } from "../kernel/payload.js";
+import { assertDepth, encodeJson, handJson, jsonCopy } from "../kernel/payload.js";
 import { companyRoom, documentRoom } from "../kernel/rooms.js";
 
 /** Server-side document operations, scoped to a company; the same path as the socket events. */
@@ -318,7 +318,8 @@ export class DocumentService {
   private copied(update: DocumentUpdate, name: string): DocumentUpdate {
     const copy = (changes: DocumentData, what: string): DocumentData => {
       try {
-        return jsonSnapshot(changes, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxDocumentBytes }, what).value as DocumentData;
+        // The store is handed the merged document, never these changes: the copy alone, without recording its text.
+        return jsonCopy(changes, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxDocumentBytes }, what).value as DocumentData;
       } catch (error) {
         if (!(isTrussError(error) && error.code === "PAYLOAD_TOO_LARGE")) throw error;
         throw new TrussError("DOCUMENT_TOO_LARGE", `${what} are over ${this.limits.maxDocumentBytes} bytes as JSON, more than a document may hold; nothing was stored.`);

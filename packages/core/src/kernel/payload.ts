@@ -85,22 +85,32 @@ export function jsonSnapshot(value: unknown, limits: { maxDepth: number; maxByte
  * {@link handJson} instead, which costs no `WeakMap` entry.
  */
 export function jsonCopy(value: unknown, limits: { maxDepth: number; maxBytes: number }, what: string): JsonSnapshot {
+  const json = checkedJson(value, limits, what);
+  if (json === undefined) return { value: undefined, json };
+  return { value: JSON.parse(json) as unknown, json };
+}
+
+/**
+ * The checks of {@link jsonSnapshot} and the data's JSON text, without the
+ * copy: for a caller that keeps only the text (the outbox writes it to a row).
+ *
+ * @throws TrussError as {@link jsonSnapshot} does.
+ */
+export function checkedJson(value: unknown, limits: { maxDepth: number; maxBytes: number }, what: string): string | undefined {
   try {
     assertJsonValue(value, limits, what);
   } catch (error) {
     // A getter or a proxy trap that threw while being read.
     throw isTrussError(error) ? error : encodeFailure(error, what);
   }
-  const json = encodeJson(value, limits.maxBytes, what);
-  if (json === undefined) return { value: undefined, json };
-  return { value: JSON.parse(json) as unknown, json };
+  return encodeJson(value, limits.maxBytes, what);
 }
 
 /**
  * Records `json` as the text of `value`, an object only the engine holds and
  * will not change again, so that {@link snapshotJson} hands it to a store.
  */
-export function keepJson(value: object, json: string): void {
+function keepJson(value: object, json: string): void {
   SNAPSHOT_JSON.set(value, json);
 }
 

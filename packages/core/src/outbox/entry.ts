@@ -1,6 +1,6 @@
 import { isTopicName, RESERVED_EVENTS } from "@truss/protocol";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
-import { jsonSnapshot } from "../kernel/payload.js";
+import { checkedJson } from "../kernel/payload.js";
 import { assertIds } from "../kernel/payload.js";
 import { undeliveredChoiceOf, type UndeliveredChoice } from "../undelivered/options.js";
 import type { OutboxTarget } from "./source.js";
@@ -83,7 +83,7 @@ export function outboxEntry(
   if (undelivered !== undefined && target.kind !== "user") {
     throw new TypeError(`${call}: options.undelivered is for toUser messages only; a ${target.kind} broadcast is not kept per user, so it has no undelivered call.`);
   }
-  const { json } = jsonSnapshot(data, { maxDepth: limits.maxDepth, maxBytes: limits.maxMessageBytes }, `${call} data for "${event}"`);
+  const json = checkedJson(data, { maxDepth: limits.maxDepth, maxBytes: limits.maxMessageBytes }, `${call} data for "${event}"`);
   return { target, stream: outboxStream(target), event, json: json ?? null, idempotencyKey, undelivered };
 }
 

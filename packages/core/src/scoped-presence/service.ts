@@ -4,7 +4,7 @@ import type { EngineContext } from "../kernel/context.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
-import { jsonSnapshot } from "../kernel/payload.js";
+import { jsonCopy } from "../kernel/payload.js";
 import { documentRoom, presenceRoom, topicRoom } from "../kernel/rooms.js";
 import type { Policy, PresenceRequest } from "../policy/policy.js";
 import { ScopeChangeBatches } from "./batches.js";
@@ -447,7 +447,8 @@ export class ScopedPresenceService implements EnginePart {
   private stateOf(payload: unknown): unknown {
     const state = (payload as { state?: unknown } | null | undefined)?.state ?? null;
     try {
-      return jsonSnapshot(state, { maxDepth: this.limits.maxStateDepth, maxBytes: this.limits.maxStateBytes }, "The presence state").value;
+      // No store reads the state's text (`snapshotJson`): the copy alone, without recording it.
+      return jsonCopy(state, { maxDepth: this.limits.maxStateDepth, maxBytes: this.limits.maxStateBytes }, "The presence state").value;
     } catch (error) {
       if (error instanceof TrussError && error.code === "PAYLOAD_TOO_LARGE") throw new TrussError("PRESENCE_STATE_TOO_LARGE", `${error.message} Send which field, not its contents.`);
       throw error;
