@@ -15,11 +15,13 @@ import { LUA_AS_ARRAY, luaScript, runScript, type RedisClient } from "./script.j
  * outgrows their inbox by more than that.
  *
  * Which users have due calls is a global index in another slot, kept as the
- * presence sweep's is (see presence-sweep.ts): a write `touch`es it after
- * the user's script, a claim leases index entries and then settles each to
- * the user's next due time unless a touch came in between. A node that dies
- * between a write and its touch leaves that call unindexed until the user's
- * next call is recorded; a retried send (same idempotency key) touches again.
+ * presence sweep's is (see presence-sweep.ts): an append `touch`es it
+ * just before the user's script, without waiting for an answer (with this
+ * node's guess of the due time), and again after it (with the server's);
+ * a claim leases index entries and then settles each to the user's next due
+ * time unless a touch came in between. So a node that dies once its append
+ * went out leaves the call indexed; a touch whose append never landed only
+ * costs a claim that finds nothing due and settles the user away.
  */
 
 /** The clock of the scripts below: the server's, as for message ids. */

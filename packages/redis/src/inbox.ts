@@ -178,6 +178,10 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
       const known = snapshotJson(data);
       const encoded = data === undefined ? "" : (known ?? JSON.stringify(data));
       const keys = keysOf(user);
+      // The index hears of the call first, sent just before the append without waiting for its answer, so a node that dies
+      // once the append went out still leaves the call findable; a claim settles an entry with nothing due away.
+      // The due time is this node's guess; the touch after the append sets the server's.
+      const indexed = afterMs === undefined ? null : undelivered.touch(user, Date.now() + afterMs).then(() => null, (error: unknown) => error);
       // Without an idempotency key or a delay the script touches the log alone: only it is named.
       const [id, expired, overCap, duplicate, fields, due] = (await runScript(
         redis,
@@ -187,7 +191,8 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
           : [keys.log, keys.idempotency, keys.idempotencyOrder, keys.undelivered, keys.undeliveredAttempts],
         [ttlMs, maxLength, event, encoded, idempotencyKey ?? "", maxKeys, afterMs ?? ""],
       )) as [string, number, number, number, string[] | null, string];
-      // A repeat of a send whose first append was stored but not confirmed touches the index that append may have missed.
+      const indexFailure = await indexed;
+      if (indexFailure !== null) throw indexFailure;
       if (afterMs !== undefined && due !== "") await undelivered.touch(user, due);
       if (Number(duplicate) === 1) {
         // The cap may have trimmed the first entry: its id (and so its ts) still answer for it.
