@@ -1,5 +1,5 @@
 import type { Socket } from "socket.io-client";
-import { RESERVED_EVENTS, type InboxMessage } from "@truss/protocol";
+import { isTopicName, RESERVED_EVENTS, topicStream, type InboxMessage } from "@truss/protocol";
 import type { ClientEventName, EventCatalog, ServerEventData, ServerEventName } from "@truss/protocol";
 import { Connection, handlerError, type ConnectionOptions, type ConnectionStatus, type StatusChange } from "./connection.js";
 import { memoryDedupStore, type DedupStore } from "./dedup.js";
@@ -98,6 +98,15 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
    * ones, live only. Returns an unsubscribe function.
    */
   on<E extends ServerEventName<C>>(event: E, handler: ServerEventHandler<C, E>): () => void;
+  /**
+   * Handles server event `E` only when it comes through `topic`'s stream
+   * (`engine.toTopic(companyId, topic)`, stored or volatile), as
+   * {@link on} does; the same event sent to another topic, to the company
+   * or through the inbox does not reach it. It does not subscribe: pair it
+   * with {@link subscribe}. Returns an unsubscribe function. Throws a
+   * `TypeError` for a malformed topic name or a protocol event.
+   */
+  onTopic<E extends ServerEventName<C>>(topic: string, event: E, handler: (data: ServerEventData<C, E>) => void | Promise<void>): () => void;
   /**
    * Handles each inbox message once, in order, whatever its event. The
    * message is acknowledged after every handler settled; a handler that
@@ -225,6 +234,8 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
   readonly presence: PresenceTracker;
   private readonly connection: Connection;
   private readonly handlers = new Map<string, Listeners<[unknown, InboxMessage?]>>();
+  /** `onTopic` handlers by stream (`topic:<name>`), then by event. */
+  private readonly topicHandlers = new Map<string, Map<string, Listeners<[unknown]>>>();
   private readonly inboxHandlers: Listeners<[InboxMessage]>;
   private readonly droppedHandlers: Listeners<[DroppedSubscription]>;
   private readonly topics: TopicSubscriptions;
@@ -239,7 +250,10 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     this.inboxHandlers = new Listeners(report("onInbox"));
     this.droppedHandlers = new Listeners(report("onDropped"));
     const dropped = (drop: DroppedSubscription) => this.droppedHandlers.emit(drop);
-    const deliver = (event: string, data: unknown) => this.handlers.get(event)?.emit(data);
+    const deliver = (event: string, data: unknown, stream: string | undefined) => {
+      this.handlers.get(event)?.emit(data);
+      if (stream !== undefined) this.topicHandlers.get(stream)?.get(event)?.emit(data);
+    };
     this.streams = new StreamRecovery(this.connection, options.positionStore ?? memoryPositionStore(), deliver, report);
     this.topics = new TopicSubscriptions(this.connection, dropped, this.streams);
     this.queuedEvents = new Set(options.outbox?.events ?? []);
@@ -269,9 +283,10 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     new InboxReceiver(this.connection, options.dedupStore ?? memoryDedupStore(), (message) => this.deliverInbox(message));
     this.connection.socket.onAny((event: string, data: unknown, position?: unknown) => {
       if (RESERVED_EVENTS.has(event)) return;
-      // Stored broadcasts carry their stream position; volatile ones, and those the server could not store, go straight through.
+      // Stored broadcasts carry their stream position; volatile ones, and those the server could not store, go straight
+      // through, a topic's with its stream's name.
       if (isStreamPosition(position)) this.streams.receive(event, data, position);
-      else deliver(event, data);
+      else deliver(event, data, streamLabelOf(position));
     });
     this.connection.start();
   }
@@ -286,12 +301,31 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
 
   on<E extends ServerEventName<C>>(event: E, handler: ServerEventHandler<C, E>): () => void {
     assertApplicationEvent(event);
-    let listeners = this.handlers.get(event);
+    return this.listenersOf(this.handlers, event, `"${event}"`).add(handler as (data: unknown, message?: InboxMessage) => unknown);
+  }
+
+  onTopic<E extends ServerEventName<C>>(topic: string, event: E, handler: (data: ServerEventData<C, E>) => void | Promise<void>): () => void {
+    if (!isTopicName(topic)) throw new TypeError(`onTopic(topic, event, handler): ${JSON.stringify(topic)} is not a topic name.`);
+    assertApplicationEvent(event);
+    const stream = topicStream(topic);
+    let byEvent = this.topicHandlers.get(stream);
+    if (!byEvent) this.topicHandlers.set(stream, (byEvent = new Map()));
+    const remove = this.listenersOf(byEvent, event, `"${event}" of topic "${topic}"`).add(handler as (data: unknown) => unknown);
+    return () => {
+      remove();
+      if (byEvent.get(event)?.size === 0) byEvent.delete(event);
+      if (byEvent.size === 0 && this.topicHandlers.get(stream) === byEvent) this.topicHandlers.delete(stream);
+    };
+  }
+
+  /** The listeners of `event` in `table`, made on first use; a failing listener is reported as `where`. */
+  private listenersOf<A extends unknown[]>(table: Map<string, Listeners<A>>, event: string, where: string): Listeners<A> {
+    let listeners = table.get(event);
     if (!listeners) {
-      listeners = new Listeners((error) => this.connection.report(handlerError(`"${event}"`, error)));
-      this.handlers.set(event, listeners);
+      listeners = new Listeners<A>((error) => this.connection.report(handlerError(where, error)));
+      table.set(event, listeners);
     }
-    return listeners.add(handler as (data: unknown, message?: InboxMessage) => unknown);
+    return listeners;
   }
 
   onInbox(handler: (message: InboxMessage) => void | Promise<void>): () => void {
@@ -362,6 +396,12 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
       this.handlers.get(message.event)?.emitAndWait(message.data, message),
     ]);
   }
+}
+
+/** The stream a broadcast without a position names in its third argument (a topic's; see `StreamLabel`), or `undefined`. */
+function streamLabelOf(label: unknown): string | undefined {
+  const stream = (label as { stream?: unknown } | null | undefined)?.stream;
+  return typeof stream === "string" ? stream : undefined;
 }
 
 function assertApplicationEvent(event: string): void {

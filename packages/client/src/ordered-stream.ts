@@ -39,8 +39,8 @@ export interface StreamHost {
   /** One `stream:read` page; rejects with a {@link TrussClientError}. */
   /** `until`: the last offset needed, when filling a hole in live delivery. */
   read(stream: string, epoch: string, after: number, until?: number): Promise<StreamReadResult>;
-  /** Hands a message to the app's handlers. */
-  deliver(event: string, data: unknown): void;
+  /** Hands a message of `stream` to the app's handlers. */
+  deliver(event: string, data: unknown, stream: string): void;
   /** Tells the app a gap cannot be replayed. */
   resync(resync: StreamResync): void;
   /** Writes the stream's position through to the position store; `null` forgets it. */
@@ -340,7 +340,7 @@ export class OrderedStream {
   private handOver(arrival: Arrival): void {
     this.position = { epoch: arrival.position.epoch, offset: arrival.position.offset };
     this.pending.delete(arrival.position.offset);
-    this.host.deliver(arrival.event, arrival.data);
+    this.host.deliver(arrival.event, arrival.data, this.stream);
   }
 
   private drainPending(): void {

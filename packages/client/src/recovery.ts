@@ -24,13 +24,13 @@ export class StreamRecovery {
   /**
    * @param connection - the connection to read through.
    * @param store - where positions are kept.
-   * @param deliver - hands a message to the app's `on(event)` handlers.
+   * @param deliver - hands a message of a stream to the app's `on(event)` and `onTopic` handlers.
    * @param report - where a listener's failure goes, by listener kind.
    */
   constructor(
     private readonly connection: Connection,
     private readonly store: PositionStore,
-    private readonly deliver: (event: string, data: unknown) => void,
+    private readonly deliver: (event: string, data: unknown, stream: string) => void,
     report: (where: string) => (error: unknown) => void,
   ) {
     this.resyncListeners = new Listeners(report("onResync"));
@@ -83,7 +83,7 @@ export class StreamRecovery {
   receive(event: string, data: unknown, position: StreamPosition): void {
     const stream = this.streams.get(position.stream);
     if (stream) stream.receive(event, data, position);
-    else this.deliver(event, data);
+    else this.deliver(event, data, position.stream);
   }
 
   /** Starts tracking `stream` (a topic the app subscribes to), from its stored position if there is one. */

@@ -55,6 +55,9 @@ test("a topic's broadcasts sent while the connection was cut arrive once, in ord
   const send = (n: number) => server!.engine.toTopic("acme", "project:p-17").emit("task:moved", { n });
   const { client, received, recovering, resynced } = await positionedClient(send, "task:moved", "project:p-17");
   const companyNews = numbers(client, "stock:updated");
+  // The replayed ones came through the topic's stream too.
+  const viaTopic: number[] = [];
+  client.onTopic("project:p-17", "task:moved", (data) => void viaTopic.push((data as { n: number }).n));
 
   await whileCut(proxy, async () => {
     await waitFor(() => client.status === "reconnecting", { message: "the client to notice the cut" });
@@ -70,6 +73,7 @@ test("a topic's broadcasts sent while the connection was cut arrive once, in ord
   await sleep(200);
 
   expect(received).toEqual(range(0, 60));
+  expect(viaTopic).toEqual(range(1, 60));
   expect(companyNews).toEqual([1]);
   expect(resynced).toEqual([]);
   expect(recovering).toEqual([true, false]);

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import type { AuthorizePolicy, RealtimeEngineOptions } from "@truss/core";
+import { memoryStreamStore, type AuthorizePolicy, type RealtimeEngineOptions } from "@truss/core";
 import type { DocumentUpdated } from "@truss/protocol";
 import { signToken, sleep, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import type { DroppedSubscription, StatusChange, TrussClient, TrussClientError } from "@truss/client";
@@ -65,6 +65,43 @@ test("subscribe resolves once the policy allowed it, and the topic's emits reach
   engine.toTopic("acme", "project:control").emit("project:note", { text: "control" });
   await waitFor(() => notes.length === 2, { message: "the control topic's emit" });
   expect(notes.at(-1)).toEqual({ text: "control" });
+});
+
+test("onTopic hears its topic's events only: stored, volatile, and those the store could not keep; on() hears them all", async () => {
+  const streams = memoryStreamStore();
+  let storeDown = false;
+  const append: typeof streams.append = (...args) => (storeDown ? Promise.reject(new Error("store down")) : streams.append(...args));
+  const { url, engine } = await start({ streams: { ...streams, append } });
+  const client = openClient(url, alice);
+  const all = heard(client, "site-report:filed");
+  const towerA: unknown[] = [];
+  const stopA = client.onTopic("project:tower-a", "site-report:filed", (data) => void towerA.push(data));
+  const towerB: unknown[] = [];
+  client.onTopic("project:tower-b", "site-report:filed", (data) => void towerB.push(data));
+  await client.subscribe("project:tower-a");
+  await client.subscribe("project:tower-b");
+
+  await engine.toTopic("acme", "project:tower-b").emit("site-report:filed", { id: "b-stored" });
+  engine.toTopic("acme", "project:tower-b").volatile.emit("site-report:filed", { id: "b-volatile" });
+  await engine.toCompany("acme").emit("site-report:filed", { id: "company" });
+  await engine.toUser("acme", alice.userId).emit("site-report:filed", { id: "inbox" });
+  await engine.toTopic("acme", "project:tower-a").emit("site-report:filed", { id: "a-stored" });
+  engine.toTopic("acme", "project:tower-a").volatile.emit("site-report:filed", { id: "a-volatile" });
+  storeDown = true;
+  await engine.toTopic("acme", "project:tower-a").emit("site-report:filed", { id: "a-live-only" });
+  storeDown = false;
+  await waitFor(() => all.length === 7, { message: "every report through on()" });
+  expect(towerA).toEqual([{ id: "a-stored" }, { id: "a-volatile" }, { id: "a-live-only" }]);
+  expect(towerB).toEqual([{ id: "b-stored" }, { id: "b-volatile" }]);
+
+  stopA();
+  await engine.toTopic("acme", "project:tower-a").emit("site-report:filed", { id: "a-after-stop" });
+  await engine.toTopic("acme", "project:tower-b").emit("site-report:filed", { id: "b-control" });
+  await waitFor(() => towerB.length === 3, { message: "the control report" });
+  expect(towerA).toHaveLength(3);
+
+  expect(() => client.onTopic("project 17", "site-report:filed", () => undefined)).toThrow(TypeError);
+  expect(() => client.onTopic("project:tower-a", "inbox:message" as never, () => undefined)).toThrow(TypeError);
 });
 
 test("a refused topic rejects with the server's code and is not kept; a malformed name is refused before sending", async () => {

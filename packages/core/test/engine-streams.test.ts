@@ -26,19 +26,21 @@ function positions(socket: ClientSocket, event: string): Array<{ data: unknown; 
 }
 
 describe("company and topic streams", () => {
-  test("every stored broadcast carries its stream, epoch and a contiguous offset; volatile ones carry none", async () => {
+  test("every stored broadcast carries its stream, epoch and a contiguous offset; volatile ones carry none, a topic's only its stream", async () => {
     server = await startTestServer({ authorize: () => true });
     const socket = await connect(alice);
     await request(socket, "topic:subscribe", { topic: "project:p1" });
     const company = positions(socket, "project:updated");
     const topic = positions(socket, "task:moved");
     const typing = positions(socket, "user:typing");
+    const cursors = positions(socket, "cursor:moved");
 
     const emitted: Array<StreamPosition | null> = [];
     for (let n = 1; n <= 5; n++) emitted.push(await server.engine.toCompany("acme").emit("project:updated", { n }));
     for (let n = 1; n <= 3; n++) emitted.push(await server.engine.toTopic("acme", "project:p1").emit("task:moved", { n }));
     server.engine.toCompany("acme").volatile.emit("user:typing", { userId: "bob" });
-    await waitFor(() => company.length === 5 && topic.length === 3 && typing.length === 1);
+    server.engine.toTopic("acme", "project:p1").volatile.emit("cursor:moved", { x: 1 });
+    await waitFor(() => company.length === 5 && topic.length === 3 && typing.length === 1 && cursors.length === 1);
 
     const epoch = company[0]!.position!.epoch;
     expect(company.map((heard) => heard.position)).toEqual([1, 2, 3, 4, 5].map((offset) => ({ stream: "company", epoch, offset })));
@@ -46,6 +48,7 @@ describe("company and topic streams", () => {
     expect(topic[0]!.position!.stream).toBe("topic:project:p1");
     expect(emitted.map((position) => position?.offset)).toEqual([1, 2, 3, 4, 5, 1, 2, 3]);
     expect(typing).toEqual([{ data: { userId: "bob" } }]);
+    expect(cursors).toEqual([{ data: { x: 1 }, position: { stream: "topic:project:p1" } }]);
   });
 
   test("data the application changes after emit (a BigInt, a cycle, a field) changes nothing stored or sent, and the stream goes on", async () => {

@@ -239,8 +239,20 @@ export function topicOfStream(stream: string): string | null {
 }
 
 /**
+ * The third argument of a topic broadcast that has no place in its stream
+ * (sent `volatile`, or live only because the store could not keep it): the
+ * stream it came through, so a client can tell topics' events apart. A
+ * broadcast with no third argument is the company's.
+ */
+export interface StreamLabel {
+  /** `topic:<name>`. */
+  stream: string;
+}
+
+/**
  * Where a broadcast sits in its stream: the third argument of every company
- * and topic broadcast that was stored (volatile ones carry none). Offsets
+ * and topic broadcast that was stored (volatile topic ones carry a
+ * {@link StreamLabel}, volatile company ones nothing). Offsets
  * grow by one per message within an epoch; a new epoch means the stream's
  * history was lost and offsets started again.
  */

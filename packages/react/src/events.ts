@@ -20,10 +20,11 @@ export function useEvent<E extends ServerEvent>(event: E, handler: EventHandler<
 
 /**
  * Handles each event of `handlers` while mounted, calling the handler of
- * the latest render; subscribes again only when the client or the set of
- * events changes.
+ * the latest render; subscribes again only when the client, the topic or
+ * the set of events changes. With `topic`, only events that came through
+ * that topic's stream are handled (`client.onTopic`).
  */
-export function useEventHandlers(handlers: EventHandlers | undefined): void {
+export function useEventHandlers(handlers: EventHandlers | undefined, topic?: string): void {
   const client = useTrussClient();
   const latest = useRef(handlers);
   useEffect(() => {
@@ -32,11 +33,15 @@ export function useEventHandlers(handlers: EventHandlers | undefined): void {
   const events = Object.keys(handlers ?? {}).sort().join("\n");
   useEffect(() => {
     if (!client || events === "") return;
-    const stops = events.split("\n").map((event) =>
-      client.on(event as ServerEvent, (data, message) => (latest.current?.[event as ServerEvent] as EventHandler<ServerEvent> | undefined)?.(data, message)),
-    );
+    const handle =
+      (event: string) =>
+      (data: unknown, message?: unknown): void | Promise<void> =>
+        (latest.current?.[event as ServerEvent] as ((data: unknown, message?: unknown) => void | Promise<void>) | undefined)?.(data, message);
+    const stops = events
+      .split("\n")
+      .map((event) => (topic === undefined ? client.on(event as ServerEvent, handle(event)) : client.onTopic(topic, event as ServerEvent, handle(event))));
     return () => {
       for (const stop of stops) stop();
     };
-  }, [client, events]);
+  }, [client, events, topic]);
 }

@@ -13,8 +13,9 @@ import { useSharedSubscription } from "./use-shared.js";
  *
  * Components on the same topic share one subscription: the first one to
  * mount subscribes, the last one to unmount unsubscribes. `handlers` are
- * handled like {@link useEvent}'s, while mounted, whichever stream the event
- * came through (the client does not tell topics' events apart).
+ * called like {@link useEvent}'s, while mounted, but only for events sent to
+ * this topic (stored or volatile): the same event sent to another topic, to
+ * the company or through the inbox does not reach them.
  *
  * @example
  * ```tsx
@@ -24,6 +25,6 @@ import { useSharedSubscription } from "./use-shared.js";
  */
 export function useTopic(topic: string, handlers?: EventHandlers): SubscriptionState {
   const state = useSharedSubscription("topics", topic);
-  useEventHandlers(handlers);
+  useEventHandlers(handlers, topic);
   return state;
 }

@@ -29,22 +29,32 @@ test("useEvent calls the latest handler and does not subscribe again when the ha
   expect(on).toHaveBeenCalledTimes(1);
 });
 
-test("useTopic's handlers hear the topic's broadcasts while mounted", async () => {
+test("useTopic's handlers hear their own topic's broadcasts only, stored or volatile, while mounted", async () => {
   const server = await startServer();
   const client = openClient(server.url, alice);
-  const filed: unknown[] = [];
+  const filed: Record<string, unknown[]> = { "tower-a": [], "tower-b": [] };
 
-  function Feed() {
-    const { status } = useTopic("project:tower-b", { "site-report:filed": (report) => void filed.push(report) });
-    return <p data-testid="feed">{status}</p>;
+  function Feed({ project }: { project: "tower-a" | "tower-b" }) {
+    const { status } = useTopic(`project:${project}`, { "site-report:filed": (report) => void filed[project]!.push(report) });
+    return <p data-testid={project}>{status}</p>;
   }
-  const view = renderWith(client, <Feed />);
-  await waitForDom(() => expect(screen.getByTestId("feed").textContent).toBe("active"));
-  await server.engine.toTopic("acme", "project:tower-b").emit("site-report:filed", { id: "r-1" });
-  await waitForDom(() => expect(filed).toEqual([{ id: "r-1" }]));
+  const view = renderWith(
+    client,
+    <>
+      <Feed project="tower-a" />
+      <Feed project="tower-b" />
+    </>,
+  );
+  for (const project of ["tower-a", "tower-b"]) await waitForDom(() => expect(screen.getByTestId(project).textContent).toBe("active"));
+  await server.engine.toTopic("acme", "project:tower-a").emit("site-report:filed", { id: "a-1" });
+  server.engine.toTopic("acme", "project:tower-a").volatile.emit("site-report:filed", { id: "a-2" });
+  await server.engine.toCompany("acme").emit("site-report:filed", { id: "company" });
+  await server.engine.toTopic("acme", "project:tower-b").emit("site-report:filed", { id: "b-1" });
+  await waitForDom(() => expect(filed["tower-b"]).toEqual([{ id: "b-1" }]));
+  expect(filed["tower-a"]).toEqual([{ id: "a-1" }, { id: "a-2" }]);
 
   view.unmount();
-  await server.engine.toCompany("acme").emit("site-report:filed", { id: "r-2" });
+  await server.engine.toTopic("acme", "project:tower-b").emit("site-report:filed", { id: "b-2" });
   await new Promise((resolve) => setTimeout(resolve, 50));
-  expect(filed).toEqual([{ id: "r-1" }]);
+  expect(filed["tower-b"]).toEqual([{ id: "b-1" }]);
 });

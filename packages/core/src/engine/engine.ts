@@ -223,8 +223,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       volatile: {
         emit: (event, data) => {
           assertApplicationEvent(event);
-          // Checked and copied like a stored broadcast: a value JSON cannot carry is a coded error, not the encoder's throw.
-          emitApplicationEvent(this.ctx.namespace().to(room), event, this.streams.snapshot(event, data));
+          this.streams.publishVolatile(key, room, event, data);
           this.countBroadcast(key.companyId, `${scope}_volatile`);
         },
       },

@@ -2,7 +2,7 @@ import type { Namespace, Socket } from "socket.io";
 import { Adapter } from "socket.io-adapter";
 import type { Principal } from "./principal.js";
 import type { InboxMessage, UserKey } from "../inbox/store.js";
-import type { StreamPosition, TrussClientEvents, TrussServerEvents } from "@truss/protocol";
+import type { StreamLabel, StreamPosition, TrussClientEvents, TrussServerEvents } from "@truss/protocol";
 import type { RevocationRecord } from "../revocations/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./logger.js";
@@ -53,11 +53,12 @@ export type TrussSocket = Socket<TrussClientEvents, TrussServerEvents, TrussInte
 /**
  * Emits an application event, whose name and payload the protocol's event
  * maps cannot know: the one place the typed wire is left on purpose. Callers
- * check the name against the reserved protocol events first.
+ * check the name against the reserved protocol events first. A broadcast's
+ * third argument is its place in its stream, or only its stream's name.
  */
-export function emitApplicationEvent(target: { emit(...args: never[]): unknown }, event: string, data: unknown, position?: StreamPosition): void {
+export function emitApplicationEvent(target: { emit(...args: never[]): unknown }, event: string, data: unknown, where?: StreamPosition | StreamLabel): void {
   const emitter = target as unknown as { emit(event: string, ...args: unknown[]): void };
-  if (position) emitter.emit(event, data, position);
+  if (where) emitter.emit(event, data, where);
   else emitter.emit(event, data);
 }
 

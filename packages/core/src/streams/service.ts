@@ -1,7 +1,7 @@
 import type { StreamAppendOptions, StreamEntry, StreamKey, StreamStore } from "./store.js";
 import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "../kernel/idempotency.js";
 import { TrussError } from "../kernel/errors.js";
-import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
+import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamLabel, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
@@ -86,7 +86,7 @@ export class StreamService {
    *
    * @throws TrussError `INVALID_PAYLOAD` / `PAYLOAD_TOO_LARGE`.
    */
-  snapshot(event: string, data: unknown): unknown {
+  private snapshot(event: string, data: unknown): unknown {
     return jsonSnapshot(data, { maxDepth: this.limits.maxDepth, maxBytes: this.limits.maxMessageBytes }, `The data of "${event}"`).value;
   }
 
@@ -146,7 +146,7 @@ export class StreamService {
         stream: key.stream,
         error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
       });
-      this.emitLive(namespace, room, event, copy);
+      this.emitLive(namespace, room, event, copy, labelOf(key));
       return outcome;
     });
     this.tails.set(room, published);
@@ -166,13 +166,24 @@ export class StreamService {
    * publish) must not break the stream's chain of publishes: a stored
    * broadcast is still read by the devices that missed it.
    */
-  private emitLive(namespace: TrussNamespace, room: string, event: string, data: unknown, position?: StreamPosition): void {
+  private emitLive(namespace: TrussNamespace, room: string, event: string, data: unknown, where: StreamPosition | StreamLabel | undefined): void {
     try {
-      emitApplicationEvent(namespace.to(room), event, data, position);
+      emitApplicationEvent(namespace.to(room), event, data, where);
     } catch (error) {
       this.ctx.metrics.inc("truss_broadcast_send_failures_total");
       this.ctx.logger.warn("a broadcast could not be sent live", { room, error: error instanceof Error ? error.message : String(error) });
     }
+  }
+
+  /**
+   * Sends a broadcast live only (`volatile`): checked and copied like a
+   * stored one, so a value JSON cannot carry is a coded error rather than
+   * the encoder's throw, and labelled with its topic's stream.
+   *
+   * @throws Error before `attach`/`bind`, and TrussError `INVALID_PAYLOAD` / `PAYLOAD_TOO_LARGE`.
+   */
+  publishVolatile(key: StreamKey, room: string, event: string, data: unknown): void {
+    emitApplicationEvent(this.ctx.namespace().to(room), event, this.snapshot(event, data), labelOf(key));
   }
 
   /**
@@ -251,4 +262,9 @@ export class StreamService {
     if (found.entries.length > 0) this.ctx.metrics.inc("truss_stream_recoveries_total");
     return { epoch: found.epoch, top: found.top, entries: found.entries, resync: null };
   }
+}
+
+/** What a broadcast without a place in its stream carries: its topic's stream; nothing for the company's, which is implied. */
+function labelOf(key: StreamKey): StreamLabel | undefined {
+  return key.stream === COMPANY_STREAM ? undefined : { stream: key.stream };
 }
