@@ -23,6 +23,10 @@ const RECOVERY = { truss: TrussStreamPosition, socketio: SocketIoSession };
 
 const groups = new Map();
 const tokens = new Map();
+/** Per group, what its `write` slices added up to (`cumulative: true`). */
+const writeTotals = new Map();
+/** Per group, what its `connect` slices added up to (`cumulative: true`). */
+const connectTotals = new Map();
 let stats = freshStats();
 
 function freshStats() {
@@ -155,6 +159,7 @@ async function connectAll(specs, ports, concurrency, onClient, recovery) {
   const elapsedMs = now() - startedAt;
   return {
     clients,
+    histogram: latency,
     result: {
       connected: clients.length,
       failed,
@@ -212,10 +217,20 @@ serveCommands({
    * `recovery` (`truss` or `socketio`), each keeps its place in the company
    * broadcasts that way, for `cut` and `recover`.
    */
-  async connect({ group: name, ports, clients: specs, concurrency = 100, recovery = null }) {
-    const { clients, result } = await connectAll(specs, ports, concurrency, undefined, recovery);
+  async connect({ group: name, ports, clients: specs, concurrency = 100, recovery = null, cumulative = false }) {
+    const { clients, result, histogram } = await connectAll(specs, ports, concurrency, undefined, recovery);
     groups.set(name, [...(groups.get(name) ?? []), ...clients]);
-    return result;
+    if (!cumulative) return result;
+    // One slice of a longer measurement: the answer adds up the group's cumulative slices so far.
+    let totals = connectTotals.get(name);
+    if (!totals) connectTotals.set(name, (totals = { histograms: [], connected: 0, failed: 0, errors: {}, elapsedMs: 0 }));
+    totals.histograms.push(histogram);
+    totals.connected += result.connected;
+    totals.failed += result.failed;
+    totals.elapsedMs += result.elapsedMs;
+    for (const [key, count] of Object.entries(result.errors)) totals.errors[key] = (totals.errors[key] ?? 0) + count;
+    const { connected, failed, errors, elapsedMs } = totals;
+    return { connected, failed, errors, elapsedMs, perSecond: Math.round((connected / elapsedMs) * 1000), latency: mergedSummary(totals.histograms) };
   },
 
   /**
@@ -388,17 +403,26 @@ serveCommands({
     };
   },
 
-  /** Runs every client of a group as a closed-loop document writer for `durationMs`. */
-  async write({ group: name, durationMs, docs, fields, mutationIds = false }) {
+  /**
+   * Runs every client of a group as a closed-loop document writer for
+   * `durationMs`. With `cumulative`, one slice of a longer measurement: the
+   * writers keep the versions they saw, and the answer adds up every
+   * cumulative slice of the group so far (counts, time, latencies).
+   */
+  async write({ group: name, durationMs, docs, fields, mutationIds = false, cumulative = false }) {
     const clients = group(name);
-    const outcome = { applied: 0, merged: 0, conflict: 0, error: 0, errors: {} };
-    const latency = new Histogram();
-    for (const client of clients) client.state = { known: new Map(docs.map((id) => [id, 1])) };
+    let totals = cumulative ? writeTotals.get(name) : undefined;
+    if (!totals) {
+      totals = { outcome: { applied: 0, merged: 0, conflict: 0, error: 0, errors: {} }, latency: new Histogram(), elapsedMs: 0 };
+      for (const client of clients) client.state = { known: new Map(docs.map((id) => [id, 1])) };
+      if (cumulative) writeTotals.set(name, totals);
+    }
+    const { outcome, latency } = totals;
     const startedAt = now();
     const deadline = startedAt + durationMs;
     await Promise.all(clients.map((client) => runWriter(client, { deadline, docs, fields, outcome, latency, mutationIds })));
-    const elapsedMs = now() - startedAt;
-    return { ...outcome, elapsedMs: Math.round(elapsedMs), latency: latency.summary() };
+    totals.elapsedMs += now() - startedAt;
+    return { ...outcome, elapsedMs: Math.round(totals.elapsedMs), latency: latency.summary() };
   },
 });
 

@@ -8,39 +8,66 @@
  * every commit goes to the other 49 writers as `document:updated`. Truss
  * runs it twice: as above, and with a mutation id on every update (what
  * `@truss/client`'s outbox sends), to show what exactly-once costs.
+ *
+ * The three servers run side by side (each on the server core, with its own
+ * generator) and take turns: short slices of the same load, one server at a
+ * time, each slice's order rotated. A machine whose speed drifts over
+ * seconds (a shared host) then slows all three alike, where measuring one
+ * server after the other would put the drift into the ratios.
  */
 import { clientsOf } from "./layout.mjs";
 
 function plan(quick) {
-  return { writers: quick ? 10 : 50, docs: 10, fields: 10, durationMs: quick ? 300 : 2000 };
+  return { writers: quick ? 10 : 50, docs: 10, fields: 10, slices: quick ? 2 : 8, sliceMs: quick ? 150 : 300 };
 }
 
-async function measureServer(ctx, kind, store, setup, { mutationIds = false } = {}) {
-  const { clients, docs, fields, durationMs } = setup;
+async function measureStore(ctx, store, setup) {
+  const { clients, docs, fields, slices, sliceMs } = setup;
   const redisPort = store === "redis" ? (await ctx.redis()).port : undefined;
-  const label = `${kind}-${store}${mutationIds ? "-mutation-ids" : ""}`;
-  const server = await ctx.server(kind, { features: ["documents"], store, redisPort, prefix: ctx.prefix() }, { name: label });
-  const generator = await ctx.generator();
-  await server.call("seedDocuments", { companyId: clients[0].companyId, docs, fields });
-  const connect = await generator.call("connect", { group: "writers", ports: [server.port], clients, concurrency: 50 });
-  if (connect.failed > 0) throw new Error(`${label}: ${connect.failed} connections failed: ${JSON.stringify(connect.errors)}`);
-  await ctx.quiet(generator);
-  await generator.call("reset");
-  const cpuBefore = await server.call("cpu");
-  const result = await ctx.profiled(server, label, () => generator.call("write", { group: "writers", durationMs, docs, fields, mutationIds }));
-  const cpuMicros = (await server.call("cpu")) - cpuBefore;
-  const commits = result.applied + result.merged;
-  const attempts = commits + result.conflict;
-  const summary = {
-    ...result,
-    commitsPerSecond: Math.round((commits / result.elapsedMs) * 1000),
-    conflictRate: attempts ? Math.round((result.conflict / attempts) * 1000) / 1000 : null,
-    cpuPerUpdate: attempts ? Math.round(cpuMicros / attempts) : null,
+  const entries = [
+    { key: "baseline", kind: "socketio", mutationIds: false },
+    { key: "truss", kind: "truss", mutationIds: false },
+    { key: "withIds", kind: "truss", mutationIds: true },
+  ];
+  for (const entry of entries) {
+    entry.label = `${entry.kind}-${store}${entry.mutationIds ? "-mutation-ids" : ""}`;
+    entry.server = await ctx.server(entry.kind, { features: ["documents"], store, redisPort, prefix: ctx.prefix() }, { name: entry.label });
+    entry.generator = await ctx.generator();
+    await entry.server.call("seedDocuments", { companyId: clients[0].companyId, docs, fields });
+    const connect = await entry.generator.call("connect", { group: "writers", ports: [entry.server.port], clients, concurrency: 50 });
+    if (connect.failed > 0) throw new Error(`${entry.label}: ${connect.failed} connections failed: ${JSON.stringify(connect.errors)}`);
+    await ctx.quiet(entry.generator);
+    entry.cpuMicros = 0;
+  }
+  const runSlices = async () => {
+    for (let slice = 0; slice < slices; slice++) {
+      for (let turn = 0; turn < entries.length; turn++) {
+        const entry = entries[(slice + turn) % entries.length];
+        const cpuBefore = await entry.server.call("cpu");
+        entry.result = await entry.generator.call("write", { group: "writers", durationMs: sliceMs, docs, fields, mutationIds: entry.mutationIds, cumulative: true });
+        entry.cpuMicros += (await entry.server.call("cpu")) - cpuBefore;
+      }
+    }
   };
-  if (result.error > 0) throw new Error(`${label}: ${result.error} updates failed: ${JSON.stringify(result.errors)}`);
-  ctx.step(label, `${summary.commitsPerSecond} commits/s, conflict rate ${summary.conflictRate}, p99 ${result.latency.p99} ms`);
+  // Each profile covers the whole interleaved phase; a server's turns are where its samples are.
+  await entries.reduceRight((inner, entry) => () => ctx.profiled(entry.server, entry.label, inner), runSlices)();
+  const summaries = {};
+  for (const { key, label, result, cpuMicros } of entries) {
+    const commits = result.applied + result.merged;
+    const attempts = commits + result.conflict;
+    const summary = {
+      ...result,
+      cpuMicros,
+      commitsPerSecond: Math.round((commits / result.elapsedMs) * 1000),
+      conflictRate: attempts ? Math.round((result.conflict / attempts) * 1000) / 1000 : null,
+      cpuPerUpdate: attempts ? Math.round(cpuMicros / attempts) : null,
+    };
+    if (result.error > 0) throw new Error(`${label}: ${result.error} updates failed: ${JSON.stringify(result.errors)}`);
+    ctx.step(label, `${summary.commitsPerSecond} commits/s, conflict rate ${summary.conflictRate}, p99 ${result.latency.p99} ms, ${summary.cpuPerUpdate} µs CPU/update`);
+    summaries[key] = summary;
+  }
   await ctx.stopAll();
-  return summary;
+  return summaries;
 }
 
 export default {
@@ -50,14 +77,11 @@ export default {
     const { writers, ...rest } = plan(ctx.quick);
     const docs = Array.from({ length: rest.docs }, (_, index) => `p${index}`);
     const fields = Array.from({ length: rest.fields }, (_, index) => `f${index}`);
-    const setup = { clients: clientsOf({ companies: 1, perCompany: writers, prefix: "d" }), docs, fields, durationMs: rest.durationMs };
+    const setup = { clients: clientsOf({ companies: 1, perCompany: writers, prefix: "d" }), docs, fields, slices: rest.slices, sliceMs: rest.sliceMs };
     const rows = [];
     const results = {};
     for (const store of ["memory", "redis"]) {
-      const baseline = await measureServer(ctx, "socketio", store, setup);
-      const truss = await measureServer(ctx, "truss", store, setup);
-      // The same Truss scenario with every update carrying a mutation id, as @truss/client's outbox sends them.
-      const withIds = await measureServer(ctx, "truss", store, setup, { mutationIds: true });
+      const { baseline, truss, withIds } = await measureStore(ctx, store, setup);
       results[store] = { truss, baseline, withIds };
       rows.push(
         { metric: `${store}: commits per second`, unit: "/s", better: "higher", truss: truss.commitsPerSecond, baseline: baseline.commitsPerSecond, target: { min: 0.95 } },

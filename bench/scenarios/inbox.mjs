@@ -16,61 +16,110 @@ import { clientsOf } from "./layout.mjs";
 import { awaitDelivery } from "../lib/settle.mjs";
 
 function plan(quick) {
-  if (quick) return { layout: { companies: 5, perCompany: 10 }, steadyRate: 200, floodRate: 2000, stepMs: 300, queued: 20 };
-  return { layout: { companies: 10, perCompany: 100 }, steadyRate: 2000, floodRate: 40_000, stepMs: 1500, queued: 100 };
+  if (quick) return { layout: { companies: 5, perCompany: 10 }, steadyRate: 200, floodRate: 2000, stepMs: 300, floodSlices: 2, queued: 20 };
+  return { layout: { companies: 10, perCompany: 100 }, steadyRate: 2000, floodRate: 40_000, stepMs: 1500, floodSlices: 4, queued: 100 };
 }
 
-async function sendStep(ctx, server, generator, { users, rate, durationMs, label }) {
+async function sendStep(ctx, server, generator, { users, rate, durationMs }) {
   await generator.call("reset");
   const cpuBefore = await server.call("cpu");
-  const sent = await ctx.profiled(server, label, () => server.call("toUser", { users, rate, durationMs }, 120_000));
+  const sent = await server.call("toUser", { users, rate, durationMs }, 120_000);
   const stats = await awaitDelivery(generator, (current) => current.inboxReceived >= sent.stored, { maxMs: 10_000 });
   const cpuMicros = (await server.call("cpu")) - cpuBefore;
   const seconds = Math.max(durationMs, stats.lastAt - sent.startedAt) / 1000;
+  return { rate, planned: sent.planned, sent: sent.sent, stored: sent.stored, failed: sent.failed, stats, seconds, cpuMicros };
+}
+
+/** What a step (or the sum of a flood's slices) comes to: deliveries, their rate and CPU, latency. */
+function stepSummary({ rate, planned, sent, stored, failed, stats, seconds, cpuMicros }) {
+  const { received, duplicates, acks, latency } = stats.inbox;
   return {
     rate,
-    planned: sent.planned,
-    sent: sent.sent,
-    stored: sent.stored,
-    failed: sent.failed,
-    received: stats.inbox.received,
-    duplicates: stats.inbox.duplicates,
-    deliveredPerSecond: Math.round(stats.inbox.received / seconds),
-    acks: stats.inbox.acks,
-    cpuPerMessage: stats.inbox.received ? Math.round((cpuMicros / stats.inbox.received) * 100) / 100 : null,
-    latency: stats.inbox.latency,
+    planned,
+    sent,
+    stored,
+    failed,
+    received,
+    duplicates,
+    deliveredPerSecond: Math.round(received / seconds),
+    acks,
+    cpuPerMessage: received ? Math.round((cpuMicros / received) * 100) / 100 : null,
+    latency,
   };
 }
 
-async function measureServer(ctx, kind, store, setup) {
-  const { clients, users, steadyRate, floodRate, stepMs, queued } = setup;
+/** Adds one flood slice into the running total (`null` before the first). */
+function addSlice(total, slice) {
+  if (!total) return { ...slice, stats: { inbox: { ...slice.stats.inbox } } };
+  for (const key of ["planned", "sent", "stored", "failed", "seconds", "cpuMicros"]) total[key] += slice[key];
+  for (const key of ["received", "duplicates", "acks"]) total.stats.inbox[key] += slice.stats.inbox[key];
+  total.stats.inbox.latency = slice.stats.inbox.latency;
+  return total;
+}
+
+/**
+ * Both servers of one store, side by side on the server core with a
+ * generator each: connect, a steady step each, then the flood in slices
+ * that take turns (each slice's order rotated, every slice delivered in
+ * full before the next server's), so a machine whose speed drifts over
+ * seconds slows both alike; then each one's drain.
+ */
+async function measureStore(ctx, store, setup) {
+  const { clients, users, steadyRate, floodRate, stepMs, floodSlices, queued } = setup;
   const redisPort = store === "redis" ? (await ctx.redis()).port : undefined;
-  const label = `${kind}-${store}`;
-  const server = await ctx.server(kind, { features: ["inbox"], store, redisPort, prefix: ctx.prefix() }, { name: label });
-  const generator = await ctx.generator();
-  ctx.step(label, `connecting ${clients.length} devices`);
-  const connect = await generator.call("connect", { group: "live", ports: [server.port], clients, concurrency: 100 });
-  if (connect.failed > 0) throw new Error(`${label}: ${connect.failed} connections failed: ${JSON.stringify(connect.errors)}`);
-  await ctx.quiet(generator);
+  const entries = [
+    { key: "baseline", kind: "socketio" },
+    { key: "truss", kind: "truss" },
+  ];
+  for (const entry of entries) {
+    entry.label = `${entry.kind}-${store}`;
+    entry.server = await ctx.server(entry.kind, { features: ["inbox"], store, redisPort, prefix: ctx.prefix() }, { name: entry.label });
+    entry.generator = await ctx.generator();
+    ctx.step(entry.label, `connecting ${clients.length} devices`);
+    entry.connect = await entry.generator.call("connect", { group: "live", ports: [entry.server.port], clients, concurrency: 100 });
+    if (entry.connect.failed > 0) throw new Error(`${entry.label}: ${entry.connect.failed} connections failed: ${JSON.stringify(entry.connect.errors)}`);
+    await ctx.quiet(entry.generator);
+  }
+  for (const entry of entries) {
+    entry.steady = stepSummary(await ctx.profiled(entry.server, `${entry.label}-steady`, () => sendStep(ctx, entry.server, entry.generator, { users, rate: steadyRate, durationMs: stepMs })));
+    ctx.step(entry.label, `steady ${steadyRate} msg/s: p50 ${entry.steady.latency.p50} ms, p99 ${entry.steady.latency.p99} ms`);
+    await ctx.quiet(entry.generator, { quietMs: 200 });
+  }
+  const sliceMs = Math.round(stepMs / floodSlices);
+  const runSlices = async () => {
+    for (let slice = 0; slice < floodSlices; slice++) {
+      for (let turn = 0; turn < entries.length; turn++) {
+        const entry = entries[(slice + turn) % entries.length];
+        entry.floodTotal = addSlice(entry.floodTotal, await sendStep(ctx, entry.server, entry.generator, { users, rate: floodRate, durationMs: sliceMs }));
+        await ctx.quiet(entry.generator, { quietMs: 200 });
+      }
+    }
+  };
+  await entries.reduceRight((inner, entry) => () => ctx.profiled(entry.server, `${entry.label}-flood`, inner), runSlices)();
+  for (const entry of entries) {
+    entry.flood = stepSummary(entry.floodTotal);
+    ctx.step(entry.label, `flood ${floodRate} msg/s offered in ${floodSlices} turns: ${entry.flood.deliveredPerSecond} delivered/s, ${entry.flood.cpuPerMessage} µs CPU/msg`);
+  }
 
-  const steady = await sendStep(ctx, server, generator, { users, rate: steadyRate, durationMs: stepMs, label: `${label}-steady` });
-  ctx.step(label, `steady ${steadyRate} msg/s: p50 ${steady.latency.p50} ms, p99 ${steady.latency.p99} ms`);
-  await ctx.quiet(generator, { quietMs: 200 });
-  const flood = await sendStep(ctx, server, generator, { users, rate: floodRate, durationMs: stepMs, label: `${label}-flood` });
-  ctx.step(label, `flood ${floodRate} msg/s offered: ${flood.deliveredPerSecond} delivered/s, p99 ${flood.latency.p99} ms, ${flood.cpuPerMessage} µs CPU/msg`);
-
-  // Let the last acks land so each device's cursor is where it stopped.
-  await sleep(200);
-  await generator.call("close", { group: "live" });
-  const enqueue = await server.call("enqueue", { users, perUser: queued }, 120_000);
-  ctx.step(label, `queued ${queued} for each of ${users.length} offline devices in ${enqueue.elapsedMs} ms; reconnecting`);
-  const drain = await ctx.profiled(server, `${label}-drain`, () =>
-    generator.call("drain", { group: "drain", ports: [server.port], clients, perClient: queued, concurrency: 100 }, 120_000),
-  );
-  if (drain.timedOut) throw new Error(`${label}: ${drain.devices - drain.drained} devices did not get all ${queued} messages`);
-  ctx.step(label, `drained ${drain.received} messages to ${drain.devices} devices in ${drain.drainMs} ms`);
+  for (const entry of entries) {
+    const { label, server, generator } = entry;
+    // Let the last acks land so each device's cursor is where it stopped.
+    await sleep(200);
+    await generator.call("close", { group: "live" });
+    const enqueue = await server.call("enqueue", { users, perUser: queued }, 120_000);
+    ctx.step(label, `queued ${queued} for each of ${users.length} offline devices in ${enqueue.elapsedMs} ms; reconnecting`);
+    const drain = await ctx.profiled(server, `${label}-drain`, () =>
+      generator.call("drain", { group: "drain", ports: [server.port], clients, perClient: queued, concurrency: 100 }, 120_000),
+    );
+    if (drain.timedOut) throw new Error(`${label}: ${drain.devices - drain.drained} devices did not get all ${queued} messages`);
+    ctx.step(label, `drained ${drain.received} messages to ${drain.devices} devices in ${drain.drainMs} ms`);
+    entry.enqueue = enqueue;
+    entry.drain = drain;
+  }
   await ctx.stopAll();
-  return { connect, steady, flood, enqueue, drain };
+  const summaries = {};
+  for (const { key, connect, steady, flood, enqueue, drain } of entries) summaries[key] = { connect, steady, flood, enqueue, drain };
+  return summaries;
 }
 
 export default {
@@ -83,8 +132,7 @@ export default {
     const results = {};
     const rows = [];
     for (const store of ["memory", "redis"]) {
-      const baseline = await measureServer(ctx, "socketio", store, setup);
-      const truss = await measureServer(ctx, "truss", store, setup);
+      const { baseline, truss } = await measureStore(ctx, store, setup);
       results[store] = { truss, baseline };
       rows.push(
         { metric: `${store}: delivered under flood`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: baseline.flood.deliveredPerSecond, target: { min: 0.95 } },
