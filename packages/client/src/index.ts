@@ -52,5 +52,6 @@ export type {
   ResyncReason,
   ScopedPresenceChange,
   ScopedPresenceMember,
+  StreamLabel,
   StreamPosition,
 } from "@truss/protocol";
