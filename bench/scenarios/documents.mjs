@@ -9,7 +9,8 @@
  * runs it twice: as above, and with a mutation id on every update (what
  * `@truss/client`'s outbox sends), to show what exactly-once costs.
  *
- * The three servers run side by side (each on the server core, with its own
+ * A fourth server does the job by hand with the rate limits and metrics a
+ * server in production keeps (servers/by-hand/production.mjs). The servers run side by side (each on the server core, with its own
  * generator) and take turns: short slices of the same load, one server at a
  * time, each slice's order rotated. A machine whose speed drifts over
  * seconds (a shared host) then slows all three alike, where measuring one
@@ -25,13 +26,15 @@ async function measureStore(ctx, store, setup) {
   const { clients, docs, fields, slices, sliceMs } = setup;
   const redisPort = store === "redis" ? (await ctx.redis()).port : undefined;
   const entries = [
-    { key: "baseline", kind: "socketio", mutationIds: false },
-    { key: "truss", kind: "truss", mutationIds: false },
-    { key: "withIds", kind: "truss", mutationIds: true },
+    { key: "baseline", kind: "socketio", mutationIds: false, features: ["documents"] },
+    { key: "truss", kind: "truss", mutationIds: false, features: ["documents"] },
+    { key: "withIds", kind: "truss", mutationIds: true, features: ["documents"] },
+    // The job by hand with what a server in production adds: rate limits and metrics (servers/by-hand/production.mjs).
+    { key: "production", kind: "socketio", mutationIds: false, features: ["documents", "production"] },
   ];
   for (const entry of entries) {
-    entry.label = `${entry.kind}-${store}${entry.mutationIds ? "-mutation-ids" : ""}`;
-    entry.server = await ctx.server(entry.kind, { features: ["documents"], store, redisPort, prefix: ctx.prefix() }, { name: entry.label });
+    entry.label = `${entry.kind}-${store}${entry.mutationIds ? "-mutation-ids" : ""}${entry.key === "production" ? "-production" : ""}`;
+    entry.server = await ctx.server(entry.kind, { features: entry.features, store, redisPort, prefix: ctx.prefix() }, { name: entry.label });
     entry.generator = await ctx.generator();
     await entry.server.call("seedDocuments", { companyId: clients[0].companyId, docs, fields });
     const connect = await entry.generator.call("connect", { group: "writers", ports: [entry.server.port], clients, concurrency: 50 });
@@ -81,11 +84,13 @@ export default {
     const rows = [];
     const results = {};
     for (const store of ["memory", "redis"]) {
-      const { baseline, truss, withIds } = await measureStore(ctx, store, setup);
-      results[store] = { truss, baseline, withIds };
+      const { baseline, truss, withIds, production } = await measureStore(ctx, store, setup);
+      results[store] = { truss, baseline, withIds, production };
       rows.push(
         { metric: `${store}: commits per second`, unit: "/s", better: "higher", truss: truss.commitsPerSecond, baseline: baseline.commitsPerSecond, target: { min: 0.95 } },
         { metric: `${store}: server CPU per update`, unit: "µs", better: "lower", truss: truss.cpuPerUpdate, baseline: baseline.cpuPerUpdate },
+        { metric: `${store}: commits per second (baseline: by hand with the rate limits and metrics of a server in production)`, unit: "/s", better: "higher", truss: truss.commitsPerSecond, baseline: production.commitsPerSecond },
+        { metric: `${store}: server CPU per update (baseline: by hand with the rate limits and metrics of a server in production)`, unit: "µs", better: "lower", truss: truss.cpuPerUpdate, baseline: production.cpuPerUpdate },
         { metric: `${store}: conflict rate`, unit: "", better: "lower", truss: truss.conflictRate, baseline: baseline.conflictRate },
         { metric: `${store}: update ack p99`, unit: "ms", better: "lower", truss: truss.latency.p99, baseline: baseline.latency.p99 },
         {

@@ -58,22 +58,25 @@ function addSlice(total, slice) {
 }
 
 /**
- * Both servers of one store, side by side on the server core with a
- * generator each: connect, a steady step each, then the flood in slices
- * that take turns (each slice's order rotated, every slice delivered in
- * full before the next server's), so a machine whose speed drifts over
- * seconds slows both alike; then each one's drain.
+ * The servers of one store (Truss, the job by hand, and the job by hand
+ * with production's limits and metrics), side by side on the server core
+ * with a generator each: connect, a steady step each, then the flood in
+ * slices that take turns (each slice's order rotated, every slice delivered
+ * in full before the next server's), so a machine whose speed drifts over
+ * seconds slows them alike; then each one's drain.
  */
 async function measureStore(ctx, store, setup) {
   const { clients, users, steadyRate, floodRate, stepMs, floodSlices, queued } = setup;
   const redisPort = store === "redis" ? (await ctx.redis()).port : undefined;
   const entries = [
-    { key: "baseline", kind: "socketio" },
-    { key: "truss", kind: "truss" },
+    { key: "baseline", kind: "socketio", features: ["inbox"] },
+    { key: "truss", kind: "truss", features: ["inbox"] },
+    // The job by hand with what a server in production adds: rate limits and metrics (servers/by-hand/production.mjs).
+    { key: "production", kind: "socketio", features: ["inbox", "production"] },
   ];
   for (const entry of entries) {
-    entry.label = `${entry.kind}-${store}`;
-    entry.server = await ctx.server(entry.kind, { features: ["inbox"], store, redisPort, prefix: ctx.prefix() }, { name: entry.label });
+    entry.label = `${entry.kind}-${store}${entry.key === "production" ? "-production" : ""}`;
+    entry.server = await ctx.server(entry.kind, { features: entry.features, store, redisPort, prefix: ctx.prefix() }, { name: entry.label });
     entry.generator = await ctx.generator();
     ctx.step(entry.label, `connecting ${clients.length} devices`);
     entry.connect = await entry.generator.call("connect", { group: "live", ports: [entry.server.port], clients, concurrency: 100 });
@@ -132,11 +135,13 @@ export default {
     const results = {};
     const rows = [];
     for (const store of ["memory", "redis"]) {
-      const { baseline, truss } = await measureStore(ctx, store, setup);
-      results[store] = { truss, baseline };
+      const { baseline, truss, production } = await measureStore(ctx, store, setup);
+      results[store] = { truss, baseline, production };
       rows.push(
         { metric: `${store}: delivered under flood`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: baseline.flood.deliveredPerSecond, target: { min: 0.95 } },
         { metric: `${store}: server CPU per message (flood)`, unit: "µs", better: "lower", truss: truss.flood.cpuPerMessage, baseline: baseline.flood.cpuPerMessage },
+        { metric: `${store}: delivered under flood (baseline: by hand with the rate limits and metrics of a server in production)`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: production.flood.deliveredPerSecond },
+        { metric: `${store}: server CPU per message (flood) (baseline: by hand with the rate limits and metrics of a server in production)`, unit: "µs", better: "lower", truss: truss.flood.cpuPerMessage, baseline: production.flood.cpuPerMessage },
         { metric: `${store}: p50 at ${setup.steadyRate} msg/s`, unit: "ms", better: "lower", truss: truss.steady.latency.p50, baseline: baseline.steady.latency.p50 },
         { metric: `${store}: p99 at ${setup.steadyRate} msg/s`, unit: "ms", better: "lower", truss: truss.steady.latency.p99, baseline: baseline.steady.latency.p99 },
         { metric: `${store}: drain ${clients.length} devices × ${setup.queued}`, unit: "ms", better: "lower", truss: truss.drain.drainMs, baseline: baseline.drain.drainMs },

@@ -19,6 +19,7 @@ import { memoryInbox, redisInbox } from "./by-hand/inbox.mjs";
 import { memoryDocuments, redisDocuments } from "./by-hand/documents.mjs";
 import { handTopics, topicRoom } from "./by-hand/topics.mjs";
 import { connectJob } from "./by-hand/connect.mjs";
+import { productionLimitsAndMetrics } from "./by-hand/production.mjs";
 import { expenseApproved, listen, memoryReport, pace, projectUpdate, runBounded, SendTracker } from "./common.mjs";
 
 let io;
@@ -35,7 +36,8 @@ let burstSeq = 0;
 serveCommands({
   /**
    * @param {object} args
-   * @param {string[]} [args.features] `inbox`, `documents`, `topics`, `connect` (what Truss does at every connection: presence, stream start, inbox replay): the hand-written services to register
+   * @param {string[]} [args.features] `inbox`, `documents`, `topics`, `connect` (what Truss does at every connection: presence, stream start, inbox replay): the hand-written services to register;
+   *   `production`: with them, the rate limits and metrics a server in production keeps (by-hand/production.mjs)
    * @param {"memory"|"redis"} [args.store]
    * @param {number} [args.redisPort]
    * @param {boolean} [args.adapter] `@socket.io/redis-adapter`, for several nodes; with `recovery`, `@socket.io/redis-streams-adapter`
@@ -80,8 +82,10 @@ serveCommands({
     if (features.includes("documents")) documents = store === "redis" ? redisDocuments(io, redis, prefix) : memoryDocuments(io);
     if (features.includes("topics")) topics = handTopics();
     if (features.includes("connect")) connect = connectJob(io, inbox);
+    const production = features.includes("production") ? productionLimitsAndMetrics(io, redis) : null;
 
     io.on("connection", (socket) => {
+      production?.onConnection(socket);
       const { companyId } = socket.data.user;
       socket.join(`company:${companyId}`);
       if (connect) connect.onConnection(socket);
