@@ -4,12 +4,11 @@
  * per second over the whole batch, and the set-up latency of one connection
  * (WebSocket upgrade, Engine.IO open, CONNECT with the token, verified).
  *
- * The servers run side by side (each on the server core, with its own
- * generator) and take turns: slices of the batch, one server at a time, each
- * slice's order rotated, so a machine whose speed drifts over seconds slows
- * all of them alike.
+ * The servers run side by side, each on the server core with its own
+ * generator, and take turns on slices of the batch (lib/turns.mjs).
  */
 import { clientsOf } from "./layout.mjs";
+import { inTurns } from "../lib/turns.mjs";
 
 export default {
   name: "connect",
@@ -33,18 +32,20 @@ export default {
       entry.generator = await ctx.generator();
     }
     const perSlice = Math.ceil(clients.length / slices);
-    const runSlices = async () => {
-      for (let slice = 0; slice < slices; slice++) {
-        const batch = clients.slice(slice * perSlice, (slice + 1) * perSlice);
-        for (let turn = 0; turn < entries.length; turn++) {
-          const entry = entries[(slice + turn) % entries.length];
-          entry.result = await entry.generator.call("connect", { group: "all", ports: [entry.server.port], clients: batch, concurrency, cumulative: true });
-        }
-        ctx.step(`slice ${slice + 1}/${slices}`, entries.map(({ name, result }) => `${name} ${result.perSecond} conn/s`).join(", "));
-      }
-    };
     ctx.step(`${count} connections to each server, ${concurrency} at a time, in ${slices} turns`);
-    await entries.reduceRight((inner, entry) => () => ctx.profiled(entry.server, entry.name, inner), runSlices)();
+    await inTurns(
+      ctx,
+      entries,
+      slices,
+      async (entry, slice) => {
+        const batch = clients.slice(slice * perSlice, (slice + 1) * perSlice);
+        entry.result = await entry.generator.call("connect", { group: "all", ports: [entry.server.port], clients: batch, concurrency, cumulative: true });
+      },
+      {
+        profileName: (entry) => entry.name,
+        afterSlice: (slice) => ctx.step(`slice ${slice + 1}/${slices}`, entries.map(({ name, result }) => `${name} ${result.perSecond} conn/s`).join(", ")),
+      },
+    );
     for (const { name, result } of entries) {
       if (result.failed > 0) throw new Error(`${name}: ${result.failed} connections failed: ${JSON.stringify(result.errors)}`);
     }

@@ -10,13 +10,12 @@
  * `@truss/client`'s outbox sends), to show what exactly-once costs.
  *
  * A fourth server does the job by hand with the rate limits and metrics a
- * server in production keeps (servers/by-hand/production.mjs). The servers run side by side (each on the server core, with its own
- * generator) and take turns: short slices of the same load, one server at a
- * time, each slice's order rotated. A machine whose speed drifts over
- * seconds (a shared host) then slows all three alike, where measuring one
- * server after the other would put the drift into the ratios.
+ * server in production keeps (servers/by-hand/production.mjs). The four run
+ * side by side, each on the server core with its own generator, and take
+ * turns on the same load in short slices (lib/turns.mjs).
  */
 import { clientsOf } from "./layout.mjs";
+import { inTurns } from "../lib/turns.mjs";
 
 function plan(quick) {
   return { writers: quick ? 10 : 50, docs: 10, fields: 10, slices: quick ? 2 : 8, sliceMs: quick ? 150 : 300 };
@@ -42,18 +41,17 @@ async function measureStore(ctx, store, setup) {
     await ctx.quiet(entry.generator);
     entry.cpuMicros = 0;
   }
-  const runSlices = async () => {
-    for (let slice = 0; slice < slices; slice++) {
-      for (let turn = 0; turn < entries.length; turn++) {
-        const entry = entries[(slice + turn) % entries.length];
-        const cpuBefore = await entry.server.call("cpu");
-        entry.result = await entry.generator.call("write", { group: "writers", durationMs: sliceMs, docs, fields, mutationIds: entry.mutationIds, cumulative: true });
-        entry.cpuMicros += (await entry.server.call("cpu")) - cpuBefore;
-      }
-    }
-  };
-  // Each profile covers the whole interleaved phase; a server's turns are where its samples are.
-  await entries.reduceRight((inner, entry) => () => ctx.profiled(entry.server, entry.label, inner), runSlices)();
+  await inTurns(
+    ctx,
+    entries,
+    slices,
+    async (entry) => {
+      const cpuBefore = await entry.server.call("cpu");
+      entry.result = await entry.generator.call("write", { group: "writers", durationMs: sliceMs, docs, fields, mutationIds: entry.mutationIds, cumulative: true });
+      entry.cpuMicros += (await entry.server.call("cpu")) - cpuBefore;
+    },
+    { profileName: (entry) => entry.label },
+  );
   const summaries = {};
   for (const { key, label, result, cpuMicros } of entries) {
     const commits = result.applied + result.merged;

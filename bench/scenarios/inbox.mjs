@@ -14,6 +14,7 @@
 import { sleep } from "../lib/clock.mjs";
 import { clientsOf } from "./layout.mjs";
 import { awaitDelivery } from "../lib/settle.mjs";
+import { inTurns } from "../lib/turns.mjs";
 
 function plan(quick) {
   if (quick) return { layout: { companies: 5, perCompany: 10 }, steadyRate: 200, floodRate: 2000, stepMs: 300, floodSlices: 2, queued: 20 };
@@ -61,9 +62,8 @@ function addSlice(total, slice) {
  * The servers of one store (Truss, the job by hand, and the job by hand
  * with production's limits and metrics), side by side on the server core
  * with a generator each: connect, a steady step each, then the flood in
- * slices that take turns (each slice's order rotated, every slice delivered
- * in full before the next server's), so a machine whose speed drifts over
- * seconds slows them alike; then each one's drain.
+ * slices that take turns (lib/turns.mjs; every slice delivered in full
+ * before the next server's), then each one's drain.
  */
 async function measureStore(ctx, store, setup) {
   const { clients, users, steadyRate, floodRate, stepMs, floodSlices, queued } = setup;
@@ -89,16 +89,16 @@ async function measureStore(ctx, store, setup) {
     await ctx.quiet(entry.generator, { quietMs: 200 });
   }
   const sliceMs = Math.round(stepMs / floodSlices);
-  const runSlices = async () => {
-    for (let slice = 0; slice < floodSlices; slice++) {
-      for (let turn = 0; turn < entries.length; turn++) {
-        const entry = entries[(slice + turn) % entries.length];
-        entry.floodTotal = addSlice(entry.floodTotal, await sendStep(ctx, entry.server, entry.generator, { users, rate: floodRate, durationMs: sliceMs }));
-        await ctx.quiet(entry.generator, { quietMs: 200 });
-      }
-    }
-  };
-  await entries.reduceRight((inner, entry) => () => ctx.profiled(entry.server, `${entry.label}-flood`, inner), runSlices)();
+  await inTurns(
+    ctx,
+    entries,
+    floodSlices,
+    async (entry) => {
+      entry.floodTotal = addSlice(entry.floodTotal, await sendStep(ctx, entry.server, entry.generator, { users, rate: floodRate, durationMs: sliceMs }));
+      await ctx.quiet(entry.generator, { quietMs: 200 });
+    },
+    { profileName: (entry) => `${entry.label}-flood` },
+  );
   for (const entry of entries) {
     entry.flood = stepSummary(entry.floodTotal);
     ctx.step(entry.label, `flood ${floodRate} msg/s offered in ${floodSlices} turns: ${entry.flood.deliveredPerSecond} delivered/s, ${entry.flood.cpuPerMessage} µs CPU/msg`);
