@@ -95,3 +95,47 @@ export async function climbFanout(ctx, server, generator, { kind, companies, per
   result.peakDelivered = Math.max(...result.steps.map((step) => step.deliveredPerSecond));
   return { result, measure };
 }
+
+/**
+ * The same ladder for servers that sit side by side, climbed in turns (see
+ * lib/turns.mjs): at each rate, one step of every server still climbing, the
+ * order rotated from one rate to the next; a server stops after
+ * `saturatedStops` saturated steps. `stepOf(climber, { rate, durationMs,
+ * label })` measures one step of one server. Returns, per climber, its
+ * result as {@link climbFanout} does, and `measure(climber, rate, label,
+ * durationMs)` for one more step on the same terms.
+ */
+export async function climbInTurns(ctx, climbers, { warmup, steps, stepMs, stepOf, describe = describeStep, saturatedStops = 2 }) {
+  for (const climber of climbers) await stepOf(climber, { rate: warmup, durationMs: Math.min(stepMs, 1000), label: `${climber.kind}-warmup` });
+  // As in climbFanout: a step that delivered everything but missed p99 gets one more try.
+  const measure = async (climber, rate, label, durationMs = stepMs) => {
+    const step = await stepOf(climber, { rate, durationMs, label });
+    if (step.held || step.saturated) return step;
+    ctx.step(climber.kind, `${describe(step)}; once more`);
+    await ctx.quiet(climber.generator, { quietMs: 200 });
+    return stepOf(climber, { rate, durationMs, label: `${label}-again` });
+  };
+  const states = climbers.map((climber) => ({ climber, result: { steps: [] }, saturated: 0 }));
+  for (const [index, rate] of steps.entries()) {
+    const climbing = states.filter((state) => state.saturated < saturatedStops);
+    if (climbing.length === 0) break;
+    for (let turn = 0; turn < climbing.length; turn++) {
+      const state = climbing[(index + turn) % climbing.length];
+      const step = await measure(state.climber, rate, `${state.climber.kind}-${rate}`);
+      state.result.steps.push(step);
+      ctx.step(state.climber.kind, describe(step));
+      if (step.saturated) state.saturated += 1;
+      await ctx.quiet(state.climber.generator, { quietMs: 200 });
+    }
+  }
+  for (const { result } of states) {
+    const delivered = result.steps.reduce((sum, step) => sum + step.delivered, 0);
+    result.cpuPerMessage = Math.round((result.steps.reduce((sum, step) => sum + step.cpuMicros, 0) / delivered) * 100) / 100;
+    const held = result.steps.filter((step) => step.held);
+    result.highestHeld = held.length ? held[held.length - 1].offered : null;
+    result.highestHeldRate = held.length ? held[held.length - 1].rate : null;
+    result.peakDelivered = Math.max(...result.steps.map((step) => step.deliveredPerSecond));
+  }
+  return { results: states.map((state) => state.result), measure };
+}
+

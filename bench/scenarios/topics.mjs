@@ -12,12 +12,13 @@
  *   and full GCs, and what the subscriptions alone added over the connected,
  *   unsubscribed sockets;
  * - topic fan-out: the server emits to topics drawn at random (seeded; ~50
- *   subscribers each) at rising rates until it saturates, as in `fanout`:
+ *   subscribers each) at rising rates until it saturates, as in `fanout`
+ *   but with both servers side by side, taking turns at each rate:
  *   delivered messages per second, CPU per delivered message, the highest
  *   rate held, and the latency at half of Socket.IO's highest held rate.
  */
 import { clientsOf, companyIds } from "./layout.mjs";
-import { measureStep } from "../lib/fanout.mjs";
+import { climbInTurns, measureStep } from "../lib/fanout.mjs";
 import { sleep } from "../lib/clock.mjs";
 
 /** How long the connections stay quiet before their idle memory is read. */
@@ -113,8 +114,9 @@ function runStep(ctx, server, generator, setup, { rate, durationMs, label }) {
 const describe = (step) =>
   `${step.rate} emits/s, ${step.offered.toLocaleString("en-US")} msg/s offered → ${step.deliveredPerSecond.toLocaleString("en-US")} delivered, p99 ${step.latency.p99} ms${step.held ? ", held" : ""}; server ${step.cpuPerMessage} µs CPU/msg, loop delay max ${step.eventLoopDelay.max} ms`;
 
-async function measureServer(ctx, kind, setup, { halfRate = null } = {}) {
-  const { clients, stepMs } = setup;
+/** Starts a server and connects the clients to it; nothing else runs on it yet. */
+async function open(ctx, kind, setup) {
+  const { clients } = setup;
   const server = await ctx.server(kind, { features: ["topics"] });
   const generator = await ctx.generator();
   const result = { kind };
@@ -124,68 +126,71 @@ async function measureServer(ctx, kind, setup, { halfRate = null } = {}) {
   if (result.connect.failed > 0) throw new Error(`${kind}: ${result.connect.failed} connections failed: ${JSON.stringify(result.connect.errors)}`);
   await ctx.quiet(generator);
   const connected = await server.call("memory");
+  return { kind, server, generator, result, empty, connected };
+}
 
+/** Subscribes every client of an opened server, then reads its idle memory. */
+async function subscribe(ctx, { kind, server, generator, result, empty, connected }, setup) {
+  const { clients } = setup;
   const cpuBefore = await server.call("cpu");
-  const subscribe = await ctx.profiled(server, `${kind}-subscribe`, () => generator.call("subscribe", { group: "all", concurrency: 100 }));
+  const subscribed = await ctx.profiled(server, `${kind}-subscribe`, () => generator.call("subscribe", { group: "all", concurrency: 100 }));
   const cpuMicros = (await server.call("cpu")) - cpuBefore;
   const wanted = clients.length * setup.topicsPerClient;
-  if (subscribe.subscribed !== wanted || subscribe.refused !== clients.length) {
-    throw new Error(`${kind}: ${subscribe.subscribed}/${wanted} subscriptions allowed, ${subscribe.refused}/${clients.length} refused as they should be: ${JSON.stringify(subscribe)}`);
+  if (subscribed.subscribed !== wanted || subscribed.refused !== clients.length) {
+    throw new Error(`${kind}: ${subscribed.subscribed}/${wanted} subscriptions allowed, ${subscribed.refused}/${clients.length} refused as they should be: ${JSON.stringify(subscribed)}`);
   }
-  result.subscribe = { ...subscribe, cpuMicros, cpuPerRequest: Math.round((cpuMicros / subscribe.requests) * 100) / 100 };
-  ctx.step(kind, `${subscribe.requests} topic:subscribe (${subscribe.refused} refused) at ${subscribe.perSecond}/s, p99 ${subscribe.latency.p99} ms; server ${result.subscribe.cpuPerRequest} µs CPU each`);
+  result.subscribe = { ...subscribed, cpuMicros, cpuPerRequest: Math.round((cpuMicros / subscribed.requests) * 100) / 100 };
+  ctx.step(kind, `${subscribed.requests} topic:subscribe (${subscribed.refused} refused) at ${subscribed.perSecond}/s, p99 ${subscribed.latency.p99} ms; server ${result.subscribe.cpuPerRequest} µs CPU each`);
   await ctx.quiet(generator);
   // Idle means idle for a while, as a phone between visits is: state a server lets go of once a connection
   // has been quiet (Truss's event budgets, every 5 s) is not counted as the idle connection's.
   await sleep(ctx.quick ? 200 : IDLE_MS);
 
-  const subscribed = await server.call("memory");
+  const idle = await server.call("memory");
   const per = (after, before, field) => Math.round((after[field] - before[field]) / clients.length);
   result.memory = {
     empty,
     connected,
-    subscribed,
-    rssPerConnection: per(subscribed, empty, "rss"),
-    heapPerConnection: per(subscribed, empty, "heapUsed"),
-    rssForTopics: per(subscribed, connected, "rss"),
-    heapForTopics: per(subscribed, connected, "heapUsed"),
+    subscribed: idle,
+    rssPerConnection: per(idle, empty, "rss"),
+    heapPerConnection: per(idle, empty, "heapUsed"),
+    rssForTopics: per(idle, connected, "rss"),
+    heapForTopics: per(idle, connected, "heapUsed"),
   };
   ctx.step(
     kind,
     `memory with ${setup.topicsPerClient} topics: RSS ${result.memory.rssPerConnection} B/conn, heap ${result.memory.heapPerConnection} B/conn (the topics: RSS ${result.memory.rssForTopics}, heap ${result.memory.heapForTopics})`,
   );
+}
 
-  await runStep(ctx, server, generator, setup, { rate: setup.warmup, durationMs: Math.min(stepMs, 1000), label: `${kind}-warmup` });
-  result.steps = [];
-  let saturatedSteps = 0;
-  // As in `fanout`: a step that delivered everything but missed p99 gets one more try.
-  const measure = async (rate, label, durationMs = stepMs) => {
-    const step = await runStep(ctx, server, generator, setup, { rate, durationMs, label });
-    if (step.held || step.saturated) return step;
-    ctx.step(kind, `${describe(step)}; once more`);
-    await ctx.quiet(generator, { quietMs: 200 });
-    return runStep(ctx, server, generator, setup, { rate, durationMs, label: `${label}-again` });
-  };
-  for (const rate of setup.steps) {
-    const step = await measure(rate, `${kind}-${rate}`);
-    result.steps.push(step);
-    ctx.step(kind, describe(step));
-    if (step.saturated && ++saturatedSteps === 2) break;
-    await ctx.quiet(generator, { quietMs: 200 });
-  }
-  const delivered = result.steps.reduce((sum, step) => sum + step.delivered, 0);
-  result.cpuPerMessage = Math.round((result.steps.reduce((sum, step) => sum + step.cpuMicros, 0) / delivered) * 100) / 100;
-  const held = result.steps.filter((step) => step.held);
-  result.highestHeld = held.length ? held[held.length - 1].offered : null;
-  result.peakDelivered = Math.max(...result.steps.map((step) => step.deliveredPerSecond));
-  const half = halfRate ?? (held.length ? held[held.length - 1].rate / 2 : null);
+/**
+ * Both servers, side by side: each is opened (the other already running),
+ * subscribed and measured idle in turn; then they climb the fan-out ladder
+ * in turns (lib/fanout.mjs `climbInTurns`), and each runs one step at half
+ * of Socket.IO's highest held rate.
+ */
+async function measureServers(ctx, setup) {
+  const servers = [await open(ctx, "socketio", setup), await open(ctx, "truss", setup)];
+  for (const server of servers) await subscribe(ctx, server, setup);
+  const { results, measure } = await climbInTurns(ctx, servers, {
+    warmup: setup.warmup,
+    steps: setup.steps,
+    stepMs: setup.stepMs,
+    describe,
+    stepOf: ({ server, generator }, step) => runStep(ctx, server, generator, setup, step),
+  });
+  for (const [index, server] of servers.entries()) Object.assign(server.result, results[index]);
+  const [baseline, truss] = servers.map((server) => server.result);
+  const half = baseline.highestHeldRate ? baseline.highestHeldRate / 2 : null;
   if (half) {
-    await ctx.quiet(generator, { quietMs: 200 });
-    result.half = await measure(half, `${kind}-half`, stepMs * 1.2);
-    ctx.step(kind, `half of Socket.IO's highest held rate: ${describe(result.half)}`);
+    for (const server of servers) {
+      await ctx.quiet(server.generator, { quietMs: 200 });
+      server.result.half = await measure(server, half, `${server.kind}-half`, setup.stepMs * 1.2);
+      ctx.step(server.kind, `half of Socket.IO's highest held rate: ${describe(server.result.half)}`);
+    }
   }
   await ctx.stopAll();
-  return result;
+  return { baseline, truss };
 }
 
 export default {
@@ -195,8 +200,7 @@ export default {
     const shape = plan(ctx.quick);
     const setup = { ...shape, ...topicLayout(shape) };
     ctx.step(`${setup.clients.length} clients, ${setup.topics} topics, ${setup.meanSubscribers.toFixed(1)} subscribers per emitted topic on average`);
-    const baseline = await measureServer(ctx, "socketio", setup);
-    const truss = await measureServer(ctx, "truss", setup, { halfRate: baseline.half?.rate ?? null });
+    const { baseline, truss } = await measureServers(ctx, setup);
     const n = setup.clients.length;
     const halfOffered = baseline.half?.offered;
     const rows = [
