@@ -66,48 +66,32 @@ export const describeStep = (step) =>
  * terms (the half-rate comparison).
  */
 export async function climbFanout(ctx, server, generator, { kind, companies, perCompany, warmup, steps, stepMs, saturatedStops = 2 }) {
-  const common = { companies, perCompany, durationMs: stepMs };
-  await runStep(ctx, server, generator, { ...common, rate: warmup, durationMs: Math.min(stepMs, 1000), label: `${kind}-warmup` });
-  // A step that delivered everything but missed p99 gets one more try: on a
-  // shared machine that is often a neighbour's burst.
-  const measure = async (rate, label, durationMs = stepMs) => {
-    const step = await runStep(ctx, server, generator, { ...common, rate, durationMs, label });
-    if (step.held || step.saturated) return step;
-    ctx.step(kind, `${describeStep(step)}; once more`);
-    await ctx.quiet(generator, { quietMs: 200 });
-    return runStep(ctx, server, generator, { ...common, rate, durationMs, label: `${label}-again` });
-  };
-  const result = { steps: [] };
-  let saturated = 0;
-  for (const rate of steps) {
-    const step = await measure(rate, `${kind}-${rate}`);
-    result.steps.push(step);
-    ctx.step(kind, describeStep(step));
-    // Two saturated steps (one for the ceiling), so the peak is not one unlucky sample.
-    if (step.saturated && ++saturated === saturatedStops) break;
-    await ctx.quiet(generator, { quietMs: 200 });
-  }
-  const delivered = result.steps.reduce((sum, step) => sum + step.delivered, 0);
-  result.cpuPerMessage = Math.round((result.steps.reduce((sum, step) => sum + step.cpuMicros, 0) / delivered) * 100) / 100;
-  const held = result.steps.filter((step) => step.held);
-  result.highestHeld = held.length ? held[held.length - 1].offered : null;
-  result.highestHeldRate = held.length ? held[held.length - 1].rate : null;
-  result.peakDelivered = Math.max(...result.steps.map((step) => step.deliveredPerSecond));
-  return { result, measure };
+  const climber = { kind, server, generator };
+  const { results, measure } = await climbInTurns(ctx, [climber], {
+    warmup,
+    steps,
+    stepMs,
+    saturatedStops,
+    stepOf: (_, step) => runStep(ctx, server, generator, { companies, perCompany, ...step }),
+  });
+  return { result: results[0], measure: (rate, label, durationMs) => measure(climber, rate, label, durationMs) };
 }
 
 /**
- * The same ladder for servers that sit side by side, climbed in turns (see
- * lib/turns.mjs): at each rate, one step of every server still climbing, the
- * order rotated from one rate to the next; a server stops after
- * `saturatedStops` saturated steps. `stepOf(climber, { rate, durationMs,
- * label })` measures one step of one server. Returns, per climber, its
- * result as {@link climbFanout} does, and `measure(climber, rate, label,
- * durationMs)` for one more step on the same terms.
+ * The ladder for servers that sit side by side, climbed in turns (see
+ * lib/turns.mjs): a warm-up step of each, then at each rate one step of
+ * every server still climbing, the order rotated from one rate to the next;
+ * a server stops after `saturatedStops` saturated steps (two, so its peak is
+ * not one unlucky sample). `stepOf(climber, { rate, durationMs, label })`
+ * measures one step of one server. Returns, per climber, its steps, peak
+ * delivered rate, highest held rate and CPU per delivered message, and
+ * `measure(climber, rate, label, durationMs)` for one more step on the same
+ * terms. {@link climbFanout} is the one-server case.
  */
 export async function climbInTurns(ctx, climbers, { warmup, steps, stepMs, stepOf, describe = describeStep, saturatedStops = 2 }) {
   for (const climber of climbers) await stepOf(climber, { rate: warmup, durationMs: Math.min(stepMs, 1000), label: `${climber.kind}-warmup` });
-  // As in climbFanout: a step that delivered everything but missed p99 gets one more try.
+  // A step that delivered everything but missed p99 gets one more try: on a
+  // shared machine that is often a neighbour's burst.
   const measure = async (climber, rate, label, durationMs = stepMs) => {
     const step = await stepOf(climber, { rate, durationMs, label });
     if (step.held || step.saturated) return step;

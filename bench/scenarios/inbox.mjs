@@ -54,6 +54,7 @@ function addSlice(total, slice) {
   if (!total) return { ...slice, stats: { inbox: { ...slice.stats.inbox } } };
   for (const key of ["planned", "sent", "stored", "failed", "seconds", "cpuMicros"]) total[key] += slice[key];
   for (const key of ["received", "duplicates", "acks"]) total.stats.inbox[key] += slice.stats.inbox[key];
+  // The flood's rows are rates and CPU; its latency is the last slice's, kept only for the JSON.
   total.stats.inbox.latency = slice.stats.inbox.latency;
   return total;
 }
