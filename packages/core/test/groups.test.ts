@@ -35,3 +35,20 @@ test("forEach visits the same members as of(), for a group of one, of many, and 
   expect(visited("acme/ann").sort()).toEqual(["laptop", "phone"]);
   expect(visited("acme/nobody")).toEqual([]);
 });
+
+test("forEachMember visits every member of every group once, as all() lists them", () => {
+  const groups = new Groups<string, string>();
+  const visited = () => {
+    const members: string[] = [];
+    groups.forEachMember((member) => members.push(member));
+    return members;
+  };
+  expect(visited()).toEqual([]);
+  groups.add("acme/ann", "phone");
+  groups.add("acme/ann", "laptop");
+  groups.add("acme/bob", "tablet");
+  expect(visited().sort()).toEqual(["laptop", "phone", "tablet"]);
+  expect(visited()).toEqual([...groups.all()]);
+  groups.delete("acme/ann", "phone");
+  expect(visited().sort()).toEqual(["laptop", "tablet"]);
+});

@@ -133,7 +133,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.documents = this.documentService.api();
     this.handshake = new Handshake(this.ctx, resolved, this.presenceService, this.revocations, () => this.closing);
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
-    this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, () => this.connections);
+    this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, (visit) => this.connections.forEach(visit));
     // In this order: a connection's events are routed and its session armed before anything is sent to it.
     this.parts = [this.dispatcher, this.handshake, this.streams, this.slowConsumers, this.presenceService, this.scopedPresence, this.inboxService, this.revocations];
     const inbox = resolved.stores.inbox;

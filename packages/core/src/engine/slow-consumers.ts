@@ -52,7 +52,7 @@ export class SlowConsumerGuard {
   constructor(
     private readonly ctx: EngineContext,
     private readonly maxBufferedBytes: number,
-    private readonly sockets: () => Iterable<{ socket: TrussSocket }>,
+    private readonly forEachSocket: (visit: (connection: { socket: TrussSocket }) => void) => void,
   ) {}
 
   /** Listens for the other nodes' cuts and notices, and starts the periodic check; its timer never keeps the process alive. */
@@ -72,16 +72,19 @@ export class SlowConsumerGuard {
 
   /** Measures every socket once and disconnects those over the limit. */
   check(): void {
-    for (const { socket } of this.sockets()) {
-      const conn = socket.conn as unknown as EngineConnection;
-      // Engine.IO hands its queue to the transport whenever the transport can take it, so a reader
-      // that stopped shows as packets waiting here: a socket with none is not falling behind, and
-      // costs one read (the transport's byte count is a getter over two buffers).
-      if (conn.writeBuffer.length === 0 || conn.readyState !== "open") continue;
-      const inTransport = conn.transport.socket?.bufferedAmount ?? 0;
-      if (queuedBytes(conn) + inTransport > this.maxBufferedBytes) this.disconnect(socket, conn);
-    }
+    this.forEachSocket(this.measure);
   }
+
+  /** One socket's check; a bound field, so the walk over every connection makes no closure. */
+  private readonly measure = ({ socket }: { socket: TrussSocket }): void => {
+    const conn = socket.conn as unknown as EngineConnection;
+    // Engine.IO hands its queue to the transport whenever the transport can take it, so a reader
+    // that stopped shows as packets waiting here: a socket with none is not falling behind, and
+    // costs one read (the transport's byte count is a getter over two buffers).
+    if (conn.writeBuffer.length === 0 || conn.readyState !== "open") return;
+    const inTransport = conn.transport.socket?.bufferedAmount ?? 0;
+    if (queuedBytes(conn) + inTransport > this.maxBufferedBytes) this.disconnect(socket, conn);
+  };
 
   /**
    * Tells a device that has just connected that its previous connection was

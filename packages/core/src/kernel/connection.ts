@@ -80,6 +80,11 @@ export class LocalConnections implements Iterable<Connection> {
     this.byUser.forEach(userKey, visit);
   }
 
+  /** Calls `visit` with every connection: the walk without an iterator, for what runs several times a second. */
+  forEach(visit: (connection: Connection) => void): void {
+    this.byUser.forEachMember(visit);
+  }
+
   [Symbol.iterator](): Iterator<Connection> {
     return this.byUser.all();
   }

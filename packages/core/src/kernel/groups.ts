@@ -52,6 +52,14 @@ export class Groups<K, V> {
     return group instanceof Set ? group.size : group === undefined ? 0 : 1;
   }
 
+  /** Calls `visit` with every member of every group: {@link all} without a generator, for walks over every connection. */
+  forEachMember(visit: (member: V) => void): void {
+    this.groups.forEach((group) => {
+      if (group instanceof Set) group.forEach((member) => visit(member));
+      else visit(group);
+    });
+  }
+
   /** Every member of every group. */
   *all(): IterableIterator<V> {
     for (const group of this.groups.values()) {
