@@ -1,12 +1,10 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { browserBundle, SERVER_PACKAGES } from "@truss/test-utils";
 import { expect, test } from "vitest";
 
 const clientDir = join(dirname(fileURLToPath(import.meta.url)), "..");
-/** Packages of the server side: none may reach a browser app through @truss/client. */
-const SERVER_PACKAGES = ["@truss/core", "socket.io", "engine.io", "socket.io-adapter", "jsonwebtoken", "ioredis"];
 
 /** Every package @truss/client installs for its users, following production dependencies as Node resolves them. */
 function installedTree(): Set<string> {
@@ -40,23 +38,8 @@ test("installing @truss/client brings no server package", () => {
 });
 
 test("a browser bundle of @truss/client contains no server code", async () => {
-  const result = await build({
-    stdin: { contents: 'export * from "@truss/client";', resolveDir: clientDir, loader: "ts" },
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    write: false,
-    metafile: true,
-    logLevel: "silent",
-    // The workspace resolves @truss/* to sources, as an app's bundler resolves the published builds.
-    alias: { "@truss/client": join(clientDir, "src/index.ts"), "@truss/protocol": join(clientDir, "../protocol/src/index.ts") },
-  });
-  const inputs = Object.keys(result.metafile.inputs);
+  const { inputs, serverInputs, code } = await browserBundle("@truss/client");
   expect(inputs.some((input) => input.includes("socket.io-client"))).toBe(true);
-  const server = inputs.filter((input) =>
-    SERVER_PACKAGES.some((name) => input.includes(`node_modules/${name}/`)) || input.includes("packages/core/"),
-  );
-  expect(server).toEqual([]);
-  const code = result.outputFiles[0]!.text;
+  expect(serverInputs).toEqual([]);
   expect(code).not.toMatch(/jsonwebtoken|createRealtimeEngine|maxHttpBufferSize/);
 });

@@ -7,3 +7,4 @@ export * from "./health.js";
 export * from "./adapter-scenarios.js";
 export * from "./tcp-proxy.js";
 export * from "./scoped-presence.js";
+export * from "./browser-bundle.js";
