@@ -23,7 +23,8 @@ export const canPin = () => Boolean(TASKSET);
  * the child's answer.
  */
 export class BenchChild {
-  constructor(name, script, { core, args = [], execArgv = [], env = {} } = {}) {
+  /** `execPath`: what runs the script instead of this Node.js (a wrapper that starts it under valgrind, say). */
+  constructor(name, script, { core, args = [], execArgv = [], env = {}, execPath } = {}) {
     this.name = name;
     this.core = core;
     this.nextId = 1;
@@ -31,6 +32,7 @@ export class BenchChild {
     this.listeners = new Set();
     this.exited = false;
     this.child = fork(script, args, {
+      ...(execPath ? { execPath } : {}),
       execArgv: ["--expose-gc", ...execArgv],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       env: { ...process.env, ...env },
