@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { expect, test } from "vitest";
 import { createRealtimeEngine, memoryPresenceStore } from "@truss/core";
-import { collect, connectAs, expectNoNewHandles, handleCounts, request, sleep, testAuth, waitFor } from "@truss/test-utils";
+import { collect, connectAs, expectNoNewHandles, handleCounts, request, sleep, startTestServer, testAuth, waitFor, withTimeout } from "@truss/test-utils";
 
 const alice = { userId: "alice", companyId: "acme" };
 
@@ -98,4 +98,45 @@ test("admitted sockets do not keep their handshake request alive (websocket and 
   for (const client of clients) client.close();
   await engine.close();
   await new Promise((resolve) => http.close(resolve));
+});
+
+test("a presence store whose answers make the engine throw is logged, and the engine serves and closes as before", async () => {
+  const presence = memoryPresenceStore();
+  const warnings: unknown[][] = [];
+  // A contributed store with a bug: its answers throw when read.
+  const brokenAnswer = {
+    get userId(): string {
+      throw new Error("broken transition");
+    },
+  };
+  const server = await startTestServer({
+    logger: { warn: (...args: unknown[]) => void warnings.push(args), error: () => undefined },
+    presence: {
+      ...presence,
+      connect: async () => brokenAnswer as never,
+      disconnect: async () => brokenAnswer as never,
+      // Not a list of transitions at all.
+      heartbeat: async () => 42 as never,
+      sweepExpired: async () => [brokenAnswer] as never,
+    },
+    presenceTiming: { ttlMs: 3000, heartbeatIntervalMs: 100, sweepIntervalMs: 100 },
+  });
+  const logged = (message: string) => warnings.filter(([text]) => text === message);
+  try {
+    const socket = await connectAs(server.url, alice);
+    await waitFor(() => logged("presence connect could not be announced").length === 1, { message: "the connect's failure logged" });
+    expect(logged("presence connect could not be announced")[0]![1]).toEqual({ error: "broken transition" });
+    await waitFor(() => logged("presence heartbeat could not be announced").length > 0 && logged("presence sweepExpired could not be announced").length > 0, {
+      message: "the heartbeat's and the sweep's failures logged",
+    });
+    // The connection it came from is still served.
+    const projects = collect(socket, "project:updated");
+    server.engine.toCompany("acme").emit("project:updated", { id: "p1" });
+    await waitFor(() => projects.length === 1);
+    // Its disconnect runs after the failed connect (the device's queue goes on), and fails alone; no rejection is left unhandled.
+    socket.close();
+    await waitFor(() => logged("presence disconnect could not be announced").length === 1, { message: "the disconnect's failure logged" });
+  } finally {
+    expect(await withTimeout(server.close().then(() => "closed"), 5000)).toBe("closed");
+  }
 });

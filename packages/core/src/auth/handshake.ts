@@ -80,7 +80,7 @@ export class Handshake {
   }
 
   /** The namespace middleware: origin, credential, expiry, device cap. Resolves with the principal or rejects with a coded `connect_error`. */
-  async admit(socket: TrussSocket): Promise<Principal> {
+  admit(socket: TrussSocket): Promise<Principal> {
     const start = performance.now();
     return traced(
       "truss.handshake",

@@ -180,18 +180,16 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.nsp = io.of(this.resolved.namespace) as unknown as TrussNamespace;
     this.handshake.guardOrigins(io);
     this.upgradeRequests.track(io);
-    this.nsp.use((socket, next) =>
-      void this.handshake
-        .admit(socket)
-        .then(async (principal) => {
-          socket.data.principal = principal;
-          // Before the socket joins its company's room (see StreamService.prepare).
-          await this.streams.prepare(socket, principal.companyId);
-        })
-        .then(() => next(), next),
-    );
+    this.nsp.use((socket, next) => void this.admit(socket).then(() => next(), next));
     this.nsp.on("connection", (socket) => this.onConnection(socket));
     for (const part of this.parts) part.start?.();
+  }
+
+  /** The namespace middleware: the handshake's checks, then where the company's stream stands, before the socket joins its company's room (see StreamService.prepare). */
+  private async admit(socket: TrussSocket): Promise<void> {
+    const principal = await this.handshake.admit(socket);
+    socket.data.principal = principal;
+    await this.streams.prepare(socket, principal.companyId);
   }
 
   /** A part made outside the engine (the outbox relay) joins first; one that joins a bound engine starts itself. */
@@ -378,14 +376,21 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   }
 
 
-  /** Tracks a part's background work, if it started any: logged if it fails, waited for by `close()`. */
+  /**
+   * Tracks a part's background work, if it started any: logged if it fails,
+   * waited for by `close()`. One `then` per piece of work (a `catch` and a
+   * `finally` made four promises and two more turns, twice a connection).
+   */
   private track(work: void | Promise<unknown>): void {
     if (!work) return;
-    const tracked = work.catch((error: unknown) =>
-      this.ctx.logger.warn("background store call failed", { error: error instanceof Error ? error.message : String(error) }),
+    const tracked: Promise<void> = work.then(
+      () => void this.pending.delete(tracked),
+      (error: unknown) => {
+        this.pending.delete(tracked);
+        this.ctx.logger.warn("background store call failed", { error: error instanceof Error ? error.message : String(error) });
+      },
     );
     this.pending.add(tracked);
-    void tracked.finally(() => this.pending.delete(tracked));
   }
 
 }

@@ -126,4 +126,19 @@ export class BestEffortStore {
       return undefined;
     }
   }
+  /**
+   * Calls `visit` with each item of what a store answered. An answer the
+   * engine cannot use (a contributed store's bug: not a list, an item that
+   * throws when read) is logged and dropped, never thrown: timers and
+   * per-device queues that nobody awaits run these, and a rejection there
+   * would end the process.
+   */
+  forEachAnswer<T>(operation: string, answer: Iterable<T> | null | undefined, visit: (item: T) => void): void {
+    try {
+      for (const item of answer ?? []) visit(item);
+    } catch (error) {
+      this.ctx.logger.warn(`${this.what} ${operation} could not be announced`, { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
 }

@@ -194,9 +194,9 @@ export class PresenceService {
   heartbeat(): Promise<void> {
     if (this.devices.size === 0) return Promise.resolve();
     const refs = [...this.devices.values()].map((device) => device.ref);
-    const beat = this.stores.call("heartbeat", () => this.store.heartbeat(refs, this.timing.ttlMs)).then((transitions) => {
-      for (const transition of transitions ?? []) this.announce(transition);
-    });
+    const beat = this.stores
+      .call("heartbeat", () => this.store.heartbeat(refs, this.timing.ttlMs))
+      .then((transitions) => this.stores.forEachAnswer("heartbeat", transitions, (transition) => this.announce(transition)));
     this.inFlightHeartbeat = beat;
     void beat.finally(() => {
       if (this.inFlightHeartbeat === beat) this.inFlightHeartbeat = undefined;
@@ -207,15 +207,21 @@ export class PresenceService {
   /** Announces users whose devices expired (their node stopped heartbeating). */
   async sweep(): Promise<void> {
     const transitions = await this.stores.call("sweepExpired", () => this.store.sweepExpired());
-    for (const transition of transitions ?? []) this.announce(transition);
+    this.stores.forEachAnswer("sweepExpired", transitions, (transition) => this.announce(transition));
   }
 
   private enqueue(device: LocalDevice, operation: "connect" | "disconnect", call: () => Promise<PresenceTransition | null>): Promise<void> {
-    const next: Promise<void> = device.queue.then(async () => {
+    const previous = device.queue;
+    // An async function awaiting the queue, not `queue.then(async () => ...)`: a promise handed back from a
+    // `then` callback costs two more turns and a promise before `next` settles, at every connection.
+    const run = async (): Promise<void> => {
+      await previous;
+      // Never rejects (stores.call settles failures, forEachAnswer logs bad answers), so the device's next change still runs.
       const transition = await this.stores.call(operation, call);
-      if (transition) this.announce(transition);
+      if (transition) this.stores.forEachAnswer(operation, [transition], (answer) => this.announce(answer));
       if (device.queue === next) device.queue = SETTLED;
-    });
+    };
+    const next = run();
     device.queue = next;
     return next;
   }

@@ -308,13 +308,13 @@ export class ScopedPresenceService implements EnginePart {
     }
     if (entries.length === 0) return;
     const readded = await this.stores.call("scopeHeartbeat", () => this.store.heartbeat(entries, this.timing.ttlMs));
-    for (const entry of readded ?? []) this.announceEntry(entry, "joined", entry.member.memberId);
+    this.stores.forEachAnswer("scopeHeartbeat", readded, (entry) => this.announceEntry(entry, "joined", entry.member.memberId));
   }
 
   /** Announces members whose TTL passed (their node stopped heartbeating) as gone. */
   async sweep(): Promise<void> {
     const swept = await this.stores.call("scopeSweep", () => this.store.sweepExpired());
-    for (const entry of swept ?? []) this.announceEntry(entry, "left");
+    this.stores.forEachAnswer("scopeSweep", swept, (entry) => this.announceEntry(entry, "left"));
   }
 
   /**
