@@ -9,6 +9,7 @@
  *   node bench/instructions.mjs                       by hand, Truss and bare Socket.IO, 2 rounds
  *   node bench/instructions.mjs --rounds 3 --warm 3000 --count 1500
  *   node bench/instructions.mjs --out results/instructions.json
+ *   node bench/instructions.mjs --servers truss      one server only (to compare two builds of the core)
  *   TRUSS_CORE=/path/to/core/dist/index.js node bench/instructions.mjs   another build of @truss/core
  *
  * What is counted: the server's main thread while it serves network events
@@ -40,7 +41,7 @@ const IDLE_MS = 5000;
 const SLOW_CALL_MS = 900_000;
 
 /** The servers compared: the same three as the `connect` scenario's first rows. */
-const SERVERS = [
+const SERVERS_ALL = [
   { name: "by-hand", kind: "socketio", args: { features: ["connect"] }, label: "the same job by hand" },
   { name: "truss", kind: "truss", args: {}, label: "Truss" },
   { name: "socketio", kind: "socketio", args: {}, label: "bare Socket.IO" },
@@ -52,7 +53,13 @@ const { values } = parseArgs({
     warm: { type: "string", default: "3000" },
     count: { type: "string", default: "1500" },
     out: { type: "string", default: join(BENCH_DIR, "results", "instructions.json") },
+    servers: { type: "string", default: SERVERS_ALL.map(({ name }) => name).join(",") },
   },
+});
+const SERVERS = values.servers.split(",").map((name) => {
+  const server = SERVERS_ALL.find((candidate) => candidate.name === name);
+  if (!server) usage(`--servers takes names from ${SERVERS_ALL.map((candidate) => candidate.name).join(", ")}, not ${JSON.stringify(name)}`);
+  return server;
 });
 const rounds = positive("rounds", values.rounds);
 const warm = positive("warm", values.warm);
@@ -60,8 +67,13 @@ const count = positive("count", values.count);
 
 function positive(name, text) {
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} takes a whole number above 0, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(value) || value <= 0) usage(`--${name} takes a whole number above 0, not ${JSON.stringify(text)}`);
   return value;
+}
+
+function usage(message) {
+  console.error(`bench/instructions.mjs: ${message}`);
+  process.exit(2);
 }
 
 if (spawnSync("valgrind", ["--version"], { stdio: "ignore" }).status !== 0) {
@@ -150,15 +162,14 @@ try {
     }
   }
   const perConnection = Object.fromEntries(SERVERS.map(({ name }) => [name, median(results[name].map((result) => result.perConnection))]));
-  const ratios = {
-    byHand: results.truss.map((result, round) => result.perConnection / results["by-hand"][round].perConnection),
-    bare: results.truss.map((result, round) => result.perConnection / results.socketio[round].perConnection),
-  };
+  const ratioTo = (baseline) =>
+    results.truss && results[baseline] ? results.truss.map((result, round) => result.perConnection / results[baseline][round].perConnection) : null;
+  const ratios = { byHand: ratioTo("by-hand"), bare: ratioTo("socketio") };
   console.log(`Instructions per connection set-up, main thread's network events (median of ${rounds} rounds; ${warm} connections warm-up, ${count} counted)`);
   for (const { name, label } of SERVERS) console.log(`  ${label.padEnd(22)} ${Math.round(perConnection[name]).toLocaleString("en").padStart(10)}   rounds: ${results[name].map((result) => result.perConnection.toLocaleString("en")).join(", ")}`);
   const ratioLine = (list) => `${median(list).toFixed(2)}x (rounds: ${list.map((ratio) => `${ratio.toFixed(2)}x`).join(", ")})`;
-  console.log(`  Truss / by hand        ${ratioLine(ratios.byHand)}`);
-  console.log(`  Truss / bare Socket.IO ${ratioLine(ratios.bare)}`);
+  if (ratios.byHand) console.log(`  Truss / by hand        ${ratioLine(ratios.byHand)}`);
+  if (ratios.bare) console.log(`  Truss / bare Socket.IO ${ratioLine(ratios.bare)}`);
   mkdirSync(dirname(values.out), { recursive: true });
   writeFileSync(values.out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, warm, count, rounds, trussCore: process.env.TRUSS_CORE ?? null, perConnection, ratios, results }, null, 2)}\n`);
   progress("instructions", `written to ${values.out}`);
