@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { expect, test } from "vitest";
-import { createRealtimeEngine, memoryPresenceStore } from "@truss/core";
+import { createRealtimeEngine, memoryPresenceStore, memoryScopedPresenceStore } from "@truss/core";
 import { collect, connectAs, expectNoNewHandles, handleCounts, request, sleep, startTestServer, testAuth, waitFor, withTimeout } from "@truss/test-utils";
 
 const alice = { userId: "alice", companyId: "acme" };
@@ -119,6 +119,8 @@ test("a presence store whose answers make the engine throw is logged, and the en
       heartbeat: async () => 42 as never,
       sweepExpired: async () => [brokenAnswer] as never,
     },
+    // Scoped presence sweeps on the same timing.
+    scopedPresence: { ...memoryScopedPresenceStore(), sweepExpired: async () => 42 as never },
     presenceTiming: { ttlMs: 3000, heartbeatIntervalMs: 100, sweepIntervalMs: 100 },
   });
   const logged = (message: string) => warnings.filter(([text]) => text === message);
@@ -126,9 +128,8 @@ test("a presence store whose answers make the engine throw is logged, and the en
     const socket = await connectAs(server.url, alice);
     await waitFor(() => logged("presence connect could not be announced").length === 1, { message: "the connect's failure logged" });
     expect(logged("presence connect could not be announced")[0]![1]).toEqual({ error: "broken transition" });
-    await waitFor(() => logged("presence heartbeat could not be announced").length > 0 && logged("presence sweepExpired could not be announced").length > 0, {
-      message: "the heartbeat's and the sweep's failures logged",
-    });
+    const timed = ["presence heartbeat", "presence sweepExpired", "scoped presence scopeSweep"].map((operation) => `${operation} could not be announced`);
+    await waitFor(() => timed.every((message) => logged(message).length > 0), { message: "the heartbeats' and the sweeps' failures logged" });
     // The connection it came from is still served.
     const projects = collect(socket, "project:updated");
     server.engine.toCompany("acme").emit("project:updated", { id: "p1" });

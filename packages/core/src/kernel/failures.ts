@@ -126,6 +126,7 @@ export class BestEffortStore {
       return undefined;
     }
   }
+
   /**
    * Calls `visit` with each item of what a store answered. An answer the
    * engine cannot use (a contributed store's bug: not a list, an item that
@@ -140,5 +141,4 @@ export class BestEffortStore {
       this.ctx.logger.warn(`${this.what} ${operation} could not be announced`, { error: error instanceof Error ? error.message : String(error) });
     }
   }
-
 }
