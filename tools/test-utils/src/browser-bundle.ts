@@ -1,6 +1,5 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 
 const packagesDir = join(dirname(fileURLToPath(import.meta.url)), "../../../packages");
 
@@ -23,6 +22,8 @@ export interface BrowserBundle {
  * (an app resolves the published builds).
  */
 export async function browserBundle(name: "@truss/client" | "@truss/react"): Promise<BrowserBundle> {
+  // Loaded here, not with the helpers: esbuild refuses to load under jsdom, where the React tests import this package.
+  const { build } = await import("esbuild");
   const result = await build({
     stdin: { contents: `export * from "${name}";`, resolveDir: join(packagesDir, name.slice("@truss/".length)), loader: "ts" },
     bundle: true,
