@@ -22,7 +22,7 @@
  * wall time is taken off, since under valgrind a phase lasts tens of times
  * longer and the clients' heartbeat answers (the same for every server) would
  * otherwise weigh in. Needs valgrind (Debian: `apt-get install valgrind`);
- * a round takes about five minutes on a 2-vCPU machine.
+ * a round of the three servers takes about six minutes on a 2-vCPU machine.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -33,6 +33,7 @@ import { parseArgs } from "node:util";
 import { serverScript } from "./lib/context.mjs";
 import { BenchChild } from "./lib/processes.mjs";
 import { progress } from "./lib/progress.mjs";
+import { median } from "./lib/table.mjs";
 import { clientsOf } from "./scenarios/layout.mjs";
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -143,12 +144,6 @@ async function measure(server, round) {
     await child.stop(10_000);
   }
 }
-
-const median = (numbers) => {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 
 try {
   const results = Object.fromEntries(SERVERS.map(({ name }) => [name, []]));

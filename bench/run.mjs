@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { ScenarioContext } from "./lib/context.mjs";
 import { canPin } from "./lib/processes.mjs";
 import { elapsedSeconds, progress } from "./lib/progress.mjs";
-import { ratioOf, renderMarkdown, renderText, verdictOf } from "./lib/table.mjs";
+import { median, ratioOf, renderMarkdown, renderText, verdictOf } from "./lib/table.mjs";
 import cluster from "./scenarios/cluster.mjs";
 import companies from "./scenarios/companies.mjs";
 import connect from "./scenarios/connect.mjs";
@@ -198,12 +198,6 @@ process.exit(failed ? 1 : 0);
  * Rows are matched by position: a scenario reports the same rows each round.
  */
 function mergeRounds(allRounds) {
-  const median = (values) => {
-    const sorted = values.filter((value) => typeof value === "number").sort((a, b) => a - b);
-    if (sorted.length === 0) return undefined;
-    const middle = sorted.length >> 1;
-    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-  };
   return allRounds[0].map((first, index) => {
     const same = allRounds.map((results) => results[index]);
     if (same.some((result) => result.error)) return same.find((result) => result.error);

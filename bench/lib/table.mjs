@@ -83,3 +83,11 @@ export function renderMarkdown(results) {
   const lines = tableRows(results).map((row) => `| ${[row.scenario, row.metric, ...row.cells].map((cell) => cell || " ").join(" | ")} |`);
   return [`| ${HEADER.join(" | ")} |`, "| --- | --- | ---: | ---: | ---: | ---: | --- |", ...lines].join("\n");
 }
+
+/** The median of the numbers in `values` (anything else is left out); `undefined` when there are none. */
+export function median(values) {
+  const sorted = values.filter((value) => typeof value === "number").sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
