@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import { TrussError, type Authenticator } from "@truss/core";
-import { signToken, sleep, testAuth, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { signToken, signTokenAfter, sleep, testAuth, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import { localStoragePositionStore, memoryPositionStore, type TrussClient } from "@truss/client";
 import { alice, closeAll, openClient, startProxy, startServer, waitForStatus } from "./helpers.js";
 import { countingStreamStore, fakeStorage, numbers, range, recoveries, resyncs, waitForCount, whileCut } from "./stream-helpers.js";
@@ -207,14 +207,16 @@ test("an expired token gets no replay: the session ends at expiry and the same t
   const streams = countingStreamStore();
   server = await startServer({ streams });
   const positionStore = memoryPositionStore();
-  const token = signToken({ userId: "alice", companyId: "acme" }, { expiresInSec: 1 });
+  // Signed as a second starts, so the token lives its whole 2 s: `exp` counts whole seconds, and one signed late in a
+  // second with 1 s to live could expire before a loaded machine has connected it.
+  const token = await signTokenAfter(Date.now(), { userId: "alice", companyId: "acme" }, { expiresInSec: 2 });
   const client: TrussClient = openClient(server.url, alice, { token, positionStore });
   const received = numbers(client, "stock:updated");
   await waitForStatus(client, "connected");
   await server.engine.toCompany("acme").emit("stock:updated", { n: 1 });
   await waitForCount(received, 1);
 
-  await waitForStatus(client, "closed", 5000);
+  await waitForStatus(client, "closed", 6000);
   for (const n of range(2, 6)) await server.engine.toCompany("acme").emit("stock:updated", { n });
   const reload = openClient(server.url, alice, { token, positionStore });
   const reloaded = numbers(reload, "stock:updated");
