@@ -122,4 +122,3 @@ export async function climbInTurns(ctx, climbers, { warmup, steps, stepMs, stepO
   }
   return { results: states.map((state) => state.result), measure };
 }
-
