@@ -1,3 +1,4 @@
+import { removeOldest } from "../kernel/bounded-logs.js";
 import {
   mutationMayBeForgotten,
   resolveDocumentStoreOptions,
@@ -240,7 +241,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     for (let index = 0; index < drop; index++) bytes -= versions[index]!.bytes;
     while (bytes > maxHistoryBytes && drop < versions.length - 1) bytes -= versions[drop++]!.bytes;
     if (drop === 0) return;
-    versions.splice(0, drop);
+    removeOldest(versions, drop);
     company.bytes -= document.bytes - bytes;
     company.historyCount -= drop;
     document.bytes = bytes;

@@ -1,3 +1,4 @@
+import { removeOldest } from "../kernel/bounded-logs.js";
 import {
   compareInboxIds,
   DEFAULT_INBOX_MAX_LENGTH,
@@ -152,7 +153,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   /** Drops the oldest `count` messages of a user's inbox, and their bytes from the company's. */
   const dropOldest = (companyId: string, inbox: UserInbox, count: number) => {
     let bytes = 0;
-    for (const message of inbox.messages.splice(0, count)) {
+    for (const message of removeOldest(inbox.messages, count)) {
       bytes += message.bytes;
       if (message.call) forgetCall(message.call);
     }

@@ -1,3 +1,4 @@
+import { removeOldest } from "../kernel/bounded-logs.js";
 import { snapshotJson } from "../kernel/payload.js";
 import { randomUUID } from "node:crypto";
 import {
@@ -121,8 +122,8 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
 
   /** Drops a record's oldest `count` entries, and their bytes from the company's. */
   const dropOldest = (company: CompanyStreams, record: StreamRecord, count: number) => {
-    record.entries.splice(0, count);
-    for (const bytes of record.sizes.splice(0, count)) company.bytes -= bytes;
+    removeOldest(record.entries, count);
+    for (const bytes of removeOldest(record.sizes, count)) company.bytes -= bytes;
     company.count -= count;
   };
 
