@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { signToken, sleep, waitFor, type TestServer } from "@truss/test-utils";
+import { signToken, signTokenAfter, sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConnectionStatus, TrussClientError } from "@truss/client";
 import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
@@ -55,7 +55,8 @@ test("when the refresh fails, the expired connection is re-established with a ne
 
 test("a static token that expires ends the session with AUTH_TOKEN_EXPIRED and no reconnection", async () => {
   server = await startServer({ authExpiry: { warnBeforeMs: 500 } });
-  const client = openClient(server.url, alice, { token: signToken(claims, { expiresInSec: 2 }) });
+  // Signed as a second starts, so the token lives its whole 2 s (exp counts whole seconds).
+  const client = openClient(server.url, alice, { token: await signTokenAfter(Date.now(), claims, { expiresInSec: 2 }) });
   const { statuses, errors } = record(client);
   await waitForStatus(client, "closed", 3000);
   await sleep(150);

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { collect, connectAs, createClient, open, request, signToken, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import { collect, connectAs, createClient, open, request, signToken, signTokenAfter, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import type { AuthExpiring, ErrorPayload } from "@truss/protocol";
 
 let server: TestServer;
@@ -9,7 +9,8 @@ const alice = { userId: "alice", companyId: "acme" };
 
 test("a connection is warned before its token expires and closed at expiry with AUTH_TOKEN_EXPIRED", async () => {
   server = await startTestServer({ authExpiry: { warnBeforeMs: 1000 } });
-  const socket = createClient(server.url, alice, { token: signToken(alice, { expiresInSec: 2 }) });
+  // Signed as a second starts, so the token lives its whole 2 s (exp counts whole seconds).
+  const socket = createClient(server.url, alice, { token: await signTokenAfter(Date.now(), alice, { expiresInSec: 2 }) });
   const warnings = collect<AuthExpiring>(socket, "auth:expiring");
   const errors = collect<ErrorPayload>(socket, "error");
   const reasons = collect<string>(socket, "disconnect");
@@ -26,7 +27,7 @@ test("a connection is warned before its token expires and closed at expiry with 
 test("auth:refresh with a fresh token for the same user keeps the connection past the old expiry", async () => {
   server = await startTestServer({ authExpiry: { warnBeforeMs: 1500 } });
   // Listeners go on before the handshake: with a token this short the warning can come right after it.
-  const socket = createClient(server.url, alice, { token: signToken(alice, { expiresInSec: 2 }) });
+  const socket = createClient(server.url, alice, { token: await signTokenAfter(Date.now(), alice, { expiresInSec: 2 }) });
   const reasons = collect<string>(socket, "disconnect");
   const refreshes: Array<{ ok: boolean; expiresAt?: number }> = [];
   socket.on("auth:expiring", async () => {
