@@ -20,7 +20,7 @@ export default {
     const concurrency = 100;
     const clients = clientsOf({ companies: 100, perCompany: count / 100 });
     // Bare Socket.IO only verifies the token and joins the company room; "by hand" also does
-    // what Truss does at every connection (presence, stream start, inbox replay; servers/by-hand/connect.mjs).
+    // what Truss does at every connection (session checks, presence, stream start, inbox replay; servers/by-hand/connect.mjs).
     const entries = [
       { name: "socketio", kind: "socketio", args: {} },
       { name: "by-hand", kind: "socketio", args: { features: ["connect"] } },
@@ -69,7 +69,7 @@ export default {
       rows: [
         { metric: "connections per second", unit: "conn/s", better: "higher", truss: truss.perSecond, baseline: baseline.perSecond, target: { min: 0.95 } },
         {
-          metric: "connections per second (baseline: the same job by hand: presence, stream start, inbox replay)",
+          metric: "connections per second (baseline: the same job by hand: session checks, presence, stream start, inbox replay)",
           unit: "conn/s",
           better: "higher",
           truss: truss.perSecond,

@@ -36,7 +36,7 @@ let burstSeq = 0;
 serveCommands({
   /**
    * @param {object} args
-   * @param {string[]} [args.features] `inbox`, `documents`, `topics`, `connect` (what Truss does at every connection: presence, stream start, inbox replay): the hand-written services to register;
+   * @param {string[]} [args.features] `inbox`, `documents`, `topics`, `connect` (what Truss does at every connection: revocation and device caps at the handshake, the token's expiry, presence, stream start, inbox replay): the hand-written services to register;
    *   `production`: with them, the rate limits and metrics a server in production keeps (by-hand/production.mjs)
    * @param {"memory"|"redis"} [args.store]
    * @param {number} [args.redisPort]
@@ -71,7 +71,14 @@ serveCommands({
         if (typeof claims.sub !== "string" || typeof claims.companyId !== "string") throw new Error("missing claims");
         const deviceId = socket.handshake.auth?.deviceId;
         const roles = Array.isArray(claims.roles) ? claims.roles.filter((role) => typeof role === "string") : NO_ROLES;
-        socket.data.user = { userId: claims.sub, companyId: claims.companyId, deviceId: typeof deviceId === "string" ? deviceId : socket.id, roles };
+        socket.data.user = {
+          userId: claims.sub,
+          companyId: claims.companyId,
+          deviceId: typeof deviceId === "string" ? deviceId : socket.id,
+          roles,
+          issuedAt: claims.iat * 1000,
+          expiresAt: claims.exp * 1000,
+        };
         next();
       } catch {
         next(Object.assign(new Error("unauthorized"), { data: { code: "AUTH_INVALID_TOKEN" } }));
