@@ -139,7 +139,7 @@ export default {
       const { baseline, truss, production } = await measureStore(ctx, store, setup);
       results[store] = { truss, baseline, production };
       rows.push(
-        { metric: `${store}: delivered under flood`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: baseline.flood.deliveredPerSecond, target: { min: 0.95 } },
+        { metric: `${store}: delivered under flood`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: baseline.flood.deliveredPerSecond, target: { min: 1 } },
         { metric: `${store}: server CPU per message (flood)`, unit: "µs", better: "lower", truss: truss.flood.cpuPerMessage, baseline: baseline.flood.cpuPerMessage },
         { metric: `${store}: delivered under flood (baseline: by hand with the rate limits and metrics of a server in production)`, unit: "msg/s", better: "higher", truss: truss.flood.deliveredPerSecond, baseline: production.flood.deliveredPerSecond },
         { metric: `${store}: server CPU per message (flood) (baseline: by hand with the rate limits and metrics of a server in production)`, unit: "µs", better: "lower", truss: truss.flood.cpuPerMessage, baseline: production.flood.cpuPerMessage },
