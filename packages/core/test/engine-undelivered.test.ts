@@ -190,3 +190,44 @@ test("a send's undelivered that is not false or { afterMs } is refused before an
   expect(replayed).toEqual([]);
   device.close();
 });
+
+test("claims a contributed store answers that the engine cannot use are logged and left to their lease; the good ones are still made, and the process carries on", async () => {
+  const errors: Array<{ message: string; context?: Record<string, unknown> }> = [];
+  const logger: Logger = { warn() {}, error: (message, context) => void errors.push({ message, ...(context ? { context } : {}) }) };
+  const memory = memoryInboxStore();
+  let broken = true;
+  // The first claim comes with three the engine cannot use: nothing at all, one without its user, and one whose message throws when read.
+  const inbox: InboxStore = {
+    ...memory,
+    claimUndelivered: async (limit, leaseMs) => {
+      const claims = await memory.claimUndelivered!(limit, leaseMs);
+      if (!broken || claims.length === 0) return claims;
+      broken = false;
+      const throwing = Object.defineProperty({ user: { companyId: "acme", userId: "chloe" }, attempt: 1 }, "message", {
+        get() {
+          throw new Error("the row could not be decoded");
+        },
+      });
+      return [null, { message: claims[0]!.message, attempt: 1 }, throwing, ...claims] as never;
+    },
+  };
+  const calls: UndeliveredCall[] = [];
+  server = await startTestServer({ inbox, logger, undelivered: { afterMs: 150, pollIntervalMs: 25, handler: (call) => void calls.push(call) } });
+  const message = await server.engine.toUser("acme", "chloe").emit("expense:rejected", { expenseId: "e-9" });
+  await waitFor(() => calls.length === 1, { message: "the good claim's call" });
+  expect(calls[0]).toMatchObject({ companyId: "acme", userId: "chloe", message, attempt: 1 });
+  const dropped = errors.filter((entry) => entry.message === "an undelivered call could not be made; it is left to its lease");
+  expect(dropped).toHaveLength(3);
+  expect(dropped.map((entry) => entry.context?.error)).toEqual([
+    expect.stringContaining("claimUndelivered answered a claim without its user, message or attempt"),
+    expect.stringContaining("claimUndelivered answered a claim without its user, message or attempt"),
+    "the row could not be decoded",
+  ]);
+  // The engine still serves.
+  const device = createClient(server.url, phone);
+  const replayed = collect<InboxMessage>(device, "inbox:message");
+  await open(device);
+  await waitFor(() => replayed.length === 1);
+  expect(replayed[0]).toEqual(message);
+  device.close();
+});

@@ -67,7 +67,10 @@ export class UndeliveredCalls implements EnginePart {
         // Claimed as the engine began closing: left to their lease, for another node (or this one, restarted).
         if (this.closing.signal.aborted) return;
         for (const claim of claims) {
-          const call = this.call(claim).finally(() => this.running.delete(call));
+          // A claim the engine cannot use (a contributed store's bug) rejects; logged, never left unhandled, which would end the process.
+          const call = this.call(claim)
+            .catch((error: unknown) => this.ctx.logger.error("an undelivered call could not be made; it is left to its lease", { error: messageOf(error) }))
+            .finally(() => this.running.delete(call));
           this.running.add(call);
         }
         if (claims.length < room) return;
@@ -78,8 +81,11 @@ export class UndeliveredCalls implements EnginePart {
     }
   }
 
-  /** One claimed call: the handler, then its settlement. Never rejects. */
+  /** One claimed call: the handler, then its settlement. Rejects only for a claim it cannot use, before the handler. */
   private async call(claim: UndeliveredClaim): Promise<void> {
+    if (!isUsableClaim(claim)) {
+      throw new TypeError("the inbox store's claimUndelivered answered a claim without its user, message or attempt; update it to the UndeliveredClaim contract.");
+    }
     const { user, message, attempt } = claim;
     const { maxAttempts } = this.options;
     if (attempt > maxAttempts) {
@@ -151,6 +157,12 @@ export class UndeliveredCalls implements EnginePart {
       this.closing.signal.removeEventListener("abort", abort);
     }
   }
+}
+
+/** Whether a store's claim has what a call needs: its user's ids, its message's id and time, and its attempt. */
+function isUsableClaim(claim: UndeliveredClaim | null | undefined): boolean {
+  const { user, message, attempt } = claim ?? {};
+  return typeof user?.companyId === "string" && typeof user.userId === "string" && typeof message?.id === "string" && typeof message.ts === "number" && typeof attempt === "number" && Number.isInteger(attempt) && attempt >= 1;
 }
 
 function messageOf(error: unknown): string {
