@@ -141,3 +141,49 @@ test("a presence store whose answers make the engine throw is logged, and the en
     expect(await withTimeout(server.close().then(() => "closed"), 5000)).toBe("closed");
   }
 });
+
+test("a logger that throws never ends the process: what it was asked to log is dropped, Node.js is warned once, and the engine serves and closes", async () => {
+  const presence = memoryPresenceStore();
+  const outage = () => Promise.reject(new Error("ECONNRESET"));
+  let calls = 0;
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => void (warning.name === "TrussLoggerWarning" && warnings.push(warning.message));
+  process.on("warning", onWarning);
+  const server = await startTestServer({
+    // An application's logger with a bug: every call throws (a closed destination, a serializer that chokes).
+    logger: {
+      warn: () => {
+        calls++;
+        throw new Error("the log file is closed");
+      },
+      error: () => {
+        calls++;
+        throw new Error("the log file is closed");
+      },
+    },
+    // The presence store is down, so every connect, heartbeat and disconnect is logged from a timer or a device's queue.
+    presence: { ...presence, connect: outage, disconnect: outage, heartbeat: outage },
+    presenceTiming: { ttlMs: 3000, heartbeatIntervalMs: 100, sweepIntervalMs: 100 },
+  });
+  server.engine.handle("expense:submit", () => {
+    throw new Error("the ledger is locked");
+  });
+  try {
+    const socket = await connectAs(server.url, alice);
+    await waitFor(() => calls >= 1, { message: "the outage logged" });
+    // A handler's failure is logged in the answer's path: the client still gets its code.
+    const answer = await request(socket, "expense:submit", { amount: 1 });
+    expect(answer).toMatchObject({ ok: false, error: { code: "HANDLER_ERROR" } });
+    const projects = collect(socket, "project:updated");
+    server.engine.toCompany("acme").emit("project:updated", { id: "p1" });
+    await waitFor(() => projects.length === 1);
+    socket.close();
+    await sleep(300);
+    await waitFor(() => warnings.length === 1, { message: "Node.js warned of the logger" });
+    expect(warnings[0]).toContain("the log file is closed");
+  } finally {
+    process.off("warning", onWarning);
+    expect(await withTimeout(server.close().then(() => "closed"), 5000)).toBe("closed");
+  }
+  expect(warnings).toHaveLength(1);
+});

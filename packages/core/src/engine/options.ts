@@ -21,7 +21,7 @@ import { memoryRevocationStore } from "../revocations/memory.js";
 import { DEFAULT_REVOCATION_TTL_MS, type RevocationStore } from "../revocations/store.js";
 import type { StreamStore } from "../streams/store.js";
 import { DEFAULT_AUTHORIZE_TIMEOUT_MS, type AuthorizePolicy } from "../policy/policy.js";
-import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
+import { consoleLogger, guardedLogger, silentLogger, type Logger } from "../kernel/logger.js";
 import { DEFAULT_MAX_TOPICS_PER_CONNECTION, TopicPatterns, type TopicOptions } from "../topics/patterns.js";
 import { resolveUndeliveredOptions, type ResolvedUndeliveredOptions, type UndeliveredOptions } from "../undelivered/options.js";
 
@@ -291,7 +291,11 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   namespace?: string;
   /** Extra Socket.IO server options for `attach` (path, transports, cors…). */
   socketIo?: Partial<ServerOptions>;
-  /** Where warnings and errors go. Default `console`; `false` silences them. */
+  /**
+   * Where warnings and errors go. Default `console`; `false` silences them.
+   * A logger that throws never takes the engine down: what it was asked to
+   * log is dropped, and Node.js is warned once (`TrussLoggerWarning`).
+   */
   logger?: Logger | false;
   /** This node's name in logs and health. Default `<hostname>:<pid>`. */
   nodeId?: string;
@@ -383,7 +387,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       revocations: options.revocations ?? memoryRevocationStore(),
     },
     resolver: options.resolver ?? fieldMerge(),
-    logger: options.logger === false ? silentLogger : (options.logger ?? consoleLogger),
+    logger: options.logger === false ? silentLogger : guardedLogger(options.logger ?? consoleLogger),
     nodeId: options.nodeId ?? `${hostname()}:${process.pid}`,
     namespace: options.namespace ?? "/",
     limits: {

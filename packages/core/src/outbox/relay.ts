@@ -3,7 +3,7 @@ import type { RealtimeEngine } from "../engine/api.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import type { EventCatalog } from "../kernel/events.js";
 import { ADD_ENGINE_PART, type HostsEngineParts } from "../kernel/lifecycle.js";
-import { consoleLogger, silentLogger, type Logger } from "../kernel/logger.js";
+import { consoleLogger, guardedLogger, silentLogger, type Logger } from "../kernel/logger.js";
 import { secondsSince, type MetricsRegistry } from "../kernel/metrics.js";
 import type { UndeliveredChoice } from "../undelivered/options.js";
 import { outboxStream } from "./entry.js";
@@ -110,7 +110,8 @@ export function relay<C extends EventCatalog>(engine: RealtimeEngine<C>, source:
   const host = (engine as unknown as Partial<HostsEngineParts>)[ADD_ENGINE_PART];
   let loop: OutboxRelayLoop | undefined;
   const joined = host?.call(engine, { start: () => loop!.start(), stop: () => loop!.close() });
-  const logger = options.logger === false ? silentLogger : (options.logger ?? joined?.logger ?? consoleLogger);
+  // The engine hands over its logger already guarded (guardedLogger); one given to the relay is guarded here.
+  const logger = options.logger === false ? silentLogger : options.logger ? guardedLogger(options.logger) : (joined?.logger ?? consoleLogger);
   loop = new OutboxRelayLoop(engine as unknown as RelayEngine, source, resolved, logger, joined?.metrics ?? null);
   if (!joined || (engine as unknown as RelayEngine).io !== undefined) loop.start();
   return loop;
