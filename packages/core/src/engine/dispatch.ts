@@ -1,4 +1,4 @@
-import { clientRefusal, TrussError, type ErrorPayload } from "../kernel/errors.js";
+import { clientRefusal, messageOf, TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { type EngineContext } from "../kernel/context.js";
@@ -287,7 +287,7 @@ function answer(ctx: EngineContext, connection: Connection, ack: Ack | undefined
     ack(body ? { ok: true, ...body } : { ok: true });
   } catch (error) {
     // Socket.IO encodes inside `ack` and marks it sent only afterwards, so it can still carry the refusal.
-    ctx.logger.error(`the answer to "${event}" could not be encoded`, { error: error instanceof Error ? error.message : String(error) });
+    ctx.logger.error(`the answer to "${event}" could not be encoded`, { error: messageOf(error) });
     refuse(ctx, connection, ack, encodeFailure(error, `The answer to "${event}"`, "INTERNAL_ERROR").toJSON());
   }
 }

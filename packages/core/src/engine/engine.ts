@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
-import { TrussError } from "../kernel/errors.js";
+import { messageOf, TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
 import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, PresenceApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
@@ -387,7 +387,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       () => void this.pending.delete(tracked),
       (error: unknown) => {
         this.pending.delete(tracked);
-        this.ctx.logger.warn("background store call failed", { error: error instanceof Error ? error.message : String(error) });
+        this.ctx.logger.warn("background store call failed", { error: messageOf(error) });
       },
     );
     this.pending.add(tracked);

@@ -1,4 +1,5 @@
 import type { EngineStores } from "./options.js";
+import { messageOf } from "../kernel/errors.js";
 
 /** Whether one store answered its ping. */
 export interface StoreHealth {
@@ -55,7 +56,7 @@ async function ping(call: (() => Promise<void>) | undefined): Promise<StoreHealt
     ]);
     return { state: "up" };
   } catch (error) {
-    return { state: "down", error: error instanceof Error ? error.message : String(error) };
+    return { state: "down", error: messageOf(error) };
   } finally {
     clearTimeout(timer);
   }

@@ -1,5 +1,5 @@
 import { deviceKey, type Connection } from "../kernel/connection.js";
-import type { ErrorPayload } from "../kernel/errors.js";
+import { messageOf, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
 import { isClustered, type EngineContext, type SlowConsumerNotice, type TrussSocket } from "../kernel/context.js";
 import { packetBytes } from "../kernel/limits.js";
@@ -144,7 +144,7 @@ export class SlowConsumerGuard {
     const namespace = this.ctx.namespace();
     if (!isClustered(namespace)) return;
     const failed = (error: unknown) =>
-      this.ctx.logger.warn("a slow consumer notice could not be sent to the other nodes", { error: error instanceof Error ? error.message : String(error) });
+      this.ctx.logger.warn("a slow consumer notice could not be sent to the other nodes", { error: messageOf(error) });
     try {
       // The adapter directly, as revocations do: the namespace drops an async adapter's rejection.
       const sent: unknown = namespace.adapter.serverSideEmit([NOTICE_EVENT, notice]);

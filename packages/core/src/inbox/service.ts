@@ -1,6 +1,6 @@
 import type { Principal } from "../kernel/principal.js";
 import type { Connection } from "../kernel/connection.js";
-import { clientRefusal, TrussError } from "../kernel/errors.js";
+import { clientRefusal, messageOf, TrussError } from "../kernel/errors.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import {
   compareInboxIds,
@@ -229,7 +229,7 @@ export class InboxService {
       }
       this.ctx.logger.warn("inbox replay failed", {
         userId: delivery.connection.principal.userId,
-        error: error instanceof Error ? error.message : String(error),
+        error: messageOf(error),
       });
       return false;
     } finally {
@@ -302,7 +302,7 @@ export class InboxService {
       this.ctx.logger.error("an inbox message could not be encoded and was skipped", {
         id: message.id,
         event: message.event,
-        error: error instanceof Error ? error.message : String(error),
+        error: messageOf(error),
       });
     }
   }

@@ -58,3 +58,8 @@ export function isTrussError(value: unknown): value is TrussError {
       (ERROR_CODES as readonly unknown[]).includes((value as unknown as { code?: unknown }).code))
   );
 }
+
+/** The message of a thrown value, for a log line: an `Error`'s own, anything else as a string. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

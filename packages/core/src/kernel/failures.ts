@@ -1,4 +1,4 @@
-import { isTrussError, TrussError, type ErrorPayload } from "./errors.js";
+import { isTrussError, messageOf, TrussError, type ErrorPayload } from "./errors.js";
 import { secondsSince } from "./metrics.js";
 import type { EngineContext, StoreName } from "./context.js";
 
@@ -28,7 +28,7 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
   if (error instanceof RangeError && /string length/i.test(error.message)) {
     return new TrussError("PAYLOAD_TOO_LARGE", `${what} is too large to send.`, { cause: error });
   }
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = messageOf(error);
   return new TrussError(notJson, notJson === "INVALID_PAYLOAD" ? `${what} is not JSON (${reason}).` : `${what} could not be encoded on the server; it has been logged.`, {
     cause: error,
   });
@@ -55,7 +55,7 @@ export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger"
       throw toTrussError(error, { code: "INTERNAL_ERROR", message: `The ${store} store failed on the server; it has been logged.` }, { logger: ctx.logger, what: `${store} store call failed` });
     }
     ctx.metrics.inc("truss_store_errors_total", { store });
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = messageOf(error);
     throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable (${reason}); the operation was not confirmed. Retry later.`, {
       cause: error,
     });
@@ -120,7 +120,7 @@ export class BestEffortStore {
       if (!this.failing) {
         this.failing = true;
         this.ctx.logger.error(`${this.what} ${operation} failed; ${this.what} is stale until the store is back`, {
-          error: error instanceof Error ? error.message : String(error),
+          error: messageOf(error),
         });
       }
       return undefined;
@@ -138,7 +138,7 @@ export class BestEffortStore {
     try {
       for (const item of answer ?? []) visit(item);
     } catch (error) {
-      this.ctx.logger.warn(`${this.what} ${operation} could not be announced`, { error: error instanceof Error ? error.message : String(error) });
+      this.ctx.logger.warn(`${this.what} ${operation} could not be announced`, { error: messageOf(error) });
     }
   }
 }

@@ -1,3 +1,5 @@
+import { messageOf } from "./errors.js";
+
 /** What the engine writes to its log; `console` fits. */
 export interface Logger {
   /** Something went wrong but the engine carries on (a store call failed, a handler threw). */
@@ -32,7 +34,7 @@ export function guardedLogger(logger: Logger): Logger {
     } catch (error) {
       if (warned) return;
       warned = true;
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       process.emitWarning(`The logger given to Truss threw (${reason}) while logging "${message}"; what it is asked to log is dropped while it throws.`, "TrussLoggerWarning");
     }
   };

@@ -1,6 +1,6 @@
 import { ERROR_CODES, errorAction, isRetryable, type ErrorCode } from "@truss/protocol";
 import type { RealtimeEngine } from "../engine/api.js";
-import { isTrussError, TrussError } from "../kernel/errors.js";
+import { isTrussError, messageOf, TrussError } from "../kernel/errors.js";
 import type { EventCatalog } from "../kernel/events.js";
 import { ADD_ENGINE_PART, type HostsEngineParts } from "../kernel/lifecycle.js";
 import { consoleLogger, guardedLogger, silentLogger, type Logger } from "../kernel/logger.js";
@@ -334,10 +334,6 @@ function classify(error: unknown): PublishFailure {
   }
   if (error instanceof TypeError) return { permanent: true, code: "INVALID_PAYLOAD", message };
   return { permanent: false, code: "INTERNAL_ERROR", message };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts; the timer never keeps the process alive. */

@@ -1,5 +1,5 @@
 import type { Principal } from "../kernel/principal.js";
-import { clientRefusal, type TrussError } from "../kernel/errors.js";
+import { clientRefusal, messageOf, type TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
 import type { TopicParams } from "../topics/patterns.js";
 import type { PresenceScope } from "@truss/protocol";
@@ -164,7 +164,7 @@ export class Policy {
   }
 
   private failed(request: AuthorizationRequest, error: unknown): AuthorizationRefusal {
-    this.ctx.logger.warn("the authorize policy threw; refused", { action: request.action, error: error instanceof Error ? error.message : String(error) });
+    this.ctx.logger.warn("the authorize policy threw; refused", { action: request.action, error: messageOf(error) });
     return this.refused(request, { message: `${describe(request)} was refused: the authorization check failed; the server logged why.` });
   }
 

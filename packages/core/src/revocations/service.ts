@@ -1,4 +1,4 @@
-import { TrussError, type ErrorPayload } from "../kernel/errors.js";
+import { messageOf, TrussError, type ErrorPayload } from "../kernel/errors.js";
 import { isTopicName, PROTOCOL_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import type { Principal } from "../kernel/principal.js";
@@ -233,7 +233,7 @@ export class Revocations {
     } catch (error) {
       if (!this.readFailed) {
         this.ctx.logger.warn("could not read revocations from the store; reading again every poll until it answers", {
-          error: error instanceof Error ? error.message : String(error),
+          error: messageOf(error),
         });
       }
       this.readFailed = true;
@@ -260,7 +260,7 @@ export class Revocations {
       await storeCall(this.ctx, "revocations", "add", () => this.store.add(record));
       return true;
     } catch (error) {
-      this.ctx.logger.warn("a revocation could not be stored; this node stores it again shortly", { error: error instanceof Error ? error.message : String(error) });
+      this.ctx.logger.warn("a revocation could not be stored; this node stores it again shortly", { error: messageOf(error) });
       this.unsaved.push(record);
       if (this.unsaved.length > MAX_UNSAVED) {
         const [dropped] = this.unsaved.splice(0, 1);
@@ -288,7 +288,7 @@ export class Revocations {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (error) this.ctx.logger.warn("revocation sent to other nodes without every count", { error: error instanceof Error ? error.message : String(error) });
+        if (error) this.ctx.logger.warn("revocation sent to other nodes without every count", { error: messageOf(error) });
         resolve({ responses, complete });
       };
       const timer = setTimeout(() => finish([], false, new Error(`no answer from the adapter within ${REVOKE_ANSWER_TIMEOUT_MS} ms`)), REVOKE_ANSWER_TIMEOUT_MS);
@@ -317,7 +317,7 @@ export class Revocations {
     try {
       stored = await storeCall(this.ctx, "revocations", "forUser", () => this.store.forUser({ companyId: user.companyId, userId: user.userId }));
     } catch (error) {
-      this.ctx.logger.warn("could not read a user's revocations from the store; deciding on this node's", { error: error instanceof Error ? error.message : String(error) });
+      this.ctx.logger.warn("could not read a user's revocations from the store; deciding on this node's", { error: messageOf(error) });
     }
     for (const record of stored) this.known.add(record);
     return this.known.of(user);

@@ -1,6 +1,6 @@
 import type { StreamAppendOptions, StreamEntry, StreamKey, StreamStore } from "./store.js";
 import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from "../kernel/idempotency.js";
-import { TrussError } from "../kernel/errors.js";
+import { messageOf, TrussError } from "../kernel/errors.js";
 import { COMPANY_STREAM, PROTOCOL_EVENTS, topicOfStream, type StreamLabel, type StreamPosition, type StreamReadResult, type StreamStart } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
@@ -171,7 +171,7 @@ export class StreamService {
       emitApplicationEvent(namespace.to(room), event, data, where);
     } catch (error) {
       this.ctx.metrics.inc("truss_broadcast_send_failures_total");
-      this.ctx.logger.warn("a broadcast could not be sent live", { room, error: error instanceof Error ? error.message : String(error) });
+      this.ctx.logger.warn("a broadcast could not be sent live", { room, error: messageOf(error) });
     }
   }
 

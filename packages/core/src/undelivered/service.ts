@@ -4,6 +4,7 @@ import type { EnginePart } from "../kernel/lifecycle.js";
 import type { InboxStore, UndeliveredClaim, UndeliveredOutcome } from "../inbox/store.js";
 import type { PresenceStore } from "../presence/store.js";
 import { MAX_UNDELIVERED_BACKOFF_MS, type ResolvedUndeliveredOptions } from "./options.js";
+import { messageOf } from "../kernel/errors.js";
 
 /** The inbox store's undelivered capability. */
 type UndeliveredStore = Required<Pick<InboxStore, "claimUndelivered" | "settleUndelivered">>;
@@ -163,8 +164,4 @@ export class UndeliveredCalls implements EnginePart {
 function isUsableClaim(claim: UndeliveredClaim | null | undefined): boolean {
   const { user, message, attempt } = claim ?? {};
   return typeof user?.companyId === "string" && typeof user.userId === "string" && typeof message?.id === "string" && typeof message.ts === "number" && typeof attempt === "number" && Number.isInteger(attempt) && attempt >= 1;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
