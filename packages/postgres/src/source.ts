@@ -1,5 +1,6 @@
 import type { OutboxBatch, OutboxOutcome, OutboxRow, OutboxSource, OutboxTarget, UndeliveredChoice } from "@truss/core";
 import type { Notification, Pool, PoolClient } from "pg";
+import { guardPoolErrors } from "./pool.js";
 
 /** Options of `outbox.source()`. */
 export interface PostgresOutboxSourceOptions {
@@ -78,6 +79,8 @@ export class PostgresOutboxSource implements OutboxSource {
     private readonly schemaName: string,
     options: PostgresOutboxSourceOptions,
   ) {
+    // The relay holds pooled connections in the background, on the application's pool.
+    guardPoolErrors(pool);
     this.claimTimeoutMs = positive(options.claimTimeoutMs, 60_000, "claimTimeoutMs");
     this.maxReconnectDelayMs = positive(options.maxReconnectDelayMs, 5000, "maxReconnectDelayMs");
     const table = `${schema}.outbox`;

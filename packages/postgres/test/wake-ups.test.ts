@@ -88,3 +88,19 @@ test("the listening connection cut through a TCP proxy: the relay listens again 
   expect(Date.now() - committed).toBeLessThan(2000);
   expect(phone.heard).toEqual([{ expenseId: "e-before-cut" }, { expenseId: "e-after-cut" }]);
 });
+
+test("an idle pooled connection that PostgreSQL ends does not end the process when the pool is the relay's alone", async () => {
+  // The application's pool with no 'error' listener of its own, as pg leaves it: the relay's source is all that uses it.
+  relayPool = new pg.Pool({ ...SHARED_POSTGRES, max: 4 });
+  node = await startRelayNode(relayPool, db.schema, { pollIntervalMs: 50 });
+  const phone = await phoneOn(node.server.url);
+  // A connection left idle in the pool, then ended by the server (what a PostgreSQL restart does to every connection).
+  const idle = await relayPool.connect();
+  const { rows } = await idle.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+  idle.release();
+  await db.pool.query("SELECT pg_terminate_backend($1)", [rows[0]!.pid]);
+  // The relay still publishes what is committed afterwards.
+  await transaction(db.pool, (client) => node!.outbox.with(client).toUser("acme", "alice").emit("expense:approved", { id: "after" }));
+  await waitFor(() => phone.heard.some((data) => (data as { id?: string }).id === "after"), { message: "the row committed after the connection ended" });
+  expect(relayPool.listenerCount("error")).toBe(1);
+});

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryConfig, QueryResultRow } from "pg";
+import { guardPoolErrors } from "../pool.js";
 import { quotedSchema } from "../schema.js";
 
 /** Default time a store call may take, connection included, before it rejects: 5 s. */
@@ -44,10 +45,7 @@ export class Statements {
     this.pool = pool;
     this.schema = quotedSchema(who, options.schema);
     this.timeoutMs = timeoutMs;
-    // An idle pooled client whose server went away emits 'error' on the
-    // pool; without a listener that error would end the process. The pool
-    // drops the client either way and connects afresh on the next call.
-    if (pool.listenerCount("error") === 0) pool.on("error", () => undefined);
+    guardPoolErrors(pool);
   }
 
   /**
