@@ -5,6 +5,7 @@ import { jsonEqual } from "./json-equal.js";
 import type { ConflictResolver, ResolveInput } from "./conflict-resolver.js";
 import { engineReadsOf, type EngineReads } from "./engine-reads.js";
 import { isBuiltInResolve } from "./resolvers.js";
+import { isCompareAndSetResult, isHistory, isMutationState, isVersionOrNull } from "./store.js";
 import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
@@ -118,7 +119,7 @@ export class DocumentService {
 
   /** The latest version, or `null` when the document does not exist in that company. */
   find(key: DocumentKey): Promise<DocumentVersion | null> {
-    return storeCall(this.ctx, "documents", "get", () => this.store.get(key));
+    return storeCall(this.ctx, "documents", "get", () => this.store.get(key), isVersionOrNull);
   }
 
   /**
@@ -126,9 +127,7 @@ export class DocumentService {
    * would pass {@link MAX_HISTORY_ANSWER_BYTES} (the newest always comes).
    */
   async history(key: DocumentKey, limit = 20): Promise<DocumentVersion[]> {
-    const versions = await storeCall(this.ctx, "documents", "history", () =>
-      this.store.history(key, Math.min(Math.max(1, limit), MAX_HISTORY_PAGE)),
-    );
+    const versions = await storeCall(this.ctx, "documents", "history", () => this.store.history(key, Math.min(Math.max(1, limit), MAX_HISTORY_PAGE)), isHistory);
     if (versions.length === 0) throw notFound(key);
     let bytes = 0;
     for (let index = 0; index < versions.length; index++) {
@@ -150,7 +149,7 @@ export class DocumentService {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // Read for this update alone: `current` and `base` may be the versions the store shares, so nothing here
       // changes them, and they leave only as encoded text (the socket's answer) or copied (`api()`).
-      const current = await storeCall(this.ctx, "documents", "get", () => reads.get(key));
+      const current = await storeCall(this.ctx, "documents", "get", () => reads.get(key), isVersionOrNull);
       let next: DocumentData;
       let status: "applied" | "merged";
       // Whether `next` is the engine's own, so the store may keep it as it is: not when a custom resolver made it.
@@ -170,7 +169,7 @@ export class DocumentService {
         next = applyChanges(current.data, update.changes);
         status = "applied";
       } else {
-        const base = await storeCall(this.ctx, "documents", "getVersion", () => reads.getVersion(key, update.baseVersion));
+        const base = await storeCall(this.ctx, "documents", "getVersion", () => reads.getVersion(key, update.baseVersion), isVersionOrNull);
         const own = base && update.baseChanges ? await this.ownBaseChanges(key, update.baseChanges, update.changes, base, current, writer) : null;
         const baseData = base && own ? applyChanges(base.data, own) : (base?.data ?? null);
         const input: ResolveInput = { base: baseData, current: current.data, changes: update.changes, baseVersion: update.baseVersion, currentVersion: current.version };
@@ -195,7 +194,7 @@ export class DocumentService {
       // The text goes with the data, so the store need not encode it again; a custom resolver's data goes without
       // it, so the store keeps its own copy rather than an object the resolver may still hold.
       const result = await handJson(owned ? next : undefined, json, () =>
-        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation)),
+        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation), isCompareAndSetResult),
       );
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
@@ -222,7 +221,7 @@ export class DocumentService {
   private async unlessRepeated(key: DocumentKey, mutation: MutationRef | undefined, outcome: TrussError | DocumentUpdateResult): Promise<DocumentUpdateResult> {
     if (mutation) {
       const documents = this.store;
-      const state = await storeCall(this.ctx, "documents", "mutation", () => documents.mutation(key, mutation));
+      const state = await storeCall(this.ctx, "documents", "mutation", () => documents.mutation(key, mutation), isMutationState);
       if (state.state !== "new") return this.repeated(key, state);
     }
     if (outcome instanceof Error) throw outcome;
@@ -249,7 +248,7 @@ export class DocumentService {
       base,
       current,
       writer: writer.userId,
-      versionAt: (version) => storeCall(this.ctx, "documents", "getVersion", () => reads.getVersion(key, version)),
+      versionAt: (version) => storeCall(this.ctx, "documents", "getVersion", () => reads.getVersion(key, version), isVersionOrNull),
     });
   }
 
@@ -268,8 +267,8 @@ export class DocumentService {
     this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "duplicate" });
     const documents = this.store;
     const document =
-      (await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, state.version))) ??
-      (await storeCall(this.ctx, "documents", "get", () => documents.get(key)));
+      (await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, state.version), isVersionOrNull)) ??
+      (await storeCall(this.ctx, "documents", "get", () => documents.get(key), isVersionOrNull));
     if (!document) throw notFound(key);
     return { status: "applied", document, duplicate: true };
   }
@@ -277,7 +276,7 @@ export class DocumentService {
   /** Commits the data of an earlier version as a new version; history is never rewritten. */
   async rollback(key: DocumentKey, toVersion: number, writer: Writer): Promise<DocumentVersion> {
     const documents = this.store;
-    const target = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, toVersion));
+    const target = await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, toVersion), isVersionOrNull);
     if (!target) {
       throw new TrussError("VERSION_NOT_FOUND", `Version ${toVersion} of ${key.type}/${key.id} is not in the history.`);
     }
@@ -286,7 +285,7 @@ export class DocumentService {
       const current = await this.get(key);
       // The target is a fresh copy from the store, the engine's own: its text goes with it.
       const result = await handJson(target.data, json, () =>
-        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId)),
+        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId), isCompareAndSetResult),
       );
       if (result.ok) {
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });

@@ -118,6 +118,40 @@ export interface DocumentStore {
 /** The methods every {@link DocumentStore} must have; `createRealtimeEngine` refuses a store without one of them. */
 export const DOCUMENT_STORE_METHODS = methodsOf<DocumentStore>({ get: true, getVersion: true, compareAndSet: true, mutation: true, history: true });
 
+/*
+ * What the engine checks of a store's answers before it uses them (`storeCall`'s
+ * `answers`): enough of the shape that a store answering outside its contract
+ * is INTERNAL_ERROR at the call, not a TypeError where the engine first reads it.
+ */
+
+/** A committed version: an object with a positive integer version and an object of data. */
+export function isDocumentVersion(answer: unknown): answer is DocumentVersion {
+  if (typeof answer !== "object" || answer === null) return false;
+  const { version, data } = answer as Partial<DocumentVersion>;
+  return Number.isSafeInteger(version) && version! > 0 && typeof data === "object" && data !== null && !Array.isArray(data);
+}
+
+/** `get` and `getVersion`: a version, or `null` when there is none. */
+export const isVersionOrNull = (answer: unknown): answer is DocumentVersion | null => answer === null || isDocumentVersion(answer);
+
+/** `history`: an array of versions. */
+export const isHistory = (answer: unknown): answer is DocumentVersion[] => Array.isArray(answer) && answer.every(isDocumentVersion);
+
+/** `compareAndSet`: committed with its version, or not with the latest (or `null`). */
+export function isCompareAndSetResult(answer: unknown): answer is CompareAndSetResult {
+  if (typeof answer !== "object" || answer === null) return false;
+  const result = answer as CompareAndSetResult;
+  if (result.ok === true) return isDocumentVersion(result.document);
+  return result.ok === false && isVersionOrNull(result.current) && (result.mutation === undefined || isMutationState(result.mutation));
+}
+
+/** `mutation`: one of the three states, `committed` with its version. */
+export function isMutationState(answer: unknown): answer is MutationState {
+  if (typeof answer !== "object" || answer === null) return false;
+  const { state, version } = answer as { state?: unknown; version?: unknown };
+  return state === "new" || state === "expired" || (state === "committed" && Number.isSafeInteger(version));
+}
+
 /** Options every document store implementation accepts. */
 export interface DocumentStoreOptions {
   /** How many versions of each document the history keeps. Default 100. */

@@ -4,6 +4,7 @@ import { clientRefusal, messageOf, TrussError } from "../kernel/errors.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import {
   compareInboxIds,
+  isAppendResult,
   isInboxId,
   type InboxAppendResult,
   type InboxMessage,
@@ -135,12 +136,9 @@ export class InboxService {
         ? undefined
         : { ...(idempotencyKey === undefined ? {} : { idempotencyKey }), ...(undeliveredAfterMs === undefined ? {} : { undeliveredAfterMs }) };
     // The store runs at once: the text goes with the call, not into a WeakMap that outlives it.
-    const result = await handJson(value, json, () => storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions)));
-    if (!isInboxId(result?.message?.id)) {
-      // A custom store written against the old contract, which resolved with the message itself.
-      throw new TrussError("INTERNAL_ERROR", "The inbox store's append did not resolve with { message, duplicate }; update it to the current InboxStore contract.");
-    }
-    const { message, duplicate } = result;
+    const { message, duplicate } = await handJson(value, json, () =>
+      storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions), isAppendResult),
+    );
     this.ctx.metrics.inc(duplicate ? "truss_inbox_duplicates_total" : "truss_inbox_appended_total");
     const keyed = idempotencyKey !== undefined;
     // The text checked at the call is the data's JSON only while the store hands back that same data (not a duplicate's).

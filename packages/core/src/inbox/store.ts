@@ -1,4 +1,4 @@
-import type { InboxMessage } from "@truss/protocol";
+import { isInboxId, type InboxMessage } from "@truss/protocol";
 import type { DeviceRef } from "../presence/store.js";
 import { methodsOf } from "../kernel/contract.js";
 
@@ -149,6 +149,13 @@ export interface InboxAppendResult {
   message: InboxMessage;
   /** Whether the key was already used for this user, so nothing was stored. */
   duplicate: boolean;
+}
+
+/** What the engine checks of `append`'s answer before it uses it (`storeCall`'s `answers`): a message with an inbox id, and whether it was a duplicate. */
+export function isAppendResult(answer: unknown): answer is InboxAppendResult {
+  if (typeof answer !== "object" || answer === null) return false;
+  const { message, duplicate } = answer as Partial<InboxAppendResult>;
+  return typeof message === "object" && message !== null && isInboxId(message.id) && typeof duplicate === "boolean";
 }
 
 /** Options every inbox implementation accepts. */

@@ -43,12 +43,26 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * `INTERNAL_ERROR`, so it neither tells clients to retry nor counts as a
  * store error. Every call, failed or not, is timed in
  * `truss_store_call_duration_seconds{store, operation}`.
+ *
+ * With `answers`, the answer is checked before the engine uses it: a store
+ * that answers outside its contract (`null` where an object is due, a wrong
+ * shape, a getter that throws) is a bug too, `INTERNAL_ERROR`, logged with the
+ * store and the method, instead of a `TypeError` wherever the engine first
+ * reads the answer (which, on the server API, reached the application uncoded).
  */
-export async function storeCall<T>(ctx: Pick<EngineContext, "metrics" | "logger">, store: StoreName, operation: string, call: () => Promise<T>): Promise<T> {
+export async function storeCall<T>(
+  ctx: Pick<EngineContext, "metrics" | "logger">,
+  store: StoreName,
+  operation: string,
+  call: () => Promise<T>,
+  answers?: (answer: T) => boolean,
+): Promise<T> {
   // Timed here rather than through timedStoreCall: on the hot paths one async frame per store call is enough.
   const start = performance.now();
   try {
-    return await call();
+    const answer = await call();
+    if (answers !== undefined && !keepsContract(answers, answer)) throw outsideContract(ctx, store, operation, answer);
+    return answer;
   } catch (error) {
     if (isTrussError(error)) throw error;
     if (isBug(error)) {
@@ -76,6 +90,22 @@ export async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics">, sto
   } finally {
     ctx.metrics.observe("truss_store_call_duration_seconds", { store, operation }, secondsSince(start));
   }
+}
+
+/** Whether `answer` passes `answers`; a check that throws (a getter of the answer did) is a no. */
+function keepsContract<T>(answers: (answer: T) => boolean, answer: T): boolean {
+  try {
+    return answers(answer);
+  } catch {
+    return false;
+  }
+}
+
+/** The coded failure of a store answer outside its contract, logged without reading the answer further. */
+function outsideContract(ctx: Pick<EngineContext, "logger">, store: StoreName, operation: string, answer: unknown): TrussError {
+  const kind = answer === null ? "null" : Array.isArray(answer) ? "an array" : typeof answer;
+  ctx.logger.error(`${store} store's ${operation} answered outside its contract`, { answer: kind });
+  return new TrussError("INTERNAL_ERROR", `The ${store} store answered ${operation} outside its contract on the server; it has been logged.`);
 }
 
 function isBug(error: unknown): boolean {

@@ -539,6 +539,9 @@ export function secondsSince(start: number): number {
   return (performance.now() - start) / 1000;
 }
 
+/** A total a store may report: a whole number, not negative. */
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
 /** Socket.IO disconnect reasons, as the `reason` label of `truss_disconnects_total`; anything else is `other`. */
 const DISCONNECT_REASONS = new Map<string, string>([
   ["transport close", "transport_close"],
@@ -570,13 +573,19 @@ export function createEngineMetrics(connections: () => number, stores: StoreTota
   };
 
   // Totals kept by the stores, across all nodes sharing them, read at scrape time. A store
-  // that is down is already counted by truss_store_errors_total; its samples are left out.
+  // that is down is already counted by truss_store_errors_total; its samples are left out,
+  // as are those of a store that answered something other than counts: the scrape goes on.
   const storeTotals = (read: () => Promise<{ expired: number; overCap: number }>) => async (counter: Counter<string>) => {
-    const totals = await read().catch(() => null);
     counter.reset();
-    if (!totals) return;
-    counter.labels({ reason: "expired" }).inc(totals.expired);
-    counter.labels({ reason: "over_cap" }).inc(totals.overCap);
+    let expired: unknown;
+    let overCap: unknown;
+    try {
+      ({ expired, overCap } = await read());
+    } catch {
+      return;
+    }
+    if (isCount(expired)) counter.labels({ reason: "expired" }).inc(expired);
+    if (isCount(overCap)) counter.labels({ reason: "over_cap" }).inc(overCap);
   };
   const collects: Partial<Record<NamesOf<"counter">, (counter: Counter<string>) => Promise<void>>> = {
     truss_inbox_dropped_total: storeTotals(() => stores.inbox.dropped()),

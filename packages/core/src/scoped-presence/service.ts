@@ -8,7 +8,7 @@ import { jsonCopy } from "../kernel/payload.js";
 import { documentRoom, presenceRoom, topicRoom } from "../kernel/rooms.js";
 import type { Policy, PresenceRequest } from "../policy/policy.js";
 import { ScopeChangeBatches } from "./batches.js";
-import { scopeKey, scopeOfKey, type ScopedPresenceEntry, type ScopedPresenceMember, type ScopedPresenceStore } from "./store.js";
+import { isScopeListing, scopeKey, scopeOfKey, type ScopedPresenceEntry, type ScopedPresenceMember, type ScopedPresenceStore } from "./store.js";
 
 /** Bounds of scoped presence, the `scopedPresenceLimits` option. */
 export interface ScopedPresenceLimits {
@@ -296,7 +296,7 @@ export class ScopedPresenceService implements EnginePart {
     if (typeof companyId !== "string" || companyId.length === 0) throw new TypeError("presence.in(companyId, scope): companyId must be a non-empty string.");
     const key = scopeKey(checkScope(scope, (message) => new TypeError(`presence.in(companyId, scope): ${message}`)));
     return {
-      list: async () => (await storeCall(this.ctx, "presence", "scopeList", () => this.store.list(companyId, key))).members,
+      list: async () => (await storeCall(this.ctx, "presence", "scopeList", () => this.store.list(companyId, key), isScopeListing)).members,
     };
   }
 
@@ -409,7 +409,7 @@ export class ScopedPresenceService implements EnginePart {
   }
 
   private async listing(companyId: string, key: string): Promise<ScopedPresenceListing> {
-    return storeCall(this.ctx, "presence", "scopeList", () => this.store.list(companyId, key, this.limits.maxMembersListed));
+    return storeCall(this.ctx, "presence", "scopeList", () => this.store.list(companyId, key, this.limits.maxMembersListed), isScopeListing);
   }
 
   private enqueue(membership: Membership, call: () => Promise<void>): Promise<void> {

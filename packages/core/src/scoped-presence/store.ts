@@ -57,6 +57,13 @@ export interface ScopedPresenceStore {
   ping?(): Promise<void>;
 }
 
+/** What the engine checks of `list`'s answer before it uses it (`storeCall`'s `answers`): an array of members and a count. */
+export function isScopeListing(answer: unknown): answer is { members: ScopedPresenceMember[]; total: number } {
+  if (typeof answer !== "object" || answer === null) return false;
+  const { members, total } = answer as { members?: unknown; total?: unknown };
+  return Array.isArray(members) && Number.isSafeInteger(total);
+}
+
 /** The methods every {@link ScopedPresenceStore} must have; `createRealtimeEngine` refuses a store without one of them. */
 export const SCOPED_PRESENCE_STORE_METHODS = methodsOf<ScopedPresenceStore>({ put: true, remove: true, heartbeat: true, sweepExpired: true, list: true });
 

@@ -1,0 +1,256 @@
+/**
+ * Every store method, misbehaving every way a contributed store can: the
+ * engine answers with a coded error (or carries on, where the store is best
+ * effort), no promise rejection goes unhandled and nothing is thrown out of a
+ * timer, and once the store behaves again the engine serves as before.
+ *
+ * The conformance suite proves that a store keeps its contract; this file
+ * proves what the engine does when one does not (a bug in a contributed store,
+ * a driver that answers `null` mid-failover, a reply of the wrong shape).
+ * Real Socket.IO on a real HTTP server, socket.io-client on the other side;
+ * the stores are the in-memory ones, each method of one of them swapped for a
+ * misbehaving one while a workload that reaches every store method runs.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import type { Socket as ClientSocket } from "socket.io-client";
+import {
+  memoryDocumentStore,
+  memoryInboxStore,
+  memoryPresenceStore,
+  memoryRevocationStore,
+  memoryScopedPresenceStore,
+  memoryStreamStore,
+  TrussError,
+} from "@truss/core";
+import { ERROR_CODES, type InboxMessage } from "@truss/protocol";
+import { collect, createClient, request, signToken, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+
+/** How a store method misbehaves. */
+type Mode = "throws" | "rejects" | "null" | "empty" | "booby-trapped";
+const MODES: readonly Mode[] = ["throws", "rejects", "null", "empty", "booby-trapped"];
+
+/** Answers of a store method misbehaving in `mode`. */
+function misbehave(mode: Mode, where: string): unknown {
+  switch (mode) {
+    case "throws":
+      // Synchronously, before any promise: a bug at the top of a method.
+      throw new TypeError(`hostile store: ${where} threw`);
+    case "rejects":
+      // Not an Error: no message, no stack, no code.
+      return Promise.reject(`hostile store: ${where} rejected with a string`);
+    case "null":
+      return Promise.resolve(null);
+    case "empty":
+      // An object without any of the fields the contract names.
+      return Promise.resolve({});
+    case "booby-trapped":
+      // An answer that is not a thenable but throws on any property read.
+      return Promise.resolve(
+        new Proxy(
+          {},
+          {
+            get(_, property) {
+              if (property === "then") return undefined;
+              throw new Error(`hostile store: the answer of ${where} was read (${String(property)})`);
+            },
+          },
+        ),
+      );
+  }
+}
+
+/** The misbehaving method, if any: set by a case, cleared before the health check. */
+const fault: { store: string | null; method: string | null; mode: Mode | null } = { store: null, method: null, mode: null };
+
+/** The store with each of its methods able to misbehave when `fault` names it. */
+function hostile<T extends object>(name: string, store: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [method, value] of Object.entries(store)) {
+    if (typeof value !== "function") {
+      wrapped[method] = value;
+      continue;
+    }
+    wrapped[method] = (...args: unknown[]) =>
+      fault.store === name && fault.method === method ? misbehave(fault.mode!, `${name}.${method}`) : (value as (...a: unknown[]) => unknown).apply(store, args);
+  }
+  return wrapped as T;
+}
+
+const stores = {
+  presence: memoryPresenceStore(),
+  scopedPresence: memoryScopedPresenceStore(),
+  inbox: memoryInboxStore(),
+  documents: memoryDocumentStore(),
+  streams: memoryStreamStore(),
+  revocations: memoryRevocationStore(),
+};
+const methodsOf = (store: object) => Object.entries(store).filter(([, value]) => typeof value === "function").map(([method]) => method);
+
+const alice = { userId: "alice", companyId: "acme", roles: ["member"] };
+const bob = { userId: "bob", companyId: "acme", roles: ["member"] };
+const note = { type: "note", id: "n-1" };
+const KNOWN_CODES = new Set<string>(ERROR_CODES);
+
+let server: TestServer<any>;
+/** What went unhandled in this process while a case ran. */
+const unhandled: string[] = [];
+const onUnhandled = (reason: unknown) => void unhandled.push(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);
+const onUncaught = (error: Error) => void unhandled.push(`uncaught exception: ${error.stack}`);
+const undeliveredCalls: unknown[] = [];
+const open: ClientSocket[] = [];
+/** The company stream's epoch each socket was told at connect. */
+const epochs = new WeakMap<ClientSocket, string>();
+
+beforeAll(async () => {
+  process.on("unhandledRejection", onUnhandled);
+  process.on("uncaughtException", onUncaught);
+  server = await startTestServer({
+    presence: hostile("presence", stores.presence),
+    scopedPresence: hostile("scopedPresence", stores.scopedPresence),
+    inbox: hostile("inbox", stores.inbox),
+    documents: hostile("documents", stores.documents),
+    streams: hostile("streams", stores.streams),
+    revocations: hostile("revocations", stores.revocations),
+    topics: { patterns: ["project:{projectId}"] },
+    // Short timers, so the background paths (heartbeats, sweeps, revocation polls, undelivered claims) run during each case.
+    presenceTiming: { heartbeatIntervalMs: 40, sweepIntervalMs: 40, ttlMs: 200 },
+    revocationTiming: { pollIntervalMs: 40 },
+    undelivered: { afterMs: 20, pollIntervalMs: 20, handler: (call) => void undeliveredCalls.push(call) },
+  });
+});
+
+afterEach(() => {
+  for (const socket of open.splice(0)) socket.close();
+  fault.store = fault.method = fault.mode = null;
+});
+
+afterAll(async () => {
+  await server?.close();
+  process.off("unhandledRejection", onUnhandled);
+  process.off("uncaughtException", onUncaught);
+});
+
+/** Connects, or resolves with the coded refusal; a refusal without a known code is a problem. */
+async function connect(claims: typeof alice, deviceId: string, problems: string[]): Promise<ClientSocket | null> {
+  const socket = createClient(server.url, { ...claims, deviceId });
+  open.push(socket);
+  socket.on("stream:start", (start: { stream: string; epoch: string }) => void (start.stream === "company" && epochs.set(socket, start.epoch)));
+  const outcome = await new Promise<{ ok: true } | { ok: false; error: any }>((resolve) => {
+    socket.once("connect", () => resolve({ ok: true }));
+    socket.once("connect_error", (error: any) => resolve({ ok: false, error }));
+    socket.connect();
+  });
+  if (outcome.ok) return socket;
+  const code = outcome.error?.data?.code;
+  if (!KNOWN_CODES.has(code)) problems.push(`${claims.userId} was refused without a known code: ${JSON.stringify(outcome.error?.data ?? outcome.error?.message)}`);
+  return null;
+}
+
+/** Sends a protocol request; the answer must come, and be `ok` or a known code. */
+async function ask(socket: ClientSocket, event: string, payload: unknown, problems: string[]): Promise<any> {
+  let answer: any;
+  try {
+    answer = await request(socket, event, payload, 3000);
+  } catch {
+    problems.push(`${event}: no answer within 3 s`);
+    return null;
+  }
+  if (answer?.ok !== true && !KNOWN_CODES.has(answer?.error?.code)) problems.push(`${event}: answered ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/** Calls the server API; it must resolve, or reject with a TrussError of a known code. */
+async function call(what: string, run: () => Promise<unknown>, problems: string[]): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    if (!(error instanceof TrussError) || !KNOWN_CODES.has(error.code)) problems.push(`${what}: rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  }
+}
+
+/** A workload that reaches every store method: connect, each protocol request, the server API, background timers, disconnect. */
+async function workload(problems: string[]): Promise<void> {
+  const phone = await connect(alice, "phone", problems);
+  const laptop = await connect(bob, "laptop", problems);
+  await call("toUser", () => server.engine.toUser("acme", "alice").emit("expense:approved", { id: "e-1" }), problems);
+  await call("toCompany", () => server.engine.toCompany("acme").emit("stock:updated", { sku: "s-1" }), problems);
+  await call("toTopic", () => server.engine.toTopic("acme", "project:p1").emit("project:updated", { id: "p1" }), problems);
+  await call("documents.update", () => server.engine.documents.update("acme", note.type, note.id, { baseVersion: 0, changes: { title: "site diary" } }), problems);
+  await call("documents.get", () => server.engine.documents.get("acme", note.type, note.id), problems);
+  await call("documents.history", () => server.engine.documents.history("acme", note.type, note.id), problems);
+  await call("documents.rollback", () => server.engine.documents.rollback("acme", note.type, note.id, 1), problems);
+  await call("isOnline", () => server.engine.isOnline("acme", "alice"), problems);
+  await call("presence", () => server.engine.presence("acme"), problems);
+  await call("presence.in", () => server.engine.presence.in("acme", note).list(), problems);
+  await call("health", () => server.engine.health(), problems);
+  await call("metrics", () => server.engine.metrics(), problems);
+  for (const socket of [phone, laptop]) {
+    if (!socket) continue;
+    // stream:start came with the connection, if the stream store answered.
+    const epoch = epochs.get(socket) ?? "unknown";
+    await ask(socket, "presence:list", { follow: true }, problems);
+    await ask(socket, "topic:subscribe", { topic: "project:p1" }, problems);
+    await ask(socket, "stream:read", { stream: "company", epoch, after: 0 }, problems);
+    const got = await ask(socket, "document:get", note, problems);
+    const version = typeof got?.document?.version === "number" ? got.document.version : 0;
+    await ask(socket, "document:update", { ...note, baseVersion: version, changes: { status: socket === phone ? "open" : "closed" } }, problems);
+    // With a mutation id, as @truss/client's outbox sends it: the store is asked what it knows of the mutation.
+    await ask(socket, "document:update", { ...note, baseVersion: version, changes: { crew: 4 }, mutationId: `m-${Date.now()}` }, problems);
+    await ask(socket, "document:history", note, problems);
+    await ask(socket, "document:rollback", { ...note, toVersion: 1 }, problems);
+    await ask(socket, "document:watch", note, problems);
+    await ask(socket, "presence:join", { scope: note, state: { editing: true } }, problems);
+    await ask(socket, "presence:set", { scope: note, state: { editing: false } }, problems);
+    await ask(socket, "presence:members", { scope: note }, problems);
+    await ask(socket, "presence:leave", { scope: note }, problems);
+    await ask(socket, "document:unwatch", note, problems);
+    await ask(socket, "topic:unsubscribe", { topic: "project:p1" }, problems);
+    await ask(socket, "inbox:ack", { ids: [`${Date.now()}-0`] }, problems);
+    await ask(socket, "auth:refresh", { token: signToken(socket === phone ? alice : bob, { expiresInSec: 600 }) }, problems);
+  }
+  await call("disconnectUser", () => server.engine.disconnectUser("acme", "carol"), problems);
+  await call("unsubscribeUser", () => server.engine.unsubscribeUser("acme", "carol", "project:p1"), problems);
+  // The timers' turn: heartbeats, sweeps, revocation polls and undelivered claims run every 20 to 40 ms, so each runs twice or more.
+  await sleep(100);
+  phone?.disconnect();
+  laptop?.disconnect();
+  await sleep(40);
+}
+
+/** With every store behaving again: a new device connects, gets a message live, commits an update. */
+async function healthy(): Promise<string[]> {
+  const problems: string[] = [];
+  const tablet = await connect(alice, `tablet-${Math.random().toString(36).slice(2)}`, problems);
+  if (!tablet) return [...problems, "a device could not connect once the store behaved again"];
+  const messages = collect<InboxMessage>(tablet, "inbox:message");
+  const sent = await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "health" });
+  try {
+    await waitFor(() => messages.some((message) => message.id === sent.id), { timeoutMs: 3000, message: "the message live" });
+  } catch {
+    problems.push("a message sent once the store behaved again did not arrive live");
+  }
+  const current = await request(tablet, "document:get", note, 3000);
+  const update = await request(tablet, "document:update", { ...note, baseVersion: current?.document?.version ?? 0, changes: { health: Date.now() } }, 3000);
+  if (update?.ok !== true) problems.push(`a document update once the store behaved again answered ${JSON.stringify(update)}`);
+  tablet.close();
+  return problems;
+}
+
+describe.each(Object.entries(stores))("the %s store misbehaving", (name, store) => {
+  test.each(methodsOf(store))(`%s, every way: coded answers, nothing unhandled, served again after`, async (method) => {
+    const failures: string[] = [];
+    for (const mode of MODES) {
+      unhandled.length = 0;
+      const problems: string[] = [];
+      Object.assign(fault, { store: name, method, mode });
+      await workload(problems);
+      fault.store = fault.method = fault.mode = null;
+      problems.push(...(await healthy()));
+      await sleep(30);
+      problems.push(...unhandled.splice(0));
+      for (const socket of open.splice(0)) socket.close();
+      if (problems.length > 0) failures.push(`${name}.${method} ${mode}:\n  ${problems.join("\n  ")}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
