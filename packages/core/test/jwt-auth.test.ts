@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { describe, expect, test } from "vitest";
 import { authenticatorSuite } from "@truss/conformance";
-import { isTrussError, jwtAuth, type AuthRequest, type JwtAuthOptions, type Principal } from "@truss/core";
+import { isTrussError, jwtAuth, TrussError, type AuthRequest, type JwtAuthOptions, type Principal } from "@truss/core";
 import type { ErrorCode } from "@truss/protocol";
 
 const SECRET = "riverside-clinic-signing-secret-0123456789";
@@ -221,6 +221,23 @@ describe("jwtAuth: principal claims", () => {
       companyId: "acme-construction",
       roles: ["estimator"],
     });
+  });
+
+  test("maps claims with an async function: roles from the application's database; a lookup that fails refuses with its own code or AUTH_MISSING_CLAIMS", async () => {
+    const roles = new Map([["user-17", ["site-manager", "project:p-9"]]]);
+    let databaseUp = true;
+    const auth = hs256({
+      claims: async (payload) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (!databaseUp) throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+        return { userId: payload.sub, companyId: payload.companyId as string, roles: roles.get(payload.sub!) ?? [] };
+      },
+    });
+    await expect(auth.authenticate(request(sign({})))).resolves.toMatchObject({ userId: "user-17", roles: ["site-manager", "project:p-9"] });
+    databaseUp = false;
+    expect((await refusal(auth.authenticate(request(sign({}))))).code).toBe("AUTH_MISSING_CLAIMS");
+    const retryable = hs256({ claims: async () => Promise.reject(new TrussError("STORE_UNAVAILABLE", "the roles could not be read; retry")) });
+    expect(await refusal(retryable.authenticate(request(sign({}))))).toMatchObject({ code: "STORE_UNAVAILABLE", message: "the roles could not be read; retry" });
   });
 
   test("takes the device from the token, then a well-formed client id, then a fresh one", async () => {

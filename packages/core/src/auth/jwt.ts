@@ -1,6 +1,7 @@
 import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from "node:crypto";
 import jwt, { type Algorithm, type VerifyOptions } from "jsonwebtoken";
-import { TrussError } from "../kernel/errors.js";
+import { isTrussError, TrussError } from "../kernel/errors.js";
+import { isThenable } from "../kernel/contract.js";
 import type { Authenticator, AuthRequest } from "./authenticator.js";
 import type { Principal } from "../kernel/principal.js";
 
@@ -74,12 +75,21 @@ export interface JwtClaims {
 
 /**
  * Builds the principal's fields from a verified payload, for issuers whose
- * tokens need more than renaming (nested claims, prefixed ids). `expiresAt`
+ * tokens need more than renaming (nested claims, prefixed ids), or whose
+ * roles live in your database: it may answer a promise. A mapper that
+ * throws or rejects refuses the handshake with `AUTH_MISSING_CLAIMS`, or
+ * with the code of a `TrussError` it throws (`STORE_UNAVAILABLE` for a
+ * lookup that could not be made, which the client retries). `expiresAt`
  * and `issuedAt` are not yours to set: they always come from `exp` and
  * `iat`, so a mapping can never keep a connection alive past its token, nor
  * date a token after a revocation.
  */
-export type JwtClaimMapper = (payload: JwtClaims) => Partial<Omit<Principal, "expiresAt" | "issuedAt">>;
+export type JwtClaimMapper = (
+  payload: JwtClaims,
+) => Partial<Omit<Principal, "expiresAt" | "issuedAt">> | PromiseLike<Partial<Omit<Principal, "expiresAt" | "issuedAt">>>;
+
+/** What a {@link JwtClaimMapper} answers: the principal's fields it could read. */
+type MappedClaims = Partial<Omit<Principal, "expiresAt" | "issuedAt">>;
 
 /** Options for {@link jwtAuth}. Give exactly one of `secret` and `publicKey`. */
 export interface JwtAuthOptions {
@@ -162,7 +172,8 @@ export function jwtAuth(options: JwtAuthOptions): Authenticator {
         checkHeader(token, algorithms);
         throw error;
       }
-      return toPrincipal(payload, readClaims, request.deviceId);
+      const mapped = mapClaims(readClaims, payload);
+      return mapped instanceof Promise ? mapped.then((fields) => principalOf(payload, fields, request.deviceId)) : principalOf(payload, mapped, request.deviceId);
     },
   };
 }
@@ -419,13 +430,37 @@ function toId(value: unknown): string | null {
 }
 
 /** Assembles the principal, refusing a token that does not say whose and which tenant's it is. */
-function toPrincipal(payload: JwtClaims, readClaims: JwtClaimMapper, requestedDeviceId: string | undefined): Principal {
-  let mapped: Partial<Omit<Principal, "expiresAt" | "issuedAt">>;
+/**
+ * The mapper's answer, a promise only when the mapper gave one (the built-in
+ * mapper's stays synchronous). What it throws or rejects with refuses the
+ * handshake ({@link claimsRefused}); a rejection is handled here, so an async
+ * mapper that fails never leaves one unhandled.
+ */
+function mapClaims(readClaims: JwtClaimMapper, payload: JwtClaims): MappedClaims | Promise<MappedClaims> {
   try {
-    mapped = readClaims(payload) ?? {};
+    const mapped = readClaims(payload);
+    return isThenable(mapped) ? Promise.resolve(mapped).then((value) => value ?? {}, claimsRefused) : (mapped ?? {});
   } catch (cause) {
-    throw new TrussError("AUTH_MISSING_CLAIMS", "The token's claims could not be mapped to a user and company.", { cause });
+    return claimsRefused(cause);
   }
+}
+
+/** The principal of a payload and its mapped fields; a field that cannot be read refuses the handshake as a failed mapping does. */
+function principalOf(payload: JwtClaims, mapped: MappedClaims, requestedDeviceId: string | undefined): Principal {
+  try {
+    return toPrincipal(payload, mapped, requestedDeviceId);
+  } catch (cause) {
+    return claimsRefused(cause);
+  }
+}
+
+/** A mapping that failed: a `TrussError` keeps its code, anything else is `AUTH_MISSING_CLAIMS`. */
+function claimsRefused(cause: unknown): never {
+  if (isTrussError(cause)) throw cause;
+  throw new TrussError("AUTH_MISSING_CLAIMS", "The token's claims could not be mapped to a user and company.", { cause });
+}
+
+function toPrincipal(payload: JwtClaims, mapped: MappedClaims, requestedDeviceId: string | undefined): Principal {
   const userId = toId(mapped.userId);
   const companyId = toId(mapped.companyId);
   if (userId === null || companyId === null) {

@@ -2,7 +2,7 @@ import { confirmedBaseChanges } from "./base-changes.js";
 import { applyChanges } from "./changes.js";
 import { deltaBetween, deltaOfFields, deltaPays } from "./delta.js";
 import { jsonEqual } from "./json-equal.js";
-import type { ConflictResolver, ResolveInput } from "./conflict-resolver.js";
+import type { ConflictResolver, Resolution, ResolveInput } from "./conflict-resolver.js";
 import { engineReadsOf, type EngineReads } from "./engine-reads.js";
 import { isBuiltInResolve } from "./resolvers.js";
 import { isCompareAndSetResult, isHistory, isMutationState, isVersionOrNull } from "./store.js";
@@ -10,7 +10,8 @@ import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion, Mutatio
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext, type TrussNamespace } from "../kernel/context.js";
-import { storeCall } from "../kernel/failures.js";
+import { storeCall, toTrussError } from "../kernel/failures.js";
+import { isThenable } from "../kernel/contract.js";
 import { assertDepth, encodeJson, handJson, jsonCopy } from "../kernel/payload.js";
 import { companyRoom, documentRoom } from "../kernel/rooms.js";
 
@@ -180,7 +181,7 @@ export class DocumentService {
           input.base = copyOf(input.base);
           input.current = before = copyOf(current.data);
         }
-        const resolution = resolve.call(this.resolver, input);
+        const resolution = owned ? resolve.call(this.resolver, input) : this.resolveWithCustom(input);
         if (resolution.outcome === "conflict") {
           return this.unlessRepeated(key, mutation, { status: "conflict", current, conflicts: resolution.conflicts });
         }
@@ -331,6 +332,29 @@ export class DocumentService {
     };
   }
 
+  /**
+   * Calls a custom resolver, which is application code, and checks its answer.
+   * One that throws (a `TrussError` keeps its code), answers a promise
+   * (`resolve` is synchronous) or answers outside the `Resolution` contract is
+   * `INTERNAL_ERROR`, logged; a promise it answered is handled here, so its
+   * rejection is never left unhandled, which would end the process.
+   */
+  private resolveWithCustom(input: ResolveInput): Resolution {
+    const { name } = this.resolver;
+    let answer: unknown;
+    try {
+      answer = this.resolver.resolve(input);
+      if (isThenable(answer)) {
+        Promise.resolve(answer).catch(() => undefined);
+        throw new TypeError("it answered a promise; resolve must answer synchronously");
+      }
+      if (isResolution(answer)) return answer;
+      throw new TypeError("it answered neither { outcome: \"merged\", data } with an object of data nor { outcome: \"conflict\", conflicts }");
+    } catch (error) {
+      throw toTrussError(error, { code: "INTERNAL_ERROR", message: "The document's conflict resolver failed on the server; it has been logged." }, { logger: this.ctx.logger, what: `conflict resolver "${String(name)}" failed` });
+    }
+  }
+
   /** Refuses data over the document limits before it reaches the store; returns its JSON, which goes to the store with it. */
   private assertFits(key: DocumentKey, data: DocumentData, { checkDepth }: { checkDepth: boolean }): string | undefined {
     if (checkDepth) assertDepth(data, this.limits.maxDepth, `${key.type}/${key.id}`);
@@ -410,4 +434,12 @@ function mayPay(json: string): boolean {
 
 function notFound(key: DocumentKey): TrussError {
   return new TrussError("NOT_FOUND", `No document ${key.type}/${key.id} in this company.`);
+}
+
+/** A resolver's answer the engine can use: merged with an object of data, or a conflict with its list. */
+function isResolution(answer: unknown): answer is Resolution {
+  if (typeof answer !== "object" || answer === null) return false;
+  const resolution = answer as Resolution;
+  if (resolution.outcome === "conflict") return Array.isArray(resolution.conflicts);
+  return resolution.outcome === "merged" && typeof resolution.data === "object" && resolution.data !== null && !Array.isArray(resolution.data);
 }

@@ -40,3 +40,8 @@ export function assertImplements(what: string, contract: string, value: unknown,
     throw new TypeError(`${what} is missing ${missing.map((method) => `${method}()`).join(", ")}; ${contract} requires ${methods.join(", ")}.`);
   }
 }
+
+/** Whether an answer is a promise (or any thenable); reading `then` may throw, as any getter of an answer may. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
+}

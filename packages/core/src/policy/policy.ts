@@ -1,6 +1,7 @@
 import type { Principal } from "../kernel/principal.js";
 import { clientRefusal, messageOf, type TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
+import { isThenable } from "../kernel/contract.js";
 import type { TopicParams } from "../topics/patterns.js";
 import type { PresenceScope } from "@truss/protocol";
 
@@ -132,12 +133,15 @@ export class Policy {
       return this.refused(request, { message: `Topic "${request.topic}" was refused: this server has no authorize policy, and topics stay closed without one.` });
     }
     let answer: AuthorizationResult | PromiseLike<AuthorizationResult>;
+    let pending: boolean;
     try {
       answer = authorize(principal, request);
+      // Inside the try: an answer's `then` is a getter the application wrote, and may throw.
+      pending = isThenable(answer);
     } catch (error) {
       return this.failed(request, error);
     }
-    if (!isThenable(answer)) return this.judge(request, answer);
+    if (!pending) return this.judge(request, answer as AuthorizationResult);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(resolve, this.timeoutMs, "timeout");
@@ -176,10 +180,6 @@ export class Policy {
 
 function throwIfRefused(refusal: AuthorizationRefusal | null): void {
   if (refusal) throw clientRefusal(refusal.code ?? "FORBIDDEN", refusal.message);
-}
-
-function isThenable(value: unknown): value is PromiseLike<AuthorizationResult> {
-  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
 function isRefusal(value: unknown): value is AuthorizationRefusal {
