@@ -63,7 +63,8 @@ export class InboxReceiver {
   private async handle(message: InboxMessage): Promise<void> {
     let seen = false;
     try {
-      seen = await this.store.has(message.id);
+      // Only `true` proves it was handled: any other answer (a store's bug) delivers it, as a failure to read does.
+      seen = (await this.store.has(message.id)) === true;
     } catch (error) {
       // Without the store we cannot prove it was handled; delivering twice beats losing it.
       this.connection.report(storeError("read", error));

@@ -55,8 +55,9 @@ function misbehave(mode: Mode, where: string): any {
 }
 
 type Callback = "authenticate" | "claims" | "authorize" | "resolver" | "schema" | "handler" | "undelivered";
-const fault: { callback: Callback | null; mode: Mode | null } = { callback: null, mode: null };
-const misbehaving = (callback: Callback) => fault.callback === callback;
+const fault: { callback: Callback | null; mode: Mode | null; hits: number } = { callback: null, mode: null, hits: 0 };
+/** Whether `callback` is to misbehave now; each yes counts as a hit (a case whose callback was never called proves nothing). */
+const misbehaving = (callback: Callback) => fault.callback === callback && ++fault.hits > 0;
 
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
 const alice = { userId: "alice", companyId: "acme", roles: ["member"] };
@@ -222,8 +223,9 @@ describe("an application callback misbehaving", () => {
     for (const mode of MODES) {
       unhandled.length = 0;
       const problems: string[] = [];
-      Object.assign(fault, { callback, mode });
+      Object.assign(fault, { callback, mode, hits: 0 });
       await workload(problems);
+      if (fault.hits === 0) problems.push("the callback was never called during the fault");
       fault.callback = fault.mode = null;
       problems.push(...(await healthy()));
       await sleep(30);
