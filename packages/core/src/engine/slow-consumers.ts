@@ -1,7 +1,7 @@
 import { deviceKey, type Connection } from "../kernel/connection.js";
 import { messageOf, type ErrorPayload } from "../kernel/errors.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import { isClustered, type EngineContext, type SlowConsumerNotice, type TrussSocket } from "../kernel/context.js";
+import { isClustered, onNodeEvent, type EngineContext, type SlowConsumerNotice, type TrussSocket } from "../kernel/context.js";
 import { packetBytes } from "../kernel/limits.js";
 
 /** How often every socket's outgoing buffer is measured. */
@@ -57,10 +57,11 @@ export class SlowConsumerGuard {
 
   /** Listens for the other nodes' cuts and notices, and starts the periodic check; its timer never keeps the process alive. */
   start(): void {
-    this.ctx.namespace().on(NOTICE_EVENT, (notice: SlowConsumerNotice) => {
-      if (!isNotice(notice)) return;
+    onNodeEvent(this.ctx, NOTICE_EVENT, (notice) => {
+      if (!isNotice(notice)) return false;
       if (notice.kind === "cut") this.remember(deviceKey(notice), notice.at);
       else this.cuts.delete(deviceKey(notice));
+      return true;
     });
     this.timer = setInterval(() => this.check(), CHECK_INTERVAL_MS).unref();
   }

@@ -12,7 +12,7 @@ import {
   type UserKey,
 } from "./store.js";
 import { PROTOCOL_EVENTS } from "@truss/protocol";
-import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext } from "../kernel/context.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, onNodeEvent, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import { handJson, jsonCopy } from "../kernel/payload.js";
@@ -108,7 +108,11 @@ export class InboxService {
     const namespace = this.ctx.namespace();
     this.clustered = isClustered(namespace);
     // A node of an earlier release relays no third argument: its message may have had a key.
-    namespace.on(RELAY_EVENT, (user: UserKey, message: InboxMessage, keyed?: boolean) => this.deliverLocally(user, message, keyed !== false));
+    onNodeEvent(this.ctx, RELAY_EVENT, (user, message, keyed) => {
+      if (!isUserKey(user) || !isRelayedMessage(message)) return false;
+      this.deliverLocally(user, message, keyed !== false);
+      return true;
+    });
     namespace.adapter.on(ADAPTER_RESUBSCRIBED_EVENT, () => void this.catchUpAll());
   }
 
@@ -353,4 +357,16 @@ function newer(a: string | null, b: string | null): string | null {
   if (a === null) return b;
   if (b === null) return a;
   return compareInboxIds(a, b) >= 0 ? a : b;
+}
+
+/** A user as another node relays it: a company and a user id. */
+function isUserKey(value: unknown): value is UserKey {
+  const user = value as Partial<UserKey> | null;
+  return typeof user === "object" && user !== null && typeof user.companyId === "string" && typeof user.userId === "string";
+}
+
+/** A stored message as another node relays it: an inbox id, an event name and a time. */
+function isRelayedMessage(value: unknown): value is InboxMessage {
+  const message = value as Partial<InboxMessage> | null;
+  return typeof message === "object" && message !== null && isInboxId(message.id) && typeof message.event === "string" && typeof message.ts === "number";
 }

@@ -75,3 +75,27 @@ export interface EngineContext {
  * has none to reach and warns on every server-side emit.
  */
 export const isClustered = (namespace: TrussNamespace): boolean => namespace.adapter.serverSideEmit !== Adapter.prototype.serverSideEmit;
+
+/**
+ * Listens for an event the other nodes send (`serverSideEmit`). The adapter
+ * calls the listener from its Redis subscriber, where anything thrown would
+ * end the process, on every node at once, since every node gets the event. So
+ * `handle` answers `false` for arguments it cannot use (from a node of another
+ * release, or with a bug), and anything it throws is caught: either way the
+ * event is dropped, and the first such event of each name is logged.
+ */
+export function onNodeEvent<E extends keyof TrussInterServerEvents>(ctx: EngineContext, event: E, handle: (...args: unknown[]) => boolean): void {
+  let logged = false;
+  const dropped = (reason: string) => {
+    if (logged) return;
+    logged = true;
+    ctx.logger.warn(`a malformed "${event}" from another node was dropped; further ones are dropped without a log line`, { reason });
+  };
+  ctx.namespace().on(event, ((...args: unknown[]) => {
+    try {
+      if (!handle(...args)) dropped("its arguments are not what this release sends");
+    } catch (error) {
+      dropped(error instanceof Error ? error.message : String(error));
+    }
+  }) as never);
+}

@@ -5,8 +5,8 @@ import type { Principal } from "../kernel/principal.js";
 import type { UserKey } from "../inbox/store.js";
 import { RevocationsByUser } from "./by-user.js";
 import { DEFAULT_MAX_REVOCATIONS } from "./memory.js";
-import type { RevocationRecord, RevocationStore } from "./store.js";
-import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, type EngineContext, type TrussSocket } from "../kernel/context.js";
+import { isRevocationRecord, type RevocationRecord, type RevocationStore } from "./store.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, onNodeEvent, type EngineContext, type TrussSocket } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { assertIds } from "../kernel/payload.js";
 import type { Subscriptions } from "../topics/subscriptions.js";
@@ -107,10 +107,12 @@ export class Revocations {
    */
   start(): void {
     const namespace = this.ctx.namespace();
-    namespace.on(REVOKE_EVENT, (record: RevocationRecord, answer: unknown) => {
+    onNodeEvent(this.ctx, REVOKE_EVENT, (record, answer) => {
+      if (!isRevocationRecord(record)) return false;
       this.known.add(record);
       const sockets = this.applyLocally(record, "all");
       if (typeof answer === "function") answer(sockets);
+      return true;
     });
     namespace.adapter.on(ADAPTER_RESUBSCRIBED_EVENT, () => void this.catchUp());
     this.poller = setInterval(() => void this.catchUp(), this.timing.pollIntervalMs);
