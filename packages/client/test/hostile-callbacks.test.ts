@@ -11,46 +11,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { memoryDedupStore, memoryOutboxStore, memoryPositionStore, type ConnectOptions, type TrussClient } from "@truss/client";
 import { CLIENT_ERROR_CODES, ERROR_CODES, isTrussClientError } from "@truss/client";
-import { signToken, sleep, waitFor } from "@truss/test-utils";
+import { eachMisbehaviour, misbehave, MISBEHAVIOURS, recordUnhandled, signToken, sleep, waitFor, type Misbehaviour, type UnhandledRecord } from "@truss/test-utils";
 import { closeAll, openClient, startServer } from "./helpers.js";
 
-type Mode = "throws" | "throws-null" | "rejects" | "null" | "empty" | "booby-trapped" | "throwing-thenable" | "promise-of-garbage";
-const MODES: readonly Mode[] = ["throws", "throws-null", "rejects", "null", "empty", "booby-trapped", "throwing-thenable", "promise-of-garbage"];
-
-function misbehave(mode: Mode, where: string): any {
-  switch (mode) {
-    case "throws":
-      throw new TypeError(`hostile app: ${where} threw`);
-    case "throws-null":
-      throw null;
-    case "rejects":
-      return Promise.reject(undefined);
-    case "null":
-      return null;
-    case "empty":
-      return {};
-    case "booby-trapped":
-      return new Proxy(
-        {},
-        {
-          get(_, property) {
-            if (property === "then") return undefined;
-            throw new Error(`hostile app: the answer of ${where} was read (${String(property)})`);
-          },
-        },
-      );
-    case "throwing-thenable":
-      return Object.defineProperty({}, "then", {
-        get() {
-          throw new Error(`hostile app: the answer of ${where} has a throwing then`);
-        },
-      });
-    case "promise-of-garbage":
-      return Promise.resolve({ epoch: 7, offset: "x", seq: Symbol("s"), length: -1 });
-  }
-}
-
-const fault: { callback: string | null; mode: Mode | null; hits: number } = { callback: null, mode: null, hits: 0 };
+const fault: { callback: string | null; mode: Misbehaviour | null; hits: number } = { callback: null, mode: null, hits: 0 };
 
 /** Misbehaves as `fault` says, counting the hit (a case whose callback was never called proves nothing). */
 function hit(where: string): any {
@@ -95,15 +59,12 @@ const CALLBACKS = [
 
 let url: string;
 let server: Awaited<ReturnType<typeof startServer>>;
-const unhandled: string[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);
-const onUncaught = (error: Error) => void unhandled.push(`uncaught exception: ${error.stack}`);
+let unhandled: UnhandledRecord;
 
 beforeAll(async () => {
   // The client writes a throwing onError listener's failure to the console: hundreds of lines here, asserted by what follows instead.
   vi.spyOn(console, "error").mockImplementation(() => undefined);
-  process.on("unhandledRejection", onUnhandled);
-  process.on("uncaughtException", onUncaught);
+  unhandled = recordUnhandled();
   server = await startServer({ topics: { patterns: ["project:{projectId}"] }, authorize: () => true });
   url = server.url;
   server.engine.handle("site:note", () => ({ noted: true }));
@@ -117,8 +78,7 @@ afterEach(async () => {
 afterAll(async () => {
   vi.restoreAllMocks();
   await closeAll();
-  process.off("unhandledRejection", onUnhandled);
-  process.off("uncaughtException", onUncaught);
+  unhandled.stop();
 });
 
 /** Runs an app request: it must resolve, or reject with a TrussClientError of a known code. */
@@ -131,7 +91,7 @@ async function settle(what: string, run: () => Promise<unknown>, problems: strin
 }
 
 /** One client with every callback able to misbehave, through a case: the fault, then the callback behaving again. */
-async function runCase(name: string, mode: Mode): Promise<string[]> {
+async function runCase(name: string, mode: Misbehaviour): Promise<string[]> {
   const problems: string[] = [];
   const offered = new Set<string>();
   const sent: string[] = [];
@@ -196,13 +156,7 @@ async function runCase(name: string, mode: Mode): Promise<string[]> {
 
 describe("a client callback misbehaving", () => {
   test.each(CALLBACKS)("%s, every way: coded answers, nothing unhandled or lost, served again after", async (name) => {
-    const failures: string[] = [];
-    for (const mode of MODES) {
-      unhandled.length = 0;
-      const problems = await runCase(name, mode);
-      problems.push(...unhandled.splice(0));
-      if (problems.length > 0) failures.push(`${name} ${mode}:\n  ${problems.join("\n  ")}`);
-    }
+    const failures = await eachMisbehaviour(MISBEHAVIOURS, unhandled, async (mode, problems) => void problems.push(...(await runCase(name, mode))));
     expect(failures).toEqual([]);
     // getToken's eight cases each wait out the requests a client that cannot connect makes (ackTimeoutMs): about 26 s.
   }, 90_000);

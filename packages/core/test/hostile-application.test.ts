@@ -11,55 +11,34 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { Socket as ClientSocket } from "socket.io-client";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import { jwtAuth, TrussError, type ConflictResolver } from "@truss/core";
-import { defineEvents, ERROR_CODES, type InboxMessage } from "@truss/protocol";
-import { collect, createClient, request, sleep, startTestServer, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, waitFor, type TestServer } from "@truss/test-utils";
-
-/** How a callback misbehaves. */
-type Mode = "throws" | "throws-null" | "rejects" | "null" | "empty" | "booby-trapped" | "throwing-thenable" | "promise-of-garbage";
-const MODES: readonly Mode[] = ["throws", "throws-null", "rejects", "null", "empty", "booby-trapped", "throwing-thenable", "promise-of-garbage"];
-
-/** What a callback misbehaving in `mode` returns (or throws). */
-function misbehave(mode: Mode, where: string): any {
-  switch (mode) {
-    case "throws":
-      throw new TypeError(`hostile application: ${where} threw`);
-    case "throws-null":
-      throw null;
-    case "rejects":
-      return Promise.reject(undefined);
-    case "null":
-      return null;
-    case "empty":
-      return {};
-    case "booby-trapped":
-      return new Proxy(
-        {},
-        {
-          get(_, property) {
-            if (property === "then") return undefined;
-            throw new Error(`hostile application: the answer of ${where} was read (${String(property)})`);
-          },
-        },
-      );
-    case "throwing-thenable":
-      // Awaiting it reads `then`, which throws.
-      return Object.defineProperty({}, "then", {
-        get() {
-          throw new Error(`hostile application: the answer of ${where} has a throwing then`);
-        },
-      });
-    case "promise-of-garbage":
-      return Promise.resolve({ userId: 42, companyId: ["acme"], roles: "admin", outcome: "merged", data: 7, issues: "many", value: Symbol("v") });
-  }
-}
+import { jwtAuth, type ConflictResolver } from "@truss/core";
+import { defineEvents } from "@truss/protocol";
+import {
+  askCoded as ask,
+  callCoded as call,
+  connectedOrRefused,
+  createClient,
+  eachMisbehaviour,
+  misbehave,
+  MISBEHAVIOURS,
+  recordUnhandled,
+  request,
+  servesAgain,
+  sleep,
+  startTestServer,
+  TEST_AUDIENCE,
+  TEST_ISSUER,
+  TEST_SECRET,
+  type Misbehaviour,
+  type TestServer,
+  type UnhandledRecord,
+} from "@truss/test-utils";
 
 type Callback = "authenticate" | "claims" | "authorize" | "resolver" | "schema" | "handler" | "undelivered";
-const fault: { callback: Callback | null; mode: Mode | null; hits: number } = { callback: null, mode: null, hits: 0 };
+const fault: { callback: Callback | null; mode: Misbehaviour | null; hits: number } = { callback: null, mode: null, hits: 0 };
 /** Whether `callback` is to misbehave now; each yes counts as a hit (a case whose callback was never called proves nothing). */
 const misbehaving = (callback: Callback) => fault.callback === callback && ++fault.hits > 0;
 
-const KNOWN_CODES = new Set<string>(ERROR_CODES);
 const alice = { userId: "alice", companyId: "acme", roles: ["member"] };
 const bob = { userId: "bob", companyId: "acme", roles: ["member"] };
 const note = { type: "note", id: "n-1" };
@@ -92,15 +71,12 @@ const resolver: ConflictResolver = {
 };
 
 let server: TestServer<any>;
-const unhandled: string[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);
-const onUncaught = (error: Error) => void unhandled.push(`uncaught exception: ${error.stack}`);
+let unhandled: UnhandledRecord;
 const undeliveredCalls: unknown[] = [];
 const open: ClientSocket[] = [];
 
 beforeAll(async () => {
-  process.on("unhandledRejection", onUnhandled);
-  process.on("uncaughtException", onUncaught);
+  unhandled = recordUnhandled();
   server = await startTestServer({
     auth: { authenticate: (request) => (misbehaving("authenticate") ? misbehave(fault.mode!, "authenticate") : jwt.authenticate(request)) },
     authorize: () => (misbehaving("authorize") ? misbehave(fault.mode!, "authorize") : true),
@@ -126,43 +102,13 @@ afterEach(() => {
 
 afterAll(async () => {
   await server?.close();
-  process.off("unhandledRejection", onUnhandled);
-  process.off("uncaughtException", onUncaught);
+  unhandled.stop();
 });
 
-async function connect(claims: typeof alice, deviceId: string, problems: string[]): Promise<ClientSocket | null> {
+function connect(claims: typeof alice, deviceId: string, problems: string[]): Promise<ClientSocket | null> {
   const socket = createClient(server.url, { ...claims, deviceId });
   open.push(socket);
-  const outcome = await new Promise<{ ok: true } | { ok: false; error: any }>((resolve) => {
-    socket.once("connect", () => resolve({ ok: true }));
-    socket.once("connect_error", (error: any) => resolve({ ok: false, error }));
-    socket.connect();
-  });
-  if (outcome.ok) return socket;
-  const code = outcome.error?.data?.code;
-  if (!KNOWN_CODES.has(code)) problems.push(`${claims.userId} was refused without a known code: ${JSON.stringify(outcome.error?.data ?? outcome.error?.message)}`);
-  return null;
-}
-
-async function ask(socket: ClientSocket, event: string, payload: unknown, problems: string[]): Promise<any> {
-  let answer: any;
-  try {
-    answer = await request(socket, event, payload, 3000);
-  } catch {
-    problems.push(`${event}: no answer within 3 s`);
-    return null;
-  }
-  if (answer?.ok !== true && !KNOWN_CODES.has(answer?.error?.code)) problems.push(`${event}: answered ${JSON.stringify(answer)}`);
-  return answer;
-}
-
-/** Calls the server API; it must resolve, or reject with a TrussError of a known code. */
-async function call(what: string, run: () => Promise<unknown>, problems: string[]): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    if (!(error instanceof TrussError) || !KNOWN_CODES.has(error.code)) problems.push(`${what}: rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
-  }
+  return connectedOrRefused(socket, claims.userId, problems);
 }
 
 /** Reaches every callback: the handshake (authenticator, claims), the policy on each kind of request, a stale write (resolver), an application event (schema, handler), an unacknowledged message (undelivered). */
@@ -194,45 +140,24 @@ async function workload(problems: string[]): Promise<void> {
   await sleep(40);
 }
 
-/** With every callback behaving again: a new device connects, gets a message live, commits an update, gets its handler's answer. */
-async function healthy(): Promise<string[]> {
-  const problems: string[] = [];
-  const tablet = await connect(alice, `tablet-${Math.random().toString(36).slice(2)}`, problems);
-  if (!tablet) return [...problems, "a device could not connect once the callback behaved again"];
-  const messages = collect<InboxMessage>(tablet, "inbox:message");
-  const sent = await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "health" });
-  try {
-    await waitFor(() => messages.some((message) => message.id === sent.id), { timeoutMs: 3000, message: "the message live" });
-  } catch {
-    problems.push("a message sent once the callback behaved again did not arrive live");
-  }
-  const current = await request(tablet, "document:get", note, 3000);
-  const update = await request(tablet, "document:update", { ...note, baseVersion: current?.document?.version ?? 0, changes: { health: Date.now() } }, 3000);
-  if (update?.ok !== true) problems.push(`a document update once the callback behaved again answered ${JSON.stringify(update)}`);
-  const pong = await request(tablet, "site:ping", {}, 3000);
+/** Once the handler behaves again, it answers. */
+async function pongs(socket: ClientSocket, problems: string[]): Promise<void> {
+  const pong = await request(socket, "site:ping", {}, 3000);
   if (pong?.ok !== true || pong.result?.pong !== true) problems.push(`site:ping once the handler behaved again answered ${JSON.stringify(pong)}`);
-  tablet.close();
-  return problems;
 }
 
 const CALLBACKS: readonly Callback[] = ["authenticate", "claims", "authorize", "resolver", "schema", "handler", "undelivered"];
 
 describe("an application callback misbehaving", () => {
   test.each(CALLBACKS)("%s, every way: coded answers, nothing unhandled, served again after", async (callback) => {
-    const failures: string[] = [];
-    for (const mode of MODES) {
-      unhandled.length = 0;
-      const problems: string[] = [];
+    const failures = await eachMisbehaviour(MISBEHAVIOURS, unhandled, async (mode, problems) => {
       Object.assign(fault, { callback, mode, hits: 0 });
       await workload(problems);
       if (fault.hits === 0) problems.push("the callback was never called during the fault");
       fault.callback = fault.mode = null;
-      problems.push(...(await healthy()));
-      await sleep(30);
-      problems.push(...unhandled.splice(0));
+      problems.push(...(await servesAgain(server, alice, note, pongs)));
       for (const socket of open.splice(0)) socket.close();
-      if (problems.length > 0) failures.push(`${callback} ${mode}:\n  ${problems.join("\n  ")}`);
-    }
+    });
     expect(failures).toEqual([]);
   });
 });

@@ -20,47 +20,29 @@ import {
   memoryRevocationStore,
   memoryScopedPresenceStore,
   memoryStreamStore,
-  TrussError,
 } from "@truss/core";
-import { ERROR_CODES, type InboxMessage } from "@truss/protocol";
-import { collect, createClient, request, signToken, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
+import {
+  askCoded as ask,
+  callCoded as call,
+  connectedOrRefused,
+  createClient,
+  eachMisbehaviour,
+  misbehave,
+  recordUnhandled,
+  servesAgain,
+  signToken,
+  sleep,
+  startTestServer,
+  type Misbehaviour,
+  type TestServer,
+  type UnhandledRecord,
+} from "@truss/test-utils";
 
-/** How a store method misbehaves. */
-type Mode = "throws" | "rejects" | "null" | "empty" | "booby-trapped";
-const MODES: readonly Mode[] = ["throws", "rejects", "null", "empty", "booby-trapped"];
-
-/** Answers of a store method misbehaving in `mode`. */
-function misbehave(mode: Mode, where: string): unknown {
-  switch (mode) {
-    case "throws":
-      // Synchronously, before any promise: a bug at the top of a method.
-      throw new TypeError(`hostile store: ${where} threw`);
-    case "rejects":
-      // Not an Error: no message, no stack, no code.
-      return Promise.reject(`hostile store: ${where} rejected with a string`);
-    case "null":
-      return Promise.resolve(null);
-    case "empty":
-      // An object without any of the fields the contract names.
-      return Promise.resolve({});
-    case "booby-trapped":
-      // An answer that is not a thenable but throws on any property read.
-      return Promise.resolve(
-        new Proxy(
-          {},
-          {
-            get(_, property) {
-              if (property === "then") return undefined;
-              throw new Error(`hostile store: the answer of ${where} was read (${String(property)})`);
-            },
-          },
-        ),
-      );
-  }
-}
+/** The ways a store method misbehaves here: the answers a store can give (a store is not handed thenables to return). */
+const MODES: readonly Misbehaviour[] = ["throws", "rejects", "null", "empty", "booby-trapped"];
 
 /** The misbehaving method, if any: set by a case, cleared before the health check. */
-const fault: { store: string | null; method: string | null; mode: Mode | null; hits: number } = { store: null, method: null, mode: null, hits: 0 };
+const fault: { store: string | null; method: string | null; mode: Misbehaviour | null; hits: number } = { store: null, method: null, mode: null, hits: 0 };
 
 /** Misbehaves as `fault` says, counting the hit (a case whose method was never called proves nothing). */
 function hit(where: string): unknown {
@@ -95,21 +77,16 @@ const methodsOf = (store: object) => Object.entries(store).filter(([, value]) =>
 const alice = { userId: "alice", companyId: "acme", roles: ["member"] };
 const bob = { userId: "bob", companyId: "acme", roles: ["member"] };
 const note = { type: "note", id: "n-1" };
-const KNOWN_CODES = new Set<string>(ERROR_CODES);
 
 let server: TestServer<any>;
-/** What went unhandled in this process while a case ran. */
-const unhandled: string[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);
-const onUncaught = (error: Error) => void unhandled.push(`uncaught exception: ${error.stack}`);
+let unhandled: UnhandledRecord;
 const undeliveredCalls: unknown[] = [];
 const open: ClientSocket[] = [];
 /** The company stream's epoch each socket was told at connect. */
 const epochs = new WeakMap<ClientSocket, string>();
 
 beforeAll(async () => {
-  process.on("unhandledRejection", onUnhandled);
-  process.on("uncaughtException", onUncaught);
+  unhandled = recordUnhandled();
   server = await startTestServer({
     presence: hostile("presence", stores.presence),
     scopedPresence: hostile("scopedPresence", stores.scopedPresence),
@@ -132,46 +109,15 @@ afterEach(() => {
 
 afterAll(async () => {
   await server?.close();
-  process.off("unhandledRejection", onUnhandled);
-  process.off("uncaughtException", onUncaught);
+  unhandled.stop();
 });
 
-/** Connects, or resolves with the coded refusal; a refusal without a known code is a problem. */
-async function connect(claims: typeof alice, deviceId: string, problems: string[]): Promise<ClientSocket | null> {
+/** Connects, or resolves with `null` after a coded refusal. */
+function connect(claims: typeof alice, deviceId: string, problems: string[]): Promise<ClientSocket | null> {
   const socket = createClient(server.url, { ...claims, deviceId });
   open.push(socket);
   socket.on("stream:start", (start: { stream: string; epoch: string }) => void (start.stream === "company" && epochs.set(socket, start.epoch)));
-  const outcome = await new Promise<{ ok: true } | { ok: false; error: any }>((resolve) => {
-    socket.once("connect", () => resolve({ ok: true }));
-    socket.once("connect_error", (error: any) => resolve({ ok: false, error }));
-    socket.connect();
-  });
-  if (outcome.ok) return socket;
-  const code = outcome.error?.data?.code;
-  if (!KNOWN_CODES.has(code)) problems.push(`${claims.userId} was refused without a known code: ${JSON.stringify(outcome.error?.data ?? outcome.error?.message)}`);
-  return null;
-}
-
-/** Sends a protocol request; the answer must come, and be `ok` or a known code. */
-async function ask(socket: ClientSocket, event: string, payload: unknown, problems: string[]): Promise<any> {
-  let answer: any;
-  try {
-    answer = await request(socket, event, payload, 3000);
-  } catch {
-    problems.push(`${event}: no answer within 3 s`);
-    return null;
-  }
-  if (answer?.ok !== true && !KNOWN_CODES.has(answer?.error?.code)) problems.push(`${event}: answered ${JSON.stringify(answer)}`);
-  return answer;
-}
-
-/** Calls the server API; it must resolve, or reject with a TrussError of a known code. */
-async function call(what: string, run: () => Promise<unknown>, problems: string[]): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    if (!(error instanceof TrussError) || !KNOWN_CODES.has(error.code)) problems.push(`${what}: rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
-  }
+  return connectedOrRefused(socket, claims.userId, problems);
 }
 
 /** A workload that reaches every store method: connect, each protocol request, the server API, background timers, disconnect. */
@@ -227,41 +173,16 @@ async function workload(problems: string[]): Promise<void> {
   await sleep(40);
 }
 
-/** With every store behaving again: a new device connects, gets a message live, commits an update. */
-async function healthy(): Promise<string[]> {
-  const problems: string[] = [];
-  const tablet = await connect(alice, `tablet-${Math.random().toString(36).slice(2)}`, problems);
-  if (!tablet) return [...problems, "a device could not connect once the store behaved again"];
-  const messages = collect<InboxMessage>(tablet, "inbox:message");
-  const sent = await server.engine.toUser("acme", "alice").emit("expense:approved", { id: "health" });
-  try {
-    await waitFor(() => messages.some((message) => message.id === sent.id), { timeoutMs: 3000, message: "the message live" });
-  } catch {
-    problems.push("a message sent once the store behaved again did not arrive live");
-  }
-  const current = await request(tablet, "document:get", note, 3000);
-  const update = await request(tablet, "document:update", { ...note, baseVersion: current?.document?.version ?? 0, changes: { health: Date.now() } }, 3000);
-  if (update?.ok !== true) problems.push(`a document update once the store behaved again answered ${JSON.stringify(update)}`);
-  tablet.close();
-  return problems;
-}
-
 describe.each(Object.entries(stores))("the %s store misbehaving", (name, store) => {
   test.each(methodsOf(store))(`%s, every way: coded answers, nothing unhandled, served again after`, async (method) => {
-    const failures: string[] = [];
-    for (const mode of MODES) {
-      unhandled.length = 0;
-      const problems: string[] = [];
+    const failures = await eachMisbehaviour(MODES, unhandled, async (mode, problems) => {
       Object.assign(fault, { store: name, method, mode, hits: 0 });
       await workload(problems);
       if (fault.hits === 0) problems.push("the method was never called during the fault");
       fault.store = fault.method = fault.mode = null;
-      problems.push(...(await healthy()));
-      await sleep(30);
-      problems.push(...unhandled.splice(0));
+      problems.push(...(await servesAgain(server, alice, note)));
       for (const socket of open.splice(0)) socket.close();
-      if (problems.length > 0) failures.push(`${name}.${method} ${mode}:\n  ${problems.join("\n  ")}`);
-    }
+    });
     expect(failures).toEqual([]);
   });
 });

@@ -8,3 +8,4 @@ export * from "./adapter-scenarios.js";
 export * from "./tcp-proxy.js";
 export * from "./scoped-presence.js";
 export * from "./browser-bundle.js";
+export * from "./hostile.js";
