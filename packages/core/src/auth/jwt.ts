@@ -429,7 +429,6 @@ function toId(value: unknown): string | null {
   return null;
 }
 
-/** Assembles the principal, refusing a token that does not say whose and which tenant's it is. */
 /**
  * The mapper's answer, a promise only when the mapper gave one (the built-in
  * mapper's stays synchronous). What it throws or rejects with refuses the
@@ -460,6 +459,7 @@ function claimsRefused(cause: unknown): never {
   throw new TrussError("AUTH_MISSING_CLAIMS", "The token's claims could not be mapped to a user and company.", { cause });
 }
 
+/** Assembles the principal, refusing a token that does not say whose and which tenant's it is. */
 function toPrincipal(payload: JwtClaims, mapped: MappedClaims, requestedDeviceId: string | undefined): Principal {
   const userId = toId(mapped.userId);
   const companyId = toId(mapped.companyId);
