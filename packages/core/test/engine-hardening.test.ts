@@ -147,6 +147,23 @@ describe("ids that no encoding can carry", () => {
     expect(update.error.code).toBe("INVALID_PAYLOAD");
   });
 
+  test("the server API refuses an empty company or user id, and an empty event name, before anything is stored or sent", async () => {
+    server = await startTestServer({ topics: { patterns: ["project:{projectId}"] }, authorize: () => true });
+    const { engine } = server;
+    expect(() => engine.toUser("acme", "")).toThrow(/userId must be a non-empty string.*got an empty string/);
+    expect(() => engine.toUser("", "alice")).toThrow(TypeError);
+    expect(() => engine.toCompany("")).toThrow(/companyId must be a non-empty string/);
+    expect(() => engine.toTopic("", "project:p1")).toThrow(TypeError);
+    await expect(engine.disconnectUser("acme", "")).rejects.toThrow(TypeError);
+    await expect(engine.toUser("acme", "alice").emit("", { id: "e-1" })).rejects.toThrow(/event name must be a non-empty string/);
+    expect(() => engine.toCompany("acme").emit("", {})).toThrow(TypeError);
+    // Nothing reached the inbox: a device of alice's replays nothing.
+    const socket = await connect(alice);
+    const replayed = collect<InboxMessage>(socket, "inbox:message");
+    await request(socket, "presence:list", {});
+    expect(replayed).toEqual([]);
+  });
+
   test("a principal whose ids are not well-formed Unicode is refused at the handshake", async () => {
     server = await startTestServer({
       auth: { authenticate: async () => ({ userId: "ben\udc00", companyId: "acme", deviceId: "d1", roles: [], expiresAt: null }) },

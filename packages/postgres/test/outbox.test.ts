@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { UndeliveredCall } from "@truss/core";
+import { ERROR_CODES } from "@truss/protocol";
 import { sleep, startTcpProxy, waitFor } from "@truss/test-utils";
 import type { TrussClient } from "@truss/client";
 import { postgresOutbox } from "../src/index.js";
@@ -293,5 +294,49 @@ describe("an outbox toUser row's undelivered choice", () => {
     expect(await outboxRows(db.pool, db.schema)).toEqual([
       expect.objectContaining({ event: "expense:rejected", failed_code: "INVALID_PAYLOAD", failed_message: expect.stringContaining("needs the engine's `undelivered` option") }),
     ]);
+  });
+});
+
+describe("rows written around outbox.with(), by another release or by hand", () => {
+  test("each malformed row is marked failed with a code; the rows of its stream behind it, and every other stream, still go", async () => {
+    node = await startRelayNode(db.pool, db.schema, { pollIntervalMs: 50, engine: { logger: { warn: () => undefined, error: () => undefined } } });
+    const phone = await deviceOf(alice, "expense:approved");
+    const office = await deviceOf(bob, "project:updated");
+    const insert = (columns: Record<string, string | null>) => {
+      const names = Object.keys(columns);
+      return db.pool.query(`INSERT INTO "${db.schema}".outbox (${names.join(", ")}) VALUES (${names.map((_, index) => `$${index + 1}`).join(", ")})`, Object.values(columns));
+    };
+    const toAlice = { stream: 'user:"acme":"alice"', kind: "user", company_id: "acme", user_id: "alice" };
+    const toAcme = { stream: 'company:"acme"', kind: "company", company_id: "acme" };
+    const nested = `${"[".repeat(200)}1${"]".repeat(200)}`;
+    // What the table's constraints let through but outbox.with() never writes.
+    const malformed: Array<Record<string, string | null>> = [
+      { ...toAlice, user_id: null, event: "expense:approved", data: "{}" },
+      { ...toAlice, user_id: "", event: "expense:approved", data: "{}" },
+      { ...toAlice, event: "", data: "{}" },
+      { ...toAlice, event: "inbox:message", data: "{}" },
+      { ...toAlice, event: "expense:approved", data: nested },
+      { ...toAlice, event: "expense:approved", data: "{}", idempotency_key: "k".repeat(5000) },
+      { ...toAcme, company_id: "", event: "project:updated", data: "{}" },
+      { ...toAcme, event: "project:updated", data: `{"note":"${"x".repeat(100_000)}"}` },
+      { stream: 'topic:"acme":"project:p-1"', kind: "topic", company_id: "acme", topic: null, event: "project:updated", data: "{}" },
+      { stream: 'topic:"acme":"no such topic!"', kind: "topic", company_id: "acme", topic: "no such topic!", event: "project:updated", data: "{}" },
+    ];
+    for (const row of malformed) await insert(row);
+    // Behind them, on the same streams: rows as outbox.with() writes them.
+    await transaction(db.pool, async (tx) => {
+      await node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-after" });
+      await node!.outbox.with(tx).toCompany("acme").emit("project:updated", { projectId: "p-after" });
+    });
+
+    await waitFor(() => phone.heard.length === 1 && office.heard.length === 1, { message: "the well-formed rows behind the malformed ones" });
+    await waitFor(async () => (await outboxRows(db.pool, db.schema)).every((row) => row.failed_code !== null), { message: "every malformed row marked failed" });
+    await sleep(SETTLE_MS);
+    expect(phone.heard).toEqual([{ expenseId: "e-after" }]);
+    expect(office.heard).toEqual([{ projectId: "p-after" }]);
+    const left = await outboxRows(db.pool, db.schema);
+    expect(left).toHaveLength(malformed.length);
+    for (const row of left) expect(ERROR_CODES).toContain(row.failed_code);
+    expect(node.relay.stats).toMatchObject({ published: 2, failed: malformed.length });
   });
 });

@@ -138,14 +138,18 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   readonly io: Server | undefined;
   /** Server-side document operations. */
   readonly documents: DocumentsApi;
-  /** Emits to a company's room. */
+  /**
+   * Emits to a company's room.
+   *
+   * @throws TypeError when `companyId` is not a non-empty string of well-formed Unicode.
+   */
   toCompany(companyId: string): CompanyEmitter<C>;
   /**
    * Emits to the sockets of one company subscribed to `topic`
    * (`client.subscribe(topic)`, allowed by the `authorize` policy). The same
    * topic name in another company is another topic.
    *
-   * @throws TypeError when `topic` is not a topic name.
+   * @throws TypeError when `topic` is not a topic name, or `companyId` not a non-empty string of well-formed Unicode.
    */
   toTopic(companyId: string, topic: string): TopicEmitter<C>;
   /**
@@ -166,6 +170,8 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   /**
    * Sends durably to every device of one user of one company. Users are
    * scoped by company: the same user id in another company is another user.
+   *
+   * @throws TypeError when an id is not a non-empty string of well-formed Unicode (no token names an empty one).
    */
   toUser(companyId: string, userId: string): UserEmitter<C>;
   /** Registers the handler of an application client event; its schema (if any) is checked first. */

@@ -396,6 +396,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 }
 
 function assertApplicationEvent(event: string): void {
+  if (typeof event !== "string" || event.length === 0) throw new TypeError(`The event name must be a non-empty string; got ${typeof event === "string" ? "an empty string" : typeof event}.`);
   if (RESERVED_EVENTS.has(event)) throw new TypeError(`"${event}" is a Truss protocol event and cannot be emitted by the application.`);
 }
 

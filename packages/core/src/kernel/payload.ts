@@ -271,15 +271,18 @@ export function isWellFormedText(value: string): boolean {
 
 /**
  * Checks the ids a server-side call names a tenant (and user) with: each a
- * string of well-formed Unicode, so it can key a room, a Redis key or a store.
+ * non-empty string of well-formed Unicode, so it can key a room, a Redis key
+ * or a store, and names someone a token can (a token's ids are never empty:
+ * a message for an empty user id could never be delivered).
  *
  * @throws TypeError naming the call and the id.
  */
 export function assertIds(call: string, ids: Record<string, unknown>): void {
   for (const name in ids) {
     const value = ids[name];
-    if (typeof value !== "string" || !isWellFormedText(value)) {
-      throw new TypeError(`${call}: ${name} must be a string of well-formed Unicode (no lone surrogates); got ${typeof value === "string" ? "a lone surrogate" : typeof value}.`);
+    if (typeof value !== "string" || value.length === 0 || !isWellFormedText(value)) {
+      const got = typeof value !== "string" ? typeof value : value.length === 0 ? "an empty string" : "a lone surrogate";
+      throw new TypeError(`${call}: ${name} must be a non-empty string of well-formed Unicode (no lone surrogates); got ${got}.`);
     }
   }
 }

@@ -58,7 +58,7 @@ export interface OutboxEntry {
  * call, inside the application's transaction: a row the engine would refuse
  * never reaches the table, and the data is copied as it is now.
  *
- * @throws TypeError for an id that is not a string of well-formed Unicode, a
+ * @throws TypeError for an id that is not a non-empty string of well-formed Unicode, a
  * topic that is not a topic name, a Truss protocol event, malformed options,
  * or `undelivered` on a company or topic row (it is for `toUser` only).
  * @throws TrussError `INVALID_PAYLOAD` (not JSON, nested too deep) or
