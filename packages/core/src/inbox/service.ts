@@ -6,6 +6,8 @@ import {
   compareInboxIds,
   isAppendResult,
   isInboxId,
+  isStoredMessage,
+  isUserKey,
   type InboxAppendResult,
   type InboxMessage,
   type InboxStore,
@@ -109,7 +111,7 @@ export class InboxService {
     this.clustered = isClustered(namespace);
     // A node of an earlier release relays no third argument: its message may have had a key.
     onNodeEvent(this.ctx, RELAY_EVENT, (user, message, keyed) => {
-      if (!isUserKey(user) || !isRelayedMessage(message)) return false;
+      if (!isUserKey(user) || !isStoredMessage(message)) return false;
       this.deliverLocally(user, message, keyed !== false);
       return true;
     });
@@ -357,16 +359,4 @@ function newer(a: string | null, b: string | null): string | null {
   if (a === null) return b;
   if (b === null) return a;
   return compareInboxIds(a, b) >= 0 ? a : b;
-}
-
-/** A user as another node relays it: a company and a user id. */
-function isUserKey(value: unknown): value is UserKey {
-  const user = value as Partial<UserKey> | null;
-  return typeof user === "object" && user !== null && typeof user.companyId === "string" && typeof user.userId === "string";
-}
-
-/** A stored message as another node relays it: an inbox id, an event name and a time. */
-function isRelayedMessage(value: unknown): value is InboxMessage {
-  const message = value as Partial<InboxMessage> | null;
-  return typeof message === "object" && message !== null && isInboxId(message.id) && typeof message.event === "string" && typeof message.ts === "number";
 }

@@ -151,11 +151,29 @@ export interface InboxAppendResult {
   duplicate: boolean;
 }
 
-/** What the engine checks of `append`'s answer before it uses it (`storeCall`'s `answers`): a message with an inbox id, and whether it was a duplicate. */
+/*
+ * What the engine checks of what a store or another node hands it back before
+ * it uses it: enough of the shape that one outside the contract is refused
+ * where it comes in, not a TypeError wherever the engine first reads it.
+ */
+
+/** A user: a company and a user id. */
+export function isUserKey(value: unknown): value is UserKey {
+  const user = value as Partial<UserKey> | null;
+  return typeof user === "object" && user !== null && typeof user.companyId === "string" && typeof user.userId === "string";
+}
+
+/** A stored message: an inbox id, an event name and a time. */
+export function isStoredMessage(value: unknown): value is InboxMessage {
+  const message = value as Partial<InboxMessage> | null;
+  return typeof message === "object" && message !== null && isInboxId(message.id) && typeof message.event === "string" && typeof message.ts === "number";
+}
+
+/** `append`'s answer (`storeCall`'s `answers`): a stored message, and whether it was a duplicate. */
 export function isAppendResult(answer: unknown): answer is InboxAppendResult {
   if (typeof answer !== "object" || answer === null) return false;
   const { message, duplicate } = answer as Partial<InboxAppendResult>;
-  return typeof message === "object" && message !== null && isInboxId(message.id) && typeof duplicate === "boolean";
+  return isStoredMessage(message) && typeof duplicate === "boolean";
 }
 
 /** Options every inbox implementation accepts. */

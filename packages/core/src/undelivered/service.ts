@@ -1,7 +1,7 @@
 import type { EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
-import type { InboxStore, UndeliveredClaim, UndeliveredOutcome } from "../inbox/store.js";
+import { isStoredMessage, isUserKey, type InboxStore, type UndeliveredClaim, type UndeliveredOutcome } from "../inbox/store.js";
 import type { PresenceStore } from "../presence/store.js";
 import { MAX_UNDELIVERED_BACKOFF_MS, type ResolvedUndeliveredOptions } from "./options.js";
 import { messageOf } from "../kernel/errors.js";
@@ -160,8 +160,8 @@ export class UndeliveredCalls implements EnginePart {
   }
 }
 
-/** Whether a store's claim has what a call needs: its user's ids, its message's id and time, and its attempt. */
+/** Whether a store's claim has what a call needs: its user, its stored message, and its attempt. */
 function isUsableClaim(claim: UndeliveredClaim | null | undefined): boolean {
   const { user, message, attempt } = claim ?? {};
-  return typeof user?.companyId === "string" && typeof user.userId === "string" && typeof message?.id === "string" && typeof message.ts === "number" && typeof attempt === "number" && Number.isInteger(attempt) && attempt >= 1;
+  return isUserKey(user) && isStoredMessage(message) && typeof attempt === "number" && Number.isInteger(attempt) && attempt >= 1;
 }
