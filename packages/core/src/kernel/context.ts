@@ -6,6 +6,7 @@ import type { StreamLabel, StreamPosition, TrussClientEvents, TrussServerEvents 
 import type { RevocationRecord } from "../revocations/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./logger.js";
+import { messageOf } from "./errors.js";
 
 /** The stores an engine runs on, by the name used in health and errors. */
 /** What the nodes tell each other: a device was cut as a slow consumer (`cut`), or has been told so (`told`): it read the goodbye after all, or heard it on a later connection. */
@@ -95,7 +96,7 @@ export function onNodeEvent<E extends keyof TrussInterServerEvents>(ctx: EngineC
     try {
       if (!handle(...args)) dropped("its arguments are not what this release sends");
     } catch (error) {
-      dropped(error instanceof Error ? error.message : String(error));
+      dropped(messageOf(error));
     }
   }) as never);
 }
