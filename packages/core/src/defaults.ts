@@ -50,6 +50,8 @@ export const DEFAULTS = frozen({
     maxSubscriptionsPerConnection: DEFAULT_LIMITS.maxSubscriptionsPerConnection,
     /** How long the `authorize` policy may take to answer, in ms: 5 s. */
     authorizeTimeoutMs: DEFAULT_LIMITS.authorizeTimeoutMs,
+    /** How long one call to a store may take before it fails as `STORE_UNAVAILABLE`, in ms: 5 s (the in-memory stores are not timed). */
+    storeTimeoutMs: DEFAULT_LIMITS.storeTimeoutMs,
   },
   /**
    * `createRealtimeEngine`'s `recovery`. `size`, `ttlMs` and `idleMs` are

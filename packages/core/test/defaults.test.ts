@@ -47,6 +47,7 @@ describe("DEFAULTS", () => {
       maxSocketsPerDevice: true,
       maxSubscriptionsPerConnection: true,
       authorizeTimeoutMs: true,
+      storeTimeoutMs: true,
     });
     exact(groups.recovery, { maxReplay: true, size: true, ttlMs: true, idleMs: true });
     exact(groups.presenceTiming, { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true });

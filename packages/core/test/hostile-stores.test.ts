@@ -39,7 +39,7 @@ import {
 } from "@truss/test-utils";
 
 /** The ways a store method misbehaves here: the answers a store can give (a store is not handed thenables to return). */
-const MODES: readonly Misbehaviour[] = ["throws", "rejects", "null", "empty", "booby-trapped"];
+const MODES: readonly Misbehaviour[] = ["throws", "rejects", "null", "empty", "booby-trapped", "hangs"];
 
 /** The misbehaving method, if any: set by a case, cleared before the health check. */
 const fault: { store: string | null; method: string | null; mode: Misbehaviour | null; hits: number } = { store: null, method: null, mode: null, hits: 0 };
@@ -99,6 +99,8 @@ beforeAll(async () => {
     presenceTiming: { heartbeatIntervalMs: 40, sweepIntervalMs: 40, ttlMs: 200 },
     revocationTiming: { pollIntervalMs: 40 },
     undelivered: { afterMs: 20, pollIntervalMs: 20, handler: (call) => void undeliveredCalls.push(call) },
+    // A method that hangs fails after this long; the wrapped stores are not the built-in ones, so their calls are timed.
+    limits: { storeTimeoutMs: 100 },
   });
 });
 

@@ -18,7 +18,7 @@ function section(text: string, name: string): string {
 
 describe("engine histograms", () => {
   it("render as prom-client's Histogram renders the same observations, with and without labels", async () => {
-    const metrics = createEngineMetrics(() => 0, stores);
+    const metrics = createEngineMetrics(() => 0, stores, {});
     const reference = new Registry();
     const store = ENGINE_METRICS.truss_store_call_duration_seconds;
     const sameStore = new Histogram({ name: "truss_store_call_duration_seconds", help: store.help, labelNames: [...store.labels], buckets: [...store.buckets], registers: [reference] });

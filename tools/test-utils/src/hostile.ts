@@ -11,9 +11,9 @@ import { collect, createClient, request, sleep, waitFor } from "./engine.js";
 import type { TestClaims } from "./tokens.js";
 
 /** How a store method, a callback or a listener misbehaves. */
-export type Misbehaviour = "throws" | "throws-null" | "rejects" | "null" | "empty" | "booby-trapped" | "throwing-thenable" | "promise-of-garbage";
+export type Misbehaviour = "throws" | "throws-null" | "rejects" | "null" | "empty" | "booby-trapped" | "throwing-thenable" | "promise-of-garbage" | "hangs";
 
-/** Every {@link Misbehaviour}. */
+/** Every {@link Misbehaviour} but `hangs`, which a matrix adds where the engine bounds the wait (a store call, `authorize`). */
 export const MISBEHAVIOURS: readonly Misbehaviour[] = ["throws", "throws-null", "rejects", "null", "empty", "booby-trapped", "throwing-thenable", "promise-of-garbage"];
 
 /** What a callback misbehaving as `how` returns, or throws; `where` names it in the errors. */
@@ -53,6 +53,9 @@ export function misbehave(how: Misbehaviour, where: string): any {
     case "promise-of-garbage":
       // Fields many contracts name, each of the wrong type.
       return Promise.resolve({ userId: 42, companyId: ["acme"], roles: "admin", outcome: "merged", data: 7, issues: "many", value: Symbol("v"), epoch: 7, offset: "x", length: -1 });
+    case "hangs":
+      // A pool with no free connection and no acquire timeout, a command queued while the server is away: no answer, ever.
+      return new Promise(() => {});
   }
 }
 
@@ -86,14 +89,25 @@ export function recordUnhandled(): UnhandledRecord {
 
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
 
-/** Opens `socket`; resolves with it, or with `null` after a refusal, which must carry a known code (else a problem is noted). */
+/** How long a connection, a request or a server API call may take to be answered before the matrices note a problem. */
+const ANSWER_WITHIN_MS = 3000;
+
+/** Opens `socket`; resolves with it, or with `null` after a refusal, which must carry a known code and come within 3 s (else a problem is noted). */
 export async function connectedOrRefused(socket: ClientSocket, who: string, problems: string[]): Promise<ClientSocket | null> {
-  const outcome = await new Promise<{ ok: true } | { ok: false; error: any }>((resolve) => {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await new Promise<{ ok: true } | { ok: false; error: any } | { ok: false; silent: true }>((resolve) => {
     socket.once("connect", () => resolve({ ok: true }));
     socket.once("connect_error", (error: any) => resolve({ ok: false, error }));
+    timer = setTimeout(() => resolve({ ok: false, silent: true }), ANSWER_WITHIN_MS);
     socket.connect();
   });
+  clearTimeout(timer);
   if (outcome.ok) return socket;
+  if ("silent" in outcome) {
+    problems.push(`${who} was neither admitted nor refused within ${ANSWER_WITHIN_MS} ms`);
+    socket.close();
+    return null;
+  }
   if (!KNOWN_CODES.has(outcome.error?.data?.code)) problems.push(`${who} was refused without a known code: ${JSON.stringify(outcome.error?.data ?? outcome.error?.message)}`);
   return null;
 }
@@ -102,21 +116,26 @@ export async function connectedOrRefused(socket: ClientSocket, who: string, prob
 export async function askCoded(socket: ClientSocket, event: string, payload: unknown, problems: string[]): Promise<any> {
   let answer: any;
   try {
-    answer = await request(socket, event, payload, 3000);
+    answer = await request(socket, event, payload, ANSWER_WITHIN_MS);
   } catch {
-    problems.push(`${event}: no answer within 3 s`);
+    problems.push(`${event}: no answer within ${ANSWER_WITHIN_MS} ms`);
     return null;
   }
   if (answer?.ok !== true && !KNOWN_CODES.has(answer?.error?.code)) problems.push(`${event}: answered ${JSON.stringify(answer)}`);
   return answer;
 }
 
-/** Calls the server API; it must resolve, or reject with a TrussError of a known code (else a problem is noted). */
+/** Calls the server API; within 3 s it must resolve, or reject with a TrussError of a known code (else a problem is noted). */
 export async function callCoded(what: string, run: () => Promise<unknown>, problems: string[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = Symbol("silent");
   try {
-    await run();
+    const outcome = await Promise.race([run(), new Promise((resolve) => (timer = setTimeout(resolve, ANSWER_WITHIN_MS, silent)))]);
+    if (outcome === silent) problems.push(`${what}: neither resolved nor rejected within ${ANSWER_WITHIN_MS} ms`);
   } catch (error) {
     if (!(error instanceof TrussError) || !KNOWN_CODES.has(error.code)) problems.push(`${what}: rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

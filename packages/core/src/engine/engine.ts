@@ -12,6 +12,7 @@ import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
 import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
+import { storeDeadlines } from "../kernel/store-deadlines.js";
 import { Handshake } from "../auth/handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "../inbox/service.js";
@@ -95,13 +96,22 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     assertKnownOptions(options);
     const resolved = (this.resolved = resolveOptions(options));
     const { limits } = resolved;
+    const deadlines = storeDeadlines(limits.storeTimeoutMs, [
+      ["presence", resolved.stores.presence],
+      ["presence", resolved.scopedPresence.store],
+      ["inbox", resolved.stores.inbox],
+      ["documents", resolved.stores.documents],
+      ["streams", resolved.stores.streams],
+      ["revocations", resolved.stores.revocations],
+    ]);
     this.ctx = {
       namespace: () => {
         if (!this.nsp) throw new Error("The engine is not attached yet: call engine.attach(httpServer) or engine.bind(io) first.");
         return this.nsp;
       },
-      metrics: createEngineMetrics(() => this.connections.size, resolved.stores, options.metrics),
+      metrics: createEngineMetrics(() => this.connections.size, resolved.stores, deadlines, options.metrics),
       logger: resolved.logger,
+      storeDeadlines: deadlines,
     };
     this.policy = new Policy(this.ctx, resolved.authorize, limits.authorizeTimeoutMs);
     this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, limits.maxSubscriptionsPerConnection, (connection, topic) =>

@@ -66,6 +66,7 @@ const KNOWN: Record<string, object> = {
     maxSocketsPerDevice: true,
     maxSubscriptionsPerConnection: true,
     authorizeTimeoutMs: true,
+    storeTimeoutMs: true,
   } satisfies KeysOf<LimitOptions>,
   topics: { patterns: true } satisfies KeysOf<TopicOptions>,
   recovery: { maxReplay: true, size: true, ttlMs: true, idleMs: true } satisfies KeysOf<RecoveryOptions>,

@@ -128,6 +128,20 @@ export interface LimitOptions {
    * past it the request is refused with `FORBIDDEN`. Default 5 s.
    */
   authorizeTimeoutMs?: number;
+  /**
+   * How long one store call may take, in ms. Past it the call fails as a
+   * dropped connection does: the request (or the server API call) is answered
+   * `STORE_UNAVAILABLE`, "not confirmed" (a write may still land, as with any
+   * store failure), counted in `truss_store_errors_total`; a best-effort
+   * presence call is skipped. Without it, a store that never answers (a
+   * PostgreSQL pool with every connection taken and no acquire timeout, an
+   * ioredis command queued while the server is away) would hold each request
+   * and each handshake for good. The built-in in-memory stores answer in
+   * process and are not timed.
+   *
+   * @default 5000
+   */
+  storeTimeoutMs?: number;
 }
 
 /**
@@ -324,6 +338,7 @@ export const DEFAULT_LIMITS = {
   maxSocketsPerDevice: 16,
   maxSubscriptionsPerConnection: DEFAULT_MAX_TOPICS_PER_CONNECTION,
   authorizeTimeoutMs: DEFAULT_AUTHORIZE_TIMEOUT_MS,
+  storeTimeoutMs: 5_000,
 } as const;
 
 /** Default presence TTL. */
@@ -408,6 +423,7 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
         "limits.maxSubscriptionsPerConnection",
       ),
       authorizeTimeoutMs: positive(limits.authorizeTimeoutMs, DEFAULT_LIMITS.authorizeTimeoutMs, "limits.authorizeTimeoutMs"),
+      storeTimeoutMs: positive(limits.storeTimeoutMs, DEFAULT_LIMITS.storeTimeoutMs, "limits.storeTimeoutMs"),
     },
     presenceTiming: {
       ttlMs,

@@ -18,6 +18,7 @@ import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
+import { answersInProcess } from "../kernel/store-deadlines.js";
 
 /** Options of {@link memoryInboxStore}. */
 export interface MemoryInboxStoreOptions extends InboxOptions {
@@ -206,7 +207,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     }
   };
 
-  return {
+  return answersInProcess({
     async append(user, event, data, options) {
       const key = idempotencyKeyOf(options, "memoryInboxStore");
       const afterMs = undeliveredAfterMsOf(options, "memoryInboxStore");
@@ -325,7 +326,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
       }
       return { ...drops };
     },
-  };
+  });
 }
 
 /** Rejects ids that `compareInboxIds` would order as NaN, i.e. arbitrarily. */

@@ -6,6 +6,7 @@ import type { StreamLabel, StreamPosition, TrussClientEvents, TrussServerEvents 
 import type { RevocationRecord } from "../revocations/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./logger.js";
+import type { StoreDeadlines } from "./store-deadlines.js";
 import { messageOf } from "./errors.js";
 
 /** The stores an engine runs on, by the name used in health and errors. */
@@ -26,9 +27,6 @@ export interface SlowConsumerNotice {
  * it last delivered, so no stored message waits for the device's next reconnect.
  */
 export const ADAPTER_RESUBSCRIBED_EVENT = "truss:resubscribed";
-
-/** The stores the engine runs on, by the name their calls are timed and counted under. */
-export type StoreName = "presence" | "inbox" | "documents" | "streams" | "revocations";
 
 /** Events the engine's nodes send each other through the adapter. */
 export interface TrussInterServerEvents {
@@ -69,6 +67,8 @@ export interface EngineContext {
   namespace(): TrussNamespace;
   readonly metrics: MetricsRegistry;
   readonly logger: Logger;
+  /** How long each store's calls may take (`limits.storeTimeoutMs`); none for the in-memory stores. */
+  readonly storeDeadlines: StoreDeadlines;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { isTrussError, messageOf, TrussError, type ErrorPayload } from "./errors.js";
 import { secondsSince } from "./metrics.js";
-import type { EngineContext, StoreName } from "./context.js";
+import type { EngineContext } from "./context.js";
+import { withinDeadline, type StoreName } from "./store-deadlines.js";
 
 /**
  * How every failure the engine did not mean becomes a coded answer, in one
@@ -41,7 +42,9 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * A programming error or a value the store could not take (`TypeError`,
  * `RangeError`, `URIError`, a failed clone) is a bug, not an outage: it becomes
  * `INTERNAL_ERROR`, so it neither tells clients to retry nor counts as a
- * store error. Every call, failed or not, is timed in
+ * store error. A call with no answer within the store's deadline
+ * (`limits.storeTimeoutMs`, see `store-deadlines.ts`) fails as a driver's
+ * error does. Every call, failed or not, is timed in
  * `truss_store_call_duration_seconds{store, operation}`.
  *
  * With `answers`, the answer is checked before the engine uses it: a store
@@ -51,7 +54,7 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * reads the answer (which, on the server API, reached the application uncoded).
  */
 export async function storeCall<T>(
-  ctx: Pick<EngineContext, "metrics" | "logger">,
+  ctx: Pick<EngineContext, "metrics" | "logger" | "storeDeadlines">,
   store: StoreName,
   operation: string,
   call: () => Promise<T>,
@@ -60,7 +63,8 @@ export async function storeCall<T>(
   // Timed here rather than through timedStoreCall: on the hot paths one async frame per store call is enough.
   const start = performance.now();
   try {
-    const answer = await call();
+    const deadline = ctx.storeDeadlines[store];
+    const answer = await (deadline === undefined ? call() : withinDeadline(call(), deadline));
     if (answers !== undefined && !keepsContract(answers, answer)) throw outsideContract(ctx, store, operation, answer);
     return answer;
   } catch (error) {
@@ -79,14 +83,16 @@ export async function storeCall<T>(
 }
 
 /**
- * Awaits a store call, timing it in `truss_store_call_duration_seconds{store, operation}`
- * whether it resolves or rejects; the error passes through as it is. For
- * callers that handle store failures their own way (presence is best effort).
+ * Awaits a store call within the store's deadline, timing it in
+ * `truss_store_call_duration_seconds{store, operation}` whether it resolves or
+ * rejects; the error passes through as it is. For callers that handle store
+ * failures their own way (presence is best effort).
  */
-export async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics">, store: StoreName, operation: string, call: () => Promise<T>): Promise<T> {
+async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics" | "storeDeadlines">, store: StoreName, operation: string, call: () => Promise<T>): Promise<T> {
   const start = performance.now();
   try {
-    return await call();
+    const deadline = ctx.storeDeadlines[store];
+    return await (deadline === undefined ? call() : withinDeadline(call(), deadline));
   } finally {
     ctx.metrics.observe("truss_store_call_duration_seconds", { store, operation }, secondsSince(start));
   }
@@ -132,7 +138,7 @@ export class BestEffortStore {
 
   /** @param what - how the logs name what goes stale ("presence", "scoped presence"). */
   constructor(
-    private readonly ctx: Pick<EngineContext, "metrics" | "logger">,
+    private readonly ctx: Pick<EngineContext, "metrics" | "logger" | "storeDeadlines">,
     private readonly store: StoreName,
     private readonly what: string,
   ) {}

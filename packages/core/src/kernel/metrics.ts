@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, type Metric, type RegistryContentType } from "prom-client";
 import type { InboxStore } from "../inbox/store.js";
 import type { StreamStore } from "../streams/store.js";
+import { withinDeadline, type StoreDeadlines } from "./store-deadlines.js";
 
 /**
  * Where the engine's metrics go, and which optional labels they carry: the
@@ -563,8 +564,12 @@ export function disconnectReasonLabel(reason: string): string {
 /** Store totals (shared by every node on the store) rendered at scrape time. */
 type StoreTotals = { inbox: Pick<InboxStore, "dropped">; streams: Pick<StreamStore, "trimmed"> };
 
-/** The registry of one engine, with every metric it reports declared up front. */
-export function createEngineMetrics(connections: () => number, stores: StoreTotals, options: MetricsOptions = {}): MetricsRegistry {
+/**
+ * The registry of one engine, with every metric it reports declared up front.
+ * The store totals are read within the stores' `deadlines`, so a store that
+ * does not answer leaves its samples out instead of holding the scrape.
+ */
+export function createEngineMetrics(connections: () => number, stores: StoreTotals, deadlines: StoreDeadlines, options: MetricsOptions = {}): MetricsRegistry {
   const metrics = new MetricsRegistry(options);
   const gauges: Record<NamesOf<"gauge">, () => number> = {
     truss_connections: connections,
@@ -575,12 +580,12 @@ export function createEngineMetrics(connections: () => number, stores: StoreTota
   // Totals kept by the stores, across all nodes sharing them, read at scrape time. A store
   // that is down is already counted by truss_store_errors_total; its samples are left out,
   // as are those of a store that answered something other than counts: the scrape goes on.
-  const storeTotals = (read: () => Promise<{ expired: number; overCap: number }>) => async (counter: Counter<string>) => {
+  const storeTotals = (deadline: number | undefined, read: () => Promise<{ expired: number; overCap: number }>) => async (counter: Counter<string>) => {
     counter.reset();
     let expired: unknown;
     let overCap: unknown;
     try {
-      ({ expired, overCap } = await read());
+      ({ expired, overCap } = await (deadline === undefined ? read() : withinDeadline(read(), deadline)));
     } catch {
       return;
     }
@@ -588,8 +593,8 @@ export function createEngineMetrics(connections: () => number, stores: StoreTota
     if (isCount(overCap)) counter.labels({ reason: "over_cap" }).inc(overCap);
   };
   const collects: Partial<Record<NamesOf<"counter">, (counter: Counter<string>) => Promise<void>>> = {
-    truss_inbox_dropped_total: storeTotals(() => stores.inbox.dropped()),
-    truss_stream_dropped_total: storeTotals(async () => {
+    truss_inbox_dropped_total: storeTotals(deadlines.inbox, () => stores.inbox.dropped()),
+    truss_stream_dropped_total: storeTotals(deadlines.streams, async () => {
       const trimmed = await stores.streams.trimmed();
       return { expired: trimmed.expired, overCap: trimmed.trimmed };
     }),

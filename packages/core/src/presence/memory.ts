@@ -5,6 +5,7 @@ import type {
   PresenceTransition,
   PresenceUser,
 } from "./store.js";
+import { answersInProcess } from "../kernel/store-deadlines.js";
 
 interface DeviceEntry {
   connectedAt: number;
@@ -108,7 +109,7 @@ export function memoryPresenceStore(options: { now?: () => number } = {}): Prese
     if (users?.size === 0) companies.delete(companyId);
   };
 
-  return {
+  return answersInProcess({
     async connect(device, ttlMs) {
       const at = now();
       const devices = userDevicesForWrite(device.companyId, device.userId);
@@ -215,7 +216,7 @@ export function memoryPresenceStore(options: { now?: () => number } = {}): Prese
       // Code-unit order, as a Redis sorted set would give, not locale order.
       return listed.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
     },
-  };
+  });
 }
 
 function transition(device: DeviceRef, isOnline: boolean): PresenceTransition {

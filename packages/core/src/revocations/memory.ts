@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { RevocationsByUser } from "./by-user.js";
 import type { RevocationPage, RevocationRecord, RevocationStore } from "./store.js";
 import { checkPositiveIntegers } from "../kernel/store-options.js";
+import { answersInProcess } from "../kernel/store-deadlines.js";
 
 /** Options of {@link memoryRevocationStore}. */
 export interface MemoryRevocationStoreOptions {
@@ -57,7 +58,7 @@ export function memoryRevocationStore(options: MemoryRevocationStoreOptions = {}
     return low;
   };
 
-  return {
+  return answersInProcess({
     async add(record) {
       const copy = structuredClone(record);
       seq += 1;
@@ -83,5 +84,5 @@ export function memoryRevocationStore(options: MemoryRevocationStoreOptions = {}
       }
       return { records, cursor: `${epoch}:${after}` };
     },
-  };
+  });
 }

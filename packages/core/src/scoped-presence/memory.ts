@@ -1,4 +1,5 @@
 import { compareMembers, type ScopedPresenceEntry, type ScopedPresenceMember, type ScopedPresenceStore } from "./store.js";
+import { answersInProcess } from "../kernel/store-deadlines.js";
 
 interface Held {
   member: ScopedPresenceMember;
@@ -35,7 +36,7 @@ export function memoryScopedPresenceStore(options: { now?: () => number } = {}):
     if (scopes.get(key)?.members.size === 0) scopes.delete(key);
   };
 
-  return {
+  return answersInProcess({
     async put(entry, ttlMs) {
       const held = scopeForWrite(entry.companyId, entry.scope);
       const existed = held.members.has(entry.member.memberId);
@@ -90,7 +91,7 @@ export function memoryScopedPresenceStore(options: { now?: () => number } = {}):
       const members = (limit === undefined ? live : live.slice(0, limit)).map(copy);
       return { members, total: live.length };
     },
-  };
+  });
 }
 
 /** A copy of a member whose state is JSON (the engine checked it). */

@@ -13,6 +13,7 @@ import {
 } from "./store.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
+import { answersInProcess } from "../kernel/store-deadlines.js";
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {
@@ -197,7 +198,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
     return { company, record };
   };
 
-  return {
+  return answersInProcess({
     async append(key, event, data, options) {
       const idempotencyKey = idempotencyKeyOf(options, "memoryStreamStore");
       const at = now();
@@ -255,7 +256,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
       sweep(now());
       return { ...totals };
     },
-  };
+  });
 }
 
 /**

@@ -29,7 +29,7 @@ export class UndeliveredCalls implements EnginePart {
   private outage = false;
 
   constructor(
-    private readonly ctx: Pick<EngineContext, "metrics" | "logger">,
+    private readonly ctx: Pick<EngineContext, "metrics" | "logger" | "storeDeadlines">,
     private readonly store: UndeliveredStore,
     private readonly presence: Pick<PresenceStore, "deviceIds">,
     private readonly options: ResolvedUndeliveredOptions,

@@ -1,0 +1,62 @@
+/**
+ * How long the engine waits for a store's answer. A store over a network can
+ * fail to answer at all: a PostgreSQL pool with every connection taken and no
+ * acquire timeout (pg's default), an ioredis command queued while the server
+ * is away, a contributed store with a missing `resolve`. Unbounded, each such
+ * call holds its request (and, at the handshake, its half-open socket) for
+ * good, the client gets no answer, and a user who keeps retrying grows the
+ * node's memory. Bounded, the call fails like a dropped connection:
+ * `STORE_UNAVAILABLE`, "not confirmed", which clients retry.
+ *
+ * The built-in in-memory stores answer in this process and cannot hang, so
+ * their calls are not raced against a timer (which would cost every call on
+ * the hot path a `Timeout` and a promise).
+ */
+
+/** The stores the engine runs on, by the name their calls are timed, counted and bounded under. */
+export type StoreName = "presence" | "inbox" | "documents" | "streams" | "revocations";
+
+/** The deadline, in ms, of each store's calls (`limits.storeTimeoutMs`); none for a name whose every store answers in process. */
+export type StoreDeadlines = Readonly<Partial<Record<StoreName, number>>>;
+
+const inProcess = new WeakSet<object>();
+
+/**
+ * Marks a store as answering in this process (the built-in in-memory stores):
+ * its calls are not raced against the deadline. A copy or a wrapper of it is
+ * not marked, so a store that wraps one is bounded like any other.
+ */
+export function answersInProcess<T extends object>(store: T): T {
+  inProcess.add(store);
+  return store;
+}
+
+/** The deadlines for `stores` (several stores may share a name: presence and scoped presence), each `timeoutMs`. */
+export function storeDeadlines(timeoutMs: number, stores: ReadonlyArray<readonly [StoreName, object]>): StoreDeadlines {
+  const deadlines: Partial<Record<StoreName, number>> = {};
+  for (const [name, store] of stores) if (!inProcess.has(store)) deadlines[name] = timeoutMs;
+  return deadlines;
+}
+
+/**
+ * `answer`, or a rejection once `ms` pass without one (an `Error` saying so,
+ * which `storeCall` codes `STORE_UNAVAILABLE` like any driver failure). What
+ * the store answers after that, a value or a failure, is dropped: a write may
+ * still land, which is why the code says "not confirmed".
+ */
+export function withinDeadline<T>(answer: T | PromiseLike<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    // Promise.resolve takes whatever the store answered (a value, a thenable whose `then` throws) without throwing here.
+    Promise.resolve(answer).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

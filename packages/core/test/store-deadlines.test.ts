@@ -1,0 +1,71 @@
+import { describe, expect, test } from "vitest";
+import {
+  memoryDocumentStore,
+  memoryInboxStore,
+  memoryPresenceStore,
+  memoryRevocationStore,
+  memoryScopedPresenceStore,
+  memoryStreamStore,
+} from "../src/index.js";
+import { recordUnhandled, sleep } from "@truss/test-utils";
+import { storeDeadlines, withinDeadline } from "../src/kernel/store-deadlines.js";
+
+const builtIns = () =>
+  [
+    ["presence", memoryPresenceStore()],
+    ["presence", memoryScopedPresenceStore()],
+    ["inbox", memoryInboxStore()],
+    ["documents", memoryDocumentStore()],
+    ["streams", memoryStreamStore()],
+    ["revocations", memoryRevocationStore()],
+  ] as const;
+
+describe("which stores are timed", () => {
+  test("none of the built-in in-memory stores: they answer in process", () => {
+    expect(storeDeadlines(5000, builtIns())).toEqual({});
+  });
+
+  test("a store that wraps a built-in one is timed, and one timed store of a name times the name", () => {
+    const stores = builtIns().map(([name, store]) => [name, name === "inbox" ? { ...store } : store] as const);
+    expect(storeDeadlines(5000, stores)).toEqual({ inbox: 5000 });
+    // Presence and scoped presence share the name: a contributed scoped-presence store times presence's calls too.
+    expect(storeDeadlines(250, [["presence", memoryPresenceStore()], ["presence", { ...memoryScopedPresenceStore() }]])).toEqual({ presence: 250 });
+  });
+});
+
+describe("withinDeadline", () => {
+  test("passes an answer in time through, and its failure as it is", async () => {
+    await expect(withinDeadline(Promise.resolve(7), 50)).resolves.toBe(7);
+    const failure = new Error("connection reset");
+    await expect(withinDeadline(Promise.reject(failure), 50)).rejects.toBe(failure);
+  });
+
+  test("takes what a misbehaving store answers without throwing where it is called", async () => {
+    await expect(withinDeadline(null, 50)).resolves.toBeNull();
+    const thenable = Object.defineProperty({}, "then", {
+      get() {
+        throw new TypeError("a throwing then");
+      },
+    });
+    await expect(withinDeadline(thenable, 50)).rejects.toThrow("a throwing then");
+  });
+
+  test("rejects once the deadline passes, and drops the late answer and the late failure without an unhandled rejection", async () => {
+    const unhandled = recordUnhandled();
+    try {
+      let late!: { resolve: (value: number) => void; reject: (error: unknown) => void };
+      const slow = new Promise<number>((resolve, reject) => (late = { resolve, reject }));
+      const startedAt = performance.now();
+      await expect(withinDeadline(slow, 40)).rejects.toThrow("no answer within 40 ms");
+      expect(performance.now() - startedAt).toBeGreaterThanOrEqual(35);
+      late.resolve(1);
+
+      const failing = new Promise<number>((_, reject) => setTimeout(reject, 60, new Error("late failure")));
+      await expect(withinDeadline(failing, 20)).rejects.toThrow("no answer within 20 ms");
+      await sleep(80);
+      expect(unhandled.take()).toEqual([]);
+    } finally {
+      unhandled.stop();
+    }
+  });
+});
