@@ -52,6 +52,10 @@ export const DEFAULTS = frozen({
     authorizeTimeoutMs: DEFAULT_LIMITS.authorizeTimeoutMs,
     /** How long one call to a store may take before it fails as `STORE_UNAVAILABLE`, in ms: 5 s (the in-memory stores are not timed). */
     storeTimeoutMs: DEFAULT_LIMITS.storeTimeoutMs,
+    /** How long the authenticator may take to answer a handshake or a refresh, in ms: 5 s. */
+    authenticateTimeoutMs: DEFAULT_LIMITS.authenticateTimeoutMs,
+    /** How long an application event's schema and handler may take, in ms: 30 s. */
+    handlerTimeoutMs: DEFAULT_LIMITS.handlerTimeoutMs,
   },
   /**
    * `createRealtimeEngine`'s `recovery`. `size`, `ttlMs` and `idleMs` are

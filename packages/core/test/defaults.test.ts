@@ -48,6 +48,8 @@ describe("DEFAULTS", () => {
       maxSubscriptionsPerConnection: true,
       authorizeTimeoutMs: true,
       storeTimeoutMs: true,
+      authenticateTimeoutMs: true,
+      handlerTimeoutMs: true,
     });
     exact(groups.recovery, { maxReplay: true, size: true, ttlMs: true, idleMs: true });
     exact(groups.presenceTiming, { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true });

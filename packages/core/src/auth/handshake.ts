@@ -10,6 +10,7 @@ import type { Connection } from "../kernel/connection.js";
 import { ExpiryClock } from "./expiry-clock.js";
 import type { EngineContext, TrussSocket } from "../kernel/context.js";
 import { SHUTTING_DOWN } from "../kernel/failures.js";
+import { DeadlineExceeded, withinDeadline } from "../kernel/deadline.js";
 import { isOriginAllowed, originOf } from "../kernel/limits.js";
 import { isWellFormedText } from "../kernel/payload.js";
 import type { PresenceService } from "../presence/service.js";
@@ -21,7 +22,7 @@ const MISSING_EXPIRY = "The token has no exp claim; a connection whose token exp
 export interface HandshakeOptions {
   authenticator: Authenticator;
   authExpiry: { warnBeforeMs: number; requireExpiry: boolean };
-  limits: { allowedOrigins: ReadonlySet<string> | null; maxDevicesPerUser: number; maxSocketsPerDevice: number };
+  limits: { allowedOrigins: ReadonlySet<string> | null; maxDevicesPerUser: number; maxSocketsPerDevice: number; authenticateTimeoutMs: number };
 }
 
 /**
@@ -213,12 +214,17 @@ export class Handshake {
     connection.socket.disconnect(true);
   }
 
-  /** Runs the authenticator, turning anything but a TrussError into AUTH_INVALID_TOKEN. */
+  /** Runs the authenticator within `limits.authenticateTimeoutMs`, turning anything but a TrussError into AUTH_INVALID_TOKEN. */
   private async authenticate(request: AuthRequest): Promise<Principal> {
+    const timeoutMs = this.options.limits.authenticateTimeoutMs;
     try {
-      return await this.options.authenticator.authenticate(request);
+      return await withinDeadline(this.options.authenticator.authenticate(request), timeoutMs);
     } catch (error) {
       if (isTrussError(error)) throw error;
+      if (error instanceof DeadlineExceeded) {
+        this.ctx.logger.warn("the authenticator did not answer in time; the handshake was refused", { timeoutMs });
+        throw new TrussError("INTERNAL_ERROR", `The server could not verify the token within ${timeoutMs} ms; retry shortly.`);
+      }
       throw new TrussError("AUTH_INVALID_TOKEN", "The token could not be verified.", { cause: error });
     }
   }

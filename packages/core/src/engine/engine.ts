@@ -13,6 +13,7 @@ import { DocumentService, type DocumentsApi } from "../documents/service.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
 import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
 import { storeDeadlines } from "../kernel/store-deadlines.js";
+import { DeadlineExceeded, withinDeadline } from "../kernel/deadline.js";
 import { Handshake } from "../auth/handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "../inbox/service.js";
@@ -278,7 +279,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       throw new TypeError(`"${event}" is not in the event catalog's client events; add it with its schema.`);
     }
     const failed = { code: "HANDLER_ERROR" as const, message: `"${event}" could not be handled; the server logged why.` };
-    this.handlers.set(event, async (connection, payload, meta) => {
+    const { handlerTimeoutMs } = this.resolved.limits;
+    const run: EventHandler = async (connection, payload, meta) => {
       const mutationId = mutationIdOf(meta);
       const pending = this.policy.check(connection.principal, { action: "event", event });
       if (pending) await pending;
@@ -302,7 +304,14 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       } catch (error) {
         throw toTrussError(error, failed, { logger: this.ctx.logger, what: `handler for "${event}" threw` });
       }
-    });
+    };
+    this.handlers.set(event, (connection, payload, meta) =>
+      withinDeadline(run(connection, payload, meta), handlerTimeoutMs).catch((error: unknown) => {
+        if (!(error instanceof DeadlineExceeded)) throw error;
+        this.ctx.logger.warn(`the handler for "${event}" did not answer in time; answered HANDLER_ERROR`, { timeoutMs: handlerTimeoutMs });
+        throw new TrussError("HANDLER_ERROR", `"${event}" did not answer within ${handlerTimeoutMs} ms; it may still finish on the server.`);
+      }),
+    );
     return this;
   }
 

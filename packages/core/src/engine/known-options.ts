@@ -67,6 +67,8 @@ const KNOWN: Record<string, object> = {
     maxSubscriptionsPerConnection: true,
     authorizeTimeoutMs: true,
     storeTimeoutMs: true,
+    authenticateTimeoutMs: true,
+    handlerTimeoutMs: true,
   } satisfies KeysOf<LimitOptions>,
   topics: { patterns: true } satisfies KeysOf<TopicOptions>,
   recovery: { maxReplay: true, size: true, ttlMs: true, idleMs: true } satisfies KeysOf<RecoveryOptions>,

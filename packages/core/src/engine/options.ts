@@ -129,6 +129,26 @@ export interface LimitOptions {
    */
   authorizeTimeoutMs?: number;
   /**
+   * How long the authenticator may take to answer one handshake or
+   * `auth:refresh` (a custom `authenticate`, or an async JWT claims mapper), in
+   * ms; past it the handshake is refused with `INTERNAL_ERROR` (which clients
+   * retry) and a warning is logged. Without it, an authenticator that never
+   * answers (an identity service with no timeout) would hold each handshake
+   * until Socket.IO's `connectTimeout`, and its socket after that.
+   *
+   * @default 5000
+   */
+  authenticateTimeoutMs?: number;
+  /**
+   * How long an application event (`engine.handle`) may take, in ms, its
+   * schema's validation included; past it the client is answered
+   * `HANDLER_ERROR` ("it may still finish on the server": the handler is not
+   * stopped, its late answer is dropped) and a warning is logged.
+   *
+   * @default 30000
+   */
+  handlerTimeoutMs?: number;
+  /**
    * How long one store call may take, in ms. Past it the call fails as a
    * dropped connection does: the request (or the server API call) is answered
    * `STORE_UNAVAILABLE`, "not confirmed" (a write may still land, as with any
@@ -339,6 +359,8 @@ export const DEFAULT_LIMITS = {
   maxSubscriptionsPerConnection: DEFAULT_MAX_TOPICS_PER_CONNECTION,
   authorizeTimeoutMs: DEFAULT_AUTHORIZE_TIMEOUT_MS,
   storeTimeoutMs: 5_000,
+  authenticateTimeoutMs: 5_000,
+  handlerTimeoutMs: 30_000,
 } as const;
 
 /** Default presence TTL. */
@@ -424,6 +446,8 @@ export function resolveOptions(options: RealtimeEngineOptions<EventCatalog, stri
       ),
       authorizeTimeoutMs: positive(limits.authorizeTimeoutMs, DEFAULT_LIMITS.authorizeTimeoutMs, "limits.authorizeTimeoutMs"),
       storeTimeoutMs: positive(limits.storeTimeoutMs, DEFAULT_LIMITS.storeTimeoutMs, "limits.storeTimeoutMs"),
+      authenticateTimeoutMs: positive(limits.authenticateTimeoutMs, DEFAULT_LIMITS.authenticateTimeoutMs, "limits.authenticateTimeoutMs"),
+      handlerTimeoutMs: positive(limits.handlerTimeoutMs, DEFAULT_LIMITS.handlerTimeoutMs, "limits.handlerTimeoutMs"),
     },
     presenceTiming: {
       ttlMs,

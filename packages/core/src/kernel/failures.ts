@@ -1,7 +1,8 @@
 import { isTrussError, messageOf, TrussError, type ErrorPayload } from "./errors.js";
 import { secondsSince } from "./metrics.js";
 import type { EngineContext } from "./context.js";
-import { withinDeadline, type StoreName } from "./store-deadlines.js";
+import { withinDeadline } from "./deadline.js";
+import type { StoreName } from "./store-deadlines.js";
 
 /**
  * How every failure the engine did not mean becomes a coded answer, in one

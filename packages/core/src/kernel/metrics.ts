@@ -1,7 +1,8 @@
 import { Counter, Gauge, Registry, type Metric, type RegistryContentType } from "prom-client";
 import type { InboxStore } from "../inbox/store.js";
 import type { StreamStore } from "../streams/store.js";
-import { withinDeadline, type StoreDeadlines } from "./store-deadlines.js";
+import { withinDeadline } from "./deadline.js";
+import type { StoreDeadlines } from "./store-deadlines.js";
 
 /**
  * Where the engine's metrics go, and which optional labels they carry: the

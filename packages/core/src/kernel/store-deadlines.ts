@@ -37,26 +37,3 @@ export function storeDeadlines(timeoutMs: number, stores: ReadonlyArray<readonly
   for (const [name, store] of stores) if (!inProcess.has(store)) deadlines[name] = timeoutMs;
   return deadlines;
 }
-
-/**
- * `answer`, or a rejection once `ms` pass without one (an `Error` saying so,
- * which `storeCall` codes `STORE_UNAVAILABLE` like any driver failure). What
- * the store answers after that, a value or a failure, is dropped: a write may
- * still land, which is why the code says "not confirmed".
- */
-export function withinDeadline<T>(answer: T | PromiseLike<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    // Promise.resolve takes whatever the store answered (a value, a thenable whose `then` throws) without throwing here.
-    Promise.resolve(answer).then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}

@@ -2,6 +2,7 @@ import type { Principal } from "../kernel/principal.js";
 import { clientRefusal, messageOf, type TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
 import { isThenable } from "../kernel/contract.js";
+import { DeadlineExceeded, withinDeadline } from "../kernel/deadline.js";
 import type { TopicParams } from "../topics/patterns.js";
 import type { PresenceScope } from "@truss/protocol";
 
@@ -142,20 +143,12 @@ export class Policy {
       return this.failed(request, error);
     }
     if (!pending) return this.judge(request, answer as AuthorizationResult);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(resolve, this.timeoutMs, "timeout");
-    });
-    return Promise.race([answer, timeout]).then(
-      (result) => {
-        clearTimeout(timer);
-        if (result !== "timeout") return this.judge(request, result);
+    return withinDeadline(answer, this.timeoutMs).then(
+      (result) => this.judge(request, result),
+      (error: unknown) => {
+        if (!(error instanceof DeadlineExceeded)) return this.failed(request, error);
         this.ctx.logger.warn("the authorize policy did not answer in time; refused", { action: request.action, timeoutMs: this.timeoutMs });
         return this.refused(request, { message: `${describe(request)} was refused: the authorization check did not answer in time.` });
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        return this.failed(request, error);
       },
     );
   }
