@@ -2,6 +2,7 @@ import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from "no
 import jwt, { type Algorithm, type VerifyOptions } from "jsonwebtoken";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { isThenable } from "../kernel/contract.js";
+import { markInProcess } from "../kernel/deadline.js";
 import type { Authenticator, AuthRequest } from "./authenticator.js";
 import type { Principal } from "../kernel/principal.js";
 
@@ -161,7 +162,7 @@ export function jwtAuth(options: JwtAuthOptions): Authenticator {
         }),
   };
 
-  return {
+  const authenticator: Authenticator = {
     async authenticate(request: AuthRequest): Promise<Principal> {
       const token = bearerToken(request.token);
       let payload: JwtClaims;
@@ -176,6 +177,8 @@ export function jwtAuth(options: JwtAuthOptions): Authenticator {
       return mapped instanceof Promise ? mapped.then((fields) => principalOf(payload, fields, request.deviceId)) : principalOf(payload, mapped, request.deviceId);
     },
   };
+  // Verifying and reading claims by name answer at once; a claims function may wait on the application's database.
+  return typeof options.claims === "function" ? authenticator : markInProcess(authenticator);
 }
 
 /** Validates `algorithms`: present, non-empty, known, never `none`. */

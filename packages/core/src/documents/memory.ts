@@ -15,7 +15,7 @@ import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
-import { answersInProcess } from "../kernel/store-deadlines.js";
+import { markInProcess } from "../kernel/deadline.js";
 
 /** Options of {@link memoryDocumentStore}. */
 export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {
@@ -332,7 +332,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
 
     [ENGINE_READS]: engineReads,
   };
-  return answersInProcess(store);
+  return markInProcess(store);
 }
 
 function decode(stored: StoredVersion): DocumentVersion {

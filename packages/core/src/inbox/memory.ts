@@ -18,7 +18,7 @@ import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
-import { answersInProcess } from "../kernel/store-deadlines.js";
+import { markInProcess } from "../kernel/deadline.js";
 
 /** Options of {@link memoryInboxStore}. */
 export interface MemoryInboxStoreOptions extends InboxOptions {
@@ -207,7 +207,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     }
   };
 
-  return answersInProcess({
+  return markInProcess({
     async append(user, event, data, options) {
       const key = idempotencyKeyOf(options, "memoryInboxStore");
       const afterMs = undeliveredAfterMsOf(options, "memoryInboxStore");

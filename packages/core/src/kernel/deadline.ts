@@ -5,6 +5,25 @@
  * scrape waiting on it for good.
  */
 
+const inProcess = new WeakSet<object>();
+
+/**
+ * Marks code of the engine's own that answers in this process and cannot hang
+ * (the in-memory stores, `jwtAuth` without a claims function): its calls are
+ * not raced against a deadline, which would cost each a `Timeout` and a
+ * promise on the hot paths. A copy or a wrapper of it is not marked, so it is
+ * bounded like any other.
+ */
+export function markInProcess<T extends object>(answerer: T): T {
+  inProcess.add(answerer);
+  return answerer;
+}
+
+/** Whether {@link markInProcess} marked `answerer`. */
+export function answersInProcess(answerer: object): boolean {
+  return inProcess.has(answerer);
+}
+
 /** What {@link withinDeadline} rejects with once its time is up, so a caller can tell no answer from a failure. */
 export class DeadlineExceeded extends Error {
   constructor(readonly ms: number) {

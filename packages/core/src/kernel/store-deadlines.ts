@@ -1,3 +1,5 @@
+import { answersInProcess } from "./deadline.js";
+
 /**
  * How long the engine waits for a store's answer. A store over a network can
  * fail to answer at all: a PostgreSQL pool with every connection taken and no
@@ -19,21 +21,9 @@ export type StoreName = "presence" | "inbox" | "documents" | "streams" | "revoca
 /** The deadline, in ms, of each store's calls (`limits.storeTimeoutMs`); none for a name whose every store answers in process. */
 export type StoreDeadlines = Readonly<Partial<Record<StoreName, number>>>;
 
-const inProcess = new WeakSet<object>();
-
-/**
- * Marks a store as answering in this process (the built-in in-memory stores):
- * its calls are not raced against the deadline. A copy or a wrapper of it is
- * not marked, so a store that wraps one is bounded like any other.
- */
-export function answersInProcess<T extends object>(store: T): T {
-  inProcess.add(store);
-  return store;
-}
-
 /** The deadlines for `stores` (several stores may share a name: presence and scoped presence), each `timeoutMs`. */
 export function storeDeadlines(timeoutMs: number, stores: ReadonlyArray<readonly [StoreName, object]>): StoreDeadlines {
   const deadlines: Partial<Record<StoreName, number>> = {};
-  for (const [name, store] of stores) if (!inProcess.has(store)) deadlines[name] = timeoutMs;
+  for (const [name, store] of stores) if (!answersInProcess(store)) deadlines[name] = timeoutMs;
   return deadlines;
 }

@@ -5,7 +5,7 @@ import type {
   PresenceTransition,
   PresenceUser,
 } from "./store.js";
-import { answersInProcess } from "../kernel/store-deadlines.js";
+import { markInProcess } from "../kernel/deadline.js";
 
 interface DeviceEntry {
   connectedAt: number;
@@ -109,7 +109,7 @@ export function memoryPresenceStore(options: { now?: () => number } = {}): Prese
     if (users?.size === 0) companies.delete(companyId);
   };
 
-  return answersInProcess({
+  return markInProcess({
     async connect(device, ttlMs) {
       const at = now();
       const devices = userDevicesForWrite(device.companyId, device.userId);

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { RevocationsByUser } from "./by-user.js";
 import type { RevocationPage, RevocationRecord, RevocationStore } from "./store.js";
 import { checkPositiveIntegers } from "../kernel/store-options.js";
-import { answersInProcess } from "../kernel/store-deadlines.js";
+import { markInProcess } from "../kernel/deadline.js";
 
 /** Options of {@link memoryRevocationStore}. */
 export interface MemoryRevocationStoreOptions {
@@ -58,7 +58,7 @@ export function memoryRevocationStore(options: MemoryRevocationStoreOptions = {}
     return low;
   };
 
-  return answersInProcess({
+  return markInProcess({
     async add(record) {
       const copy = structuredClone(record);
       seq += 1;

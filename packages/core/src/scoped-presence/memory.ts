@@ -1,5 +1,5 @@
 import { compareMembers, type ScopedPresenceEntry, type ScopedPresenceMember, type ScopedPresenceStore } from "./store.js";
-import { answersInProcess } from "../kernel/store-deadlines.js";
+import { markInProcess } from "../kernel/deadline.js";
 
 interface Held {
   member: ScopedPresenceMember;
@@ -36,7 +36,7 @@ export function memoryScopedPresenceStore(options: { now?: () => number } = {}):
     if (scopes.get(key)?.members.size === 0) scopes.delete(key);
   };
 
-  return answersInProcess({
+  return markInProcess({
     async put(entry, ttlMs) {
       const held = scopeForWrite(entry.companyId, entry.scope);
       const existed = held.members.has(entry.member.memberId);

@@ -13,7 +13,7 @@ import {
 } from "./store.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
-import { answersInProcess } from "../kernel/store-deadlines.js";
+import { markInProcess } from "../kernel/deadline.js";
 
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {
@@ -198,7 +198,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
     return { company, record };
   };
 
-  return answersInProcess({
+  return markInProcess({
     async append(key, event, data, options) {
       const idempotencyKey = idempotencyKeyOf(options, "memoryStreamStore");
       const at = now();

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import {
+  jwtAuth,
   memoryDocumentStore,
   memoryInboxStore,
   memoryPresenceStore,
@@ -9,7 +10,7 @@ import {
 } from "../src/index.js";
 import { recordUnhandled, sleep } from "@truss/test-utils";
 import { storeDeadlines } from "../src/kernel/store-deadlines.js";
-import { DeadlineExceeded, withinDeadline } from "../src/kernel/deadline.js";
+import { answersInProcess, DeadlineExceeded, withinDeadline } from "../src/kernel/deadline.js";
 
 const builtIns = () =>
   [
@@ -31,6 +32,16 @@ describe("which stores are timed", () => {
     expect(storeDeadlines(5000, stores)).toEqual({ inbox: 5000 });
     // Presence and scoped presence share the name: a contributed scoped-presence store times presence's calls too.
     expect(storeDeadlines(250, [["presence", memoryPresenceStore()], ["presence", { ...memoryScopedPresenceStore() }]])).toEqual({ presence: 250 });
+  });
+});
+
+describe("which authenticators are timed", () => {
+  test("jwtAuth reading claims by name answers in process; with a claims function, which may wait on a database, it is timed", () => {
+    const options = { secret: "s".repeat(32), algorithms: ["HS256"] as const };
+    expect(answersInProcess(jwtAuth(options))).toBe(true);
+    expect(answersInProcess(jwtAuth({ ...options, claims: { userId: "uid" } }))).toBe(true);
+    expect(answersInProcess(jwtAuth({ ...options, claims: async () => ({ userId: "u", companyId: "c", roles: [] }) }))).toBe(false);
+    expect(answersInProcess({ authenticate: async () => ({}) })).toBe(false);
   });
 });
 
