@@ -392,8 +392,8 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
 
   private async deliverInbox(message: InboxMessage): Promise<void> {
     await Promise.all([
-      this.inboxHandlers.emitAndWait(message),
-      this.handlers.get(message.event)?.emitAndWait(message.data, message),
+      this.inboxHandlers.emitAndWait(this.connection.callbackTimeoutMs, message),
+      this.handlers.get(message.event)?.emitAndWait(this.connection.callbackTimeoutMs, message.data, message),
     ]);
   }
 }

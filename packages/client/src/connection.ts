@@ -1,5 +1,5 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import { CONNECTION_ACTIONS, PROTOCOL_EVENTS, SESSION_ENDING_CODES, type AuthExpiring, type ErrorPayload, type TrussClientEvents } from "@truss/protocol";
+import { CONNECTION_ACTIONS, PROTOCOL_EVENTS, SESSION_ENDING_CODES, withinDeadline, type AuthExpiring, type ErrorPayload, type TrussClientEvents } from "@truss/protocol";
 import { Backoff, type ReconnectOptions } from "./backoff.js";
 import { errorAction, fromPayload, isServerErrorCode, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
@@ -34,6 +34,17 @@ export interface ConnectionOptions {
   /** How long a request waits for the server's ack, in ms, including while offline. Default 10,000. */
   ackTimeoutMs?: number;
   /**
+   * How long the client waits for the app's own code, in ms: `getToken`, each
+   * call to the dedup, position and outbox stores, `onConflict`, and each
+   * inbox handler. Past it the call counts as failed, as if it had thrown
+   * (`TOKEN_UNAVAILABLE` and a retry with backoff; `STORAGE_FAILED`; a handler
+   * reported as `HANDLER_ERROR`, its message still counting as handled), so a
+   * token fetch that hangs on a flaky network, or an IndexedDB transaction
+   * that never completes, cannot stop reconnection or the inbox for good. What
+   * it answers later is dropped. Default 10,000.
+   */
+  callbackTimeoutMs?: number;
+  /**
    * Extra socket.io-client options (`path`, `transports`, `extraHeaders`…).
    * `autoConnect`, `reconnection` and the `token`/`deviceId` fields of `auth`
    * are the client's own; other `auth` fields are sent along.
@@ -43,6 +54,8 @@ export interface ConnectionOptions {
 
 /** The default `ackTimeoutMs`. */
 export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+/** The default `callbackTimeoutMs`. */
+export const DEFAULT_CALLBACK_TIMEOUT_MS = 10_000;
 
 /** Events the client sends with an ack, and the body of their successful ack. */
 type RequestEvent = keyof TrussClientEvents;
@@ -88,6 +101,8 @@ export class Connection {
   private disconnectReason: ErrorPayload | null = null;
   private readonly backoff: Backoff;
   private readonly ackTimeoutMs: number;
+  /** How long the app's own code may take: see {@link ConnectionOptions.callbackTimeoutMs}. */
+  readonly callbackTimeoutMs: number;
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private readonly deviceId: string;
   private readonly pending = new Set<(error: TrussClientError) => void>();
@@ -109,6 +124,8 @@ export class Connection {
     this.backoff = new Backoff(options.reconnect);
     this.ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     if (!(this.ackTimeoutMs > 0)) throw new TypeError(`ackTimeoutMs must be a positive number; got ${String(options.ackTimeoutMs)}.`);
+    this.callbackTimeoutMs = options.callbackTimeoutMs ?? DEFAULT_CALLBACK_TIMEOUT_MS;
+    if (!(this.callbackTimeoutMs > 0)) throw new TypeError(`callbackTimeoutMs must be a positive number; got ${String(options.callbackTimeoutMs)}.`);
     // Listener failures are reported as errors; an error listener's own failure has nowhere else to go.
     this.errorListeners = new Listeners((error) => console.error("[truss] an onError listener threw", error));
     this.statusListeners = new Listeners((error) => this.report(handlerError("onStatus", error)));
@@ -342,8 +359,13 @@ export class Connection {
     }
   }
 
+  /** The app's `answer` within `callbackTimeoutMs`; a rejection with `DeadlineExceeded` past it (its late answer is dropped). */
+  settled<T>(answer: T | PromiseLike<T>): Promise<T> {
+    return withinDeadline(answer, this.callbackTimeoutMs);
+  }
+
   private async fetchToken(): Promise<string> {
-    const token = await this.getToken!();
+    const token = await this.settled(this.getToken!());
     if (typeof token !== "string" || token.length === 0) throw new TypeError(`getToken() returned ${token === "" ? "an empty string" : typeof token}, not a token.`);
     return token;
   }

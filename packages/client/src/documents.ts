@@ -317,7 +317,7 @@ export class DocumentSync implements DocumentsClient {
       }
       const { current, conflicts } = result;
       if (!onConflict || round >= MAX_CONFLICT_ROUNDS) return { status: "conflict", current, conflicts };
-      const decision = await onConflict({ type, id, current, conflicts, changes: write.changes });
+      const decision = await this.connection.settled(onConflict({ type, id, current, conflicts, changes: write.changes }));
       if (decision === "theirs") return { status: "conflict", current, conflicts, resolution: "theirs" };
       if (decision === "mine") {
         resolved = { resolution: "mine", conflicts };

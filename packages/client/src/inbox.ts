@@ -64,7 +64,7 @@ export class InboxReceiver {
     let seen = false;
     try {
       // Only `true` proves it was handled: any other answer (a store's bug) delivers it, as a failure to read does.
-      seen = (await this.store.has(message.id)) === true;
+      seen = (await this.connection.settled(this.store.has(message.id))) === true;
     } catch (error) {
       // Without the store we cannot prove it was handled; delivering twice beats losing it.
       this.connection.report(storeError("read", error));
@@ -72,7 +72,7 @@ export class InboxReceiver {
     if (!seen) {
       await this.deliver(message);
       try {
-        await this.store.add(message.id);
+        await this.connection.settled(this.store.add(message.id));
       } catch (error) {
         this.connection.report(storeError("write", error));
       }

@@ -12,7 +12,7 @@ export { indexedDbOutboxStore, localStorageOutboxStore, memoryOutboxStore } from
 export type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
 export type { OutboxClient, SettledWrite } from "./outbox.js";
 export type { ConnectionOptions, ConnectionStatus, StatusChange } from "./connection.js";
-export { DEFAULT_ACK_TIMEOUT_MS } from "./connection.js";
+export { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CALLBACK_TIMEOUT_MS } from "./connection.js";
 export { DEFAULT_RECONNECT } from "./backoff.js";
 export type { ReconnectOptions } from "./backoff.js";
 export { DEFAULT_DEDUP_MAX, localStorageDedupStore, memoryDedupStore } from "./dedup.js";

@@ -1,3 +1,5 @@
+import { withinDeadline } from "@truss/protocol";
+
 /**
  * A set of callbacks with `add` returning its own unsubscribe function. A
  * callback that throws (or rejects) does not stop the others: the failure goes
@@ -34,12 +36,16 @@ export class Listeners<TArgs extends unknown[]> {
     }
   }
 
-  /** Calls every callback and resolves when all have settled; failures go to `onFailure`. */
-  async emitAndWait(...args: TArgs): Promise<void> {
+  /**
+   * Calls every callback and resolves when all have settled, or `timeoutMs`
+   * passed (a callback that never settles must not hold up what waits on it);
+   * failures, and callbacks past the time, go to `onFailure`.
+   */
+  async emitAndWait(timeoutMs: number, ...args: TArgs): Promise<void> {
     await Promise.all(
       [...this.callbacks].map(async (callback) => {
         try {
-          await callback(...args);
+          await withinDeadline(callback(...args), timeoutMs);
         } catch (error) {
           this.onFailure(error);
         }

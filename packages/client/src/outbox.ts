@@ -121,7 +121,7 @@ export class Outbox implements OutboxClient {
     }
     const write = { mutationId: newMutationId(), ...draft, seq: this.nextSeq++, createdAt: Date.now() } as PendingWrite;
     try {
-      await this.store.put(write);
+      await this.connection.settled(this.store.put(write));
     } catch (error) {
       throw new TrussClientError("STORAGE_FAILED", `The outbox store could not keep the write, so it was not queued: ${String(error)}`, { cause: error });
     }
@@ -146,7 +146,7 @@ export class Outbox implements OutboxClient {
   }
 
   private async load(): Promise<void> {
-    const stored = await this.store.load();
+    const stored = await this.connection.settled(this.store.load());
     stored.sort((a, b) => a.seq - b.seq);
     this.queue.unshift(...stored);
     this.nextSeq = Math.max(this.nextSeq, ...stored.map((write) => write.seq + 1));
@@ -236,7 +236,7 @@ export class Outbox implements OutboxClient {
     const waiter = this.waiters.get(write.mutationId);
     this.waiters.delete(write.mutationId);
     try {
-      await this.store.delete(write.mutationId);
+      await this.connection.settled(this.store.delete(write.mutationId));
     } catch (error) {
       // Kept in the store, the write would be sent again by the next page; the server answers it as a duplicate.
       this.connection.report(new TrussClientError("STORAGE_FAILED", `The outbox store could not remove a settled write: ${String(error)}`, { cause: error }));
@@ -249,7 +249,7 @@ export class Outbox implements OutboxClient {
 
   private async persist(write: PendingWrite): Promise<void> {
     try {
-      await this.store.put(write);
+      await this.connection.settled(this.store.put(write));
     } catch (error) {
       this.connection.report(new TrussClientError("STORAGE_FAILED", `The outbox store could not keep a changed write: ${String(error)}`, { cause: error }));
     }

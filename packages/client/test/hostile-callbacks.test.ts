@@ -103,6 +103,8 @@ async function runCase(name: string, mode: Misbehaviour): Promise<string[]> {
     onConflict: callback("onConflict", () => "mine"),
     // A request made while the client cannot connect (getToken failing) ends as TIMEOUT after this.
     ackTimeoutMs: 1000,
+    // A callback that hangs counts as failed after this.
+    callbackTimeoutMs: 300,
   };
   Object.assign(fault, { callback: name, mode, hits: 0 });
   const client: TrussClient<any> = openClient(url, alice, options);
@@ -156,7 +158,7 @@ async function runCase(name: string, mode: Misbehaviour): Promise<string[]> {
 
 describe("a client callback misbehaving", () => {
   test.each(CALLBACKS)("%s, every way: coded answers, nothing unhandled or lost, served again after", async (name) => {
-    const failures = await eachMisbehaviour(MISBEHAVIOURS, unhandled, async (mode, problems) => void problems.push(...(await runCase(name, mode))));
+    const failures = await eachMisbehaviour([...MISBEHAVIOURS, "hangs"], unhandled, async (mode, problems) => void problems.push(...(await runCase(name, mode))));
     expect(failures).toEqual([]);
     // getToken's eight cases each wait out the requests a client that cannot connect makes (ackTimeoutMs): about 26 s.
   }, 90_000);

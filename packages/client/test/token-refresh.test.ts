@@ -64,3 +64,18 @@ test("a static token that expires ends the session with AUTH_TOKEN_EXPIRED and n
   expect(errors.map((error) => error.code)).toEqual(["AUTH_TOKEN_EXPIRED"]);
   expect(await server.engine.metrics()).toMatch(/^truss_connections_total 1$/m);
 });
+
+test("a getToken that never answers (a token fetch hanging on a flaky network) is given up after callbackTimeoutMs, reported, and asked again: the client still connects", async () => {
+  server = await startServer();
+  let calls = 0;
+  const client = openClient(server.url, alice, {
+    // The first fetch hangs for good; the retry answers.
+    getToken: () => (++calls === 1 ? new Promise<string>(() => {}) : signToken(claims, { expiresInSec: 600 })),
+    callbackTimeoutMs: 200,
+  });
+  const { errors } = record(client);
+  await waitForStatus(client, "connected");
+  expect(calls).toBe(2);
+  expect(errors.map((error) => error.code)).toEqual(["TOKEN_UNAVAILABLE"]);
+  expect(errors[0]!.message).toMatch(/no answer within 200 ms/);
+});

@@ -10,7 +10,8 @@ import {
 } from "../src/index.js";
 import { recordUnhandled, sleep } from "@truss/test-utils";
 import { storeDeadlines } from "../src/kernel/store-deadlines.js";
-import { answersInProcess, DeadlineExceeded, withinDeadline } from "../src/kernel/deadline.js";
+import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
+import { answersInProcess } from "../src/kernel/in-process.js";
 
 const builtIns = () =>
   [

@@ -2,7 +2,7 @@ import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from "no
 import jwt, { type Algorithm, type VerifyOptions } from "jsonwebtoken";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { isThenable } from "../kernel/contract.js";
-import { markInProcess } from "../kernel/deadline.js";
+import { markInProcess } from "../kernel/in-process.js";
 import type { Authenticator, AuthRequest } from "./authenticator.js";
 import type { Principal } from "../kernel/principal.js";
 

@@ -15,7 +15,7 @@ import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
-import { markInProcess } from "../kernel/deadline.js";
+import { markInProcess } from "../kernel/in-process.js";
 
 /** Options of {@link memoryDocumentStore}. */
 export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {

@@ -13,7 +13,7 @@ import { DocumentService, type DocumentsApi } from "../documents/service.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
 import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
 import { storeDeadlines } from "../kernel/store-deadlines.js";
-import { DeadlineExceeded, withinDeadline } from "../kernel/deadline.js";
+import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
 import { Handshake } from "../auth/handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "../inbox/service.js";

@@ -18,7 +18,7 @@ import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
 import { snapshotJson } from "../kernel/payload.js";
 import { checkPositiveIntegers, DEFAULT_MEMORY_BYTES_PER_COMPANY } from "../kernel/store-options.js";
-import { markInProcess } from "../kernel/deadline.js";
+import { markInProcess } from "../kernel/in-process.js";
 
 /** Options of {@link memoryInboxStore}. */
 export interface MemoryInboxStoreOptions extends InboxOptions {

@@ -1,7 +1,7 @@
 import { isTrussError, messageOf, TrussError, type ErrorPayload } from "./errors.js";
 import { secondsSince } from "./metrics.js";
 import type { EngineContext } from "./context.js";
-import { withinDeadline } from "./deadline.js";
+import { withinDeadline } from "@truss/protocol";
 import type { StoreName } from "./store-deadlines.js";
 
 /**

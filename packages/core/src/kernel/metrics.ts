@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry, type Metric, type RegistryContentType } from "prom-client";
 import type { InboxStore } from "../inbox/store.js";
 import type { StreamStore } from "../streams/store.js";
-import { withinDeadline } from "./deadline.js";
+import { withinDeadline } from "@truss/protocol";
 import type { StoreDeadlines } from "./store-deadlines.js";
 
 /**

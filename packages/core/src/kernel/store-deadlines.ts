@@ -1,4 +1,4 @@
-import { answersInProcess } from "./deadline.js";
+import { answersInProcess } from "./in-process.js";
 
 /**
  * How long the engine waits for a store's answer. A store over a network can

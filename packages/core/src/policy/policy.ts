@@ -2,7 +2,7 @@ import type { Principal } from "../kernel/principal.js";
 import { clientRefusal, messageOf, type TrussError } from "../kernel/errors.js";
 import type { EngineContext } from "../kernel/context.js";
 import { isThenable } from "../kernel/contract.js";
-import { DeadlineExceeded, withinDeadline } from "../kernel/deadline.js";
+import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
 import type { TopicParams } from "../topics/patterns.js";
 import type { PresenceScope } from "@truss/protocol";
 

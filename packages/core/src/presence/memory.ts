@@ -5,7 +5,7 @@ import type {
   PresenceTransition,
   PresenceUser,
 } from "./store.js";
-import { markInProcess } from "../kernel/deadline.js";
+import { markInProcess } from "../kernel/in-process.js";
 
 interface DeviceEntry {
   connectedAt: number;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { RevocationsByUser } from "./by-user.js";
 import type { RevocationPage, RevocationRecord, RevocationStore } from "./store.js";
 import { checkPositiveIntegers } from "../kernel/store-options.js";
-import { markInProcess } from "../kernel/deadline.js";
+import { markInProcess } from "../kernel/in-process.js";
 
 /** Options of {@link memoryRevocationStore}. */
 export interface MemoryRevocationStoreOptions {

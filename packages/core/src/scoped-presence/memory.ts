@@ -1,5 +1,5 @@
 import { compareMembers, type ScopedPresenceEntry, type ScopedPresenceMember, type ScopedPresenceStore } from "./store.js";
-import { markInProcess } from "../kernel/deadline.js";
+import { markInProcess } from "../kernel/in-process.js";
 
 interface Held {
   member: ScopedPresenceMember;

@@ -1,28 +1,11 @@
 /**
- * Waiting for code the engine does not control (a store, the application's
- * authenticator, policy or handler) for a bounded time, in one way: a promise
- * that never settles would otherwise hold the request, the handshake or the
- * scrape waiting on it for good.
+ * Waiting a bounded time for code one does not control, in one way for the
+ * server and the client: on the server a store, the application's
+ * authenticator, policy or handler; in `@truss/client` the app's `getToken`,
+ * its local stores, `onConflict` and inbox handlers. A promise that never
+ * settles would otherwise hold a request, a handshake, a reconnection or a
+ * queue behind it for good.
  */
-
-const inProcess = new WeakSet<object>();
-
-/**
- * Marks code of the engine's own that answers in this process and cannot hang
- * (the in-memory stores, `jwtAuth` without a claims function): its calls are
- * not raced against a deadline, which would cost each a `Timeout` and a
- * promise on the hot paths. A copy or a wrapper of it is not marked, so it is
- * bounded like any other.
- */
-export function markInProcess<T extends object>(answerer: T): T {
-  inProcess.add(answerer);
-  return answerer;
-}
-
-/** Whether {@link markInProcess} marked `answerer`. */
-export function answersInProcess(answerer: object): boolean {
-  return inProcess.has(answerer);
-}
 
 /** What {@link withinDeadline} rejects with once its time is up, so a caller can tell no answer from a failure. */
 export class DeadlineExceeded extends Error {
