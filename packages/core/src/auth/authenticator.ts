@@ -21,7 +21,9 @@ export interface Authenticator {
   /**
    * Resolves with the principal the credential proves, or rejects with a
    * `TrussError` whose code starts with `AUTH_` saying why not. Must never
-   * resolve for a forged, expired or not-yet-valid credential.
+   * resolve for a forged, expired or not-yet-valid credential. Past
+   * `limits.authenticateTimeoutMs` (5 s) without an answer, the handshake is
+   * refused with `INTERNAL_ERROR`, which clients retry.
    */
   authenticate(request: AuthRequest): Promise<Principal>;
 }

@@ -174,7 +174,12 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
    * @throws TypeError when an id is not a non-empty string of well-formed Unicode (no token names an empty one).
    */
   toUser(companyId: string, userId: string): UserEmitter<C>;
-  /** Registers the handler of an application client event; its schema (if any) is checked first. */
+  /**
+   * Registers the handler of an application client event; its schema (if
+   * any) is checked first. A schema and handler that have not settled within
+   * `limits.handlerTimeoutMs` (30 s) are answered `HANDLER_ERROR`; the handler
+   * is not stopped.
+   */
   handle<E extends ClientEventName<C>>(event: E, handler: ClientEventHandler<C, E>): this;
   /** Whether a user of a company is online on any node. */
   isOnline(companyId: string, userId: string): Promise<boolean>;
