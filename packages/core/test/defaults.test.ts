@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import {
   DEFAULTS,
@@ -65,5 +66,15 @@ describe("DEFAULTS", () => {
     expect(DEFAULTS.limits.userBytesPerSecond).toBe(16 * DEFAULTS.limits.maxPayloadBytes);
     expect(DEFAULTS.presenceTiming.heartbeatIntervalMs).toBe(DEFAULTS.presenceTiming.ttlMs / 3);
     expect(DEFAULTS.presenceTiming.sweepIntervalMs).toBe(DEFAULTS.presenceTiming.ttlMs / 2);
+  });
+});
+
+describe("docs/operations.md's table of timeouts", () => {
+  test("names every limits.*TimeoutMs with its default", () => {
+    const page = readFileSync(new URL("../../../docs/operations.md", import.meta.url), "utf8");
+    const named = new Map([...page.matchAll(/`limits\.(\w+TimeoutMs)` \((\d+) s\)/g)].map(([, option, seconds]) => [option!, Number(seconds) * 1000]));
+    const timeouts = Object.entries(DEFAULTS.limits).filter(([option]) => option.endsWith("TimeoutMs"));
+    expect(timeouts.length).toBeGreaterThanOrEqual(4);
+    expect(Object.fromEntries(named)).toEqual(Object.fromEntries(timeouts));
   });
 });
