@@ -81,4 +81,34 @@ describe("withinDeadline", () => {
       unhandled.stop();
     }
   });
+
+  test("hands a value that comes after the deadline to `late`, and drops what `late` throws", async () => {
+    const unhandled = recordUnhandled();
+    try {
+      let land!: (value: string) => void;
+      const slow = new Promise<string>((resolve) => (land = resolve));
+      const landed: string[] = [];
+      await expect(withinDeadline(slow, 20, (value) => landed.push(value))).rejects.toThrow(DeadlineExceeded);
+      land("committed");
+      await sleep(10);
+      expect(landed).toEqual(["committed"]);
+
+      // In time, `late` is not called; a `late` that throws is never an unhandled rejection.
+      const inTime: string[] = [];
+      await expect(withinDeadline(Promise.resolve("now"), 50, (value) => inTime.push(value))).resolves.toBe("now");
+      expect(inTime).toEqual([]);
+      let landAgain!: (value: string) => void;
+      const again = new Promise<string>((resolve) => (landAgain = resolve));
+      await expect(
+        withinDeadline(again, 20, () => {
+          throw new Error("late handler failed");
+        }),
+      ).rejects.toThrow(DeadlineExceeded);
+      landAgain("x");
+      await sleep(10);
+      expect(unhandled.take()).toEqual([]);
+    } finally {
+      unhandled.stop();
+    }
+  });
 });

@@ -1,5 +1,6 @@
-import { TrussError, type Logger } from "@truss/core";
-import { connectAs, createClient, recordUnhandled, request, signToken, startTestServer, testAuth, type TestServer } from "@truss/test-utils";
+import { memoryDocumentStore, memoryInboxStore, TrussError, type DocumentStore, type InboxStore, type Logger } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
+import { collect, connectAs, createClient, recordUnhandled, request, signToken, sleep, startTestServer, testAuth, waitFor, type TestServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterEach, describe, expect, test } from "vitest";
 
@@ -121,5 +122,42 @@ describe("an application event whose handling never answers", () => {
     const socket = await connectAs(server.url, ann);
     sockets.push(socket);
     expect(await request(socket, "report:build", {})).toMatchObject({ ok: false, error: { code: "HANDLER_ERROR" } });
+  });
+});
+
+describe("a store that answers after limits.storeTimeoutMs", () => {
+  test("the caller is told STORE_UNAVAILABLE in time, and the commit and the message the store made late are still announced", async () => {
+    const unhandled = recordUnhandled();
+    try {
+      let slow = false;
+      const later = <T>(answer: Promise<T>): Promise<T> => (slow ? sleep(BOUND_MS * 2).then(() => answer) : answer);
+      const documents = memoryDocumentStore();
+      const inbox = memoryInboxStore();
+      // Wrapped, so not the built-in stores: their calls are timed.
+      const slowDocuments: DocumentStore = { ...documents, compareAndSet: (...args) => later(documents.compareAndSet(...args)) };
+      const slowInbox: InboxStore = { ...inbox, append: (...args) => later(inbox.append(...args)) };
+      server = await startTestServer({ documents: slowDocuments, inbox: slowInbox, limits: { storeTimeoutMs: BOUND_MS } });
+      const writer = await connectAs(server.url, { ...ann, deviceId: "phone" });
+      const office = await connectAs(server.url, { userId: "bob", companyId: "acme", deviceId: "office" });
+      sockets.push(writer, office);
+      const report = { type: "report", id: "r-1" };
+      expect(await request(writer, "document:update", { ...report, baseVersion: 0, changes: { crew: 3 } })).toMatchObject({ ok: true });
+      const commits = collect<{ version: number }>(office, "document:updated");
+      const messages = collect<InboxMessage>(writer, "inbox:message");
+
+      slow = true;
+      const startedAt = performance.now();
+      expect(await request(writer, "document:update", { ...report, baseVersion: 1, changes: { crew: 4 } })).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
+      await expect(server.engine.toUser("acme", "ann").emit("expense:approved", { id: "e-9" })).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+      expect(performance.now() - startedAt).toBeLessThan(2 * BOUND_MS + SLACK_MS);
+      slow = false;
+
+      await waitFor(() => commits.some((commit) => commit.version === 2), { timeoutMs: 2000, message: "version 2 announced to the office" });
+      await waitFor(() => messages.some((message) => (message.data as { id?: string }).id === "e-9"), { timeoutMs: 2000, message: "the message pushed to the phone" });
+      expect((await server.engine.documents.get("acme", report.type, report.id))?.data).toEqual({ crew: 4 });
+      expect(unhandled.take()).toEqual([]);
+    } finally {
+      unhandled.stop();
+    }
   });
 });

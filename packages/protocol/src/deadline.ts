@@ -17,18 +17,31 @@ export class DeadlineExceeded extends Error {
 
 /**
  * `answer`, or a rejection with {@link DeadlineExceeded} once `ms` pass without
- * one. What comes after that, a value or a failure, is dropped (never left
- * unhandled): the work it stands for may still finish, so a caller that gives
- * up on a write says its outcome is not confirmed.
+ * one. A value that comes after that goes to `late`, if given (the work it
+ * stands for finished after all: a write that landed may still be announced);
+ * a late failure, and anything `late` throws, is dropped, never left
+ * unhandled. A caller that gives up on a write says its outcome is not
+ * confirmed.
  */
-export function withinDeadline<T>(answer: T | PromiseLike<T>, ms: number): Promise<T> {
+export function withinDeadline<T>(answer: T | PromiseLike<T>, ms: number, late?: (value: T) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineExceeded(ms)), ms);
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      reject(new DeadlineExceeded(ms));
+    }, ms);
     // Promise.resolve takes whatever was answered (a value, a thenable whose `then` throws) without throwing here.
     Promise.resolve(answer).then(
       (value) => {
         clearTimeout(timer);
-        resolve(value);
+        if (!expired) resolve(value);
+        else if (late !== undefined) {
+          try {
+            late(value);
+          } catch {
+            // `late` handles its own failures; one that escapes has nowhere to go.
+          }
+        }
       },
       (error: unknown) => {
         clearTimeout(timer);

@@ -1,5 +1,7 @@
 import { TrussError } from "@truss/core";
+import type { InboxMessage } from "@truss/protocol";
 import {
+  collect,
   connectAs,
   createClient,
   recordUnhandled,
@@ -8,6 +10,7 @@ import {
   servesAgain,
   startRedisServer,
   startTestServer,
+  waitFor,
   type RedisServer,
   type TestServer,
   type UnhandledRecord,
@@ -32,9 +35,10 @@ const note = { type: "note", id: "n-1" };
  * answering (CLIENT PAUSE: the connections stay up, nothing comes back, as
  * behind a slow script or a network that drops packets) would then hold every
  * store call for as long as it lasts. The engine's own bound
- * (`limits.storeTimeoutMs`) answers each of them `STORE_UNAVAILABLE` in time:
- * the server API, a client's request and a new device's handshake, and the
- * engine serves again once Redis answers.
+ * (`limits.storeTimeoutMs`) answers the server API and a client's request
+ * `STORE_UNAVAILABLE` in time, decides a new device's handshake in bounded
+ * time, and serves again once Redis answers; a write that Redis runs after
+ * the bound is still announced.
  */
 describe.runIf(requireRedisOrSkip("the engine's store deadline against a real Redis"))("a Redis that stops answering, with ioredis at its defaults", () => {
   let redis: RedisServer;
@@ -48,7 +52,12 @@ describe.runIf(requireRedisOrSkip("the engine's store deadline against a real Re
     redis = await startRedisServer();
     client = new Redis(redis.port, "127.0.0.1");
     admin = new Redis(redis.port, "127.0.0.1");
-    server = await startTestServer({ ...redisStores(client, { prefix: "deadline" }), limits: { storeTimeoutMs: STORE_TIMEOUT_MS } });
+    server = await startTestServer({
+      ...redisStores(client, { prefix: "deadline" }),
+      limits: { storeTimeoutMs: STORE_TIMEOUT_MS },
+      // No revocation poll while a case pauses Redis: its script would queue ahead of the case's own commands.
+      revocationTiming: { pollIntervalMs: 60_000 },
+    });
   });
 
   afterAll(async () => {
@@ -99,9 +108,43 @@ describe.runIf(requireRedisOrSkip("the engine's store deadline against a real Re
       await admin.call("CLIENT", "UNPAUSE");
     }
 
-    // The paused commands complete now; their answers come after the engine gave up and are dropped, quietly.
+    // The paused commands complete now; their answers come after the engine gave up, quietly.
     expect(await servesAgain(server, ann, note)).toEqual([]);
     phone.close();
     expect(unhandled.take()).toEqual([]);
+  }, 20_000);
+
+  test("a write that lands after the bound is still delivered: the commit reaches the company, the message the user's phone", async () => {
+    const report = { type: "note", id: "n-late" };
+    const phone = await connectAs(server.url, { ...ann, deviceId: "phone-2" });
+    const office = await connectAs(server.url, { userId: "bob", companyId: "acme", roles: ["member"], deviceId: "office" });
+    try {
+      expect(await request(phone, "document:update", { ...report, baseVersion: 0, changes: { title: "pour" } })).toMatchObject({ ok: true });
+      const commits = collect<{ id: string; version: number }>(office, "document:updated");
+      const inbox = collect<InboxMessage>(phone, "inbox:message");
+
+      // Writes wait; reads go on: the update reads the latest version, then its compare-and-set waits past the bound.
+      await admin.call("CLIENT", "PAUSE", String(PAUSE_MS), "WRITE");
+      try {
+        const update = await request(phone, "document:update", { ...report, baseVersion: 1, changes: { status: "poured" } }, PAUSE_MS);
+        expect(update).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
+        const sent = await server.engine
+          .toUser("acme", "ann")
+          .emit("expense:approved", { landed: "late" })
+          .then(() => null, (error: unknown) => error);
+        expect(sent).toMatchObject({ code: "STORE_UNAVAILABLE" });
+        expect(commits.filter((commit) => commit.id === report.id)).toEqual([]);
+      } finally {
+        await admin.call("CLIENT", "UNPAUSE");
+      }
+
+      // Redis runs the waiting writes now: the engine announces what they stored, though it answered the callers already.
+      await waitFor(() => commits.some((commit) => commit.id === report.id && commit.version === 2), { timeoutMs: 3000, message: "version 2 announced" });
+      await waitFor(() => inbox.some((message) => (message.data as { landed?: string })?.landed === "late"), { timeoutMs: 3000, message: "the late message pushed" });
+      expect(unhandled.take()).toEqual([]);
+    } finally {
+      phone.close();
+      office.close();
+    }
   }, 20_000);
 });

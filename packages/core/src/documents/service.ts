@@ -6,7 +6,7 @@ import type { ConflictResolver, Resolution, ResolveInput } from "./conflict-reso
 import { engineReadsOf, type EngineReads } from "./engine-reads.js";
 import { isBuiltInResolve } from "./resolvers.js";
 import { isCompareAndSetResult, isHistory, isMutationState, isVersionOrNull } from "./store.js";
-import type { DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
+import type { CompareAndSetResult, DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
 import { isTrussError, TrussError } from "../kernel/errors.js";
 import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext, type TrussNamespace } from "../kernel/context.js";
@@ -192,17 +192,22 @@ export class DocumentService {
       // API's copy), and the current version when it was written: only the size is new.
       const json = this.assertFits(key, next, { checkDepth: false });
       const expected = current?.version ?? 0;
-      // The text goes with the data, so the store need not encode it again; a custom resolver's data goes without
-      // it, so the store keeps its own copy rather than an object the resolver may still hold.
-      const result = await handJson(owned ? next : undefined, json, () =>
-        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation), isCompareAndSetResult),
-      );
-      if (result.ok) {
+      // The fields the resolver left alone are the very values of `before`: compared by reference, never deeply.
+      const delta = current ? { baseVersion: current.version, before: before!, after: next } : null;
+      const committed = (result: CompareAndSetResult) => {
+        if (!result.ok) return;
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
         if (mutation) this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "committed" });
-        // The fields the resolver left alone are the very values of `before`: compared by reference, never deeply.
-        const delta = current ? { baseVersion: current.version, before: before!, after: next } : null;
         this.announce(key, result.document, Object.keys(update.changes), writer, json, delta);
+      };
+      // The text goes with the data, so the store need not encode it again; a custom resolver's data goes without
+      // it, so the store keeps its own copy rather than an object the resolver may still hold. A commit that lands
+      // after the store's deadline (the caller was told STORE_UNAVAILABLE) is still announced.
+      const result = await handJson(owned ? next : undefined, json, () =>
+        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, expected, next, writer.userId, mutation), isCompareAndSetResult, committed),
+      );
+      if (result.ok) {
+        committed(result);
         return { status, document: result.document };
       }
       if (result.mutation) return this.repeated(key, result.mutation);
@@ -285,15 +290,19 @@ export class DocumentService {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.get(key);
       // The target is a fresh copy from the store, the engine's own: its text goes with it.
-      const result = await handJson(target.data, json, () =>
-        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId), isCompareAndSetResult),
-      );
-      if (result.ok) {
+      const committed = (result: CompareAndSetResult) => {
+        if (!result.ok) return;
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });
         const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(
           (field) => !jsonEqual(current.data[field], target.data[field]),
         );
         this.announce(key, result.document, changed, writer, json, { baseVersion: current.version, fields: changed, after: target.data });
+      };
+      const result = await handJson(target.data, json, () =>
+        storeCall(this.ctx, "documents", "compareAndSet", () => documents.compareAndSet(key, current.version, target.data, writer.userId), isCompareAndSetResult, committed),
+      );
+      if (result.ok) {
+        committed(result);
         return result.document;
       }
     }

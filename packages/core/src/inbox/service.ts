@@ -141,16 +141,20 @@ export class InboxService {
       idempotencyKey === undefined && undeliveredAfterMs === undefined
         ? undefined
         : { ...(idempotencyKey === undefined ? {} : { idempotencyKey }), ...(undeliveredAfterMs === undefined ? {} : { undeliveredAfterMs }) };
-    // The store runs at once: the text goes with the call, not into a WeakMap that outlives it.
-    const { message, duplicate } = await handJson(value, json, () =>
-      storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions), isAppendResult),
-    );
-    this.ctx.metrics.inc(duplicate ? "truss_inbox_duplicates_total" : "truss_inbox_appended_total");
     const keyed = idempotencyKey !== undefined;
-    // The text checked at the call is the data's JSON only while the store hands back that same data (not a duplicate's).
-    this.deliverLocally(key, message, keyed, message.data === value ? json : undefined);
-    if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, key, message, keyed);
-    return { message, duplicate };
+    const stored = ({ message, duplicate }: InboxAppendResult) => {
+      this.ctx.metrics.inc(duplicate ? "truss_inbox_duplicates_total" : "truss_inbox_appended_total");
+      // The text checked at the call is the data's JSON only while the store hands back that same data (not a duplicate's).
+      this.deliverLocally(key, message, keyed, message.data === value ? json : undefined);
+      if (this.clustered) this.ctx.namespace().serverSideEmit(RELAY_EVENT, key, message, keyed);
+    };
+    // The store runs at once: the text goes with the call, not into a WeakMap that outlives it. A message stored
+    // after the store's deadline (the caller was told STORE_UNAVAILABLE) is still pushed to the devices online.
+    const result = await handJson(value, json, () =>
+      storeCall(this.ctx, "inbox", "append", () => this.store.append(key, event, value, appendOptions), isAppendResult, stored),
+    );
+    stored(result);
+    return result;
   }
 
   /**

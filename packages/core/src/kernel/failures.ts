@@ -53,6 +53,11 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * shape, a getter that throws) is a bug too, `INTERNAL_ERROR`, logged with the
  * store and the method, instead of a `TypeError` wherever the engine first
  * reads the answer (which, on the server API, reached the application uncoded).
+ *
+ * With `late`, an answer that comes after the deadline (and keeps the
+ * contract) is handed to it: a write that landed after the caller was told
+ * `STORE_UNAVAILABLE` can still be announced to the devices online. What
+ * `late` throws is logged.
  */
 export async function storeCall<T>(
   ctx: Pick<EngineContext, "metrics" | "logger" | "storeDeadlines">,
@@ -60,12 +65,13 @@ export async function storeCall<T>(
   operation: string,
   call: () => Promise<T>,
   answers?: (answer: T) => boolean,
+  late?: (answer: T) => void,
 ): Promise<T> {
   // Timed here rather than through timedStoreCall: on the hot paths one async frame per store call is enough.
   const start = performance.now();
   try {
     const deadline = ctx.storeDeadlines[store];
-    const answer = await (deadline === undefined ? call() : withinDeadline(call(), deadline));
+    const answer = await (deadline === undefined ? call() : withinDeadline(call(), deadline, late && lateAnswer(ctx, store, operation, answers, late)));
     if (answers !== undefined && !keepsContract(answers, answer)) throw outsideContract(ctx, store, operation, answer);
     return answer;
   } catch (error) {
@@ -97,6 +103,18 @@ async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics" | "storeDead
   } finally {
     ctx.metrics.observe("truss_store_call_duration_seconds", { store, operation }, secondsSince(start));
   }
+}
+
+/** `late`, for an answer that keeps the contract, with what it throws logged. */
+function lateAnswer<T>(ctx: Pick<EngineContext, "logger">, store: StoreName, operation: string, answers: ((answer: T) => boolean) | undefined, late: (answer: T) => void) {
+  return (answer: T): void => {
+    if (answers !== undefined && !keepsContract(answers, answer)) return;
+    try {
+      late(answer);
+    } catch (error) {
+      ctx.logger.error(`${store} store's late ${operation} answer could not be used`, { error: messageOf(error) });
+    }
+  };
 }
 
 /** Whether `answer` passes `answers`; a check that throws (a getter of the answer did) is a no. */
