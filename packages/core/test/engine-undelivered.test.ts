@@ -231,3 +231,27 @@ test("claims a contributed store answers that the engine cannot use are logged a
   expect(replayed[0]).toEqual(message);
   device.close();
 });
+
+test("sixteen calls running at once (the default concurrency) raise no false leak warning from Node", async () => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => void warnings.push(warning.name);
+  process.on("warning", onWarning);
+  try {
+    let running = 0;
+    let most = 0;
+    const { engine } = await start({
+      afterMs: 20,
+      handler: async () => {
+        most = Math.max(most, ++running);
+        await sleep(150);
+        running -= 1;
+      },
+    });
+    for (let user = 0; user < 16; user++) await engine.toUser("acme", `offline-${user}`).emit("expense:approved", { user });
+    await waitFor(() => most === 16, { timeoutMs: 3000, message: "16 calls at once" });
+    await sleep(200);
+    expect(warnings).not.toContain("MaxListenersExceededWarning");
+  } finally {
+    process.off("warning", onWarning);
+  }
+});

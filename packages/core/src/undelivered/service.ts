@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
@@ -33,7 +34,10 @@ export class UndeliveredCalls implements EnginePart {
     private readonly store: UndeliveredStore,
     private readonly presence: Pick<PresenceStore, "deviceIds">,
     private readonly options: ResolvedUndeliveredOptions,
-  ) {}
+  ) {
+    // Each running call listens on it until it settles: past ten at once, Node would warn of a leak that is not one.
+    setMaxListeners(0, this.closing.signal);
+  }
 
   start(): void {
     this.schedule(0);
