@@ -112,6 +112,18 @@ describe("an application event whose handling never answers", () => {
     }
   });
 
+  test("the handler's signal is aborted with the HANDLER_ERROR the client got, so the work it started can stop too", async () => {
+    server = await startTestServer({ limits: { handlerTimeoutMs: BOUND_MS } });
+    const stopped: unknown[] = [];
+    server.engine.handle("report:build", (_data, { signal }) => new Promise(() => signal.addEventListener("abort", () => stopped.push(signal.reason))));
+    const socket = await connectAs(server.url, ann);
+    sockets.push(socket);
+    const answer = await request(socket, "report:build", {});
+    expect(answer).toMatchObject({ ok: false, error: { code: "HANDLER_ERROR" } });
+    await waitFor(() => stopped.length === 1, { message: "the signal aborted" });
+    expect(stopped[0]).toMatchObject({ code: "HANDLER_ERROR", message: answer.error.message });
+  });
+
   test("a schema whose validation never settles is answered the same way", async () => {
     const hanging = { "~standard": { version: 1, vendor: "test", validate: () => new Promise(() => {}) } };
     server = await startTestServer({

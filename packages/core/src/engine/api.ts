@@ -101,6 +101,13 @@ export interface HandlerContext<C extends EventCatalog> {
   mutationId?: string;
   /** Emits to the sender's company, except the sender's own socket, live only and outside the stream (e.g. `user:typing`). */
   broadcast<E extends ServerEventName<C>>(event: E, data: ServerEventData<C, E>): void;
+  /**
+   * Aborted when the handler has not answered within `limits.handlerTimeoutMs`
+   * (the client has then been answered `HANDLER_ERROR`; the reason is that
+   * error): pass it to `fetch` or your database client so their work stops
+   * too.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** Handles one application client event; its return value is the ack's `result`. */
@@ -177,8 +184,8 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   /**
    * Registers the handler of an application client event; its schema (if
    * any) is checked first. A schema and handler that have not settled within
-   * `limits.handlerTimeoutMs` (30 s) are answered `HANDLER_ERROR`; the handler
-   * is not stopped.
+   * `limits.handlerTimeoutMs` (30 s) are answered `HANDLER_ERROR`, and the
+   * handler's `signal` is aborted.
    */
   handle<E extends ClientEventName<C>>(event: E, handler: ClientEventHandler<C, E>): this;
   /** Whether a user of a company is online on any node. */

@@ -280,7 +280,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     }
     const failed = { code: "HANDLER_ERROR" as const, message: `"${event}" could not be handled; the server logged why.` };
     const { handlerTimeoutMs } = this.resolved.limits;
-    const run: EventHandler = async (connection, payload, meta) => {
+    /** `signal` makes the handler's AbortSignal when the handler first reads it, so a handler that never does costs none. */
+    const run = async (connection: Connection, payload: unknown, meta: unknown, signal: () => AbortSignal): Promise<object> => {
       const mutationId = mutationIdOf(meta);
       const pending = this.policy.check(connection.principal, { action: "event", event });
       if (pending) await pending;
@@ -299,19 +300,28 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
             assertApplicationEvent(name);
             emitApplicationEvent(socket.to(companyRoom(principal.companyId)), name, body);
           },
+          get signal() {
+            return signal();
+          },
         });
         return result === undefined ? {} : { result };
       } catch (error) {
         throw toTrussError(error, failed, { logger: this.ctx.logger, what: `handler for "${event}" threw` });
       }
     };
-    this.handlers.set(event, (connection, payload, meta) =>
-      withinDeadline(run(connection, payload, meta), handlerTimeoutMs).catch((error: unknown) => {
+    this.handlers.set(event, (connection, payload, meta) => {
+      let controller: AbortController | undefined;
+      return withinDeadline(
+        run(connection, payload, meta, () => (controller ??= new AbortController()).signal),
+        handlerTimeoutMs,
+      ).catch((error: unknown) => {
         if (!(error instanceof DeadlineExceeded)) throw error;
+        const timedOut = new TrussError("HANDLER_ERROR", `"${event}" did not answer within ${handlerTimeoutMs} ms; it may still finish on the server.`);
+        controller?.abort(timedOut);
         this.ctx.logger.warn(`the handler for "${event}" did not answer in time; answered HANDLER_ERROR`, { timeoutMs: handlerTimeoutMs });
-        throw new TrussError("HANDLER_ERROR", `"${event}" did not answer within ${handlerTimeoutMs} ms; it may still finish on the server.`);
-      }),
-    );
+        throw timedOut;
+      });
+    });
     return this;
   }
 

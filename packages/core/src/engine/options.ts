@@ -142,8 +142,8 @@ export interface LimitOptions {
   /**
    * How long an application event (`engine.handle`) may take, in ms, its
    * schema's validation included; past it the client is answered
-   * `HANDLER_ERROR` ("it may still finish on the server": the handler is not
-   * stopped, its late answer is dropped) and a warning is logged.
+   * `HANDLER_ERROR` ("it may still finish on the server": its late answer is
+   * dropped), the handler's `signal` is aborted, and a warning is logged.
    *
    * @default 30000
    */
