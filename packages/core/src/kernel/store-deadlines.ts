@@ -7,8 +7,10 @@ import { answersInProcess } from "./in-process.js";
  * is away, a contributed store with a missing `resolve`. Unbounded, each such
  * call holds its request (and, at the handshake, its half-open socket) for
  * good, the client gets no answer, and a user who keeps retrying grows the
- * node's memory. Bounded, the call fails like a dropped connection:
- * `STORE_UNAVAILABLE`, "not confirmed", which clients retry.
+ * node's memory. Bounded (`storeCall`), the call fails like a dropped
+ * connection: `STORE_UNAVAILABLE`, "not confirmed", which clients retry; a
+ * commit or a message the store makes after the bound is still announced
+ * (`storeCall`'s `late`).
  *
  * The built-in in-memory stores answer in this process and cannot hang, so
  * their calls are not raced against a timer (which would cost every call on
