@@ -1,6 +1,6 @@
-import { memoryDocumentStore, memoryInboxStore, TrussError, type DocumentStore, type InboxStore, type Logger } from "@truss/core";
+import { jwtAuth, memoryDocumentStore, memoryInboxStore, TrussError, type DocumentStore, type InboxStore, type Logger } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
-import { collect, connectAs, createClient, recordUnhandled, request, signToken, sleep, startTestServer, testAuth, waitFor, type TestServer } from "@truss/test-utils";
+import { collect, connectAs, createClient, recordUnhandled, request, signToken, sleep, startTestServer, testAuth, TEST_SECRET, waitFor, type TestServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterEach, describe, expect, test } from "vitest";
 
@@ -58,6 +58,23 @@ describe("an authenticator that never answers", () => {
 
     hang = false;
     expect(await handshake(createClient(server.url, ann))).toBe("connected");
+  });
+
+  test("the request's signal is aborted with the refusal, for the authenticator and for jwtAuth's claims function, so the identity call stops too", async () => {
+    const stopped: unknown[] = [];
+    const waitForAbort = (signal: AbortSignal | undefined) => new Promise<never>(() => signal!.addEventListener("abort", () => stopped.push(signal!.reason)));
+    server = await startTestServer({ auth: { authenticate: (authRequest) => waitForAbort(authRequest.signal) }, limits: { authenticateTimeoutMs: BOUND_MS } });
+    const refusal = (await handshake(createClient(server.url, ann))) as { code: string; message: string };
+    await waitFor(() => stopped.length === 1, { message: "the authenticator's signal aborted" });
+    expect(stopped[0]).toMatchObject({ code: "INTERNAL_ERROR", message: refusal.message });
+    await server.close();
+
+    server = await startTestServer({
+      auth: jwtAuth({ secret: TEST_SECRET, algorithms: ["HS256"], claims: (_payload, authRequest) => waitForAbort(authRequest.signal) }),
+      limits: { authenticateTimeoutMs: BOUND_MS },
+    });
+    expect(await handshake(createClient(server.url, ann))).toMatchObject({ code: "INTERNAL_ERROR" });
+    await waitFor(() => stopped.length === 2, { message: "the claims function's signal aborted" });
   });
 
   test("answers auth:refresh with INTERNAL_ERROR and keeps the socket on its current token", async () => {

@@ -11,6 +11,14 @@ export interface AuthRequest {
   headers: IncomingHttpHeaders;
   /** The peer address. */
   address: string;
+  /**
+   * Aborted when the authenticator has not answered within
+   * `limits.authenticateTimeoutMs` (the handshake has then been refused; the
+   * reason is that refusal): pass it to `fetch` or your database client so an
+   * identity call that hangs stops too. Absent for `jwtAuth` reading claims
+   * by name, which the engine does not time.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**

@@ -223,14 +223,24 @@ export class Handshake {
   private async authenticate(request: AuthRequest): Promise<Principal> {
     const { authenticator } = this.options;
     const timeoutMs = this.options.limits.authenticateTimeoutMs;
+    let controller: AbortController | undefined;
     try {
-      const answer = authenticator.authenticate(request);
-      return await (answersInProcess(authenticator) ? answer : withinDeadline(answer, timeoutMs));
+      if (answersInProcess(authenticator)) return await authenticator.authenticate(request);
+      // The signal is made when the authenticator first reads it: one that never does costs none.
+      const bounded: AuthRequest = {
+        ...request,
+        get signal() {
+          return (controller ??= new AbortController()).signal;
+        },
+      };
+      return await withinDeadline(authenticator.authenticate(bounded), timeoutMs);
     } catch (error) {
       if (isTrussError(error)) throw error;
       if (error instanceof DeadlineExceeded) {
+        const refused = new TrussError("INTERNAL_ERROR", `The server could not verify the token within ${timeoutMs} ms; retry shortly.`);
+        controller?.abort(refused);
         this.ctx.logger.warn("the authenticator did not answer in time; the handshake was refused", { timeoutMs });
-        throw new TrussError("INTERNAL_ERROR", `The server could not verify the token within ${timeoutMs} ms; retry shortly.`);
+        throw refused;
       }
       throw new TrussError("AUTH_INVALID_TOKEN", "The token could not be verified.", { cause: error });
     }

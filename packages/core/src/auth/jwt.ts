@@ -87,6 +87,8 @@ export interface JwtClaims {
  */
 export type JwtClaimMapper = (
   payload: JwtClaims,
+  /** The handshake's request; its `signal` is aborted when the mapper has not answered within `limits.authenticateTimeoutMs`. */
+  request: AuthRequest,
 ) => Partial<Omit<Principal, "expiresAt" | "issuedAt">> | PromiseLike<Partial<Omit<Principal, "expiresAt" | "issuedAt">>>;
 
 /** What a {@link JwtClaimMapper} answers: the principal's fields it could read. */
@@ -173,7 +175,7 @@ export function jwtAuth(options: JwtAuthOptions): Authenticator {
         checkHeader(token, algorithms);
         throw error;
       }
-      const mapped = mapClaims(readClaims, payload);
+      const mapped = mapClaims(readClaims, payload, request);
       return mapped instanceof Promise ? mapped.then((fields) => principalOf(payload, fields, request.deviceId)) : principalOf(payload, mapped, request.deviceId);
     },
   };
@@ -438,9 +440,9 @@ function toId(value: unknown): string | null {
  * handshake ({@link claimsRefused}); a rejection is handled here, so an async
  * mapper that fails never leaves one unhandled.
  */
-function mapClaims(readClaims: JwtClaimMapper, payload: JwtClaims): MappedClaims | Promise<MappedClaims> {
+function mapClaims(readClaims: JwtClaimMapper, payload: JwtClaims, request: AuthRequest): MappedClaims | Promise<MappedClaims> {
   try {
-    const mapped = readClaims(payload);
+    const mapped = readClaims(payload, request);
     return isThenable(mapped) ? Promise.resolve(mapped).then((value) => value ?? {}, claimsRefused) : (mapped ?? {});
   } catch (cause) {
     return claimsRefused(cause);
