@@ -9,7 +9,7 @@ import {
   memoryStreamStore,
 } from "../src/index.js";
 import { recordUnhandled, sleep } from "@truss/test-utils";
-import { storeDeadlines } from "../src/kernel/store-deadlines.js";
+import { storeDeadlines } from "../src/kernel/deadlines.js";
 import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
 import { answersInProcess } from "../src/kernel/in-process.js";
 

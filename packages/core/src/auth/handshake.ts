@@ -10,7 +10,7 @@ import type { Connection } from "../kernel/connection.js";
 import { ExpiryClock } from "./expiry-clock.js";
 import type { EngineContext, TrussSocket } from "../kernel/context.js";
 import { SHUTTING_DOWN } from "../kernel/failures.js";
-import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
+import { abortableWithin } from "../kernel/deadlines.js";
 import { answersInProcess } from "../kernel/in-process.js";
 import { isOriginAllowed, originOf } from "../kernel/limits.js";
 import { isWellFormedText } from "../kernel/payload.js";
@@ -223,25 +223,24 @@ export class Handshake {
   private async authenticate(request: AuthRequest): Promise<Principal> {
     const { authenticator } = this.options;
     const timeoutMs = this.options.limits.authenticateTimeoutMs;
-    let controller: AbortController | undefined;
     try {
       if (answersInProcess(authenticator)) return await authenticator.authenticate(request);
-      // The signal is made when the authenticator first reads it: one that never does costs none.
-      const bounded: AuthRequest = {
-        ...request,
-        get signal() {
-          return (controller ??= new AbortController()).signal;
+      return await abortableWithin(
+        timeoutMs,
+        (signal) =>
+          authenticator.authenticate({
+            ...request,
+            get signal() {
+              return signal();
+            },
+          }),
+        () => {
+          this.ctx.logger.warn("the authenticator did not answer in time; the handshake was refused", { timeoutMs });
+          return new TrussError("INTERNAL_ERROR", `The server could not verify the token within ${timeoutMs} ms; retry shortly.`);
         },
-      };
-      return await withinDeadline(authenticator.authenticate(bounded), timeoutMs);
+      );
     } catch (error) {
       if (isTrussError(error)) throw error;
-      if (error instanceof DeadlineExceeded) {
-        const refused = new TrussError("INTERNAL_ERROR", `The server could not verify the token within ${timeoutMs} ms; retry shortly.`);
-        controller?.abort(refused);
-        this.ctx.logger.warn("the authenticator did not answer in time; the handshake was refused", { timeoutMs });
-        throw refused;
-      }
       throw new TrussError("AUTH_INVALID_TOKEN", "The token could not be verified.", { cause: error });
     }
   }

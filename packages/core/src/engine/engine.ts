@@ -12,8 +12,7 @@ import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
 import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
-import { storeDeadlines } from "../kernel/store-deadlines.js";
-import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
+import { abortableWithin, storeDeadlines } from "../kernel/deadlines.js";
 import { Handshake } from "../auth/handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "../inbox/service.js";
@@ -309,19 +308,11 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
         throw toTrussError(error, failed, { logger: this.ctx.logger, what: `handler for "${event}" threw` });
       }
     };
-    this.handlers.set(event, (connection, payload, meta) => {
-      let controller: AbortController | undefined;
-      return withinDeadline(
-        run(connection, payload, meta, () => (controller ??= new AbortController()).signal),
-        handlerTimeoutMs,
-      ).catch((error: unknown) => {
-        if (!(error instanceof DeadlineExceeded)) throw error;
-        const timedOut = new TrussError("HANDLER_ERROR", `"${event}" did not answer within ${handlerTimeoutMs} ms; it may still finish on the server.`);
-        controller?.abort(timedOut);
-        this.ctx.logger.warn(`the handler for "${event}" did not answer in time; answered HANDLER_ERROR`, { timeoutMs: handlerTimeoutMs });
-        throw timedOut;
-      });
-    });
+    const timedOut = () => {
+      this.ctx.logger.warn(`the handler for "${event}" did not answer in time; answered HANDLER_ERROR`, { timeoutMs: handlerTimeoutMs });
+      return new TrussError("HANDLER_ERROR", `"${event}" did not answer within ${handlerTimeoutMs} ms; it may still finish on the server.`);
+    };
+    this.handlers.set(event, (connection, payload, meta) => abortableWithin(handlerTimeoutMs, (signal) => run(connection, payload, meta, signal), timedOut));
     return this;
   }
 

@@ -6,7 +6,7 @@ import type { StreamLabel, StreamPosition, TrussClientEvents, TrussServerEvents 
 import type { RevocationRecord } from "../revocations/store.js";
 import type { MetricsRegistry } from "./metrics.js";
 import type { Logger } from "./logger.js";
-import type { StoreDeadlines } from "./store-deadlines.js";
+import type { StoreDeadlines } from "./deadlines.js";
 import { messageOf } from "./errors.js";
 
 /** The stores an engine runs on, by the name used in health and errors. */

@@ -1,8 +1,7 @@
 import { isTrussError, messageOf, TrussError, type ErrorPayload } from "./errors.js";
 import { secondsSince } from "./metrics.js";
 import type { EngineContext } from "./context.js";
-import { withinDeadline } from "@truss/protocol";
-import type { StoreName } from "./store-deadlines.js";
+import { withinStoreDeadline, type StoreName } from "./deadlines.js";
 
 /**
  * How every failure the engine did not mean becomes a coded answer, in one
@@ -44,7 +43,7 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * `RangeError`, `URIError`, a failed clone) is a bug, not an outage: it becomes
  * `INTERNAL_ERROR`, so it neither tells clients to retry nor counts as a
  * store error. A call with no answer within the store's deadline
- * (`limits.storeTimeoutMs`, see `store-deadlines.ts`) fails as a driver's
+ * (`limits.storeTimeoutMs`, see `deadlines.ts`) fails as a driver's
  * error does. Every call, failed or not, is timed in
  * `truss_store_call_duration_seconds{store, operation}`.
  *
@@ -70,8 +69,7 @@ export async function storeCall<T>(
   // Timed here rather than through timedStoreCall: on the hot paths one async frame per store call is enough.
   const start = performance.now();
   try {
-    const deadline = ctx.storeDeadlines[store];
-    const answer = await (deadline === undefined ? call() : withinDeadline(call(), deadline, late && lateAnswer(ctx, store, operation, answers, late)));
+    const answer = await withinStoreDeadline(ctx.storeDeadlines, store, call, late && lateAnswer(ctx, store, operation, answers, late));
     if (answers !== undefined && !keepsContract(answers, answer)) throw outsideContract(ctx, store, operation, answer);
     return answer;
   } catch (error) {
@@ -98,8 +96,7 @@ export async function storeCall<T>(
 async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics" | "storeDeadlines">, store: StoreName, operation: string, call: () => Promise<T>): Promise<T> {
   const start = performance.now();
   try {
-    const deadline = ctx.storeDeadlines[store];
-    return await (deadline === undefined ? call() : withinDeadline(call(), deadline));
+    return await withinStoreDeadline(ctx.storeDeadlines, store, call);
   } finally {
     ctx.metrics.observe("truss_store_call_duration_seconds", { store, operation }, secondsSince(start));
   }

@@ -1,8 +1,7 @@
 import { Counter, Gauge, Registry, type Metric, type RegistryContentType } from "prom-client";
 import type { InboxStore } from "../inbox/store.js";
 import type { StreamStore } from "../streams/store.js";
-import { withinDeadline } from "@truss/protocol";
-import type { StoreDeadlines } from "./store-deadlines.js";
+import { withinStoreDeadline, type StoreDeadlines, type StoreName } from "./deadlines.js";
 
 /**
  * Where the engine's metrics go, and which optional labels they carry: the
@@ -581,12 +580,12 @@ export function createEngineMetrics(connections: () => number, stores: StoreTota
   // Totals kept by the stores, across all nodes sharing them, read at scrape time. A store
   // that is down is already counted by truss_store_errors_total; its samples are left out,
   // as are those of a store that answered something other than counts: the scrape goes on.
-  const storeTotals = (deadline: number | undefined, read: () => Promise<{ expired: number; overCap: number }>) => async (counter: Counter<string>) => {
+  const storeTotals = (store: StoreName, read: () => Promise<{ expired: number; overCap: number }>) => async (counter: Counter<string>) => {
     counter.reset();
     let expired: unknown;
     let overCap: unknown;
     try {
-      ({ expired, overCap } = await (deadline === undefined ? read() : withinDeadline(read(), deadline)));
+      ({ expired, overCap } = await withinStoreDeadline(deadlines, store, read));
     } catch {
       return;
     }
@@ -594,8 +593,8 @@ export function createEngineMetrics(connections: () => number, stores: StoreTota
     if (isCount(overCap)) counter.labels({ reason: "over_cap" }).inc(overCap);
   };
   const collects: Partial<Record<NamesOf<"counter">, (counter: Counter<string>) => Promise<void>>> = {
-    truss_inbox_dropped_total: storeTotals(deadlines.inbox, () => stores.inbox.dropped()),
-    truss_stream_dropped_total: storeTotals(deadlines.streams, async () => {
+    truss_inbox_dropped_total: storeTotals("inbox", () => stores.inbox.dropped()),
+    truss_stream_dropped_total: storeTotals("streams", async () => {
       const trimmed = await stores.streams.trimmed();
       return { expired: trimmed.expired, overCap: trimmed.trimmed };
     }),

@@ -1,0 +1,58 @@
+import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
+import { answersInProcess } from "./in-process.js";
+
+/**
+ * How long the engine waits for what it does not control, in one place.
+ *
+ * A store over a network can fail to answer at all: a PostgreSQL pool with
+ * every connection taken and no acquire timeout (pg's default), an ioredis
+ * command queued while the server is away, a contributed store with a missing
+ * `resolve`. Unbounded, each such call holds its request (and, at the
+ * handshake, its half-open socket) for good, the client gets no answer, and a
+ * user who keeps retrying grows the node's memory. Bounded (`storeCall`), the
+ * call fails like a dropped connection: `STORE_UNAVAILABLE`, "not confirmed",
+ * which clients retry; a commit or a message the store makes after the bound
+ * is still announced (`storeCall`'s `late`). The built-in in-memory stores
+ * answer in this process and cannot hang, so their calls are not raced
+ * against a timer (which would cost every call on the hot path a `Timeout`
+ * and a promise).
+ *
+ * The application's authenticator and event handlers are bounded too, with
+ * an AbortSignal they may pass on ({@link abortableWithin}).
+ */
+
+/** The stores the engine runs on, by the name their calls are timed, counted and bounded under. */
+export type StoreName = "presence" | "inbox" | "documents" | "streams" | "revocations";
+
+/** The deadline, in ms, of each store's calls (`limits.storeTimeoutMs`); none for a name whose every store answers in process. */
+export type StoreDeadlines = Readonly<Partial<Record<StoreName, number>>>;
+
+/** The deadlines for `stores` (several stores may share a name: presence and scoped presence), each `timeoutMs`. */
+export function storeDeadlines(timeoutMs: number, stores: ReadonlyArray<readonly [StoreName, object]>): StoreDeadlines {
+  const deadlines: Partial<Record<StoreName, number>> = {};
+  for (const [name, store] of stores) if (!answersInProcess(store)) deadlines[name] = timeoutMs;
+  return deadlines;
+}
+
+/** `call()` within `store`'s deadline, if it has one (see {@link withinDeadline} for `late`). */
+export function withinStoreDeadline<T>(deadlines: StoreDeadlines, store: StoreName, call: () => Promise<T>, late?: (answer: T) => void): Promise<T> {
+  const ms = deadlines[store];
+  return ms === undefined ? call() : withinDeadline(call(), ms, late);
+}
+
+/**
+ * Runs `work` within `ms`, handing it a getter of an AbortSignal that is made
+ * when first read (work that never reads it costs none). Past `ms`, the signal
+ * is aborted with the error `timedOut` makes, and that error rejects.
+ */
+export async function abortableWithin<T>(ms: number, work: (signal: () => AbortSignal) => T | PromiseLike<T>, timedOut: () => Error): Promise<T> {
+  let controller: AbortController | undefined;
+  try {
+    return await withinDeadline(work(() => (controller ??= new AbortController()).signal), ms);
+  } catch (error) {
+    if (!(error instanceof DeadlineExceeded)) throw error;
+    const refusal = timedOut();
+    controller?.abort(refusal);
+    throw refusal;
+  }
+}
