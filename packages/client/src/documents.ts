@@ -135,7 +135,9 @@ export interface DocumentsClient {
    * sent a watched document's changes only (a delta from the version before),
    * the client applies them to the version it holds, and when it does not
    * hold that version (it missed one, or is still loading the document) it
-   * reads the document once and goes on from there.
+   * reads the document once and goes on from there. Each version is handed
+   * over once: one the client already holds (announced again after a resent
+   * write, or read first) is not.
    */
   onUpdated(callback: (update: DocumentUpdated) => void): () => void;
   /**
@@ -253,8 +255,8 @@ export class DocumentSync implements DocumentsClient {
         this.applyDelta(readable ? update : { ...update, baseVersion: -1, delta: {} });
         return;
       }
-      this.remember(update);
-      this.updated.emit(update);
+      // A version this client holds is not news: the server may announce a commit again (after a repeated write).
+      if (this.remember(update)) this.updated.emit(update);
     });
     connection.socket.on(PROTOCOL_EVENTS.documentDropped, (notice: DocumentDropped) => {
       if (typeof notice?.type !== "string" || typeof notice.id !== "string") return;
@@ -470,11 +472,14 @@ export class DocumentSync implements DocumentsClient {
     }
   }
 
-  /** Records a version unless a newer one is known (a broadcast can arrive after a newer ack). */
-  private remember({ type, id, version, data }: { type: string; id: string; version: number; data: DocumentData }): void {
+  /**
+   * Records a version unless a newer one is known (a broadcast can arrive
+   * after a newer ack); says whether it was newer than any this client knew.
+   */
+  private remember({ type, id, version, data }: { type: string; id: string; version: number; data: DocumentData }): boolean {
     const key = documentKey(type, id);
     const known = this.versions.get(key);
-    if (known !== undefined && known > version) return;
+    if (known !== undefined && known > version) return false;
     // Re-inserting moves the key to the end, so the Map's order is least recently touched first.
     this.versions.delete(key);
     this.versions.set(key, version);
@@ -486,6 +491,7 @@ export class DocumentSync implements DocumentsClient {
       this.watchedData.set(key, { version, data });
       this.snapshots.emit({ type, id });
     }
+    return known === undefined || known < version;
   }
 
   /** Lets go of the version held of a document that is no longer watched. */

@@ -1,6 +1,6 @@
 import { afterEach, expect, test, vi } from "vitest";
 import type { DocumentUpdated } from "@truss/protocol";
-import { waitFor, type TestServer } from "@truss/test-utils";
+import { collect, connectAs, request, sleep, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConflictHandler, ConflictResolution, TrussClient } from "@truss/client";
 import { alice, bob, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
@@ -67,6 +67,32 @@ test("document:updated from others moves the tracked version and reaches onUpdat
   expect(heard[0]).toMatchObject({ type: TYPE, id: ID, version: 2, updatedBy: "bob", changedFields: ["status"] });
   expect(a.documents.knownVersion(TYPE, ID)).toBe(2);
   expect(await a.documents.update(TYPE, ID, { budget: 1_050_000 })).toMatchObject({ status: "applied", document: { version: 3 } });
+});
+
+test("a version announced again (a repeated write) reaches onUpdated once, watched or not", async () => {
+  const { url } = await seeded();
+  const [a, watching] = [openClient(url, alice), openClient(url, { userId: "carol", companyId: "acme" })];
+  const heard: DocumentUpdated[] = [];
+  const heardWatching: DocumentUpdated[] = [];
+  a.documents.onUpdated((update) => void heard.push(update));
+  watching.documents.onUpdated((update) => void heardWatching.push(update));
+  await connected(a, watching);
+  await a.documents.get(TYPE, ID);
+  await watching.documents.watch(TYPE, ID);
+  let snapshots = 0;
+  watching.documents.onSnapshot(({ id }) => void (id === ID && (snapshots += 1)));
+
+  // Bob's write reaches the server three times with one mutation id, as a resend after lost acks does: one commit, announced each time.
+  const bobSocket = await connectAs(url, bob);
+  const write = { type: TYPE, id: ID, baseVersion: 1, changes: { status: "active" }, mutationId: "bob-status" };
+  const raw = collect<DocumentUpdated>(await connectAs(url, { userId: "dan", companyId: "acme" }), "document:updated");
+  for (let attempt = 0; attempt < 3; attempt++) expect(await request(bobSocket, "document:update", write)).toMatchObject({ ok: true, document: { version: 2 } });
+  await waitFor(() => raw.length === 3);
+  await sleep(50);
+  for (const updates of [heard, heardWatching]) expect(updates.map(({ version, changedFields }) => ({ version, changedFields }))).toEqual([{ version: 2, changedFields: ["status"] }]);
+  expect(snapshots).toBe(1);
+  expect(watching.documents.snapshot(TYPE, ID)).toMatchObject({ version: 2, data: { status: "active" } });
+  bobSocket.close();
 });
 
 /** Bob commits a new budget; alice then sends hers based on version 1, which is stale. */

@@ -14,7 +14,7 @@ async function seed() {
   await server.engine.documents.update("acme", doc.type, doc.id, { baseVersion: 0, changes: { weather: "dry", crew: 4 } });
 }
 
-test("a repeated mutation answers with the first commit's version and commits nothing new", async () => {
+test("a repeated mutation answers with the first commit's version, commits nothing new, and announces that version again", async () => {
   server = await startTestServer();
   await seed();
   const a = await connectAs(server.url, alice);
@@ -32,9 +32,12 @@ test("a repeated mutation answers with the first commit's version and commits no
   expect(rebased).toMatchObject({ duplicate: true, document: { version: 2 } });
   const history = await server.engine.documents.history("acme", doc.type, doc.id);
   expect(history.map((version) => version.version)).toEqual([2, 1]);
-  await waitFor(() => heard.length === 1);
+  // Each repeat of the latest version announces it again (the first announcement may never have been made);
+  // the same version, which a client that holds it drops.
+  await waitFor(() => heard.length === 3);
   await sleep(50);
-  expect(heard).toHaveLength(1);
+  expect(heard).toHaveLength(3);
+  for (const announced of heard) expect(announced).toEqual({ ...doc, version: 2, data: { weather: "dry", crew: 6 }, updatedBy: "alice", changedFields: ["crew"] });
   expect(await server.engine.metrics()).toMatch(/truss_document_mutations_total\{outcome="duplicate"\} 2/);
   expect(await server.engine.metrics()).toMatch(/truss_document_mutations_total\{outcome="committed"\} 1/);
   a.close();
@@ -55,6 +58,56 @@ test("a repeat that would now conflict is still recognised as committed", async 
   expect((await server.engine.documents.get("acme", doc.type, doc.id)).data.weather).toBe("snow");
   a.close();
   b.close();
+});
+
+test("a repeat of a version since superseded is answered with it but not announced again", async () => {
+  server = await startTestServer();
+  await seed();
+  const a = await connectAs(server.url, alice);
+  const b = await connectAs(server.url, bob);
+  const watcher = await connectAs(server.url, { userId: "carol", companyId: "acme" });
+  const heard = collect<DocumentUpdated>(watcher, "document:updated");
+  const update = { ...doc, baseVersion: 1, changes: { crew: 6 }, mutationId: "m-crew" };
+  expect(await request(a, "document:update", update)).toMatchObject({ document: { version: 2 } });
+  expect(await request(b, "document:update", { ...doc, baseVersion: 2, changes: { weather: "wet" } })).toMatchObject({ document: { version: 3 } });
+  expect(await request(a, "document:update", update)).toMatchObject({ duplicate: true, document: { version: 2, data: { crew: 6, weather: "dry" } } });
+  await waitFor(() => heard.length === 2);
+  await sleep(50);
+  expect(heard.map((announced) => announced.version)).toEqual([2, 3]);
+  for (const socket of [a, b, watcher]) socket.close();
+});
+
+test("a commit whose store call failed after the store acted reaches the watchers with the writer's retry", async () => {
+  // The store commits, then its answer is lost, as when a connection drops after the database acted.
+  const store = memoryDocumentStore();
+  let loseNextAnswer = false;
+  const losing: typeof store = Object.assign(Object.create(store) as typeof store, {
+    async compareAndSet(...args: Parameters<typeof store.compareAndSet>) {
+      const result = await store.compareAndSet(...args);
+      if (!loseNextAnswer) return result;
+      loseNextAnswer = false;
+      throw new Error("connection reset after the commit");
+    },
+  });
+  server = await startTestServer({ documents: losing });
+  await seed();
+  loseNextAnswer = true;
+  const a = await connectAs(server.url, alice);
+  const watcher = await connectAs(server.url, bob);
+  const heard = collect<DocumentUpdated>(watcher, "document:updated");
+  const update = { ...doc, baseVersion: 1, changes: { crew: 7 }, mutationId: "m-lost" };
+  expect(await request(a, "document:update", update)).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
+  // Committed, and nobody told.
+  expect((await server.engine.documents.get("acme", doc.type, doc.id)).version).toBe(2);
+  await sleep(100);
+  expect(heard).toEqual([]);
+  // The writer retries, as @truss/client's outbox does with a retryable code: the answer is the commit that landed, and the watchers hear of it.
+  expect(await request(a, "document:update", update)).toMatchObject({ ok: true, duplicate: true, document: { version: 2, data: { crew: 7 } } });
+  await waitFor(() => heard.length === 1);
+  expect(heard[0]).toEqual({ ...doc, version: 2, data: { weather: "dry", crew: 7 }, updatedBy: "alice", changedFields: ["crew"] });
+  expect((await server.engine.documents.history("acme", doc.type, doc.id)).map((version) => version.version)).toEqual([2, 1]);
+  a.close();
+  watcher.close();
 });
 
 test("the same mutation sent by two sockets at once commits once", async () => {

@@ -26,6 +26,14 @@ export interface TcpProxy {
    * {@link cut} it before {@link resumeDownstream}.
    */
   dropDownstream(): void;
+  /**
+   * {@link dropDownstream} from the moment a client sends bytes that contain
+   * `marker` (in one read): the server gets that request and acts on it, and
+   * its reply, like everything after it, is lost. For losing the reply to one
+   * command of several (a Redis script that carries a known id) while the
+   * ones before it are answered.
+   */
+  dropDownstreamAfter(marker: string): void;
   /** How many bytes from the server {@link dropDownstream} threw away. */
   readonly bytesDropped: number;
   /** Reads from the server again and forwards what it sends: ends a stall or a drop. */
@@ -49,6 +57,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let holding = false;
   let stalled = false;
   let dropping = false;
+  let dropMarker: Buffer | null = null;
   let bytesFromServer = 0;
   let bytesDropped = 0;
 
@@ -68,6 +77,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       if (!stalled) server.resume();
     });
     client.pipe(server);
+    client.on("data", (chunk: Buffer) => {
+      if (dropMarker && chunk.includes(dropMarker)) {
+        dropMarker = null;
+        dropping = true;
+      }
+    });
     if (stalled) server.pause();
     const end = () => {
       pairs.delete(pair);
@@ -111,9 +126,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       stalled = false;
       for (const { server } of pairs) server.resume();
     },
+    dropDownstreamAfter(marker) {
+      dropMarker = Buffer.from(marker);
+    },
     resumeDownstream() {
       stalled = false;
       dropping = false;
+      dropMarker = null;
       for (const { server } of pairs) server.resume();
     },
     hold() {

@@ -157,7 +157,7 @@ export class DocumentService {
       let owned = true;
       let before: DocumentData | null = current?.data ?? null;
       if (current === null) {
-        if (update.baseVersion !== 0) return this.unlessRepeated(key, mutation, notFound(key));
+        if (update.baseVersion !== 0) return this.unlessRepeated(key, mutation, notFound(key), update, writer);
         next = applyChanges({}, update.changes);
         status = "applied";
       } else if (update.baseVersion > current.version) {
@@ -165,7 +165,7 @@ export class DocumentService {
           "VERSION_NOT_FOUND",
           `Base version ${update.baseVersion} of ${key.type}/${key.id} is newer than the latest (${current.version}); reload the document.`,
         );
-        return this.unlessRepeated(key, mutation, error);
+        return this.unlessRepeated(key, mutation, error, update, writer);
       } else if (update.baseVersion === current.version) {
         next = applyChanges(current.data, update.changes);
         status = "applied";
@@ -183,7 +183,7 @@ export class DocumentService {
         }
         const resolution = owned ? resolve.call(this.resolver, input) : this.resolveWithCustom(input);
         if (resolution.outcome === "conflict") {
-          return this.unlessRepeated(key, mutation, { status: "conflict", current, conflicts: resolution.conflicts });
+          return this.unlessRepeated(key, mutation, { status: "conflict", current, conflicts: resolution.conflicts }, update, writer);
         }
         next = resolution.data;
         status = "merged";
@@ -210,7 +210,7 @@ export class DocumentService {
         committed(result);
         return { status, document: result.document };
       }
-      if (result.mutation) return this.repeated(key, result.mutation);
+      if (result.mutation) return this.repeated(key, result.mutation, update, writer);
     }
     throw new TrussError(
       "STORE_UNAVAILABLE",
@@ -224,11 +224,17 @@ export class DocumentService {
    * seen, the answer is that mutation's (its repeat may well look stale or
    * conflicting), else `outcome`, thrown when it is an error.
    */
-  private async unlessRepeated(key: DocumentKey, mutation: MutationRef | undefined, outcome: TrussError | DocumentUpdateResult): Promise<DocumentUpdateResult> {
+  private async unlessRepeated(
+    key: DocumentKey,
+    mutation: MutationRef | undefined,
+    outcome: TrussError | DocumentUpdateResult,
+    update: DocumentUpdate,
+    writer: Writer,
+  ): Promise<DocumentUpdateResult> {
     if (mutation) {
       const documents = this.store;
       const state = await storeCall(this.ctx, "documents", "mutation", () => documents.mutation(key, mutation), isMutationState);
-      if (state.state !== "new") return this.repeated(key, state);
+      if (state.state !== "new") return this.repeated(key, state, update, writer);
     }
     if (outcome instanceof Error) throw outcome;
     if (outcome.status === "conflict") this.ctx.metrics.inc("truss_document_updates_total", { outcome: "conflict" });
@@ -261,8 +267,17 @@ export class DocumentService {
   /**
    * The answer to a mutation that is not new: the version its first commit
    * made (the latest when that one left the history), or `MUTATION_EXPIRED`.
+   *
+   * When that version is still the latest it is announced again, as a
+   * repeated idempotent `toUser` is pushed again: the first commit's store
+   * call may have failed after the store acted (a dropped connection,
+   * ioredis's `commandTimeout`, a command ioredis sent again on reconnect),
+   * so nobody was told of it, and its watchers would otherwise wait for the
+   * next commit. A client that holds the version drops the repeat
+   * (`@truss/client` does). A version since superseded is not: its
+   * successor's announcement reached them.
    */
-  private async repeated(key: DocumentKey, state: Exclude<MutationState, { state: "new" }>): Promise<DocumentUpdateResult> {
+  private async repeated(key: DocumentKey, state: Exclude<MutationState, { state: "new" }>, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
     if (state.state === "expired") {
       this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "expired" });
       throw new TrussError(
@@ -272,10 +287,14 @@ export class DocumentService {
     }
     this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "duplicate" });
     const documents = this.store;
-    const document =
-      (await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, state.version), isVersionOrNull)) ??
-      (await storeCall(this.ctx, "documents", "get", () => documents.get(key), isVersionOrNull));
-    if (!document) throw notFound(key);
+    // The latest first: a repeat is most often of the last commit (its ack was lost), and then one read does.
+    const latest = await storeCall(this.ctx, "documents", "get", () => documents.get(key), isVersionOrNull);
+    if (!latest) throw notFound(key);
+    if (latest.version === state.version) {
+      this.announce(key, latest, Object.keys(update.changes), writer, undefined, null);
+      return { status: "applied", document: latest, duplicate: true };
+    }
+    const document = (await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, state.version), isVersionOrNull)) ?? latest;
     return { status: "applied", document, duplicate: true };
   }
 
