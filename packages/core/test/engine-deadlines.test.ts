@@ -154,6 +154,67 @@ describe("an application event whose handling never answers", () => {
   });
 });
 
+describe("an engine that closes while the application's work runs", () => {
+  test("a handler still running when the shutdown's grace ends has its signal aborted with the SERVER_SHUTTING_DOWN its client got", async () => {
+    server = await startTestServer();
+    const stopped: unknown[] = [];
+    server.engine.handle("report:build", (_data, { signal }) => new Promise(() => signal.addEventListener("abort", () => stopped.push(signal.reason))));
+    const socket = await connectAs(server.url, ann);
+    sockets.push(socket);
+    const answer = request(socket, "report:build", {});
+    await sleep(50);
+    const closing = server.close();
+    expect(await answer).toMatchObject({ ok: false, error: { code: "SERVER_SHUTTING_DOWN" } });
+    await waitFor(() => stopped.length === 1, { message: "the handler's signal aborted" });
+    expect(stopped[0]).toMatchObject({ code: "SERVER_SHUTTING_DOWN" });
+    await closing;
+  });
+
+  test("an authenticator of a handshake in flight has its signal aborted when the engine closes, not at its own bound", async () => {
+    const stopped: unknown[] = [];
+    let called = 0;
+    server = await startTestServer({
+      auth: {
+        authenticate: (authRequest) => {
+          called += 1;
+          return new Promise(() => authRequest.signal!.addEventListener("abort", () => stopped.push(authRequest.signal!.reason)));
+        },
+      },
+      limits: { authenticateTimeoutMs: 60_000 },
+    });
+    const socket = createClient(server.url, ann);
+    sockets.push(socket);
+    socket.connect();
+    await waitFor(() => called > 0, { message: "the authenticator called" });
+    const startedAt = Date.now();
+    await server.close();
+    await waitFor(() => stopped.length === 1, { message: "the authenticator's signal aborted" });
+    expect(stopped[0]).toMatchObject({ code: "SERVER_SHUTTING_DOWN" });
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+  });
+
+  test("handlers running at close, half of them holding their signal, are all answered SERVER_SHUTTING_DOWN and raise no leak warning", async () => {
+    const warned: string[] = [];
+    const onWarning = (warning: Error) => void warned.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      server = await startTestServer({ limits: { eventsPerSecond: 1000, userEventsPerSecond: 1000 } });
+      let read = 0;
+      server.engine.handle("report:build", (_data, context) => (++read % 2 === 0 ? new Promise(() => context.signal) : new Promise(() => {})));
+      const socket = await connectAs(server.url, ann);
+      sockets.push(socket);
+      const answers = Array.from({ length: 24 }, () => request(socket, "report:build", {}));
+      await waitFor(() => read === 24, { message: "every handler running" });
+      await server.close();
+      for (const answer of await Promise.all(answers)) expect(answer).toMatchObject({ ok: false, error: { code: "SERVER_SHUTTING_DOWN" } });
+      await sleep(50);
+      expect(warned).not.toContain("MaxListenersExceededWarning");
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+});
+
 describe("a store that answers after limits.storeTimeoutMs", () => {
   test("the caller is told STORE_UNAVAILABLE in time, and the commit and the message the store made late are still announced", async () => {
     const unhandled = recordUnhandled();

@@ -14,9 +14,11 @@ export interface AuthRequest {
   /**
    * Aborted when the authenticator has not answered within
    * `limits.authenticateTimeoutMs` (the handshake has then been refused; the
-   * reason is that refusal): pass it to `fetch` or your database client so an
-   * identity call that hangs stops too. Absent for `jwtAuth` reading claims
-   * by name, which the engine does not time.
+   * reason is that refusal), or when `engine.close()` stops waiting for the
+   * application's work (the reason is `SERVER_SHUTTING_DOWN`): pass it to
+   * `fetch` or your database client so an identity call that hangs stops
+   * too. Absent for `jwtAuth` reading claims by name, which the engine does
+   * not time.
    */
   readonly signal?: AbortSignal;
 }

@@ -238,6 +238,7 @@ export class Handshake {
           this.ctx.logger.warn("the authenticator did not answer in time; the handshake was refused", { timeoutMs });
           return new TrussError("INTERNAL_ERROR", `The server could not verify the token within ${timeoutMs} ms; retry shortly.`);
         },
+        this.ctx.abandoned,
       );
     } catch (error) {
       if (isTrussError(error)) throw error;

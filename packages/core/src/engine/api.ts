@@ -104,7 +104,9 @@ export interface HandlerContext<C extends EventCatalog> {
   /**
    * Aborted when the handler has not answered within `limits.handlerTimeoutMs`
    * (the client has then been answered `HANDLER_ERROR`; the reason is that
-   * error): pass it to `fetch` or your database client so their work stops
+   * error), or when `engine.close()` stops waiting for it, 2 s into the
+   * shutdown (the client has then been answered `SERVER_SHUTTING_DOWN`, the
+   * reason): pass it to `fetch` or your database client so their work stops
    * too.
    */
   readonly signal: AbortSignal;

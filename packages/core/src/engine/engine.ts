@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
@@ -74,6 +75,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   private readonly connections = new LocalConnections();
   private readonly upgradeRequests = new UpgradeRequests();
   private readonly handlers = new Map<string, EventHandler>();
+  /** Aborted once `close()` stops waiting for the application's work (see EngineContext.abandoned). */
+  private readonly abandoned = new AbortController();
   /** Background store calls (presence, replays) that `close()` waits for. */
   private readonly pending = new Set<Promise<unknown>>();
   /** The parts with a lifecycle, started, opened, closed and stopped in this order. */
@@ -104,6 +107,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       ["streams", resolved.stores.streams],
       ["revocations", resolved.stores.revocations],
     ]);
+    // One listener per running handler or authenticator that read its signal: bounded by the limits, not a leak.
+    setMaxListeners(0, this.abandoned.signal);
     this.ctx = {
       namespace: () => {
         if (!this.nsp) throw new Error("The engine is not attached yet: call engine.attach(httpServer) or engine.bind(io) first.");
@@ -112,6 +117,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       metrics: createEngineMetrics(() => this.connections.size, resolved.stores, deadlines, options.metrics),
       logger: resolved.logger,
       storeDeadlines: deadlines,
+      abandoned: this.abandoned.signal,
     };
     this.policy = new Policy(this.ctx, resolved.authorize, limits.authorizeTimeoutMs);
     this.subscriptions = new Subscriptions(this.ctx, this.policy, resolved.topics.patterns, limits.maxSubscriptionsPerConnection, (connection, topic) =>
@@ -312,7 +318,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       this.ctx.logger.warn(`the handler for "${event}" did not answer in time; answered HANDLER_ERROR`, { timeoutMs: handlerTimeoutMs });
       return new TrussError("HANDLER_ERROR", `"${event}" did not answer within ${handlerTimeoutMs} ms; it may still finish on the server.`);
     };
-    this.handlers.set(event, (connection, payload, meta) => abortableWithin(handlerTimeoutMs, (signal) => run(connection, payload, meta, signal), timedOut));
+    const abandoned = this.abandoned.signal;
+    this.handlers.set(event, (connection, payload, meta) => abortableWithin(handlerTimeoutMs, (signal) => run(connection, payload, meta, signal), timedOut, abandoned));
     return this;
   }
 
@@ -353,6 +360,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     for (const part of this.parts) await part.stop?.();
     // Calls already running get their answer (or SERVER_SHUTTING_DOWN) before their socket goes.
     await this.dispatcher.drain(SHUTDOWN_FLUSH_MS);
+    // Handlers still running were answered SERVER_SHUTTING_DOWN; their signals (and in-flight authenticators') say so.
+    this.abandoned.abort(new TrussError(SHUTTING_DOWN.code, SHUTTING_DOWN.message));
     const transports = [...this.connections].map((connection) => connection.socket.conn);
     for (const connection of this.connections) {
       connection.socket.emit(PROTOCOL_EVENTS.error, SHUTTING_DOWN);

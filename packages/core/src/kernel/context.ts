@@ -69,6 +69,13 @@ export interface EngineContext {
   readonly logger: Logger;
   /** How long each store's calls may take (`limits.storeTimeoutMs`); none for the in-memory stores. */
   readonly storeDeadlines: StoreDeadlines;
+  /**
+   * Aborted, with `SERVER_SHUTTING_DOWN`, when the engine closes and stops
+   * waiting for the application's work still running (handlers past the
+   * shutdown's grace, authenticators of handshakes in flight): their signals
+   * follow it, so that work can stop too.
+   */
+  readonly abandoned: AbortSignal;
 }
 
 /**

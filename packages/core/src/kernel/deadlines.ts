@@ -43,16 +43,34 @@ export function withinStoreDeadline<T>(deadlines: StoreDeadlines, store: StoreNa
 /**
  * Runs `work` within `ms`, handing it a getter of an AbortSignal that is made
  * when first read (work that never reads it costs none). Past `ms`, the signal
- * is aborted with the error `timedOut` makes, and that error rejects.
+ * is aborted with the error `timedOut` makes, and that error rejects. When
+ * `abandoned` aborts first (the engine closed and stopped waiting), the
+ * signal is aborted with its reason; the answer is still awaited, as whoever
+ * gave up on it has answered the caller already.
  */
-export async function abortableWithin<T>(ms: number, work: (signal: () => AbortSignal) => T | PromiseLike<T>, timedOut: () => Error): Promise<T> {
+export async function abortableWithin<T>(
+  ms: number,
+  work: (signal: () => AbortSignal) => T | PromiseLike<T>,
+  timedOut: () => Error,
+  abandoned?: AbortSignal,
+): Promise<T> {
   let controller: AbortController | undefined;
+  let abandon: (() => void) | undefined;
+  const signal = (): AbortSignal => {
+    if (controller) return controller.signal;
+    const made = (controller = new AbortController());
+    if (abandoned?.aborted) made.abort(abandoned.reason);
+    else if (abandoned) abandoned.addEventListener("abort", (abandon = () => made.abort(abandoned.reason)), { once: true });
+    return made.signal;
+  };
   try {
-    return await withinDeadline(work(() => (controller ??= new AbortController()).signal), ms);
+    return await withinDeadline(work(signal), ms);
   } catch (error) {
     if (!(error instanceof DeadlineExceeded)) throw error;
     const refusal = timedOut();
     controller?.abort(refusal);
     throw refusal;
+  } finally {
+    if (abandon) abandoned!.removeEventListener("abort", abandon);
   }
 }
