@@ -138,8 +138,9 @@ export interface DocumentDeltaUpdated {
  * delta from the version before (tell them apart by `"delta" in update`).
  * Earlier servers sent every update whole; a client that reads only `data`
  * must handle the delta form too, or never watch documents. A version may
- * arrive more than once (a write resent with its mutation id announces its
- * version again, whole): drop a version you already hold.
+ * arrive more than once (a write resent with its mutation id to another
+ * node is announced by that node too, whole): drop a version you already
+ * hold.
  */
 export type DocumentUpdatedPayload = DocumentUpdated | DocumentDeltaUpdated;
 

@@ -1,22 +1,21 @@
 import { randomUUID } from "node:crypto";
 import type { DocumentUpdated } from "@truss/protocol";
 import { connect, type TrussClient } from "@truss/client";
-import { redisAdapter, redisStores } from "@truss/redis";
+import { redisStores } from "@truss/redis";
 import {
   requireRedisOrSkip,
   signToken,
   sleep,
   startRedisServer,
   startTcpProxy,
-  startTestServer,
   waitFor,
   withTimeout,
   type RedisServer,
-  type TcpProxy,
   type TestServer,
 } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { startLostReplyNode } from "./support/lost-replies.js";
 
 /** Small, so a lost reply turns into STORE_UNAVAILABLE quickly. */
 const COMMAND_TIMEOUT_MS = 500;
@@ -50,27 +49,6 @@ describe.runIf(requireRedisOrSkip("@truss/redis document mutation fault tests"))
     await redis?.stop();
   });
 
-  async function startNode(prefix: string, proxy: TcpProxy): Promise<TestServer & { store: Redis }> {
-    const store = new Redis(proxy.port, {
-      host: "127.0.0.1",
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      retryStrategy: () => 50,
-    });
-    const pub = new Redis(redis.port, { host: "127.0.0.1", lazyConnect: true });
-    const sub = pub.duplicate();
-    for (const client of [store, pub, sub]) client.on("error", () => undefined);
-    await Promise.all([store.connect(), pub.connect(), sub.connect()]);
-    const server = await startTestServer({ ...redisStores(store, { prefix }), adapter: redisAdapter(pub, sub, { key: prefix }) });
-    closers.push(
-      () => [store, pub, sub].forEach((client) => client.disconnect()),
-      () => server.close(),
-    );
-    return Object.assign(server, { store });
-  }
-
   function device(node: TestServer, companyId: string, userId: string): TrussClient {
     const client = connect(node.url, {
       token: signToken({ userId, companyId }),
@@ -87,7 +65,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis document mutation fault tests"))
     const companyId = `acme-${randomUUID()}`;
     const proxy = await startTcpProxy(redis.port);
     closers.push(() => proxy.close());
-    const node = await startNode(prefix, proxy);
+    const node = await startLostReplyNode({ redisPort: redis.port, storePort: proxy.port, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS, closers });
     // Before the fault, so Redis has the commit script cached (a lost NOSCRIPT reply would mean nothing was committed).
     await node.engine.documents.update(companyId, TYPE, ID, { baseVersion: 0, changes: { weather: "dry", crew: 4 } });
     await node.engine.documents.update(companyId, TYPE, ID, { baseVersion: 1, changes: { weather: "dry" } });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { InboxMessage } from "@truss/protocol";
-import { redisAdapter, redisInboxStore, redisStores } from "@truss/redis";
+import { redisInboxStore } from "@truss/redis";
 import {
   collect,
   createClient,
@@ -9,7 +9,6 @@ import {
   sleep,
   startRedisServer,
   startTcpProxy,
-  startTestServer,
   waitFor,
   withTimeout,
   type RedisServer,
@@ -20,6 +19,7 @@ import { Redis } from "ioredis";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { inboxKeys } from "../src/keys.js";
+import { startLostReplyNode, type LostReplyNode } from "./support/lost-replies.js";
 
 /** Small, so a lost reply turns into STORE_UNAVAILABLE quickly. */
 const COMMAND_TIMEOUT_MS = 500;
@@ -56,27 +56,8 @@ describe.runIf(requireRedisOrSkip("@truss/redis idempotency fault tests"))("a to
   });
 
   /** An engine node whose store client connects to `storePort` (the proxy, or Redis itself). */
-  async function startNode(prefix: string, storePort: number): Promise<TestServer & { store: Redis }> {
-    const store = new Redis(storePort, {
-      host: "127.0.0.1",
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      // Back quickly once the proxy forwards again.
-      retryStrategy: () => 50,
-    });
-    const pub = new Redis(redis.port, { host: "127.0.0.1", lazyConnect: true });
-    const sub = pub.duplicate();
-    for (const client of [store, pub, sub]) client.on("error", () => undefined);
-    await Promise.all([store.connect(), pub.connect(), sub.connect()]);
-    const server = await startTestServer({ ...redisStores(store, { prefix }), adapter: redisAdapter(pub, sub, { key: prefix }) });
-    closers.push(
-      () => [store, pub, sub].forEach((client) => client.disconnect()),
-      () => server.close(),
-    );
-    return Object.assign(server, { store });
-  }
+  const startNode = (prefix: string, storePort: number) =>
+    startLostReplyNode({ redisPort: redis.port, storePort, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS, closers });
 
   async function startProxy(): Promise<TcpProxy> {
     const proxy = await startTcpProxy(redis.port);
@@ -133,7 +114,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis idempotency fault tests"))("a to
   const lostReplies: Array<{
     name: string;
     lose(proxy: TcpProxy): void;
-    restore(proxy: TcpProxy, node: TestServer & { store: Redis }): Promise<void>;
+    restore(proxy: TcpProxy, node: LostReplyNode): Promise<void>;
   }> = [
     {
       name: "the connection breaks after Redis executed the append (reply dropped, then cut)",

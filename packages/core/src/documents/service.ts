@@ -14,6 +14,7 @@ import { storeCall, toTrussError } from "../kernel/failures.js";
 import { isThenable } from "../kernel/contract.js";
 import { assertDepth, encodeJson, handJson, jsonCopy } from "../kernel/payload.js";
 import { companyRoom, documentRoom } from "../kernel/rooms.js";
+import { RecentKeys } from "../kernel/recent-keys.js";
 
 /** Server-side document operations, scoped to a company; the same path as the socket events. */
 export interface DocumentsApi {
@@ -33,6 +34,12 @@ export interface DocumentsApi {
  * work under contention, not correctness.
  */
 const MAX_ATTEMPTS = 64;
+/**
+ * How many commits made with a mutation id a node remembers having
+ * announced, so that a resend of one is announced again only by a node that
+ * did not announce it (see `repeated`).
+ */
+const RECENTLY_ANNOUNCED = 10_000;
 /** The most versions one `document:history` returns. */
 export const MAX_HISTORY_PAGE = 100;
 /** The most bytes of versions (as JSON) one `document:history` returns; at least one version is always returned. */
@@ -96,6 +103,8 @@ export interface DocumentUpdate {
 export class DocumentService {
   /** The store's reads for the update path: possibly versions the store shares, which this class never changes nor hands out uncopied. */
   private readonly reads: EngineReads;
+  /** `<version> <document room>` of commits made with a mutation id that this node announced (see `repeated`). */
+  private readonly announced = new RecentKeys(RECENTLY_ANNOUNCED);
 
   /**
    * @param audience - who hears a commit: the whole `company` (no policy), or
@@ -197,7 +206,10 @@ export class DocumentService {
       const committed = (result: CompareAndSetResult) => {
         if (!result.ok) return;
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: status });
-        if (mutation) this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "committed" });
+        if (mutation) {
+          this.ctx.metrics.inc("truss_document_mutations_total", { outcome: "committed" });
+          this.announced.addNew(announcedKey(key, result.document.version));
+        }
         this.announce(key, result.document, Object.keys(update.changes), writer, json, delta);
       };
       // The text goes with the data, so the store need not encode it again; a custom resolver's data goes without
@@ -268,14 +280,15 @@ export class DocumentService {
    * The answer to a mutation that is not new: the version its first commit
    * made (the latest when that one left the history), or `MUTATION_EXPIRED`.
    *
-   * When that version is still the latest it is announced again, as a
-   * repeated idempotent `toUser` is pushed again: the first commit's store
-   * call may have failed after the store acted (a dropped connection,
-   * ioredis's `commandTimeout`, a command ioredis sent again on reconnect),
-   * so nobody was told of it, and its watchers would otherwise wait for the
-   * next commit. A client that holds the version drops the repeat
-   * (`@truss/client` does). A version since superseded is not: its
-   * successor's announcement reached them.
+   * When that version is still the latest and this node did not announce
+   * it, it is announced, as a repeated idempotent `toUser` is pushed again:
+   * the first commit's store call may have failed after the store acted (a
+   * dropped connection, ioredis's `commandTimeout`, a command ioredis sent
+   * again on reconnect), so nobody was told of it, and its watchers would
+   * otherwise wait for the next commit. The first commit may have been
+   * announced by another node, so a version can reach a client twice; one it
+   * holds it drops (`@truss/client` does). A version since superseded is not
+   * announced: its successor's announcement reached them.
    */
   private async repeated(key: DocumentKey, state: Exclude<MutationState, { state: "new" }>, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult> {
     if (state.state === "expired") {
@@ -291,7 +304,7 @@ export class DocumentService {
     const latest = await storeCall(this.ctx, "documents", "get", () => documents.get(key), isVersionOrNull);
     if (!latest) throw notFound(key);
     if (latest.version === state.version) {
-      this.announce(key, latest, Object.keys(update.changes), writer, undefined, null);
+      if (this.announced.addNew(announcedKey(key, latest.version))) this.announce(key, latest, Object.keys(update.changes), writer, undefined, null);
       return { status: "applied", document: latest, duplicate: true };
     }
     const document = (await storeCall(this.ctx, "documents", "getVersion", () => documents.getVersion(key, state.version), isVersionOrNull)) ?? latest;
@@ -437,6 +450,11 @@ function deltaFrom(source: DeltaSource): DocumentDelta {
 /** A copy of data the store may share, for code outside the engine (a custom resolver). */
 function copyOf<T extends DocumentData | null>(data: T): T {
   return data === null ? data : (JSON.parse(JSON.stringify(data)) as T);
+}
+
+/** What {@link DocumentService} remembers of an announced commit: the version has no space, so it reads one way. */
+function announcedKey(key: DocumentKey, version: number): string {
+  return `${version} ${documentRoom(key.companyId, key.type, key.id)}`;
 }
 
 /** A broadcast to `target` without the writer's own socket, which gets the ack instead. */

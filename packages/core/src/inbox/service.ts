@@ -20,6 +20,7 @@ import { Groups } from "../kernel/groups.js";
 import { handJson, jsonCopy } from "../kernel/payload.js";
 import { encodeEvent, writeEncoded, type EncodedPacket } from "../kernel/encoded.js";
 import { userKeyOf } from "../kernel/rooms.js";
+import { RecentKeys } from "../kernel/recent-keys.js";
 import type { UndeliveredChoice } from "../undelivered/options.js";
 
 /** Options of one `toUser(...).emit`. */
@@ -94,7 +95,7 @@ export class InboxService {
   private readonly byUser = new Groups<string, Delivery>();
   private readonly deliveries = new WeakMap<Connection, Delivery>();
   /** `<id> <user key>` of messages recently pushed to this node's sockets, oldest first. */
-  private readonly recentlyPushed = new Set<string>();
+  private readonly recentlyPushed = new RecentKeys(RECENTLY_PUSHED);
   private clustered = false;
 
   constructor(
@@ -276,20 +277,13 @@ export class InboxService {
    */
   private deliverLocally(user: UserKey, message: InboxMessage, keyed: boolean, dataJson?: string): void {
     const userKey = userKeyOf(user);
-    if (this.byUser.sizeOf(userKey) === 0 || (keyed && !this.firstPush(`${message.id} ${userKey}`))) return;
+    // `<id> <user key>`: ids never hold a space, so it reads one way.
+    if (this.byUser.sizeOf(userKey) === 0 || (keyed && !this.recentlyPushed.addNew(`${message.id} ${userKey}`))) return;
     const outgoing = new Outgoing(message, dataJson);
     this.byUser.forEach(userKey, (delivery) => {
       if (delivery.held) delivery.held.push(message);
       else this.push(delivery, outgoing);
     });
-  }
-
-  /** Whether a keyed message (`<id> <user key>`: ids never hold a space, so it reads one way) is pushed here for the first time; remembers it. */
-  private firstPush(pushed: string): boolean {
-    if (this.recentlyPushed.has(pushed)) return false;
-    this.recentlyPushed.add(pushed);
-    if (this.recentlyPushed.size > RECENTLY_PUSHED) this.recentlyPushed.delete(this.recentlyPushed.values().next().value!);
-    return true;
   }
 
   private push(delivery: Delivery, outgoing: Outgoing): void {
