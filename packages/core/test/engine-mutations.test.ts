@@ -75,36 +75,51 @@ test("a repeat of a version since superseded is answered with it but not announc
   for (const socket of [a, b, watcher]) socket.close();
 });
 
-test("a commit whose store call failed after the store acted reaches the watchers with the writer's retry", async () => {
-  // The store commits, then its answer is lost, as when a connection drops after the database acted.
+/** The memory store, whose next compare-and-set commits and then fails, as when a connection drops after the database acted. */
+function losingNextAnswer() {
   const store = memoryDocumentStore();
-  let loseNextAnswer = false;
+  let lose = false;
   const losing: typeof store = Object.assign(Object.create(store) as typeof store, {
     async compareAndSet(...args: Parameters<typeof store.compareAndSet>) {
       const result = await store.compareAndSet(...args);
-      if (!loseNextAnswer) return result;
-      loseNextAnswer = false;
+      if (!lose) return result;
+      lose = false;
       throw new Error("connection reset after the commit");
     },
   });
-  server = await startTestServer({ documents: losing });
+  return { store: losing, loseNextAnswer: () => void (lose = true) };
+}
+
+const resenders: Array<[string, (update: { baseVersion: number; changes: Record<string, unknown>; mutationId: string }) => Promise<unknown>]> = [
+  ["the writer's socket (as @truss/client's outbox resends)", async (update) => request(await connectAs(server.url, alice), "document:update", { ...doc, ...update })],
+  [
+    "a route calling engine.documents.update with a mutationId",
+    (update) =>
+      server.engine.documents.update("acme", doc.type, doc.id, update, "alice").then(
+        (result) => ({ ok: true, ...result }),
+        (error: { code?: string }) => ({ ok: false, error: { code: error.code } }),
+      ),
+  ],
+];
+
+test.each(resenders)("a commit whose store call failed after the store acted reaches the watchers when it is resent: %s", async (_name, send) => {
+  const { store, loseNextAnswer } = losingNextAnswer();
+  server = await startTestServer({ documents: store });
   await seed();
-  loseNextAnswer = true;
-  const a = await connectAs(server.url, alice);
   const watcher = await connectAs(server.url, bob);
   const heard = collect<DocumentUpdated>(watcher, "document:updated");
-  const update = { ...doc, baseVersion: 1, changes: { crew: 7 }, mutationId: "m-lost" };
-  expect(await request(a, "document:update", update)).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
+  const update = { baseVersion: 1, changes: { crew: 7 }, mutationId: "m-lost" };
+  loseNextAnswer();
+  expect(await send(update)).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
   // Committed, and nobody told.
   expect((await server.engine.documents.get("acme", doc.type, doc.id)).version).toBe(2);
   await sleep(100);
   expect(heard).toEqual([]);
-  // The writer retries, as @truss/client's outbox does with a retryable code: the answer is the commit that landed, and the watchers hear of it.
-  expect(await request(a, "document:update", update)).toMatchObject({ ok: true, duplicate: true, document: { version: 2, data: { crew: 7 } } });
+  // Resent: the answer is the commit that landed, and the watchers hear of it.
+  expect(await send(update)).toMatchObject({ ok: true, duplicate: true, document: { version: 2, data: { crew: 7 } } });
   await waitFor(() => heard.length === 1);
   expect(heard[0]).toEqual({ ...doc, version: 2, data: { weather: "dry", crew: 7 }, updatedBy: "alice", changedFields: ["crew"] });
   expect((await server.engine.documents.history("acme", doc.type, doc.id)).map((version) => version.version)).toEqual([2, 1]);
-  a.close();
   watcher.close();
 });
 
