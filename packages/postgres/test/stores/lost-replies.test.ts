@@ -67,13 +67,14 @@ describe("PostgreSQL stores whose reply to a committed write was lost", () => {
 
   /** Loses PostgreSQL's replies from the first statement that carries `marker`, runs `write`, and checks it failed unconfirmed. */
   async function loseReplyTo<T>(marker: string, write: () => Promise<T>): Promise<void> {
+    const droppedBefore = proxy.bytesDropped;
     proxy.dropDownstreamAfter(marker);
     const failure = await write().then(
       () => null,
       (error: unknown) => error,
     );
     expect(failure).toMatchObject({ code: "STORE_UNAVAILABLE" });
-    expect(proxy.bytesDropped).toBeGreaterThan(0);
+    expect(proxy.bytesDropped).toBeGreaterThan(droppedBefore);
   }
 
   /** Brings the network back: connections that missed replies are out of step, so they go. */
@@ -135,6 +136,8 @@ describe("PostgreSQL stores whose reply to a committed write was lost", () => {
     const send = (attempt: number) => server.engine.toUser(companyId, "ann").emit("expense:approved", { expenseId: "e-42", attempt }, { idempotencyKey: key });
 
     await loseReplyTo(key, () => send(1));
+    // The reply was lost, not the request: PostgreSQL stored the message.
+    expect(await direct.inbox.read({ companyId, userId: "ann" }, null, 100)).toMatchObject([{ event: "expense:approved", data: { attempt: 1 } }]);
     await sleep(QUIET_MS);
     expect(received, "nothing is pushed for a message that was not confirmed").toEqual([]);
 
@@ -157,6 +160,7 @@ describe("PostgreSQL stores whose reply to a committed write was lost", () => {
     const publish = (name: string) => server.engine.toCompany(companyId).emit("project:updated", { id: "p-7", name }, { idempotencyKey: key });
 
     await loseReplyTo(key, () => publish("Tower B"));
+    expect((await direct.streams.read({ companyId, stream: "company" }, 0, 100)).entries).toHaveLength(1);
     await sleep(QUIET_MS);
     expect(received, "nothing is sent for a broadcast that was not confirmed").toEqual([]);
 
