@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { connect, type TrussClient } from "@truss/client";
+import type { TrussClient } from "@truss/client";
 import type { DocumentUpdated } from "@truss/protocol";
-import { signToken, sleep, startTcpProxy, startTestServer, waitFor, withTimeout, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { sleep, startTcpProxy, startTestServer, waitFor, withTimeout, type TcpProxy, type TestServer } from "@truss/test-utils";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { postgresStores } from "../../src/stores/index.js";
 import { freshSchema, SHARED_POSTGRES, type FreshSchema } from "../support/postgres.js";
+import { device } from "../support/relay.js";
 
 /** The stores' call timeout here: short, so a lost reply turns into STORE_UNAVAILABLE quickly. */
 const TIMEOUT_MS = 1000;
@@ -54,15 +55,11 @@ describe("PostgreSQL stores whose reply to a committed write was lost", () => {
     await db?.drop();
   });
 
-  function device(companyId: string, userId: string): TrussClient {
-    const client = connect(server.url, {
-      token: signToken({ userId, companyId }),
-      deviceId: `${userId}-phone`,
-      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-      socketOptions: { transports: ["websocket"] },
-    });
-    clients.push(client);
-    return client;
+  /** A connected `@truss/client` device of `userId`, recording what its app is handed for `event` (if given); closed after the case. */
+  async function deviceOf(companyId: string, userId: string, event?: string) {
+    const made = await device(server.url, { companyId, userId, deviceId: `${userId}-phone` }, event);
+    clients.push(made.client);
+    return made;
   }
 
   /** Loses PostgreSQL's replies from the first statement that carries `marker`, runs `write`, and checks it failed unconfirmed. */
@@ -102,11 +99,11 @@ describe("PostgreSQL stores whose reply to a committed write was lost", () => {
   test("a document update resent by @truss/client's outbox commits nothing new, and the watching device hears of the version once", async () => {
     const companyId = `acme-${randomUUID()}`;
     await server.engine.documents.update(companyId, TYPE, ID, { baseVersion: 0, changes: { weather: "dry", crew: 4 } });
-    const watcher = device(companyId, "bob");
+    const { client: watcher } = await deviceOf(companyId, "bob");
     const heard: DocumentUpdated[] = [];
     watcher.documents.onUpdated((update) => void heard.push(update));
     expect(await watcher.documents.watch(TYPE, ID)).toMatchObject({ version: 1 });
-    const writer = device(companyId, "ann");
+    const { client: writer } = await deviceOf(companyId, "ann");
     expect(await writer.documents.get(TYPE, ID)).toMatchObject({ version: 1 });
 
     // The update's read is answered; its compare-and-set, the first statement with the mutation id, is not.
@@ -128,10 +125,7 @@ describe("PostgreSQL stores whose reply to a committed write was lost", () => {
 
   test("a toUser retried with its idempotency key stores one message, which the user's phone gets once", async () => {
     const companyId = `acme-${randomUUID()}`;
-    const phone = device(companyId, "ann");
-    const received: unknown[] = [];
-    phone.on("expense:approved", (data) => void received.push(data));
-    await waitFor(() => phone.status === "connected", { message: "the phone connected" });
+    const { heard: received } = await deviceOf(companyId, "ann", "expense:approved");
     const key = `expense-42:approved:${randomUUID()}`;
     const send = (attempt: number) => server.engine.toUser(companyId, "ann").emit("expense:approved", { expenseId: "e-42", attempt }, { idempotencyKey: key });
 
@@ -152,10 +146,7 @@ describe("PostgreSQL stores whose reply to a committed write was lost", () => {
 
   test("a company broadcast retried with its idempotency key is stored once, and the office browser gets it once", async () => {
     const companyId = `acme-${randomUUID()}`;
-    const office = device(companyId, "bob");
-    const received: unknown[] = [];
-    office.on("project:updated", (data) => void received.push(data));
-    await waitFor(() => office.status === "connected", { message: "the office connected" });
+    const { heard: received } = await deviceOf(companyId, "bob", "project:updated");
     const key = `project-7:renamed:${randomUUID()}`;
     const publish = (name: string) => server.engine.toCompany(companyId).emit("project:updated", { id: "p-7", name }, { idempotencyKey: key });
 

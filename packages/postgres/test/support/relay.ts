@@ -30,8 +30,8 @@ export async function startRelayNode(
   return { server, outbox, relay: handle, close: () => server.close() };
 }
 
-/** A `@truss/client` device that records the data its app is handed for `event`, in order. */
-export async function device(url: string, claims: TestClaims & { deviceId: string }, event: string): Promise<{ client: TrussClient; heard: unknown[] }> {
+/** A connected `@truss/client` device that records the data its app is handed for `event` (if given), in order. */
+export async function device(url: string, claims: TestClaims & { deviceId: string }, event?: string): Promise<{ client: TrussClient; heard: unknown[] }> {
   const client = connect(url, {
     token: signToken(claims),
     deviceId: claims.deviceId,
@@ -39,7 +39,7 @@ export async function device(url: string, claims: TestClaims & { deviceId: strin
     socketOptions: { transports: ["websocket"] },
   });
   const heard: unknown[] = [];
-  client.on(event, (data) => void heard.push(data));
+  if (event !== undefined) client.on(event, (data) => void heard.push(data));
   await waitFor(() => client.status === "connected", { message: "the device to connect" });
   return { client, heard };
 }
