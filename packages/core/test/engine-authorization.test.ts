@@ -55,7 +55,7 @@ describe("the authorize policy", () => {
     { action: "document:read", send: (s) => request(s, "document:get", report) },
     { action: "document:read", send: (s) => request(s, "document:history", report) },
     { action: "document:read", send: (s, attempt) => request(s, "document:watch", { ...report, id: `r${attempt}` }) },
-    { action: "document:write", send: (s) => request(s, "document:update", { ...report, baseVersion: 1, changes: { notes: "x" } }) },
+    { action: "document:write", refusedAs: "document:read", send: (s) => request(s, "document:update", { ...report, baseVersion: 1, changes: { notes: "x" } }) },
     { action: "document:rollback", refusedAs: "document:read", send: (s) => request(s, "document:rollback", { ...report, toVersion: 1 }) },
     { action: "event", send: (s) => request(s, "crew:checkin", { crew: 4 }) },
   ];
@@ -309,6 +309,31 @@ describe("documents with a policy", () => {
     await request(editor, "document:update", { ...report, baseVersion: 22, changes: { notes: "after" } });
     await sleep(50);
     expect(readerHeard).toHaveLength(21);
+  });
+
+  test("a user who may write but not read a document gets none of its data from an update: each is refused at the read", async () => {
+    const { asked, authorize } = recording((principal, request) => request.action !== "document:read" || principal.userId !== "sub");
+    server = await startTestServer({ authorize });
+    await server.engine.documents.update("acme", report.type, report.id, { baseVersion: 0, changes: { notes: "v1", margin: 0.31 } });
+    await server.engine.documents.update("acme", report.type, report.id, { baseVersion: 1, changes: { notes: "v2" } });
+    const subcontractor = await connect({ userId: "sub", companyId: "acme" });
+    const heard: unknown[] = [];
+    subcontractor.onAny((event, payload) => heard.push([event, payload]));
+    asked.length = 0;
+    // Each of these used to answer with the document: an empty merge, a stale write's conflict, a base past the latest.
+    const attempts = [
+      { baseVersion: 0, changes: {} },
+      { baseVersion: 1, changes: { notes: "mine" } },
+      { baseVersion: 999, changes: { notes: "mine" } },
+    ];
+    for (const attempt of attempts) {
+      const answer = await request(subcontractor, "document:update", { ...report, ...attempt });
+      expect(answer).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+      expect(JSON.stringify(answer)).not.toMatch(/0\.31|v2|"version"/);
+    }
+    expect(asked.map((request) => request.action)).toEqual(["document:read", "document:read", "document:read"]);
+    expect(await server.engine.documents.get("acme", report.type, report.id)).toMatchObject({ version: 2, data: { notes: "v2", margin: 0.31 } });
+    expect(JSON.stringify(heard)).not.toContain("0.31");
   });
 
   test("members edit but cannot roll back; the writer learns from its ack", async () => {

@@ -30,7 +30,7 @@ export interface ProtocolServices {
  * `inbox:ack`, `presence:list`, `presence:join|set|leave|members`, `document:*`, `topic:*`). Each validates its
  * payload by hand, every document key takes its company from the principal,
  * never from the payload, and every document operation asks the policy first
- * (a rollback asks for read, write and rollback).
+ * (an update asks for read and write, a rollback for read, write and rollback).
  */
 export function registerProtocolHandlers(handlers: Map<string, EventHandler>, services: ProtocolServices): void {
   const key = (connection: Connection, payload: unknown): DocumentKey => ({
@@ -74,7 +74,9 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
         ...optionalMutation(payload),
         ...((payload as { baseChanges?: unknown }).baseChanges === undefined ? {} : { baseChanges: requireObject(payload, "baseChanges") }),
       };
-      const result = await services.documents.update(await authorized(connection, payload, "document:write"), update, writer(connection));
+      // The answer carries the document (the version committed, or the current one of a conflict): an update must pass the
+      // read (refused as a read is, NOT_FOUND where reads are hidden) before the write, as a rollback does.
+      const result = await services.documents.update(await authorized(connection, payload, "document:read", "document:write"), update, writer(connection));
       span.set("truss.outcome", result.status);
       if ("duplicate" in result && result.duplicate) span.set("truss.document.duplicate", true);
       return result;

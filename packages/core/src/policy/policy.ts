@@ -23,8 +23,9 @@ export type TopicSubscribeRequest<P extends string = string> = P extends string
 export interface DocumentRequest {
   /**
    * `document:read` covers `document:get`, `document:history` and
-   * `document:watch`. A `document:rollback` is asked only once
-   * `document:read` and `document:write` allowed it: it reads and writes.
+   * `document:watch`. A `document:update` is asked as `document:write` only
+   * once `document:read` allowed it (its answer carries the document), and a
+   * `document:rollback` only once both allowed it: it reads and writes.
    */
   action: "document:read" | "document:write" | "document:rollback";
   /** The document's kind. */
