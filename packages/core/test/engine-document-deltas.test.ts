@@ -102,3 +102,21 @@ test("a __proto__ field travels in a delta as data", async () => {
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   watcher.close();
 });
+
+test("a rollback that removes or restores a __proto__ field of {} says so: the prototype is never read as the field", async () => {
+  server = await startTestServer({ authorize: () => true });
+  await seed();
+  await server.engine.documents.update("acme", doc.type, doc.id, { baseVersion: 1, changes: JSON.parse('{"__proto__": {}, "crew": 13}') });
+  const watcher = await connectAs(server.url, carol);
+  await request(watcher, "document:watch", doc);
+  const watched = collect<DocumentUpdatedPayload>(watcher, "document:updated");
+  // Version 1 has no such field: read through the prototype, `Object.prototype` would equal {} and the field would not count.
+  await server.engine.documents.rollback("acme", doc.type, doc.id, 1);
+  await server.engine.documents.rollback("acme", doc.type, doc.id, 2);
+  await waitFor(() => watched.length === 2);
+  expect(watched[0]).toMatchObject({ version: 3, changedFields: expect.arrayContaining(["__proto__", "crew"]), delta: { unset: ["__proto__"] } });
+  const restored = watched[1]!;
+  expect(restored.changedFields).toEqual(expect.arrayContaining(["__proto__", "crew"]));
+  expect("delta" in restored && Object.hasOwn(restored.delta.set!, "__proto__")).toBe(true);
+  watcher.close();
+});

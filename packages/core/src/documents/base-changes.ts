@@ -1,3 +1,4 @@
+import { ownField } from "./changes.js";
 import { jsonEqual } from "./json-equal.js";
 import type { DocumentData, DocumentVersion } from "./store.js";
 
@@ -38,11 +39,11 @@ export async function confirmedBaseChanges({ claimed, changes, base, current, wr
   /** Claimed field → the value it must hold; still to be proven. */
   const unproven = new Map<string, unknown>();
   for (const [field, value] of Object.entries(claimed)) {
-    if (value === undefined || ownValue(changes, field) === undefined) continue;
+    if (value === undefined || ownField(changes, field) === undefined) continue;
     const after = value === null ? undefined : value;
     // Changed since by someone, or never set to this: not the writer's last word on it.
-    if (!jsonEqual(ownValue(current.data, field), after)) continue;
-    if (jsonEqual(ownValue(base.data, field), after)) confirmed.set(field, value);
+    if (!jsonEqual(ownField(current.data, field), after)) continue;
+    if (jsonEqual(ownField(base.data, field), after)) confirmed.set(field, value);
     else unproven.set(field, value);
   }
   let newer = current;
@@ -50,7 +51,7 @@ export async function confirmedBaseChanges({ claimed, changes, base, current, wr
     const older = version === base.version ? base : await versionAt(version);
     if (!older) break;
     for (const [field, value] of unproven) {
-      if (jsonEqual(ownValue(newer.data, field), ownValue(older.data, field))) continue;
+      if (jsonEqual(ownField(newer.data, field), ownField(older.data, field))) continue;
       if (newer.updatedBy === writer) confirmed.set(field, value);
       unproven.delete(field);
     }
@@ -59,7 +60,3 @@ export async function confirmedBaseChanges({ claimed, changes, base, current, wr
   return Object.fromEntries(confirmed);
 }
 
-/** A field's value, read only from the object itself so `constructor` or `__proto__` never leak in. */
-function ownValue(data: DocumentData, field: string): unknown {
-  return Object.prototype.hasOwnProperty.call(data, field) ? data[field] : undefined;
-}

@@ -25,8 +25,8 @@ export function applyChanges(current: DocumentData, changes: DocumentData): Docu
 
 const isOwnField = (data: DocumentData, field: string): boolean => Object.prototype.propertyIsEnumerable.call(data, field);
 
-/** The value of an own enumerable field, else `undefined`. */
-function ownField(data: DocumentData, field: string): unknown {
+/** The value of an own enumerable field, else `undefined`: `constructor` or `__proto__` never read through the prototype. */
+export function ownField(data: DocumentData, field: string): unknown {
   return isOwnField(data, field) ? data[field] : undefined;
 }
 

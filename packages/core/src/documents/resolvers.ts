@@ -1,6 +1,6 @@
 import { jsonEqual } from "./json-equal.js";
 import type { ConflictResolver, FieldConflict, Resolution, ResolveInput } from "./conflict-resolver.js";
-import { applyChanges } from "./changes.js";
+import { applyChanges, ownField } from "./changes.js";
 import type { DocumentData } from "./store.js";
 
 /*
@@ -40,10 +40,10 @@ const resolveByField =
   ({ base, current, changes }: ResolveInput): Resolution => {
     const conflicts: FieldConflict[] = [];
     for (const [field, incoming] of changedFields(changes)) {
-      const currentValue = ownValue(current, field);
+      const currentValue = ownField(current, field);
       if (jsonEqual(currentValue, afterChange(incoming))) continue;
-      if (trustBase && base !== null && jsonEqual(ownValue(base, field), currentValue)) continue;
-      conflicts.push({ field, base: base === null ? undefined : ownValue(base, field), current: currentValue, incoming });
+      if (trustBase && base !== null && jsonEqual(ownField(base, field), currentValue)) continue;
+      conflicts.push({ field, base: base === null ? undefined : ownField(base, field), current: currentValue, incoming });
     }
     return conflicts.length > 0 ? { outcome: "conflict", conflicts } : { outcome: "merged", data: applyChanges(current, changes) };
   };
@@ -96,10 +96,6 @@ function changedFields(changes: DocumentData): Array<[string, unknown]> {
   return Object.entries(changes).filter(([, value]) => value !== undefined);
 }
 
-/** A field's value, read only from the object itself so `constructor` or `__proto__` never leak in. */
-function ownValue(data: DocumentData, field: string): unknown {
-  return Object.prototype.hasOwnProperty.call(data, field) ? data[field] : undefined;
-}
 
 /** The value a field holds after a change: `null` deletes it. */
 function afterChange(incoming: unknown): unknown {

@@ -1,5 +1,5 @@
 import { confirmedBaseChanges } from "./base-changes.js";
-import { applyChanges } from "./changes.js";
+import { applyChanges, ownField } from "./changes.js";
 import { deltaBetween, deltaOfFields, deltaPays } from "./delta.js";
 import { jsonEqual } from "./json-equal.js";
 import type { ConflictResolver, Resolution, ResolveInput } from "./conflict-resolver.js";
@@ -326,7 +326,7 @@ export class DocumentService {
         if (!result.ok) return;
         this.ctx.metrics.inc("truss_document_updates_total", { outcome: "rollback" });
         const changed = [...new Set([...Object.keys(current.data), ...Object.keys(target.data)])].filter(
-          (field) => !jsonEqual(current.data[field], target.data[field]),
+          (field) => !jsonEqual(ownField(current.data, field), ownField(target.data, field)),
         );
         this.announce(key, result.document, changed, writer, json, { baseVersion: current.version, fields: changed, after: target.data });
       };
