@@ -3,6 +3,7 @@ import { z } from "zod";
 import { afterEach, describe, expect, test } from "vitest";
 import { collect, connectAs, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import { defineEvents, type ErrorPayload } from "@truss/protocol";
+import { Manager } from "socket.io-client";
 
 let server: TestServer<any>;
 afterEach(() => server?.close());
@@ -29,6 +30,38 @@ describe("payload size", () => {
     const other = await connectAs(server.url, { userId: "bob", companyId: "acme" });
     expect((await request(other, "presence:list", {})).ok).toBe(true);
     other.close();
+  });
+});
+
+describe("binary packets", () => {
+  test("a binary event is measured whole: attachments under the limit one by one but over it together are PAYLOAD_TOO_LARGE", async () => {
+    server = await startTestServer({ limits: { maxPayloadBytes: 1024 } });
+    let handled = 0;
+    server.engine.handle("scan:add", () => ({ handled: ++handled }));
+    const socket = await connectAs(server.url, alice);
+    // Each attachment is a frame of its own, the last one the smallest: the size is the header's and all of theirs.
+    const split = await request(socket, "scan:add", { front: Buffer.alloc(900), back: Buffer.alloc(900), tail: Buffer.alloc(1) });
+    expect(split).toMatchObject({ ok: false, error: { code: "PAYLOAD_TOO_LARGE" } });
+    expect(Number(/was (\d+) bytes/.exec(split.error.message)?.[1])).toBeGreaterThan(1801);
+    expect(handled).toBe(0);
+    // The next text event is measured on its own again.
+    expect(await request(socket, "scan:add", { front: "small" })).toMatchObject({ ok: true, result: { handled: 1 } });
+    socket.close();
+  });
+
+  test("a connection that never joins sends attachments past the transport's cap: the server closes it at once", async () => {
+    server = await startTestServer({ limits: { maxPayloadBytes: 1024 } });
+    // Engine.IO alone, no namespace and no token: what the server holds before any handshake is checked.
+    const manager = new Manager(server.url, { transports: ["websocket"], reconnection: false, autoConnect: false });
+    await new Promise<void>((resolve, reject) => manager.open((error) => (error ? reject(error) : resolve())));
+    const engine = manager.engine;
+    const closed = new Promise<string>((resolve) => engine.on("close", (reason) => resolve(reason)));
+    // A binary event announcing ten attachments, each of them under the 1 MiB frame cap, together past it.
+    engine.write(`510-["scan:add",${JSON.stringify(Object.fromEntries(Array.from({ length: 10 }, (_, num) => [`p${num}`, { _placeholder: true, num }])))}]`);
+    for (let index = 0; index < 3; index++) engine.write(Buffer.alloc(600 * 1024, index));
+    // Without the bound the server would hold them until Socket.IO's 45 s connect timeout.
+    expect(await Promise.race([closed, sleep(5_000).then(() => "still open")])).not.toBe("still open");
+    manager._close?.();
   });
 });
 

@@ -37,7 +37,7 @@ const BUDGET_SWEEP_MS = 5_000;
  * the size of the packet being dispatched.
  */
 class SocketBudget extends TokenBucket {
-  /** Size of the last packet the socket sent, set before the event is dispatched. */
+  /** Size of the last packet the socket sent, all its frames, set before the event is dispatched. */
   lastPacketBytes = 0;
   /** When the last "rate limited" notice went out, to send at most one a second. */
   lastRateNoticeAt = 0;
@@ -97,9 +97,11 @@ export class Dispatcher {
   open(connection: Connection): void {
     // Engine.IO emits a message packet's data to its listeners in turn, Socket.IO's decoding and dispatching it:
     // first in line, the size is there when `dispatch` runs. ("data" has Socket.IO's listener already, so this adds
-    // no key to the connection's table of events, as "packet" did, at every connection.)
+    // no key to the connection's table of events, as "packet" did, at every connection.) A binary event is its text
+    // header then one frame per attachment, dispatched after the last: its size is all of them.
     connection.socket.conn.prependListener("data", (data: unknown) => {
-      this.budgetOf(connection).lastPacketBytes = packetBytes(data);
+      const budget = this.budgetOf(connection);
+      budget.lastPacketBytes = typeof data === "string" ? packetBytes(data) : budget.lastPacketBytes + packetBytes(data);
     });
     useMiddleware(connection.socket, (packet) => this.dispatch(connection, this.budgetOf(connection), packet));
   }

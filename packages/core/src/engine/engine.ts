@@ -9,6 +9,7 @@ import type { StreamKey } from "../streams/store.js";
 import { Connection, LocalConnections } from "../kernel/connection.js";
 import { ADD_ENGINE_PART, type EnginePart } from "../kernel/lifecycle.js";
 import { emitApplicationEvent, type EngineContext, type TrussNamespace, type TrussSocket } from "../kernel/context.js";
+import { boundedParser } from "./bounded-parser.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
 import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
@@ -176,12 +177,14 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
   attach(server: HttpServer | HttpsServer): Server {
     const { socketIo = {}, adapter } = this.options;
     const { allowedOrigins, maxPayloadBytes } = this.resolved.limits;
+    // Past this the transport drops the connection before buffering the frame (and the parser, a binary packet's
+    // attachments together); below it, oversized events get a PAYLOAD_TOO_LARGE answer instead.
+    const maxHttpBufferSize = Math.max(maxPayloadBytes * 4, 1024 * 1024);
     const io = new Server(server, {
       serveClient: false,
+      parser: boundedParser(maxHttpBufferSize),
       ...socketIo,
-      // Past this the transport drops the connection before buffering the frame;
-      // below it, oversized events get a PAYLOAD_TOO_LARGE answer instead.
-      maxHttpBufferSize: Math.max(maxPayloadBytes * 4, 1024 * 1024),
+      maxHttpBufferSize,
       ...(allowedOrigins && !socketIo.cors ? { cors: { origin: [...allowedOrigins], credentials: true } } : {}),
       ...(adapter ? { adapter } : {}),
     });
