@@ -535,4 +535,74 @@ describe("races", () => {
     expired = true;
     expect(await request(socket, "auth:refresh", { token: signToken(alice) })).toMatchObject({ ok: false, error: { code: "AUTH_TOKEN_EXPIRED" } });
   });
+
+  test("a principal the authenticator changes after answering moves nothing: the engine keeps its own copy", async () => {
+    const inner = testAuth();
+    const sessions = new Map<string, Principal>();
+    server = await startTestServer({
+      topics: { patterns: ["project:{projectId}"] },
+      authorize: () => true,
+      auth: {
+        // A careless session cache: the same object for every handshake of a user, changed in place later.
+        authenticate: async (request) => {
+          const principal = await inner.authenticate(request);
+          const cached = sessions.get(principal.userId) ?? principal;
+          sessions.set(principal.userId, cached);
+          return cached;
+        },
+      },
+    });
+    const socket = await connect(alice);
+    const heard: unknown[] = [];
+    socket.onAny((event, payload) => heard.push([event, payload]));
+    const cached = sessions.get("alice")! as unknown as { companyId: string };
+    cached.companyId = "globex";
+    expect(await request(socket, "topic:subscribe", { topic: "project:p1" })).toMatchObject({ ok: true });
+    await server.engine.toTopic("globex", "project:p1").emit("budget:changed", { total: 999 });
+    await server.engine.toTopic("acme", "project:p1").emit("budget:changed", { total: 1 });
+    await waitFor(() => heard.length === 1);
+    await sleep(50);
+    expect(heard).toEqual([["budget:changed", { total: 1 }]]);
+  });
+
+  test.each([
+    ["an ISO date", "2030-01-01T00:00:00Z"],
+    ["NaN", Number.NaN],
+    ["a date object", new Date(Date.now() + 60_000)],
+  ])("an authenticator whose expiresAt is %s is refused INTERNAL_ERROR, never taken as a session without end", async (_name, expiresAt) => {
+    const inner = testAuth();
+    const logged: string[] = [];
+    server = await startTestServer({
+      logger: { warn() {}, error: (message: string) => logged.push(message) },
+      auth: { authenticate: async (request) => ({ ...(await inner.authenticate(request)), expiresAt: expiresAt as never }) },
+    });
+    const refused = await new Promise<{ data?: unknown }>((resolve) => {
+      const socket = createClient(server.url, alice);
+      sockets.push(socket);
+      socket.once("connect_error", resolve);
+      socket.connect();
+    });
+    expect(refused.data).toMatchObject({ code: "INTERNAL_ERROR" });
+    expect(logged.join("\n")).toMatch(/authenticator answered a principal the engine cannot read/);
+  });
+
+  test("an authenticator that leaves expiresAt out is held to authExpiry.requireExpiry", async () => {
+    const inner = testAuth();
+    server = await startTestServer({
+      authExpiry: { requireExpiry: true },
+      auth: {
+        authenticate: async (request) => {
+          const { expiresAt: _dropped, ...rest } = await inner.authenticate(request);
+          return rest as never;
+        },
+      },
+    });
+    const refused = await new Promise<{ data?: unknown }>((resolve) => {
+      const socket = createClient(server.url, alice);
+      sockets.push(socket);
+      socket.once("connect_error", resolve);
+      socket.connect();
+    });
+    expect(refused.data).toMatchObject({ code: "AUTH_MISSING_CLAIMS" });
+  });
 });

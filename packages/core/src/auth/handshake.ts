@@ -221,6 +221,10 @@ export class Handshake {
    * but a TrussError into AUTH_INVALID_TOKEN.
    */
   private async authenticate(request: AuthRequest): Promise<Principal> {
+    return this.principalFrom(await this.askAuthenticator(request));
+  }
+
+  private async askAuthenticator(request: AuthRequest): Promise<unknown> {
     const { authenticator } = this.options;
     const timeoutMs = this.options.limits.authenticateTimeoutMs;
     try {
@@ -245,6 +249,41 @@ export class Handshake {
       throw new TrussError("AUTH_INVALID_TOKEN", "The token could not be verified.", { cause: error });
     }
   }
+
+  /**
+   * The engine's own frozen copy of what the authenticator answered, so an
+   * object the application keeps (a cached session) and changes later
+   * cannot move a live connection to another user or company. Times the
+   * engine cannot read are the application's bug, logged and refused
+   * `INTERNAL_ERROR`, never taken as "no expiry": an absent `expiresAt` is
+   * `null`, which `authExpiry.requireExpiry` refuses.
+   */
+  private principalFrom(answer: unknown): Principal {
+    // No principal at all is the token's failure, as it always was.
+    if (typeof answer !== "object" || answer === null) throw new TrussError("AUTH_INVALID_TOKEN", "The token could not be verified.");
+    const principal = answer as Partial<Principal>;
+    const { roles } = principal;
+    const expiresAt = epochMsOrNull(principal.expiresAt);
+    const issuedAt = epochMsOrNull(principal.issuedAt);
+    if (expiresAt === undefined || issuedAt === undefined || !Array.isArray(roles)) {
+      this.ctx.logger.error("the authenticator answered a principal the engine cannot read; the handshake was refused", {
+        expiresAt: typeof principal.expiresAt,
+        issuedAt: typeof principal.issuedAt,
+        roles: Array.isArray(roles) ? "array" : typeof roles,
+      });
+      throw new TrussError(
+        "INTERNAL_ERROR",
+        "The server's authenticator answered a principal whose expiresAt or issuedAt is not epoch milliseconds or null, or whose roles are not an array.",
+      );
+    }
+    return Object.freeze({ ...(principal as Principal), roles: Object.freeze([...roles]), expiresAt, issuedAt });
+  }
+}
+
+/** A time in epoch milliseconds, `null` for none (absent too), or `undefined` for a value that is neither. */
+function epochMsOrNull(value: unknown): number | null | undefined {
+  if (value === null || value === undefined) return null;
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
 /**
