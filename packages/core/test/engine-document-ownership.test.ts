@@ -1,6 +1,7 @@
-import { afterEach, expect, test } from "vitest";
-import { startTestServer, type TestServer } from "@truss/test-utils";
+import { afterEach, describe, expect, test } from "vitest";
+import { collect, connectAs, request, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConflictResolver, ResolveInput } from "@truss/core";
+import type { DocumentUpdatedPayload } from "@truss/protocol";
 
 /*
  * The update path reads the versions the store keeps decoded for it instead
@@ -91,3 +92,67 @@ test("a custom resolver that changes its input or keeps its output cannot change
     status: "active",
   });
 });
+
+describe("what a custom resolver merges is taken as JSON carries it", () => {
+  const pad = "p".repeat(2500);
+  /** Merges by setting each changed field, and `notes` to `undefined` to delete it: a mistake JSON hides on the wire. */
+  const deleting: ConflictResolver = {
+    name: "deleting",
+    resolve: ({ current, changes }: ResolveInput) => ({ outcome: "merged", data: { ...current, ...changes, notes: undefined } }),
+  };
+
+  test("a field it sets to undefined is gone for the watchers too, as in the store", async () => {
+    server = await startTestServer({ resolver: deleting, authorize: () => true });
+    await server.engine.documents.update("acme", "report", "r1", { baseVersion: 0, changes: { pad, notes: "old" } });
+    await server.engine.documents.update("acme", "report", "r1", { baseVersion: 1, changes: { other: 1 } });
+    const watcher = await connectAs(server.url, { userId: "carol", companyId: "acme" });
+    const watched = await request(watcher, "document:watch", { type: "report", id: "r1" });
+    const heard = collect<DocumentUpdatedPayload>(watcher, "document:updated");
+    // Stale: the resolver merges it.
+    expect(await server.engine.documents.update("acme", "report", "r1", { baseVersion: 1, changes: { other: 2 } })).toMatchObject({ status: "merged" });
+    await waitFor(() => heard.length === 1);
+    const server3 = await server.engine.documents.get("acme", "report", "r1");
+    expect(Object.keys(server3.data).sort()).toEqual(["other", "pad"]);
+    expect(applied(watched.document.data, heard[0]!)).toEqual(server3.data);
+    watcher.close();
+  });
+
+  test.each([
+    ["nested past the depth limit", () => nested(80)],
+    ["a cycle", () => {
+      const data: Record<string, unknown> = {};
+      data.self = data;
+      return data;
+    }],
+    ["a BigInt", () => ({ total: 10n })],
+  ])("data %s is the resolver's bug: INTERNAL_ERROR, logged, nothing committed", async (_name, make) => {
+    const logged: string[] = [];
+    server = await startTestServer({
+      logger: { warn() {}, error: (message: string) => logged.push(message) },
+      resolver: { name: "odd", resolve: () => ({ outcome: "merged", data: make() as Record<string, unknown> }) },
+    });
+    await seed();
+    await nextCommit(1, { status: "active" });
+    const socket = await connectAs(server.url, { userId: "alice", companyId: "acme" });
+    const answer = await request(socket, "document:update", { type: "project", id: "tower-b", baseVersion: 1, changes: { phase: 1 } });
+    expect(answer).toMatchObject({ ok: false, error: { code: "INTERNAL_ERROR" } });
+    expect(logged.join("\n")).toMatch(/conflict resolver "odd" failed/);
+    expect((await server.engine.documents.get("acme", "project", "tower-b")).version).toBe(2);
+    socket.close();
+  });
+});
+
+/** An object `depth` levels deep. */
+function nested(depth: number): Record<string, unknown> {
+  let data: Record<string, unknown> = { leaf: true };
+  for (let level = 1; level < depth; level++) data = { inner: data };
+  return data;
+}
+
+/** What a client holds after an announcement: the whole document, or its delta applied to the version it held. */
+function applied(held: Record<string, unknown>, update: DocumentUpdatedPayload): Record<string, unknown> {
+  if (!("delta" in update)) return update.data;
+  const next = { ...held, ...update.delta.set };
+  for (const field of update.delta.unset ?? []) delete next[field];
+  return next;
+}

@@ -16,7 +16,13 @@ export interface ResolveInput {
   currentVersion: number;
 }
 
-/** A resolver's verdict. */
+/**
+ * A resolver's verdict. Merged `data` is committed as JSON carries it: a
+ * field set to `undefined` is left out (delete it, or leave it out, to remove
+ * it), and data JSON cannot carry (a cycle, a BigInt) or nested past
+ * `limits.maxDepth` is the resolver's failure, answered `INTERNAL_ERROR` and
+ * logged.
+ */
 export type Resolution =
   | { outcome: "merged"; data: DocumentData }
   | { outcome: "conflict"; conflicts: FieldConflict[] };

@@ -7,7 +7,7 @@ import { engineReadsOf, type EngineReads } from "./engine-reads.js";
 import { isBuiltInResolve } from "./resolvers.js";
 import { isCompareAndSetResult, isHistory, isMutationState, isVersionOrNull } from "./store.js";
 import type { CompareAndSetResult, DocumentData, DocumentKey, DocumentStore, DocumentVersion, MutationRef, MutationState } from "./store.js";
-import { isTrussError, TrussError } from "../kernel/errors.js";
+import { isTrussError, messageOf, TrussError } from "../kernel/errors.js";
 import { DOCUMENT_DELTA_MIN_SAVING_BYTES, PROTOCOL_EVENTS, type DocumentDelta, type DocumentDeltaUpdated, type DocumentUpdated, type DocumentUpdateResult } from "@truss/protocol";
 import { type EngineContext, type TrussNamespace } from "../kernel/context.js";
 import { storeCall, toTrussError } from "../kernel/failures.js";
@@ -378,7 +378,10 @@ export class DocumentService {
    * One that throws (a `TrussError` keeps its code), answers a promise
    * (`resolve` is synchronous) or answers outside the `Resolution` contract is
    * `INTERNAL_ERROR`, logged; a promise it answered is handled here, so its
-   * rejection is never left unhandled, which would end the process.
+   * rejection is never left unhandled, which would end the process. Merged
+   * data is taken as a JSON copy within the depth limit, as a client's
+   * changes are: a field set to `undefined` is gone, as the store keeps it,
+   * and a value JSON cannot carry (a cycle, a BigInt) is the resolver's bug.
    */
   private resolveWithCustom(input: ResolveInput): Resolution {
     const { name } = this.resolver;
@@ -389,10 +392,20 @@ export class DocumentService {
         Promise.resolve(answer).catch(() => undefined);
         throw new TypeError("it answered a promise; resolve must answer synchronously");
       }
-      if (isResolution(answer)) return answer;
+      if (isResolution(answer)) return answer.outcome === "merged" ? { outcome: "merged", data: this.resolvedData(answer.data) } : answer;
       throw new TypeError("it answered neither { outcome: \"merged\", data } with an object of data nor { outcome: \"conflict\", conflicts }");
     } catch (error) {
       throw toTrussError(error, { code: "INTERNAL_ERROR", message: "The document's conflict resolver failed on the server; it has been logged." }, { logger: this.ctx.logger, what: `conflict resolver "${String(name)}" failed` });
+    }
+  }
+
+  /** A custom resolver's merged data as JSON would carry it; the size is checked with the commit's ({@link assertFits}). */
+  private resolvedData(data: DocumentData): DocumentData {
+    try {
+      return jsonCopy(data, { maxDepth: this.limits.maxDepth, maxBytes: Number.MAX_SAFE_INTEGER }, "its merged data").value as DocumentData;
+    } catch (error) {
+      // Not the client's payload: the resolver's own, so not INVALID_PAYLOAD.
+      throw new TypeError(messageOf(error));
     }
   }
 
