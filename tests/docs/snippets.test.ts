@@ -219,3 +219,20 @@ describe("shell blocks name scripts and files that exist", () => {
     expect(checkShell({ file: join(ROOT, "README.md"), line: 1, lang: "sh", code: "pnpm no-such-script\npnpm run docs" })).toHaveLength(1);
   });
 });
+
+/**
+ * Inbox ids are unique per user only, and a user id may be the same in two
+ * companies: a dedup store kept across reloads under a key without the
+ * company would drop (and acknowledge) the second company's messages.
+ */
+test("every stored dedup key in the guides and examples names the company", () => {
+  const examples = ["examples/site-app/src", "examples/construction-erp/web"].flatMap((dir) =>
+    readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })
+      .filter((name) => /\.tsx?$/.test(name))
+      .map((name) => ({ where: `${dir}/${name}`, code: readFileSync(join(ROOT, dir, name), "utf8") })),
+  );
+  const sources = [...blocks.map((block) => ({ where: `${rel(block.file)}:${block.line}`, code: block.code })), ...examples];
+  const keys = sources.flatMap(({ where, code }) => [...code.matchAll(/localStorageDedupStore\(\s*(`[^`]*`|"[^"]*"|'[^']*')/g)].map((match) => ({ where, key: match[1]! })));
+  expect(keys.length).toBeGreaterThanOrEqual(3);
+  expect(keys.filter(({ key }) => !/company/i.test(key))).toEqual([]);
+});

@@ -84,17 +84,17 @@ function showDashboard(session: Session): void {
   byId("user-role").textContent = session.user.role;
 
   const device = deviceId();
-  const userScope = `${session.user.companyId}:${session.user.id}`;
-  const cache = new OfflineCache(userScope);
+  const companyUser = `${session.user.companyId}:${session.user.id}`;
+  const cache = new OfflineCache(companyUser);
   const directory = new Directory(cache);
   const client = connect<ErpCatalog>(location.origin, {
     token: session.token,
     deviceId: device,
     // Per tab, like the device id: each tab is a device with its own inbox cursor.
-    dedupStore: localStorageDedupStore(`truss:inbox:${userScope}:${device}`, 1000, sessionStorage),
+    dedupStore: localStorageDedupStore(`truss:inbox:${companyUser}:${device}`, 1000, sessionStorage),
     outbox: {
       // Per user, not per tab: what a closed tab queued goes out from the user's next page, with their token.
-      store: outboxStore(`erp-outbox:${userScope}`),
+      store: outboxStore(`erp-outbox:${companyUser}`),
       events: QUEUED_EVENTS,
     },
     // For every save, also those restored from an earlier page, whose own handler did not survive the reload.

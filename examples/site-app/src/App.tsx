@@ -18,13 +18,13 @@ export function App() {
   const { user, company } = session;
   return (
     <TrussProvider
-      key={user.id}
+      key={`${company.id}:${user.id}`}
       url={window.location.origin}
       options={{
         token: session.token,
         deviceId: deviceId(),
         // A phone reloads often: handled messages, stream positions and waiting edits all survive it.
-        dedupStore: localStorageDedupStore(`site:inbox:${user.id}`),
+        dedupStore: localStorageDedupStore(`site:inbox:${company.id}:${user.id}`),
         positionStore: localStoragePositionStore(`site:streams:${company.id}:${user.id}`),
         outbox: { store: indexedDbOutboxStore(`site-outbox:${company.id}:${user.id}`) },
       }}
