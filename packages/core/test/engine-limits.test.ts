@@ -156,6 +156,30 @@ describe("application events", () => {
     expect(() => defineEvents({ client: { "inbox:ack": z.object({}) } })).toThrow(/protocol event/);
     expect(() => server.engine.toCompany("acme").emit("presence:update" as never, {} as never)).toThrow(/protocol event/);
   });
+
+  test.each([
+    ["a lone surrogate", "alert:\ud800"],
+    ["201 characters", `alert:${"x".repeat(195)}`],
+  ])("an event name with %s is refused on every path, and nothing is stored or sent", async (_name, event) => {
+    server = await startTestServer({ topics: { patterns: ["project:{projectId}"] }, authorize: () => true });
+    const socket = await connectAs(server.url, alice);
+    const heard: unknown[] = [];
+    socket.onAny((name) => heard.push(name));
+    await expect(server.engine.toUser("acme", "alice").emit(event as never, {} as never)).rejects.toThrow(/well-formed Unicode of at most 200/);
+    expect(() => server.engine.toCompany("acme").emit(event as never, {} as never)).toThrow(/well-formed Unicode of at most 200/);
+    expect(() => server.engine.toCompany("acme").volatile.emit(event as never, {} as never)).toThrow(/well-formed Unicode of at most 200/);
+    expect(() => server.engine.toTopic("acme", "project:p1").emit(event as never, {} as never)).toThrow(/well-formed Unicode of at most 200/);
+    expect(() => server.engine.handle(event as never, () => undefined)).toThrow(/well-formed Unicode of at most 200/);
+    // A reconnecting device replays nothing: the inbox holds no message.
+    socket.close();
+    const again = await connectAs(server.url, alice);
+    const replayed = collect(again, "inbox:message");
+    await request(again, "presence:list", {});
+    await sleep(50);
+    expect(replayed).toEqual([]);
+    expect(heard).toEqual([]);
+    again.close();
+  });
 });
 
 describe("health, metrics and shutdown", () => {

@@ -24,7 +24,7 @@ import { UndeliveredCalls } from "../undelivered/service.js";
 import { createEngineMetrics, disconnectReasonLabel } from "../kernel/metrics.js";
 import { assertKnownOptions } from "./known-options.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
-import { assertIds } from "../kernel/payload.js";
+import { assertIds, isWellFormedText } from "../kernel/payload.js";
 import { Policy } from "../policy/policy.js";
 import { PresenceService } from "../presence/service.js";
 import { ScopedPresenceService } from "../scoped-presence/service.js";
@@ -39,6 +39,8 @@ import { companyRoom, topicRoom } from "../kernel/rooms.js";
 
 /** How long `close()` waits for running calls, then for clients to receive their goodbye, before closing transports. */
 const SHUTDOWN_FLUSH_MS = 2000;
+/** The longest event name the application may emit or handle, in UTF-16 units (a topic name's cap). */
+const MAX_EVENT_NAME_LENGTH = 200;
 
 /**
  * Creates an engine. Nothing listens until `attach` or `bind`.
@@ -429,6 +431,11 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
 function assertApplicationEvent(event: string): void {
   if (typeof event !== "string" || event.length === 0) throw new TypeError(`The event name must be a non-empty string; got ${typeof event === "string" ? "an empty string" : typeof event}.`);
+  // Stored with every message and broadcast, outside the data's byte cap; and a lone surrogate would come back
+  // from Redis or PostgreSQL as U+FFFD, a name no listener has.
+  if (event.length > MAX_EVENT_NAME_LENGTH || !isWellFormedText(event)) {
+    throw new TypeError(`An event name must be well-formed Unicode of at most ${MAX_EVENT_NAME_LENGTH} characters; got ${event.length} characters starting "${event.slice(0, 40)}".`);
+  }
   if (RESERVED_EVENTS.has(event)) throw new TypeError(`"${event}" is a Truss protocol event and cannot be emitted by the application.`);
 }
 
