@@ -122,3 +122,30 @@ test("a window whose changes pass maxBatchBytes goes out as several batches, eac
   expect(batches.flatMap((batch) => batch.changes.map((change) => change.member.memberId)).sort()).toEqual(crew.map((socket) => socket.id).sort());
   expect(annView!.frames.length).toBe(framesBefore + batches.length);
 });
+
+test("a window's batch of one member's changes does not go back to that member; a batch of several members' goes to each", async () => {
+  server = await startTestServer({ authorize: () => true, scopedPresenceLimits: { batchWindowMs: 300 } });
+  const [ann, ben, carl] = await members(3, "e");
+  const [annView, benView, carlView] = await joinScope([ann!, ben!, carl!], topic);
+  await sleep(700);
+
+  // Ben types: his first change goes out at once, the next ones in the window's batch.
+  const benFramesBefore = benView!.frames.length;
+  for (let n = 1; n <= 4; n++) {
+    await request(ben!, "presence:set", { scope: topic, state: { n } });
+    await sleep(110);
+  }
+  await waitFor(() => annView!.states.get(ben!.id!) !== undefined && (annView!.states.get(ben!.id!) as { n: number }).n === 4, { message: "ben's last state at ann" });
+  await sleep(700);
+  expect(changesAbout(benView!.batches.slice(benFramesBefore), ben!.id!)).toEqual([]);
+  expect(benView!.frames.length).toBe(benFramesBefore);
+
+  // Ben and Carl in one window: one batch for both, which each hears whole.
+  const carlFramesBefore = carlView!.frames.length;
+  await request(ann!, "presence:set", { scope: topic, state: { opens: "window" } });
+  await request(ben!, "presence:set", { scope: topic, state: { n: 5 } });
+  await request(carl!, "presence:set", { scope: topic, state: { n: 1 } });
+  await waitFor(() => carlView!.batches.slice(carlFramesBefore).some((batch) => batch.changes.length === 2), { message: "the mixed batch" });
+  const mixed = carlView!.batches.slice(carlFramesBefore).find((batch) => batch.changes.length === 2)!;
+  expect(mixed.changes.map((change) => change.member.memberId).sort()).toEqual([ben!.id, carl!.id].sort());
+});

@@ -3,11 +3,17 @@ import type { PresenceScope, ScopedPresenceChanges, ScopedPresenceMemberChange }
 /** Sends one batch to a scope's room; `except`, when given, is a socket that must not hear it. */
 export type SendScopeChanges = (room: string, batch: ScopedPresenceChanges, except: string | undefined) => void;
 
+/** A member's latest change in a window, and the socket that must not hear it (the member itself, for its own join or update). */
+interface QueuedChange {
+  readonly change: ScopedPresenceMemberChange;
+  readonly except: string | undefined;
+}
+
 /** One scope's window on this node: the changes queued since its last batch went out. */
 interface ScopeWindow {
   readonly scope: PresenceScope;
   /** Member id → the member's latest change in the window; a Map keeps the order members first changed in. */
-  readonly queued: Map<string, ScopedPresenceMemberChange>;
+  readonly queued: Map<string, QueuedChange>;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -25,6 +31,12 @@ interface ScopeWindow {
  * Each node batches the changes of its own members (and those its sweeps
  * find gone); the Socket.IO adapter carries each batch to the scope's
  * members on the other nodes, as any room broadcast.
+ *
+ * A batch of one member's changes (one person typing, the common case) is
+ * not sent to that member. A batch of several members' changes goes to
+ * every member, each hearing its own change too: leaving each out would
+ * cost one broadcast, and one encoding, per member instead of one per
+ * window. `@truss/client` drops a member's own join and update.
  */
 export class ScopeChangeBatches {
   /** By the scope's room. */
@@ -48,7 +60,7 @@ export class ScopeChangeBatches {
     const window = this.windows.get(room);
     if (window) {
       const { memberId } = change.member;
-      window.queued.set(memberId, merge(window.queued.get(memberId), change));
+      window.queued.set(memberId, { change: merge(window.queued.get(memberId)?.change, change), except });
       return;
     }
     this.send(room, { scope, changes: [change] }, except);
@@ -74,20 +86,21 @@ export class ScopeChangeBatches {
     this.windows.delete(room);
     if (!window || window.queued.size === 0) return;
     const emptyBytes = jsonBytes({ scope: window.scope, changes: [] });
+    const except = window.queued.size === 1 ? [...window.queued.values()][0]!.except : undefined;
     let changes: ScopedPresenceMemberChange[] = [];
     let bytes = emptyBytes;
-    for (const change of window.queued.values()) {
+    for (const { change } of window.queued.values()) {
       // The comma before each change after the first; a change larger than the cap on its own still goes, alone.
       const size = jsonBytes(change) + 1;
       if (changes.length > 0 && bytes + size > this.maxBytes) {
-        this.send(room, { scope: window.scope, changes }, undefined);
+        this.send(room, { scope: window.scope, changes }, except);
         changes = [];
         bytes = emptyBytes;
       }
       changes.push(change);
       bytes += size;
     }
-    this.send(room, { scope: window.scope, changes }, undefined);
+    this.send(room, { scope: window.scope, changes }, except);
     // Keep collecting while the burst lasts.
     if (!this.stopped) this.open(room, window.scope);
   }
