@@ -7,7 +7,8 @@ import { LUA_AS_ARRAY, luaScript, runScript, type RedisClient } from "./script.j
 /**
  * Undelivered calls of the Redis inbox. Each user's pending calls are a
  * sorted set beside their message stream, in the user's hash tag, scored by
- * when each may next be claimed: the append records a call, the ack cancels
+ * when each may next be claimed, and a second one scored by their message's
+ * ms, so an ack ranges only over the calls it covers: the append records a call, the ack cancels
  * the calls it covers and a claim leases due calls, each in one script, so
  * no two claimers get one call within its lease, on one server or a
  * cluster. Calls whose message the TTL or the cap dropped are dropped by the
@@ -47,27 +48,42 @@ end
 /**
  * Lua, for the inbox's scripts: drops the calls of `KEYS[undelivered]` whose
  * message is at or before `upTo` (an ack), or gone from the log (`upTo`
- * nil: everything before the log's first entry).
+ * nil: everything before the log's first entry). It ranges over `byId`,
+ * the same ids scored by their ms, only up to that id, so its cost grows
+ * with the calls it drops, not with those left pending. An index that does
+ * not hold every pending call (calls recorded before it existed) is rebuilt
+ * first.
  */
 export const LUA_DROP_CALLS = `${LUA_ID_AT_OR_BEFORE}
-local function dropCalls(undelivered, attempts, log, upTo)
-  if redis.call('ZCARD', undelivered) == 0 then return end
+local function indexCallsById(undelivered, byId)
+  redis.call('DEL', byId)
+  for _, id in ipairs(redis.call('ZRANGE', undelivered, 0, -1)) do
+    redis.call('ZADD', byId, string.match(id, '^(%d+)-'), id)
+  end
+end
+local function dropCalls(undelivered, byId, attempts, log, upTo)
+  local pending = redis.call('ZCARD', undelivered)
+  if pending == 0 then return end
+  if redis.call('ZCARD', byId) ~= pending then indexCallsById(undelivered, byId) end
   local before = upTo
   local inclusive = upTo ~= nil
   if not before then
     local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
     if first then before = first[1] end
   end
-  for _, id in ipairs(redis.call('ZRANGE', undelivered, 0, -1)) do
+  local maxMs = '+inf'
+  if before then maxMs = string.match(before, '^(%d+)-') end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', byId, '-inf', maxMs)) do
     if not before or (atOrBefore(id, before) and (inclusive or id ~= before)) then
       redis.call('ZREM', undelivered, id)
+      redis.call('ZREM', byId, id)
       redis.call('HDEL', attempts, id)
     end
   end
 end
 `;
 
-// KEYS: log, undelivered, attempts. ARGV: ttlMs, leaseMs, limit.
+// KEYS: log, undelivered, attempts, undeliveredById. ARGV: ttlMs, leaseMs, limit.
 // Trims the log by age (counted, as a read does), then leases up to `limit`
 // due calls whose message is still in the log and drops those whose message
 // is gone. Returns expired, { id, attempt, fields }..., the user's next
@@ -83,6 +99,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
     claimed[#claimed + 1] = { id, redis.call('HINCRBY', KEYS[3], id, 1), entry[2] }
   else
     redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[4], id)
     redis.call('HDEL', KEYS[3], id)
   end
 end
@@ -90,13 +107,14 @@ local nextCall = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or ''
 return { expired, asArray(claimed), nextCall, now }
 `);
 
-// KEYS: undelivered, attempts. ARGV: id, attempt, retryAfterMs ('' for done).
+// KEYS: undelivered, attempts, undeliveredById. ARGV: id, attempt, retryAfterMs ('' for done).
 // A stale claim (another claim took the call, or an ack cancelled it) changes
 // nothing. Returns the call's new score after a retry, else ''.
 const SETTLE_CALL = luaScript(`${SERVER_NOW}
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] or not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return '' end
 if ARGV[3] == '' then
   redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   return ''
 end
@@ -163,7 +181,7 @@ export class UndeliveredCallsIndex {
   /** Claims up to `limit` of one user's due calls into `claims`; resolves with the user's next score, '' for none. */
   private async claimFrom(user: UserKey, limit: number, leaseMs: number, claims: UndeliveredClaim[]): Promise<string> {
     const keys = inboxKeys(this.prefix, user.companyId, user.userId);
-    const [expired, claimed, next] = (await runScript(this.redis, CLAIM, [keys.log, keys.undelivered, keys.undeliveredAttempts], [this.ttlMs, leaseMs, limit])) as [
+    const [expired, claimed, next] = (await runScript(this.redis, CLAIM, [keys.log, keys.undelivered, keys.undeliveredAttempts, keys.undeliveredById], [this.ttlMs, leaseMs, limit])) as [
       number,
       Array<[string, number, string[]]>,
       string,
@@ -177,7 +195,7 @@ export class UndeliveredCallsIndex {
   async settle(claim: UndeliveredClaim, outcome: UndeliveredOutcome): Promise<void> {
     const keys = inboxKeys(this.prefix, claim.user.companyId, claim.user.userId);
     const retry = outcome === "done" ? "" : Math.max(0, Math.floor(outcome.retryAfterMs));
-    const due = (await runScript(this.redis, SETTLE_CALL, [keys.undelivered, keys.undeliveredAttempts], [claim.message.id, claim.attempt, retry])) as string;
+    const due = (await runScript(this.redis, SETTLE_CALL, [keys.undelivered, keys.undeliveredAttempts, keys.undeliveredById], [claim.message.id, claim.attempt, retry])) as string;
     if (due !== "") await this.touch(claim.user, due);
   }
 }

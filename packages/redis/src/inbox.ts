@@ -34,8 +34,8 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 `;
 
-// KEYS: log, idempotency, idempotencyOrder, undelivered, undeliveredAttempts
-// (the log alone without an idempotency key or a delay).
+// KEYS: log, idempotency, idempotencyOrder, undelivered, undeliveredAttempts,
+// undeliveredById (the log alone without an idempotency key or a delay).
 // ARGV: ttlMs, maxLength, event, data, idempotency key ('' for none), most
 // keys remembered, undelivered call's delay ('' for none).
 //
@@ -79,7 +79,8 @@ local due = ''
 if ARGV[7] ~= '' then
   due = msOf(id) + tonumber(ARGV[7])
   redis.call('ZADD', KEYS[4], due, id)
-  if redis.call('ZCARD', KEYS[4]) > 2 * tonumber(ARGV[2]) then dropCalls(KEYS[4], KEYS[5], KEYS[1], nil) end
+  redis.call('ZADD', KEYS[6], msOf(id), id)
+  if redis.call('ZCARD', KEYS[4]) > 2 * tonumber(ARGV[2]) then dropCalls(KEYS[4], KEYS[6], KEYS[5], KEYS[1], nil) end
 end
 if key ~= '' then
   local function forgetOldest()
@@ -111,12 +112,12 @@ local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 return { expired, redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3]) }
 `);
 
-// KEYS: cursors, undelivered, undeliveredAttempts. ARGV: device, id
-// (canonical decimal parts, so comparing by length, then as text, is exact
-// even for sequences past 2^53). Cancels the user's undelivered calls up to
-// the id, whichever device's cursor it moves.
+// KEYS: cursors, undelivered, undeliveredAttempts, undeliveredById. ARGV:
+// device, id (canonical decimal parts, so comparing by length, then as text,
+// is exact even for sequences past 2^53). Cancels the user's undelivered
+// calls up to the id, whichever device's cursor it moves.
 const ACK = luaScript(`${LUA_DROP_CALLS}
-dropCalls(KEYS[2], KEYS[3], nil, ARGV[2])
+dropCalls(KEYS[2], KEYS[4], KEYS[3], nil, ARGV[2])
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
   local ms, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
@@ -188,7 +189,7 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
         APPEND,
         idempotencyKey === undefined && afterMs === undefined
           ? [keys.log]
-          : [keys.log, keys.idempotency, keys.idempotencyOrder, keys.undelivered, keys.undeliveredAttempts],
+          : [keys.log, keys.idempotency, keys.idempotencyOrder, keys.undelivered, keys.undeliveredAttempts, keys.undeliveredById],
         [ttlMs, maxLength, event, encoded, idempotencyKey ?? "", maxKeys, afterMs ?? ""],
       )) as [string, number, number, number, string[] | null, string];
       const indexFailure = await indexed;
@@ -218,7 +219,7 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
 
     async ack(device, id) {
       const keys = keysOf(device);
-      await runScript(redis, ACK, [keys.cursors, keys.undelivered, keys.undeliveredAttempts], [device.deviceId, canonicalId(id)]);
+      await runScript(redis, ACK, [keys.cursors, keys.undelivered, keys.undeliveredAttempts, keys.undeliveredById], [device.deviceId, canonicalId(id)]);
     },
 
     async cursor(device) {

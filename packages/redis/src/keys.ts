@@ -127,6 +127,8 @@ export interface InboxKeys {
   idempotencyOrder: string;
   /** ZSET of the ids of messages with a pending undelivered call, scored by when it may next be claimed (due time or end of lease, epoch ms). */
   undelivered: string;
+  /** ZSET of the same ids as `undelivered`, scored by their ms: what an ack ranges over, up to the id it acknowledges. */
+  undeliveredById: string;
   /** HASH of message id to how many times its undelivered call was claimed. */
   undeliveredAttempts: string;
 }
@@ -136,13 +138,14 @@ export function inboxKeys(prefix: string, companyId: string, userId: string): In
   return new UserInboxKeys(`{${prefix}:inbox:${encodeId(companyId)}:${encodeId(userId)}}`);
 }
 
-/** A user's inbox keys, each built when it is read: an append or an ack names one to three of the six. */
+/** A user's inbox keys, each built when it is read: an append or an ack names one to six of the seven. */
 const UserInboxKeys = lazyKeys<keyof InboxKeys>({
   log: ":log",
   cursors: ":cursors",
   idempotency: ":idempotency",
   idempotencyOrder: ":idempotency:order",
   undelivered: ":undelivered",
+  undeliveredById: ":undelivered:by-id",
   undeliveredAttempts: ":undelivered:attempts",
 });
 

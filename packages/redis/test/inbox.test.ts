@@ -95,6 +95,31 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInboxStore 
     expect(await inbox.cursor(phone)).toBe("10-0");
   });
 
+  test("pending undelivered calls are indexed by their message's ms, so an ack ranges only over the calls it cancels", async () => {
+    const redis = await connect();
+    const inbox = redisInboxStore({ redis, prefix });
+    const user = { companyId: "acme", userId: `user-${randomUUID()}` };
+    const phone = { ...user, deviceId: "phone" };
+    const keys = inboxKeys(prefix, user.companyId, user.userId);
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) ids.push((await inbox.append(user, "n", { index }, { undeliveredAfterMs: 3_600_000 })).message.id);
+    const byId = () => redis.zrange(keys.undeliveredById, 0, -1, "WITHSCORES");
+    const scored = (kept: string[]) => kept.flatMap((id) => [id, id.slice(0, id.indexOf("-"))]);
+    expect(await byId()).toEqual(scored(ids));
+
+    await inbox.ack(phone, ids[1]!);
+    expect(await redis.zrange(keys.undelivered, 0, -1)).toEqual(ids.slice(2));
+    expect(await byId()).toEqual(scored(ids.slice(2)));
+
+    // Calls recorded before the index existed are indexed by the next ack, and cancelled as before.
+    await redis.del(keys.undeliveredById);
+    await inbox.ack(phone, "0-1");
+    expect(await byId()).toEqual(scored(ids.slice(2)));
+    await inbox.ack(phone, ids[3]!);
+    expect(await redis.zrange(keys.undelivered, 0, -1)).toEqual(ids.slice(4));
+    expect(await byId()).toEqual(scored(ids.slice(4)));
+  });
+
   test("idempotency keys live in the user's hash tag, expire with the TTL, and cost nothing without a key", async () => {
     const redis = await connect();
     const ttlMs = 60_000;
