@@ -154,4 +154,24 @@ function registerInboxCursorCases(cases: InboxCases): void {
     await inbox.ack(phone, absent);
     assert.equal(await inbox.cursor(phone), absent);
   });
+
+  cases.withInstance(
+    "past maxCursorsPerUser the cursor moved longest ago is forgotten, and its device reads from the start",
+    async (inbox) => {
+      const user = freshUser();
+      const [first, second] = await appendSequence(inbox, user, 2);
+      const [laptop, phone, tablet, desk] = ["laptop", "phone", "tablet", "desk"].map((deviceId) => deviceOf(user, deviceId));
+      for (const device of [laptop!, phone!, tablet!]) await inbox.ack(device, first!.id);
+      // Moving a cursor makes it the newest; an ack that does not move it changes nothing.
+      await inbox.ack(laptop!, second!.id);
+      await inbox.ack(phone!, first!.id);
+      await inbox.ack(desk!, second!.id);
+      assert.equal(await inbox.cursor(phone!), null);
+      assert.equal(await inbox.cursor(tablet!), first!.id);
+      assert.equal(await inbox.cursor(laptop!), second!.id);
+      assert.equal(await inbox.cursor(desk!), second!.id);
+      assert.deepEqual(ids(await inbox.read(user, await inbox.cursor(phone!), 10)), ids([first!, second!]));
+    },
+    { factoryOptions: { maxCursorsPerUser: 3 } },
+  );
 }

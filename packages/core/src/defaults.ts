@@ -6,7 +6,7 @@ import {
   DEFAULT_PRESENCE_TTL_MS,
   DEFAULT_REVOCATION_POLL_INTERVAL_MS,
 } from "./engine/options.js";
-import { DEFAULT_INBOX_MAX_LENGTH, DEFAULT_INBOX_TTL_MS } from "./inbox/store.js";
+import { DEFAULT_INBOX_MAX_CURSORS_PER_USER, DEFAULT_INBOX_MAX_LENGTH, DEFAULT_INBOX_TTL_MS } from "./inbox/store.js";
 import { DEFAULT_COMPANY_LABEL_MAX } from "./kernel/metrics.js";
 import { DEFAULT_MAX_REVOCATIONS } from "./revocations/memory.js";
 import { DEFAULT_REVOCATION_TTL_MS } from "./revocations/store.js";
@@ -138,6 +138,8 @@ export const DEFAULTS = frozen({
     ttlMs: DEFAULT_INBOX_TTL_MS,
     /** Messages kept per user; the oldest go first. */
     maxLength: DEFAULT_INBOX_MAX_LENGTH,
+    /** Device cursors kept per user; the one moved longest ago goes first. */
+    maxCursorsPerUser: DEFAULT_INBOX_MAX_CURSORS_PER_USER,
   },
   /** Every document store's options (`DocumentStoreOptions`). */
   documents: {

@@ -56,7 +56,7 @@ describe("DEFAULTS", () => {
     exact(groups.presenceTiming, { ttlMs: true, heartbeatIntervalMs: true, sweepIntervalMs: true });
     exact(groups.revocationTiming, { ttlMs: true, pollIntervalMs: true });
     exact(groups.authExpiry, { warnBeforeMs: true, requireExpiry: true });
-    exact(groups.inbox, { ttlMs: true, maxLength: true });
+    exact(groups.inbox, { ttlMs: true, maxLength: true, maxCursorsPerUser: true });
     exact(groups.documents, { maxHistory: true, maxHistoryBytes: true, maxMutations: true, maxMutationWriters: true, mutationTtlMs: true });
     exact(groups.revocations, { maxRecords: true });
   });

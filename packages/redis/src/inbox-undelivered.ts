@@ -2,7 +2,7 @@ import type { UndeliveredClaim, UndeliveredOutcome, UserKey } from "@truss/core"
 import type { InboxMessage } from "@truss/protocol";
 import { decodeId, encodeId, inboxKeys, undeliveredIndexKeys, type SweepIndexKeys } from "./keys.js";
 import { SETTLE, TOUCH } from "./presence-sweep.js";
-import { LUA_AS_ARRAY, luaScript, runScript, type RedisClient } from "./script.js";
+import { LUA_AS_ARRAY, LUA_SERVER_NOW, luaScript, runScript, type RedisClient } from "./script.js";
 
 /**
  * Undelivered calls of the Redis inbox. Each user's pending calls are a
@@ -24,12 +24,6 @@ import { LUA_AS_ARRAY, luaScript, runScript, type RedisClient } from "./script.j
  * went out leaves the call indexed; a touch whose append never landed only
  * costs a claim that finds nothing due and settles the user away.
  */
-
-/** The clock of the scripts below: the server's, as for message ids. */
-const SERVER_NOW = `
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-`;
 
 /** Lua: whether inbox id `a` is at or before `b` (canonical decimal parts, compared by length then as text). */
 const LUA_ID_AT_OR_BEFORE = `
@@ -88,7 +82,7 @@ end
 // due calls whose message is still in the log and drops those whose message
 // is gone. Returns expired, { id, attempt, fields }..., the user's next
 // score ('' when none is left) and the server's now.
-const CLAIM = luaScript(`${SERVER_NOW}${LUA_AS_ARRAY}
+const CLAIM = luaScript(`${LUA_SERVER_NOW}${LUA_AS_ARRAY}
 local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 local claimed = {}
@@ -110,7 +104,7 @@ return { expired, asArray(claimed), nextCall, now }
 // KEYS: undelivered, attempts, undeliveredById. ARGV: id, attempt, retryAfterMs ('' for done).
 // A stale claim (another claim took the call, or an ack cancelled it) changes
 // nothing. Returns the call's new score after a retry, else ''.
-const SETTLE_CALL = luaScript(`${SERVER_NOW}
+const SETTLE_CALL = luaScript(`${LUA_SERVER_NOW}
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] or not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return '' end
 if ARGV[3] == '' then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -125,7 +119,7 @@ return tostring(due)
 
 // KEYS: due, writes. ARGV: limit, leaseMs. Leases up to `limit` users due
 // by the server's clock in the index. Returns now, then member, generation...
-const CLAIM_USERS = luaScript(`${SERVER_NOW}${LUA_AS_ARRAY}
+const CLAIM_USERS = luaScript(`${LUA_SERVER_NOW}${LUA_AS_ARRAY}
 local claimed = { now }
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))) do
   claimed[#claimed + 1] = member

@@ -11,7 +11,7 @@ import {
 import { type InboxMessage, isInboxId } from "@truss/protocol";
 import { LUA_DROP_CALLS, UndeliveredCallsIndex } from "./inbox-undelivered.js";
 import { checkPrefix, DEFAULT_PREFIX, inboxKeys, inboxStatsKey } from "./keys.js";
-import { luaScript, runScript, type RedisClient } from "./script.js";
+import { LUA_SERVER_NOW, luaScript, runScript, type RedisClient } from "./script.js";
 import { SharedTotals } from "./totals.js";
 
 /** Options of {@link redisInboxStore}. */
@@ -28,9 +28,7 @@ export interface RedisInboxStoreOptions extends InboxOptions {
 
 // The server's clock decides both the stream ids (XADD *) and the TTL cut-off,
 // so the two can never disagree, whatever the engine nodes' clocks say.
-const SERVER_NOW = `
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+const SERVER_NOW = `${LUA_SERVER_NOW}
 local minId = string.format('%.0f', now - tonumber(ARGV[1]) + 1)
 `;
 
@@ -112,20 +110,33 @@ local expired = redis.call('XTRIM', KEYS[1], 'MINID', minId)
 return { expired, redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3]) }
 `);
 
-// KEYS: cursors, undelivered, undeliveredAttempts, undeliveredById. ARGV:
-// device, id (canonical decimal parts, so comparing by length, then as text,
-// is exact even for sequences past 2^53). Cancels the user's undelivered
-// calls up to the id, whichever device's cursor it moves.
-const ACK = luaScript(`${LUA_DROP_CALLS}
-dropCalls(KEYS[2], KEYS[4], KEYS[3], nil, ARGV[2])
+// KEYS: cursors, cursorOrder, undelivered, undeliveredAttempts,
+// undeliveredById. ARGV: device, id (canonical decimal parts, so comparing
+// by length, then as text, is exact even for sequences past 2^53),
+// maxCursorsPerUser, ttlMs. Cancels the user's undelivered calls up to the
+// id, whichever device's cursor it moves. A cursor that moves is scored by
+// the server's time (above every other score, so the order is strict even
+// within a ms); past the cap the lowest scores are forgotten. Cursors left
+// by releases without the order are adopted as the oldest. Both keys expire
+// once no cursor moved for the TTL: every message at or before a cursor is
+// older than its move, so by then none is left that a device could skip.
+const ACK = luaScript(`${LUA_SERVER_NOW}${LUA_DROP_CALLS}
+dropCalls(KEYS[3], KEYS[5], KEYS[4], nil, ARGV[2])
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local ms, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
-  local currentMs, currentSeq = string.match(current, '^(%d+)-(%d+)$')
-  local newer = greater(ms, currentMs) or (ms == currentMs and greater(seq, currentSeq))
-  if not newer then return 0 end
-end
+if current and atOrBefore(ARGV[2], current) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+redis.call('ZADD', KEYS[2], math.max(now, (tonumber(newest) or 0) + 1), ARGV[1])
+if redis.call('HLEN', KEYS[1]) > redis.call('ZCARD', KEYS[2]) then
+  for _, device in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('ZADD', KEYS[2], 'NX', 0, device) end
+end
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if excess > 0 then
+  local forgotten = redis.call('ZPOPMIN', KEYS[2], excess)
+  for index = 1, #forgotten, 2 do redis.call('HDEL', KEYS[1], forgotten[index]) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 `);
 
@@ -147,11 +158,16 @@ return 1
  * most `10 × maxLength` per user (the `:idempotency:order` list, oldest
  * forgotten first).
  *
+ * Each device's cursor is a field of the user's `:cursors` hash: at most
+ * `maxCursorsPerUser` of them, the one moved longest ago forgotten first
+ * (the `:cursors:order` sorted set), and both keys expire once no cursor
+ * moved for the TTL, so cycling device ids cannot grow Redis without bound.
+ *
  * Undelivered calls (`undeliveredAfterMs`) are kept per user beside the
  * stream, recorded by the append's script and cancelled by the ack's, and
  * found through an index of users with due calls; see inbox-undelivered.ts.
  *
- * @throws RangeError when `ttlMs` or `maxLength` is not a positive integer.
+ * @throws RangeError when `ttlMs`, `maxLength` or `maxCursorsPerUser` is not a positive integer.
  */
 export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
   const { redis } = options;
@@ -163,6 +179,10 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
   }
   if (!(Number.isInteger(maxLength) && maxLength > 0)) {
     throw new RangeError(`redisInboxStore: maxLength must be a positive integer, got ${maxLength}`);
+  }
+  const maxCursorsPerUser = options.maxCursorsPerUser ?? DEFAULTS.inbox.maxCursorsPerUser;
+  if (!(Number.isInteger(maxCursorsPerUser) && maxCursorsPerUser > 0)) {
+    throw new RangeError(`redisInboxStore: maxCursorsPerUser must be a positive integer, got ${maxCursorsPerUser}`);
   }
   const drops = new SharedTotals(redis, inboxStatsKey(prefix), ["expired", "overCap"] as const);
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
@@ -219,7 +239,12 @@ export function redisInboxStore(options: RedisInboxStoreOptions): InboxStore {
 
     async ack(device, id) {
       const keys = keysOf(device);
-      await runScript(redis, ACK, [keys.cursors, keys.undelivered, keys.undeliveredAttempts, keys.undeliveredById], [device.deviceId, canonicalId(id)]);
+      await runScript(redis, ACK, [keys.cursors, keys.cursorOrder, keys.undelivered, keys.undeliveredAttempts, keys.undeliveredById], [
+        device.deviceId,
+        canonicalId(id),
+        maxCursorsPerUser,
+        ttlMs,
+      ]);
     },
 
     async cursor(device) {

@@ -115,8 +115,10 @@ export function sweepIndexKeys(prefix: string): SweepIndexKeys {
 export interface InboxKeys {
   /** The STREAM of messages. */
   log: string;
-  /** HASH of device id to the last acknowledged message id. */
+  /** HASH of device id to the last acknowledged message id; at most `maxCursorsPerUser` fields, expiring with the TTL once no cursor moves. */
   cursors: string;
+  /** ZSET of the devices in `cursors`, scored by when each cursor last moved (epoch ms): past the cap the lowest is forgotten. */
+  cursorOrder: string;
   /** HASH of idempotency key (as given, not encoded: it is a field, not a key) to the id of the first message stored with it. */
   idempotency: string;
   /**
@@ -138,10 +140,11 @@ export function inboxKeys(prefix: string, companyId: string, userId: string): In
   return new UserInboxKeys(`{${prefix}:inbox:${encodeId(companyId)}:${encodeId(userId)}}`);
 }
 
-/** A user's inbox keys, each built when it is read: an append or an ack names one to six of the seven. */
+/** A user's inbox keys, each built when it is read: an append or an ack names one to six of the eight. */
 const UserInboxKeys = lazyKeys<keyof InboxKeys>({
   log: ":log",
   cursors: ":cursors",
+  cursorOrder: ":cursors:order",
   idempotency: ":idempotency",
   idempotencyOrder: ":idempotency:order",
   undelivered: ":undelivered",

@@ -54,3 +54,13 @@ local function asArray(t)
   return out
 end
 `;
+
+/**
+ * Lua: `now`, the Redis server's clock in epoch ms. Scripts that time
+ * anything use it rather than a node's clock, so every node agrees with the
+ * stream ids `XADD *` assigns.
+ */
+export const LUA_SERVER_NOW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+`;

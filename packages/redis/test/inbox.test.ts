@@ -95,6 +95,31 @@ describe.runIf(requireRedisOrSkip("@truss/redis inbox tests"))("redisInboxStore 
     expect(await inbox.cursor(phone)).toBe("10-0");
   });
 
+  test("a user keeps maxCursorsPerUser cursors, in keys that expire with the TTL, however many device ids they cycle through", async () => {
+    const redis = await connect();
+    const ttlMs = 60_000;
+    const inbox = redisInboxStore({ redis, prefix, ttlMs, maxCursorsPerUser: 3 });
+    const user = { companyId: "acme", userId: `user-${randomUUID()}` };
+    const keys = inboxKeys(prefix, user.companyId, user.userId);
+    const { message } = await inbox.append(user, "n", {});
+    for (let index = 0; index < 20; index += 1) await inbox.ack({ ...user, deviceId: `device-${index}` }, message.id);
+    expect(await redis.hkeys(keys.cursors)).toEqual(["device-17", "device-18", "device-19"]);
+    expect(await redis.zrange(keys.cursorOrder, 0, -1)).toEqual(["device-17", "device-18", "device-19"]);
+    for (const key of [keys.cursors, keys.cursorOrder]) {
+      const pttl = await redis.pttl(key);
+      expect(pttl).toBeGreaterThan(ttlMs - 5_000);
+      expect(pttl).toBeLessThanOrEqual(ttlMs);
+    }
+
+    // Cursors kept before the cap are forgotten first, by the next ack that moves one.
+    await redis.hset(keys.cursors, { "old-1": message.id, "old-2": message.id });
+    await redis.persist(keys.cursors);
+    await inbox.ack({ ...user, deviceId: "device-17" }, `${Number(message.id.split("-")[0]) + 1}-0`);
+    expect((await redis.hkeys(keys.cursors)).sort()).toEqual(["device-17", "device-18", "device-19"]);
+    expect(await redis.pttl(keys.cursors)).toBeGreaterThan(ttlMs - 5_000);
+    expect(() => redisInboxStore({ redis, maxCursorsPerUser: 0 })).toThrow(RangeError);
+  });
+
   test("pending undelivered calls are indexed by their message's ms, so an ack ranges only over the calls it cancels", async () => {
     const redis = await connect();
     const inbox = redisInboxStore({ redis, prefix });

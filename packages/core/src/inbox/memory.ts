@@ -1,6 +1,7 @@
 import { removeOldest } from "../kernel/bounded-logs.js";
 import {
   compareInboxIds,
+  DEFAULT_INBOX_MAX_CURSORS_PER_USER,
   DEFAULT_INBOX_MAX_LENGTH,
   DEFAULT_INBOX_TTL_MS,
   INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE,
@@ -43,9 +44,6 @@ export interface MemoryInboxStoreOptions extends InboxOptions {
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
-
-/** Default cursors kept per user. */
-const DEFAULT_MAX_CURSORS_PER_USER = 100;
 
 /** A stored message: its data kept as JSON text, so nothing a caller holds can change it. */
 interface StoredMessage {
@@ -119,7 +117,7 @@ interface UserInbox {
  * @param options.ttlMs How long a message is kept; default 24 hours (`DEFAULTS.inbox.ttlMs`).
  * @param options.maxLength Messages kept per user; default 1,000 (`DEFAULTS.inbox.maxLength`).
  * @param options.maxBytesPerCompany Bytes of messages one company may hold; default 64 MiB.
- * @param options.maxCursorsPerUser Device cursors kept per user; default 100.
+ * @param options.maxCursorsPerUser Device cursors kept per user; default 100 (`DEFAULTS.inbox.maxCursorsPerUser`).
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive number, or a quota not a positive integer.
  */
@@ -134,7 +132,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   const maxKeys = INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE * maxLength;
   const { maxBytesPerCompany, maxCursorsPerUser } = checkPositiveIntegers("memoryInboxStore", {
     maxBytesPerCompany: options.maxBytesPerCompany ?? DEFAULT_MEMORY_BYTES_PER_COMPANY,
-    maxCursorsPerUser: options.maxCursorsPerUser ?? DEFAULT_MAX_CURSORS_PER_USER,
+    maxCursorsPerUser: options.maxCursorsPerUser ?? DEFAULT_INBOX_MAX_CURSORS_PER_USER,
   });
 
   /** companyId → userId → inbox: nested, never joined into one key, so no ids can collide. */

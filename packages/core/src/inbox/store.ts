@@ -65,7 +65,9 @@ export interface InboxStore {
   /**
    * Moves the device's cursor forward to `id`; never moves it back. Cancels
    * the user's undelivered calls of messages up to `id`, whichever device
-   * acknowledged them.
+   * acknowledged them. A user keeps at most `maxCursorsPerUser` cursors:
+   * past it the one moved longest ago is forgotten, so its device reads
+   * from the start again (`cursor` is `null`).
    */
   ack(device: DeviceRef, id: string): Promise<void>;
   /** The last id the device acknowledged, or `null` if it never did. */
@@ -182,12 +184,23 @@ export interface InboxOptions {
   ttlMs?: number;
   /** How many messages a user's inbox keeps; the oldest go first. Default 1,000. */
   maxLength?: number;
+  /**
+   * How many devices' cursors one user's inbox keeps. Past it the cursor
+   * moved longest ago is forgotten: that device is then sent the kept
+   * messages again (same ids, which `@truss/client` drops), so cycling
+   * device ids cannot grow the store without bound.
+   *
+   * @default 100
+   */
+  maxCursorsPerUser?: number;
 }
 
 /** Default inbox TTL: 24 hours. */
 export const DEFAULT_INBOX_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default inbox length cap: 1,000 messages a user. */
 export const DEFAULT_INBOX_MAX_LENGTH = 1000;
+/** Default device cursors kept per user: 100. */
+export const DEFAULT_INBOX_MAX_CURSORS_PER_USER = 100;
 
 /**
  * How many idempotency keys a store remembers per user, as a multiple of its

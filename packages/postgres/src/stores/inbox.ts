@@ -56,7 +56,9 @@ interface MessageRow {
  * `sweepIntervalMs`, started by a call of this store and never delaying it)
  * clears users whose every message expired, so an inbox nobody reads again
  * does not stay. Everything dropped is counted in `inbox_totals`, shared by
- * every node. Cursors never expire, as in the Redis store.
+ * every node. Cursors are kept, at most `maxCursorsPerUser` per user: an
+ * ack that moves one forgets the user's cursors moved longest ago past it
+ * (`inbox_ack`, migration 007).
  *
  * Undelivered calls (`undeliveredAfterMs`) are rows of `inbox_undelivered`
  * (migration 005), recorded in the append's statement, deleted by an ack
@@ -67,7 +69,7 @@ interface MessageRow {
  * Every call rejects within `timeoutMs` (default 5 s) when PostgreSQL cannot
  * be reached, and works again, without a restart, once it can.
  *
- * @throws RangeError when `ttlMs`, `maxLength` or a sweep option is not a positive integer.
+ * @throws RangeError when `ttlMs`, `maxLength`, `maxCursorsPerUser` or a sweep option is not a positive integer.
  * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` when the idempotency key is malformed, from `ack` when the id is not an inbox id, and from any call whose ids, event name or key contain U+0000, which PostgreSQL text cannot hold.
  */
 export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxStore {
@@ -76,6 +78,10 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
   if (!(Number.isSafeInteger(ttlMs) && ttlMs > 0)) throw new RangeError(`postgresInboxStore: ttlMs must be a positive integer of ms, got ${ttlMs}`);
   if (!(Number.isSafeInteger(maxLength) && maxLength > 0 && maxLength < 2 ** 31 / INBOX_IDEMPOTENCY_KEYS_PER_MESSAGE)) {
     throw new RangeError(`postgresInboxStore: maxLength must be a positive integer, got ${maxLength}`);
+  }
+  const maxCursorsPerUser = options.maxCursorsPerUser ?? DEFAULTS.inbox.maxCursorsPerUser;
+  if (!(Number.isSafeInteger(maxCursorsPerUser) && maxCursorsPerUser > 0 && maxCursorsPerUser < 2 ** 31)) {
+    throw new RangeError(`postgresInboxStore: maxCursorsPerUser must be a positive integer, got ${maxCursorsPerUser}`);
   }
   const sql = new Statements("postgresInboxStore", options);
   const s = sql.schema;
@@ -125,16 +131,8 @@ export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxSto
     async ack(device, id) {
       checkUser(device, { deviceId: device.deviceId });
       const [ms, seq] = parseId(id);
-      // One statement: the cursor moves and the calls it covers are cancelled together.
-      await sql.rows(
-        `WITH cancelled AS (
-           DELETE FROM ${s}.inbox_undelivered u WHERE u.company_id = $1 AND u.user_id = $2 AND (u.ms, u.seq) <= ($4::bigint, $5::bigint)
-         )
-         INSERT INTO ${s}.inbox_cursors AS c (company_id, user_id, device_id, ms, seq) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (company_id, user_id, device_id) DO UPDATE SET ms = excluded.ms, seq = excluded.seq
-         WHERE (c.ms, c.seq) < (excluded.ms, excluded.seq)`,
-        [device.companyId, device.userId, device.deviceId, ms, seq],
-      );
+      // One call: the cursor moves, the calls it covers are cancelled and the cursors past the cap forgotten together.
+      await sql.rows(`SELECT ${s}.inbox_ack($1, $2, $3, $4, $5, $6)`, [device.companyId, device.userId, device.deviceId, ms, seq, maxCursorsPerUser]);
     },
 
     async cursor(device) {

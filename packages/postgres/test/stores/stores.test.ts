@@ -6,7 +6,7 @@ import { freshSchema, type FreshSchema } from "../support/postgres.js";
 
 /**
  * What the conformance suites cannot see: the bounded sweep that clears
- * inboxes and streams nobody touches again, a document written in the
+ * inboxes and streams nobody touches again, the cursor cap's rows and races, a document written in the
  * application's own transaction through the same SQL function the store
  * uses, and the options `postgresStores` refuses.
  */
@@ -45,6 +45,31 @@ describe("postgresStores", () => {
     const again = await inbox.append(idle, "expense:approved", { index: 9 }, { idempotencyKey: "k0" });
     expect(again.duplicate).toBe(false);
     expect(await inbox.read(idle, null, 10)).toEqual([again.message]);
+  });
+
+  test("a user keeps maxCursorsPerUser cursors however many device ids they cycle through, and acks at the cap at once all land", async () => {
+    const inbox = postgresInboxStore({ pool: db.pool, schema: db.schema, maxCursorsPerUser: 3 });
+    const user = { companyId: fresh("company"), userId: fresh("user") };
+    const devices = async () =>
+      (await db.pool.query(`SELECT device_id FROM "${db.schema}".inbox_cursors WHERE company_id = $1 AND user_id = $2 ORDER BY device_id`, [user.companyId, user.userId])).rows.map(
+        (row: { device_id: string }) => row.device_id,
+      );
+    const { message } = await inbox.append(user, "n", {});
+    const [ms] = message.id.split("-");
+    for (let index = 0; index < 20; index += 1) await inbox.ack({ ...user, deviceId: `device-${index}` }, message.id);
+    expect(await devices()).toEqual(["device-17", "device-18", "device-19"]);
+
+    // Cursors stored before the cap count as the oldest.
+    await db.pool.query(`INSERT INTO "${db.schema}".inbox_cursors (company_id, user_id, device_id, ms, seq, moved) VALUES ($1, $2, 'old', $3, 0, 0)`, [user.companyId, user.userId, ms]);
+    await inbox.ack({ ...user, deviceId: "device-17" }, `${ms}-1`);
+    expect(await devices()).toEqual(["device-17", "device-18", "device-19"]);
+
+    // Each ack forgets what others are not moving at that moment, so none waits on another.
+    await Promise.all(Array.from({ length: 30 }, (_, index) => inbox.ack({ ...user, deviceId: `racer-${index % 10}` }, `${ms}-${2 + index}`)));
+    await inbox.ack({ ...user, deviceId: "last" }, `${ms}-99`);
+    expect(await devices()).toHaveLength(3);
+    expect(await inbox.cursor({ ...user, deviceId: "last" })).toBe(`${ms}-99`);
+    expect(() => postgresInboxStore({ pool: db.pool, schema: db.schema, maxCursorsPerUser: 0 })).toThrow(RangeError);
   });
 
   test("a stream idle past ttlMs + idleMs is swept, and its next call starts a new epoch", async () => {
