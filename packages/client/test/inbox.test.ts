@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import { memoryInboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
@@ -103,4 +103,78 @@ test("a handler that throws is reported; the message counts as handled and later
   await waitFor(() => handled.length === 2);
   expect(handled).toEqual([{ n: 1 }, { n: 2 }]);
   expect(errors.map((error) => [error.code, error.message])).toEqual([["HANDLER_ERROR", "A onInbox handler threw: could not render"]]);
+});
+
+describe("when the server's store cannot be read as the device connects", () => {
+  /** A memory inbox whose next `failures` reads fail as a dropped Redis connection does. */
+  function flakyInbox() {
+    const inbox = memoryInboxStore();
+    const flaky = {
+      ...inbox,
+      failures: 0,
+      read(...args: Parameters<typeof inbox.read>) {
+        if (flaky.failures <= 0) return inbox.read(...args);
+        flaky.failures--;
+        return Promise.reject(new Error("Connection is closed."));
+      },
+    };
+    return flaky;
+  }
+
+  /** Opens a second session of the same device, with an empty dedup store: what it is handed was never acknowledged. */
+  async function unacknowledged(url: string): Promise<unknown[]> {
+    const again = openClient(url, alice);
+    const replayed: unknown[] = [];
+    again.onInbox((message) => void replayed.push(message.data));
+    await waitForStatus(again, "connected");
+    await sleep(150);
+    again.close();
+    return replayed;
+  }
+
+  test("the queued messages and one sent live meanwhile are each handed to the app once, in order, and acknowledged", async () => {
+    const inbox = flakyInbox();
+    server = await startServer({ inbox });
+    for (const n of [1, 2, 3]) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
+    inbox.failures = 1;
+    const client = openClient(server.url, alice);
+    const handled: unknown[] = [];
+    client.onInbox((message) => void handled.push(message.data));
+    await waitForStatus(client, "connected");
+    await server.engine.toUser("acme", "alice").emit("notification:new", { n: 4 });
+    await waitFor(() => handled.length >= 4, { message: "four messages handled" });
+    await sleep(150);
+    expect(handled).toEqual([1, 2, 3, 4].map((n) => ({ n })));
+    client.close();
+    expect(await unacknowledged(server.url)).toEqual([]);
+  });
+
+  test("a session the server ends because the store stays down is reconnected, and the backlog handed over once", async () => {
+    const inbox = flakyInbox();
+    server = await startServer({ inbox });
+    for (const n of [1, 2, 3]) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
+    // The first read and each of the server's retries fail; the next session's read succeeds.
+    inbox.failures = 8;
+    const client = openClient(server.url, alice);
+    const handled: unknown[] = [];
+    const errors: string[] = [];
+    client.onInbox((message) => void handled.push(message.data));
+    client.onError((error) => void errors.push(error.code));
+    // The server retries for about half a minute: only timeouts are faked, the sockets stay real.
+    const connected = new Promise<void>((resolve) => client.onStatus((status) => void (status === "connected" && resolve())));
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      await connected;
+      await server.engine.toUser("acme", "alice").emit("notification:new", { n: 4 });
+      await vi.advanceTimersByTimeAsync(35_000);
+    } finally {
+      vi.useRealTimers();
+    }
+    await waitFor(() => handled.length >= 4, { message: "four messages handled after the reconnection" });
+    await sleep(150);
+    expect(errors).toEqual(["STORE_UNAVAILABLE"]);
+    expect(handled).toEqual([1, 2, 3, 4].map((n) => ({ n })));
+    client.close();
+    expect(await unacknowledged(server.url)).toEqual([]);
+  });
 });

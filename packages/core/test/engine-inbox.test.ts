@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import { collect, connectAs, createClient, open, request, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import { memoryInboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
@@ -208,5 +208,78 @@ describe("toUser with an idempotency key", () => {
     expect(received).toEqual([retried]);
     expect(await inbox.read({ companyId: "acme", userId: "alice" }, null, 10)).toEqual([retried]);
     device.close();
+  });
+});
+
+describe("when the store cannot be read as a device connects", () => {
+  /** A memory inbox whose next `failures` reads fail as a dropped Redis connection does. */
+  function flakyInbox(failures: number) {
+    const inbox = memoryInboxStore();
+    const flaky = {
+      ...inbox,
+      failures,
+      read(...args: Parameters<typeof inbox.read>) {
+        if (flaky.failures <= 0) return inbox.read(...args);
+        flaky.failures--;
+        return Promise.reject(new Error("Connection is closed."));
+      },
+    };
+    return flaky;
+  }
+
+  test("its backlog is read again, and live messages wait behind it: the device is never sent one past a backlog it has not got", async () => {
+    const inbox = flakyInbox(0);
+    server = await startTestServer({ inbox });
+    const backlog: InboxMessage[] = [];
+    for (let n = 1; n <= 3; n++) backlog.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n }));
+    inbox.failures = 1;
+    const device = createClient(server.url, phone);
+    const received = collect<InboxMessage>(device, "inbox:message");
+    const errors = collect<{ code: string }>(device, "error");
+    await open(device);
+    // Sent while the backlog is still unread: the device must not get it first and acknowledge it.
+    const live = await server.engine.toUser("acme", "alice").emit("notification:new", { n: 4 });
+    await sleep(50);
+    expect(received, "nothing before the backlog").toEqual([]);
+
+    await waitFor(() => received.length === 4, { message: "the backlog, then the live message" });
+    await sleep(100);
+    expect(received).toEqual([...backlog, live]);
+    expect(errors).toEqual([]);
+    expect(device.connected).toBe(true);
+    device.close();
+  });
+
+  test("a store that stays down ends the session with STORE_UNAVAILABLE, and the device's next session gets the backlog", async () => {
+    const inbox = flakyInbox(0);
+    server = await startTestServer({ inbox });
+    const backlog: InboxMessage[] = [];
+    for (let n = 1; n <= 3; n++) backlog.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n }));
+    inbox.failures = Number.POSITIVE_INFINITY;
+    const device = createClient(server.url, phone);
+    const received = collect<InboxMessage>(device, "inbox:message");
+    const errors = collect<{ code: string }>(device, "error");
+    const disconnects = collect<string>(device, "disconnect");
+    // The retries span about half a minute: only timeouts are faked, the sockets stay real.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      await open(device);
+      await server.engine.toUser("acme", "alice").emit("notification:new", { n: 4 });
+      await vi.advanceTimersByTimeAsync(35_000);
+    } finally {
+      vi.useRealTimers();
+    }
+    await waitFor(() => disconnects.length === 1, { message: "the session to end" });
+    expect(disconnects).toEqual(["io server disconnect"]);
+    expect(errors.map((error) => error.code)).toEqual(["STORE_UNAVAILABLE"]);
+    expect(received).toEqual([]);
+
+    inbox.failures = 0;
+    const again = createClient(server.url, phone);
+    const replayed = collect<InboxMessage>(again, "inbox:message");
+    await open(again);
+    await waitFor(() => replayed.length === 4, { message: "the whole backlog on the next session" });
+    expect(replayed.map((message) => message.data)).toEqual([1, 2, 3, 4].map((n) => ({ n })));
+    again.close();
   });
 });

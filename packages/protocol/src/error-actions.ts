@@ -91,7 +91,9 @@ export const CONNECTION_ACTIONS = {
  * Codes of the `error` event the server sends right before it ends a session
  * on purpose; the disconnect that follows is for that reason, and
  * {@link CONNECTION_ACTIONS} says what comes next. An `error` event with any
- * other code is a notice: the session goes on.
+ * other code is a notice: the session goes on. `STORE_UNAVAILABLE` is also
+ * the notice of a request sent without an ack; it ends the session only when
+ * the disconnect follows it.
  */
 export const SESSION_ENDING_CODES: readonly ErrorCode[] = [
   "SERVER_SHUTTING_DOWN",
@@ -101,6 +103,8 @@ export const SESSION_ENDING_CODES: readonly ErrorCode[] = [
   "TOO_MANY_CONNECTIONS",
   "ACCESS_REVOKED",
   "FORBIDDEN",
+  // The device's queued inbox messages could not be loaded: reconnecting loads them (see `@truss/core`'s inbox).
+  "STORE_UNAVAILABLE",
 ];
 
 /** What a client does about `code`, for the request whose answer carried it ({@link ERROR_ACTIONS}). */

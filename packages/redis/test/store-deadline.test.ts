@@ -8,6 +8,7 @@ import {
   request,
   requireRedisOrSkip,
   servesAgain,
+  sleep,
   startRedisServer,
   startTestServer,
   waitFor,
@@ -145,6 +146,40 @@ describe.runIf(requireRedisOrSkip("the engine's store deadline against a real Re
     } finally {
       phone.close();
       office.close();
+    }
+  }, 20_000);
+
+  test("a device that connects while Redis is paused gets its queued messages once Redis answers, before any sent meanwhile", async () => {
+    const cara = { userId: "cara", companyId: "acme", roles: ["member"], deviceId: "phone" };
+    const queued: InboxMessage[] = [];
+    for (let n = 1; n <= 3; n++) queued.push(await server.engine.toUser("acme", "cara").emit("expense:approved", { n }));
+    const phone = createClient(server.url, cara);
+    const received = collect<InboxMessage>(phone, "inbox:message");
+    const errors = collect<{ code: string }>(phone, "error");
+    try {
+      await admin.call("CLIENT", "PAUSE", String(PAUSE_MS), "ALL");
+      try {
+        phone.connect();
+        await waitFor(() => phone.connected, { timeoutMs: PAUSE_MS, message: "the phone let in during the pause" });
+        // Not confirmed within the bound; Redis stores it once the pause ends, and the engine pushes it then.
+        const late = await server.engine
+          .toUser("acme", "cara")
+          .emit("expense:approved", { n: 4 })
+          .then(() => null, (error: unknown) => error);
+        expect(late).toMatchObject({ code: "STORE_UNAVAILABLE" });
+        expect(received).toEqual([]);
+      } finally {
+        await admin.call("CLIENT", "UNPAUSE");
+      }
+      await waitFor(() => received.length >= 4, { timeoutMs: 5000, message: "the queued messages, then the one stored late" });
+      await sleep(200);
+      expect(received.map((message) => message.data)).toEqual([1, 2, 3, 4].map((n) => ({ n })));
+      expect(received.slice(0, 3)).toEqual(queued);
+      expect(errors).toEqual([]);
+      expect(phone.connected).toBe(true);
+      expect(unhandled.take()).toEqual([]);
+    } finally {
+      phone.close();
     }
   }, 20_000);
 });

@@ -13,7 +13,7 @@ import {
   type InboxStore,
   type UserKey,
 } from "./store.js";
-import { PROTOCOL_EVENTS } from "@truss/protocol";
+import { PROTOCOL_EVENTS, type ErrorPayload } from "@truss/protocol";
 import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, onNodeEvent, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
@@ -67,7 +67,7 @@ const RECENTLY_PUSHED = 10_000;
 /** What the inbox keeps for one socket: where its delivery stands. */
 export interface Delivery {
   readonly connection: Connection;
-  /** While a replay or catch-up reads the store, live messages wait here, so the device sees ids in order. */
+  /** While a replay or catch-up reads the store, and until a failed one is read again, live messages wait here, so the device sees ids in order and never past a backlog it was not sent. */
   held: InboxMessage[] | null;
   /** How far the store has been read for this socket: a live message up to it was sent by that read. */
   readUpTo: string | null;
@@ -166,7 +166,8 @@ export class InboxService {
     const delivery: Delivery = { connection, held: [], readUpTo: null };
     this.deliveries.set(connection, delivery);
     this.byUser.add(connection.userKey, delivery);
-    await this.catchUp(delivery, { final: true });
+    // A failed first read keeps the delivery holding: retried in the background, as after a resubscribe.
+    if (!(await this.catchUp(delivery, { final: false }))) void this.retryCatchUps([delivery]);
   }
 
   /** Forgets a connection. */
@@ -193,27 +194,42 @@ export class InboxService {
    * sockets read at once, so a node with tens of thousands of sockets does not
    * meet a Redis that just came back with all their reads together. The store
    * client reconnects on its own schedule and may still be down when the
-   * subscriber is back, so sockets whose read failed are tried again, with
-   * backoff, for about half a minute before they are told to reconnect.
+   * subscriber is back, so sockets whose read failed are retried (see
+   * {@link retryCatchUps}).
    */
   private async catchUpAll(): Promise<void> {
-    let pending = [...this.byUser.all()].filter((delivery) => delivery.held === null);
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      const final = attempt === CATCH_UP_RETRY_DELAYS_MS.length;
-      for (const delivery of pending) delivery.held = [];
-      const failed: Delivery[] = [];
-      let next = 0;
-      const worker = async () => {
-        while (next < pending.length) {
-          const delivery = pending[next++]!;
-          if (!(await this.catchUp(delivery, { final }))) failed.push(delivery);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, pending.length) }, worker));
-      if (final || failed.length === 0) return;
+    const idle = [...this.byUser.all()].filter((delivery) => delivery.held === null);
+    for (const delivery of idle) delivery.held = [];
+    await this.retryCatchUps(await this.catchUpEach(idle, { final: false }));
+  }
+
+  /**
+   * Reads again, with backoff, for deliveries whose catch-up failed, for
+   * about half a minute; the last failure ends the session (see
+   * {@link catchUp}). They hold their live messages all the while: a device
+   * sent a live message past a backlog it never got would acknowledge it,
+   * and its cursor would pass the backlog for good.
+   */
+  private async retryCatchUps(failed: Delivery[]): Promise<void> {
+    for (let attempt = 0; attempt < CATCH_UP_RETRY_DELAYS_MS.length && failed.length > 0; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, CATCH_UP_RETRY_DELAYS_MS[attempt]).unref());
-      pending = failed.filter((delivery) => delivery.connection.socket.connected && delivery.held === null);
+      const connected = failed.filter((delivery) => delivery.connection.socket.connected);
+      failed = await this.catchUpEach(connected, { final: attempt === CATCH_UP_RETRY_DELAYS_MS.length - 1 });
     }
+  }
+
+  /** Catches up each delivery, at most {@link CATCH_UP_CONCURRENCY} at once; resolves with those whose read failed. */
+  private async catchUpEach(deliveries: Delivery[], { final }: { final: boolean }): Promise<Delivery[]> {
+    const failed: Delivery[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < deliveries.length) {
+        const delivery = deliveries[next++]!;
+        if (!(await this.catchUp(delivery, { final }))) failed.push(delivery);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, deliveries.length) }, worker));
+    return failed;
   }
 
   /**
@@ -221,29 +237,24 @@ export class InboxService {
    * device acknowledged) and what earlier reads sent, then what arrived live
    * meanwhile. A live message sent before a catch-up may come again; the
    * client drops it by id, as with any at-least-once delivery. The delivery
-   * must be holding (`held` not null) when this is called. Resolves whether
-   * the store could be read; when it could not and this was the `final` try,
-   * the socket is told to reconnect.
+   * must be holding (`held` not null) when this is called, and stays holding
+   * when the store could not be read, for the next try. Resolves whether it
+   * could; when it could not and this was the `final` try, the session is
+   * ended with `STORE_UNAVAILABLE`, so the client reconnects and replays.
    */
   private async catchUp(delivery: Delivery, { final }: { final: boolean }): Promise<boolean> {
     try {
       await this.readFromStore(delivery);
-      return true;
     } catch (error) {
-      if (final) {
-        delivery.connection.socket.emit(PROTOCOL_EVENTS.error, {
-          code: "STORE_UNAVAILABLE",
-          message: "Queued messages could not be loaded; reconnect to try again.",
-        });
-      }
       this.ctx.logger.warn("inbox replay failed", {
         userId: delivery.connection.principal.userId,
         error: messageOf(error),
       });
+      if (final) endSession(delivery.connection);
       return false;
-    } finally {
-      this.flushHeld(delivery);
     }
+    this.flushHeld(delivery);
+    return true;
   }
 
   private async readFromStore(delivery: Delivery): Promise<void> {
@@ -351,6 +362,23 @@ function newestAcked(ids: unknown): string {
     if (index === ids.length) return newest as string;
   }
   throw clientRefusal("INVALID_PAYLOAD", `inbox:ack takes { ids } with 1 to ${MAX_ACK_IDS} inbox ids.`);
+}
+
+/** Why a session whose backlog could not be read is ended: a session-ending code, so clients reconnect with backoff. */
+const REPLAY_FAILED: ErrorPayload = {
+  code: "STORE_UNAVAILABLE",
+  message: "Queued messages could not be loaded; this session ends so that the client reconnects and loads them.",
+};
+
+/**
+ * Ends a session whose backlog the store would not give: the live messages
+ * it held are dropped (the store keeps them), and the client's reconnection
+ * replays from its cursor. Left open, the device would be sent live messages
+ * past the backlog, acknowledge them, and never be sent the backlog.
+ */
+function endSession({ socket }: Connection): void {
+  socket.emit(PROTOCOL_EVENTS.error, REPLAY_FAILED);
+  socket.disconnect(true);
 }
 
 function newer(a: string | null, b: string | null): string | null {
