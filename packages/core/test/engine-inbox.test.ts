@@ -106,6 +106,34 @@ test("an ack of several ids moves the cursor to the newest of them, wherever it 
   device.close();
 });
 
+test("an ack of an id the device was never sent moves its cursor no further than what it was sent", async () => {
+  server = await startTestServer();
+  const future = "9999999999999999-0";
+  // A device sent nothing yet, and one sent a single message, both acknowledge an id far in the future.
+  const laptopSession = await connectAs(server.url, laptop);
+  expect((await request(laptopSession, "inbox:ack", { ids: [future] })).ok).toBe(true);
+  let phoneSession = await connectAs(server.url, phone);
+  const live = collect<InboxMessage>(phoneSession, "inbox:message");
+  const first = await server.engine.toUser("acme", "alice").emit("notification:new", { n: 0 });
+  await waitFor(() => live.length === 1);
+  expect((await request(phoneSession, "inbox:ack", { ids: [future] })).ok).toBe(true);
+  laptopSession.close();
+  phoneSession.close();
+
+  const later: InboxMessage[] = [];
+  for (let n = 1; n <= 3; n++) later.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n }));
+  phoneSession = createClient(server.url, phone);
+  const laptopAgain = createClient(server.url, laptop);
+  const [onPhone, onLaptop] = [collect<InboxMessage>(phoneSession, "inbox:message"), collect<InboxMessage>(laptopAgain, "inbox:message")];
+  await Promise.all([open(phoneSession), open(laptopAgain)]);
+  await waitFor(() => onPhone.length === 3 && onLaptop.length === 4, { message: "the replays" });
+  await sleep(50);
+  expect(onPhone).toEqual(later);
+  expect(onLaptop).toEqual([first, ...later]);
+  phoneSession.close();
+  laptopAgain.close();
+});
+
 test("the inbox's length cap drops the oldest and metrics report it", async () => {
   const { memoryInboxStore } = await import("@truss/core");
   server = await startTestServer({ inbox: memoryInboxStore({ maxLength: 3 }) });

@@ -51,7 +51,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
   const on = (event: string, handler: EventHandler) => handlers.set(event, handler);
 
   on(PROTOCOL_EVENTS.authRefresh, (connection, payload) => services.refreshAuth(connection, requireString(payload, "token", 16_384)));
-  on(PROTOCOL_EVENTS.inboxAck, (connection, payload) => services.inbox.ack(connection.principal, (payload as { ids?: unknown } | undefined)?.ids));
+  on(PROTOCOL_EVENTS.inboxAck, (connection, payload) => services.inbox.ack(connection, (payload as { ids?: unknown } | undefined)?.ids));
   on(PROTOCOL_EVENTS.presenceList, (connection, payload) => services.presence.listFor(connection, payload));
   on(PROTOCOL_EVENTS.presenceJoin, (connection, payload) => services.scopedPresence.join(connection, payload));
   on(PROTOCOL_EVENTS.presenceSet, async (connection, payload) => services.scopedPresence.set(connection, payload));

@@ -1,4 +1,3 @@
-import type { Principal } from "../kernel/principal.js";
 import type { Connection } from "../kernel/connection.js";
 import { clientRefusal, messageOf, TrussError } from "../kernel/errors.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
@@ -71,6 +70,8 @@ export interface Delivery {
   held: InboxMessage[] | null;
   /** How far the store has been read for this socket: a live message up to it was sent by that read. */
   readUpTo: string | null;
+  /** The newest id sent to this socket, from a read or live: its device's acks move its cursor no further. */
+  sentUpTo: string | null;
 }
 
 /** Limits on what `toUser` stores. */
@@ -163,7 +164,7 @@ export class InboxService {
    * arrived meanwhile: live messages for its user are held until then.
    */
   async open(connection: Connection): Promise<void> {
-    const delivery: Delivery = { connection, held: [], readUpTo: null };
+    const delivery: Delivery = { connection, held: [], readUpTo: null, sentUpTo: null };
     this.deliveries.set(connection, delivery);
     this.byUser.add(connection.userKey, delivery);
     // A failed first read keeps the delivery holding: retried in the background, as after a resubscribe.
@@ -178,10 +179,20 @@ export class InboxService {
     this.byUser.delete(connection.userKey, delivery);
   }
 
-  /** Moves the device's cursor past the acknowledged ids. */
-  async ack(principal: Principal, ids: unknown): Promise<void> {
-    const newest = newestAcked(ids);
-    const { companyId, userId, deviceId } = principal;
+  /**
+   * Moves the device's cursor past the acknowledged ids, but never past the
+   * newest id this socket was sent: an id it was never sent (a device's bug,
+   * or one far in the future) would skip every message stored up to it. An
+   * ack past it is taken as an ack of it, silently, since a device may
+   * acknowledge on a new socket what it got on the one before, before the
+   * replay has resent it; an ack on a socket sent nothing yet moves nothing.
+   */
+  async ack(connection: Connection, ids: unknown): Promise<void> {
+    const acked = newestAcked(ids);
+    const sentUpTo = this.deliveries.get(connection)?.sentUpTo ?? null;
+    if (sentUpTo === null) return;
+    const newest = compareInboxIds(acked, sentUpTo) > 0 ? sentUpTo : acked;
+    const { companyId, userId, deviceId } = connection.principal;
     await storeCall(this.ctx, "inbox", "ack", () => this.store.ack({ companyId, userId, deviceId }, newest));
     // Inbox ids are `<ms stored>-<seq>`: the lag of the newest acknowledged message, stored → acknowledged.
     const storedAt = Number.parseInt(newest, 10);
@@ -310,6 +321,7 @@ export class InboxService {
     try {
       const { socket } = delivery.connection;
       if (!writeEncoded(socket, outgoing)) socket.emit(PROTOCOL_EVENTS.inboxMessage, message);
+      if (delivery.sentUpTo === null || compareInboxIds(message.id, delivery.sentUpTo) > 0) delivery.sentUpTo = message.id;
     } catch (error) {
       this.ctx.metrics.inc("truss_inbox_undeliverable_total");
       this.ctx.logger.error("an inbox message could not be encoded and was skipped", {
