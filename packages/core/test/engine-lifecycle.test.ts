@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { expect, test } from "vitest";
-import { createRealtimeEngine, memoryPresenceStore, memoryScopedPresenceStore } from "@truss/core";
+import { createRealtimeEngine, memoryDocumentStore, memoryInboxStore, memoryPresenceStore, memoryScopedPresenceStore, memoryStreamStore } from "@truss/core";
 import { collect, connectAs, expectNoNewHandles, handleCounts, request, sleep, startTestServer, testAuth, waitFor, withTimeout } from "@truss/test-utils";
 
 const alice = { userId: "alice", companyId: "acme" };
@@ -66,6 +66,32 @@ test("close() leaves no timer, socket or server of the engine's behind", async (
   await new Promise((resolve) => http.close(resolve));
   for (const socket of sockets) socket.close();
   await expectNoNewHandles(before);
+});
+
+test("once close() has started, sends and document writes reject SERVER_SHUTTING_DOWN and store nothing; reads go on", async () => {
+  const inbox = memoryInboxStore();
+  const streams = memoryStreamStore();
+  const documents = memoryDocumentStore();
+  const server = await startTestServer({ inbox, streams, documents });
+  const { engine } = server;
+  const note = ["acme", "note", "n-1"] as const;
+  await engine.documents.update(...note, { baseVersion: 0, changes: { title: "site diary" } });
+  const writes = () => [
+    engine.toUser("acme", "alice").emit("expense:approved", { id: "e-1" }),
+    engine.toCompany("acme").emit("stock:updated", { sku: "s-1" }),
+    engine.toTopic("acme", "project:p1").emit("project:updated", { id: "p1" }),
+    engine.documents.update(...note, { baseVersion: 1, changes: { status: "open" } }),
+    engine.documents.rollback(...note, 1),
+  ];
+
+  const closing = server.close();
+  // Right at the call, while the engine is still closing, and once it has closed.
+  const during = writes();
+  await closing;
+  for (const write of [...during, ...writes()]) await expect(write).rejects.toMatchObject({ code: "SERVER_SHUTTING_DOWN" });
+  expect(await inbox.read({ companyId: "acme", userId: "alice" }, null, 10)).toEqual([]);
+  for (const stream of ["company", "topic:project:p1"]) expect(await streams.read({ companyId: "acme", stream }, 0, 10)).toMatchObject({ entries: [] });
+  expect(await engine.documents.get(...note)).toMatchObject({ version: 1, data: { title: "site diary" } });
 });
 
 test("toCompany before attach explains what to do", () => {

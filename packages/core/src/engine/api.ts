@@ -208,7 +208,9 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
 
   /**
    * Tells every client `SERVER_SHUTTING_DOWN`, disconnects it, takes its
-   * presence offline and stops every timer. Idempotent.
+   * presence offline and stops every timer. Idempotent. From the call on,
+   * `toUser`, `toCompany` and `toTopic` emits and `documents.update` and
+   * `rollback` reject with `SERVER_SHUTTING_DOWN` and store nothing.
    */
   close(): Promise<void>;
 }

@@ -149,7 +149,13 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       // With a policy, only sockets whose read it allowed (watchers) hear a document's commits.
       this.policy.configured ? "watchers" : "company",
     );
-    this.documents = this.documentService.api();
+    const documents = this.documentService.api();
+    // Writes, like sends, are refused once close() has started; reads go on.
+    this.documents = {
+      ...documents,
+      update: (...args) => this.unlessClosing(() => documents.update(...args)),
+      rollback: (...args) => this.unlessClosing(() => documents.rollback(...args)),
+    };
     this.handshake = new Handshake(this.ctx, resolved, this.presenceService, this.revocations, () => this.closing);
     this.dispatcher = new Dispatcher(this.ctx, this.handlers, limits);
     this.slowConsumers = new SlowConsumerGuard(this.ctx, limits.maxBufferedBytes, (visit) => this.connections.forEach(visit));
@@ -235,9 +241,11 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     return {
       emit: (event, data, options) => {
         assertApplicationEvent(event);
-        const published = this.streams.publish(key, room, event, data, options);
-        this.countBroadcast(key.companyId, scope);
-        return published;
+        return this.unlessClosing(() => {
+          const published = this.streams.publish(key, room, event, data, options);
+          this.countBroadcast(key.companyId, scope);
+          return published;
+        });
       },
       volatile: {
         emit: (event, data) => {
@@ -269,16 +277,28 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     assertIds("toUser(companyId, userId)", { companyId, userId });
     return {
       emit: (event, data, options) =>
-        traced("truss.to_user", SPAN_KIND.internal, { "truss.event": String(event).slice(0, 100), "truss.company_id": companyId }, async (span) => {
-          assertApplicationEvent(event);
-          const { message, duplicate } = await this.inboxService.send({ companyId, userId }, event, data, options);
-          span.set("truss.inbox.duplicate", duplicate);
-          span.set("truss.inbox.message_id", message.id);
-          // A repeat of an idempotent send is not a new event.
-          if (!duplicate) this.countBroadcast(companyId, "user");
-          return message;
-        }),
+        this.unlessClosing(() =>
+          traced("truss.to_user", SPAN_KIND.internal, { "truss.event": String(event).slice(0, 100), "truss.company_id": companyId }, async (span) => {
+            assertApplicationEvent(event);
+            const { message, duplicate } = await this.inboxService.send({ companyId, userId }, event, data, options);
+            span.set("truss.inbox.duplicate", duplicate);
+            span.set("truss.inbox.message_id", message.id);
+            // A repeat of an idempotent send is not a new event.
+            if (!duplicate) this.countBroadcast(companyId, "user");
+            return message;
+          }),
+        ),
     };
+  }
+
+  /**
+   * Runs a server API call that stores something (a send, a document write),
+   * or rejects it with `SERVER_SHUTTING_DOWN` once `close()` has started: an
+   * engine going away takes no new work, and the caller (a job still running
+   * at shutdown) must not be told it was stored.
+   */
+  private unlessClosing<T>(call: () => Promise<T>): Promise<T> {
+    return this.closing ? Promise.reject(new TrussError(SHUTTING_DOWN.code, SHUTTING_DOWN.message)) : call();
   }
 
   handle<E extends ClientEventName<C>>(event: E, handler: ClientEventHandler<C, E>): this {
