@@ -27,12 +27,12 @@ export interface PostgresOutboxSourceOptions {
 }
 
 /**
- * How many of the oldest pending rows a claim looks at for streams to take:
- * `limit` times this, and at least {@link HEAD_WINDOW_MIN}. Streams whose
- * first pending row is further back wait until older rows are published.
+ * How many streams a claim looks at, and how many of the oldest pending rows
+ * it reads besides: `limit` times this, and at least {@link CANDIDATES_MIN}.
+ * Bounds a claim's work however many streams and rows are pending.
  */
-const HEAD_WINDOW_FACTOR = 10;
-const HEAD_WINDOW_MIN = 1000;
+const CANDIDATES_FACTOR = 10;
+const CANDIDATES_MIN = 1000;
 
 interface ClaimedRow {
   id: string;
@@ -50,6 +50,17 @@ interface ClaimedRow {
 }
 
 /**
+ * A row of the claim's answer: a claimed row, or, the one row when none was
+ * claimed, nulls; each carries where the next claim's scan of streams
+ * starts (null: from the first stream again).
+ */
+type ClaimAnswer = { next_stream: string | null } & (ClaimedRow | { [column in keyof ClaimedRow]: null });
+
+function isClaimed(row: ClaimAnswer): row is ClaimAnswer & ClaimedRow {
+  return row.id !== null;
+}
+
+/**
  * The relay's side of a PostgreSQL outbox. A claim is a transaction on a
  * pooled connection: it locks the oldest pending row of up to `limit`
  * streams with `FOR UPDATE SKIP LOCKED` (holding a stream's oldest row is
@@ -57,6 +68,14 @@ interface ClaimedRow {
  * until `settle` deletes the published rows, marks the failed ones, and
  * commits. A relay that dies mid-batch leaves its transaction to be rolled
  * back by PostgreSQL, and its rows to the next claim.
+ *
+ * The streams to take are found per stream, not per row, so a long backlog
+ * in one stream never hides another stream's rows: a skip-scan of the
+ * `(stream, id)` index yields each pending stream's oldest row (the streams
+ * after where the previous claim's scan stopped, in turn, when there are
+ * more than a claim looks at), joined by the streams of the oldest pending
+ * rows overall. The streams with the oldest rows are taken first, and each
+ * takes an equal part of the batch.
  */
 export class PostgresOutboxSource implements OutboxSource {
   private readonly claimSql: string;
@@ -72,6 +91,8 @@ export class PostgresOutboxSource implements OutboxSource {
   /** A wake-up that came while nobody waited: the next wait returns at once. */
   private woken = false;
   private readonly waiters = new Set<() => void>();
+  /** Where the next claim's scan of streams starts (the stream names after it come first): "" for the first. */
+  private nextStream = "";
 
   constructor(
     private readonly pool: Pool,
@@ -84,13 +105,22 @@ export class PostgresOutboxSource implements OutboxSource {
     this.claimTimeoutMs = positive(options.claimTimeoutMs, 60_000, "claimTimeoutMs");
     this.maxReconnectDelayMs = positive(options.maxReconnectDelayMs, 5000, "maxReconnectDelayMs");
     const table = `${schema}.outbox`;
-    // A stream's oldest pending row is its head, and the first of its rows among the oldest
-    // pending rows overall: heads are looked for there, so a claim reads a bounded window of
-    // rows however long the backlog, oldest streams first.
-    this.claimSql = `WITH oldest AS (
+    // A stream's oldest pending row is its head. Heads come from a skip-scan of the (stream, id) index, one
+    // index probe per stream ($2 streams from $3 on, and the stream after them, where the next claim starts),
+    // and from the oldest $2 pending rows, so the streams with the oldest rows are seen when there are more
+    // streams than one scan takes. The claim always answers one row: with nothing claimed, its id is null.
+    this.claimSql = `WITH RECURSIVE scanned AS (
+        (SELECT stream, id, 1 AS n FROM ${table} WHERE failed_at IS NULL AND stream >= $3 ORDER BY stream, id LIMIT 1)
+        UNION ALL
+        SELECT next.stream, next.id, s.n + 1 FROM scanned s CROSS JOIN LATERAL (
+          SELECT stream, id FROM ${table} t WHERE t.failed_at IS NULL AND t.stream > s.stream ORDER BY t.stream, t.id LIMIT 1
+        ) next WHERE s.n <= $2
+      ), oldest AS (
         SELECT id, stream FROM ${table} WHERE failed_at IS NULL ORDER BY id LIMIT $2
       ), heads AS (
-        SELECT DISTINCT ON (stream) id FROM oldest ORDER BY stream, id
+        SELECT id FROM scanned WHERE n <= $2
+        UNION
+        (SELECT DISTINCT ON (stream) id FROM oldest ORDER BY stream, id)
       ), held AS (
         SELECT o.stream FROM ${table} o WHERE o.id IN (SELECT id FROM heads) AND o.failed_at IS NULL
         ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
@@ -98,13 +128,16 @@ export class PostgresOutboxSource implements OutboxSource {
         -- Each stream held takes an equal part of the batch, read as the first rows of that stream
         -- through the (stream, id) index, however many rows the streams hold in all.
         SELECT stream, greatest(1, $1 / count(*) OVER ()) AS n FROM held
+      ), claimed AS (
+        SELECT r.* FROM share s CROSS JOIN LATERAL (
+          SELECT * FROM ${table} t WHERE t.stream = s.stream AND t.failed_at IS NULL ORDER BY t.id LIMIT s.n FOR UPDATE
+        ) r
       )
-      SELECT r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key, r.undelivered::text AS undelivered,
+      SELECT (SELECT stream FROM scanned WHERE n > $2) AS next_stream,
+        r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key, r.undelivered::text AS undelivered,
         (extract(epoch FROM clock_timestamp() - r.created_at) * 1000)::float8 AS age_ms,
         (extract(epoch FROM r.created_at) * 1000000)::bigint::text AS created_us
-      FROM share s CROSS JOIN LATERAL (
-        SELECT * FROM ${table} t WHERE t.stream = s.stream AND t.failed_at IS NULL ORDER BY t.id LIMIT s.n FOR UPDATE
-      ) r
+      FROM (SELECT) one LEFT JOIN claimed r ON true
       -- r.id, the bigint: the output column id is text, and "10" sorts before "9".
       ORDER BY r.id`;
     this.settleDeleteSql = `DELETE FROM ${table} WHERE id = ANY($1::bigint[])`;
@@ -130,7 +163,10 @@ export class PostgresOutboxSource implements OutboxSource {
       await client.query(
         `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}; SET LOCAL lock_timeout = ${Math.min(this.claimTimeoutMs, 10_000)}`,
       );
-      const { rows } = await client.query<ClaimedRow>(this.claimSql, [limit, Math.max(HEAD_WINDOW_MIN, limit * HEAD_WINDOW_FACTOR)]);
+      const candidates = Math.max(CANDIDATES_MIN, limit * CANDIDATES_FACTOR);
+      const { rows: answer } = await client.query<ClaimAnswer>(this.claimSql, [limit, candidates, this.nextStream]);
+      this.nextStream = answer[0]?.next_stream ?? "";
+      const rows = answer.filter(isClaimed);
       if (rows.length === 0) {
         await client.query("COMMIT");
         release();
