@@ -37,12 +37,33 @@ function migrationsDir(): string {
 /**
  * The SQL migrations shipped in the package (`dist/migrations/`), in order: for
  * an application that runs its migrations with its own tool (replace
- * `__SCHEMA__` with the quoted schema name and record the versions applied).
+ * `__SCHEMA__` with the quoted schema name and record the versions applied;
+ * with a schema name holding `$$`, also quote the function bodies with a
+ * dollar-quote tag other than `$$`).
  */
 export async function migrations(): Promise<Migration[]> {
   const dir = migrationsDir();
   const names = (await readdir(dir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
   return Promise.all(names.map(async (name) => ({ version: Number.parseInt(name, 10), name, sql: await readFile(join(dir, name), "utf8") })));
+}
+
+/**
+ * A migration's SQL for the quoted `schema`. Replaced by functions, as `$$`
+ * in a replacement string means `$`. Function bodies are quoted `$$ ... $$`,
+ * which a schema name holding `$$` would end early: they are then quoted
+ * with a tag the name does not hold.
+ */
+function sqlIn(schema: string, sql: string): string {
+  const quote = schema.includes("$$") ? unusedDollarTag(schema) : "$$";
+  return sql.replaceAll("$$", () => quote).replaceAll("__SCHEMA__", () => schema);
+}
+
+/** A dollar-quote tag (`$truss0$`, `$truss1$`, ...) that `text` does not hold. */
+function unusedDollarTag(text: string): string {
+  for (let n = 0; ; n++) {
+    const tag = `$truss${n}$`;
+    if (!text.includes(tag)) return tag;
+  }
 }
 
 /**
@@ -74,7 +95,7 @@ export async function migrate(pool: Pick<Pool, "connect">, options: MigrateOptio
         if (done.has(migration.version)) continue;
         await client.query("BEGIN");
         try {
-          await client.query(migration.sql.replaceAll("__SCHEMA__", schema));
+          await client.query(sqlIn(schema, migration.sql));
           await client.query(`INSERT INTO ${schema}.truss_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
           await client.query("COMMIT");
         } catch (error) {
