@@ -1,7 +1,16 @@
-import { DEFAULTS, outboxEntry, type OutboxEmitOptions, type OutboxLimits, type OutboxTarget, type OutboxSource, type OutboxUserEmitOptions } from "@truss/core";
+import { DEFAULTS, outboxEntry, TrussError, type OutboxEmitOptions, type OutboxEntry, type OutboxLimits, type OutboxTarget, type OutboxSource, type OutboxUserEmitOptions } from "@truss/core";
 import type { Pool } from "pg";
 import { quotedSchema } from "./schema.js";
 import { PostgresOutboxSource, type PostgresOutboxSourceOptions } from "./source.js";
+import { refuseNul } from "./stores/sql.js";
+
+/**
+ * Longest company id, user id or topic an outbox row takes, in bytes of
+ * UTF-8: two of them and the longest idempotency key fit in one index row
+ * of the PostgreSQL stores (at most 2,704 bytes), so a row written is a row
+ * the stores can take.
+ */
+const MAX_OUTBOX_ID_BYTES = 512;
 
 /** The channel every outbox NOTIFYs on, with its schema as the payload. */
 export const OUTBOX_CHANNEL = "truss_outbox";
@@ -55,7 +64,9 @@ export interface OutboxEmitter<Options extends OutboxEmitOptions = OutboxEmitOpt
    * published unless and until it commits. Resolves once the row is written.
    *
    * @throws TypeError (as a rejection) for an id, topic, event or option the engine would refuse.
-   * @throws TrussError `INVALID_PAYLOAD` or `PAYLOAD_TOO_LARGE` (as a rejection), before anything is written.
+   * @throws TrussError `INVALID_PAYLOAD` or `PAYLOAD_TOO_LARGE` (as a rejection), before anything is written;
+   * `INVALID_PAYLOAD` too for an id, topic, event or key with U+0000 (PostgreSQL text cannot hold it), or an id
+   * or topic longer than {@link MAX_OUTBOX_ID_BYTES}.
    */
   emit(event: string, data: unknown, options?: Options): Promise<void>;
 }
@@ -125,6 +136,7 @@ export function postgresOutbox(pool: Pool, options: PostgresOutboxOptions = {}):
   const emitter = (tx: OutboxQueryable, target: OutboxTarget): OutboxEmitter<OutboxUserEmitOptions> => ({
     async emit(event, data, emitOptions) {
       const entry = outboxEntry(target, event, data, emitOptions, limits);
+      refuseUnstorable(entry);
       const topic = target.kind === "topic" ? target.topic : null;
       const userId = target.kind === "user" ? target.userId : null;
       const undelivered = entry.undelivered === undefined ? null : JSON.stringify(entry.undelivered);
@@ -144,4 +156,21 @@ export function postgresOutbox(pool: Pool, options: PostgresOutboxOptions = {}):
     },
     source: (sourceOptions = {}) => new PostgresOutboxSource(pool, schema, schemaName, sourceOptions),
   };
+}
+
+/**
+ * Refuses, at the application's call, an entry the PostgreSQL stores could
+ * never take: the relay would publish it only to have it refused.
+ *
+ * @throws TrussError `INVALID_PAYLOAD` for U+0000 in an id, topic, event or
+ * key, or an id or topic over {@link MAX_OUTBOX_ID_BYTES}.
+ */
+function refuseUnstorable({ target, event, idempotencyKey }: OutboxEntry): void {
+  const who = `outbox ${target.kind === "company" ? "toCompany" : target.kind === "topic" ? "toTopic" : "toUser"}(...).emit`;
+  const ids = { companyId: target.companyId, ...(target.kind === "topic" ? { topic: target.topic } : {}), ...(target.kind === "user" ? { userId: target.userId } : {}) };
+  refuseNul(who, { ...ids, event, idempotencyKey });
+  for (const [name, value] of Object.entries(ids)) {
+    const bytes = Buffer.byteLength(value);
+    if (bytes > MAX_OUTBOX_ID_BYTES) throw new TrussError("INVALID_PAYLOAD", `${who}: ${name} is ${bytes} bytes of UTF-8; the PostgreSQL stores take at most ${MAX_OUTBOX_ID_BYTES}.`);
+  }
 }

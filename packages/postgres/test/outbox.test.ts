@@ -3,8 +3,8 @@ import type { UndeliveredCall } from "@truss/core";
 import { ERROR_CODES } from "@truss/protocol";
 import { sleep, startTcpProxy, waitFor } from "@truss/test-utils";
 import type { TrussClient } from "@truss/client";
-import { postgresOutbox } from "../src/index.js";
-import { freshSchema, type FreshSchema } from "./support/postgres.js";
+import { postgresOutbox, postgresStores } from "../src/index.js";
+import { freshSchema, randomCjk, type FreshSchema } from "./support/postgres.js";
 import { device, outboxRows, startRelayNode, transaction, type RelayNode } from "./support/relay.js";
 
 let db: FreshSchema;
@@ -205,6 +205,25 @@ describe("checked at the call, inside the transaction", () => {
     expect(await outboxRows(db.pool, db.schema)).toEqual([]);
   });
 
+  test("an id, topic, event or key PostgreSQL text cannot hold (U+0000), or an id or topic over 512 bytes, is refused with INVALID_PAYLOAD", async () => {
+    const writer = postgresOutbox(db.pool, { schema: db.schema }).with(db.pool);
+    const refused = [
+      () => writer.toCompany("ac\u0000me").emit("x", {}),
+      () => writer.toUser("acme", "al\u0000ice").emit("x", {}),
+      () => writer.toCompany("acme").emit("x\u0000y", {}),
+      () => writer.toCompany("acme").emit("x", {}, { idempotencyKey: "k\u0000" }),
+      () => writer.toUser("acme", randomCjk(171)).emit("x", {}),
+      () => writer.toCompany("c".repeat(513)).emit("x", {}),
+    ];
+    for (const [index, emit] of refused.entries()) {
+      await expect(emit(), `emit ${index}`).rejects.toMatchObject({ code: "INVALID_PAYLOAD", message: expect.stringMatching(/U\+0000|bytes of UTF-8/) });
+    }
+    expect(await outboxRows(db.pool, db.schema)).toEqual([]);
+    // At the limit, and U+0000 inside the data (JSON escapes it), are taken.
+    await writer.toUser("acme", randomCjk(170)).emit("x", { note: "a\u0000b" });
+    expect(await outboxRows(db.pool, db.schema)).toHaveLength(1);
+  });
+
   test("the data written is the data at the call: changing the object afterwards changes nothing", async () => {
     const outbox = postgresOutbox(db.pool, { schema: db.schema });
     const data = { expenseId: "e-6", when: new Date("2026-01-02T03:04:05Z") };
@@ -338,5 +357,21 @@ describe("rows written around outbox.with(), by another release or by hand", () 
     expect(left).toHaveLength(malformed.length);
     for (const row of left) expect(ERROR_CODES).toContain(row.failed_code);
     expect(node.relay.stats).toMatchObject({ published: 2, failed: malformed.length });
+  });
+
+  test("a row whose user id PostgreSQL cannot index in the inbox is marked failed with INVALID_PAYLOAD at once, not retried", async () => {
+    const engine = { ...postgresStores(db.pool, { schema: db.schema }), logger: { warn: () => undefined, error: () => undefined } };
+    node = await startRelayNode(db.pool, db.schema, { pollIntervalMs: 50, engine });
+    const office = await deviceOf(bob, "project:updated");
+    // Written by hand: the outbox's own index holds the short stream key, the inbox's holds the id itself.
+    await db.pool.query(`INSERT INTO "${db.schema}".outbox (stream, kind, company_id, user_id, event, data) VALUES ('user:"acme":"long"', 'user', 'acme', $1, 'expense:approved', '{}')`, [
+      randomCjk(1000),
+    ]);
+    await transaction(db.pool, (tx) => node!.outbox.with(tx).toCompany("acme").emit("project:updated", { projectId: "p-after" }));
+
+    await waitFor(() => office.heard.length === 1, { message: "the row of another stream" });
+    await waitFor(async () => (await outboxRows(db.pool, db.schema))[0]?.failed_code === "INVALID_PAYLOAD", { message: "the row marked failed" });
+    expect(await outboxRows(db.pool, db.schema)).toEqual([expect.objectContaining({ failed_message: expect.stringMatching(/SQLSTATE 54000/) })]);
+    expect(node.relay.stats).toMatchObject({ published: 1, failed: 1, retried: 0 });
   });
 });

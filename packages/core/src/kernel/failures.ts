@@ -42,7 +42,10 @@ export function encodeFailure(error: unknown, what: string, notJson: ErrorPayloa
  * A programming error or a value the store could not take (`TypeError`,
  * `RangeError`, `URIError`, a failed clone) is a bug, not an outage: it becomes
  * `INTERNAL_ERROR`, so it neither tells clients to retry nor counts as a
- * store error. A call with no answer within the store's deadline
+ * store error. A store's own `TrussError` keeps its code: a value the store
+ * can never hold (too long for its index, a character it cannot store) is
+ * refused with `INVALID_PAYLOAD`, which clients and the outbox relay do not
+ * retry. A call with no answer within the store's deadline
  * (`limits.storeTimeoutMs`, see `deadlines.ts`) fails as a driver's
  * error does. Every call, failed or not, is timed in
  * `truss_store_call_duration_seconds{store, operation}`.

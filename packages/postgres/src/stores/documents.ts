@@ -60,7 +60,8 @@ interface CompareAndSetRow {
  * @param options.maxMutationWriters Writers whose mutation ids a document keeps; default 100.
  * @param options.mutationTtlMs How long a mutation id is remembered; default 7 days.
  * @throws RangeError when an option is not a positive integer.
- * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `compareAndSet` when the data is not a JSON object or the mutation id is empty (nothing is written); from any call whose ids (or `updatedBy`, mutation id, writer) contain U+0000, which PostgreSQL text cannot hold.
+ * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `compareAndSet` when the data is not a JSON object or the mutation id is empty (nothing is written).
+ * @throws TrussError `INVALID_PAYLOAD` from any call whose ids (or `updatedBy`, mutation id, writer) contain U+0000, which PostgreSQL text cannot hold, or that PostgreSQL refuses for good (an id too long to index).
  */
 export function postgresDocumentStore(options: PostgresDocumentStoreOptions): DocumentStore {
   const { maxHistory, maxHistoryBytes, maxMutations, maxMutationWriters, maxMutationHorizons, mutationTtlMs } = resolveDocumentStoreOptions(

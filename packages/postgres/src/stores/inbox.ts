@@ -70,7 +70,8 @@ interface MessageRow {
  * be reached, and works again, without a restart, once it can.
  *
  * @throws RangeError when `ttlMs`, `maxLength`, `maxCursorsPerUser` or a sweep option is not a positive integer.
- * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` when the idempotency key is malformed, from `ack` when the id is not an inbox id, and from any call whose ids, event name or key contain U+0000, which PostgreSQL text cannot hold.
+ * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` when the idempotency key is malformed, from `ack` when the id is not an inbox id.
+ * @throws TrussError `INVALID_PAYLOAD` from any call whose ids, event name or key contain U+0000, which PostgreSQL text cannot hold, or that PostgreSQL refuses for good (an id too long to index).
  */
 export function postgresInboxStore(options: PostgresInboxStoreOptions): InboxStore {
   const ttlMs = options.ttlMs ?? DEFAULTS.inbox.ttlMs;

@@ -1,3 +1,4 @@
+import { TrussError } from "@truss/core";
 import type { Pool, PoolClient, QueryConfig, QueryResultRow } from "pg";
 import { guardPoolErrors } from "../pool.js";
 import { quotedSchema } from "../schema.js";
@@ -30,6 +31,8 @@ export interface PostgresStoreConnection {
  * connection PostgreSQL dropped or that timed out mid-statement is never
  * reused). A client that arrives after the call gave up is handed straight
  * back, unused, so a call that rejected on its deadline never runs later.
+ * A value PostgreSQL refuses for good rejects with `INVALID_PAYLOAD`
+ * ({@link refusedValue}), not as an outage.
  */
 export class Statements {
   /** The schema, quoted for SQL. */
@@ -71,8 +74,10 @@ export class Statements {
       return result.rows as R[];
     } catch (error) {
       client.removeListener("error", ignore);
-      client.release(error instanceof Error ? error : true);
-      throw error;
+      const refused = refusedValue(error);
+      // A refused value leaves the connection as it was: it goes back to the pool.
+      client.release(refused ? undefined : error instanceof Error ? error : true);
+      throw refused ?? error;
     }
   }
 
@@ -117,15 +122,34 @@ function ignore(): void {}
 const LOCK_TIMEOUT_MARGIN_MS = 20;
 
 /**
+ * SQLSTATE classes of a value PostgreSQL refuses whatever the moment: 22,
+ * data exception (a character it cannot hold, a malformed or out-of-range
+ * value), and 54, program limit exceeded (an id too long for an index row).
+ */
+const REFUSED_VALUE_CLASSES = new Set(["22", "54"]);
+
+/**
+ * `error` as `INVALID_PAYLOAD` when it is PostgreSQL refusing a value of the
+ * call for good, else undefined. Taken for an outage (`STORE_UNAVAILABLE`),
+ * it would be retried forever: by clients, and by an outbox relay that never
+ * marks the row failed.
+ */
+export function refusedValue(error: unknown): TrussError | undefined {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  if (!(error instanceof Error) || typeof code !== "string" || code.length !== 5 || !REFUSED_VALUE_CLASSES.has(code.slice(0, 2))) return undefined;
+  return new TrussError("INVALID_PAYLOAD", `PostgreSQL cannot store a value of this call (SQLSTATE ${code}: ${error.message}); the same call is refused again.`, { cause: error });
+}
+
+/**
  * Refuses text PostgreSQL cannot store: a `text` value never holds U+0000,
- * so an id, event name or key with one would fail in the database, where the
- * engine would take it for an outage (and clients would retry it forever).
+ * so an id, event name or key with one is refused before it reaches the
+ * database.
  *
- * @throws TypeError naming `who` and the value's name.
+ * @throws TrussError `INVALID_PAYLOAD` naming `who` and the value's name.
  */
 export function refuseNul(who: string, values: Record<string, string | null | undefined>): void {
   for (const [name, value] of Object.entries(values)) {
-    if (typeof value === "string" && value.includes("\u0000")) throw new TypeError(`${who}: ${name} must not contain U+0000, which PostgreSQL text cannot hold`);
+    if (typeof value === "string" && value.includes("\u0000")) throw new TrussError("INVALID_PAYLOAD", `${who}: ${name} must not contain U+0000, which PostgreSQL text cannot hold.`);
   }
 }
 

@@ -61,7 +61,8 @@ interface ReadRow {
  * be reached, and works again, without a restart, once it can.
  *
  * @throws RangeError when `size`, `ttlMs`, `idleMs` or a sweep option is not a positive integer.
- * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` (as a rejection, nothing stored) when the idempotency key is malformed, from `read` when `after` is not an offset, and from any call whose ids, event name or key contain U+0000, which PostgreSQL text cannot hold.
+ * @throws TypeError when `pool` is not a pg Pool or `schema` not an SQL identifier; from `append` (as a rejection, nothing stored) when the idempotency key is malformed, from `read` when `after` is not an offset.
+ * @throws TrussError `INVALID_PAYLOAD` from any call whose ids, event name or key contain U+0000, which PostgreSQL text cannot hold, or that PostgreSQL refuses for good (an id too long to index).
  */
 export function postgresStreamStore(options: PostgresStreamStoreOptions): StreamStore {
   const { size, ttlMs, idleMs } = resolveStreamStoreOptions("postgresStreamStore", options);

@@ -189,7 +189,7 @@ describe("postgresStores", () => {
     expect(await streams.read(stream, 0, 10)).toMatchObject({ epoch, top: 1 });
   });
 
-  test("ids, event names and keys with U+0000, which PostgreSQL text cannot hold, are refused with a TypeError and nothing is stored", async () => {
+  test("ids, event names and keys with U+0000, which PostgreSQL text cannot hold, are refused with INVALID_PAYLOAD and nothing is stored", async () => {
     const { documents, inbox, streams } = postgresStores(db.pool, { schema: db.schema });
     const companyId = fresh("company");
     const nul = "a\u0000b";
@@ -208,7 +208,7 @@ describe("postgresStores", () => {
       () => streams.append({ companyId, stream: "company" }, "project:updated", {}, { idempotencyKey: nul }),
       () => streams.read({ companyId: nul, stream: "company" }, 0, 10),
     ];
-    for (const [index, call] of calls.entries()) await expect(call(), `call ${index}`).rejects.toThrow(TypeError);
+    for (const [index, call] of calls.entries()) await expect(call(), `call ${index}`).rejects.toMatchObject({ code: "INVALID_PAYLOAD" });
     const { rows } = await db.pool.query(
       `SELECT (SELECT count(*) FROM "${db.schema}".documents WHERE company_id = $1) + (SELECT count(*) FROM "${db.schema}".inbox_users WHERE company_id = $1)
        + (SELECT count(*) FROM "${db.schema}".streams WHERE company_id = $1) AS n`,

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { randomInt, randomUUID } from "node:crypto";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -41,6 +41,11 @@ export async function freshSchema(connection: pg.PoolConfig = SHARED_POSTGRES, p
       await pool.end();
     },
   };
+}
+
+/** `length` random CJK characters (3 bytes each in UTF-8): text PostgreSQL cannot compress to fit an index row. */
+export function randomCjk(length: number): string {
+  return Array.from({ length }, () => String.fromCharCode(0x4e00 + randomInt(20_000))).join("");
 }
 
 /** A PostgreSQL server of the test's own, to stop, kill and restart. */
