@@ -1,8 +1,8 @@
-import { startTcpProxy, type TcpProxy } from "@truss/test-utils";
+import { sleep, startTcpProxy, type TcpProxy } from "@truss/test-utils";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { freshSchema, SHARED_POSTGRES, type FreshSchema } from "./support/postgres.js";
-import { startRelayNode } from "./support/relay.js";
+import { device, outboxRows, startRelayNode, transaction } from "./support/relay.js";
 
 let db: FreshSchema;
 let proxy: TcpProxy;
@@ -31,4 +31,35 @@ test("engine.close() returns while the database does not answer the relay (conne
   await node.close();
   expect(Date.now() - started).toBeLessThan(15_000);
   proxy.release();
+});
+
+test("a claim still waiting for a pooled connection when the engine closes publishes nothing once it gets one: its rows stay pending", { timeout: 30_000 }, async () => {
+  // The application's pool, shared with the relay, with its one connection held by the application.
+  const pool = new pg.Pool({ ...SHARED_POSTGRES, max: 1 });
+  try {
+    const node = await startRelayNode(pool, db.schema, { pollIntervalMs: 50, source: { listen: false } });
+    const phone = await device(node.server.url, { companyId: "acme", userId: "alice", deviceId: "alice-phone" }, "expense:approved");
+    await sleep(200);
+    const held = await pool.connect();
+    await transaction(db.pool, (tx) => node.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-1" }));
+    // The relay's claim now waits for the held connection.
+    await sleep(200);
+    expect(pool.waitingCount).toBe(1);
+
+    const closed = node.close();
+    await sleep(100);
+    held.release();
+    await closed;
+    await sleep(500);
+    phone.client.close();
+    expect(phone.heard).toEqual([]);
+    expect(node.relay.stats).toMatchObject({ published: 0, batches: 0 });
+    expect(await outboxRows(db.pool, db.schema)).toEqual([expect.objectContaining({ event: "expense:approved", failed_code: null })]);
+    // Given back, not held: another relay can claim it at once.
+    const batch = await node.outbox.source({ listen: false }).claim(10);
+    expect(batch?.rows.map((row) => row.data)).toEqual([{ expenseId: "e-1" }]);
+    await batch!.settle({ done: [], failed: [] });
+  } finally {
+    await pool.end();
+  }
 });

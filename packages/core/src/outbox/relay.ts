@@ -7,7 +7,7 @@ import { consoleLogger, guardedLogger, silentLogger, type Logger } from "../kern
 import { secondsSince, type MetricsRegistry } from "../kernel/metrics.js";
 import type { UndeliveredChoice } from "../undelivered/options.js";
 import { outboxStream } from "./entry.js";
-import type { OutboxFailure, OutboxRow, OutboxSource } from "./source.js";
+import type { OutboxBatch, OutboxFailure, OutboxRow, OutboxSource } from "./source.js";
 
 /** The relay's timing and batch size: the third argument of {@link relay}. */
 export interface OutboxRelayOptions {
@@ -59,7 +59,10 @@ export interface OutboxRelay {
    * Stops claiming, lets the batch in progress finish and settle (waiting
    * at most 10 s: a database that does not answer must not hold up a
    * shutdown; rows of an unsettled batch are claimed again), and stops the
-   * source listening. Called by the engine's `close()` too; idempotent.
+   * source listening. A claim still waiting when it is called (for a pooled
+   * connection, say) publishes nothing, even if it resolves after `close()`
+   * returned: its batch is given back. Called by the engine's `close()` too;
+   * idempotent.
    */
   close(): Promise<void>;
 }
@@ -196,6 +199,11 @@ class OutboxRelayLoop implements OutboxRelay {
       let transient: PublishFailure | null = null;
       try {
         const batch = await this.source.claim(this.options.batchSize);
+        if (batch && signal.aborted) {
+          // A claim that waited (for a pooled connection, say) past the start of close(): nothing more is published.
+          await this.giveBack(batch);
+          return;
+        }
         if (!batch || batch.rows.length === 0) {
           this.setLag(0);
           this.recovered();
@@ -281,6 +289,11 @@ class OutboxRelayLoop implements OutboxRelay {
       default:
         throw new TypeError(`outbox row ${row.id} has no target the relay knows (kind ${JSON.stringify((target as { kind?: unknown } | undefined)?.kind)}).`);
     }
+  }
+
+  /** Releases a batch unpublished: its rows stay pending, for the next claim of any relay. */
+  private async giveBack(batch: OutboxBatch): Promise<void> {
+    await batch.settle({ done: [], failed: [] }).catch((error: unknown) => this.logger.warn("outbox batch claimed during shutdown could not be given back", { error: messageOf(error) }));
   }
 
   /** Counts and logs (once, here) a row marked failed. */
