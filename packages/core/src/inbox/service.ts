@@ -15,6 +15,7 @@ import {
 import { PROTOCOL_EVENTS, type ErrorPayload } from "@truss/protocol";
 import { ADAPTER_RESUBSCRIBED_EVENT, isClustered, onNodeEvent, type EngineContext } from "../kernel/context.js";
 import { storeCall } from "../kernel/failures.js";
+import { catchUpEach, retryEach } from "../kernel/catch-up.js";
 import { Groups } from "../kernel/groups.js";
 import { handJson, jsonCopy } from "../kernel/payload.js";
 import { encodeEvent, writeEncoded, type EncodedPacket } from "../kernel/encoded.js";
@@ -49,10 +50,6 @@ export interface InboxSendOptions {
 const RELAY_EVENT = "truss:inbox";
 /** How many messages a replay reads at a time. */
 const REPLAY_PAGE = 200;
-/** How many sockets read their inbox at once when the adapter resubscribes. */
-const CATCH_UP_CONCURRENCY = 64;
-/** Waits before reading again for sockets whose catch-up read failed (about 30 s in all). */
-const CATCH_UP_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15000];
 /** The most ids one `inbox:ack` may carry. */
 export const MAX_ACK_IDS = 1000;
 /**
@@ -168,7 +165,7 @@ export class InboxService {
     this.deliveries.set(connection, delivery);
     this.byUser.add(connection.userKey, delivery);
     // A failed first read keeps the delivery holding: retried in the background, as after a resubscribe.
-    if (!(await this.catchUp(delivery, { final: false }))) void this.retryCatchUps([delivery]);
+    if (!(await this.catchUp(delivery, { final: false }))) void retryEach([delivery], this.readAgain, isConnected);
   }
 
   /** Forgets a connection. */
@@ -201,47 +198,21 @@ export class InboxService {
 
   /**
    * Re-reads every local device's inbox past what it last got: messages
-   * relayed while the adapter was cut off. At most {@link CATCH_UP_CONCURRENCY}
-   * sockets read at once, so a node with tens of thousands of sockets does not
-   * meet a Redis that just came back with all their reads together. The store
-   * client reconnects on its own schedule and may still be down when the
-   * subscriber is back, so sockets whose read failed are retried (see
-   * {@link retryCatchUps}).
+   * relayed while the adapter was cut off, a bounded number of sockets at a
+   * time, and again for those whose read failed (`kernel/catch-up.ts`).
+   * Those hold their live messages all the while: a device sent a live
+   * message past a backlog it never got would acknowledge it, and its cursor
+   * would pass the backlog for good. The last failure ends the session (see
+   * {@link catchUp}).
    */
   private async catchUpAll(): Promise<void> {
     const idle = [...this.byUser.all()].filter((delivery) => delivery.held === null);
     for (const delivery of idle) delivery.held = [];
-    await this.retryCatchUps(await this.catchUpEach(idle, { final: false }));
+    await catchUpEach(idle, this.readAgain, isConnected);
   }
 
-  /**
-   * Reads again, with backoff, for deliveries whose catch-up failed, for
-   * about half a minute; the last failure ends the session (see
-   * {@link catchUp}). They hold their live messages all the while: a device
-   * sent a live message past a backlog it never got would acknowledge it,
-   * and its cursor would pass the backlog for good.
-   */
-  private async retryCatchUps(failed: Delivery[]): Promise<void> {
-    for (let attempt = 0; attempt < CATCH_UP_RETRY_DELAYS_MS.length && failed.length > 0; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, CATCH_UP_RETRY_DELAYS_MS[attempt]).unref());
-      const connected = failed.filter((delivery) => delivery.connection.socket.connected);
-      failed = await this.catchUpEach(connected, { final: attempt === CATCH_UP_RETRY_DELAYS_MS.length - 1 });
-    }
-  }
-
-  /** Catches up each delivery, at most {@link CATCH_UP_CONCURRENCY} at once; resolves with those whose read failed. */
-  private async catchUpEach(deliveries: Delivery[], { final }: { final: boolean }): Promise<Delivery[]> {
-    const failed: Delivery[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < deliveries.length) {
-        const delivery = deliveries[next++]!;
-        if (!(await this.catchUp(delivery, { final }))) failed.push(delivery);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, deliveries.length) }, worker));
-    return failed;
-  }
+  /** {@link catchUp} as `kernel/catch-up.ts` calls it. */
+  private readonly readAgain = (delivery: Delivery, final: boolean): Promise<boolean> => this.catchUp(delivery, { final });
 
   /**
    * Sends a socket what the store has past both its device's cursor (what the
@@ -374,6 +345,11 @@ function newestAcked(ids: unknown): string {
     if (index === ids.length) return newest as string;
   }
   throw clientRefusal("INVALID_PAYLOAD", `inbox:ack takes { ids } with 1 to ${MAX_ACK_IDS} inbox ids.`);
+}
+
+/** Whether a delivery's socket is still there to catch up. */
+function isConnected(delivery: Delivery): boolean {
+  return delivery.connection.socket.connected;
 }
 
 /** Why a session whose backlog could not be read is ended: a session-ending code, so clients reconnect with backoff. */
