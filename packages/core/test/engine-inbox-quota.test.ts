@@ -2,12 +2,13 @@ import { afterEach, expect, test } from "vitest";
 import { collect, connectAs, createClient, open, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import { memoryInboxStore } from "@truss/core";
 import type { InboxMessage } from "@truss/protocol";
+import { INBOX_MESSAGE_OVERHEAD_BYTES, USER_INBOX_OVERHEAD_BYTES } from "../src/inbox/memory.js";
 
 let server: TestServer;
 afterEach(() => server?.close());
 
 test("toUser past the company's inbox quota rejects QUOTA_EXCEEDED, stores nothing, and the next company is served", async () => {
-  server = await startTestServer({ inbox: memoryInboxStore({ maxBytesPerCompany: 1_000 }) });
+  server = await startTestServer({ inbox: memoryInboxStore({ maxBytesPerCompany: 3_000 }) });
   const alice = await connectAs(server.url, { userId: "alice", companyId: "acme" });
   const heard = collect<InboxMessage>(alice, "inbox:message");
   const note = { text: "x".repeat(400) };
@@ -24,4 +25,12 @@ test("toUser past the company's inbox quota rejects QUOTA_EXCEEDED, stores nothi
   expect(replayed.map((message) => message.id)).toEqual(heard.map((message) => message.id));
   alice.close();
   again.close();
+});
+
+test("toUser to many users of a company is refused once their inboxes fill the quota, however small each message", async () => {
+  const perUser = USER_INBOX_OVERHEAD_BYTES + INBOX_MESSAGE_OVERHEAD_BYTES + "notice".length;
+  server = await startTestServer({ inbox: memoryInboxStore({ maxBytesPerCompany: 20 * perUser }) });
+  for (let index = 0; index < 20; index++) await server.engine.toUser("acme", `user-${index}`).emit("notice", undefined);
+  await expect(server.engine.toUser("acme", "user-20").emit("notice", undefined)).rejects.toMatchObject({ name: "TrussError", code: "QUOTA_EXCEEDED" });
+  await expect(server.engine.toUser("globex", "user-20").emit("notice", undefined)).resolves.toMatchObject({ event: "notice" });
 });

@@ -1,5 +1,11 @@
 import { memoryInboxStore } from "@truss/core";
 import { afterEach, describe, expect, test, vi } from "vitest";
+import {
+  CURSOR_OVERHEAD_BYTES,
+  IDEMPOTENCY_KEY_OVERHEAD_BYTES,
+  INBOX_MESSAGE_OVERHEAD_BYTES,
+  USER_INBOX_OVERHEAD_BYTES,
+} from "../src/inbox/memory.js";
 
 const ann = { companyId: "acme", userId: "ann" };
 const bob = { companyId: "acme", userId: "bob" };
@@ -28,8 +34,8 @@ describe("memoryInboxStore", () => {
   test("a company's inboxes hold maxBytesPerCompany bytes together; past it an append is refused QUOTA_EXCEEDED and stores nothing", async () => {
     const clock = manualClock();
     const data = { note: "x".repeat(90) };
-    const size = "e".length + JSON.stringify(data).length;
-    const inbox = memoryInboxStore({ maxBytesPerCompany: 3 * size, ttlMs: 1_000, maxLength: 2, now: clock.now });
+    const size = INBOX_MESSAGE_OVERHEAD_BYTES + "e".length + JSON.stringify(data).length;
+    const inbox = memoryInboxStore({ maxBytesPerCompany: 2 * USER_INBOX_OVERHEAD_BYTES + 3 * size, ttlMs: 1_000, maxLength: 2, now: clock.now });
     await inbox.append(ann, "e", data);
     await inbox.append(bob, "e", data);
     await inbox.append(bob, "e", data);
@@ -45,6 +51,60 @@ describe("memoryInboxStore", () => {
     await inbox.append(ann, "e", data);
     await inbox.append(bob, "e", data);
     expect(await inbox.dropped()).toEqual({ expired: 4, overCap: 1 });
+  });
+
+  test("the quota counts each user's inbox and each message beyond their text, so tiny messages to many users are refused", async () => {
+    const perUser = USER_INBOX_OVERHEAD_BYTES + INBOX_MESSAGE_OVERHEAD_BYTES + "e".length;
+    const inbox = memoryInboxStore({ maxBytesPerCompany: 10 * perUser });
+    for (let index = 0; index < 10; index++) await inbox.append({ companyId: "acme", userId: `user-${index}` }, "e", undefined);
+    await expect(inbox.append({ companyId: "acme", userId: "user-10" }, "e", undefined)).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    // The refused user's inbox was not kept, nor counted: the company is exactly full, not over.
+    await expect(inbox.append({ companyId: "acme", userId: "user-0" }, "", undefined)).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    expect(await inbox.read({ companyId: "acme", userId: "user-10" }, null, 10)).toEqual([]);
+  });
+
+  test("the quota counts idempotency keys, which a user keeps after the length cap dropped their messages", async () => {
+    const key = (index: number) => `${index}-`.padEnd(200, "k");
+    const perKey = IDEMPOTENCY_KEY_OVERHEAD_BYTES + 200;
+    const perMessage = INBOX_MESSAGE_OVERHEAD_BYTES + "e".length;
+    const inbox = memoryInboxStore({ maxLength: 2, maxBytesPerCompany: USER_INBOX_OVERHEAD_BYTES + 2 * perMessage + 8 * perKey });
+    for (let index = 0; index < 8; index++) await inbox.append(ann, "e", undefined, { idempotencyKey: key(index) });
+    await expect(inbox.append(ann, "e", undefined, { idempotencyKey: key(8) })).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    expect(await inbox.read(ann, null, 10)).toHaveLength(2);
+    // Unkeyed messages still fit: they push the user's oldest out.
+    await inbox.append(ann, "e", undefined);
+  });
+
+  test("the quota counts device cursors; an ack is never refused, and appends make room for it", async () => {
+    const perMessage = INBOX_MESSAGE_OVERHEAD_BYTES + "e".length;
+    const inbox = memoryInboxStore({ maxLength: 1, maxBytesPerCompany: USER_INBOX_OVERHEAD_BYTES + perMessage + CURSOR_OVERHEAD_BYTES });
+    const { message } = await inbox.append(ann, "e", undefined);
+    await inbox.ack({ ...ann, deviceId: "phone" }, message.id);
+    await inbox.ack({ ...ann, deviceId: "laptop" }, message.id);
+    expect(await inbox.cursor({ ...ann, deviceId: "laptop" })).toBe(message.id);
+    await expect(inbox.append(bob, "e", undefined)).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+  });
+
+  test("an inbox left with no message or key is forgotten with its cursors, and its bytes go back to the company", async () => {
+    const clock = manualClock();
+    const perUser = USER_INBOX_OVERHEAD_BYTES + INBOX_MESSAGE_OVERHEAD_BYTES + "e".length;
+    const perKey = IDEMPOTENCY_KEY_OVERHEAD_BYTES + "once".length;
+    const inbox = memoryInboxStore({ ttlMs: 1_000, maxBytesPerCompany: 3 * (perUser + perKey), now: clock.now });
+    const users = ["ann", "bob", "cy"].map((userId) => ({ companyId: "acme", userId }));
+    // Each user's key is forgotten at the TTL, with their message.
+    for (const user of users) await inbox.append(user, "e", undefined, { idempotencyKey: "once" });
+    await inbox.ack({ ...users[0]!, deviceId: "phone" }, "1-0");
+    clock.advance(1_000);
+    // The append that finds the company full forgets every inbox that expired, not only its own user's.
+    const fresh = ["dee", "eve", "fay"].map((userId) => ({ companyId: "acme", userId }));
+    for (const user of fresh) await inbox.append(user, "e", undefined);
+    await expect(inbox.append({ companyId: "acme", userId: "gus" }, "e", undefined)).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    expect(await inbox.cursor({ ...users[0]!, deviceId: "phone" })).toBeNull();
+    // dropped() forgets them as well, and a forgotten user's next id is still newer than any they had.
+    clock.advance(1_000);
+    await inbox.dropped();
+    for (const user of users) await inbox.append(user, "e", undefined);
+    expect((await inbox.append(users[0]!, "e", undefined)).message.id).toBe(`${clock.now()}-1`);
   });
 
   test("a user's inbox keeps maxCursorsPerUser device cursors, forgetting the one moved longest ago", async () => {

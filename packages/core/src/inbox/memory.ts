@@ -24,10 +24,12 @@ import { markInProcess } from "../kernel/in-process.js";
 /** Options of {@link memoryInboxStore}. */
 export interface MemoryInboxStoreOptions extends InboxOptions {
   /**
-   * How many bytes of messages (their event name and data as JSON) one
-   * company's inboxes may hold together. An append past it, once expired
-   * messages are dropped, is refused with `QUOTA_EXCEEDED`; nothing is
-   * stored.
+   * How many bytes one company's inboxes may hold together: each message's
+   * event name and data as JSON, plus a fixed charge for what holding it
+   * costs the process (160 bytes a message, 800 a user's inbox, 240 plus
+   * its length an idempotency key, 96 plus its device id's length a device
+   * cursor). An append past it, once expired messages are dropped, is
+   * refused with `QUOTA_EXCEEDED`; nothing is stored.
    *
    * @default 67108864 (64 MiB)
    */
@@ -45,6 +47,19 @@ export interface MemoryInboxStoreOptions extends InboxOptions {
   now?: () => number;
 }
 
+// What the company's quota charges for holding things, beyond the bytes of their text. Each is a little over
+// what V8 (Node 20, 64-bit) was measured to keep per item with the heap after a full GC, so that
+// `maxBytesPerCompany` stays near the memory a company really takes; measured once, not per append.
+
+/** A message's object, id string and array slot (measured about 150 bytes). */
+export const INBOX_MESSAGE_OVERHEAD_BYTES = 160;
+/** A user's inbox: its object, maps, set and entry under the company (measured about 700–850 bytes). */
+export const USER_INBOX_OVERHEAD_BYTES = 800;
+/** An idempotency key's map entry and the first id it answers with, on top of its length (measured about 200–260 bytes). */
+export const IDEMPOTENCY_KEY_OVERHEAD_BYTES = 240;
+/** A device cursor's map entry and id, on top of its device id's length (measured about 70–100 bytes). */
+export const CURSOR_OVERHEAD_BYTES = 96;
+
 /** A stored message: its data kept as JSON text, so nothing a caller holds can change it. */
 interface StoredMessage {
   id: string;
@@ -52,7 +67,7 @@ interface StoredMessage {
   /** The data as JSON; `undefined` for a message without data. */
   json: string | undefined;
   ts: number;
-  /** UTF-8 size of the event name and `json`: what the company's quota counts. */
+  /** What the company's quota counts for it: the UTF-8 size of the event name and `json`, and its overhead. */
   bytes: number;
   /** The message's undelivered call, while one is pending. */
   call?: PendingCall;
@@ -85,6 +100,8 @@ interface UserInbox {
   keys: Map<string, { id: string; ts: number }>;
   /** The pending undelivered calls of this user's messages. */
   calls: Set<PendingCall>;
+  /** What the company's quota counts for this inbox and all it holds, given back when the inbox is forgotten. */
+  bytes: number;
 }
 
 /**
@@ -104,11 +121,15 @@ interface UserInbox {
  * dropped first. An append is one synchronous step, so two appends with the
  * same key on this instance never both store.
  *
- * Each company's inboxes hold at most `maxBytesPerCompany` bytes of
- * messages (an append past it is refused with a `TrussError`
+ * Each company's inboxes hold at most `maxBytesPerCompany` bytes, counting
+ * a fixed overhead for every message, inbox, idempotency key and cursor
+ * besides their text (an append past it is refused with a `TrussError`
  * `QUOTA_EXCEEDED`), and each user's at most `maxCursorsPerUser` device
- * cursors, so neither a busy tenant nor a user cycling device ids can grow
- * the process's memory without bound.
+ * cursors, so neither a busy tenant, nor messages spread over many users,
+ * nor a user cycling device ids can grow the process's memory without
+ * bound. A user's inbox is forgotten, cursors and all, once its messages
+ * and idempotency keys are gone: every id it hands out later is newer than
+ * any cursor it held, so nothing a device would read changes.
  *
  * Undelivered calls (`undeliveredAfterMs`) live on their messages, so they
  * cost nothing past what the inbox already bounds, and go when their
@@ -116,7 +137,7 @@ interface UserInbox {
  *
  * @param options.ttlMs How long a message is kept; default 24 hours (`DEFAULTS.inbox.ttlMs`).
  * @param options.maxLength Messages kept per user; default 1,000 (`DEFAULTS.inbox.maxLength`).
- * @param options.maxBytesPerCompany Bytes of messages one company may hold; default 64 MiB.
+ * @param options.maxBytesPerCompany Bytes one company's inboxes may hold, overheads included; default 64 MiB.
  * @param options.maxCursorsPerUser Device cursors kept per user; default 100 (`DEFAULTS.inbox.maxCursorsPerUser`).
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
  * @throws RangeError when `ttlMs` or `maxLength` is not a positive number, or a quota not a positive integer.
@@ -137,7 +158,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
 
   /** companyId → userId → inbox: nested, never joined into one key, so no ids can collide. */
   const companies = new Map<string, Map<string, UserInbox>>();
-  /** companyId → bytes of the messages its inboxes keep. */
+  /** companyId → bytes its inboxes hold, as the quota counts them. */
   const companyBytes = new Map<string, number>();
   const drops: InboxDropStats = { expired: 0, overCap: 0 };
   /** Every pending undelivered call, what a claim scans. */
@@ -149,6 +170,12 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     call.message.call = undefined;
   };
 
+  /** Adds `bytes` (negative to give them back) to what an inbox and its company are counted to hold. */
+  const charge = (companyId: string, inbox: UserInbox, bytes: number) => {
+    inbox.bytes += bytes;
+    companyBytes.set(companyId, (companyBytes.get(companyId) ?? 0) + bytes);
+  };
+
   /** Drops the oldest `count` messages of a user's inbox, and their bytes from the company's. */
   const dropOldest = (companyId: string, inbox: UserInbox, count: number) => {
     let bytes = 0;
@@ -156,7 +183,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
       bytes += message.bytes;
       if (message.call) forgetCall(message.call);
     }
-    companyBytes.set(companyId, (companyBytes.get(companyId) ?? 0) - bytes);
+    charge(companyId, inbox, -bytes);
   };
 
   const inboxOf = (user: UserKey): UserInbox | undefined => companies.get(user.companyId)?.get(user.userId);
@@ -165,10 +192,29 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     if (!users) companies.set(user.companyId, (users = new Map()));
     let inbox = users.get(user.userId);
     if (!inbox) {
-      inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map(), keys: new Map(), calls: new Set() };
+      inbox = { messages: [], lastMs: 0, lastSeq: -1, cursors: new Map(), keys: new Map(), calls: new Set(), bytes: 0 };
       users.set(user.userId, inbox);
+      charge(user.companyId, inbox, USER_INBOX_OVERHEAD_BYTES);
     }
     return inbox;
+  };
+
+  /**
+   * Forgets a user's inbox that holds no message and no idempotency key, and gives its bytes back. Its
+   * cursors go with it: a fresh inbox's ids start at the clock, past every id this one handed out (its
+   * messages all expired, so a TTL has passed since the last), so a device without a cursor reads the same.
+   */
+  const forgetIfEmpty = (companyId: string, userId: string, inbox: UserInbox) => {
+    if (inbox.messages.length > 0 || inbox.keys.size > 0) return;
+    const users = companies.get(companyId);
+    if (users?.get(userId) !== inbox) return;
+    users.delete(userId);
+    const left = (companyBytes.get(companyId) ?? 0) - inbox.bytes;
+    if (users.size > 0) companyBytes.set(companyId, left);
+    else {
+      companies.delete(companyId);
+      companyBytes.delete(companyId);
+    }
   };
 
   const dropExpired = (companyId: string, inbox: UserInbox, at: number) => {
@@ -183,26 +229,40 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
   /** Whether `added` more bytes keep the company within its quota. */
   const fits = (companyId: string, added: number) => (companyBytes.get(companyId) ?? 0) + added <= maxBytesPerCompany;
 
-  /** Refuses an append that would take the company past its bytes, once every one of its inboxes dropped what expired. */
+  /**
+   * Refuses an append that would take the company past its bytes, once every one of its inboxes dropped what
+   * expired (and the inboxes left empty were forgotten; the appending user's own is kept for the append).
+   */
   const assertWithinQuota = (user: UserKey, inbox: UserInbox, bytes: number, at: number) => {
     // The append drops the user's oldest past the length cap: that room counts.
     let freed = 0;
     for (let index = 0; index < inbox.messages.length + 1 - maxLength; index++) freed += inbox.messages[index]!.bytes;
     if (fits(user.companyId, bytes - freed)) return;
-    for (const other of companies.get(user.companyId)?.values() ?? []) dropExpired(user.companyId, other, at);
+    for (const [userId, other] of companies.get(user.companyId) ?? []) {
+      dropExpired(user.companyId, other, at);
+      if (other !== inbox) {
+        dropKeys(user.companyId, other, at, 0);
+        forgetIfEmpty(user.companyId, userId, other);
+      }
+    }
     if (fits(user.companyId, bytes - freed)) return;
+    const held = companyBytes.get(user.companyId) ?? 0;
+    forgetIfEmpty(user.companyId, user.userId, inbox);
     throw new TrussError(
       "QUOTA_EXCEEDED",
-      `The message was not stored: the company's inboxes hold ${companyBytes.get(user.companyId)} bytes, and this server keeps at most ${maxBytesPerCompany} for one company until messages are read or expire.`,
+      `The message was not stored: the company's inboxes hold ${held} bytes, and this server keeps at most ${maxBytesPerCompany} for one company until messages are read or expire.`,
     );
   };
 
   /** Forgets keys past the TTL, then the oldest beyond the bound (`extra` makes room for keys about to be added). */
-  const dropKeys = (inbox: UserInbox, at: number, extra: number) => {
+  const dropKeys = (companyId: string, inbox: UserInbox, at: number, extra: number) => {
+    let bytes = 0;
     for (const [key, first] of inbox.keys) {
       if (first.ts + ttlMs > at && inbox.keys.size + extra <= maxKeys) break;
       inbox.keys.delete(key);
+      bytes += keyBytes(key);
     }
+    if (bytes > 0) charge(companyId, inbox, -bytes);
   };
 
   return markInProcess({
@@ -218,7 +278,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
       const inbox = inboxFor(user);
       dropExpired(user.companyId, inbox, at);
       if (key !== undefined) {
-        dropKeys(inbox, at, 0);
+        dropKeys(user.companyId, inbox, at, 0);
         const first = inbox.keys.get(key);
         if (first) {
           const index = firstIndexAfter(inbox.messages, first.id) - 1;
@@ -228,15 +288,16 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
           return { message, duplicate: true };
         }
       }
-      const bytes = Buffer.byteLength(event) + (json === undefined ? 0 : Buffer.byteLength(json));
-      assertWithinQuota(user, inbox, bytes, at);
+      const bytes = INBOX_MESSAGE_OVERHEAD_BYTES + Buffer.byteLength(event) + (json === undefined ? 0 : Buffer.byteLength(json));
+      const added = bytes + (key === undefined ? 0 : keyBytes(key));
+      assertWithinQuota(user, inbox, added, at);
       const ms = Math.max(at, inbox.lastMs);
       const seq = ms === inbox.lastMs ? inbox.lastSeq + 1 : 0;
       inbox.lastMs = ms;
       inbox.lastSeq = seq;
       const message: StoredMessage = { id: `${ms}-${seq}`, event, json, ts: ms, bytes };
       inbox.messages.push(message);
-      companyBytes.set(user.companyId, (companyBytes.get(user.companyId) ?? 0) + bytes);
+      charge(user.companyId, inbox, added);
       const overCap = inbox.messages.length - maxLength;
       if (overCap > 0) {
         dropOldest(user.companyId, inbox, overCap);
@@ -249,7 +310,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
         pendingCalls.add(call);
       }
       if (key !== undefined) {
-        dropKeys(inbox, at, 1);
+        dropKeys(user.companyId, inbox, at, 1);
         inbox.keys.set(key, { id: message.id, ts: message.ts });
       }
       // A snapshot is the engine's own copy: it goes back as the message's data, with no decode.
@@ -261,6 +322,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
       const inbox = inboxOf(user);
       if (!inbox || limit <= 0) return [];
       dropExpired(user.companyId, inbox, now());
+      forgetIfEmpty(user.companyId, user.userId, inbox);
       const { messages } = inbox;
       const start = afterId === null ? 0 : firstIndexAfter(messages, afterId);
       return messages.slice(start, start + limit).map(decode);
@@ -277,10 +339,13 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
       // Re-inserted at the end, so the cursor moved longest ago comes first.
       cursors.delete(device.deviceId);
       cursors.set(device.deviceId, id);
+      // Acks are never refused: a new cursor is counted, so appends make room for it.
+      if (current === undefined) charge(device.companyId, inbox, cursorBytes(device.deviceId));
       if (cursors.size <= maxCursorsPerUser) return;
       for (const deviceId of cursors.keys()) {
         if (cursors.size <= maxCursorsPerUser) break;
         cursors.delete(deviceId);
+        charge(device.companyId, inbox, -cursorBytes(deviceId));
       }
     },
 
@@ -296,6 +361,7 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
         // Expiry is lazy: a call whose message is past the TTL goes with it here.
         dropExpired(call.user.companyId, call.inbox, at);
         if (call.message.call === call) due.push(call);
+        else forgetIfEmpty(call.user.companyId, call.user.userId, call.inbox);
       }
       due.sort((a, b) => a.dueAt - b.dueAt);
       return due.slice(0, Math.max(0, limit)).map((call): UndeliveredClaim => {
@@ -317,14 +383,25 @@ export function memoryInboxStore(options: MemoryInboxStoreOptions = {}): InboxSt
     async dropped() {
       const at = now();
       for (const [companyId, users] of companies) {
-        for (const inbox of users.values()) {
+        for (const [userId, inbox] of users) {
           dropExpired(companyId, inbox, at);
-          dropKeys(inbox, at, 0);
+          dropKeys(companyId, inbox, at, 0);
+          forgetIfEmpty(companyId, userId, inbox);
         }
       }
       return { ...drops };
     },
   });
+}
+
+/** What the quota counts for an idempotency key kept in an inbox. */
+function keyBytes(key: string): number {
+  return IDEMPOTENCY_KEY_OVERHEAD_BYTES + key.length;
+}
+
+/** What the quota counts for a device's cursor. */
+function cursorBytes(deviceId: string): number {
+  return CURSOR_OVERHEAD_BYTES + deviceId.length;
 }
 
 /** Rejects ids that `compareInboxIds` would order as NaN, i.e. arbitrarily. */
