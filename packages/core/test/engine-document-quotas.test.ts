@@ -40,3 +40,19 @@ test("engine.documents.update rejects with the TrussError when the company's byt
   }
   expect((await server.engine.documents.get("acme", "note", "big-1")).version).toBe(6);
 });
+
+test("small document:updates with long mutation ids are answered QUOTA_EXCEEDED once their records fill the company's bytes", async () => {
+  server = await startTestServer({ documents: memoryDocumentStore({ maxBytesPerCompany: 8_000, maxHistory: 1 }), limits: { eventsPerSecond: 1_000, userEventsPerSecond: 1_000 } });
+  const socket = await connectAs(server.url, mallory);
+  let version = 0;
+  let refused: { ok: boolean; error?: { code: string } } | undefined;
+  while (!refused && version < 200) {
+    const answer = await request(socket, "document:update", { type: "note", id: "n", baseVersion: version, changes: { v: version }, mutationId: `${version}-`.padEnd(128, "m") });
+    if (answer.ok) version = answer.document.version;
+    else refused = answer;
+  }
+  expect(refused).toMatchObject({ ok: false, error: { code: "QUOTA_EXCEEDED" } });
+  expect(version).toBeLessThan(30);
+  expect((await server.engine.documents.get("acme", "note", "n")).version).toBe(version);
+  socket.close();
+});

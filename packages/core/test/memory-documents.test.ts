@@ -1,5 +1,6 @@
 import { isTrussError, memoryDocumentStore } from "@truss/core";
 import { afterEach, describe, expect, test, vi } from "vitest";
+import { MUTATION_RECORD_OVERHEAD_BYTES, MUTATION_WRITER_OVERHEAD_BYTES } from "../src/documents/mutation-window.js";
 
 const key = { companyId: "acme", type: "project", id: "riverside" };
 
@@ -99,6 +100,45 @@ describe("memoryDocumentStore", () => {
     expect((await store.compareAndSet(a, 5, version(15), "ann")).ok).toBe(true);
     expect((await store.compareAndSet(a, 6, { revision: 16 }, "ann")).ok).toBe(true);
     expect((await store.history(a, 10)).map((kept) => kept.version)).toEqual([7]);
+  });
+
+  test("mutation records count in the company's bytes: small updates with long mutation ids are refused QUOTA_EXCEEDED past them", async () => {
+    const mutationId = (index: number) => `${index}-`.padEnd(128, "m");
+    const perRecord = MUTATION_RECORD_OVERHEAD_BYTES + 128;
+    const note = { companyId: "acme", type: "note", id: "a" };
+    const data = { n: 1 };
+    const held = Buffer.byteLength(JSON.stringify(data)) + MUTATION_WRITER_OVERHEAD_BYTES + "mallory".length;
+    const store = memoryDocumentStore({ maxHistory: 1, maxBytesPerCompany: held + 10 * perRecord });
+    const update = (version: number) => store.compareAndSet(note, version, data, "mallory", { id: mutationId(version), writer: "mallory", madeAt: Date.now() });
+    for (let version = 0; version < 10; version++) expect((await update(version)).ok).toBe(true);
+    await expect(update(10)).rejects.toMatchObject({ name: "TrussError", code: "QUOTA_EXCEEDED" });
+    expect((await store.get(note))?.version).toBe(10);
+    expect(await store.mutation(note, { id: mutationId(10), writer: "mallory", madeAt: Date.now() })).toEqual({ state: "new" });
+    // Another company is not held to what this one's records fill.
+    expect((await store.compareAndSet({ ...note, companyId: "globex" }, 0, data, "ann", { id: mutationId(0), writer: "ann", madeAt: Date.now() })).ok).toBe(true);
+  });
+
+  test("mutation records give their bytes back when maxMutations pushes them out or the TTL passes", async () => {
+    let clock = 1_700_000_000_000;
+    const store = memoryDocumentStore({ maxHistory: 1, maxMutations: 3, mutationTtlMs: 1_000, maxBytesPerCompany: 4_000, now: () => clock });
+    const a = { companyId: "acme", type: "note", id: "a" };
+    // Each mutation made a millisecond after the last, so none is at or before a horizon the cap raised.
+    const commit = (key: typeof a, version: number, writer: string) =>
+      store.compareAndSet(key, version, {}, writer, { id: `${version}`.padEnd(100, "m"), writer, madeAt: ++clock });
+    // One writer's records are held to 3: 200 commits fit.
+    for (let version = 0; version < 200; version++) expect((await commit(a, version, "ann")).ok).toBe(true);
+    // Other writers' records fill the company.
+    const b = { ...a, id: "b" };
+    let writers = 0;
+    const fill = async () => {
+      for (; writers < 50; writers++) await commit(b, writers, `writer-${writers}`);
+    };
+    await expect(fill()).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    expect(writers).toBeLessThan(10);
+    await expect(commit({ ...a, id: "c" }, 0, "cy")).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+    // Past the TTL, a write finding the company full forgets the expired records of every document first.
+    clock += 1_001;
+    expect((await commit({ ...a, id: "c" }, 0, "cy")).ok).toBe(true);
   });
 
   test("with maxHistory 1 only the latest version is kept", async () => {

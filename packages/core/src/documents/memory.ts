@@ -9,7 +9,7 @@ import {
   type MutationRef,
   type MutationState,
 } from "./store.js";
-import { MutationWindow } from "./mutation-window.js";
+import { MUTATION_RECORD_OVERHEAD_BYTES, MutationWindow } from "./mutation-window.js";
 import { ENGINE_READS, type EngineReads } from "./engine-reads.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
@@ -28,10 +28,14 @@ export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {
   maxDocumentsPerCompany?: number;
   /**
    * How many bytes of versions (their data as JSON, latest versions and
-   * history together) one company may hold. Past it the company's oldest
-   * history goes first, across its documents (the latest version of each
-   * is never dropped); a write whose latest versions alone would pass it is
-   * refused with `QUOTA_EXCEEDED` and nothing is stored.
+   * history together) and mutation records one company may hold. A record
+   * counts its mutation id's length plus 256 bytes (a writer's entry and a
+   * forgotten writer's horizon count a fixed overhead too), near what holding it costs
+   * the process. Past it the company's oldest history goes first, across its
+   * documents (the latest version of each is never dropped); a write whose
+   * latest versions and mutation records alone would pass it, once records
+   * past `mutationTtlMs` are forgotten, is refused with `QUOTA_EXCEEDED` and
+   * nothing is stored.
    *
    * @default 67108864 (64 MiB)
    */
@@ -90,8 +94,10 @@ interface StoredCompany {
   documents: number;
   /** Bytes of every kept version. */
   bytes: number;
-  /** Bytes of the latest versions alone: what shedding history cannot free. */
+  /** Bytes of the latest versions alone: with `mutationBytes`, what shedding history cannot free. */
   latestBytes: number;
+  /** What its documents' mutation records count ({@link MutationWindow.bytes}), kept until they expire or are pushed out. */
+  mutationBytes: number;
   /**
    * Every version that became history, oldest first, from `historyStart` on:
    * what goes first past `maxBytesPerCompany`. Entries whose version a
@@ -121,7 +127,9 @@ interface StoredCompany {
  * exhaust the process's memory: past the bytes, the company's oldest history
  * is dropped first, and a write that still does not fit is refused with a
  * `TrussError` `QUOTA_EXCEEDED`. Mutation records are bounded per document
- * (`maxMutations` × `maxMutationWriters`), not counted in the bytes.
+ * (`maxMutations` × `maxMutationWriters`) and counted in the company's bytes
+ * until they expire or are pushed out; they are never shed for room, so a
+ * company whose records alone fill its bytes is refused until they expire.
  *
  * @param options.maxHistory Versions kept per document; default 100 (`DEFAULTS.documents.maxHistory`).
  * @param options.maxHistoryBytes Bytes of versions kept per document; default 4 MiB (`DEFAULTS.documents.maxHistoryBytes`).
@@ -129,7 +137,7 @@ interface StoredCompany {
  * @param options.maxMutationWriters Writers whose mutation ids a document keeps; default 100.
  * @param options.mutationTtlMs How long a mutation id is remembered; default 7 days (`DEFAULTS.documents.mutationTtlMs`).
  * @param options.maxDocumentsPerCompany Documents one company may hold; default 10,000.
- * @param options.maxBytesPerCompany Bytes of versions one company may hold; default 64 MiB.
+ * @param options.maxBytesPerCompany Bytes of versions and mutation records one company may hold; default 64 MiB.
  * @param options.now Clock in epoch ms, for tests; defaults to `Date.now`.
  * @throws RangeError when an option is not a positive integer.
  */
@@ -193,7 +201,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
   const companyFor = (companyId: string): StoredCompany => {
     let company = companies.get(companyId);
     if (!company) {
-      company = { types: new Map(), documents: 0, bytes: 0, latestBytes: 0, history: [], historyStart: 0, historyCount: 0 };
+      company = { types: new Map(), documents: 0, bytes: 0, latestBytes: 0, mutationBytes: 0, history: [], historyStart: 0, historyCount: 0 };
       companies.set(companyId, company);
     }
     return company;
@@ -217,20 +225,40 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     return mutationMayBeForgotten(mutation.madeAt, forgottenBefore, at, resolved.mutationTtlMs) ? { state: "expired" } : { state: "new" };
   };
 
-  /** Refuses a write that would take the company past its quotas; changes nothing. */
-  const assertWithinQuota = (key: DocumentKey, company: StoredCompany | undefined, latest: StoredVersion | null, bytes: number) => {
+  /** Bytes of the company's latest versions and mutation records, with `latest` replaced by `bytes` more: what history cannot make room for. */
+  const unsheddableBytes = (company: StoredCompany | undefined, latest: StoredVersion | null, bytes: number) =>
+    (company?.latestBytes ?? 0) + (company?.mutationBytes ?? 0) - (latest?.bytes ?? 0) + bytes;
+
+  /**
+   * Refuses a write that would take the company past its quotas, once its documents forgot their expired
+   * mutation records; changes nothing else. `bytes` counts the new version and its mutation's record.
+   */
+  const assertWithinQuota = (key: DocumentKey, company: StoredCompany | undefined, latest: StoredVersion | null, bytes: number, at: number) => {
     if (!latest && (company?.documents ?? 0) >= maxDocumentsPerCompany) {
       throw new TrussError(
         "QUOTA_EXCEEDED",
         `${key.type}/${key.id} was not created: the company already holds ${maxDocumentsPerCompany} documents, as many as this server keeps for one company.`,
       );
     }
-    const latestBytes = (company?.latestBytes ?? 0) - (latest?.bytes ?? 0) + bytes;
-    if (latestBytes > maxBytesPerCompany) {
+    if (unsheddableBytes(company, latest, bytes) <= maxBytesPerCompany) return;
+    if (company) forgetExpiredMutations(company, at);
+    const held = unsheddableBytes(company, latest, bytes);
+    if (held > maxBytesPerCompany) {
       throw new TrussError(
         "QUOTA_EXCEEDED",
-        `${key.type}/${key.id} was not saved: the company's documents would hold ${latestBytes} bytes, past the ${maxBytesPerCompany} this server keeps for one company.`,
+        `${key.type}/${key.id} was not saved: the company's documents and their mutation records would hold ${held} bytes, past the ${maxBytesPerCompany} this server keeps for one company.`,
       );
+    }
+  };
+
+  /** Forgets the mutation records past the TTL in every document of the company, which only commits otherwise do. */
+  const forgetExpiredMutations = (company: StoredCompany, at: number) => {
+    for (const ids of company.types.values()) {
+      for (const document of ids.values()) {
+        const before = document.mutations.bytes;
+        document.mutations.forgetExpired(at);
+        company.mutationBytes += document.mutations.bytes - before;
+      }
     }
   };
 
@@ -248,10 +276,10 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     document.bytes = bytes;
   };
 
-  /** Drops the company's oldest history until it is within its bytes, and sweeps entries its documents dropped themselves. */
+  /** Drops the company's oldest history until it is within its bytes (records included), and sweeps entries its documents dropped themselves. */
   const shedHistory = (company: StoredCompany) => {
     const { history } = company;
-    while (company.bytes > maxBytesPerCompany && company.historyStart < history.length) {
+    while (company.bytes + company.mutationBytes > maxBytesPerCompany && company.historyStart < history.length) {
       const { document, version } = history[company.historyStart++]!;
       const oldest = document.versions[0]!;
       // Versions leave history oldest first, so a live entry is always its document's oldest version.
@@ -305,7 +333,8 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
         bytes: Buffer.byteLength(json),
         decoded: undefined,
       };
-      assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes);
+      const recordBytes = mutation ? MUTATION_RECORD_OVERHEAD_BYTES + mutation.id.length : 0;
+      assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes + recordBytes, at);
       const company = companyFor(key.companyId);
       const document = documentFor(company, key);
       if (latest) {
@@ -316,9 +345,13 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
       document.bytes += committed.bytes;
       company.bytes += committed.bytes;
       company.latestBytes += committed.bytes - (latest?.bytes ?? 0);
+      if (mutation) {
+        const before = document.mutations.bytes;
+        document.mutations.record(mutation, committed.meta.version, at);
+        company.mutationBytes += document.mutations.bytes - before;
+      }
       trimDocument(company, document);
       shedHistory(company);
-      if (mutation) document.mutations.record(mutation, committed.meta.version, at);
       // Data the engine encoded is its own copy: it goes back as it is, with no decode, and is what the engine's
       // reads of this version share (ENGINE_READS), so the next update reads it without decoding it either.
       return { ok: true, document: known === undefined ? decode(committed) : keepDecoded(committed, withData(committed.meta, data as DocumentVersion["data"])) };
