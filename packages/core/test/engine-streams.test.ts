@@ -1,4 +1,5 @@
 import { memoryStreamStore, type StreamStore } from "@truss/core";
+import { STREAM_RECORD_OVERHEAD_BYTES } from "../src/streams/memory.js";
 import type { StreamPosition } from "@truss/protocol";
 import { connectAs, request, sleep, startTestServer, waitFor, type TestClaims, type TestServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
@@ -105,6 +106,29 @@ describe("company and topic streams", () => {
     const crossed = await request(outsider, "stream:read", { stream: "company", epoch, after: 0 });
     expect(crossed).toMatchObject({ ok: true, resync: { reason: "EPOCH_CHANGED" } });
     expect(JSON.stringify(crossed)).not.toContain('"n":1');
+  });
+
+  test("subscribing to ever new topics holds the company's streams to its bytes, and a topic subscribed to since keeps its epoch", async () => {
+    const topic = (index: number) => `project:${String(index).padStart(4, "0")}`;
+    const perStream = STREAM_RECORD_OVERHEAD_BYTES + `topic:${topic(0)}`.length;
+    server = await startTestServer({
+      authorize: () => true,
+      streams: memoryStreamStore({ maxBytesPerCompany: 20 * perStream + 1_000 }),
+      limits: { eventsPerSecond: 1_000, userEventsPerSecond: 1_000 },
+    });
+    const socket = await connect(alice);
+    const starts: string[] = [];
+    for (let index = 0; index < 100; index++) {
+      const answer = await request(socket, "topic:subscribe", { topic: topic(index) });
+      starts.push(answer.start.epoch);
+      await request(socket, "topic:unsubscribe", { topic: topic(index) });
+    }
+    const latest = await request(socket, "topic:subscribe", { topic: topic(99) });
+    expect(latest.start).toEqual({ stream: `topic:${topic(99)}`, epoch: starts[99], top: 0 });
+    // A broadcast to it goes out in the epoch its subscriber was told.
+    expect(await server.engine.toTopic("acme", topic(99)).emit("task:moved", {})).toMatchObject({ epoch: starts[99], offset: 1 });
+    // The first topic's stream was forgotten for room: a subscriber now is told a new epoch.
+    expect((await request(socket, "topic:subscribe", { topic: topic(0) })).start.epoch).not.toBe(starts[0]);
   });
 
   test("a topic's stream can be read only by a socket subscribed to it", async () => {

@@ -3,6 +3,7 @@ import { memoryStreamStore, type StreamStore, type StreamStoreOptions } from "@t
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, test, vi } from "vitest";
+import { STREAM_RECORD_OVERHEAD_BYTES } from "../src/streams/memory.js";
 
 streamStoreSuite(test, (options) => memoryStreamStore(options), { prefix: "memoryStreamStore" });
 
@@ -160,8 +161,9 @@ describe("memoryStreamStore", () => {
   test("a company's streams keep maxBytesPerCompany bytes together: its oldest entries go first, across streams, as HISTORY_TRIMMED", async () => {
     const data = { text: "x".repeat(90) };
     const size = "e".length + JSON.stringify(data).length;
-    const store = memoryStreamStore({ maxBytesPerCompany: 3 * size });
     const topic = { ...acme, stream: "topic:site-1" };
+    const streams = 2 * STREAM_RECORD_OVERHEAD_BYTES + acme.stream.length + topic.stream.length;
+    const store = memoryStreamStore({ maxBytesPerCompany: streams + 3 * size });
     await store.append(acme, "e", data);
     await store.append(topic, "e", data);
     await store.append(acme, "e", data);
@@ -176,6 +178,21 @@ describe("memoryStreamStore", () => {
     expect((await store.read(acme, 0, 10)).entries).toHaveLength(2);
     expect(await store.trimmed()).toEqual({ trimmed: 2, expired: 0 });
     expect(() => memoryStreamStore({ maxBytesPerCompany: 0 })).toThrow(RangeError);
+  });
+
+  test("each stream read counts in the company's bytes: past them the streams with no entry go first, the least recently touched first", async () => {
+    const topic = (index: number) => ({ ...acme, stream: `topic:project:${String(index).padStart(6, "0")}` });
+    const perStream = STREAM_RECORD_OVERHEAD_BYTES + topic(0).stream.length;
+    const store = memoryStreamStore({ maxBytesPerCompany: 10 * perStream + 1_000 });
+    const kept = await store.append(acme, "e", { n: 1 });
+    const epochs: string[] = [];
+    for (let index = 0; index < 1_000; index++) epochs.push((await store.read(topic(index), 0, 0)).epoch);
+    // The ones read last are still held, with the epoch their readers were told, and so is the history.
+    for (let index = 995; index < 1_000; index++) expect((await store.read(topic(index), 0, 0)).epoch).toBe(epochs[index]);
+    expect(await store.read(acme, 0, 10)).toMatchObject({ epoch: kept.epoch, top: 1, entries: [{ offset: 1 }], gap: null });
+    // One read long ago was forgotten: it starts a new epoch, which a device holding the old one sees as EPOCH_CHANGED.
+    expect((await store.read(topic(0), 0, 0)).epoch).not.toBe(epochs[0]);
+    expect(await store.trimmed()).toEqual({ trimmed: 0, expired: 0 });
   });
 
   test("a size, TTL or idle time that would keep nothing is refused", () => {

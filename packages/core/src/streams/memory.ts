@@ -18,11 +18,14 @@ import { markInProcess } from "../kernel/in-process.js";
 /** Options of {@link memoryStreamStore}. */
 export interface MemoryStreamStoreOptions extends StreamStoreOptions {
   /**
-   * How many bytes of entries (event name and data as JSON) one company's
-   * streams keep together. Past it the company's oldest entries go first,
-   * across its streams, as the size cap would drop them (a device that
-   * needed one gets a `HISTORY_TRIMMED` resync); the broadcast itself is
-   * never refused.
+   * How many bytes one company's streams keep together: their entries (event
+   * name and data as JSON) and, for each stream the store holds, its name
+   * plus 900 bytes. Past it the streams that keep
+   * no entry go first, the least recently appended to or read first (a
+   * device holding such a stream's epoch gets an `EPOCH_CHANGED` resync),
+   * then the company's oldest entries, across its streams, as the size cap
+   * would drop them (a device that needed one gets a `HISTORY_TRIMMED`
+   * resync); the broadcast itself is never refused.
    *
    * @default 67108864 (64 MiB)
    */
@@ -31,8 +34,19 @@ export interface MemoryStreamStoreOptions extends StreamStoreOptions {
   now?: () => number;
 }
 
+/**
+ * What the company's bytes count for each stream the store holds, on top of
+ * its name: its record, epoch and maps. A little over what V8 (Node 20,
+ * 64-bit) was measured to keep for a stream that was read and never
+ * appended to (about 900 bytes with its name), measured once, not per call.
+ * Every `topic:subscribe` reads its stream, so without it a user
+ * subscribing to ever new topics grew the store outside every cap.
+ */
+export const STREAM_RECORD_OVERHEAD_BYTES = 900;
 
 interface StreamRecord {
+  /** The stream's name: the key it is kept under in its company's maps. */
+  stream: string;
   epoch: string;
   /** Oldest first; the last one has offset `top`, and offsets are contiguous. */
   entries: StreamEntry[];
@@ -58,7 +72,12 @@ interface StreamRecord {
 /** One company's streams, and their entries in the order they were appended, for its byte cap. */
 interface CompanyStreams {
   streams: Map<string, StreamRecord>;
-  /** Bytes of every kept entry of the company. */
+  /**
+   * The streams that keep no entry, the least recently touched first: what goes first past
+   * `maxBytesPerCompany`, since forgetting one loses no history, only its epoch.
+   */
+  empty: Map<string, StreamRecord>;
+  /** Bytes of every kept entry of the company, and of every stream it holds ({@link recordBytes}). */
   bytes: number;
   /** How many entries the company keeps. */
   count: number;
@@ -94,9 +113,12 @@ interface CompanyStreams {
  * exact while the two took turns at most once (the usual case) and otherwise
  * names the one that dropped the older run.
  *
- * Each company's streams keep at most `maxBytesPerCompany` bytes of entries
- * together, its oldest dropped first, so a company broadcasting on many
- * topics cannot hold more than that for the TTL.
+ * Each company's streams keep at most `maxBytesPerCompany` bytes together,
+ * counting each stream the store holds (even one only read, as every
+ * `topic:subscribe` does) as well as its entries: past it the streams with
+ * no entry are forgotten first, least recently touched first, then its
+ * oldest entries are dropped, so neither a company broadcasting on many
+ * topics nor a user subscribing to ever new ones can hold more than that.
  *
  * Idempotency keys are kept per stream beside its entries: each for `ttlMs`
  * from its first entry's ts, and at most
@@ -121,11 +143,28 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
   const totals: StreamTrimStats = { trimmed: 0, expired: 0 };
   let sweptAt = now();
 
-  /** Drops a record's oldest `count` entries, and their bytes from the company's. */
+  /** Drops a record's oldest `count` entries, and their bytes from the company's; a record left empty may be forgotten for room. */
   const dropOldest = (company: CompanyStreams, record: StreamRecord, count: number) => {
     removeOldest(record.entries, count);
     for (const bytes of removeOldest(record.sizes, count)) company.bytes -= bytes;
     company.count -= count;
+    if (record.entries.length === 0) company.empty.set(record.stream, record);
+  };
+
+  /** Forgets a stream the company holds, and its epoch with it, giving its bytes back. */
+  const forget = (company: CompanyStreams, record: StreamRecord) => {
+    if (company.streams.get(record.stream) !== record) return;
+    company.streams.delete(record.stream);
+    company.empty.delete(record.stream);
+    company.bytes -= recordBytes(record.stream);
+  };
+
+  /** Forgets the least recently touched streams that keep no entry, but `inUse`, while the company is past its bytes. */
+  const forgetEmptyStreams = (company: CompanyStreams, inUse: StreamRecord | undefined) => {
+    for (const record of company.empty.values()) {
+      if (company.bytes <= maxBytesPerCompany) return;
+      if (record !== inUse) forget(company, record);
+    }
   };
 
   /** Forgets keys past the TTL, then the oldest beyond the bound (`extra` makes room for keys about to be added). */
@@ -147,8 +186,13 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
     totals.expired += count;
   };
 
-  /** Drops the company's oldest entries until it is within its bytes, and sweeps out what other drops left behind. */
-  const trimCompany = (company: CompanyStreams) => {
+  /**
+   * Brings the company within its bytes: forgets its streams that keep no entry (but `inUse`, which the
+   * caller is about to answer with), then drops its oldest entries and forgets the streams that leaves
+   * empty; and sweeps out what other drops left behind.
+   */
+  const trimCompany = (company: CompanyStreams, inUse?: StreamRecord) => {
+    forgetEmptyStreams(company, inUse);
     const { appended } = company;
     while (company.bytes > maxBytesPerCompany && company.appendedStart < appended.length) {
       const { record, offset } = appended[company.appendedStart++]!;
@@ -158,6 +202,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
       dropOldest(company, record, 1);
       totals.trimmed += 1;
     }
+    forgetEmptyStreams(company, inUse);
     if (appended.length - company.appendedStart > 2 * company.count + 64) {
       company.appended = appended.slice(company.appendedStart).filter(({ record, offset }) => offset >= (record.entries[0]?.offset ?? Infinity));
       company.appendedStart = 0;
@@ -173,7 +218,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
     for (const [companyId, company] of companies) {
       for (const [stream, record] of company.streams) {
         dropExpired(company, record, at);
-        if (isForgotten(record, at)) company.streams.delete(stream);
+        if (isForgotten(record, at)) forget(company, record);
       }
       if (company.streams.size === 0) companies.delete(companyId);
       else trimCompany(company);
@@ -184,17 +229,27 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
   const recordFor = (key: StreamKey, at: number): { company: CompanyStreams; record: StreamRecord } => {
     if (at - sweptAt >= sweepEveryMs) sweep(at);
     let company = companies.get(key.companyId);
-    if (!company) companies.set(key.companyId, (company = { streams: new Map(), bytes: 0, count: 0, appended: [], appendedStart: 0 }));
+    if (!company) companies.set(key.companyId, (company = { streams: new Map(), empty: new Map(), bytes: 0, count: 0, appended: [], appendedStart: 0 }));
     let record = company.streams.get(key.stream);
     if (record) {
       dropExpired(company, record, at);
-      if (isForgotten(record, at)) record = undefined;
+      if (isForgotten(record, at)) {
+        forget(company, record);
+        record = undefined;
+      }
     }
     if (!record) {
-      record = { epoch: randomUUID(), entries: [], sizes: [], top: 0, trimmedTo: 0, expiredTo: 0, touchedAt: at, keys: new Map() };
+      record = { stream: key.stream, epoch: randomUUID(), entries: [], sizes: [], top: 0, trimmedTo: 0, expiredTo: 0, touchedAt: at, keys: new Map() };
       company.streams.set(key.stream, record);
+      company.bytes += recordBytes(key.stream);
+      trimCompany(company, record);
     }
     record.touchedAt = at;
+    if (record.entries.length === 0) {
+      // Re-inserted at the end, so the stream touched longest ago is forgotten first.
+      company.empty.delete(key.stream);
+      company.empty.set(key.stream, record);
+    }
     return { company, record };
   };
 
@@ -218,6 +273,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
       // The engine's snapshot comes with its JSON: not encoded again just to be measured.
       const bytes = Buffer.byteLength(event) + Buffer.byteLength(snapshotJson(data) ?? JSON.stringify(data) ?? "");
       record.top = entry.offset;
+      if (entries.length === 0) company.empty.delete(record.stream);
       entries.push(entry);
       record.sizes.push(bytes);
       company.bytes += bytes;
@@ -229,7 +285,7 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
         dropOldest(company, record, overCap);
         totals.trimmed += overCap;
       }
-      trimCompany(company);
+      trimCompany(company, record);
       if (idempotencyKey !== undefined) {
         dropKeys(record, at, 1);
         record.keys.set(idempotencyKey, { offset: entry.offset, ts });
@@ -257,6 +313,11 @@ export function memoryStreamStore(options: MemoryStreamStoreOptions = {}): Strea
       return { ...totals };
     },
   });
+}
+
+/** What the company's bytes count for holding a stream, whatever it keeps. */
+function recordBytes(stream: string): number {
+  return STREAM_RECORD_OVERHEAD_BYTES + stream.length;
 }
 
 /**
