@@ -24,7 +24,22 @@ export interface RedisStreamStoreOptions extends StreamStoreOptions {
   redis: RedisClient;
   /** Prefix of every key. Default `"truss"`. */
   prefix?: string;
+  /**
+   * How many streams that keep no entry one company may hold in Redis: read
+   * (every `topic:subscribe` reads its topic's stream) but never appended
+   * to, or whose entries all expired. Each keeps its `:meta` (its epoch) for
+   * `ttlMs + idleMs` after its last read; past this many the company's least
+   * recently read are deleted (a device holding one's epoch gets an
+   * `EPOCH_CHANGED` resync), so a user subscribing to ever new topics cannot
+   * grow Redis without bound.
+   *
+   * @default 10000
+   */
+  maxEmptyStreamsPerCompany?: number;
 }
+
+/** Default streams with no entry one company may hold. */
+const DEFAULT_MAX_EMPTY_STREAMS_PER_COMPANY = 10_000;
 
 /** Keys of one stream; all share the hash tag `{<prefix>:stream:<company>:<stream>}`. */
 export interface StreamKeys {
@@ -42,6 +57,11 @@ export interface StreamKeys {
 export function streamKeys(prefix: string, key: StreamKey): StreamKeys {
   const tag = `{${prefix}:stream:${encodeId(key.companyId)}:${encodeId(key.stream)}}`;
   return { meta: `${tag}:meta`, log: `${tag}:log`, idempotency: `${tag}:idempotency`, idempotencyOrder: `${tag}:idempotency:order` };
+}
+
+/** The ZSET of a company's streams last read with no entry kept, scored by when (ms): the oldest are deleted past the bound. */
+export function emptyStreamsKey(prefix: string, companyId: string): string {
+  return `${prefix}:stream:empty:${encodeId(companyId)}`;
 }
 
 /** The HASH with the totals (`trimmed`, `expired`) of every node. */
@@ -184,7 +204,7 @@ return { state.epoch, state.top, string.format('%.0f', ts), expired, overCap, 0,
 // readable, and keeps the keys alive like an append: the epoch a reader saw
 // is the one the next append uses. The gap names why the entry right after
 // `after` went, from the highest offset each cause dropped.
-// Returns epoch, top, gap ('' for none), expired, offset of the first entry, entries.
+// Returns epoch, top, gap ('' for none), expired, offset of the first entry, entries, entries kept.
 const READ = luaScript(`${STREAM_STATE}
 local state = openStream()
 local expired = dropExpired(state)
@@ -203,7 +223,16 @@ if tonumber(ARGV[5]) > 0 and start <= state.top then
   entries = redis.call('LRANGE', KEYS[2], start - first, start - first + tonumber(ARGV[5]) - 1)
 end
 keepKeys()
-return { state.epoch, state.top, gap, expired, start, entries }
+return { state.epoch, state.top, gap, expired, start, entries, length }
+`);
+
+// KEYS: meta, log, idempotency, idempotencyOrder. Deletes a stream that keeps
+// no entry, so its next read or append starts a new epoch; one appended to
+// since it was read is kept. Returns 1 when deleted.
+const FORGET_EMPTY = luaScript(`
+if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return 1
 `);
 
 /**
@@ -218,7 +247,10 @@ return { state.epoch, state.top, gap, expired, start, entries }
  * append or read, so a read before any append fixes the epoch the next append
  * uses; a Redis that restarted empty, or a stream whose keys expired, gets a
  * new one. A stream's keys expire `ttlMs + idleMs` after its last append or
- * read, so idle streams do not stay in Redis. Entries that expire with their
+ * read, so idle streams do not stay in Redis. A read that finds no entry
+ * kept records the stream in the company's `<prefix>:stream:empty:<company>`
+ * set; past `maxEmptyStreamsPerCompany` the least recently read of those
+ * that still keep no entry are deleted, epoch and all. Entries that expire with their
  * keys, unread, are not counted in `trimmed()`; everything a trim or a read
  * drops is, in the `<prefix>:stream:stats` hash shared by every node.
  *
@@ -233,18 +265,38 @@ return { state.epoch, state.top, gap, expired, start, entries }
  * A resolved `append` means the entry is in Redis; any Redis error rejects
  * it, and the engine reports it as the store being unavailable.
  *
- * @throws RangeError when `size`, `ttlMs` or `idleMs` is not a positive integer.
+ * @throws RangeError when `size`, `ttlMs`, `idleMs` or `maxEmptyStreamsPerCompany` is not a positive integer.
  */
 export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore {
   const { redis } = options;
   const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
   const { size, ttlMs, idleMs } = resolveStreamStoreOptions("redisStreamStore", options);
+  const maxEmpty = options.maxEmptyStreamsPerCompany ?? DEFAULT_MAX_EMPTY_STREAMS_PER_COMPANY;
+  if (!(Number.isSafeInteger(maxEmpty) && maxEmpty > 0)) {
+    throw new RangeError(`redisStreamStore: maxEmptyStreamsPerCompany must be a positive integer, got ${maxEmpty}`);
+  }
   const keyTtlMs = ttlMs + idleMs;
   const maxKeys = STREAM_IDEMPOTENCY_KEYS_PER_ENTRY * size;
   const totals = new SharedTotals(redis, streamStatsKey(prefix), ["trimmed", "expired"] as const);
   const keysOf = (key: StreamKey) => {
     const { meta, log, idempotency, idempotencyOrder } = streamKeys(prefix, key);
     return [meta, log, idempotency, idempotencyOrder];
+  };
+
+  /**
+   * Records that a company's stream keeps no entry, and deletes the company's least recently read such
+   * streams past `maxEmpty`. Not atomic with the read (the set is in another hash slot): a stream appended
+   * to in between is kept by {@link FORGET_EMPTY}, and one read again after being popped is recorded again.
+   */
+  const noteEmpty = async (key: StreamKey) => {
+    const index = emptyStreamsKey(prefix, key.companyId);
+    const replies = await redis.pipeline().zadd(index, Date.now(), key.stream).pexpire(index, keyTtlMs).zcard(index).exec();
+    const count = Number(replies?.[2]?.[1] ?? 0);
+    if (count <= maxEmpty) return;
+    const popped = await redis.zpopmin(index, count - maxEmpty);
+    for (let at = 0; at < popped.length; at += 2) {
+      await runScript(redis, FORGET_EMPTY, keysOf({ companyId: key.companyId, stream: popped[at]! }), []);
+    }
   };
 
   return {
@@ -276,14 +328,15 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
         throw new TypeError(`redisStreamStore: after must be an offset (an integer >= 0), got ${after}`);
       }
       const count = limit > 0 ? Math.min(Math.floor(limit), size) : 0;
-      const [epoch, top, gap, expired, start, entries] = (await runScript(redis, READ, keysOf(key), [
+      const [epoch, top, gap, expired, start, entries, kept] = (await runScript(redis, READ, keysOf(key), [
         randomUUID(),
         ttlMs,
         keyTtlMs,
         after,
         count,
-      ])) as [string, number, string, number, number, string[]];
+      ])) as [string, number, string, number, number, string[], number];
       totals.add({ expired: Number(expired) });
+      if (Number(kept) === 0) await noteEmpty(key);
       return {
         epoch,
         top: Number(top),

@@ -4,7 +4,7 @@ import { redisStreamStore } from "@truss/redis";
 import { requireRedisOrSkip, sleep, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { streamKeys } from "../src/streams.js";
+import { emptyStreamsKey, streamKeys } from "../src/streams.js";
 
 /** What Redis Cluster hashes: the text between the first `{` and the next `}`. */
 function hashTag(key: string): string {
@@ -106,6 +106,26 @@ describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStre
       expect(again).toMatchObject({ duplicate: false, entry: { offset: 1, data: 1 } });
       expect(again.epoch).not.toBe(first.epoch);
       expect(await redis.hgetall(streamKeys(prefix, key).idempotency)).toEqual({ "row-1": `1 ${again.entry.ts}` });
+    });
+
+    test("a company holds at most maxEmptyStreamsPerCompany streams that keep no entry: past it the least recently read are deleted", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix, maxEmptyStreamsPerCompany: 5 });
+      const companyId = `acme-${randomUUID()}`;
+      const topic = (index: number) => ({ companyId, stream: `topic:project:${String(index).padStart(3, "0")}` });
+      const history = await store.append(topic(0), "e", 1);
+      const epochs: string[] = [];
+      for (let index = 1; index <= 50; index++) epochs.push((await store.read(topic(index), 0, 0)).epoch);
+      const held = [];
+      for (let index = 1; index <= 50; index++) if ((await redis.exists(streamKeys(prefix, topic(index)).meta)) === 1) held.push(index);
+      expect(held).toEqual([46, 47, 48, 49, 50]);
+      expect(await redis.zcard(emptyStreamsKey(prefix, companyId))).toBe(5);
+      // The ones held keep the epoch their readers were told, for the next append too; a stream with entries is never deleted.
+      expect((await store.append(topic(50), "e", 1)).epoch).toBe(epochs[49]);
+      expect(await store.read(topic(0), 0, 10)).toMatchObject({ epoch: history.epoch, top: 1, entries: [{ offset: 1 }] });
+      // One deleted starts a new epoch, which a device holding the old one sees as EPOCH_CHANGED.
+      expect((await store.read(topic(1), 0, 0)).epoch).not.toBe(epochs[0]);
+      expect(() => redisStreamStore({ redis, prefix, maxEmptyStreamsPerCompany: 0 })).toThrow(RangeError);
     });
 
     test("the key layout keeps crafted company ids and stream names apart", () => {
