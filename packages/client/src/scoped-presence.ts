@@ -75,7 +75,7 @@ export class ScopedPresences {
   ) {
     connection.socket.on(PROTOCOL_EVENTS.presenceChanges, (batch: ScopedPresenceChanges) => {
       if (!isPresenceScope(batch?.scope) || !Array.isArray(batch.changes)) return;
-      this.scopes.get(keyOf(batch.scope))?.receive(batch.changes);
+      this.scopes.get(keyOf(batch.scope))?.receive(batch.changes, batch.resync === true);
     });
     connection.socket.on("connect", () => {
       for (const scope of this.scopes.values()) scope.reconnected();
@@ -190,16 +190,36 @@ class ScopeHandle implements ScopePresence {
    * The changes of one batch the server reported about this scope, applied
    * in order: each one the app hears of (not this connection's own join or
    * update) goes to `onChange` with the others after it, and the list
-   * listeners hear the others once, after the batch.
+   * listeners hear the others once, after the batch. A `resync` lists every
+   * member: it is applied as what changed against the members held.
    */
-  receive(changes: readonly ScopedPresenceMemberChange[]): void {
+  receive(changes: readonly ScopedPresenceMemberChange[], resync = false): void {
     let changed = false;
-    for (const { change, member } of changes) {
+    for (const { change, member } of resync ? this.changedSince(changes) : changes) {
       if (typeof member?.memberId !== "string" || !this.apply(change, member)) continue;
       changed = true;
       if (this.changeListeners.size > 0) this.changeListeners.emit({ scope: this.scope, change, member }, this.others);
     }
     if (changed) this.listListeners.emit(this.others);
+  }
+
+  /**
+   * A resync's listing as changes to the members held: `left` for each one
+   * it no longer lists, `joined` for each new one, `updated` for each whose
+   * state differs. This connection itself is never dropped by a resync: its
+   * own presence ends only by a `left` about it.
+   */
+  private changedSince(listed: readonly ScopedPresenceMemberChange[]): ScopedPresenceMemberChange[] {
+    const now = new Map<string, ScopedPresenceMember>();
+    for (const { member } of listed) if (typeof member?.memberId === "string") now.set(member.memberId, member);
+    const changes: ScopedPresenceMemberChange[] = [];
+    for (const [memberId, member] of this.members) if (!now.has(memberId) && memberId !== this.connection.socket.id) changes.push({ change: "left", member });
+    for (const [memberId, member] of now) {
+      const held = this.members.get(memberId);
+      if (!held) changes.push({ change: "joined", member });
+      else if (JSON.stringify(held.state) !== JSON.stringify(member.state)) changes.push({ change: "updated", member });
+    }
+    return changes;
   }
 
   /** Applies one member's change; `false` when it is none of the app's business. */

@@ -54,6 +54,14 @@ export interface PresenceUpdate {
 export interface PresenceUpdates {
   /** Each user's change, in the order they happened. */
   updates: PresenceUpdate[];
+  /**
+   * `true` when the server may have missed other servers' changes (its link
+   * to them was cut and is back): `updates` is then every user online now,
+   * each `online: true`, and a user the client shows online who is not among
+   * them went offline meanwhile. `@truss/client` lists the company again on
+   * any `presence:updates`, this one included.
+   */
+  resync?: true;
 }
 
 /** Payload of `auth:expiring`. */

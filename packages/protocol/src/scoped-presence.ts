@@ -69,6 +69,13 @@ export interface ScopedPresenceChanges {
   scope: PresenceScope;
   /** Each member's change, in the order the members first changed in the window. */
   changes: ScopedPresenceMemberChange[];
+  /**
+   * `true` when the server may have missed other servers' changes (its link
+   * to them was cut and is back): `changes` then lists every member now (up
+   * to `maxMembersListed`), each `joined` with its state, and a member the
+   * client holds that is not among them left meanwhile.
+   */
+  resync?: true;
 }
 
 /** A scope's members as one answer lists them, oldest first. */

@@ -1,6 +1,7 @@
-import type { PresenceUpdate } from "@truss/protocol";
-import { collect, followPresence, requireRedisOrSkip, sleep, waitFor } from "@truss/test-utils";
-import { describe, expect, test } from "vitest";
+import { connect, type TrussClient } from "@truss/client";
+import type { PresenceUpdate, PresenceUpdates } from "@truss/protocol";
+import { collect, followPresence, request, requireRedisOrSkip, signToken, sleep, startTcpProxy, waitFor, type TcpProxy } from "@truss/test-utils";
+import { afterEach, describe, expect, test } from "vitest";
 import { company, user, type EngineNode } from "./support/nodes.js";
 import { redisNodes } from "./support/redis-nodes.js";
 
@@ -10,9 +11,18 @@ const TTL_MS = 1000;
  * Presence across engine nodes sharing one redis-server: every node lists the
  * same users, every node's clients hear each transition once, and a node that
  * dies without cleaning up stops holding its users online within the TTL.
+ * A node whose adapter subscriber was cut off gives its followers and scope
+ * members the whole picture again once it is subscribed again.
  */
 describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("presence across nodes", () => {
   const redis = redisNodes();
+  let proxy: TcpProxy | undefined;
+  const clients: TrussClient[] = [];
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await proxy?.close();
+    proxy = undefined;
+  });
 
   const listing = async (node: EngineNode, companyId: string) =>
     (await node.engine.presence(companyId)).map((listed) => ({
@@ -159,5 +169,60 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node presence tests"))("pr
     }
     expect(phone.connected).toBe(true);
     expect(await nodeB.engine.isOnline(companyId, ann)).toBe(true);
+  });
+
+  test("a node whose subscriber was cut off resyncs its followers and scope members: who left, went offline, came and joined meanwhile", async () => {
+    proxy = await startTcpProxy(redis.server.port);
+    const group = redis.group({ engine: { presenceTiming: { ttlMs: 3000 }, authorize: () => true } });
+    const nodeA = await group.start("A", {}, { subscriberPort: proxy.port });
+    const nodeB = await group.start("B");
+    await group.adaptersReady();
+    const companyId = company();
+    const project = { topic: "project:p-1" };
+    // Alice on A, through @truss/client: the company's presence and the project's members, as her app shows them.
+    const alice = connect(nodeA.url, {
+      token: signToken({ userId: "alice", companyId }),
+      deviceId: "alice-phone",
+      reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+      socketOptions: { transports: ["websocket"] },
+    });
+    clients.push(alice);
+    const online = () => (alice.presence.current ?? []).map((listed) => listed.userId).sort();
+    alice.presence.subscribe(() => undefined);
+    await alice.subscribe("project:p-1");
+    const here = alice.presence.in(project);
+    await here.join({ editing: "budget" });
+    const others = () => here.others.map((member) => `${member.userId} ${JSON.stringify(member.state)}`).sort();
+    // And a raw follower on A: what the protocol itself carries.
+    const raw = await group.connect(nodeA, { userId: "rita", companyId });
+    const rawResyncs: PresenceUpdates[] = [];
+    raw.on("presence:updates", (batch: PresenceUpdates) => void (batch.resync && rawResyncs.push(batch)));
+    await followPresence(raw);
+
+    const bob = await group.connect(nodeB, { userId: "bob", companyId });
+    expect((await request(bob, "topic:subscribe", project)).ok).toBe(true);
+    expect((await request(bob, "presence:join", { scope: project, state: 2 })).ok).toBe(true);
+    await waitFor(() => others().join() === "bob 2" && online().includes("bob"), { message: "bob online and in the project, seen on A" });
+
+    // A's subscriber is cut and kept from reconnecting: what B announces now never reaches A.
+    proxy.hold();
+    proxy.cut();
+    await waitFor(async () => (await nodeB.engine.io!.of("/").adapter.serverCount()) === 1, { message: "A's subscriber gone" });
+    bob.close();
+    const carol = await group.connect(nodeB, { userId: "carol", companyId });
+    expect((await request(carol, "topic:subscribe", project)).ok).toBe(true);
+    expect((await request(carol, "presence:join", { scope: project, state: 3 })).ok).toBe(true);
+    await waitFor(async () => !(await nodeB.engine.isOnline(companyId, "bob")), { message: "bob offline in the store" });
+    await sleep(300);
+    expect(others()).toEqual(["bob 2"]);
+
+    proxy.release();
+    await waitFor(() => others().join() === "carol 3" && online().join() === "alice,carol,rita", {
+      timeoutMs: 5000,
+      message: "A's clients brought up to date once A resubscribed",
+    });
+    expect(rawResyncs.at(-1)?.updates.map((update) => update.userId).sort()).toEqual(["alice", "carol", "rita"]);
+    expect(rawResyncs.at(-1)?.updates.every((update) => update.online)).toBe(true);
+    expect(here.joined).toBe(true);
   });
 });

@@ -2,12 +2,13 @@ import type { Principal } from "../kernel/principal.js";
 import type { DeviceRef, PresenceTransition, PresenceUser } from "./store.js";
 import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@truss/protocol";
 import { deviceKey, type Connection } from "../kernel/connection.js";
-import { type EngineContext } from "../kernel/context.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, type EngineContext } from "../kernel/context.js";
+import { catchUpEach } from "../kernel/catch-up.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import type { PresenceStore } from "./store.js";
 import { companyPresenceRoom, userKeyOf } from "../kernel/rooms.js";
-import { TrussError } from "../kernel/errors.js";
+import { messageOf, TrussError } from "../kernel/errors.js";
 
 /**
  * The heartbeat and sweep intervals that follow from a presence TTL when
@@ -71,10 +72,42 @@ export class PresenceService {
     this.stores = new BestEffortStore(ctx, "presence", "presence");
   }
 
-  /** Starts heartbeats and sweeps; timers never keep the process alive. */
+  /** Starts heartbeats and sweeps, and the resync after the adapter resubscribes; timers never keep the process alive. */
   start(): void {
+    this.ctx.namespace().adapter.on(ADAPTER_RESUBSCRIBED_EVENT, () => void this.resync());
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.timing.heartbeatIntervalMs).unref();
     this.sweepTimer = setInterval(() => void this.sweep(), this.timing.sweepIntervalMs).unref();
+  }
+
+  /**
+   * After the adapter's subscriber was cut off, the changes other nodes
+   * announced meanwhile never reached this node's followers: each company
+   * they follow is listed again and sent to them as a `presence:updates`
+   * with `resync: true`, every user online now, so a client drops the users
+   * it holds who are not among them. Nothing is kept per follower for it.
+   */
+  private async resync(): Promise<void> {
+    const namespace = this.ctx.namespace();
+    const followed = new Set<string>();
+    for (const socket of namespace.sockets.values()) {
+      const companyId = (socket.data.principal as Principal | undefined)?.companyId;
+      if (companyId !== undefined && socket.rooms.has(companyPresenceRoom(companyId))) followed.add(companyId);
+    }
+    const stillFollowed = (companyId: string) => (namespace.adapter.rooms.get(companyPresenceRoom(companyId))?.size ?? 0) > 0;
+    await catchUpEach([...followed], (companyId, final) => this.resyncCompany(companyId, final), stillFollowed);
+  }
+
+  private async resyncCompany(companyId: string, final: boolean): Promise<boolean> {
+    let users: PresenceUser[];
+    try {
+      users = await this.list(companyId);
+    } catch (error) {
+      if (final) this.ctx.logger.warn("presence could not be listed again after the adapter resubscribed", { companyId, error: messageOf(error) });
+      return false;
+    }
+    const resync: PresenceUpdates = { updates: users.map(({ userId }) => ({ userId, online: true })), resync: true };
+    this.ctx.namespace().local.to(companyPresenceRoom(companyId)).emit(PROTOCOL_EVENTS.presenceUpdates, resync);
+    return true;
   }
 
   /** Stops the timers. */

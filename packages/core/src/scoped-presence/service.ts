@@ -1,7 +1,8 @@
 import { isPresenceScope, isTopicName, PROTOCOL_EVENTS, type PresenceScope, type ScopedPresenceChanges, type ScopedPresenceListing, type ScopedPresenceMemberChange } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
-import type { EngineContext } from "../kernel/context.js";
-import { isTrussError, TrussError } from "../kernel/errors.js";
+import { ADAPTER_RESUBSCRIBED_EVENT, type EngineContext } from "../kernel/context.js";
+import { catchUpEach } from "../kernel/catch-up.js";
+import { isTrussError, messageOf, TrussError } from "../kernel/errors.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
 import { jsonCopy } from "../kernel/payload.js";
@@ -152,15 +153,46 @@ export class ScopedPresenceService implements EnginePart {
     this.batches = new ScopeChangeBatches((room, batch, except) => this.sendBatch(room, batch, except), limits.batchWindowMs, limits.maxBatchBytes);
   }
 
-  /** Follows the sockets' rooms, starts heartbeats and sweeps. */
+  /** Follows the sockets' rooms and the adapter's resubscriptions, starts heartbeats and sweeps. */
   start(): void {
-    this.ctx.namespace().adapter.on("leave-room", (room: string, socketId: string) => {
+    const { adapter } = this.ctx.namespace();
+    adapter.on("leave-room", (room: string, socketId: string) => {
       const presence = this.sockets.get(socketId);
       const membership = presence?.memberships.get(room);
       if (presence && membership) this.drop(presence, membership, true);
     });
+    adapter.on(ADAPTER_RESUBSCRIBED_EVENT, () => void this.resync());
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.timing.heartbeatIntervalMs).unref();
     this.sweepTimer = setInterval(() => void this.sweep(), this.timing.sweepIntervalMs).unref();
+  }
+
+  /**
+   * After the adapter's subscriber was cut off, the changes other nodes
+   * announced meanwhile never reached this node's members: each scope with a
+   * member here is listed again and sent to them as a `presence:changes`
+   * with `resync: true`, every member now as `joined`, so a client drops the
+   * members it holds who are not among them. Nothing is kept per member for it.
+   */
+  private async resync(): Promise<void> {
+    const scopes = new Map<string, { companyId: string; scope: PresenceScope; key: string; room: string }>();
+    for (const { connection, memberships } of this.sockets.values()) {
+      for (const { scope, key, room } of memberships.values()) scopes.set(room, { companyId: connection.principal.companyId, scope, key, room });
+    }
+    const { adapter } = this.ctx.namespace();
+    await catchUpEach([...scopes.values()], (scope, final) => this.resyncScope(scope, final), ({ room }) => (adapter.rooms.get(room)?.size ?? 0) > 0);
+  }
+
+  private async resyncScope({ companyId, scope, key, room }: { companyId: string; scope: PresenceScope; key: string; room: string }, final: boolean): Promise<boolean> {
+    let listing: ScopedPresenceListing;
+    try {
+      listing = await this.listing(companyId, key);
+    } catch (error) {
+      if (final) this.ctx.logger.warn("scoped presence could not be listed again after the adapter resubscribed", { companyId, error: messageOf(error) });
+      return false;
+    }
+    const resync: ScopedPresenceChanges = { scope, changes: listing.members.map((member) => ({ change: "joined", member })), resync: true };
+    this.ctx.namespace().local.to(room).emit(PROTOCOL_EVENTS.presenceChanges, resync);
+    return true;
   }
 
   /** Stops the timers and sends the batches waiting; members leave as their sockets close. */
