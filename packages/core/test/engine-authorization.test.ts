@@ -1,5 +1,5 @@
 import { createRealtimeEngine, type AuthorizationRequest, type AuthorizePolicy, type Principal } from "@truss/core";
-import { collect, connectAs, createClient, request, signToken, signTokenAfter, sleep, startTestServer, testAuth, waitFor, type TestClaims, type TestServer } from "@truss/test-utils";
+import { collect, connectAs, connectError, createClient, request, signToken, signTokenAfter, sleep, startTestServer, testAuth, waitFor, type TestClaims, type TestServer } from "@truss/test-utils";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterEach, describe, expect, test } from "vitest";
 
@@ -576,12 +576,7 @@ describe("races", () => {
       logger: { warn() {}, error: (message: string) => logged.push(message) },
       auth: { authenticate: async (request) => ({ ...(await inner.authenticate(request)), expiresAt: expiresAt as never }) },
     });
-    const refused = await new Promise<{ data?: unknown }>((resolve) => {
-      const socket = createClient(server.url, alice);
-      sockets.push(socket);
-      socket.once("connect_error", resolve);
-      socket.connect();
-    });
+    const refused = await connectError(server.url, { auth: { token: signToken(alice) } });
     expect(refused.data).toMatchObject({ code: "INTERNAL_ERROR" });
     expect(logged.join("\n")).toMatch(/authenticator answered a principal the engine cannot read/);
   });
@@ -597,12 +592,7 @@ describe("races", () => {
         },
       },
     });
-    const refused = await new Promise<{ data?: unknown }>((resolve) => {
-      const socket = createClient(server.url, alice);
-      sockets.push(socket);
-      socket.once("connect_error", resolve);
-      socket.connect();
-    });
+    const refused = await connectError(server.url, { auth: { token: signToken(alice) } });
     expect(refused.data).toMatchObject({ code: "AUTH_MISSING_CLAIMS" });
   });
 });
