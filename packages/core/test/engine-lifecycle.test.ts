@@ -68,7 +68,7 @@ test("close() leaves no timer, socket or server of the engine's behind", async (
   await expectNoNewHandles(before);
 });
 
-test("once close() has started, sends and document writes reject SERVER_SHUTTING_DOWN and store nothing; reads go on", async () => {
+test("once close() has started, sends and document writes reject SERVER_SHUTTING_DOWN and store nothing, a broadcast without a key resolves null; reads go on", async () => {
   const inbox = memoryInboxStore();
   const streams = memoryStreamStore();
   const documents = memoryDocumentStore();
@@ -78,17 +78,21 @@ test("once close() has started, sends and document writes reject SERVER_SHUTTING
   await engine.documents.update(...note, { baseVersion: 0, changes: { title: "site diary" } });
   const writes = () => [
     engine.toUser("acme", "alice").emit("expense:approved", { id: "e-1" }),
-    engine.toCompany("acme").emit("stock:updated", { sku: "s-1" }),
-    engine.toTopic("acme", "project:p1").emit("project:updated", { id: "p1" }),
+    engine.toCompany("acme").emit("stock:updated", { sku: "s-1" }, { idempotencyKey: "row-1" }),
+    engine.toTopic("acme", "project:p1").emit("project:updated", { id: "p1" }, { idempotencyKey: "row-2" }),
     engine.documents.update(...note, { baseVersion: 1, changes: { status: "open" } }),
     engine.documents.rollback(...note, 1),
   ];
+  // Without a key a broadcast never rejects: a route that fires and forgets it must not end the process at shutdown.
+  const unkeyed = () => [engine.toCompany("acme").emit("stock:updated", { sku: "s-1" }), engine.toTopic("acme", "project:p1").emit("project:updated", { id: "p1" })];
 
   const closing = server.close();
   // Right at the call, while the engine is still closing, and once it has closed.
   const during = writes();
+  const droppedDuring = unkeyed();
   await closing;
   for (const write of [...during, ...writes()]) await expect(write).rejects.toMatchObject({ code: "SERVER_SHUTTING_DOWN" });
+  for (const dropped of [...droppedDuring, ...unkeyed()]) expect(await dropped).toBeNull();
   expect(await inbox.read({ companyId: "acme", userId: "alice" }, null, 10)).toEqual([]);
   for (const stream of ["company", "topic:project:p1"]) expect(await streams.read({ companyId: "acme", stream }, 0, 10)).toMatchObject({ entries: [] });
   expect(await engine.documents.get(...note)).toMatchObject({ version: 1, data: { title: "site diary" } });

@@ -209,8 +209,10 @@ export interface RealtimeEngine<C extends EventCatalog = EventCatalog> {
   /**
    * Tells every client `SERVER_SHUTTING_DOWN`, disconnects it, takes its
    * presence offline and stops every timer. Idempotent. From the call on,
-   * `toUser`, `toCompany` and `toTopic` emits and `documents.update` and
-   * `rollback` reject with `SERVER_SHUTTING_DOWN` and store nothing.
+   * `toUser` emits, `toCompany` and `toTopic` emits with an idempotency key,
+   * and `documents.update` and `rollback` reject with
+   * `SERVER_SHUTTING_DOWN` and store nothing; a `toCompany` or `toTopic`
+   * emit without a key, which never rejects, is dropped and resolves `null`.
    */
   close(): Promise<void>;
 }

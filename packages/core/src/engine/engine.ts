@@ -241,6 +241,9 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     return {
       emit: (event, data, options) => {
         assertApplicationEvent(event);
+        // Without a key an emit never rejects (routes fire and forget it): while closing it is dropped and resolves `null`,
+        // as when its store fails; with one the caller awaits a position, and is told.
+        if (this.closing && options?.idempotencyKey === undefined) return Promise.resolve(null);
         return this.unlessClosing(() => {
           const published = this.streams.publish(key, room, event, data, options);
           this.countBroadcast(key.companyId, scope);
