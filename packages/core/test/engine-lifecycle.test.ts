@@ -109,6 +109,26 @@ test("the engine refuses to start without auth, and with nonsense limits", () =>
   expect(() => createRealtimeEngine({ auth: { secret: "s", algorithms: [] } })).toThrow(/algorithms/);
 });
 
+test("a second engine attached to the same server and path is refused at once; the first keeps serving WebSockets", async () => {
+  const http = createServer();
+  const first = createRealtimeEngine({ auth: testAuth(), logger: false });
+  first.attach(http);
+  // Two modules that each mount Truss: both Engine.IO servers would answer every upgrade, and ws would throw on the second.
+  const second = createRealtimeEngine({ auth: testAuth(), logger: false });
+  expect(() => second.attach(http)).toThrow(/already serves Socket.IO at \/socket\.io/);
+  // Another path on the same server is another Socket.IO server.
+  const elsewhere = createRealtimeEngine({ auth: testAuth(), logger: false, socketIo: { path: "/realtime-2" } });
+  elsewhere.attach(http);
+  http.listen(0, "127.0.0.1");
+  await once(http, "listening");
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const socket = await connectAs(url, alice);
+  expect((await request(socket, "presence:list", {})).ok).toBe(true);
+  socket.close();
+  await Promise.all([first.close(), second.close(), elsewhere.close()]);
+  await new Promise((resolve) => http.close(resolve));
+});
+
 test("admitted sockets do not keep their handshake request alive (websocket and polling)", async () => {
   const http = createServer();
   const engine = createRealtimeEngine({ auth: testAuth(), logger: false });

@@ -21,6 +21,8 @@ declare module "fastify" {
 export type TrussFastifyOptions = RealtimeEngineSource & RealtimeHttpOptions;
 
 const plugin: FastifyPluginAsync<TrussFastifyOptions> = async (app, options) => {
+  // Registered twice, the second would attach a second engine before Fastify refused its decorator.
+  if (app.hasDecorator("realtime")) throw new Error("@truss/fastify is already registered on this app; register it once, at the root.");
   const realtime = mountRealtime(options);
   // Same server and port as the REST routes.
   app.decorate("realtime", realtime.attach(app.server));

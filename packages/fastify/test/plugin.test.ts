@@ -55,6 +55,16 @@ describe("emitting from route handlers", () => {
   });
 });
 
+describe("registering twice", () => {
+  test("is refused before a second engine is attached: the server keeps one upgrade listener", async () => {
+    const instance = Fastify();
+    app = instance;
+    await instance.register(trussFastify, { auth: testAuth(), logger: false });
+    await expect(instance.register(trussFastify, { auth: testAuth(), logger: false })).rejects.toThrow(/already registered/);
+    expect(instance.server.listeners("upgrade")).toHaveLength(1);
+  });
+});
+
 describe("health and metrics routes", () => {
   test("health answers 200 while every store is up and 503 once one is down", async () => {
     const { store: inbox, takeDown } = switchableStore(memoryInboxStore());

@@ -39,6 +39,27 @@ import { companyRoom, topicRoom } from "../kernel/rooms.js";
 
 /** How long `close()` waits for running calls, then for clients to receive their goodbye, before closing transports. */
 const SHUTDOWN_FLUSH_MS = 2000;
+/** Where Socket.IO serves unless `socketIo.path` says otherwise. */
+const DEFAULT_SOCKET_IO_PATH = "/socket.io";
+
+/** The Socket.IO paths engines attached to each HTTP server, for good: Engine.IO's listeners stay on the server after it closes. */
+const attachedPaths = new WeakMap<HttpServer | HttpsServer, Set<string>>();
+
+/**
+ * Takes `path` on `server` for one engine. Two Engine.IO servers on one path
+ * (an app that mounts Truss twice, or two modules that each do) both answer
+ * every upgrade, and `ws` throws on the second: the first WebSocket, even
+ * without a token, would end the process. Refused here, at start-up.
+ */
+function claimPath(server: HttpServer | HttpsServer, path: string): void {
+  let paths = attachedPaths.get(server);
+  if (!paths) attachedPaths.set(server, (paths = new Set()));
+  if (paths.has(path)) {
+    throw new Error(`This HTTP server already serves Socket.IO at ${path}: attach one engine per server (mount Truss once), or give the second its own socketIo.path.`);
+  }
+  paths.add(path);
+}
+
 /** The longest event name the application may emit or handle, in UTF-16 units (a topic name's cap). */
 const MAX_EVENT_NAME_LENGTH = 200;
 
@@ -184,6 +205,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
   attach(server: HttpServer | HttpsServer): Server {
     const { socketIo = {}, adapter } = this.options;
+    claimPath(server, socketIo.path ?? DEFAULT_SOCKET_IO_PATH);
     const { allowedOrigins, maxPayloadBytes } = this.resolved.limits;
     // Past this the transport drops the connection before buffering the frame (and the parser, a binary packet's
     // attachments together); below it, oversized events get a PAYLOAD_TOO_LARGE answer instead.
