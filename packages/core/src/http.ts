@@ -24,11 +24,15 @@ export const DEFAULT_HEALTH_PATH = "/health/websocket";
 /**
  * What a health route answers: 200 with the report when every store is up,
  * 503 when one is down or the engine is closing. Framework adapters serve
- * this as it is, so every framework reports health the same way.
+ * this as it is, so every framework reports health the same way. The route
+ * is public (a load balancer's probe has no token), so a store's state goes
+ * out without its error text, which names hosts, roles and databases;
+ * `engine.health()` keeps it for the application's logs.
  */
 export async function healthResponse(engine: { health(): Promise<HealthReport> }): Promise<{ statusCode: 200 | 503; body: HealthReport }> {
-  const body = await engine.health();
-  return { statusCode: body.status === "ok" ? 200 : 503, body };
+  const report = await engine.health();
+  const stores = Object.fromEntries(Object.entries(report.stores).map(([name, { state }]) => [name, { state }])) as HealthReport["stores"];
+  return { statusCode: report.status === "ok" ? 200 : 503, body: { ...report, stores } };
 }
 
 

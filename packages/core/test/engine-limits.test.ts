@@ -203,6 +203,20 @@ describe("health, metrics and shutdown", () => {
     expect(health.stores.documents).toEqual({ state: "down", error: "connection refused" });
   });
 
+  test("a store's own error text stays on the server: the client is told STORE_UNAVAILABLE, the app has it as the cause", async () => {
+    const { memoryDocumentStore } = await import("@truss/core");
+    const failure = new Error('password authentication failed for user "erp_prod_admin" at db.internal:5432');
+    const documents = Object.assign(memoryDocumentStore(), { get: () => Promise.reject(failure) });
+    server = await startTestServer({ documents });
+    const socket = await connectAs(server.url, alice);
+    const answer = await request(socket, "document:get", { type: "note", id: "n1" });
+    expect(answer).toMatchObject({ ok: false, error: { code: "STORE_UNAVAILABLE" } });
+    expect(JSON.stringify(answer)).not.toMatch(/erp_prod_admin|db\.internal|password/);
+    const rejected = await server.engine.documents.get("acme", "note", "n1").catch((error: unknown) => error);
+    expect(rejected).toMatchObject({ code: "STORE_UNAVAILABLE", cause: failure });
+    socket.close();
+  });
+
   test("close tells clients why, disconnects them, takes presence offline and refuses new handshakes", async () => {
     server = await startTestServer();
     const socket = await connectAs(server.url, alice);

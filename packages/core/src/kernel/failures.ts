@@ -81,8 +81,8 @@ export async function storeCall<T>(
       throw toTrussError(error, { code: "INTERNAL_ERROR", message: `The ${store} store failed on the server; it has been logged.` }, { logger: ctx.logger, what: `${store} store call failed` });
     }
     ctx.metrics.inc("truss_store_errors_total", { store });
-    const reason = messageOf(error);
-    throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable (${reason}); the operation was not confirmed. Retry later.`, {
+    // The driver's words stay on the server (`cause`): they name hosts, roles and databases, and this message reaches clients.
+    throw new TrussError("STORE_UNAVAILABLE", `The ${store} store is unavailable; the operation was not confirmed. Retry later.`, {
       cause: error,
     });
   } finally {
