@@ -164,6 +164,19 @@ describe("ids that no encoding can carry", () => {
     expect(replayed).toEqual([]);
   });
 
+  test("an id past 256 characters is refused by the server API and at the handshake, before anything is stored", async () => {
+    const long = "u".repeat(257);
+    server = await startTestServer({
+      auth: { authenticate: async () => ({ userId: long, companyId: "acme", deviceId: "d1", roles: [], expiresAt: null }) },
+    });
+    const { engine } = server;
+    expect(() => engine.toUser("acme", long)).toThrow(/at most 256 characters; got 257 characters/);
+    expect(() => engine.toCompany(long)).toThrow(TypeError);
+    expect(() => engine.toUser("acme", "u".repeat(256))).not.toThrow();
+    const refusal = await connectError(server.url, { auth: { token: "anything" } });
+    expect(refusal.data?.code).toBe("AUTH_MISSING_CLAIMS");
+  });
+
   test("a principal whose ids are not well-formed Unicode is refused at the handshake", async () => {
     server = await startTestServer({
       auth: { authenticate: async () => ({ userId: "ben\udc00", companyId: "acme", deviceId: "d1", roles: [], expiresAt: null }) },

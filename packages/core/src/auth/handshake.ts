@@ -13,7 +13,7 @@ import { SHUTTING_DOWN } from "../kernel/failures.js";
 import { abortableWithin } from "../kernel/deadlines.js";
 import { answersInProcess } from "../kernel/in-process.js";
 import { isOriginAllowed, originOf } from "../kernel/limits.js";
-import { isWellFormedText } from "../kernel/payload.js";
+import { isId, MAX_ID_LENGTH } from "../kernel/payload.js";
 import type { PresenceService } from "../presence/service.js";
 import type { Revocations } from "../revocations/service.js";
 
@@ -113,8 +113,8 @@ export class Handshake {
     }
     try {
       const principal = await this.authenticate(authRequestFrom(socket.handshake));
-      if (![principal.companyId, principal.userId, principal.deviceId].every((id) => typeof id === "string" && id !== "" && isWellFormedText(id))) {
-        throw new TrussError("AUTH_MISSING_CLAIMS", "The token's user, company or device id is empty or not well-formed Unicode.");
+      if (![principal.companyId, principal.userId, principal.deviceId].every(isId)) {
+        throw new TrussError("AUTH_MISSING_CLAIMS", `The token's user, company or device id is empty, longer than ${MAX_ID_LENGTH} characters or not well-formed Unicode.`);
       }
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
       if (principal.expiresAt === null && this.options.authExpiry.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);

@@ -280,9 +280,22 @@ export function isWellFormedText(value: string): boolean {
 export function assertIds(call: string, ids: Record<string, unknown>): void {
   for (const name in ids) {
     const value = ids[name];
-    if (typeof value !== "string" || value.length === 0 || !isWellFormedText(value)) {
-      const got = typeof value !== "string" ? typeof value : value.length === 0 ? "an empty string" : "a lone surrogate";
-      throw new TypeError(`${call}: ${name} must be a non-empty string of well-formed Unicode (no lone surrogates); got ${got}.`);
+    if (!isId(value)) {
+      const got =
+        typeof value !== "string" ? typeof value : value.length === 0 ? "an empty string" : value.length > MAX_ID_LENGTH ? `${value.length} characters` : "a lone surrogate";
+      throw new TypeError(`${call}: ${name} must be a non-empty string of well-formed Unicode (no lone surrogates) of at most ${MAX_ID_LENGTH} characters; got ${got}.`);
     }
   }
+}
+
+/**
+ * The longest company, user or device id the engine takes, in UTF-16 units:
+ * ids key rooms, store keys and index rows, so a megabyte id from an app
+ * route or a token would be stored with every message, outside every byte cap.
+ */
+export const MAX_ID_LENGTH = 256;
+
+/** Whether `value` can be a company, user or device id: a non-empty string of well-formed Unicode of at most {@link MAX_ID_LENGTH}. */
+export function isId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_ID_LENGTH && isWellFormedText(value);
 }
