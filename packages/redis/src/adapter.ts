@@ -4,6 +4,7 @@ import {
   type RedisAdapterOptions as ClassicAdapterOptions,
 } from "@socket.io/redis-adapter";
 import { ADAPTER_RESUBSCRIBED_EVENT } from "@truss/core";
+import { frameGuard, refusingNonStringRooms, type FrameGuard } from "./adapter-frames.js";
 import type { RedisClient } from "./script.js";
 
 /** `createShardedAdapter`'s own options (`channelPrefix`, `subscriptionMode`), which the package does not export by name. */
@@ -41,6 +42,12 @@ export type RedisAdapterFactory = ReturnType<typeof createAdapter> | ReturnType<
  * ioredis opens a subscriber per shard; without it `SSUBSCRIBE` reaches one
  * node only, so this throws instead of losing messages silently.
  *
+ * A frame on the adapter's channels that it cannot handle (not from a node
+ * of this engine, or malformed) is dropped, with a `process.emitWarning`
+ * (type `TrussRedisAdapterWarning`) the first time on each kind of channel.
+ * Whoever can publish there can still broadcast to any room: only the
+ * engine's nodes should be allowed to (docs/security.md).
+ *
  * @throws TypeError for a sharded adapter on a Cluster without `shardedSubscribers`.
  * @example
  * const pub = new Redis(url);
@@ -55,56 +62,65 @@ export function redisAdapter(pub: RedisClient, sub: RedisClient, options: RedisA
           "new Cluster(nodes, { shardedSubscribers: true }), so that each shard's channels are subscribed on that shard",
       );
     }
-    return signallingResubscribe(
-      createShardedAdapter(handlingRejections(pub, { publishInBackground: true }), handlingRejections(sub), adapterOptions),
+    return guardingEachAdapter(
+      createShardedAdapter(handlingRejections(pub, { publishInBackground: true }), handlingRejections(sub, { frames: frameGuard() }), adapterOptions),
       sub,
     );
   }
   const { sharded: _sharded, ...adapterOptions } = options;
-  return signallingResubscribe(createAdapter(handlingRejections(pub), handlingRejections(sub), adapterOptions), sub);
+  return guardingEachAdapter(createAdapter(handlingRejections(pub), handlingRejections(sub, { frames: frameGuard() }), adapterOptions), sub);
 }
 
 /**
- * Makes each adapter the factory creates emit `ADAPTER_RESUBSCRIBED_EVENT`
- * once its subscriber is back after losing its connection. Messages other
- * nodes published meanwhile (inbox pushes among them) never reached this
- * node; the engine answers the event by reading each local device's inbox
- * past what it delivered, so connected devices catch up without reconnecting.
+ * The factory, making each adapter it creates signal its resubscriptions and
+ * refuse rooms that are not strings (see {@link refusingNonStringRooms}).
+ */
+function guardingEachAdapter<F extends RedisAdapterFactory>(factory: F, sub: RedisClient): F {
+  guardSubscriptions(sub);
+  const wrapped = function (this: unknown, namespace: Parameters<F>[0]) {
+    const adapter = (factory as (namespace: Parameters<F>[0]) => ReturnType<F>)(namespace);
+    refusingNonStringRooms(adapter);
+    signallingResubscribe(adapter, sub);
+    return adapter;
+  };
+  return wrapped as unknown as F;
+}
+
+/**
+ * Makes the adapter emit `ADAPTER_RESUBSCRIBED_EVENT` once its subscriber
+ * is back after losing its connection. Messages other nodes published
+ * meanwhile (inbox pushes among them) never reached this node; the engine
+ * answers the event by reading each local device's inbox past what it
+ * delivered, so connected devices catch up without reconnecting.
  *
  * ioredis emits `ready` before it re-sends the subscriptions, so the signal
  * waits for a PING sent after them on the same connection: its reply means
  * the subscriptions are in place, and a store read after it cannot miss a
  * message that pub/sub would not carry.
  */
-function signallingResubscribe<F extends RedisAdapterFactory>(factory: F, sub: RedisClient): F {
-  guardSubscriptions(sub);
-  const wrapped = function (this: unknown, namespace: Parameters<F>[0]) {
-    const adapter = (factory as (namespace: Parameters<F>[0]) => ReturnType<F>)(namespace);
-    let lost = false;
-    const onClose = () => {
-      lost = true;
-    };
-    const onReady = () => {
-      if (!lost) return;
-      lost = false;
-      setImmediate(() => {
-        void sub
-          .ping()
-          .catch(() => undefined)
-          .then(() => adapter.emit(ADAPTER_RESUBSCRIBED_EVENT));
-      });
-    };
-    sub.on("close", onClose);
-    sub.on("ready", onReady);
-    const close = adapter.close.bind(adapter);
-    adapter.close = () => {
-      sub.off("close", onClose);
-      sub.off("ready", onReady);
-      return close();
-    };
-    return adapter;
+function signallingResubscribe(adapter: ReturnType<RedisAdapterFactory>, sub: RedisClient): void {
+  let lost = false;
+  const onClose = () => {
+    lost = true;
   };
-  return wrapped as unknown as F;
+  const onReady = () => {
+    if (!lost) return;
+    lost = false;
+    setImmediate(() => {
+      void sub
+        .ping()
+        .catch(() => undefined)
+        .then(() => adapter.emit(ADAPTER_RESUBSCRIBED_EVENT));
+    });
+  };
+  sub.on("close", onClose);
+  sub.on("ready", onReady);
+  const close = adapter.close.bind(adapter);
+  adapter.close = () => {
+    sub.off("close", onClose);
+    sub.off("ready", onReady);
+    return close();
+  };
 }
 
 /**
@@ -126,8 +142,11 @@ function signallingResubscribe<F extends RedisAdapterFactory>(factory: F, sub: R
  * own sockets, so while Redis is down or not answering even same-node clients
  * would wait until ioredis gives up on the command. It never reads the reply;
  * ioredis still sends commands in order, so per-sender ordering holds.
+ *
+ * With `frames` (the subscriber), each listener the adapter adds for incoming
+ * frames is added in its guarded form ({@link frameGuard}).
  */
-function handlingRejections<T extends RedisClient>(client: T, options: { publishInBackground?: boolean } = {}): T {
+function handlingRejections<T extends RedisClient>(client: T, options: { publishInBackground?: boolean; frames?: FrameGuard } = {}): T {
   const wrappers = new WeakMap<(...args: unknown[]) => unknown, (...args: unknown[]) => unknown>();
   return new Proxy(client, {
     get(target, property) {
@@ -137,8 +156,9 @@ function handlingRejections<T extends RedisClient>(client: T, options: { publish
       let wrapper = wrappers.get(method);
       if (!wrapper) {
         const inBackground = options.publishInBackground === true && property === "spublish";
+        const { frames } = options;
         wrapper = (...args: unknown[]) => {
-          const result = method.apply(target, args);
+          const result = method.apply(target, frames ? frames.listenerArgs(property, args) : args);
           if (!(result instanceof Promise)) return result;
           result.catch(() => undefined);
           return inBackground ? Promise.resolve(0) : result;
