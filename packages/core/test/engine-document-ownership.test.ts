@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { collect, connectAs, request, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
 import type { ConflictResolver, ResolveInput } from "@truss/core";
-import type { DocumentUpdatedPayload } from "@truss/protocol";
+import { errorAction, type DocumentUpdatedPayload } from "@truss/protocol";
 
 /*
  * The update path reads the versions the store keeps decoded for it instead
@@ -118,14 +118,17 @@ describe("what a custom resolver merges is taken as JSON carries it", () => {
   });
 
   test.each([
-    ["nested past the depth limit", () => nested(80)],
-    ["a cycle", () => {
+    ["data nested past the depth limit", () => nested(80)],
+    ["data with a cycle", () => {
       const data: Record<string, unknown> = {};
       data.self = data;
       return data;
     }],
-    ["a BigInt", () => ({ total: 10n })],
-  ])("data %s is the resolver's bug: INTERNAL_ERROR, logged, nothing committed", async (_name, make) => {
+    ["data with a BigInt", () => ({ total: 10n })],
+    ["nothing, as it threw a TypeError", () => {
+      throw new TypeError("Cannot read properties of undefined (reading 'trim')");
+    }],
+  ])("a resolver answering %s fails the write for good: HANDLER_ERROR (not a code clients retry), logged, nothing committed", async (_name, make) => {
     const logged: string[] = [];
     server = await startTestServer({
       logger: { warn() {}, error: (message: string) => logged.push(message) },
@@ -135,7 +138,8 @@ describe("what a custom resolver merges is taken as JSON carries it", () => {
     await nextCommit(1, { status: "active" });
     const socket = await connectAs(server.url, { userId: "alice", companyId: "acme" });
     const answer = await request(socket, "document:update", { type: "project", id: "tower-b", baseVersion: 1, changes: { phase: 1 } });
-    expect(answer).toMatchObject({ ok: false, error: { code: "INTERNAL_ERROR" } });
+    expect(answer).toMatchObject({ ok: false, error: { code: "HANDLER_ERROR" } });
+    expect(errorAction(answer.error.code)).toBe("reject");
     expect(logged.join("\n")).toMatch(/conflict resolver "odd" failed/);
     expect((await server.engine.documents.get("acme", "project", "tower-b")).version).toBe(2);
     socket.close();

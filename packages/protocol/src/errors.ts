@@ -95,7 +95,12 @@ export const ERROR_CODES = [
   "STORE_UNAVAILABLE",
   /** The server is shutting down; reconnect to another node. */
   "SERVER_SHUTTING_DOWN",
-  /** An application event handler threw; the message is the handler's own. */
+  /**
+   * The application's own code failed on this request, and would on the same
+   * request again: an event handler threw (the server logged why), did not
+   * answer within `limits.handlerTimeoutMs`, or answered what cannot be sent
+   * (a BigInt, a cycle); or a custom conflict resolver failed on a stale write.
+   */
   "HANDLER_ERROR",
   /** An unexpected failure inside Truss; the server log has the details. */
   "INTERNAL_ERROR",

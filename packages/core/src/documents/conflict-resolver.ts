@@ -20,8 +20,8 @@ export interface ResolveInput {
  * A resolver's verdict. Merged `data` is committed as JSON carries it: a
  * field set to `undefined` is left out (delete it, or leave it out, to remove
  * it), and data JSON cannot carry (a cycle, a BigInt) or nested past
- * `limits.maxDepth` is the resolver's failure, answered `INTERNAL_ERROR` and
- * logged.
+ * `limits.maxDepth` is the resolver's failure, answered `HANDLER_ERROR` (as
+ * is a resolver that throws) and logged.
  */
 export type Resolution =
   | { outcome: "merged"; data: DocumentData }

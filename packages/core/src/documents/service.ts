@@ -377,9 +377,11 @@ export class DocumentService {
    * Calls a custom resolver, which is application code, and checks its answer.
    * One that throws (a `TrussError` keeps its code), answers a promise
    * (`resolve` is synchronous) or answers outside the `Resolution` contract is
-   * `INTERNAL_ERROR`, logged; a promise it answered is handled here, so its
-   * rejection is never left unhandled, which would end the process. Merged
-   * data is taken as a JSON copy within the depth limit, as a client's
+   * `HANDLER_ERROR`, logged: the application's code fails the same way on the
+   * same write, so clients take it as final rather than sending the write
+   * again and again (and the writes queued behind it with it). A promise it
+   * answered is handled here, so its rejection is never left unhandled, which
+   * would end the process. Merged data is taken as a JSON copy within the depth limit, as a client's
    * changes are: a field set to `undefined` is gone, as the store keeps it,
    * and a value JSON cannot carry (a cycle, a BigInt) is the resolver's bug.
    */
@@ -395,7 +397,7 @@ export class DocumentService {
       if (isResolution(answer)) return answer.outcome === "merged" ? { outcome: "merged", data: this.resolvedData(answer.data) } : answer;
       throw new TypeError("it answered neither { outcome: \"merged\", data } with an object of data nor { outcome: \"conflict\", conflicts }");
     } catch (error) {
-      throw toTrussError(error, { code: "INTERNAL_ERROR", message: "The document's conflict resolver failed on the server; it has been logged." }, { logger: this.ctx.logger, what: `conflict resolver "${String(name)}" failed` });
+      throw toTrussError(error, { code: "HANDLER_ERROR", message: "The document's conflict resolver failed on the server; it has been logged." }, { logger: this.ctx.logger, what: `conflict resolver "${String(name)}" failed` });
     }
   }
 

@@ -1,5 +1,5 @@
 import { clientRefusal, messageOf, TrussError, type ErrorPayload } from "../kernel/errors.js";
-import { PROTOCOL_EVENTS } from "@truss/protocol";
+import { PROTOCOL_EVENTS, RESERVED_EVENTS } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { type EngineContext } from "../kernel/context.js";
 import { packetBytes, TokenBucket, UserBudgets, type UserBudget } from "../kernel/limits.js";
@@ -58,7 +58,8 @@ class SocketBudget extends TokenBucket {
  *
  * Every path ends in a coded answer: a handler that throws, rejects, or
  * returns what cannot be encoded (a BigInt, a cycle, a string past V8's
- * limit) is answered `INTERNAL_ERROR` or `PAYLOAD_TOO_LARGE`, never left to
+ * limit) is answered with a code (`INTERNAL_ERROR`, or `HANDLER_ERROR` for
+ * the application's own handler, or `PAYLOAD_TOO_LARGE`), never left to
  * escape as an unhandled rejection that would end the process.
  */
 export class Dispatcher {
@@ -290,8 +291,18 @@ function answer(ctx: EngineContext, connection: Connection, ack: Ack | undefined
   } catch (error) {
     // Socket.IO encodes inside `ack` and marks it sent only afterwards, so it can still carry the refusal.
     ctx.logger.error(`the answer to "${event}" could not be encoded`, { error: messageOf(error) });
-    refuse(ctx, connection, ack, encodeFailure(error, `The answer to "${event}"`, "INTERNAL_ERROR").toJSON());
+    refuse(ctx, connection, ack, encodeFailure(error, `The answer to "${event}"`, unencodableAnswerCode(event)).toJSON());
   }
+}
+
+/**
+ * The code of an answer that is not JSON. The application's handler made it:
+ * the same request would get it again, so it is `HANDLER_ERROR`, which
+ * clients take as final (a retryable code made the client's outbox run the
+ * handler again and again). A protocol handler's is a bug in Truss.
+ */
+function unencodableAnswerCode(event: string): ErrorPayload["code"] {
+  return RESERVED_EVENTS.has(event) ? "INTERNAL_ERROR" : "HANDLER_ERROR";
 }
 
 /** Sends a coded refusal: in the ack when there is one, else as an `error` event. */
