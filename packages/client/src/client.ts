@@ -57,6 +57,19 @@ export interface OutboxOptions {
    * once it answered. Other events fail fast when offline, as before.
    */
   events?: readonly string[];
+  /**
+   * How many times in a row the server may refuse one write with the same
+   * passing code (one whose `errorAction` is `retry` or `renew-token`, such
+   * as `INTERNAL_ERROR` or `STORE_UNAVAILABLE`) before the outbox gives up on
+   * it: the write's promise rejects with that code (and `onSettled` hears of
+   * it), and the writes behind it go on. Each such refusal is reported to
+   * `onError`. A write the server fails on every time would otherwise be sent
+   * again for ever, holding back every write behind it. Sends that get no
+   * answer (`DISCONNECTED`, `TIMEOUT`, offline) do not count: they are
+   * retried for as long as it takes. `Infinity` never gives up.
+   * @default 5
+   */
+  maxRefusedAttempts?: number;
 }
 
 /** Where the client stands as a whole, for an "offline, 2 changes waiting" or "in sync" indicator. */
@@ -266,6 +279,7 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
           ? this.documents.send(write, persist)
           : (await this.connection.call(write.event, write.data, { mutationId: write.mutationId })).result,
       report,
+      options.outbox?.maxRefusedAttempts,
     );
     this.documents = new DocumentSync(this.connection, this.outbox, options.onConflict, report("documents.onUpdated"), dropped);
     this.syncListeners = new Listeners(report("onSync"));

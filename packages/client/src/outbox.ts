@@ -1,6 +1,6 @@
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { isRetryableCode, isTrussClientError, TrussClientError } from "./errors.js";
+import { isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
 import { Listeners } from "./listeners.js";
 import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
 
@@ -49,6 +49,9 @@ export type WriteSender = (write: PendingWrite, persist: (write: PendingWrite) =
 /** A write as `add` takes it: the outbox numbers and dates it, and makes a mutation id unless the caller brings one. */
 export type WriteDraft<W extends PendingWrite> = Omit<W, "mutationId" | "seq" | "createdAt"> & { mutationId?: string };
 
+/** The default of `outbox.maxRefusedAttempts`. */
+export const DEFAULT_MAX_REFUSED_ATTEMPTS = 5;
+
 /** What a caller waits on for its write. */
 interface Waiter {
   resolve(result: unknown): void;
@@ -61,7 +64,10 @@ interface Waiter {
  * server answers for good. A lost ack, a dropped connection or a server
  * without its store only delay a write; the mutation id makes every resend
  * harmless. One at a time keeps the order, and lets a write wait for the
- * outcome of the one before it on the same document.
+ * outcome of the one before it on the same document. A write the server
+ * refuses `maxRefusedAttempts` times in a row with the same passing code is
+ * given up, so one the server fails on every time (an application bug, a
+ * value its store cannot take) cannot hold the writes behind it for good.
  */
 export class Outbox implements OutboxClient {
   readonly ready: Promise<void>;
@@ -75,13 +81,20 @@ export class Outbox implements OutboxClient {
   private runAgain = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private wakeRetry: (() => void) | undefined;
+  /** The server's passing refusals of the write being sent: which code, how many times in a row. */
+  private refusals: { mutationId: string; code: ClientErrorCode; count: number } | undefined;
 
+  /** @param maxRefusedAttempts - see `OutboxOptions.maxRefusedAttempts`. */
   constructor(
     private readonly connection: Connection,
     private readonly store: OutboxStore,
     private readonly send: WriteSender,
     report: (where: string) => (error: unknown) => void,
+    private readonly maxRefusedAttempts = DEFAULT_MAX_REFUSED_ATTEMPTS,
   ) {
+    if (!(Number.isInteger(maxRefusedAttempts) && maxRefusedAttempts >= 1) && maxRefusedAttempts !== Infinity) {
+      throw new TypeError(`outbox.maxRefusedAttempts must be a whole number of at least 1, or Infinity; got ${String(maxRefusedAttempts)}.`);
+    }
     this.changed = new Listeners(report("outbox.onChange"));
     this.settled = new Listeners(report("outbox.onSettled"));
     this.ready = this.load().catch((error: unknown) => report("the outbox store's load")(error));
@@ -191,8 +204,14 @@ export class Outbox implements OutboxClient {
         const failure = isTrussClientError(error) ? error : new TrussClientError("HANDLER_ERROR", `Sending a queued write failed: ${String(error)}`, { cause: error });
         if (failure.code === "CLIENT_CLOSED") return;
         // The network or the server gave out before an answer, or the server asked to come back later or with a
-        // new token: the same write goes again (its mutation id makes that safe). Any other answer is final.
+        // new token: the same write goes again (its mutation id makes that safe), unless the server gave that answer
+        // too often. Any other answer is final.
         if (isRetryableCode(failure.code)) {
+          const givenUp = this.refused(write, failure);
+          if (givenUp) {
+            await this.remove(write, { error: givenUp });
+            continue;
+          }
           if (this.connection.status !== "connected") return; // sent again on the next connection
           await this.pause(this.backoff.next());
           continue;
@@ -205,6 +224,31 @@ export class Outbox implements OutboxClient {
       if (write.kind === "document") await this.rebaseFollowers(write, base, result);
       await this.remove(write, { result });
     }
+  }
+
+  /**
+   * Counts and reports a passing refusal of `write` by the server; returns
+   * the error to reject it with once the same code came `maxRefusedAttempts`
+   * times in a row. A failure of the network (`DISCONNECTED`, `TIMEOUT`) is
+   * no answer about the write: it neither counts nor is reported here (the
+   * connection reports its own).
+   */
+  private refused(write: PendingWrite, failure: TrussClientError): TrussClientError | undefined {
+    if (!isServerErrorCode(failure.code)) return undefined;
+    const last = this.refusals;
+    const count = last?.mutationId === write.mutationId && last.code === failure.code ? last.count + 1 : 1;
+    this.refusals = { mutationId: write.mutationId, code: failure.code, count };
+    const what = `The queued ${describeWrite(write)} was refused with ${failure.code} (${failure.message})`;
+    const givenUp = count >= this.maxRefusedAttempts;
+    const error = new TrussClientError(
+      failure.code,
+      givenUp
+        ? `${what} ${count} times in a row; it was given up, and the writes behind it go on.`
+        : `${what}, attempt ${count}${Number.isFinite(this.maxRefusedAttempts) ? ` of at most ${this.maxRefusedAttempts}` : ""}; it will be sent again.`,
+      { cause: failure },
+    );
+    this.connection.report(error);
+    return givenUp ? error : undefined;
   }
 
   /**
@@ -233,6 +277,7 @@ export class Outbox implements OutboxClient {
     const index = this.queue.indexOf(write);
     if (index === -1) return;
     this.queue.splice(index, 1);
+    if (this.refusals?.mutationId === write.mutationId) this.refusals = undefined;
     const waiter = this.waiters.get(write.mutationId);
     this.waiters.delete(write.mutationId);
     try {
@@ -276,6 +321,12 @@ export class Outbox implements OutboxClient {
     for (const waiter of this.waiters.values()) waiter.reject(error);
     this.waiters.clear();
   }
+}
+
+/** Names a write for people: `update of site-report/r-7 (mutation 3f…)` or `event "expense:submit" (mutation 3f…)`. */
+function describeWrite(write: PendingWrite): string {
+  const what = write.kind === "document" ? `update of ${write.type}/${write.id}` : `event "${write.event}"`;
+  return `${what} (mutation ${write.mutationId})`;
 }
 
 /** 128 random bits as hex: unique without coordination, and available in insecure contexts (unlike `crypto.randomUUID`). */

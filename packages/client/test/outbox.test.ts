@@ -135,6 +135,128 @@ test("a final refusal rejects the write and lets the next ones through", async (
   expect(client.outbox.size).toBe(0);
 });
 
+/**
+ * A document store that fails, as a bug does (a `TypeError`, answered
+ * `INTERNAL_ERROR`), on every commit of data with a `photos` field. The
+ * failure numbered `stallAt` waits for `release()` first.
+ */
+function storeFailingOnPhotos(stallAt = 0) {
+  const documents = memoryDocumentStore();
+  const failed: Array<string | undefined> = [];
+  let release = () => {};
+  const stalled = new Promise<void>((resolve) => (release = resolve));
+  const store = {
+    ...documents,
+    async compareAndSet(...args: Parameters<typeof documents.compareAndSet>) {
+      const [, , data, , mutation] = args;
+      if ("photos" in data) {
+        failed.push(mutation?.id);
+        if (failed.length === stallAt) await stalled;
+        throw new TypeError("Cannot read properties of undefined (reading 'trim')");
+      }
+      return documents.compareAndSet(...args);
+    },
+  };
+  return { store, failed, release };
+}
+
+test("a write the server refuses with the same passing code every time is given up after maxRefusedAttempts (default 5), each refusal reported; the writes behind it commit once", async () => {
+  const { store, failed } = storeFailingOnPhotos();
+  const { server, proxy } = await start({ documents: store });
+  const expenses: Array<string | undefined> = [];
+  // A careless handler: it stores the expense through the engine, whose store fails on it the same way every time.
+  server.engine.handle("expense:submit", async (data, { mutationId }) => {
+    expenses.push(mutationId);
+    await server.engine.documents.update("acme", "expense", String(mutationId), { baseVersion: 0, changes: data as Record<string, unknown> });
+    return { stored: true };
+  });
+  const client = openClient(proxy.url, alice, { outbox: { events: ["expense:submit"] } });
+  const reported: TrussClientError[] = [];
+  client.onError((error) => reported.push(error));
+  const settled: SettledWrite[] = [];
+  client.outbox.onSettled((write) => settled.push(write));
+  await waitForStatus(client, "connected");
+
+  const poison = client.emit("expense:submit", { amount: 12, photos: [{ name: "no url" }] }).catch((error: TrussClientError) => error);
+  const update = client.documents.update(REPORT.type, REPORT.id, { crew: 5 }, { baseVersion: 1 });
+  const expense = client.emit("expense:submit", { amount: 30 });
+  const refusal = await poison;
+  expect(refusal).toMatchObject({ code: "INTERNAL_ERROR", message: expect.stringContaining("5 times in a row") });
+  expect(await update).toMatchObject({ status: "applied", document: { version: 2, data: { crew: 5 } } });
+  expect(await expense).toEqual({ stored: true });
+
+  // The poison event ran 5 times, all with one mutation id; each write behind it once.
+  const poisonId = settled[0]!.write.mutationId;
+  expect(expenses.filter((id) => id === poisonId)).toHaveLength(5);
+  expect(failed).toHaveLength(5);
+  expect(expenses).toHaveLength(6);
+  expect((await history()).map((version) => version.version)).toEqual([2, 1]);
+  expect(reported.map((error) => error.code)).toEqual(Array(5).fill("INTERNAL_ERROR"));
+  expect(reported.at(-1)).toBe(refusal);
+  expect(reported[0]!.message).toContain(`event "expense:submit" (mutation ${poisonId})`);
+  expect(settled.map(({ write, error }) => [write.kind, error?.code])).toEqual([
+    ["event", "INTERNAL_ERROR"],
+    ["document", undefined],
+    ["event", undefined],
+  ]);
+  expect(client.outbox.size).toBe(0);
+});
+
+test("a document write refused with a passing code is given up after the configured maxRefusedAttempts; a transport failure does not count", async () => {
+  // The third send reaches the store and is stalled there while the connection drops: it gets no answer.
+  const { store, failed, release } = storeFailingOnPhotos(3);
+  const { proxy } = await start({ documents: store });
+  const client = openClient(proxy.url, alice, { ackTimeoutMs: 1000, outbox: { maxRefusedAttempts: 3 } });
+  const reported: TrussClientError[] = [];
+  client.onError((error) => reported.push(error));
+  await waitForStatus(client, "connected");
+
+  const poison = client.documents.update(REPORT.type, REPORT.id, { photos: [{ name: "no url" }] }, { baseVersion: 1 }).catch((error: TrussClientError) => error);
+  // The next edit was made on the same base: it waits for the poison write, then goes on its own.
+  const next = client.documents.update(REPORT.type, REPORT.id, { crew: 5 }, { baseVersion: 1 });
+  await waitFor(() => failed.length === 3);
+  const back = reconnection(client);
+  proxy.cut();
+  await back;
+  release();
+  expect(await poison).toMatchObject({ code: "INTERNAL_ERROR", message: expect.stringContaining(`update of ${REPORT.type}/${REPORT.id}`) });
+  // Four sends reached the store; three were answered, and those three gave the write up.
+  expect(failed).toHaveLength(4);
+  expect(new Set(failed).size).toBe(1);
+  expect(reported.filter((error) => error.code === "INTERNAL_ERROR")).toHaveLength(3);
+  expect(await next).toMatchObject({ status: "applied", document: { version: 2, data: { weather: "dry", crew: 5 } } });
+  expect((await history()).map((version) => version.version)).toEqual([2, 1]);
+  expect(() => openClient(proxy.url, alice, { outbox: { maxRefusedAttempts: 0 } })).toThrow(/maxRefusedAttempts/);
+});
+
+test("a queued event whose handler answers what cannot be sent, and a write a custom resolver throws on, are refused at once; the edits behind them commit", async () => {
+  const throwsOnPhotos = {
+    name: "photos",
+    resolve: ({ current, changes }: { current: Record<string, unknown>; changes: Record<string, unknown> }) => {
+      const photos = (changes.photos as Array<{ url?: string }> | undefined)?.map((photo) => photo.url!.trim());
+      return { outcome: "merged" as const, data: { ...current, ...changes, ...(photos ? { photos } : {}) } };
+    },
+  };
+  const { server, proxy } = await start({ resolver: throwsOnPhotos });
+  let runs = 0;
+  server.engine.handle("expense:submit", (data) => {
+    runs++;
+    return { amountCents: BigInt((data as { amount: number }).amount * 100) };
+  });
+  const client = openClient(proxy.url, alice, { outbox: { events: ["expense:submit"] } });
+  await waitForStatus(client, "connected");
+  await client.documents.get(REPORT.type, REPORT.id);
+  await server.engine.documents.update("acme", REPORT.type, REPORT.id, { baseVersion: 1, changes: { weather: "rain" } });
+
+  const expense = client.emit("expense:submit", { amount: 12 }).catch((error: TrussClientError) => error.code);
+  const stale = client.documents.update(REPORT.type, REPORT.id, { photos: [{ name: "no url" }] }).catch((error: TrussClientError) => error.code);
+  const next = client.documents.update(REPORT.type, REPORT.id, { crew: 5 });
+  expect(await expense).toBe("HANDLER_ERROR");
+  expect(await stale).toBe("HANDLER_ERROR");
+  expect(await next).toMatchObject({ status: "merged", document: { version: 3, data: { weather: "rain", crew: 5 } } });
+  expect(runs).toBe(1);
+});
+
 test("a discarded write rejects DISCARDED and is never sent", async () => {
   const { proxy } = await start();
   const client = openClient(proxy.url, alice);
