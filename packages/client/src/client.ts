@@ -58,15 +58,16 @@ export interface OutboxOptions {
    */
   events?: readonly string[];
   /**
-   * How many times in a row the server may refuse one write with the same
-   * passing code (one whose `errorAction` is `retry` or `renew-token`, such
-   * as `INTERNAL_ERROR` or `STORE_UNAVAILABLE`) before the outbox gives up on
+   * How many times in a row the server may refuse one write with a code
+   * that may be the write's own failure (`@truss/protocol`'s
+   * `SUSPECT_RETRY_CODES`: `INTERNAL_ERROR`) before the outbox gives up on
    * it: the write's promise rejects with that code (and `onSettled` hears of
-   * it), and the writes behind it go on. Each such refusal is reported to
-   * `onError`. A write the server fails on every time would otherwise be sent
-   * again for ever, holding back every write behind it. Sends that get no
-   * answer (`DISCONNECTED`, `TIMEOUT`, offline) do not count: they are
-   * retried for as long as it takes. `Infinity` never gives up.
+   * it), and the writes behind it go on. Every passing refusal is reported
+   * to `onError`. A write the server fails on every time would otherwise be
+   * sent again for ever, holding back every write behind it. A store down,
+   * a restart or a rate limit, and sends that get no answer (`DISCONNECTED`,
+   * `TIMEOUT`, offline), never count: they are waited out. `Infinity` never
+   * gives up.
    * @default 5
    */
   maxRefusedAttempts?: number;

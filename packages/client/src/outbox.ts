@@ -1,3 +1,4 @@
+import { SUSPECT_RETRY_CODES } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
 import { isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
@@ -65,9 +66,10 @@ interface Waiter {
  * without its store only delay a write; the mutation id makes every resend
  * harmless. One at a time keeps the order, and lets a write wait for the
  * outcome of the one before it on the same document. A write the server
- * refuses `maxRefusedAttempts` times in a row with the same passing code is
- * given up, so one the server fails on every time (an application bug, a
- * value its store cannot take) cannot hold the writes behind it for good.
+ * refuses `maxRefusedAttempts` times in a row with `INTERNAL_ERROR` (the
+ * protocol's `SUSPECT_RETRY_CODES`) is given up, so one the server fails on
+ * every time cannot hold the writes behind it for good; a store down or a
+ * rate limit is waited out.
  */
 export class Outbox implements OutboxClient {
   readonly ready: Promise<void>;
@@ -227,18 +229,24 @@ export class Outbox implements OutboxClient {
   }
 
   /**
-   * Counts and reports a passing refusal of `write` by the server; returns
-   * the error to reject it with once the same code came `maxRefusedAttempts`
-   * times in a row. A failure of the network (`DISCONNECTED`, `TIMEOUT`) is
+   * Reports a passing refusal of `write` by the server, and counts it when
+   * its code is one of `SUSPECT_RETRY_CODES` (the server may fail on this
+   * write every time); returns the error to reject it with once the same
+   * such code came `maxRefusedAttempts` times in a row. A failure of the network (`DISCONNECTED`, `TIMEOUT`) is
    * no answer about the write: it neither counts nor is reported here (the
    * connection reports its own).
    */
   private refused(write: PendingWrite, failure: TrussClientError): TrussClientError | undefined {
     if (!isServerErrorCode(failure.code)) return undefined;
+    const what = `The queued ${describeWrite(write)} was refused with ${failure.code} (${failure.message})`;
+    // A store down, a restart, a rate limit pass: only a code that may be this write's own failure counts.
+    if (!SUSPECT_RETRY_CODES.includes(failure.code)) {
+      this.connection.report(new TrussClientError(failure.code, `${what}; it will be sent again.`, { cause: failure }));
+      return undefined;
+    }
     const last = this.refusals;
     const count = last?.mutationId === write.mutationId && last.code === failure.code ? last.count + 1 : 1;
     this.refusals = { mutationId: write.mutationId, code: failure.code, count };
-    const what = `The queued ${describeWrite(write)} was refused with ${failure.code} (${failure.message})`;
     const givenUp = count >= this.maxRefusedAttempts;
     const error = new TrussClientError(
       failure.code,

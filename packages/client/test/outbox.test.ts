@@ -229,6 +229,36 @@ test("a document write refused with a passing code is given up after the configu
   expect(() => openClient(proxy.url, alice, { outbox: { maxRefusedAttempts: 0 } })).toThrow(/maxRefusedAttempts/);
 });
 
+test("a store that stays down past maxRefusedAttempts is waited out: STORE_UNAVAILABLE never gives a write up, and each refusal is reported", async () => {
+  const documents = memoryDocumentStore();
+  let down = false;
+  let refusals = 0;
+  const store = {
+    ...documents,
+    async compareAndSet(...args: Parameters<typeof documents.compareAndSet>) {
+      if (down) {
+        refusals += 1;
+        // A driver's failure, not a bug: the engine answers STORE_UNAVAILABLE.
+        throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6379"), { code: "ECONNREFUSED" });
+      }
+      return documents.compareAndSet(...args);
+    },
+  };
+  const { proxy } = await start({ documents: store });
+  const client = openClient(proxy.url, alice, { outbox: { maxRefusedAttempts: 2 } });
+  const reported: TrussClientError[] = [];
+  client.onError((error) => reported.push(error));
+  await waitForStatus(client, "connected");
+  down = true;
+  const update = client.documents.update(REPORT.type, REPORT.id, { crew: 7 }, { baseVersion: 1 });
+  await waitFor(() => refusals >= 4, { timeoutMs: 10_000, message: "twice the bound of refusals" });
+  down = false;
+  expect(await update).toMatchObject({ status: "applied", document: { version: 2, data: { crew: 7 } } });
+  expect(reported.length).toBeGreaterThanOrEqual(4);
+  expect(new Set(reported.map((error) => error.code))).toEqual(new Set(["STORE_UNAVAILABLE"]));
+  expect(reported[0]!.message).toMatch(/it will be sent again/);
+});
+
 test("a queued event whose handler answers what cannot be sent, and a write a custom resolver throws on, are refused at once; the edits behind them commit", async () => {
   const throwsOnPhotos = {
     name: "photos",

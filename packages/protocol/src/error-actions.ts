@@ -107,6 +107,17 @@ export const SESSION_ENDING_CODES: readonly ErrorCode[] = [
   "STORE_UNAVAILABLE",
 ];
 
+/**
+ * Codes whose action is `retry` that may also mean the server fails on this
+ * very request every time (a bug it did not foresee, with a store or a value),
+ * where the others (a store down, a restart, a rate limit) say it is busy or
+ * away and pass. A client that queues writes gives one up after the same
+ * such code came back a few times in a row (`@truss/client`:
+ * `outbox.maxRefusedAttempts`), so one write cannot hold the writes behind
+ * it for good; the others it retries for as long as they last.
+ */
+export const SUSPECT_RETRY_CODES: readonly ErrorCode[] = ["INTERNAL_ERROR"];
+
 /** What a client does about `code`, for the request whose answer carried it ({@link ERROR_ACTIONS}). */
 export function errorAction(code: ErrorCode): ErrorAction {
   return ERROR_ACTIONS[code];

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
-import { CONNECTION_ACTIONS, ERROR_ACTIONS, ERROR_CODES, errorAction, isRetryable, SESSION_ENDING_CODES, type ErrorAction, type ErrorCode } from "@truss/protocol";
+import { CONNECTION_ACTIONS, ERROR_ACTIONS, ERROR_CODES, errorAction, isRetryable, SESSION_ENDING_CODES, SUSPECT_RETRY_CODES, type ErrorAction, type ErrorCode } from "@truss/protocol";
 
 const ACTIONS: readonly ErrorAction[] = ["retry", "renew-token", "resync", "reject", "stop"];
 
@@ -56,4 +56,10 @@ test("the README's table of actions lists every code under the action the table 
     for (const [, code] of codes!.matchAll(/`([A-Z_]+)`/g)) listed.set(code!, action!);
   }
   expect(Object.fromEntries([...listed].sort())).toEqual(Object.fromEntries(Object.entries(ERROR_ACTIONS).sort()));
+});
+
+test("a suspect retry code is one a client retries, and a store down is not one: an outbox waits it out", () => {
+  for (const code of SUSPECT_RETRY_CODES) expect(ERROR_ACTIONS[code]).toBe("retry");
+  expect(SUSPECT_RETRY_CODES).not.toContain("STORE_UNAVAILABLE");
+  expect(SUSPECT_RETRY_CODES).not.toContain("RATE_LIMITED");
 });
