@@ -83,7 +83,7 @@ describe.runIf(requireRedisOrSkip("the engine's store deadline against a real Re
         .emit("expense:approved", { during: "pause" })
         .then(() => null, (error: unknown) => error);
       expect(failure).toBeInstanceOf(TrussError);
-      expect(failure).toMatchObject({ code: "STORE_UNAVAILABLE", message: expect.stringContaining(`no answer within ${STORE_TIMEOUT_MS} ms`) });
+      expect(failure).toMatchObject({ code: "STORE_UNAVAILABLE", cause: expect.objectContaining({ message: expect.stringContaining(`no answer within ${STORE_TIMEOUT_MS} ms`) }) });
       expect(performance.now() - startedAt).toBeLessThan(STORE_TIMEOUT_MS + SLACK_MS);
 
       startedAt = performance.now();
