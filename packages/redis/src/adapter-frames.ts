@@ -1,5 +1,3 @@
-import type { RedisAdapterFactory } from "./adapter.js";
-
 /**
  * The subscriber's events that carry what is published on the adapter's
  * channels, with what each carries. ioredis emits every message under these
@@ -98,7 +96,7 @@ export function frameGuard(): FrameGuard {
  * strings. Thrown while the frame is handled, it drops the frame instead
  * ({@link frameGuard}).
  */
-export function refusingNonStringRooms(adapter: ReturnType<RedisAdapterFactory>): void {
+export function refusingNonStringRooms(adapter: { addAll(id: string, rooms: Set<string>): Promise<void> | void }): void {
   const addAll = adapter.addAll.bind(adapter);
   adapter.addAll = (id, rooms) => {
     for (const room of rooms) {
