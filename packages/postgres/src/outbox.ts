@@ -66,7 +66,7 @@ export interface OutboxEmitter<Options extends OutboxEmitOptions = OutboxEmitOpt
    * @throws TypeError (as a rejection) for an id, topic, event or option the engine would refuse.
    * @throws TrussError `INVALID_PAYLOAD` or `PAYLOAD_TOO_LARGE` (as a rejection), before anything is written;
    * `INVALID_PAYLOAD` too for an id, topic, event or key with U+0000 (PostgreSQL text cannot hold it), or an id
-   * or topic longer than {@link MAX_OUTBOX_ID_BYTES}.
+   * or topic longer than 512 bytes of UTF-8.
    */
   emit(event: string, data: unknown, options?: Options): Promise<void>;
 }
