@@ -9,7 +9,7 @@ import {
   type MutationRef,
   type MutationState,
 } from "./store.js";
-import { MUTATION_RECORD_OVERHEAD_BYTES, MutationWindow } from "./mutation-window.js";
+import { MutationWindow, recordBytes } from "./mutation-window.js";
 import { ENGINE_READS, type EngineReads } from "./engine-reads.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
@@ -73,6 +73,13 @@ interface StoredVersion {
 }
 
 /** One document: its kept versions and the mutations recently committed to it. */
+/** Runs a change of the document's mutation records and moves the company's count by what it changed. */
+function counted(company: StoredCompany, document: StoredDocument, change: () => void): void {
+  const before = document.mutations.bytes;
+  change();
+  company.mutationBytes += document.mutations.bytes - before;
+}
+
 interface StoredDocument {
   /** Oldest first, latest last. */
   versions: StoredVersion[];
@@ -255,9 +262,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
   const forgetExpiredMutations = (company: StoredCompany, at: number) => {
     for (const ids of company.types.values()) {
       for (const document of ids.values()) {
-        const before = document.mutations.bytes;
-        document.mutations.forgetExpired(at);
-        company.mutationBytes += document.mutations.bytes - before;
+        counted(company, document, () => document.mutations.forgetExpired(at));
       }
     }
   };
@@ -333,8 +338,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
         bytes: Buffer.byteLength(json),
         decoded: undefined,
       };
-      const recordBytes = mutation ? MUTATION_RECORD_OVERHEAD_BYTES + mutation.id.length : 0;
-      assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes + recordBytes, at);
+      assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes + (mutation ? recordBytes(mutation.id) : 0), at);
       const company = companyFor(key.companyId);
       const document = documentFor(company, key);
       if (latest) {
@@ -346,9 +350,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
       company.bytes += committed.bytes;
       company.latestBytes += committed.bytes - (latest?.bytes ?? 0);
       if (mutation) {
-        const before = document.mutations.bytes;
-        document.mutations.record(mutation, committed.meta.version, at);
-        company.mutationBytes += document.mutations.bytes - before;
+        counted(company, document, () => document.mutations.record(mutation, committed.meta.version, at));
       }
       trimDocument(company, document);
       shedHistory(company);

@@ -139,8 +139,8 @@ export class MutationWindow {
   }
 }
 
-/** What the quota counts for a mutation record. */
-function recordBytes(id: string): number {
+/** What the quota counts for a mutation record with this id. */
+export function recordBytes(id: string): number {
   return MUTATION_RECORD_OVERHEAD_BYTES + id.length;
 }
 
