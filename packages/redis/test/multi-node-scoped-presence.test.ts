@@ -132,7 +132,7 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
     expect(await members(nodeA, companyId)).toEqual(["ann", "ben"]);
   });
 
-  test("20 members on two nodes each changing their state 20 times a second: each node batches its own, so a member hears at most about 10 frames a second from each, and ends with every latest state", async () => {
+  test("20 members on two nodes each changing their state 20 times a second: each node batches its own, so a member hears at most about 10 frames a second from each, and ends with every other member's latest state", async () => {
     const group = redis.group({ engine: { presenceTiming: { ttlMs: TTL_MS } } });
     const [nodeA, nodeB] = await group.startTwo();
     const companyId = company();
@@ -144,9 +144,9 @@ describe.runIf(requireRedisOrSkip("@truss/redis multi-node scoped presence tests
     const startedAt = Date.now();
     const last = await changeStates(crew, report, { perSecond: 20, durationMs: 2000 });
     const elapsedMs = Date.now() - startedAt;
-    await waitFor(() => views.every((view) => crew.every((other) => JSON.stringify(view.states.get(other.id!)) === JSON.stringify(last.get(other.id!)))), {
-      message: "every member's latest state at every member, on both nodes",
-    });
+    // A member is not sent a batch of its own changes alone, so only the others' states are asserted.
+    const seesOthers = (view: (typeof views)[number]) => crew.every((other) => other === view.socket || JSON.stringify(view.states.get(other.id!)) === JSON.stringify(last.get(other.id!)));
+    await waitFor(() => views.every(seesOthers), { message: "every other member's latest state at every member, on both nodes" });
     for (const view of views) {
       const frames = view.frames.filter((at) => at >= startedAt && at <= startedAt + elapsedMs);
       // One batch a window (100 ms) from each node, give or take a quiet scope's first change and late timers.
