@@ -235,6 +235,20 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return 1
 `);
 
+// KEYS: the company's set of streams that keep no entry. ARGV: the stream, now (ms), the set's TTL (ms), its cap.
+// Records the stream as read now and pops the least recently read past the cap, in one step, so two reads at
+// once cannot both pop for the same excess. Returns the popped streams.
+const NOTE_EMPTY = luaScript(`
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if excess <= 0 then return {} end
+local popped = redis.call('ZPOPMIN', KEYS[1], excess)
+local streams = {}
+for i = 1, #popped, 2 do streams[#streams + 1] = popped[i] end
+return streams
+`);
+
 /**
  * A {@link StreamStore} on Redis. Each stream is a hash with its epoch and top
  * offset and a list of its kept entries, under the hash tag
@@ -289,14 +303,8 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
    * to in between is kept by {@link FORGET_EMPTY}, and one read again after being popped is recorded again.
    */
   const noteEmpty = async (key: StreamKey) => {
-    const index = emptyStreamsKey(prefix, key.companyId);
-    const replies = await redis.pipeline().zadd(index, Date.now(), key.stream).pexpire(index, keyTtlMs).zcard(index).exec();
-    const count = Number(replies?.[2]?.[1] ?? 0);
-    if (count <= maxEmpty) return;
-    const popped = await redis.zpopmin(index, count - maxEmpty);
-    for (let at = 0; at < popped.length; at += 2) {
-      await runScript(redis, FORGET_EMPTY, keysOf({ companyId: key.companyId, stream: popped[at]! }), []);
-    }
+    const popped = (await runScript(redis, NOTE_EMPTY, [emptyStreamsKey(prefix, key.companyId)], [key.stream, Date.now(), keyTtlMs, maxEmpty])) as string[];
+    for (const stream of popped) await runScript(redis, FORGET_EMPTY, keysOf({ companyId: key.companyId, stream }), []);
   };
 
   return {
@@ -336,7 +344,9 @@ export function redisStreamStore(options: RedisStreamStoreOptions): StreamStore 
         count,
       ])) as [string, number, string, number, number, string[], number];
       totals.add({ expired: Number(expired) });
-      if (Number(kept) === 0) await noteEmpty(key);
+      // In the background: a read of a quiet stream (every subscribe to a quiet topic) answers without a second
+      // round trip. Only the bound of empty streams waits on it; a failure leaves the stream to be noted at its next read.
+      if (Number(kept) === 0) noteEmpty(key).catch(() => {});
       return {
         epoch,
         top: Number(top),

@@ -116,9 +116,14 @@ describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStre
       const history = await store.append(topic(0), "e", 1);
       const epochs: string[] = [];
       for (let index = 1; index <= 50; index++) epochs.push((await store.read(topic(index), 0, 0)).epoch);
-      const held = [];
-      for (let index = 1; index <= 50; index++) if ((await redis.exists(streamKeys(prefix, topic(index)).meta)) === 1) held.push(index);
-      expect(held).toEqual([46, 47, 48, 49, 50]);
+      // The bound is kept in the background, after each read has answered.
+      const held = async () => {
+        const kept = [];
+        for (let index = 1; index <= 50; index++) if ((await redis.exists(streamKeys(prefix, topic(index)).meta)) === 1) kept.push(index);
+        return kept;
+      };
+      await waitFor(async () => (await held()).length === 5, { message: "the streams past the bound deleted" });
+      expect(await held()).toEqual([46, 47, 48, 49, 50]);
       expect(await redis.zcard(emptyStreamsKey(prefix, companyId))).toBe(5);
       // The ones held keep the epoch their readers were told, for the next append too; a stream with entries is never deleted.
       expect((await store.append(topic(50), "e", 1)).epoch).toBe(epochs[49]);
@@ -126,6 +131,19 @@ describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStre
       // One deleted starts a new epoch, which a device holding the old one sees as EPOCH_CHANGED.
       expect((await store.read(topic(1), 0, 0)).epoch).not.toBe(epochs[0]);
       expect(() => redisStreamStore({ redis, prefix, maxEmptyStreamsPerCompany: 0 })).toThrow(RangeError);
+    });
+
+    test("quiet streams read all at once still leave exactly maxEmptyStreamsPerCompany held: each read's note and trim is one step", async () => {
+      const redis = await client();
+      const store = redisStreamStore({ redis, prefix, maxEmptyStreamsPerCompany: 5 });
+      const companyId = `acme-${randomUUID()}`;
+      const topics = Array.from({ length: 40 }, (_, index) => ({ companyId, stream: `topic:site:${index}` }));
+      await Promise.all(topics.map((topic) => store.read(topic, 0, 0)));
+      const held = async () => (await Promise.all(topics.map((topic) => redis.exists(streamKeys(prefix, topic).meta)))).filter((exists) => exists === 1).length;
+      await waitFor(async () => (await held()) <= 5, { message: "the streams past the bound deleted" });
+      await sleep(100);
+      expect(await held()).toBe(5);
+      expect(await redis.zcard(emptyStreamsKey(prefix, companyId))).toBe(5);
     });
 
     test("the key layout keeps crafted company ids and stream names apart", () => {
