@@ -177,4 +177,28 @@ describe("when the server's store cannot be read as the device connects", () => 
     client.close();
     expect(await unacknowledged(server.url)).toEqual([]);
   });
+
+  test("a session the server ends because it held too much for the device while the store was down is reconnected, and every message handed over once, in order", async () => {
+    const inbox = flakyInbox();
+    server = await startServer({ inbox, limits: { maxBufferedBytes: 16 * 1024 } });
+    for (const n of [1, 2, 3]) await server.engine.toUser("acme", "alice").emit("notification:new", { n });
+    inbox.failures = Number.POSITIVE_INFINITY;
+    const client = openClient(server.url, alice);
+    const handled: unknown[] = [];
+    const errors: string[] = [];
+    client.onInbox((message) => void handled.push(message.data));
+    client.onError((error) => void errors.push(error.code));
+    await waitForStatus(client, "connected");
+    // About 40 KiB sent live while the backlog cannot be read: more than the server holds for one socket.
+    const text = "x".repeat(1024);
+    for (let n = 4; n < 44; n++) await server.engine.toUser("acme", "alice").emit("notification:new", { n, text });
+    await waitFor(() => errors.length > 0, { timeoutMs: 2000, message: "the session to end well before the server's retries run out" });
+    inbox.failures = 0;
+    await waitFor(() => handled.length >= 43, { message: "every message handled after the reconnection" });
+    await sleep(150);
+    expect(errors).toEqual(["STORE_UNAVAILABLE"]);
+    expect(handled).toEqual([...[1, 2, 3].map((n) => ({ n })), ...range(40).map((i) => ({ n: i + 4, text }))]);
+    client.close();
+    expect(await unacknowledged(server.url)).toEqual([]);
+  });
 });

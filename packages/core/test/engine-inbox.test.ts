@@ -310,4 +310,35 @@ describe("when the store cannot be read as a device connects", () => {
     expect(replayed.map((message) => message.data)).toEqual([1, 2, 3, 4].map((n) => ({ n })));
     again.close();
   });
+
+  test("past limits.maxBufferedBytes of live messages held for it, a socket's session ends at once with STORE_UNAVAILABLE, and its next session gets every message once, in order", async () => {
+    const inbox = flakyInbox(0);
+    server = await startTestServer({ inbox, limits: { maxBufferedBytes: 16 * 1024 } });
+    const backlog: InboxMessage[] = [];
+    for (let n = 1; n <= 3; n++) backlog.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n }));
+    inbox.failures = Number.POSITIVE_INFINITY;
+    const device = createClient(server.url, phone);
+    const received = collect<InboxMessage>(device, "inbox:message");
+    const errors = collect<{ code: string }>(device, "error");
+    const disconnects = collect<string>(device, "disconnect");
+    await open(device);
+
+    // About 40 KiB for the user while the backlog cannot be read: the socket may not hold it all for the retries' half minute.
+    const live: InboxMessage[] = [];
+    const text = "x".repeat(1024);
+    for (let n = 4; n < 44; n++) live.push(await server.engine.toUser("acme", "alice").emit("notification:new", { n, text }));
+    await waitFor(() => disconnects.length === 1, { timeoutMs: 2000, message: "the session to end well before the retries run out" });
+    expect(disconnects).toEqual(["io server disconnect"]);
+    expect(errors.map((error) => error.code)).toEqual(["STORE_UNAVAILABLE"]);
+    expect(received).toEqual([]);
+
+    inbox.failures = 0;
+    const again = createClient(server.url, phone);
+    const replayed = collect<InboxMessage>(again, "inbox:message");
+    await open(again);
+    await waitFor(() => replayed.length === 43, { message: "the whole backlog on the next session" });
+    await sleep(100);
+    expect(replayed).toEqual([...backlog, ...live]);
+    again.close();
+  });
 });

@@ -159,8 +159,11 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       in: (companyId: string, scope: Parameters<PresenceApi["in"]>[1]) => this.scopedPresence.in(companyId, scope),
     });
     const { undelivered } = resolved;
-    this.inboxService = new InboxService(this.ctx, resolved.stores.inbox, { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes }, (event, choice) =>
-      undeliveredDelayOf(undelivered, event, choice),
+    this.inboxService = new InboxService(
+      this.ctx,
+      resolved.stores.inbox,
+      { maxDepth: limits.maxDepth, maxMessageBytes: limits.maxMessageBytes, maxHeldBytes: limits.maxBufferedBytes },
+      (event, choice) => undeliveredDelayOf(undelivered, event, choice),
     );
     this.documentService = new DocumentService(
       this.ctx,

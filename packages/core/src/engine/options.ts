@@ -92,7 +92,10 @@ export interface LimitOptions {
   /**
    * Most bytes waiting to be written to one socket (a client that stopped
    * reading). Past this the socket is sent `SLOW_CONSUMER` and disconnected,
-   * so a stalled reader cannot grow the server's memory. Default 1 MiB.
+   * so a stalled reader cannot grow the server's memory. Also the most bytes
+   * of live inbox messages one socket holds while its inbox cannot be read
+   * (the store down): past it the session is ended with `STORE_UNAVAILABLE`,
+   * and the next one replays them from the store. Default 1 MiB.
    */
   maxBufferedBytes?: number;
   /**

@@ -64,7 +64,9 @@ const RECENTLY_PUSHED = 10_000;
 export interface Delivery {
   readonly connection: Connection;
   /** While a replay or catch-up reads the store, and until a failed one is read again, live messages wait here, so the device sees ids in order and never past a backlog it was not sent. */
-  held: InboxMessage[] | null;
+  held: Outgoing[] | null;
+  /** The length of the packets in `held`: past `maxHeldBytes` the session is ended instead (see {@link InboxService.hold}). */
+  heldBytes: number;
   /** How far the store has been read for this socket: a live message up to it was sent by that read. */
   readUpTo: string | null;
   /** The newest id sent to this socket, from a read or live: its device's acks move its cursor no further. */
@@ -77,6 +79,8 @@ export interface InboxLimits {
   maxMessageBytes: number;
   /** Deepest nesting of message data. */
   maxDepth: number;
+  /** Most bytes of live messages one socket may hold while its store read is pending (the engine's `maxBufferedBytes`). */
+  maxHeldBytes: number;
 }
 
 /**
@@ -161,7 +165,7 @@ export class InboxService {
    * arrived meanwhile: live messages for its user are held until then.
    */
   async open(connection: Connection): Promise<void> {
-    const delivery: Delivery = { connection, held: [], readUpTo: null, sentUpTo: null };
+    const delivery: Delivery = { connection, held: [], heldBytes: 0, readUpTo: null, sentUpTo: null };
     this.deliveries.set(connection, delivery);
     this.byUser.add(connection.userKey, delivery);
     // A failed first read keeps the delivery holding: retried in the background, as after a resubscribe.
@@ -257,8 +261,34 @@ export class InboxService {
   private flushHeld(delivery: Delivery): void {
     const held = delivery.held ?? [];
     delivery.held = null;
-    held.sort((a, b) => compareInboxIds(a.id, b.id));
-    for (const message of held) this.push(delivery, new Outgoing(message));
+    delivery.heldBytes = 0;
+    held.sort((a, b) => compareInboxIds(a.message.id, b.message.id));
+    for (const outgoing of held) this.push(delivery, outgoing);
+  }
+
+  /**
+   * Holds a live message back until the delivery's store read is done. Past
+   * `maxHeldBytes` held, the session is ended with `STORE_UNAVAILABLE`
+   * instead, as when the read's retries run out: what it held is dropped,
+   * since every live message was stored before it was pushed, and the
+   * client's reconnection replays it. Without that, sends to a user during a
+   * store outage would grow every one of their stuck sockets for the
+   * retries' half minute.
+   */
+  private hold(delivery: Delivery, held: Outgoing[], outgoing: Outgoing): void {
+    const { connection } = delivery;
+    delivery.heldBytes += outgoing.length(connection.socket.nsp.name);
+    if (delivery.heldBytes <= this.limits.maxHeldBytes) {
+      held.push(outgoing);
+      return;
+    }
+    delivery.held = [];
+    delivery.heldBytes = 0;
+    this.ctx.logger.warn("inbox replay held too many live messages; the session is ended", {
+      userId: connection.principal.userId,
+      maxHeldBytes: this.limits.maxHeldBytes,
+    });
+    endSession(connection);
   }
 
   /**
@@ -274,7 +304,7 @@ export class InboxService {
     if (this.byUser.sizeOf(userKey) === 0 || (keyed && !this.recentlyPushed.addNew(`${message.id} ${userKey}`))) return;
     const outgoing = new Outgoing(message, dataJson);
     this.byUser.forEach(userKey, (delivery) => {
-      if (delivery.held) delivery.held.push(message);
+      if (delivery.held) this.hold(delivery, delivery.held, outgoing);
       else this.push(delivery, outgoing);
     });
   }
@@ -325,6 +355,15 @@ class Outgoing implements EncodedPacket {
     const json = this.dataJson ?? (JSON.stringify(data) as string | undefined);
     const payload = `{"id":${JSON.stringify(id)},"event":${JSON.stringify(event)}${json === undefined ? "" : `,"data":${json}`},"ts":${JSON.stringify(ts)}}`;
     return (this.text = encodeEvent(namespace, PROTOCOL_EVENTS.inboxMessage, payload));
+  }
+
+  /** The length of the packet's text (its bytes, for ASCII), to count what a socket holds; 0 when it cannot be encoded, since it will be skipped. */
+  length(namespace: string): number {
+    try {
+      return this.encoded(namespace).length;
+    } catch {
+      return 0;
+    }
   }
 }
 
