@@ -98,9 +98,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     const document = key(connection, payload);
     return { document: await services.subscriptions.watch(connection, document, () => services.documents.find(document)) };
   });
-  on(PROTOCOL_EVENTS.documentUnwatch, async (connection, payload) => {
-    services.subscriptions.unwatch(connection, key(connection, payload));
-  });
+  on(PROTOCOL_EVENTS.documentUnwatch, async (connection, payload) => services.subscriptions.unwatch(connection, key(connection, payload)));
   on(PROTOCOL_EVENTS.streamRead, (connection, payload) => services.streams.read(connection, payload));
   on(PROTOCOL_EVENTS.topicSubscribe, async (connection, payload) => {
     // Read before the socket joins the topic's room, as the company stream's start is (see StreamService.prepare).
@@ -109,9 +107,7 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
     );
     return { topic, start };
   });
-  on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => {
-    services.subscriptions.unsubscribe(connection, payload);
-  });
+  on(PROTOCOL_EVENTS.topicUnsubscribe, async (connection, payload) => services.subscriptions.unsubscribe(connection, payload));
 }
 
 /** The optional `mutationId` and `mutationAgeMs` of a `document:update`. */

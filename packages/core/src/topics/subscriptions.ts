@@ -22,8 +22,17 @@ export interface DroppedSubscriptions {
  * The socket's rooms are the only record: a topic or document room names
  * its subscription ({@link subscriptionOf}), so a subscription costs the
  * room Socket.IO keeps anyway and nothing more per socket.
+ *
+ * A socket's requests on one topic or document take effect in the order it
+ * sent them ({@link inOrder}): the last one wins.
  */
 export class Subscriptions {
+  /**
+   * Per socket, the last of its requests still running on each room, settled
+   * (never rejecting); a socket is here only while one of its requests runs.
+   */
+  private readonly running = new Map<Connection, Map<string, Promise<void>>>();
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly policy: Policy,
@@ -43,22 +52,28 @@ export class Subscriptions {
   async subscribe<T>(connection: Connection, payload: unknown, beforeJoin: (topic: string) => Promise<T>): Promise<{ topic: string; prepared: T }> {
     const { topic, pattern, params } = this.patterns.match((payload as { topic?: unknown } | null | undefined)?.topic);
     const room = topicRoom(connection.principal.companyId, topic);
-    if (connection.socket.rooms.has(room)) return { topic, prepared: await beforeJoin(topic) };
-    this.assertRoom(connection);
-    await this.authorize(connection, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
-    const prepared = await beforeJoin(topic);
-    // After the policy's answer and `beforeJoin`, right before the join: an unsubscribeUser may have come meanwhile.
-    const revoked = this.revokedTopic(connection, topic);
-    if (revoked) throw new TrussError(revoked.code, revoked.message);
-    this.add(connection, room);
-    this.ctx.metrics.inc("truss_topic_subscriptions_total");
-    return { topic, prepared };
+    return this.inOrder(connection, room, async () => {
+      if (connection.socket.rooms.has(room)) return { topic, prepared: await beforeJoin(topic) };
+      this.assertRoom(connection);
+      await this.authorize(connection, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
+      const prepared = await beforeJoin(topic);
+      // After the policy's answer and `beforeJoin`, right before the join: an unsubscribeUser may have come meanwhile.
+      const revoked = this.revokedTopic(connection, topic);
+      if (revoked) throw new TrussError(revoked.code, revoked.message);
+      this.add(connection, room);
+      this.ctx.metrics.inc("truss_topic_subscriptions_total");
+      return { topic, prepared };
+    });
   }
 
-  /** Ends a socket's subscription to a topic; a topic it did not hold is fine. */
-  unsubscribe(connection: Connection, payload: unknown): void {
+  /**
+   * Ends a socket's subscription to a topic; a topic it did not hold is fine.
+   * One it is still subscribing to is ended once that subscribe finishes.
+   */
+  unsubscribe(connection: Connection, payload: unknown): void | Promise<void> {
     const { topic } = this.patterns.match((payload as { topic?: unknown } | null | undefined)?.topic);
-    void connection.socket.leave(topicRoom(connection.principal.companyId, topic));
+    const room = topicRoom(connection.principal.companyId, topic);
+    return this.inOrder(connection, room, () => void connection.socket.leave(room));
   }
 
   /**
@@ -68,17 +83,20 @@ export class Subscriptions {
    */
   async watch(connection: Connection, key: DocumentKey, read: () => Promise<DocumentVersion | null>): Promise<DocumentVersion | null> {
     const room = documentRoom(key.companyId, key.type, key.id);
-    if (!connection.socket.rooms.has(room)) {
-      this.assertRoom(connection);
-      await this.authorize(connection, { action: "document:read", type: key.type, id: key.id });
-      this.add(connection, room);
-    }
-    return read();
+    return this.inOrder(connection, room, async () => {
+      if (!connection.socket.rooms.has(room)) {
+        this.assertRoom(connection);
+        await this.authorize(connection, { action: "document:read", type: key.type, id: key.id });
+        this.add(connection, room);
+      }
+      return read();
+    });
   }
 
-  /** Stops sending a document's updates to a socket. */
-  unwatch(connection: Connection, key: DocumentKey): void {
-    void connection.socket.leave(documentRoom(key.companyId, key.type, key.id));
+  /** Stops sending a document's updates to a socket, once a watch of it still running has finished. */
+  unwatch(connection: Connection, key: DocumentKey): void | Promise<void> {
+    const room = documentRoom(key.companyId, key.type, key.id);
+    return this.inOrder(connection, room, () => void connection.socket.leave(room));
   }
 
   /** Whether a socket holds a topic of its company. */
@@ -130,6 +148,32 @@ export class Subscriptions {
       if (subscription) held.push([room, subscription]);
     }
     return held;
+  }
+
+  /**
+   * Runs a socket's request on one of its rooms once the requests it sent on
+   * that room before have finished, so they take effect in the order sent: an
+   * unsubscribe that came while the subscribe waited for the policy or the
+   * stream's start ends the subscription, instead of finding nothing to end
+   * and letting the subscribe join after it. A request with nothing before it
+   * that finishes at once (an unsubscribe, usually) runs at once and is not
+   * held.
+   */
+  private inOrder<T>(connection: Connection, room: string, request: () => T | Promise<T>): T | Promise<T> {
+    const rooms = this.running.get(connection);
+    const before = rooms?.get(room);
+    const result = before ? before.then(request) : request();
+    if (!(result instanceof Promise)) return result;
+    const held = rooms ?? new Map<string, Promise<void>>();
+    if (!rooms) this.running.set(connection, held);
+    const settled = result.then(() => undefined, () => undefined);
+    held.set(room, settled);
+    void settled.then(() => {
+      if (held.get(room) !== settled) return;
+      held.delete(room);
+      if (held.size === 0) this.running.delete(connection);
+    });
+    return result;
   }
 
   /**
