@@ -27,6 +27,23 @@ export function registerInboxRetentionCases(cases: InboxCases): void {
   );
 
   cases.withInstance(
+    "a cursor past the TTL, kept or forgotten, reads every kept message and none it acknowledged",
+    async (inbox) => {
+      const user = freshUser();
+      const phone = deviceOf(user, "phone");
+      const [first] = await appendSequence(inbox, user, 1);
+      await inbox.ack(phone, first!.id);
+      await sleep(300);
+      const kept = (await inbox.append(user, "expense:approved", { index: 1 })).message;
+      // A store may forget a cursor once every message up to it expired: without it the device reads the same.
+      const cursor = await inbox.cursor(phone);
+      assert.ok(cursor === null || cursor === first!.id, `the cursor is ${first!.id} or forgotten, got ${cursor}`);
+      assert.deepEqual(await inbox.read(user, cursor, 10), [kept]);
+    },
+    { factoryOptions: { ttlMs: 200 }, timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
+  cases.withInstance(
     "messages younger than the TTL are kept",
     async (inbox) => {
       const user = freshUser();

@@ -70,7 +70,12 @@ export interface InboxStore {
    * from the start again (`cursor` is `null`).
    */
   ack(device: DeviceRef, id: string): Promise<void>;
-  /** The last id the device acknowledged, or `null` if it never did. */
+  /**
+   * The last id the device acknowledged, or `null` if it never did or the
+   * store forgot it: past `maxCursorsPerUser`, or once every message up to
+   * it is past the TTL. A cursor forgotten then changes nothing the device
+   * reads: `read` from `null` returns the same kept messages.
+   */
   cursor(device: DeviceRef): Promise<string | null>;
   /** Totals of what TTL and the cap have dropped since the store was created. */
   dropped(): Promise<InboxDropStats>;

@@ -58,7 +58,11 @@ interface MessageRow {
  * does not stay. Everything dropped is counted in `inbox_totals`, shared by
  * every node. Cursors are kept, at most `maxCursorsPerUser` per user: an
  * ack that moves one forgets the user's cursors moved longest ago past it
- * (`inbox_ack`, migration 007).
+ * (`inbox_ack`, migration 007). A cursor whose id is older than the TTL
+ * points past no message a read can still return, so the sweep deletes it
+ * too (at most `sweepBatch` a run, migration 008): a device that never
+ * connects again leaves nothing behind, and one that does reads from the
+ * oldest kept message, as it would have from its cursor.
  *
  * Undelivered calls (`undeliveredAfterMs`) are rows of `inbox_undelivered`
  * (migration 005), recorded in the append's statement, deleted by an ack

@@ -2,18 +2,18 @@
 export interface SweepOptions {
   /**
    * How often, at most, a store sweeps what expired unread (inboxes nobody
-   * reads again, streams idle past `ttlMs + idleMs`), in ms. A sweep starts
-   * after a store call, never delays it, and needs no job of its own.
-   * Default 60,000.
+   * reads again and device cursors past the TTL, streams idle past
+   * `ttlMs + idleMs`), in ms. A sweep starts after a store call, never
+   * delays it, and needs no job of its own. Default 60,000.
    */
   sweepIntervalMs?: number;
-  /** Most inboxes or streams one sweep clears. Default 100. */
+  /** Most inboxes or streams one sweep clears, and most device cursors past the TTL an inbox's sweep deletes besides. Default 100. */
   sweepBatch?: number;
 }
 
 /** Default time between two sweeps of one store: one minute. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
-/** Default number of inboxes or streams one sweep clears. */
+/** Default number of inboxes or streams (and of device cursors) one sweep clears. */
 export const DEFAULT_SWEEP_BATCH = 100;
 
 /**
@@ -24,7 +24,7 @@ export const DEFAULT_SWEEP_BATCH = 100;
  * answered.
  */
 export class Sweeper {
-  /** Most inboxes or streams one run clears. */
+  /** Most inboxes or streams (and of device cursors) one run clears. */
   readonly batch: number;
   private readonly intervalMs: number;
   private lastRun = Date.now();

@@ -21,7 +21,7 @@ describe("postgresStores", () => {
     await db?.drop();
   });
 
-  test("the inbox sweep clears a user whose every message expired, counts them, and keeps the device's cursor", async () => {
+  test("the inbox sweep clears a user whose every message expired, counts them, and deletes the device's cursor past them", async () => {
     const inbox = postgresInboxStore({ pool: db.pool, schema: db.schema, ttlMs: 200, sweepIntervalMs: 100 });
     const idle = { companyId: fresh("company"), userId: fresh("user") };
     const active = { companyId: idle.companyId, userId: fresh("user") };
@@ -36,10 +36,10 @@ describe("postgresStores", () => {
     const rows = async (table: string) =>
       Number((await db.pool.query(`SELECT count(*) AS n FROM "${db.schema}".${table} WHERE company_id = $1 AND user_id = $2`, [idle.companyId, idle.userId])).rows[0].n);
     await waitFor(async () => (await rows("inbox_users")) === 0, { message: "the sweep cleared the idle user" });
-    expect({ messages: await rows("inbox_messages"), keys: await rows("inbox_keys"), cursors: await rows("inbox_cursors") }).toEqual({ messages: 0, keys: 0, cursors: 1 });
+    expect({ messages: await rows("inbox_messages"), keys: await rows("inbox_keys"), cursors: await rows("inbox_cursors") }).toEqual({ messages: 0, keys: 0, cursors: 0 });
     const after = await inbox.dropped();
     expect(after.expired - before.expired).toBe(3);
-    expect(await inbox.cursor({ ...idle, deviceId: "phone" })).toBe(appended[2]!.id);
+    expect(await inbox.cursor({ ...idle, deviceId: "phone" })).toBeNull();
 
     // Back after the sweep: a new message, a new id, and the old key is a new key.
     const again = await inbox.append(idle, "expense:approved", { index: 9 }, { idempotencyKey: "k0" });
