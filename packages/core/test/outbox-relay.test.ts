@@ -12,6 +12,7 @@ import {
   type OutboxRow,
   type OutboxSource,
   type StreamStore,
+  TrussError,
 } from "@truss/core";
 import { connect } from "@truss/client";
 import { connectAs, signToken, sleep, startTestServer, waitFor, type TestServer } from "@truss/test-utils";
@@ -194,6 +195,24 @@ describe("relay", () => {
     const metrics = await server.engine.metrics();
     expect(metrics).toMatch(/^truss_outbox_failed_total\{code="INVALID_PAYLOAD"\} 3$/m);
     expect(metrics).toMatch(/^truss_outbox_batch_duration_seconds_count [1-9]/m);
+  });
+
+  test("a row a store refuses for good keeps the store's own words (the error's cause) in its failed message", async () => {
+    const errors: unknown[][] = [];
+    // As the PostgreSQL stores refuse a value: a message that names no database internals, the database's text as the cause.
+    const database = Object.assign(new Error('index row size 3024 exceeds btree version 4 maximum 2704 for index "inbox_users_pkey"'), { code: "54000" });
+    const inner = memoryInboxStore();
+    const refusing = Object.create(inner) as InboxStore;
+    refusing.append = () => Promise.reject(new TrussError("INVALID_PAYLOAD", "A value of this call cannot be stored; the same call is refused again.", { cause: database }));
+    server = await startTestServer({ inbox: refusing, logger: { warn: () => undefined, error: (...args: unknown[]) => void errors.push(args) } });
+    const source = new MemorySource();
+    const handle = relay(server.engine, source, { pollIntervalMs: 50 });
+    source.add({ target: { kind: "user", companyId: "acme", userId: "alice" }, event: "expense:approved", data: { n: 1 } });
+    await waitFor(() => source.failed.length === 1, { message: "the row marked failed" });
+    expect(source.failed[0]).toMatchObject({ code: "INVALID_PAYLOAD", message: expect.stringContaining("cannot be stored") });
+    expect(source.failed[0]!.message).toContain('for index "inbox_users_pkey"');
+    expect(errors).toEqual([[expect.any(String), expect.objectContaining({ message: source.failed[0]!.message })]]);
+    expect(handle.stats).toMatchObject({ failed: 1, retried: 0 });
   });
 
   test("a batch whose settle failed is published again, and devices still get each row once", async () => {

@@ -341,12 +341,23 @@ function streamOf(row: OutboxRow): string {
  * store down, the engine not attached yet) is transient.
  */
 function classify(error: unknown): PublishFailure {
-  const message = messageOf(error);
+  const message = withCause(error);
   if (isTrussError(error) && (ERROR_CODES as readonly string[]).includes(error.code)) {
     return { permanent: !isRetryable(errorAction(error.code)), code: error.code, message };
   }
   if (error instanceof TypeError) return { permanent: true, code: "INVALID_PAYLOAD", message };
   return { permanent: false, code: "INTERNAL_ERROR", message };
+}
+
+/**
+ * An error's message followed by its cause's, for the failed row and the
+ * relay's logs, which only operators read: a store keeps the database's own
+ * words (a PostgreSQL refusal, a driver's error) in `cause`, out of the
+ * message clients are sent.
+ */
+function withCause(error: unknown): string {
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  return cause === undefined ? messageOf(error) : `${messageOf(error)} (cause: ${messageOf(cause)})`;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts; the timer never keeps the process alive. */

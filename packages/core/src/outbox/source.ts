@@ -42,7 +42,7 @@ export interface OutboxFailure {
   readonly id: string;
   /** The engine's error code (`PAYLOAD_TOO_LARGE`, `INVALID_PAYLOAD`, ...). */
   readonly code: string;
-  /** The engine's message, for the operator who looks at the row. */
+  /** The engine's message and its cause's (a store's or driver's own words), for the operator who looks at the row. */
   readonly message: string;
 }
 

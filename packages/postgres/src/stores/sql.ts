@@ -128,16 +128,22 @@ const LOCK_TIMEOUT_MARGIN_MS = 20;
  */
 const REFUSED_VALUE_CLASSES = new Set(["22", "54"]);
 
+/** What a client is told of any value PostgreSQL refuses for good: nothing of the database's own words. */
+const REFUSED_VALUE_MESSAGE =
+  "A value of this call cannot be stored (an id or key too long, or a character or number the store cannot hold); the same call is refused again.";
+
 /**
  * `error` as `INVALID_PAYLOAD` when it is PostgreSQL refusing a value of the
  * call for good, else undefined. Taken for an outage (`STORE_UNAVAILABLE`),
  * it would be retried forever: by clients, and by an outbox relay that never
- * marks the row failed.
+ * marks the row failed. The message is the same for every refusal, as it
+ * reaches clients; PostgreSQL's own (which names tables and indexes) and its
+ * SQLSTATE stay in `cause`, which the relay writes into a failed row.
  */
 export function refusedValue(error: unknown): TrussError | undefined {
   const code = (error as { code?: unknown } | null | undefined)?.code;
   if (!(error instanceof Error) || typeof code !== "string" || code.length !== 5 || !REFUSED_VALUE_CLASSES.has(code.slice(0, 2))) return undefined;
-  return new TrussError("INVALID_PAYLOAD", `PostgreSQL cannot store a value of this call (SQLSTATE ${code}: ${error.message}); the same call is refused again.`, { cause: error });
+  return new TrussError("INVALID_PAYLOAD", REFUSED_VALUE_MESSAGE, { cause: error });
 }
 
 /**
