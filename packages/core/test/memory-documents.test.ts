@@ -1,6 +1,6 @@
-import { isTrussError, memoryDocumentStore } from "@truss/core";
+import { isTrussError, memoryDocumentStore, type DocumentKey, type MutationRef, type MutationState } from "@truss/core";
 import { afterEach, describe, expect, test, vi } from "vitest";
-import { MUTATION_RECORD_OVERHEAD_BYTES, MUTATION_WRITER_OVERHEAD_BYTES } from "../src/documents/mutation-window.js";
+import { MUTATION_HORIZON_OVERHEAD_BYTES, MUTATION_RECORD_OVERHEAD_BYTES, MUTATION_WRITER_OVERHEAD_BYTES } from "../src/documents/mutation-window.js";
 
 const key = { companyId: "acme", type: "project", id: "riverside" };
 
@@ -102,43 +102,94 @@ describe("memoryDocumentStore", () => {
     expect((await store.history(a, 10)).map((kept) => kept.version)).toEqual([7]);
   });
 
-  test("mutation records count in the company's bytes: small updates with long mutation ids are refused QUOTA_EXCEEDED past them", async () => {
-    const mutationId = (index: number) => `${index}-`.padEnd(128, "m");
-    const perRecord = MUTATION_RECORD_OVERHEAD_BYTES + 128;
-    const note = { companyId: "acme", type: "note", id: "a" };
-    const data = { n: 1 };
-    const held = Buffer.byteLength(JSON.stringify(data)) + MUTATION_WRITER_OVERHEAD_BYTES + "mallory".length;
-    const store = memoryDocumentStore({ maxHistory: 1, maxBytesPerCompany: held + 10 * perRecord });
-    const update = (version: number) => store.compareAndSet(note, version, data, "mallory", { id: mutationId(version), writer: "mallory", madeAt: Date.now() });
-    for (let version = 0; version < 10; version++) expect((await update(version)).ok).toBe(true);
-    await expect(update(10)).rejects.toMatchObject({ name: "TrussError", code: "QUOTA_EXCEEDED" });
-    expect((await store.get(note))?.version).toBe(10);
-    expect(await store.mutation(note, { id: mutationId(10), writer: "mallory", madeAt: Date.now() })).toEqual({ state: "new" });
-    // Another company is not held to what this one's records fill.
-    expect((await store.compareAndSet({ ...note, companyId: "globex" }, 0, data, "ann", { id: mutationId(0), writer: "ann", madeAt: Date.now() })).ok).toBe(true);
-  });
+  describe("mutation records past maxBytesPerCompany", () => {
+    const perRecord = (id: string) => MUTATION_RECORD_OVERHEAD_BYTES + id.length;
+    const writerEntry = (writer: string) => MUTATION_WRITER_OVERHEAD_BYTES + writer.length;
+    const horizon = (writer: string) => MUTATION_HORIZON_OVERHEAD_BYTES + writer.length;
+    const committed = (state: MutationState) => state.state === "committed";
 
-  test("mutation records give their bytes back when maxMutations pushes them out or the TTL passes", async () => {
-    let clock = 1_700_000_000_000;
-    const store = memoryDocumentStore({ maxHistory: 1, maxMutations: 3, mutationTtlMs: 1_000, maxBytesPerCompany: 4_000, now: () => clock });
-    const a = { companyId: "acme", type: "note", id: "a" };
-    // Each mutation made a millisecond after the last, so none is at or before a horizon the cap raised.
-    const commit = (key: typeof a, version: number, writer: string) =>
-      store.compareAndSet(key, version, {}, writer, { id: `${version}`.padEnd(100, "m"), writer, madeAt: ++clock });
-    // One writer's records are held to 3: 200 commits fit.
-    for (let version = 0; version < 200; version++) expect((await commit(a, version, "ann")).ok).toBe(true);
-    // Other writers' records fill the company.
-    const b = { ...a, id: "b" };
-    let writers = 0;
-    const fill = async () => {
-      for (; writers < 50; writers++) await commit(b, writers, `writer-${writers}`);
-    };
-    await expect(fill()).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
-    expect(writers).toBeLessThan(10);
-    await expect(commit({ ...a, id: "c" }, 0, "cy")).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
-    // Past the TTL, a write finding the company full forgets the expired records of every document first.
-    clock += 1_001;
-    expect((await commit({ ...a, id: "c" }, 0, "cy")).ok).toBe(true);
+    test("the oldest are forgotten instead of the write refused: the rest stay within the quota, and a forgotten one is expired, never committed again", async () => {
+      let clock = 1_700_000_000_000;
+      const store = memoryDocumentStore({ maxHistory: 1, maxBytesPerCompany: 10_000, now: () => clock });
+      const note = { companyId: "acme", type: "note", id: "a" };
+      const data = { n: 1 };
+      const mutations: MutationRef[] = [];
+      // 200 small updates whose records would hold about 100 KB, ten times the quota; each made as it is committed.
+      for (let version = 0; version < 200; version++) {
+        clock += 10;
+        mutations.push({ id: `${version}-`.padEnd(128, "m"), writer: "mallory", madeAt: clock });
+        expect((await store.compareAndSet(note, version, data, "mallory", mutations[version])).ok).toBe(true);
+      }
+      const states = await Promise.all(mutations.map((mutation) => store.mutation(note, mutation)));
+      const held = states.filter(committed).length;
+      // The newest are on record, as many as fit beside the data, the writer's entry and its horizon, and no fewer.
+      expect(states.slice(-held).every(committed)).toBe(true);
+      const fixed = Buffer.byteLength(JSON.stringify(data)) + writerEntry("mallory") + horizon("mallory");
+      expect(fixed + held * perRecord(mutations[0]!.id)).toBeLessThanOrEqual(10_000);
+      expect(fixed + (held + 1) * perRecord(mutations[0]!.id)).toBeGreaterThan(10_000);
+      // Every older one is expired: sent again, it commits nothing.
+      expect(states.slice(0, -held)).toEqual(Array(200 - held).fill({ state: "expired" }));
+      expect(await store.compareAndSet(note, 200, data, "mallory", mutations[0])).toMatchObject({ ok: false, mutation: { state: "expired" } });
+      expect(await store.compareAndSet(note, 199, data, "mallory", mutations[199])).toMatchObject({ ok: false, mutation: { state: "committed", version: 200 } });
+      expect((await store.get(note))?.version).toBe(200);
+    });
+
+    test("go oldest first across the company's documents, and expire only their own writer's older mutations", async () => {
+      let clock = 1_700_000_000_000;
+      const store = memoryDocumentStore({ maxHistory: 1, maxBytesPerCompany: 6_000, now: () => clock });
+      const a = { companyId: "acme", type: "note", id: "a" };
+      const b = { ...a, id: "b" };
+      const commit = async (key: DocumentKey, writer: string, id: string) => {
+        const mutation = { id, writer, madeAt: ++clock };
+        const version = (await store.get(key))?.version ?? 0;
+        expect((await store.compareAndSet(key, version, {}, writer, mutation)).ok).toBe(true);
+        return mutation;
+      };
+      // Bob edits a offline; meanwhile Ann commits to a, then again and again to b.
+      const offline = { id: "bob-offline", writer: "bob", madeAt: ++clock };
+      const onA = [await commit(a, "ann", "a-1"), await commit(a, "ann", "a-2")];
+      const onB: MutationRef[] = [];
+      for (let index = 0; index < 20; index++) onB.push(await commit(b, "ann", `b-${index}`));
+      // Ann's records on a were the company's oldest: they went first, while b keeps its newest.
+      expect(await Promise.all(onA.map((mutation) => store.mutation(a, mutation)))).toEqual([{ state: "expired" }, { state: "expired" }]);
+      expect(await store.mutation(b, onB.at(-1)!)).toMatchObject({ state: "committed" });
+      // Bob's edit, made before them, is still new: forgetting Ann's records says nothing of his.
+      expect(await store.mutation(a, offline)).toEqual({ state: "new" });
+      expect((await store.compareAndSet(a, 2, { fog: true }, "bob", offline)).ok).toBe(true);
+    });
+
+    test("give their bytes back when maxMutations pushes them out, so those never push out the ones held", async () => {
+      let clock = 1_700_000_000_000;
+      const id = (version: number) => `${version}`.padEnd(100, "m");
+      const fixed = writerEntry("ann") + horizon("ann") + 2;
+      const store = memoryDocumentStore({ maxHistory: 1, maxMutations: 3, maxBytesPerCompany: fixed + 4 * perRecord(id(0)), now: () => clock });
+      const a = { companyId: "acme", type: "note", id: "a" };
+      const mutations: MutationRef[] = [];
+      for (let version = 0; version < 200; version++) {
+        mutations.push({ id: id(version), writer: "ann", madeAt: ++clock });
+        expect((await store.compareAndSet(a, version, {}, "ann", mutations[version])).ok).toBe(true);
+      }
+      const states = await Promise.all(mutations.slice(-4).map((mutation) => store.mutation(a, mutation)));
+      expect(states.map((state) => state.state)).toEqual(["expired", "committed", "committed", "committed"]);
+    });
+
+    test("when even the horizons they leave do not fit, each document's horizons are forgotten into its own: writes still go on", async () => {
+      let clock = 1_700_000_000_000;
+      // Writers with long ids, one document each: every record forgotten early leaves a horizon of about 260 bytes.
+      const writer = (index: number) => `w-${index}-`.padEnd(200, "w");
+      const store = memoryDocumentStore({ maxHistory: 1, maxBytesPerCompany: 5_000, now: () => clock });
+      const note = (index: number) => ({ companyId: "acme", type: "note", id: `n-${index}` });
+      const mutations: MutationRef[] = [];
+      for (let index = 0; index < 60; index++) {
+        mutations.push({ id: `m-${index}`, writer: writer(index), madeAt: ++clock });
+        expect((await store.compareAndSet(note(index), 0, {}, writer(index), mutations[index])).ok).toBe(true);
+      }
+      expect(await store.mutation(note(59), mutations[59]!)).toMatchObject({ state: "committed" });
+      expect(await store.mutation(note(0), mutations[0]!)).toEqual({ state: "expired" });
+      expect(await store.compareAndSet(note(0), 1, {}, writer(0), mutations[0])).toMatchObject({ ok: false, mutation: { state: "expired" } });
+      // The first document's horizon is its writer's no longer: a mutation made before it is expired whoever sends it.
+      expect(await store.mutation(note(0), { id: "late", writer: "someone", madeAt: mutations[0]!.madeAt })).toEqual({ state: "expired" });
+    });
   });
 
   test("with maxHistory 1 only the latest version is kept", async () => {

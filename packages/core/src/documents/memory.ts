@@ -9,7 +9,7 @@ import {
   type MutationRef,
   type MutationState,
 } from "./store.js";
-import { MutationWindow, recordBytes } from "./mutation-window.js";
+import { MutationWindow, soleRecordBytes, type MutationRecord } from "./mutation-window.js";
 import { ENGINE_READS, type EngineReads } from "./engine-reads.js";
 import { TrussError } from "../kernel/errors.js";
 import { refuseNonJsonFields } from "../kernel/json-fields.js";
@@ -29,13 +29,14 @@ export interface MemoryDocumentStoreOptions extends DocumentStoreOptions {
   /**
    * How many bytes of versions (their data as JSON, latest versions and
    * history together) and mutation records one company may hold. A record
-   * counts its mutation id's length plus 256 bytes (a writer's entry and a
+   * counts its mutation id's length plus 384 bytes (a writer's entry and a
    * forgotten writer's horizon count a fixed overhead too), near what holding it costs
    * the process. Past it the company's oldest history goes first, across its
-   * documents (the latest version of each is never dropped); a write whose
-   * latest versions and mutation records alone would pass it, once records
-   * past `mutationTtlMs` are forgotten, is refused with `QUOTA_EXCEEDED` and
-   * nothing is stored.
+   * documents (the latest version of each is never dropped), then its oldest
+   * mutation records, before `mutationTtlMs` would forget them: a resend of
+   * one is `expired`, never committed again. Only a write whose latest
+   * versions, with its own mutation's record, would pass it is refused with
+   * `QUOTA_EXCEEDED`, and nothing is stored.
    *
    * @default 67108864 (64 MiB)
    */
@@ -72,14 +73,16 @@ interface StoredVersion {
   decoded?: DocumentVersion;
 }
 
-/** One document: its kept versions and the mutations recently committed to it. */
-/** Runs a change of the document's mutation records and moves the company's count by what it changed. */
-function counted(company: StoredCompany, document: StoredDocument, change: () => void): void {
-  const before = document.mutations.bytes;
-  change();
-  company.mutationBytes += document.mutations.bytes - before;
+/** Runs a change of a document's mutation records, moves the company's counts by what it changed, and returns its result. */
+function counted<T>(company: StoredCompany, window: MutationWindow, change: () => T): T {
+  const { bytes, size } = window;
+  const result = change();
+  company.mutationBytes += window.bytes - bytes;
+  company.mutationRecords += window.size - size;
+  return result;
 }
 
+/** One document: its kept versions and the mutations recently committed to it. */
 interface StoredDocument {
   /** Oldest first, latest last. */
   versions: StoredVersion[];
@@ -101,10 +104,20 @@ interface StoredCompany {
   documents: number;
   /** Bytes of every kept version. */
   bytes: number;
-  /** Bytes of the latest versions alone: with `mutationBytes`, what shedding history cannot free. */
+  /** Bytes of the latest versions alone: what shedding history and mutation records cannot free. */
   latestBytes: number;
   /** What its documents' mutation records count ({@link MutationWindow.bytes}), kept until they expire or are pushed out. */
   mutationBytes: number;
+  /** How many mutation records its documents hold. */
+  mutationRecords: number;
+  /**
+   * Every mutation record its documents made, oldest first, from
+   * `mutationsStart` on: what goes after history past `maxBytesPerCompany`.
+   * Records a document already forgot (by its caps or the TTL) are skipped,
+   * and swept out once they pass a quarter of the held ones.
+   */
+  mutations: MutationRecord[];
+  mutationsStart: number;
   /**
    * Every version that became history, oldest first, from `historyStart` on:
    * what goes first past `maxBytesPerCompany`. Entries whose version a
@@ -135,8 +148,9 @@ interface StoredCompany {
  * is dropped first, and a write that still does not fit is refused with a
  * `TrussError` `QUOTA_EXCEEDED`. Mutation records are bounded per document
  * (`maxMutations` × `maxMutationWriters`) and counted in the company's bytes
- * until they expire or are pushed out; they are never shed for room, so a
- * company whose records alone fill its bytes is refused until they expire.
+ * until they expire or are pushed out; past the bytes, once history is gone,
+ * the company's oldest records are forgotten early, so its own writes never
+ * lock it out, and a resend of one is answered `expired`, not committed again.
  *
  * @param options.maxHistory Versions kept per document; default 100 (`DEFAULTS.documents.maxHistory`).
  * @param options.maxHistoryBytes Bytes of versions kept per document; default 4 MiB (`DEFAULTS.documents.maxHistoryBytes`).
@@ -208,7 +222,19 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
   const companyFor = (companyId: string): StoredCompany => {
     let company = companies.get(companyId);
     if (!company) {
-      company = { types: new Map(), documents: 0, bytes: 0, latestBytes: 0, mutationBytes: 0, history: [], historyStart: 0, historyCount: 0 };
+      company = {
+        types: new Map(),
+        documents: 0,
+        bytes: 0,
+        latestBytes: 0,
+        mutationBytes: 0,
+        mutationRecords: 0,
+        mutations: [],
+        mutationsStart: 0,
+        history: [],
+        historyStart: 0,
+        historyCount: 0,
+      };
       companies.set(companyId, company);
     }
     return company;
@@ -232,40 +258,28 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     return mutationMayBeForgotten(mutation.madeAt, forgottenBefore, at, resolved.mutationTtlMs) ? { state: "expired" } : { state: "new" };
   };
 
-  /** Bytes of the company's latest versions and mutation records, with `latest` replaced by `bytes` more: what history cannot make room for. */
-  const unsheddableBytes = (company: StoredCompany | undefined, latest: StoredVersion | null, bytes: number) =>
-    (company?.latestBytes ?? 0) + (company?.mutationBytes ?? 0) - (latest?.bytes ?? 0) + bytes;
-
   /**
-   * Refuses a write that would take the company past its quotas, once its documents forgot their expired
-   * mutation records; changes nothing else. `bytes` counts the new version and its mutation's record.
+   * Refuses a write that would take the company past its quotas, even with all its history and every other
+   * mutation record forgotten; changes nothing. `bytes` counts the new version and what its mutation's record needs.
    */
-  const assertWithinQuota = (key: DocumentKey, company: StoredCompany | undefined, latest: StoredVersion | null, bytes: number, at: number) => {
+  const assertWithinQuota = (key: DocumentKey, company: StoredCompany | undefined, latest: StoredVersion | null, bytes: number) => {
     if (!latest && (company?.documents ?? 0) >= maxDocumentsPerCompany) {
       throw new TrussError(
         "QUOTA_EXCEEDED",
         `${key.type}/${key.id} was not created: the company already holds ${maxDocumentsPerCompany} documents, as many as this server keeps for one company.`,
       );
     }
-    if (unsheddableBytes(company, latest, bytes) <= maxBytesPerCompany) return;
-    if (company) forgetExpiredMutations(company, at);
-    const held = unsheddableBytes(company, latest, bytes);
+    const held = (company?.latestBytes ?? 0) - (latest?.bytes ?? 0) + bytes;
     if (held > maxBytesPerCompany) {
       throw new TrussError(
         "QUOTA_EXCEEDED",
-        `${key.type}/${key.id} was not saved: the company's documents and their mutation records would hold ${held} bytes, past the ${maxBytesPerCompany} this server keeps for one company.`,
+        `${key.type}/${key.id} was not saved: with it, the latest versions of the company's documents would hold ${held} bytes, past the ${maxBytesPerCompany} this server keeps for one company.`,
       );
     }
   };
 
-  /** Forgets the mutation records past the TTL in every document of the company, which only commits otherwise do. */
-  const forgetExpiredMutations = (company: StoredCompany, at: number) => {
-    for (const ids of company.types.values()) {
-      for (const document of ids.values()) {
-        counted(company, document, () => document.mutations.forgetExpired(at));
-      }
-    }
-  };
+  /** Whether the company's versions and mutation records pass its bytes. */
+  const overQuota = (company: StoredCompany) => company.bytes + company.mutationBytes > maxBytesPerCompany;
 
   /** Drops the document's oldest versions past its own caps (the latest is always kept). */
   const trimDocument = (company: StoredCompany, document: StoredDocument) => {
@@ -284,7 +298,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
   /** Drops the company's oldest history until it is within its bytes (records included), and sweeps entries its documents dropped themselves. */
   const shedHistory = (company: StoredCompany) => {
     const { history } = company;
-    while (company.bytes + company.mutationBytes > maxBytesPerCompany && company.historyStart < history.length) {
+    while (overQuota(company) && company.historyStart < history.length) {
       const { document, version } = history[company.historyStart++]!;
       const oldest = document.versions[0]!;
       // Versions leave history oldest first, so a live entry is always its document's oldest version.
@@ -297,6 +311,30 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
     if (history.length - company.historyStart > 2 * company.historyCount + 64) {
       company.history = history.slice(company.historyStart).filter(({ document, version }) => version >= document.versions[0]!.meta.version);
       company.historyStart = 0;
+    }
+  };
+
+  /**
+   * Forgets the company's oldest mutation records until it is within its bytes, never `made` (the record of the
+   * write being committed, which the quota check left room for), then if need be every horizon they left; and
+   * sweeps out records its documents forgot themselves. Runs after {@link shedHistory}: history goes first.
+   */
+  const shedMutations = (company: StoredCompany, made: MutationRecord | undefined, at: number) => {
+    const { mutations } = company;
+    while (overQuota(company) && company.mutationsStart < mutations.length && mutations[company.mutationsStart] !== made) {
+      const oldest = mutations[company.mutationsStart++]!;
+      counted(company, oldest.window, () => oldest.window.forgetEarly(oldest, at));
+    }
+    if (overQuota(company)) {
+      for (const ids of company.types.values()) {
+        for (const { mutations: window } of ids.values()) counted(company, window, () => window.forgetHorizons());
+      }
+    }
+    // A record its document forgot stays here, with its id, until swept: at most a quarter as many as are held,
+    // which the quota's count of a record (MUTATION_RECORD_OVERHEAD_BYTES) covers.
+    if (mutations.length - company.mutationsStart - company.mutationRecords > company.mutationRecords / 4 + 64) {
+      company.mutations = mutations.slice(company.mutationsStart).filter((record) => record.window.holds(record));
+      company.mutationsStart = 0;
     }
   };
 
@@ -338,7 +376,7 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
         bytes: Buffer.byteLength(json),
         decoded: undefined,
       };
-      assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes + (mutation ? recordBytes(mutation.id) : 0), at);
+      assertWithinQuota(key, companies.get(key.companyId), latest, committed.bytes + (mutation ? soleRecordBytes(mutation) : 0));
       const company = companyFor(key.companyId);
       const document = documentFor(company, key);
       if (latest) {
@@ -349,11 +387,12 @@ export function memoryDocumentStore(options: MemoryDocumentStoreOptions = {}): D
       document.bytes += committed.bytes;
       company.bytes += committed.bytes;
       company.latestBytes += committed.bytes - (latest?.bytes ?? 0);
-      if (mutation) {
-        counted(company, document, () => document.mutations.record(mutation, committed.meta.version, at));
-      }
+      const window = document.mutations;
+      const made = mutation && counted(company, window, () => window.record(mutation, committed.meta.version, at));
+      if (made) company.mutations.push(made);
       trimDocument(company, document);
       shedHistory(company);
+      shedMutations(company, made, at);
       // Data the engine encoded is its own copy: it goes back as it is, with no decode, and is what the engine's
       // reads of this version share (ENGINE_READS), so the next update reads it without decoding it either.
       return { ok: true, document: known === undefined ? decode(committed) : keepDecoded(committed, withData(committed.meta, data as DocumentVersion["data"])) };

@@ -98,7 +98,10 @@ export interface DocumentStore {
    * writers committed after it), or once more horizons than the document
    * keeps were forgotten within the TTL. Records past the TTL may linger
    * until the next such commit; `mutation()` may still answer `committed`
-   * for them.
+   * for them. A store held to a quota may forget records sooner (the memory
+   * store's `maxBytesPerCompany`, oldest first), each as the cap does, its
+   * time becoming its writer's horizon; never so that a committed mutation
+   * is taken for new.
    */
   compareAndSet(
     key: DocumentKey,
