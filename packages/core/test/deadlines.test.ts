@@ -9,7 +9,7 @@ import {
   memoryStreamStore,
 } from "../src/index.js";
 import { recordUnhandled, sleep } from "@truss/test-utils";
-import { storeDeadlines } from "../src/kernel/deadlines.js";
+import { StoreCallOrder, storeDeadlines } from "../src/kernel/deadlines.js";
 import { DeadlineExceeded, withinDeadline } from "@truss/protocol";
 import { answersInProcess } from "../src/kernel/in-process.js";
 
@@ -110,5 +110,51 @@ describe("withinDeadline", () => {
     } finally {
       unhandled.stop();
     }
+  });
+});
+
+describe("StoreCallOrder", () => {
+  /** A call that lands when the test says so, recording when it started and landed. */
+  function controlled(name: string, log: string[]): { call: () => Promise<string>; land(): void } {
+    let land!: () => void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    return {
+      call: async () => {
+        log.push(`${name} started`);
+        await landed;
+        log.push(`${name} landed`);
+        return name;
+      },
+      land: () => land(),
+    };
+  }
+
+  test("starts a key's call once the one before it settled, however late; other keys do not wait", async () => {
+    const order = new StoreCallOrder({ presence: 20 }, "presence", 10_000);
+    const log: string[] = [];
+    const put = controlled("put", log);
+    const putting = order.after("ann", put.call);
+    const removing = order.after("ann", async () => void log.push("remove started"));
+    await order.after("ben", async () => void log.push("ben's put started"));
+    await sleep(50);
+    expect(log).toEqual(["put started", "ben's put started"]);
+    put.land();
+    await Promise.all([putting, removing]);
+    expect(log).toEqual(["put started", "ben's put started", "put landed", "remove started"]);
+    // A failed call is settled too.
+    await order.after("ann", () => Promise.reject(new Error("dropped"))).catch(() => undefined);
+    await expect(order.after("ann", async () => "next")).resolves.toBe("next");
+  });
+
+  test("waits at most patienceMs for a call the store never answers; without a deadline, calls are not chained", async () => {
+    const order = new StoreCallOrder({ presence: 20 }, "presence", 60);
+    void order.after("ann", () => new Promise(() => {}));
+    const startedAt = performance.now();
+    await order.after("ann", async () => undefined);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(50);
+
+    const untimed = new StoreCallOrder({}, "presence", 60_000);
+    void untimed.after("ann", () => new Promise(() => {}));
+    await expect(untimed.after("ann", async () => "at once")).resolves.toBe("at once");
   });
 });

@@ -12,7 +12,8 @@ import { answersInProcess } from "./in-process.js";
  * user who keeps retrying grows the node's memory. Bounded (`storeCall`), the
  * call fails like a dropped connection: `STORE_UNAVAILABLE`, "not confirmed",
  * which clients retry; a commit or a message the store makes after the bound
- * is still announced (`storeCall`'s `late`). The built-in in-memory stores
+ * is still announced (`storeCall`'s `late`), and a presence write that lands
+ * after it is not overtaken by the next one ({@link StoreCallOrder}). The built-in in-memory stores
  * answer in this process and cannot hang, so their calls are not raced
  * against a timer (which would cost every call on the hot path a `Timeout`
  * and a promise).
@@ -38,6 +39,61 @@ export function storeDeadlines(timeoutMs: number, stores: ReadonlyArray<readonly
 export function withinStoreDeadline<T>(deadlines: StoreDeadlines, store: StoreName, call: () => Promise<T>, late?: (answer: T) => void): Promise<T> {
   const ms = deadlines[store];
   return ms === undefined ? call() : withinDeadline(call(), ms, late);
+}
+
+/**
+ * The store calls of each key (one device, one member of one scope), each
+ * started once the call made before it for the same key has settled in the
+ * store. A deadline ends the caller's wait, not the call: a connect or a put
+ * that passed it may still land, and a disconnect or a remove made meanwhile
+ * would otherwise land first and be undone, leaving a device or a member
+ * listed that no socket holds until its TTL ends. The caller's wait stays
+ * bounded: pass the call to `storeCall` (or `BestEffortStore.call`), whose
+ * deadline then covers the wait for the calls before it.
+ *
+ * A call waits at most `patienceMs` for the one before it: a store that has
+ * not answered by then is taken to have lost the call, which must not hold
+ * the key's later calls for good. A store whose calls have no deadline (it
+ * answers in process) has answered each call before the engine makes the
+ * next, so its calls are not chained. A key is held only while a call of it
+ * is on its way.
+ */
+export class StoreCallOrder {
+  private readonly last = new Map<string, Promise<void>>();
+  private readonly chained: boolean;
+
+  /** @param patienceMs - how long a call waits for the one before it (the presence TTL). */
+  constructor(
+    deadlines: StoreDeadlines,
+    store: StoreName,
+    private readonly patienceMs: number,
+  ) {
+    this.chained = deadlines[store] !== undefined;
+  }
+
+  /** `call()`, once the call made before it for `key` has settled in the store; its answer, with no deadline of its own. */
+  after<T>(key: string, call: () => Promise<T>): Promise<T> {
+    if (!this.chained) return call();
+    const previous = this.last.get(key);
+    const answer = previous ? this.settledOrLost(previous).then(call) : Promise.resolve(call());
+    const forget = (): void => {
+      if (this.last.get(key) === settled) this.last.delete(key);
+    };
+    const settled = answer.then(forget, forget);
+    this.last.set(key, settled);
+    return answer;
+  }
+
+  /** Resolves when `previous` (which never rejects) settles, or `patienceMs` later; its timer keeps no process alive. */
+  private settledOrLost(previous: Promise<void>): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.patienceMs).unref();
+      void previous.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
 }
 
 /**

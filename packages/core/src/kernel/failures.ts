@@ -93,13 +93,20 @@ export async function storeCall<T>(
 /**
  * Awaits a store call within the store's deadline, timing it in
  * `truss_store_call_duration_seconds{store, operation}` whether it resolves or
- * rejects; the error passes through as it is. For callers that handle store
- * failures their own way (presence is best effort).
+ * rejects; the error passes through as it is, and an answer after the
+ * deadline goes to `late`. For callers that handle store failures their own
+ * way (presence is best effort).
  */
-async function timedStoreCall<T>(ctx: Pick<EngineContext, "metrics" | "storeDeadlines">, store: StoreName, operation: string, call: () => Promise<T>): Promise<T> {
+async function timedStoreCall<T>(
+  ctx: Pick<EngineContext, "metrics" | "storeDeadlines">,
+  store: StoreName,
+  operation: string,
+  call: () => Promise<T>,
+  late?: (answer: T) => void,
+): Promise<T> {
   const start = performance.now();
   try {
-    return await withinStoreDeadline(ctx.storeDeadlines, store, call);
+    return await withinStoreDeadline(ctx.storeDeadlines, store, call, late);
   } finally {
     ctx.metrics.observe("truss_store_call_duration_seconds", { store, operation }, secondsSince(start));
   }
@@ -150,7 +157,8 @@ function isBug(error: unknown): boolean {
  * `truss_store_errors_total{store}` and logged once per outage instead of once
  * per call, and answers `undefined`; the first success after it logs that the
  * store is back. Each call is timed like any other store call, under the
- * store method's name.
+ * store method's name. An answer that comes after the deadline goes to
+ * `late`, if given (what it throws is dropped: it logs its own failures).
  */
 export class BestEffortStore {
   private failing = false;
@@ -162,9 +170,9 @@ export class BestEffortStore {
     private readonly what: string,
   ) {}
 
-  async call<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+  async call<T>(operation: string, call: () => Promise<T>, late?: (answer: T) => void): Promise<T | undefined> {
     try {
-      const result = await timedStoreCall(this.ctx, this.store, operation, call);
+      const result = await timedStoreCall(this.ctx, this.store, operation, call, late);
       if (this.failing) {
         this.failing = false;
         this.ctx.logger.warn(`${this.what} store is reachable again`);

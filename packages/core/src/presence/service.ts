@@ -4,6 +4,7 @@ import { PROTOCOL_EVENTS, type PresenceUpdate, type PresenceUpdates } from "@tru
 import { deviceKey, type Connection } from "../kernel/connection.js";
 import { ADAPTER_RESUBSCRIBED_EVENT, type EngineContext } from "../kernel/context.js";
 import { catchUpEach } from "../kernel/catch-up.js";
+import { StoreCallOrder } from "../kernel/deadlines.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import { Groups } from "../kernel/groups.js";
 import type { PresenceStore } from "./store.js";
@@ -31,6 +32,8 @@ export interface PresenceTimingOptions {
 
 interface LocalDevice {
   ref: DeviceRef;
+  /** {@link deviceKey} of `ref`. */
+  key: string;
   sockets: number;
   /** Store calls for one device run in order, so a quick reconnect cannot overtake its own disconnect. */
   queue: Promise<unknown>;
@@ -63,6 +66,8 @@ export class PresenceService {
 
   /** Presence is best effort while its store is down: connections carry on, the outage is logged once. */
   private readonly stores: BestEffortStore;
+  /** A device's connect that lands past its deadline still lands before the device's disconnect, by device key. */
+  private readonly order: StoreCallOrder;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -70,6 +75,7 @@ export class PresenceService {
     private readonly timing: Required<PresenceTimingOptions>,
   ) {
     this.stores = new BestEffortStore(ctx, "presence", "presence");
+    this.order = new StoreCallOrder(ctx.storeDeadlines, "presence", timing.ttlMs);
   }
 
   /** Starts heartbeats and sweeps, and the resync after the adapter resubscribes; timers never keep the process alive. */
@@ -126,7 +132,7 @@ export class PresenceService {
     let device = this.devices.get(key);
     if (!device) {
       const ref = { companyId: principal.companyId, userId: principal.userId, deviceId: principal.deviceId };
-      device = { ref, sockets: 0, queue: this.leaving.get(key) ?? SETTLED };
+      device = { ref, key, sockets: 0, queue: this.leaving.get(key) ?? SETTLED };
       this.devices.set(key, device);
       this.deviceIdsByUser.add(userKey, principal.deviceId);
     }
@@ -250,7 +256,8 @@ export class PresenceService {
     const run = async (): Promise<void> => {
       await previous;
       // Never rejects (stores.call settles failures, forEachAnswer logs bad answers), so the device's next change still runs.
-      const transition = await this.stores.call(operation, call);
+      // A transition the store makes past the deadline is announced when it comes: the user did go online (or offline).
+      const transition = await this.stores.call(operation, () => this.order.after(device.key, call), this.announceLate);
       if (transition) this.stores.forEachAnswer(operation, [transition], this.announce);
       if (device.queue === next) device.queue = SETTLED;
     };
@@ -275,6 +282,11 @@ export class PresenceService {
     }
     this.ctx.namespace().to(companyPresenceRoom(transition.companyId)).emit(PROTOCOL_EVENTS.presenceUpdate, update);
     if (!this.stopped) this.openWindow(transition.companyId);
+  };
+
+  /** Announces a transition the store answered after its deadline. A bound field, as `announce` is. */
+  private readonly announceLate = (transition: PresenceTransition | null): void => {
+    if (transition) this.stores.forEachAnswer("late transition", [transition], this.announce);
   };
 
   private openWindow(companyId: string): void {

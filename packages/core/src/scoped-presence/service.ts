@@ -2,6 +2,7 @@ import { isPresenceScope, isTopicName, PROTOCOL_EVENTS, type PresenceScope, type
 import type { Connection } from "../kernel/connection.js";
 import { ADAPTER_RESUBSCRIBED_EVENT, type EngineContext } from "../kernel/context.js";
 import { catchUpEach } from "../kernel/catch-up.js";
+import { StoreCallOrder } from "../kernel/deadlines.js";
 import { isTrussError, messageOf, TrussError } from "../kernel/errors.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
@@ -106,12 +107,14 @@ interface Membership {
   readonly room: string;
   /** The member as last stored and announced. */
   member: ScopedPresenceMember;
+  /** Whether the scope was told the member joined; only then does it hear that it left. */
+  announced: boolean;
   /** A state waiting for its turn to go out (coalesced), if any. */
   pending: { state: unknown } | undefined;
   timer: NodeJS.Timeout | undefined;
   /** When the member's last change went out, epoch ms. */
   sentAt: number;
-  /** Store calls of this membership run in order: a leave never overtakes its join. */
+  /** Steps of this membership (a store call, then its announcement) run in order: a leave never overtakes its join. */
   queue: Promise<unknown>;
 }
 
@@ -140,6 +143,8 @@ export class ScopedPresenceService implements EnginePart {
 
   /** Best effort while the store is down, as company presence is: the outage is logged once. */
   private readonly stores: BestEffortStore;
+  /** A member's put that lands past its deadline still lands before the member's next put or remove, by {@link orderKey}. */
+  private readonly order: StoreCallOrder;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -150,6 +155,7 @@ export class ScopedPresenceService implements EnginePart {
   ) {
     this.intervalMs = Math.ceil(1000 / limits.updatesPerSecond);
     this.stores = new BestEffortStore(ctx, "presence", "scoped presence");
+    this.order = new StoreCallOrder(ctx.storeDeadlines, "presence", timing.ttlMs);
     this.batches = new ScopeChangeBatches((room, batch, except) => this.sendBatch(room, batch, except), limits.batchWindowMs, limits.maxBatchBytes);
   }
 
@@ -250,42 +256,43 @@ export class ScopedPresenceService implements EnginePart {
     if (existing) {
       this.setState(existing, state);
       await existing.queue;
-    } else {
-      this.assertHolds(connection, scope, subscriptionRoom);
-      this.assertRoomForOneMore(connection);
-      const presence = this.presenceOf(connection);
-      const at = Date.now();
-      const { principal, socket } = connection;
-      const membership: Membership = {
-        scope,
-        key,
-        subscriptionRoom,
-        room: presenceRoom(companyId, key),
-        member: { memberId: socket.id, userId: principal.userId, deviceId: principal.deviceId, state, joinedAt: at, updatedAt: at },
-        pending: undefined,
-        timer: undefined,
-        sentAt: at,
-        queue: Promise.resolve(),
-      };
-      presence.memberships.set(subscriptionRoom, membership);
-      this.ctx.metrics.scopedPresenceMembers += 1;
-      void socket.join(membership.room);
-      try {
-        await this.enqueue(membership, async () => {
-          await storeCall(this.ctx, "presence", "scopePut", () => this.store.put(this.entryOf(companyId, membership), this.timing.ttlMs));
-          this.announce(membership, "joined", membership.member, socket.id);
-        });
-      } catch (error) {
-        if (presence.memberships.get(subscriptionRoom) === membership) {
-          presence.memberships.delete(subscriptionRoom);
-          this.ctx.metrics.scopedPresenceMembers -= 1;
-          void socket.leave(membership.room);
-          this.forgetIfEmpty(presence);
-        }
-        throw error;
-      }
+      return this.listing(companyId, key);
     }
-    return this.listing(companyId, key);
+    this.assertHolds(connection, scope, subscriptionRoom);
+    this.assertRoomForOneMore(connection);
+    const presence = this.presenceOf(connection);
+    const at = Date.now();
+    const { principal, socket } = connection;
+    const membership: Membership = {
+      scope,
+      key,
+      subscriptionRoom,
+      room: presenceRoom(companyId, key),
+      member: { memberId: socket.id, userId: principal.userId, deviceId: principal.deviceId, state, joinedAt: at, updatedAt: at },
+      announced: false,
+      pending: undefined,
+      timer: undefined,
+      sentAt: at,
+      queue: Promise.resolve(),
+    };
+    presence.memberships.set(subscriptionRoom, membership);
+    this.ctx.metrics.scopedPresenceMembers += 1;
+    void socket.join(membership.room);
+    try {
+      await this.enqueue(membership, async () => {
+        await storeCall(this.ctx, "presence", "scopePut", () =>
+          this.order.after(orderKey(membership), () => this.store.put(this.entryOf(companyId, membership), this.timing.ttlMs)),
+        );
+        membership.announced = true;
+        this.announce(membership, "joined", membership.member, socket.id);
+      });
+      return await this.listing(companyId, key);
+    } catch (error) {
+      // Answered with an error, the socket is not present: the member is taken back, after its put (which may
+      // still land past its deadline), so no member the client does not know of stays listed or heartbeated.
+      if (presence.memberships.get(subscriptionRoom) === membership) void this.drop(presence, membership, false);
+      throw error;
+    }
   }
 
   /** Leaves a scope's presence; a scope the socket was not in is fine. */
@@ -340,7 +347,15 @@ export class ScopedPresenceService implements EnginePart {
     }
     if (entries.length === 0) return;
     const readded = await this.stores.call("scopeHeartbeat", () => this.store.heartbeat(entries, this.timing.ttlMs));
-    this.stores.forEachAnswer("scopeHeartbeat", readded, (entry) => this.announceEntry(entry, "joined", entry.member.memberId));
+    this.stores.forEachAnswer("scopeHeartbeat", readded, (entry) => this.announceBack(entry));
+  }
+
+  /** Tells a scope a member is back; one still held here (its join's put on its way) is thereby announced, and its leave goes out too. */
+  private announceBack(entry: ScopedPresenceEntry): void {
+    for (const membership of this.sockets.get(entry.member.memberId)?.memberships.values() ?? []) {
+      if (membership.key === entry.scope) membership.announced = true;
+    }
+    this.announceEntry(entry, "joined", entry.member.memberId);
   }
 
   /** Announces members whose TTL passed (their node stopped heartbeating) as gone. */
@@ -364,9 +379,11 @@ export class ScopedPresenceService implements EnginePart {
     const { socket, principal } = presence.connection;
     if (socket.connected) void socket.leave(membership.room);
     return this.enqueue(membership, async () => {
-      const removed = await this.stores.call("scopeRemove", () => this.store.remove(principal.companyId, membership.key, membership.member.memberId));
+      const removed = await this.stores.call("scopeRemove", () =>
+        this.order.after(orderKey(membership), () => this.store.remove(principal.companyId, membership.key, membership.member.memberId)),
+      );
       // The store not answering is no reason to keep the scope waiting: its TTL ends the member anyway, and a sweep would report it again.
-      if (removed === null) return;
+      if (removed === null || !membership.announced) return;
       const change: ScopedPresenceMemberChange = { change: "left", member: removed?.member ?? membership.member };
       this.batches.add(membership.room, membership.scope, change);
       if (told && socket.connected) socket.emit(PROTOCOL_EVENTS.presenceChanges, { scope: membership.scope, changes: [change] } satisfies ScopedPresenceChanges);
@@ -397,7 +414,9 @@ export class ScopedPresenceService implements EnginePart {
     const member = membership.member;
     void this.enqueue(membership, async () => {
       // Best effort, as heartbeats are: a lost update is replaced by the next one, or restored by the heartbeat.
-      await this.stores.call("scopePut", () => this.store.put({ companyId, scope: membership.key, member }, this.timing.ttlMs));
+      await this.stores.call("scopePut", () =>
+        this.order.after(orderKey(membership), () => this.store.put({ companyId, scope: membership.key, member }, this.timing.ttlMs)),
+      );
       if (presence.memberships.get(membership.subscriptionRoom) !== membership) return;
       this.announce(membership, "updated", member, member.memberId);
       this.ctx.metrics.inc("truss_scoped_presence_updates_total", { outcome: "sent" });
@@ -522,6 +541,11 @@ function checkScope(value: unknown, fail: (message: string) => Error): PresenceS
     if (text.length === 0 || text.length > 200) throw fail(`The scope's "${field}" must be 1 to 200 characters.`);
   }
   return { type: value.type, id: value.id };
+}
+
+/** What a member's store calls are ordered by: the scope (of its company) and the member. */
+function orderKey(membership: Membership): string {
+  return `${membership.room} ${membership.member.memberId}`;
 }
 
 function describe(scope: PresenceScope): string {
