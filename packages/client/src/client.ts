@@ -143,12 +143,15 @@ export interface TrussClient<C extends EventCatalog = EventCatalog> {
    * (`engine.toTopic(companyId, topic)`). The client keeps the topic until
    * {@link unsubscribe}, subscribing again after every reconnection; a topic
    * the server refuses then, or drops, is forgotten and reported to
-   * {@link onDropped}. Made while offline, the call waits for the connection.
+   * {@link onDropped}. Made while offline, the call waits for the connection;
+   * an answer that may pass (`TIMEOUT`, `STORE_UNAVAILABLE`, `RATE_LIMITED`:
+   * a `retry` or `renew-token` code) is reported to {@link onError} and the
+   * topic asked for again, with backoff, the call still waiting.
    * Rejects with a {@link TrussClientError}: `INVALID_PAYLOAD` (a malformed
    * name, refused before sending, or one the server does not offer),
    * `FORBIDDEN`, `TOO_MANY_SUBSCRIPTIONS` (topics and watched documents count
-   * against one cap per connection), `TIMEOUT`, `CANCELLED` (unsubscribed
-   * before it was sent), `CLIENT_CLOSED`. Subscribing twice is harmless.
+   * against one cap per connection), `CANCELLED` (unsubscribed before it was
+   * sent), `CLIENT_CLOSED`. Subscribing twice is harmless.
    */
   subscribe(topic: string): Promise<void>;
   /**
@@ -316,7 +319,7 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
 
   on<E extends ServerEventName<C>>(event: E, handler: ServerEventHandler<C, E>): () => void {
     assertApplicationEvent(event);
-    return this.listenersOf(this.handlers, event, `"${event}"`).add(handler as (data: unknown, message?: InboxMessage) => unknown);
+    return this.addListener(this.handlers, event, `"${event}"`, handler as (data: unknown, message?: InboxMessage) => unknown);
   }
 
   onTopic<E extends ServerEventName<C>>(topic: string, event: E, handler: (data: ServerEventData<C, E>) => void | Promise<void>): () => void {
@@ -325,22 +328,31 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     const stream = topicStream(topic);
     let byEvent = this.topicHandlers.get(stream);
     if (!byEvent) this.topicHandlers.set(stream, (byEvent = new Map()));
-    const remove = this.listenersOf(byEvent, event, `"${event}" of topic "${topic}"`).add(handler as (data: unknown) => unknown);
+    const remove = this.addListener(byEvent, event, `"${event}" of topic "${topic}"`, handler as (data: unknown) => unknown);
     return () => {
       remove();
-      if (byEvent.get(event)?.size === 0) byEvent.delete(event);
       if (byEvent.size === 0 && this.topicHandlers.get(stream) === byEvent) this.topicHandlers.delete(stream);
     };
   }
 
-  /** The listeners of `event` in `table`, made on first use; a failing listener is reported as `where`. */
-  private listenersOf<A extends unknown[]>(table: Map<string, Listeners<A>>, event: string, where: string): Listeners<A> {
+  /**
+   * Adds `handler` to the listeners of `event` in `table`, made on first use;
+   * a failing handler is reported as `where`. The returned function removes
+   * it, and the event's entry with its last handler, so an app that handles
+   * ever new events does not grow the table.
+   */
+  private addListener<A extends unknown[]>(table: Map<string, Listeners<A>>, event: string, where: string, handler: (...args: A) => unknown): () => void {
     let listeners = table.get(event);
     if (!listeners) {
       listeners = new Listeners<A>((error) => this.connection.report(handlerError(where, error)));
       table.set(event, listeners);
     }
-    return listeners;
+    const held = listeners;
+    const remove = held.add(handler);
+    return () => {
+      remove();
+      if (held.size === 0 && table.get(event) === held) table.delete(event);
+    };
   }
 
   onInbox(handler: (message: InboxMessage) => void | Promise<void>): () => void {

@@ -14,7 +14,7 @@ export { DEFAULT_MAX_REFUSED_ATTEMPTS } from "./outbox.js";
 export type { OutboxClient, SettledWrite } from "./outbox.js";
 export type { ConnectionOptions, ConnectionStatus, StatusChange } from "./connection.js";
 export { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CALLBACK_TIMEOUT_MS } from "./connection.js";
-export { DEFAULT_RECONNECT } from "./backoff.js";
+export { Backoff, DEFAULT_RECONNECT } from "./backoff.js";
 export type { ReconnectOptions } from "./backoff.js";
 export { DEFAULT_DEDUP_MAX, localStorageDedupStore, memoryDedupStore } from "./dedup.js";
 export type { DedupStore, KeyValueStorage } from "./dedup.js";
@@ -34,7 +34,7 @@ export type { PresenceClient } from "./presence.js";
 export { PRESENCE_UPDATES_PER_SECOND } from "./scoped-presence.js";
 export type { ScopePresence } from "./scoped-presence.js";
 export type { DroppedSubscription } from "./subscriptions.js";
-export { CLIENT_ERROR_ACTIONS, CLIENT_ERROR_CODES, errorAction, isTrussClientError, TrussClientError } from "./errors.js";
+export { CLIENT_ERROR_ACTIONS, CLIENT_ERROR_CODES, errorAction, isRetryableCode, isTrussClientError, TrussClientError } from "./errors.js";
 export type { ClientErrorCode, ClientOnlyErrorCode } from "./errors.js";
 export { COMPANY_STREAM, ERROR_ACTIONS, ERROR_CODES, isTopicName, MAX_TOPIC_LENGTH, RESYNC_REASONS, topicStream } from "@truss/protocol";
 export type {

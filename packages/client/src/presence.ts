@@ -25,7 +25,9 @@ export interface PresenceClient {
    * This connection's presence in a topic it subscribed to
    * (`{ topic: "project:p-17" }`) or a document it watches
    * (`{ type: "site-report", id: "r-1" }`): join with a state, update it,
-   * leave, and see the others. One object per scope.
+   * leave, and see the others. One object per scope; the client itself
+   * holds it only while joined or listened to, so scopes left behind cost
+   * nothing.
    *
    * @throws TrussClientError `INVALID_PAYLOAD` when `scope` is neither shape.
    */

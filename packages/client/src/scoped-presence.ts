@@ -65,9 +65,20 @@ export interface ScopePresence {
   subscribe(callback: (others: ScopedPresenceMember[]) => void): () => void;
 }
 
-/** The scoped presences of one connection, by scope. */
+/**
+ * The scoped presences of one connection, by scope. A scope in use (joined,
+ * joining, or listened to) is held here and hears the server's changes; one
+ * nobody uses any more is let go of, so an app that visits ever new
+ * documents does not grow the client.
+ */
 export class ScopedPresences {
-  private readonly scopes = new Map<string, ScopeHandle>();
+  /** The scopes in use. */
+  private readonly used = new Map<string, ScopeHandle>();
+  /** Every scope's object while anything refers to it, so {@link in} hands out the same one. */
+  private readonly known = new Map<string, WeakRef<ScopeHandle>>();
+  private readonly collected = new FinalizationRegistry<string>((key) => {
+    if (this.known.get(key)?.deref() === undefined) this.known.delete(key);
+  });
 
   constructor(
     private readonly connection: Connection,
@@ -75,13 +86,13 @@ export class ScopedPresences {
   ) {
     connection.socket.on(PROTOCOL_EVENTS.presenceChanges, (batch: ScopedPresenceChanges) => {
       if (!isPresenceScope(batch?.scope) || !Array.isArray(batch.changes)) return;
-      this.scopes.get(keyOf(batch.scope))?.receive(batch.changes, batch.resync === true);
+      this.used.get(keyOf(batch.scope))?.receive(batch.changes, batch.resync === true);
     });
     connection.socket.on("connect", () => {
-      for (const scope of this.scopes.values()) scope.reconnected();
+      for (const scope of this.used.values()) scope.reconnected();
     });
     connection.socket.on("disconnect", () => {
-      for (const scope of this.scopes.values()) scope.disconnected();
+      for (const scope of this.used.values()) scope.disconnected();
     });
   }
 
@@ -89,12 +100,20 @@ export class ScopedPresences {
   in(scope: PresenceScope): ScopePresence {
     if (!isPresenceScope(scope)) throw new TrussClientError("INVALID_PAYLOAD", `A presence scope is { topic } or { type, id }; got ${JSON.stringify(scope)}.`);
     const key = keyOf(scope);
-    let handle = this.scopes.get(key);
+    let handle = this.used.get(key) ?? this.known.get(key)?.deref();
     if (!handle) {
-      handle = new ScopeHandle(this.connection, "topic" in scope ? { topic: scope.topic } : { type: scope.type, id: scope.id }, this.onListenerFailure);
-      this.scopes.set(key, handle);
+      const ownScope = "topic" in scope ? { topic: scope.topic } : { type: scope.type, id: scope.id };
+      handle = new ScopeHandle(this.connection, ownScope, this.onListenerFailure, (changed) => this.track(key, changed));
+      this.known.set(key, new WeakRef(handle));
+      this.collected.register(handle, key);
     }
     return handle;
+  }
+
+  /** Holds `handle` while it is in use; once it is not, only what the app keeps of it does. */
+  private track(key: string, handle: ScopeHandle): void {
+    if (handle.inUse) this.used.set(key, handle);
+    else if (this.used.get(key) === handle) this.used.delete(key);
   }
 }
 
@@ -117,13 +136,22 @@ class ScopeHandle implements ScopePresence {
   private readonly changeListeners: Listeners<[ScopedPresenceChange, ScopedPresenceMember[]]>;
   private readonly listListeners: Listeners<[ScopedPresenceMember[]]>;
 
+  /**
+   * @param track - told after every change of {@link inUse}.
+   */
   constructor(
     private readonly connection: Connection,
     readonly scope: PresenceScope,
     onListenerFailure: (error: unknown) => void,
+    private readonly track: (handle: ScopeHandle) => void,
   ) {
     this.changeListeners = new Listeners(onListenerFailure);
     this.listListeners = new Listeners(onListenerFailure);
+  }
+
+  /** Whether the app is in the scope (or on its way in), or listens to it: then the server's changes must reach it. */
+  get inUse(): boolean {
+    return this.wanted || this.isJoined || this.changeListeners.size > 0 || this.listListeners.size > 0;
   }
 
   get joined(): boolean {
@@ -137,6 +165,7 @@ class ScopeHandle implements ScopePresence {
 
   async join(state: unknown = null): Promise<void> {
     this.wanted = true;
+    this.track(this);
     this.state = state;
     this.unsent = false;
     this.rejoinAttempt = 0;
@@ -163,6 +192,7 @@ class ScopeHandle implements ScopePresence {
     this.isJoined = false;
     this.members.clear();
     this.listListeners.emit([]);
+    this.track(this);
     if (!wasJoined || !this.connection.socket.connected) return;
     try {
       await this.connection.request(PROTOCOL_EVENTS.presenceLeave, { scope: this.scope });
@@ -173,17 +203,26 @@ class ScopeHandle implements ScopePresence {
   }
 
   onChange(callback: (change: ScopedPresenceChange, others: ScopedPresenceMember[]) => void): () => void {
-    return this.changeListeners.add(callback);
+    return this.listen(this.changeListeners.add(callback));
   }
 
   subscribe(callback: (others: ScopedPresenceMember[]) => void): () => void {
-    const unsubscribe = this.listListeners.add(callback);
+    const unsubscribe = this.listen(this.listListeners.add(callback));
     if (this.isJoined) {
       queueMicrotask(() => {
         if (this.isJoined) callback(this.others);
       });
     }
     return unsubscribe;
+  }
+
+  /** A listener was added: the scope is in use until `remove`, which the returned function calls, lets go of it. */
+  private listen(remove: () => void): () => void {
+    this.track(this);
+    return () => {
+      remove();
+      this.track(this);
+    };
   }
 
   /**
@@ -233,6 +272,7 @@ class ScopeHandle implements ScopePresence {
         this.accepted = false;
         this.isJoined = false;
         this.stopTimer();
+        this.track(this);
       }
       return true;
     }
@@ -301,6 +341,7 @@ class ScopeHandle implements ScopePresence {
     this.wanted = false;
     this.accepted = false;
     this.isJoined = false;
+    this.track(this);
   }
 
   private flush(): void {

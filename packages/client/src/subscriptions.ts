@@ -55,6 +55,8 @@ interface Entry<K, A> {
   accepted: boolean;
   /** Whether a subscribe request is queued or on its way. */
   sending: boolean;
+  /** Whether that request has left the client: its callers then get the server's answer, however it is withdrawn. */
+  sent: boolean;
   /** Callers of `add` waiting for the server's answer. */
   waiters: Array<{ resolve(ack: A): void; reject(error: TrussClientError): void }>;
 }
@@ -64,7 +66,9 @@ interface Entry<K, A> {
  * reconnections: the server forgets a socket's subscriptions when it goes,
  * so every one is asked for again on each `connect`. A caller of
  * {@link add} waits for the server's first answer, however long the client
- * is offline; a key the server refuses after having accepted it is
+ * is offline, and through refusals that may pass (no answer in time, a store
+ * down, a rate limit: a `retry` or `renew-token` code), which are asked
+ * again with backoff; a key the server refuses after having accepted it is
  * forgotten and reported as dropped.
  *
  * Requests for one key go out one at a time, in call order: the server runs
@@ -111,7 +115,7 @@ export class KeptSubscriptions<K, A> {
     const id = this.kind.id(key);
     let entry = this.entries.get(id);
     if (!entry) {
-      entry = { key, active: false, accepted: false, sending: false, waiters: [] };
+      entry = { key, active: false, accepted: false, sending: false, sent: false, waiters: [] };
       this.entries.set(id, entry);
     }
     const { waiters } = entry;
@@ -131,8 +135,8 @@ export class KeptSubscriptions<K, A> {
     const entry = this.entries.get(id);
     if (entry) {
       this.entries.delete(id);
-      if (!entry.sending) {
-        const cancelled = new TrussClientError("CANCELLED", `The subscription to ${this.kind.describe(key)} was withdrawn before it was sent to the server.`);
+      if (!entry.sent) {
+        const cancelled = new TrussClientError("CANCELLED", `The subscription to ${this.kind.describe(key)} was withdrawn while it waited to be sent to the server.`);
         for (const waiter of entry.waiters.splice(0)) waiter.reject(cancelled);
       }
     }
@@ -171,6 +175,7 @@ export class KeptSubscriptions<K, A> {
       try {
         // Waiting in the queue, it may have been removed, or the connection lost (the next `connect` sends it).
         if (this.entries.get(id) !== entry || !this.connection.socket.connected) return;
+        entry.sent = true;
         const ack = await this.kind.subscribe(entry.key);
         if (this.entries.get(id) === entry) {
           const resumed = entry.accepted;
@@ -184,34 +189,31 @@ export class KeptSubscriptions<K, A> {
         this.refused(entry, error as TrussClientError);
       } finally {
         entry.sending = false;
+        entry.sent = false;
       }
     });
   }
 
   /**
    * Applies a failed subscribe request by what its code says
-   * (`errorAction`): wait for the connection, try again later, or forget
-   * the key.
+   * (`errorAction`): a refusal that may pass is asked again (on the next
+   * `connect`, or after a backoff) while its callers wait; any other
+   * forgets the key.
    */
   private refused(entry: Entry<K, A>, error: TrussClientError): void {
     const id = this.kind.id(entry.key);
     const current = this.entries.get(id) === entry;
-    const retryable = isRetryableCode(error.code);
-    // The next `connect` sends it again.
-    if (current && retryable && !this.connection.socket.connected) return;
-    // A burst past the rate limit is the client's own doing (every key goes out on `connect`), so it waits its turn;
-    // restoring what the server accepted before, nobody waits for an answer, so keep trying until the server decides.
-    if (current && retryable && (error.code === "RATE_LIMITED" || entry.accepted)) {
+    if (current && isRetryableCode(error.code)) {
+      // The next `connect` sends it again.
+      if (!this.connection.socket.connected) return;
+      // A burst past the rate limit is the client's own doing (every key goes out on `connect`): it only waits its turn.
       if (error.code !== "RATE_LIMITED") this.connection.report(error);
       this.retryLater();
       return;
     }
     if (current) this.entries.delete(id);
     for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
-    if (!current) return;
-    // The server may have applied a request it did not answer in time.
-    if (error.code === "TIMEOUT") void this.remove(entry.key).catch(() => undefined);
-    if (entry.accepted) this.kind.dropped(entry.key, error);
+    if (current && entry.accepted) this.kind.dropped(entry.key, error);
   }
 
   private retryLater(): void {
