@@ -1,10 +1,12 @@
-import type { TrussClientError } from "@truss/client";
+import { Backoff, isRetryableCode, type TrussClientError } from "@truss/client";
 
 /**
  * Where a subscription shared by the components that hold it stands: the
  * same object until it changes, so a component can read it with
  * `useSyncExternalStore`.
- * - `pending`: asked for, the server has not answered (or the client is offline);
+ * - `pending`: asked for, the server has not answered (or the client is offline, or
+ *   the server's answer was one that may pass, such as `TIMEOUT` or `STORE_UNAVAILABLE`,
+ *   and it is asked again, with backoff);
  * - `active`: the server accepted it;
  * - `refused`: the server (or the client, for a malformed name) said no: `FORBIDDEN`, `TOO_MANY_SUBSCRIPTIONS`, `INVALID_PAYLOAD`…;
  * - `dropped`: the server ended it after accepting it (`ACCESS_REVOKED`, or `FORBIDDEN` after a token refresh).
@@ -25,7 +27,7 @@ export type SubscriptionState =
 
 /** A component's hold on a shared subscription. */
 export interface Hold {
-  /** Settles once the server answered: resolves when accepted, rejects when refused. */
+  /** Settles once the server answered for good: resolves when accepted, rejects when refused (or nobody holds it any more). */
   readonly answer: Promise<void>;
   /** Lets go; the last holder's release ends the subscription. Idempotent. */
   release(): void;
@@ -102,18 +104,34 @@ export class SharedSubscriptions<R> {
   private open(key: string, ref: R): Entry {
     const entry: Entry = { holders: 0, state: PENDING, answer: Promise.resolve(), listeners: new Set(), releaseTimer: undefined };
     this.entries.set(key, entry);
-    entry.answer = this.subscribe(ref).then(
-      () => {
-        if (entry.state === PENDING) this.set(entry, ACTIVE);
-      },
-      (error: TrussClientError) => {
-        if (entry.state === PENDING) this.set(entry, { status: "refused", error });
-        throw error;
-      },
-    );
+    entry.answer = this.ask(key, ref, entry);
     // A hold that never reads its answer must not surface an unhandled rejection; the state carries it.
     entry.answer.catch(() => undefined);
     return entry;
+  }
+
+  /**
+   * Asks for `ref` until the server answers for good: a refusal that may
+   * pass (its `errorAction` is `retry` or `renew-token`) is no refusal, and
+   * is asked again after a backoff while the subscription is held.
+   */
+  private async ask(key: string, ref: R, entry: Entry): Promise<void> {
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        await this.subscribe(ref);
+        if (entry.state === PENDING) this.set(entry, ACTIVE);
+        return;
+      } catch (error) {
+        const failure = error as TrussClientError;
+        const passing = isRetryableCode(failure.code);
+        if (!passing && entry.state === PENDING) this.set(entry, { status: "refused", error: failure });
+        if (!passing || this.entries.get(key) !== entry) throw failure;
+        await new Promise((resolve) => setTimeout(resolve, backoff.next()));
+        // Let go of meanwhile: nobody waits for it any more.
+        if (this.entries.get(key) !== entry) throw failure;
+      }
+    }
   }
 
   private close(key: string, ref: R, entry: Entry): void {

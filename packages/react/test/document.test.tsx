@@ -1,8 +1,9 @@
 import { memo } from "react";
-import { act, screen, waitFor as waitForDom } from "@testing-library/react";
+import { act, render, screen, waitFor as waitForDom } from "@testing-library/react";
 import { afterEach, expect, test, vi } from "vitest";
 import { sleep, startTcpProxy, waitFor } from "@truss/test-utils";
-import { useDocument, useSync, type DocumentState } from "@truss/react";
+import type { TrussClient, TrussClientError } from "@truss/client";
+import { TrussProvider, useDocument, useSync, type DocumentState } from "@truss/react";
 import { alice, bob, closeAll, connected, documentRooms, openClient, renderWith, startServer } from "./helpers.js";
 
 afterEach(closeAll);
@@ -172,3 +173,79 @@ test("unmounting while an update and a watch are on their way leaves no error an
   }
 });
 
+
+let shown: DocumentState<SiteReport> | undefined;
+
+/** A page that shows one report, whichever: the same component instance when `id` changes. */
+function ReportPage({ id }: { id: string }) {
+  const state = useDocument<SiteReport>("site-report", id);
+  shown = state;
+  return (
+    <p data-testid="report">
+      {state.status} v{state.version ?? "-"} {state.document?.weather ?? ""}
+      {state.conflicts.map((conflict) => ` conflict:${conflict.field}`).join("")}
+      {state.error ? ` error:${state.error.code}` : ""}
+    </p>
+  );
+}
+
+test("the conflicts shown belong to the document and the client they came from: another document, or another user's client, shows none", async () => {
+  const server = await startServer();
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 0, changes: { weather: "rain" } });
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 1, changes: { weather: "snow" } });
+  await server.engine.documents.update("acme", "site-report", "r-2", { baseVersion: 0, changes: { weather: "fog" } });
+  await server.engine.documents.update("globex", "site-report", "r-1", { baseVersion: 0, changes: { weather: "sun" } });
+  const phone = openClient(server.url, alice);
+  const other = openClient(server.url, { userId: "gina", companyId: "globex", deviceId: "gina-phone" });
+  const page = (client: TrussClient<any>, id: string) => (
+    <TrussProvider client={client}>
+      <ReportPage id={id} />
+    </TrussProvider>
+  );
+  const view = render(page(phone, "r-1"));
+  const conflicted = async () => {
+    await waitForDom(() => expect(screen.getByTestId("report").textContent).toBe("ready v2 snow"));
+    await act(async () => {
+      await shown!.update({ weather: "hail" }, { baseVersion: 1 });
+    });
+    expect(screen.getByTestId("report").textContent).toBe("ready v2 snow conflict:weather");
+  };
+
+  await conflicted();
+  view.rerender(page(phone, "r-2"));
+  await waitForDom(() => expect(screen.getByTestId("report").textContent).toBe("ready v1 fog"));
+
+  view.rerender(page(phone, "r-1"));
+  await conflicted();
+  // The app signs another user in by handing the provider her client: alice's conflict is none of hers.
+  view.rerender(page(other, "r-1"));
+  await waitForDom(() => expect(screen.getByTestId("report").textContent).toBe("ready v1 sun"));
+});
+
+test("an update the server refuses is the hook's error, with no conflicts left from before, until an update is accepted", async () => {
+  let refuseWrites = false;
+  const server = await startServer({ authorize: (_principal, request) => !(refuseWrites && request.action === "document:write") });
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 0, changes: { weather: "rain" } });
+  await server.engine.documents.update("acme", "site-report", "r-1", { baseVersion: 1, changes: { weather: "snow" } });
+  const client = openClient(server.url, alice);
+  renderWith(client, <ReportPage id="r-1" />);
+  await waitForDom(() => expect(screen.getByTestId("report").textContent).toBe("ready v2 snow"));
+  await act(async () => {
+    await shown!.update({ weather: "hail" }, { baseVersion: 1 });
+  });
+  expect(screen.getByTestId("report").textContent).toBe("ready v2 snow conflict:weather");
+
+  refuseWrites = true;
+  let refusal: unknown;
+  await act(async () => {
+    refusal = await shown!.update({ crew: 4 }).catch((error: TrussClientError) => error.code);
+  });
+  expect(refusal).toBe("FORBIDDEN");
+  expect(screen.getByTestId("report").textContent).toBe("ready v2 snow error:FORBIDDEN");
+
+  refuseWrites = false;
+  await act(async () => {
+    await shown!.update({ crew: 4 });
+  });
+  expect(screen.getByTestId("report").textContent).toBe("ready v3 snow");
+});
