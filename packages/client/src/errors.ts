@@ -68,6 +68,13 @@ export function errorAction(code: ClientErrorCode): ErrorAction {
   return ACTIONS[code] ?? "reject";
 }
 
+/**
+ * The default of `outbox.maxRefusedAttempts`, and how many times in a row a
+ * subscribe or watch may fail on the server (`SUSPECT_RETRY_CODES`) before it
+ * is taken as refused: the server may fail on that request every time.
+ */
+export const DEFAULT_MAX_REFUSED_ATTEMPTS = 5;
+
 /** Whether a request refused with `code` may be accepted when sent again unchanged: its {@link errorAction} is `retry` or `renew-token`. */
 export function isRetryableCode(code: ClientErrorCode): boolean {
   return isRetryable(errorAction(code));

@@ -10,7 +10,7 @@ export { connect } from "./client.js";
 export type { ClientEventPayload, ConnectOptions, OutboxOptions, ServerEventHandler, SyncState, TrussClient } from "./client.js";
 export { indexedDbOutboxStore, localStorageOutboxStore, memoryOutboxStore } from "./outbox-stores.js";
 export type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
-export { DEFAULT_MAX_REFUSED_ATTEMPTS } from "./outbox.js";
+export { DEFAULT_MAX_REFUSED_ATTEMPTS } from "./errors.js";
 export type { OutboxClient, SettledWrite } from "./outbox.js";
 export type { ConnectionOptions, ConnectionStatus, StatusChange } from "./connection.js";
 export { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CALLBACK_TIMEOUT_MS } from "./connection.js";

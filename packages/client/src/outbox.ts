@@ -1,7 +1,7 @@
 import { SUSPECT_RETRY_CODES } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
+import { DEFAULT_MAX_REFUSED_ATTEMPTS, isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
 import { Listeners } from "./listeners.js";
 import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
 
@@ -50,8 +50,6 @@ export type WriteSender = (write: PendingWrite, persist: (write: PendingWrite) =
 /** A write as `add` takes it: the outbox numbers and dates it, and makes a mutation id unless the caller brings one. */
 export type WriteDraft<W extends PendingWrite> = Omit<W, "mutationId" | "seq" | "createdAt"> & { mutationId?: string };
 
-/** The default of `outbox.maxRefusedAttempts`. */
-export const DEFAULT_MAX_REFUSED_ATTEMPTS = 5;
 
 /** What a caller waits on for its write. */
 interface Waiter {

@@ -1,6 +1,7 @@
+import { SUSPECT_RETRY_CODES, type ErrorCode } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { isRetryableCode, TrussClientError } from "./errors.js";
+import { DEFAULT_MAX_REFUSED_ATTEMPTS, isRetryableCode, TrussClientError } from "./errors.js";
 
 /**
  * A subscription the server ended, as `client.onDropped` reports it: a topic
@@ -57,6 +58,8 @@ interface Entry<K, A> {
   sending: boolean;
   /** Whether that request has left the client: its callers then get the server's answer, however it is withdrawn. */
   sent: boolean;
+  /** How many of its requests in a row the server failed on (`SUSPECT_RETRY_CODES`): at {@link DEFAULT_MAX_REFUSED_ATTEMPTS} it is a refusal. */
+  suspectRefusals: number;
   /** Callers of `add` waiting for the server's answer. */
   waiters: Array<{ resolve(ack: A): void; reject(error: TrussClientError): void }>;
 }
@@ -115,7 +118,7 @@ export class KeptSubscriptions<K, A> {
     const id = this.kind.id(key);
     let entry = this.entries.get(id);
     if (!entry) {
-      entry = { key, active: false, accepted: false, sending: false, sent: false, waiters: [] };
+      entry = { key, active: false, accepted: false, sending: false, sent: false, suspectRefusals: 0, waiters: [] };
       this.entries.set(id, entry);
     }
     const { waiters } = entry;
@@ -181,6 +184,7 @@ export class KeptSubscriptions<K, A> {
           const resumed = entry.accepted;
           entry.active = true;
           entry.accepted = true;
+          entry.suspectRefusals = 0;
           this.backoff.reset();
           this.kind.accepted?.(entry.key, ack, resumed);
         }
@@ -203,7 +207,10 @@ export class KeptSubscriptions<K, A> {
   private refused(entry: Entry<K, A>, error: TrussClientError): void {
     const id = this.kind.id(entry.key);
     const current = this.entries.get(id) === entry;
-    if (current && isRetryableCode(error.code)) {
+    // A server that fails on this request every time (a policy that throws for this topic) would keep its callers
+    // waiting for good: after a few such failures in a row it is a refusal, as the outbox gives up such a write.
+    const suspect = SUSPECT_RETRY_CODES.includes(error.code as ErrorCode) && ++entry.suspectRefusals >= DEFAULT_MAX_REFUSED_ATTEMPTS;
+    if (current && isRetryableCode(error.code) && !suspect) {
       // The next `connect` sends it again.
       if (!this.connection.socket.connected) return;
       // A burst past the rate limit is the client's own doing (every key goes out on `connect`): it only waits its turn.

@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "vitest";
-import type { AuthorizePolicy } from "@truss/core";
+import { memoryDocumentStore, type AuthorizePolicy, type DocumentKey, type DocumentStore } from "@truss/core";
 import { sleep, waitFor, type TestServer } from "@truss/test-utils";
-import type { TrussClientError } from "@truss/client";
+import { DEFAULT_MAX_REFUSED_ATTEMPTS, type TrussClientError } from "@truss/client";
 import { alice, closeAll, openClient, startServer, waitForStatus } from "./helpers.js";
 
 afterEach(closeAll);
@@ -76,3 +76,25 @@ test("a first subscribe or watch the server did not answer in time is asked for 
   expect(errors.length).toBeGreaterThanOrEqual(2);
   expect(new Set(errors)).toEqual(new Set(["TIMEOUT"]));
 });
+
+test("a watch the server fails on every time (INTERNAL_ERROR) is refused after a few attempts, instead of keeping its caller waiting for good", async () => {
+  // A document store with a bug for one document: every watch of it fails on the server, answered INTERNAL_ERROR.
+  const documents = memoryDocumentStore();
+  const broken: DocumentStore = Object.assign(Object.create(documents) as DocumentStore, {
+    get: (key: DocumentKey) => (key.id === "r-broken" ? Promise.reject(new TypeError("a bug in the store")) : documents.get(key)),
+  });
+  const server = await startServer({ documents: broken });
+  const client = openClient(server.url, alice);
+  const errors: string[] = [];
+  client.onError((error) => errors.push(error.code));
+  await waitForStatus(client, "connected");
+
+  const fine = outcomeOf(client.documents.watch("site-report", "r-1"));
+  const failing = outcomeOf(client.documents.watch("site-report", "r-broken"));
+  await waitFor(() => failing() !== "pending", { timeoutMs: 25_000, message: "the failing watch to settle" });
+  expect(failing()).toBe("INTERNAL_ERROR");
+  // Reported each time it was to be sent again, then refused on the last failure in a row.
+  expect(errors.filter((code) => code === "INTERNAL_ERROR")).toHaveLength(DEFAULT_MAX_REFUSED_ATTEMPTS - 1);
+  expect(fine()).toBe("resolved");
+  expect(rooms(server)).toHaveLength(1);
+}, 30_000);

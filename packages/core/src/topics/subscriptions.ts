@@ -84,12 +84,18 @@ export class Subscriptions {
   async watch(connection: Connection, key: DocumentKey, read: () => Promise<DocumentVersion | null>): Promise<DocumentVersion | null> {
     const room = documentRoom(key.companyId, key.type, key.id);
     return this.inOrder(connection, room, async () => {
-      if (!connection.socket.rooms.has(room)) {
-        this.assertRoom(connection);
-        await this.authorize(connection, { action: "document:read", type: key.type, id: key.id });
-        this.add(connection, room);
+      if (connection.socket.rooms.has(room)) return read();
+      this.assertRoom(connection);
+      await this.authorize(connection, { action: "document:read", type: key.type, id: key.id });
+      // Joined before the read, so an update committed in between still reaches the socket; a failed read leaves
+      // again, since the client was told it does not watch the document.
+      this.add(connection, room);
+      try {
+        return await read();
+      } catch (error) {
+        void connection.socket.leave(room);
+        throw error;
       }
-      return read();
     });
   }
 
