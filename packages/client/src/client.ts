@@ -298,6 +298,14 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     this.outbox.onChange(syncChanged);
     this.streams.onRecovering(syncChanged);
     this.presence = new PresenceTracker(this.connection, report("presence.subscribe"));
+    // Ended because its session passed to another user or company (signed out and in while this client was away): an
+    // app still showing this client shows nothing of the first one. What it queued stays in the outbox store.
+    this.connection.onStatus((status, { reason }) => {
+      if (status !== "closed" || reason?.code !== "AUTH_PRINCIPAL_MISMATCH") return;
+      this.documents.forget();
+      this.presence.forget();
+      this.outbox.forget();
+    });
     new InboxReceiver(this.connection, options.dedupStore ?? memoryDedupStore(), (message) => this.deliverInbox(message));
     this.connection.socket.onAny((event: string, data: unknown, position?: unknown) => {
       if (RESERVED_EVENTS.has(event)) return;

@@ -1,5 +1,15 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import { CONNECTION_ACTIONS, PROTOCOL_EVENTS, SESSION_ENDING_CODES, withinDeadline, type AuthExpiring, type ErrorPayload, type TrussClientEvents } from "@truss/protocol";
+import {
+  CONNECTION_ACTIONS,
+  PROTOCOL_EVENTS,
+  SESSION_ENDING_CODES,
+  withinDeadline,
+  type AuthExpiring,
+  type AuthSession,
+  type ErrorPayload,
+  type HandshakeAuth,
+  type TrussClientEvents,
+} from "@truss/protocol";
 import { Backoff, type ReconnectOptions } from "./backoff.js";
 import { errorAction, fromPayload, isServerErrorCode, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
@@ -46,8 +56,8 @@ export interface ConnectionOptions {
   callbackTimeoutMs?: number;
   /**
    * Extra socket.io-client options (`path`, `transports`, `extraHeaders`…).
-   * `autoConnect`, `reconnection` and the `token`/`deviceId` fields of `auth`
-   * are the client's own; other `auth` fields are sent along.
+   * `autoConnect`, `reconnection` and the `token`/`deviceId`/`principal`
+   * fields of `auth` are the client's own; other `auth` fields are sent along.
    */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
@@ -97,6 +107,12 @@ export class Connection {
   /** Whether an attempt already went out with the `token` option. */
   private initialTokenUsed = false;
   private token: string | undefined;
+  /**
+   * Whom the first connection was (its `auth:session`): every later
+   * handshake names them, and the server refuses a token of anyone else
+   * (`AUTH_PRINCIPAL_MISMATCH`), before anything this client holds goes out.
+   */
+  private principal: AuthSession | undefined;
   /** An `error` event that explains the server-side disconnect right after it. */
   private disconnectReason: ErrorPayload | null = null;
   private readonly backoff: Backoff;
@@ -139,7 +155,7 @@ export class Connection {
       autoConnect: false,
       reconnection: false,
       // Read on every attempt, so a reconnection carries the newest token.
-      auth: (send) => send({ ...extraAuth, token: this.token, deviceId: this.deviceId }),
+      auth: (send) => send({ ...extraAuth, token: this.token, deviceId: this.deviceId, principal: this.principal } satisfies HandshakeAuth),
     });
     this.listen();
   }
@@ -289,6 +305,10 @@ export class Connection {
       // A session-ending code explains the server-side disconnect that follows; any other is a notice.
       if (payload && SESSION_ENDING_CODES.includes(payload.code)) this.disconnectReason = payload;
       this.report(fromPayload(payload, "The server reported an error without a message."));
+    });
+    socket.on(PROTOCOL_EVENTS.authSession, (session: AuthSession) => {
+      if (this.principal !== undefined || typeof session?.userId !== "string" || typeof session.companyId !== "string") return;
+      this.principal = { userId: session.userId, companyId: session.companyId };
     });
     socket.on(PROTOCOL_EVENTS.authExpiring, (notice: AuthExpiring) => void this.refresh(notice));
   }

@@ -374,6 +374,17 @@ export class DocumentSync implements DocumentsClient {
     await this.watches.remove({ type, id });
   }
 
+  /** Lets go of every version this client saw, telling `onSnapshot` of each document it held: its session passed to another user. */
+  forget(): void {
+    const held = [...this.watchedData.keys()];
+    this.versions.clear();
+    this.watchedData.clear();
+    for (const key of held) {
+      const [type, id] = JSON.parse(key) as [string, string];
+      this.snapshots.emit({ type, id });
+    }
+  }
+
   /** Takes in a watch's answer; after a reconnection, tells `onUpdated` about a version committed while offline. */
   private watched({ type, id }: DocumentRef, document: DocumentVersion | null, resumed: boolean): void {
     if (!document) return;

@@ -320,6 +320,19 @@ export class Outbox implements OutboxClient {
     });
   }
 
+  /**
+   * Lets go of the writes held in memory (once the store's are loaded) and
+   * tells `onChange`: the client's session passed to another user. The store
+   * keeps them for their own user's next client.
+   */
+  forget(): void {
+    void this.ready.then(() => {
+      if (this.queue.length === 0) return;
+      this.queue.splice(0);
+      this.changed.emit(this.pending);
+    });
+  }
+
   /** The client stopped: callers waiting on writes are told; the writes stay in the store for the next page. */
   private stop(reason: TrussClientError | null): void {
     this.wakeRetry?.();

@@ -63,6 +63,14 @@ export class PresenceTracker implements PresenceClient {
     return this.scopes.in(scope);
   }
 
+  /** Lets go of the company's list and of every scope's members, telling their listeners: the session passed to another user. */
+  forget(): void {
+    this.scopes.forget();
+    if (this.users === null) return;
+    this.users = [];
+    this.listeners.emit([]);
+  }
+
   async list(): Promise<PresenceUser[]> {
     // While something is subscribed, the socket follows: the server sends presence changes only to followers.
     const { users } = await this.connection.request(PROTOCOL_EVENTS.presenceList, this.listeners.size > 0 ? { follow: true } : {});

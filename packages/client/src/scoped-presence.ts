@@ -115,6 +115,11 @@ export class ScopedPresences {
     if (handle.inUse) this.used.set(key, handle);
     else if (this.used.get(key) === handle) this.used.delete(key);
   }
+
+  /** Lets go of every scope, here only. */
+  forget(): void {
+    for (const ref of this.known.values()) ref.deref()?.forget();
+  }
 }
 
 class ScopeHandle implements ScopePresence {
@@ -183,16 +188,8 @@ class ScopeHandle implements ScopePresence {
   }
 
   async leave(): Promise<void> {
-    this.wanted = false;
-    this.accepted = false;
-    this.sending = false;
-    this.generation += 1;
-    this.stopTimer();
     const wasJoined = this.isJoined;
-    this.isJoined = false;
-    this.members.clear();
-    this.listListeners.emit([]);
-    this.track(this);
+    this.forget();
     if (!wasJoined || !this.connection.socket.connected) return;
     try {
       await this.connection.request(PROTOCOL_EVENTS.presenceLeave, { scope: this.scope });
@@ -200,6 +197,19 @@ class ScopeHandle implements ScopePresence {
       // Without the connection the server left the scope anyway.
       if (this.connection.socket.connected) throw error;
     }
+  }
+
+  /** Stops wanting the scope and lets go of its members, here only: what `leave` does before it tells the server. */
+  forget(): void {
+    this.wanted = false;
+    this.accepted = false;
+    this.sending = false;
+    this.generation += 1;
+    this.stopTimer();
+    this.isJoined = false;
+    this.members.clear();
+    this.listListeners.emit([]);
+    this.track(this);
   }
 
   onChange(callback: (change: ScopedPresenceChange, others: ScopedPresenceMember[]) => void): () => void {

@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import jwt from "jsonwebtoken";
 import { afterEach, describe, expect, test } from "vitest";
-import { connectAs, connectError, signToken, startTestServer, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, waitFor, type TestServer } from "@truss/test-utils";
+import { connectAs, connectError, createClient, open, signToken, startTestServer, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, waitFor, type TestServer } from "@truss/test-utils";
 
 const alice = { userId: "alice", companyId: "acme" };
 let server: TestServer;
@@ -105,6 +105,45 @@ describe("handshake authentication", () => {
     const good = createHmac("sha256", TEST_SECRET).update(`${header}.${forgedPayload}`).digest("base64url");
     const socket = await connectAs(server.url, alice, { token: `${header}.${forgedPayload}.${good}` });
     socket.close();
+  });
+});
+
+describe("a client's principal", () => {
+  test("every connection is told first whom the server took its token for (auth:session)", async () => {
+    server = await startTestServer();
+    const socket = createClient(server.url, { ...alice, deviceId: "alice-phone" });
+    const heard: unknown[] = [];
+    socket.onAny((event, payload) => heard.push([event, payload]));
+    await open(socket);
+    await waitFor(() => heard.length >= 2);
+    expect(heard[0]).toEqual(["auth:session", { userId: "alice", companyId: "acme" }]);
+    expect(heard[1]).toMatchObject(["stream:start", { stream: "company" }]);
+    socket.close();
+  });
+
+  test("a handshake that names its client's principal is refused AUTH_PRINCIPAL_MISMATCH when the token names another user or company", async () => {
+    server = await startTestServer();
+    const belongsTo = { userId: "alice", companyId: "acme" };
+    const attempts = [
+      { token: signToken({ userId: "bob", companyId: "globex" }), principal: belongsTo },
+      { token: signToken({ userId: "alice", companyId: "globex" }), principal: belongsTo },
+      { token: signToken({ userId: "carol", companyId: "acme" }), principal: belongsTo },
+      { token: signToken(alice), principal: "alice" },
+      { token: signToken(alice), principal: null },
+    ];
+    for (const auth of attempts) {
+      const error = await connectError(server.url, { auth: { ...auth, deviceId: "tab-1" } });
+      expect(error.data?.code).toBe("AUTH_PRINCIPAL_MISMATCH");
+      expect(error.data?.message).toMatch(/another user or company than this client's first connection/);
+    }
+    expect(await server.engine.metrics()).toContain(`truss_auth_failures_total{code="AUTH_PRINCIPAL_MISMATCH"} ${attempts.length}`);
+    expect(await server.engine.isOnline("globex", "bob")).toBe(false);
+    // The same user and company with a new token, and a first connection that names nobody, are admitted.
+    const renewed = await connectAs(server.url, alice, { auth: { token: signToken(alice, { expiresInSec: 1200 }), principal: belongsTo } });
+    const first = await connectAs(server.url, { userId: "bob", companyId: "globex" });
+    expect([renewed.connected, first.connected]).toEqual([true, true]);
+    renewed.close();
+    first.close();
   });
 });
 

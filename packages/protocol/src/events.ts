@@ -9,6 +9,7 @@ export const PROTOCOL_EVENTS = {
   documentUpdated: "document:updated",
   inboxMessage: "inbox:message",
   authExpiring: "auth:expiring",
+  authSession: "auth:session",
   error: "error",
   authRefresh: "auth:refresh",
   inboxAck: "inbox:ack",
@@ -62,6 +63,34 @@ export interface PresenceUpdates {
    * any `presence:updates`, this one included.
    */
   resync?: true;
+}
+
+/**
+ * Payload of `auth:session`, the first event of every connection: the user
+ * and company the server took the token for. A client names them back in
+ * the `auth.principal` of each later handshake ({@link HandshakeAuth}).
+ */
+export interface AuthSession {
+  /** The user the token names. */
+  userId: string;
+  /** The user's company. */
+  companyId: string;
+}
+
+/** What a client sends as Socket.IO's `auth` when it connects. */
+export interface HandshakeAuth {
+  /** The credential (or an `Authorization: Bearer` header instead; never the query string). */
+  token?: string;
+  /** This device's stable id. */
+  deviceId?: string;
+  /**
+   * The user and company of the client's first connection (its
+   * `auth:session`), sent on every later one: the server refuses a token
+   * that names another user or company with `AUTH_PRINCIPAL_MISMATCH`, so
+   * nothing a client kept for one user (queued writes, subscriptions,
+   * requests waiting for the connection) reaches another's session.
+   */
+  principal?: AuthSession;
 }
 
 /** Payload of `auth:expiring`. */
@@ -340,6 +369,8 @@ export interface TrussServerEvents {
   "presence:updates": (batch: PresenceUpdates) => void;
   "document:updated": (update: DocumentUpdatedPayload) => void;
   "inbox:message": (message: InboxMessage) => void;
+  /** Who this connection is (sent first, on every connection). */
+  "auth:session": (session: AuthSession) => void;
   "auth:expiring": (notice: AuthExpiring) => void;
   "topic:dropped": (notice: TopicDropped) => void;
   "document:dropped": (notice: DocumentDropped) => void;

@@ -5,7 +5,7 @@ import type { Server } from "socket.io";
 import type { Authenticator, AuthRequest } from "./authenticator.js";
 import type { Principal } from "../kernel/principal.js";
 import { isTrussError, TrussError, type ErrorPayload } from "../kernel/errors.js";
-import { PROTOCOL_EVENTS } from "@truss/protocol";
+import { PROTOCOL_EVENTS, type HandshakeAuth } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { ExpiryClock } from "./expiry-clock.js";
 import type { EngineContext, TrussSocket } from "../kernel/context.js";
@@ -116,6 +116,9 @@ export class Handshake {
       if (![principal.companyId, principal.userId, principal.deviceId].every(isId)) {
         throw new TrussError("AUTH_MISSING_CLAIMS", `The token's user, company or device id is empty, longer than ${MAX_ID_LENGTH} characters or not well-formed Unicode.`);
       }
+      // A reconnecting client names whom its first connection was: what it kept for them is not the next user's.
+      const { principal: belongsTo } = (socket.handshake.auth ?? {}) as HandshakeAuth;
+      if (belongsTo !== undefined) assertSamePrincipal(belongsTo, principal, CLIENT_OF_ANOTHER);
       if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(principal.expiresAt).message);
       if (principal.expiresAt === null && this.options.authExpiry.requireExpiry) throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
       const { maxDevicesPerUser, maxSocketsPerDevice } = this.options.limits;
@@ -152,8 +155,10 @@ export class Handshake {
     return false;
   }
 
-  /** Arms the new connection's expiry. */
+  /** Tells the new connection who it is (`auth:session`, before anything else), and arms its expiry. */
   open(connection: Connection): void {
+    const { userId, companyId } = connection.principal;
+    connection.socket.emit(PROTOCOL_EVENTS.authSession, { userId, companyId });
     this.startSession(connection);
   }
 
@@ -194,7 +199,7 @@ export class Handshake {
   /** Verifies a fresh token for a live connection and re-arms its expiry. */
   async refresh(connection: Connection, token: string): Promise<{ expiresAt: number | null }> {
     const next = await this.authenticate({ ...authRequestFrom(connection.socket.handshake), token });
-    assertSamePrincipal(connection.principal, next);
+    assertSamePrincipal(connection.principal, next, "The refreshed token names another user or company than this connection; open a new connection instead.");
     if (next.expiresAt !== null && next.expiresAt <= Date.now()) throw new TrussError("AUTH_TOKEN_EXPIRED", expiredPayload(next.expiresAt).message);
     if (next.expiresAt === null && (this.options.authExpiry.requireExpiry || connection.principal.expiresAt !== null)) {
       throw new TrussError("AUTH_MISSING_CLAIMS", MISSING_EXPIRY);
@@ -320,17 +325,19 @@ function expiredPayload(expiresAt: number): ErrorPayload {
   };
 }
 
+/** The refusal of a reconnecting client's token that names another user or company than its first connection. */
+const CLIENT_OF_ANOTHER =
+  "The token names another user or company than this client's first connection; a client never carries one user's queued writes and subscriptions into another's session. Connect a new client for the user signed in now.";
+
 /**
- * Checks a refreshed principal against the connection's: a refresh may extend
- * a session, never switch it to another user or company.
+ * Checks a new principal against the one a session belongs to (the
+ * connection's, on a refresh; the client's first connection's, on a
+ * reconnection): a token may extend a session, never switch it to another
+ * user or company. `current` may come from the client: anything but the same
+ * two ids is refused.
  */
-function assertSamePrincipal(current: Principal, next: Principal): void {
-  if (current.userId !== next.userId || current.companyId !== next.companyId) {
-    throw new TrussError(
-      "AUTH_PRINCIPAL_MISMATCH",
-      "The refreshed token names another user or company than this connection; open a new connection instead.",
-    );
-  }
+function assertSamePrincipal(current: Partial<Pick<Principal, "userId" | "companyId">> | null, next: Principal, message: string): void {
+  if (current?.userId !== next.userId || current?.companyId !== next.companyId) throw new TrussError("AUTH_PRINCIPAL_MISMATCH", message);
 }
 
 function tooManyDevices(max: number): ErrorPayload {
