@@ -22,6 +22,10 @@ export type TrussProviderProps = {
     }
 );
 
+/** What a provider without a `key` of the signed-in user is told when its client stopped for another user's token. */
+const ANOTHER_USER =
+  "[truss] The user signed in changed under this TrussProvider, so its client stopped (AUTH_PRINCIPAL_MISMATCH) rather than carry the first user's data and writes into the next user's session. Give the provider a key of the user and company, e.g. key={`${companyId}:${userId}`}, so each user gets a client of their own.";
+
 /** `undefined` outside a provider; `null` while the provider's own client is not made yet (on the server, and in the first render). */
 const TrussContext = createContext<TrussClient<RegisteredEvents> | null | undefined>(undefined);
 
@@ -29,11 +33,14 @@ const TrussContext = createContext<TrussClient<RegisteredEvents> | null | undefi
  * Makes a Truss client available to the hooks below it. Given `url` and
  * `options`, it connects in an effect, so a server-side render opens no
  * socket, and closes what it made when it unmounts; given a `client`, it
- * leaves its lifecycle to you.
+ * leaves its lifecycle to you. A client serves one user: key the provider by
+ * the signed-in user and company, so a sign-out and sign-in starts a new
+ * client (one kept across it stops with `AUTH_PRINCIPAL_MISMATCH`, and every
+ * hook below shows that error).
  *
  * @example
  * ```tsx
- * <TrussProvider url="https://erp.example.com" options={{ getToken, deviceId }}>
+ * <TrussProvider key={`${companyId}:${userId}`} url="https://erp.example.com" options={{ getToken, deviceId }}>
  *   <SiteReport id="r-1" />
  * </TrussProvider>
  * ```
@@ -45,6 +52,9 @@ export function TrussProvider(props: TrussProviderProps): ReactNode {
     if (given || url === undefined || !options) return;
     // The options of the render that mounted the provider or changed its URL; later ones are not read (see `options`).
     const client = connect<RegisteredEvents>(url, options);
+    client.onStatus((_status, { reason }) => {
+      if (reason?.code === "AUTH_PRINCIPAL_MISMATCH") console.warn(ANOTHER_USER);
+    });
     setCreated(client);
     return () => {
       client.close();

@@ -9,7 +9,7 @@ import { Backoff, isRetryableCode, type TrussClientError } from "@truss/client";
  *   and it is asked again, with backoff);
  * - `active`: the server accepted it;
  * - `refused`: the server (or the client, for a malformed name) said no: `FORBIDDEN`, `TOO_MANY_SUBSCRIPTIONS`, `INVALID_PAYLOAD`…;
- * - `dropped`: the server ended it after accepting it (`ACCESS_REVOKED`, or `FORBIDDEN` after a token refresh).
+ * - `dropped`: the server ended it after accepting it (`ACCESS_REVOKED`, or `FORBIDDEN` after a token refresh), or the client stopped because its session passed to another user (`AUTH_PRINCIPAL_MISMATCH`).
  */
 export type SubscriptionState =
   | {
@@ -98,7 +98,16 @@ export class SharedSubscriptions<R> {
   /** The server ended `ref`'s subscription: its holders see `dropped` until they let go. */
   drop(ref: R, error: TrussClientError): void {
     const entry = this.entries.get(this.keyOf(ref));
-    if (entry && entry.state.status !== "refused") this.set(entry, { status: "dropped", error });
+    if (entry) this.dropEntry(entry, error);
+  }
+
+  /** The client ended for `error`: every subscription held is `dropped` for its holders, unless it was refused. */
+  dropAll(error: TrussClientError): void {
+    for (const entry of this.entries.values()) this.dropEntry(entry, error);
+  }
+
+  private dropEntry(entry: Entry, error: TrussClientError): void {
+    if (entry.state.status !== "refused") this.set(entry, { status: "dropped", error });
   }
 
   private open(key: string, ref: R): Entry {

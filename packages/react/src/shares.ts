@@ -72,6 +72,10 @@ export function sharesOf(client: TrussClient<any>): ClientShares {
     },
   );
   client.onDropped((drop) => (drop.kind === "topic" ? topics.drop(drop.topic, drop.error) : documents.drop(drop, drop.error)));
+  // Its session passed to another user or company: the client let go of what it held, and every hook says why.
+  client.onStatus((status, { reason }) => {
+    if (status === "closed" && reason?.code === "AUTH_PRINCIPAL_MISMATCH") for (const kind of [topics, documents, presence]) kind.dropAll(reason);
+  });
   shares = { topics, documents, presence, presenceStates };
   byClient.set(client, shares);
   return shares;
