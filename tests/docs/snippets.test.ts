@@ -236,3 +236,23 @@ test("every stored dedup key in the guides and examples names the company", () =
   expect(keys.length).toBeGreaterThanOrEqual(3);
   expect(keys.filter(({ key }) => !/company/i.test(key))).toEqual([]);
 });
+
+/**
+ * Inbox ids are numbered per user (`<ms>-<seq>`), so messages to two users,
+ * or to one user id in two companies, share ids: an `undelivered` handler
+ * that sends once by `message.id` alone drops the second user's
+ * notification.
+ */
+test("every undelivered handler in the guides keys message.id with the company and the user", () => {
+  const handlers = blocks.filter((block) => TS.has(block.lang) && /\bundelivered\b/.test(block.code) && /\bhandler\b/.test(block.code));
+  const uses = handlers.flatMap((block) =>
+    block.code
+      .split("\n")
+      .map((line, index) => ({ where: `${rel(block.file)}:${block.line + 1 + index}`, code: line.replace(/\/\/.*$/, "") }))
+      .filter(({ code }) => /\bmessage\.id\b/.test(code)),
+  );
+  expect(uses.length).toBeGreaterThanOrEqual(2);
+  // Each use is a key's last part, after the company and the user: `[companyId, userId, message.id]`.
+  const alone = (code: string) => code.match(/\bmessage\.id\b/g)!.length > (code.match(/\bcompanyId,\s*userId,\s*message\.id\b/g)?.length ?? 0);
+  expect(uses.filter(({ code }) => alone(code))).toEqual([]);
+});

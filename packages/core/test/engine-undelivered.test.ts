@@ -255,3 +255,78 @@ test("sixteen calls running at once (the default concurrency) raise no false lea
     process.off("warning", onWarning);
   }
 });
+
+test("calls that come due together are made as fast as the handler takes them, concurrency at a time, not one batch a poll; with none due, one claim a poll", async () => {
+  const memory = memoryInboxStore();
+  let claims = 0;
+  const inbox: InboxStore = { ...memory, claimUndelivered: (limit, leaseMs) => ((claims += 1), memory.claimUndelivered!(limit, leaseMs)) };
+  const lateness: number[] = [];
+  let running = 0;
+  let most = 0;
+  server = await startTestServer({
+    inbox,
+    undelivered: {
+      afterMs: 100,
+      pollIntervalMs: 300,
+      concurrency: 4,
+      handler: async ({ message }) => {
+        lateness.push(Date.now() - (message.ts + 100));
+        most = Math.max(most, ++running);
+        await sleep(10);
+        running -= 1;
+      },
+    },
+  });
+  for (let user = 0; user < 40; user++) await server.engine.toUser("acme", `offline-${user}`).emit("expense:rejected", { user });
+  await waitFor(() => lateness.length === 40, { timeoutMs: 8000, message: "the 40 calls" });
+  // Ten rounds of four 10 ms calls, after at most one poll; a batch a poll would make the last about 3 s late.
+  expect(Math.max(...lateness)).toBeLessThan(300 + 1000);
+  expect(most).toBe(4);
+  // Slots that free together share a claim: about one a round, not one a call.
+  expect(claims).toBeLessThan(25);
+  const drained = claims;
+  await sleep(900);
+  expect(claims - drained).toBeLessThanOrEqual(4);
+});
+
+test("a handler that changes the message it is given (its id, say) has succeeded: it is not called again", async () => {
+  const ids: string[] = [];
+  const { engine } = await start({
+    timeoutMs: 100,
+    leaseMs: 300,
+    handler: ({ message }) => {
+      ids.push(message.id);
+      message.id = `push-${message.id}`;
+    },
+  });
+  const message = await engine.toUser("acme", "chloe").emit("expense:rejected", { expenseId: "e-10" });
+  await waitFor(() => ids.length === 1, { message: "the call" });
+  // Past the lease, and a few polls more: a call that was not settled would be claimed and made again.
+  await sleep(600);
+  expect(ids).toEqual([message.id]);
+  expect(await counter(engine, 'truss_undelivered_outcomes_total{outcome="delivered"}')).toBe(1);
+});
+
+test("a handler that throws a value with no string form (Object.create(null)) is retried and given up like any other failure", async () => {
+  const errors: Array<{ message: string; context?: Record<string, unknown> }> = [];
+  const logger: Logger = { warn() {}, error: (message, context) => void errors.push({ message, ...(context ? { context } : {}) }) };
+  const attempts: number[] = [];
+  const { engine } = await start(
+    {
+      maxAttempts: 2,
+      backoffMs: 20,
+      timeoutMs: 100,
+      leaseMs: 300,
+      handler: ({ attempt }) => {
+        attempts.push(attempt);
+        throw Object.create(null);
+      },
+    },
+    logger,
+  );
+  const message = await engine.toUser("acme", "chloe").emit("expense:rejected", { expenseId: "e-11" });
+  await waitFor(() => errors.length > 0, { message: "the give-up" });
+  await sleep(600);
+  expect(attempts).toEqual([1, 2]);
+  expect(errors).toEqual([{ message: "undelivered call given up", context: expect.objectContaining({ id: message.id, attempts: 2, error: expect.any(String) }) }]);
+});

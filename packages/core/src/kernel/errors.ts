@@ -59,7 +59,15 @@ export function isTrussError(value: unknown): value is TrussError {
   );
 }
 
-/** The message of a thrown value, for a log line: an `Error`'s own, anything else as a string. */
+/**
+ * The message of a thrown value, for a log line: an `Error`'s own, anything
+ * else as a string. Never throws, also for a value with no string form
+ * (`Object.create(null)`, a `toString` that throws).
+ */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  try {
+    return error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return `a thrown ${typeof error} with no string form`;
+  }
 }

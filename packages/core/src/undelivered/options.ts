@@ -8,8 +8,11 @@ export interface UndeliveredCall {
   /** The user the message was sent to. */
   userId: string;
   /**
-   * The message as devices get it. Its `id` is the same on every attempt
-   * and on every node: deduplicate by it (the call is at least once).
+   * The message as devices get it (a copy: changing it changes nothing).
+   * Its `id` is the same on every attempt and on every node, but unique only
+   * within this user's inbox: deduplicate by `companyId`, `userId` and `id`
+   * together (the call is at least once), say
+   * `JSON.stringify([companyId, userId, message.id])`.
    */
   message: InboxMessage;
   /**
@@ -39,7 +42,8 @@ export type UndeliveredChoice = false | { afterMs: number };
  * messages that no device of the user acknowledged within `afterMs` of
  * being stored. The call is claimed in the inbox store, so across nodes it
  * is made once (at least once when a node dies mid-call; deduplicate by
- * `message.id`). See docs/undelivered-messages.md.
+ * `companyId`, `userId` and `message.id` together, as ids are per user's
+ * inbox). See docs/undelivered-messages.md.
  *
  * @example
  * ```ts
@@ -90,7 +94,10 @@ export interface UndeliveredOptions {
    */
   backoffMs?: number;
   /**
-   * How often each node looks for due calls, in ms: the most a call is late.
+   * How often each node looks for due calls, in ms: the most a call that
+   * comes due is late while the node has a free slot. While more calls are
+   * due than `concurrency`, a node claims again as soon as slots free, so a
+   * backlog waits only for the calls ahead of it.
    *
    * @default 1000
    */

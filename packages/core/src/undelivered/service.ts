@@ -14,20 +14,27 @@ type UndeliveredStore = Required<Pick<InboxStore, "claimUndelivered" | "settleUn
 const CLOSE_WAIT_MS = 5_000;
 
 /**
- * Calls the `undelivered` handler for due calls: every `pollIntervalMs` it
- * claims as many due calls as it has room for (`concurrency`), leases them
- * in the inbox store, calls the handler with a timeout, and settles each:
- * done, retried after a backoff, or given up after `maxAttempts` (logged
- * once, counted). A handler that throws or hangs costs one of its slots
- * until `timeoutMs`, never the engine or the inbox; the store being down
- * is logged once per outage and tried again at the next poll.
+ * Calls the `undelivered` handler for due calls: it claims as many due calls
+ * as it has room for (`concurrency`), leases them in the inbox store, calls
+ * the handler with a timeout, and settles each: done, retried after a
+ * backoff, or given up after `maxAttempts` (logged once, counted). It claims
+ * every `pollIntervalMs`, and sooner while the last claim came back full
+ * (more calls may be due) and a slot frees, so a backlog drains as fast as
+ * the handler takes it. A handler that throws or hangs costs one of its
+ * slots until `timeoutMs`, never the engine or the inbox; the store being
+ * down is logged once per outage and tried again at the next poll.
  */
 export class UndeliveredCalls implements EnginePart {
-  private timer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly closing = new AbortController();
-  private polling: Promise<void> | undefined;
+  private loop: Promise<void> | undefined;
   private outage = false;
+  /** Whether the last claim came back full: more calls may be due than there was room for. */
+  private moreDue = false;
+  /** A slot freed while more calls may be due: the loop claims in the next turn instead of at the next poll. */
+  private claimSoon = false;
+  /** Ends the loop's pause early; set while it pauses. */
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly ctx: Pick<EngineContext, "metrics" | "logger" | "storeDeadlines">,
@@ -40,47 +47,88 @@ export class UndeliveredCalls implements EnginePart {
   }
 
   start(): void {
-    this.schedule(0);
+    this.loop ??= this.run();
   }
 
   async stop(): Promise<void> {
     this.closing.abort();
-    clearTimeout(this.timer);
-    const finished = Promise.allSettled([this.polling, ...this.running]);
+    const finished = Promise.allSettled([this.loop, ...this.running]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([finished, new Promise((resolve) => (timer = setTimeout(resolve, Math.min(CLOSE_WAIT_MS, this.options.timeoutMs))))]);
     clearTimeout(timer);
   }
 
-  private schedule(delayMs: number): void {
-    if (this.closing.signal.aborted) return;
-    this.timer = setTimeout(() => {
-      this.polling = this.poll().finally(() => this.schedule(this.options.pollIntervalMs));
-    }, delayMs);
-    this.timer.unref();
+  /** Claims, then pauses for a poll (or less, see {@link claimSoon}), until the engine closes. */
+  private async run(): Promise<void> {
+    await this.pause(0);
+    while (!this.closing.signal.aborted) {
+      await this.claimDue();
+      await this.pause(this.options.pollIntervalMs);
+    }
   }
 
-  /** Claims while there is room and the last claim came back full. */
-  private async poll(): Promise<void> {
+  /** Resolves after `delayMs`, at close, or in the next turn once a slot frees while more calls may be due. */
+  private pause(delayMs: number): Promise<void> {
+    const { signal } = this.closing;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.wake = undefined;
+        resolve();
+      };
+      let timer = setTimeout(done, this.claimSoon ? 0 : delayMs);
+      timer.unref();
+      // In the next turn rather than at once, so slots that free together share one claim.
+      this.wake = () => {
+        this.wake = undefined;
+        clearTimeout(timer);
+        timer = setTimeout(done, 0);
+        timer.unref();
+      };
+      signal.addEventListener("abort", done, { once: true });
+      if (signal.aborted) done();
+    });
+  }
+
+  /** A call settled and gave its slot back. */
+  private freed(): void {
+    if (!this.moreDue) return;
+    this.claimSoon = true;
+    this.wake?.();
+  }
+
+  /** Claims while there is room and the last claim came back full, and starts each claim's call. */
+  private async claimDue(): Promise<void> {
     const { concurrency, leaseMs } = this.options;
     try {
       for (;;) {
+        // This room counts every slot freed so far.
+        this.claimSoon = false;
         const room = concurrency - this.running.size;
         if (room <= 0 || this.closing.signal.aborted) return;
         const claims = await storeCall(this.ctx, "inbox", "claimUndelivered", () => this.store.claimUndelivered(room, leaseMs));
         this.outage = false;
+        this.moreDue = claims.length >= room;
+        // Nothing more was due at the claim: slots freed meanwhile wait for the poll.
+        if (!this.moreDue) this.claimSoon = false;
         // Claimed as the engine began closing: left to their lease, for another node (or this one, restarted).
         if (this.closing.signal.aborted) return;
         for (const claim of claims) {
           // A claim the engine cannot use (a contributed store's bug) rejects; logged, never left unhandled, which would end the process.
           const call = this.call(claim)
             .catch((error: unknown) => this.ctx.logger.error("an undelivered call could not be made; it is left to its lease", { error: messageOf(error) }))
-            .finally(() => this.running.delete(call));
+            .finally(() => {
+              this.running.delete(call);
+              this.freed();
+            });
           this.running.add(call);
         }
-        if (claims.length < room) return;
+        if (!this.moreDue) return;
       }
     } catch (error) {
+      this.moreDue = false;
+      this.claimSoon = false;
       if (!this.outage) this.ctx.logger.warn("undelivered calls could not be claimed; trying again at each poll", { error: messageOf(error) });
       this.outage = true;
     }
@@ -104,7 +152,9 @@ export class UndeliveredCalls implements EnginePart {
       () => 0,
     );
     try {
-      await this.withTimeout((signal) => this.options.handler({ companyId: user.companyId, userId: user.userId, message, devicesOnline, attempt, signal }));
+      // A copy: the claim settles by its message's id, which a handler that changes what it is given must not move.
+      const given = { ...message };
+      await this.withTimeout((signal) => this.options.handler({ companyId: user.companyId, userId: user.userId, message: given, devicesOnline, attempt, signal }));
     } catch (error) {
       // Cut short by close(): left to its lease, so another node makes it.
       if (this.closing.signal.aborted) return;
