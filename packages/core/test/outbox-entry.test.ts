@@ -1,4 +1,5 @@
-import { DEFAULTS, outboxEntry, outboxStream, type OutboxTarget } from "@truss/core";
+import { createRealtimeEngine, DEFAULTS, outboxEntry, outboxStream, type OutboxTarget } from "@truss/core";
+import { testAuth } from "@truss/test-utils";
 import { describe, expect, test } from "vitest";
 
 const limits = { maxDepth: DEFAULTS.limits.maxDepth, maxMessageBytes: DEFAULTS.limits.maxMessageBytes };
@@ -46,6 +47,19 @@ describe("outboxEntry", () => {
     expect(() => outboxEntry(user, "x", {}, "key" as never, limits)).toThrow(TypeError);
     expect(() => outboxEntry({ kind: "user", companyId: "acme", userId: 7 as never }, "x", {}, undefined, limits)).toThrow(TypeError);
     expect(() => outboxEntry({ kind: "topic", companyId: "acme", topic: "a b" }, "x", {}, undefined, limits)).toThrow(TypeError);
+  });
+
+  test("refuses the event names the engine's emit refuses, with its reason: past 200 characters, a lone surrogate", async () => {
+    const user = { kind: "user", companyId: "acme", userId: "alice" } as const;
+    const engine = createRealtimeEngine({ auth: testAuth(), logger: false });
+    for (const event of ["e".repeat(201), "e".repeat(1_000_000), "expense:\ud800"]) {
+      const reason = /An event name must be well-formed Unicode of at most 200 characters/;
+      await expect(engine.toUser("acme", "alice").emit(event, {})).rejects.toThrow(reason);
+      expect(() => outboxEntry(user, event, {}, undefined, limits)).toThrow(reason);
+      expect(() => outboxEntry(user, event, {}, undefined, limits)).toThrow(TypeError);
+    }
+    expect(outboxEntry(user, "e".repeat(200), {}, undefined, limits).event).toHaveLength(200);
+    await engine.close();
   });
 
   test("carries a toUser row's undelivered choice, checked and copied as the engine's toUser checks it", () => {

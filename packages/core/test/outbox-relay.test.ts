@@ -215,6 +215,22 @@ describe("relay", () => {
     expect(handle.stats).toMatchObject({ failed: 1, retried: 0 });
   });
 
+  test("a full inbox quota holds the user's rows, in order, until messages expire and make room; none is failed", async () => {
+    // About 14 of these fit the quota at once; each goes after a second.
+    const inbox = memoryInboxStore({ maxBytesPerCompany: 20_000, ttlMs: 1_000 });
+    server = await startTestServer({ inbox });
+    const source = new MemorySource();
+    const handle = relay(server.engine, source, { pollIntervalMs: 50, minBackoffMs: 20, maxBackoffMs: 100 });
+    const heard = await wire(alice, "expense:rejected");
+    for (let n = 0; n < 40; n++) source.add({ target: { kind: "user", companyId: "acme", userId: "alice" }, event: "expense:rejected", data: { n, note: "x".repeat(800) } });
+    await waitFor(() => source.pending.length === 0 || source.failed.length > 0, { timeoutMs: 10_000, message: "the rows to go" });
+    expect(source.failed).toEqual([]);
+    await waitFor(() => heard.length === 40, { message: "every message" });
+    expect(heard.map((entry) => (entry.data as { n: number }).n)).toEqual([...Array(40).keys()]);
+    expect(handle.stats).toMatchObject({ published: 40, failed: 0 });
+    expect(await server.engine.metrics()).toMatch(/^truss_outbox_retries_total\{code="QUOTA_EXCEEDED"\} [1-9]\d*$/m);
+  });
+
   test("a batch whose settle failed is published again, and devices still get each row once", async () => {
     server = await startTestServer();
     const source = new MemorySource();
@@ -286,6 +302,22 @@ describe("relay", () => {
     expect(calls).toHaveLength(1);
     expect(source.failed).toEqual([expect.objectContaining({ id: "3", code: "INVALID_PAYLOAD", message: expect.stringContaining("undelivered is for toUser messages only") })]);
     expect(handle.stats).toMatchObject({ published: 2, failed: 1 });
+  });
+
+  test("relay() on an engine that is closing or closed is refused at the call, and closes the source it was given", async () => {
+    server = await startTestServer();
+    const { engine } = server;
+    const closing = engine.close();
+    const early = new MemorySource();
+    expect(() => relay(engine, early, { pollIntervalMs: 20 })).toThrow(/engine\.close\(\) was called/);
+    await closing;
+    const late = new MemorySource();
+    late.add({ target: { kind: "user", companyId: "acme", userId: "alice" }, event: "expense:approved", data: {} });
+    expect(() => relay(engine, late, { pollIntervalMs: 20 })).toThrow(/engine\.close\(\) was called/);
+    await sleep(100);
+    expect([early.claims, late.claims]).toEqual([0, 0]);
+    expect([early.closed, late.closed]).toEqual([true, true]);
+    expect(late.pending).toHaveLength(1);
   });
 
   test("options that are not positive integers are refused", () => {

@@ -197,6 +197,10 @@ describe("checked at the call, inside the transaction", () => {
     await expect(toAlice.emit("expense:approved", { n: 10n })).rejects.toMatchObject({ code: "INVALID_PAYLOAD" });
     await expect(toAlice.emit("expense:approved", { note: "x".repeat(70_000) })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
     await expect(toAlice.emit("inbox:message", {})).rejects.toThrow(TypeError);
+    // Event names the engine's emit refuses: past 200 characters, a lone surrogate (which PostgreSQL would store as U+FFFD, another name).
+    await expect(toAlice.emit("e".repeat(201), {})).rejects.toThrow(/well-formed Unicode of at most 200 characters/);
+    await expect(toAlice.emit("e".repeat(1_000_000), {})).rejects.toThrow(TypeError);
+    await expect(toAlice.emit("expense:\ud800", {})).rejects.toThrow(/well-formed Unicode of at most 200 characters/);
     await expect(toAlice.emit("expense:approved", {}, { idempotencyKey: "" })).rejects.toThrow(TypeError);
     await expect(outbox.with(db.pool).toTopic("acme", "not a topic").emit("x", {})).rejects.toThrow(TypeError);
     await expect(outbox.with(db.pool).toCompany("\ud800").emit("x", {})).rejects.toThrow(TypeError);

@@ -1,6 +1,8 @@
-import { sleep, startTcpProxy, type TcpProxy } from "@truss/test-utils";
+import { relay, type OutboxRelay } from "@truss/core";
+import { sleep, startTcpProxy, startTestServer, type TcpProxy } from "@truss/test-utils";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { postgresOutbox } from "../src/index.js";
 import { freshSchema, SHARED_POSTGRES, type FreshSchema } from "./support/postgres.js";
 import { device, outboxRows, startRelayNode, transaction } from "./support/relay.js";
 
@@ -60,6 +62,24 @@ test("a claim still waiting for a pooled connection when the engine closes publi
     expect(batch?.rows.map((row) => row.data)).toEqual([{ expenseId: "e-1" }]);
     await batch!.settle({ done: [], failed: [] });
   } finally {
+    await pool.end();
+  }
+});
+
+test("relay() on a closed engine is refused, and the source it was given lets its LISTEN connection go", async () => {
+  const applicationName = `truss-relay-refused-${process.pid}`;
+  const pool = new pg.Pool({ ...SHARED_POSTGRES, max: 2, application_name: applicationName });
+  const backends = async () => Number((await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", [applicationName])).rows[0]!.n);
+  let accepted: OutboxRelay | undefined;
+  try {
+    const server = await startTestServer();
+    await server.close();
+    expect(() => (accepted = relay(server.engine, postgresOutbox(pool, { schema: db.schema }).source(), { pollIntervalMs: 50 }))).toThrow(/engine\.close\(\) was called/);
+    // The listening connection, made or still being made when the relay was refused, is closed.
+    await sleep(300);
+    expect(await backends()).toBe(0);
+  } finally {
+    await accepted?.close();
     await pool.end();
   }
 });

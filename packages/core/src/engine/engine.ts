@@ -3,7 +3,7 @@ import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { Server } from "socket.io";
 import { messageOf, TrussError } from "../kernel/errors.js";
-import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, RESERVED_EVENTS, topicStream } from "@truss/protocol";
+import { COMPANY_STREAM, isTopicName, MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, topicStream } from "@truss/protocol";
 import type { BroadcastEmitter, ClientEventHandler, CompanyEmitter, PresenceApi, RealtimeEngine, TopicEmitter, UserEmitter } from "./api.js";
 import type { StreamKey } from "../streams/store.js";
 import { Connection, LocalConnections } from "../kernel/connection.js";
@@ -12,7 +12,7 @@ import { emitApplicationEvent, type EngineContext, type TrussNamespace, type Tru
 import { boundedParser } from "./bounded-parser.js";
 import { Dispatcher, requireString, type EventHandler } from "./dispatch.js";
 import { DocumentService, type DocumentsApi } from "../documents/service.js";
-import { validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
+import { assertApplicationEvent, validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
 import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
 import { abortableWithin, storeDeadlines } from "../kernel/deadlines.js";
 import { Handshake } from "../auth/handshake.js";
@@ -24,7 +24,7 @@ import { UndeliveredCalls } from "../undelivered/service.js";
 import { createEngineMetrics, disconnectReasonLabel } from "../kernel/metrics.js";
 import { assertKnownOptions } from "./known-options.js";
 import { resolveOptions, type RealtimeEngineOptions, type ResolvedOptions } from "./options.js";
-import { assertIds, isWellFormedText } from "../kernel/payload.js";
+import { assertIds } from "../kernel/payload.js";
 import { Policy } from "../policy/policy.js";
 import { PresenceService } from "../presence/service.js";
 import { ScopedPresenceService } from "../scoped-presence/service.js";
@@ -59,9 +59,6 @@ function claimPath(server: HttpServer | HttpsServer, path: string): void {
   }
   paths.add(path);
 }
-
-/** The longest event name the application may emit or handle, in UTF-16 units (a topic name's cap). */
-const MAX_EVENT_NAME_LENGTH = 200;
 
 /**
  * Creates an engine. Nothing listens until `attach` or `bind`.
@@ -246,6 +243,8 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 
   /** A part made outside the engine (the outbox relay) joins first; one that joins a bound engine starts itself. */
   [ADD_ENGINE_PART](part: EnginePart): Pick<EngineContext, "logger" | "metrics"> {
+    // Its stop would never be called, and the engine takes no new work.
+    if (this.closing) throw new Error("This engine is closing (engine.close() was called): it takes no outbox relay. Start the relay before closing the engine.");
     this.parts.unshift(part);
     return { logger: this.ctx.logger, metrics: this.ctx.metrics };
   }
@@ -475,16 +474,6 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
     this.pending.add(tracked);
   }
 
-}
-
-function assertApplicationEvent(event: string): void {
-  if (typeof event !== "string" || event.length === 0) throw new TypeError(`The event name must be a non-empty string; got ${typeof event === "string" ? "an empty string" : typeof event}.`);
-  // Stored with every message and broadcast, outside the data's byte cap; and a lone surrogate would come back
-  // from Redis or PostgreSQL as U+FFFD, a name no listener has.
-  if (event.length > MAX_EVENT_NAME_LENGTH || !isWellFormedText(event)) {
-    throw new TypeError(`An event name must be well-formed Unicode of at most ${MAX_EVENT_NAME_LENGTH} characters; got ${event.length} characters starting "${event.slice(0, 40)}".`);
-  }
-  if (RESERVED_EVENTS.has(event)) throw new TypeError(`"${event}" is a Truss protocol event and cannot be emitted by the application.`);
 }
 
 /** The mutation id an application event may carry in its second argument (`{ mutationId }`, sent by `@truss/client`'s outbox). */

@@ -24,7 +24,8 @@ export interface EnginePart {
  * How a part made outside the engine (the outbox relay) joins an engine's
  * lifecycle: the engine puts it first in its parts (so it is started when the
  * engine is bound, and stopped first at `close()`) and hands back its logger
- * and metrics; a part that joins an engine already bound starts itself.
+ * and metrics; a part that joins an engine already bound starts itself. An
+ * engine that is closing throws instead: the part would never be stopped.
  * Keyed by a symbol, so it stays off the engine's public API.
  */
 export const ADD_ENGINE_PART = Symbol("truss.addEnginePart");

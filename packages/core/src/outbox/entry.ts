@@ -1,4 +1,5 @@
-import { isTopicName, RESERVED_EVENTS } from "@truss/protocol";
+import { isTopicName } from "@truss/protocol";
+import { assertApplicationEvent } from "../kernel/events.js";
 import { idempotencyKeyOf } from "../kernel/idempotency.js";
 import { checkedJson } from "../kernel/payload.js";
 import { assertIds } from "../kernel/payload.js";
@@ -59,7 +60,9 @@ export interface OutboxEntry {
  * never reaches the table, and the data is copied as it is now.
  *
  * @throws TypeError for an id that is not a non-empty string of well-formed Unicode, a
- * topic that is not a topic name, a Truss protocol event, malformed options,
+ * topic that is not a topic name, an event name the engine does not take
+ * (see `assertApplicationEvent`: a Truss protocol event, past 200
+ * characters, a lone surrogate), malformed options,
  * or `undelivered` on a company or topic row (it is for `toUser` only).
  * @throws TrussError `INVALID_PAYLOAD` (not JSON, nested too deep) or
  * `PAYLOAD_TOO_LARGE`.
@@ -76,8 +79,7 @@ export function outboxEntry(
   if (target.kind === "topic" && !isTopicName(target.topic)) {
     throw new TypeError(`${call}: ${JSON.stringify(target.topic)} is not a topic name (letters, digits, _ . @ - in parts joined by : or /).`);
   }
-  if (typeof event !== "string" || event.length === 0) throw new TypeError(`${call}: event must be a non-empty string.`);
-  if (RESERVED_EVENTS.has(event)) throw new TypeError(`${call}: "${event}" is a Truss protocol event and cannot be emitted by the application.`);
+  assertApplicationEvent(event, call);
   const idempotencyKey = idempotencyKeyOf(options, call);
   const undelivered = undeliveredChoiceOf(options?.undelivered, call);
   if (undelivered !== undefined && target.kind !== "user") {

@@ -90,13 +90,16 @@ const CLOSE_WAIT_MS = 10_000;
  * refuses for good (`INVALID_PAYLOAD`, `PAYLOAD_TOO_LARGE`, an id or topic it
  * does not take) is marked failed with its code, counted in
  * `truss_outbox_failed_total`, logged once, and never holds back the rows
- * behind it; a transient failure (`STORE_UNAVAILABLE`, the database down)
- * leaves that row and the rest of its stream for the next claim, after a
- * backoff, so each stream stays in order.
+ * behind it; a transient failure (`STORE_UNAVAILABLE`, the database down, a
+ * full inbox quota: `QUOTA_EXCEEDED`) leaves that row and the rest of its
+ * stream for the next claim, after a backoff, so each stream stays in order.
  *
  * Run one on every node that has an engine: the source hands each stream to
  * one relay at a time. The relay starts when the engine is attached (at
  * once if it already is) and stops with `engine.close()`.
+ *
+ * @throws Error when `engine.close()` was called already; `source` is then
+ * closed.
  *
  * @example
  * ```ts
@@ -112,7 +115,14 @@ export function relay<C extends EventCatalog>(engine: RealtimeEngine<C>, source:
   // logger, counts no metrics, starts at once and stops with `close()`.
   const host = (engine as unknown as Partial<HostsEngineParts>)[ADD_ENGINE_PART];
   let loop: OutboxRelayLoop | undefined;
-  const joined = host?.call(engine, { start: () => loop!.start(), stop: () => loop!.close() });
+  let joined: ReturnType<HostsEngineParts[typeof ADD_ENGINE_PART]> | undefined;
+  try {
+    joined = host?.call(engine, { start: () => loop!.start(), stop: () => loop!.close() });
+  } catch (error) {
+    // An engine that is closing refuses it: the source is the relay's to close, and may be listening already.
+    void source.close?.().catch(() => undefined);
+    throw error;
+  }
   // The engine hands over its logger already guarded (guardedLogger); one given to the relay is guarded here.
   const logger = options.logger === false ? silentLogger : options.logger ? guardedLogger(options.logger) : (joined?.logger ?? consoleLogger);
   loop = new OutboxRelayLoop(engine as unknown as RelayEngine, source, resolved, logger, joined?.metrics ?? null);
@@ -335,15 +345,25 @@ function streamOf(row: OutboxRow): string {
 }
 
 /**
+ * Refusals a client hands to its caller (their action is `reject`) that the
+ * relay retries instead: the store refuses for what it holds now (a full
+ * quota frees as messages expire or are read), not for the row. A relay has
+ * no caller to hand them to, and failing the row would let the rows behind
+ * it go first.
+ */
+const RETRIED_REFUSALS: ReadonlySet<ErrorCode> = new Set(["QUOTA_EXCEEDED"]);
+
+/**
  * Whether the engine would refuse the same publish again: a TrussError whose
- * code a client would not retry ({@link ERROR_ACTIONS}), or a TypeError (an
- * id, a topic name or an event the engine does not take). Anything else (a
- * store down, the engine not attached yet) is transient.
+ * code a client would not retry (`ERROR_ACTIONS`) and that is not one of the
+ * {@link RETRIED_REFUSALS}, or a TypeError (an id, a topic name or an event
+ * the engine does not take). Anything else (a store down, a full quota, the
+ * engine not attached yet) is transient.
  */
 function classify(error: unknown): PublishFailure {
   const message = withCause(error);
   if (isTrussError(error) && (ERROR_CODES as readonly string[]).includes(error.code)) {
-    return { permanent: !isRetryable(errorAction(error.code)), code: error.code, message };
+    return { permanent: !isRetryable(errorAction(error.code)) && !RETRIED_REFUSALS.has(error.code), code: error.code, message };
   }
   if (error instanceof TypeError) return { permanent: true, code: "INVALID_PAYLOAD", message };
   return { permanent: false, code: "INTERNAL_ERROR", message };
