@@ -231,6 +231,27 @@ describe("relay", () => {
     expect(await server.engine.metrics()).toMatch(/^truss_outbox_retries_total\{code="QUOTA_EXCEEDED"\} [1-9]\d*$/m);
   });
 
+  test("one company's full inbox quota holds its own rows alone: another company's rows go at once, however long the first stays full", async () => {
+    // acme's quota stays full (the messages live for a minute); globex has room.
+    const inbox = memoryInboxStore({ maxBytesPerCompany: 20_000, ttlMs: 60_000 });
+    server = await startTestServer({ inbox });
+    const source = new MemorySource();
+    const handle = relay(server.engine, source, { pollIntervalMs: 50, minBackoffMs: 100, maxBackoffMs: 5_000 });
+    const carol = { companyId: "globex", userId: "carol", deviceId: "carol-phone" };
+    const heard = await wire(carol, "expense:rejected");
+    for (let n = 0; n < 30; n++) source.add({ target: { kind: "user", companyId: "acme", userId: "alice" }, event: "expense:rejected", data: { n, note: "x".repeat(800) } });
+    // Long enough for a backoff shared by every stream to reach its 5 s ceiling.
+    await waitFor(() => handle.stats.retried >= 6, { timeoutMs: 10_000, message: "acme's rows to be refused a few times" });
+    for (let n = 0; n < 5; n++) {
+      const sentAt = Date.now();
+      source.add({ target: { kind: "user", companyId: "globex", userId: "carol" }, event: "expense:rejected", data: { n } });
+      await waitFor(() => heard.length === n + 1, { timeoutMs: 1_000, message: `globex's row ${n} within a second, while acme is held` });
+      expect(Date.now() - sentAt).toBeLessThan(1_000);
+    }
+    expect(source.failed).toEqual([]);
+    expect(source.pending.some((row) => row.target.kind === "user" && row.target.companyId === "acme")).toBe(true);
+  });
+
   test("a batch whose settle failed is published again, and devices still get each row once", async () => {
     server = await startTestServer();
     const source = new MemorySource();

@@ -90,9 +90,11 @@ const CLOSE_WAIT_MS = 10_000;
  * refuses for good (`INVALID_PAYLOAD`, `PAYLOAD_TOO_LARGE`, an id or topic it
  * does not take) is marked failed with its code, counted in
  * `truss_outbox_failed_total`, logged once, and never holds back the rows
- * behind it; a transient failure (`STORE_UNAVAILABLE`, the database down, a
- * full inbox quota: `QUOTA_EXCEEDED`) leaves that row and the rest of its
- * stream for the next claim, after a backoff, so each stream stays in order.
+ * behind it; a transient failure (`STORE_UNAVAILABLE`, the database down)
+ * leaves that row and the rest of its stream for the next claim, after a
+ * backoff, so each stream stays in order. A refusal for what one company
+ * holds (a full inbox quota: `QUOTA_EXCEEDED`) holds that stream alone, with
+ * a backoff of its own, while the other streams go on.
  *
  * Run one on every node that has an engine: the source hands each stream to
  * one relay at a time. The relay starts when the engine is attached (at
@@ -171,6 +173,13 @@ class OutboxRelayLoop implements OutboxRelay {
   private stopping: Promise<void> | undefined;
   /** Consecutive transient failures: the backoff's exponent. */
   private failures = 0;
+  /**
+   * Streams held by a refusal of their own ({@link RETRIED_REFUSALS}: one company's full quota), each with its
+   * own backoff, so the others are not slowed; a stream leaves once a row of it is published or failed.
+   */
+  private readonly held = new Map<string, { until: number; failures: number }>();
+  /** Whether the last batch published and failed nothing while streams were held: the held rows are all there is. */
+  private onlyHeld = false;
   /** Whether the current outage was logged already (logged once, when it starts). */
   private outageLogged = false;
 
@@ -225,6 +234,7 @@ class OutboxRelayLoop implements OutboxRelay {
         this.setLag(Math.max(0, ...batch.rows.map((row) => row.ageMs ?? 0)));
         const outcome = await this.publishBatch(batch.rows);
         transient = outcome.transient;
+        // Rows of held streams are neither: they stay pending for a later claim.
         await batch.settle({ done: outcome.done, failed: outcome.failed });
         // Counted once settled: a batch whose settle failed is published again.
         this.counts.published += outcome.done.length;
@@ -236,8 +246,11 @@ class OutboxRelayLoop implements OutboxRelay {
       }
       if (transient) await this.backOff(transient, signal);
       else this.recovered();
+      // Nothing moved but held streams: wait for new rows (or the poll) rather than claiming the held rows again at once.
+      if (!transient && this.onlyHeld) await this.source.wait(this.options.pollIntervalMs, signal);
     }
   }
+
 
   /**
    * Publishes a batch: the streams side by side, each stream's rows one after
@@ -254,8 +267,13 @@ class OutboxRelayLoop implements OutboxRelay {
     const done: string[] = [];
     const failed: OutboxFailure[] = [];
     let transient: PublishFailure | null = null;
+    const now = Date.now();
+    // A stream whose rows went (failed, or published by another relay) leaves no hold behind for long.
+    for (const [stream, hold] of this.held) if (hold.until + this.options.maxBackoffMs < now) this.held.delete(stream);
     await Promise.all(
-      [...streams.values()].map(async (run) => {
+      [...streams].map(async ([stream, run]) => {
+        const hold = this.held.get(stream);
+        if (hold && hold.until > now) return;
         for (const row of run) {
           try {
             await this.publish(row);
@@ -268,14 +286,23 @@ class OutboxRelayLoop implements OutboxRelay {
             }
             this.counts.retried += 1;
             this.metrics?.inc("truss_outbox_retries_total", { code: failure.code });
-            transient ??= failure;
-            // The rest of this stream waits for this row, to keep its order.
+            // The rest of this stream waits for this row, to keep its order: alone when the refusal is its own.
+            if (RETRIED_REFUSALS.has(failure.code as ErrorCode)) this.hold(stream, hold);
+            else transient ??= failure;
             return;
           }
         }
+        this.held.delete(stream);
       }),
     );
+    this.onlyHeld = done.length === 0 && failed.length === 0 && this.held.size > 0;
     return { done, failed, transient };
+  }
+
+  /** Holds a stream for the next step of its own backoff. */
+  private hold(stream: string, previous: { failures: number } | undefined): void {
+    const failures = (previous?.failures ?? 0) + 1;
+    this.held.set(stream, { until: Date.now() + this.backoffMs(failures - 1), failures });
   }
 
   private async publish(row: OutboxRow): Promise<void> {
@@ -318,9 +345,14 @@ class OutboxRelayLoop implements OutboxRelay {
       this.outageLogged = true;
       this.logger.warn("outbox relay could not publish; retrying with backoff", { code: failure.code, error: failure.message });
     }
-    const delay = Math.min(this.options.maxBackoffMs, this.options.minBackoffMs * 2 ** Math.min(this.failures, 20));
+    const delay = this.backoffMs(this.failures);
     this.failures += 1;
-    await sleep(delay * (0.5 + Math.random() / 2), signal);
+    await sleep(delay, signal);
+  }
+
+  /** The wait after `failures` failures in a row: doubling from `minBackoffMs` up to `maxBackoffMs`, with jitter. */
+  private backoffMs(failures: number): number {
+    return Math.min(this.options.maxBackoffMs, this.options.minBackoffMs * 2 ** Math.min(failures, 20)) * (0.5 + Math.random() / 2);
   }
 
   private recovered(): void {
