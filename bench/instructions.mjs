@@ -11,6 +11,8 @@
  *   node bench/instructions.mjs --out results/instructions.json
  *   node bench/instructions.mjs --servers truss      one server only (to compare two builds of the core)
  *   TRUSS_CORE=/path/to/core/dist/index.js node bench/instructions.mjs   another build of @truss/core
+ *   node bench/instructions.mjs --by-function        also each function's own instructions per connection,
+ *                                                    JIT code named from V8's --perf-basic-prof map
  *
  * What is counted: the server's main thread while it serves network events
  * (callgrind's `--toggle-collect=uv__io_poll`), with the microtasks each
@@ -32,6 +34,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { serverScript } from "./lib/context.mjs";
 import { BenchChild } from "./lib/processes.mjs";
+import { byFunction } from "./lib/callgrind-functions.mjs";
 import { progress } from "./lib/progress.mjs";
 import { median } from "./lib/table.mjs";
 import { clientsOf } from "./scenarios/layout.mjs";
@@ -55,6 +58,7 @@ const { values } = parseArgs({
     count: { type: "string", default: "1500" },
     out: { type: "string", default: join(BENCH_DIR, "results", "instructions.json") },
     servers: { type: "string", default: SERVERS_ALL.map(({ name }) => name).join(",") },
+    "by-function": { type: "boolean", default: false },
   },
 });
 const SERVERS = values.servers.split(",").map((name) => {
@@ -65,6 +69,7 @@ const SERVERS = values.servers.split(",").map((name) => {
 const rounds = positive("rounds", values.rounds);
 const warm = positive("warm", values.warm);
 const count = positive("count", values.count);
+const perFunction = values["by-function"];
 
 function positive(name, text) {
   const value = Number(text);
@@ -90,24 +95,31 @@ writeFileSync(
   [
     "#!/bin/sh",
     // --smc-check: V8 writes and rewrites machine code in memory that callgrind must notice.
-    `exec valgrind --tool=callgrind --toggle-collect=uv__io_poll --smc-check=all-non-file --dump-instr=no -q --callgrind-out-file=${work}/cg.%p "${process.execPath}" "$@"`,
+    // --perf-basic-prof: V8 writes /tmp/perf-<pid>.map, which names the JIT code callgrind sees as addresses.
+    `exec valgrind --tool=callgrind --toggle-collect=uv__io_poll --smc-check=all-non-file --dump-instr=no -q --callgrind-out-file=${work}/cg.%p "${process.execPath}"${perFunction ? " --perf-basic-prof" : ""} "$@"`,
     "",
   ].join("\n"),
 );
 chmodSync(wrapper, 0o755);
 
-/** Instructions counted since the last dump of `pid` (callgrind zeroes its counters at each dump). */
-function dump(pid) {
+/**
+ * Instructions counted since the last dump of `pid` (callgrind zeroes its
+ * counters at each dump). With `keep`, the dump's file stays, for
+ * {@link byFunction}, and its path is returned too.
+ */
+function dump(pid, keep = false) {
   execFileSync("callgrind_control", ["--dump", String(pid)], { stdio: "ignore" });
   let total = 0;
+  let kept;
   for (const file of readdirSync(work).filter((name) => name.startsWith(`cg.${pid}.`))) {
     const text = readFileSync(join(work, file), "utf8");
     const totals = /^(?:totals|summary): (\d+)/m.exec(text);
     if (!totals) throw new Error(`callgrind's dump ${file} has no totals line`);
     total += Number(totals[1]);
+    if (keep) writeFileSync((kept = join(work, `kept.${file}`)), text);
     rmSync(join(work, file));
   }
-  return total;
+  return { total, kept };
 }
 
 async function measure(server, round) {
@@ -127,21 +139,35 @@ async function measure(server, round) {
     progress("instructions", `round ${round + 1}/${rounds}`, server.label, `${count} connections, counted`);
     const startedAt = Date.now();
     await connect("measured", clients.slice(warm, warm + count));
-    const measured = dump(child.pid);
+    const { total: measured, kept } = dump(child.pid, perFunction);
     const measuredMs = Date.now() - startedAt;
+    const functions = kept ? byFunction(kept, `/tmp/perf-${child.pid}.map`, count) : undefined;
     const idleStartedAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
-    const idle = dump(child.pid);
+    const { total: idle } = dump(child.pid);
     const idlePerMs = idle / (Date.now() - idleStartedAt);
     return {
       perConnection: Math.round((measured - idlePerMs * measuredMs) / count),
       uncorrected: Math.round(measured / count),
       idlePerSecond: Math.round(idlePerMs * 1000),
       measuredSeconds: measuredMs / 1000,
+      // Each function's own instructions per connection, uncorrected for the idle rate (the 200 largest).
+      ...(functions && { functions: functions.slice(0, 200).map(({ name, perConnection }) => ({ name, perConnection: Math.round(perConnection) })) }),
     };
   } finally {
     await generator.stop();
     await child.stop(10_000);
+    if (perFunction) rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+  }
+}
+
+/** The functions whose own instructions per connection differ most between Truss and the job by hand, in round 1. */
+function printFunctionGap(truss, byHand) {
+  const hand = new Map(byHand.map(({ name, perConnection }) => [name, perConnection]));
+  const gap = truss.map(({ name, perConnection }) => ({ name, truss: perConnection, hand: hand.get(name) ?? 0 })).sort((a, b) => b.truss - b.hand - (a.truss - a.hand));
+  console.log("Functions Truss runs most above the job by hand (own instructions a connection, round 1):");
+  for (const { name, truss: mine, hand: theirs } of gap.slice(0, 25)) {
+    console.log(`  ${`+${(mine - theirs).toLocaleString("en")}`.padStart(8)}  ${mine.toLocaleString("en").padStart(7)} vs ${theirs.toLocaleString("en").padStart(7)}  ${name.slice(0, 100)}`);
   }
 }
 
@@ -165,6 +191,7 @@ try {
   const ratioLine = (list) => `${median(list).toFixed(2)}x (rounds: ${list.map((ratio) => `${ratio.toFixed(2)}x`).join(", ")})`;
   if (ratios.byHand) console.log(`  Truss / by hand        ${ratioLine(ratios.byHand)}`);
   if (ratios.bare) console.log(`  Truss / bare Socket.IO ${ratioLine(ratios.bare)}`);
+  if (perFunction && results.truss && results["by-hand"]) printFunctionGap(results.truss[0].functions, results["by-hand"][0].functions);
   mkdirSync(dirname(values.out), { recursive: true });
   writeFileSync(values.out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, warm, count, rounds, trussCore: process.env.TRUSS_CORE ?? null, perConnection, ratios, results }, null, 2)}\n`);
   progress("instructions", `written to ${values.out}`);
