@@ -59,14 +59,20 @@ export function registerDocumentIsolationCases(cases: DocumentCases, copiesData:
     assert.deepEqual((await store.get(key))?.data, { name: "Depot", crew: { lead: "ann", members: ["bob"] } });
   });
 
-  cases.withInstance("mutating a returned document does not change the stored one", async (store) => {
+  cases.withInstance("mutating a returned document, also a refused write's current, does not change the stored one", async (store) => {
     const key = freshKey();
     const original = { name: "Depot", crew: { members: ["bob"] } };
+    const refused = async () => {
+      const result = await store.compareAndSet(key, 0, { name: "other", crew: { members: [] } }, "user-bob");
+      assert.ok(!result.ok, "a write on a stale version is refused");
+      return result.current;
+    };
     const returned = [
       committed(await store.compareAndSet(key, 0, structuredClone(original), "user-ann")),
       await store.get(key),
       await store.getVersion(key, 1),
       ...(await store.history(key, 1)),
+      await refused(),
     ];
     for (const version of returned) {
       assert.ok(version, "every read returns the document");

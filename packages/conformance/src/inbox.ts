@@ -85,6 +85,24 @@ function registerInboxLogCases(cases: InboxCases, sharedBackend: boolean): void 
     assert.deepEqual(ids(pages.flat()), ids(appended));
   });
 
+  // `read`: ids "greater than afterId", in the order `compareInboxIds` gives:
+  // by number, so "<ms>-10" comes after "<ms>-9", and a 13-digit ms after a 12-digit one.
+  cases.withInstance("read compares ids as numbers, not as text", async (inbox) => {
+    const user = freshUser();
+    const appended = await appendSequence(inbox, user, 3);
+    assert.deepEqual(ids(await inbox.read(user, "999999999999-0", 10)), ids(appended), "an older ms with fewer digits");
+    assert.deepEqual(await inbox.read(user, "10000000000000-0", 10), [], "a newer ms with more digits");
+    // Many appends at once share milliseconds where the store is fast enough,
+    // so sequences past 9 come up: each read after an id returns the next one.
+    const burst = freshUser();
+    await Promise.all(Array.from({ length: 50 }, (_, index) => inbox.append(burst, "expense:approved", { index })));
+    const stored = ids(await inbox.read(burst, null, 100));
+    assert.equal(stored.length, 50);
+    for (let index = 0; index < stored.length; index += 1) {
+      assert.deepEqual(ids(await inbox.read(burst, stored[index]!, 2)), stored.slice(index + 1, index + 3), `read after ${stored[index]}`);
+    }
+  });
+
   cases.withInstance("ids strictly increase across 200 rapid appends", async (inbox) => {
     const user = freshUser();
     const appended = await appendSequence(inbox, user, 200);
@@ -111,6 +129,25 @@ function registerInboxLogCases(cases: InboxCases, sharedBackend: boolean): void 
   };
   if (sharedBackend) cases.withTwoHandles(concurrentName, (nodeA, nodeB) => concurrentAppends([nodeA, nodeB]));
   else cases.withInstance(concurrentName, (inbox) => concurrentAppends([inbox]));
+
+  // `InboxStore`: messages are copied in and out.
+  cases.withInstance("a caller changing data it appended, or a message it was handed, changes nothing stored", async (inbox) => {
+    const user = freshUser();
+    const data = { expenseId: uniqueId("expense"), amount: 1, tags: ["fuel"] };
+    const { message } = await inbox.append(user, "expense:approved", data);
+    const kept = structuredClone(message);
+    data.amount = 2;
+    data.tags.push("changed after append");
+    const [read] = await inbox.read(user, null, 10);
+    for (const handedOut of [message, read!]) {
+      const handedData = handedOut.data as typeof data;
+      handedData.amount = 999;
+      handedData.tags.push("changed after a read");
+      handedOut.id = "0-0";
+      handedOut.event = "forged";
+    }
+    assert.deepEqual(await inbox.read(user, null, 10), [kept]);
+  });
 
   cases.withInstance("ping resolves when the inbox has one", async (inbox) => {
     assert.ok(inbox.ping === undefined || typeof inbox.ping === "function", "ping is optional but must be a method");
@@ -142,6 +179,24 @@ function registerInboxCursorCases(cases: InboxCases): void {
     assert.equal(await inbox.cursor(phone), third!.id);
     await inbox.ack(phone, third!.id);
     assert.equal(await inbox.cursor(phone), third!.id);
+  });
+
+  // `ack`: "moves the device's cursor forward", in the order `compareInboxIds`
+  // gives: "<ms>-10" is after "<ms>-9", as it is to `read`.
+  cases.withInstance("ack compares ids as numbers, not as text", async (inbox) => {
+    const user = freshUser();
+    const [message] = await appendSequence(inbox, user, 1);
+    const ms = message!.id.split("-")[0]!;
+    const phone = deviceOf(user, "phone");
+    await inbox.ack(phone, `${ms}-9`);
+    await inbox.ack(phone, `${ms}-10`);
+    assert.equal(await inbox.cursor(phone), `${ms}-10`, "the cursor moved forward from -9 to -10");
+    await inbox.ack(phone, `${ms}-9`);
+    assert.equal(await inbox.cursor(phone), `${ms}-10`, "the cursor did not move back from -10 to -9");
+    const laptop = deviceOf(user, "laptop");
+    await inbox.ack(laptop, "999999999999-0");
+    await inbox.ack(laptop, message!.id);
+    assert.equal(await inbox.cursor(laptop), message!.id, "the cursor moved forward to a ms with more digits");
   });
 
   cases.withInstance("ack of an id that is not in the inbox still moves the cursor forward", async (inbox) => {

@@ -1,4 +1,5 @@
 export type { Factory, SuiteOptions, TestFunction } from "./runner.js";
+export type { RestartEmpty } from "./restart.js";
 export { presenceStoreSuite } from "./presence.js";
 export type { PresenceSuiteOptions } from "./presence.js";
 export { inboxSuite } from "./inbox.js";

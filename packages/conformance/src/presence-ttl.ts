@@ -38,6 +38,21 @@ export function registerPresenceTtlCases(cases: PresenceCases): void {
     { timeoutMs: TTL_CASE_TIMEOUT_MS },
   );
 
+  // `heartbeat`: "Extends each listed device's expiry to now + ttlMs", its own ttlMs, not the connect's.
+  cases.withInstance(
+    "a heartbeat keeps a device for its own ttlMs, longer than the connect's",
+    async (store) => {
+      const device = freshDevice();
+      await store.connect(device, SHORT_TTL_MS);
+      assert.deepEqual(await store.heartbeat([device], LONG_TTL_MS), []);
+      await sleep(PAST_SHORT_TTL_MS);
+      assert.equal(await store.isOnline(device.companyId, device.userId), true);
+      assert.deepEqual(await store.deviceIds(device.companyId, device.userId), [device.deviceId]);
+      assert.deepEqual(transitionsIn(device.companyId, await store.sweepExpired()), []);
+    },
+    { timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
   cases.withInstance(
     "a device that is not heartbeated expires, and one sweep reports it",
     async (store) => {

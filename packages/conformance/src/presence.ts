@@ -120,6 +120,18 @@ function registerPresenceTransitionCases(cases: PresenceCases): void {
     assert.deepEqual(await store.disconnect(laptop), transitionOf(laptop, false));
   });
 
+  // `heartbeat`: a device is its company, user and device ids together, as everywhere else.
+  cases.withInstance("heartbeat of the same user and device ids in another company re-adds the device there, apart", async (store) => {
+    const inAcme = freshDevice();
+    const inBuildCo = freshDevice({ userId: inAcme.userId, deviceId: inAcme.deviceId });
+    await store.connect(inAcme, LONG_TTL_MS);
+    assert.deepEqual(await store.heartbeat([inBuildCo], LONG_TTL_MS), [transitionOf(inBuildCo, true)]);
+    assert.equal(await store.isOnline(inBuildCo.companyId, inBuildCo.userId), true);
+    assert.deepEqual(await store.deviceIds(inBuildCo.companyId, inBuildCo.userId), [inBuildCo.deviceId]);
+    assert.deepEqual(await store.disconnect(inAcme), transitionOf(inAcme, false));
+    assert.equal(await store.isOnline(inBuildCo.companyId, inBuildCo.userId), true, "the other company's device stays");
+  });
+
   cases.withInstance("a user who disconnected is reported online again by a heartbeat that re-adds the device", async (store) => {
     const device = freshDevice();
     await store.connect(device, LONG_TTL_MS);

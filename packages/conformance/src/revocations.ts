@@ -3,6 +3,7 @@ import type { RevocationRecord, RevocationStore, UserKey } from "@truss/core";
 import { sleep, uniqueId } from "./fixtures.js";
 import { freshUser } from "./inbox-fixtures.js";
 import { caseRegistrar, type CaseRegistrar } from "./registrar.js";
+import { afterRestartEmpty, type RestartEmpty } from "./restart.js";
 import type { Factory, SuiteOptions, TestFunction } from "./runner.js";
 
 /** Capabilities of the revocation store under test, and the suite's hooks. */
@@ -13,6 +14,16 @@ export interface RevocationSuiteOptions extends SuiteOptions<RevocationStore> {
    * handle reads what the other added.
    */
   sharedBackend?: boolean;
+  /**
+   * Makes the store lose all its records, as a restart of a store that keeps
+   * nothing on disk does, and gives the handle to use after it (see
+   * {@link RestartEmpty}). Enables the case where a node's cursor from
+   * before the loss must read the new records from the first one kept.
+   *
+   * @example
+   * { restartEmpty: () => memoryRevocationStore() }
+   */
+  restartEmpty?: RestartEmpty<RevocationStore>;
 }
 
 type RevocationCases = CaseRegistrar<RevocationStore, void>;
@@ -36,6 +47,8 @@ export function revocationStoreSuite(test: TestFunction, factory: Factory<Revoca
   registerUserCases(cases);
   registerLogCases(cases);
   registerExpiryCases(cases);
+  registerCopyCases(cases);
+  if (options.restartEmpty) registerRestartCases(cases, options.restartEmpty, options.teardown);
   if (options.sharedBackend) registerSharedBackendCases(cases);
 }
 
@@ -153,23 +166,69 @@ function registerLogCases(cases: RevocationCases): void {
 
 function registerExpiryCases(cases: RevocationCases): void {
   cases.withInstance(
-    "a record past its expiresAt is read by neither forUser nor since; a live one still is",
+    "a record past its expiresAt is read by neither forUser nor since; a live one still is, and a cursor from before the expiry misses nothing after it",
     async (store) => {
       const user = freshUser();
       const shortLived = disconnect(user, { expiresAt: Date.now() + SHORT_TTL_MS });
       const longLived = unsubscribe(user, "project:p1");
       await store.add(shortLived);
       await store.add(longLived);
+      // A node that read the log before the expiry, and holds its cursor.
+      const { cursor } = await readAll(store, null, 1000);
       assert.deepEqual(sorted(await store.forUser(user)), sorted([shortLived, longLived]));
       await sleep(SHORT_TTL_MS + 100);
       assert.deepEqual(await store.forUser(user), [longLived]);
       assert.deepEqual(ofCompany((await readAll(store, null, 1000)).records, user.companyId), [longLived]);
-      // Adding after expiry (which may trim) keeps the log readable from an old cursor.
+      // Adding after expiry may trim the log; the node's cursor still reads what
+      // was added after it (`since`: "records may be read twice, never skipped").
       const later = disconnect(freshUser({ companyId: user.companyId }));
       await store.add(later);
+      assert.deepEqual(ofCompany((await readAll(store, cursor, 1000)).records, user.companyId), [later], "read from the cursor held since before the expiry");
       assert.deepEqual(ofCompany((await readAll(store, null, 1000)).records, user.companyId), [longLived, later]);
     },
     { timeoutMs: 10_000 },
+  );
+}
+
+function registerCopyCases(cases: RevocationCases): void {
+  // `RevocationStore`: records are copied in and out.
+  cases.withInstance("a caller changing a record it added, or one it was handed, changes nothing stored", async (store) => {
+    const user = freshUser();
+    const record = disconnect(user);
+    const kept = structuredClone(record);
+    await store.add(record);
+    record.expiresAt = 0;
+    record.error.message = "changed by the caller after add";
+    assert.deepEqual(await store.forUser(user), [kept]);
+    const handedOut = [...(await store.forUser(user)), ...ofCompany((await readAll(store, null, 1000)).records, user.companyId)];
+    assert.equal(handedOut.length, 2, "forUser and since each read the record");
+    for (const read of handedOut) {
+      read.expiresAt = 0;
+      read.at = 0;
+      read.error.message = "changed by the caller after a read";
+    }
+    assert.deepEqual(await store.forUser(user), [kept]);
+    assert.deepEqual(ofCompany((await readAll(store, null, 1000)).records, user.companyId), [kept]);
+  });
+}
+
+function registerRestartCases(cases: RevocationCases, restartEmpty: RestartEmpty<RevocationStore>, teardown: RevocationSuiteOptions["teardown"]): void {
+  // `since`: "A cursor the store cannot place (another store's, or one from
+  // before the store lost its data) reads from the first record kept".
+  cases.withInstance(
+    "a cursor from before the store lost its data reads the records added since from the first one",
+    async (store) => {
+      const user = freshUser();
+      for (const topic of ["project:p1", "project:p2", "project:p3"]) await store.add(unsubscribe(user, topic));
+      const { cursor } = await readAll(store, null, 1000);
+      await afterRestartEmpty(store, undefined, restartEmpty, teardown, async (restarted) => {
+        assert.deepEqual(await restarted.forUser(user), [], "the restart lost the records");
+        const afterRestart = disconnect(user);
+        await restarted.add(afterRestart);
+        assert.deepEqual(ofCompany((await readAll(restarted, cursor, 1000)).records, user.companyId), [afterRestart]);
+      });
+    },
+    { timeoutMs: 30_000 },
   );
 }
 

@@ -89,6 +89,8 @@ function registerMembershipCases(cases: Cases): void {
     for (const who of [late, early, tieB, tieA]) await store.put(entry(where, who), LONG_TTL_MS);
     assert.deepEqual((await store.list(where.companyId, where.scope)).members.map((listed) => listed.memberId), ["z-early", "m-a", "m-b", "a-late"]);
     assert.deepEqual(await store.list(where.companyId, where.scope, 2), { members: [early, tieA], total: 4 });
+    // `list`: "at most `limit` of them".
+    assert.deepEqual(await store.list(where.companyId, where.scope, 0), { members: [], total: 4 });
   });
 
   cases.withInstance("scopes and companies are isolated, even with the same scope key and member id", async (store) => {
@@ -123,6 +125,17 @@ function registerMembershipCases(cases: Cases): void {
     assert.deepEqual(await store.heartbeat([entry(where, ann), entry(where, ben)], LONG_TTL_MS), [entry(where, ben)]);
     assert.equal((await store.list(where.companyId, where.scope)).total, 2);
     assert.deepEqual(await store.heartbeat([], LONG_TTL_MS), []);
+  });
+
+  cases.withInstance("heartbeat of the same scope and member id in another company re-adds the member there, apart", async (store) => {
+    const where = freshScope();
+    const otherCompany = { companyId: uniqueId("company"), scope: where.scope };
+    const ann = member();
+    await store.put(entry(where, ann), LONG_TTL_MS);
+    assert.deepEqual(await store.heartbeat([entry(otherCompany, ann)], LONG_TTL_MS), [entry(otherCompany, ann)]);
+    assert.deepEqual(await store.list(otherCompany.companyId, otherCompany.scope), { members: [ann], total: 1 });
+    assert.ok(await store.remove(where.companyId, where.scope, ann.memberId));
+    assert.equal((await store.list(otherCompany.companyId, otherCompany.scope)).total, 1, "the other company's member stays");
   });
 
   cases.withInstance("ping resolves when the store has one", async (store) => {
@@ -162,6 +175,39 @@ function registerTtlCases(cases: Cases): void {
       }
       assert.deepEqual(inScope(where, await store.sweepExpired()), []);
       assert.equal((await store.list(where.companyId, where.scope)).total, 1);
+    },
+    { timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
+  // `put`: "false when it replaced one (an expired one not swept yet included: nobody was told it left)".
+  cases.withInstance(
+    "a put over an expired member not swept yet replaces it (false), and no sweep reports it",
+    async (store) => {
+      const where = freshScope();
+      const ann = member();
+      await store.put(entry(where, ann), SHORT_TTL_MS);
+      await sleep(PAST_SHORT_TTL_MS);
+      const updated = { ...ann, state: { editing: "budget" }, updatedAt: ann.updatedAt + 5 };
+      assert.equal(await store.put(entry(where, updated), LONG_TTL_MS), false);
+      assert.deepEqual(inScope(where, await store.sweepExpired()), []);
+      assert.deepEqual(await store.list(where.companyId, where.scope), { members: [updated], total: 1 });
+    },
+    { timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
+  // `heartbeat`: only a member "the store no longer holds" is added again and
+  // returned; an expired one not swept yet is still held ("Resolves [] when
+  // every member was still held").
+  cases.withInstance(
+    "a heartbeat of an expired member not swept yet keeps it without returning it, and no sweep reports it",
+    async (store) => {
+      const where = freshScope();
+      const ann = member();
+      await store.put(entry(where, ann), SHORT_TTL_MS);
+      await sleep(PAST_SHORT_TTL_MS);
+      assert.deepEqual(await store.heartbeat([entry(where, ann)], LONG_TTL_MS), []);
+      assert.deepEqual(inScope(where, await store.sweepExpired()), []);
+      assert.deepEqual((await store.list(where.companyId, where.scope)).members, [ann]);
     },
     { timeoutMs: TTL_CASE_TIMEOUT_MS },
   );

@@ -83,6 +83,24 @@ export function registerStreamRetentionCases(cases: StreamCases): void {
     { factoryOptions: { size: 3, ttlMs: 400 }, timeoutMs: TTL_CASE_TIMEOUT_MS },
   );
 
+  // `StreamStoreOptions.idleMs`: a stream whose entries all expired is
+  // remembered that long after its last append or read; "after it the stream
+  // starts a new epoch".
+  cases.withInstance(
+    "a stream idle past idleMs after its entries expired is forgotten, and starts a new epoch at offset 1",
+    async (store) => {
+      const key = freshStream();
+      const { epoch } = await appendSequence(store, key, 2);
+      await sleep(600);
+      const read = await store.read(key, 2, 10);
+      assert.notEqual(read.epoch, epoch, "the forgotten stream's epoch changed");
+      assert.deepEqual(read, { epoch: read.epoch, top: 0, entries: [], gap: null });
+      const next = await store.append(key, "project:updated", { index: 0 });
+      assert.deepEqual({ epoch: next.epoch, offset: next.entry.offset }, { epoch: read.epoch, offset: 1 });
+    },
+    { factoryOptions: { ttlMs: 100, idleMs: 200 }, timeoutMs: TTL_CASE_TIMEOUT_MS },
+  );
+
   cases.withInstance("trimmed() reports whole counts", async (store) => {
     const { trimmed, expired } = await store.trimmed();
     assert.ok(Number.isInteger(trimmed) && trimmed >= 0, `trimmed ${trimmed} is a count`);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { StreamStore, StreamStoreOptions } from "@truss/core";
 import { isPlausibleTimestamp, uniqueId } from "./fixtures.js";
 import { caseRegistrar } from "./registrar.js";
+import { afterRestartEmpty, type RestartEmpty } from "./restart.js";
 import type { Factory, SuiteOptions, TestFunction } from "./runner.js";
 import { registerStreamConcurrencyCases } from "./streams-concurrency.js";
 import { appendSequence, freshStream, offsetRange, offsetsOf, type StreamCases } from "./streams-fixtures.js";
@@ -18,6 +19,16 @@ export interface StreamSuiteOptions extends SuiteOptions<StreamStore> {
    * both handles.
    */
   sharedBackend?: boolean;
+  /**
+   * Makes the store lose all its history, as a restart of a store that keeps
+   * nothing on disk does, and gives the handle to use after it (see
+   * {@link RestartEmpty}). Enables the case where every stream must then
+   * start a new epoch.
+   *
+   * @example
+   * { restartEmpty: (store, options) => memoryStreamStore(options) }
+   */
+  restartEmpty?: RestartEmpty<StreamStore, StreamStoreOptions>;
 }
 
 /**
@@ -40,6 +51,7 @@ export function streamStoreSuite(
   const cases = caseRegistrar(test, factory, options, { prefix: "StreamStore", factoryOptions: {} });
   registerStreamLogCases(cases);
   registerStreamEpochCases(cases);
+  if (options.restartEmpty) registerStreamRestartCases(cases, options.restartEmpty, options.teardown);
   registerStreamRetentionCases(cases);
   registerStreamConcurrencyCases(cases, options.sharedBackend ?? false);
   registerStreamIsolationCases(cases);
@@ -113,6 +125,20 @@ function registerStreamLogCases(cases: StreamCases): void {
     assert.ok(read.entries.every((entry) => entry.event === "crew:changed"));
   });
 
+  // `StreamStore`: entries handed out are new objects.
+  cases.withInstance("a caller changing an entry it was handed changes nothing stored", async (store) => {
+    const key = freshStream();
+    const { entry } = await store.append(key, "project:updated", { index: 0 });
+    const kept = structuredClone(entry);
+    const [read] = (await store.read(key, 0, 10)).entries;
+    for (const handedOut of [entry, read!]) {
+      handedOut.offset = 42;
+      handedOut.event = "forged";
+      handedOut.ts = 0;
+    }
+    assert.deepEqual((await store.read(key, 0, 10)).entries, [kept]);
+  });
+
   cases.withInstance("ping resolves when the store has one", async (store) => {
     assert.ok(store.ping === undefined || typeof store.ping === "function", "ping is optional but must be a method");
     await store.ping?.();
@@ -138,4 +164,30 @@ function registerStreamEpochCases(cases: StreamCases): void {
     assert.equal(first.epoch, empty.epoch, "the first append uses the epoch the read reported");
     assert.equal(first.entry.offset, 1);
   });
+}
+
+function registerStreamRestartCases(
+  cases: StreamCases,
+  restartEmpty: RestartEmpty<StreamStore, StreamStoreOptions>,
+  teardown: StreamSuiteOptions["teardown"],
+): void {
+  // `StreamRead.epoch`: "changes whenever the stream's history was lost (a store restarted empty ...)".
+  cases.withInstance(
+    "after the store lost its history every stream starts a new epoch at offset 1, whether read or appended to first",
+    async (store) => {
+      const [readFirst, appendedFirst] = [freshStream(), freshStream()];
+      const before = [(await appendSequence(store, readFirst, 5)).epoch, (await appendSequence(store, appendedFirst, 1)).epoch];
+      await afterRestartEmpty(store, {}, restartEmpty, teardown, async (restarted) => {
+        const read = await restarted.read(readFirst, 5, 10);
+        assert.notEqual(read.epoch, before[0], "a device holding offset 5 of the old epoch is told the epoch changed");
+        assert.deepEqual(read, { epoch: read.epoch, top: 0, entries: [], gap: null });
+        const next = await restarted.append(readFirst, "project:updated", { index: 0 });
+        assert.deepEqual({ epoch: next.epoch, offset: next.entry.offset }, { epoch: read.epoch, offset: 1 });
+        const appended = await restarted.append(appendedFirst, "project:updated", { index: 0 });
+        assert.notEqual(appended.epoch, before[1]);
+        assert.equal(appended.entry.offset, 1);
+      });
+    },
+    { timeoutMs: 30_000 },
+  );
 }

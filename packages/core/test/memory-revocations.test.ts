@@ -2,7 +2,8 @@ import { revocationStoreSuite } from "@truss/conformance";
 import { memoryRevocationStore, type RevocationRecord } from "@truss/core";
 import { describe, expect, test } from "vitest";
 
-revocationStoreSuite(test, () => memoryRevocationStore(), { prefix: "memoryRevocationStore" });
+// A memory store restarted is a new one, with no records.
+revocationStoreSuite(test, () => memoryRevocationStore(), { prefix: "memoryRevocationStore", restartEmpty: () => memoryRevocationStore() });
 
 // One store handed to every caller: the in-process stand-in for two engine nodes on one Redis.
 const shared = memoryRevocationStore();

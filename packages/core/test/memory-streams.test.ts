@@ -5,7 +5,11 @@ import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { STREAM_RECORD_OVERHEAD_BYTES } from "../src/streams/memory.js";
 
-streamStoreSuite(test, (options) => memoryStreamStore(options), { prefix: "memoryStreamStore" });
+// A memory store restarted is a new one, with no history.
+streamStoreSuite(test, (options) => memoryStreamStore(options), {
+  prefix: "memoryStreamStore",
+  restartEmpty: (_store, options) => memoryStreamStore(options),
+});
 
 // One store per distinct set of options, handed to every caller: the
 // in-process stand-in for two engine nodes on one Redis.

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { documentStoreSuite, inboxSuite, presenceStoreSuite, revocationStoreSuite, scopedPresenceStoreSuite } from "@truss/conformance";
 import { redisDocumentStore, redisInboxStore, redisPresenceStore, redisRevocationStore, redisScopedPresenceStore, redisStores } from "@truss/redis";
-import { requireRedisOrSkip, startRedisServer, type RedisServer } from "@truss/test-utils";
+import { requireRedisOrSkip, startRedisServer, waitFor, type RedisServer } from "@truss/test-utils";
 import { Redis } from "ioredis";
 import RedisMock from "ioredis-mock";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -23,6 +23,10 @@ function clientRegistry() {
       clients.set(store, client);
       return store;
     },
+    /** The client `store` was built on. */
+    clientOf(store: object): Redis | undefined {
+      return clients.get(store);
+    },
     async teardown(store: object) {
       const client = clients.get(store);
       clients.delete(store);
@@ -33,7 +37,7 @@ function clientRegistry() {
 
 describe.runIf(requireRedisOrSkip("@truss/redis conformance against redis-server"))("against redis-server", () => {
   let server: RedisServer;
-  const { own, teardown } = clientRegistry();
+  const { own, clientOf, teardown } = clientRegistry();
 
   beforeAll(async () => {
     server = await startRedisServer();
@@ -103,7 +107,18 @@ describe.runIf(requireRedisOrSkip("@truss/redis conformance against redis-server
       const redis = await connect();
       return own(redisRevocationStore({ redis, prefix }), redis);
     },
-    { prefix: "redisRevocationStore (redis-server)", sharedBackend: true, teardown },
+    {
+      prefix: "redisRevocationStore (redis-server)",
+      sharedBackend: true,
+      // A Redis restarted without persistence has lost every record; the store's client reconnects.
+      async restartEmpty(store) {
+        clientOf(store)?.on("error", () => undefined); // the restart's connection errors are expected
+        await server.restart();
+        await waitFor(() => clientOf(store)?.status === "ready", { message: "ioredis to reconnect" });
+        return store;
+      },
+      teardown,
+    },
   );
 });
 

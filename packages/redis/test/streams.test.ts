@@ -45,6 +45,12 @@ describe.runIf(requireRedisOrSkip("@truss/redis stream store tests"))("redisStre
       {
         prefix: "redisStreamStore (redis-server)",
         sharedBackend: true,
+        // A Redis restarted without persistence has lost every stream; the store's client reconnects.
+        async restartEmpty(store) {
+          await server.restart();
+          await waitFor(() => clients.get(store)?.status === "ready", { message: "ioredis to reconnect" });
+          return store;
+        },
         async teardown(store) {
           await clients.get(store)?.quit();
           clients.delete(store);

@@ -32,6 +32,9 @@ export interface UserKey {
  * Users are addressed by company and user id together; an implementation must
  * keep `{ companyId: "a", userId: "1" }` and `{ companyId: "b", userId: "1" }`
  * apart, whatever characters the ids contain.
+ *
+ * Messages are copied in and out: a caller changing the data it appended, or
+ * a message that `append` or `read` handed it, changes nothing the store holds.
  */
 export interface InboxStore {
   /**

@@ -55,6 +55,8 @@ export interface RevocationPage {
  * resubscribes, so a node that missed the adapter's message still applies
  * the revocation. Records are small and rare; a store keeps each one until
  * its `expiresAt` (or, for a bounded store, until its cap pushes it out).
+ * Records are copied in and out: a caller changing a record after `add`, or
+ * one that `forUser` or `since` handed it, changes nothing the store holds.
  */
 export interface RevocationStore {
   /**

@@ -63,6 +63,10 @@ export interface StreamTrimStats {
  * step: offsets of one stream are contiguous and ordered even when several
  * engine nodes append at once, and an entry whose append resolved can be read
  * until the size cap or the TTL drops it (counted, never silent).
+ *
+ * The entries `append` and `read` hand out are new objects, so a caller
+ * changing one changes nothing stored; their `data` may be the very value
+ * appended (the engine never changes it).
  */
 export interface StreamStore {
   /**
