@@ -70,8 +70,8 @@ export async function createErpRealtime(options: ErpRealtimeOptions): Promise<Er
     const [store, pub, sub] = clients as [Redis, Redis, Redis];
     // Documents stay in SQLite; everything else the nodes must share goes to Redis: a stream kept in each
     // node's memory would number its broadcasts apart from the others', and a revocation would reach one node.
-    const { presence, inbox, streams, revocations } = redisStores(store, { prefix: "truss:construction-erp" });
-    Object.assign(base, { presence, inbox, streams, revocations, adapter: redisAdapter(pub, sub) });
+    const { presence, scopedPresence, inbox, streams, revocations } = redisStores(store, { prefix: "truss:construction-erp" });
+    Object.assign(base, { presence, scopedPresence, inbox, streams, revocations, adapter: redisAdapter(pub, sub) });
     storage = "redis";
   }
   // Inboxes and streams in PostgreSQL, beside the data they announce; presence and the adapter stay in memory or Redis.

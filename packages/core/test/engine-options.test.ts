@@ -1,4 +1,5 @@
 import { Registry } from "prom-client";
+import { Adapter } from "socket.io-adapter";
 import { afterEach, describe, expect, test } from "vitest";
 import {
   createRealtimeEngine,
@@ -154,5 +155,37 @@ describe("stores without their methods", () => {
     const socket = await connectAs(server.url, { userId: "alice", companyId: "acme" });
     expect(await request(socket, "presence:list", {})).toMatchObject({ ok: true });
     socket.close();
+  });
+});
+
+describe("stores kept per node", () => {
+  /** The warnings `createRealtimeEngine` logged. */
+  const warningsOf = (options: Partial<RealtimeEngineOptions>) => {
+    const warnings: Array<{ message: string; fields: unknown }> = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (message: string, fields?: unknown) => void warnings.push({ message, fields }) };
+    createRealtimeEngine({ auth: testAuth(), logger, ...options } as RealtimeEngineOptions);
+    return warnings;
+  };
+  /** A store that is not one of the engine's own in-memory stores, as a shared store is. */
+  const shared = <T extends object>(store: T): T => Object.create(store) as T;
+
+  test("with an adapter, every store left in memory is named at creation, with what to do", () => {
+    const warnings = warningsOf({ adapter: Adapter, inbox: shared(memoryInboxStore()) });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/adapter is set.*in memory, each node its own: presence, documents, streams, revocations, scopedPresence\..*redisStores/s);
+    expect(warnings[0]!.fields).toEqual({ stores: ["presence", "documents", "streams", "revocations", "scopedPresence"] });
+  });
+
+  test("with shared stores, or without an adapter, nothing is said", () => {
+    const stores = {
+      presence: shared(memoryPresenceStore()),
+      scopedPresence: shared(memoryScopedPresenceStore()),
+      inbox: shared(memoryInboxStore()),
+      documents: shared(memoryDocumentStore()),
+      streams: shared(memoryStreamStore()),
+      revocations: shared(memoryRevocationStore()),
+    };
+    expect(warningsOf({ adapter: Adapter, ...stores })).toEqual([]);
+    expect(warningsOf({})).toEqual([]);
   });
 });

@@ -15,6 +15,8 @@ import { DocumentService, type DocumentsApi } from "../documents/service.js";
 import { assertApplicationEvent, validateWithSchema, type ClientEventData, type ClientEventName, type EventCatalog } from "../kernel/events.js";
 import { SHUTTING_DOWN, toTrussError } from "../kernel/failures.js";
 import { abortableWithin, storeDeadlines } from "../kernel/deadlines.js";
+import { answersInProcess } from "../kernel/in-process.js";
+import type { Logger } from "../kernel/logger.js";
 import { Handshake } from "../auth/handshake.js";
 import { checkHealth, type HealthReport } from "./health.js";
 import { InboxService } from "../inbox/service.js";
@@ -128,6 +130,7 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
       ["streams", resolved.stores.streams],
       ["revocations", resolved.stores.revocations],
     ]);
+    if (options.adapter !== undefined) warnOfStoresPerNode(resolved.logger, { ...resolved.stores, scopedPresence: resolved.scopedPresence.store });
     // One listener per running handler or authenticator that read its signal: bounded by the limits, not a leak.
     setMaxListeners(0, this.abandoned.signal);
     this.ctx = {
@@ -480,4 +483,22 @@ class TrussEngine<C extends EventCatalog> implements RealtimeEngine<C> {
 function mutationIdOf(meta: unknown): string | undefined {
   if (meta === undefined || meta === null) return undefined;
   return requireString(meta, "mutationId", MAX_MUTATION_ID_LENGTH);
+}
+
+/**
+ * Warns, at creation, of the in-memory stores of an engine given an adapter
+ * (several nodes): each node keeps its own, so what one node stores the
+ * others never see. Company and topic broadcasts carry their node's stream
+ * epoch, which `@truss/client` on another node takes for another history
+ * and drops; presence, inboxes and documents differ by node.
+ */
+function warnOfStoresPerNode(logger: Logger, stores: Record<string, object>): void {
+  const inMemory = Object.keys(stores).filter((name) => answersInProcess(stores[name]!));
+  if (inMemory.length === 0) return;
+  logger.warn(
+    `An adapter is set, so this engine runs as one of several nodes, but these stores are in memory, each node its own: ${inMemory.join(", ")}. ` +
+      "Devices on one node miss what is stored on another (company and topic broadcasts are dropped as another history). " +
+      "Give every node the same shared stores, e.g. createRealtimeEngine({ ...redisStores(redis), adapter }) or postgresStores(pool).",
+    { stores: inMemory },
+  );
 }
