@@ -155,7 +155,9 @@ export class Connection {
       autoConnect: false,
       reconnection: false,
       // Read on every attempt, so a reconnection carries the newest token.
-      auth: (send) => send({ ...extraAuth, token: this.token, deviceId: this.deviceId, principal: this.principal } satisfies HandshakeAuth),
+      // Until the first connection named its user and company, the client asks for them (`session`); then it names them back.
+      auth: (send) =>
+        send({ ...extraAuth, token: this.token, deviceId: this.deviceId, ...(this.principal === undefined ? { session: true } : { principal: this.principal }) } satisfies HandshakeAuth),
     });
     this.listen();
   }

@@ -109,16 +109,25 @@ describe("handshake authentication", () => {
 });
 
 describe("a client's principal", () => {
-  test("every connection is told first whom the server took its token for (auth:session)", async () => {
+  test("a connection that asks (auth.session) is told first whom the server took its token for (auth:session); one that does not is sent no such event", async () => {
     server = await startTestServer();
-    const socket = createClient(server.url, { ...alice, deviceId: "alice-phone" });
-    const heard: unknown[] = [];
-    socket.onAny((event, payload) => heard.push([event, payload]));
-    await open(socket);
-    await waitFor(() => heard.length >= 2);
-    expect(heard[0]).toEqual(["auth:session", { userId: "alice", companyId: "acme" }]);
-    expect(heard[1]).toMatchObject(["stream:start", { stream: "company" }]);
-    socket.close();
+    const heardBy = async (auth: Record<string, unknown>) => {
+      const socket = createClient(server!.url, { ...alice, deviceId: "alice-phone" }, { auth: { token: signToken(alice), deviceId: "alice-phone", ...auth } });
+      const heard: unknown[][] = [];
+      socket.onAny((event, payload) => heard.push([event, payload]));
+      await open(socket);
+      await waitFor(() => heard.some(([event]) => event === "stream:start"));
+      socket.close();
+      return heard;
+    };
+    const asked = await heardBy({ session: true });
+    expect(asked[0]).toEqual(["auth:session", { userId: "alice", companyId: "acme" }]);
+    expect(asked[1]).toMatchObject(["stream:start", { stream: "company" }]);
+    // A reconnection names its principal instead, and a plain client asks nothing: neither costs the extra packet.
+    for (const auth of [{}, { principal: { userId: "alice", companyId: "acme" } }]) {
+      const heard = await heardBy(auth);
+      expect(heard.map(([event]) => event)).not.toContain("auth:session");
+    }
   });
 
   test("a handshake that names its client's principal is refused AUTH_PRINCIPAL_MISMATCH when the token names another user or company", async () => {

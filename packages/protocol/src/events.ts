@@ -66,8 +66,9 @@ export interface PresenceUpdates {
 }
 
 /**
- * Payload of `auth:session`, the first event of every connection: the user
- * and company the server took the token for. A client names them back in
+ * Payload of `auth:session`, the first event of a connection whose handshake
+ * asked for it ({@link HandshakeAuth.session}): the user and company the
+ * server took the token for. A client names them back in
  * the `auth.principal` of each later handshake ({@link HandshakeAuth}).
  */
 export interface AuthSession {
@@ -91,6 +92,13 @@ export interface HandshakeAuth {
    * requests waiting for the connection) reaches another's session.
    */
   principal?: AuthSession;
+  /**
+   * Asks the server to name the connection's user and company in
+   * `auth:session`, first of all its events: a client that does not know
+   * them yet (its first connection) asks; one that names `principal` need
+   * not. Without it the server sends no `auth:session`.
+   */
+  session?: true;
 }
 
 /** Payload of `auth:expiring`. */

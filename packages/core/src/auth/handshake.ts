@@ -155,10 +155,17 @@ export class Handshake {
     return false;
   }
 
-  /** Tells the new connection who it is (`auth:session`, before anything else), and arms its expiry. */
+  /**
+   * Tells the new connection who it is (`auth:session`, before anything
+   * else) when its handshake asked (a client's first connection; later ones
+   * name their principal instead, so a reconnection costs no extra packet),
+   * and arms its expiry.
+   */
   open(connection: Connection): void {
-    const { userId, companyId } = connection.principal;
-    connection.socket.emit(PROTOCOL_EVENTS.authSession, { userId, companyId });
+    if ((connection.socket.handshake.auth as HandshakeAuth | undefined)?.session === true) {
+      const { userId, companyId } = connection.principal;
+      connection.socket.emit(PROTOCOL_EVENTS.authSession, { userId, companyId });
+    }
     this.startSession(connection);
   }
 
