@@ -56,8 +56,9 @@ export interface ConnectionOptions {
   callbackTimeoutMs?: number;
   /**
    * Extra socket.io-client options (`path`, `transports`, `extraHeaders`…).
-   * `autoConnect`, `reconnection` and the `token`/`deviceId`/`principal`
-   * fields of `auth` are the client's own; other `auth` fields are sent along.
+   * `autoConnect`, `reconnection` and the `token`, `deviceId`, `session`
+   * and `principal` fields of `auth` are the client's own; other `auth`
+   * fields are sent along.
    */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
