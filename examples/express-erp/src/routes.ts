@@ -71,6 +71,7 @@ export function expenseRoutes(repos: Repositories, access: ErpAccess): Router {
     const expenses = repos.expenses.list(req.principal.companyId);
     res.json(access.visible(req.principal, expenses, (expense) => ({ action: "expense:read", project: expense.projectId, owner: expense.submittedBy })));
   });
+  // Express 5 (this example's) forwards a rejected async route to next(); on Express 4, catch and call next(error) yourself.
   router.post("/expenses/:id/approve", async (req, res) => {
     const { companyId, userId } = req.principal;
     if (!allowed(res, access.decide(req.principal, { action: "expense:decide" }))) return;

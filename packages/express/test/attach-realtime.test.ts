@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRealtimeEngine, memoryPresenceStore, type RealtimeEngine } from "@truss/core";
+import { createRealtimeEngine, memoryInboxStore, memoryPresenceStore, type RealtimeEngine } from "@truss/core";
 import type { ErrorPayload, InboxMessage } from "@truss/protocol";
 import { PROMETHEUS_CONTENT_TYPE } from "@truss/core/http";
 import { attachRealtime, realtimeHandler } from "@truss/express";
@@ -38,9 +38,14 @@ async function startApp(options: Record<string, unknown> = {}, http: Parameters<
     req.realtime.toCompany(req.params.companyId).emit("project:updated", project);
     res.json(project);
   });
-  app.post("/companies/:companyId/expenses/:id/approve", async (req, res) => {
-    const message = await req.realtime.toUser(req.params.companyId, (req.body as { submittedBy: string }).submittedBy).emit("expense:approved", { id: req.params.id });
-    res.status(202).json({ messageId: message.id });
+  // As the README writes it: a rejection goes to next(), which Express 4 does not do for an async handler by itself.
+  app.post("/companies/:companyId/expenses/:id/approve", async (req, res, next) => {
+    try {
+      const message = await req.realtime.toUser(req.params.companyId, (req.body as { submittedBy: string }).submittedBy).emit("expense:approved", { id: req.params.id });
+      res.status(202).json({ messageId: message.id });
+    } catch (error) {
+      next(error);
+    }
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -67,6 +72,23 @@ describe("emitting from route handlers", () => {
   test("toUser from a handler reaches the user's device through the inbox", async () => {
     const { url } = await startApp();
     await adapterScenarios.toUserFromRouteReachesTheDevice(url);
+  });
+
+  test("a route whose emit rejects answers 500 and the server keeps serving", async () => {
+    const inbox = memoryInboxStore();
+    let storeDown = false;
+    const append = inbox.append.bind(inbox);
+    inbox.append = (...args) => (storeDown ? Promise.reject(new Error("inbox unreachable")) : append(...args));
+    const { url } = await startApp({ inbox });
+    const approve = (body: object) => fetch(`${url}/companies/acme/expenses/e7/approve`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+    // No submittedBy: toUser throws a TypeError inside the async handler.
+    expect((await approve({})).status).toBe(500);
+    // The store does not answer: emit rejects with STORE_UNAVAILABLE.
+    storeDown = true;
+    expect((await approve({ submittedBy: "alice" })).status).toBe(500);
+    storeDown = false;
+    expect((await approve({ submittedBy: "alice" })).status).toBe(202);
   });
 
   test("attachRealtime serves a prebuilt engine and returns it", async () => {
