@@ -1,6 +1,6 @@
 import { DEFAULTS, outboxEntry, TrussError, type OutboxEmitOptions, type OutboxEntry, type OutboxLimits, type OutboxTarget, type OutboxSource, type OutboxUserEmitOptions } from "@truss/core";
 import type { Pool } from "pg";
-import { quotedSchema } from "./schema.js";
+import { DEFAULT_SCHEMA, notMigrated, quotedSchema } from "./schema.js";
 import { PostgresOutboxSource, type PostgresOutboxSourceOptions } from "./source.js";
 import { refuseNul } from "./stores/sql.js";
 
@@ -123,7 +123,7 @@ export function postgresOutbox(pool: Pool, options: PostgresOutboxOptions = {}):
   const who = "postgresOutbox(pool, { schema })";
   if (!pool || typeof pool.connect !== "function") throw new TypeError(`${who}: pool must be a pg Pool`);
   const schema = quotedSchema(who, options.schema);
-  const schemaName = options.schema ?? "truss";
+  const schemaName = options.schema ?? DEFAULT_SCHEMA;
   const limits = {
     maxDepth: options.limits?.maxDepth ?? DEFAULTS.limits.maxDepth,
     maxMessageBytes: options.limits?.maxMessageBytes ?? DEFAULTS.limits.maxMessageBytes,
@@ -141,7 +141,11 @@ export function postgresOutbox(pool: Pool, options: PostgresOutboxOptions = {}):
       const userId = target.kind === "user" ? target.userId : null;
       const undelivered = entry.undelivered === undefined ? null : JSON.stringify(entry.undelivered);
       const values = [entry.stream, target.kind, target.companyId, topic, userId, entry.event, entry.json, entry.idempotencyKey ?? null, undelivered];
-      await tx.query(insert, notify ? [...values, schemaName] : values);
+      try {
+        await tx.query(insert, notify ? [...values, schemaName] : values);
+      } catch (error) {
+        throw notMigrated("postgresOutbox", schemaName, error) ?? error;
+      }
     },
   });
 

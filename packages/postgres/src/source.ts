@@ -1,6 +1,7 @@
 import type { OutboxBatch, OutboxOutcome, OutboxRow, OutboxSource, OutboxTarget, UndeliveredChoice } from "@truss/core";
 import type { Notification, Pool, PoolClient } from "pg";
 import { guardPoolErrors } from "./pool.js";
+import { notMigrated } from "./schema.js";
 
 /** Options of `outbox.source()`. */
 export interface PostgresOutboxSourceOptions {
@@ -197,7 +198,7 @@ export class PostgresOutboxSource implements OutboxSource {
     } catch (error) {
       await client.query("ROLLBACK").catch(() => undefined);
       release(asError(error));
-      throw error;
+      throw notMigrated("postgresOutbox", this.schemaName, error) ?? error;
     }
   }
 

@@ -1,7 +1,7 @@
 import { TrussError } from "@truss/core";
 import type { Pool, PoolClient, QueryConfig, QueryResultRow } from "pg";
 import { guardPoolErrors } from "../pool.js";
-import { quotedSchema } from "../schema.js";
+import { DEFAULT_SCHEMA, notMigrated, quotedSchema } from "../schema.js";
 
 /** Default time a store call may take, connection included, before it rejects: 5 s. */
 export const DEFAULT_STORE_TIMEOUT_MS = 5000;
@@ -32,13 +32,17 @@ export interface PostgresStoreConnection {
  * reused). A client that arrives after the call gave up is handed straight
  * back, unused, so a call that rejected on its deadline never runs later.
  * A value PostgreSQL refuses for good rejects with `INVALID_PAYLOAD`
- * ({@link refusedValue}), not as an outage.
+ * ({@link refusedValue}), not as an outage; a schema `migrate()` did not
+ * run in, with an error that says so ({@link notMigrated}).
  */
 export class Statements {
   /** The schema, quoted for SQL. */
   readonly schema: string;
   private readonly pool: Pool;
   private readonly timeoutMs: number;
+  /** The store's name, and its schema unquoted, for the error that says `migrate()` did not run there. */
+  private readonly who: string;
+  private readonly schemaName: string;
 
   constructor(who: string, options: PostgresStoreConnection) {
     const { pool } = options;
@@ -47,6 +51,8 @@ export class Statements {
     if (!(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) throw new RangeError(`${who}: timeoutMs must be a positive integer, got ${timeoutMs}`);
     this.pool = pool;
     this.schema = quotedSchema(who, options.schema);
+    this.schemaName = options.schema ?? DEFAULT_SCHEMA;
+    this.who = who;
     this.timeoutMs = timeoutMs;
     guardPoolErrors(pool);
   }
@@ -77,7 +83,7 @@ export class Statements {
       const refused = refusedValue(error);
       // A refused value leaves the connection as it was: it goes back to the pool.
       client.release(refused ? undefined : error instanceof Error ? error : true);
-      throw refused ?? error;
+      throw refused ?? notMigrated(this.who, this.schemaName, error) ?? error;
     }
   }
 
