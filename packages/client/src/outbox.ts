@@ -1,4 +1,4 @@
-import { SUSPECT_RETRY_CODES } from "@truss/protocol";
+import { SUSPECT_RETRY_CODES, type DocumentData } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
 import { DEFAULT_MAX_REFUSED_ATTEMPTS, isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
@@ -133,6 +133,7 @@ export class Outbox implements OutboxClient {
       throw new TypeError(`The mutation id "${draft.mutationId}" is already waiting in the outbox.`);
     }
     const write = { mutationId: newMutationId(), ...draft, seq: this.nextSeq++, createdAt: Date.now() } as PendingWrite;
+    if (write.kind === "document") this.claimPendingEdits(write);
     try {
       await this.connection.settled(this.store.put(write));
     } catch (error) {
@@ -255,6 +256,24 @@ export class Outbox implements OutboxClient {
     );
     this.connection.report(error);
     return givenUp ? error : undefined;
+  }
+
+  /**
+   * A document write made while the user's earlier writes of that document
+   * still wait for their answer: those edits are not in its base (the known
+   * version moves only with answers and broadcasts), so it claims them as
+   * its own `baseChanges`. The server checks each claim against the history
+   * (the field's last change must be this user's, to that value), so one of
+   * them that ends as a conflict or a refusal is simply not confirmed; one
+   * that committed keeps the user's next edit of the same field from being
+   * taken for someone else's.
+   */
+  private claimPendingEdits(write: PendingDocumentWrite): void {
+    let earlier: DocumentData | undefined;
+    for (const waiting of this.queue) {
+      if (waiting.kind === "document" && waiting.type === write.type && waiting.id === write.id) earlier = { ...earlier, ...waiting.changes };
+    }
+    if (earlier) write.baseChanges = { ...earlier, ...write.baseChanges };
   }
 
   /**

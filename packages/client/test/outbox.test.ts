@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "vitest";
-import { memoryDocumentStore } from "@truss/core";
+import { memoryDocumentStore, type DocumentStore } from "@truss/core";
 import type { DocumentVersion } from "@truss/protocol";
-import { waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
+import { sleep, waitFor, type TcpProxy, type TestServer } from "@truss/test-utils";
 import {
   localStorageOutboxStore,
   memoryOutboxStore,
@@ -344,6 +344,36 @@ test("an outbox's own queued edits of one field never conflict with each other, 
   const outcomes = await Promise.all(edits);
   expect(outcomes.map((outcome) => outcome.status)).toEqual(["merged", "merged", "merged"]);
   expect((await history())[0]!.data).toEqual({ weather: "dry", crew: 3, notes: "from the office" });
+});
+
+test("online, each edit of one field typed before the last one's answer, with others' edits landing between: none conflicts with the user's own, and the last one is kept", async () => {
+  // The phone's slow compare-and-sets stand for its slow link; with a policy the phone hears no broadcasts, so only its own answers move its known version.
+  const documents = memoryDocumentStore();
+  const slow: DocumentStore = Object.assign(Object.create(documents) as DocumentStore, {
+    compareAndSet: async (...args: Parameters<DocumentStore["compareAndSet"]>) => {
+      if (args[3] === alice.userId) await sleep(300);
+      return documents.compareAndSet(...args);
+    },
+  });
+  const server = await startServer({ documents: slow, authorize: () => true });
+  const phone = openClient(server.url, alice);
+  const office = openClient(server.url, bob);
+  await Promise.all([waitForStatus(phone, "connected"), waitForStatus(office, "connected")]);
+  await office.documents.update("site-report", "r-9", { notes: "", weather: "sun" });
+  await phone.documents.get("site-report", "r-9");
+
+  const first = phone.documents.update("site-report", "r-9", { notes: "crack" });
+  await sleep(100);
+  await office.documents.update("site-report", "r-9", { weather: "rain" });
+  const second = phone.documents.update("site-report", "r-9", { notes: "crack in slab" });
+  await first;
+  // Typed after the first answer moved the phone's known version, while the second is still on its way.
+  const third = phone.documents.update("site-report", "r-9", { notes: "crack in slab, 2 m" });
+  await sleep(100);
+  await office.documents.update("site-report", "r-9", { weather: "storm" });
+  const outcomes = await Promise.all([second, third]);
+  expect(outcomes.map((outcome) => outcome.status)).toEqual(["merged", "merged"]);
+  expect((await office.documents.get("site-report", "r-9")).data).toEqual({ notes: "crack in slab, 2 m", weather: "storm" });
 });
 
 test("20 devices each queue 10 offline edits to one document and reconnect together: each applied or a conflict, none twice, none lost", async () => {
