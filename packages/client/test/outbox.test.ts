@@ -376,6 +376,28 @@ test("online, each edit of one field typed before the last one's answer, with ot
   expect((await office.documents.get("site-report", "r-9")).data).toEqual({ notes: "crack in slab, 2 m", weather: "storm" });
 });
 
+test("a queued write the policy could not decide on for a moment (it threw) is sent again and committed, not discarded", async () => {
+  // What the policy reads (the app's database) is down for its first two answers.
+  let failures = 2;
+  const server = await startServer({
+    authorize: () => {
+      if (failures > 0) {
+        failures -= 1;
+        throw new Error("database down");
+      }
+      return true;
+    },
+  });
+  const phone = openClient(server.url, alice);
+  const errors: string[] = [];
+  phone.onError((error) => errors.push(error.code));
+  await waitForStatus(phone, "connected");
+  const outcome = await phone.documents.update("site-report", "r-7", { notes: "rebar delivered" });
+  expect(outcome.status).toBe("applied");
+  expect(errors).toEqual(["INTERNAL_ERROR", "INTERNAL_ERROR"]);
+  expect((await server.engine.documents.get("acme", "site-report", "r-7")).data).toEqual({ notes: "rebar delivered" });
+});
+
 test("20 devices each queue 10 offline edits to one document and reconnect together: each applied or a conflict, none twice, none lost", async () => {
   const documents = memoryDocumentStore({ maxHistory: 1000 });
   const { server, proxy } = await start({ documents });

@@ -114,7 +114,7 @@ describe("the authorize policy", () => {
     expect(seen).toMatchObject({ userId: "alice", companyId: "acme", roles: ["manager"] });
   });
 
-  test("a policy that throws, rejects, times out or answers anything but true refuses with FORBIDDEN", async () => {
+  test("a policy that answers anything but true refuses with FORBIDDEN; one that throws, rejects or times out could not decide, and refuses with INTERNAL_ERROR", async () => {
     const answers: Record<string, () => unknown> = {
       throws: () => {
         throw new Error("database down");
@@ -130,10 +130,13 @@ describe("the authorize policy", () => {
       limits: { authorizeTimeoutMs: 200 },
     });
     const socket = await connect(alice);
+    const undecided = new Set(["throws", "rejects", "hangs"]);
     for (const name of Object.keys(answers)) {
       const answer = await request(socket, "topic:subscribe", { topic: `t:${name}` });
-      expect(answer, name).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+      expect(answer, name).toMatchObject({ ok: false, error: { code: undecided.has(name) ? "INTERNAL_ERROR" : "FORBIDDEN" } });
     }
+    // Undecided is still refused: no topic was joined.
+    expect([...server.engine.io!.of("/").adapter.rooms.keys()].filter((room) => room.startsWith("topic"))).toEqual([]);
     // The socket is still served after every kind of failure.
     expect(await request(socket, "presence:list", {})).toMatchObject({ ok: true });
   });

@@ -128,7 +128,8 @@ export interface LimitOptions {
   maxSubscriptionsPerConnection?: number;
   /**
    * How long the `authorize` policy may take to answer one request, in ms;
-   * past it the request is refused with `FORBIDDEN`. Default 5 s.
+   * past it the request is refused with `INTERNAL_ERROR` (undecided; clients
+   * try it again a few times). Default 5 s.
    */
   authorizeTimeoutMs?: number;
   /**
@@ -269,8 +270,10 @@ export interface RealtimeEngineOptions<TCatalog extends EventCatalog = EventCata
   /**
    * The authorization policy inside a tenant, run before every socket
    * operation on a resource: `topic:subscribe`, `document:read|write|rollback`
-   * and application events. Only `true` allows; `false`, a refusal, a throw or
-   * no answer within `limits.authorizeTimeoutMs` answers `FORBIDDEN`.
+   * and application events. Only `true` allows; `false` or a refusal answers
+   * `FORBIDDEN` (or the refusal's `NOT_FOUND`); a throw, a rejection or no
+   * answer within `limits.authorizeTimeoutMs` refuses with `INTERNAL_ERROR`
+   * (the policy could not decide; clients try again a few times).
    * Without it documents and events stay open to the whole company and every
    * topic subscription is refused.
    */

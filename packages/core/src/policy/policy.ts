@@ -69,6 +69,15 @@ export interface AuthorizationRefusal {
   message: string;
 }
 
+/**
+ * A refusal as the engine answers it: the policy's own (`FORBIDDEN`,
+ * `NOT_FOUND`), or `INTERNAL_ERROR` when the policy could not decide (it
+ * threw, rejected or did not answer in time). Either way nothing is allowed;
+ * a client may try the undecided again (a passing outage of what the policy
+ * reads), up to its bound for that code, where a refusal is final.
+ */
+type Refusal = { code?: AuthorizationRefusal["code"] | "INTERNAL_ERROR"; message: string };
+
 /** What a policy answers: `true` allows; `false` or a refusal refuses. Anything else refuses too. */
 export type AuthorizationResult = boolean | AuthorizationRefusal;
 
@@ -128,7 +137,7 @@ export class Policy {
   }
 
   /** The refusal, or `null` when allowed; never throws or rejects. */
-  decide(principal: Principal, request: AuthorizationRequest): AuthorizationRefusal | null | Promise<AuthorizationRefusal | null> {
+  decide(principal: Principal, request: AuthorizationRequest): Refusal | null | Promise<Refusal | null> {
     const { authorize } = this;
     if (!authorize) {
       if (request.action !== "topic:subscribe") return null;
@@ -149,30 +158,30 @@ export class Policy {
       (error: unknown) => {
         if (!(error instanceof DeadlineExceeded)) return this.failed(request, error);
         this.ctx.logger.warn("the authorize policy did not answer in time; refused", { action: request.action, timeoutMs: this.timeoutMs });
-        return this.refused(request, { message: `${describe(request)} was refused: the authorization check did not answer in time.` });
+        return this.refused(request, { code: "INTERNAL_ERROR", message: `${describe(request)} was refused: the authorization check did not answer in time.` });
       },
     );
   }
 
   /** Only `true` allows; a refusal keeps its message; anything else refuses. */
-  private judge(request: AuthorizationRequest, result: unknown): AuthorizationRefusal | null {
+  private judge(request: AuthorizationRequest, result: unknown): Refusal | null {
     if (result === true) return null;
     if (isRefusal(result)) return this.refused(request, { code: result.code === "NOT_FOUND" ? "NOT_FOUND" : "FORBIDDEN", message: result.message });
     return this.refused(request, { message: `${describe(request)} is not allowed for this user.` });
   }
 
-  private failed(request: AuthorizationRequest, error: unknown): AuthorizationRefusal {
+  private failed(request: AuthorizationRequest, error: unknown): Refusal {
     this.ctx.logger.warn("the authorize policy threw; refused", { action: request.action, error: messageOf(error) });
-    return this.refused(request, { message: `${describe(request)} was refused: the authorization check failed; the server logged why.` });
+    return this.refused(request, { code: "INTERNAL_ERROR", message: `${describe(request)} was refused: the authorization check failed; the server logged why.` });
   }
 
-  private refused(request: AuthorizationRequest, refusal: AuthorizationRefusal): AuthorizationRefusal {
+  private refused(request: AuthorizationRequest, refusal: Refusal): Refusal {
     this.ctx.metrics.inc("truss_authorization_refusals_total", { action: request.action });
     return refusal;
   }
 }
 
-function throwIfRefused(refusal: AuthorizationRefusal | null): void {
+function throwIfRefused(refusal: Refusal | null): void {
   if (refusal) throw clientRefusal(refusal.code ?? "FORBIDDEN", refusal.message);
 }
 
