@@ -213,3 +213,18 @@ test.each([
   expect((await server.engine.documents.get("acme", doc.type, doc.id)).version).toBe(1);
   a.close();
 });
+
+test("a resend of a write committed before its writer lost write access is answered as the commit it was; a new write is refused", async () => {
+  let mayWrite = true;
+  server = await startTestServer({ authorize: (_principal, request) => request.action !== "document:write" || mayWrite });
+  await server.engine.documents.update("acme", doc.type, doc.id, { baseVersion: 0, changes: { crew: 5 } });
+  const a = await connectAs(server.url, alice);
+  const update = { ...doc, baseVersion: 1, changes: { crew: 6 }, mutationId: "m-before-revoke" };
+  expect(await request(a, "document:update", update)).toMatchObject({ ok: true, status: "applied", document: { version: 2 } });
+  // The answer was lost; meanwhile the user's write access went.
+  mayWrite = false;
+  expect(await request(a, "document:update", update)).toMatchObject({ ok: true, status: "applied", duplicate: true, document: { version: 2, data: { crew: 6 } } });
+  expect(await request(a, "document:update", { ...update, mutationId: "m-after-revoke", changes: { crew: 7 } })).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+  expect(await request(a, "document:update", { ...update, mutationId: undefined, changes: { crew: 8 } })).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+  expect((await server.engine.documents.get("acme", doc.type, doc.id)).version).toBe(2);
+});

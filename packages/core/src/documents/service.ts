@@ -231,6 +231,20 @@ export class DocumentService {
   }
 
   /**
+   * The answer to a resend of an update whose mutation was committed before
+   * (its answer was lost), or `null` when it was not (or carries none). For
+   * a write the policy now refuses: the commit stands, and saying "refused"
+   * would tell the device it was not saved.
+   */
+  async committedRepeat(key: DocumentKey, update: DocumentUpdate, writer: Writer): Promise<DocumentUpdateResult | null> {
+    const mutation = mutationOf(update, writer);
+    if (!mutation) return null;
+    const documents = this.store;
+    const state = await storeCall(this.ctx, "documents", "mutation", () => documents.mutation(key, mutation), isMutationState);
+    return state.state === "committed" ? this.repeated(key, state, update, writer) : null;
+  }
+
+  /**
    * An update that does not reach the compare-and-set (which checks its
    * mutation atomically itself): when it carries a mutation the store has
    * seen, the answer is that mutation's (its repeat may well look stale or

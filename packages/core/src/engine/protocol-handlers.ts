@@ -1,7 +1,7 @@
 import { SPAN_KIND, traced } from "../kernel/tracing.js";
 import type { DocumentKey } from "../documents/store.js";
 import { TrussError } from "../kernel/errors.js";
-import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, topicStream } from "@truss/protocol";
+import { MAX_MUTATION_ID_LENGTH, PROTOCOL_EVENTS, topicStream, type DocumentUpdateResult } from "@truss/protocol";
 import type { Connection } from "../kernel/connection.js";
 import { requireInteger, requireObject, requireString, type EventHandler } from "./dispatch.js";
 import type { DocumentService } from "../documents/service.js";
@@ -76,7 +76,18 @@ export function registerProtocolHandlers(handlers: Map<string, EventHandler>, se
       };
       // The answer carries the document (the version committed, or the current one of a conflict): an update must pass the
       // read (refused as a read is, NOT_FOUND where reads are hidden) before the write, as a rollback does.
-      const result = await services.documents.update(await authorized(connection, payload, "document:read", "document:write"), update, writer(connection));
+      const document = await authorized(connection, payload, "document:read");
+      let repeat: DocumentUpdateResult | null = null;
+      try {
+        const pending = services.policy.check(connection.principal, { action: "document:write", type: document.type, id: document.id });
+        if (pending) await pending;
+      } catch (refusal) {
+        // A resend of a write committed before the writer lost write access (its answer was lost) is answered as the
+        // commit it was, not as refused, which the device would take for "not saved".
+        repeat = await services.documents.committedRepeat(document, update, writer(connection));
+        if (!repeat) throw refusal;
+      }
+      const result = repeat ?? (await services.documents.update(document, update, writer(connection)));
       span.set("truss.outcome", result.status);
       if ("duplicate" in result && result.duplicate) span.set("truss.document.duplicate", true);
       return result;
