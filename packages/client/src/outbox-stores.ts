@@ -9,6 +9,12 @@ interface PendingWriteBase {
   seq: number;
   /** When the write was made, epoch ms by this device's clock. */
   createdAt: number;
+  /**
+   * The server's failures on this write so far, in a row, with one of
+   * `SUSPECT_RETRY_CODES`: kept with the write, so a page load does not
+   * start the count of `outbox.maxRefusedAttempts` again.
+   */
+  suspectRefusals?: { code: string; count: number };
 }
 
 /** A queued `documents.update`. */
@@ -23,9 +29,10 @@ export interface PendingDocumentWrite extends PendingWriteBase {
   /** The version the changes are based on; moved on when an earlier write of this outbox to the same document committed right on it. */
   baseVersion: number;
   /**
-   * The changes of this outbox's earlier writes to the same document, made
-   * on the same base and committed since (merged with others' edits): sent
-   * along so the server does not take them for someone else's.
+   * The changes of this outbox's earlier writes to the same document that
+   * its base does not hold (still waiting when it was made, or made on the
+   * same base and merged with others' edits since): sent along so the server
+   * does not take them for someone else's.
    */
   baseChanges?: DocumentData;
 }

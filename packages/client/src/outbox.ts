@@ -1,7 +1,7 @@
 import { SUSPECT_RETRY_CODES, type DocumentData } from "@truss/protocol";
 import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
-import { DEFAULT_MAX_REFUSED_ATTEMPTS, isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError, type ClientErrorCode } from "./errors.js";
+import { DEFAULT_MAX_REFUSED_ATTEMPTS, isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
 import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
 
@@ -81,8 +81,6 @@ export class Outbox implements OutboxClient {
   private runAgain = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private wakeRetry: (() => void) | undefined;
-  /** The server's passing refusals of the write being sent: which code, how many times in a row. */
-  private refusals: { mutationId: string; code: ClientErrorCode; count: number } | undefined;
 
   /** @param maxRefusedAttempts - see `OutboxOptions.maxRefusedAttempts`. */
   constructor(
@@ -208,7 +206,7 @@ export class Outbox implements OutboxClient {
         // new token: the same write goes again (its mutation id makes that safe), unless the server gave that answer
         // too often. Any other answer is final.
         if (isRetryableCode(failure.code)) {
-          const givenUp = this.refused(write, failure);
+          const givenUp = await this.refused(write, failure);
           if (givenUp) {
             await this.remove(write, { error: givenUp });
             continue;
@@ -235,7 +233,7 @@ export class Outbox implements OutboxClient {
    * no answer about the write: it neither counts nor is reported here (the
    * connection reports its own).
    */
-  private refused(write: PendingWrite, failure: TrussClientError): TrussClientError | undefined {
+  private async refused(write: PendingWrite, failure: TrussClientError): Promise<TrussClientError | undefined> {
     if (!isServerErrorCode(failure.code)) return undefined;
     const what = `The queued ${describeWrite(write)} was refused with ${failure.code} (${failure.message})`;
     // A store down, a restart, a rate limit pass: only a code that may be this write's own failure counts.
@@ -243,10 +241,12 @@ export class Outbox implements OutboxClient {
       this.connection.report(new TrussClientError(failure.code, `${what}; it will be sent again.`, { cause: failure }));
       return undefined;
     }
-    const last = this.refusals;
-    const count = last?.mutationId === write.mutationId && last.code === failure.code ? last.count + 1 : 1;
-    this.refusals = { mutationId: write.mutationId, code: failure.code, count };
+    const last = write.suspectRefusals;
+    const count = last?.code === failure.code ? last.count + 1 : 1;
+    write.suspectRefusals = { code: failure.code, count };
     const givenUp = count >= this.maxRefusedAttempts;
+    // Kept with the write, so the next page load goes on counting.
+    if (!givenUp) await this.persist(write);
     const error = new TrussClientError(
       failure.code,
       givenUp
@@ -302,7 +302,6 @@ export class Outbox implements OutboxClient {
     const index = this.queue.indexOf(write);
     if (index === -1) return;
     this.queue.splice(index, 1);
-    if (this.refusals?.mutationId === write.mutationId) this.refusals = undefined;
     const waiter = this.waiters.get(write.mutationId);
     this.waiters.delete(write.mutationId);
     try {

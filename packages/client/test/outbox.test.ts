@@ -202,6 +202,30 @@ test("a write the server refuses with the same passing code every time is given 
   expect(client.outbox.size).toBe(0);
 });
 
+test("the count of a write's failures on the server is kept with the write: a page load goes on from it rather than starting again", async () => {
+  const { store: documents, failed } = storeFailingOnPhotos();
+  const { proxy } = await start({ documents });
+  const storage = fakeStorage();
+  const outboxStore = () => localStorageOutboxStore("truss:outbox:acme:alice", storage);
+  const firstPage = openClient(proxy.url, alice, { outbox: { store: outboxStore() } });
+  const firstReports: string[] = [];
+  firstPage.onError((error) => firstReports.push(error.code));
+  await waitForStatus(firstPage, "connected");
+  void firstPage.documents.update(REPORT.type, REPORT.id, { photos: ["no url"] }, { baseVersion: 1 }).catch(() => undefined);
+  await waitFor(() => failed.length === 3, { timeoutMs: 10_000, message: "three failures on the first page" });
+  firstPage.close();
+  expect(outboxStore().load()).toMatchObject([{ suspectRefusals: { code: "INTERNAL_ERROR", count: 3 } }]);
+
+  const nextPage = openClient(proxy.url, alice, { outbox: { store: outboxStore() } });
+  const settled: SettledWrite[] = [];
+  nextPage.outbox.onSettled((write) => settled.push(write));
+  await waitFor(() => settled.length === 1, { timeoutMs: 10_000, message: "the write given up on the next page" });
+  // Two more, not five: five in a row in all.
+  expect(failed).toHaveLength(5);
+  expect(settled[0]!.error).toMatchObject({ code: "INTERNAL_ERROR", message: expect.stringContaining("5 times in a row") });
+  expect(outboxStore().load()).toEqual([]);
+});
+
 test("a document write refused with a passing code is given up after the configured maxRefusedAttempts; a transport failure does not count", async () => {
   // The third send reaches the store and is stalled there while the connection drops: it gets no answer.
   const { store, failed, release } = storeFailingOnPhotos(3);
