@@ -178,8 +178,6 @@ class OutboxRelayLoop implements OutboxRelay {
    * own backoff, so the others are not slowed; a stream leaves once a row of it is published or failed.
    */
   private readonly held = new Map<string, { until: number; failures: number }>();
-  /** Whether the last batch published and failed nothing while streams were held: the held rows are all there is. */
-  private onlyHeld = false;
   /** Whether the current outage was logged already (logged once, when it starts). */
   private outageLogged = false;
 
@@ -216,6 +214,8 @@ class OutboxRelayLoop implements OutboxRelay {
     const { signal } = this.abort;
     while (!signal.aborted) {
       let transient: PublishFailure | null = null;
+      /** Whether the batch moved nothing because its streams were held: the held rows are all there is. */
+      let onlyHeld = false;
       try {
         const batch = await this.source.claim(this.options.batchSize);
         if (batch && signal.aborted) {
@@ -234,6 +234,7 @@ class OutboxRelayLoop implements OutboxRelay {
         this.setLag(Math.max(0, ...batch.rows.map((row) => row.ageMs ?? 0)));
         const outcome = await this.publishBatch(batch.rows);
         transient = outcome.transient;
+        onlyHeld = outcome.done.length === 0 && outcome.failed.length === 0 && this.held.size > 0;
         // Rows of held streams are neither: they stay pending for a later claim.
         await batch.settle({ done: outcome.done, failed: outcome.failed });
         // Counted once settled: a batch whose settle failed is published again.
@@ -247,7 +248,7 @@ class OutboxRelayLoop implements OutboxRelay {
       if (transient) await this.backOff(transient, signal);
       else this.recovered();
       // Nothing moved but held streams: wait for new rows (or the poll) rather than claiming the held rows again at once.
-      if (!transient && this.onlyHeld) await this.source.wait(this.options.pollIntervalMs, signal);
+      if (!transient && onlyHeld) await this.source.wait(this.options.pollIntervalMs, signal);
     }
   }
 
@@ -295,7 +296,6 @@ class OutboxRelayLoop implements OutboxRelay {
         this.held.delete(stream);
       }),
     );
-    this.onlyHeld = done.length === 0 && failed.length === 0 && this.held.size > 0;
     return { done, failed, transient };
   }
 
