@@ -213,7 +213,8 @@ test("the count of a write's failures on the server is kept with the write: a pa
   await waitForStatus(firstPage, "connected");
   void firstPage.documents.update(REPORT.type, REPORT.id, { photos: ["no url"] }, { baseVersion: 1 }).catch(() => undefined);
   // Three failures answered and counted with the write (the third answer may still be on its way when the store failed).
-  const counted = () => (outboxStore().load()[0] as { suspectRefusals?: { count: number } } | undefined)?.suspectRefusals?.count;
+  // localStorage answers at once.
+  const counted = () => (outboxStore().load() as Array<{ suspectRefusals?: { count: number } }>)[0]?.suspectRefusals?.count;
   await waitFor(() => counted() === 3, { timeoutMs: 10_000, message: "three failures counted on the first page" });
   firstPage.close();
   expect(outboxStore().load()).toMatchObject([{ suspectRefusals: { code: "INTERNAL_ERROR", count: 3 } }]);
