@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import {
   jwtAuth,
   memoryDocumentStore,
@@ -156,5 +156,25 @@ describe("StoreCallOrder", () => {
     const untimed = new StoreCallOrder({}, "presence", 60_000);
     void untimed.after("ann", () => new Promise(() => {}));
     await expect(untimed.after("ann", async () => "at once")).resolves.toBe("at once");
+  });
+
+  test("holds a key while its call is on its way, and lets go of a call the store never answers once it is taken as lost", async () => {
+    const order = new StoreCallOrder({ presence: 20 }, "presence", 40);
+    const log: string[] = [];
+    const put = controlled("put", log);
+    const putting = order.after("ann", put.call);
+    void order.after("ben", () => new Promise(() => {}));
+    expect(order.heldKeys).toBe(2);
+    put.land();
+    await putting;
+    await sleep(0);
+    // Ann's answered call is let go at once; Ben's, never answered, once it has run twice the patience (swept every 40 ms).
+    expect(order.heldKeys).toBe(1);
+    await vi.waitFor(() => expect(order.heldKeys).toBe(0), { timeout: 2_000, interval: 10 });
+    // A later call for Ben no longer waits for the lost one.
+    const startedAt = performance.now();
+    await order.after("ben", async () => undefined);
+    expect(performance.now() - startedAt).toBeLessThan(30);
+    order.stop();
   });
 });

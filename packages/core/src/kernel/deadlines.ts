@@ -56,11 +56,18 @@ export function withinStoreDeadline<T>(deadlines: StoreDeadlines, store: StoreNa
  * the key's later calls for good. A store whose calls have no deadline (it
  * answers in process) has answered each call before the engine makes the
  * next, so its calls are not chained. A key is held only while a call of it
- * is on its way.
+ * is on its way, and at most twice `patienceMs` after the call was made (it
+ * may wait `patienceMs` for the one before it, then run as long again): a
+ * store that never answers a call cannot hold an entry for each key it was
+ * asked about for good.
  */
 export class StoreCallOrder {
-  private readonly last = new Map<string, Promise<void>>();
+  /** Each held key's last call: settled when it settles in the store, and when it was made. */
+  private readonly last = new Map<string, { settled: Promise<void>; since: number }>();
   private readonly chained: boolean;
+  /** Lets go of calls taken as lost, every `patienceMs` while a key is held. */
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private stopped = false;
 
   /** @param patienceMs - how long a call waits for the one before it (the presence TTL). */
   constructor(
@@ -75,13 +82,45 @@ export class StoreCallOrder {
   after<T>(key: string, call: () => Promise<T>): Promise<T> {
     if (!this.chained) return call();
     const previous = this.last.get(key);
-    const answer = previous ? this.settledOrLost(previous).then(call) : Promise.resolve(call());
+    const answer = previous ? this.settledOrLost(previous.settled).then(call) : Promise.resolve(call());
+    const entry = { settled: undefined as unknown as Promise<void>, since: Date.now() };
     const forget = (): void => {
-      if (this.last.get(key) === settled) this.last.delete(key);
+      if (this.last.get(key) === entry) this.last.delete(key);
     };
-    const settled = answer.then(forget, forget);
-    this.last.set(key, settled);
+    entry.settled = answer.then(forget, forget);
+    this.last.set(key, entry);
+    if (!this.stopped) this.sweeper ??= setInterval(() => this.forgetLost(), this.patienceMs).unref();
     return answer;
+  }
+
+  /** How many keys have a call on its way (or not yet taken as lost). */
+  get heldKeys(): number {
+    return this.last.size;
+  }
+
+  /**
+   * Stops letting go of lost calls, for an engine that is closing: its
+   * sockets' last calls are still ordered after the ones before them, and
+   * what is held then goes with the engine.
+   */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /**
+   * Forgets the keys whose last call was made more than twice `patienceMs`
+   * ago: by then it has run at least `patienceMs`, so a call after it would
+   * wait for it no longer anyway.
+   */
+  private forgetLost(): void {
+    const lostBefore = Date.now() - 2 * this.patienceMs;
+    for (const [key, entry] of this.last) if (entry.since < lostBefore) this.last.delete(key);
+    if (this.last.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** Resolves when `previous` (which never rejects) settles, or `patienceMs` later; its timer keeps no process alive. */

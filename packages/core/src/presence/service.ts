@@ -120,6 +120,7 @@ export class PresenceService {
   stop(): void {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    this.order.stop();
     this.stopped = true;
     for (const companyId of [...this.windows.keys()]) {
       clearTimeout(this.windows.get(companyId)!.timer);

@@ -205,6 +205,7 @@ export class ScopedPresenceService implements EnginePart {
   stop(): void {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    this.order.stop();
     this.batches.stop();
   }
 
