@@ -47,7 +47,10 @@ export interface ScopePresence {
    * waits and goes with the join.
    */
   update(state: unknown): void;
-  /** Leaves; resolves once the server confirmed, or at once when offline. */
+  /**
+   * Leaves; resolves once the server confirmed, or at once when offline. A
+   * join still on its way is followed by the leave, so it cannot outlast it.
+   */
   leave(): Promise<void>;
   /** Whether the server holds this connection in the scope now. */
   readonly joined: boolean;
@@ -189,10 +192,16 @@ class ScopeHandle implements ScopePresence {
 
   async leave(): Promise<void> {
     const wasJoined = this.isJoined;
+    // A join still on its way (or waiting to go out) is told to leave too: the server takes a socket's join and leave
+    // of a scope in the order sent, so the join cannot outlast the leave.
+    const joinOnItsWay = this.sending;
     this.forget();
-    if (!wasJoined || !this.connection.socket.connected) return;
+    if (!joinOnItsWay && (!wasJoined || !this.connection.socket.connected)) return;
+    const leaving = this.connection.request(PROTOCOL_EVENTS.presenceLeave, { scope: this.scope });
+    // Offline, the leave waits to go out behind the join, and the app is not kept waiting for it.
+    if (!this.connection.socket.connected) return void leaving.catch(() => undefined);
     try {
-      await this.connection.request(PROTOCOL_EVENTS.presenceLeave, { scope: this.scope });
+      await leaving;
     } catch (error) {
       // Without the connection the server left the scope anyway.
       if (this.connection.socket.connected) throw error;

@@ -127,3 +127,35 @@ test("a client updating its state 100 times a second reaches the others at most 
   expect(updates.at(-1)!.member.state).toEqual({ typed });
   expect(errors).toEqual([]);
 });
+
+test("leave() while the join is still on its way leaves on the server too: a screen opened and closed at once leaves no one behind", async () => {
+  // The policy takes a moment over the join, as a database-backed one does.
+  const server = await startServer({
+    authorize: async (_principal: unknown, request: { action: string }) => {
+      if (request.action === "presence:join") await sleep(30);
+      return true;
+    },
+  });
+  const phone = openClient(server.url, alice);
+  const laptop = openClient(server.url, bob);
+  await Promise.all([phone.documents.watch(report.type, report.id), laptop.documents.watch(report.type, report.id)]);
+  const onLaptop = laptop.presence.in(report);
+  await onLaptop.join(null);
+  const heard: ScopedPresenceChange[] = [];
+  onLaptop.onChange((change) => void heard.push(change));
+
+  const onPhone = phone.presence.in(report);
+  for (let round = 0; round < 3; round++) {
+    const joining = onPhone.join({ editing: "notes" });
+    await onPhone.leave();
+    await joining;
+    expect(onPhone.joined).toBe(false);
+    await waitFor(async () => (await server.engine.presence.in("acme", report).list()).every((member) => member.userId !== "alice"), {
+      message: "alice is not listed",
+    });
+  }
+  await sleep(200);
+  expect((await server.engine.presence.in("acme", report).list()).map((member) => member.userId)).toEqual(["bob"]);
+  expect(users(onLaptop.others)).toEqual([]);
+  expect(heard.filter((change) => change.member.userId === "alice").at(-1)?.change ?? "left").toBe("left");
+});

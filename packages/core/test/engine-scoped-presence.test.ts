@@ -217,3 +217,39 @@ test("a join the store does not confirm is answered STORE_UNAVAILABLE and leaves
   const { list: _list, ...withoutList } = memoryScopedPresenceStore();
   expect(() => createRealtimeEngine({ auth: testAuth(), logger: false, scopedPresence: withoutList as never })).toThrow(/ScopedPresenceStore.*list/);
 });
+
+test("a socket's join, set and leave of one scope take effect in the order sent, however long the policy takes over the join", async () => {
+  // The join waits for the policy; before, a leave sent meanwhile found nothing to end and the join then left a member listed.
+  server = await startTestServer({
+    authorize: async (_principal: Principal, request: AuthorizationRequest) => {
+      if (request.action === "presence:join") await sleep(30);
+      return true;
+    },
+  });
+  const ann = await subscribed(server.url, "ann");
+  const ben = await subscribed(server.url, "ben");
+  expect((await request(ben, "presence:join", { scope: topic, state: null })).ok).toBe(true);
+  const benHeard = changesOf(ben);
+  for (let round = 0; round < 5; round++) {
+    const answers = await Promise.all([
+      request(ann, "presence:join", { scope: topic, state: { round } }),
+      request(ann, "presence:set", { scope: topic, state: { round, editing: "notes" } }),
+      request(ann, "presence:leave", { scope: topic }),
+    ]);
+    expect(answers.map((answer) => answer.ok)).toEqual([true, true, true]);
+    expect((await server.engine.presence.in("acme", topic).list()).map((member) => member.userId)).toEqual(["ben"]);
+  }
+  // Whatever ben heard of ann (a batch window carries a member's latest change only), it ends with her gone.
+  await sleep(200);
+  expect(benHeard.filter((change) => change.member.userId === "ann").at(-1)?.change).toBe("left");
+  // A state update sent while its join waited applies once the join is in.
+  const joining = request(ann, "presence:join", { scope: topic, state: { step: 1 } });
+  const setting = request(ann, "presence:set", { scope: topic, state: { step: 2 } });
+  expect((await joining).ok).toBe(true);
+  expect((await setting).ok).toBe(true);
+  await waitFor(async () => (await server.engine.presence.in("acme", topic).list()).some((member) => member.userId === "ann" && (member.state as { step?: number })?.step === 2), {
+    message: "ann's later state is listed",
+  });
+  ann.close();
+  ben.close();
+});

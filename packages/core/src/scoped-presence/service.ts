@@ -3,6 +3,7 @@ import type { Connection } from "../kernel/connection.js";
 import { ADAPTER_RESUBSCRIBED_EVENT, type EngineContext } from "../kernel/context.js";
 import { catchUpEach } from "../kernel/catch-up.js";
 import { StoreCallOrder } from "../kernel/deadlines.js";
+import { RequestOrder } from "../kernel/request-order.js";
 import { isTrussError, messageOf, TrussError } from "../kernel/errors.js";
 import { BestEffortStore, storeCall } from "../kernel/failures.js";
 import type { EnginePart } from "../kernel/lifecycle.js";
@@ -145,6 +146,8 @@ export class ScopedPresenceService implements EnginePart {
   private readonly stores: BestEffortStore;
   /** A member's put that lands past its deadline still lands before the member's next put or remove, by {@link orderKey}. */
   private readonly order: StoreCallOrder;
+  /** A socket's join, set and leave of one scope take effect in the order it sent them. */
+  private readonly requests = new RequestOrder();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -224,28 +227,39 @@ export class ScopedPresenceService implements EnginePart {
    */
   async join(connection: Connection, payload: unknown): Promise<ScopedPresenceListing> {
     try {
-      return await this.joinOrUpdate(connection, payload);
+      const scoped = this.scopeOf(connection, payload);
+      const state = this.stateOf(payload);
+      return await this.requests.run(connection, scoped.subscriptionRoom, () => this.joinOrUpdate(connection, scoped, state));
     } catch (error) {
       throw this.refusal(error);
     }
   }
 
-  /** Replaces the socket's state in a scope it joined; the change goes out coalesced. */
-  set(connection: Connection, payload: unknown): void {
+  /**
+   * Replaces the socket's state in a scope it joined; the change goes out
+   * coalesced. Sent while the socket's join of the scope is still on its
+   * way, it applies once the join is in.
+   */
+  set(connection: Connection, payload: unknown): void | Promise<void> {
     try {
       const { subscriptionRoom, scope } = this.scopeOf(connection, payload);
       const state = this.stateOf(payload);
-      const membership = this.sockets.get(connection.socket.id)?.memberships.get(subscriptionRoom);
-      if (!membership) throw new TrussError("NOT_FOUND", `This connection is not present in ${describe(scope)}; send presence:join first.`);
-      this.setState(membership, state);
+      const applied = this.requests.run(connection, subscriptionRoom, () => {
+        const membership = this.sockets.get(connection.socket.id)?.memberships.get(subscriptionRoom);
+        if (!membership) throw new TrussError("NOT_FOUND", `This connection is not present in ${describe(scope)}; send presence:join first.`);
+        this.setState(membership, state);
+      });
+      return applied instanceof Promise ? applied.catch((error: unknown) => Promise.reject(this.refusal(error))) : applied;
     } catch (error) {
       throw this.refusal(error);
     }
   }
 
-  private async joinOrUpdate(connection: Connection, payload: unknown): Promise<ScopedPresenceListing> {
-    const { scope, key, subscriptionRoom } = this.scopeOf(connection, payload);
-    const state = this.stateOf(payload);
+  private async joinOrUpdate(
+    connection: Connection,
+    { scope, key, subscriptionRoom }: { scope: PresenceScope; key: string; subscriptionRoom: string },
+    state: unknown,
+  ): Promise<ScopedPresenceListing> {
     const { companyId } = connection.principal;
     if (!this.sockets.get(connection.socket.id)?.memberships.has(subscriptionRoom)) {
       this.assertHolds(connection, scope, subscriptionRoom);
@@ -296,12 +310,18 @@ export class ScopedPresenceService implements EnginePart {
     }
   }
 
-  /** Leaves a scope's presence; a scope the socket was not in is fine. */
+  /**
+   * Leaves a scope's presence; a scope the socket was not in is fine. Sent
+   * while the socket's join of the scope is still on its way, it leaves once
+   * the join is in, so the join cannot outlast it.
+   */
   async leave(connection: Connection, payload: unknown): Promise<void> {
     const { subscriptionRoom } = this.scopeOf(connection, payload);
-    const presence = this.sockets.get(connection.socket.id);
-    const membership = presence?.memberships.get(subscriptionRoom);
-    if (presence && membership) await this.drop(presence, membership, false);
+    await this.requests.run(connection, subscriptionRoom, async () => {
+      const presence = this.sockets.get(connection.socket.id);
+      const membership = presence?.memberships.get(subscriptionRoom);
+      if (presence && membership) await this.drop(presence, membership, false);
+    });
   }
 
   /** Lists a scope's members for a socket that holds the scope, once the policy allowed `presence:read`. */

@@ -6,6 +6,7 @@ import type { EngineContext } from "../kernel/context.js";
 import type { AuthorizationRequest, Policy } from "../policy/policy.js";
 import type { TopicPatterns } from "./patterns.js";
 import { documentRoom, subscriptionOf, topicRoom, type Subscription } from "../kernel/rooms.js";
+import { RequestOrder } from "../kernel/request-order.js";
 
 /** What a refresh ended: the subscriptions the policy no longer allows. */
 export interface DroppedSubscriptions {
@@ -24,14 +25,11 @@ export interface DroppedSubscriptions {
  * room Socket.IO keeps anyway and nothing more per socket.
  *
  * A socket's requests on one topic or document take effect in the order it
- * sent them ({@link inOrder}): the last one wins.
+ * sent them ({@link RequestOrder}): the last one wins.
  */
 export class Subscriptions {
-  /**
-   * Per socket, the last of its requests still running on each room, settled
-   * (never rejecting); a socket is here only while one of its requests runs.
-   */
-  private readonly running = new Map<Connection, Map<string, Promise<void>>>();
+  /** A socket's requests on one room run in the order sent. */
+  private readonly order = new RequestOrder();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -52,7 +50,7 @@ export class Subscriptions {
   async subscribe<T>(connection: Connection, payload: unknown, beforeJoin: (topic: string) => Promise<T>): Promise<{ topic: string; prepared: T }> {
     const { topic, pattern, params } = this.patterns.match((payload as { topic?: unknown } | null | undefined)?.topic);
     const room = topicRoom(connection.principal.companyId, topic);
-    return this.inOrder(connection, room, async () => {
+    return this.order.run(connection, room, async () => {
       if (connection.socket.rooms.has(room)) return { topic, prepared: await beforeJoin(topic) };
       this.assertRoom(connection);
       await this.authorize(connection, { action: "topic:subscribe", topic, pattern, params } as AuthorizationRequest);
@@ -73,7 +71,7 @@ export class Subscriptions {
   unsubscribe(connection: Connection, payload: unknown): void | Promise<void> {
     const { topic } = this.patterns.match((payload as { topic?: unknown } | null | undefined)?.topic);
     const room = topicRoom(connection.principal.companyId, topic);
-    return this.inOrder(connection, room, () => void connection.socket.leave(room));
+    return this.order.run(connection, room, () => void connection.socket.leave(room));
   }
 
   /**
@@ -83,7 +81,7 @@ export class Subscriptions {
    */
   async watch(connection: Connection, key: DocumentKey, read: () => Promise<DocumentVersion | null>): Promise<DocumentVersion | null> {
     const room = documentRoom(key.companyId, key.type, key.id);
-    return this.inOrder(connection, room, async () => {
+    return this.order.run(connection, room, async () => {
       if (connection.socket.rooms.has(room)) return read();
       this.assertRoom(connection);
       await this.authorize(connection, { action: "document:read", type: key.type, id: key.id });
@@ -102,7 +100,7 @@ export class Subscriptions {
   /** Stops sending a document's updates to a socket, once a watch of it still running has finished. */
   unwatch(connection: Connection, key: DocumentKey): void | Promise<void> {
     const room = documentRoom(key.companyId, key.type, key.id);
-    return this.inOrder(connection, room, () => void connection.socket.leave(room));
+    return this.order.run(connection, room, () => void connection.socket.leave(room));
   }
 
   /** Whether a socket holds a topic of its company. */
@@ -154,32 +152,6 @@ export class Subscriptions {
       if (subscription) held.push([room, subscription]);
     }
     return held;
-  }
-
-  /**
-   * Runs a socket's request on one of its rooms once the requests it sent on
-   * that room before have finished, so they take effect in the order sent: an
-   * unsubscribe that came while the subscribe waited for the policy or the
-   * stream's start ends the subscription, instead of finding nothing to end
-   * and letting the subscribe join after it. A request with nothing before it
-   * that finishes at once (an unsubscribe, usually) runs at once and is not
-   * held.
-   */
-  private inOrder<T>(connection: Connection, room: string, request: () => T | Promise<T>): T | Promise<T> {
-    const rooms = this.running.get(connection);
-    const before = rooms?.get(room);
-    const result = before ? before.then(request) : request();
-    if (!(result instanceof Promise)) return result;
-    const held = rooms ?? new Map<string, Promise<void>>();
-    if (!rooms) this.running.set(connection, held);
-    const settled = result.then(() => undefined, () => undefined);
-    held.set(room, settled);
-    void settled.then(() => {
-      if (held.get(room) !== settled) return;
-      held.delete(room);
-      if (held.size === 0) this.running.delete(connection);
-    });
-    return result;
   }
 
   /**
