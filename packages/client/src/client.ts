@@ -8,7 +8,7 @@ import type { TrussClientError } from "./errors.js";
 import { InboxReceiver } from "./inbox.js";
 import { Listeners } from "./listeners.js";
 import { isStreamPosition, type StreamResync } from "./ordered-stream.js";
-import { Outbox, type OutboxClient } from "./outbox.js";
+import { DEFAULT_EVENT_ACK_TIMEOUT_MS, Outbox, type OutboxClient } from "./outbox.js";
 import { memoryOutboxStore, type OutboxStore } from "./outbox-stores.js";
 import { memoryPositionStore, type PositionStore } from "./positions.js";
 import { PresenceTracker, type PresenceClient } from "./presence.js";
@@ -71,6 +71,27 @@ export interface OutboxOptions {
    * @default 5
    */
   maxRefusedAttempts?: number;
+  /**
+   * How long a queued application event waits for the server's answer
+   * before it is sent again (with its mutation id), in ms. Keep it above the
+   * server's `limits.handlerTimeoutMs` (30 s by default): the server then
+   * answers a handler that hangs with `HANDLER_ERROR`, which gives the write
+   * up, where a shorter wait would run the handler again and again and hold
+   * the writes behind it. Queued document updates use `ackTimeoutMs`.
+   * @default 35000
+   */
+  eventAckTimeoutMs?: number;
+  /**
+   * The largest write the outbox takes, in bytes of its JSON. A bigger one
+   * is refused at once with `PAYLOAD_TOO_LARGE`, nothing queued: past
+   * Socket.IO's buffer (`maxHttpBufferSize`, which Truss sets to four times
+   * the server's `limits.maxPayloadBytes` and at least 1 MiB) the server
+   * closes the connection instead of answering, and the write would be sent
+   * again on every reconnection, holding the writes behind it for good.
+   * Raise it with the server's `limits.maxPayloadBytes`.
+   * @default 1048576
+   */
+  maxWriteBytes?: number;
 }
 
 /** Where the client stands as a whole, for an "offline, 2 changes waiting" or "in sync" indicator. */
@@ -275,15 +296,17 @@ class Client<C extends EventCatalog> implements TrussClient<C> {
     this.topics = new TopicSubscriptions(this.connection, dropped, this.streams);
     this.queuedEvents = new Set(options.outbox?.events ?? []);
     for (const event of this.queuedEvents) assertApplicationEvent(event);
+    const eventAckTimeoutMs = options.outbox?.eventAckTimeoutMs ?? DEFAULT_EVENT_ACK_TIMEOUT_MS;
+    if (!(eventAckTimeoutMs > 0)) throw new TypeError(`outbox.eventAckTimeoutMs must be a positive number; got ${String(options.outbox?.eventAckTimeoutMs)}.`);
     this.outbox = new Outbox(
       this.connection,
       options.outbox?.store ?? memoryOutboxStore(),
       async (write, persist) =>
         write.kind === "document"
           ? this.documents.send(write, persist)
-          : (await this.connection.call(write.event, write.data, { mutationId: write.mutationId })).result,
+          : (await this.connection.call(write.event, write.data, { mutationId: write.mutationId }, eventAckTimeoutMs)).result,
       report,
-      options.outbox?.maxRefusedAttempts,
+      { maxRefusedAttempts: options.outbox?.maxRefusedAttempts, maxWriteBytes: options.outbox?.maxWriteBytes },
     );
     this.documents = new DocumentSync(this.connection, this.outbox, options.onConflict, report("documents.onUpdated"), dropped);
     this.syncListeners = new Listeners(report("onSync"));

@@ -205,9 +205,9 @@ export class Connection {
   /**
    * {@link request} for any event name (the application's own). `meta`, when
    * given, goes as the event's second argument (`{ mutationId }` of a queued
-   * write).
+   * write); `ackTimeoutMs` replaces the client's for this call.
    */
-  call(event: string, payload: unknown, meta?: { mutationId: string }): Promise<Record<string, unknown>> {
+  call(event: string, payload: unknown, meta?: { mutationId: string }, ackTimeoutMs = this.ackTimeoutMs): Promise<Record<string, unknown>> {
     if (this.stopped) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
       const fail = (error: TrussClientError) => {
@@ -217,7 +217,7 @@ export class Connection {
       this.pending.add(fail);
       const onAck = (error: Error | null, ack: unknown) => {
         if (!this.pending.has(fail)) return;
-        if (error) return fail(this.transportError(event, error));
+        if (error) return fail(this.transportError(event, error, ackTimeoutMs));
         this.pending.delete(fail);
         const reply = ack as { ok?: unknown; error?: ErrorPayload } | null | undefined;
         if (reply?.ok === true) {
@@ -227,7 +227,7 @@ export class Connection {
           reject(fromPayload(reply?.error, `"${event}" was refused without a reason.`));
         }
       };
-      const socket = this.socket.timeout(this.ackTimeoutMs);
+      const socket = this.socket.timeout(ackTimeoutMs);
       if (meta) socket.emit(event, payload, meta, onAck);
       else socket.emit(event, payload, onAck);
     });
@@ -393,10 +393,10 @@ export class Connection {
     return token;
   }
 
-  private transportError(event: string, error: Error): TrussClientError {
+  private transportError(event: string, error: Error, ackTimeoutMs: number): TrussClientError {
     if (this.stopped) return closedError();
     if (/timed out/i.test(error.message)) {
-      return new TrussClientError("TIMEOUT", `"${event}" got no answer within ${this.ackTimeoutMs} ms; it may or may not have been applied.`, { cause: error });
+      return new TrussClientError("TIMEOUT", `"${event}" got no answer within ${ackTimeoutMs} ms; it may or may not have been applied.`, { cause: error });
     }
     return new TrussClientError("DISCONNECTED", `The connection dropped before "${event}" was answered; it may or may not have been applied.`, { cause: error });
   }

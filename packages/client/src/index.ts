@@ -11,6 +11,7 @@ export type { ClientEventPayload, ConnectOptions, OutboxOptions, ServerEventHand
 export { indexedDbOutboxStore, localStorageOutboxStore, memoryOutboxStore } from "./outbox-stores.js";
 export type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
 export { DEFAULT_MAX_REFUSED_ATTEMPTS } from "./errors.js";
+export { DEFAULT_EVENT_ACK_TIMEOUT_MS, DEFAULT_MAX_WRITE_BYTES } from "./outbox.js";
 export type { OutboxClient, SettledWrite } from "./outbox.js";
 export type { ConnectionOptions, ConnectionStatus, StatusChange } from "./connection.js";
 export { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CALLBACK_TIMEOUT_MS } from "./connection.js";

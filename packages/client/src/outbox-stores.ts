@@ -81,7 +81,8 @@ export function memoryOutboxStore(): OutboxStore {
  * start, and the server commits every mutation once.
  *
  * @throws QuotaExceededError (whatever the storage throws) from `put` when
- * the storage is full: the write is then not queued, and `documents.update`
+ * the storage is full, and a TypeError when there is no storage (disabled,
+ * or not a browser): the write is then not queued, and `documents.update`
  * rejects instead of pretending it will survive a reload.
  */
 export function localStorageOutboxStore(key: string, storage: KeyValueStorage | undefined = defaultStorage()): OutboxStore {
@@ -95,8 +96,9 @@ export function localStorageOutboxStore(key: string, storage: KeyValueStorage | 
     put(write) {
       const writes = read().filter((other) => other.mutationId !== write.mutationId);
       writes.push(write);
-      // Written directly, not through writeJson: a write that cannot be kept must say so.
-      storage?.setItem(key, JSON.stringify(writes));
+      // Written directly, not through writeJson: a write that cannot be kept must say so, and so must a page without storage.
+      if (!storage) throw new TypeError("localStorage is not available here (disabled, or not a browser), so the outbox cannot keep writes across a reload.");
+      storage.setItem(key, JSON.stringify(writes));
     },
     delete(mutationId) {
       writeJson(storage, key, read().filter((write) => write.mutationId !== mutationId));
@@ -147,11 +149,19 @@ function copy(write: PendingWrite): PendingWrite {
   return JSON.parse(JSON.stringify(write)) as PendingWrite;
 }
 
-/** Whether a stored value is a pending write; anything else under our key (foreign or corrupt data) is ignored. */
-function isPendingWrite(value: unknown): value is PendingWrite {
+/** The largest `seq` a stored write may carry: far past any outbox's count, and far below where `seq + 1` stops counting. */
+const MAX_SEQ = 2 ** 48;
+
+/**
+ * Whether a stored value is a pending write; anything else (foreign or
+ * corrupt data, a custom store's bug) is not sent. The outbox checks what
+ * every store loads with it.
+ */
+export function isPendingWrite(value: unknown): value is PendingWrite {
   const write = value as { [K in keyof PendingDocumentWrite | keyof PendingEventWrite]?: unknown } | null;
   if (typeof write !== "object" || write === null) return false;
-  if (typeof write.mutationId !== "string" || typeof write.seq !== "number" || typeof write.createdAt !== "number") return false;
+  if (typeof write.mutationId !== "string" || write.mutationId.length === 0 || typeof write.createdAt !== "number") return false;
+  if (!(Number.isSafeInteger(write.seq) && (write.seq as number) >= 0 && (write.seq as number) <= MAX_SEQ)) return false;
   if (write.kind === "event") return typeof write.event === "string";
   return (
     write.kind === "document" &&

@@ -3,7 +3,7 @@ import { Backoff } from "./backoff.js";
 import { closedError, type Connection } from "./connection.js";
 import { DEFAULT_MAX_REFUSED_ATTEMPTS, isRetryableCode, isServerErrorCode, isTrussClientError, TrussClientError } from "./errors.js";
 import { Listeners } from "./listeners.js";
-import type { OutboxStore, PendingDocumentWrite, PendingEventWrite, PendingWrite } from "./outbox-stores.js";
+import { isPendingWrite, type OutboxStore, type PendingDocumentWrite, type PendingEventWrite, type PendingWrite } from "./outbox-stores.js";
 
 /** What became of a pending write: `result` when the server took it, `error` when it refused it for good or it was discarded. */
 export type SettledWrite =
@@ -51,6 +51,11 @@ export type WriteSender = (write: PendingWrite, persist: (write: PendingWrite) =
 export type WriteDraft<W extends PendingWrite> = Omit<W, "mutationId" | "seq" | "createdAt"> & { mutationId?: string };
 
 
+/** The default `outbox.eventAckTimeoutMs`: above the server's default `limits.handlerTimeoutMs` (30 s), so a hung handler is answered `HANDLER_ERROR` before the event is sent again. */
+export const DEFAULT_EVENT_ACK_TIMEOUT_MS = 35_000;
+/** The default `outbox.maxWriteBytes`: the least Socket.IO buffer a Truss server has (`maxHttpBufferSize`, 1 MiB). */
+export const DEFAULT_MAX_WRITE_BYTES = 1_048_576;
+
 /** What a caller waits on for its write. */
 interface Waiter {
   resolve(result: unknown): void;
@@ -81,21 +86,30 @@ export class Outbox implements OutboxClient {
   private runAgain = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private wakeRetry: (() => void) | undefined;
+  /** The store's last `put` of a new write, settled: the next one waits for it, so writes are queued in the order made. */
+  private putting: Promise<unknown> = Promise.resolve();
+  private readonly maxRefusedAttempts: number;
+  private readonly maxWriteBytes: number;
 
-  /** @param maxRefusedAttempts - see `OutboxOptions.maxRefusedAttempts`. */
+  /** @param limits - `OutboxOptions.maxRefusedAttempts` and `OutboxOptions.maxWriteBytes`. */
   constructor(
     private readonly connection: Connection,
     private readonly store: OutboxStore,
     private readonly send: WriteSender,
     report: (where: string) => (error: unknown) => void,
-    private readonly maxRefusedAttempts = DEFAULT_MAX_REFUSED_ATTEMPTS,
+    { maxRefusedAttempts = DEFAULT_MAX_REFUSED_ATTEMPTS, maxWriteBytes = DEFAULT_MAX_WRITE_BYTES }: { maxRefusedAttempts?: number; maxWriteBytes?: number } = {},
   ) {
     if (!(Number.isInteger(maxRefusedAttempts) && maxRefusedAttempts >= 1) && maxRefusedAttempts !== Infinity) {
       throw new TypeError(`outbox.maxRefusedAttempts must be a whole number of at least 1, or Infinity; got ${String(maxRefusedAttempts)}.`);
     }
+    if (!(Number.isSafeInteger(maxWriteBytes) && maxWriteBytes > 0)) throw new TypeError(`outbox.maxWriteBytes must be a positive whole number; got ${String(maxWriteBytes)}.`);
+    this.maxRefusedAttempts = maxRefusedAttempts;
+    this.maxWriteBytes = maxWriteBytes;
     this.changed = new Listeners(report("outbox.onChange"));
     this.settled = new Listeners(report("outbox.onSettled"));
-    this.ready = this.load().catch((error: unknown) => report("the outbox store's load")(error));
+    this.ready = this.load().catch((error: unknown) =>
+      this.connection.report(new TrussClientError("STORAGE_FAILED", `The outbox store could not load the writes an earlier page kept: ${String(error)}`, { cause: error })),
+    );
     connection.onStatus((status, change) => {
       if (status === "connected") this.kick({ wake: true });
       if (status === "closed") this.stop(change.reason);
@@ -121,8 +135,10 @@ export class Outbox implements OutboxClient {
   /**
    * Queues a write and resolves with its result once the server committed it
    * (or rejects when the server refused it for good, or it was discarded).
-   * Rejects at once, with nothing queued, when the client is closed or the
-   * store could not keep the write.
+   * Rejects at once, with nothing queued, when the client is closed, the
+   * write is larger than `maxWriteBytes` (`PAYLOAD_TOO_LARGE`) or the store
+   * could not keep it (`STORAGE_FAILED`). Writes are queued in the order
+   * made, however long each one's `put` takes.
    */
   async add(draft: WriteDraft<PendingDocumentWrite> | WriteDraft<PendingEventWrite>): Promise<unknown> {
     await this.ready;
@@ -131,17 +147,53 @@ export class Outbox implements OutboxClient {
       throw new TypeError(`The mutation id "${draft.mutationId}" is already waiting in the outbox.`);
     }
     const write = { mutationId: newMutationId(), ...draft, seq: this.nextSeq++, createdAt: Date.now() } as PendingWrite;
+    const tooLarge = this.tooLarge(write);
+    if (tooLarge) throw tooLarge;
     if (write.kind === "document") this.claimPendingEdits(write);
-    try {
-      await this.connection.settled(this.store.put(write));
-    } catch (error) {
-      throw new TrussClientError("STORAGE_FAILED", `The outbox store could not keep the write, so it was not queued: ${String(error)}`, { cause: error });
-    }
+    const put = this.putting.then(() => this.keep(write));
+    this.putting = put.catch(() => undefined);
+    await put;
+    // Closed while the store kept it: the write stays there for the next page, as the writes waiting do.
+    if (this.connection.closed) throw closedError();
     this.queue.push(write);
     const done = new Promise<unknown>((resolve, reject) => this.waiters.set(write.mutationId, { resolve, reject }));
     this.changed.emit(this.pending);
     this.kick();
     return done;
+  }
+
+  /**
+   * Puts a new write in the store, or throws `STORAGE_FAILED`. A put past
+   * `callbackTimeoutMs` counts as failed, and the caller is told the write
+   * was not queued: should it land later, it is taken out again, so a write
+   * the user was told was not kept is not sent by the next page.
+   */
+  private async keep(write: PendingWrite): Promise<void> {
+    const put = Promise.resolve().then(() => this.store.put(write));
+    try {
+      await this.connection.settled(put);
+    } catch (error) {
+      void put.then(
+        () => this.store.delete(write.mutationId),
+        () => undefined,
+      );
+      throw new TrussClientError("STORAGE_FAILED", `The outbox store could not keep the write, so it was not queued: ${String(error)}`, { cause: error });
+    }
+  }
+
+  /** `PAYLOAD_TOO_LARGE` for a write past `maxWriteBytes` (its JSON's UTF-8 bytes, about what goes on the wire), else `undefined`. */
+  private tooLarge(write: PendingWrite): TrussClientError | undefined {
+    let bytes: number;
+    try {
+      bytes = utf8Length(JSON.stringify(write));
+    } catch (error) {
+      return new TrussClientError("INVALID_PAYLOAD", `The ${describeWrite(write)} is not JSON: ${String(error)}`, { cause: error });
+    }
+    if (bytes <= this.maxWriteBytes) return undefined;
+    return new TrussClientError(
+      "PAYLOAD_TOO_LARGE",
+      `The ${describeWrite(write)} is ${bytes} bytes; the outbox takes at most ${this.maxWriteBytes} (outbox.maxWriteBytes), since the server closes the connection on a larger packet instead of answering.`,
+    );
   }
 
   async discard(mutationId: string): Promise<boolean> {
@@ -157,12 +209,28 @@ export class Outbox implements OutboxClient {
     return true;
   }
 
+  /**
+   * Queues the writes an earlier page kept, oldest first, before any new
+   * one. What is not a pending write (a custom store's bug, corrupt data) is
+   * reported and left out; a write past `maxWriteBytes` is settled with
+   * `PAYLOAD_TOO_LARGE` once loaded, as it would have been refused when made.
+   */
   private async load(): Promise<void> {
-    const stored = await this.connection.settled(this.store.load());
+    const loaded: unknown = await this.connection.settled(this.store.load());
+    const records: unknown[] = Array.isArray(loaded) ? loaded : [];
+    const stored = records.filter(isPendingWrite);
+    if (!Array.isArray(loaded) || stored.length < records.length) {
+      const what = Array.isArray(loaded) ? `${records.length - stored.length} of its ${records.length} records are not pending writes` : `it answered ${typeof loaded}, not a list`;
+      this.connection.report(new TrussClientError("STORAGE_FAILED", `The outbox store's load was left out in part: ${what}.`));
+    }
     stored.sort((a, b) => a.seq - b.seq);
     this.queue.unshift(...stored);
-    this.nextSeq = Math.max(this.nextSeq, ...stored.map((write) => write.seq + 1));
+    for (const write of stored) this.nextSeq = Math.max(this.nextSeq, write.seq + 1);
     if (stored.length > 0) this.changed.emit(this.pending);
+    for (const write of stored) {
+      const tooLarge = this.tooLarge(write);
+      if (tooLarge) await this.remove(write, { error: tooLarge });
+    }
   }
 
   /**
@@ -183,6 +251,9 @@ export class Outbox implements OutboxClient {
           this.runAgain = false;
           await this.drain();
         } while (this.runAgain);
+      } catch (error) {
+        // A bug of the outbox's own must not end a Node process as an unhandled rejection; the next kick tries again.
+        this.connection.report(new TrussClientError("INTERNAL_ERROR", `The outbox stopped sending: ${String(error)}`, { cause: error }));
       } finally {
         this.running = false;
       }
@@ -371,4 +442,19 @@ export function newMutationId(): string {
   const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** The UTF-8 length of `text`, without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && index + 1 < text.length && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      index++;
+    } else bytes += 3;
+  }
+  return bytes;
 }
