@@ -5,6 +5,7 @@ import {
   createRealtimeEngine,
   memoryInboxStore,
   memoryStreamStore,
+  outboxStream,
   relay,
   type InboxStore,
   type OutboxBatch,
@@ -47,9 +48,9 @@ class MemorySource implements OutboxSource {
     this.wake?.();
   }
 
-  async claim(limit: number): Promise<OutboxBatch | null> {
+  async claim(limit: number, skip?: ReadonlySet<string>): Promise<OutboxBatch | null> {
     this.claims += 1;
-    const rows = this.pending.slice(0, limit);
+    const rows = this.pending.filter((row) => !skip?.has(outboxStream(row.target))).slice(0, limit);
     if (rows.length === 0) return null;
     return {
       rows,
@@ -250,6 +251,24 @@ describe("relay", () => {
     }
     expect(source.failed).toEqual([]);
     expect(source.pending.some((row) => row.target.kind === "user" && row.target.companyId === "acme")).toBe(true);
+  });
+
+  test("more streams held by a full quota than a batch takes leave the other companies' rows moving: a claim leaves the held streams out", async () => {
+    // acme's quota stays full; each of its 12 users is a stream of its own, more than the batch of 5 takes.
+    const inbox = memoryInboxStore({ maxBytesPerCompany: 20_000, ttlMs: 60_000 });
+    server = await startTestServer({ inbox });
+    const source = new MemorySource();
+    const handle = relay(server.engine, source, { batchSize: 5, pollIntervalMs: 50, minBackoffMs: 500, maxBackoffMs: 5_000 });
+    const carol = { companyId: "globex", userId: "carol", deviceId: "carol-phone" };
+    const heard = await wire(carol, "expense:rejected");
+    for (let n = 0; n < 40; n++) source.add({ target: { kind: "user", companyId: "acme", userId: "alice" }, event: "expense:rejected", data: { n, note: "x".repeat(800) } });
+    for (let user = 0; user < 12; user++) source.add({ target: { kind: "user", companyId: "acme", userId: `user-${user}` }, event: "expense:rejected", data: { user } });
+    await waitFor(() => handle.stats.retried >= 12, { timeoutMs: 10_000, message: "acme's streams to be held" });
+    const sentAt = Date.now();
+    source.add({ target: { kind: "user", companyId: "globex", userId: "carol" }, event: "expense:rejected", data: { n: 1 } });
+    await waitFor(() => heard.length === 1, { timeoutMs: 1_000, message: "globex's row within a second, while a dozen of acme's streams are held" });
+    expect(Date.now() - sentAt).toBeLessThan(1_000);
+    expect(source.failed).toEqual([]);
   });
 
   test("a batch whose settle failed is published again, and devices still get each row once", async () => {

@@ -117,9 +117,10 @@ export class PostgresOutboxSource implements OutboxSource {
           SELECT stream, id FROM ${table} t WHERE t.failed_at IS NULL AND t.stream > s.stream ORDER BY t.stream, t.id LIMIT 1
         ) next WHERE s.n <= $2
       ), oldest AS (
-        SELECT id, stream FROM ${table} WHERE failed_at IS NULL ORDER BY id LIMIT $2
+        -- Not the streams the relay holds back ($4): their rows would fill the batch, and no other stream would move.
+        SELECT id, stream FROM ${table} WHERE failed_at IS NULL AND stream <> ALL($4::text[]) ORDER BY id LIMIT $2
       ), heads AS (
-        SELECT id FROM scanned WHERE n <= $2
+        SELECT id FROM scanned WHERE n <= $2 AND stream <> ALL($4::text[])
         UNION
         (SELECT DISTINCT ON (stream) id FROM oldest ORDER BY stream, id)
       ), held AS (
@@ -147,7 +148,7 @@ export class PostgresOutboxSource implements OutboxSource {
     if (options.listen !== false) void this.connectListener();
   }
 
-  async claim(limit: number): Promise<OutboxBatch | null> {
+  async claim(limit: number, skip?: ReadonlySet<string>): Promise<OutboxBatch | null> {
     const client = await this.pool.connect();
     // A connection lost while the batch is out errors on the client; the next query on it rejects.
     const onError = () => undefined;
@@ -165,7 +166,7 @@ export class PostgresOutboxSource implements OutboxSource {
         `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}; SET LOCAL lock_timeout = ${Math.min(this.claimTimeoutMs, 10_000)}`,
       );
       const candidates = Math.max(CANDIDATES_MIN, limit * CANDIDATES_FACTOR);
-      const { rows: answer } = await client.query<ClaimAnswer>(this.claimSql, [limit, candidates, this.nextStream]);
+      const { rows: answer } = await client.query<ClaimAnswer>(this.claimSql, [limit, candidates, this.nextStream, skip ? [...skip] : []]);
       this.nextStream = answer[0]?.next_stream ?? "";
       const rows = answer.filter(isClaimed);
       if (rows.length === 0) {

@@ -1,4 +1,4 @@
-import { relay, type OutboxBatch, type OutboxRelay } from "@truss/core";
+import { outboxStream, relay, type OutboxBatch, type OutboxRelay } from "@truss/core";
 import type { TrussClient } from "@truss/client";
 import { waitFor } from "@truss/test-utils";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
@@ -40,8 +40,8 @@ async function writeRows(companyId: string, event: string, count: number): Promi
 }
 
 /** Claims a batch from a source of its own, kept for `afterEach` to give back. */
-async function claim(limit: number): Promise<OutboxBatch | null> {
-  const batch = await postgresOutbox(db.pool, { schema: db.schema }).source({ listen: false }).claim(limit);
+async function claim(limit: number, skip?: ReadonlySet<string>): Promise<OutboxBatch | null> {
+  const batch = await postgresOutbox(db.pool, { schema: db.schema }).source({ listen: false }).claim(limit, skip);
   if (batch) batches.push(batch);
   return batch;
 }
@@ -95,4 +95,19 @@ test("with more streams pending than one claim looks at, a stream named after th
     await batch!.settle({ done: [], failed: [] });
   }
   expect(taken).toContain("zzz");
+});
+
+test("a claim leaves out the streams the relay holds back: with more of them than a batch takes, another stream's newer row is claimed", async () => {
+  // As when a dozen companies' full inbox quotas hold their streams on the relay: their rows are the oldest.
+  const held = Array.from({ length: 12 }, (_, i) => `full-${i}`);
+  for (const companyId of held) await writeRows(companyId, "expense:approved", 1);
+  await writeRows("room", "expense:approved", 1);
+  const skip = new Set(held.map((companyId) => outboxStream({ kind: "company", companyId })));
+  const batch = await claim(5, skip);
+  expect(batch?.rows.map((row) => row.target.companyId)).toEqual(["room"]);
+  // Without the list, the oldest streams fill the batch.
+  await batch!.settle({ done: [], failed: [] });
+  batches.splice(batches.indexOf(batch!), 1);
+  const unskipped = await claim(5);
+  expect(unskipped?.rows.map((row) => row.target.companyId)).toEqual(held.slice(0, 5));
 });

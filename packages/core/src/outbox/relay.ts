@@ -217,7 +217,7 @@ class OutboxRelayLoop implements OutboxRelay {
       /** Whether the batch moved nothing because its streams were held: the held rows are all there is. */
       let onlyHeld = false;
       try {
-        const batch = await this.source.claim(this.options.batchSize);
+        const batch = await this.source.claim(this.options.batchSize, this.streamsHeld());
         if (batch && signal.aborted) {
           // A claim that waited (for a pooled connection, say) past the start of close(): nothing more is published.
           await this.giveBack(batch);
@@ -297,6 +297,15 @@ class OutboxRelayLoop implements OutboxRelay {
       }),
     );
     return { done, failed, transient };
+  }
+
+  /** The streams held back now, which a claim leaves out (`undefined` for none, the usual case). */
+  private streamsHeld(): ReadonlySet<string> | undefined {
+    if (this.held.size === 0) return undefined;
+    const now = Date.now();
+    const streams = new Set<string>();
+    for (const [stream, hold] of this.held) if (hold.until > now) streams.add(stream);
+    return streams.size > 0 ? streams : undefined;
   }
 
   /** Holds a stream for the next step of its own backoff. */

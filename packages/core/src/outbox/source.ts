@@ -6,6 +6,7 @@
  */
 
 import type { UndeliveredChoice } from "../undelivered/options.js";
+import type { outboxStream } from "./entry.js";
 
 /** Where one outbox row is published: the same three targets as the engine's emitters. */
 export type OutboxTarget =
@@ -78,8 +79,14 @@ export interface OutboxSource {
    * stream it takes; `null` or no rows when nothing is pending (or every
    * pending stream is held by another relay). Rejects when the database
    * cannot be reached; the relay retries with backoff.
+   *
+   * `skip` names the streams (as {@link outboxStream} names them) this relay
+   * holds back for now, after a refusal of their own (a company's full
+   * inbox quota): leave their rows out, so the batch fills with the other
+   * streams' rows. A source that ignores it still works, but then `limit`
+   * streams held at once fill every batch, and no other stream moves.
    */
-  claim(limit: number): Promise<OutboxBatch | null>;
+  claim(limit: number, skip?: ReadonlySet<string>): Promise<OutboxBatch | null>;
   /**
    * Resolves when rows may be pending: a wake-up from the database (a
    * NOTIFY), `timeoutMs` passing (the poll that catches a lost wake-up), or
