@@ -63,11 +63,11 @@ function isClaimed(row: ClaimAnswer): row is ClaimAnswer & ClaimedRow {
 
 /**
  * The relay's side of a PostgreSQL outbox. A claim is a transaction on a
- * pooled connection: it locks the oldest pending row of up to `limit`
- * streams with `FOR UPDATE SKIP LOCKED` (holding a stream's oldest row is
- * holding the stream) and takes the first rows of each, all locked
- * until `settle` deletes the published rows, marks the failed ones, and
- * commits. A relay that dies mid-batch leaves its transaction to be rolled
+ * pooled connection: it holds up to `limit` streams, each by a
+ * transaction-scoped advisory lock on its name (a stream another relay holds
+ * is skipped), and takes the first rows of each, all locked until `settle`
+ * deletes the published rows, marks the failed ones, and commits, which
+ * lets the streams go. A relay that dies mid-batch leaves its transaction to be rolled
  * back by PostgreSQL, and its rows to the next claim.
  *
  * The streams to take are found per stream, not per row, so a long backlog
@@ -94,6 +94,12 @@ export class PostgresOutboxSource implements OutboxSource {
   private readonly waiters = new Set<() => void>();
   /** Where the next claim's scan of streams starts (the stream names after it come first): "" for the first. */
   private nextStream = "";
+  /**
+   * The first key of the advisory locks that hold this table's streams (the
+   * second is the stream name's hash): the table's own, so the locks of
+   * another schema's outbox, or the application's, never meet them.
+   */
+  private readonly lockSpace: number;
 
   constructor(
     private readonly pool: Pool,
@@ -106,6 +112,7 @@ export class PostgresOutboxSource implements OutboxSource {
     this.claimTimeoutMs = positive(options.claimTimeoutMs, 60_000, "claimTimeoutMs");
     this.maxReconnectDelayMs = positive(options.maxReconnectDelayMs, 5000, "maxReconnectDelayMs");
     const table = `${schema}.outbox`;
+    this.lockSpace = lockSpaceOf(`truss_outbox:${schemaName}`);
     // A stream's oldest pending row is its head. Heads come from a skip-scan of the (stream, id) index, one
     // index probe per stream ($2 streams from $3 on, and the stream after them, where the next claim starts),
     // and from the oldest $2 pending rows, so the streams with the oldest rows are seen when there are more
@@ -124,8 +131,13 @@ export class PostgresOutboxSource implements OutboxSource {
         UNION
         (SELECT DISTINCT ON (stream) id FROM oldest ORDER BY stream, id)
       ), held AS (
-        SELECT o.stream FROM ${table} o WHERE o.id IN (SELECT id FROM heads) AND o.failed_at IS NULL
-        ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
+        -- A stream is held by a transaction-scoped advisory lock on its name, taken oldest head first until
+        -- $1 streams are held (the filter runs row by row under the LIMIT): not by a lock on its oldest row,
+        -- which a row committed late with a lower id would make a new, unlocked head of a stream another
+        -- relay is still publishing. A stream another relay holds is skipped, never waited for.
+        SELECT stream FROM (
+          SELECT o.stream, o.id FROM ${table} o WHERE o.id IN (SELECT id FROM heads) AND o.failed_at IS NULL ORDER BY o.id
+        ) head WHERE pg_try_advisory_xact_lock($5::int, hashtext(head.stream)) LIMIT $1
       ), share AS (
         -- Each stream held takes an equal part of the batch, read as the first rows of that stream
         -- through the (stream, id) index, however many rows the streams hold in all.
@@ -166,7 +178,7 @@ export class PostgresOutboxSource implements OutboxSource {
         `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}; SET LOCAL lock_timeout = ${Math.min(this.claimTimeoutMs, 10_000)}`,
       );
       const candidates = Math.max(CANDIDATES_MIN, limit * CANDIDATES_FACTOR);
-      const { rows: answer } = await client.query<ClaimAnswer>(this.claimSql, [limit, candidates, this.nextStream, skip ? [...skip] : []]);
+      const { rows: answer } = await client.query<ClaimAnswer>(this.claimSql, [limit, candidates, this.nextStream, skip ? [...skip] : [], this.lockSpace]);
       this.nextStream = answer[0]?.next_stream ?? "";
       const rows = answer.filter(isClaimed);
       if (rows.length === 0) {
@@ -332,4 +344,14 @@ function positive(value: number | undefined, fallback: number, name: string): nu
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** A 32-bit key for `name` (FNV-1a), the first key of a two-key advisory lock. */
+function lockSpaceOf(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < name.length; index++) {
+    hash ^= name.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash | 0;
 }

@@ -111,3 +111,28 @@ test("a claim leaves out the streams the relay holds back: with more of them tha
   const unskipped = await claim(5);
   expect(unskipped?.rows.map((row) => row.target.companyId)).toEqual(held.slice(0, 5));
 });
+
+test("a row committed late with a lower id does not open its stream to a second relay while the first still publishes it, nor hold up the second relay's other streams", async () => {
+  const outbox = postgresOutbox(db.pool, { schema: db.schema });
+  // T1 writes the stream's first row and stays open; T2 writes two more and commits.
+  const late = await db.pool.connect();
+  try {
+    await late.query("BEGIN");
+    await outbox.with(late).toCompany("acme").emit("project:updated", { n: 1 });
+    await writeRows("acme", "project:updated", 2);
+    // Relay A takes acme's committed rows and is still publishing them.
+    const first = await claim(100);
+    expect(first?.rows.map((row) => row.target.companyId)).toEqual(["acme", "acme"]);
+    // T1 commits: its row is now acme's oldest pending row. Another company writes too.
+    await late.query("COMMIT");
+  } finally {
+    late.release();
+  }
+  await writeRows("globex", "expense:approved", 1);
+  // Relay B leaves acme to A (no second publisher of one stream, which would reorder it) and takes globex at once,
+  // without waiting on A's locks.
+  const startedAt = Date.now();
+  const second = await claim(100);
+  expect(Date.now() - startedAt).toBeLessThan(2_000);
+  expect(second?.rows.map((row) => row.target.companyId)).toEqual(["globex"]);
+});
