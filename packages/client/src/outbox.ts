@@ -147,9 +147,9 @@ export class Outbox implements OutboxClient {
       throw new TypeError(`The mutation id "${draft.mutationId}" is already waiting in the outbox.`);
     }
     const write = { mutationId: newMutationId(), ...draft, seq: this.nextSeq++, createdAt: Date.now() } as PendingWrite;
+    if (write.kind === "document") this.claimPendingEdits(write);
     const tooLarge = this.tooLarge(write);
     if (tooLarge) throw tooLarge;
-    if (write.kind === "document") this.claimPendingEdits(write);
     const put = this.putting.then(() => this.keep(write));
     this.putting = put.catch(() => undefined);
     await put;
@@ -212,8 +212,7 @@ export class Outbox implements OutboxClient {
   /**
    * Queues the writes an earlier page kept, oldest first, before any new
    * one. What is not a pending write (a custom store's bug, corrupt data) is
-   * reported and left out; a write past `maxWriteBytes` is settled with
-   * `PAYLOAD_TOO_LARGE` once loaded, as it would have been refused when made.
+   * reported and left out.
    */
   private async load(): Promise<void> {
     const loaded: unknown = await this.connection.settled(this.store.load());
@@ -227,10 +226,6 @@ export class Outbox implements OutboxClient {
     this.queue.unshift(...stored);
     for (const write of stored) this.nextSeq = Math.max(this.nextSeq, write.seq + 1);
     if (stored.length > 0) this.changed.emit(this.pending);
-    for (const write of stored) {
-      const tooLarge = this.tooLarge(write);
-      if (tooLarge) await this.remove(write, { error: tooLarge });
-    }
   }
 
   /**
@@ -265,6 +260,12 @@ export class Outbox implements OutboxClient {
     await this.ready;
     while (this.connection.status === "connected" && this.queue.length > 0) {
       const write = this.queue[0]!;
+      // One an earlier page kept, or grown by the edits it carries for the writes before it: refused as it would be when made.
+      const tooLarge = this.tooLarge(write);
+      if (tooLarge) {
+        await this.remove(write, { error: tooLarge });
+        continue;
+      }
       const base = write.kind === "document" ? write.baseVersion : 0;
       let result: unknown;
       try {

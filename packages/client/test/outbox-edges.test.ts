@@ -43,7 +43,7 @@ test("a write too large for the server's buffer is refused PAYLOAD_TOO_LARGE at 
   expect(client.status).toBe("connected");
 });
 
-test("a write an earlier page kept that is too large is settled PAYLOAD_TOO_LARGE when loaded, and the writes behind it are sent", async () => {
+test("a write an earlier page kept that is too large is settled PAYLOAD_TOO_LARGE instead of sent, and the writes behind it are sent", async () => {
   const server = await startServer();
   const store = memoryOutboxStore();
   const big: PendingWrite = { kind: "document", mutationId: "a".repeat(32), seq: 1, createdAt: Date.now(), type: REPORT.type, id: REPORT.id, baseVersion: 0, changes: { photo: "x".repeat(1_100_000) } };
