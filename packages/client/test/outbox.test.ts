@@ -218,13 +218,18 @@ test("the count of a write's failures on the server is kept with the write: a pa
   await waitFor(() => counted() === 3, { timeoutMs: 10_000, message: "three failures counted on the first page" });
   firstPage.close();
   expect(outboxStore().load()).toMatchObject([{ suspectRefusals: { code: "INTERNAL_ERROR", count: 3 } }]);
+  // A fourth send may have been on its way when the page closed: its failure reached no store. What the server saw
+  // of the first page is counted once its packets have all landed.
+  await sleep(300);
+  const failedOnFirstPage = failed.length;
+  expect(failedOnFirstPage).toBeGreaterThanOrEqual(3);
 
   const nextPage = openClient(proxy.url, alice, { outbox: { store: outboxStore() } });
   const settled: SettledWrite[] = [];
   nextPage.outbox.onSettled((write) => settled.push(write));
   await waitFor(() => settled.length === 1, { timeoutMs: 10_000, message: "the write given up on the next page" });
-  // Two more, not five: five in a row in all.
-  expect(failed).toHaveLength(5);
+  // Two more, not five: five in a row counted in all.
+  expect(failed.length - failedOnFirstPage).toBe(2);
   expect(settled[0]!.error).toMatchObject({ code: "INTERNAL_ERROR", message: expect.stringContaining("5 times in a row") });
   expect(outboxStore().load()).toEqual([]);
 });
