@@ -25,6 +25,15 @@ export interface PostgresOutboxSourceOptions {
    * @default 5000
    */
   maxReconnectDelayMs?: number;
+  /**
+   * The most bytes of one row's data (as JSON text) a claim reads. A row
+   * past it, which only SQL written around `outbox.with()` can make (that
+   * caps data at 64 KB), is marked failed with `PAYLOAD_TOO_LARGE` without
+   * its data ever reaching Node.js, where a string of hundreds of megabytes
+   * would end the process.
+   * @default 16777216 (16 MiB)
+   */
+  maxRowBytes?: number;
 }
 
 /**
@@ -48,6 +57,8 @@ interface ClaimedRow {
   undelivered: string | null;
   age_ms: number;
   created_us: string;
+  /** The data's JSON text length in bytes; `data` is null when it is past `maxRowBytes`. */
+  data_bytes: number | null;
 }
 
 /**
@@ -84,6 +95,7 @@ export class PostgresOutboxSource implements OutboxSource {
   private readonly settleFailSql: string;
   private readonly claimTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
+  private readonly maxRowBytes: number;
   private listener: PoolClient | undefined;
   private connecting: Promise<void> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -111,6 +123,7 @@ export class PostgresOutboxSource implements OutboxSource {
     guardPoolErrors(pool);
     this.claimTimeoutMs = positive(options.claimTimeoutMs, 60_000, "claimTimeoutMs");
     this.maxReconnectDelayMs = positive(options.maxReconnectDelayMs, 5000, "maxReconnectDelayMs");
+    this.maxRowBytes = positive(options.maxRowBytes, 16 * 1024 * 1024, "maxRowBytes");
     const table = `${schema}.outbox`;
     this.lockSpace = lockSpaceOf(`truss_outbox:${schemaName}`);
     // A stream's oldest pending row is its head. Heads come from a skip-scan of the (stream, id) index, one
@@ -143,12 +156,14 @@ export class PostgresOutboxSource implements OutboxSource {
         -- through the (stream, id) index, however many rows the streams hold in all.
         SELECT stream, greatest(1, $1 / count(*) OVER ()) AS n FROM held
       ), claimed AS (
-        SELECT r.* FROM share s CROSS JOIN LATERAL (
+        -- The data's text, made once here, and its length: a row past $6 bytes is answered without it.
+        SELECT r.*, r.data::text AS data_text FROM share s CROSS JOIN LATERAL (
           SELECT * FROM ${table} t WHERE t.stream = s.stream AND t.failed_at IS NULL ORDER BY t.id LIMIT s.n FOR UPDATE
         ) r
       )
       SELECT (SELECT stream FROM scanned WHERE n > $2) AS next_stream,
-        r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.data::text AS data, r.idempotency_key, r.undelivered::text AS undelivered,
+        r.id::text AS id, r.kind, r.company_id, r.topic, r.user_id, r.event, r.idempotency_key, r.undelivered::text AS undelivered,
+        CASE WHEN octet_length(r.data_text) > $6 THEN NULL ELSE r.data_text END AS data, octet_length(r.data_text) AS data_bytes,
         (extract(epoch FROM clock_timestamp() - r.created_at) * 1000)::float8 AS age_ms,
         (extract(epoch FROM r.created_at) * 1000000)::bigint::text AS created_us
       FROM (SELECT) one LEFT JOIN claimed r ON true
@@ -178,7 +193,7 @@ export class PostgresOutboxSource implements OutboxSource {
         `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}; SET LOCAL lock_timeout = ${Math.min(this.claimTimeoutMs, 10_000)}`,
       );
       const candidates = Math.max(CANDIDATES_MIN, limit * CANDIDATES_FACTOR);
-      const { rows: answer } = await client.query<ClaimAnswer>(this.claimSql, [limit, candidates, this.nextStream, skip ? [...skip] : [], this.lockSpace]);
+      const { rows: answer } = await client.query<ClaimAnswer>(this.claimSql, [limit, candidates, this.nextStream, skip ? [...skip] : [], this.lockSpace, this.maxRowBytes]);
       this.nextStream = answer[0]?.next_stream ?? "";
       const rows = answer.filter(isClaimed);
       if (rows.length === 0) {
@@ -187,7 +202,7 @@ export class PostgresOutboxSource implements OutboxSource {
         return null;
       }
       return {
-        rows: rows.map((row) => toRow(row, this.schemaName)),
+        rows: rows.map((row) => toRow(row, this.schemaName, this.maxRowBytes)),
         settle: async (outcome: OutboxOutcome) => {
           if (released) throw new Error("outbox batch already settled");
           try {
@@ -318,7 +333,7 @@ export class PostgresOutboxSource implements OutboxSource {
  * earlier row with the same id (a table restored from a backup, or dropped
  * and created again, numbers its rows from where it was).
  */
-function toRow(row: ClaimedRow, schemaName: string): OutboxRow {
+function toRow(row: ClaimedRow, schemaName: string, maxRowBytes: number): OutboxRow {
   const target: OutboxTarget =
     row.kind === "company"
       ? { kind: "company", companyId: row.company_id }
@@ -333,6 +348,9 @@ function toRow(row: ClaimedRow, schemaName: string): OutboxRow {
     idempotencyKey: row.idempotency_key ?? `truss-outbox:${schemaName}:${row.id}:${row.created_us}`,
     ...(row.undelivered === null ? {} : { undelivered: JSON.parse(row.undelivered) as UndeliveredChoice }),
     ageMs: row.age_ms,
+    ...(row.data_bytes !== null && row.data_bytes > maxRowBytes
+      ? { unreadable: { code: "PAYLOAD_TOO_LARGE", message: `The row's data is ${row.data_bytes} bytes of JSON; the relay reads at most ${maxRowBytes} of one row (maxRowBytes).` } }
+      : {}),
   };
 }
 

@@ -363,6 +363,29 @@ describe("rows written around outbox.with(), by another release or by hand", () 
     expect(node.relay.stats).toMatchObject({ published: 2, failed: malformed.length });
   });
 
+  test("a row whose data is past what the relay reads of one row is marked failed PAYLOAD_TOO_LARGE without its data being read, and the rows behind it go", async () => {
+    const errors: unknown[][] = [];
+    // A bound of 10 KB stands in for the default 16 MiB: past it, a row's text never reaches Node.js.
+    node = await startRelayNode(db.pool, db.schema, {
+      pollIntervalMs: 50,
+      source: { maxRowBytes: 10_000 },
+      engine: { logger: { warn: () => undefined, error: (...args: unknown[]) => void errors.push(args) } },
+    });
+    const phone = await deviceOf(alice, "expense:approved");
+    await db.pool.query(
+      `INSERT INTO "${db.schema}".outbox (stream, kind, company_id, user_id, event, data) VALUES ('user:"acme":"alice"', 'user', 'acme', 'alice', 'expense:approved', $1)`,
+      [JSON.stringify({ scan: "x".repeat(20_000) })],
+    );
+    await transaction(db.pool, (tx) => node!.outbox.with(tx).toUser("acme", "alice").emit("expense:approved", { expenseId: "e-after" }));
+
+    await waitFor(() => phone.heard.length === 1, { message: "the row behind the large one" });
+    expect(phone.heard).toEqual([{ expenseId: "e-after" }]);
+    const left = await outboxRows(db.pool, db.schema);
+    expect(left).toEqual([expect.objectContaining({ failed_code: "PAYLOAD_TOO_LARGE", failed_message: expect.stringMatching(/20\d{3} bytes of JSON.*at most 10000/) })]);
+    expect(node.relay.stats).toMatchObject({ published: 1, failed: 1 });
+    expect(errors).toHaveLength(1);
+  });
+
   test("a row whose user id no store may take (too long for the inbox's index) is marked failed with INVALID_PAYLOAD at once, not retried", async () => {
     const engine = { ...postgresStores(db.pool, { schema: db.schema }), logger: { warn: () => undefined, error: () => undefined } };
     node = await startRelayNode(db.pool, db.schema, { pollIntervalMs: 50, engine });

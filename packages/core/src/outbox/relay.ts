@@ -276,6 +276,10 @@ class OutboxRelayLoop implements OutboxRelay {
         const hold = this.held.get(stream);
         if (hold && hold.until > now) return;
         for (const row of run) {
+          if (row.unreadable) {
+            failed.push({ id: row.id, code: row.unreadable.code, message: row.unreadable.message });
+            continue;
+          }
           try {
             await this.publish(row);
             done.push(row.id);

@@ -35,6 +35,13 @@ export interface OutboxRow {
   readonly undelivered?: UndeliveredChoice;
   /** How long ago the row was written, in ms, by the database's clock: feeds the relay's lag gauge. */
   readonly ageMs?: number;
+  /**
+   * Set by a source for a row it would not read (its data past what the
+   * source reads of one row, written around the API's own checks): the
+   * relay marks it failed with this code and message, as it does a row the
+   * engine refuses for good, and never publishes it.
+   */
+  readonly unreadable?: { readonly code: string; readonly message: string };
 }
 
 /** How one row of a batch ended for good. */
