@@ -21,7 +21,9 @@ test("auth:expiring is answered with a token from getToken, without dropping the
   server = await startServer({ authExpiry: { warnBeforeMs: 10_000 } });
   let calls = 0;
   const client = openClient(server.url, alice, {
-    getToken: () => signToken(claims, { expiresInSec: ++calls === 1 ? 2 : 600 }),
+    // The first token is signed as a second starts, so it lives its whole 2 s (exp counts whole seconds): signed late in
+    // a second, it could expire before a loaded machine's refresh landed, and the connection dropped (seen in CI).
+    getToken: async () => (++calls === 1 ? await signTokenAfter(Date.now(), claims, { expiresInSec: 2 }) : signToken(claims, { expiresInSec: 600 })),
   });
   const { statuses, errors } = record(client);
   await waitForStatus(client, "connected");
